@@ -1,0 +1,19 @@
+// `npm run build`: builds the wasm core, then assembles the demo site and the unpacked extension.
+// Each step lives in tools/build/<step>.mjs and exports `default async function build({root, log})`.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const steps = ['wasm', 'demo', 'extension'];
+const only = process.argv.slice(2);
+
+for (const step of steps) {
+  if (only.length && !only.includes(step)) continue;
+  const file = path.join(root, 'tools', 'build', `${step}.mjs`);
+  if (!existsSync(file)) { console.log(`build: ${step}: no step yet (${path.relative(root, file)})`); continue; }
+  const t0 = performance.now();
+  const { default: build } = await import(pathToFileURL(file));
+  await build({ root, log: (...a) => console.log(`build: ${step}:`, ...a) });
+  console.log(`build: ${step}: done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+}
