@@ -1,0 +1,162 @@
+// Runs the model on image bytes: wasm core for decode + preprocess, ONNX Runtime for inference,
+// decide() for the verdict. Shared by the demo worker, the extension's offscreen document, the CLI and
+// the benchmarks, so every user gets the same provider choice, the same checks and the same answers.
+// The caller imports ORT (the bundle differs per environment) and the core, and passes them in.
+import { decide } from './decide.js';
+
+const WEBGPU_WARMUP_TIMEOUT_MS = 10000;
+
+function withTimeout(promise, ms, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms); });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+async function modelBytes(model) {
+  if (model instanceof Uint8Array) return model;
+  if (model instanceof ArrayBuffer) return new Uint8Array(model);
+  if (typeof model === 'string' || model instanceof URL) {
+    const response = await fetch(model);
+    if (!response.ok) throw new Error(`model: cannot fetch ${model}: HTTP ${response.status}`);
+    return new Uint8Array(await response.arrayBuffer());
+  }
+  throw new Error('model: expected bytes (Uint8Array/ArrayBuffer) or a URL');
+}
+
+/** Returns a WebGPU adapter when one really exists (navigator.gpu may exist without one), else null. */
+export async function probeWebGPU(timeoutMs = 3000) {
+  try {
+    const gpu = globalThis.navigator?.gpu;
+    if (!gpu) return null;
+    return (await withTimeout(gpu.requestAdapter(), timeoutMs, 'WebGPU requestAdapter')) ?? null;
+  } catch {
+    return null;
+  }
+}
+
+function defaultThreads(ort) {
+  if (ort.env?.wasm === undefined) return 1;
+  const cores = globalThis.navigator?.hardwareConcurrency ?? 2;
+  // Threads need SharedArrayBuffer, which browsers give only to cross-origin isolated pages.
+  const isolated = globalThis.crossOriginIsolated ?? (typeof process !== 'undefined');
+  return isolated ? Math.max(1, Math.min(4, cores)) : 1;
+}
+
+/**
+ * Creates a classifier on one ORT session.
+ * options: {ort, ortWebgpu?: () => Promise<ort module with WebGPU>, model, contract, core,
+ *           provider: 'auto'|'webgpu'|'wasm'|'cpu', numThreads?, sessionOptions?, log?}
+ * Rejects with an Error whose message says what is wrong (unreadable or wrong model file, no provider).
+ */
+export async function createClassifier(options) {
+  const { ort, contract, core, provider = 'auto', log = () => {} } = options;
+  if (!ort || !contract || !core) throw new Error('createClassifier: ort, contract and core are required');
+  const bytes = await modelBytes(options.model);
+  if (bytes.byteLength === 0) throw new Error('model: the model file is empty');
+
+  const isNodeOrt = ort.env?.wasm === undefined || provider === 'cpu';
+  const threads = options.numThreads ?? defaultThreads(ort);
+  if (!isNodeOrt && ort.env.wasm.numThreads === undefined) ort.env.wasm.numThreads = threads;
+  const baseOptions = {
+    graphOptimizationLevel: 'all',
+    ...(isNodeOrt ? { intraOpNumThreads: threads, interOpNumThreads: 1 } : {}),
+    ...options.sessionOptions,
+  };
+
+  async function openSession(ortModule, executionProviders) {
+    let session;
+    try {
+      session = await ortModule.InferenceSession.create(bytes, { ...baseOptions, executionProviders });
+    } catch (error) {
+      throw new Error(`model: cannot load the model (${error?.message ?? error}); is it an ONNX file?`);
+    }
+    const inputName = contract.input.name;
+    if (!session.inputNames.includes(inputName) || !session.outputNames.includes(contract.outputs.probs)) {
+      await session.release?.();
+      throw new Error(`model: wrong model file: expected input "${inputName}" and output "${contract.outputs.probs}", ` +
+        `found inputs [${session.inputNames}] outputs [${session.outputNames}]`);
+    }
+    return session;
+  }
+
+  const { width, height, channels } = contract.input;
+  const warmupTensor = (ortModule) => new ortModule.Tensor('float32', new Float32Array(channels * width * height), [1, channels, height, width]);
+
+  async function warmUp(ortModule, session) {
+    const out = await session.run({ [contract.input.name]: warmupTensor(ortModule) });
+    const probs = out[contract.outputs.probs];
+    if (!probs || probs.dims.at(-1) !== contract.labels.length) {
+      throw new Error(`model: wrong model file: "${contract.outputs.probs}" has shape [${probs?.dims}], expected [N,${contract.labels.length}]`);
+    }
+  }
+
+  let session = null;
+  let ortUsed = ort;
+  let used = null;
+  const wantGpu = provider === 'webgpu' || provider === 'auto';
+  if (wantGpu && !isNodeOrt) {
+    const adapter = await probeWebGPU();
+    if (!adapter) {
+      log(`webgpu: no adapter${provider === 'webgpu' ? ' (forced webgpu unavailable)' : ''}; using wasm`);
+    } else {
+      try {
+        ortUsed = options.ortWebgpu ? await options.ortWebgpu() : ort;
+        const candidate = await openSession(ortUsed, ['webgpu']);
+        await withTimeout(warmUp(ortUsed, candidate), WEBGPU_WARMUP_TIMEOUT_MS, 'WebGPU warm-up');
+        session = candidate;
+        used = 'webgpu';
+      } catch (error) {
+        if (/wrong model file|cannot load the model/.test(error.message)) throw error;
+        log(`webgpu: ${error.message}; using wasm`);
+        ortUsed = ort;
+      }
+    }
+  }
+  if (!session) {
+    used = isNodeOrt ? 'cpu' : 'wasm';
+    session = await openSession(ortUsed, [used]);
+    await warmUp(ortUsed, session);
+  }
+
+  let queue = Promise.resolve();
+  const serialise = (task) => { const run = queue.then(task, task); queue = run.catch(() => {}); return run; };
+  const now = () => performance.now();
+
+  async function classifyNow(bytesIn, { embedding = false, settings } = {}) {
+    const t0 = now();
+    let prepared;
+    try {
+      prepared = core.toTensor(bytesIn, contract);
+    } catch (error) {
+      prepared = { ok: false, code: 'internal', message: String(error?.message ?? error) };
+    }
+    const t1 = now();
+    if (!prepared.ok) return { ok: false, code: prepared.code, message: prepared.message, ms: { preprocess: t1 - t0, inference: 0, total: t1 - t0 } };
+    let out;
+    try {
+      out = await session.run({ [contract.input.name]: new ortUsed.Tensor('float32', prepared.tensor, prepared.dims) });
+    } catch (error) {
+      return { ok: false, code: 'inference_failed', message: `inference failed: ${error?.message ?? error}`, ms: { preprocess: t1 - t0, inference: now() - t1, total: now() - t0 } };
+    }
+    const t2 = now();
+    const probs = out[contract.outputs.probs].data;
+    const scores = Object.fromEntries(contract.labels.map((name, i) => [name, probs[i]]));
+    const verdict = decide(scores, contract, settings);
+    const result = {
+      ok: true, label: verdict.label, hide: verdict.hide, scores,
+      width: prepared.width, height: prepared.height, format: prepared.format,
+      ms: { preprocess: t1 - t0, inference: t2 - t1, total: t2 - t0 },
+    };
+    if (embedding && out[contract.outputs.embedding]) result.embedding = Float32Array.from(out[contract.outputs.embedding].data);
+    return result;
+  }
+
+  return {
+    provider: used,
+    threads: used === 'webgpu' ? 0 : (isNodeOrt ? threads : (ortUsed.env.wasm.numThreads ?? threads)),
+    modelVersion: contract.version,
+    /** bytes: Uint8Array of an image file. Never rejects: failures come back as {ok:false, code, message}. */
+    classify: (bytesIn, opts) => serialise(() => classifyNow(bytesIn, opts)),
+    release: () => serialise(() => session.release?.()),
+  };
+}
