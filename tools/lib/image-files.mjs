@@ -1,0 +1,101 @@
+// Finds the image files named on a command line (files or folders, walked recursively) and reads them
+// safely. Shared by tools/classify.mjs and tools/evaluate.mjs so both treat odd inputs the same way:
+// symlink loops, unreadable folders, FIFOs and devices (reading one could hang), huge files. Every
+// problem becomes an entry with an `error` string, never an exception, so one bad file cannot stop a run.
+import { constants } from 'node:fs';
+import { open, opendir, stat } from 'node:fs/promises';
+import path from 'node:path';
+
+/** Extensions taken when walking a folder (a file named explicitly is always taken). Lower case. */
+export const IMAGE_EXTENSIONS = Object.freeze(['.jpg', '.jpeg', '.jpe', '.jfif', '.png', '.gif', '.bmp',
+  '.webp', '.avif', '.heic', '.heif', '.tif', '.tiff', '.jxl', '.ico']);
+
+/** Files above this are refused before reading: the core caps images at 50 megapixels anyway. */
+export const MAX_FILE_BYTES = 256 * 1024 * 1024;
+
+export function hasImageExtension(file) {
+  return IMAGE_EXTENSIONS.includes(path.extname(file).toLowerCase());
+}
+
+function describe(error) {
+  const reasons = { ENOENT: 'no such file or directory', EACCES: 'permission denied', ELOOP: 'too many symbolic links',
+    ENOTDIR: 'not a directory', EISDIR: 'is a directory', EMFILE: 'too many open files' };
+  return reasons[error?.code] ?? String(error?.message ?? error);
+}
+
+/**
+ * Yields {path} for each image file under `inputs` (files or folders), or {path, error} for what cannot
+ * be listed or is not a regular file. Folders are walked depth-first in sorted order, following
+ * symlinks; a folder reached twice (a symlink loop, or two links to one place) is walked once.
+ * options.allFiles: take every regular file in folders, not only image extensions.
+ */
+export async function* walkImageFiles(inputs, { allFiles = false } = {}) {
+  const seenDirs = new Set();
+
+  async function* visit(file, named) {
+    let info;
+    try {
+      info = await stat(file); // follows symlinks; a dangling or looping link fails here
+    } catch (error) {
+      yield { path: file, error: `cannot read: ${describe(error)}` };
+      return;
+    }
+    if (info.isDirectory()) {
+      const key = `${info.dev}:${info.ino}`;
+      if (seenDirs.has(key)) return; // symlink loop or second link to a folder already walked
+      seenDirs.add(key);
+      let names;
+      try {
+        names = [];
+        for await (const entry of await opendir(file)) names.push(entry.name);
+      } catch (error) {
+        yield { path: file, error: `cannot list folder: ${describe(error)}` };
+        return;
+      }
+      names.sort();
+      for (const name of names) {
+        if (name.startsWith('.')) continue; // hidden files and folders (.git, .DS_Store)
+        yield* visit(path.join(file, name), false);
+      }
+      return;
+    }
+    if (!named && !allFiles && !hasImageExtension(file)) return;
+    if (!info.isFile()) {
+      // Only named paths reach here with an odd type worth reporting; in folders, skip them quietly
+      // unless they look like images.
+      yield { path: file, error: 'not a regular file' };
+      return;
+    }
+    yield { path: file, size: info.size };
+  }
+
+  for (const input of inputs) yield* visit(input, true);
+}
+
+/**
+ * Reads a whole regular file into a Uint8Array. Returns {ok:true, bytes} or {ok:false, error}.
+ * Refuses files over maxBytes and anything that is not a regular file at open time (so a file swapped
+ * for a FIFO after walking still cannot hang the read).
+ */
+export async function readImageFile(file, { maxBytes = MAX_FILE_BYTES } = {}) {
+  let handle;
+  try {
+    // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever.
+    handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
+    const info = await handle.stat();
+    if (!info.isFile()) return { ok: false, error: 'not a regular file' };
+    if (info.size > maxBytes) return { ok: false, error: `file too large: ${info.size} bytes exceeds ${maxBytes} bytes` };
+    const bytes = new Uint8Array(info.size);
+    let filled = 0;
+    while (filled < bytes.length) {
+      const { bytesRead } = await handle.read(bytes, filled, bytes.length - filled, filled);
+      if (bytesRead === 0) break; // the file shrank while we read it: hand the core what there is
+      filled += bytesRead;
+    }
+    return { ok: true, bytes: filled === bytes.length ? bytes : bytes.subarray(0, filled) };
+  } catch (error) {
+    return { ok: false, error: `cannot read: ${describe(error)}` };
+  } finally {
+    await handle?.close().catch(() => {});
+  }
+}
