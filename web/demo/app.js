@@ -1,0 +1,311 @@
+// The demo page's main thread: collects images (drop, folders, picker, paste), shows one card per image
+// and the toolbar, and leaves all decoding and inference to worker.js. The model runs once per image;
+// moving the strictness slider or the switches only re-applies decide() to the stored scores.
+import { MSG, PROVIDERS } from './messages.js';
+import { filesFromDataTransfer, filesFromInput } from './files.js';
+import { decide, DEFAULT_SETTINGS, thresholdForStrictness } from './lib/decide.js';
+
+const $ = (id) => document.getElementById(id);
+const LABEL_TEXT = { illustration: 'Illustration', screenshot: 'Screenshot', photo: 'Photo' };
+
+const requestedProvider = (() => {
+  const value = new URLSearchParams(location.search).get('provider');
+  return PROVIDERS.includes(value) ? value : 'auto';
+})();
+
+const state = {
+  contract: null,
+  engine: null,          // READY message: provider, threads, modelVersion, note
+  initError: null,
+  settings: { ...DEFAULT_SETTINGS },
+  cards: new Map(),      // id → {id, path, url, el, result}
+  nextId: 1,
+  batch: { total: 0, done: 0 },
+};
+
+// ---- worker -------------------------------------------------------------------------------------
+const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+worker.onmessage = ({ data }) => {
+  switch (data.type) {
+    case MSG.READY: onReady(data); break;
+    case MSG.INIT_FAILED: onInitFailed(data.message); break;
+    case MSG.RESULT: onResult(data.id, data.result); break;
+    default: console.warn('illust-only: unknown message from worker', data);
+  }
+};
+worker.onerror = (event) => {
+  event.preventDefault();
+  onInitFailed(`the worker stopped: ${event.message || 'it could not be loaded'}`);
+};
+worker.postMessage({ type: MSG.INIT, provider: requestedProvider });
+
+function onReady(engine) {
+  state.engine = engine;
+  state.contract = engine.contract;
+  for (const card of state.cards.values()) if (card.result) applyDecision(card);
+  renderThreshold();
+  renderEngine();
+  renderCounts();
+  updateBusy();
+}
+
+function onInitFailed(message) {
+  state.initError = message;
+  renderEngine();
+  // Queued cards get their own error result from the worker; if the worker itself died, fail them here.
+  if (message.startsWith('the worker stopped')) {
+    for (const card of state.cards.values()) if (!card.result) onResult(card.id, { ok: false, code: 'not_ready', message });
+  }
+  updateBusy();
+}
+
+// ---- adding images ------------------------------------------------------------------------------
+function addFiles({ files, skipped = 0, failed = [] }) {
+  const notes = [];
+  if (skipped) notes.push(`Skipped ${skipped} hidden file${skipped === 1 ? '' : 's'} (names starting with ".").`);
+  if (files.length === 0 && failed.length === 0) notes.push('Nothing to classify there: drop or paste image files.');
+  showNotice(notes.join(' '));
+  const fragment = document.createDocumentFragment();
+  for (const { file, path } of files) {
+    const card = createCard(path, URL.createObjectURL(file));
+    fragment.append(card.el);
+    state.batch.total++;
+    worker.postMessage({ type: MSG.CLASSIFY, id: card.id, file });
+  }
+  for (const { path, message } of failed) {
+    const card = createCard(path, null);
+    fragment.append(card.el);
+    state.batch.total++;
+    onResult(card.id, { ok: false, code: 'unreadable', message });
+  }
+  $('results').append(fragment);
+  updateBusy();
+}
+
+function createCard(path, url) {
+  const id = state.nextId++;
+  const el = $('card-template').content.firstElementChild.cloneNode(true);
+  el.dataset.id = id;
+  el.querySelector('.name').textContent = path;
+  el.querySelector('.name').title = path;
+  const img = el.querySelector('img');
+  img.alt = `Thumbnail of ${path}`;
+  img.addEventListener('error', () => el.classList.add('no-thumb'), { once: true });
+  if (url) img.src = url; else el.classList.add('no-thumb');
+  const card = { id, path, url, el, result: null };
+  state.cards.set(id, card);
+  return card;
+}
+
+function onResult(id, result) {
+  const card = state.cards.get(id);
+  if (!card || card.result) return;
+  card.result = result;
+  state.batch.done++;
+  const { el } = card;
+  if (result.ok) {
+    el.dataset.state = 'done';
+    renderBars(el, result.scores);
+    el.querySelector('.meta').textContent =
+      `${result.width}×${result.height} ${result.format} · ${result.ms.total.toFixed(0)} ms`;
+    if (state.contract) applyDecision(card);
+  } else {
+    el.dataset.state = 'error';
+    el.dataset.label = 'error';
+    el.dataset.code = result.code;
+    el.querySelector('.label').textContent = 'Error';
+    el.querySelector('.error-message').textContent = result.message;
+  }
+  scheduleRender();
+}
+
+function renderBars(el, scores) {
+  const list = el.querySelector('.bars');
+  list.replaceChildren();
+  for (const label of state.contract?.labels ?? Object.keys(scores)) {
+    const p = scores[label];
+    const row = document.createElement('li');
+    row.dataset.label = label;
+    row.innerHTML = '<span class="bar-name"></span><span class="bar"><span class="fill"></span></span><span class="bar-value"></span>';
+    row.querySelector('.bar-name').textContent = LABEL_TEXT[label] ?? label;
+    row.querySelector('.fill').style.width = `${(p * 100).toFixed(1)}%`;
+    row.querySelector('.bar-value').textContent = `${(p * 100).toFixed(1)}%`;
+    list.append(row);
+  }
+}
+
+function applyDecision(card) {
+  const { label, hide } = decide(card.result.scores, state.contract, state.settings);
+  card.el.dataset.label = label;
+  card.el.dataset.hidden = String(hide);
+  card.el.querySelector('.label').textContent = LABEL_TEXT[label] ?? label;
+}
+
+// ---- toolbar ------------------------------------------------------------------------------------
+let renderQueued = false;
+function scheduleRender() {
+  // Results can arrive faster than frames; one toolbar update per frame keeps 300-image drops smooth.
+  if (renderQueued) return;
+  renderQueued = true;
+  requestAnimationFrame(() => { renderQueued = false; renderCounts(); renderEngine(); updateBusy(); });
+}
+
+function renderCounts() {
+  const counts = { illustration: 0, screenshot: 0, photo: 0, hidden: 0, error: 0 };
+  for (const { el, result } of state.cards.values()) {
+    if (!result || result.code === 'cancelled') continue;
+    if (!result.ok) { counts.error++; continue; }
+    if (el.dataset.label in counts) counts[el.dataset.label]++;
+    if (el.dataset.hidden === 'true') counts.hidden++;
+  }
+  for (const [name, n] of Object.entries(counts)) $(`count-${name}`).textContent = n;
+  $('empty').hidden = state.cards.size > 0;
+}
+
+function median(values) {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+function renderEngine() {
+  const el = $('engine');
+  if (state.initError) {
+    el.textContent = `The classifier could not start: ${state.initError}`;
+    el.dataset.state = 'error';
+    return;
+  }
+  const engine = state.engine;
+  if (!engine) return;
+  const parts = [];
+  if (engine.provider === 'webgpu') parts.push('WebGPU');
+  else {
+    const threads = `${engine.threads} thread${engine.threads === 1 ? '' : 's'}`;
+    parts.push(`WASM, ${threads}${engine.isolated ? '' : ' (page not cross-origin isolated)'}`);
+  }
+  parts.push(`model ${engine.modelVersion ?? 'unknown'}`);
+  const times = [...state.cards.values()].filter((c) => c.result?.ok).map((c) => c.result.ms.total);
+  const med = median(times);
+  parts.push(med === null ? 'no images yet' : `median ${med.toFixed(1)} ms per image (${times.length})`);
+  el.textContent = parts.join(' · ') + (engine.note ? ` (${engine.note})` : '');
+  el.dataset.state = 'ready';
+  el.dataset.provider = engine.provider;
+  el.dataset.threads = engine.threads;
+}
+
+function updateBusy() {
+  const { total, done } = state.batch;
+  const busy = done < total;
+  const row = $('progress-row');
+  row.hidden = !busy;
+  if (busy) {
+    $('progress').max = total;
+    $('progress').value = done;
+    $('progress-text').textContent = `${done} / ${total}`;
+  } else {
+    state.batch = { total: 0, done: 0 };
+  }
+  document.body.dataset.state = state.initError ? 'error' : !state.engine ? 'loading' : busy ? 'busy' : 'ready';
+}
+
+function renderThreshold() {
+  if (!state.contract) { $('threshold-text').textContent = ''; return; }
+  const t = thresholdForStrictness(state.settings.strictness, state.contract);
+  $('threshold-text').textContent = `illustration if p ≥ ${t.toFixed(2)}`;
+}
+
+function onSettingsChange() {
+  state.settings = {
+    strictness: Number($('strictness').value) / 100,
+    hideScreenshots: $('hide-screenshots').checked,
+    hidePhotos: $('hide-photos').checked,
+  };
+  if (!state.contract) return;
+  for (const card of state.cards.values()) if (card.result?.ok) applyDecision(card);
+  renderThreshold();
+  renderCounts();
+}
+
+function showNotice(text) {
+  $('notice').textContent = text;
+  $('notice').hidden = !text;
+}
+
+function stopPending() {
+  worker.postMessage({ type: MSG.CANCEL });
+  for (const card of state.cards.values()) {
+    if (card.result) continue;
+    card.result = { ok: false, code: 'cancelled', message: 'not classified: stopped' };
+    card.el.dataset.state = 'cancelled';
+    card.el.querySelector('.label').textContent = 'Stopped';
+  }
+  state.batch = { total: 0, done: 0 };
+  updateBusy();
+}
+
+function clearAll() {
+  stopPending();
+  for (const card of state.cards.values()) if (card.url) URL.revokeObjectURL(card.url);
+  state.cards.clear();
+  $('results').replaceChildren();
+  showNotice('');
+  renderCounts();
+  renderEngine();
+}
+
+// ---- wiring -------------------------------------------------------------------------------------
+$('pick-files').addEventListener('click', () => $('file-input').click());
+$('pick-folder').addEventListener('click', () => $('folder-input').click());
+for (const input of [$('file-input'), $('folder-input')]) {
+  input.addEventListener('change', () => { addFiles(filesFromInput(input)); input.value = ''; });
+}
+
+let dragDepth = 0;
+const hasFiles = (event) => [...(event.dataTransfer?.types ?? [])].includes('Files');
+document.addEventListener('dragenter', (event) => {
+  if (!hasFiles(event)) return;
+  dragDepth++;
+  document.body.classList.add('dragging');
+});
+document.addEventListener('dragleave', () => {
+  if (dragDepth > 0 && --dragDepth === 0) document.body.classList.remove('dragging');
+});
+document.addEventListener('dragover', (event) => {
+  if (!hasFiles(event)) return;
+  event.preventDefault();
+  event.dataTransfer.dropEffect = 'copy';
+});
+document.addEventListener('drop', (event) => {
+  event.preventDefault();
+  dragDepth = 0;
+  document.body.classList.remove('dragging');
+  filesFromDataTransfer(event.dataTransfer).then(addFiles, (error) => showNotice(`Could not read the drop: ${error.message}`));
+});
+document.addEventListener('paste', (event) => {
+  if (event.target.closest?.('input, select, textarea')) return;
+  const pending = filesFromDataTransfer(event.clipboardData);
+  event.preventDefault();
+  pending.then((found) => {
+    if (found.files.length === 0 && found.failed.length === 0) showNotice('The clipboard holds no image: copy an image or an image file first.');
+    else addFiles(found);
+  });
+});
+
+$('strictness').addEventListener('input', onSettingsChange);
+$('hide-screenshots').addEventListener('change', onSettingsChange);
+$('hide-photos').addEventListener('change', onSettingsChange);
+for (const radio of document.querySelectorAll('input[name="filter"]')) {
+  radio.addEventListener('change', () => { $('results').dataset.filter = radio.value; });
+}
+$('stop').addEventListener('click', stopPending);
+$('clear').addEventListener('click', clearAll);
+$('provider').value = requestedProvider;
+$('provider').addEventListener('change', () => {
+  const url = new URL(location.href);
+  url.searchParams.set('provider', $('provider').value);
+  location.assign(url);
+});
+$('strictness').value = String(Math.round(state.settings.strictness * 100));
+renderCounts();
+updateBusy();

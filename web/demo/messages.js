@@ -1,0 +1,18 @@
+// Message types between the demo page (app.js) and its worker (worker.js), in one place so both sides
+// spell them the same. Page → worker: INIT once, then CLASSIFY per file, CANCEL to drop queued work.
+// Worker → page: READY or INIT_FAILED once, then one RESULT per CLASSIFY that was not cancelled.
+export const MSG = Object.freeze({
+  INIT: 'init',             // {provider: 'auto'|'wasm'|'webgpu'}
+  READY: 'ready',           // {provider, threads, modelVersion, contract, note}
+  INIT_FAILED: 'init-failed', // {message}
+  CLASSIFY: 'classify',     // {id, file: File}
+  RESULT: 'result',         // {id, result: classify() result or {ok:false, code, message}}
+  CANCEL: 'cancel',         // {} drops every CLASSIFY not yet started
+});
+
+// Providers the page accepts in ?provider=; anything else falls back to 'auto'.
+export const PROVIDERS = Object.freeze(['auto', 'wasm', 'webgpu']);
+
+// Files bigger than this are refused before they are read: the core caps pixels, but reading a
+// multi-gigabyte file into the worker's memory would already hurt.
+export const MAX_FILE_BYTES = 64 * 1024 * 1024;
