@@ -1,0 +1,230 @@
+// Tests tools/classify.mjs as users run it: a child process on generated fixtures (valid PNG and JPEG,
+// a 0-byte file, random bytes, WebP magic, a truncated PNG, a FIFO, a folder tree with a symlink loop),
+// checking JSON lines, error lines, exit codes and usage errors; that onnxruntime-node and
+// onnxruntime-web agree; and that a few real images per class get the right label.
+// Needs the wasm core build (npm run build) and model/illust-only.onnx; the parts that need them skip
+// with a message when they are absent. Real images come from ILLUST_ONLY_DATA (default ../shared/data).
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, symlink, writeFile, copyFile, readdir } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { encodePngRgb } from '../../tools/lib/thumbnail.mjs';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const CLI = path.join(ROOT, 'tools', 'classify.mjs');
+const MODEL = path.join(ROOT, 'model', 'illust-only.onnx');
+const CORE_WASM = path.join(ROOT, 'build', 'wasm', 'illust_core.wasm');
+const DATA = process.env.ILLUST_ONLY_DATA ?? path.resolve(ROOT, '..', 'shared', 'data');
+const LABELS = ['illustration', 'screenshot', 'photo'];
+
+const missing = [
+  ...(existsSync(CORE_WASM) && existsSync(path.join(ROOT, 'web', 'lib', 'core.js')) ? [] : ['the wasm core build (run `npm run build`)']),
+  ...(existsSync(MODEL) ? [] : ['model/illust-only.onnx']),
+];
+const pipelineSkip = missing.length ? `needs ${missing.join(' and ')}` : false;
+if (pipelineSkip) console.log(`# classify-cli: skipping pipeline tests: ${pipelineSkip}`);
+
+// 64x48 RGB gradient saved by PIL as JPEG (quality 80): a real baseline JPEG from another encoder.
+const GRADIENT_JPEG = Buffer.from('/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAYEBQYFBAYGBQYHBwYIChAKCgkJChQODwwQFxQYGBcUFhYaHSUfGhsjHBYWICwgIyYnKSopGR8tMC0oMCUoKSj/2wBDAQcHBwoIChMKChMoGhYaKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCj/wAARCAAwAEADASIAAhEBAxEB/8QAHwAAAQUBAQEBAQEAAAAAAAAAAAECAwQFBgcICQoL/8QAtRAAAgEDAwIEAwUFBAQAAAF9AQIDAAQRBRIhMUEGE1FhByJxFDKBkaEII0KxwRVS0fAkM2JyggkKFhcYGRolJicoKSo0NTY3ODk6Q0RFRkdISUpTVFVWV1hZWmNkZWZnaGlqc3R1dnd4eXqDhIWGh4iJipKTlJWWl5iZmqKjpKWmp6ipqrKztLW2t7i5usLDxMXGx8jJytLT1NXW19jZ2uHi4+Tl5ufo6erx8vP09fb3+Pn6/8QAHwEAAwEBAQEBAQEBAQAAAAAAAAECAwQFBgcICQoL/8QAtREAAgECBAQDBAcFBAQAAQJ3AAECAxEEBSExBhJBUQdhcRMiMoEIFEKRobHBCSMzUvAVYnLRChYkNOEl8RcYGRomJygpKjU2Nzg5OkNERUZHSElKU1RVVldYWVpjZGVmZ2hpanN0dXZ3eHl6goOEhYaHiImKkpOUlZaXmJmaoqOkpaanqKmqsrO0tba3uLm6wsPExcbHyMnK0tPU1dbX2Nna4uPk5ebn6Onq8vP09fb3+Pn6/9oADAMBAAIRAxEAPwDw6O09qtR2vtWpHae1W4rT2r91xOJPIwmLMqO09qtRWntWrHae1Wo7X2rwcTiT6fCYsy47T2q1Ha+1asVp7VaitPavAxOJPqMJizKjtParcVp7Vqx2ntVqO19q8DE4k+owmLOWjtParUdr7VqxWntVuK09q++xOJP5iwmLMmK09qtxWntWrHae1Wo7X2rwMTiT6fCYsyo7T2q1Ha+1asVp7VbitPavBxOJPqMJizKitParUVp7Vqx2vtVqO19q8DE4k+nwmLOXjtParUdr7VqxWntVqK09q++xOJP5iwmLMqK09qtxWntWrHa+1Wo7X2rwMTiT6jCYsyo7X2q1Ha+1asVp7VbitPavAxOJPp8JizJitParcVp7Vqx2vtVqO09q8HE4k+owmLP/2Q==', 'base64');
+
+function gradientPng(width, height) {
+  const pixels = new Uint8Array(width * height * 3);
+  for (let y = 0; y < height; y += 1) {
+    for (let x = 0; x < width; x += 1) {
+      const i = (y * width + x) * 3;
+      pixels[i] = (x * 255) / width; pixels[i + 1] = (y * 255) / height; pixels[i + 2] = ((x + y) * 7) & 255;
+    }
+  }
+  return encodePngRgb(pixels, width, height);
+}
+
+/** Deterministic pseudo-random bytes (xorshift), so a failure can be reproduced. */
+function noise(length, seed = 12345) {
+  const out = Buffer.alloc(length);
+  let s = seed >>> 0;
+  for (let i = 0; i < length; i += 1) { s ^= s << 13; s ^= s >>> 17; s ^= s << 5; out[i] = s & 255; }
+  return out;
+}
+
+/** Runs the CLI; resolves {code, stdout, stderr, lines (parsed JSON lines)}. Kills it after timeoutMs. */
+function runCli(args, { timeoutMs = 60000, cwd = ROOT } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '', stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`classify timed out: ${args.join(' ')}\n${stderr}`)); }, timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      let lines = null;
+      try { lines = stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l)); } catch { /* not JSON (--help, --pretty) */ }
+      resolve({ code, stdout, stderr, lines });
+    });
+  });
+}
+
+describe('classify CLI: usage', () => {
+  test('no PATH is a usage error with the help text on stderr', async () => {
+    const { code, stdout, stderr } = await runCli([]);
+    assert.equal(code, 2);
+    assert.equal(stdout, '');
+    assert.match(stderr, /no PATH given/);
+    assert.match(stderr, /Usage: node tools\/classify\.mjs/);
+  });
+  test('unknown option, bad runtime, bad threads and strictness are usage errors', async () => {
+    for (const [args, message] of [
+      [['--frobnicate', 'x.png'], /Unknown option '--frobnicate'/],
+      [['--runtime', 'gpu', 'x.png'], /--runtime must be node or web, not "gpu"/],
+      [['--threads', '0', 'x.png'], /--threads must be an integer/],
+      [['--strictness', '1.5', 'x.png'], /--strictness must be a number from 0 to 1/],
+      [['--model'], /argument missing|requires a value|--model/],
+    ]) {
+      const { code, stderr } = await runCli(args);
+      assert.equal(code, 2, `${args.join(' ')} → ${stderr}`);
+      assert.match(stderr, message);
+    }
+  });
+  test('--help prints usage to stdout and exits 0', async () => {
+    const { code, stdout } = await runCli(['--help']);
+    assert.equal(code, 0);
+    assert.match(stdout, /--runtime node\|web/);
+    assert.match(stdout, /"path"/);
+  });
+});
+
+describe('classify CLI: pipeline', { skip: pipelineSkip }, () => {
+  let dir;
+  const fixture = (...parts) => path.join(dir, ...parts);
+
+  before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'illust-classify-'));
+    const png = gradientPng(96, 64);
+    await mkdir(fixture('tree', 'nested', 'deeper'), { recursive: true });
+    await writeFile(fixture('tree', 'valid.png'), png);
+    await writeFile(fixture('tree', 'valid.jpg'), GRADIENT_JPEG);
+    await writeFile(fixture('tree', 'empty.png'), '');
+    await writeFile(fixture('tree', 'random.jpg'), noise(4096));
+    // A real WebP header: RIFF size WEBP VP8 chunk; the core recognises it and refuses it by name.
+    await writeFile(fixture('tree', 'fake.webp'), Buffer.concat([Buffer.from('RIFF'), Buffer.from([64, 0, 0, 0]), Buffer.from('WEBPVP8 '), noise(56, 7)]));
+    await writeFile(fixture('tree', 'truncated.png'), png.subarray(0, 90));
+    await writeFile(fixture('tree', 'notes.txt'), 'not an image: skipped when walking folders');
+    await writeFile(fixture('tree', 'nested', 'deeper', 'inner.png'), gradientPng(40, 120));
+    await symlink('../..', fixture('tree', 'nested', 'deeper', 'loop'));          // symlink loop back to tree/
+    await symlink('missing.png', fixture('tree', 'nested', 'dangling.png'));    // dangling link
+    execFileSync('mkfifo', [fixture('pipe.png')]);
+    await writeFile(fixture('broken-model.onnx'), noise(2048, 99));
+    await writeFile(fixture('empty-model.onnx'), '');
+  });
+  after(async () => { if (dir) await rm(dir, { recursive: true, force: true }); });
+
+  test('walks a tree once (symlink loop), prints one JSON line per image, errors as values, exit 0', async () => {
+    const { code, lines, stderr } = await runCli([fixture('tree'), '--summary']);
+    assert.equal(code, 0, stderr);
+    assert.ok(lines, 'stdout is JSON lines');
+    const byName = new Map(lines.map((line) => [path.relative(fixture('tree'), line.path), line]));
+    assert.deepEqual([...byName.keys()].sort(), ['empty.png', 'fake.webp', 'nested/dangling.png', 'nested/deeper/inner.png',
+      'random.jpg', 'truncated.png', 'valid.jpg', 'valid.png']);
+    assert.equal(lines.length, byName.size, 'no file is reported twice despite the loop');
+    for (const name of ['valid.png', 'valid.jpg', 'nested/deeper/inner.png']) {
+      const line = byName.get(name);
+      assert.deepEqual(Object.keys(line), ['path', 'label', 'scores', 'ms'], name);
+      assert.ok(LABELS.includes(line.label), `${name}: label ${line.label}`);
+      assert.deepEqual(Object.keys(line.scores), LABELS);
+      const sum = LABELS.reduce((s, l) => s + line.scores[l], 0);
+      assert.ok(Math.abs(sum - 1) < 1e-3, `${name}: scores sum to ${sum}`);
+      assert.ok(line.ms > 0 && line.ms < 10000, `${name}: ms ${line.ms}`);
+    }
+    const error = (name) => { const line = byName.get(name); assert.deepEqual(Object.keys(line), ['path', 'error'], name); return line.error; };
+    assert.match(error('empty.png'), /empty/i);
+    assert.equal(error('fake.webp'), 'unsupported format: webp');
+    assert.match(error('random.jpg'), /./);
+    assert.match(error('truncated.png'), /truncated|corrupt/i);
+    assert.match(error('nested/dangling.png'), /no such file/);
+    assert.match(stderr, /8 file\(s\):.*errors 5/);
+  });
+
+  test('a named FIFO, a missing path and a non-image file are error lines, not hangs', async () => {
+    const { code, lines } = await runCli([fixture('pipe.png'), fixture('nope.png'), fixture('tree', 'notes.txt')], { timeoutMs: 30000 });
+    assert.equal(code, 0);
+    assert.deepEqual(lines.map((l) => path.basename(l.path)), ['pipe.png', 'nope.png', 'notes.txt']);
+    assert.equal(lines[0].error, 'not a regular file');
+    assert.match(lines[1].error, /no such file/);
+    assert.match(lines[2].error, /unsupported format|corrupt/);
+  });
+
+  test('a corrupt, empty or missing model file is a clear error and exit 1', async () => {
+    for (const [model, message] of [
+      [fixture('broken-model.onnx'), /model: cannot load the model/],
+      [fixture('empty-model.onnx'), /model: .*empty/],
+      [fixture('absent.onnx'), /model: cannot read .*absent\.onnx: ENOENT/],
+      [fixture('tree', 'valid.png'), /model: cannot load the model/],
+    ]) {
+      const { code, stdout, stderr } = await runCli(['--model', model, fixture('tree', 'valid.png')]);
+      assert.equal(code, 1, `${model}: ${stderr}`);
+      assert.equal(stdout, '');
+      assert.match(stderr, message);
+    }
+    const { code, stderr } = await runCli(['--contract', fixture('tree', 'notes.txt'), fixture('tree', 'valid.png')]);
+    assert.equal(code, 1);
+    assert.match(stderr, /contract: .* is not valid JSON/);
+  });
+
+  test('--runtime node and --runtime web give the same labels and scores', async () => {
+    const inputs = [fixture('tree', 'valid.png'), fixture('tree', 'valid.jpg'), fixture('tree', 'nested', 'deeper', 'inner.png')];
+    const realFiles = [];
+    for (const label of LABELS) {
+      const sourceDir = existsSync(path.join(DATA, label)) ? path.join(DATA, label, (await readdir(path.join(DATA, label))).sort()[0]) : null;
+      if (sourceDir) realFiles.push(path.join(sourceDir, (await readdir(sourceDir)).sort()[0]));
+    }
+    const args = [...inputs, ...realFiles];
+    const [node, web] = await Promise.all([runCli(['--runtime', 'node', ...args]), runCli(['--runtime', 'web', '--threads', '1', ...args])]);
+    assert.equal(node.code, 0, node.stderr);
+    assert.equal(web.code, 0, web.stderr);
+    assert.equal(node.lines.length, args.length);
+    assert.equal(web.lines.length, args.length);
+    for (const [i, a] of node.lines.entries()) {
+      const b = web.lines[i];
+      assert.equal(a.path, b.path);
+      assert.equal(a.label, b.label, a.path);
+      for (const label of LABELS) assert.ok(Math.abs(a.scores[label] - b.scores[label]) < 1e-4, `${a.path} ${label}: ${a.scores[label]} vs ${b.scores[label]}`);
+    }
+  });
+
+  test('--pretty prints aligned text lines', async () => {
+    const { code, stdout } = await runCli(['--pretty', fixture('tree', 'valid.png'), fixture('tree', 'fake.webp')]);
+    assert.equal(code, 0);
+    const [ok, bad] = stdout.trim().split('\n');
+    assert.match(ok, /^(illustration|screenshot|photo)\s+illus \d\.\d{3}\s+scree \d\.\d{3}\s+photo \d\.\d{3}\s+[\d.]+ ms\s+.*valid\.png$/);
+    assert.match(bad, /^error\s+.*fake\.webp: unsupported format: webp$/);
+  });
+});
+
+// Images a person would label at a glance (checked by eye), from three sources per class.
+const REAL_IMAGES = {
+  illustration: ['style2paints-inputs', 'seikai-fanart', 'lealiu'],
+  screenshot: ['auto-derby', 'maa-testset', 'nanobot-coc'],
+  photo: ['food_mnist', 'the-bread-code', 'photostream-waschinski'],
+};
+const dataSkip = !existsSync(DATA) ? `real-image data not found at ${DATA} (set ILLUST_ONLY_DATA)` : pipelineSkip;
+if (!existsSync(DATA)) console.log(`# classify-cli: skipping real-image test: ${dataSkip}`);
+
+describe('classify CLI: real images', { skip: dataSkip }, () => {
+  test('a few real images per class get the right label', async () => {
+    const expected = new Map();
+    for (const [label, sources] of Object.entries(REAL_IMAGES)) {
+      for (const source of sources) {
+        const folder = path.join(DATA, label, source);
+        const files = (await readdir(folder)).sort();
+        for (const file of [files[0], files[Math.floor(files.length / 2)]]) expected.set(path.join(folder, file), label);
+      }
+    }
+    const { code, lines, stderr } = await runCli([...expected.keys()]);
+    assert.equal(code, 0, stderr);
+    const wrong = lines.filter((line) => line.label !== expected.get(line.path));
+    assert.deepEqual(wrong.map((l) => `${path.relative(DATA, l.path)}: ${l.label ?? l.error} ${JSON.stringify(l.scores)}`), []);
+  });
+});

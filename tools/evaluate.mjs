@@ -1,0 +1,265 @@
+#!/usr/bin/env node
+// Measures the classifier on a labelled folder (class/source/image, like ../shared/data) through the
+// real pipeline (wasm core + ONNX Runtime + decide() at its default), side by side with the nsfwjs
+// baseline, and automates the founding experiment's error analysis: confusion matrix, accuracy, per-class
+// recall/precision, figures per source, and an HTML page of every misclassified image with its
+// thumbnail and scores. When the model's fold files are given (model/folds.json), it also reports the
+// honest held-out figures (each image judged without its source in training) apart from in-sample ones.
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { collectDataset, readCorrections } from './lib/dataset.mjs';
+import { buildSections, renderHtml, renderMarkdown, renderText } from './lib/evaluation-report.mjs';
+import { loadHeldOut } from './lib/held-out.mjs';
+import { readImageFile } from './lib/image-files.mjs';
+import { DEFAULT_CONTRACT, ROOT, RUNTIMES, SetupError, loadContract, openNodeClassifier } from './lib/node-classifier.mjs';
+import { loadNsfwBaseline } from './lib/nsfwjs-node.mjs';
+import { thumbnailDataUri } from './lib/thumbnail.mjs';
+
+export const USAGE = `Usage: node tools/evaluate.mjs DATA_DIR [options]
+
+Evaluates the classifier on a labelled folder laid out as DATA_DIR/<class>/<source>/<image>
+(classes: the contract's labels, e.g. ../shared/data). Prints the confusion matrix, accuracy,
+per-class recall and precision, a two-way illustration view beside the nsfwjs baseline, and
+figures per source; writes report.html (misclassified images with thumbnails and scores),
+report.md, predictions.jsonl and args.json to the output folder.
+
+Options:
+  --out DIR               output folder (default: build/evaluation/<date-time>)
+  --folds FILE            fold assignments / out-of-fold predictions from training, for honest
+                          held-out figures (default: model/folds.json when it exists; "none" to skip)
+  --corrections FILE      label corrections "file_name<TAB>label" (default: model/label-corrections.tsv
+                          when it exists; "none" to skip)
+  --limit-per-source N    evaluate at most N images per source (evenly spaced), for quick runs
+  --runtime node|web      ONNX Runtime flavour (default node)
+  --model FILE            ONNX model (default: next to the contract)
+  --contract FILE         preprocessing contract (default: model/contract.json)
+  --threads N             inference threads
+  --no-baseline           skip nsfwjs
+  --no-thumbnails         do not embed thumbnails in report.html
+  --thumbnail-size PX     longest side of thumbnails (default 160)
+  --summary-md FILE       also write the markdown summary to FILE (e.g. docs/evaluation/SUMMARY.md)
+  -h, --help              show this help
+
+Exit status: 0 when it ran, 1 when nothing could run (missing core build, wrong model), 2 usage error.`;
+
+class UsageError extends Error {}
+
+function positiveInteger(text, flag, max = 1e9) {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > max) throw new UsageError(`${flag} must be an integer from 1 to ${max}, not "${text}"`);
+  return n;
+}
+
+export function parseEvaluateArgs(argv) {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv, allowPositionals: true, strict: true,
+      options: {
+        out: { type: 'string' }, folds: { type: 'string' }, corrections: { type: 'string' },
+        'limit-per-source': { type: 'string' }, runtime: { type: 'string', default: 'node' },
+        model: { type: 'string' }, contract: { type: 'string', default: DEFAULT_CONTRACT }, threads: { type: 'string' },
+        'no-baseline': { type: 'boolean', default: false }, 'no-thumbnails': { type: 'boolean', default: false },
+        'thumbnail-size': { type: 'string' }, 'summary-md': { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (error) {
+    throw new UsageError(error.message);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) return { help: true };
+  if (positionals.length !== 1) throw new UsageError(positionals.length ? `expected one DATA_DIR, got ${positionals.length}` : 'no DATA_DIR given');
+  if (!RUNTIMES.includes(values.runtime)) throw new UsageError(`--runtime must be ${RUNTIMES.join(' or ')}, not "${values.runtime}"`);
+  return {
+    help: false, dataDir: positionals[0], out: values.out, folds: values.folds, corrections: values.corrections,
+    limitPerSource: values['limit-per-source'] === undefined ? undefined : positiveInteger(values['limit-per-source'], '--limit-per-source'),
+    runtime: values.runtime, model: values.model, contract: values.contract,
+    threads: values.threads === undefined ? undefined : positiveInteger(values.threads, '--threads', 64),
+    baseline: !values['no-baseline'], thumbnails: !values['no-thumbnails'],
+    thumbnailSize: values['thumbnail-size'] === undefined ? 160 : positiveInteger(values['thumbnail-size'], '--thumbnail-size', 1024),
+    summaryMd: values['summary-md'],
+  };
+}
+
+const timestamp = () => new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
+const round = (x) => (Number.isFinite(x) ? Number(x.toFixed(6)) : x);
+const roundScores = (scores) => Object.fromEntries(Object.entries(scores).map(([k, v]) => [k, round(v)]));
+const existing = async (file) => (await import('node:fs/promises')).stat(file).then((s) => s.isFile(), () => false);
+
+/** Picks a default input file from model/ when present; "none" turns it off. */
+async function optionalFile(given, fallback) {
+  if (given === 'none') return null;
+  if (given !== undefined) return given;
+  return (await existing(fallback)) ? fallback : null;
+}
+
+export async function main(argv, io = { stdout: process.stdout, stderr: process.stderr }) {
+  const say = (text) => io.stderr.write(`${text}\n`);
+  let options;
+  try {
+    options = parseEvaluateArgs(argv);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    say(`evaluate: ${error.message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (options.help) { io.stdout.write(`${USAGE}\n`); return 0; }
+
+  let contract;
+  try {
+    contract = await loadContract(options.contract);
+  } catch (error) {
+    say(`evaluate: ${error.message}`);
+    return 1;
+  }
+  const labels = contract.labels;
+  const positive = contract.decision.positive_label ?? labels[0];
+  const modelDir = path.dirname(options.contract);
+  const correctionsFile = await optionalFile(options.corrections, path.join(modelDir, 'label-corrections.tsv'));
+  let corrections = new Map();
+  if (correctionsFile) {
+    try { corrections = await readCorrections(correctionsFile, labels); } catch (error) {
+      say(`evaluate: cannot read corrections ${correctionsFile}: ${error.message}`); return 2;
+    }
+  }
+
+  let dataset;
+  try {
+    dataset = await collectDataset(options.dataDir, labels, { limitPerSource: options.limitPerSource, corrections });
+  } catch (error) {
+    say(`evaluate: ${error.message} (see --help)`);
+    return 2;
+  }
+  if (!dataset.images.length) {
+    say(`evaluate: no images found under ${options.dataDir}/{${labels.join(',')}}/<source>/`);
+    return 2;
+  }
+  if (dataset.ignored.length) say(`evaluate: ignoring folders that are not classes: ${dataset.ignored.join(', ')}`);
+
+  let opened;
+  try {
+    opened = await openNodeClassifier({ runtime: options.runtime, model: options.model, contract: options.contract,
+      threads: options.threads, log: (m) => say(`evaluate: ${m}`) });
+  } catch (error) {
+    if (!(error instanceof SetupError)) throw error;
+    say(`evaluate: ${error.message}`);
+    return 1;
+  }
+  const { classifier, core } = opened;
+
+  let baseline = null;
+  if (options.baseline) {
+    try {
+      baseline = await loadNsfwBaseline({ core });
+    } catch (error) {
+      say(`evaluate: nsfwjs baseline unavailable, reporting without it: ${error?.message ?? error}`);
+    }
+  }
+
+  const foldsFile = await optionalFile(options.folds, path.join(modelDir, 'folds.json'));
+  let heldOut = null;
+  if (foldsFile) {
+    try {
+      heldOut = await loadHeldOut(foldsFile, { runtime: options.runtime, contract: options.contract, threads: options.threads, labels });
+      say(`evaluate: held-out figures from ${foldsFile}: ${heldOut.description}`);
+    } catch (error) {
+      say(`evaluate: cannot use ${foldsFile} for held-out figures (${error.message}); reporting the shipped model only`);
+    }
+  }
+
+  const started = performance.now();
+  const records = [];
+  const total = dataset.images.length;
+  for (const [i, image] of dataset.images.entries()) {
+    const record = { ...image, href: pathToFileURL(path.resolve(image.path)).href };
+    const read = await readImageFile(image.path);
+    if (!read.ok) {
+      record.ours = { error: read.error };
+      if (baseline) record.nsfw = { error: read.error };
+    } else {
+      const ours = await classifier.classify(read.bytes);
+      record.ours = ours.ok ? { label: ours.label, scores: roundScores(ours.scores), ms: ours.ms.total } : { error: ours.message };
+      if (baseline) {
+        const nsfw = await baseline.classify(read.bytes);
+        record.nsfw = nsfw.ok ? { scores: roundScores(nsfw.scores), illustration: round(nsfw.illustration) } : { error: nsfw.message };
+      }
+      if (heldOut) {
+        const verdict = await heldOut.judge(record, read.bytes);
+        if (verdict) record.heldOut = verdict;
+      }
+      record.bytes = read.bytes; // kept only until we know whether a thumbnail is needed
+    }
+    records.push(record);
+    if ((i + 1) % 100 === 0 || i + 1 === total) {
+      say(`evaluate: ${i + 1}/${total} images (${((performance.now() - started) / 1000).toFixed(0)} s)`);
+    }
+    // Free the bytes of images that are right everywhere; mistakes keep theirs for thumbnails.
+    if (!isMistake(record)) delete record.bytes;
+  }
+  for (const unreadable of dataset.unreadable) say(`evaluate: skipped ${unreadable.path}: ${unreadable.error}`);
+
+  if (options.thumbnails) {
+    for (const record of records) {
+      if (record.bytes) record.thumb = thumbnailDataUri(core, record.bytes, options.thumbnailSize);
+    }
+  }
+  for (const record of records) delete record.bytes;
+
+  const sources = new Set(records.map((r) => `${r.folderClass}/${r.source}`)).size;
+  const relModel = path.relative(ROOT, opened.modelPath) || opened.modelPath;
+  const shippedLongNote = heldOut
+    ? 'The model shipped in model/ was trained on most or all of these sources, so these figures are in-sample and optimistic.'
+    : 'In-sample where the shipped model was trained on these sources; no fold file was given, so no held-out figures.';
+  const { sections } = buildSections(records, {
+    labels, positive, shippedNote: 'in-sample', shippedLongNote, heldOutNote: heldOut?.description,
+  });
+  const header = [
+    `${records.length} images from ${sources} sources in ${options.dataDir}${options.limitPerSource ? ` (at most ${options.limitPerSource} per source)` : ''}` +
+      `${corrections.size ? `, ${records.filter((r) => r.corrected).length} label corrections applied` : ''}.`,
+    `Model ${relModel} (contract ${contract.name ?? '?'} ${contract.version ?? ''}), onnxruntime-${options.runtime} ` +
+      `(${classifier.provider}, ${classifier.threads} thread(s)); label = decide() at its default threshold ` +
+      `p(${positive}) ≥ ${contract.decision.hide_below}.`,
+    baseline ? `Baseline: nsfwjs 4.4.0 ${baseline.modelName} on tfjs-${baseline.backend}.` : 'Baseline: not run.',
+  ].join('\n');
+  io.stdout.write(`${renderText(header, sections)}\n`);
+
+  const outDir = options.out ?? path.join(ROOT, 'build', 'evaluation', timestamp());
+  await mkdir(outDir, { recursive: true });
+  const markdown = renderMarkdown(header.replaceAll(options.dataDir, path.basename(path.resolve(options.dataDir))), sections);
+  const views = [
+    ...(heldOut ? [{ view: 'heldOut', title: 'Misclassified, held-out (honest error analysis)' }] : []),
+    { view: 'ours', title: 'Misclassified by the shipped model (in-sample)' },
+  ];
+  await writeFile(path.join(outDir, 'report.html'), renderHtml({ header, sections, records, labels, positive, views }));
+  await writeFile(path.join(outDir, 'report.md'), markdown);
+  await writeFile(path.join(outDir, 'predictions.jsonl'), records.map(({ thumb, href, path: _, ...rest }) => JSON.stringify(rest)).join('\n') + '\n');
+  await writeFile(path.join(outDir, 'args.json'), `${JSON.stringify({ argv, resolved: { ...options, folds: foldsFile, corrections: correctionsFile, model: opened.modelPath }, date: new Date().toISOString() }, null, 2)}\n`);
+  if (options.summaryMd) await writeFile(options.summaryMd, markdown);
+  say(`evaluate: wrote ${path.join(outDir, 'report.html')} (and report.md, predictions.jsonl, args.json) in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+
+  await classifier.release?.();
+  await heldOut?.release?.();
+  baseline?.dispose?.();
+  return 0;
+}
+
+function isMistake(record) {
+  const wrong = (view) => record[view] !== undefined && (record[view].error || record[view].label !== record.truth);
+  return wrong('ours') || wrong('heldOut');
+}
+
+const invokedDirectly = process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href;
+if (invokedDirectly) {
+  process.stdout.on('error', (error) => { if (error.code === 'EPIPE') process.exit(0); throw error; });
+  let code;
+  try {
+    code = await main(process.argv.slice(2));
+  } catch (error) {
+    process.stderr.write(`evaluate: unexpected failure: ${error?.stack ?? error}\n`);
+    code = 1;
+  }
+  process.stdout.write('', () => process.exit(code));
+}
