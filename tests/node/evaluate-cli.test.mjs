@@ -1,0 +1,131 @@
+// Runs tools/evaluate.mjs end to end on a tiny labelled tree built at test time from real images
+// (a few per class and source, copied from ILLUST_ONLY_DATA into a temp folder, never into the repo),
+// plus one photo deliberately filed under illustration/ so there is a known mistake to analyse. Checks
+// the printed matrix, the per-source table, the nsfwjs column and the HTML error analysis.
+// Needs the wasm core build, model/illust-only.onnx and the data; skips with a message otherwise.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const CLI = path.join(ROOT, 'tools', 'evaluate.mjs');
+const DATA = process.env.ILLUST_ONLY_DATA ?? path.resolve(ROOT, '..', 'shared', 'data');
+const LABELS = ['illustration', 'screenshot', 'photo'];
+const SOURCES = { illustration: ['style2paints-inputs', 'lealiu'], screenshot: ['auto-derby', 'nanobot-coc'], photo: ['food_mnist', 'the-bread-code'] };
+const MISFILED = { from: 'photo/photostream-waschinski', to: 'illustration/misfiled-photos' };
+
+const missing = [
+  ...(existsSync(path.join(ROOT, 'build', 'wasm', 'illust_core.wasm')) ? [] : ['the wasm core build (run `npm run build`)']),
+  ...(existsSync(path.join(ROOT, 'model', 'illust-only.onnx')) ? [] : ['model/illust-only.onnx']),
+  ...(existsSync(DATA) ? [] : [`real-image data at ${DATA} (set ILLUST_ONLY_DATA)`]),
+];
+const skip = missing.length ? `needs ${missing.join(', ')}` : false;
+if (skip) console.log(`# evaluate-cli: skipping: ${skip}`);
+
+function runEvaluate(args, timeoutMs = 120000) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '', stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`evaluate timed out\n${stderr}`)); }, timeoutMs);
+    child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
+  });
+}
+
+describe('evaluate CLI on a tiny real tree', { skip }, () => {
+  let dir, tree, out, run;
+  const copied = [];
+
+  before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'illust-evaluate-'));
+    tree = path.join(dir, 'data');
+    out = path.join(dir, 'out');
+    const copyFirst = async (fromRel, toRel, n) => {
+      const files = (await readdir(path.join(DATA, fromRel))).sort().slice(0, n);
+      await mkdir(path.join(tree, toRel), { recursive: true });
+      for (const file of files) {
+        await copyFile(path.join(DATA, fromRel, file), path.join(tree, toRel, file));
+        copied.push(`${toRel}/${file}`);
+      }
+    };
+    for (const [label, sources] of Object.entries(SOURCES)) {
+      for (const source of sources) await copyFirst(`${label}/${source}`, `${label}/${source}`, 2);
+    }
+    await copyFirst(MISFILED.from, MISFILED.to, 1);
+    await mkdir(path.join(tree, 'not-a-class'));
+    await writeFile(path.join(tree, 'README.md'), 'ignored');
+    run = await runEvaluate([tree, '--out', out, '--folds', 'none', '--corrections', 'none']);
+  });
+  after(async () => { if (dir) await rm(dir, { recursive: true, force: true }); });
+
+  test('exits 0 and prints the confusion matrix with recall and precision', () => {
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /13 images from 7 sources/);
+    assert.match(run.stdout, /truth \\ predicted\s+illustration\s+screenshot\s+photo\s+recall/);
+    for (const label of LABELS) assert.match(run.stdout, new RegExp(`^${label}\\s+\\d+\\s+\\d+\\s+\\d+\\s+[\\d.]+%`, 'm'));
+    assert.match(run.stdout, /^precision\s+[\d.]+%/m);
+    assert.match(run.stdout, /accuracy [\d.]+% \(\d+\/13\)/);
+    assert.match(run.stderr, /ignoring folders that are not classes: not-a-class/);
+  });
+
+  test('prints one per-source row per class/source and the nsfwjs baseline beside ours', () => {
+    for (const [label, sources] of Object.entries(SOURCES)) {
+      for (const source of sources) assert.match(run.stdout, new RegExp(`^${label}/${source}\\s+2\\s`, 'm'));
+    }
+    assert.match(run.stdout, new RegExp(`^${MISFILED.to}\\s+1\\s`, 'm'));
+    assert.match(run.stdout, /^ours\s+13\s+[\d.]+%/m);
+    assert.match(run.stdout, /^nsfwjs 4\.4\.0 \(Drawing\+Hentai ≥ 0\.5\)\s+13\s+[\d.]+%/m);
+  });
+
+  test('writes the HTML error analysis with the misfiled photo, its thumbnail and scores', async () => {
+    const html = await readFile(path.join(out, 'report.html'), 'utf8');
+    assert.match(html, /^<!doctype html>/);
+    const misfiled = copied.find((rel) => rel.startsWith(MISFILED.to));
+    const at = html.indexOf(`>${misfiled}<`);
+    assert.ok(at > 0, 'the misfiled photo is listed as a mistake');
+    const cardStart = html.lastIndexOf('<figure>', at);
+    const card = html.slice(cardStart, html.indexOf('</figure>', at));
+    assert.match(card, /<img src="data:image\/png;base64,[A-Za-z0-9+/=]{200,}"/);
+    assert.match(card, /said <b>(photo|screenshot)<\/b>/);
+    assert.match(card, /class="value">\d\.\d{3}</);
+    assert.match(card, /nsfwjs: Drawing\+Hentai \d\.\d{3}/);
+    assert.match(html, /illustration → (photo|screenshot)/);
+  });
+
+  test('writes predictions.jsonl, report.md and args.json', async () => {
+    const lines = (await readFile(path.join(out, 'predictions.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(lines.length, 13);
+    for (const line of lines) {
+      assert.ok(LABELS.includes(line.truth));
+      assert.ok(LABELS.includes(line.ours.label), JSON.stringify(line));
+      assert.ok(Number.isFinite(line.nsfw.illustration));
+      assert.ok(!('thumb' in line) && !('path' in line), 'no thumbnails or absolute paths in predictions');
+    }
+    const md = await readFile(path.join(out, 'report.md'), 'utf8');
+    assert.match(md, /^# Illust Only evaluation/);
+    assert.match(md, /\| truth \\\\ predicted \| illustration \| screenshot \| photo \| recall \|/);
+    const args = JSON.parse(await readFile(path.join(out, 'args.json'), 'utf8'));
+    assert.equal(args.resolved.folds, null);
+  });
+});
+
+describe('evaluate CLI: usage', () => {
+  test('missing or bad DATA_DIR and bad options are usage errors (exit 2)', async () => {
+    for (const [args, message] of [
+      [[], /no DATA_DIR given/],
+      [['/nonexistent-illust-data'], /is not a folder/],
+      [[ROOT, '--limit-per-source', 'many'], /--limit-per-source must be an integer/],
+      [[ROOT, '--bogus'], /Unknown option '--bogus'/],
+    ]) {
+      const { code, stderr } = await runEvaluate(args);
+      assert.equal(code, 2, `${args.join(' ')}: ${stderr}`);
+      assert.match(stderr, message);
+    }
+  });
+});
