@@ -1,0 +1,287 @@
+// The content script on x.com / twitter.com: finds media cells on a profile's media tab, asks the
+// service worker for a verdict per media id, and hides the cells judged screenshots or photos (as the
+// user's switches say). It never judges anything itself.
+//
+// No flash: content.css (injected by the manifest before the page exists) hides every media cell that
+// has no verdict yet while <html data-illust-only-active> is set; a cell shows again only when its
+// data-illust-only-state becomes visible, revealed or error. Fail open: a failed or late verdict
+// (VERDICT_TIMEOUT_MS) shows the cell and says why in the console.
+//
+// Observable state (for tests and benchmarks; see web/extension/README.md):
+//   cell (<a>):  data-illust-only-state = pending | visible | hidden | revealed | error,
+//                data-illust-only-media = media id, data-illust-only-label = verdict label
+//   <html>:      data-illust-only-active (judging on this page), data-illust-only-judged / -hidden /
+//                -errors / -pending (counts for the current page)
+//
+// MV3 content scripts are classic scripts: tools/build/extension.mjs inlines the imports below and
+// wraps the whole in one function scope.
+import { MSG } from './messages.js';
+import { CELL_SELECTOR, isMediaTabPath, mediaIdOfCell } from './media-cells.js';
+
+const VERDICT_TIMEOUT_MS = 20000; // generous: the first verdict waits for the model to load (1–3 s)
+const LOG_PREFIX = '[Illust Only]';
+const root = document.documentElement;
+
+let settings = { enabled: true }; // until the service worker answers, hold cells (the default is on)
+let active = false; // judging on this page: enabled and on a media tab
+let currentPath = location.pathname;
+
+// Verdicts by media id, for this page's lifetime: {status: 'pending'} | {status: 'done', label, hide,
+// scores} | {status: 'error', code, message}. X re-mounts cells while scrolling; the map makes a
+// re-mounted cell take its verdict in the same mutation callback, before it can paint.
+const verdicts = new Map();
+const revealed = new Set(); // media ids the user chose to show
+let seenOnPage = new Set(); // media ids on the current page (counts are per page)
+
+// ---- verdicts ----------------------------------------------------------------------------------
+
+function requestVerdict(mediaId) {
+  verdicts.set(mediaId, { status: 'pending' });
+  const timer = setTimeout(() => settle(mediaId, {
+    ok: false, code: 'timeout', message: `no verdict within ${VERDICT_TIMEOUT_MS / 1000} s`,
+  }), VERDICT_TIMEOUT_MS);
+  askServiceWorker({ type: MSG.CLASSIFY_MEDIA, mediaId }).then((answer) => {
+    clearTimeout(timer);
+    settle(mediaId, answer);
+  });
+}
+
+async function askServiceWorker(message) {
+  try {
+    const answer = await chrome.runtime.sendMessage(message);
+    return answer ?? { ok: false, code: 'no_answer', message: 'the service worker gave no answer' };
+  } catch (err) {
+    // "Extension context invalidated" after an update, or the worker failed to start.
+    return { ok: false, code: 'extension_unreachable', message: String(err?.message ?? err) };
+  }
+}
+
+/** Records the first answer for a pending media id (a timeout that fired first wins: fail open). */
+function settle(mediaId, answer) {
+  if (verdicts.get(mediaId)?.status !== 'pending') return;
+  storeAnswer(mediaId, answer);
+}
+
+function storeAnswer(mediaId, answer) {
+  if (answer?.ok) {
+    verdicts.set(mediaId, { status: 'done', label: answer.label, hide: Boolean(answer.hide), scores: answer.scores });
+  } else {
+    const code = answer?.code ?? 'unknown';
+    const message = answer?.message ?? 'no details';
+    verdicts.set(mediaId, { status: 'error', code, message });
+    console.info(`${LOG_PREFIX} showing media ${mediaId} unjudged (${code}: ${message})`);
+  }
+  applyToMedia(mediaId);
+}
+
+/** After a settings change, asks again for every judged media id (the worker answers from its cache). */
+async function refreshJudgedVerdicts() {
+  const judged = [...verdicts].filter(([, v]) => v.status === 'done').map(([id]) => id);
+  await Promise.all(judged.map(async (mediaId) => {
+    const answer = await askServiceWorker({ type: MSG.CLASSIFY_MEDIA, mediaId });
+    if (answer.ok) storeAnswer(mediaId, answer); // a failed refresh keeps the old verdict
+  }));
+}
+
+// ---- cells -------------------------------------------------------------------------------------
+
+function examineCell(cell) {
+  const mediaId = mediaIdOfCell(cell);
+  if (!mediaId) {
+    if (cell.dataset.illustOnlyMedia) forgetCell(cell); // X reused the element for something else
+    return;
+  }
+  if (cell.dataset.illustOnlyMedia === mediaId) return;
+  cell.dataset.illustOnlyMedia = mediaId;
+  seenOnPage.add(mediaId);
+  if (!verdicts.has(mediaId)) requestVerdict(mediaId);
+  applyToCell(cell, mediaId);
+}
+
+function forgetCell(cell) {
+  delete cell.dataset.illustOnlyMedia;
+  delete cell.dataset.illustOnlyState;
+  delete cell.dataset.illustOnlyLabel;
+  cell.querySelector(':scope > .illust-only-placeholder')?.remove();
+}
+
+function applyToMedia(mediaId) {
+  for (const cell of document.querySelectorAll(`[data-illust-only-media="${CSS.escape(mediaId)}"]`)) {
+    applyToCell(cell, mediaId);
+  }
+  scheduleStatsUpdate();
+}
+
+function applyToCell(cell, mediaId) {
+  const verdict = verdicts.get(mediaId);
+  let state = 'pending';
+  if (verdict?.status === 'error') state = 'error';
+  else if (verdict?.status === 'done') state = !verdict.hide ? 'visible' : revealed.has(mediaId) ? 'revealed' : 'hidden';
+  cell.dataset.illustOnlyState = state;
+  if (verdict?.status === 'done') cell.dataset.illustOnlyLabel = verdict.label;
+  else delete cell.dataset.illustOnlyLabel;
+
+  let placeholder = cell.querySelector(':scope > .illust-only-placeholder');
+  if (state !== 'hidden') { placeholder?.remove(); return; }
+  if (!placeholder) {
+    placeholder = document.createElement('span');
+    placeholder.className = 'illust-only-placeholder';
+    placeholder.setAttribute('role', 'button');
+    placeholder.tabIndex = 0;
+    // The cell is a link: keep the click from navigating and from reaching X's own handlers.
+    const reveal = (event) => {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+      revealed.add(mediaId);
+      applyToMedia(mediaId);
+    };
+    placeholder.addEventListener('click', reveal, true);
+    placeholder.addEventListener('keydown', (event) => { if (event.key === 'Enter' || event.key === ' ') reveal(event); }, true);
+    cell.append(placeholder);
+  }
+  placeholder.textContent = `hidden: ${verdict.label} — show`;
+}
+
+function examineAllCells() {
+  for (const cell of document.querySelectorAll(CELL_SELECTOR)) examineCell(cell);
+  scheduleStatsUpdate();
+}
+
+function revealAll() {
+  for (const mediaId of seenOnPage) {
+    const verdict = verdicts.get(mediaId);
+    if (verdict?.status === 'done' && verdict.hide && !revealed.has(mediaId)) {
+      revealed.add(mediaId);
+      applyToMedia(mediaId);
+    }
+  }
+}
+
+// ---- page state: active flag, counts, the page-level control -----------------------------------
+
+function updateActive() {
+  const nowActive = Boolean(settings.enabled) && isMediaTabPath(location.pathname);
+  root.toggleAttribute('data-illust-only-active', nowActive);
+  if (nowActive && !active) { active = true; examineAllCells(); }
+  active = nowActive;
+  scheduleStatsUpdate();
+}
+
+function checkLocation() {
+  if (location.pathname === currentPath) return;
+  currentPath = location.pathname; // SPA navigation: counts start again, verdicts stay known
+  seenOnPage = new Set();
+  revealed.clear();
+  updateActive();
+  if (active) {
+    for (const cell of document.querySelectorAll('[data-illust-only-media]')) forgetCell(cell);
+    examineAllCells();
+  }
+}
+
+function pageStats() {
+  const stats = { active, judged: 0, hidden: 0, revealed: 0, errors: 0, pending: 0 };
+  for (const mediaId of seenOnPage) {
+    const verdict = verdicts.get(mediaId);
+    if (verdict?.status === 'done') {
+      stats.judged += 1;
+      if (verdict.hide) stats[revealed.has(mediaId) ? 'revealed' : 'hidden'] += 1;
+    } else if (verdict?.status === 'error') stats.errors += 1;
+    else stats.pending += 1;
+  }
+  return stats;
+}
+
+let statsUpdateQueued = false;
+function scheduleStatsUpdate() {
+  if (statsUpdateQueued) return;
+  statsUpdateQueued = true;
+  queueMicrotask(() => {
+    statsUpdateQueued = false;
+    const stats = pageStats();
+    for (const key of ['judged', 'hidden', 'errors', 'pending']) root.setAttribute(`data-illust-only-${key}`, String(stats[key]));
+    renderPageControl(stats);
+  });
+}
+
+let control = null; // {host, text, button}: a fixed badge in a shadow root, so X's CSS cannot reach it
+function renderPageControl(stats) {
+  const wanted = active && (stats.hidden > 0 || stats.revealed > 0);
+  if (!wanted) { if (control) control.host.hidden = true; return; }
+  if (!control) {
+    const host = document.createElement('div');
+    host.id = 'illust-only-page-control';
+    const shadow = host.attachShadow({ mode: 'open' });
+    shadow.innerHTML = `<style>
+      :host { all: initial; position: fixed; left: 12px; bottom: 12px; z-index: 2147483647; }
+      :host([hidden]) { display: none; }
+      div { font: 13px/1.3 system-ui, sans-serif; color: #fff; background: #1d2733e6; border-radius: 16px;
+            padding: 6px 8px 6px 12px; display: flex; gap: 8px; align-items: center; }
+      button { font: inherit; color: #fff; background: #1d9bf0; border: 0; border-radius: 12px; padding: 3px 10px; cursor: pointer; }
+      button[disabled] { opacity: .5; cursor: default; }
+    </style><div><span class="count"></span><button type="button" class="reveal-all">show all</button></div>`;
+    const button = shadow.querySelector('button');
+    button.addEventListener('click', (event) => { event.stopPropagation(); revealAll(); });
+    control = { host, text: shadow.querySelector('.count'), button };
+    (document.body ?? root).append(host);
+  }
+  control.host.hidden = false;
+  control.text.textContent = `Illust Only: ${stats.hidden} hidden`;
+  control.button.disabled = stats.hidden === 0;
+}
+
+// ---- wiring: listeners at top level ------------------------------------------------------------
+
+function onMutations(records) {
+  checkLocation();
+  if (!active) return;
+  const cells = new Set();
+  for (const record of records) {
+    if (record.type === 'childList') {
+      for (const node of record.addedNodes) {
+        if (node.nodeType !== Node.ELEMENT_NODE) continue;
+        const around = node.closest(CELL_SELECTOR); // an <img> mounted inside an existing cell
+        if (around) cells.add(around);
+        for (const cell of node.querySelectorAll(CELL_SELECTOR)) cells.add(cell);
+      }
+    } else {
+      const cell = record.target.closest?.(CELL_SELECTOR); // src / style / href changed
+      if (cell) cells.add(cell);
+    }
+  }
+  for (const cell of cells) examineCell(cell);
+}
+
+new MutationObserver(onMutations).observe(document, {
+  childList: true, subtree: true, attributes: true, attributeFilter: ['src', 'style', 'href'],
+});
+addEventListener('popstate', checkLocation);
+
+chrome.runtime.onMessage.addListener((message, _sender, sendResponse) => {
+  switch (message?.type) {
+    case MSG.GET_PAGE_STATS:
+      sendResponse({ ...pageStats(), url: location.href });
+      return false;
+    case MSG.REVEAL_ALL:
+      revealAll();
+      sendResponse({ ...pageStats(), url: location.href });
+      return false;
+    default:
+      return false; // not ours (e.g. messages between the worker and the offscreen document)
+  }
+});
+
+chrome.storage.onChanged.addListener((_changes, area) => {
+  if (area !== 'local') return;
+  loadSettings().then(refreshJudgedVerdicts);
+});
+
+async function loadSettings() {
+  const answer = await askServiceWorker({ type: MSG.GET_SETTINGS });
+  if (answer?.ok) settings = answer.settings;
+  else console.info(`${LOG_PREFIX} settings unavailable (${answer?.message}); using defaults`);
+  updateActive();
+}
+
+updateActive(); // hold cells from the first byte of a media tab
+loadSettings();

@@ -1,0 +1,24 @@
+// Message types spoken between the extension's parts, as constants so a typo is a load-time error, not
+// a silently unanswered message. The content script is a classic script (MV3 content scripts cannot
+// be modules), so tools/build/extension.mjs pastes this module into it; keep it free of imports.
+//
+//   content script ──CLASSIFY_MEDIA / GET_SETTINGS──► service worker ──OFFSCREEN_*──► offscreen document
+//   popup ──GET_STATUS──► service worker;  popup ──GET_PAGE_STATS / REVEAL_ALL──► content script (tab)
+
+export const MSG = Object.freeze({
+  // content script → service worker
+  CLASSIFY_MEDIA: 'illust-only/classify-media', // {mediaId} → verdict (see service-worker.js)
+  GET_SETTINGS: 'illust-only/get-settings', // {} → settings (DEFAULTS merged over storage)
+  // popup → service worker
+  GET_STATUS: 'illust-only/get-status', // {} → {provider, threads, modelVersion, cacheSize, ...}
+  // popup → content script of a tab
+  GET_PAGE_STATS: 'illust-only/get-page-stats', // {} → {active, judged, hidden, errors, pending}
+  REVEAL_ALL: 'illust-only/reveal-all', // {} → stats after revealing every hidden cell
+  // service worker → offscreen document (these carry target: OFFSCREEN_TARGET)
+  OFFSCREEN_CLASSIFY: 'illust-only/offscreen-classify', // {bytes: base64} → classifier result
+  OFFSCREEN_STATUS: 'illust-only/offscreen-status', // {} → {provider, threads, modelVersion, ...}
+});
+
+// chrome.runtime.sendMessage reaches every extension page; the offscreen document answers only
+// messages carrying this target, and the service worker ignores them.
+export const OFFSCREEN_TARGET = 'offscreen';

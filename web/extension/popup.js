@@ -1,0 +1,74 @@
+// The popup's logic: shows and edits the settings (chrome.storage.local via settings.js; the content
+// script and the service worker pick changes up live), polls the current tab's content script for its
+// counts, and shows which execution provider the classifier runs on.
+import { MSG } from './messages.js';
+import { readSettings, writeSettings } from './settings.js';
+import { thresholdForStrictness } from '../lib/decide.js';
+
+const $ = (id) => document.getElementById(id);
+const STATS_POLL_MS = 1000;
+let contract = null;
+
+async function targetTabId() {
+  const fromQuery = Number(new URLSearchParams(location.search).get('tab'));
+  if (Number.isInteger(fromQuery) && fromQuery > 0) return fromQuery;
+  const [tab] = await chrome.tabs.query({ active: true, currentWindow: true });
+  return tab?.id ?? null;
+}
+
+function showSettings(settings) {
+  $('enabled').checked = settings.enabled;
+  $('hideScreenshots').checked = settings.hideScreenshots;
+  $('hidePhotos').checked = settings.hidePhotos;
+  $('strictness').value = String(settings.strictness);
+  $('options').disabled = !settings.enabled;
+  showThreshold(settings.strictness);
+}
+
+function showThreshold(strictness) {
+  $('threshold').textContent = contract
+    ? `hide below p(illustration) ${thresholdForStrictness(strictness, contract).toFixed(2)}`
+    : '';
+}
+
+async function refreshPage(tabId) {
+  let stats = null;
+  if (tabId !== null) {
+    // No content script on that tab (not X, or opened before install) → no answer; that is fine.
+    stats = await chrome.tabs.sendMessage(tabId, { type: MSG.GET_PAGE_STATS }).catch(() => null);
+  }
+  const active = Boolean(stats?.active);
+  $('page-note').hidden = active;
+  $('counts').hidden = !active;
+  $('reveal-all').hidden = !active || !(stats.hidden > 0);
+  if (active) for (const key of ['judged', 'hidden', 'errors']) $(key).textContent = String(stats[key]);
+}
+
+async function refreshProvider() {
+  const status = await chrome.runtime.sendMessage({ type: MSG.GET_STATUS }).catch(() => null);
+  const c = status?.classifier;
+  $('provider').textContent = c?.provider
+    ? `${c.provider}${c.provider === 'wasm' ? `, ${c.threads} thread${c.threads === 1 ? '' : 's'}` : ''} · model ${c.modelVersion}`
+    : c?.message ? `unavailable (${c.message})` : 'not started (no media tab judged yet)';
+}
+
+async function main() {
+  contract = await fetch('model/contract.json').then((r) => (r.ok ? r.json() : null)).catch(() => null);
+  showSettings(await readSettings());
+  for (const key of ['enabled', 'hideScreenshots', 'hidePhotos']) {
+    $(key).addEventListener('change', async () => showSettings(await writeSettings({ [key]: $(key).checked })));
+  }
+  $('strictness').addEventListener('input', () => showThreshold(Number($('strictness').value)));
+  $('strictness').addEventListener('change', async () => showSettings(await writeSettings({ strictness: Number($('strictness').value) })));
+
+  const tabId = await targetTabId();
+  $('reveal-all').addEventListener('click', async () => {
+    await chrome.tabs.sendMessage(tabId, { type: MSG.REVEAL_ALL }).catch(() => null);
+    refreshPage(tabId);
+  });
+  refreshPage(tabId);
+  refreshProvider();
+  setInterval(() => refreshPage(tabId), STATS_POLL_MS);
+}
+
+main().catch((error) => { $('provider').textContent = `error: ${error?.message ?? error}`; });

@@ -1,0 +1,213 @@
+// The extension's service worker only orchestrates: it answers the content script's "judge this media
+// id" with a cached verdict or by fetching the JPEG from pbs.twimg.com (host permission; the offscreen
+// document's own fetches are not interceptable by tests and need no network anyway), hands the bytes to
+// the offscreen document that owns the wasm core and the ONNX Runtime session, and turns the scores into
+// a verdict with the user's current settings (so a settings change needs no new inference).
+// MV3 may stop this worker whenever it is idle: everything it must remember lives in chrome.storage
+// (settings: local; verdict cache: session), and every listener is registered at the top level.
+import { MSG, OFFSCREEN_TARGET } from './messages.js';
+import { readSettings } from './settings.js';
+import { LruCache } from './lru-cache.js';
+import { jpegUrlForMedia } from './media-cells.js';
+import { bytesToBase64 } from './bytes-codec.js';
+import { decide } from '../lib/decide.js';
+
+const OFFSCREEN_PATH = 'offscreen.html';
+const CONTRACT_PATH = 'model/contract.json';
+const CACHE_CAPACITY = 3000; // media ids; ~100 bytes each in storage.session (quota 10 MB)
+const CACHE_STORAGE_KEY = 'verdictCache';
+const CACHE_SAVE_DELAY_MS = 1000;
+const FETCH_TIMEOUT_MS = 15000;
+const FETCH_CONCURRENCY = 4; // like a browser's per-host parallelism; inference is serial anyway
+const MAX_IMAGE_BYTES = 10 * 2 ** 20; // name=small JPEGs are ~20–150 KB; anything huge is refused
+const OFFSCREEN_ANSWER_RETRIES = 20; // the document's listener may not be up the instant it exists
+const MEDIA_ID = /^[A-Za-z0-9_-]{1,64}$/;
+// Failures that depend only on the bytes: cached like verdicts so re-mounts do not refetch them.
+const PERMANENT_FAILURES = new Set(['empty_input', 'unsupported_format', 'truncated', 'corrupt', 'too_large', 'bad_argument']);
+
+// ---- state (rebuilt lazily after the worker is restarted) ---------------------------------------
+
+const cache = new LruCache(CACHE_CAPACITY); // media id → {ok:true, scores} | {ok:false, code, message}
+let cacheLoaded = null;
+const inFlight = new Map(); // media id → Promise<classifier result>, so parallel asks share one fetch
+let contractPromise = null;
+let offscreenCreating = null;
+let lastProvider = null; // {provider, threads, modelVersion, crossOriginIsolated} from the last run
+
+function loadCache() {
+  cacheLoaded ??= chrome.storage.session.get(CACHE_STORAGE_KEY).then(
+    (stored) => { for (const [id, value] of stored[CACHE_STORAGE_KEY] ?? []) if (!cache.has(id)) cache.set(id, value); },
+    (error) => console.warn('Illust Only: verdict cache unreadable, starting empty:', error));
+  return cacheLoaded;
+}
+
+let saveTimer = null;
+function scheduleCacheSave() {
+  clearTimeout(saveTimer);
+  saveTimer = setTimeout(() => {
+    chrome.storage.session.set({ [CACHE_STORAGE_KEY]: cache.entries() })
+      .catch((error) => console.warn('Illust Only: cannot save the verdict cache:', error));
+  }, CACHE_SAVE_DELAY_MS);
+}
+
+// Read on every verdict (about a millisecond): a cached copy could miss a change that the content
+// script hears about before this worker does.
+function getSettings() {
+  return readSettings();
+}
+
+function getContract() {
+  contractPromise ??= fetch(chrome.runtime.getURL(CONTRACT_PATH)).then((response) => {
+    if (!response.ok) throw new Error(`${CONTRACT_PATH} missing from the extension (HTTP ${response.status})`);
+    return response.json();
+  });
+  contractPromise.catch(() => { contractPromise = null; });
+  return contractPromise;
+}
+
+// ---- fetching ----------------------------------------------------------------------------------
+
+let fetchesRunning = 0;
+const fetchWaiters = [];
+async function withFetchSlot(task) {
+  while (fetchesRunning >= FETCH_CONCURRENCY) await new Promise((resolve) => fetchWaiters.push(resolve));
+  fetchesRunning += 1;
+  try { return await task(); } finally { fetchesRunning -= 1; fetchWaiters.shift()?.(); }
+}
+
+/** The media's JPEG bytes, or {ok:false, code, message}. */
+async function fetchMediaBytes(mediaId) {
+  const url = jpegUrlForMedia(mediaId);
+  return withFetchSlot(async () => {
+    let response;
+    try {
+      response = await fetch(url, { credentials: 'omit', signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
+    } catch (error) {
+      return { ok: false, code: 'fetch_failed', message: `cannot fetch ${url}: ${error?.message ?? error}` };
+    }
+    if (!response.ok) return { ok: false, code: 'fetch_failed', message: `${url} answered HTTP ${response.status}` };
+    const declared = Number(response.headers.get('content-length'));
+    if (declared > MAX_IMAGE_BYTES) return { ok: false, code: 'too_large', message: `${url} is ${declared} bytes (limit ${MAX_IMAGE_BYTES})` };
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    if (bytes.byteLength > MAX_IMAGE_BYTES) return { ok: false, code: 'too_large', message: `${url} is ${bytes.byteLength} bytes (limit ${MAX_IMAGE_BYTES})` };
+    return { ok: true, bytes };
+  });
+}
+
+// ---- the offscreen document ----------------------------------------------------------------------
+
+async function hasOffscreenDocument() {
+  const contexts = await chrome.runtime.getContexts({
+    contextTypes: ['OFFSCREEN_DOCUMENT'], documentUrls: [chrome.runtime.getURL(OFFSCREEN_PATH)],
+  });
+  return contexts.length > 0;
+}
+
+/** Creates the offscreen document unless it exists; safe to call from many requests at once. */
+async function ensureOffscreenDocument() {
+  if (await hasOffscreenDocument()) return;
+  offscreenCreating ??= chrome.offscreen.createDocument({
+    url: OFFSCREEN_PATH,
+    reasons: [chrome.offscreen.Reason.WORKERS],
+    justification: 'Runs the image classifier (WebAssembly decoder and ONNX Runtime with worker threads) off the service worker.',
+  }).catch((error) => {
+    // Another request (or a previous life of this worker) won the race: the document exists.
+    if (!/single offscreen document/i.test(String(error?.message))) throw error;
+  }).finally(() => { offscreenCreating = null; });
+  await offscreenCreating;
+}
+
+async function askOffscreen(message) {
+  await ensureOffscreenDocument();
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      const answer = await chrome.runtime.sendMessage({ ...message, target: OFFSCREEN_TARGET });
+      if (answer !== undefined) return answer;
+    } catch (error) {
+      if (attempt >= OFFSCREEN_ANSWER_RETRIES || !/Receiving end does not exist/i.test(String(error?.message))) throw error;
+    }
+    if (attempt >= OFFSCREEN_ANSWER_RETRIES) throw new Error('the offscreen document does not answer');
+    await new Promise((resolve) => setTimeout(resolve, 50 * (attempt + 1)));
+  }
+}
+
+// ---- classification ------------------------------------------------------------------------------
+
+/** Scores for a media id: from the cache, or fetched and run in the offscreen document. */
+async function scoresForMedia(mediaId) {
+  await loadCache();
+  const cached = cache.get(mediaId);
+  if (cached) return { ...cached, cached: true };
+  if (inFlight.has(mediaId)) return inFlight.get(mediaId);
+  const job = (async () => {
+    const fetched = await fetchMediaBytes(mediaId);
+    if (!fetched.ok) return fetched;
+    let result;
+    try {
+      result = await askOffscreen({ type: MSG.OFFSCREEN_CLASSIFY, bytes: bytesToBase64(fetched.bytes) });
+    } catch (error) {
+      return { ok: false, code: 'offscreen_failed', message: `the classifier did not answer: ${error?.message ?? error}` };
+    }
+    if (result.provider) lastProvider = result.provider;
+    if (result.ok) {
+      const entry = { ok: true, scores: result.scores };
+      cache.set(mediaId, entry);
+      scheduleCacheSave();
+      return { ...entry, ms: result.ms, width: result.width, height: result.height };
+    }
+    const failure = { ok: false, code: result.code ?? 'classify_failed', message: result.message ?? 'the classifier failed' };
+    if (PERMANENT_FAILURES.has(failure.code)) { cache.set(mediaId, failure); scheduleCacheSave(); }
+    return failure;
+  })().finally(() => inFlight.delete(mediaId));
+  inFlight.set(mediaId, job);
+  return job;
+}
+
+/** The answer to CLASSIFY_MEDIA: {ok:true, mediaId, label, hide, threshold, scores, cached} | {ok:false, code, message}. */
+async function classifyMedia(mediaId) {
+  if (typeof mediaId !== 'string' || !MEDIA_ID.test(mediaId)) {
+    return { ok: false, code: 'bad_argument', message: `not a media id: ${JSON.stringify(mediaId)?.slice(0, 80)}` };
+  }
+  let contract;
+  try { contract = await getContract(); } catch (error) {
+    return { ok: false, code: 'no_model', message: String(error?.message ?? error) };
+  }
+  const result = await scoresForMedia(mediaId);
+  if (!result.ok) return { ...result, mediaId };
+  const settings = await getSettings();
+  const { label, hide, threshold } = decide(result.scores, contract, settings);
+  return { ok: true, mediaId, label, hide, threshold, scores: result.scores, cached: Boolean(result.cached), ms: result.ms };
+}
+
+async function status() {
+  const [settings, offscreen] = await Promise.all([getSettings(), hasOffscreenDocument()]);
+  await loadCache();
+  let classifier = lastProvider;
+  if (offscreen) {
+    try { classifier = await askOffscreen({ type: MSG.OFFSCREEN_STATUS }); } catch (error) {
+      classifier = { ok: false, message: String(error?.message ?? error) };
+    }
+  }
+  return { ok: true, enabled: settings.enabled, offscreen, cacheSize: cache.size, classifier };
+}
+
+// ---- listeners (top level, so a restarted worker hears the event that woke it) ------------------
+
+function answerWith(promise, sendResponse) {
+  promise.then(sendResponse, (error) => sendResponse({ ok: false, code: 'internal', message: String(error?.message ?? error) }));
+  return true; // keeps the channel open for the asynchronous answer
+}
+
+chrome.runtime.onMessage.addListener((message, sender, sendResponse) => {
+  if (message?.target === OFFSCREEN_TARGET || sender.id !== chrome.runtime.id) return false;
+  switch (message?.type) {
+    case MSG.CLASSIFY_MEDIA:
+      return answerWith(classifyMedia(message.mediaId), sendResponse);
+    case MSG.GET_SETTINGS:
+      return answerWith(getSettings().then((settings) => ({ ok: true, settings })), sendResponse);
+    case MSG.GET_STATUS:
+      return answerWith(status(), sendResponse);
+    default:
+      return false; // e.g. the content script's own message types, answered by tabs
+  }
+});

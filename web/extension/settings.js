@@ -1,0 +1,41 @@
+// The extension's settings: one DEFAULTS object, merged over whatever chrome.storage.local holds, so a
+// new setting needs no migration and a damaged stored value falls back to its default. Every part
+// (service worker, popup) reads settings through here; the content script asks the service worker.
+
+import { DEFAULT_SETTINGS } from '../lib/decide.js';
+
+export const DEFAULTS = Object.freeze({
+  enabled: true, // master switch: off shows everything and stops judging
+  ...DEFAULT_SETTINGS, // strictness (0..1), hideScreenshots, hidePhotos
+});
+
+/** Keeps only known keys with the right type; anything else takes its default. Pure (unit-tested). */
+export function sanitizeSettings(stored) {
+  const settings = { ...DEFAULTS };
+  if (!stored || typeof stored !== 'object') return settings;
+  for (const [key, fallback] of Object.entries(DEFAULTS)) {
+    const value = stored[key];
+    if (typeof value !== typeof fallback) continue;
+    if (typeof value === 'number') {
+      if (!Number.isFinite(value)) continue;
+      settings[key] = key === 'strictness' ? Math.min(1, Math.max(0, value)) : value;
+    } else {
+      settings[key] = value;
+    }
+  }
+  return settings;
+}
+
+/** Reads the settings; chrome.storage.local.get(object) fills missing keys from the object itself. */
+export async function readSettings(storage = chrome.storage.local) {
+  return sanitizeSettings(await storage.get({ ...DEFAULTS }));
+}
+
+/** Writes a partial change (only known keys, sanitized); listeners see it via storage.onChanged. */
+export async function writeSettings(change, storage = chrome.storage.local) {
+  const merged = sanitizeSettings({ ...(await readSettings(storage)), ...change });
+  const patch = {};
+  for (const key of Object.keys(change)) if (key in DEFAULTS) patch[key] = merged[key];
+  await storage.set(patch);
+  return merged;
+}
