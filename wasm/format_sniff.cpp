@@ -1,0 +1,245 @@
+// format_sniff.cpp: tells what an image file is from its magic bytes, and whether its container
+// structure ends before the image does. stb_image is lenient with truncated files (a cut JPEG decodes
+// with a grey bottom), so "truncated" must be decided by our own bounds-checked walk of the markers,
+// chunks or blocks, before stb sees the data.
+#include <cstring>
+
+#include "core_internal.h"
+
+namespace illust {
+
+namespace {
+
+bool starts_with(const uint8_t* data, size_t size, const char* magic, size_t magic_len, size_t offset = 0) {
+  return size >= offset + magic_len && std::memcmp(data + offset, magic, magic_len) == 0;
+}
+
+uint32_t be16(const uint8_t* p) { return (uint32_t(p[0]) << 8) | p[1]; }
+uint32_t be32(const uint8_t* p) { return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | p[3]; }
+uint32_t le16(const uint8_t* p) { return uint32_t(p[0]) | (uint32_t(p[1]) << 8); }
+uint32_t le32(const uint8_t* p) { return uint32_t(p[0]) | (uint32_t(p[1]) << 8) | (uint32_t(p[2]) << 16) | (uint32_t(p[3]) << 24); }
+
+// ISO-BMFF (HEIF family): "ftyp" box at offset 4, major brand at 8, compatible brands after 16.
+Format sniff_ftyp(const uint8_t* data, size_t size) {
+  if (!starts_with(data, size, "ftyp", 4, 4)) return Format::unknown;
+  size_t box_size = be32(data);
+  if (box_size < 16 || box_size > size) box_size = size < 64 ? size : 64;
+  auto brand_is = [&](size_t at, const char* brand) { return at + 4 <= box_size && std::memcmp(data + at, brand, 4) == 0; };
+  auto any_brand = [&](const char* const* brands) {
+    for (size_t at = 8; at + 4 <= box_size; at += (at == 8 ? 8 : 4)) {  // skip minor_version at 12
+      for (const char* const* b = brands; *b; ++b)
+        if (brand_is(at, *b)) return true;
+    }
+    return false;
+  };
+  static const char* const avif[] = {"avif", "avis", nullptr};
+  static const char* const heic[] = {"heic", "heix", "hevc", "hevx", "heim", "heis", "hevm", "hevs", nullptr};
+  static const char* const heif[] = {"mif1", "msf1", nullptr};
+  if (any_brand(avif)) return Format::avif;
+  if (any_brand(heic)) return Format::heic;
+  if (any_brand(heif)) return Format::heif;
+  return Format::unknown;
+}
+
+// JPEG: SOI, then marker segments; after each SOS the entropy-coded data runs to the next marker.
+// Complete once EOI (FF D9) is reached.
+Structure scan_jpeg(const uint8_t* d, size_t n) {
+  size_t pos = 2;
+  for (;;) {
+    if (pos >= n) return Structure::truncated;
+    if (d[pos] != 0xFF) return Structure::unknown;  // garbage between segments: let the decoder judge
+    while (pos < n && d[pos] == 0xFF) ++pos;         // fill bytes
+    if (pos >= n) return Structure::truncated;
+    const uint8_t marker = d[pos++];
+    if (marker == 0xD9) return Structure::complete;
+    if (marker == 0xD8 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) continue;  // no length
+    if (marker == 0x00) return Structure::unknown;
+    if (n - pos < 2) return Structure::truncated;
+    const size_t len = be16(d + pos);
+    if (len < 2) return Structure::unknown;
+    if (n - pos < len) return Structure::truncated;
+    pos += len;
+    if (marker != 0xDA) continue;
+    // Entropy-coded segment: FF 00 is a stuffed byte, FF D0..D7 restart markers, FF FF fill.
+    for (;;) {
+      const void* ff = pos < n ? std::memchr(d + pos, 0xFF, n - pos) : nullptr;
+      if (!ff) return Structure::truncated;
+      pos = static_cast<const uint8_t*>(ff) - d;
+      if (pos + 1 >= n) return Structure::truncated;
+      const uint8_t next = d[pos + 1];
+      if (next == 0x00 || (next >= 0xD0 && next <= 0xD7)) { pos += 2; continue; }
+      if (next == 0xFF) { pos += 1; continue; }
+      break;  // a real marker: back to the segment loop
+    }
+  }
+}
+
+// PNG: signature, then chunks (length, type, data, CRC) until IEND.
+Structure scan_png(const uint8_t* d, size_t n) {
+  size_t pos = 8;
+  for (;;) {
+    if (n - pos < 8) return Structure::truncated;
+    const uint32_t len = be32(d + pos);
+    if (len > 0x7FFFFFFFu) return Structure::unknown;
+    const bool is_iend = std::memcmp(d + pos + 4, "IEND", 4) == 0;
+    if (n - pos - 8 < uint64_t(len) + 4) return Structure::truncated;
+    pos += 12 + size_t(len);
+    if (is_iend) return Structure::complete;
+  }
+}
+
+// Skips GIF sub-blocks (size byte, data) up to the terminating zero-size block.
+bool skip_gif_sub_blocks(const uint8_t* d, size_t n, size_t* pos) {
+  for (;;) {
+    if (*pos >= n) return false;
+    const size_t len = d[(*pos)++];
+    if (len == 0) return true;
+    if (n - *pos < len) return false;
+    *pos += len;
+  }
+}
+
+// GIF: header, logical screen, optional global palette, then extensions until the first image, whose
+// LZW data must be complete (we decode only the first frame).
+Structure scan_gif(const uint8_t* d, size_t n) {
+  if (n < 13) return Structure::truncated;
+  size_t pos = 13;
+  if (d[10] & 0x80) pos += 3u * (2u << (d[10] & 7));
+  for (;;) {
+    if (pos >= n) return Structure::truncated;
+    const uint8_t block = d[pos++];
+    if (block == 0x21) {  // extension: label, then sub-blocks
+      if (pos >= n) return Structure::truncated;
+      ++pos;
+      if (!skip_gif_sub_blocks(d, n, &pos)) return Structure::truncated;
+    } else if (block == 0x2C) {  // image descriptor (9 bytes), local palette, LZW code size, data
+      if (n - pos < 9) return Structure::truncated;
+      const uint8_t flags = d[pos + 8];
+      pos += 9;
+      if (flags & 0x80) {
+        const size_t palette = 3u * (2u << (flags & 7));
+        if (n - pos < palette) return Structure::truncated;
+        pos += palette;
+      }
+      if (pos >= n) return Structure::truncated;
+      ++pos;
+      return skip_gif_sub_blocks(d, n, &pos) ? Structure::complete : Structure::truncated;
+    } else {
+      return Structure::unknown;  // trailer before any image, or garbage: the decoder reports it
+    }
+  }
+}
+
+// BMP: uncompressed and bit-field BMPs must hold offset + stride * |height| bytes.
+Structure scan_bmp(const uint8_t* d, size_t n) {
+  if (n < 18) return Structure::truncated;
+  const uint32_t pixel_offset = le32(d + 10);
+  const uint32_t header_size = le32(d + 14);
+  int64_t width, height;
+  uint32_t bpp, compression = 0;
+  if (header_size == 12) {
+    if (n < 26) return Structure::truncated;
+    width = int16_t(le16(d + 18));
+    height = int16_t(le16(d + 20));
+    bpp = le16(d + 24);
+  } else if (header_size >= 40) {
+    if (n < 34) return Structure::truncated;
+    width = int32_t(le32(d + 18));
+    height = int32_t(le32(d + 22));
+    bpp = le16(d + 28);
+    compression = le32(d + 30);
+  } else {
+    return Structure::unknown;
+  }
+  if (compression != 0 && compression != 3 && compression != 6) return Structure::unknown;  // RLE etc.
+  if (width <= 0 || height == 0 || bpp == 0 || bpp > 32) return Structure::unknown;
+  if (height < 0) height = -height;
+  const uint64_t stride = ((uint64_t(width) * bpp + 31) / 32) * 4;
+  const uint64_t needed = uint64_t(pixel_offset) + stride * uint64_t(height);
+  return n < needed ? Structure::truncated : Structure::complete;
+}
+
+}  // namespace
+
+Format sniff_format(const uint8_t* d, size_t n) {
+  if (!d || n == 0) return Format::unknown;
+  if (starts_with(d, n, "\xFF\xD8\xFF", 3)) return Format::jpeg;
+  if (starts_with(d, n, "\x89PNG\r\n\x1A\n", 8)) return Format::png;
+  if (starts_with(d, n, "GIF87a", 6) || starts_with(d, n, "GIF89a", 6)) return Format::gif;
+  if (starts_with(d, n, "BM", 2)) return Format::bmp;
+  if (starts_with(d, n, "RIFF", 4) && starts_with(d, n, "WEBP", 4, 8)) return Format::webp;
+  if (const Format f = sniff_ftyp(d, n); f != Format::unknown) return f;
+  if (starts_with(d, n, "\xFF\x0A", 2) || starts_with(d, n, "\0\0\0\x0CJXL \r\n\x87\n", 12)) return Format::jxl;
+  if (starts_with(d, n, "\0\0\0\x0CjP  \r\n\x87\n", 12) || starts_with(d, n, "\xFF\x4F\xFF\x51", 4)) return Format::jp2;
+  if (starts_with(d, n, "II*\0", 4) || starts_with(d, n, "MM\0*", 4)) return Format::tiff;
+  if (starts_with(d, n, "\0\0\1\0", 4) || starts_with(d, n, "\0\0\2\0", 4)) return Format::ico;
+  if (starts_with(d, n, "8BPS", 4)) return Format::psd;
+  if (starts_with(d, n, "qoif", 4)) return Format::qoi;
+  if (starts_with(d, n, "%PDF", 4)) return Format::pdf;
+  if (starts_with(d, n, "<svg", 4) || starts_with(d, n, "<?xml", 5)) return Format::svg;
+  return Format::unknown;
+}
+
+bool is_truncated_magic(const uint8_t* d, size_t n) {
+  // A file cut inside its own signature: a proper prefix of a decodable format's magic.
+  static const struct { const char* magic; size_t len; } kMagics[] = {
+      {"\xFF\xD8\xFF", 3}, {"\x89PNG\r\n\x1A\n", 8}, {"GIF87a", 6}, {"GIF89a", 6}};
+  for (const auto& m : kMagics)
+    if (n < m.len && n > 0 && std::memcmp(d, m.magic, n) == 0) return true;
+  return false;
+}
+
+Structure scan_structure(Format format, const uint8_t* data, size_t size) {
+  switch (format) {
+    case Format::jpeg: return scan_jpeg(data, size);
+    case Format::png: return scan_png(data, size);
+    case Format::gif: return scan_gif(data, size);
+    case Format::bmp: return scan_bmp(data, size);
+    default: return Structure::unknown;
+  }
+}
+
+int jpeg_exif_orientation(const uint8_t* d, size_t n) {
+  if (!d || n < 4 || d[0] != 0xFF || d[1] != 0xD8) return 1;
+  size_t pos = 2;
+  // Walk the segments before the first SOS; EXIF lives in an APP1 starting "Exif\0\0".
+  while (pos + 4 <= n) {
+    if (d[pos] != 0xFF) return 1;
+    const uint8_t marker = d[pos + 1];
+    if (marker == 0xFF) { ++pos; continue; }
+    if (marker == 0xDA || marker == 0xD9) return 1;
+    const size_t len = be16(d + pos + 2);
+    if (len < 2 || n - pos - 2 < len) return 1;
+    const uint8_t* seg = d + pos + 4;
+    const size_t seg_len = len - 2;
+    pos += 2 + len;
+    if (marker != 0xE1 || seg_len < 14 || std::memcmp(seg, "Exif\0\0", 6) != 0) continue;
+    // TIFF header: byte order, 42, offset of IFD0 (relative to the TIFF header).
+    const uint8_t* tiff = seg + 6;
+    const size_t tiff_len = seg_len - 6;
+    bool little;
+    if (std::memcmp(tiff, "II", 2) == 0) little = true;
+    else if (std::memcmp(tiff, "MM", 2) == 0) little = false;
+    else return 1;
+    auto u16 = [&](size_t at) { return little ? le16(tiff + at) : be16(tiff + at); };
+    auto u32 = [&](size_t at) { return little ? le32(tiff + at) : be32(tiff + at); };
+    if (u16(2) != 42) return 1;
+    const uint64_t ifd = u32(4);
+    if (ifd + 2 > tiff_len) return 1;
+    const size_t entries = u16(size_t(ifd));
+    for (size_t i = 0; i < entries; ++i) {
+      const uint64_t entry = ifd + 2 + 12 * uint64_t(i);
+      if (entry + 12 > tiff_len) return 1;
+      if (u16(size_t(entry)) != 0x0112) continue;
+      const uint32_t type = u16(size_t(entry) + 2);
+      const uint32_t count = u32(size_t(entry) + 4);
+      if (type != 3 || count < 1) return 1;  // SHORT, value stored inline in the first 2 bytes
+      const uint32_t value = u16(size_t(entry) + 8);
+      return (value >= 1 && value <= 8) ? int(value) : 1;
+    }
+    return 1;
+  }
+  return 1;
+}
+
+}  // namespace illust

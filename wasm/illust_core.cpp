@@ -1,0 +1,305 @@
+// illust_core.cpp: probe, decode and tensor conversion for untrusted image bytes. Order of checks is
+// the point of this file: empty -> format from magic bytes -> header (stb_image info) -> pixel cap ->
+// container structure (truncation) -> decode. Nothing is allocated for pixels until the header said
+// the image is a supported format within the cap; every stb failure becomes a Status plus its reason.
+#include <climits>
+#include <cmath>
+#include <cstring>
+
+#include <stb_image.h>
+
+#include "core_internal.h"
+
+namespace illust {
+
+const char* status_name(Status status) {
+  switch (status) {
+    case Status::ok: return "ok";
+    case Status::empty_input: return "empty_input";
+    case Status::unsupported_format: return "unsupported_format";
+    case Status::truncated: return "truncated";
+    case Status::corrupt: return "corrupt";
+    case Status::too_large: return "too_large";
+    case Status::bad_argument: return "bad_argument";
+    case Status::out_of_memory: return "out_of_memory";
+  }
+  return "unknown";
+}
+
+const char* format_name(Format format) {
+  switch (format) {
+    case Format::unknown: return "unknown";
+    case Format::jpeg: return "jpeg";
+    case Format::png: return "png";
+    case Format::gif: return "gif";
+    case Format::bmp: return "bmp";
+    case Format::webp: return "webp";
+    case Format::avif: return "avif";
+    case Format::heic: return "heic";
+    case Format::heif: return "heif";
+    case Format::jxl: return "jxl";
+    case Format::tiff: return "tiff";
+    case Format::ico: return "ico";
+    case Format::psd: return "psd";
+    case Format::jp2: return "jp2";
+    case Format::qoi: return "qoi";
+    case Format::pdf: return "pdf";
+    case Format::svg: return "svg";
+  }
+  return "unknown";
+}
+
+bool is_decodable(Format format) {
+  return format == Format::jpeg || format == Format::png || format == Format::gif || format == Format::bmp;
+}
+
+namespace {
+
+std::string stb_reason() {
+  const char* reason = stbi_failure_reason();
+  return reason && *reason ? reason : "unknown error";
+}
+
+// stb's reason strings are short tags ("outofmem", "too large", "bad huffman code").
+Status status_for_stb_reason(const std::string& reason) {
+  if (reason == "outofmem") return Status::out_of_memory;
+  if (reason == "too large") return Status::too_large;
+  return Status::corrupt;
+}
+
+std::string megapixels(uint64_t pixels) {
+  const uint64_t whole = pixels / 1000000, tenth = (pixels % 1000000) / 100000;
+  return std::to_string(whole) + (tenth ? "." + std::to_string(tenth) : "") + " megapixels";
+}
+
+template <typename R>
+R failure(Status status, std::string message, Format format = Format::unknown) {
+  R r;
+  r.status = status;
+  r.message = std::move(message);
+  r.format = format;
+  return r;
+}
+
+// Pillow's Image.alpha_composite of `src` over an opaque background (dst alpha 255), reduced from
+// AlphaComposite.c: coef1 = a*128, coef2 = (255-a)*128, then a rounded division by 255 in 7-bit fixed point.
+inline uint8_t composite_channel(uint32_t src, uint32_t alpha, uint32_t background) {
+  const uint32_t tmp = src * alpha * 128u + background * (255u - alpha) * 128u + (0x80u << 7);
+  return uint8_t((((tmp >> 8) + tmp) >> 8) >> 7);
+}
+
+// RGBA -> RGB in place (writes never overtake reads), compositing over `bg`.
+void flatten_rgba_in_place(uint8_t* px, size_t pixels, const std::array<uint8_t, 3>& bg) {
+  for (size_t i = 0; i < pixels; ++i) {
+    const uint8_t* s = px + 4 * i;
+    const uint32_t a = s[3];
+    const uint8_t r = s[0], g = s[1], b = s[2];
+    uint8_t* d = px + 3 * i;
+    if (a == 255) {
+      d[0] = r; d[1] = g; d[2] = b;
+    } else if (a == 0) {
+      d[0] = bg[0]; d[1] = bg[1]; d[2] = bg[2];
+    } else {
+      d[0] = composite_channel(r, a, bg[0]);
+      d[1] = composite_channel(g, a, bg[1]);
+      d[2] = composite_channel(b, a, bg[2]);
+    }
+  }
+}
+
+}  // namespace
+
+ProbeResult probe(const uint8_t* data, size_t size, const Limits& limits) {
+  if (!data || size == 0) return failure<ProbeResult>(Status::empty_input, "empty input: no bytes");
+  const Format format = sniff_format(data, size);
+  if (format == Format::unknown && is_truncated_magic(data, size))
+    return failure<ProbeResult>(Status::truncated, "truncated: file ends inside its signature (" + std::to_string(size) + " bytes)");
+  if (!is_decodable(format))
+    return failure<ProbeResult>(Status::unsupported_format, std::string("unsupported format: ") + format_name(format), format);
+  if (size > size_t(INT_MAX))
+    return failure<ProbeResult>(Status::too_large, "input too large: " + std::to_string(size) + " bytes (2 GiB at most)", format);
+
+  int w = 0, h = 0, comp = 0;
+  if (!stbi_info_from_memory(data, int(size), &w, &h, &comp)) {
+    const std::string reason = stb_reason();
+    if (scan_structure(format, data, size) == Structure::truncated)
+      return failure<ProbeResult>(Status::truncated, std::string("truncated ") + format_name(format) + ": " + reason, format);
+    const Status st = status_for_stb_reason(reason);
+    return failure<ProbeResult>(st, std::string(st == Status::too_large ? "image too large" : "corrupt ") +
+                                        (st == Status::too_large ? ": " : std::string(format_name(format)) + ": ") + reason,
+                                format);
+  }
+  if (w <= 0 || h <= 0)
+    return failure<ProbeResult>(Status::corrupt, std::string("corrupt ") + format_name(format) + ": zero-sized image", format);
+  const uint64_t pixels = uint64_t(w) * uint64_t(h);
+  if (pixels > limits.max_pixels)
+    return failure<ProbeResult>(Status::too_large,
+                                "image too large: " + std::to_string(w) + "x" + std::to_string(h) + " exceeds " +
+                                    megapixels(limits.max_pixels),
+                                format);
+  if (scan_structure(format, data, size) == Structure::truncated)
+    return failure<ProbeResult>(Status::truncated, std::string("truncated ") + format_name(format) + ": data ends before the image does", format);
+
+  ProbeResult r;
+  r.format = format;
+  r.channels_in_file = comp;
+  r.orientation = format == Format::jpeg ? jpeg_exif_orientation(data, size) : 1;
+  const bool swaps = r.orientation >= 5;
+  r.width = swaps ? h : w;
+  r.height = swaps ? w : h;
+  return r;
+}
+
+DecodeResult decode_rgb(const uint8_t* data, size_t size, const DecodeOptions& options) {
+  const ProbeResult info = probe(data, size, options.limits);
+  if (info.status != Status::ok) return failure<DecodeResult>(info.status, info.message, info.format);
+  const Format format = info.format;
+
+  // PNG can carry transparency in tRNS that stb's header scan does not report, so always ask for RGBA
+  // there; otherwise only when the file has an alpha channel.
+  const bool want_alpha = format == Format::png || format == Format::gif || info.channels_in_file == 2 ||
+                          info.channels_in_file == 4;
+  const int req = want_alpha ? 4 : 3;
+  int w = 0, h = 0, comp = 0;
+  uint8_t* raw = stbi_load_from_memory(data, int(size), &w, &h, &comp, req);
+  if (!raw) {
+    const std::string reason = stb_reason();
+    const Status st = status_for_stb_reason(reason);
+    return failure<DecodeResult>(st, std::string(st == Status::out_of_memory ? "out of memory decoding " : "corrupt ") +
+                                         format_name(format) + ": " + reason,
+                                 format);
+  }
+  PixelBuffer pixels(raw);  // stb allocates with malloc (STBI_MALLOC default), so free() releases it
+  if (w <= 0 || h <= 0 || uint64_t(w) * uint64_t(h) > options.limits.max_pixels)
+    return failure<DecodeResult>(Status::too_large, "image too large: " + std::to_string(w) + "x" + std::to_string(h) +
+                                                        " exceeds " + megapixels(options.limits.max_pixels),
+                                 format);
+  const size_t count = size_t(w) * size_t(h);
+  if (req == 4) {
+    flatten_rgba_in_place(pixels.get(), count, options.alpha_background);
+    if (void* smaller = std::realloc(pixels.get(), count * 3)) {
+      pixels.release();
+      pixels.reset(static_cast<uint8_t*>(smaller));
+    }
+  }
+
+  DecodeResult r;
+  r.format = format;
+  r.width = w;
+  r.height = h;
+  const int orientation = options.apply_orientation ? info.orientation : 1;
+  if (orientation != 1) {
+    PixelBuffer oriented = apply_orientation_rgb(pixels.get(), w, h, orientation, &r.width, &r.height);
+    if (!oriented) return failure<DecodeResult>(Status::out_of_memory, "out of memory applying EXIF orientation", format);
+    pixels = std::move(oriented);
+  }
+  r.rgb = std::move(pixels);
+  return r;
+}
+
+PixelBuffer apply_orientation_rgb(const uint8_t* in, int w, int h, int orientation, int* out_w, int* out_h) {
+  if (orientation < 1 || orientation > 8) orientation = 1;
+  const bool swaps = orientation >= 5;
+  const int ow = swaps ? h : w, oh = swaps ? w : h;
+  *out_w = ow;
+  *out_h = oh;
+  PixelBuffer out(static_cast<uint8_t*>(std::malloc(size_t(w) * size_t(h) * 3)));
+  if (!out) return out;
+  // For each output pixel (ox, oy), the source pixel, per the TIFF/EXIF definition
+  // (2 mirror, 3 rotate 180, 4 flip, 5 transpose, 6 rotate 90 CW, 7 transverse, 8 rotate 90 CCW).
+  for (int oy = 0; oy < oh; ++oy) {
+    uint8_t* dst = out.get() + size_t(oy) * size_t(ow) * 3;
+    for (int ox = 0; ox < ow; ++ox) {
+      int sx, sy;
+      switch (orientation) {
+        case 2: sx = w - 1 - ox; sy = oy; break;
+        case 3: sx = w - 1 - ox; sy = h - 1 - oy; break;
+        case 4: sx = ox; sy = h - 1 - oy; break;
+        case 5: sx = oy; sy = ox; break;
+        case 6: sx = oy; sy = h - 1 - ox; break;
+        case 7: sx = w - 1 - oy; sy = h - 1 - ox; break;
+        case 8: sx = w - 1 - oy; sy = ox; break;
+        default: sx = ox; sy = oy; break;
+      }
+      const uint8_t* src = in + (size_t(sy) * size_t(w) + size_t(sx)) * 3;
+      dst[3 * ox + 0] = src[0];
+      dst[3 * ox + 1] = src[1];
+      dst[3 * ox + 2] = src[2];
+    }
+  }
+  return out;
+}
+
+Status validate_params(const PreprocessParams& p, std::string* message) {
+  auto bad = [&](const std::string& m) {
+    if (message) *message = "bad argument: " + m;
+    return Status::bad_argument;
+  };
+  if (p.width < 1 || p.width > 4096 || p.height < 1 || p.height > 4096)
+    return bad("tensor size " + std::to_string(p.width) + "x" + std::to_string(p.height) + " outside 1..4096");
+  if (p.resize != ResizeMode::squash && p.resize != ResizeMode::letterbox) return bad("unknown resize mode");
+  if (!std::isfinite(p.scale)) return bad("scale is not a finite number");
+  for (int c = 0; c < 3; ++c) {
+    if (!std::isfinite(p.mean[c]) || !std::isfinite(p.std[c])) return bad("mean/std must be finite numbers");
+    if (p.std[c] == 0.f) return bad("std[" + std::to_string(c) + "] is zero");
+  }
+  if (message) message->clear();
+  return Status::ok;
+}
+
+TensorResult to_tensor(const uint8_t* data, size_t size, const PreprocessParams& params, const Limits& limits) {
+  std::string message;
+  if (validate_params(params, &message) != Status::ok) return failure<TensorResult>(Status::bad_argument, message);
+  DecodeOptions options;
+  options.limits = limits;
+  options.alpha_background = params.alpha_background;
+  DecodeResult image = decode_rgb(data, size, options);
+  if (image.status != Status::ok) return failure<TensorResult>(image.status, image.message, image.format);
+
+  const int W = params.width, H = params.height;
+  const size_t plane = size_t(W) * size_t(H);
+  PixelBuffer resized(static_cast<uint8_t*>(std::malloc(plane * 3)));
+  FloatBuffer tensor(static_cast<float*>(std::malloc(plane * 3 * sizeof(float))));
+  if (!resized || !tensor) return failure<TensorResult>(Status::out_of_memory, "out of memory allocating the tensor", image.format);
+
+  bool resized_ok;
+  if (params.resize == ResizeMode::squash) {
+    resized_ok = resize_box_rgb(image.rgb.get(), image.width, image.height, resized.get(), W, H);
+  } else {
+    const LetterboxBox box = letterbox_box(image.width, image.height, W, H);
+    for (size_t i = 0; i < plane; ++i) std::memcpy(resized.get() + 3 * i, params.pad_color.data(), 3);
+    PixelBuffer inner(static_cast<uint8_t*>(std::malloc(size_t(box.width) * size_t(box.height) * 3)));
+    resized_ok = inner && resize_box_rgb(image.rgb.get(), image.width, image.height, inner.get(), box.width, box.height);
+    if (resized_ok) {
+      for (int y = 0; y < box.height; ++y)
+        std::memcpy(resized.get() + (size_t(y + box.y) * W + box.x) * 3, inner.get() + size_t(y) * box.width * 3,
+                    size_t(box.width) * 3);
+    }
+  }
+  image.rgb.reset();
+  if (!resized_ok) return failure<TensorResult>(Status::out_of_memory, "out of memory while resizing", image.format);
+
+  // value = (pixel * scale - mean[c]) / std[c], as a lookup table per channel (256 entries each).
+  float lut[3][256];
+  for (int c = 0; c < 3; ++c)
+    for (int v = 0; v < 256; ++v) lut[c][v] = (float(v) * params.scale - params.mean[c]) / params.std[c];
+  const uint8_t* px = resized.get();
+  float* r = tensor.get();
+  float* g = r + plane;
+  float* b = g + plane;
+  for (size_t i = 0; i < plane; ++i) {
+    r[i] = lut[0][px[3 * i + 0]];
+    g[i] = lut[1][px[3 * i + 1]];
+    b[i] = lut[2][px[3 * i + 2]];
+  }
+
+  TensorResult t;
+  t.format = image.format;
+  t.width = image.width;
+  t.height = image.height;
+  t.tensor = std::move(tensor);
+  t.tensor_size = plane * 3;
+  return t;
+}
+
+}  // namespace illust

@@ -1,0 +1,186 @@
+// resize_box.cpp: area-averaging resize that reproduces Pillow's Image.BOX bit for bit, so the tensor
+// the browser feeds the model equals the one Python trained on (tools use
+// img.convert('RGB').resize((W, H), Image.BOX)). It mirrors Pillow's Resample.c (9.x): coefficients
+// computed in double, normalised per output pixel, rounded to 22-bit fixed point; a horizontal pass
+// into an 8-bit buffer (clipped, like Pillow's intermediate image), then a vertical pass.
+// Coefficients are stored compactly (only each window's taps), so an extreme aspect ratio (say
+// 50,000,000 x 1) costs memory proportional to the input side, not input x output.
+#include <cmath>
+#include <cstring>
+
+#include "illust_core.h"
+
+namespace illust {
+
+namespace {
+
+constexpr int kPrecisionBits = 32 - 8 - 2;  // Pillow's PRECISION_BITS for 8-bit images
+
+// Pillow's box_filter: 1 on (-0.5, 0.5].
+inline double box_filter(double x) { return (x > -0.5 && x <= 0.5) ? 1.0 : 0.0; }
+
+inline uint8_t clip8(int32_t v) {
+  v >>= kPrecisionBits;
+  return v < 0 ? 0 : (v > 255 ? 255 : uint8_t(v));
+}
+
+// Per output index: first input index and tap count; taps stored back to back in `weights`.
+struct Coefficients {
+  int out_size = 0;
+  std::unique_ptr<int[], FreeDeleter> first;   // out_size
+  std::unique_ptr<int[], FreeDeleter> count;   // out_size
+  std::unique_ptr<size_t[], FreeDeleter> offset;  // out_size, into weights
+  std::unique_ptr<int32_t[], FreeDeleter> weights;
+};
+
+template <typename T>
+std::unique_ptr<T[], FreeDeleter> alloc_array(size_t n) {
+  return std::unique_ptr<T[], FreeDeleter>(static_cast<T*>(std::malloc(n ? n * sizeof(T) : 1)));
+}
+
+// Pillow's precompute_coeffs + normalize_coeffs_8bpc for the box filter over the full input range.
+bool precompute(int in_size, int out_size, Coefficients* c) {
+  const double in0 = 0.0, in1 = double(float(in_size));
+  const double scale = (in1 - in0) / out_size;
+  const double filterscale = scale < 1.0 ? 1.0 : scale;
+  const double support = 0.5 * filterscale;
+  c->out_size = out_size;
+  c->first = alloc_array<int>(out_size);
+  c->count = alloc_array<int>(out_size);
+  c->offset = alloc_array<size_t>(out_size);
+  if (!c->first || !c->count || !c->offset) return false;
+  // First pass: bounds, to size the weight array.
+  size_t total = 0;
+  for (int xx = 0; xx < out_size; ++xx) {
+    const double center = in0 + (xx + 0.5) * scale;
+    int xmin = int(center - support + 0.5);
+    if (xmin < 0) xmin = 0;
+    int xmax = int(center + support + 0.5);
+    if (xmax > in_size) xmax = in_size;
+    xmax -= xmin;
+    if (xmax < 0) xmax = 0;
+    c->first[xx] = xmin;
+    c->count[xx] = xmax;
+    c->offset[xx] = total;
+    total += size_t(xmax);
+  }
+  c->weights = alloc_array<int32_t>(total);
+  if (!c->weights) return false;
+  const double ss = 1.0 / filterscale;
+  for (int xx = 0; xx < out_size; ++xx) {
+    const double center = in0 + (xx + 0.5) * scale;
+    const int xmin = c->first[xx], xmax = c->count[xx];
+    int32_t* k = c->weights.get() + c->offset[xx];
+    double ww = 0.0;
+    // Pillow stores the doubles then divides each by their sum; recompute them to avoid a double buffer.
+    for (int x = 0; x < xmax; ++x) ww += box_filter((x + xmin - center + 0.5) * ss);
+    for (int x = 0; x < xmax; ++x) {
+      double w = box_filter((x + xmin - center + 0.5) * ss);
+      if (ww != 0.0) w /= ww;
+      k[x] = w < 0 ? int32_t(-0.5 + w * (1 << kPrecisionBits)) : int32_t(0.5 + w * (1 << kPrecisionBits));
+    }
+  }
+  return true;
+}
+
+// Horizontal pass over rows [row_first, row_first + rows) of `in` into `out` (out_w x rows, RGB8).
+void resample_horizontal(const uint8_t* in, int in_w, int row_first, int rows, uint8_t* out, int out_w,
+                         const Coefficients& c) {
+  for (int y = 0; y < rows; ++y) {
+    const uint8_t* row = in + (size_t(row_first) + y) * size_t(in_w) * 3;
+    uint8_t* dst = out + size_t(y) * size_t(out_w) * 3;
+    for (int xx = 0; xx < out_w; ++xx) {
+      const int32_t* k = c.weights.get() + c.offset[xx];
+      const uint8_t* p = row + size_t(c.first[xx]) * 3;
+      const int n = c.count[xx];
+      int32_t s0 = 1 << (kPrecisionBits - 1), s1 = s0, s2 = s0;
+      for (int x = 0; x < n; ++x) {
+        s0 += p[3 * x + 0] * k[x];
+        s1 += p[3 * x + 1] * k[x];
+        s2 += p[3 * x + 2] * k[x];
+      }
+      dst[3 * xx + 0] = clip8(s0);
+      dst[3 * xx + 1] = clip8(s1);
+      dst[3 * xx + 2] = clip8(s2);
+    }
+  }
+}
+
+// Vertical pass: `in` is (width x any rows) RGB8, rows indexed relative to row_base.
+bool resample_vertical(const uint8_t* in, int width, int row_base, uint8_t* out, int out_h, const Coefficients& c) {
+  const size_t row_len = size_t(width) * 3;
+  auto acc = alloc_array<int32_t>(row_len);
+  if (!acc) return false;
+  for (int yy = 0; yy < out_h; ++yy) {
+    const int32_t* k = c.weights.get() + c.offset[yy];
+    const int n = c.count[yy];
+    int32_t* a = acc.get();
+    for (size_t i = 0; i < row_len; ++i) a[i] = 1 << (kPrecisionBits - 1);
+    // Tap by tap over whole rows: contiguous, so the compiler vectorises it (wasm SIMD / SSE).
+    for (int y = 0; y < n; ++y) {
+      const uint8_t* src = in + size_t(c.first[yy] - row_base + y) * row_len;
+      const int32_t w = k[y];
+      for (size_t i = 0; i < row_len; ++i) a[i] += src[i] * w;
+    }
+    uint8_t* dst = out + size_t(yy) * row_len;
+    for (size_t i = 0; i < row_len; ++i) dst[i] = clip8(a[i]);
+  }
+  return true;
+}
+
+}  // namespace
+
+bool resize_box_rgb(const uint8_t* in, int in_w, int in_h, uint8_t* out, int out_w, int out_h) {
+  if (!in || !out || in_w <= 0 || in_h <= 0 || out_w <= 0 || out_h <= 0) return false;
+  const bool need_horizontal = out_w != in_w;
+  const bool need_vertical = out_h != in_h;
+  if (!need_horizontal && !need_vertical) {
+    std::memcpy(out, in, size_t(in_w) * size_t(in_h) * 3);
+    return true;
+  }
+  Coefficients horiz, vert;
+  if (need_horizontal && !precompute(in_w, out_w, &horiz)) return false;
+  if (need_vertical && !precompute(in_h, out_h, &vert)) return false;
+  if (!need_vertical) {
+    resample_horizontal(in, in_w, 0, in_h, out, out_w, horiz);
+    return true;
+  }
+  if (!need_horizontal) return resample_vertical(in, in_w, 0, out, out_h, vert);
+  // Like Pillow: only the input rows the vertical pass reads go through the horizontal pass.
+  const int row_first = vert.first[0];
+  const int row_last = vert.first[out_h - 1] + vert.count[out_h - 1];
+  const int rows = row_last - row_first;
+  auto temp = alloc_array<uint8_t>(size_t(out_w) * size_t(rows) * 3);
+  if (!temp) return false;
+  resample_horizontal(in, in_w, row_first, rows, temp.get(), out_w, horiz);
+  return resample_vertical(temp.get(), out_w, row_first, out, out_h, vert);
+}
+
+namespace {
+// Python's round(): half to even.
+int python_round(double v) {
+  const double r = std::nearbyint(v);  // default rounding mode is to-nearest-even
+  return int(r);
+}
+}  // namespace
+
+LetterboxBox letterbox_box(int src_w, int src_h, int dst_w, int dst_h) {
+  // ImageOps.contain: keep the side that limits, round the other (Python round), then ImageOps.pad
+  // centres it with round((dst - size) * 0.5).
+  LetterboxBox box{dst_w, dst_h, 0, 0};
+  if (src_w <= 0 || src_h <= 0 || dst_w <= 0 || dst_h <= 0) return box;
+  const double im_ratio = double(src_w) / src_h;
+  const double dest_ratio = double(dst_w) / dst_h;
+  if (im_ratio > dest_ratio) {
+    box.height = python_round(double(src_h) / src_w * dst_w);
+    if (box.height < 1) box.height = 1;
+  } else if (im_ratio < dest_ratio) {
+    box.width = python_round(double(src_w) / src_h * dst_h);
+    if (box.width < 1) box.width = 1;
+  }
+  box.x = python_round((dst_w - box.width) * 0.5);
+  box.y = python_round((dst_h - box.height) * 0.5);
+  return box;
+}
+
+}  // namespace illust

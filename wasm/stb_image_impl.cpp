@@ -1,0 +1,18 @@
+// stb_image_impl.cpp: the one translation unit that compiles Debian's stb_image (libstb-dev, included
+// as <stb_image.h> with -I/usr/include/stb; never a vendored copy). Only the four formats we decode are
+// compiled in, which keeps hostile-input surface and wasm size small; no stdio (we decode from memory).
+#define STB_IMAGE_IMPLEMENTATION
+#define STBI_ONLY_JPEG
+#define STBI_ONLY_PNG
+#define STBI_ONLY_GIF
+#define STBI_ONLY_BMP
+#define STBI_NO_STDIO
+#define STBI_NO_LINEAR
+#define STBI_NO_HDR
+// Under wasm stb sees no x86 target and skips its SSE2 JPEG paths (IDCT, colour conversion).
+// Emscripten translates SSE2 intrinsics to wasm SIMD when built with -msimd128 -msse2, so we let stb
+// believe it targets x86 there (stb's own SSE2 detection then includes <emmintrin.h> itself).
+#if defined(__EMSCRIPTEN__) && defined(__SSE2__)
+#define STBI__X86_TARGET
+#endif
+#include <stb_image.h>
