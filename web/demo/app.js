@@ -126,6 +126,7 @@ function renderBars(el, scores) {
     const p = scores[label];
     const row = document.createElement('li');
     row.dataset.label = label;
+    row.dataset.p = String(p);
     row.innerHTML = '<span class="bar-name"></span><span class="bar"><span class="fill"></span></span><span class="bar-value"></span>';
     row.querySelector('.bar-name').textContent = LABEL_TEXT[label] ?? label;
     row.querySelector('.fill').style.width = `${(p * 100).toFixed(1)}%`;

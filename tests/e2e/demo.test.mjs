@@ -1,0 +1,288 @@
+// End-to-end tests of the demo page in real headless Chromium, served by tools/serve.mjs from
+// build/demo (so `npm run build` must have run). They drop real images of each class from
+// ILLUST_ONLY_DATA, a folder among them, plus a WebP and a corrupt file, and check what a user sees:
+// labels, counts, error cards, the filter, the strictness slider (no re-run), the provider line, and
+// that the page still works single-threaded without cross-origin isolation. Writes docs/demo.png.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { startServer } from '../../tools/serve.mjs';
+import { decide } from '../../web/lib/decide.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const site = path.join(root, 'build', 'demo');
+const dataDir = process.env.ILLUST_ONLY_DATA ?? path.join(root, '..', 'shared', 'data');
+
+// Sources whose repositories carry permissive licences, because docs/demo.png shows their thumbnails.
+const SOURCES = {
+  illustration: ['waifu2x-samples', 'anime2sketch', 'style2paints-inputs'],
+  screenshot: ['auto-derby', 'ark-recognizer', 'renpy'],
+  photo: ['based-cooking', 'the-bread-code', 'photostream-waschinski'],
+};
+const CHROMIUM_ARGS = ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync'];
+
+const siteMissing = ['index.html', 'lib/core.js', 'lib/illust_core.wasm', 'model/illust-only.onnx', 'model/contract.json']
+  .filter((file) => !existsSync(path.join(site, file)));
+const skipReason = siteMissing.length
+  ? `demo site incomplete (missing build/demo/${siteMissing.join(', build/demo/')}): run \`npm run build\` after the wasm core and model exist`
+  : !existsSync(dataDir) ? `real images not found at ${dataDir} (set ILLUST_ONLY_DATA)` : false;
+if (skipReason) console.log(`# demo e2e: SKIPPED: ${skipReason}`);
+
+/** First image (sorted by name) of each listed source, as {label, file}. */
+function pickImages() {
+  const picked = [];
+  for (const [label, sources] of Object.entries(SOURCES)) {
+    for (const source of sources) {
+      const dir = path.join(dataDir, label, source);
+      const name = readdirSync(dir).filter((n) => /\.(jpe?g|png)$/i.test(n)).sort()[0];
+      assert.ok(name, `no image in ${dir}`);
+      picked.push({ label, file: path.join(dir, name) });
+    }
+  }
+  return picked;
+}
+
+let workDir;
+let browser;
+before(async () => {
+  if (skipReason) return;
+  workDir = await mkdtemp(path.join(os.tmpdir(), 'illust-demo-e2e-'));
+  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: [...CHROMIUM_ARGS, '--disable-gpu'] });
+});
+after(async () => {
+  await browser?.close();
+  if (workDir) await rm(workDir, { recursive: true, force: true });
+});
+
+/** Opens the page, collecting console errors and uncaught exceptions (the page must have none). */
+async function openPage(context, url) {
+  const page = await context.newPage();
+  const errors = [];
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
+  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+  page.on('worker', (w) => w.on('console', (m) => { if (m.type() === 'error') errors.push(`worker console: ${m.text()}`); }));
+  await page.goto(url);
+  await page.waitForSelector('body[data-state="ready"], body[data-state="error"]', { timeout: 60000 });
+  assert.equal(await page.getAttribute('body', 'data-state'), 'ready', await page.textContent('#engine'));
+  return { page, errors };
+}
+
+/** A real OS-level drop of files and folders (the page sees webkitGetAsEntry directory entries). */
+async function dropPaths(page, paths) {
+  const cdp = await page.context().newCDPSession(page);
+  const box = await page.locator('#drop-zone').boundingBox();
+  const at = { x: box.x + box.width / 2, y: box.y + box.height / 2 };
+  const data = { items: [], files: paths, dragOperationsMask: 1 };
+  for (const type of ['dragEnter', 'dragOver', 'drop']) await cdp.send('Input.dispatchDragEvent', { type, ...at, data });
+  await cdp.detach();
+}
+
+async function waitForCards(page, count) {
+  await page.waitForFunction((n) => document.querySelectorAll('.card').length === n &&
+    !document.querySelector('.card[data-state="queued"]') && document.body.dataset.state === 'ready', count, { timeout: 60000 });
+}
+
+/** Every card as the user sees it, plus the scores the page drew its bars from. */
+function readCards(page) {
+  return page.$$eval('.card', (cards) => cards.map((c) => ({
+    name: c.querySelector('.name').textContent,
+    state: c.dataset.state,
+    label: c.dataset.label,
+    labelText: c.querySelector('.label').textContent,
+    hidden: c.dataset.hidden === 'true',
+    visible: c.checkVisibility(),
+    badgeVisible: c.querySelector('.hidden-badge').checkVisibility(),
+    scores: Object.fromEntries([...c.querySelectorAll('.bars li')].map((li) => [li.dataset.label, Number(li.dataset.p)])),
+    meta: c.querySelector('.meta').textContent,
+    error: c.querySelector('.error-message').textContent,
+    code: c.dataset.code,
+  })));
+}
+
+async function readCounts(page) {
+  const counts = {};
+  for (const name of ['illustration', 'screenshot', 'photo', 'hidden', 'error']) counts[name] = Number(await page.textContent(`#count-${name}`));
+  return counts;
+}
+
+test('demo page: dropped folder and files are classified, counted, filtered and re-decided', { skip: skipReason, timeout: 120000 }, async () => {
+  const images = pickImages();
+  const contract = JSON.parse(readFileSync(path.join(site, 'model', 'contract.json'), 'utf8'));
+
+  // Stage a drop: a folder with one sub-folder per class (plus a hidden file the page must skip), a
+  // WebP (recognised but refused by the core) and a corrupt JPEG next to it.
+  const dropDir = path.join(workDir, 'drop');
+  const folder = path.join(dropDir, 'my-images');
+  for (const { label, file } of images) {
+    await mkdir(path.join(folder, label), { recursive: true });
+    await copyFile(file, path.join(folder, label, path.basename(file)));
+  }
+  await writeFile(path.join(folder, '.DS_Store'), 'Bud1');
+  const jpeg = readFileSync(images[0].file);
+  // The JPEG signature and first header bytes, then deterministic garbage: no decoder can use it.
+  const corrupt = Buffer.alloc(4096);
+  jpeg.copy(corrupt, 0, 0, 20);
+  for (let i = 20, x = 12345; i < corrupt.length; i++) { x = (x * 1103515245 + 12345) >>> 0; corrupt[i] = x >>> 24; }
+  await writeFile(path.join(dropDir, 'corrupt.jpg'), corrupt);
+
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const { page, errors } = await openPage(context, `${(await server()).url}?provider=wasm`);
+  // A real WebP, encoded by Chromium itself from a real image (no fixture file needed).
+  const webp = await page.evaluate(async (b64) => {
+    const bitmap = await createImageBitmap(new Blob([Uint8Array.from(atob(b64), (ch) => ch.charCodeAt(0))]));
+    const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+    canvas.getContext('2d').drawImage(bitmap, 0, 0);
+    const blob = await canvas.convertToBlob({ type: 'image/webp', quality: 0.8 });
+    return btoa(String.fromCharCode(...new Uint8Array(await blob.arrayBuffer())));
+  }, readFileSync(images[3].file).toString('base64'));
+  await writeFile(path.join(dropDir, 'picture.webp'), Buffer.from(webp, 'base64'));
+
+  assert.match(await page.textContent('#engine'), /^WASM, \d+ threads? · model \S+/);
+  assert.equal(await page.evaluate(() => crossOriginIsolated), true, 'tools/serve.mjs must send COOP/COEP');
+
+  await dropPaths(page, [folder, path.join(dropDir, 'picture.webp'), path.join(dropDir, 'corrupt.jpg')]);
+  await waitForCards(page, images.length + 2);
+  assert.match(await page.textContent('#notice'), /Skipped 1 hidden file/);
+
+  let cards = await readCards(page);
+  // Folder contents keep their folder path; every dropped image got a card.
+  for (const { label, file } of images) {
+    assert.ok(cards.some((c) => c.name === `my-images/${label}/${path.basename(file)}`), `no card for ${file}`);
+  }
+
+  // Error cards carry the core's message; nothing was skipped silently.
+  const webpCard = cards.find((c) => c.name === 'picture.webp');
+  assert.equal(webpCard.state, 'error');
+  assert.equal(webpCard.code, 'unsupported_format');
+  assert.match(webpCard.error, /unsupported format: webp/);
+  const corruptCard = cards.find((c) => c.name === 'corrupt.jpg');
+  assert.equal(corruptCard.state, 'error');
+  assert.ok(corruptCard.error.length > 0 && corruptCard.code, 'corrupt file needs a code and message');
+
+  // Labels: what decide() says for the page's own scores, and right for (nearly) every real image.
+  const ok = cards.filter((c) => c.state === 'done');
+  assert.equal(ok.length, images.length);
+  let correct = 0;
+  for (const card of ok) {
+    const sum = Object.values(card.scores).reduce((a, b) => a + b, 0);
+    assert.ok(Math.abs(sum - 1) < 1e-3, `probabilities of ${card.name} sum to ${sum}`);
+    assert.equal(card.label, decide(card.scores, contract).label, card.name);
+    assert.match(card.meta, /^\d+×\d+ jpeg · \d+ ms$/);
+    if (card.name.startsWith(`my-images/${card.label}/`)) correct++;
+  }
+  assert.ok(correct >= images.length - 1, `only ${correct}/${images.length} real images labelled right: ${ok.map((c) => `${c.name}→${c.label}`).join(', ')}`);
+
+  // Counts agree with the cards.
+  const countsOf = (list) => ({
+    illustration: list.filter((c) => c.label === 'illustration').length,
+    screenshot: list.filter((c) => c.label === 'screenshot').length,
+    photo: list.filter((c) => c.label === 'photo').length,
+    hidden: list.filter((c) => c.hidden).length,
+    error: list.filter((c) => c.state === 'error').length,
+  });
+  assert.deepEqual(await readCounts(page), countsOf(cards));
+  assert.equal((await readCounts(page)).error, 2);
+  assert.match(await page.textContent('#engine'), new RegExp(`median \\d+\\.\\d ms per image \\(${images.length}\\)`));
+
+  await page.screenshot({ path: path.join(root, 'docs', 'demo.png'), fullPage: true });
+
+  // Filter: only illustrations, then only hidden, then all again.
+  await page.check('input[name="filter"][value="illustration"]');
+  cards = await readCards(page);
+  assert.deepEqual(cards.filter((c) => c.visible).map((c) => c.name), cards.filter((c) => c.label === 'illustration').map((c) => c.name));
+  await page.check('input[name="filter"][value="hidden"]');
+  cards = await readCards(page);
+  assert.ok(cards.some((c) => c.hidden), 'screenshots and photos are hidden by default');
+  assert.deepEqual(cards.filter((c) => c.visible).map((c) => c.name), cards.filter((c) => c.hidden).map((c) => c.name));
+  assert.ok(cards.filter((c) => c.visible).every((c) => c.badgeVisible));
+  await page.check('input[name="filter"][value="all"]');
+  assert.equal((await readCards(page)).filter((c) => c.visible).length, images.length + 2);
+
+  // Strictness slider, by keyboard: the extremes re-decide from the stored scores without re-running
+  // the model (the per-image times stay exactly as they were).
+  const before = await readCards(page);
+  for (const [key, strictness] of [['End', 1], ['Home', 0]]) {
+    await page.focus('#strictness');
+    await page.keyboard.press(key);
+    cards = await readCards(page);
+    for (const card of cards.filter((c) => c.state === 'done')) {
+      const expected = decide(card.scores, contract, { strictness });
+      assert.equal(card.label, expected.label, `${card.name} at strictness ${strictness}`);
+      assert.equal(card.hidden, expected.hide, `${card.name} at strictness ${strictness}`);
+    }
+    assert.deepEqual(cards.map((c) => c.meta), before.map((c) => c.meta), 'the slider must not re-run the model');
+    assert.deepEqual(await readCounts(page), countsOf(cards));
+    assert.match(await page.textContent('#threshold-text'),
+      new RegExp(`p ≥ ${(strictness ? contract.decision.hide_below_max : contract.decision.hide_below_min).toFixed(2)}`));
+  }
+  const strictest = countsOf(await readCards(page));
+  assert.ok(strictest.illustration >= countsOf(before).illustration, 'strictness 0 keeps at least as many illustrations');
+
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('demo page without cross-origin isolation runs on 1 thread (file picker and paste)', { skip: skipReason, timeout: 60000 }, async () => {
+  const plain = await startServer({ siteDir: site, port: 0, isolation: false });
+  try {
+    const context = await browser.newContext();
+    const { page, errors } = await openPage(context, plain.url);
+    assert.equal(await page.evaluate(() => crossOriginIsolated), false);
+    assert.equal(await page.getAttribute('#engine', 'data-threads'), '1');
+    assert.match(await page.textContent('#engine'), /^WASM, 1 thread \(page not cross-origin isolated\)/);
+
+    const [illustration, photo] = [pickImages()[0], pickImages().find((i) => i.label === 'photo')];
+    await page.setInputFiles('#file-input', illustration.file);
+    await waitForCards(page, 1);
+    // Paste: a clipboard holding an image file, as when a file is copied in a file manager.
+    await page.evaluate(async ({ b64, name }) => {
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([Uint8Array.from(atob(b64), (ch) => ch.charCodeAt(0))], name, { type: 'image/jpeg' }));
+      document.body.dispatchEvent(new ClipboardEvent('paste', { clipboardData: transfer, bubbles: true }));
+    }, { b64: readFileSync(photo.file).toString('base64'), name: path.basename(photo.file) });
+    await waitForCards(page, 2);
+    const cards = await readCards(page);
+    assert.deepEqual(cards.map((c) => c.state), ['done', 'done']);
+    assert.deepEqual(cards.map((c) => c.name), [path.basename(illustration.file), path.basename(photo.file)]);
+    assert.deepEqual(errors, []);
+    await context.close();
+  } finally {
+    await plain.close();
+  }
+});
+
+test('demo page: ?provider=webgpu runs WebGPU or reports the fallback to WASM', { skip: skipReason, timeout: 90000 }, async () => {
+  // SwiftShader gives headless Chromium a software WebGPU adapter with this flag (see TOOLCHAIN.md).
+  const gpuBrowser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: [...CHROMIUM_ARGS, '--enable-unsafe-webgpu'] });
+  try {
+    const { page, errors } = await openPage(await gpuBrowser.newContext(), `${(await server()).url}?provider=webgpu`);
+    const provider = await page.getAttribute('#engine', 'data-provider');
+    const engine = await page.textContent('#engine');
+    if (provider === 'webgpu') assert.match(engine, /^WebGPU · model/);
+    else {
+      assert.equal(provider, 'wasm');
+      assert.match(engine, /^WASM, .*\(webgpu: .*using wasm\)$/, 'the fallback must say why');
+    }
+    console.log(`# demo e2e: webgpu request ran on: ${engine}`);
+    await page.setInputFiles('#file-input', pickImages()[0].file);
+    await waitForCards(page, 1);
+    assert.equal((await readCards(page))[0].state, 'done');
+    assert.deepEqual(errors, []);
+  } finally {
+    await gpuBrowser.close();
+  }
+});
+
+// One isolated server for the whole file, started on first use.
+let isolatedServer;
+async function server() {
+  isolatedServer ??= await startServer({ siteDir: site, port: 0 });
+  return isolatedServer;
+}
+after(async () => { await isolatedServer?.close(); });
