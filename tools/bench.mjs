@@ -1,0 +1,223 @@
+// `npm run bench`: how fast is bytes → verdict, and where does the time go? Runs the same seeded set of
+// real images (ILLUST_ONLY_DATA) through our pipeline and through the alternatives, side by side in one
+// headless Chromium session, plus the native limit in Node, and prints median / p95 per image split
+// into decode+preprocess and inference, start-up times, peak memory and ratios. With --out it writes
+// the same tables to a Markdown file (docs/benchmarks.md is regenerated this way). Not a test: it
+// asserts nothing, it measures. See docs/benchmarks.md for what each row means.
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { selectImages } from './bench/images.mjs';
+import { startBenchServer } from './bench/server.mjs';
+import { sampleMemory } from './bench/memory.mjs';
+import { runNativeSuites } from './bench/native.mjs';
+import { runMediaTab } from './bench/media-tab.mjs';
+import { renderReport } from './bench/report.mjs';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  // Without these a hidden or occluded tab gets throttled timers, which would slow the suites down.
+  '--disable-background-timer-throttling', '--disable-renderer-backgrounding', '--disable-backgrounding-occluded-windows'];
+
+const USAGE = `usage: npm run bench -- [--images 200] [--quick] [--out docs/benchmarks.md] [options]
+Benchmarks bytes → verdict on real images in headless Chromium (our wasm core + ONNX Runtime Web,
+nsfwjs 4.4.0, the browser's own decode path) and in Node (onnxruntime-node, the native core).
+  --images N      images to run (default 200; a fixed, seeded, class-interleaved pick)
+  --quick         smoke check: 12 images, 1 warm-up run, no webgl
+  --out FILE      also write the report as Markdown (e.g. docs/benchmarks.md)
+  --suites LIST   comma-separated subset of: ${'core-decode,browser-decode,ours,nsfwjs,native,media-tab'}
+  --model FILE    ONNX model to run in our pipeline (default model/illust-only.onnx)
+  --warmup N      warm-up images per suite, not counted (default 3)
+  --seed N        image pick seed (default 20261126)
+  --data DIR      image data (default $ILLUST_ONLY_DATA or ../shared/data)`;
+
+function parseArgs(argv) {
+  const options = { images: 200, quick: false, out: null, suites: null, model: null, warmup: 3, seed: 20261126,
+    data: process.env.ILLUST_ONLY_DATA || path.resolve(ROOT, '..', 'shared', 'data') };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const value = () => {
+      const v = inline ?? argv[++i];
+      if (v === undefined) throw new Error(`${flag} needs a value`);
+      return v;
+    };
+    const int = (min) => {
+      const v = Number(value());
+      if (!Number.isInteger(v) || v < min) throw new Error(`${flag} needs an integer >= ${min}`);
+      return v;
+    };
+    if (flag === '--help' || flag === '-h') options.help = true;
+    else if (flag === '--quick') options.quick = true;
+    else if (flag === '--images') options.images = int(1);
+    else if (flag === '--warmup') options.warmup = int(0);
+    else if (flag === '--seed') options.seed = int(0);
+    else if (flag === '--out') options.out = path.resolve(value());
+    else if (flag === '--model') options.model = path.resolve(value());
+    else if (flag === '--data') options.data = path.resolve(value());
+    else if (flag === '--suites') options.suites = value().split(',').map((s) => s.trim()).filter(Boolean);
+    else throw new Error(`unknown argument: ${arg}`);
+  }
+  if (options.quick) {
+    if (!argv.some((a) => a.startsWith('--images'))) options.images = 12;
+    if (!argv.some((a) => a.startsWith('--warmup'))) options.warmup = 1;
+  }
+  return options;
+}
+
+/** The browser suites, in the order they run; `group` picks them with --suites. */
+function browserSuites(options) {
+  const list = [
+    { group: 'core-decode', suite: 'core-decode', title: 'wasm core: decode + preprocess', options: {} },
+    { group: 'browser-decode', suite: 'browser-decode', title: 'browser: createImageBitmap + canvas + JS loop', options: {} },
+    { group: 'ours', suite: 'ours', title: 'ours: wasm core + ORT-web wasm, 1 thread', options: { threads: 1 } },
+    { group: 'ours', suite: 'ours', title: 'ours: wasm core + ORT-web wasm, 2 threads', options: { threads: 2 } },
+    { group: 'nsfwjs', suite: 'nsfwjs', title: 'nsfwjs 4.4.0: tfjs wasm, 1 thread', options: { backend: 'wasm', threads: 1 } },
+    { group: 'nsfwjs', suite: 'nsfwjs', title: 'nsfwjs 4.4.0: tfjs wasm, 2 threads', options: { backend: 'wasm', threads: 2 } },
+  ];
+  if (!options.quick) list.push({ group: 'nsfwjs', suite: 'nsfwjs', title: 'nsfwjs 4.4.0: tfjs webgl (software GL, first 20 images)', options: { backend: 'webgl', maxImages: 20 } });
+  for (const entry of list) entry.id = `${entry.suite}:${JSON.stringify(entry.options)}`;
+  return list.filter((s) => !options.suites || options.suites.includes(s.group));
+}
+
+async function runBrowserSuite(context, baseUrl, entry, { count, warmup, modelUrl }) {
+  const page = await context.newPage();
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Performance.enable');
+  const jsHeap = async () => {
+    const { metrics } = await cdp.send('Performance.getMetrics');
+    return metrics.find((m) => m.name === 'JSHeapUsedSize')?.value ?? 0;
+  };
+  const consoleErrors = [];
+  page.on('pageerror', (error) => consoleErrors.push(String(error)));
+  try {
+    await page.goto(`${baseUrl}tools/bench/harness.html`);
+    await page.waitForFunction(() => window.harnessReady === true, null, { timeout: 30000 });
+    const sampler = sampleMemory({ extra: jsHeap });
+    // A suite that hangs (a backend that never finishes) must not hang the whole run.
+    const timeoutMs = 60000 + Math.min(count, entry.options.maxImages ?? count) * 3000;
+    let timer;
+    const result = await Promise.race([
+      page.evaluate(([suite, opts]) => window.runSuite(suite, opts), [entry.suite, { count, warmup, modelUrl, ...entry.options }]),
+      new Promise((resolve) => { timer = setTimeout(() => resolve({ error: `timed out after ${timeoutMs / 1000} s` }), timeoutMs); }),
+    ]).finally(() => clearTimeout(timer));
+    const memory = await sampler.stop();
+    if (result.error && consoleErrors.length) result.error += ` (page errors: ${consoleErrors.join('; ')})`;
+    return { ...result, memory: { rendererRss: memory.peakRendererRss, jsHeap: memory.peakExtra } };
+  } catch (error) {
+    return { error: String(error?.message ?? error) };
+  } finally {
+    await page.close().catch(() => {});
+  }
+}
+
+function gitCommit() {
+  try {
+    const sha = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    return dirty ? `${sha} (with uncommitted changes)` : sha;
+  } catch { return 'unknown'; }
+}
+
+async function packageVersion(name) {
+  try { return JSON.parse(await readFile(path.join(ROOT, 'node_modules', name, 'package.json'), 'utf8')).version; } catch { return 'not installed'; }
+}
+
+async function main() {
+  let options;
+  try { options = parseArgs(process.argv.slice(2)); } catch (error) {
+    console.error(`bench: ${error.message}\n${USAGE}`);
+    process.exit(2);
+  }
+  if (options.help) { console.log(USAGE); return; }
+
+  let images;
+  try {
+    images = await selectImages({ dataDir: options.data, count: options.images, seed: options.seed });
+  } catch (error) {
+    console.error(`bench: ${error.message}`);
+    process.exit(1);
+  }
+  const count = images.length;
+  const log = (...a) => console.log('bench:', ...a);
+  log(`${count} images from ${options.data} (seed ${options.seed}), ${options.warmup} warm-up per suite`);
+
+  const modelFile = options.model ?? path.join(ROOT, 'model', 'illust-only.onnx');
+  const modelUrl = '/bench-model.onnx';
+  const files = existsSync(modelFile) ? { [modelUrl]: modelFile } : {};
+  if (!existsSync(modelFile)) log(`NOTE model not found: ${modelFile}; our pipeline cannot run`);
+
+  const server = await startBenchServer({ root: ROOT, images: images.map((i) => i.file), files });
+  const { chromium } = await import('playwright-core');
+  const userDataDir = await mkdtemp(path.join(os.tmpdir(), 'illust-bench-'));
+  const loadBefore = os.loadavg();
+  const results = [];
+  const startedAt = new Date();
+  let browserVersion = 'unknown';
+  try {
+    const selected = browserSuites(options);
+    if (selected.length) {
+      const context = await chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+      browserVersion = context.browser()?.version() ?? (await context.newPage().then(async (p) => { const v = await p.evaluate(() => navigator.userAgent); await p.close(); return v.match(/Chrome\/([\d.]+)/)?.[1] ?? v; }));
+      try {
+        for (const entry of selected) {
+          log(`${entry.title} ...`);
+          const result = await runBrowserSuite(context, server.url, entry, { count, warmup: options.warmup, modelUrl });
+          results.push({ ...entry, where: 'chromium', ...result });
+          log(result.error ? `  unavailable: ${result.error.split('\n')[0]}` : `  done (start-up ${result.startupMs.toFixed(0)} ms)`);
+        }
+        if (!options.suites || options.suites.includes('media-tab')) {
+          log('media tab: 60 thumbnails judged by the extension ...');
+          results.push({ group: 'media-tab', title: 'media tab: 60 thumbnails judged', where: 'chromium', ...await runMediaTab({ root: ROOT, log }) });
+        }
+      } finally {
+        await context.close();
+      }
+    }
+    if (!options.suites || options.suites.includes('native')) {
+      for (const result of await runNativeSuites({ root: ROOT, images, modelFile, warmup: options.warmup, log })) {
+        results.push({ group: 'native', where: 'node', ...result });
+      }
+    }
+  } finally {
+    await server.close();
+    await rm(userDataDir, { recursive: true, force: true });
+  }
+
+  const environment = {
+    date: startedAt.toISOString().replace(/\.\d+Z$/, 'Z'),
+    durationS: (Date.now() - startedAt.getTime()) / 1000,
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    cores: os.cpus().length,
+    memory: os.totalmem(),
+    os: `${os.type()} ${os.release()}`,
+    loadBefore, loadAfter: os.loadavg(),
+    node: process.version,
+    chromium: browserVersion,
+    versions: {
+      'onnxruntime-web': await packageVersion('onnxruntime-web'),
+      'onnxruntime-node': await packageVersion('onnxruntime-node'),
+      '@tensorflow/tfjs': await packageVersion('@tensorflow/tfjs'),
+      '@tensorflow/tfjs-backend-wasm': await packageVersion('@tensorflow/tfjs-backend-wasm'),
+      nsfwjs: await packageVersion('nsfwjs'),
+    },
+    commit: gitCommit(),
+    command: `node tools/bench.mjs ${process.argv.slice(2).join(' ')}`.trim(),
+    images: { count, seed: options.seed, warmup: options.warmup,
+      perClass: images.reduce((acc, i) => ({ ...acc, [i.cls]: (acc[i.cls] ?? 0) + 1 }), {}) },
+    model: path.relative(ROOT, modelFile) || modelFile,
+  };
+  const { text, markdown } = renderReport({ results, environment, images });
+  console.log('\n' + text);
+  if (options.out) {
+    await writeFile(options.out, markdown);
+    log(`wrote ${path.relative(process.cwd(), options.out)}`);
+  }
+}
+
+await main();

@@ -1,0 +1,198 @@
+// Page side of the benchmark (see harness.html). Each suite sets itself up (timed: that is its
+// start-up cost), warms up on a few images (not counted), then runs bytes → verdict on every image in
+// turn and returns per-image times split into decode+preprocess and inference. Image bytes are fetched
+// into memory before any timing, so the local server never shows up in the figures.
+//
+// Suites:
+//   ours            wasm core toTensor + ONNX Runtime Web (wasm) via web/lib/classifier.js, the very
+//                   code the demo and the extension run
+//   core-decode     wasm core toTensor only (issue 2: decode + preprocess)
+//   browser-decode  the browser's own path to the same tensor: createImageBitmap + OffscreenCanvas
+//                   drawImage/getImageData + a JS normalise loop
+//   nsfwjs          nsfwjs 4.4.0 (MobileNetV2) on @tensorflow/tfjs 4.22.0, wasm or webgl backend, its
+//                   own decode path (createImageBitmap → tf.browser.fromPixels)
+
+const now = () => performance.now();
+
+async function fetchBytes(url) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`cannot fetch ${url}: HTTP ${response.status}`);
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+async function loadImages(count) {
+  return Promise.all(Array.from({ length: count }, (_, i) => fetchBytes(`/bench-images/${i}`)));
+}
+
+function loadScript(src) {
+  return new Promise((resolve, reject) => {
+    const script = document.createElement('script');
+    script.src = src;
+    script.onload = resolve;
+    script.onerror = () => reject(new Error(`cannot load ${src}`));
+    document.head.append(script);
+  });
+}
+
+/** Runs step on `warmup` images (discarded), then on every image; step returns {decode, infer, label}. */
+async function measure(images, warmup, step) {
+  for (let i = 0; i < warmup; i++) await step(images[i % images.length], i % images.length);
+  const rows = [];
+  for (let i = 0; i < images.length; i++) {
+    const t0 = now();
+    const row = await step(images[i], i);
+    rows.push({ ...row, total: now() - t0 });
+  }
+  return rows;
+}
+
+async function loadContract() {
+  const response = await fetch('/model/contract.json');
+  if (!response.ok) throw new Error('model/contract.json not found');
+  return response.json();
+}
+
+async function loadOurCore() {
+  const { loadCore } = await import('/web/lib/core.js');
+  return loadCore({ moduleUrl: '/build/wasm/illust_core.mjs' });
+}
+
+// ---- our pipeline ----------------------------------------------------------------------------
+
+async function suiteOurs(images, { threads = 1, modelUrl = '/model/illust-only.onnx', sessionOptions, warmup }) {
+  const t0 = now();
+  const ort = await import('/node_modules/onnxruntime-web/dist/ort.wasm.min.mjs');
+  ort.env.wasm.numThreads = threads;
+  ort.env.logLevel = 'error';
+  const [{ createClassifier }, core, contract] = await Promise.all([
+    import('/web/lib/classifier.js'), loadOurCore(), loadContract()]);
+  const classifier = await createClassifier({ ort, model: modelUrl, contract, core, provider: 'wasm', numThreads: threads, sessionOptions });
+  const startupMs = now() - t0;
+  const rows = await measure(images, warmup, async (bytes) => {
+    const result = await classifier.classify(bytes);
+    if (!result.ok) return { error: `${result.code}: ${result.message}`, decode: result.ms.preprocess, infer: 0 };
+    return { decode: result.ms.preprocess, infer: result.ms.inference, label: result.label };
+  });
+  return { startupMs, rows, info: { provider: classifier.provider, threads: classifier.threads, ort: ort.env.versions?.web ?? '' } };
+}
+
+// ---- decode + preprocess only ----------------------------------------------------------------
+
+async function suiteCoreDecode(images, { warmup }) {
+  const t0 = now();
+  const [core, contract] = await Promise.all([loadOurCore(), loadContract()]);
+  const startupMs = now() - t0;
+  const rows = await measure(images, warmup, async (bytes) => {
+    const t = now();
+    const result = core.toTensor(bytes, contract);
+    if (!result.ok) return { error: `${result.code}: ${result.message}`, decode: now() - t, infer: 0 };
+    return { decode: now() - t, infer: 0, checksum: result.tensor[0] + result.tensor[result.tensor.length - 1] };
+  });
+  return { startupMs, rows, info: {} };
+}
+
+/** The browser's own way to the model's input tensor, following the same contract as the core. */
+function makeBrowserPreprocess(contract) {
+  const { width, height } = contract.input;
+  const { resize, pad_color: pad, alpha_background: bg, scale, mean, std } = contract.preprocess;
+  const canvas = new OffscreenCanvas(width, height);
+  const ctx = canvas.getContext('2d', { willReadFrequently: true });
+  ctx.imageSmoothingEnabled = true;
+  ctx.imageSmoothingQuality = 'high';
+  const plane = width * height;
+  const mul = [0, 1, 2].map((c) => scale / std[c]);
+  const add = [0, 1, 2].map((c) => -mean[c] / std[c]);
+  return async (bytes) => {
+    const bitmap = await createImageBitmap(new Blob([bytes]));
+    let dx = 0, dy = 0, dw = width, dh = height;
+    if (resize === 'letterbox') {
+      const k = Math.min(width / bitmap.width, height / bitmap.height);
+      dw = Math.round(bitmap.width * k); dh = Math.round(bitmap.height * k);
+      dx = Math.floor((width - dw) / 2); dy = Math.floor((height - dh) / 2);
+      ctx.fillStyle = `rgb(${pad.join(',')})`;
+      ctx.fillRect(0, 0, width, height);
+    }
+    ctx.fillStyle = `rgb(${bg.join(',')})`; // what transparent pixels are composited over
+    ctx.fillRect(dx, dy, dw, dh);
+    ctx.drawImage(bitmap, dx, dy, dw, dh);
+    bitmap.close();
+    const rgba = ctx.getImageData(0, 0, width, height).data;
+    const tensor = new Float32Array(3 * plane);
+    for (let i = 0, p = 0; i < plane; i++, p += 4) {
+      tensor[i] = rgba[p] * mul[0] + add[0];
+      tensor[plane + i] = rgba[p + 1] * mul[1] + add[1];
+      tensor[2 * plane + i] = rgba[p + 2] * mul[2] + add[2];
+    }
+    return tensor;
+  };
+}
+
+async function suiteBrowserDecode(images, { warmup }) {
+  const t0 = now();
+  const preprocess = makeBrowserPreprocess(await loadContract());
+  const startupMs = now() - t0;
+  const rows = await measure(images, warmup, async (bytes) => {
+    const t = now();
+    const tensor = await preprocess(bytes);
+    return { decode: now() - t, infer: 0, checksum: tensor[0] + tensor[tensor.length - 1] };
+  });
+  return { startupMs, rows, info: {} };
+}
+
+// ---- nsfwjs ----------------------------------------------------------------------------------
+
+async function suiteNsfwjs(images, { backend = 'wasm', threads = 1, warmup }) {
+  const t0 = now();
+  const tfModule = await import('@tensorflow/tfjs');
+  // The wasm backend's UMD build attaches itself to a global `tf` object; give it the very module
+  // nsfwjs imports (a plain copy, because a module namespace cannot be extended).
+  globalThis.tf = { ...tfModule };
+  if (backend === 'wasm') {
+    await loadScript('/node_modules/@tensorflow/tfjs-backend-wasm/dist/tf-backend-wasm.es2017.min.js');
+    globalThis.tf.wasm.setWasmPaths('/node_modules/@tensorflow/tfjs-backend-wasm/dist/');
+    globalThis.tf.wasm.setThreadsCount(threads);
+  }
+  if (!(await tfModule.setBackend(backend))) throw new Error(`tfjs backend ${backend} is not available in this browser`);
+  await tfModule.ready();
+  // nsfwjs's documented "script tag" model bundles: they set window.model / window.group1_shard1of1.
+  await loadScript('/node_modules/nsfwjs/dist/models/mobilenet_v2/model.min.js');
+  await loadScript('/node_modules/nsfwjs/dist/models/mobilenet_v2/group1-shard1of1.min.js');
+  const nsfwjs = await import('/node_modules/nsfwjs/dist/esm/index.js');
+  const model = await nsfwjs.load('MobileNetV2'); // includes nsfwjs's own warm-up prediction
+  const startupMs = now() - t0;
+  const size = model.options.size;
+  const rows = await measure(images, warmup, async (bytes) => {
+    const t = now();
+    const bitmap = await createImageBitmap(new Blob([bytes]));
+    // nsfwjs.infer's own preprocessing (fromPixels, /255, bilinear resize with alignCorners), done here
+    // so it is timed apart from the network; the /255 happens in classify, which skips the resize for
+    // an input already at `size`. Resizing before or after the linear /255 gives the same values.
+    const input = tfModule.tidy(() => tfModule.image.resizeBilinear(tfModule.browser.fromPixels(bitmap).toFloat(), [size, size], true));
+    bitmap.close();
+    const t1 = now();
+    const predictions = await model.classify(input, 1);
+    input.dispose();
+    return { decode: t1 - t, infer: now() - t1, label: predictions[0]?.className };
+  });
+  const info = { backend: tfModule.getBackend(), tfjs: tfModule.version?.tfjs ?? tfModule.version_core,
+    threads: backend === 'wasm' ? globalThis.tf.wasm.getThreadsCount() : 0 };
+  model.dispose?.();
+  return { startupMs, rows, info };
+}
+
+const SUITES = { ours: suiteOurs, 'core-decode': suiteCoreDecode, 'browser-decode': suiteBrowserDecode, nsfwjs: suiteNsfwjs };
+
+/** Called by tools/bench.mjs. Never rejects: a suite that cannot run returns {error}. */
+window.runSuite = async (name, { count, maxImages = Infinity, warmup = 3, ...options }) => {
+  try {
+    const suite = SUITES[name];
+    if (!suite) throw new Error(`unknown suite ${name}`);
+    const images = await loadImages(Math.min(count, maxImages));
+    const result = await suite(images, { warmup, ...options });
+    return { ...result, crossOriginIsolated, hardwareConcurrency: navigator.hardwareConcurrency };
+  } catch (error) {
+    return { error: String(error?.stack ?? error) };
+  }
+};
+document.getElementById('status').textContent = 'ready';
+window.harnessReady = true;

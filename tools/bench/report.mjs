@@ -1,0 +1,159 @@
+// Turns the benchmark's raw per-image timings into the report: the tables printed by `npm run bench`
+// and written to docs/benchmarks.md. Kept apart from the runner so the layout can change without
+// touching any measurement. Hand-written analysis lives in tools/bench/notes.md and is copied in, so
+// regenerating the file never loses it.
+import { readFileSync, existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { mib, ms, ratio, summarise } from './stats.mjs';
+
+const NOTES = path.join(path.dirname(fileURLToPath(import.meta.url)), 'notes.md');
+
+// nsfwjs answers Drawing/Hentai/Neutral/Porn/Sexy; its two drawn classes stand for "illustration".
+const isIllustration = (label) => label === 'illustration' || label === 'Drawing' || label === 'Hentai';
+
+function agreement(rows, images) {
+  const judged = rows.map((r, i) => [r, images[i]]).filter(([r]) => !r.error && r.label);
+  if (!judged.length) return NaN;
+  const agree = judged.filter(([r, img]) => isIllustration(r.label) === (img.cls === 'illustration')).length;
+  return agree / judged.length;
+}
+
+function stats(result) {
+  const rows = result.rows ?? [];
+  return {
+    decode: summarise(rows, 'decode'),
+    infer: summarise(rows, 'infer'),
+    total: summarise(rows, 'total'),
+    errors: rows.filter((r) => r.error).length,
+  };
+}
+
+const medianOf = (r, field) => (r && !r.error ? stats(r)[field].median : NaN);
+const pair = (s) => `${ms(s.median)} / ${ms(s.p95)}`;
+
+function memoryText(result) {
+  const m = result.memory ?? {};
+  if (m.rendererRss) return `${mib(m.rendererRss)} MiB RSS, ${mib(m.jsHeap)} MiB JS heap`;
+  if (m.nodeRss) return `${mib(m.nodeRss)} MiB RSS (node)`;
+  return '–';
+}
+
+function table(header, rows) {
+  const line = (cells) => `| ${cells.join(' | ')} |`;
+  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+/** results: [{id, group, suite, title, options, rows, startupMs, memory, info, error}]. */
+export function renderReport({ results, environment: env, images }) {
+  const byId = (id) => results.find((r) => r.id === id && !r.error);
+  const ok = (r) => !r.error && r.rows?.length;
+
+  const pipelines = results.filter((r) => ['ours', 'nsfwjs', 'node-ort'].includes(r.suite));
+  const pipelineTable = table(
+    ['pipeline', 'start-up ms', 'decode+preprocess ms (median / p95)', 'inference ms (median / p95)', 'total ms (median / p95)', 'peak memory', 'illustration agreement', 'errors'],
+    pipelines.map((r) => {
+      if (!ok(r)) return [r.title, '–', '–', '–', '–', '–', '–', `not run: ${String(r.error ?? 'no rows').split('\n')[0].slice(0, 120)}`];
+      const s = stats(r);
+      const agree = agreement(r.rows, images);
+      // tfjs sizes its own thread pool; say so when it did not give the threads asked for.
+      const title = r.suite === 'nsfwjs' && r.options.threads && r.info?.threads !== r.options.threads
+        ? `${r.title} (tfjs reports ${r.info?.threads} thread)` : r.title;
+      return [title, ms(r.startupMs), pair(s.decode), pair(s.infer), `**${pair(s.total)}**`, memoryText(r),
+        Number.isFinite(agree) ? `${(agree * 100).toFixed(0)}%` : '–', String(s.errors)];
+    }));
+
+  const decoders = results.filter((r) => ['core-decode', 'browser-decode', 'native-core'].includes(r.suite));
+  const decodeTable = table(
+    ['decode + preprocess to the 1x3xHxW tensor', 'median ms', 'p95 ms', 'errors'],
+    decoders.map((r) => {
+      if (!ok(r)) return [r.title, '–', '–', `not run: ${String(r.error ?? 'no rows').split('\n')[0].slice(0, 120)}`];
+      const s = stats(r);
+      return [r.title, ms(s.decode.median), ms(s.decode.p95), String(s.errors)];
+    }));
+
+  // Ratios: "x times" always reads as slower/faster for ours.
+  const ours1 = byId('ours:{"threads":1}');
+  const ours2 = byId('ours:{"threads":2}');
+  const oursBest = [ours1, ours2].filter(Boolean).sort((a, b) => medianOf(a, 'total') - medianOf(b, 'total'))[0];
+  const nsfwBest = results.filter((r) => r.suite === 'nsfwjs' && ok(r)).sort((a, b) => medianOf(a, 'total') - medianOf(b, 'total'))[0];
+  const nodeBest = results.filter((r) => r.suite === 'node-ort' && ok(r)).sort((a, b) => medianOf(a, 'total') - medianOf(b, 'total'))[0];
+  const nativeCore = byId('native-core');
+  const coreDecode = byId('core-decode');
+  const browserDecode = byId('browser-decode');
+  // The native limit: the natively compiled core's decode + onnxruntime-node's inference.
+  const nativeLimit = nodeBest && nativeCore ? medianOf(nativeCore, 'decode') + medianOf(nodeBest, 'infer') : NaN;
+  const mediaTab = results.find((r) => r.group === 'media-tab');
+
+  const ratioRows = [];
+  const add = (what, value, goal) => ratioRows.push([what, value, goal ?? '']);
+  if (oursBest && nsfwBest) {
+    add(`nsfwjs (${nsfwBest.title.replace('nsfwjs 4.4.0: ', '')}) / ours (${oursBest.options.threads} thr), median total`,
+      ratio(medianOf(nsfwBest, 'total'), medianOf(oursBest, 'total')), '≥ 3x');
+  }
+  for (const threads of [1, 2]) {
+    const o = byId(`ours:{"threads":${threads}}`);
+    const n = byId(`nsfwjs:{"backend":"wasm","threads":${threads}}`);
+    if (o && n) add(`nsfwjs wasm / ours, both ${threads} thread${threads > 1 ? 's' : ''}: total · inference`,
+      `${ratio(medianOf(n, 'total'), medianOf(o, 'total'))} · ${ratio(medianOf(n, 'infer'), medianOf(o, 'infer'))}`);
+  }
+  if (oursBest && Number.isFinite(nativeLimit)) add(`ours (${oursBest.options.threads} thr) / native limit (native core + onnxruntime-node ${nodeBest.options.threads} thr), median total`,
+    ratio(medianOf(oursBest, 'total'), nativeLimit), '≤ 3x');
+  if (oursBest && nodeBest) add(`ours / onnxruntime-node, inference only (${oursBest.options.threads} vs ${nodeBest.options.threads} thr)`,
+    ratio(medianOf(oursBest, 'infer'), medianOf(nodeBest, 'infer')));
+  if (coreDecode && browserDecode) add('browser decode path / wasm core, decode + preprocess', ratio(medianOf(browserDecode, 'decode'), medianOf(coreDecode, 'decode')), '≥ 1x (core no slower)');
+  if (coreDecode && nativeCore) add('wasm core / native core, decode + preprocess', ratio(medianOf(coreDecode, 'decode'), medianOf(nativeCore, 'decode')));
+  if (mediaTab && !mediaTab.error) add('media tab: page load → 60 thumbnails judged', `${ms(mediaTab.allJudgedMs)} ms`, '< 2000 ms');
+
+  const envTable = table(['', ''], [
+    ['date', env.date],
+    ['machine', `${env.cpu}, ${env.cores} cores, ${mib(env.memory)} MiB RAM, ${env.os}`],
+    ['load average (1 min) before / after', `${env.loadBefore[0].toFixed(2)} / ${env.loadAfter[0].toFixed(2)} (the machine is shared: figures move with it)`],
+    ['browser', `Chromium ${env.chromium}, headless, --disable-gpu`],
+    ['node', env.node],
+    ...Object.entries(env.versions).map(([k, v]) => [k, v]),
+    ['model', env.model],
+    ['commit', env.commit],
+    ['images', `${env.images.count} (${Object.entries(env.images.perClass).map(([k, v]) => `${v} ${k}`).join(', ')}), seed ${env.images.seed}, ${env.images.warmup} warm-up runs per suite not counted`],
+    ['command', `\`${env.command}\` (${env.durationS.toFixed(0)} s)`],
+  ]);
+
+  let mediaText = 'not run';
+  if (mediaTab) {
+    mediaText = mediaTab.error ? `not run: ${mediaTab.error}` : table(['measure', 'value'], (mediaTab.table ?? []));
+  }
+
+  const notes = existsSync(NOTES) ? readFileSync(NOTES, 'utf8').trim() : '';
+  const markdown = `# Benchmarks
+
+Generated by \`npm run bench -- --out docs/benchmarks.md\` (tools/bench.mjs); do not edit by hand:
+analysis lives in tools/bench/notes.md and is copied in below. Times are per image, bytes in memory →
+verdict, one image at a time (what the extension does for each thumbnail), after warm-up.
+
+## Machine and versions
+${envTable}
+
+## Bytes → verdict
+${pipelineTable}
+
+"decode+preprocess" is everything before the network: for ours the wasm core's toTensor, for nsfwjs
+createImageBitmap + tf.browser.fromPixels + resizeBilinear (nsfwjs's own preprocessing), for the node
+rows the wasm core run by Node. "illustration agreement": share of images where the pipeline's
+illustration / not-illustration call matches the image's folder (nsfwjs: Drawing or Hentai count as
+illustration; it was not trained for this task, the figure only shows its verdicts are not noise).
+Peak memory: the largest renderer process's resident set while the suite ran (wasm memory and worker
+threads included) and the page's peak JS heap (DevTools protocol).
+
+## Decode + preprocess: wasm core vs the browser's own path vs native
+${decodeTable}
+
+## Ratios and goals
+${table(['comparison', 'value', 'goal'], ratioRows)}
+
+## Media tab: 60 thumbnails judged by the extension
+${mediaText}
+
+${notes}
+`;
+  return { markdown, text: markdown };
+}
