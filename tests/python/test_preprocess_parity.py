@@ -1,0 +1,60 @@
+"""The C++ core (build/native/illust_core_cli, stb_image + PIL-exact BOX resize) must preprocess real
+images like the Python evaluation path (PIL/libjpeg, tools/illust_data.eval_tensor) that the model was
+trained and validated with. JPEG decoders differ by a level or two per pixel, so we bound the mean and
+worst differences and require the shipped model's probabilities to stay nearly equal."""
+import json
+import subprocess
+import tempfile
+import unittest
+from pathlib import Path
+
+import numpy as np
+
+from tests.python._support import REPO_ROOT, require_data, require_node_package, spread_samples
+
+import export_onnx
+import illust_data
+
+CLI = REPO_ROOT / "build" / "native" / "illust_core_cli"
+CONTRACT = REPO_ROOT / "model" / "contract.json"
+
+
+class PreprocessParityTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        if not CLI.is_file():
+            raise unittest.SkipTest(f"{CLI.relative_to(REPO_ROOT)} not built (tools/test.sh builds it: cmake -S . -B build/native)")
+        cls.data_dir = require_data()
+        cls.contract = illust_data.load_contract(CONTRACT)
+        cls.samples = spread_samples(illust_data.list_samples(cls.data_dir), 10)
+
+    def core_tensors(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            result = subprocess.run([str(CLI), "--mode", "tensor", "--contract", str(CONTRACT), "--dump", tmp]
+                                    + [str(s.path) for s in self.samples], capture_output=True, text=True, check=True)
+            reports = [json.loads(line) for line in result.stdout.splitlines()]
+            self.assertTrue(all(r["ok"] for r in reports), reports)
+            return np.stack([np.fromfile(Path(tmp) / (s.path.name + ".f32"), dtype="<f4").reshape(3, 224, 224)
+                             for s in self.samples])
+
+    def test_tensors_match_python_preprocessing(self):
+        core = self.core_tensors()
+        python = np.stack([illust_data.eval_tensor(s.path, self.contract) for s in self.samples])
+        self.assertEqual(core.shape, python.shape)
+        diff = np.abs(core - python) / self.contract["preprocess"]["scale"]  # in 0..255 pixel levels
+        per_image_mean = diff.reshape(len(self.samples), -1).mean(1)
+        self.assertLess(per_image_mean.max(), 1.5, f"mean |diff| per image in levels: {per_image_mean.round(3)}")
+        self.assertLess(np.percentile(diff, 99.9), 12.0)
+        # Not trivially equal by accident: the images themselves differ a lot.
+        self.assertGreater(np.abs(python[0] - python[-1]).mean(), 0.05)
+
+        require_node_package("onnxruntime-node")
+        model = REPO_ROOT / "model" / self.contract["model_file"]
+        p_core = export_onnx.run_onnxruntime_node(model, core)["probs"]
+        p_python = export_onnx.run_onnxruntime_node(model, python)["probs"]
+        self.assertLess(np.abs(p_core - p_python).max(), 0.03, f"{p_core.round(3)} vs {p_python.round(3)}")
+        np.testing.assert_array_equal(p_core.argmax(1), p_python.argmax(1))
+
+
+if __name__ == "__main__":
+    unittest.main()

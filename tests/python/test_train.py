@@ -1,0 +1,126 @@
+"""Smoke-tests tools/train.py --dry-run end to end (real images, real backbone, tiny run) and checks the
+pieces that keep validation honest: folds over whole repository groups, capped source weights, the
+decision rule and the threshold choice."""
+import csv
+import json
+import subprocess
+import sys
+import tempfile
+import unittest
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tests.python._support import REPO_ROOT, require_data
+
+import illust_data
+from illust_metrics import choose_threshold, decide, summarise
+from illust_model import IllustOnlyNet
+
+
+class DryRunTest(unittest.TestCase):
+    def test_dry_run_writes_a_complete_run(self):
+        data_dir = require_data()
+        with tempfile.TemporaryDirectory() as tmp:
+            run = Path(tmp) / "run"
+            result = subprocess.run([sys.executable, str(REPO_ROOT / "tools" / "train.py"), "--dry-run", "--seed", "3",
+                                     "--data", str(data_dir), "--run-dir", str(run)],
+                                    capture_output=True, text=True, timeout=300)
+            self.assertEqual(result.returncode, 0, result.stderr[-2000:])
+            args = json.loads((run / "args.json").read_text())
+            self.assertEqual((args["seed"], args["dry_run"], args["folds"]), (3, True, 2))
+            records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+            self.assertEqual([r["run"] for r in records], ["fold0", "fold1", "final"])
+            self.assertTrue(all(np.isfinite(r["train_loss"]) for r in records))
+            with (run / "oof.tsv").open() as handle:
+                rows = list(csv.DictReader(handle, delimiter="\t"))
+            self.assertEqual(len(rows), 18)
+            for row in rows:
+                self.assertAlmostEqual(sum(float(row[f"p_{l}"]) for l in illust_data.LABELS), 1.0, places=4)
+            folds = json.loads((run / "folds.json").read_text())["held_out"]
+            self.assertEqual(sorted(sum(folds, [])), sorted({r["source"] for r in rows}))
+            model = IllustOnlyNet()
+            model.load_state_dict(torch.load(run / "final.pt"))
+            summary = json.loads((run / "summary.json").read_text())
+            self.assertIn("threshold", summary["threshold_choice"])
+
+
+class FoldsAndWeightsTest(unittest.TestCase):
+    def test_folds_keep_repository_groups_whole_and_hold_out_every_class(self):
+        samples = illust_data.list_samples(require_data())
+        fold_of_group = illust_data.source_folds(samples, 5, seed=0)
+        self.assertEqual(fold_of_group, illust_data.source_folds(samples, 5, seed=0))  # seeded
+        folds_of_source = defaultdict(set)
+        for s in samples:
+            folds_of_source[s.source].add(fold_of_group[s.group])
+        self.assertTrue(all(len(f) == 1 for f in folds_of_source.values()))
+        renpy = {s.source: fold_of_group[s.group] for s in samples if s.source.endswith("/renpy")}
+        self.assertEqual(len(set(renpy.values())), 1, renpy)  # renpy's art and screenshots stay together
+        for k in range(5):
+            held = {s.label for s in samples if fold_of_group[s.group] == k}
+            self.assertEqual(held, {0, 1, 2})
+
+    def test_weights_cap_big_sources_and_balance_classes(self):
+        samples = illust_data.list_samples(require_data())
+        w = illust_data.sample_weights(samples, source_cap=40)
+        per_source, per_class = defaultdict(float), defaultdict(float)
+        for s, wi in zip(samples, w):
+            per_source[s.source] += wi
+            per_class[s.label] += wi
+        self.assertAlmostEqual(per_class[0], per_class[1], places=2)
+        self.assertAlmostEqual(per_class[0], per_class[2], places=2)
+        counts = defaultdict(int)
+        for s in samples:
+            counts[s.source] += 1
+        big, small = max(counts, key=counts.get), min(counts, key=counts.get)
+        self.assertLess(per_source[big] / counts[big], per_source[small] / counts[small])
+
+
+class DecisionTest(unittest.TestCase):
+    def test_decide_follows_the_threshold_rule(self):
+        probs = np.array([[0.30, 0.60, 0.10], [0.30, 0.10, 0.60], [0.20, 0.40, 0.40], [0.9, 0.05, 0.05]])
+        self.assertEqual(decide(probs, 0.25).tolist(), [0, 0, 1, 0])
+        self.assertEqual(decide(probs, 0.5).tolist(), [1, 2, 1, 0])
+
+    def test_threshold_keeps_target_recall(self):
+        rng = np.random.default_rng(0)
+        labels = np.repeat([0, 1, 2], 100)
+        p_ill = np.where(labels == 0, rng.uniform(0.2, 1.0, 300), rng.uniform(0.0, 0.3, 300))
+        probs = np.stack([p_ill, (1 - p_ill) / 2, (1 - p_ill) / 2], 1)
+        sources = [f"s{i % 10}" for i in range(300)]
+        choice = choose_threshold(labels, probs, sources, target_recall=0.98, ceiling=0.5)
+        t = choice["threshold"]
+        self.assertLessEqual(t, 0.5)
+        self.assertGreaterEqual((p_ill[labels == 0] >= t).mean(), 0.98)
+        summary = summarise(labels, probs, sources, t)
+        self.assertEqual(np.asarray(summary["confusion"]).sum(), 300)
+        self.assertGreaterEqual(summary["illustration_recall"], 0.98)
+
+
+class PreprocessTest(unittest.TestCase):
+    def test_transparency_is_composited_over_white(self):
+        from PIL import Image
+        import io
+        image = Image.new("RGBA", (40, 30), (255, 0, 0, 0))
+        image.paste((0, 0, 255, 255), (0, 0, 20, 30))
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        contract = illust_data.load_contract()
+        pixels = illust_data.eval_pixels(buffer.getvalue(), contract)
+        self.assertEqual(pixels.shape, (224, 224, 3))
+        self.assertEqual(pixels[10, 200].tolist(), [255, 255, 255])  # transparent red became white
+        self.assertEqual(pixels[10, 10].tolist(), [0, 0, 255])
+        tensor = illust_data.pixels_to_tensor(pixels, contract)
+        self.assertEqual(tensor.shape, (3, 224, 224))
+        self.assertAlmostEqual(float(tensor[2, 10, 10]), 1.0, places=6)
+
+    def test_bad_input_raises_a_clear_error(self):
+        from PIL import UnidentifiedImageError
+        with self.assertRaises(UnidentifiedImageError):
+            illust_data.open_rgb(b"not an image at all")
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,201 @@
+"""Data for the Illust Only classifier: listing images by class and source, label corrections, the exact
+evaluation preprocessing, training augmentations, and k-fold splits over whole sources.
+
+Why one module: training, export, tests and evaluation must agree on every detail (which label a file
+has, which fold holds a source, how pixels become a tensor), so they all import these functions.
+
+Data layout (see the data folder's README.md): <data>/<class>/<source>/<file>.jpg, plus manifest.tsv
+naming each file's repository. Sources from one repository (e.g. renpy's art and renpy's screenshots)
+are grouped so they always land in the same fold: validation never sees a near-duplicate of training.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import random
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageEnhance, ImageOps
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+LABELS = ("illustration", "screenshot", "photo")
+CONTRACT_PATH = REPO_ROOT / "model" / "contract.json"
+LABEL_CORRECTIONS_PATH = REPO_ROOT / "model" / "label-corrections.tsv"
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp"}
+# X/Twitter's `name=small` media variant is at most 680 px on its longest side: train on such sizes too.
+X_SMALL_LONGEST_SIDE = 680
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("ILLUST_ONLY_DATA", REPO_ROOT.parent / "shared" / "data"))
+
+
+@dataclass(frozen=True)
+class Sample:
+    path: Path
+    label: int          # index into LABELS, after label corrections
+    source: str         # "<class folder>/<source folder>": unique per folder
+    group: str          # repository the source came from: the unit of the k-fold split
+    file: str           # file name (what label corrections refer to)
+
+
+def read_label_corrections(path: Path = LABEL_CORRECTIONS_PATH) -> dict[str, str]:
+    """file name -> corrected label, from a TSV with columns file, label, reason ('#' lines are comments)."""
+    if not path.is_file():
+        return {}
+    corrections = {}
+    with path.open(newline="") as handle:
+        for row in csv.reader((line for line in handle if line.strip() and not line.startswith("#")), delimiter="\t"):
+            if row[0] == "file":
+                continue
+            file, label = row[0].strip(), row[1].strip()
+            if label not in LABELS:
+                raise ValueError(f"{path}: unknown label {label!r} for {file}")
+            corrections[file] = label
+    return corrections
+
+
+def list_samples(data_dir: Path, corrections: dict[str, str] | None = None) -> list[Sample]:
+    """All images under data_dir/<label>/<source>/, sorted, with corrected labels and repository groups."""
+    data_dir = Path(data_dir)
+    if not all((data_dir / label).is_dir() for label in LABELS):
+        raise FileNotFoundError(f"{data_dir} lacks the class folders {', '.join(LABELS)}")
+    corrections = read_label_corrections() if corrections is None else corrections
+    repo_of_source = {}
+    manifest = data_dir / "manifest.tsv"
+    if manifest.is_file():
+        with manifest.open(newline="") as handle:
+            for row in csv.DictReader(handle, delimiter="\t"):
+                repo_of_source[f"{row['class']}/{row['source']}"] = row["repo"]
+    samples = []
+    for label in LABELS:
+        for source_dir in sorted(p for p in (data_dir / label).iterdir() if p.is_dir()):
+            source = f"{label}/{source_dir.name}"
+            group = repo_of_source.get(source, source)
+            for path in sorted(source_dir.iterdir()):
+                if path.suffix.lower() in IMAGE_SUFFIXES:
+                    final_label = corrections.get(path.name, label)
+                    samples.append(Sample(path, LABELS.index(final_label), source, group, path.name))
+    return samples
+
+
+def source_folds(samples: list[Sample], folds: int, seed: int) -> dict[str, int]:
+    """Assigns each repository group to one of `folds` folds, stratified by class.
+
+    Groups are dealt largest first (ties shuffled by seed) to the fold holding the fewest images of the
+    group's majority class, so every fold holds out sources of every class and similar image counts.
+    Returns group -> fold.
+    """
+    counts = defaultdict(lambda: np.zeros(len(LABELS), dtype=int))
+    for s in samples:
+        counts[s.group][s.label] += 1
+    rng = random.Random(seed)
+    groups = sorted(counts)
+    rng.shuffle(groups)
+    groups.sort(key=lambda g: -counts[g].sum())
+    load = np.zeros((folds, len(LABELS)), dtype=int)
+    assignment = {}
+    for g in groups:
+        major = int(np.argmax(counts[g]))
+        order = sorted(range(folds), key=lambda f: (load[f, major], load[f].sum(), rng.random()))
+        assignment[g] = order[0]
+        load[order[0]] += counts[g]
+    return assignment
+
+
+def sample_weights(samples: list[Sample], source_cap: int) -> np.ndarray:
+    """Per-image weights: a source counts as at most `source_cap` images, and each class weighs the same."""
+    per_source = defaultdict(int)
+    for s in samples:
+        per_source[s.source] += 1
+    w = np.array([min(1.0, source_cap / per_source[s.source]) for s in samples], dtype=np.float64)
+    labels = np.array([s.label for s in samples])
+    for c in range(len(LABELS)):
+        total = w[labels == c].sum()
+        if total > 0:
+            w[labels == c] *= len(samples) / (len(LABELS) * total)
+    return w.astype(np.float32)
+
+
+# ---- preprocessing -------------------------------------------------------------------------------
+
+def load_contract(path: Path = CONTRACT_PATH) -> dict:
+    with Path(path).open() as handle:
+        return json.load(handle)
+
+
+def open_rgb(source, alpha_background=(255, 255, 255)) -> Image.Image:
+    """PIL open, EXIF transpose, composite transparency over alpha_background, convert to RGB."""
+    image = Image.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source)
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        image = image.convert("RGBA")
+        background = Image.new("RGBA", image.size, tuple(alpha_background) + (255,))
+        image = Image.alpha_composite(background, image)
+    return image.convert("RGB")
+
+
+def resize_pixels(image: Image.Image, contract: dict) -> np.ndarray:
+    """The contract's resize ("squash" with PIL's BOX filter): returns uint8 [H, W, 3]."""
+    pre = contract["preprocess"]
+    if pre["resize"] != "squash" or pre["filter"] != "box":
+        raise ValueError(f"unsupported preprocess {pre['resize']}/{pre['filter']}")
+    size = (contract["input"]["width"], contract["input"]["height"])
+    return np.asarray(image.resize(size, Image.BOX), dtype=np.uint8)
+
+
+def pixels_to_tensor(pixels: np.ndarray, contract: dict) -> np.ndarray:
+    """uint8 [..., H, W, 3] -> float32 [..., 3, H, W] with value = (p * scale - mean[c]) / std[c]."""
+    pre = contract["preprocess"]
+    x = pixels.astype(np.float32) * np.float32(pre["scale"])
+    x = (x - np.asarray(pre["mean"], np.float32)) / np.asarray(pre["std"], np.float32)
+    return np.ascontiguousarray(np.moveaxis(x, -1, -3))
+
+
+def eval_pixels(source, contract: dict) -> np.ndarray:
+    """The evaluation preprocessing up to uint8 pixels: open_rgb then the contract's resize."""
+    return resize_pixels(open_rgb(source, contract["preprocess"]["alpha_background"]), contract)
+
+
+def eval_tensor(source, contract: dict) -> np.ndarray:
+    """The exact evaluation preprocessing: float32 [3, H, W] as the ONNX model expects it."""
+    return pixels_to_tensor(eval_pixels(source, contract), contract)
+
+
+# ---- augmentation --------------------------------------------------------------------------------
+
+def augment(image: Image.Image, rng: random.Random) -> Image.Image:
+    """One random training view that keeps what makes the class: most of the frame (UI edges tell a
+    screenshot), mild colour changes, JPEG recompression and X's small sizes. Returns an RGB image;
+    the caller then applies the same resize as evaluation."""
+    w, h = image.size
+    # Random resized crop keeping 70-100 % of the area with a mild aspect change.
+    area = rng.uniform(0.70, 1.0)
+    aspect = np.exp(rng.uniform(np.log(0.85), np.log(1.18)))
+    cw = min(w, max(8, int(round(w * np.sqrt(area * aspect)))))
+    ch = min(h, max(8, int(round(h * np.sqrt(area / aspect)))))
+    left, top = rng.randint(0, w - cw), rng.randint(0, h - ch)
+    image = image.crop((left, top, left + cw, top + ch))
+    if rng.random() < 0.5:
+        image = image.transpose(Image.FLIP_LEFT_RIGHT)
+    if rng.random() < 0.8:
+        image = ImageEnhance.Brightness(image).enhance(rng.uniform(0.8, 1.2))
+        image = ImageEnhance.Contrast(image).enhance(rng.uniform(0.8, 1.2))
+        image = ImageEnhance.Color(image).enhance(rng.uniform(0.75, 1.25))
+    if rng.random() < 0.5:  # downscale to an X "small"-like size (never upscale)
+        longest = max(image.size)
+        target = rng.randint(224, X_SMALL_LONGEST_SIDE)
+        if target < longest:
+            scale = target / longest
+            image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
+                                 rng.choice([Image.BILINEAR, Image.BICUBIC, Image.LANCZOS, Image.BOX]))
+    if rng.random() < 0.6:
+        buffer = io.BytesIO()
+        image.save(buffer, format="JPEG", quality=rng.randint(45, 95))
+        image = Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
+    return image

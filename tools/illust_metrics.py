@@ -1,0 +1,97 @@
+"""Decision rule, threshold choice and validation figures for the Illust Only classifier.
+
+Why: the threshold shipped in model/contract.json and the figures in the model card must come from the
+same code, applied to out-of-fold predictions (each image judged by a model that never saw its source).
+The decision rule mirrors web/lib/decide.js: illustration when p(illustration) >= t, otherwise the
+larger of screenshot/photo.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+
+from illust_data import LABELS
+
+ILLUSTRATION = LABELS.index("illustration")
+
+
+def decide(probs: np.ndarray, threshold: float) -> np.ndarray:
+    """probs [N,3] (LABELS order) -> predicted label index per image under the shipped decision rule."""
+    probs = np.asarray(probs)
+    other = np.where(probs[:, 1] >= probs[:, 2], 1, 2)
+    return np.where(probs[:, ILLUSTRATION] >= threshold, ILLUSTRATION, other)
+
+
+def illustration_recall(labels, probs, threshold, weights=None) -> float:
+    labels, probs = np.asarray(labels), np.asarray(probs)
+    is_ill = labels == ILLUSTRATION
+    w = np.ones(len(labels)) if weights is None else np.asarray(weights, dtype=float)
+    kept = probs[:, ILLUSTRATION] >= threshold
+    return float((w * (is_ill & kept)).sum() / max((w * is_ill).sum(), 1e-12))
+
+
+def source_balanced_weights(sources) -> np.ndarray:
+    """1 / (images of the source): every source counts once, whatever its size."""
+    counts = defaultdict(int)
+    for s in sources:
+        counts[s] += 1
+    return np.array([1.0 / counts[s] for s in sources])
+
+
+def choose_threshold(labels, probs, sources, target_recall=0.98, ceiling=0.5, floor=0.02) -> dict:
+    """The strictest threshold keeping illustration recall >= target both per image and per source
+    (sources weighted equally), never above `ceiling` (a new source may score lower than ours) nor below
+    `floor`. Returns {threshold, by_image, by_source} where by_* is the largest threshold meeting the
+    target on that weighting alone."""
+    labels, probs = np.asarray(labels), np.asarray(probs)
+    scores = np.unique(probs[labels == ILLUSTRATION, ILLUSTRATION])
+    balanced = source_balanced_weights(sources)
+
+    def largest_meeting(weights):
+        best = 0.0
+        for t in scores:  # ascending: recall only falls as t rises
+            if illustration_recall(labels, probs, t, weights) >= target_recall:
+                best = float(t)
+            else:
+                break
+        return best
+
+    by_image, by_source = largest_meeting(None), largest_meeting(balanced)
+    threshold = float(np.clip(min(by_image, by_source, ceiling), floor, ceiling))
+    return {"threshold": threshold, "by_image": by_image, "by_source": by_source,
+            "target_recall": target_recall, "ceiling": ceiling}
+
+
+def summarise(labels, probs, sources, threshold) -> dict:
+    """Confusion matrix (rows true, columns predicted, LABELS order), accuracy, illustration
+    recall/precision, the same figures with every source weighted equally, and per-source figures."""
+    labels, probs = np.asarray(labels), np.asarray(probs)
+    predicted = decide(probs, threshold)
+    confusion = np.zeros((len(LABELS), len(LABELS)), dtype=int)
+    for t, p in zip(labels, predicted):
+        confusion[t, p] += 1
+    balanced = source_balanced_weights(sources)
+
+    def figures(w):
+        correct = (labels == predicted)
+        true_ill, pred_ill = labels == ILLUSTRATION, predicted == ILLUSTRATION
+        return {
+            "accuracy": float((w * correct).sum() / w.sum()),
+            "illustration_recall": float((w * (true_ill & pred_ill)).sum() / max((w * true_ill).sum(), 1e-12)),
+            "illustration_precision": float((w * (true_ill & pred_ill)).sum() / max((w * pred_ill).sum(), 1e-12)),
+            "class_recall": {LABELS[c]: float((w * ((labels == c) & correct)).sum()
+                                              / max((w * (labels == c)).sum(), 1e-12)) for c in range(len(LABELS))},
+        }
+
+    per_source = {}
+    for source in sorted(set(sources)):
+        mask = np.array([s == source for s in sources])
+        per_source[source] = {
+            "images": int(mask.sum()),
+            "accuracy": float((labels[mask] == predicted[mask]).mean()),
+            "predicted": {LABELS[c]: int((predicted[mask] == c).sum()) for c in range(len(LABELS))},
+        }
+    return {"threshold": float(threshold), "images": int(len(labels)), "sources": len(per_source),
+            "confusion": confusion.tolist(), **figures(np.ones(len(labels))),
+            "source_balanced": figures(balanced), "per_source": per_source}

@@ -1,0 +1,48 @@
+"""The Illust Only network: nsfwjs's MobileNetV2 backbone (converted by convert_nsfwjs.py) with a new
+three-class head (LABELS order: illustration, screenshot, photo).
+
+Why a separate module: training, export and the tests must build the very same module. Its forward()
+returns exactly the ONNX model's outputs: (probs [N,3] softmax, embedding [N,1280] pooled features).
+Training uses `logits_from_cached(features, start)`, which runs only the trainable top of the backbone on
+cached outputs of its frozen bottom part.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from convert_nsfwjs import EMBEDDING_SIZE, MobileNetV2Backbone, build_nsfwjs_model
+from illust_data import LABELS
+
+# features[0] is the stem, features[1 + b] is block b (0..16), features[18] is Conv_1.
+FEATURE_LAYERS = 19
+
+
+class IllustOnlyNet(nn.Module):
+    def __init__(self, backbone: MobileNetV2Backbone | None = None, dropout: float = 0.2):
+        super().__init__()
+        self.backbone = backbone if backbone is not None else MobileNetV2Backbone()
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(EMBEDDING_SIZE, len(LABELS))
+
+    def forward(self, x):
+        embedding = self.backbone(x)
+        probs = torch.softmax(self.classifier(self.dropout(embedding)), dim=1)
+        return probs, embedding
+
+    def logits_from_cached(self, features: torch.Tensor, start: int) -> torch.Tensor:
+        """Logits from the output of backbone.features[:start] (start == FEATURE_LAYERS: pooled embedding)."""
+        embedding = features if start >= FEATURE_LAYERS else self.backbone.forward_suffix(features, start)
+        return self.classifier(self.dropout(embedding))
+
+
+def trainable_start(trainable_layers: int) -> int:
+    """Index into backbone.features of the first trainable layer when the top `trainable_layers` train."""
+    if not 0 <= trainable_layers <= FEATURE_LAYERS:
+        raise ValueError(f"trainable layers must be within 0..{FEATURE_LAYERS}")
+    return FEATURE_LAYERS - trainable_layers
+
+
+def new_model_from_nsfwjs(dropout: float = 0.2) -> IllustOnlyNet:
+    """A fresh IllustOnlyNet whose backbone holds nsfwjs's weights (the nsfwjs head is dropped)."""
+    return IllustOnlyNet(build_nsfwjs_model().backbone, dropout)

@@ -1,0 +1,35 @@
+#!/usr/bin/env node
+// Runs an ONNX model with onnxruntime-node on raw float32 input tensors and writes every output as JSON.
+// Why: Python here has no onnxruntime, yet tools/export_onnx.py and tests/python must prove that the
+// exported file computes what the PyTorch model computes, in the runtime family the product uses.
+//
+// Usage: node tools/onnx-reference.mjs --model M.onnx --input X.f32 --dims N,3,224,224 --out OUT.json
+//   X.f32: little-endian float32 values, row-major, product(dims) of them (numpy .astype('<f4').tobytes()).
+// Output: {"outputs": {name: {"dims": [...], "data": [...flat values]}}, "inputName": "input"}.
+import { readFile, writeFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import * as ort from 'onnxruntime-node';
+
+function fail(message) {
+  console.error(`onnx-reference: ${message}`);
+  process.exit(2);
+}
+
+const { values } = parseArgs({
+  options: { model: { type: 'string' }, input: { type: 'string' }, dims: { type: 'string' }, out: { type: 'string' } },
+});
+if (!values.model || !values.input || !values.dims || !values.out) fail('need --model, --input, --dims and --out');
+const dims = values.dims.split(',').map(Number);
+if (dims.some((d) => !Number.isInteger(d) || d < 1)) fail(`bad --dims ${values.dims}`);
+const bytes = await readFile(values.input);
+const count = dims.reduce((a, b) => a * b, 1);
+if (bytes.length !== count * 4) fail(`${values.input} has ${bytes.length} bytes, dims need ${count * 4}`);
+const data = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));
+
+const session = await ort.InferenceSession.create(values.model, { intraOpNumThreads: 2 });
+const inputName = session.inputNames[0];
+const results = await session.run({ [inputName]: new ort.Tensor('float32', data, dims) });
+const outputs = {};
+for (const name of session.outputNames) outputs[name] = { dims: results[name].dims, data: Array.from(results[name].data) };
+await writeFile(values.out, JSON.stringify({ inputName, outputs }));
+console.log(`onnx-reference: ${dims[0]} inputs -> ${values.out}`);

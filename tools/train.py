@@ -1,0 +1,266 @@
+#!/usr/bin/python3
+"""Fine-tune nsfwjs's MobileNetV2 into the three-class Illust Only classifier, validated by source.
+
+Why this shape: we have 2 CPU cores, so the frozen bottom of the backbone runs once per image and view
+(a clean view plus a few augmented ones) and its outputs are cached; only the top `--trainable-layers`
+layers of the backbone and a new 3-class head train on that cache. Validation is k-fold over whole
+sources (grouped by repository, stratified by class): every image gets an out-of-fold prediction from a
+model that never saw its source, and those predictions choose the threshold and give the model card's
+figures. A final model then trains on all sources for the median best epoch count.
+
+Outputs (run directory): args.json (resolved arguments), folds.json, metrics.jsonl (per fold and epoch),
+fold<k>.pt (best checkpoint of fold k on its validation loss), oof.tsv (out-of-fold probabilities),
+final.pt (the model to export), summary.json. Export with tools/export_onnx.py --run-dir RUN.
+
+Example: /usr/bin/python3 tools/train.py --data ../shared/data --run-dir runs/full
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import csv
+import hashlib
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+import illust_data as data
+from illust_data import LABELS
+from illust_metrics import choose_threshold, summarise
+from illust_model import FEATURE_LAYERS, IllustOnlyNet, new_model_from_nsfwjs, trainable_start
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--data", type=Path, default=data.default_data_dir(), help="data folder (<class>/<source>/images)")
+    p.add_argument("--run-dir", type=Path, default=None, help="output folder (default runs/<date-time>)")
+    p.add_argument("--cache-dir", type=Path, default=data.REPO_ROOT / "runs" / "cache", help="frozen-feature cache folder")
+    p.add_argument("--seed", type=int, default=0, help="seed for folds, views, sampling and initialisation")
+    p.add_argument("--folds", type=int, default=5, help="k of the k-fold split over source groups")
+    p.add_argument("--views", type=int, default=4, help="augmented views cached per image (plus one clean view)")
+    p.add_argument("--trainable-layers", type=int, default=4,
+                   help=f"top backbone layers fine-tuned (of {FEATURE_LAYERS}: 4 = blocks 14-16 + Conv_1; 0 = head only)")
+    p.add_argument("--epochs", type=int, default=10, help="epochs per fold")
+    p.add_argument("--batch-size", type=int, default=64, help="training batch size")
+    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate of the new head (cosine decay)")
+    p.add_argument("--backbone-lr", type=float, default=2e-4, help="peak learning rate of the trainable backbone layers")
+    p.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW weight decay")
+    p.add_argument("--label-smoothing", type=float, default=0.1, help="cross-entropy label smoothing")
+    p.add_argument("--dropout", type=float, default=0.2, help="dropout before the new head")
+    p.add_argument("--source-cap", type=int, default=40, help="a source weighs as at most this many images")
+    p.add_argument("--target-recall", type=float, default=0.98, help="illustration recall the threshold must keep")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (the machine is shared: keep low)")
+    p.add_argument("--dry-run", action="store_true", help="tiny smoke run: 3 images of 2 sources per class, 2 folds, 1 epoch")
+    args = p.parse_args(argv)
+    if args.dry_run:
+        args.folds, args.views, args.epochs, args.batch_size = 2, 1, 1, 8
+    if args.run_dir is None:
+        args.run_dir = data.REPO_ROOT / "runs" / time.strftime("%Y%m%d-%H%M%S")
+    return args
+
+
+def log(*parts):
+    print(time.strftime("%H:%M:%S"), *parts, flush=True)
+
+
+def pick_dry_run_samples(samples):
+    picked = []
+    for label in range(len(LABELS)):
+        sources = sorted({s.source for s in samples if s.label == label})[:2]
+        for source in sources:
+            picked += [s for s in samples if s.source == source][:3]
+    return picked
+
+
+# ---- frozen-feature cache ------------------------------------------------------------------------
+
+def view_pixels(sample, view: int, seed: int, contract: dict) -> np.ndarray:
+    """View 0: the exact evaluation preprocessing. View v > 0: an augmentation seeded by (seed, file, v)."""
+    image = data.open_rgb(sample.path, contract["preprocess"]["alpha_background"])
+    if view > 0:
+        rng = random.Random(f"{seed}/{sample.source}/{sample.file}/{view}")
+        image = data.augment(image, rng)
+    return data.resize_pixels(image, contract)
+
+
+@torch.no_grad()
+def cached_features(samples, model: IllustOnlyNet, start: int, views: int, seed: int, contract: dict,
+                    cache_dir: Path, batch: int = 32) -> np.ndarray:
+    """float16 [views + 1, N, ...]: outputs of backbone.features[:start] (pooled embedding when start is
+    FEATURE_LAYERS) for each view of each sample. Cached on disk, keyed by everything that shapes them."""
+    key_text = json.dumps({"files": [f"{s.source}/{s.file}:{s.path.stat().st_size}" for s in samples],
+                           "start": start, "views": views, "seed": seed, "pre": contract["preprocess"],
+                           "input": contract["input"], "version": 1})
+    key = hashlib.sha256(key_text.encode()).hexdigest()[:16]
+    path = cache_dir / f"features-{key}.npy"
+    if path.is_file():
+        log(f"cache: reusing {path}")
+        return np.load(path, mmap_mode="r")
+    backbone = model.backbone.eval()
+    out = None
+    started = time.time()
+    for view in range(views + 1):
+        for first in range(0, len(samples), batch):
+            chunk = samples[first:first + batch]
+            x = torch.from_numpy(data.pixels_to_tensor(np.stack([view_pixels(s, view, seed, contract) for s in chunk]), contract))
+            y = backbone(x) if start >= FEATURE_LAYERS else backbone.forward_prefix(x, start)
+            if out is None:
+                out = np.zeros((views + 1, len(samples)) + tuple(y.shape[1:]), dtype=np.float16)
+            out[view, first:first + len(chunk)] = y.numpy().astype(np.float16)
+        log(f"cache: view {view}/{views} done ({time.time() - started:.0f} s)")
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    np.save(path.with_suffix(".tmp.npy"), out)
+    path.with_suffix(".tmp.npy").rename(path)
+    return out
+
+
+# ---- training ------------------------------------------------------------------------------------
+
+def set_trainable(model: IllustOnlyNet, start: int):
+    for i, layer in enumerate(model.backbone.features):
+        for param in layer.parameters():
+            param.requires_grad = i >= start
+
+
+def train_mode(model: IllustOnlyNet):
+    # BatchNorm keeps nsfwjs's running statistics: our batches are small and the data set is tiny.
+    model.train()
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.eval()
+
+
+@torch.no_grad()
+def predict_cached(model, features, indices, start, batch=256) -> np.ndarray:
+    model.eval()
+    probs = []
+    for first in range(0, len(indices), batch):
+        x = torch.from_numpy(np.asarray(features[0, indices[first:first + batch]], dtype=np.float32))
+        probs.append(torch.softmax(model.logits_from_cached(x, start), dim=1).numpy())
+    return np.concatenate(probs) if probs else np.zeros((0, len(LABELS)), np.float32)
+
+
+def weighted_loss(probs, labels, weights) -> float:
+    p = np.clip(probs[np.arange(len(labels)), labels], 1e-7, 1.0)
+    return float((weights * -np.log(p)).sum() / weights.sum())
+
+
+def fit(args, samples, features, train_idx, val_idx, start, seed, tag, metrics_file, epochs):
+    """Trains a fresh model on train_idx; returns (best state_dict, best epoch, val probs of the best)."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    model = new_model_from_nsfwjs(args.dropout)
+    set_trainable(model, start)
+    labels = np.array([s.label for s in samples])
+    train_w = data.sample_weights([samples[i] for i in train_idx], args.source_cap)
+    val_w = data.sample_weights([samples[i] for i in val_idx], args.source_cap) if len(val_idx) else None
+    head_params = list(model.classifier.parameters())
+    backbone_params = [p for p in model.backbone.parameters() if p.requires_grad]
+    optimiser = torch.optim.AdamW([{"params": head_params, "lr": args.lr},
+                                   {"params": backbone_params, "lr": args.backbone_lr}], weight_decay=args.weight_decay)
+    steps_per_epoch = max(1, int(np.ceil(len(train_idx) / args.batch_size)))
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimiser, max_lr=[args.lr, args.backbone_lr], total_steps=epochs * steps_per_epoch, pct_start=0.15)
+    best = (float("inf"), None, 0, None)
+    for epoch in range(1, epochs + 1):
+        started = time.time()
+        train_mode(model)
+        # Sampling proportional to the capped, class-balanced weights: big sources cannot dominate.
+        order = rng.choice(train_idx, size=len(train_idx), replace=True, p=train_w / train_w.sum())
+        view_of = rng.integers(0, features.shape[0], size=len(order))
+        total = 0.0
+        for first in range(0, len(order), args.batch_size):
+            idx, views = order[first:first + args.batch_size], view_of[first:first + args.batch_size]
+            x = torch.from_numpy(np.stack([np.asarray(features[v, i], dtype=np.float32) for v, i in zip(views, idx)]))
+            y = torch.from_numpy(labels[idx])
+            loss = F.cross_entropy(model.logits_from_cached(x, start), y, label_smoothing=args.label_smoothing)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            scheduler.step()
+            total += float(loss) * len(idx)
+        record = {"run": tag, "epoch": epoch, "train_loss": total / len(order), "seconds": round(time.time() - started, 1)}
+        if len(val_idx):
+            probs = predict_cached(model, features, val_idx, start)
+            s = summarise(labels[val_idx], probs, [samples[i].source for i in val_idx], 0.5)
+            record.update(val_loss=weighted_loss(probs, labels[val_idx], val_w), val_accuracy=s["accuracy"],
+                          val_illustration_recall=s["illustration_recall"],
+                          val_illustration_precision=s["illustration_precision"],
+                          val_source_balanced_accuracy=s["source_balanced"]["accuracy"])
+            if record["val_loss"] < best[0]:
+                best = (record["val_loss"], copy.deepcopy(model.state_dict()), epoch, probs)
+        else:
+            best = (0.0, copy.deepcopy(model.state_dict()), epoch, None)
+        metrics_file.write(json.dumps(record) + "\n")
+        metrics_file.flush()
+        log(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
+    return best[1], best[2], best[3]
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    args.run_dir.mkdir(parents=True, exist_ok=True)
+    (args.run_dir / "args.json").write_text(json.dumps({k: str(v) if isinstance(v, Path) else v
+                                                        for k, v in vars(args).items()}, indent=2) + "\n")
+    contract = data.load_contract()
+    samples = data.list_samples(args.data)
+    if args.dry_run:
+        samples = pick_dry_run_samples(samples)
+    cache_dir = args.run_dir / "cache" if args.dry_run else args.cache_dir
+    log(f"train: {len(samples)} images, {len({s.source for s in samples})} sources -> {args.run_dir}")
+
+    start = trainable_start(args.trainable_layers)
+    features = cached_features(samples, new_model_from_nsfwjs(), start, args.views, args.seed, contract, cache_dir)
+
+    fold_of_group = data.source_folds(samples, args.folds, args.seed)
+    fold_of = np.array([fold_of_group[s.group] for s in samples])
+    folds_doc = {"seed": args.seed, "folds": args.folds, "unit": "repository group of sources",
+                 "held_out": [sorted({s.source for s, f in zip(samples, fold_of) if f == k}) for k in range(args.folds)]}
+    (args.run_dir / "folds.json").write_text(json.dumps(folds_doc, indent=2) + "\n")
+
+    labels = np.array([s.label for s in samples])
+    oof = np.zeros((len(samples), len(LABELS)), dtype=np.float32)
+    best_epochs = []
+    with (args.run_dir / "metrics.jsonl").open("w") as metrics_file:
+        for k in range(args.folds):
+            train_idx, val_idx = np.flatnonzero(fold_of != k), np.flatnonzero(fold_of == k)
+            log(f"fold {k}: train {len(train_idx)}, validate {len(val_idx)} "
+                f"({', '.join(LABELS[c] + ':' + str((labels[val_idx] == c).sum()) for c in range(len(LABELS)))})")
+            state, epoch, probs = fit(args, samples, features, train_idx, val_idx, start, args.seed + k,
+                                      f"fold{k}", metrics_file, args.epochs)
+            torch.save(state, args.run_dir / f"fold{k}.pt")
+            oof[val_idx] = probs
+            best_epochs.append(epoch)
+        final_epochs = max(1, int(round(float(np.median(best_epochs)))))
+        log(f"final: best epochs per fold {best_epochs} -> training on everything for {final_epochs}")
+        state, _, _ = fit(args, samples, features, np.arange(len(samples)), np.array([], dtype=int), start,
+                          args.seed + args.folds, "final", metrics_file, final_epochs)
+    torch.save(state, args.run_dir / "final.pt")
+
+    with (args.run_dir / "oof.tsv").open("w", newline="") as handle:
+        writer = csv.writer(handle, delimiter="\t")
+        writer.writerow(["file", "source", "group", "fold", "label"] + [f"p_{l}" for l in LABELS])
+        for s, f, p in zip(samples, fold_of, oof):
+            writer.writerow([s.file, s.source, s.group, int(f), LABELS[s.label]] + [f"{v:.6f}" for v in p])
+    sources = [s.source for s in samples]
+    choice = choose_threshold(labels, oof, sources, args.target_recall)
+    summary = {"threshold_choice": choice, "oof": summarise(labels, oof, sources, choice["threshold"]),
+               "oof_at_0.5": summarise(labels, oof, sources, 0.5), "best_epochs": best_epochs,
+               "final_epochs": final_epochs, "command": "/usr/bin/python3 tools/train.py " + " ".join(sys.argv[1:] if argv is None else argv)}
+    (args.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    o = summary["oof"]
+    log(f"out-of-fold at t={choice['threshold']:.3f}: accuracy {o['accuracy']:.4f}, illustration recall "
+        f"{o['illustration_recall']:.4f}, precision {o['illustration_precision']:.4f}; confusion {o['confusion']}")
+
+
+if __name__ == "__main__":
+    main()
