@@ -55,15 +55,15 @@ export default async function build({ root, log = console.log }) {
   await copyDirFiles(path.join(root, 'web', 'lib'), path.join(out, 'lib'), (name) => /\.m?js$/.test(name));
 
   const missing = [];
-  for (const name of CORE_FILES) {
-    const src = path.join(root, 'build', 'wasm', name);
-    if (existsSync(src)) await copyIfChanged(src, path.join(out, 'lib', name));
-    else missing.push(path.relative(root, src));
-  }
-  for (const name of ['contract.json', 'illust-only.onnx']) {
-    const src = path.join(root, 'model', name);
-    if (existsSync(src)) await copyIfChanged(src, path.join(out, 'model', name));
-    else missing.push(path.relative(root, src));
+  const parts = [
+    ...CORE_FILES.map((name) => [path.join(root, 'build', 'wasm', name), path.join(out, 'lib', name)]),
+    ...['contract.json', 'illust-only.onnx'].map((name) => [path.join(root, 'model', name), path.join(out, 'model', name)]),
+  ];
+  for (const [src, dst] of parts) {
+    if (existsSync(src)) { await copyIfChanged(src, dst); continue; }
+    // A copy left from an earlier build would hide that the source is gone.
+    await rm(dst, { force: true });
+    missing.push(path.relative(root, src));
   }
   const ortDist = path.join(root, 'node_modules', 'onnxruntime-web', 'dist');
   for (const name of ORT_FILES) {

@@ -8,10 +8,10 @@ import { decide, DEFAULT_SETTINGS, thresholdForStrictness } from './lib/decide.j
 const $ = (id) => document.getElementById(id);
 const LABEL_TEXT = { illustration: 'Illustration', screenshot: 'Screenshot', photo: 'Photo' };
 
-const requestedProvider = (() => {
-  const value = new URLSearchParams(location.search).get('provider');
-  return PROVIDERS.includes(value) ? value : 'auto';
-})();
+const params = new URLSearchParams(location.search);
+const requestedProvider = PROVIDERS.includes(params.get('provider')) ? params.get('provider') : 'auto';
+// ?threads=N overrides ORT's wasm thread count (for measuring); without it the classifier picks.
+const requestedThreads = /^[1-9]\d?$/.test(params.get('threads') ?? '') ? Number(params.get('threads')) : undefined;
 
 const state = {
   contract: null,
@@ -37,7 +37,7 @@ worker.onerror = (event) => {
   event.preventDefault();
   onInitFailed(`the worker stopped: ${event.message || 'it could not be loaded'}`);
 };
-worker.postMessage({ type: MSG.INIT, provider: requestedProvider });
+worker.postMessage({ type: MSG.INIT, provider: requestedProvider, threads: requestedThreads });
 
 function onReady(engine) {
   state.engine = engine;

@@ -2,7 +2,7 @@
 // spell them the same. Page → worker: INIT once, then CLASSIFY per file, CANCEL to drop queued work.
 // Worker → page: READY or INIT_FAILED once, then one RESULT per CLASSIFY that was not cancelled.
 export const MSG = Object.freeze({
-  INIT: 'init',             // {provider: 'auto'|'wasm'|'webgpu'}
+  INIT: 'init',             // {provider: 'auto'|'wasm'|'webgpu', threads?: ORT wasm threads}
   READY: 'ready',           // {provider, threads, modelVersion, contract, note}
   INIT_FAILED: 'init-failed', // {message}
   CLASSIFY: 'classify',     // {id, file: File}

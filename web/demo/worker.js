@@ -17,7 +17,7 @@ async function fetchOrThrow(url, what) {
   return response;
 }
 
-async function init({ provider }) {
+async function init({ provider, threads }) {
   const notes = [];
   // Imported here, not at the top, so a missing or broken build part becomes a readable INIT_FAILED
   // message on the page instead of a worker that never starts.
@@ -39,6 +39,7 @@ async function init({ provider }) {
     contract,
     core,
     provider: PROVIDERS.includes(provider) ? provider : 'auto',
+    numThreads: threads,
     // The fallback reasons (no adapter, warm-up failed or timed out) are shown next to the provider.
     log: (line) => { notes.push(line); console.info(`illust-only: ${line}`); },
   });
