@@ -250,6 +250,10 @@ test('demo page without cross-origin isolation runs on 1 thread (file picker and
     const cards = await readCards(page);
     assert.deepEqual(cards.map((c) => c.state), ['done', 'done']);
     assert.deepEqual(cards.map((c) => c.name), [path.basename(illustration.file), path.basename(photo.file)]);
+    await page.click('#clear');
+    assert.equal(await page.locator('.card').count(), 0);
+    assert.deepEqual(await readCounts(page), { illustration: 0, screenshot: 0, photo: 0, hidden: 0, error: 0 });
+    assert.match(await page.textContent('#engine'), /no images yet/);
     assert.deepEqual(errors, []);
     await context.close();
   } finally {
