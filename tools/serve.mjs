@@ -97,13 +97,15 @@ function parseArgs(argv) {
       if (v === undefined) throw new Error(`${arg} needs a value`);
       return v;
     };
+    const name = arg.split('=')[0];
     if (arg === '--help' || arg === '-h') options.help = true;
     else if (arg === '--no-isolation') options.isolation = false;
-    else if (arg.startsWith('--port')) {
-      options.port = Number(value());
-      if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65535) throw new Error(`bad --port: ${arg}`);
-    } else if (arg.startsWith('--host')) options.host = value();
-    else if (arg.startsWith('--dir')) options.siteDir = path.resolve(value());
+    else if (name === '--port') {
+      const text = value();
+      options.port = /^\d+$/.test(text) ? Number(text) : NaN;
+      if (!(options.port <= 65535)) throw new Error(`bad --port: ${text}`);
+    } else if (name === '--host') options.host = value();
+    else if (name === '--dir') options.siteDir = path.resolve(value());
     else throw new Error(`unknown argument: ${arg}`);
   }
   return options;
