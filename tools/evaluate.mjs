@@ -27,8 +27,9 @@ report.md, predictions.jsonl and args.json to the output folder.
 
 Options:
   --out DIR               output folder (default: build/evaluation/<date-time>)
-  --folds FILE            fold assignments / out-of-fold predictions from training, for honest
-                          held-out figures (default: model/folds.json when it exists; "none" to skip)
+  --folds FILE            folds.json from training (oof-predictions.tsv read beside it) or the .tsv,
+                          for honest held-out figures (default: model/folds.json when it exists;
+                          "none" to skip)
   --corrections FILE      label corrections "file_name<TAB>label" (default: model/label-corrections.tsv
                           when it exists; "none" to skip)
   --limit-per-source N    evaluate at most N images per source (evenly spaced), for quick runs
@@ -163,7 +164,7 @@ export async function main(argv, io = { stdout: process.stdout, stderr: process.
   let heldOut = null;
   if (foldsFile) {
     try {
-      heldOut = await loadHeldOut(foldsFile, { runtime: options.runtime, contract: options.contract, threads: options.threads, labels });
+      heldOut = await loadHeldOut(foldsFile, { contract, labels });
       say(`evaluate: held-out figures from ${foldsFile}: ${heldOut.description}`);
     } catch (error) {
       say(`evaluate: cannot use ${foldsFile} for held-out figures (${error.message}); reporting the shipped model only`);
@@ -181,17 +182,15 @@ export async function main(argv, io = { stdout: process.stdout, stderr: process.
       if (baseline) record.nsfw = { error: read.error };
     } else {
       const ours = await classifier.classify(read.bytes);
-      record.ours = ours.ok ? { label: ours.label, scores: roundScores(ours.scores), ms: ours.ms.total } : { error: ours.message };
+      record.ours = ours.ok ? { label: ours.label, scores: roundScores(ours.scores), ms: Number(ours.ms.total.toFixed(2)) } : { error: ours.message };
       if (baseline) {
         const nsfw = await baseline.classify(read.bytes);
         record.nsfw = nsfw.ok ? { scores: roundScores(nsfw.scores), illustration: round(nsfw.illustration) } : { error: nsfw.message };
       }
-      if (heldOut) {
-        const verdict = await heldOut.judge(record, read.bytes);
-        if (verdict) record.heldOut = verdict;
-      }
       record.bytes = read.bytes; // kept only until we know whether a thumbnail is needed
     }
+    const verdict = heldOut?.judge(record);
+    if (verdict) record.heldOut = verdict;
     records.push(record);
     if ((i + 1) % 100 === 0 || i + 1 === total) {
       say(`evaluate: ${i + 1}/${total} images (${((performance.now() - started) / 1000).toFixed(0)} s)`);
@@ -209,7 +208,7 @@ export async function main(argv, io = { stdout: process.stdout, stderr: process.
   for (const record of records) delete record.bytes;
 
   const sources = new Set(records.map((r) => `${r.folderClass}/${r.source}`)).size;
-  const relModel = path.relative(ROOT, opened.modelPath) || opened.modelPath;
+  const relModel = opened.modelPath.startsWith(`${ROOT}${path.sep}`) ? path.relative(ROOT, opened.modelPath) : opened.modelPath;
   const shippedLongNote = heldOut
     ? 'The model shipped in model/ was trained on most or all of these sources, so these figures are in-sample and optimistic.'
     : 'In-sample where the shipped model was trained on these sources; no fold file was given, so no held-out figures.';
@@ -241,7 +240,6 @@ export async function main(argv, io = { stdout: process.stdout, stderr: process.
   say(`evaluate: wrote ${path.join(outDir, 'report.html')} (and report.md, predictions.jsonl, args.json) in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 
   await classifier.release?.();
-  await heldOut?.release?.();
   baseline?.dispose?.();
   return 0;
 }

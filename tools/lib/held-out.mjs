@@ -1,79 +1,59 @@
-// Honest held-out figures for tools/evaluate.mjs. Training (tools/train.py) splits the data by source
-// into folds and saves, per fold, which sources were held out, and the out-of-fold predictions (and/or
-// one ONNX model per fold). Here every image is judged by what did not see its source: a fold model run
-// through our real pipeline when the fold file names one, else the saved out-of-fold probabilities
-// passed through the same decide() the extension uses. Images of sources in no fold get no held-out view.
+// Honest held-out figures for tools/evaluate.mjs. Training (tools/train.py, exported by
+// tools/export_onnx.py) splits the sources into k folds by repository and saves:
+//   model/folds.json            {seed, folds: k, unit, held_out: [["class/source", …] per fold]}
+//   model/oof-predictions.tsv   file, source, group, fold, label, p_illustration, p_screenshot, p_photo
+// where each row's probabilities come from the fold model that never saw that source. We pass them
+// through the same decide() the extension uses, so held-out labels follow the shipped rule. These
+// probabilities were computed by the PyTorch pipeline at training time, not re-run through our wasm core.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { openNodeClassifier } from './node-classifier.mjs';
+import { decide } from '../../web/lib/decide.js';
 
-const sourceKeys = (record) => [`${record.folderClass}/${record.source}`, record.source];
-
-function asProbabilities(value, labels) {
-  if (Array.isArray(value) && value.length === labels.length) return Object.fromEntries(labels.map((l, i) => [l, Number(value[i])]));
-  if (value && typeof value === 'object' && labels.every((l) => l in value)) return Object.fromEntries(labels.map((l) => [l, Number(value[l])]));
-  return null;
+/** Parses oof-predictions.tsv into Map("class/source/file" → {scores, fold, label}). */
+export function parseOofTsv(text, labels) {
+  const lines = text.split(/\r?\n/).filter((line) => line.trim());
+  if (!lines.length) throw new Error('empty out-of-fold predictions file');
+  const header = lines[0].split('\t');
+  const column = (name) => header.indexOf(name);
+  const need = ['file', 'source', 'fold', ...labels.map((l) => `p_${l}`)];
+  const absent = need.filter((name) => column(name) < 0);
+  if (absent.length) throw new Error(`out-of-fold predictions lack columns ${absent.join(', ')}`);
+  const rows = new Map();
+  for (const line of lines.slice(1)) {
+    const cells = line.split('\t');
+    const scores = Object.fromEntries(labels.map((l) => [l, Number(cells[column(`p_${l}`)])]));
+    if (!labels.every((l) => Number.isFinite(scores[l]))) throw new Error(`bad probabilities in line: ${line.slice(0, 120)}`);
+    rows.set(`${cells[column('source')]}/${cells[column('file')]}`, { scores, fold: Number(cells[column('fold')]), label: cells[column('label')] });
+  }
+  return rows;
 }
 
 /**
- * Reads a folds file. Accepted shape (JSON):
- *   {folds: [{fold?, held_out_sources: ["class/source" | "source", …], model?: "file.onnx"}, …],
- *    predictions?: "oof.json" | [{file|path, probs: [..]|{label: p}, fold?}, …]}
- * Returns {description, judge(record, bytes) → {label, scores, fold} | {error} | null, release()}.
+ * Loads held-out predictions. `file` is model/folds.json (oof-predictions.tsv is read from beside it)
+ * or the .tsv itself. Returns {description, folds, judge(record) → {label, scores, fold} | null}.
+ * `record.rel` is "class/source/file" as collected by tools/lib/dataset.mjs.
  */
-export async function loadHeldOut(file, { runtime, contract: contractPath, threads, labels }) {
-  const spec = JSON.parse(await readFile(file, 'utf8'));
-  const base = path.dirname(file);
-  const folds = Array.isArray(spec.folds) ? spec.folds : null;
-  if (!folds?.length) throw new Error('no "folds" list');
-  const foldOfSource = new Map();
-  folds.forEach((fold, i) => {
-    const sources = fold.held_out_sources ?? fold.val_sources ?? fold.sources;
-    if (!Array.isArray(sources)) throw new Error(`fold ${i} has no held_out_sources list`);
-    for (const source of sources) foldOfSource.set(source, fold.fold ?? i);
-  });
-  const foldFor = (record) => sourceKeys(record).map((k) => foldOfSource.get(k)).find((f) => f !== undefined);
-
-  const { decide } = await import(pathToFileURL(path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../web/lib/decide.js')).href);
-  const contract = JSON.parse(await readFile(contractPath, 'utf8'));
-
-  const modelFiles = folds.map((fold) => fold.model && path.resolve(base, fold.model));
-  if (modelFiles.every(Boolean)) {
-    const classifiers = new Map();
-    for (const [i, fold] of folds.entries()) {
-      const opened = await openNodeClassifier({ runtime, model: modelFiles[i], contract: contractPath, threads });
-      classifiers.set(fold.fold ?? i, opened.classifier);
-    }
-    return {
-      description: `${folds.length} fold models, each run on the sources it held out`,
-      async judge(record, bytes) {
-        const fold = foldFor(record);
-        if (fold === undefined) return null;
-        const result = await classifiers.get(fold).classify(bytes);
-        return result.ok ? { label: result.label, scores: result.scores, fold } : { error: result.message, fold };
-      },
-      release: () => Promise.all([...classifiers.values()].map((c) => c.release?.())),
-    };
+export async function loadHeldOut(file, { contract, labels }) {
+  let foldsDoc = null;
+  let tsvFile = file;
+  if (file.endsWith('.json')) {
+    foldsDoc = JSON.parse(await readFile(file, 'utf8'));
+    if (!Array.isArray(foldsDoc.held_out)) throw new Error('folds file has no "held_out" list of sources per fold');
+    tsvFile = path.join(path.dirname(file), 'oof-predictions.tsv');
   }
-
-  let predictions = spec.predictions ?? spec.oof_predictions;
-  if (typeof predictions === 'string') predictions = JSON.parse(await readFile(path.resolve(base, predictions), 'utf8'));
-  if (predictions && !Array.isArray(predictions)) predictions = predictions.predictions ?? Object.entries(predictions).map(([k, v]) => ({ file: k, probs: v }));
-  if (!Array.isArray(predictions) || !predictions.length) throw new Error('neither fold model files nor out-of-fold predictions');
-  const byName = new Map();
-  for (const entry of predictions) {
-    const key = entry.file ?? entry.path ?? entry.rel;
-    const scores = asProbabilities(entry.probs ?? entry.scores, labels);
-    if (key && scores) byName.set(path.basename(key), { scores, fold: entry.fold });
-  }
+  let text;
+  try { text = await readFile(tsvFile, 'utf8'); } catch (error) { throw new Error(`cannot read ${tsvFile}: ${error.code ?? error.message}`); }
+  const rows = parseOofTsv(text, labels);
+  const folds = foldsDoc?.held_out?.length ?? new Set([...rows.values()].map((r) => r.fold)).size;
   return {
-    description: `${byName.size} saved out-of-fold predictions over ${folds.length} source folds`,
-    async judge(record) {
-      const saved = byName.get(path.basename(record.path));
+    folds,
+    description: `${rows.size} out-of-fold predictions saved by training (${path.basename(tsvFile)}): ${folds} folds over ` +
+      `${foldsDoc?.unit ?? 'source groups'}, each image scored by the fold model that never saw its source ` +
+      '(PyTorch preprocessing at training time), labelled by decide() at the contract default',
+    judge(record) {
+      const saved = rows.get(record.rel);
       if (!saved) return null;
-      return { label: decide(saved.scores, contract).label, scores: saved.scores, fold: saved.fold ?? foldFor(record) };
+      return { label: decide(saved.scores, contract).label, scores: saved.scores, fold: saved.fold };
     },
-    release: async () => {},
   };
 }
