@@ -18,6 +18,7 @@ const DATA = process.env.ILLUST_ONLY_DATA ?? path.resolve(ROOT, '..', 'shared', 
 const LABELS = ['illustration', 'screenshot', 'photo'];
 const SOURCES = { illustration: ['style2paints-inputs', 'lealiu'], screenshot: ['auto-derby', 'nanobot-coc'], photo: ['food_mnist', 'the-bread-code'] };
 const MISFILED = { from: 'photo/photostream-waschinski', to: 'illustration/misfiled-photos' };
+const HAS_FOLDS = existsSync(path.join(ROOT, 'model', 'folds.json')) && existsSync(path.join(ROOT, 'model', 'oof-predictions.tsv'));
 
 const missing = [
   ...(existsSync(path.join(ROOT, 'build', 'wasm', 'illust_core.wasm')) ? [] : ['the wasm core build (run `npm run build`)']),
@@ -60,7 +61,8 @@ describe('evaluate CLI on a tiny real tree', { skip }, () => {
     await copyFirst(MISFILED.from, MISFILED.to, 1);
     await mkdir(path.join(tree, 'not-a-class'));
     await writeFile(path.join(tree, 'README.md'), 'ignored');
-    run = await runEvaluate([tree, '--out', out, '--folds', 'none', '--corrections', 'none']);
+    // Defaults: model/folds.json + oof-predictions.tsv and model/label-corrections.tsv when they exist.
+    run = await runEvaluate([tree, '--out', out]);
   });
   after(async () => { if (dir) await rm(dir, { recursive: true, force: true }); });
 
@@ -98,6 +100,15 @@ describe('evaluate CLI on a tiny real tree', { skip }, () => {
     assert.match(html, /illustration → (photo|screenshot)/);
   });
 
+  test('reports held-out figures apart from in-sample ones when training saved its folds', { skip: HAS_FOLDS ? false : 'no model/folds.json + oof-predictions.tsv' }, async () => {
+    assert.match(run.stdout, /== Held-out \(honest\): each image judged by a model that never saw its source ==/);
+    assert.match(run.stdout, /== Shipped model \(in-sample\) ==/);
+    assert.ok(run.stdout.indexOf('Held-out') < run.stdout.indexOf('Shipped model'), 'held-out first');
+    // 12 of 13 images have saved out-of-fold predictions; the misfiled copy is not in the data set
+    assert.match(run.stdout, /^ours, held-out\s+12\s/m);
+    assert.match(run.stdout, /held-out correct/);
+  });
+
   test('writes predictions.jsonl, report.md and args.json', async () => {
     const lines = (await readFile(path.join(out, 'predictions.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
     assert.equal(lines.length, 13);
@@ -111,7 +122,7 @@ describe('evaluate CLI on a tiny real tree', { skip }, () => {
     assert.match(md, /^# Illust Only evaluation/);
     assert.match(md, /\| truth \\\\ predicted \| illustration \| screenshot \| photo \| recall \|/);
     const args = JSON.parse(await readFile(path.join(out, 'args.json'), 'utf8'));
-    assert.equal(args.resolved.folds, null);
+    assert.equal(args.resolved.folds, HAS_FOLDS ? path.join(ROOT, 'model', 'folds.json') : null);
   });
 });
 

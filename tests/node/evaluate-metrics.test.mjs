@@ -8,6 +8,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { evenlySpaced, readCorrections } from '../../tools/lib/dataset.mjs';
 import { analyseBaseline, confusionRows, perSourceRows } from '../../tools/lib/evaluation-report.mjs';
+import { loadHeldOut, parseOofTsv } from '../../tools/lib/held-out.mjs';
 import { confusion, rocAuc, twoWay } from '../../tools/lib/metrics.mjs';
 
 const LABELS = ['illustration', 'screenshot', 'photo'];
@@ -98,6 +99,29 @@ test('readCorrections reads the shared TSV and refuses unknown labels', async ()
     assert.deepEqual([...await readCorrections(file, LABELS)], [['a_1.jpg', 'photo'], ['b_2.jpg', 'illustration']]);
     await writeFile(file, 'c.jpg\tpainting\twhy\n');
     await assert.rejects(readCorrections(file, LABELS), /unknown label "painting" for c\.jpg/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('held-out: reads folds.json + oof-predictions.tsv (train.py format) and labels rows with decide()', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'illust-heldout-'));
+  try {
+    await writeFile(path.join(dir, 'folds.json'), JSON.stringify({ seed: 0, folds: 2, unit: 'repository group of sources',
+      held_out: [['illustration/a', 'photo/p'], ['screenshot/s']] }));
+    await writeFile(path.join(dir, 'oof-predictions.tsv'), [
+      'file\tsource\tgroup\tfold\tlabel\tp_illustration\tp_screenshot\tp_photo',
+      'x.jpg\tillustration/a\trepo/a\t0\tillustration\t0.300000\t0.200000\t0.500000',
+      'y.jpg\tscreenshot/s\trepo/s\t1\tscreenshot\t0.010000\t0.900000\t0.090000',
+    ].join('\n') + '\n');
+    const contract = { labels: LABELS, decision: { positive_label: 'illustration', hide_below: 0.25, hide_below_min: 0.02, hide_below_max: 0.95 } };
+    const heldOut = await loadHeldOut(path.join(dir, 'folds.json'), { contract, labels: LABELS });
+    assert.equal(heldOut.folds, 2);
+    // 0.30 >= the contract threshold 0.25: illustration, although photo scores higher
+    assert.deepEqual(heldOut.judge({ rel: 'illustration/a/x.jpg' }), { label: 'illustration', scores: { illustration: 0.3, screenshot: 0.2, photo: 0.5 }, fold: 0 });
+    assert.equal(heldOut.judge({ rel: 'screenshot/s/y.jpg' }).label, 'screenshot');
+    assert.equal(heldOut.judge({ rel: 'photo/p/unknown.jpg' }), null);
+    assert.throws(() => parseOofTsv('file\tsource\n', LABELS), /lack columns fold, p_illustration/);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
