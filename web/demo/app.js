@@ -35,25 +35,25 @@ worker.onmessage = ({ data }) => {
 };
 worker.onerror = (event) => {
   event.preventDefault();
-  onInitFailed(`the worker stopped: ${event.message || 'it could not be loaded'}`);
+  onInitFailed(`the worker stopped: ${event.message || 'it could not be loaded'}`, { workerDied: true });
 };
 worker.postMessage({ type: MSG.INIT, provider: requestedProvider, threads: requestedThreads });
 
 function onReady(engine) {
   state.engine = engine;
   state.contract = engine.contract;
-  for (const card of state.cards.values()) if (card.result) applyDecision(card);
+  for (const card of state.cards.values()) if (card.result?.ok) applyDecision(card);
   renderThreshold();
   renderEngine();
   renderCounts();
   updateBusy();
 }
 
-function onInitFailed(message) {
+function onInitFailed(message, { workerDied = false } = {}) {
   state.initError = message;
   renderEngine();
   // Queued cards get their own error result from the worker; if the worker itself died, fail them here.
-  if (message.startsWith('the worker stopped')) {
+  if (workerDied) {
     for (const card of state.cards.values()) if (!card.result) onResult(card.id, { ok: false, code: 'not_ready', message });
   }
   updateBusy();
@@ -284,7 +284,7 @@ document.addEventListener('drop', (event) => {
   filesFromDataTransfer(event.dataTransfer).then(addFiles, (error) => showNotice(`Could not read the drop: ${error.message}`));
 });
 document.addEventListener('paste', (event) => {
-  if (event.target.closest?.('input, select, textarea')) return;
+  // The page has no text fields, so every paste is meant for the classifier.
   const pending = filesFromDataTransfer(event.clipboardData);
   event.preventDefault();
   pending.then((found) => {
