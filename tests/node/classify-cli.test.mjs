@@ -12,18 +12,21 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { encodePngRgb } from '../../tools/lib/thumbnail.mjs';
+import { crc32, encodePngRgb } from '../../tools/lib/thumbnail.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CLI = path.join(ROOT, 'tools', 'classify.mjs');
-const MODEL = path.join(ROOT, 'model', 'illust-only.onnx');
+// ILLUST_ONLY_MODEL: run these tests against another model file (default: the shipped one).
+const MODEL = process.env.ILLUST_ONLY_MODEL ?? path.join(ROOT, 'model', 'illust-only.onnx');
+const MODEL_ARGS = process.env.ILLUST_ONLY_MODEL ? ['--model', MODEL] : [];
 const CORE_WASM = path.join(ROOT, 'build', 'wasm', 'illust_core.wasm');
 const DATA = process.env.ILLUST_ONLY_DATA ?? path.resolve(ROOT, '..', 'shared', 'data');
 const LABELS = ['illustration', 'screenshot', 'photo'];
+const OTHER_ONNX = '/usr/lib/python3/dist-packages/onnx/examples/resources/single_relu.onnx';
 
 const missing = [
   ...(existsSync(CORE_WASM) && existsSync(path.join(ROOT, 'web', 'lib', 'core.js')) ? [] : ['the wasm core build (run `npm run build`)']),
-  ...(existsSync(MODEL) ? [] : ['model/illust-only.onnx']),
+  ...(existsSync(MODEL) ? [] : [path.relative(ROOT, MODEL)]),
 ];
 const pipelineSkip = missing.length ? `needs ${missing.join(' and ')}` : false;
 if (pipelineSkip) console.log(`# classify-cli: skipping pipeline tests: ${pipelineSkip}`);
@@ -42,6 +45,17 @@ function gradientPng(width, height) {
   return encodePngRgb(pixels, width, height);
 }
 
+/** A PNG whose header claims width x height (no pixel data): the core must refuse it before allocating. */
+function pngHeaderOnly(width, height) {
+  const ihdr = Buffer.alloc(17);
+  ihdr.write('IHDR', 0, 'ascii');
+  ihdr.writeUInt32BE(width, 4); ihdr.writeUInt32BE(height, 8);
+  ihdr[12] = 8; ihdr[13] = 2;
+  const length = Buffer.alloc(4); length.writeUInt32BE(13);
+  const crc = Buffer.alloc(4); crc.writeUInt32BE(crc32(ihdr));
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), length, ihdr, crc]);
+}
+
 /** Deterministic pseudo-random bytes (xorshift), so a failure can be reproduced. */
 function noise(length, seed = 12345) {
   const out = Buffer.alloc(length);
@@ -53,7 +67,8 @@ function noise(length, seed = 12345) {
 /** Runs the CLI; resolves {code, stdout, stderr, lines (parsed JSON lines)}. Kills it after timeoutMs. */
 function runCli(args, { timeoutMs = 60000, cwd = ROOT } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const modelArgs = args.includes('--model') ? [] : MODEL_ARGS;
+    const child = spawn(process.execPath, [CLI, ...modelArgs, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '', stderr = '';
     child.stdout.on('data', (d) => { stdout += d; });
     child.stderr.on('data', (d) => { stderr += d; });
@@ -116,6 +131,8 @@ describe('classify CLI: pipeline', { skip: pipelineSkip }, () => {
     await symlink('../..', fixture('tree', 'nested', 'deeper', 'loop'));          // symlink loop back to tree/
     await symlink('missing.png', fixture('tree', 'nested', 'dangling.png'));    // dangling link
     execFileSync('mkfifo', [fixture('pipe.png')]);
+    await writeFile(fixture('huge-dimensions.png'), pngHeaderOnly(8000, 8000));
+    execFileSync('truncate', ['-s', '300M', fixture('huge-file.png')]); // sparse: no disk used
     await writeFile(fixture('broken-model.onnx'), noise(2048, 99));
     await writeFile(fixture('empty-model.onnx'), '');
   });
@@ -147,13 +164,16 @@ describe('classify CLI: pipeline', { skip: pipelineSkip }, () => {
     assert.match(stderr, /8 file\(s\):.*errors 5/);
   });
 
-  test('a named FIFO, a missing path and a non-image file are error lines, not hangs', async () => {
-    const { code, lines } = await runCli([fixture('pipe.png'), fixture('nope.png'), fixture('tree', 'notes.txt')], { timeoutMs: 30000 });
+  test('a FIFO, a missing path, a non-image, huge dimensions and a huge file are error lines, not hangs', async () => {
+    const names = ['pipe.png', 'nope.png', 'notes.txt', 'huge-dimensions.png', 'huge-file.png'];
+    const { code, lines } = await runCli(names.map((n) => (n === 'notes.txt' ? fixture('tree', n) : fixture(n))), { timeoutMs: 30000 });
     assert.equal(code, 0);
-    assert.deepEqual(lines.map((l) => path.basename(l.path)), ['pipe.png', 'nope.png', 'notes.txt']);
+    assert.deepEqual(lines.map((l) => path.basename(l.path)), names);
     assert.equal(lines[0].error, 'not a regular file');
     assert.match(lines[1].error, /no such file/);
     assert.match(lines[2].error, /unsupported format|corrupt/);
+    assert.match(lines[3].error, /image too large: 8000x8000 exceeds 50 megapixels/);
+    assert.match(lines[4].error, /file too large: 314572800 bytes/);
   });
 
   test('a corrupt, empty or missing model file is a clear error and exit 1', async () => {
@@ -162,6 +182,8 @@ describe('classify CLI: pipeline', { skip: pipelineSkip }, () => {
       [fixture('empty-model.onnx'), /model: .*empty/],
       [fixture('absent.onnx'), /model: cannot read .*absent\.onnx: ENOENT/],
       [fixture('tree', 'valid.png'), /model: cannot load the model/],
+      // A valid ONNX file with the wrong inputs/outputs (shipped with Debian's python3-onnx).
+      ...(existsSync(OTHER_ONNX) ? [[OTHER_ONNX, /model: wrong model file: expected input "input"/]] : []),
     ]) {
       const { code, stdout, stderr } = await runCli(['--model', model, fixture('tree', 'valid.png')]);
       assert.equal(code, 1, `${model}: ${stderr}`);

@@ -13,7 +13,8 @@ const CRC_TABLE = (() => {
   return table;
 })();
 
-function crc32(bytes) {
+/** CRC-32 as PNG chunks use it (exported for tests that build odd PNG headers). */
+export function crc32(bytes) {
   let c = 0xffffffff;
   for (const b of bytes) c = CRC_TABLE[(c ^ b) & 0xff] ^ (c >>> 8);
   return (c ^ 0xffffffff) >>> 0;
