@@ -12,8 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { selectImages } from './bench/images.mjs';
 import { startBenchServer } from './bench/server.mjs';
-import { sampleMemory } from './bench/memory.mjs';
-import { runNativeSuites } from './bench/native.mjs';
+import { nativeCoreRunner, nodeOrtRunner } from './bench/native.mjs';
 import { runMediaTab } from './bench/media-tab.mjs';
 import { renderReport } from './bench/report.mjs';
 
@@ -22,7 +21,9 @@ const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
   // Without these a hidden or occluded tab gets throttled timers, which would slow the suites down.
-  '--disable-background-timer-throttling', '--disable-renderer-backgrounding', '--disable-backgrounding-occluded-windows'];
+  '--disable-background-timer-throttling', '--disable-renderer-backgrounding', '--disable-backgrounding-occluded-windows',
+  // Lets performance.measureUserAgentSpecificMemory answer at once instead of at the next GC.
+  '--enable-blink-features=ForceEagerMeasureMemory'];
 
 const USAGE = `usage: npm run bench -- [--images 200] [--quick] [--out docs/benchmarks.md] [options]
 Benchmarks bytes → verdict on real images in headless Chromium (our wasm core + ONNX Runtime Web,
@@ -85,35 +86,102 @@ function browserSuites(options) {
   return list.filter((s) => !options.suites || options.suites.includes(s.group));
 }
 
-async function runBrowserSuite(context, baseUrl, entry, { count, warmup, modelUrl }) {
-  const page = await context.newPage();
-  const cdp = await context.newCDPSession(page);
-  await cdp.send('Performance.enable');
-  const jsHeap = async () => {
-    const { metrics } = await cdp.send('Performance.getMetrics');
-    return metrics.find((m) => m.name === 'JSHeapUsedSize')?.value ?? 0;
+const CHUNK = 10; // images per turn when interleaving suites
+
+function withTimeout(promise, ms, what) {
+  let timer;
+  return Promise.race([promise, new Promise((resolve) => {
+    timer = setTimeout(() => resolve({ error: `${what} timed out after ${Math.round(ms / 1000)} s` }), ms);
+  })]).finally(() => clearTimeout(timer));
+}
+
+/** A browser suite in its own tab: setup, chunk, finish (see tools/bench/harness.mjs). */
+function browserRunner(context, baseUrl, entry) {
+  let page;
+  let cdp;
+  let jsHeap = 0;
+  let uaMemory = 0;
+  const pageErrors = [];
+  const sampleHeap = async () => {
+    const { metrics } = await cdp.send('Performance.getMetrics').catch(() => ({ metrics: [] }));
+    jsHeap = Math.max(jsHeap, metrics.find((m) => m.name === 'JSHeapUsedSize')?.value ?? 0);
   };
-  const consoleErrors = [];
-  page.on('pageerror', (error) => consoleErrors.push(String(error)));
-  try {
-    await page.goto(`${baseUrl}tools/bench/harness.html`);
-    await page.waitForFunction(() => window.harnessReady === true, null, { timeout: 30000 });
-    const sampler = sampleMemory({ extra: jsHeap });
-    // A suite that hangs (a backend that never finishes) must not hang the whole run.
-    const timeoutMs = 60000 + Math.min(count, entry.options.maxImages ?? count) * 3000;
-    let timer;
-    const result = await Promise.race([
-      page.evaluate(([suite, opts]) => window.runSuite(suite, opts), [entry.suite, { count, warmup, modelUrl, ...entry.options }]),
-      new Promise((resolve) => { timer = setTimeout(() => resolve({ error: `timed out after ${timeoutMs / 1000} s` }), timeoutMs); }),
-    ]).finally(() => clearTimeout(timer));
-    const memory = await sampler.stop();
-    if (result.error && consoleErrors.length) result.error += ` (page errors: ${consoleErrors.join('; ')})`;
-    return { ...result, memory: { rendererRss: memory.peakRendererRss, jsHeap: memory.peakExtra } };
-  } catch (error) {
-    return { error: String(error?.message ?? error) };
-  } finally {
-    await page.close().catch(() => {});
+  const withErrors = (result) => (result?.error && pageErrors.length ? { ...result, error: `${result.error} (page errors: ${pageErrors.join('; ')})` } : result);
+  return {
+    ...entry, where: 'chromium',
+    async setup({ count, warmup, modelUrl }) {
+      try {
+        page = await context.newPage();
+        page.on('pageerror', (error) => pageErrors.push(String(error)));
+        cdp = await context.newCDPSession(page);
+        await cdp.send('Performance.enable');
+        await page.goto(`${baseUrl}tools/bench/harness.html`);
+        await page.waitForFunction(() => window.harnessReady === true, null, { timeout: 30000 });
+        const result = await withTimeout(page.evaluate(([suite, opts]) => window.setupSuite(suite, opts),
+          [entry.suite, { count, warmup, modelUrl, ...entry.options }]), 180000, 'setup');
+        uaMemory = Math.max(uaMemory, result.memoryBytes || 0);
+        await sampleHeap();
+        return withErrors(result);
+      } catch (error) {
+        return withErrors({ error: String(error?.message ?? error) });
+      }
+    },
+    async chunk(start, end) {
+      const result = await withTimeout(page.evaluate(([a, b]) => window.runChunk(a, b), [start, end]).catch((error) => ({ error: String(error?.message ?? error) })),
+        60000 + (end - start) * 5000, `images ${start}-${end}`);
+      await sampleHeap();
+      return withErrors(result);
+    },
+    async finish() {
+      const bytes = await withTimeout(page.evaluate(() => window.measureMemory()), 30000, 'memory').catch(() => NaN);
+      if (Number.isFinite(bytes)) uaMemory = Math.max(uaMemory, bytes);
+      await page.close().catch(() => {});
+      return { uaMemory, jsHeap };
+    },
+  };
+}
+
+/**
+ * Sets every runner up in turn (start-up is measured alone), then runs them interleaved CHUNK images
+ * at a time, rotating the order, so background load on this shared machine hits all suites alike
+ * instead of whichever ran when someone else's job started. Returns one result per runner.
+ */
+async function runInterleaved(runners, { images, warmup, modelUrl, log }) {
+  const count = images.length;
+  const live = [];
+  const results = new Map();
+  for (const runner of runners) {
+    log(`set up: ${runner.title} ...`);
+    const setup = await runner.setup({ images, count, warmup, modelUrl });
+    if (setup.error) {
+      log(`  unavailable: ${setup.error.split('\n')[0].slice(0, 300)}`);
+      results.set(runner, { error: setup.error });
+      await runner.finish().catch(() => {});
+      continue;
+    }
+    log(`  ready (start-up ${Number.isFinite(setup.startupMs) ? setup.startupMs.toFixed(0) + ' ms' : 'n/a'}, ${setup.count} images)`);
+    results.set(runner, { ...setup, rows: [] });
+    live.push(runner);
   }
+  for (let start = 0, turn = 0; start < count; start += CHUNK, turn++) {
+    const order = live.map((_, i) => live[(i + turn) % live.length]);
+    for (const runner of order) {
+      const result = results.get(runner);
+      if (result.error || start >= result.count) continue;
+      const rows = await runner.chunk(start, start + CHUNK);
+      if (rows.error) {
+        log(`  ${runner.title}: failed at images ${start}-${start + CHUNK}: ${rows.error.split('\n')[0]}`);
+        result.error = rows.error;
+        continue;
+      }
+      result.rows.push(...rows);
+    }
+    process.stdout.write(`\rbench: measured ${Math.min(count, start + CHUNK)}/${count} images on ${live.length} suites`);
+  }
+  process.stdout.write('\n');
+  for (const runner of live) results.get(runner).memory = await runner.finish().catch(() => ({}));
+  return runners.map((runner) => ({ id: runner.id, group: runner.group, suite: runner.suite, title: runner.title,
+    where: runner.where, options: runner.options, ...results.get(runner) }));
 }
 
 function gitCommit() {
@@ -156,35 +224,30 @@ async function main() {
   const { chromium } = await import('playwright-core');
   const userDataDir = await mkdtemp(path.join(os.tmpdir(), 'illust-bench-'));
   const loadBefore = os.loadavg();
-  const results = [];
+  let results = [];
   const startedAt = new Date();
   let browserVersion = 'unknown';
+  const wanted = (group) => !options.suites || options.suites.includes(group);
+  let context;
   try {
-    const selected = browserSuites(options);
-    if (selected.length) {
-      const context = await chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
-      browserVersion = context.browser()?.version() ?? (await context.newPage().then(async (p) => { const v = await p.evaluate(() => navigator.userAgent); await p.close(); return v.match(/Chrome\/([\d.]+)/)?.[1] ?? v; }));
-      try {
-        for (const entry of selected) {
-          log(`${entry.title} ...`);
-          const result = await runBrowserSuite(context, server.url, entry, { count, warmup: options.warmup, modelUrl });
-          results.push({ ...entry, where: 'chromium', ...result });
-          log(result.error ? `  unavailable: ${result.error.split('\n')[0]}` : `  done (start-up ${result.startupMs.toFixed(0)} ms)`);
-        }
-        if (!options.suites || options.suites.includes('media-tab')) {
-          log('media tab: 60 thumbnails judged by the extension ...');
-          results.push({ group: 'media-tab', title: 'media tab: 60 thumbnails judged', where: 'chromium', ...await runMediaTab({ root: ROOT, log }) });
-        }
-      } finally {
-        await context.close();
-      }
+    context = await chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+    browserVersion = context.browser()?.version() ?? 'unknown';
+    const runners = browserSuites(options).map((entry) => browserRunner(context, server.url, entry));
+    if (wanted('native')) {
+      runners.push(nodeOrtRunner({ root: ROOT, threads: 1, modelFile }), nodeOrtRunner({ root: ROOT, threads: 2, modelFile }),
+        nativeCoreRunner({ root: ROOT, log }));
     }
-    if (!options.suites || options.suites.includes('native')) {
-      for (const result of await runNativeSuites({ root: ROOT, images, modelFile, warmup: options.warmup, log })) {
-        results.push({ group: 'native', where: 'node', ...result });
-      }
+    results = await runInterleaved(runners, { images, warmup: options.warmup, modelUrl, log });
+    await context.close();
+    context = null;
+    if (wanted('media-tab')) {
+      log('media tab: 60 thumbnails judged by the extension ...');
+      const mediaTab = await runMediaTab({ root: ROOT, dataDir: options.data, seed: options.seed, log, chromiumArgs: CHROMIUM_ARGS });
+      log(mediaTab.error ? `  unavailable: ${mediaTab.error}` : `  warm: all judged ${mediaTab.allJudgedMs.toFixed(0)} ms after navigation start`);
+      results.push({ id: 'media-tab', group: 'media-tab', title: 'media tab: 60 thumbnails judged', ...mediaTab });
     }
   } finally {
+    await context?.close().catch(() => {});
     await server.close();
     await rm(userDataDir, { recursive: true, force: true });
   }

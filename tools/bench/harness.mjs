@@ -1,7 +1,9 @@
-// Page side of the benchmark (see harness.html). Each suite sets itself up (timed: that is its
-// start-up cost), warms up on a few images (not counted), then runs bytes → verdict on every image in
-// turn and returns per-image times split into decode+preprocess and inference. Image bytes are fetched
-// into memory before any timing, so the local server never shows up in the figures.
+// Page side of the benchmark (see harness.html). setupSuite sets a suite up (timed: that is its
+// start-up cost) and warms it up on a few images (not counted); runChunk then runs bytes → verdict on a
+// range of images, one at a time, returning per-image times split into decode+preprocess and
+// inference. The runner interleaves chunks of all suites so that load from other processes on the
+// machine hits every suite alike. Image bytes are fetched into memory before any timing, so the local
+// server never shows up in the figures.
 //
 // Suites:
 //   ours            wasm core toTensor + ONNX Runtime Web (wasm) via web/lib/classifier.js, the very
@@ -34,18 +36,6 @@ function loadScript(src) {
   });
 }
 
-/** Runs step on `warmup` images (discarded), then on every image; step returns {decode, infer, label}. */
-async function measure(images, warmup, step) {
-  for (let i = 0; i < warmup; i++) await step(images[i % images.length], i % images.length);
-  const rows = [];
-  for (let i = 0; i < images.length; i++) {
-    const t0 = now();
-    const row = await step(images[i], i);
-    rows.push({ ...row, total: now() - t0 });
-  }
-  return rows;
-}
-
 async function loadContract() {
   const response = await fetch('/model/contract.json');
   if (!response.ok) throw new Error('model/contract.json not found');
@@ -59,7 +49,7 @@ async function loadOurCore() {
 
 // ---- our pipeline ----------------------------------------------------------------------------
 
-async function suiteOurs(images, { threads = 1, modelUrl = '/model/illust-only.onnx', sessionOptions, warmup }) {
+async function suiteOurs({ threads = 1, modelUrl = '/model/illust-only.onnx', sessionOptions }) {
   const t0 = now();
   const ort = await import('/node_modules/onnxruntime-web/dist/ort.wasm.min.mjs');
   ort.env.wasm.numThreads = threads;
@@ -68,27 +58,27 @@ async function suiteOurs(images, { threads = 1, modelUrl = '/model/illust-only.o
     import('/web/lib/classifier.js'), loadOurCore(), loadContract()]);
   const classifier = await createClassifier({ ort, model: modelUrl, contract, core, provider: 'wasm', numThreads: threads, sessionOptions });
   const startupMs = now() - t0;
-  const rows = await measure(images, warmup, async (bytes) => {
+  const step = async (bytes) => {
     const result = await classifier.classify(bytes);
     if (!result.ok) return { error: `${result.code}: ${result.message}`, decode: result.ms.preprocess, infer: 0 };
     return { decode: result.ms.preprocess, infer: result.ms.inference, label: result.label };
-  });
-  return { startupMs, rows, info: { provider: classifier.provider, threads: classifier.threads, ort: ort.env.versions?.web ?? '' } };
+  };
+  return { startupMs, step, info: { provider: classifier.provider, threads: classifier.threads } };
 }
 
 // ---- decode + preprocess only ----------------------------------------------------------------
 
-async function suiteCoreDecode(images, { warmup }) {
+async function suiteCoreDecode() {
   const t0 = now();
   const [core, contract] = await Promise.all([loadOurCore(), loadContract()]);
   const startupMs = now() - t0;
-  const rows = await measure(images, warmup, async (bytes) => {
+  const step = async (bytes) => {
     const t = now();
     const result = core.toTensor(bytes, contract);
     if (!result.ok) return { error: `${result.code}: ${result.message}`, decode: now() - t, infer: 0 };
-    return { decode: now() - t, infer: 0, checksum: result.tensor[0] + result.tensor[result.tensor.length - 1] };
-  });
-  return { startupMs, rows, info: {} };
+    return { decode: now() - t, infer: 0 };
+  };
+  return { startupMs, step, info: {} };
 }
 
 /** The browser's own way to the model's input tensor, following the same contract as the core. */
@@ -127,21 +117,21 @@ function makeBrowserPreprocess(contract) {
   };
 }
 
-async function suiteBrowserDecode(images, { warmup }) {
+async function suiteBrowserDecode() {
   const t0 = now();
   const preprocess = makeBrowserPreprocess(await loadContract());
   const startupMs = now() - t0;
-  const rows = await measure(images, warmup, async (bytes) => {
+  const step = async (bytes) => {
     const t = now();
-    const tensor = await preprocess(bytes);
-    return { decode: now() - t, infer: 0, checksum: tensor[0] + tensor[tensor.length - 1] };
-  });
-  return { startupMs, rows, info: {} };
+    await preprocess(bytes);
+    return { decode: now() - t, infer: 0 };
+  };
+  return { startupMs, step, info: {} };
 }
 
 // ---- nsfwjs ----------------------------------------------------------------------------------
 
-async function suiteNsfwjs(images, { backend = 'wasm', threads = 1, warmup }) {
+async function suiteNsfwjs({ backend = 'wasm', threads = 1 }) {
   const t0 = now();
   const tfModule = await import('@tensorflow/tfjs');
   // The wasm backend's UMD build attaches itself to a global `tf` object; give it the very module
@@ -161,7 +151,7 @@ async function suiteNsfwjs(images, { backend = 'wasm', threads = 1, warmup }) {
   const model = await nsfwjs.load('MobileNetV2'); // includes nsfwjs's own warm-up prediction
   const startupMs = now() - t0;
   const size = model.options.size;
-  const rows = await measure(images, warmup, async (bytes) => {
+  const step = async (bytes) => {
     const t = now();
     const bitmap = await createImageBitmap(new Blob([bytes]));
     // nsfwjs.infer's own preprocessing (fromPixels, /255, bilinear resize with alignCorners), done here
@@ -173,26 +163,50 @@ async function suiteNsfwjs(images, { backend = 'wasm', threads = 1, warmup }) {
     const predictions = await model.classify(input, 1);
     input.dispose();
     return { decode: t1 - t, infer: now() - t1, label: predictions[0]?.className };
-  });
-  const info = { backend: tfModule.getBackend(), tfjs: tfModule.version?.tfjs ?? tfModule.version_core,
-    threads: backend === 'wasm' ? globalThis.tf.wasm.getThreadsCount() : 0 };
-  model.dispose?.();
-  return { startupMs, rows, info };
+  };
+  const info = { backend: tfModule.getBackend(), threads: backend === 'wasm' ? globalThis.tf.wasm.getThreadsCount() : 0 };
+  return { startupMs, step, info };
 }
 
 const SUITES = { ours: suiteOurs, 'core-decode': suiteCoreDecode, 'browser-decode': suiteBrowserDecode, nsfwjs: suiteNsfwjs };
 
-/** Called by tools/bench.mjs. Never rejects: a suite that cannot run returns {error}. */
-window.runSuite = async (name, { count, maxImages = Infinity, warmup = 3, ...options }) => {
+let active = null; // {images, step}
+
+async function measureMemory() {
+  // Chromium answers at once when started with --enable-blink-features=ForceEagerMeasureMemory.
+  try { return (await performance.measureUserAgentSpecificMemory()).bytes; } catch { return NaN; }
+}
+
+/**
+ * Called by tools/bench.mjs first: fetches the images, sets the suite up, warms it up.
+ * Resolves to {startupMs, info, count, memoryBytes, crossOriginIsolated} or {error}; never rejects.
+ */
+window.setupSuite = async (name, { count, maxImages = Infinity, warmup = 3, ...options }) => {
   try {
     const suite = SUITES[name];
     if (!suite) throw new Error(`unknown suite ${name}`);
     const images = await loadImages(Math.min(count, maxImages));
-    const result = await suite(images, { warmup, ...options });
-    return { ...result, crossOriginIsolated, hardwareConcurrency: navigator.hardwareConcurrency };
+    const { startupMs, step, info } = await suite(options);
+    for (let i = 0; i < warmup; i++) await step(images[i % images.length]);
+    active = { images, step };
+    return { startupMs, info, count: images.length, memoryBytes: await measureMemory(), crossOriginIsolated };
   } catch (error) {
     return { error: String(error?.stack ?? error) };
   }
 };
+
+/** Runs images [start, end) (clipped to the suite's images) one at a time; resolves to rows. */
+window.runChunk = async (start, end) => {
+  const rows = [];
+  for (let i = start; i < Math.min(end, active.images.length); i++) {
+    const t0 = now();
+    let row;
+    try { row = await active.step(active.images[i]); } catch (error) { row = { error: String(error?.message ?? error), decode: 0, infer: 0 }; }
+    rows.push({ ...row, total: now() - t0 });
+  }
+  return rows;
+};
+
+window.measureMemory = measureMemory;
 document.getElementById('status').textContent = 'ready';
 window.harnessReady = true;

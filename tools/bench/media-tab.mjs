@@ -1,14 +1,112 @@
-// Media-tab scenario: time from page load until the extension has judged all 60 thumbnails of a
-// fixture X media tab (cells carry data-illust-only-state). Runs the unpacked extension from
-// build/extension in its own persistent Chromium context.
-import { existsSync } from 'node:fs';
+// Media-tab scenario: how long after page load until the extension has judged every thumbnail of an X
+// media tab. Loads the unpacked extension (build/extension) into headless Chromium and serves
+// https://x.com/someartist/media from the extension engineer's fixture (tests/e2e/fixtures/
+// x-media-tab.html) with 60 cells whose pictures (pbs.twimg.com) are the benchmark's first 60 images,
+// all rendered at load (X renders the whole first page of the grid, not only what is on screen).
+// An init script timestamps, inside the page, each cell's move from no/pending state to a verdict
+// (data-illust-only-state); times are from navigation start (performance.now()).
+// Two loads: cold (first page after the browser starts: the extension's offscreen document and model
+// session start then) and warm (a second tab, fresh media ids so no cached verdict helps).
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { selectImages } from './images.mjs';
+import { percentile } from './stats.mjs';
 
-/** Resolves to {allJudgedMs, table:[[measure, value]...]} or {error}. Never throws. */
-export async function runMediaTab({ root }) {
-  const extensionDir = path.join(root, 'build', 'extension');
-  if (!existsSync(path.join(extensionDir, 'manifest.json'))) {
-    return { error: 'build/extension/manifest.json not found (run `npm run build` once the extension lands)' };
+const CELLS = 60;
+const TIMEOUT_MS = 120000;
+
+function recorderScript() {
+  window.__judgeTimes = new Map();
+  const final = new Set(['visible', 'hidden', 'revealed', 'error']);
+  const observer = new MutationObserver(() => {
+    for (const cell of document.querySelectorAll('a[data-illust-only-state]')) {
+      const li = cell.closest('li');
+      const id = li?.dataset.testMedia;
+      if (id && !window.__judgeTimes.has(id) && final.has(cell.dataset.illustOnlyState)) {
+        window.__judgeTimes.set(id, { ms: performance.now(), state: cell.dataset.illustOnlyState });
+      }
+    }
+  });
+  observer.observe(document, { subtree: true, attributes: true, attributeFilter: ['data-illust-only-state'] });
+}
+
+async function loadOnce(context, { fixture, cells, label }) {
+  const page = await context.newPage();
+  try {
+    await page.addInitScript(recorderScript);
+    const html = fixture.replace('/*CELL_BATCHES*/[]', JSON.stringify([cells]));
+    await page.route('https://x.com/someartist/media', (route) => route.fulfill({ contentType: 'text/html; charset=utf-8', body: html }));
+    await page.goto('https://x.com/someartist/media');
+    const ids = cells.map((c) => c.mediaId);
+    await page.waitForFunction((want) => want.every((id) => window.__judgeTimes.has(id)), ids, { timeout: TIMEOUT_MS, polling: 50 });
+    const { times, loadEvent, domContentLoaded } = await page.evaluate(() => ({
+      times: [...window.__judgeTimes.values()],
+      loadEvent: performance.getEntriesByType('navigation')[0]?.loadEventEnd ?? NaN,
+      domContentLoaded: performance.getEntriesByType('navigation')[0]?.domContentLoadedEventEnd ?? NaN,
+    }));
+    const ms = times.map((t) => t.ms);
+    const states = times.reduce((acc, t) => ({ ...acc, [t.state]: (acc[t.state] ?? 0) + 1 }), {});
+    return { label, first: Math.min(...ms), median: percentile(ms, 50), all: Math.max(...ms), domContentLoaded, loadEvent, states };
+  } finally {
+    await page.close().catch(() => {});
   }
-  return { error: 'media-tab scenario not wired yet' };
+}
+
+/**
+ * Resolves to {allJudgedMs (warm load), cold, warm, table:[[measure, value]...]} or {error}. Never throws.
+ */
+export async function runMediaTab({ root, dataDir, seed, chromiumArgs, log = () => {}, extensionDir = path.join(root, 'build', 'extension') }) {
+  const fixtureFile = path.join(root, 'tests', 'e2e', 'fixtures', 'x-media-tab.html');
+  if (!existsSync(path.join(extensionDir, 'manifest.json'))) return { error: `${extensionDir}/manifest.json not found: run \`npm run build\`` };
+  if (!existsSync(path.join(extensionDir, 'model', 'illust-only.onnx'))) return { error: `${extensionDir} has no model/illust-only.onnx (it is copied from model/ at build time)` };
+  if (!existsSync(fixtureFile)) return { error: `${path.relative(root, fixtureFile)} not found` };
+  let images;
+  try {
+    images = await selectImages({ dataDir, count: CELLS, seed });
+  } catch (error) {
+    return { error: error.message };
+  }
+  const fixture = readFileSync(fixtureFile, 'utf8');
+  const bytesById = new Map();
+  const variants = ['both', 'img', 'background']; // the markup variants X uses (no lazy ones: all render at load)
+  const cellsFor = (run) => images.map((image, i) => {
+    const mediaId = `B${run}${String(i).padStart(3, '0')}xBenchAbCdEf`.slice(0, 15);
+    bytesById.set(mediaId, readFileSync(image.file));
+    return { statusId: String(1900000000000000000n + BigInt(run * 1000 + i)), mediaId, variant: variants[i % variants.length] };
+  });
+
+  const profile = mkdtempSync(path.join(os.tmpdir(), 'illust-bench-ext-'));
+  let context;
+  try {
+    const { chromium } = await import('playwright-core');
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: '/usr/bin/chromium', headless: true, viewport: { width: 800, height: 600 },
+      args: [...chromiumArgs, `--disable-extensions-except=${extensionDir}`, `--load-extension=${extensionDir}`],
+    });
+    // pbs.twimg.com answered from memory for pages and the extension's service worker alike.
+    await context.route('https://pbs.twimg.com/**', (route) => {
+      const id = new URL(route.request().url()).pathname.match(/^\/media\/([\w-]+)$/)?.[1];
+      if (id && bytesById.has(id)) return route.fulfill({ contentType: 'image/jpeg', body: bytesById.get(id) });
+      return route.fulfill({ status: 404, body: '' });
+    });
+    context.serviceWorkers()[0] ?? await context.waitForEvent('serviceworker', { timeout: 30000 });
+    const cold = await loadOnce(context, { fixture, cells: cellsFor(1), label: 'cold' });
+    log(`  cold: all ${CELLS} judged ${cold.all.toFixed(0)} ms after navigation start`);
+    const warm = await loadOnce(context, { fixture, cells: cellsFor(2), label: 'warm' });
+    const fmt = (v) => (Number.isFinite(v) ? `${v.toFixed(0)} ms` : '–');
+    const table = [];
+    for (const run of [cold, warm]) {
+      const name = run.label === 'cold' ? 'cold (first page: offscreen document + model session start)' : 'warm (second tab, new media ids)';
+      table.push([`${name}: DOMContentLoaded`, fmt(run.domContentLoaded)]);
+      table.push([`${name}: first / median / **all ${CELLS}** judged`, `${fmt(run.first)} / ${fmt(run.median)} / **${fmt(run.all)}**`]);
+      table.push([`${name}: verdicts`, Object.entries(run.states).map(([k, v]) => `${v} ${k}`).join(', ')]);
+    }
+    return { allJudgedMs: warm.all, coldAllJudgedMs: cold.all, cold, warm, table };
+  } catch (error) {
+    return { error: String(error?.message ?? error).split('\n')[0] };
+  } finally {
+    await context?.close().catch(() => {});
+    rmSync(profile, { recursive: true, force: true });
+  }
 }

@@ -1,54 +1,70 @@
-// The native limit: what the same model and the same images cost outside the browser.
-//   node: wasm core + onnxruntime-node   tools/lib/node-classifier.mjs, i.e. the CLI's pipeline: the
-//                                        wasm core run by Node for decode + preprocess, ONNX Runtime's
-//                                        native CPU build for inference (1 and 2 threads)
-//   native core                          the C++ core compiled natively (g++ -O2), decode + preprocess
-//                                        only, built and run by tools/bench/native/ (see there)
-import { readFile } from 'node:fs/promises';
+// The native limit: what the same model and the same images cost outside the browser, as runners
+// for tools/bench.mjs (same interface as the browser suites: setup, chunk, finish).
+//   node: wasm core + onnxruntime-node   the CLI's pipeline in its own Node process (node-runner.mjs):
+//                                        the wasm core run by Node for decode + preprocess, ONNX
+//                                        Runtime's native CPU build for inference (1 and 2 threads)
+//   native core                          the C++ core compiled natively (g++ -O3), decode + preprocess
+//                                        only (tools/bench/native/)
+import { fork } from 'node:child_process';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { sampleMemory } from './memory.mjs';
-import { runNativeCoreBench } from './native/run.mjs';
+import { fileURLToPath } from 'node:url';
+import { prepareNativeCore } from './native/run.mjs';
 
-async function runNodeOrt({ root, images, modelFile, threads, warmup }) {
-  const { openNodeClassifier } = await import(pathToFileURL(path.join(root, 'tools', 'lib', 'node-classifier.mjs')).href);
-  const bytes = await Promise.all(images.map((i) => readFile(i.file).then((b) => new Uint8Array(b))));
-  const sampler = sampleMemory();
-  try {
-    const t0 = performance.now();
-    const { classifier } = await openNodeClassifier({ runtime: 'node', model: modelFile, threads });
-    const startupMs = performance.now() - t0;
-    for (let i = 0; i < warmup; i++) await classifier.classify(bytes[i % bytes.length]);
-    const rows = [];
-    for (const b of bytes) {
-      const t = performance.now();
-      const result = await classifier.classify(b);
-      const total = performance.now() - t;
-      rows.push(result.ok ? { decode: result.ms.preprocess, infer: result.ms.inference, total, label: result.label }
-        : { error: `${result.code}: ${result.message}`, decode: result.ms.preprocess, infer: 0, total });
-    }
-    await classifier.release?.();
-    const memory = await sampler.stop();
-    return { startupMs, rows, info: { provider: classifier.provider, threads: classifier.threads }, memory: { nodeRss: memory.peakNodeRss } };
-  } catch (error) {
-    await sampler.stop();
-    return { error: String(error?.message ?? error) };
-  }
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const REPLY_TIMEOUT_MS = 120000;
+
+/** A forked node-runner.mjs with request/reply over IPC; a reply that never comes becomes {error}. */
+function startChild() {
+  const child = fork(path.join(HERE, 'node-runner.mjs'), [], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => { stderr = (stderr + d).slice(-2000); });
+  const request = (message) => new Promise((resolve) => {
+    const timer = setTimeout(() => { cleanup(); resolve({ error: `node runner: no reply to ${message.type} in ${REPLY_TIMEOUT_MS / 1000} s` }); }, REPLY_TIMEOUT_MS);
+    const onMessage = (reply) => { cleanup(); resolve(reply); };
+    const onExit = (code) => { cleanup(); resolve({ error: `node runner exited with ${code}: ${stderr.trim().split('\n').slice(-3).join(' ')}` }); };
+    const cleanup = () => { clearTimeout(timer); child.off('message', onMessage); child.off('exit', onExit); };
+    child.on('message', onMessage);
+    child.on('exit', onExit);
+    child.send(message);
+  });
+  return { request, kill: () => child.kill() };
 }
 
-/** Runs every native suite; each result is {id, title, ...} with rows or error. Never throws. */
-export async function runNativeSuites({ root, images, modelFile, warmup, log }) {
-  const results = [];
-  for (const threads of [1, 2]) {
-    const title = `node: wasm core + onnxruntime-node, ${threads} thread${threads > 1 ? 's' : ''}`;
-    log(`${title} ...`);
-    const result = await runNodeOrt({ root, images, modelFile, threads, warmup });
-    log(result.error ? `  unavailable: ${result.error}` : `  done (start-up ${result.startupMs.toFixed(0)} ms)`);
-    results.push({ id: `node-ort:${threads}`, suite: 'node-ort', title, options: { threads }, ...result });
-  }
-  log('native core (g++): decode + preprocess ...');
-  const core = await runNativeCoreBench({ root, images, warmup, log });
-  log(core.error ? `  unavailable: ${core.error}` : '  done');
-  results.push({ id: 'native-core', suite: 'native-core', title: 'native core (g++ -O2): decode + preprocess', options: {}, ...core });
-  return results;
+export function nodeOrtRunner({ root, threads, modelFile }) {
+  let child;
+  return {
+    id: `node-ort:${threads}`, group: 'native', suite: 'node-ort', where: 'node', options: { threads },
+    title: `node: wasm core + onnxruntime-node, ${threads} thread${threads > 1 ? 's' : ''}`,
+    async setup({ images, warmup }) {
+      child = startChild();
+      return child.request({ type: 'setup', root, files: images.map((i) => i.file), modelFile, threads, warmup });
+    },
+    chunk: (start, end) => child.request({ type: 'chunk', start, end }),
+    async finish() {
+      const reply = await child.request({ type: 'close' });
+      child.kill();
+      return { nodeRss: reply.maxRssBytes };
+    },
+  };
+}
+
+export function nativeCoreRunner({ root, log }) {
+  let run;
+  let files;
+  return {
+    id: 'native-core', group: 'native', suite: 'native-core', where: 'native', options: {},
+    title: 'native core (g++ -O3): decode + preprocess',
+    async setup({ images }) {
+      try {
+        run = await prepareNativeCore({ root, log });
+      } catch (error) {
+        return { error: error.message };
+      }
+      files = images.map((i) => i.file);
+      return { startupMs: NaN, count: files.length, info: { compiler: 'g++ -O3' } };
+    },
+    // A fresh process per chunk: it warms up on the chunk's first image (not counted) before timing.
+    chunk: (start, end) => run(files.slice(start, end), 1),
+    finish: async () => ({}),
+  };
 }

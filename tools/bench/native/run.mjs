@@ -31,30 +31,36 @@ async function buildIfStale(root, log) {
   return binary;
 }
 
-/** Resolves to {startupMs, rows:[{decode, infer:0, total}], info} or {error}. Never throws. */
-export async function runNativeCoreBench({ root, images, warmup, log }) {
+/**
+ * Builds the program if stale. Resolves to run(files, warmup) → rows [{decode, infer: 0, total}], one
+ * per file in order (a fresh process per call: the program reads all bytes before timing, warms up,
+ * then times each image). Rejects with an Error saying what failed (no compiler, build error).
+ */
+export async function prepareNativeCore({ root, log }) {
+  const contract = JSON.parse(await readFile(path.join(root, 'model', 'contract.json'), 'utf8'));
+  const { width, height } = contract.input;
+  const p = contract.preprocess;
+  let binary;
   try {
-    const contract = JSON.parse(await readFile(path.join(root, 'model', 'contract.json'), 'utf8'));
-    const { width, height } = contract.input;
-    const p = contract.preprocess;
-    const binary = await buildIfStale(root, log);
-    const args = [warmup, width, height, p.resize, p.scale, ...p.mean, ...p.std, ...p.pad_color, ...p.alpha_background].map(String);
-    const child = execFile(binary, args, { maxBuffer: 16 << 20 });
+    binary = await buildIfStale(root, log);
+  } catch (error) {
+    const detail = error?.stderr ? String(error.stderr).split('\n').slice(0, 5).join(' ') : '';
+    throw new Error(`cannot build the native core bench: ${error?.message ?? error} ${detail}`.trim());
+  }
+  const params = [width, height, p.resize, p.scale, ...p.mean, ...p.std, ...p.pad_color, ...p.alpha_background].map(String);
+  return async (files, warmup) => {
+    const child = execFile(binary, [String(warmup), ...params], { maxBuffer: 16 << 20 });
     const output = new Promise((resolve, reject) => {
       let stdout = '';
       child.stdout.on('data', (d) => { stdout += d; });
       child.on('error', reject);
       child.on('close', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`core_bench exited with ${code}`))));
     });
-    child.stdin.end(images.map((i) => i.file).join('\n') + '\n');
-    const rows = (await output).trim().split('\n').map((line) => {
+    child.stdin.end(files.join('\n') + '\n');
+    return (await output).trim().split('\n').map((line) => {
       const [msText, status] = line.split(' ');
       const ms = Number(msText);
       return status === 'ok' ? { decode: ms, infer: 0, total: ms } : { error: status, decode: ms, infer: 0, total: ms };
     });
-    return { startupMs: NaN, rows, info: { compiler: 'g++ -O3' } };
-  } catch (error) {
-    const detail = error?.stderr ? String(error.stderr).split('\n').slice(0, 5).join(' ') : '';
-    return { error: `${error?.message ?? error} ${detail}`.trim() };
-  }
+  };
 }
