@@ -13,4 +13,12 @@ Structure scan_structure(Format format, const uint8_t* data, size_t size);
 // True when 0 < size < magic length and the bytes are a prefix of a decodable format's magic.
 bool is_truncated_magic(const uint8_t* data, size_t size);
 
+// Image size from the header alone (PNG IHDR, GIF logical screen, BMP info header, JPEG SOFn),
+// before stb_image runs, so the pixel cap can refuse an image with its size in the message even when
+// the rest of the header is unreadable. False when the header is too short or has no size.
+bool read_header_size(Format format, const uint8_t* data, size_t size, uint64_t* width, uint64_t* height);
+
+// stb_image's header reader for one known format (keeps its failure reason; stb_image_impl.cpp).
+int stb_info_for_format(Format format, const uint8_t* data, int len, int* x, int* y, int* comp);
+
 }  // namespace illust

@@ -199,6 +199,59 @@ Structure scan_structure(Format format, const uint8_t* data, size_t size) {
   }
 }
 
+bool read_header_size(Format format, const uint8_t* d, size_t n, uint64_t* width, uint64_t* height) {
+  switch (format) {
+    case Format::png:  // signature, IHDR length + type, then width and height (big endian)
+      if (n < 24 || std::memcmp(d + 12, "IHDR", 4) != 0) return false;
+      *width = be32(d + 16);
+      *height = be32(d + 20);
+      return true;
+    case Format::gif:  // logical screen size, which is what stb allocates for the first frame
+      if (n < 10) return false;
+      *width = le16(d + 6);
+      *height = le16(d + 8);
+      return true;
+    case Format::bmp: {
+      if (n < 18) return false;
+      const uint32_t header_size = le32(d + 14);
+      if (header_size == 12) {
+        if (n < 22) return false;
+        *width = le16(d + 18);
+        *height = le16(d + 20);
+        return true;
+      }
+      if (n < 26) return false;
+      const int32_t w = int32_t(le32(d + 18)), h = int32_t(le32(d + 22));
+      *width = uint64_t(w < 0 ? -int64_t(w) : w);
+      *height = uint64_t(h < 0 ? -int64_t(h) : h);
+      return true;
+    }
+    case Format::jpeg: {  // walk the segments to the first SOFn: FF Cx len(2) precision(1) height(2) width(2)
+      size_t pos = 2;
+      while (pos + 4 <= n) {
+        if (d[pos] != 0xFF) return false;
+        const uint8_t marker = d[pos + 1];
+        if (marker == 0xFF) { ++pos; continue; }
+        if (marker == 0xD8 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) { pos += 2; continue; }
+        if (marker == 0xDA || marker == 0xD9) return false;
+        const size_t len = be16(d + pos + 2);
+        const bool is_sof = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
+        if (is_sof) {
+          if (len < 7 || pos + 9 > n) return false;
+          *height = be16(d + pos + 5);
+          *width = be16(d + pos + 7);
+          return true;
+        }
+        if (len < 2) return false;
+        pos += 2 + len;
+      }
+      return false;
+    }
+    default:
+      return false;
+  }
+}
+
 int jpeg_exif_orientation(const uint8_t* d, size_t n) {
   if (!d || n < 4 || d[0] != 0xFF || d[1] != 0xD8) return 1;
   size_t pos = 2;

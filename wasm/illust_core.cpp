@@ -119,24 +119,31 @@ ProbeResult probe(const uint8_t* data, size_t size, const Limits& limits) {
   if (size > size_t(INT_MAX))
     return failure<ProbeResult>(Status::too_large, "input too large: " + std::to_string(size) + " bytes (2 GiB at most)", format);
 
+  auto too_large = [&](uint64_t w, uint64_t h) {
+    return failure<ProbeResult>(Status::too_large, "image too large: " + std::to_string(w) + "x" + std::to_string(h) +
+                                                       " exceeds " + megapixels(limits.max_pixels),
+                                format);
+  };
+  // 1. The size the header claims, read by us: refuse over-cap images before stb looks further.
+  uint64_t header_w = 0, header_h = 0;
+  if (read_header_size(format, data, size, &header_w, &header_h) && header_w * header_h > limits.max_pixels)
+    return too_large(header_w, header_h);
+
+  // 2. stb_image's own header reader for this format; failures are truncation when the container
+  //    structure ends early, else corruption (or stb's own size limit).
   int w = 0, h = 0, comp = 0;
-  if (!stbi_info_from_memory(data, int(size), &w, &h, &comp)) {
-    const std::string reason = stb_reason();
+  const bool header_ok = stb_info_for_format(format, data, int(size), &w, &h, &comp) != 0;
+  if (!header_ok || w <= 0 || h <= 0) {
+    const std::string reason = header_ok ? "zero-sized image" : stb_reason();
     if (scan_structure(format, data, size) == Structure::truncated)
       return failure<ProbeResult>(Status::truncated, std::string("truncated ") + format_name(format) + ": " + reason, format);
-    const Status st = status_for_stb_reason(reason);
-    return failure<ProbeResult>(st, std::string(st == Status::too_large ? "image too large" : "corrupt ") +
-                                        (st == Status::too_large ? ": " : std::string(format_name(format)) + ": ") + reason,
-                                format);
+    if (header_ok || status_for_stb_reason(reason) == Status::corrupt)
+      return failure<ProbeResult>(Status::corrupt, std::string("corrupt ") + format_name(format) + ": " + reason, format);
+    return failure<ProbeResult>(status_for_stb_reason(reason), std::string("cannot read ") + format_name(format) + ": " + reason, format);
   }
-  if (w <= 0 || h <= 0)
-    return failure<ProbeResult>(Status::corrupt, std::string("corrupt ") + format_name(format) + ": zero-sized image", format);
-  const uint64_t pixels = uint64_t(w) * uint64_t(h);
-  if (pixels > limits.max_pixels)
-    return failure<ProbeResult>(Status::too_large,
-                                "image too large: " + std::to_string(w) + "x" + std::to_string(h) + " exceeds " +
-                                    megapixels(limits.max_pixels),
-                                format);
+  if (uint64_t(w) * uint64_t(h) > limits.max_pixels) return too_large(uint64_t(w), uint64_t(h));
+
+  // 3. The data must hold the whole image (stb would quietly fill a cut JPEG with grey).
   if (scan_structure(format, data, size) == Structure::truncated)
     return failure<ProbeResult>(Status::truncated, std::string("truncated ") + format_name(format) + ": data ends before the image does", format);
 

@@ -16,3 +16,24 @@
 #define STBI__X86_TARGET
 #endif
 #include <stb_image.h>
+
+#include "core_internal.h"
+
+namespace illust {
+
+// stbi_info_from_memory tries every format in turn and, when all fail, overwrites the real reason
+// ("too large", "bad IHDR len", ...) with "unknown image type". We already know the format from its
+// magic bytes, so ask that decoder alone and keep its reason.
+int stb_info_for_format(Format format, const uint8_t* data, int len, int* x, int* y, int* comp) {
+  stbi__context s;
+  stbi__start_mem(&s, data, len);
+  switch (format) {
+    case Format::jpeg: return stbi__jpeg_info(&s, x, y, comp);
+    case Format::png: return stbi__png_info(&s, x, y, comp);
+    case Format::gif: return stbi__gif_info(&s, x, y, comp);
+    case Format::bmp: return stbi__bmp_info(&s, x, y, comp);
+    default: return stbi__err("unsupported format", "not a format this core decodes");
+  }
+}
+
+}  // namespace illust

@@ -1,0 +1,232 @@
+// core.test.mjs: the wasm build of the image core, loaded through web/lib/core.js exactly as the CLI,
+// demo and extension load it, on the same PIL-generated fixtures as the native Catch2 tests. Checks the
+// boundary contract of docs/ARCHITECTURE.md (plain objects, codes, copied typed arrays) and that wasm
+// and native give byte-identical pixels and tensors.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+
+import * as coreModule from '../../web/lib/core.js';
+import { cliPath, contractPath, ensureNativeSide, fixture, fixtureDir, nativeCli, readContract } from './core-helpers.mjs';
+
+let manifest;
+let core;
+let contract;
+let dumpDir;
+
+before(async () => {
+  manifest = ensureNativeSide();
+  core = await coreModule.loadCore();
+  contract = readContract();
+  dumpDir = mkdtempSync(path.join(tmpdir(), 'illust-core-test-'));
+});
+
+after(() => rmSync(dumpDir, { recursive: true, force: true }));
+
+function maxAbsDiff(a, b) {
+  assert.equal(a.length, b.length);
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
+  return worst;
+}
+
+describe('loading', () => {
+  test('loadCore returns one shared instance', async () => {
+    assert.equal(await coreModule.loadCore(), core);
+    assert.equal(await coreModule.loadCore({ wasmBinary: new Uint8Array(3) }), core); // options of later calls ignored
+  });
+
+  test('module-level shortcuts work', async () => {
+    const bytes = fixture('png_rgb8.png');
+    assert.deepEqual(await coreModule.probe(bytes), { ok: true, width: 37, height: 23, format: 'png', orientation: 1 });
+    assert.equal((await coreModule.decode(bytes)).pixels.length, 37 * 23 * 3);
+    assert.deepEqual((await coreModule.toTensor(bytes, contract)).dims, [1, 3, contract.input.height, contract.input.width]);
+  });
+});
+
+describe('fixtures through wasm', () => {
+  test('decodable fixtures: format, size and PIL pixels', () => {
+    let checked = 0;
+    for (const entry of manifest.images.filter((e) => e.ok)) {
+      const bytes = fixture(entry.file);
+      const probed = core.probe(bytes);
+      assert.equal(probed.ok, true, `${entry.file}: ${probed.message}`);
+      assert.equal(probed.format, entry.format, entry.file);
+      const decoded = core.decode(bytes, { alphaBackground: manifest.alpha_background });
+      assert.equal(decoded.ok, true, `${entry.file}: ${decoded.message}`);
+      assert.deepEqual([decoded.width, decoded.height, decoded.channels], [entry.width, entry.height, 3], entry.file);
+      assert.deepEqual([probed.width, probed.height], [entry.width, entry.height], entry.file);
+      assert.ok(decoded.pixels instanceof Uint8Array);
+      const expected = fixture(entry.expected_rgb);
+      const diff = maxAbsDiff(decoded.pixels, expected);
+      if (entry.compare === 'exact') assert.equal(diff, 0, entry.file);
+      else assert.ok(diff <= entry.tolerance, `${entry.file}: max |diff| ${diff} > ${entry.tolerance}`);
+      checked++;
+    }
+    assert.ok(checked > 20, `only ${checked} decodable fixtures`);
+  });
+
+  test('bad fixtures: error objects with the right code from every call', () => {
+    const bad = manifest.images.filter((e) => !e.ok);
+    assert.ok(bad.length > 10);
+    for (const entry of bad) {
+      const bytes = fixture(entry.file);
+      for (const [name, result] of [['decode', core.decode(bytes)], ['toTensor', core.toTensor(bytes, contract)]]) {
+        assert.deepEqual(Object.keys(result).sort(), ['code', 'message', 'ok'], `${entry.file} ${name}`);
+        assert.equal(result.ok, false);
+        assert.equal(result.code, entry.code, `${entry.file} ${name}: ${result.message}`);
+        assert.ok(coreModule.ERROR_CODES.includes(result.code));
+        if (entry.message_contains) assert.ok(result.message.includes(entry.message_contains), result.message);
+      }
+      if (entry.code !== 'corrupt') assert.equal(core.probe(bytes).code, entry.code, entry.file);
+    }
+    assert.equal(core.probe(fixture('magic.webp')).message, 'unsupported format: webp');
+    assert.equal(core.probe(fixture('huge_30000x30000.png')).message, 'image too large: 30000x30000 exceeds 50 megapixels');
+  });
+
+  test('tensors equal the PIL/numpy reference (squash and letterbox)', () => {
+    for (const ref of manifest.tensors) {
+      const bytes = fixture(ref.file);
+      const squash = core.toTensor(bytes, { ...contract, preprocess: { ...contract.preprocess, resize: 'squash' } });
+      assert.equal(squash.ok, true, squash.message);
+      const expected = new Float32Array(new Uint8Array(fixture(ref.squash)).buffer);
+      assert.ok(maxAbsDiff(squash.tensor, expected) < 1e-6, ref.file);
+      const letterboxContract = { ...contract, preprocess: { ...contract.preprocess, resize: 'letterbox', pad_color: ref.pad_color } };
+      const letterbox = core.toTensor(bytes, letterboxContract);
+      assert.equal(letterbox.ok, true, letterbox.message);
+      assert.ok(maxAbsDiff(letterbox.tensor, new Float32Array(new Uint8Array(fixture(ref.letterbox)).buffer)) < 1e-6);
+    }
+  });
+});
+
+describe('wasm and native agree', () => {
+  test('probe/decode/tensor results and bytes match the native CLI on every fixture', () => {
+    const files = manifest.images.map((e) => path.join(fixtureDir, e.file));
+    const nativeProbe = nativeCli(['--mode', 'probe', ...files]);
+    const nativeDecode = nativeCli(['--mode', 'decode', '--contract', contractPath, '--dump', dumpDir, ...files]);
+    const nativeTensor = nativeCli(['--mode', 'tensor', '--contract', contractPath, '--dump', dumpDir, ...files]);
+    for (let i = 0; i < files.length; i++) {
+      const name = path.basename(files[i]);
+      const bytes = readFileSync(files[i]);
+      const probed = core.probe(bytes);
+      const { file: _f, ...nativeProbeResult } = nativeProbe[i];
+      assert.deepEqual(probed, nativeProbeResult, name);
+
+      const decoded = core.decode(bytes, { contract });
+      assert.equal(decoded.ok, nativeDecode[i].ok, name);
+      if (decoded.ok) {
+        assert.deepEqual([decoded.width, decoded.height, decoded.format], [nativeDecode[i].width, nativeDecode[i].height, nativeDecode[i].format]);
+        assert.ok(Buffer.from(decoded.pixels.buffer, decoded.pixels.byteOffset, decoded.pixels.byteLength)
+          .equals(readFileSync(path.join(dumpDir, `${name}.rgb`))), `${name}: decoded pixels differ between wasm and native`);
+      } else {
+        assert.deepEqual([decoded.code, decoded.message], [nativeDecode[i].code, nativeDecode[i].message], name);
+      }
+
+      const tensor = core.toTensor(bytes, contract);
+      assert.equal(tensor.ok, nativeTensor[i].ok, name);
+      if (tensor.ok) {
+        assert.deepEqual(tensor.dims, nativeTensor[i].dims);
+        assert.ok(Buffer.from(tensor.tensor.buffer, tensor.tensor.byteOffset, tensor.tensor.byteLength)
+          .equals(readFileSync(path.join(dumpDir, `${name}.f32`))), `${name}: tensor differs between wasm and native`);
+      } else {
+        assert.equal(tensor.code, nativeTensor[i].code, name);
+      }
+    }
+    assert.ok(cliPath);
+  });
+});
+
+describe('boundary', () => {
+  test('results are plain objects in the documented shape', () => {
+    const result = core.toTensor(fixture('jpeg_baseline_420.jpg'), contract);
+    assert.deepEqual(Object.keys(result).sort(), ['dims', 'format', 'height', 'ok', 'tensor', 'width']);
+    assert.ok(result.tensor instanceof Float32Array);
+    assert.equal(result.tensor.length, 3 * contract.input.width * contract.input.height);
+    assert.deepEqual(result.dims, [1, 3, contract.input.height, contract.input.width]);
+    assert.ok(result.tensor.every(Number.isFinite));
+  });
+
+  test('results are copies that survive later calls and wasm memory growth', () => {
+    const first = core.toTensor(fixture('png_rgba8.png'), contract);
+    const snapshot = Float32Array.from(first.tensor);
+    const heapBefore = core.module.HEAPU8.buffer.byteLength;
+    // A 4000x3000 BMP (36 MB of pixels) forces the wasm heap to grow past its initial 16 MB.
+    const big = bmp24(4000, 3000, (x, y) => [x & 255, y & 255, (x ^ y) & 255]);
+    const grown = core.toTensor(big, contract);
+    assert.equal(grown.ok, true, grown.message);
+    assert.ok(core.module.HEAPU8.buffer.byteLength > heapBefore, 'heap did not grow: the test lost its point');
+    assert.deepEqual(first.tensor, snapshot);
+    assert.equal(first.tensor.buffer.byteLength, first.tensor.length * 4, 'tensor is a view into a bigger buffer');
+  });
+
+  test('accepts ArrayBuffer, Uint8Array views and Node Buffers', () => {
+    const bytes = fixture('png_rgb8.png');
+    const padded = new Uint8Array(bytes.length + 10);
+    padded.set(bytes, 5);
+    const view = padded.subarray(5, 5 + bytes.length);
+    const fromBuffer = core.probe(bytes);
+    assert.deepEqual(core.probe(view), fromBuffer);
+    assert.deepEqual(core.probe(new Uint8Array(bytes).buffer), fromBuffer);
+    assert.deepEqual(core.probe(new DataView(padded.buffer, 5, bytes.length)), fromBuffer);
+  });
+
+  test('wrong arguments give bad_argument, never a throw', () => {
+    const bytes = fixture('png_rgb8.png');
+    for (const value of [undefined, null, 'png', 42, [1, 2, 3], {}]) {
+      assert.equal(core.probe(value).code, 'bad_argument');
+      assert.equal(core.toTensor(value, contract).code, 'bad_argument');
+    }
+    assert.equal(core.toTensor(bytes).code, 'bad_argument');
+    assert.equal(core.toTensor(bytes, {}).code, 'bad_argument');
+    const zeroStd = { ...contract, preprocess: { ...contract.preprocess, std: [1, 0, 1] } };
+    assert.equal(core.toTensor(bytes, zeroStd).code, 'bad_argument');
+    const weird = { ...contract, preprocess: { ...contract.preprocess, resize: 'crop' } };
+    assert.match(core.toTensor(bytes, weird).message, /resize/);
+    assert.equal(core.probe(bytes, { maxPixels: -1 }).code, 'bad_argument');
+    assert.equal(core.decode(bytes, { alphaBackground: [300, 0, 0] }).code, 'bad_argument');
+  });
+
+  test('maxPixels option sets the cap', () => {
+    const bytes = fixture('png_rgb8.png'); // 37 x 23 = 851 pixels
+    assert.equal(core.probe(bytes, { maxPixels: 851 }).ok, true);
+    const refused = core.toTensor(bytes, contract, { maxPixels: 850 });
+    assert.equal(refused.code, 'too_large');
+    assert.match(refused.message, /37x23/);
+  });
+
+  test('alpha is composited over contract.preprocess.alpha_background', () => {
+    const bytes = fixture('png_rgba8.png'); // has fully transparent pixels at the bottom-left corner
+    const black = core.decode(bytes, { alphaBackground: [0, 0, 0] });
+    const red = core.decode(bytes, { contract: { preprocess: { alpha_background: [255, 0, 0] } } });
+    const corner = (22 * 37 + 0) * 3;
+    assert.deepEqual([...black.pixels.subarray(corner, corner + 3)], [0, 0, 0]);
+    assert.deepEqual([...red.pixels.subarray(corner, corner + 3)], [255, 0, 0]);
+  });
+});
+
+// An uncompressed 24-bit BMP (bottom-up rows, padded to 4 bytes), to build big inputs in memory.
+function bmp24(width, height, colorAt) {
+  const stride = Math.ceil((width * 3) / 4) * 4;
+  const size = 54 + stride * height;
+  const out = Buffer.alloc(size);
+  out.write('BM', 0, 'latin1');
+  out.writeUInt32LE(size, 2);
+  out.writeUInt32LE(54, 10);
+  out.writeUInt32LE(40, 14);
+  out.writeInt32LE(width, 18);
+  out.writeInt32LE(height, 22);
+  out.writeUInt16LE(1, 26);
+  out.writeUInt16LE(24, 28);
+  for (let y = 0; y < height; y++) {
+    const row = 54 + (height - 1 - y) * stride;
+    for (let x = 0; x < width; x++) {
+      const [r, g, b] = colorAt(x, y);
+      out[row + 3 * x] = b;
+      out[row + 3 * x + 1] = g;
+      out[row + 3 * x + 2] = r;
+    }
+  }
+  return out;
+}
