@@ -4,7 +4,8 @@
 // images of each class from ILLUST_ONLY_DATA plus one corrupt file. Checks, on one page load:
 // verdicts match the same model run in Node, screenshots and photos end hidden and illustrations
 // visible, no cell is ever painted before its verdict (a rAF recorder in the page), the corrupt image
-// stays visible (fail open), cells appended by scrolling and re-mounted cells are judged, the popup's
+// stays visible (fail open), cells appended by scrolling, re-mounted cells and cells rendered after
+// SPA navigation are judged, the popup's
 // counts and switches work live, the placeholder and the page-level "show all" reveal, and nothing
 // is requested from any host but x.com and pbs.twimg.com.
 import { test } from 'node:test';
@@ -186,6 +187,24 @@ test('extension on an X media tab: hides screenshots and photos without flashing
     assertVerdicts(afterScroll, [...ids0, ...ids1]);
     const all = [...ids0, ...ids1];
     const hiddenIds = all.filter((id) => expectedState(id) === 'hidden');
+
+    // SPA navigation: off the media tab the page is left alone; back on it, the freshly rendered
+    // cells take their known verdicts at once (the flash recorder watches this too).
+    await page.evaluate(() => window.fixtureNavigate('/someartist'));
+    await page.waitForFunction(() => !document.documentElement.hasAttribute('data-illust-only-active'));
+    await page.evaluate(() => window.fixtureNavigate('/someartist/media'));
+    const remounted = await page.evaluate(() => ({
+      active: document.documentElement.hasAttribute('data-illust-only-active'),
+      // Lazy images get their src later; the others are media cells right away.
+      states: [...document.querySelectorAll('li[data-test-media] a')]
+        .filter((a) => a.querySelector('img[src*="pbs.twimg.com/media/"], [style*="pbs.twimg.com/media/"]'))
+        .map((a) => a.dataset.illustOnlyState ?? null),
+    }));
+    assert.ok(remounted.active, 'judging resumes on the media tab');
+    assert.ok(remounted.states.length >= ids0.length, `cells re-rendered: ${remounted.states.length}`);
+    assert.ok(remounted.states.every((s) => s && s !== 'pending'), `re-rendered cells judged at once: ${remounted.states}`);
+    await page.evaluate(() => window.scrollTo(0, document.body.scrollHeight)); // lazy images load
+    assertVerdicts(await waitForStates(all, judged, 'the re-rendered cells to be judged'), all);
 
     // 3. The popup: counts, provider, and switches applied live.
     const tabId = await worker.evaluate(async () => (await chrome.tabs.query({ url: 'https://x.com/*' }))[0].id);
