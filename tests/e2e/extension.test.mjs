@@ -256,6 +256,16 @@ test('extension on an X media tab: hides screenshots and photos without flashing
     const workerFetches = requests.filter((r) => r.fromWorker);
     assert.ok(workerFetches.length >= all.length, 'the service worker fetched the media');
     for (const r of workerFetches) assert.match(r.url, /^https:\/\/pbs\.twimg\.com\/media\/[\w-]+\?format=jpg&name=small$/);
+
+    // The last X tab closed: the offscreen document (and the model's memory) goes too.
+    const offscreenCount = () => worker.evaluate(async () => (await chrome.runtime.getContexts({ contextTypes: ['OFFSCREEN_DOCUMENT'] })).length);
+    assert.equal(await offscreenCount(), 1);
+    await page.close();
+    const deadline = Date.now() + 10000;
+    while (await offscreenCount() > 0) {
+      assert.ok(Date.now() < deadline, 'the offscreen document outlived the last X tab');
+      await popup.waitForTimeout(100);
+    }
   } finally {
     await context.close();
     rmSync(profile, { recursive: true, force: true });

@@ -22,6 +22,7 @@ const FETCH_CONCURRENCY = 4; // like a browser's per-host parallelism; inference
 const MAX_IMAGE_BYTES = 10 * 2 ** 20; // name=small JPEGs are ~20–150 KB; anything huge is refused
 const OFFSCREEN_ANSWER_RETRIES = 20; // the document's listener may not be up the instant it exists
 const MEDIA_ID = /^[A-Za-z0-9_-]{1,64}$/;
+const X_TAB_URLS = ['https://x.com/*', 'https://twitter.com/*']; // readable via the host permissions
 // Failures that depend only on the bytes: cached like verdicts so re-mounts do not refetch them.
 const PERMANENT_FAILURES = new Set(['empty_input', 'unsupported_format', 'truncated', 'corrupt', 'too_large', 'bad_argument']);
 
@@ -117,6 +118,13 @@ async function ensureOffscreenDocument() {
   await offscreenCreating;
 }
 
+/** Frees the model's memory (~50–100 MB) once no X tab is left; the next media tab reloads it (1–2 s). */
+async function closeOffscreenIfUnused() {
+  const xTabs = await chrome.tabs.query({ url: X_TAB_URLS });
+  if (xTabs.length > 0 || inFlight.size > 0 || !(await hasOffscreenDocument())) return;
+  await chrome.offscreen.closeDocument().catch((error) => console.info('Illust Only: offscreen document already closed:', error?.message));
+}
+
 async function askOffscreen(message) {
   await ensureOffscreenDocument();
   for (let attempt = 0; ; attempt += 1) {
@@ -197,6 +205,8 @@ function answerWith(promise, sendResponse) {
   promise.then(sendResponse, (error) => sendResponse({ ok: false, code: 'internal', message: String(error?.message ?? error) }));
   return true; // keeps the channel open for the asynchronous answer
 }
+
+chrome.tabs.onRemoved.addListener(() => { closeOffscreenIfUnused(); });
 
 chrome.runtime.onMessage.addListener((message, sender, sendResponse) => {
   if (message?.target === OFFSCREEN_TARGET || sender.id !== chrome.runtime.id) return false;
