@@ -1,10 +1,10 @@
 // End-to-end test of the browser extension in real headless Chromium, offline: the unpacked build is
 // loaded with --load-extension, https://x.com/someartist/media is answered by a local fixture that
 // reproduces X's media-tab markup (tests/e2e/fixtures/x-media-tab.html), and pbs.twimg.com by real
-// images of each class from ILLUST_ONLY_DATA plus one corrupt file. Checks, on one page load:
+// images of each class from ILLUST_ONLY_DATA, one corrupt file and one 404. Checks, on one page load:
 // verdicts match the same model run in Node, screenshots and photos end hidden and illustrations
-// visible, no cell is ever painted before its verdict (a rAF recorder in the page), the corrupt image
-// stays visible (fail open), cells appended by scrolling, re-mounted cells and cells rendered after
+// visible, no cell is ever painted before its verdict (a rAF recorder in the page), the corrupt and
+// the missing image stay visible (fail open), cells appended by scrolling, re-mounted cells and cells rendered after
 // SPA navigation are judged, the popup's
 // counts and switches work live, the placeholder and the page-level "show all" reveal, and nothing
 // is requested from any host but x.com and pbs.twimg.com.
@@ -91,12 +91,13 @@ test('extension on an X media tab: hides screenshots and photos without flashing
   const media = new Map(); // media id → {bytes, label, scores}
   const cellsOf = (items, variants) => items.map((item, i) => {
     const mediaId = `Fx${String(media.size).padStart(3, '0')}${item.label.slice(0, 4)}AbCdEf`.slice(0, 15);
-    media.set(mediaId, { ...item, bytes: item.bytes ?? readFileSync(item.file) });
+    media.set(mediaId, { ...item, bytes: item.file ? readFileSync(item.file) : item.bytes });
     return { statusId: String(1800000000000000000n + BigInt(media.size)), mediaId, variant: variants[i % variants.length] };
   });
   const corrupt = { label: 'corrupt', bytes: Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10]), Buffer.from('JFIF\0 this is not image data'.repeat(40))]) };
+  const missing = { label: 'missing', bytes: null }; // pbs.twimg.com answers 404
   const byClass = (label) => picked.filter((p) => p.label === label);
-  const batch0 = cellsOf([...byClass('illustration').slice(0, 4), ...byClass('screenshot').slice(0, 3), ...byClass('photo').slice(0, 3), corrupt],
+  const batch0 = cellsOf([...byClass('illustration').slice(0, 4), ...byClass('screenshot').slice(0, 3), ...byClass('photo').slice(0, 3), corrupt, missing],
     ['both', 'img', 'background']);
   const batch1 = cellsOf([byClass('illustration')[4], byClass('screenshot')[3], byClass('photo')[3]], ['lazy', 'both', 'lazy']);
   const fixture = readFileSync(path.join(root, 'tests', 'e2e', 'fixtures', 'x-media-tab.html'), 'utf8')
@@ -120,7 +121,7 @@ test('extension on an X media tab: hides screenshots and photos without flashing
       requests.push({ host: url.host, url: url.href, fromWorker: Boolean(request.serviceWorker()) });
       if (url.host === 'x.com' && url.pathname === '/someartist/media') return route.fulfill({ contentType: 'text/html; charset=utf-8', body: fixture });
       const id = url.host === 'pbs.twimg.com' && url.pathname.match(/^\/media\/([\w-]+)$/)?.[1];
-      if (id && media.has(id)) return route.fulfill({ contentType: 'image/jpeg', body: media.get(id).bytes });
+      if (id && media.get(id)?.bytes) return route.fulfill({ contentType: 'image/jpeg', body: media.get(id).bytes });
       return route.fulfill({ status: 404, body: '' });
     });
     const worker = context.serviceWorkers()[0] ?? await context.waitForEvent('serviceworker');
@@ -164,20 +165,23 @@ test('extension on an X media tab: hides screenshots and photos without flashing
       }
     };
     const judged = (s) => s.state !== null && s.state !== 'pending';
-    const expectedState = (id) => (media.get(id).label === 'corrupt' ? 'error' : LABELS_HIDDEN_BY_DEFAULT.has(media.get(id).label) ? 'hidden' : 'visible');
+    const failing = new Set(['corrupt', 'missing']);
+    const expectedState = (id) => (failing.has(media.get(id).label) ? 'error' : LABELS_HIDDEN_BY_DEFAULT.has(media.get(id).label) ? 'hidden' : 'visible');
     const assertVerdicts = (now, ids) => {
       for (const id of ids) {
         const { label } = media.get(id);
         assert.equal(now[id].state, expectedState(id), `${id} (${label}): ${JSON.stringify(now[id])}`);
-        if (label !== 'corrupt') assert.equal(now[id].label, label, `${id}: extension label vs Node`);
+        if (!failing.has(label)) assert.equal(now[id].label, label, `${id}: extension label vs Node`);
         assert.equal(now[id].shown, now[id].state !== 'hidden', `${id}: shown must follow state`);
       }
     };
 
-    // 1. The first screen: every cell judged, as expected, the corrupt one shown.
+    // 1. The first screen: every cell judged, as expected; the corrupt and the missing one shown.
     const ids0 = batch0.map((c) => c.mediaId);
     assertVerdicts(await waitForStates(ids0, judged, 'the first batch to be judged'), ids0);
-    assert.ok(consoleLines.some((l) => /showing media \S+ unjudged/.test(l)), 'the fail-open reason is logged');
+    for (const code of ['corrupt', 'fetch_failed']) {
+      assert.ok(consoleLines.some((l) => l.includes('unjudged (') && l.includes(code)), `the fail-open reason (${code}) is logged`);
+    }
 
     // 2. Infinite scroll: appended (and lazily loaded) cells are judged; the re-mounted first cell
     //    keeps its verdict.
@@ -210,9 +214,9 @@ test('extension on an X media tab: hides screenshots and photos without flashing
     const tabId = await worker.evaluate(async () => (await chrome.tabs.query({ url: 'https://x.com/*' }))[0].id);
     const popup = await context.newPage();
     await popup.goto(`chrome-extension://${extensionId}/popup.html?tab=${tabId}`);
-    await popup.waitForFunction((n) => document.getElementById('judged').textContent === String(n), all.length - 1);
+    await popup.waitForFunction((n) => document.getElementById('judged').textContent === String(n), all.length - failing.size);
     assert.equal(await popup.textContent('#hidden'), String(hiddenIds.length));
-    assert.equal(await popup.textContent('#errors'), '1');
+    assert.equal(await popup.textContent('#errors'), String(failing.size));
     await popup.waitForFunction(() => /wasm/.test(document.getElementById('provider').textContent));
 
     const photoIds = all.filter((id) => media.get(id).label === 'photo');
