@@ -68,7 +68,7 @@ async function main() {
   });
   refreshPage(tabId);
   refreshProvider();
-  setInterval(() => refreshPage(tabId), STATS_POLL_MS);
+  setInterval(() => { refreshPage(tabId); refreshProvider(); }, STATS_POLL_MS);
 }
 
 main().catch((error) => { $('provider').textContent = `error: ${error?.message ?? error}`; });
