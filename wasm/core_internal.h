@@ -2,13 +2,17 @@
 // illust_core.h (structure scanning is an implementation detail of how we classify failures).
 #pragma once
 
+#include <string>
+
 #include "illust_core.h"
 
 namespace illust {
 
 // Result of walking a file's container structure (markers, chunks, blocks) without decoding pixels.
-enum class Structure { complete, truncated, unknown };
-Structure scan_structure(Format format, const uint8_t* data, size_t size);
+// `invalid`: the structure holds something known to break stb_image 2.27 (Debian 12's copy; fixed
+// upstream later), which we refuse before stb sees it; *problem then says what.
+enum class Structure { complete, truncated, unknown, invalid };
+Structure scan_structure(Format format, const uint8_t* data, size_t size, std::string* problem = nullptr);
 
 // True when 0 < size < magic length and the bytes are a prefix of a decodable format's magic.
 bool is_truncated_magic(const uint8_t* data, size_t size);

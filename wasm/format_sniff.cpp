@@ -41,30 +41,95 @@ Format sniff_ftyp(const uint8_t* data, size_t size) {
   return Format::unknown;
 }
 
+// stb_image 2.27 (Debian 12's copy) has two Huffman-table bugs our fuzzer found, both fixed upstream
+// later; we refuse the inputs that trigger them before stb reads anything:
+//  1. it builds a table without checking that its 16 code counts add up to at most 256 symbols, then
+//     writes past its arrays;
+//  2. a scan may use a table no DHT defined, and stb then decodes with uninitialised memory (reading
+//     out of bounds).
+// So DHT segments are re-read the way stb reads them (tables back to back while the segment length
+// lasts, counts read even past the segment end, zeros past the data end), and each scan's tables must
+// have been defined before it.
+struct JpegTables {
+  unsigned dc_defined = 0, ac_defined = 0;  // bit i: table i defined
+  bool progressive = false;
+};
+
+bool jpeg_read_dht(const uint8_t* d, size_t n, size_t segment_start, size_t len, JpegTables* tables) {
+  auto byte_at = [&](size_t at) -> uint32_t { return at < n ? d[at] : 0; };  // stb's get8 returns 0 at EOF
+  long remaining = long(len) - 2;
+  size_t pos = segment_start;
+  while (remaining > 0) {
+    const uint32_t q = byte_at(pos);
+    const uint32_t table_class = q >> 4, table_id = q & 15;
+    if (table_class > 1 || table_id > 3) return true;  // stb rejects this itself ("bad DHT header")
+    uint32_t symbols = 0;
+    for (size_t i = 0; i < 16; ++i) symbols += byte_at(pos + 1 + i);
+    if (symbols > 256) return false;
+    (table_class == 0 ? tables->dc_defined : tables->ac_defined) |= 1u << table_id;
+    remaining -= long(17 + symbols);
+    pos += 17 + symbols;
+  }
+  return true;
+}
+
+// SOS payload: Ns, Ns x (component id, Td<<4 | Ta), Ss, Se, Ah<<4 | Al.
+bool jpeg_scan_tables_defined(const uint8_t* p, size_t payload_len, const JpegTables& tables) {
+  if (payload_len < 1) return true;
+  const size_t ns = p[0];
+  if (payload_len < 1 + 2 * ns + 3) return true;  // stb rejects a short SOS itself ("bad SOS len")
+  const uint32_t ss = p[1 + 2 * ns], ah = p[3 + 2 * ns] >> 4;
+  for (size_t i = 0; i < ns; ++i) {
+    const uint32_t td = p[2 + 2 * i] >> 4, ta = p[2 + 2 * i] & 15;
+    if (td > 3 || ta > 3) return true;  // stb rejects these itself ("bad SOS")
+    const bool dc_ok = (tables.dc_defined >> td) & 1u, ac_ok = (tables.ac_defined >> ta) & 1u;
+    if (!tables.progressive) {
+      if (!dc_ok || !ac_ok) return false;  // sequential scans decode both
+    } else if (ss == 0) {
+      if (ah == 0 && !dc_ok) return false;  // first DC pass; DC refinement reads raw bits
+    } else if (!ac_ok) {
+      return false;  // AC passes, first and refinement
+    }
+  }
+  return true;
+}
+
 // JPEG: SOI, then marker segments; after each SOS the entropy-coded data runs to the next marker.
-// Complete once EOI (FF D9) is reached.
-Structure scan_jpeg(const uint8_t* d, size_t n) {
+// Complete once EOI (FF D9) is reached. Bytes between segments are skipped the way stb_image skips
+// them, so every segment stb will parse is one we have checked.
+Structure scan_jpeg(const uint8_t* d, size_t n, std::string* problem) {
   size_t pos = 2;
+  bool seen_garbage = false;
+  JpegTables tables;
+  auto invalid = [&](const char* why) {
+    if (problem) *problem = why;
+    return Structure::invalid;
+  };
   for (;;) {
-    if (pos >= n) return Structure::truncated;
-    if (d[pos] != 0xFF) return Structure::unknown;  // garbage between segments: let the decoder judge
-    while (pos < n && d[pos] == 0xFF) ++pos;         // fill bytes
+    while (pos < n && d[pos] != 0xFF) { ++pos; seen_garbage = true; }
+    while (pos < n && d[pos] == 0xFF) ++pos;  // fill bytes
     if (pos >= n) return Structure::truncated;
     const uint8_t marker = d[pos++];
-    if (marker == 0xD9) return Structure::complete;
+    if (marker == 0xD9) return seen_garbage ? Structure::unknown : Structure::complete;
     if (marker == 0xD8 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) continue;  // no length
-    if (marker == 0x00) return Structure::unknown;
+    if (marker == 0x00) { seen_garbage = true; continue; }
     if (n - pos < 2) return Structure::truncated;
     const size_t len = be16(d + pos);
+    if (marker == 0xC4 && !jpeg_read_dht(d, n, pos + 2, len, &tables))
+      return invalid("bad DHT table (more than 256 Huffman codes)");
     if (len < 2) return Structure::unknown;
     if (n - pos < len) return Structure::truncated;
+    if (marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC)
+      tables.progressive = marker == 0xC2;  // stb's own test: only SOF2 is progressive
+    if (marker == 0xDA && !jpeg_scan_tables_defined(d + pos + 2, len - 2, tables))
+      return invalid("a scan uses a Huffman table that was never defined");
     pos += len;
     if (marker != 0xDA) continue;
     // Entropy-coded segment: FF 00 is a stuffed byte, FF D0..D7 restart markers, FF FF fill.
     for (;;) {
       const void* ff = pos < n ? std::memchr(d + pos, 0xFF, n - pos) : nullptr;
       if (!ff) return Structure::truncated;
-      pos = static_cast<const uint8_t*>(ff) - d;
+      pos = size_t(static_cast<const uint8_t*>(ff) - d);
       if (pos + 1 >= n) return Structure::truncated;
       const uint8_t next = d[pos + 1];
       if (next == 0x00 || (next >= 0xD0 && next <= 0xD7)) { pos += 2; continue; }
@@ -189,9 +254,9 @@ bool is_truncated_magic(const uint8_t* d, size_t n) {
   return false;
 }
 
-Structure scan_structure(Format format, const uint8_t* data, size_t size) {
+Structure scan_structure(Format format, const uint8_t* data, size_t size, std::string* problem) {
   switch (format) {
-    case Format::jpeg: return scan_jpeg(data, size);
+    case Format::jpeg: return scan_jpeg(data, size, problem);
     case Format::png: return scan_png(data, size);
     case Format::gif: return scan_gif(data, size);
     case Format::bmp: return scan_bmp(data, size);

@@ -129,23 +129,28 @@ ProbeResult probe(const uint8_t* data, size_t size, const Limits& limits) {
   if (read_header_size(format, data, size, &header_w, &header_h) && header_w * header_h > limits.max_pixels)
     return too_large(header_w, header_h);
 
-  // 2. stb_image's own header reader for this format; failures are truncation when the container
-  //    structure ends early, else corruption (or stb's own size limit).
+  // 2. The container structure, walked by us before stb_image reads anything: the data must hold the
+  //    whole image (stb would quietly fill a cut JPEG with grey), and nothing in it may be known to
+  //    break the decoder.
+  std::string problem;
+  const Structure structure = scan_structure(format, data, size, &problem);
+  if (structure == Structure::invalid)
+    return failure<ProbeResult>(Status::corrupt, std::string("corrupt ") + format_name(format) + ": " + problem, format);
+  if (structure == Structure::truncated)
+    return failure<ProbeResult>(Status::truncated, std::string("truncated ") + format_name(format) + ": data ends before the image does", format);
+
+  // 3. stb_image's own header reader for this format, and the cap again on the size it reads.
   int w = 0, h = 0, comp = 0;
   const bool header_ok = stb_info_for_format(format, data, int(size), &w, &h, &comp) != 0;
   if (!header_ok || w <= 0 || h <= 0) {
     const std::string reason = header_ok ? "zero-sized image" : stb_reason();
-    if (scan_structure(format, data, size) == Structure::truncated)
-      return failure<ProbeResult>(Status::truncated, std::string("truncated ") + format_name(format) + ": " + reason, format);
-    if (header_ok || status_for_stb_reason(reason) == Status::corrupt)
-      return failure<ProbeResult>(Status::corrupt, std::string("corrupt ") + format_name(format) + ": " + reason, format);
-    return failure<ProbeResult>(status_for_stb_reason(reason), std::string("cannot read ") + format_name(format) + ": " + reason, format);
+    const Status st = status_for_stb_reason(reason);
+    const std::string what = st == Status::too_large       ? "image too large for the decoder: "
+                             : st == Status::out_of_memory ? "out of memory reading the header: "
+                                                           : "corrupt ";
+    return failure<ProbeResult>(st, what + format_name(format) + ": " + reason, format);
   }
   if (uint64_t(w) * uint64_t(h) > limits.max_pixels) return too_large(uint64_t(w), uint64_t(h));
-
-  // 3. The data must hold the whole image (stb would quietly fill a cut JPEG with grey).
-  if (scan_structure(format, data, size) == Structure::truncated)
-    return failure<ProbeResult>(Status::truncated, std::string("truncated ") + format_name(format) + ": data ends before the image does", format);
 
   ProbeResult r;
   r.format = format;

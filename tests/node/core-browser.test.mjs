@@ -1,0 +1,128 @@
+// core-browser.test.mjs: the wasm core in real headless Chromium, on a page and in a module worker,
+// both under the Manifest V3 extension-page CSP `script-src 'self' 'wasm-unsafe-eval'` (no eval, no
+// new Function). Files are laid out the way the demo/extension build steps copy them (core.js with
+// illust_core.mjs + .wasm next to it) and served by a tiny local server; the tensor must equal the one
+// Node computes from the same bytes. Also checks the glue text itself has no eval/new Function.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+
+import { loadCore } from '../../web/lib/core.js';
+import { ensureNativeSide, fixture, readContract, root } from './core-helpers.mjs';
+
+const CSP = "script-src 'self' 'wasm-unsafe-eval'; object-src 'self'";
+const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync'];
+
+const gluePath = path.join(root, 'build', 'wasm', 'illust_core.mjs');
+
+const PAGE_JS = `
+import { loadCore } from './lib/core.js';
+const report = { violations: [] };
+// page.js's own eval probe below is expected to be blocked; anything else (the core, the glue) must not be.
+document.addEventListener('securitypolicyviolation', (e) => {
+  if (!e.sourceFile.endsWith('/page.js')) report.violations.push(e.violatedDirective + ' ' + e.blockedURI + ' ' + e.sourceFile);
+});
+try { eval('1'); report.evalAllowed = true; } catch { report.evalAllowed = false; }
+async function run() {
+  const contract = await (await fetch('./contract.json')).json();
+  const bytes = new Uint8Array(await (await fetch('./image.jpg')).arrayBuffer());
+  const core = await loadCore();
+  const t = core.toTensor(bytes, contract);
+  report.page = { ok: t.ok, dims: t.dims, format: t.format, tensor: t.ok ? Array.from(t.tensor) : null, message: t.message };
+  report.pageBad = core.probe(new TextEncoder().encode('RIFF\\0\\0\\0\\0WEBPVP8 '));
+  const worker = new Worker('./worker.js', { type: 'module' });
+  report.worker = await new Promise((resolve) => {
+    worker.onmessage = (e) => resolve(e.data);
+    worker.onerror = (e) => resolve({ error: String(e.message) });
+    worker.postMessage({ bytes, contract });
+  });
+}
+run().catch((e) => { report.error = String(e && e.stack || e); }).finally(() => { window.__report = report; });
+`;
+
+const WORKER_JS = `
+import { loadCore } from './lib/core.js';
+self.onmessage = async ({ data }) => {
+  try {
+    const core = await loadCore();
+    const t = core.toTensor(data.bytes, data.contract);
+    self.postMessage({ ok: t.ok, dims: t.dims, tensor: t.ok ? Array.from(t.tensor) : null, message: t.message });
+  } catch (e) {
+    self.postMessage({ error: String(e && e.stack || e) });
+  }
+};
+`;
+
+let server;
+let baseUrl;
+let profileDir;
+
+before(async () => {
+  ensureNativeSide();
+  const files = {
+    '/index.html': ['text/html', '<!doctype html><meta charset="utf-8"><title>core</title><script type="module" src="./page.js"></script>'],
+    '/page.js': ['text/javascript', PAGE_JS],
+    '/worker.js': ['text/javascript', WORKER_JS],
+    '/lib/core.js': ['text/javascript', readFileSync(path.join(root, 'web', 'lib', 'core.js'))],
+    '/lib/illust_core.mjs': ['text/javascript', readFileSync(gluePath)],
+    '/lib/illust_core.wasm': ['application/wasm', readFileSync(path.join(root, 'build', 'wasm', 'illust_core.wasm'))],
+    '/contract.json': ['application/json', readFileSync(path.join(root, 'model', 'contract.json'))],
+    '/image.jpg': ['image/jpeg', fixture('jpeg_exif_orientation_6.jpg')],
+  };
+  server = http.createServer((req, res) => {
+    const file = files[new URL(req.url, 'http://x').pathname];
+    if (!file) { res.writeHead(404).end(); return; }
+    res.writeHead(200, { 'Content-Type': file[0], 'Content-Security-Policy': CSP, 'Cache-Control': 'no-store' });
+    res.end(file[1]);
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  baseUrl = `http://127.0.0.1:${server.address().port}`;
+  profileDir = mkdtempSync(path.join(tmpdir(), 'illust-core-chromium-'));
+});
+
+after(async () => {
+  server?.close();
+  if (profileDir) rmSync(profileDir, { recursive: true, force: true });
+});
+
+test('the glue contains no eval or new Function (built with -sDYNAMIC_EXECUTION=0)', () => {
+  const glue = readFileSync(gluePath, 'utf8');
+  assert.ok(glue.length > 1000);
+  assert.doesNotMatch(glue, /new\s+Function\s*\(/);
+  assert.doesNotMatch(glue, /(^|[^.\w$])eval\s*\(/);
+});
+
+test('loads and runs on a page and in a module worker under the MV3 CSP, matching Node', { timeout: 90_000 }, async () => {
+  const { chromium } = await import('playwright-core');
+  const context = await chromium.launchPersistentContext(profileDir, { executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
+  try {
+    const page = await context.newPage();
+    const consoleErrors = [];
+    page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+    await page.goto(`${baseUrl}/index.html`);
+    await page.waitForFunction(() => window.__report, null, { timeout: 60_000 });
+    const report = await page.evaluate(() => window.__report);
+    assert.equal(report.error, undefined, report.error);
+    assert.equal(report.evalAllowed, false, 'CSP not in force: the test would prove nothing');
+    assert.deepEqual(report.violations, [], `CSP violations: ${report.violations}`);
+    assert.deepEqual(report.pageBad, { ok: false, code: 'unsupported_format', message: 'unsupported format: webp' });
+
+    const contract = readContract();
+    const node = (await loadCore()).toTensor(fixture('jpeg_exif_orientation_6.jpg'), contract);
+    assert.equal(node.ok, true);
+    for (const [where, result] of [['page', report.page], ['worker', report.worker]]) {
+      assert.equal(result.error, undefined, `${where}: ${result.error}`);
+      assert.equal(result.ok, true, `${where}: ${result.message}`);
+      assert.deepEqual(result.dims, [1, 3, contract.input.height, contract.input.width]);
+      assert.deepEqual(Float32Array.from(result.tensor), node.tensor, `${where}: tensor differs from Node's`);
+    }
+    assert.deepEqual(consoleErrors.filter((m) => /Content Security Policy|wasm/i.test(m)), []);
+  } finally {
+    await context.close();
+  }
+});
