@@ -190,6 +190,7 @@ test('demo page: dropped folder and files are classified, counted, filtered and 
   assert.equal((await readCounts(page)).error, 2);
   assert.match(await page.textContent('#engine'), new RegExp(`median \\d+\\.\\d ms per image \\(${images.length}\\)`));
 
+  await page.mouse.move(0, 0); // no hover highlight in the picture
   await page.screenshot({ path: path.join(root, 'docs', 'demo.png'), fullPage: true });
 
   // Filter: only illustrations, then only hidden, then all again.
