@@ -23,6 +23,8 @@ const LOG_PREFIX = '[Illust Only]';
 const root = document.documentElement;
 
 let settings = { enabled: true }; // until the service worker answers, hold cells (the default is on)
+let settingsLoaded = false;
+let prepareSent = false;
 let active = false; // judging on this page: enabled and on a media tab
 let currentPath = location.pathname;
 
@@ -162,6 +164,11 @@ function revealAll() {
 function updateActive() {
   const nowActive = Boolean(settings.enabled) && isMediaTabPath(location.pathname);
   root.toggleAttribute('data-illust-only-active', nowActive);
+  if (nowActive && settingsLoaded && !prepareSent) {
+    // X takes a while to render its grid: let the model load meanwhile (1–2 s off the first verdict).
+    prepareSent = true;
+    askServiceWorker({ type: MSG.PREPARE });
+  }
   if (nowActive && !active) { active = true; examineAllCells(); }
   active = nowActive;
   scheduleStatsUpdate();
@@ -278,6 +285,7 @@ chrome.storage.onChanged.addListener((_changes, area) => {
 
 async function loadSettings() {
   const answer = await askServiceWorker({ type: MSG.GET_SETTINGS });
+  settingsLoaded = true;
   if (answer?.ok) settings = answer.settings;
   else console.info(`${LOG_PREFIX} settings unavailable (${answer?.message}); using defaults`);
   updateActive();

@@ -213,6 +213,8 @@ chrome.runtime.onMessage.addListener((message, sender, sendResponse) => {
   switch (message?.type) {
     case MSG.CLASSIFY_MEDIA:
       return answerWith(classifyMedia(message.mediaId), sendResponse);
+    case MSG.PREPARE:
+      return answerWith(askOffscreen({ type: MSG.OFFSCREEN_STATUS }), sendResponse); // loads the classifier
     case MSG.GET_SETTINGS:
       return answerWith(getSettings().then((settings) => ({ ok: true, settings })), sendResponse);
     case MSG.GET_STATUS:
