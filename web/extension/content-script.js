@@ -18,7 +18,7 @@
 import { MSG } from './messages.js';
 import { CELL_SELECTOR, isMediaTabPath, mediaIdOfCell } from './media-cells.js';
 
-const VERDICT_TIMEOUT_MS = 20000; // generous: the first verdict waits for the model to load (1–3 s)
+const VERDICT_TIMEOUT_MS = 20000; // per sent request; generous: the first waits for the model to load
 const LOG_PREFIX = '[Illust Only]';
 const root = document.documentElement;
 
@@ -37,15 +37,40 @@ let seenOnPage = new Set(); // media ids on the current page (counts are per pag
 
 // ---- verdicts ----------------------------------------------------------------------------------
 
+// Requests go out at most MAX_IN_FLIGHT at a time, in the order cells were found (top of the grid
+// first), and each one's timeout starts when it is sent: a long grid on a slow machine waits its
+// turn instead of timing out in a queue. A timeout means the classifier is stuck or far too slow, so
+// the cells still waiting are shown at once rather than after one timeout each.
+const MAX_IN_FLIGHT = 6;
+const waitingForRequest = []; // media ids
+let requestsInFlight = 0;
+
 function requestVerdict(mediaId) {
   verdicts.set(mediaId, { status: 'pending' });
-  const timer = setTimeout(() => settle(mediaId, {
-    ok: false, code: 'timeout', message: `no verdict within ${VERDICT_TIMEOUT_MS / 1000} s`,
-  }), VERDICT_TIMEOUT_MS);
-  askServiceWorker({ type: MSG.CLASSIFY_MEDIA, mediaId }).then((answer) => {
-    clearTimeout(timer);
-    settle(mediaId, answer);
-  });
+  waitingForRequest.push(mediaId);
+  sendWaitingRequests();
+}
+
+function sendWaitingRequests() {
+  while (requestsInFlight < MAX_IN_FLIGHT && waitingForRequest.length > 0) {
+    const mediaId = waitingForRequest.shift();
+    if (verdicts.get(mediaId)?.status !== 'pending') continue;
+    requestsInFlight += 1;
+    let finished = false;
+    const finish = (answer) => {
+      if (finished) return;
+      finished = true;
+      requestsInFlight -= 1;
+      settle(mediaId, answer);
+      sendWaitingRequests();
+    };
+    const timer = setTimeout(() => {
+      const timeout = { ok: false, code: 'timeout', message: `no verdict within ${VERDICT_TIMEOUT_MS / 1000} s` };
+      for (const waiting of waitingForRequest.splice(0)) settle(waiting, timeout);
+      finish(timeout);
+    }, VERDICT_TIMEOUT_MS);
+    askServiceWorker({ type: MSG.CLASSIFY_MEDIA, mediaId }).then((answer) => { clearTimeout(timer); finish(answer); });
+  }
 }
 
 async function askServiceWorker(message) {
