@@ -29,16 +29,18 @@ const USAGE = `usage: npm run bench -- [--images 200] [--quick] [--out docs/benc
 Benchmarks bytes → verdict on real images in headless Chromium (our wasm core + ONNX Runtime Web,
 nsfwjs 4.4.0, the browser's own decode path) and in Node (onnxruntime-node, the native core).
   --images N      images to run (default 200; a fixed, seeded, class-interleaved pick)
-  --quick         smoke check: 12 images, 1 warm-up run, no webgl
+  --quick         smoke check: 12 images, 1 warm-up run, no webgl, no levers
   --out FILE      also write the report as Markdown (e.g. docs/benchmarks.md)
-  --suites LIST   comma-separated subset of: ${'core-decode,browser-decode,ours,nsfwjs,native,media-tab'}
+  --suites LIST   comma-separated subset of: core-decode,browser-decode,ours,levers,nsfwjs,native,media-tab
   --model FILE    ONNX model to run in our pipeline (default model/illust-only.onnx)
   --warmup N      warm-up images per suite, not counted (default 3)
+  --repeat R      run each image R times back to back and keep its fastest run (default 1); on a
+                  busy shared machine R=3 filters out moments another process had the CPU
   --seed N        image pick seed (default 20261126)
   --data DIR      image data (default $ILLUST_ONLY_DATA or ../shared/data)`;
 
 function parseArgs(argv) {
-  const options = { images: 200, quick: false, out: null, suites: null, model: null, warmup: 3, seed: 20261126,
+  const options = { images: 200, quick: false, out: null, suites: null, model: null, warmup: 3, repeat: 1, seed: 20261126,
     data: process.env.ILLUST_ONLY_DATA || path.resolve(ROOT, '..', 'shared', 'data') };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -57,6 +59,7 @@ function parseArgs(argv) {
     else if (flag === '--quick') options.quick = true;
     else if (flag === '--images') options.images = int(1);
     else if (flag === '--warmup') options.warmup = int(0);
+    else if (flag === '--repeat') options.repeat = int(1);
     else if (flag === '--seed') options.seed = int(0);
     else if (flag === '--out') options.out = path.resolve(value());
     else if (flag === '--model') options.model = path.resolve(value());
@@ -78,12 +81,21 @@ function browserSuites(options) {
     { group: 'browser-decode', suite: 'browser-decode', title: 'browser: createImageBitmap + canvas + JS loop', options: {} },
     { group: 'ours', suite: 'ours', title: 'ours: wasm core + ORT-web wasm, 1 thread', options: { threads: 1 } },
     { group: 'ours', suite: 'ours', title: 'ours: wasm core + ORT-web wasm, 2 threads', options: { threads: 2 } },
+    // Levers for our pipeline: ORT session options passed through classifier.js's sessionOptions.
+    // The export names the dynamic batch axis "N" (tools/export_onnx.py); fixing it lets ORT plan
+    // shapes and memory once.
+    ...[1, 2].map((threads) => ({ group: 'levers', suite: 'ours', title: `lever: ours + freeDimensionOverrides {N: 1}, ${threads} thread${threads > 1 ? 's' : ''}`,
+      options: { threads, sessionOptions: { freeDimensionOverrides: { N: 1 } } } })),
+    { group: 'levers', suite: 'ours', title: 'lever: ours + enableCpuMemArena false, 1 thread', options: { threads: 1, sessionOptions: { enableCpuMemArena: false } } },
+    { group: 'levers', suite: 'ours', title: 'lever: ours + no thread spinning, 2 threads',
+      options: { threads: 2, sessionOptions: { extra: { session: { 'intra_op.allow_spinning': '0' } } } } },
     { group: 'nsfwjs', suite: 'nsfwjs', title: 'nsfwjs 4.4.0: tfjs wasm, 1 thread', options: { backend: 'wasm', threads: 1 } },
     { group: 'nsfwjs', suite: 'nsfwjs', title: 'nsfwjs 4.4.0: tfjs wasm, 2 threads', options: { backend: 'wasm', threads: 2 } },
   ];
   if (!options.quick) list.push({ group: 'nsfwjs', suite: 'nsfwjs', title: 'nsfwjs 4.4.0: tfjs webgl (software GL, first 20 images)', options: { backend: 'webgl', maxImages: 20 } });
   for (const entry of list) entry.id = `${entry.suite}:${JSON.stringify(entry.options)}`;
-  return list.filter((s) => !options.suites || options.suites.includes(s.group));
+  // Levers run in full runs and when asked for; a --quick smoke check skips them.
+  return list.filter((s) => (options.suites ? options.suites.includes(s.group) : !(options.quick && s.group === 'levers')));
 }
 
 const CHUNK = 10; // images per turn when interleaving suites
@@ -126,9 +138,9 @@ function browserRunner(context, baseUrl, entry) {
         return withErrors({ error: String(error?.message ?? error) });
       }
     },
-    async chunk(start, end) {
-      const result = await withTimeout(page.evaluate(([a, b]) => window.runChunk(a, b), [start, end]).catch((error) => ({ error: String(error?.message ?? error) })),
-        60000 + (end - start) * 5000, `images ${start}-${end}`);
+    async chunk(start, end, repeat) {
+      const result = await withTimeout(page.evaluate(([a, b, r]) => window.runChunk(a, b, r), [start, end, repeat]).catch((error) => ({ error: String(error?.message ?? error) })),
+        60000 + (end - start) * repeat * 5000, `images ${start}-${end}`);
       await sampleHeap();
       return withErrors(result);
     },
@@ -146,7 +158,7 @@ function browserRunner(context, baseUrl, entry) {
  * at a time, rotating the order, so background load on this shared machine hits all suites alike
  * instead of whichever ran when someone else's job started. Returns one result per runner.
  */
-async function runInterleaved(runners, { images, warmup, modelUrl, log }) {
+async function runInterleaved(runners, { images, warmup, repeat, modelUrl, log }) {
   const count = images.length;
   const live = [];
   const results = new Map();
@@ -168,7 +180,7 @@ async function runInterleaved(runners, { images, warmup, modelUrl, log }) {
     for (const runner of order) {
       const result = results.get(runner);
       if (result.error || start >= result.count) continue;
-      const rows = await runner.chunk(start, start + CHUNK);
+      const rows = await runner.chunk(start, start + CHUNK, repeat);
       if (rows.error) {
         log(`  ${runner.title}: failed at images ${start}-${start + CHUNK}: ${rows.error.split('\n')[0]}`);
         result.error = rows.error;
@@ -237,7 +249,7 @@ async function main() {
       runners.push(nodeOrtRunner({ root: ROOT, threads: 1, modelFile }), nodeOrtRunner({ root: ROOT, threads: 2, modelFile }),
         nativeCoreRunner({ root: ROOT, log }));
     }
-    results = await runInterleaved(runners, { images, warmup: options.warmup, modelUrl, log });
+    results = await runInterleaved(runners, { images, warmup: options.warmup, repeat: options.repeat, modelUrl, log });
     await context.close();
     context = null;
     if (wanted('media-tab')) {
@@ -271,7 +283,7 @@ async function main() {
     },
     commit: gitCommit(),
     command: `node tools/bench.mjs ${process.argv.slice(2).join(' ')}`.trim(),
-    images: { count, seed: options.seed, warmup: options.warmup,
+    images: { count, seed: options.seed, warmup: options.warmup, repeat: options.repeat,
       perClass: images.reduce((acc, i) => ({ ...acc, [i.cls]: (acc[i.cls] ?? 0) + 1 }), {}) },
     model: path.relative(ROOT, modelFile) || modelFile,
   };

@@ -49,7 +49,8 @@ export function renderReport({ results, environment: env, images }) {
   const byId = (id) => results.find((r) => r.id === id && !r.error);
   const ok = (r) => !r.error && r.rows?.length;
 
-  const pipelines = results.filter((r) => ['ours', 'nsfwjs', 'node-ort'].includes(r.suite));
+  const pipelines = results.filter((r) => ['ours', 'nsfwjs', 'node-ort'].includes(r.suite) && r.group !== 'levers');
+  const levers = results.filter((r) => r.group === 'levers');
   const pipelineTable = table(
     ['pipeline', 'start-up ms', 'decode+preprocess ms (median / p95)', 'inference ms (median / p95)', 'total ms (median / p95)', 'peak memory', 'illustration agreement', 'errors'],
     pipelines.map((r) => {
@@ -61,6 +62,14 @@ export function renderReport({ results, environment: env, images }) {
         ? `${r.title} (tfjs reports ${r.info?.threads} thread)` : r.title;
       return [title, ms(r.startupMs), pair(s.decode), pair(s.infer), `**${pair(s.total)}**`, memoryText(r),
         Number.isFinite(agree) ? `${(agree * 100).toFixed(0)}%` : '–', String(s.errors)];
+    }));
+
+  const leverTable = table(
+    ['lever (ORT session option via classifier.js sessionOptions)', 'start-up ms', 'inference ms (median / p95)', 'vs ours, same threads (median inference)'],
+    levers.map((r) => {
+      if (!ok(r)) return [r.title, '–', '–', `not run: ${String(r.error ?? 'no rows').split('\n')[0].slice(0, 120)}`];
+      const base = byId(`ours:{"threads":${r.options.threads}}`);
+      return [r.title, ms(r.startupMs), pair(stats(r).infer), base ? ratio(medianOf(r, 'infer'), medianOf(base, 'infer'), 2) : '–'];
     }));
 
   const decoders = results.filter((r) => ['core-decode', 'browser-decode', 'native-core'].includes(r.suite));
@@ -116,7 +125,8 @@ export function renderReport({ results, environment: env, images }) {
     ...Object.entries(env.versions).map(([k, v]) => [k, v]),
     ['model', env.model],
     ['commit', env.commit],
-    ['images', `${env.images.count} (${Object.entries(env.images.perClass).map(([k, v]) => `${v} ${k}`).join(', ')}), seed ${env.images.seed}, ${env.images.warmup} warm-up runs per suite not counted`],
+    ['images', `${env.images.count} (${Object.entries(env.images.perClass).map(([k, v]) => `${v} ${k}`).join(', ')}), seed ${env.images.seed}, ${env.images.warmup} warm-up runs per suite not counted` +
+      (env.images.repeat > 1 ? `; each image run ${env.images.repeat} times back to back, its fastest run kept` : '; each image run once')],
     ['command', `\`${env.command}\` (${env.durationS.toFixed(0)} s)`],
   ]);
 
@@ -149,7 +159,12 @@ readings after set-up and after the run) and the peak JS heap from the DevTools 
 Node rows: the peak resident set of the suite's own Node process (getrusage). Suites run interleaved,
 10 images per turn, so background load on the shared machine hits all of them alike.
 
-## Decode + preprocess: wasm core vs the browser's own path vs native
+${levers.length ? `## Levers: ORT session options on our pipeline (same images, interleaved)
+${leverTable}
+
+Below 1.00x means the option made inference faster than our default (classifier.js's options).
+
+` : ''}## Decode + preprocess: wasm core vs the browser's own path vs native
 ${decodeTable}
 
 ## Ratios and goals

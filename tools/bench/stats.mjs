@@ -26,7 +26,7 @@ export function mib(bytes) {
   return Number.isFinite(bytes) && bytes > 0 ? (bytes / 1048576).toFixed(0) : '–';
 }
 
-/** a/b as "2.4x", or '–'. */
-export function ratio(a, b) {
-  return Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(1)}x` : '–';
+/** a/b as "2.4x" (digits after the point), or '–'. */
+export function ratio(a, b, digits = 1) {
+  return Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(digits)}x` : '–';
 }
