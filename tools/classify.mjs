@@ -12,7 +12,7 @@ import { DEFAULT_CONTRACT, RUNTIMES, SetupError, openNodeClassifier } from './li
 export const USAGE = `Usage: node tools/classify.mjs [options] PATH...
 
 Classifies images as illustration / screenshot / photo. PATHs are files or folders (walked
-recursively, following symlinks, taking files with image extensions; hidden entries skipped).
+recursively, following symlinks, taking files with image extensions; hidden folders skipped).
 Prints one JSON line per image:
   {"path":…,"label":…,"scores":{"illustration":…,"screenshot":…,"photo":…},"ms":…}
 or, for an image that could not be read or decoded:

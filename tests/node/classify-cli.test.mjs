@@ -127,6 +127,9 @@ describe('classify CLI: pipeline', { skip: pipelineSkip }, () => {
     await writeFile(fixture('tree', 'fake.webp'), Buffer.concat([Buffer.from('RIFF'), Buffer.from([64, 0, 0, 0]), Buffer.from('WEBPVP8 '), noise(56, 7)]));
     await writeFile(fixture('tree', 'truncated.png'), png.subarray(0, 90));
     await writeFile(fixture('tree', 'notes.txt'), 'not an image: skipped when walking folders');
+    await writeFile(fixture('tree', '.dotted.png'), png);                  // hidden file: still an image
+    await mkdir(fixture('tree', '.cache'));
+    await writeFile(fixture('tree', '.cache', 'skipped.png'), png);        // hidden folder: not walked
     await writeFile(fixture('tree', 'nested', 'deeper', 'inner.png'), gradientPng(40, 120));
     await symlink('../..', fixture('tree', 'nested', 'deeper', 'loop'));          // symlink loop back to tree/
     await symlink('missing.png', fixture('tree', 'nested', 'dangling.png'));    // dangling link
@@ -138,15 +141,15 @@ describe('classify CLI: pipeline', { skip: pipelineSkip }, () => {
   });
   after(async () => { if (dir) await rm(dir, { recursive: true, force: true }); });
 
-  test('walks a tree once (symlink loop), prints one JSON line per image, errors as values, exit 0', async () => {
+  test('walks a tree once (symlink loop, hidden folder skipped), prints one JSON line per image, errors as values, exit 0', async () => {
     const { code, lines, stderr } = await runCli([fixture('tree'), '--summary']);
     assert.equal(code, 0, stderr);
     assert.ok(lines, 'stdout is JSON lines');
     const byName = new Map(lines.map((line) => [path.relative(fixture('tree'), line.path), line]));
-    assert.deepEqual([...byName.keys()].sort(), ['empty.png', 'fake.webp', 'nested/dangling.png', 'nested/deeper/inner.png',
+    assert.deepEqual([...byName.keys()].sort(), ['.dotted.png', 'empty.png', 'fake.webp', 'nested/dangling.png', 'nested/deeper/inner.png',
       'random.jpg', 'truncated.png', 'valid.jpg', 'valid.png']);
     assert.equal(lines.length, byName.size, 'no file is reported twice despite the loop');
-    for (const name of ['valid.png', 'valid.jpg', 'nested/deeper/inner.png']) {
+    for (const name of ['valid.png', 'valid.jpg', '.dotted.png', 'nested/deeper/inner.png']) {
       const line = byName.get(name);
       assert.deepEqual(Object.keys(line), ['path', 'label', 'scores', 'ms'], name);
       assert.ok(LABELS.includes(line.label), `${name}: label ${line.label}`);
@@ -161,7 +164,7 @@ describe('classify CLI: pipeline', { skip: pipelineSkip }, () => {
     assert.match(error('random.jpg'), /./);
     assert.match(error('truncated.png'), /truncated|corrupt/i);
     assert.match(error('nested/dangling.png'), /no such file/);
-    assert.match(stderr, /8 file\(s\):.*errors 5/);
+    assert.match(stderr, /9 file\(s\):.*errors 5/);
   });
 
   test('a FIFO, a missing path, a non-image, huge dimensions and a huge file are error lines, not hangs', async () => {

@@ -41,6 +41,9 @@ export async function* walkImageFiles(inputs, { allFiles = false } = {}) {
       return;
     }
     if (info.isDirectory()) {
+      // Hidden folders (.git, .cache) hold no images worth judging; hidden files still count when they
+      // look like images (data sets have names such as ".github__pr-assets__x.jpg").
+      if (!named && path.basename(file).startsWith('.')) return;
       const key = `${info.dev}:${info.ino}`;
       if (seenDirs.has(key)) return; // symlink loop or second link to a folder already walked
       seenDirs.add(key);
@@ -53,10 +56,7 @@ export async function* walkImageFiles(inputs, { allFiles = false } = {}) {
         return;
       }
       names.sort();
-      for (const name of names) {
-        if (name.startsWith('.')) continue; // hidden files and folders (.git, .DS_Store)
-        yield* visit(path.join(file, name), false);
-      }
+      for (const name of names) yield* visit(path.join(file, name), false);
       return;
     }
     if (!named && !allFiles && !hasImageExtension(file)) return;
