@@ -115,15 +115,19 @@ test('demo page: dropped folder and files are classified, counted, filtered and 
   const images = pickImages();
   const contract = JSON.parse(readFileSync(path.join(site, 'model', 'contract.json'), 'utf8'));
 
-  // Stage a drop: a folder with one sub-folder per class (plus a hidden file the page must skip), a
-  // WebP (recognised but refused by the core) and a corrupt JPEG next to it.
+  // Stage a drop: a folder with one sub-folder per class, a WebP (recognised but refused by the core)
+  // and a corrupt JPEG next to it. In the folder, what the page must skip and say so (a hidden folder,
+  // a non-image file) and what it must not (an image whose name starts with ".", as in our data set).
   const dropDir = path.join(workDir, 'drop');
   const folder = path.join(dropDir, 'my-images');
-  for (const { label, file } of images) {
-    await mkdir(path.join(folder, label), { recursive: true });
-    await copyFile(file, path.join(folder, label, path.basename(file)));
+  for (const [i, image] of images.entries()) {
+    image.name = `${i === 3 ? '.' : ''}${path.basename(image.file)}`;
+    await mkdir(path.join(folder, image.label), { recursive: true });
+    await copyFile(image.file, path.join(folder, image.label, image.name));
   }
   await writeFile(path.join(folder, '.DS_Store'), 'Bud1');
+  await mkdir(path.join(folder, '.git'));
+  await copyFile(images[0].file, path.join(folder, '.git', 'not-this.jpg'));
   const jpeg = readFileSync(images[0].file);
   // The JPEG signature and first header bytes, then deterministic garbage: no decoder can use it.
   const corrupt = Buffer.alloc(4096);
@@ -148,12 +152,12 @@ test('demo page: dropped folder and files are classified, counted, filtered and 
 
   await dropPaths(page, [folder, path.join(dropDir, 'picture.webp'), path.join(dropDir, 'corrupt.jpg')]);
   await waitForCards(page, images.length + 2);
-  assert.match(await page.textContent('#notice'), /Skipped 1 hidden file/);
+  assert.equal(await page.textContent('#notice'), 'Skipped in folders, not images: .DS_Store, .git/.');
 
   let cards = await readCards(page);
   // Folder contents keep their folder path; every dropped image got a card.
-  for (const { label, file } of images) {
-    assert.ok(cards.some((c) => c.name === `my-images/${label}/${path.basename(file)}`), `no card for ${file}`);
+  for (const { label, name } of images) {
+    assert.ok(cards.some((c) => c.name === `my-images/${label}/${name}`), `no card for ${label}/${name}`);
   }
 
   // Error cards carry the core's message; nothing was skipped silently.
@@ -229,7 +233,7 @@ test('demo page: dropped folder and files are classified, counted, filtered and 
   await context.close();
 });
 
-test('demo page without cross-origin isolation runs on 1 thread (file picker and paste)', { skip: skipReason, timeout: 60000 }, async () => {
+test('demo page without cross-origin isolation runs on 1 thread (file and folder picker, paste)', { skip: skipReason, timeout: 60000 }, async () => {
   const plain = await startServer({ siteDir: site, port: 0, isolation: false });
   try {
     const context = await browser.newContext();
@@ -248,9 +252,18 @@ test('demo page without cross-origin isolation runs on 1 thread (file picker and
       document.body.dispatchEvent(new ClipboardEvent('paste', { clipboardData: transfer, bubbles: true }));
     }, { b64: readFileSync(photo.file).toString('base64'), name: path.basename(photo.file) });
     await waitForCards(page, 2);
+    // The folder picker: one image and a note that is not one.
+    const picked = path.join(workDir, 'picked');
+    await mkdir(picked);
+    await copyFile(photo.file, path.join(picked, 'holiday.jpg'));
+    await writeFile(path.join(picked, 'notes.txt'), 'not an image');
+    await page.setInputFiles('#folder-input', picked);
+    await waitForCards(page, 3);
+    assert.equal(await page.textContent('#notice'), 'Skipped in folders, not images: notes.txt.');
     const cards = await readCards(page);
-    assert.deepEqual(cards.map((c) => c.state), ['done', 'done']);
-    assert.deepEqual(cards.map((c) => c.name), [path.basename(illustration.file), path.basename(photo.file)]);
+    assert.deepEqual(cards.map((c) => c.state), ['done', 'done', 'done']);
+    assert.deepEqual(cards.map((c) => c.name), [path.basename(illustration.file), path.basename(photo.file), 'picked/holiday.jpg']);
+    assert.deepEqual(cards[1].scores, cards[2].scores, 'the same bytes give the same scores');
     await page.click('#clear');
     assert.equal(await page.locator('.card').count(), 0);
     assert.deepEqual(await readCounts(page), { illustration: 0, screenshot: 0, photo: 0, hidden: 0, error: 0 });

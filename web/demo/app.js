@@ -60,9 +60,12 @@ function onInitFailed(message, { workerDied = false } = {}) {
 }
 
 // ---- adding images ------------------------------------------------------------------------------
-function addFiles({ files, skipped = 0, failed = [] }) {
+function addFiles({ files, skipped = [], failed = [] }) {
   const notes = [];
-  if (skipped) notes.push(`Skipped ${skipped} hidden file${skipped === 1 ? '' : 's'} (names starting with ".").`);
+  if (skipped.length) {
+    const shown = skipped.slice(0, 5).join(', ') + (skipped.length > 5 ? `, … (${skipped.length - 5} more)` : '');
+    notes.push(`Skipped in folders, not images: ${shown}.`);
+  }
   if (files.length === 0 && failed.length === 0) notes.push('Nothing to classify there: drop or paste image files.');
   showNotice(notes.join(' '));
   const fragment = document.createDocumentFragment();

@@ -1,8 +1,10 @@
 // Turns what the user dropped or pasted into a flat list of files, walking into dropped folders.
 // Browsers expose dropped folders only through the old File and Directory Entries API
 // (webkitGetAsEntry), and only during the drop event: the entries must be taken synchronously, then
-// read asynchronously. Names starting with "." (.DS_Store and the like) inside folders are skipped and
-// counted, so the caller can say so.
+// read asynchronously. Inside folders, hidden folders (.git) and files the browser does not type as
+// images (.DS_Store, README.md) are skipped and listed, so the caller can say so; the same rule as the
+// CLI's folder walk (hidden image files, such as ".github__x.jpg" in our data, still count). Files
+// dropped or picked one by one are always taken: a bad one becomes an error card.
 
 /** One file to classify: the File, and the path to show (folder path for files from folders). */
 function picked(file, path = file.name) {
@@ -23,23 +25,27 @@ function readAllEntries(directory) {
   });
 }
 
-async function walkEntry(entry, out, stats) {
+/** Whether a file found inside a folder is worth classifying (its name says it is an image). */
+const looksLikeImage = (file) => file.type.startsWith('image/');
+
+async function walkEntry(entry, out, stats, inFolder = false) {
   if (entry.isFile) {
     const file = await new Promise((resolve, reject) => entry.file(resolve, reject));
-    out.push(picked(file, entry.fullPath));
+    if (inFolder && !looksLikeImage(file)) stats.skipped.push(entry.name);
+    else out.push(picked(file, entry.fullPath));
   } else if (entry.isDirectory) {
     const children = await readAllEntries(entry);
     children.sort((a, b) => a.name.localeCompare(b.name, undefined, { numeric: true }));
     for (const child of children) {
-      if (child.name.startsWith('.')) { stats.skipped++; continue; }
-      await walkEntry(child, out, stats);
+      if (child.isDirectory && child.name.startsWith('.')) { stats.skipped.push(`${child.name}/`); continue; }
+      await walkEntry(child, out, stats, true);
     }
   }
 }
 
 /**
  * Must be called synchronously inside the drop/paste handler (the DataTransfer empties afterwards).
- * Returns a Promise of {files: [{file, path}], skipped, failed: [{path, message}]}.
+ * Returns a Promise of {files: [{file, path}], skipped: [names], failed: [{path, message}]}.
  */
 export function filesFromDataTransfer(dataTransfer) {
   const items = [...(dataTransfer?.items ?? [])].filter((item) => item.kind === 'file');
@@ -50,7 +56,7 @@ export function filesFromDataTransfer(dataTransfer) {
   }
   return (async () => {
     const files = [];
-    const stats = { skipped: 0 };
+    const stats = { skipped: [] };
     const failed = [];
     for (const { entry, file } of sources) {
       try {
@@ -69,10 +75,14 @@ export function filesFromDataTransfer(dataTransfer) {
 /** Files from <input type=file> (with webkitdirectory, webkitRelativePath holds the folder path). */
 export function filesFromInput(input) {
   const files = [];
-  let skipped = 0;
+  const skipped = [];
   for (const file of input.files ?? []) {
     const path = file.webkitRelativePath || file.name;
-    if (file.webkitRelativePath && path.split('/').some((part) => part.startsWith('.'))) { skipped++; continue; }
+    if (file.webkitRelativePath) {
+      const hiddenFolder = path.split('/').slice(0, -1).find((part) => part.startsWith('.'));
+      if (hiddenFolder) { if (!skipped.includes(`${hiddenFolder}/`)) skipped.push(`${hiddenFolder}/`); continue; }
+      if (!looksLikeImage(file)) { skipped.push(file.name); continue; }
+    }
     files.push(picked(file, path));
   }
   files.sort((a, b) => a.path.localeCompare(b.path, undefined, { numeric: true }));
