@@ -88,22 +88,20 @@ inline uint8_t composite_channel(uint32_t src, uint32_t alpha, uint32_t backgrou
   return uint8_t((((tmp >> 8) + tmp) >> 8) >> 7);
 }
 
-// RGBA -> RGB in place (writes never overtake reads), compositing over `bg`.
+// RGBA -> opaque RGBX in place, compositing over `bg`.
 void flatten_rgba_in_place(uint8_t* px, size_t pixels, const std::array<uint8_t, 3>& bg) {
   for (size_t i = 0; i < pixels; ++i) {
-    const uint8_t* s = px + 4 * i;
-    const uint32_t a = s[3];
-    const uint8_t r = s[0], g = s[1], b = s[2];
-    uint8_t* d = px + 3 * i;
-    if (a == 255) {
-      d[0] = r; d[1] = g; d[2] = b;
-    } else if (a == 0) {
-      d[0] = bg[0]; d[1] = bg[1]; d[2] = bg[2];
+    uint8_t* p = px + 4 * i;
+    const uint32_t a = p[3];
+    if (a == 255) continue;
+    if (a == 0) {
+      p[0] = bg[0]; p[1] = bg[1]; p[2] = bg[2];
     } else {
-      d[0] = composite_channel(r, a, bg[0]);
-      d[1] = composite_channel(g, a, bg[1]);
-      d[2] = composite_channel(b, a, bg[2]);
+      p[0] = composite_channel(p[0], a, bg[0]);
+      p[1] = composite_channel(p[1], a, bg[1]);
+      p[2] = composite_channel(p[2], a, bg[2]);
     }
+    p[3] = 255;
   }
 }
 
@@ -162,18 +160,18 @@ ProbeResult probe(const uint8_t* data, size_t size, const Limits& limits) {
   return r;
 }
 
-DecodeResult decode_rgb(const uint8_t* data, size_t size, const DecodeOptions& options) {
+namespace {
+
+// Decodes to RGBX (4 bytes per pixel, the 4th meaningless after compositing). stb's SIMD colour
+// conversion for JPEG only runs for 4-channel output, every alpha format needs 4 channels anyway,
+// and one pixel then fits one SIMD vector in the resize. decode_rgb compacts this to RGB.
+DecodeResult decode_rgbx(const uint8_t* data, size_t size, const DecodeOptions& options) {
   const ProbeResult info = probe(data, size, options.limits);
   if (info.status != Status::ok) return failure<DecodeResult>(info.status, info.message, info.format);
   const Format format = info.format;
 
-  // PNG can carry transparency in tRNS that stb's header scan does not report, so always ask for RGBA
-  // there; otherwise only when the file has an alpha channel.
-  const bool want_alpha = format == Format::png || format == Format::gif || info.channels_in_file == 2 ||
-                          info.channels_in_file == 4;
-  const int req = want_alpha ? 4 : 3;
   int w = 0, h = 0, comp = 0;
-  uint8_t* raw = stbi_load_from_memory(data, int(size), &w, &h, &comp, req);
+  uint8_t* raw = stbi_load_from_memory(data, int(size), &w, &h, &comp, 4);
   if (!raw) {
     const std::string reason = stb_reason();
     const Status st = status_for_stb_reason(reason);
@@ -186,14 +184,9 @@ DecodeResult decode_rgb(const uint8_t* data, size_t size, const DecodeOptions& o
     return failure<DecodeResult>(Status::too_large, "image too large: " + std::to_string(w) + "x" + std::to_string(h) +
                                                         " exceeds " + megapixels(options.limits.max_pixels),
                                  format);
-  const size_t count = size_t(w) * size_t(h);
-  if (req == 4) {
-    flatten_rgba_in_place(pixels.get(), count, options.alpha_background);
-    if (void* smaller = std::realloc(pixels.get(), count * 3)) {
-      pixels.release();
-      pixels.reset(static_cast<uint8_t*>(smaller));
-    }
-  }
+  // PNG can carry transparency in tRNS that stb's header scan does not report, so every format is
+  // flattened; opaque pixels cost one compare.
+  flatten_rgba_in_place(pixels.get(), size_t(w) * size_t(h), options.alpha_background);
 
   DecodeResult r;
   r.format = format;
@@ -201,7 +194,7 @@ DecodeResult decode_rgb(const uint8_t* data, size_t size, const DecodeOptions& o
   r.height = h;
   const int orientation = options.apply_orientation ? info.orientation : 1;
   if (orientation != 1) {
-    PixelBuffer oriented = apply_orientation_rgb(pixels.get(), w, h, orientation, &r.width, &r.height);
+    PixelBuffer oriented = apply_orientation(pixels.get(), w, h, 4, orientation, &r.width, &r.height);
     if (!oriented) return failure<DecodeResult>(Status::out_of_memory, "out of memory applying EXIF orientation", format);
     pixels = std::move(oriented);
   }
@@ -209,18 +202,40 @@ DecodeResult decode_rgb(const uint8_t* data, size_t size, const DecodeOptions& o
   return r;
 }
 
-PixelBuffer apply_orientation_rgb(const uint8_t* in, int w, int h, int orientation, int* out_w, int* out_h) {
+}  // namespace
+
+DecodeResult decode_rgb(const uint8_t* data, size_t size, const DecodeOptions& options) {
+  DecodeResult r = decode_rgbx(data, size, options);
+  if (r.status != Status::ok) return r;
+  // RGBX -> RGB in place (the write position never passes the read position), then give back the rest.
+  uint8_t* px = r.rgb.get();
+  const size_t count = size_t(r.width) * size_t(r.height);
+  for (size_t i = 0; i < count; ++i) {
+    px[3 * i + 0] = px[4 * i + 0];
+    px[3 * i + 1] = px[4 * i + 1];
+    px[3 * i + 2] = px[4 * i + 2];
+  }
+  if (void* smaller = std::realloc(px, count * 3)) {
+    r.rgb.release();
+    r.rgb.reset(static_cast<uint8_t*>(smaller));
+  }
+  return r;
+}
+
+PixelBuffer apply_orientation(const uint8_t* in, int w, int h, int bytes_per_pixel, int orientation, int* out_w,
+                              int* out_h) {
   if (orientation < 1 || orientation > 8) orientation = 1;
+  const size_t bpp = bytes_per_pixel == 4 ? 4 : 3;
   const bool swaps = orientation >= 5;
   const int ow = swaps ? h : w, oh = swaps ? w : h;
   *out_w = ow;
   *out_h = oh;
-  PixelBuffer out(static_cast<uint8_t*>(std::malloc(size_t(w) * size_t(h) * 3)));
+  PixelBuffer out(static_cast<uint8_t*>(std::malloc(size_t(w) * size_t(h) * bpp)));
   if (!out) return out;
   // For each output pixel (ox, oy), the source pixel, per the TIFF/EXIF definition
   // (2 mirror, 3 rotate 180, 4 flip, 5 transpose, 6 rotate 90 CW, 7 transverse, 8 rotate 90 CCW).
   for (int oy = 0; oy < oh; ++oy) {
-    uint8_t* dst = out.get() + size_t(oy) * size_t(ow) * 3;
+    uint8_t* dst = out.get() + size_t(oy) * size_t(ow) * bpp;
     for (int ox = 0; ox < ow; ++ox) {
       int sx, sy;
       switch (orientation) {
@@ -233,10 +248,7 @@ PixelBuffer apply_orientation_rgb(const uint8_t* in, int w, int h, int orientati
         case 8: sx = w - 1 - oy; sy = ox; break;
         default: sx = ox; sy = oy; break;
       }
-      const uint8_t* src = in + (size_t(sy) * size_t(w) + size_t(sx)) * 3;
-      dst[3 * ox + 0] = src[0];
-      dst[3 * ox + 1] = src[1];
-      dst[3 * ox + 2] = src[2];
+      std::memcpy(dst + bpp * size_t(ox), in + (size_t(sy) * size_t(w) + size_t(sx)) * bpp, bpp);
     }
   }
   return out;
@@ -265,27 +277,28 @@ TensorResult to_tensor(const uint8_t* data, size_t size, const PreprocessParams&
   DecodeOptions options;
   options.limits = limits;
   options.alpha_background = params.alpha_background;
-  DecodeResult image = decode_rgb(data, size, options);
+  DecodeResult image = decode_rgbx(data, size, options);  // 4 bytes per pixel, see decode_rgbx
   if (image.status != Status::ok) return failure<TensorResult>(image.status, image.message, image.format);
 
   const int W = params.width, H = params.height;
   const size_t plane = size_t(W) * size_t(H);
-  PixelBuffer resized(static_cast<uint8_t*>(std::malloc(plane * 3)));
+  PixelBuffer resized(static_cast<uint8_t*>(std::malloc(plane * 4)));
   FloatBuffer tensor(static_cast<float*>(std::malloc(plane * 3 * sizeof(float))));
   if (!resized || !tensor) return failure<TensorResult>(Status::out_of_memory, "out of memory allocating the tensor", image.format);
 
   bool resized_ok;
   if (params.resize == ResizeMode::squash) {
-    resized_ok = resize_box_rgb(image.rgb.get(), image.width, image.height, resized.get(), W, H);
+    resized_ok = resize_box_rgbx(image.rgb.get(), image.width, image.height, resized.get(), W, H);
   } else {
     const LetterboxBox box = letterbox_box(image.width, image.height, W, H);
-    for (size_t i = 0; i < plane; ++i) std::memcpy(resized.get() + 3 * i, params.pad_color.data(), 3);
-    PixelBuffer inner(static_cast<uint8_t*>(std::malloc(size_t(box.width) * size_t(box.height) * 3)));
-    resized_ok = inner && resize_box_rgb(image.rgb.get(), image.width, image.height, inner.get(), box.width, box.height);
+    const uint8_t pad[4] = {params.pad_color[0], params.pad_color[1], params.pad_color[2], 255};
+    for (size_t i = 0; i < plane; ++i) std::memcpy(resized.get() + 4 * i, pad, 4);
+    PixelBuffer inner(static_cast<uint8_t*>(std::malloc(size_t(box.width) * size_t(box.height) * 4)));
+    resized_ok = inner && resize_box_rgbx(image.rgb.get(), image.width, image.height, inner.get(), box.width, box.height);
     if (resized_ok) {
       for (int y = 0; y < box.height; ++y)
-        std::memcpy(resized.get() + (size_t(y + box.y) * W + box.x) * 3, inner.get() + size_t(y) * box.width * 3,
-                    size_t(box.width) * 3);
+        std::memcpy(resized.get() + (size_t(y + box.y) * size_t(W) + size_t(box.x)) * 4,
+                    inner.get() + size_t(y) * size_t(box.width) * 4, size_t(box.width) * 4);
     }
   }
   image.rgb.reset();
@@ -300,9 +313,9 @@ TensorResult to_tensor(const uint8_t* data, size_t size, const PreprocessParams&
   float* g = r + plane;
   float* b = g + plane;
   for (size_t i = 0; i < plane; ++i) {
-    r[i] = lut[0][px[3 * i + 0]];
-    g[i] = lut[1][px[3 * i + 1]];
-    b[i] = lut[2][px[3 * i + 2]];
+    r[i] = lut[0][px[4 * i + 0]];
+    g[i] = lut[1][px[4 * i + 1]];
+    b[i] = lut[2][px[4 * i + 2]];
   }
 
   TensorResult t;

@@ -133,6 +133,9 @@ TensorResult to_tensor(const uint8_t* data, size_t size, const PreprocessParams&
 // Pillow's two-pass fixed-point implementation (horizontal pass to an 8-bit buffer, then vertical).
 // `out` must hold out_w*out_h*3 bytes. Returns false when a temporary buffer cannot be allocated.
 bool resize_box_rgb(const uint8_t* in, int in_w, int in_h, uint8_t* out, int out_w, int out_h);
+// The same on 4-byte pixels (RGBX: the 4th byte is resized like the others), which to_tensor uses
+// internally because a pixel then fits one SIMD vector. Identical results on the RGB bytes.
+bool resize_box_rgbx(const uint8_t* in, int in_w, int in_h, uint8_t* out, int out_w, int out_h);
 
 // Letterbox geometry of PIL's ImageOps.pad(img, (dst_w, dst_h), centering=(0.5, 0.5)): the size the
 // image is scaled to and its top-left offset inside the destination.
@@ -144,8 +147,9 @@ LetterboxBox letterbox_box(int src_w, int src_h, int dst_w, int dst_h);
 // EXIF orientation (1..8) from a JPEG's APP1 segment; 1 when absent or unreadable. Bounds-checked.
 int jpeg_exif_orientation(const uint8_t* data, size_t size);
 
-// Applies EXIF orientation to an RGB8 image. Returns a new buffer (null when out of memory) and sets
-// *out_w/*out_h; orientation 1 (or invalid) returns a copy.
-PixelBuffer apply_orientation_rgb(const uint8_t* in, int w, int h, int orientation, int* out_w, int* out_h);
+// Applies EXIF orientation to an image of `bytes_per_pixel` (3 or 4) interleaved bytes. Returns a new
+// buffer (null when out of memory) and sets *out_w/*out_h; orientation 1 (or invalid) returns a copy.
+PixelBuffer apply_orientation(const uint8_t* in, int w, int h, int bytes_per_pixel, int orientation, int* out_w,
+                              int* out_h);
 
 }  // namespace illust

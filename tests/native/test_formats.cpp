@@ -74,7 +74,7 @@ TEST_CASE("EXIF orientation swaps the size for 5..8 and not for 1..4", "[decode]
   }
 }
 
-TEST_CASE("apply_orientation_rgb matches the EXIF definition on a 3x2 image", "[exif]") {
+TEST_CASE("apply_orientation matches the EXIF definition on a 3x2 image", "[exif]") {
   // Source, pixel value = its index:   0 1 2
   //                                    3 4 5
   uint8_t src[6 * 3];
@@ -92,7 +92,7 @@ TEST_CASE("apply_orientation_rgb matches the EXIF definition on a 3x2 image", "[
   };
   for (int orientation = 1; orientation <= 8; ++orientation) {
     int w = 0, h = 0;
-    const illust::PixelBuffer out = illust::apply_orientation_rgb(src, 3, 2, orientation, &w, &h);
+    const illust::PixelBuffer out = illust::apply_orientation(src, 3, 2, 3, orientation, &w, &h);
     REQUIRE(out);
     CHECK(w == (orientation >= 5 ? 2 : 3));
     CHECK(h == (orientation >= 5 ? 3 : 2));
@@ -100,6 +100,16 @@ TEST_CASE("apply_orientation_rgb matches the EXIF definition on a 3x2 image", "[
     for (int i = 0; i < 6; ++i) got.push_back(out[3 * i]);
     INFO("orientation " << orientation);
     CHECK(got == expected[orientation]);
+    // 4 bytes per pixel (to_tensor's RGBX path) moves whole pixels the same way.
+    uint8_t src4[6 * 4];
+    for (int i = 0; i < 6; ++i) src4[4 * i] = src4[4 * i + 1] = src4[4 * i + 2] = src4[4 * i + 3] = uint8_t(i);
+    int w4 = 0, h4 = 0;
+    const illust::PixelBuffer out4 = illust::apply_orientation(src4, 3, 2, 4, orientation, &w4, &h4);
+    REQUIRE(out4);
+    CHECK((w4 == w && h4 == h));
+    std::vector<int> got4;
+    for (int i = 0; i < 6; ++i) got4.push_back(out4[4 * i + 3]);
+    CHECK(got4 == expected[orientation]);
   }
 }
 

@@ -3,6 +3,8 @@
 // half added before the shift), then PIL's own outputs on random and smooth images of awkward sizes.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include "test_support.h"
 
 using test_support::manifest;
@@ -71,6 +73,17 @@ TEST_CASE("BOX resize equals PIL Image.BOX exactly", "[resize][pil]") {
       size_t mismatches = 0;
       for (size_t i = 0; i < out.size(); ++i) mismatches += out[i] != expected[i];
       CHECK(mismatches == 0);
+      // The RGBX (SIMD) variant that to_tensor uses must give the same RGB bytes.
+      std::vector<uint8_t> in4(size_t(iw) * ih * 4), out4(size_t(ow) * oh * 4);
+      for (size_t i = 0; i < size_t(iw) * ih; ++i) {
+        std::copy_n(&in[3 * i], 3, &in4[4 * i]);
+        in4[4 * i + 3] = uint8_t(255 - in[3 * i]);
+      }
+      REQUIRE(illust::resize_box_rgbx(in4.data(), iw, ih, out4.data(), ow, oh));
+      size_t mismatches4 = 0;
+      for (size_t i = 0; i < size_t(ow) * oh; ++i)
+        for (int c = 0; c < 3; ++c) mismatches4 += out4[4 * i + c] != expected[3 * i + c];
+      CHECK(mismatches4 == 0);
       ++checked;
     }
   }
