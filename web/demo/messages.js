@@ -13,6 +13,6 @@ export const MSG = Object.freeze({
 // Providers the page accepts in ?provider=; anything else falls back to 'auto'.
 export const PROVIDERS = Object.freeze(['auto', 'wasm', 'webgpu']);
 
-// Files bigger than this are refused before they are read: the core caps pixels, but reading a
-// multi-gigabyte file into the worker's memory would already hurt.
-export const MAX_FILE_BYTES = 64 * 1024 * 1024;
+// Files bigger than this are refused before they are read (the CLI uses the same cap): the core caps
+// pixels, but reading a multi-gigabyte file into the worker's memory would already hurt.
+export const MAX_FILE_BYTES = 256 * 1024 * 1024;
