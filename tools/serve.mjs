@@ -1,7 +1,8 @@
 // `npm start`: serves the assembled demo site (build/demo) on localhost with the two headers that make
 // the page cross-origin isolated (COOP/COEP), because only then may ONNX Runtime's wasm use threads.
 // `--no-isolation` leaves them out, to see the single-threaded path a plain static host gives.
-// Node standard library only; also imported by the e2e tests (startServer) so they serve the same way.
+// Node standard library only; also imported by the e2e tests (startServer) so they serve the same way,
+// and exports its MIME table, isolation headers and path check for other local servers (benchmarks).
 import { createServer } from 'node:http';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -13,7 +14,7 @@ export const DEFAULT_SITE_DIR = path.join(repoRoot, 'build', 'demo');
 export const DEFAULT_PORT = 8080;
 
 // Browsers refuse module scripts and streaming wasm compilation without exactly these types.
-const MIME_TYPES = {
+export const MIME_TYPES = {
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',
   '.mjs': 'text/javascript; charset=utf-8',
@@ -30,14 +31,14 @@ const MIME_TYPES = {
 
 // Cross-origin isolation: COOP keeps other origins out of our browsing context group, COEP makes every
 // subresource opt in. Together they unlock SharedArrayBuffer, which ORT's threaded wasm needs.
-const ISOLATION_HEADERS = {
+export const ISOLATION_HEADERS = {
   'Cross-Origin-Opener-Policy': 'same-origin',
   'Cross-Origin-Embedder-Policy': 'require-corp',
   'Cross-Origin-Resource-Policy': 'same-origin',
 };
 
 /** Maps a URL path to a file inside siteDir, or null when it would escape it. */
-function resolveInside(siteDir, urlPath) {
+export function resolveInside(siteDir, urlPath) {
   let decoded;
   try { decoded = decodeURIComponent(urlPath); } catch { return null; }
   if (decoded.includes('\0')) return null;
