@@ -102,7 +102,14 @@ export async function createClassifier(options) {
       try {
         ortUsed = options.ortWebgpu ? await options.ortWebgpu() : ort;
         const candidate = await openSession(ortUsed, ['webgpu']);
-        await withTimeout(warmUp(ortUsed, candidate), WEBGPU_WARMUP_TIMEOUT_MS, 'WebGPU warm-up');
+        const warming = warmUp(ortUsed, candidate);
+        try {
+          await withTimeout(warming, WEBGPU_WARMUP_TIMEOUT_MS, 'WebGPU warm-up');
+        } catch (error) {
+          // A run cannot be cancelled: free the GPU session once the abandoned warm-up settles.
+          warming.catch(() => {}).finally(() => candidate.release?.()).catch(() => {});
+          throw error;
+        }
         session = candidate;
         used = 'webgpu';
       } catch (error) {
