@@ -47,6 +47,8 @@ def parse_args(argv=None):
     p.add_argument("--trainable-layers", type=int, default=4,
                    help=f"top backbone layers fine-tuned (of {FEATURE_LAYERS}: 4 = blocks 14-16 + Conv_1; 0 = head only)")
     p.add_argument("--epochs", type=int, default=10, help="epochs per fold")
+    p.add_argument("--epoch-size", type=int, default=0,
+                   help="images drawn (weighted, with replacement) per epoch; 0 = the number of training images")
     p.add_argument("--batch-size", type=int, default=64, help="training batch size")
     p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate of the new head (cosine decay)")
     p.add_argument("--backbone-lr", type=float, default=2e-4, help="peak learning rate of the trainable backbone layers")
@@ -56,7 +58,7 @@ def parse_args(argv=None):
     p.add_argument("--source-cap", type=int, default=40, help="a source weighs as at most this many images")
     p.add_argument("--target-recall", type=float, default=0.98, help="illustration recall the threshold must keep")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (the machine is shared: keep low)")
-    p.add_argument("--dry-run", action="store_true", help="tiny smoke run: 3 images of 2 sources per class, 2 folds, 1 epoch")
+    p.add_argument("--dry-run", action="store_true", help="tiny smoke run: 2 images of 2 sources per class, 2 folds, 1 epoch")
     args = p.parse_args(argv)
     if args.dry_run:
         args.folds, args.views, args.epochs, args.batch_size = 2, 1, 1, 8
@@ -74,7 +76,7 @@ def pick_dry_run_samples(samples):
     for label in range(len(LABELS)):
         sources = sorted({s.source for s in samples if s.label == label})[:2]
         for source in sources:
-            picked += [s for s in samples if s.source == source][:3]
+            picked += [s for s in samples if s.source == source][:2]
     return picked
 
 
@@ -164,7 +166,8 @@ def fit(args, samples, features, train_idx, val_idx, start, seed, tag, metrics_f
     backbone_params = [p for p in model.backbone.parameters() if p.requires_grad]
     optimiser = torch.optim.AdamW([{"params": head_params, "lr": args.lr},
                                    {"params": backbone_params, "lr": args.backbone_lr}], weight_decay=args.weight_decay)
-    steps_per_epoch = max(1, int(np.ceil(len(train_idx) / args.batch_size)))
+    epoch_size = args.epoch_size or len(train_idx)
+    steps_per_epoch = max(1, int(np.ceil(epoch_size / args.batch_size)))
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimiser, max_lr=[args.lr, args.backbone_lr], total_steps=epochs * steps_per_epoch, pct_start=0.15)
     best = (float("inf"), None, 0, None)
@@ -172,7 +175,7 @@ def fit(args, samples, features, train_idx, val_idx, start, seed, tag, metrics_f
         started = time.time()
         train_mode(model)
         # Sampling proportional to the capped, class-balanced weights: big sources cannot dominate.
-        order = rng.choice(train_idx, size=len(train_idx), replace=True, p=train_w / train_w.sum())
+        order = rng.choice(train_idx, size=epoch_size, replace=True, p=train_w / train_w.sum())
         view_of = rng.integers(0, features.shape[0], size=len(order))
         total = 0.0
         for first in range(0, len(order), args.batch_size):
@@ -185,7 +188,7 @@ def fit(args, samples, features, train_idx, val_idx, start, seed, tag, metrics_f
             optimiser.step()
             scheduler.step()
             total += float(loss) * len(idx)
-        record = {"run": tag, "epoch": epoch, "train_loss": total / len(order), "seconds": round(time.time() - started, 1)}
+        record = {"run": tag, "epoch": epoch, "train_loss": total / len(order), "seconds": int(time.time() - started)}
         if len(val_idx):
             probs = predict_cached(model, features, val_idx, start)
             s = summarise(labels[val_idx], probs, [samples[i].source for i in val_idx], 0.5)

@@ -1,7 +1,7 @@
 """The C++ core (build/native/illust_core_cli, stb_image + PIL-exact BOX resize) must preprocess real
 images like the Python evaluation path (PIL/libjpeg, tools/illust_data.eval_tensor) that the model was
 trained and validated with. JPEG decoders differ by a level or two per pixel, so we bound the mean and
-worst differences and require the shipped model's probabilities to stay nearly equal."""
+worst differences (measured: mean 0.01-0.1 levels, at most 3) and require the shipped model's probabilities to stay nearly equal."""
 import json
 import subprocess
 import tempfile
@@ -43,8 +43,8 @@ class PreprocessParityTest(unittest.TestCase):
         self.assertEqual(core.shape, python.shape)
         diff = np.abs(core - python) / self.contract["preprocess"]["scale"]  # in 0..255 pixel levels
         per_image_mean = diff.reshape(len(self.samples), -1).mean(1)
-        self.assertLess(per_image_mean.max(), 1.5, f"mean |diff| per image in levels: {per_image_mean.round(3)}")
-        self.assertLess(np.percentile(diff, 99.9), 12.0)
+        self.assertLess(per_image_mean.max(), 0.5, f"mean |diff| per image in levels: {per_image_mean.round(3)}")
+        self.assertLess(np.percentile(diff, 99.9), 4.0)
         # Not trivially equal by accident: the images themselves differ a lot.
         self.assertGreater(np.abs(python[0] - python[-1]).mean(), 0.05)
 
@@ -52,7 +52,7 @@ class PreprocessParityTest(unittest.TestCase):
         model = REPO_ROOT / "model" / self.contract["model_file"]
         p_core = export_onnx.run_onnxruntime_node(model, core)["probs"]
         p_python = export_onnx.run_onnxruntime_node(model, python)["probs"]
-        self.assertLess(np.abs(p_core - p_python).max(), 0.03, f"{p_core.round(3)} vs {p_python.round(3)}")
+        self.assertLess(np.abs(p_core - p_python).max(), 0.01, f"{p_core.round(3)} vs {p_python.round(3)}")
         np.testing.assert_array_equal(p_core.argmax(1), p_python.argmax(1))
 
 

@@ -36,7 +36,7 @@ class DryRunTest(unittest.TestCase):
             self.assertTrue(all(np.isfinite(r["train_loss"]) for r in records))
             with (run / "oof.tsv").open() as handle:
                 rows = list(csv.DictReader(handle, delimiter="\t"))
-            self.assertEqual(len(rows), 18)
+            self.assertEqual(len(rows), 12)
             for row in rows:
                 self.assertAlmostEqual(sum(float(row[f"p_{l}"]) for l in illust_data.LABELS), 1.0, places=4)
             folds = json.loads((run / "folds.json").read_text())["held_out"]
