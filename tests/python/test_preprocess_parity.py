@@ -1,7 +1,8 @@
 """The C++ core (build/native/illust_core_cli, stb_image + PIL-exact BOX resize) must preprocess real
 images like the Python evaluation path (PIL/libjpeg, tools/illust_data.eval_tensor) that the model was
 trained and validated with. JPEG decoders differ by a level or two per pixel, so we bound the mean and
-worst differences (measured: mean 0.01-0.1 levels, at most 3) and require the shipped model's probabilities to stay nearly equal."""
+worst differences (measured: mean 0.01-0.1 levels, at most 3) and require the shipped model's
+probabilities to stay nearly equal."""
 import json
 import subprocess
 import tempfile
