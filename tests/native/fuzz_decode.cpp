@@ -22,6 +22,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   params.height = 48;
   params.resize = (size & 1) ? illust::ResizeMode::letterbox : illust::ResizeMode::squash;
   const illust::TensorResult t = illust::to_tensor(data, size, params, limits);
+  if (size & 2) {  // half the inputs also take the RGB path decode() uses (compaction, RGB orientation)
+    illust::DecodeOptions options;
+    options.limits = limits;
+    const illust::DecodeResult d = illust::decode_rgb(data, size, options);
+    if (d.status != t.status || (d.status == illust::Status::ok && (d.width != t.width || d.height != t.height)))
+      __builtin_trap();
+  }
   // Invariants: a tensor exactly when ok; a message exactly when not; probe and decode agree on the
   // size of what they accept.
   if ((t.status == illust::Status::ok) != bool(t.tensor)) __builtin_trap();
