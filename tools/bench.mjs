@@ -89,6 +89,10 @@ function browserSuites(options) {
     { group: 'levers', suite: 'ours', title: 'lever: ours + enableCpuMemArena false, 1 thread', options: { threads: 1, sessionOptions: { enableCpuMemArena: false } } },
     { group: 'levers', suite: 'ours', title: 'lever: ours + no thread spinning, 2 threads',
       options: { threads: 2, sessionOptions: { extra: { session: { 'intra_op.allow_spinning': '0' } } } } },
+    ...[1, 2].map((threads) => ({ group: 'levers', suite: 'ours-batch', title: `lever: ours, 5 queued images per session.run, ${threads} thread${threads > 1 ? 's' : ''}`,
+      options: { threads, batch: 5 } })),
+    ...[1, 2].map((threads) => ({ group: 'levers', suite: 'ours-pipelined', title: `lever: ours, next image decoded in a worker during inference, ${threads} thread${threads > 1 ? 's' : ''}`,
+      options: { threads } })),
     { group: 'nsfwjs', suite: 'nsfwjs', title: 'nsfwjs 4.4.0: tfjs wasm, 1 thread', options: { backend: 'wasm', threads: 1 } },
     { group: 'nsfwjs', suite: 'nsfwjs', title: 'nsfwjs 4.4.0: tfjs wasm, 2 threads', options: { backend: 'wasm', threads: 2 } },
   ];
