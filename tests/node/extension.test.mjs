@@ -1,5 +1,5 @@
 // Unit tests for the extension's pure parts (no browser): media-cell parsing on real-looking X URLs,
-// the verdict LRU, settings sanitising over a storage double, the base64 byte transport, the build
+// the verdict LRU, settings sanitising over a storage double, the popup's provider line, the base64 byte transport, the build
 // step's classic-script bundler and PNG icons, and the store zip (checked by Python's zipfile, an
 // independent reader). The browser behaviour is in tests/e2e/extension.test.mjs.
 import { test } from 'node:test';
@@ -17,6 +17,7 @@ import { LruCache } from '../../web/extension/lru-cache.js';
 import { DEFAULTS, sanitizeSettings, readSettings, writeSettings } from '../../web/extension/settings.js';
 import { bytesToBase64, base64ToBytes } from '../../web/extension/bytes-codec.js';
 import { MSG } from '../../web/extension/messages.js';
+import { classifierLabel, webgpuFallbackReason } from '../../web/extension/classifier-label.js';
 import { bundleClassicScript, rewriteLibImports, drawIcon } from '../../tools/build/extension.mjs';
 import { makeZip } from '../../tools/pack-extension.mjs';
 
@@ -76,6 +77,33 @@ test('settings: DEFAULTS merged over stored values; bad values fall back', async
   const merged = await writeSettings({ strictness: -3, nonsense: true }, storage);
   assert.equal(merged.strictness, 0);
   assert.deepEqual(stored, { hideScreenshots: false, strictness: 0 });
+});
+
+test('settings: "Use GPU" is on by default; the verdict timeout stays within bounds', () => {
+  assert.equal(DEFAULTS.useGpu, true);
+  assert.equal(sanitizeSettings({ useGpu: false }).useGpu, false);
+  assert.equal(sanitizeSettings({ useGpu: 'no' }).useGpu, true);
+  assert.equal(DEFAULTS.verdictTimeoutMs, 20000);
+  assert.equal(sanitizeSettings({ verdictTimeoutMs: 3000 }).verdictTimeoutMs, 3000);
+  assert.equal(sanitizeSettings({ verdictTimeoutMs: 0 }).verdictTimeoutMs, 1000); // never fail open on everything
+  assert.equal(sanitizeSettings({ verdictTimeoutMs: 1e12 }).verdictTimeoutMs, 120000); // never hide forever
+  assert.equal(sanitizeSettings({ verdictTimeoutMs: Infinity }).verdictTimeoutMs, 20000);
+});
+
+test('provider line: what really ran, and why not WebGPU', () => {
+  // The log lines web/lib/classifier.js writes when it falls back.
+  assert.equal(webgpuFallbackReason(['webgpu: no adapter; using wasm']), 'no adapter');
+  assert.equal(webgpuFallbackReason(['webgpu: no adapter (forced webgpu unavailable); using wasm']), 'no adapter (forced webgpu unavailable)');
+  assert.equal(webgpuFallbackReason(['other', 'webgpu: WebGPU warm-up timed out after 10000 ms; using wasm']), 'warm-up timed out after 10000 ms');
+  assert.equal(webgpuFallbackReason([]), null);
+  assert.equal(webgpuFallbackReason(undefined), null);
+
+  assert.equal(classifierLabel({ provider: 'wasm', threads: 2, modelVersion: 'v1', webgpuFallback: 'no adapter' }),
+    'WASM · 2 threads (WebGPU: no adapter) · model v1');
+  assert.equal(classifierLabel({ provider: 'wasm', threads: 1, modelVersion: 'v1', webgpuFallback: null }), 'WASM · 1 thread · model v1');
+  assert.equal(classifierLabel({ provider: 'webgpu', threads: 0, modelVersion: 'v1' }), 'WebGPU · model v1');
+  assert.equal(classifierLabel({ ok: false, message: 'model: wrong model file' }), 'unavailable (model: wrong model file)');
+  assert.equal(classifierLabel(null), 'not started (no media tab judged yet)');
 });
 
 test('base64 transport round-trips bytes and refuses junk', () => {

@@ -4,7 +4,9 @@
 //   build/extension/content-script.js   the content script with its module imports inlined (MV3
 //                                  content scripts are classic scripts; see bundleClassicScript)
 //   build/extension/lib/           web/lib/*.js + the wasm core glue and binary from build/wasm
-//   build/extension/ort/           ONNX Runtime Web's wasm bundle and the one runtime it loads
+//   build/extension/ort/           ONNX Runtime Web: the wasm bundle and the one runtime it loads, and
+//                                  the WebGPU bundle with its runtime (asyncify), which the offscreen
+//                                  document imports only when the browser has a real WebGPU adapter
 //   build/extension/model/         model/contract.json + model/illust-only.onnx
 //   build/extension/icons/         PNG icons drawn here (Chrome's manifest icons cannot be SVG)
 // Parts made by other steps (wasm core, model) are reported when missing, not fatal: the extension
@@ -15,7 +17,12 @@ import path from 'node:path';
 import vm from 'node:vm';
 import zlib from 'node:zlib';
 
-export const ORT_FILES = ['ort.wasm.min.mjs', 'ort-wasm-simd-threaded.mjs', 'ort-wasm-simd-threaded.wasm'];
+// Which runtime files each bundle imports was checked by grepping the bundles (onnxruntime-web 1.30.0):
+// ort.wasm.min.mjs → ort-wasm-simd-threaded.mjs; ort.webgpu.min.mjs → ort-wasm-simd-threaded.asyncify.mjs.
+export const ORT_FILES = [
+  'ort.wasm.min.mjs', 'ort-wasm-simd-threaded.mjs', 'ort-wasm-simd-threaded.wasm',
+  'ort.webgpu.min.mjs', 'ort-wasm-simd-threaded.asyncify.mjs', 'ort-wasm-simd-threaded.asyncify.wasm',
+];
 export const CORE_FILES = ['illust_core.mjs', 'illust_core.wasm'];
 export const MODEL_FILES = ['contract.json', 'illust-only.onnx'];
 const CLASSIC_SCRIPTS = ['content-script.js']; // entry points that must not be modules
@@ -194,6 +201,10 @@ export default async function build({ root, log = console.log }) {
   for (const name of CORE_FILES) await copyPart(path.join(root, 'build', 'wasm', name), path.join(out, 'lib', name));
   for (const name of MODEL_FILES) await copyPart(path.join(root, 'model', name), path.join(out, 'model', name));
   const ortDist = path.join(root, 'node_modules', 'onnxruntime-web', 'dist');
+  await mkdir(path.join(out, 'ort'), { recursive: true });
+  for (const name of await readdir(path.join(out, 'ort'))) { // a file dropped from ORT_FILES must not ship
+    if (!ORT_FILES.includes(name)) await rm(path.join(out, 'ort', name), { recursive: true, force: true });
+  }
   for (const name of ORT_FILES) {
     const from = path.join(ortDist, name);
     if (!existsSync(from)) throw new Error(`${path.relative(root, from)} is missing: run \`bash tools/setup.sh\``);

@@ -5,7 +5,7 @@
 // No flash: content.css (injected by the manifest before the page exists) hides every media cell that
 // has no verdict yet while <html data-illust-only-active> is set; a cell shows again only when its
 // data-illust-only-state becomes visible, revealed or error. Fail open: a failed or late verdict
-// (VERDICT_TIMEOUT_MS) shows the cell and says why in the console.
+// (settings.verdictTimeoutMs, 20 s by default) shows the cell and says why in the console.
 //
 // Observable state (for tests and benchmarks; see web/extension/README.md):
 //   cell (<a>):  data-illust-only-state = pending | visible | hidden | revealed | error,
@@ -18,7 +18,7 @@
 import { MSG } from './messages.js';
 import { CELL_SELECTOR, isMediaTabPath, mediaIdOfCell } from './media-cells.js';
 
-const VERDICT_TIMEOUT_MS = 20000; // per sent request; generous: the first waits for the model to load
+const DEFAULT_VERDICT_TIMEOUT_MS = 20000; // per sent request; generous: the first waits for the model to load
 const LOG_PREFIX = '[Illust Only]';
 const root = document.documentElement;
 
@@ -52,6 +52,10 @@ function requestVerdict(mediaId) {
 }
 
 function sendWaitingRequests() {
+  // Requests wait for the settings (one quick round trip): they say whether to judge at all and how
+  // long a verdict may take. Cells stay hidden meanwhile, as they do while pending.
+  if (!settingsLoaded) return;
+  const timeoutMs = Number(settings.verdictTimeoutMs) > 0 ? Number(settings.verdictTimeoutMs) : DEFAULT_VERDICT_TIMEOUT_MS;
   while (requestsInFlight < MAX_IN_FLIGHT && waitingForRequest.length > 0) {
     const mediaId = waitingForRequest.shift();
     if (verdicts.get(mediaId)?.status !== 'pending') continue;
@@ -65,10 +69,10 @@ function sendWaitingRequests() {
       sendWaitingRequests();
     };
     const timer = setTimeout(() => {
-      const timeout = { ok: false, code: 'timeout', message: `no verdict within ${VERDICT_TIMEOUT_MS / 1000} s` };
+      const timeout = { ok: false, code: 'timeout', message: `no verdict within ${timeoutMs / 1000} s` };
       for (const waiting of waitingForRequest.splice(0)) settle(waiting, timeout);
       finish(timeout);
-    }, VERDICT_TIMEOUT_MS);
+    }, timeoutMs);
     askServiceWorker({ type: MSG.CLASSIFY_MEDIA, mediaId }).then((answer) => { clearTimeout(timer); finish(answer); });
   }
 }
@@ -314,6 +318,7 @@ async function loadSettings() {
   if (answer?.ok) settings = answer.settings;
   else console.info(`${LOG_PREFIX} settings unavailable (${answer?.message}); using defaults`);
   updateActive();
+  sendWaitingRequests(); // the cells found before the settings arrived
 }
 
 updateActive(); // hold cells from the first byte of a media tab

@@ -1,14 +1,21 @@
 // The offscreen document's script: loads the wasm core, the model and ONNX Runtime Web (all shipped
 // inside the extension; MV3 forbids remote code) on the first request, then classifies the image bytes
-// the service worker sends, one at a time on one session. It returns scores; the service worker
+// the service worker sends, one at a time on one session: WebGPU when the browser has a real adapter
+// that warms up in time (and the user allows it), WASM otherwise. It returns scores; the service worker
 // applies the user's settings. Nothing here touches the network.
 import { MSG, OFFSCREEN_TARGET } from './messages.js';
 import { base64ToBytes } from './bytes-codec.js';
+import { webgpuFallbackReason } from './classifier-label.js';
 
 const here = (relative) => new URL(relative, import.meta.url).href;
 const MAX_MESSAGE_BYTES = 10 * 2 ** 20; // mirrors the service worker's cap, for defence in depth
 
-let classifierReady = null; // Promise<{classifier, info}>; reset on failure so a later ask retries
+// The classifier for the provider the user's settings ask for ('auto': WebGPU when a real adapter
+// exists and warms up in time, else WASM; 'wasm'). The service worker sends that preference with every
+// message (offscreen documents cannot read chrome.storage); a change builds a new classifier and
+// releases the old one once its queued runs are done.
+let current = null; // {preference, ready: Promise<{classifier, info}>}; reset on failure so a later ask retries
+const PREFERENCES = new Set(['auto', 'wasm']);
 
 async function fetchOrThrow(url, what) {
   const response = await fetch(url).catch((error) => { throw new Error(`${what}: cannot read ${url} (${error.message})`); });
@@ -16,7 +23,14 @@ async function fetchOrThrow(url, what) {
   return response;
 }
 
-async function startClassifier() {
+/** ORT's WebGPU bundle (66 KB + a 27 MB runtime): imported only when an adapter really exists. */
+async function importOrtWebgpu() {
+  const ortWebgpu = await import('./ort/ort.webgpu.min.mjs');
+  ortWebgpu.env.wasm.wasmPaths = here('./ort/');
+  return ortWebgpu;
+}
+
+async function startClassifier(preference) {
   const notes = [];
   // Dynamic imports so a missing build part becomes a readable error answer, not a dead document.
   const [{ loadCore }, { createClassifier }, ort] = await Promise.all([
@@ -30,28 +44,38 @@ async function startClassifier() {
   ]);
   const classifier = await createClassifier({
     ort,
+    ortWebgpu: importOrtWebgpu,
     model: new Uint8Array(modelBytes),
     contract,
     core,
-    // Only ORT's wasm runtime ships with the extension (14 MB; the WebGPU build would add 27 MB).
-    provider: 'wasm',
+    provider: preference,
     log: (line) => { notes.push(line); console.info(`Illust Only: ${line}`); },
   });
   const info = {
     provider: classifier.provider, threads: classifier.threads, modelVersion: classifier.modelVersion,
-    crossOriginIsolated: globalThis.crossOriginIsolated === true, notes,
+    crossOriginIsolated: globalThis.crossOriginIsolated === true, requested: preference,
+    webgpuFallback: classifier.provider === 'webgpu' ? null
+      : preference === 'wasm' ? 'off in settings' : webgpuFallbackReason(notes),
+    notes,
   };
   console.info('Illust Only: classifier ready', info);
   return { classifier, info };
 }
 
-function getClassifier() {
-  classifierReady ??= startClassifier();
-  classifierReady.catch(() => { classifierReady = null; });
-  return classifierReady;
+function getClassifier(requested) {
+  const preference = PREFERENCES.has(requested) ? requested : 'auto';
+  if (current?.preference !== preference) {
+    const previous = current;
+    const ready = startClassifier(preference);
+    current = { preference, ready };
+    ready.catch(() => { if (current?.ready === ready) current = null; });
+    // Runs already queued on the old session finish first: release() is queued behind them.
+    previous?.ready.then(({ classifier }) => classifier.release(), () => {}).catch(() => {});
+  }
+  return current.ready;
 }
 
-async function classify(base64) {
+async function classify(base64, preference) {
   let bytes;
   try {
     if (typeof base64 !== 'string' || base64.length > MAX_MESSAGE_BYTES * 4 / 3 + 4) throw new TypeError('bad size');
@@ -60,7 +84,7 @@ async function classify(base64) {
     return { ok: false, code: 'bad_argument', message: 'the image bytes did not arrive intact' };
   }
   let ready;
-  try { ready = await getClassifier(); } catch (error) {
+  try { ready = await getClassifier(preference); } catch (error) {
     return { ok: false, code: 'no_model', message: String(error?.message ?? error) };
   }
   const result = await ready.classifier.classify(bytes);
@@ -69,9 +93,9 @@ async function classify(base64) {
   return { ok, code, message, scores, width, height, format, ms, provider: ready.info };
 }
 
-async function status() {
+async function status(preference) {
   try {
-    const { info } = await getClassifier();
+    const { info } = await getClassifier(preference);
     return { ok: true, ...info };
   } catch (error) {
     return { ok: false, code: 'no_model', message: String(error?.message ?? error) };
@@ -86,9 +110,9 @@ chrome.runtime.onMessage.addListener((message, _sender, sendResponse) => {
   };
   switch (message.type) {
     case MSG.OFFSCREEN_CLASSIFY:
-      return answer(classify(message.bytes));
+      return answer(classify(message.bytes, message.provider));
     case MSG.OFFSCREEN_STATUS:
-      return answer(status());
+      return answer(status(message.provider));
     default:
       return false;
   }

@@ -1,7 +1,8 @@
 // The popup's logic: shows and edits the settings (chrome.storage.local via settings.js; the content
 // script and the service worker pick changes up live), polls the current tab's content script for its
-// counts, and shows which execution provider the classifier runs on.
+// counts, and shows which execution provider the classifier really runs on (and why not WebGPU).
 import { MSG } from './messages.js';
+import { classifierLabel } from './classifier-label.js';
 import { readSettings, writeSettings } from './settings.js';
 import { thresholdForStrictness } from '../lib/decide.js';
 
@@ -20,6 +21,7 @@ function showSettings(settings) {
   $('enabled').checked = settings.enabled;
   $('hideScreenshots').checked = settings.hideScreenshots;
   $('hidePhotos').checked = settings.hidePhotos;
+  $('useGpu').checked = settings.useGpu;
   $('strictness').value = String(settings.strictness);
   $('options').disabled = !settings.enabled;
   showThreshold(settings.strictness);
@@ -44,18 +46,24 @@ async function refreshPage(tabId) {
   if (active) for (const key of ['judged', 'hidden', 'errors']) $(key).textContent = String(stats[key]);
 }
 
+let providerAsked = false; // one GET_STATUS at a time: a loading model can take seconds to answer
 async function refreshProvider() {
-  const status = await chrome.runtime.sendMessage({ type: MSG.GET_STATUS }).catch(() => null);
-  const c = status?.classifier;
-  $('provider').textContent = c?.provider
-    ? `${c.provider}${c.provider === 'wasm' ? `, ${c.threads} thread${c.threads === 1 ? '' : 's'}` : ''} · model ${c.modelVersion}`
-    : c?.message ? `unavailable (${c.message})` : 'not started (no media tab judged yet)';
+  if (providerAsked) return;
+  providerAsked = true;
+  try {
+    // GET_STATUS asks the offscreen document with the current settings: after "Use GPU" changes, the
+    // classifier is rebuilt and this line shows the provider that now really runs.
+    const status = await chrome.runtime.sendMessage({ type: MSG.GET_STATUS }).catch(() => null);
+    $('provider').textContent = classifierLabel(status?.classifier ?? null);
+  } finally {
+    providerAsked = false;
+  }
 }
 
 async function main() {
   contract = await fetch('model/contract.json').then((r) => (r.ok ? r.json() : null)).catch(() => null);
   showSettings(await readSettings());
-  for (const key of ['enabled', 'hideScreenshots', 'hidePhotos']) {
+  for (const key of ['enabled', 'hideScreenshots', 'hidePhotos', 'useGpu']) {
     $(key).addEventListener('change', async () => showSettings(await writeSettings({ [key]: $(key).checked })));
   }
   $('strictness').addEventListener('input', () => showThreshold(Number($('strictness').value)));

@@ -33,7 +33,7 @@ let cacheLoaded = null;
 const inFlight = new Map(); // media id → Promise<classifier result>, so parallel asks share one fetch
 let contractPromise = null;
 let offscreenCreating = null;
-let lastProvider = null; // {provider, threads, modelVersion, crossOriginIsolated} from the last run
+let lastProvider = null; // {provider, threads, modelVersion, webgpuFallback, ...} from the last run
 
 function loadCache() {
   cacheLoaded ??= chrome.storage.session.get(CACHE_STORAGE_KEY).then(
@@ -125,11 +125,13 @@ async function closeOffscreenIfUnused() {
   await chrome.offscreen.closeDocument().catch((error) => console.info('Illust Only: offscreen document already closed:', error?.message));
 }
 
+/** Sends a message to the offscreen document, with the execution provider the settings ask for. */
 async function askOffscreen(message) {
-  await ensureOffscreenDocument();
+  const [settings] = await Promise.all([getSettings(), ensureOffscreenDocument()]);
+  const provider = settings.useGpu ? 'auto' : 'wasm'; // the document cannot read chrome.storage itself
   for (let attempt = 0; ; attempt += 1) {
     try {
-      const answer = await chrome.runtime.sendMessage({ ...message, target: OFFSCREEN_TARGET });
+      const answer = await chrome.runtime.sendMessage({ ...message, provider, target: OFFSCREEN_TARGET });
       if (answer !== undefined) return answer;
     } catch (error) {
       if (attempt >= OFFSCREEN_ANSWER_RETRIES || !/Receiving end does not exist/i.test(String(error?.message))) throw error;

@@ -7,6 +7,17 @@ import { DEFAULT_SETTINGS } from '../lib/decide.js';
 export const DEFAULTS = Object.freeze({
   enabled: true, // master switch: off shows everything and stops judging
   ...DEFAULT_SETTINGS, // strictness (0..1), hideScreenshots, hidePhotos
+  useGpu: true, // try WebGPU when the browser has a real adapter (else, or when off: WASM)
+  // How long the content script waits for one verdict before it shows the cell unjudged. Not in the
+  // popup: generous by default (the first verdict waits for the model to load); tests shorten it.
+  verdictTimeoutMs: 20000,
+});
+
+// Bounds for numeric settings, so a damaged or hostile stored value cannot make the extension hide
+// forever (huge timeout) or fail open on everything (tiny timeout).
+const NUMBER_RANGES = Object.freeze({
+  strictness: [0, 1],
+  verdictTimeoutMs: [1000, 120000],
 });
 
 /** Keeps only known keys with the right type; anything else takes its default. Pure (unit-tested). */
@@ -18,7 +29,8 @@ export function sanitizeSettings(stored) {
     if (typeof value !== typeof fallback) continue;
     if (typeof value === 'number') {
       if (!Number.isFinite(value)) continue;
-      settings[key] = key === 'strictness' ? Math.min(1, Math.max(0, value)) : value;
+      const [low, high] = NUMBER_RANGES[key] ?? [-Infinity, Infinity];
+      settings[key] = Math.min(high, Math.max(low, value));
     } else {
       settings[key] = value;
     }

@@ -1,0 +1,26 @@
+// How the extension reports which execution provider really runs the model, and why WebGPU does not
+// when it does not: the offscreen document condenses the classifier's log lines into a reason, and the
+// popup shows one line such as "WASM · 2 threads (WebGPU: no adapter) · model 2026.11.26-…".
+// Pure functions, so the wording is unit-tested without a browser.
+
+/** Why WebGPU is not running, from web/lib/classifier.js's log lines ("webgpu: …; using wasm"), or null. */
+export function webgpuFallbackReason(notes) {
+  const line = (notes ?? []).find((note) => typeof note === 'string' && note.startsWith('webgpu: '));
+  if (!line) return null;
+  return line.slice('webgpu: '.length).replace(/; using wasm$/, '').replace(/^WebGPU /, '');
+}
+
+/**
+ * The popup's classifier line. info: the offscreen document's status ({provider, threads, modelVersion,
+ * webgpuFallback}), {ok:false, message} when the classifier cannot start, or null before any media tab.
+ */
+export function classifierLabel(info) {
+  if (!info) return 'not started (no media tab judged yet)';
+  if (!info.provider) return `unavailable (${info.message ?? 'no details'})`;
+  const model = `model ${info.modelVersion ?? 'unknown'}`;
+  if (info.provider === 'webgpu') return `WebGPU · ${model}`;
+  const threads = Number(info.threads) || 1;
+  const name = info.provider === 'wasm' ? 'WASM' : String(info.provider);
+  const fallback = info.webgpuFallback ? ` (WebGPU: ${info.webgpuFallback})` : '';
+  return `${name} · ${threads} thread${threads === 1 ? '' : 's'}${fallback} · ${model}`;
+}
