@@ -184,9 +184,9 @@ DecodeResult decode_rgbx(const uint8_t* data, size_t size, const DecodeOptions& 
     return failure<DecodeResult>(Status::too_large, "image too large: " + std::to_string(w) + "x" + std::to_string(h) +
                                                         " exceeds " + megapixels(options.limits.max_pixels),
                                  format);
-  // PNG can carry transparency in tRNS that stb's header scan does not report, so every format is
-  // flattened; opaque pixels cost one compare.
-  flatten_rgba_in_place(pixels.get(), size_t(w) * size_t(h), options.alpha_background);
+  // PNG can carry transparency in tRNS that stb's header scan does not report, so every format that
+  // can hold alpha is flattened (opaque pixels cost one compare); stb's JPEG output is always opaque.
+  if (format != Format::jpeg) flatten_rgba_in_place(pixels.get(), size_t(w) * size_t(h), options.alpha_background);
 
   DecodeResult r;
   r.format = format;

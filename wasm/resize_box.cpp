@@ -5,10 +5,17 @@
 // into an 8-bit buffer (clipped, like Pillow's intermediate image), then a vertical pass.
 // Coefficients are stored compactly (only each window's taps), so an extreme aspect ratio (say
 // 50,000,000 x 1) costs memory proportional to the input side, not input x output.
+#include <climits>
 #include <cmath>
 #include <cstring>
 
 #include "illust_core.h"
+
+#if defined(__wasm_simd128__)
+#include <wasm_simd128.h>
+#elif defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace illust {
 
@@ -24,13 +31,26 @@ inline uint8_t clip8(int32_t v) {
   return v < 0 ? 0 : (v > 255 ? 255 : uint8_t(v));
 }
 
+inline uint8_t clip8_wide(int64_t v) {
+  v >>= kPrecisionBits;
+  return v < 0 ? 0 : (v > 255 ? 255 : uint8_t(v));
+}
+
 // Per output index: first input index and tap count; taps stored back to back in `weights`.
+// Box windows have equal weights (each input pixel whose centre falls inside counts once), so after
+// dropping zero-weight taps at the edges a window is usually `uniform`: sum(p * k) == k * sum(p)
+// exactly in integers, which lets the passes add pixels and multiply once per output.
 struct Coefficients {
   int out_size = 0;
   std::unique_ptr<int[], FreeDeleter> first;   // out_size
   std::unique_ptr<int[], FreeDeleter> count;   // out_size
   std::unique_ptr<size_t[], FreeDeleter> offset;  // out_size, into weights
+  std::unique_ptr<int32_t[], FreeDeleter> uniform;  // out_size: the common weight, or -1 if they differ
   std::unique_ptr<int32_t[], FreeDeleter> weights;
+  // True when every window is uniform and half + k * (255 * count) stays within int32 and below
+  // 256 << 22: then the fast paths need neither 64-bit products nor clamping (true unless a window
+  // spans more than ~16000 pixels).
+  bool all_uniform_small = true;
 };
 
 template <typename T>
@@ -48,7 +68,8 @@ bool precompute(int in_size, int out_size, Coefficients* c) {
   c->first = alloc_array<int>(out_size);
   c->count = alloc_array<int>(out_size);
   c->offset = alloc_array<size_t>(out_size);
-  if (!c->first || !c->count || !c->offset) return false;
+  c->uniform = alloc_array<int32_t>(out_size);
+  if (!c->first || !c->count || !c->offset || !c->uniform) return false;
   // First pass: bounds, to size the weight array.
   size_t total = 0;
   for (int xx = 0; xx < out_size; ++xx) {
@@ -79,6 +100,19 @@ bool precompute(int in_size, int out_size, Coefficients* c) {
       if (ww != 0.0) w /= ww;
       k[x] = w < 0 ? int32_t(-0.5 + w * (1 << kPrecisionBits)) : int32_t(0.5 + w * (1 << kPrecisionBits));
     }
+    // Zero-weight taps add nothing: drop them from both ends, then see whether the rest are equal.
+    int lead = 0, end = xmax;
+    while (lead < end && k[lead] == 0) ++lead;
+    while (end > lead && k[end - 1] == 0) --end;
+    c->first[xx] += lead;
+    c->offset[xx] += size_t(lead);
+    c->count[xx] = end - lead;
+    int32_t common = end > lead ? k[lead] : 0;
+    for (int x = lead; x < end; ++x)
+      if (k[x] != common) common = -1;
+    c->uniform[xx] = common < 0 ? -1 : common;
+    const int64_t worst = (int64_t(1) << (kPrecisionBits - 1)) + int64_t(common) * 255 * c->count[xx];
+    if (common < 0 || worst > INT32_MAX || (worst >> kPrecisionBits) > 255) c->all_uniform_small = false;
   }
   return true;
 }
@@ -86,76 +120,117 @@ bool precompute(int in_size, int out_size, Coefficients* c) {
 // Horizontal pass over rows [row_first, row_first + rows) of `in` (C bytes per pixel) into `out`
 // (out_w x rows, C bytes per pixel).
 template <int C>
-void resample_horizontal(const uint8_t* in, int in_w, int row_first, int rows, uint8_t* out, int out_w,
-                         const Coefficients& c) {
+void resample_horizontal_generic(const uint8_t* in, int in_w, int row_first, int rows, uint8_t* out, int out_w,
+                                 const Coefficients& c) {
+  const int32_t half = 1 << (kPrecisionBits - 1);
   for (int y = 0; y < rows; ++y) {
     const uint8_t* row = in + (size_t(row_first) + size_t(y)) * size_t(in_w) * C;
     uint8_t* dst = out + size_t(y) * size_t(out_w) * C;
     for (int xx = 0; xx < out_w; ++xx) {
-      const int32_t* k = c.weights.get() + c.offset[xx];
       const uint8_t* p = row + size_t(c.first[xx]) * C;
       const int n = c.count[xx];
-      int32_t s[C];
-      for (int ch = 0; ch < C; ++ch) s[ch] = 1 << (kPrecisionBits - 1);
-      for (int x = 0; x < n; ++x)
-        for (int ch = 0; ch < C; ++ch) s[ch] += p[C * x + ch] * k[x];
-      for (int ch = 0; ch < C; ++ch) dst[C * xx + ch] = clip8(s[ch]);
+      const int32_t common = c.uniform[xx];
+      if (common >= 0) {
+        uint32_t s[C] = {};
+        for (int x = 0; x < n; ++x)
+          for (int ch = 0; ch < C; ++ch) s[ch] += p[C * x + ch];
+        for (int ch = 0; ch < C; ++ch) dst[C * xx + ch] = clip8_wide(half + int64_t(common) * s[ch]);
+      } else {
+        const int32_t* k = c.weights.get() + c.offset[xx];
+        int32_t s[C];
+        for (int ch = 0; ch < C; ++ch) s[ch] = half;
+        for (int x = 0; x < n; ++x)
+          for (int ch = 0; ch < C; ++ch) s[ch] += p[C * x + ch] * k[x];
+        for (int ch = 0; ch < C; ++ch) dst[C * xx + ch] = clip8(s[ch]);
+      }
     }
   }
 }
 
-#if defined(__GNUC__) || defined(__clang__)
-// RGBX: one pixel is one 4-lane vector (SSE2 natively, wasm SIMD under Emscripten -msimd128), so each
-// tap is a widen, a multiply and an add for all channels at once. Same arithmetic as the generic loop.
-typedef int32_t i32x4 __attribute__((vector_size(16)));
-typedef uint8_t u8x4 __attribute__((vector_size(4)));
+template <int C>
+void resample_horizontal(const uint8_t* in, int in_w, int row_first, int rows, uint8_t* out, int out_w,
+                         const Coefficients& c) {
+  resample_horizontal_generic<C>(in, in_w, row_first, rows, out, out_w, c);
+}
 
+// RGBX fast path: one pixel is one 4-lane int32 vector, so a tap is a widen and an add for all
+// channels at once, and each output one multiply and one shift (exact: see Coefficients). Written with
+// wasm SIMD intrinsics for the browser build and SSE2 natively; other targets use the generic loop.
 template <>
 void resample_horizontal<4>(const uint8_t* in, int in_w, int row_first, int rows, uint8_t* out, int out_w,
                             const Coefficients& c) {
-  const int32_t half = 1 << (kPrecisionBits - 1);
-  for (int y = 0; y < rows; ++y) {
-    const uint8_t* row = in + (size_t(row_first) + size_t(y)) * size_t(in_w) * 4;
-    uint8_t* dst = out + size_t(y) * size_t(out_w) * 4;
-    for (int xx = 0; xx < out_w; ++xx) {
-      const int32_t* k = c.weights.get() + c.offset[xx];
-      const uint8_t* p = row + size_t(c.first[xx]) * 4;
-      const int n = c.count[xx];
-      i32x4 acc = {half, half, half, half};
-      for (int x = 0; x < n; ++x) {
-        u8x4 px;
-        std::memcpy(&px, p + 4 * x, 4);
-        const i32x4 weight = {k[x], k[x], k[x], k[x]};
-        acc += __builtin_convertvector(px, i32x4) * weight;
-      }
-      dst[4 * xx + 0] = clip8(acc[0]);
-      dst[4 * xx + 1] = clip8(acc[1]);
-      dst[4 * xx + 2] = clip8(acc[2]);
-      dst[4 * xx + 3] = clip8(acc[3]);
-    }
-  }
-}
+#if defined(__wasm_simd128__) || defined(__SSE2__)
+  if (c.all_uniform_small) {
+    const int32_t half = 1 << (kPrecisionBits - 1);
+    for (int y = 0; y < rows; ++y) {
+      const uint8_t* row = in + (size_t(row_first) + size_t(y)) * size_t(in_w) * 4;
+      uint8_t* dst = out + size_t(y) * size_t(out_w) * 4;
+      for (int xx = 0; xx < out_w; ++xx) {
+        const uint8_t* p = row + size_t(c.first[xx]) * 4;
+        const int n = c.count[xx];
+        const int32_t k = c.uniform[xx];
+#if defined(__wasm_simd128__)
+        v128_t sum = wasm_i32x4_splat(0);
+        for (int x = 0; x < n; ++x)
+          sum = wasm_i32x4_add(sum, wasm_u32x4_extend_low_u16x8(wasm_u16x8_extend_low_u8x16(wasm_v128_load32_zero(p + 4 * x))));
+        v128_t value = wasm_i32x4_shr(wasm_i32x4_add(wasm_i32x4_mul(sum, wasm_i32x4_splat(k)), wasm_i32x4_splat(half)), kPrecisionBits);
+        value = wasm_i16x8_narrow_i32x4(value, value);  // 0..255 already (all_uniform_small)
+        wasm_v128_store32_lane(dst + 4 * xx, wasm_u8x16_narrow_i16x8(value, value), 0);
+#else
+        const __m128i zero = _mm_setzero_si128();
+        __m128i sum = zero;
+        for (int x = 0; x < n; ++x) {
+          int32_t word;
+          std::memcpy(&word, p + 4 * x, 4);
+          sum = _mm_add_epi32(sum, _mm_unpacklo_epi16(_mm_unpacklo_epi8(_mm_cvtsi32_si128(word), zero), zero));
+        }
+        alignas(16) int32_t lanes[4];  // SSE2 has no 32-bit lane multiply: finish in scalar
+        _mm_store_si128(reinterpret_cast<__m128i*>(lanes), sum);
+        for (int ch = 0; ch < 4; ++ch) dst[4 * xx + ch] = uint8_t((half + k * lanes[ch]) >> kPrecisionBits);
 #endif
+      }
+    }
+    return;
+  }
+#endif
+  resample_horizontal_generic<4>(in, in_w, row_first, rows, out, out_w, c);
+}
 
 // Vertical pass: `in` is (width x any rows, C bytes per pixel), rows indexed relative to row_base.
+// Works on whole rows at a time (contiguous loops the compiler vectorises: SSE natively, wasm SIMD).
 template <int C>
 bool resample_vertical(const uint8_t* in, int width, int row_base, uint8_t* out, int out_h, const Coefficients& c) {
+  const int32_t half = 1 << (kPrecisionBits - 1);
   const size_t row_len = size_t(width) * C;
   auto acc = alloc_array<int32_t>(row_len);
   if (!acc) return false;
+  int32_t* a = acc.get();
   for (int yy = 0; yy < out_h; ++yy) {
-    const int32_t* k = c.weights.get() + c.offset[yy];
     const int n = c.count[yy];
-    int32_t* a = acc.get();
-    for (size_t i = 0; i < row_len; ++i) a[i] = 1 << (kPrecisionBits - 1);
-    // Tap by tap over whole rows: contiguous, so the compiler vectorises it (wasm SIMD / SSE).
-    for (int y = 0; y < n; ++y) {
-      const uint8_t* src = in + size_t(c.first[yy] - row_base + y) * row_len;
-      const int32_t w = k[y];
-      for (size_t i = 0; i < row_len; ++i) a[i] += src[i] * w;
-    }
+    const int32_t common = c.uniform[yy];
+    const uint8_t* first_row = in + size_t(c.first[yy] - row_base) * row_len;
     uint8_t* dst = out + size_t(yy) * row_len;
-    for (size_t i = 0; i < row_len; ++i) dst[i] = clip8(a[i]);
+    if (common >= 0) {
+      for (size_t i = 0; i < row_len; ++i) a[i] = 0;
+      for (int y = 0; y < n; ++y) {
+        const uint8_t* src = first_row + size_t(y) * row_len;
+        for (size_t i = 0; i < row_len; ++i) a[i] += src[i];
+      }
+      if (c.all_uniform_small) {
+        for (size_t i = 0; i < row_len; ++i) dst[i] = uint8_t((half + common * a[i]) >> kPrecisionBits);
+      } else {
+        for (size_t i = 0; i < row_len; ++i) dst[i] = clip8_wide(half + int64_t(common) * a[i]);
+      }
+    } else {
+      const int32_t* k = c.weights.get() + c.offset[yy];
+      for (size_t i = 0; i < row_len; ++i) a[i] = half;
+      for (int y = 0; y < n; ++y) {
+        const uint8_t* src = first_row + size_t(y) * row_len;
+        const int32_t w = k[y];
+        for (size_t i = 0; i < row_len; ++i) a[i] += src[i] * w;
+      }
+      for (size_t i = 0; i < row_len; ++i) dst[i] = clip8(a[i]);
+    }
   }
   return true;
 }
