@@ -14,7 +14,7 @@
 //     never answers and one answered after the timeout both end visible with the logged reason.
 //  4. With --enable-unsafe-webgpu (SwiftShader's software adapter): the classifier tries WebGPU, the
 //     popup says which provider ran and why not WebGPU if so; switching "Use GPU" off rebuilds it on
-//     WASM and new cells are still judged.
+//     WASM and new cells are still judged; switched on again, a failed WebGPU is not retried.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -487,6 +487,13 @@ test('extension with a WebGPU adapter (SwiftShader): reports the provider that r
     await page.goto('https://x.com/gpuartist2/media');
     const secondIds = second.map((c) => c.mediaId);
     assertVerdicts(await waitForStates(secondIds, judged, 'new cells judged after "Use GPU" is off'), secondIds);
+
+    // On again: a WebGPU that failed is not tried again in this browser session (each new offscreen
+    // document would spend the warm-up limit again), and the popup says so.
+    await popup.check('#useGpu');
+    const fellBack = line.match(/\(WebGPU: (.+?)(?:, earlier in this browser session)?\) · model/)?.[1];
+    const expected = fellBack ? `(WebGPU: ${fellBack}, earlier in this browser session)` : 'WebGPU · model';
+    await popup.waitForFunction((text) => document.getElementById('provider').textContent.includes(text), expected, { timeout: 60000 });
     assertOnlyHosts(requests, ['x.com', 'pbs.twimg.com']);
   } finally {
     await close();

@@ -15,8 +15,8 @@ export const MSG = Object.freeze({
   // popup → content script of a tab
   GET_PAGE_STATS: 'illust-only/get-page-stats', // {} → {active, judged, hidden, errors, pending}
   REVEAL_ALL: 'illust-only/reveal-all', // {} → stats after revealing every hidden cell
-  // service worker → offscreen document (these carry target: OFFSCREEN_TARGET, and provider:
-  // 'auto' | 'wasm' from the useGpu setting; a change rebuilds the classifier)
+  // service worker → offscreen document (these carry target: OFFSCREEN_TARGET, provider: 'auto' |
+  // 'wasm' and for 'wasm' why (off in settings, or WebGPU failed earlier); a change rebuilds the classifier)
   OFFSCREEN_CLASSIFY: 'illust-only/offscreen-classify', // {bytes: base64} → classifier result
   OFFSCREEN_STATUS: 'illust-only/offscreen-status', // {} → {provider, threads, modelVersion, webgpuFallback, ...}
 });

@@ -10,11 +10,12 @@ import { webgpuFallbackReason } from './classifier-label.js';
 const here = (relative) => new URL(relative, import.meta.url).href;
 const MAX_MESSAGE_BYTES = 10 * 2 ** 20; // mirrors the service worker's cap, for defence in depth
 
-// The classifier for the provider the user's settings ask for ('auto': WebGPU when a real adapter
-// exists and warms up in time, else WASM; 'wasm'). The service worker sends that preference with every
-// message (offscreen documents cannot read chrome.storage); a change builds a new classifier and
-// releases the old one once its queued runs are done.
-let current = null; // {preference, ready: Promise<{classifier, info}>}; reset on failure so a later ask retries
+// The classifier for the provider the service worker asks for ('auto': WebGPU when a real adapter
+// exists and warms up in time, else WASM; 'wasm', with `why`: off in settings, or WebGPU already failed
+// in this browser session). The worker sends it with every message (offscreen documents cannot read
+// chrome.storage); a change builds a new classifier and releases the old one once its queued runs are
+// done.
+let current = null; // {preference, provider once ready, ready: Promise<{classifier, info}>}; reset on failure so a later ask retries
 const PREFERENCES = new Set(['auto', 'wasm']);
 
 async function fetchOrThrow(url, what) {
@@ -54,8 +55,7 @@ async function startClassifier(preference) {
   const info = {
     provider: classifier.provider, threads: classifier.threads, modelVersion: classifier.modelVersion,
     crossOriginIsolated: globalThis.crossOriginIsolated === true, requested: preference,
-    webgpuFallback: classifier.provider === 'webgpu' ? null
-      : preference === 'wasm' ? 'off in settings' : webgpuFallbackReason(notes),
+    webgpuFallback: classifier.provider === 'webgpu' || preference === 'wasm' ? null : webgpuFallbackReason(notes),
     notes,
   };
   console.info('Illust Only: classifier ready', info);
@@ -64,18 +64,30 @@ async function startClassifier(preference) {
 
 function getClassifier(requested) {
   const preference = PREFERENCES.has(requested) ? requested : 'auto';
-  if (current?.preference !== preference) {
+  // An 'auto' classifier that ended on WASM already is what a 'wasm' request wants: no rebuild.
+  const fits = current && (current.preference === preference || (preference === 'wasm' && current.provider === 'wasm'));
+  if (!fits) {
     const previous = current;
-    const ready = startClassifier(preference);
-    current = { preference, ready };
-    ready.catch(() => { if (current?.ready === ready) current = null; });
+    const entry = { preference, provider: null, ready: startClassifier(preference) };
+    current = entry;
+    entry.ready.then(({ info }) => { entry.provider = info.provider; },
+      () => { if (current === entry) current = null; });
     // Runs already queued on the old session finish first: release() is queued behind them.
     previous?.ready.then(({ classifier }) => classifier.release(), () => {}).catch(() => {});
   }
   return current.ready;
 }
 
-async function classify(base64, preference) {
+/**
+ * The classifier's description for the service worker. Asked for 'wasm', the reason WebGPU is not
+ * used is the worker's `why` (off in settings, or failed earlier in this browser session).
+ */
+function describe(info, requested, why) {
+  if (requested !== 'wasm' || info.provider === 'webgpu') return info;
+  return { ...info, requested, webgpuFallback: typeof why === 'string' ? why.slice(0, 200) : 'not requested' };
+}
+
+async function classify(base64, preference, why) {
   let bytes;
   try {
     if (typeof base64 !== 'string' || base64.length > MAX_MESSAGE_BYTES * 4 / 3 + 4) throw new TypeError('bad size');
@@ -90,13 +102,13 @@ async function classify(base64, preference) {
   const result = await ready.classifier.classify(bytes);
   // Scores only; the service worker decides with the user's current settings.
   const { ok, code, message, scores, width, height, format, ms } = result;
-  return { ok, code, message, scores, width, height, format, ms, provider: ready.info };
+  return { ok, code, message, scores, width, height, format, ms, provider: describe(ready.info, preference, why) };
 }
 
-async function status(preference) {
+async function status(preference, why) {
   try {
     const { info } = await getClassifier(preference);
-    return { ok: true, ...info };
+    return { ok: true, ...describe(info, preference, why) };
   } catch (error) {
     return { ok: false, code: 'no_model', message: String(error?.message ?? error) };
   }
@@ -110,9 +122,9 @@ chrome.runtime.onMessage.addListener((message, _sender, sendResponse) => {
   };
   switch (message.type) {
     case MSG.OFFSCREEN_CLASSIFY:
-      return answer(classify(message.bytes, message.provider));
+      return answer(classify(message.bytes, message.provider, message.why));
     case MSG.OFFSCREEN_STATUS:
-      return answer(status(message.provider));
+      return answer(status(message.provider, message.why));
     default:
       return false;
   }

@@ -50,12 +50,17 @@ let providerAsked = false; // one GET_STATUS at a time: a loading model can take
 async function refreshProvider() {
   if (providerAsked) return;
   providerAsked = true;
+  // The first status waits for the model (seconds; longer while a WebGPU warm-up is tried).
+  const slow = setTimeout(() => {
+    if (!$('provider').textContent.includes('·')) $('provider').textContent = 'starting (loading the model)…';
+  }, 500);
   try {
     // GET_STATUS asks the offscreen document with the current settings: after "Use GPU" changes, the
     // classifier is rebuilt and this line shows the provider that now really runs.
     const status = await chrome.runtime.sendMessage({ type: MSG.GET_STATUS }).catch(() => null);
     $('provider').textContent = classifierLabel(status?.classifier ?? null);
   } finally {
+    clearTimeout(slow);
     providerAsked = false;
   }
 }

@@ -16,6 +16,11 @@ const OFFSCREEN_PATH = 'offscreen.html';
 const CONTRACT_PATH = 'model/contract.json';
 const CACHE_CAPACITY = 3000; // media ids; ~100 bytes each in storage.session (quota 10 MB)
 const CACHE_STORAGE_KEY = 'verdictCache';
+// storage.session: why WebGPU failed (warm-up too slow, or an error) in this browser session. Later
+// offscreen documents go straight to WASM instead of spending the warm-up limit (10 s) again each time
+// a media tab opens; a browser restart clears it, so a driver update gets a new try. "No adapter" is
+// not remembered: probing for one takes milliseconds.
+const WEBGPU_FAILURE_KEY = 'webgpuFailure';
 const CACHE_SAVE_DELAY_MS = 1000;
 const FETCH_TIMEOUT_MS = 15000;
 const FETCH_CONCURRENCY = 4; // like a browser's per-host parallelism; inference is serial anyway
@@ -125,13 +130,34 @@ async function closeOffscreenIfUnused() {
   await chrome.offscreen.closeDocument().catch((error) => console.info('Illust Only: offscreen document already closed:', error?.message));
 }
 
+/** The provider to ask the offscreen document for ('auto' | 'wasm') and, for 'wasm', why. */
+async function providerChoice() {
+  const [settings, stored] = await Promise.all([
+    getSettings(), chrome.storage.session.get(WEBGPU_FAILURE_KEY).catch(() => ({})),
+  ]);
+  if (!settings.useGpu) return { provider: 'wasm', why: 'off in settings' };
+  const failure = stored[WEBGPU_FAILURE_KEY];
+  if (typeof failure === 'string') return { provider: 'wasm', why: `${failure}, earlier in this browser session` };
+  return { provider: 'auto' };
+}
+
+/** Keeps the classifier's description for the popup; remembers a WebGPU failure (see WEBGPU_FAILURE_KEY). */
+function noteClassifier(info) {
+  if (!info?.provider) return;
+  lastProvider = info;
+  if (info.requested === 'auto' && info.provider === 'wasm' && info.webgpuFallback && info.webgpuFallback !== 'no adapter') {
+    chrome.storage.session.set({ [WEBGPU_FAILURE_KEY]: info.webgpuFallback })
+      .catch((error) => console.warn('Illust Only: cannot remember the WebGPU failure:', error));
+  }
+}
+
 /** Sends a message to the offscreen document, with the execution provider the settings ask for. */
 async function askOffscreen(message) {
-  const [settings] = await Promise.all([getSettings(), ensureOffscreenDocument()]);
-  const provider = settings.useGpu ? 'auto' : 'wasm'; // the document cannot read chrome.storage itself
+  // The document cannot read chrome.storage itself: the provider choice travels with each message.
+  const [choice] = await Promise.all([providerChoice(), ensureOffscreenDocument()]);
   for (let attempt = 0; ; attempt += 1) {
     try {
-      const answer = await chrome.runtime.sendMessage({ ...message, provider, target: OFFSCREEN_TARGET });
+      const answer = await chrome.runtime.sendMessage({ ...message, ...choice, target: OFFSCREEN_TARGET });
       if (answer !== undefined) return answer;
     } catch (error) {
       if (attempt >= OFFSCREEN_ANSWER_RETRIES || !/Receiving end does not exist/i.test(String(error?.message))) throw error;
@@ -158,7 +184,7 @@ async function scoresForMedia(mediaId) {
     } catch (error) {
       return { ok: false, code: 'offscreen_failed', message: `the classifier did not answer: ${error?.message ?? error}` };
     }
-    if (result.provider) lastProvider = result.provider;
+    noteClassifier(result.provider);
     if (result.ok) {
       const entry = { ok: true, scores: result.scores };
       cache.set(mediaId, entry);
@@ -189,12 +215,19 @@ async function classifyMedia(mediaId) {
   return { ok: true, mediaId, label, hide, threshold, scores: result.scores, cached: Boolean(result.cached), ms: result.ms };
 }
 
+/** The classifier's description; loads the classifier first if needed (PREPARE relies on that). */
+async function offscreenStatus() {
+  const answer = await askOffscreen({ type: MSG.OFFSCREEN_STATUS });
+  noteClassifier(answer);
+  return answer;
+}
+
 async function status() {
   const [settings, offscreen] = await Promise.all([getSettings(), hasOffscreenDocument()]);
   await loadCache();
   let classifier = lastProvider;
   if (offscreen) {
-    try { classifier = await askOffscreen({ type: MSG.OFFSCREEN_STATUS }); } catch (error) {
+    try { classifier = await offscreenStatus(); } catch (error) {
       classifier = { ok: false, message: String(error?.message ?? error) };
     }
   }
@@ -216,7 +249,7 @@ chrome.runtime.onMessage.addListener((message, sender, sendResponse) => {
     case MSG.CLASSIFY_MEDIA:
       return answerWith(classifyMedia(message.mediaId), sendResponse);
     case MSG.PREPARE:
-      return answerWith(askOffscreen({ type: MSG.OFFSCREEN_STATUS }), sendResponse); // loads the classifier
+      return answerWith(offscreenStatus(), sendResponse); // loads the classifier
     case MSG.GET_SETTINGS:
       return answerWith(getSettings().then((settings) => ({ ok: true, settings })), sendResponse);
     case MSG.GET_STATUS:
