@@ -1,7 +1,8 @@
-// illust_core.cpp: probe, decode and tensor conversion for untrusted image bytes. Order of checks is
-// the point of this file: empty -> format from magic bytes -> header (stb_image info) -> pixel cap ->
-// container structure (truncation) -> decode. Nothing is allocated for pixels until the header said
-// the image is a supported format within the cap; every stb failure becomes a Status plus its reason.
+// illust_core.cpp: probe, decode and tensor conversion for untrusted image bytes. The order of checks
+// is the point of this file: empty -> format from magic bytes -> size from the header (our own read) vs
+// the pixel cap -> container structure (truncation, inputs known to break stb_image) -> stb's header
+// reader and the cap again -> decode. Nothing is allocated for pixels until all of that passed; every
+// stb failure becomes a Status plus stb's reason.
 #include <climits>
 #include <cmath>
 #include <cstring>
@@ -67,7 +68,9 @@ Status status_for_stb_reason(const std::string& reason) {
   return Status::corrupt;
 }
 
+// "50 megapixels", "1.5 megapixels"; small caps (tests, tools) as "850 pixels".
 std::string megapixels(uint64_t pixels) {
+  if (pixels < 100000) return std::to_string(pixels) + " pixels";
   const uint64_t whole = pixels / 1000000, tenth = (pixels % 1000000) / 100000;
   return std::to_string(whole) + (tenth ? "." + std::to_string(tenth) : "") + " megapixels";
 }
