@@ -12,8 +12,10 @@
 //
 // Failure is a value, never an exception or a crash: every result carries a Status and a human
 // message. Nothing here throws (big buffers come from malloc and are checked), nothing keeps global
-// state between calls except stb_image's last failure reason, which is read right after each call.
-// Images are refused with Status::too_large from their header alone, before any pixel buffer exists.
+// state between calls except stb_image's last failure reason, which is read right after each call
+// (so: one thread at a time per process, as in a wasm instance). Images are refused with
+// Status::too_large from their header alone, before any pixel buffer exists. Inputs that trigger
+// known bugs of Debian's stb_image 2.27 (found by our fuzzer) are refused as corrupt before stb runs.
 #pragma once
 
 #include <array>
