@@ -117,10 +117,16 @@ function browserRunner(context, baseUrl, entry) {
   let cdp;
   let jsHeap = 0;
   let uaMemory = 0;
+  let cpuSeconds = 0;
+  let cpuImages = 0;
   const pageErrors = [];
-  const sampleHeap = async () => {
-    const { metrics } = await cdp.send('Performance.getMetrics').catch(() => ({ metrics: [] }));
-    jsHeap = Math.max(jsHeap, metrics.find((m) => m.name === 'JSHeapUsedSize')?.value ?? 0);
+  // ProcessTime: CPU seconds used by the tab's renderer process, all its threads (ORT's and tfjs's
+  // wasm threads included), 10 ms granularity; unlike wall time it barely moves with other load.
+  const metrics = async () => {
+    const { metrics: list } = await cdp.send('Performance.getMetrics').catch(() => ({ metrics: [] }));
+    const value = (name) => list.find((m) => m.name === name)?.value ?? NaN;
+    jsHeap = Math.max(jsHeap, value('JSHeapUsedSize') || 0);
+    return value('ProcessTime');
   };
   const withErrors = (result) => (result?.error && pageErrors.length ? { ...result, error: `${result.error} (page errors: ${pageErrors.join('; ')})` } : result);
   return {
@@ -136,23 +142,28 @@ function browserRunner(context, baseUrl, entry) {
         const result = await withTimeout(page.evaluate(([suite, opts]) => window.setupSuite(suite, opts),
           [entry.suite, { count, warmup, modelUrl, ...entry.options }]), 180000, 'setup');
         uaMemory = Math.max(uaMemory, result.memoryBytes || 0);
-        await sampleHeap();
+        await metrics();
         return withErrors(result);
       } catch (error) {
         return withErrors({ error: String(error?.message ?? error) });
       }
     },
     async chunk(start, end, repeat) {
+      const cpuBefore = await metrics();
       const result = await withTimeout(page.evaluate(([a, b, r]) => window.runChunk(a, b, r), [start, end, repeat]).catch((error) => ({ error: String(error?.message ?? error) })),
         60000 + (end - start) * repeat * 5000, `images ${start}-${end}`);
-      await sampleHeap();
+      const cpuAfter = await metrics();
+      if (Array.isArray(result) && Number.isFinite(cpuAfter - cpuBefore)) {
+        cpuSeconds += cpuAfter - cpuBefore;
+        cpuImages += result.length * repeat;
+      }
       return withErrors(result);
     },
     async finish() {
       const bytes = await withTimeout(page.evaluate(() => window.measureMemory()), 30000, 'memory').catch(() => NaN);
       if (Number.isFinite(bytes)) uaMemory = Math.max(uaMemory, bytes);
       await page.close().catch(() => {});
-      return { uaMemory, jsHeap };
+      return { uaMemory, jsHeap, cpuMsPerImage: cpuImages ? (cpuSeconds * 1000) / cpuImages : NaN };
     },
   };
 }

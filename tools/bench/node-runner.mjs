@@ -27,11 +27,14 @@ async function chunk({ start, end, repeat = 1 }) {
   for (let i = start; i < Math.min(end, images.length); i++) {
     let best = null;
     for (let r = 0; r < repeat; r++) {
+      const cpu0 = process.cpuUsage();
       const t = performance.now();
       const result = await classifier.classify(images[i]);
       const total = performance.now() - t;
-      const row = result.ok ? { decode: result.ms.preprocess, infer: result.ms.inference, total, label: result.label }
-        : { error: `${result.code}: ${result.message}`, decode: result.ms.preprocess, infer: 0, total };
+      const { user, system } = process.cpuUsage(cpu0); // the whole process: onnxruntime's threads too
+      const cpu = (user + system) / 1000;
+      const row = result.ok ? { decode: result.ms.preprocess, infer: result.ms.inference, total, cpu, label: result.label }
+        : { error: `${result.code}: ${result.message}`, decode: result.ms.preprocess, infer: 0, total, cpu };
       if (!best || row.total < best.total) best = row;
     }
     rows.push(best);

@@ -29,6 +29,14 @@ function stats(result) {
   };
 }
 
+/** Mean CPU milliseconds per image: renderer ProcessTime for browser rows, getrusage / thread CPU time otherwise. */
+function cpuOf(r) {
+  if (!r || r.error) return NaN;
+  if (Number.isFinite(r.memory?.cpuMsPerImage)) return r.memory.cpuMsPerImage;
+  const values = (r.rows ?? []).map((row) => row.cpu).filter(Number.isFinite);
+  return values.length ? values.reduce((a, b) => a + b, 0) / values.length : NaN;
+}
+
 const medianOf = (r, field) => (r && !r.error ? stats(r)[field].median : NaN);
 const pair = (s) => `${ms(s.median)} / ${ms(s.p95)}`;
 
@@ -52,35 +60,35 @@ export function renderReport({ results, environment: env, images }) {
   const pipelines = results.filter((r) => ['ours', 'nsfwjs', 'node-ort'].includes(r.suite) && r.group !== 'levers');
   const levers = results.filter((r) => r.group === 'levers');
   const pipelineTable = table(
-    ['pipeline', 'start-up ms', 'decode+preprocess ms (median / p95)', 'inference ms (median / p95)', 'total ms (median / p95)', 'peak memory', 'illustration agreement', 'errors'],
+    ['pipeline', 'start-up ms', 'decode+preprocess ms (median / p95)', 'inference ms (median / p95)', 'total ms (median / p95)', 'CPU ms per image (mean)', 'peak memory', 'illustration agreement', 'errors'],
     pipelines.map((r) => {
-      if (!ok(r)) return [r.title, '–', '–', '–', '–', '–', '–', `not run: ${String(r.error ?? 'no rows').split('\n')[0].slice(0, 120)}`];
+      if (!ok(r)) return [r.title, '–', '–', '–', '–', '–', '–', '–', `not run: ${String(r.error ?? 'no rows').split('\n')[0].slice(0, 120)}`];
       const s = stats(r);
       const agree = agreement(r.rows, images);
       // tfjs sizes its own thread pool; say so when it did not give the threads asked for.
       const title = r.suite === 'nsfwjs' && r.options.threads && r.info?.threads !== r.options.threads
         ? `${r.title} (tfjs reports ${r.info?.threads} thread)` : r.title;
-      return [title, ms(r.startupMs), pair(s.decode), pair(s.infer), `**${pair(s.total)}**`, memoryText(r),
+      return [title, ms(r.startupMs), pair(s.decode), pair(s.infer), `**${pair(s.total)}**`, ms(cpuOf(r)), memoryText(r),
         Number.isFinite(agree) ? `${(agree * 100).toFixed(0)}%` : '–', String(s.errors)];
     }));
 
   const leverTable = table(
-    ['lever', 'start-up ms', 'inference ms (median / p95)', 'per image ms (median / p95)', 'vs ours, same threads: inference · per image (medians)'],
+    ['lever', 'start-up ms', 'inference ms (median / p95)', 'per image ms (median / p95)', 'CPU ms per image', 'vs ours, same threads: inference · per image · CPU'],
     levers.map((r) => {
-      if (!ok(r)) return [r.title, '–', '–', '–', `not run: ${String(r.error ?? 'no rows').split('\n')[0].slice(0, 120)}`];
+      if (!ok(r)) return [r.title, '–', '–', '–', '–', `not run: ${String(r.error ?? 'no rows').split('\n')[0].slice(0, 120)}`];
       const base = byId(`ours:{"threads":${r.options.threads}}`);
       const s = stats(r);
-      return [r.title, ms(r.startupMs), pair(s.infer), pair(s.total),
-        base ? `${ratio(medianOf(r, 'infer'), medianOf(base, 'infer'), 2)} · ${ratio(medianOf(r, 'total'), medianOf(base, 'total'), 2)}` : '–'];
+      return [r.title, ms(r.startupMs), pair(s.infer), pair(s.total), ms(cpuOf(r)),
+        base ? `${ratio(medianOf(r, 'infer'), medianOf(base, 'infer'), 2)} · ${ratio(medianOf(r, 'total'), medianOf(base, 'total'), 2)} · ${ratio(cpuOf(r), cpuOf(base), 2)}` : '–'];
     }));
 
   const decoders = results.filter((r) => ['core-decode', 'browser-decode', 'native-core'].includes(r.suite));
   const decodeTable = table(
-    ['decode + preprocess to the 1x3xHxW tensor', 'median ms', 'p95 ms', 'errors'],
+    ['decode + preprocess to the 1x3xHxW tensor', 'median ms', 'p95 ms', 'CPU ms per image (mean)', 'errors'],
     decoders.map((r) => {
-      if (!ok(r)) return [r.title, '–', '–', `not run: ${String(r.error ?? 'no rows').split('\n')[0].slice(0, 120)}`];
+      if (!ok(r)) return [r.title, '–', '–', '–', `not run: ${String(r.error ?? 'no rows').split('\n')[0].slice(0, 120)}`];
       const s = stats(r);
-      return [r.title, ms(s.decode.median), ms(s.decode.p95), String(s.errors)];
+      return [r.title, ms(s.decode.median), ms(s.decode.p95), ms(cpuOf(r)), String(s.errors)];
     }));
 
   // Ratios: "x times" always reads as slower/faster for ours.
@@ -94,13 +102,17 @@ export function renderReport({ results, environment: env, images }) {
   const browserDecode = byId('browser-decode');
   // The native limit: the natively compiled core's decode + onnxruntime-node's inference.
   const nativeLimit = nodeBest && nativeCore ? medianOf(nativeCore, 'decode') + medianOf(nodeBest, 'infer') : NaN;
+  // The same in CPU time: the native core's CPU plus onnxruntime-node's share of the node row's CPU,
+  // apportioned by its share of the wall time (the node row times its phases but counts CPU per image).
+  const nodeInferCpu = nodeBest ? cpuOf(nodeBest) * (medianOf(nodeBest, 'infer') / medianOf(nodeBest, 'total')) : NaN;
+  const nativeLimitCpu = nativeCore ? cpuOf(nativeCore) + nodeInferCpu : NaN;
   const mediaTab = results.find((r) => r.group === 'media-tab');
 
   const ratioRows = [];
   const add = (what, value, goal) => ratioRows.push([what, value, goal ?? '']);
   if (oursBest && nsfwBest) {
-    add(`nsfwjs (${nsfwBest.title.replace('nsfwjs 4.4.0: ', '')}) / ours (${oursBest.options.threads} thr), median total`,
-      ratio(medianOf(nsfwBest, 'total'), medianOf(oursBest, 'total')), '≥ 3x');
+    add(`nsfwjs (${nsfwBest.title.replace('nsfwjs 4.4.0: ', '')}) / ours (${oursBest.options.threads} thr): median total · CPU per image`,
+      `${ratio(medianOf(nsfwBest, 'total'), medianOf(oursBest, 'total'))} · ${ratio(cpuOf(nsfwBest), cpuOf(oursBest))}`, '≥ 3x');
   }
   for (const threads of [1, 2]) {
     const o = byId(`ours:{"threads":${threads}}`);
@@ -108,12 +120,12 @@ export function renderReport({ results, environment: env, images }) {
     if (o && n) add(`nsfwjs wasm / ours, both ${threads} thread${threads > 1 ? 's' : ''}: total · inference`,
       `${ratio(medianOf(n, 'total'), medianOf(o, 'total'))} · ${ratio(medianOf(n, 'infer'), medianOf(o, 'infer'))}`);
   }
-  if (oursBest && Number.isFinite(nativeLimit)) add(`ours (${oursBest.options.threads} thr) / native limit (native core + onnxruntime-node ${nodeBest.options.threads} thr), median total`,
-    ratio(medianOf(oursBest, 'total'), nativeLimit), '≤ 3x');
+  if (oursBest && Number.isFinite(nativeLimit)) add(`ours (${oursBest.options.threads} thr) / native limit (native core + onnxruntime-node ${nodeBest.options.threads} thr): median total · CPU per image (≈)`,
+    `${ratio(medianOf(oursBest, 'total'), nativeLimit)} · ${ratio(cpuOf(oursBest), nativeLimitCpu)}`, '≤ 3x');
   if (oursBest && nodeBest) add(`ours / onnxruntime-node, inference only (${oursBest.options.threads} vs ${nodeBest.options.threads} thr)`,
     ratio(medianOf(oursBest, 'infer'), medianOf(nodeBest, 'infer')));
-  if (coreDecode && browserDecode) add('browser decode path / wasm core, decode + preprocess', ratio(medianOf(browserDecode, 'decode'), medianOf(coreDecode, 'decode')), '≥ 1x (core no slower)');
-  if (coreDecode && nativeCore) add('wasm core / native core, decode + preprocess', ratio(medianOf(coreDecode, 'decode'), medianOf(nativeCore, 'decode')));
+  if (coreDecode && browserDecode) add('browser decode path / wasm core, decode + preprocess: median · CPU per image', `${ratio(medianOf(browserDecode, 'decode'), medianOf(coreDecode, 'decode'), 2)} · ${ratio(cpuOf(browserDecode), cpuOf(coreDecode), 2)}`, '≥ 1x (core no slower)');
+  if (coreDecode && nativeCore) add('wasm core / native core, decode + preprocess: median · CPU per image', `${ratio(medianOf(coreDecode, 'decode'), medianOf(nativeCore, 'decode'))} · ${ratio(cpuOf(coreDecode), cpuOf(nativeCore))}`);
   if (mediaTab && !mediaTab.error) {
     add('media tab: navigation start → all 60 thumbnails judged, cold · warm', `${ms(mediaTab.coldAllJudgedMs)} ms · ${ms(mediaTab.allJudgedMs)} ms`, '< 2000 ms');
   }
@@ -155,6 +167,10 @@ createImageBitmap + tf.browser.fromPixels + resizeBilinear (nsfwjs's own preproc
 rows the wasm core run by Node. "illustration agreement": share of images where the pipeline's
 illustration / not-illustration call matches the image's folder (nsfwjs: Drawing or Hentai count as
 illustration; it was not trained for this task, the figure only shows its verdicts are not noise).
+CPU ms per image: CPU time spent per image by the suite's own process, all threads (browser rows:
+the tab's renderer process, DevTools ProcessTime, mean over the run; node rows: getrusage of the
+suite's process; native core: thread CPU time). It hardly moves with other load, so on this shared
+machine it is the steadier figure for comparing costs; wall times are what a user waits.
 Peak memory, browser rows: the page's memory as performance.measureUserAgentSpecificMemory() reports
 it (JS heaps of the page and its workers, wasm memories and array buffers included; the larger of the
 readings after set-up and after the run) and the peak JS heap from the DevTools protocol (no wasm).

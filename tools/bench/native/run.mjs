@@ -32,7 +32,7 @@ async function buildIfStale(root, log) {
 }
 
 /**
- * Builds the program if stale. Resolves to run(files, warmup) → rows [{decode, infer: 0, total}], one
+ * Builds the program if stale. Resolves to run(files, warmup) → rows [{decode, infer: 0, total, cpu}], one
  * per file in order (a fresh process per call: the program reads all bytes before timing, warms up,
  * then times each image). Rejects with an Error saying what failed (no compiler, build error).
  */
@@ -58,9 +58,10 @@ export async function prepareNativeCore({ root, log }) {
     });
     child.stdin.end(files.join('\n') + '\n');
     return (await output).trim().split('\n').map((line) => {
-      const [msText, status] = line.split(' ');
+      const [msText, cpuText, status] = line.split(' ');
       const ms = Number(msText);
-      return status === 'ok' ? { decode: ms, infer: 0, total: ms } : { error: status, decode: ms, infer: 0, total: ms };
+      const cpu = Number(cpuText);
+      return status === 'ok' ? { decode: ms, infer: 0, total: ms, cpu } : { error: status, decode: ms, infer: 0, total: ms, cpu };
     });
   };
 }
