@@ -97,6 +97,14 @@ def convert_image(source, longest_side: int = LONGEST_SIDE) -> tuple[Image.Image
     return image, original_size
 
 
+def detail_level(image: Image.Image) -> float:
+    """Mean absolute difference between neighbouring pixels of a 128x128 greyscale thumbnail (0-255).
+    Blank fills, gradients and tile strips score 1 or less (a full black-to-white ramp scores 1);
+    photos, art and screens score 1.5 and up."""
+    grey = np.asarray(image.convert("L").resize((128, 128), Image.BOX), dtype=np.float64)
+    return float((np.abs(np.diff(grey, axis=0)).mean() + np.abs(np.diff(grey, axis=1)).mean()) / 2)
+
+
 def save_jpeg(image: Image.Image, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     image.save(path, format="JPEG", quality=JPEG_QUALITY)
@@ -376,6 +384,8 @@ class GameCapture:
     command: list[str]             # first session
     steps: list[tuple]             # ("wait", s) ("window", timeout) ("key", keys...) ("click", x, y) ("shot", name)
     also: list[tuple[list[str], list[tuple]]] = field(default_factory=list)  # more (command, steps) sessions
+    prepare: object = None         # callable(cache_dir) run before capturing; commands may use {cache}
+    keep_home: bool = False        # sessions share one HOME (first-run dialogs only once), fresh per capture
     screen: tuple[int, int] = (1280, 720)
     needs: list[str] = field(default_factory=list)   # extra packages to install with --install
     env: dict = field(default_factory=dict)
@@ -481,12 +491,99 @@ def _wesnoth_campaign(campaign: str) -> tuple[list[str], list[tuple]]:
     return command, steps
 
 
-def _scummvm_steps(name: str) -> list[tuple]:
-    # Intros run several screens: Escape skips them; clicks on the room make the hero walk, so each
-    # shot shows another moment.
+RENPY_LINE_FIX = (
+    "    for child in ast.iter_child_nodes(node):\n        fix_missing_locations(child, lineno, col_offset)\n",
+    "    # Python 3.11 validates end positions: keep them at or after the start (upstream renpy fix).\n"
+    "    if 'end_lineno' in node._attributes:\n"
+    "        if getattr(node, 'end_lineno', None) is None or node.end_lineno < node.lineno:\n"
+    "            node.end_lineno = node.lineno\n"
+    "    if 'end_col_offset' in node._attributes:\n"
+    "        if getattr(node, 'end_col_offset', None) is None or (\n"
+    "                node.end_lineno == node.lineno and node.end_col_offset < node.col_offset):\n"
+    "            node.end_col_offset = node.col_offset\n"
+    "    for child in ast.iter_child_nodes(node):\n        fix_missing_locations(child, lineno, col_offset)\n")
+
+
+def prepare_renpy(cache_dir: Path) -> Path:
+    """A patched copy of Debian's Ren'Py 8.0.3 in cache_dir/renpy-py311.
+
+    Why: under Debian 12's Python 3.11 it dies with 'AST node line range ... is not valid' (upstream
+    renpy issue 5461): its fix_missing_locations() leaves end_lineno unset on the nodes it creates. The
+    copy sets end positions too. A copy also keeps the games' compiled .rpyc files out of /usr/share."""
+    target = cache_dir / "renpy-py311"
+    marker = target / ".patched"
+    if marker.is_file():
+        return target
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree("/usr/share/games/renpy", target, symlinks=True)
+    python_py = target / "renpy" / "python.py"
+    text = python_py.read_text()
+    if text.count(RENPY_LINE_FIX[0]) != 1:
+        raise RuntimeError(f"{python_py}: the code to patch has changed; check the Ren'Py version")
+    python_py.write_text(text.replace(*RENPY_LINE_FIX))
+    marker.write_text("patched for Python 3.11\n")
+    return target
+
+
+def _renpy(game: str, steps: list[tuple]) -> tuple[list[str], list[tuple]]:
+    return (["/usr/bin/python3", "{cache}/renpy-py311/renpy.py", f"{{cache}}/renpy-py311/{game}"], steps)
+
+
+# The main menu of both games: buttons in the left column (window coordinates at 1280x720).
+RENPY_MENU = {"start": (62, 222), "load": (62, 257), "preferences": (97, 292), "about": (70, 327), "help": (60, 362)}
+
+
+def _renpy_story(tag: str, advances: int, choose_every: int = 4) -> list[tuple]:
+    # Return advances the dialogue; at a choice menu Down focuses a button and Return takes it.
+    steps = [("window", 150), ("wait", 25), ("shot", f"{tag}-title"), ("click", *RENPY_MENU["start"]),
+             ("wait", 8), ("shot", f"{tag}-0")]
+    for i in range(1, advances + 1):
+        if i % choose_every == 0:
+            steps += [_keys("Down"), ("wait", 1)]
+        steps += [_keys("Return"), ("wait", 3), ("shot", f"{tag}-{i}")]
+    steps += [_keys("Escape"), ("wait", 4), ("shot", f"{tag}-game-menu")]
+    return steps
+
+
+def _renpy_menus(tag: str) -> list[tuple]:
+    steps = [("window", 150), ("wait", 25)]
+    for name in ("load", "preferences", "about", "help"):
+        steps += [("click", *RENPY_MENU[name]), ("wait", 5), ("shot", f"{tag}-{name}"), _keys("Escape"), ("wait", 4)]
+    return steps
+
+
+GCOMPRIS_ACTIVITIES = ("chess", "categorization", "explore_monuments", "memory", "lang", "money", "geography",
+                       "hangman", "clockgame", "gravity", "land_safe", "solar_system", "football", "calendar")
+
+
+def _gcompris(activity: str | None) -> tuple[list[str], list[tuple]]:
+    command = ["/usr/games/gcompris-qt", "--software-renderer", "--mute", "-f"]
+    tag = activity or "home"
+    if activity:
+        command += ["--launch", activity]
+    return command, [("window", 150), ("wait", 30), ("shot", tag), ("click", 640, 420), ("wait", 5),
+                     ("shot", f"{tag}-2"), ("click", 400, 300), ("wait", 5), ("shot", f"{tag}-3")]
+
+
+def _kpat(game: str) -> tuple[list[str], list[tuple]]:
+    # A new deal (F2) and a hint (H) change the table; the solver's status line differs too.
+    return (["/usr/games/kpat", "--gametype", game],
+            [("window", 90), ("wait", 12), ("shot", game), ("key", "h"), ("wait", 3), ("shot", f"{game}-hint"),
+             ("key", "F2"), ("wait", 6), ("shot", f"{game}-new")])
+
+
+def _aisleriot(game: str) -> tuple[list[str], list[tuple]]:
+    return (["/usr/games/sol", "--variation", game],
+            [("window", 60), ("wait", 8), ("shot", game), ("key", "ctrl+h"), ("wait", 3), ("shot", f"{game}-hint"),
+             ("key", "ctrl+n"), ("wait", 5), ("shot", f"{game}-new")])
+
+
+def _scummvm_steps(name: str, skip_key: str = "Escape") -> list[tuple]:
+    # Intros run several screens: Escape skips them (Drascula quits on Escape: it uses Return and clicks);
+    # clicks on the room make the hero walk, so each shot shows another moment.
     steps = [("window", 90), ("wait", 15), ("shot", f"{name}-intro")]
     for i in range(4):
-        steps += [_keys("Escape"), ("wait", 6), ("shot", f"{name}-skip{i}")]
+        steps += [_keys(skip_key), ("wait", 3), ("click", 320, 200), ("wait", 5), ("shot", f"{name}-skip{i}")]
     for i, (x, y) in enumerate([(100, 300), (500, 250), (300, 350), (560, 330)]):
         steps += [("click", x, y), ("wait", 6), ("shot", f"{name}-walk{i}")]
     steps += [("key", "F5"), ("wait", 4), ("shot", f"{name}-menu"), _keys("Escape")]
@@ -512,51 +609,74 @@ CAPTURES: list[GameCapture] = [
                  ("click", 1102, 462), ("wait", 30), ("shot", "editor"), ("click", 600, 360), ("wait", 3),
                  ("shot", "editor2")],
                 group="debian:wesnoth", note="title screen, dialogs and the map editor"),
-    GameCapture("debian-kpat", "kpat", ["/usr/games/kpat", "--gametype", "freecell"],
-                [("window", 90), ("wait", 15), ("shot", "freecell"),
-                 ("key", "F2"), ("wait", 8), ("shot", "freecell-new"), ("key", "ctrl+n"), ("wait", 6), ("shot", "dialog")],
-                dbus=True, group="debian:kpat"),
-    GameCapture("debian-kpat-spider", "kpat", ["/usr/games/kpat", "--gametype", "spider"],
-                [("window", 90), ("wait", 15), ("shot", "spider"), ("key", "F2"), ("wait", 8), ("shot", "spider-new")],
-                dbus=True, group="debian:kpat"),
-    GameCapture("debian-aisleriot", "aisleriot", ["/usr/games/sol", "--variation", "klondike"],
-                [("window", 60), ("wait", 10), ("shot", "klondike"), ("key", "ctrl+n"), ("wait", 5), ("shot", "klondike-new")],
-                dbus=True, group="debian:aisleriot"),
+    GameCapture("debian-kpat", "kpat", *_kpat("freecell"),
+                also=[_kpat(game) for game in ("spider", "klondike", "golf", "yukon", "gypsy", "mod3", "grandf",
+                                               "fortyeight", "simon")],
+                dbus=True, group="debian:kpat", note="KDE patience card games (an unknown type shows the game chooser)"),
+    GameCapture("debian-aisleriot", "aisleriot", *_aisleriot("klondike"),
+                also=[_aisleriot(game) for game in ("freecell", "spider", "golf", "triple-peaks",
+                                                    "canfield", "clock", "yukon", "camelot", "scorpion", "gaps")],
+                dbus=True, group="debian:aisleriot", note="GNOME Aisleriot solitaire games"),
     GameCapture("debian-scummvm-queen", "flight-of-the-amazon-queen",
                 ["/usr/games/scummvm", "-p", "/usr/share/scummvm/flight-of-the-amazon-queen", "--gfx-mode=2x", "queen"],
                 _scummvm_steps("queen"), needs=["scummvm"], group="debian:scummvm-queen"),
     GameCapture("debian-scummvm-drascula", "drascula",
                 ["/usr/games/scummvm", "-p", "/usr/share/scummvm/drascula/en", "--gfx-mode=2x", "drascula"],
-                _scummvm_steps("drascula"), needs=["scummvm"], group="debian:scummvm-drascula"),
+                _scummvm_steps("drascula", skip_key="Return"), needs=["scummvm"], group="debian:scummvm-drascula"),
     GameCapture("debian-scummvm-sky", "beneath-a-steel-sky",
                 ["/usr/games/scummvm", "-p", "/usr/share/scummvm/beneath-a-steel-sky", "--gfx-mode=2x", "sky"],
                 _scummvm_steps("sky"), needs=["scummvm"], group="debian:scummvm-sky"),
-    GameCapture("debian-frozen-bubble", "frozen-bubble", ["/usr/games/frozen-bubble", "--no-sound", "--fullscreen"],
-                [("window", 90), ("wait", 12), ("shot", "menu"), _keys("Down"), ("wait", 2), ("shot", "menu2"),
-                 _keys("Up"), _keys("Return"), ("wait", 8), ("shot", "game1"),
-                 _keys("Left", "Left"), _keys("Up"), ("wait", 3), ("shot", "game2"),
-                 _keys("Right", "Right", "Right"), _keys("Up"), ("wait", 3), ("shot", "game3"),
+    GameCapture("debian-renpy-thequestion", "renpy-thequestion",
+                *_renpy("the_question", _renpy_story("question", 30)),
+                also=[_renpy("the_question", _renpy_menus("question"))],
+                prepare=prepare_renpy, needs=["renpy"], group="debian:renpy",
+                note="Ren'Py visual novel: characters over backgrounds, dialogue box, choices (patched Ren'Py)"),
+    GameCapture("debian-renpy-demo", "renpy-demo",
+                *_renpy("demo", _renpy_story("demo", 40, choose_every=5)),
+                also=[_renpy("demo", _renpy_menus("demo"))],
+                prepare=prepare_renpy, needs=["renpy"], group="debian:renpy",
+                note="Ren'Py's own tutorial game (Eileen explains the engine's features)"),
+    GameCapture("debian-frozen-bubble", "frozen-bubble", ["/usr/games/frozen-bubble", "--no-sound"],
+                # Return opens the one-player submenu, a second Return starts a level; Up shoots a bubble.
+                [("window", 90), ("wait", 12), ("shot", "menu"), _keys("Down", "Down"), ("wait", 2), ("shot", "menu2"),
+                 _keys("Up", "Up", "Return"), ("wait", 4), ("shot", "submenu"), _keys("Return"), ("wait", 8),
+                 ("shot", "game1"), _keys("Left", "Left", "Left", "Up"), ("wait", 3), ("shot", "game2"),
+                 _keys("Right", "Right", "Right", "Right", "Right", "Right", "Up"), ("wait", 3),
+                 _keys("Left", "Left", "Up"), ("wait", 3), ("shot", "game3"),
+                 _keys("Right", "Up", "Left", "Up", "Right", "Right", "Up"), ("wait", 4), ("shot", "game4"),
                  _keys("Escape"), ("wait", 3), ("shot", "after")],
                 group="debian:frozen-bubble"),
     GameCapture("debian-pingus", "pingus", ["/usr/games/pingus", "--disable-sound", "--disable-music", "-g", "1280x720"],
-                [("window", 90), ("wait", 15), ("shot", "menu"), _keys("Return"), ("wait", 8), ("shot", "worldmap"),
-                 _keys("Return"), ("wait", 8), ("shot", "level-intro"), _keys("Return"), ("wait", 10), ("shot", "level"),
-                 ("wait", 10), ("shot", "level-later")],
+                # The menus answer the mouse only; button centres at 1280x720.
+                [("window", 90), ("wait", 15), ("shot", "menu"), ("click", 519, 340), ("wait", 8), ("shot", "story"),
+                 ("click", 640, 600), ("wait", 6), ("shot", "story2"), ("click", 640, 600), ("wait", 6),
+                 ("shot", "story3"), _keys("Escape"), ("wait", 4), _keys("Escape"), ("wait", 4),
+                 ("click", 519, 409), ("wait", 8), ("shot", "levelsets"), ("click", 640, 300), ("wait", 6),
+                 ("shot", "levels"), ("click", 640, 300), ("wait", 8), ("shot", "level-intro"), ("click", 640, 600),
+                 ("wait", 10), ("shot", "level"), ("wait", 10), ("shot", "level-later"), _keys("Escape"), ("wait", 4),
+                 _keys("Escape"), ("wait", 3), _keys("Escape"), ("wait", 3), ("click", 769, 409), ("wait", 6),
+                 ("shot", "options"), _keys("Escape"), ("wait", 3), ("click", 769, 340), ("wait", 10),
+                 ("shot", "editor")],
                 group="debian:pingus"),
     GameCapture("debian-supertux", "supertux", ["/usr/games/supertux2", "--geometry", "1280x720", "--disable-sound"],
-                [("window", 90), ("wait", 20), ("shot", "title"), _keys("Return"), ("wait", 5), ("shot", "menu2"),
-                 _keys("Return"), ("wait", 10), ("shot", "worldmap"), _keys("Return"), ("wait", 10), ("shot", "level"),
-                 _keys("Right"), ("wait", 3), ("shot", "level2")],
+                [("window", 90), ("wait", 20), ("shot", "title"), ("click", 654, 274), ("wait", 4), ("shot", "start"),
+                 ("click", 654, 300), ("wait", 12), ("shot", "worldmap"), _keys("Return"), ("wait", 4),
+                 ("shot", "worldmap2"), _keys("space"), ("wait", 12), ("shot", "level"),
+                 _keys("Right", "Right", "Right"), ("wait", 3), ("shot", "level2"), ("wait", 6), ("shot", "level3"),
+                 _keys("Escape"), ("wait", 3), ("shot", "pause")],
                 group="debian:supertux"),
     GameCapture("debian-flare", "flare-game", ["/usr/games/flare"],
-                [("window", 120), ("wait", 20), ("shot", "title"), _keys("Return"), ("wait", 6), ("shot", "menu2"),
-                 _keys("Escape"), ("wait", 3), ("shot", "menu3")],
+                # First start asks for a movement type (Keyboard button), then the title menu.
+                [("window", 120), ("wait", 20), ("shot", "movement"), ("click", 169, 299), ("wait", 5),
+                 ("shot", "title"), ("click", 320, 300), ("wait", 6), ("shot", "slots"), ("click", 320, 400),
+                 ("wait", 6), ("shot", "new-game"), ("click", 320, 440), ("wait", 12), ("shot", "in-game"),
+                 ("click", 420, 200), ("wait", 4), ("shot", "in-game2"), ("key", "c"), ("wait", 3),
+                 ("shot", "character"), ("key", "i"), ("wait", 3), ("shot", "inventory")],
                 group="debian:flare"),
-    GameCapture("debian-gcompris", "gcompris-qt", ["/usr/games/gcompris-qt", "--software-renderer", "--disable-audio"],
-                [("window", 120), ("wait", 25), ("shot", "home"), ("click", 640, 360), ("wait", 10), ("shot", "activity1"),
-                 _keys("Escape"), ("wait", 5), ("click", 300, 360), ("wait", 10), ("shot", "activity2"),
-                 _keys("Escape"), ("wait", 5), ("click", 900, 500), ("wait", 10), ("shot", "activity3")],
-                env={"QT_QUICK_BACKEND": "software"}, group="debian:gcompris"),
+    GameCapture("debian-gcompris", "gcompris-qt", *_gcompris(None),
+                also=[_gcompris(activity) for activity in GCOMPRIS_ACTIVITIES],
+                env={"QT_QUICK_BACKEND": "software"}, keep_home=True, group="debian:gcompris",
+                note="GCompris educational activities (touch-style app screens)"),
 ]
 
 ALL_NAMES = [s.name for s in SOURCES] + [c.name for c in CAPTURES]
@@ -617,18 +737,27 @@ def _focus(window) -> None:
         subprocess.run(["xdotool", "windowfocus", "--sync", str(window[0])], capture_output=True, timeout=10)
 
 
-def capture_inner(capture: GameCapture, shots_dir: Path, log) -> None:
+def capture_inner(capture: GameCapture, shots_dir: Path, cache_dir: Path, log) -> None:
     """Plays every session of `capture` on the current DISPLAY, one after the other; writes
     s<session>-<shot>.png files into shots_dir."""
     shots_dir.mkdir(parents=True, exist_ok=True)
+    home = None
+    if capture.keep_home:
+        home = shots_dir / "home"
+        shutil.rmtree(home, ignore_errors=True)
+        home.mkdir()
     for number, (command, steps) in enumerate(capture.sessions):
+        command = [part.format(cache=cache_dir) for part in command]
         log(f"    session {number}: {' '.join(command)}")
-        play_session(command, steps, capture, shots_dir, f"s{number}-", log)
+        play_session(command, steps, capture, shots_dir, f"s{number}-", log, home)
 
 
-def play_session(command, steps, capture: GameCapture, shots_dir: Path, prefix: str, log) -> None:
-    """Starts the game with a fresh HOME (no saved settings), plays the steps, always ends the game."""
-    home = Path(tempfile.mkdtemp(prefix="illust-capture-home-"))
+def play_session(command, steps, capture: GameCapture, shots_dir: Path, prefix: str, log,
+                 home: Path | None = None) -> None:
+    """Starts the game with a fresh HOME (no saved settings) unless given one, plays the steps, always
+    ends the game."""
+    own_home = home is None
+    home = Path(tempfile.mkdtemp(prefix="illust-capture-home-")) if own_home else home
     env = dict(os.environ, HOME=str(home), SDL_AUDIODRIVER="dummy", LIBGL_ALWAYS_SOFTWARE="1",
                XDG_CONFIG_HOME=str(home / ".config"), XDG_DATA_HOME=str(home / ".local/share"),
                QT_QPA_PLATFORM="xcb", **capture.env)
@@ -675,15 +804,16 @@ def play_session(command, steps, capture: GameCapture, shots_dir: Path, prefix: 
             except ProcessLookupError:
                 pass
         game_log.close()
-        shutil.rmtree(home, ignore_errors=True)
+        if own_home:
+            shutil.rmtree(home, ignore_errors=True)
 
 
-def run_capture(capture: GameCapture, shots_dir: Path, timeout: int, log) -> list[Path]:
+def run_capture(capture: GameCapture, shots_dir: Path, cache_dir: Path, timeout: int, log) -> list[Path]:
     """Runs capture_inner in a fresh Xvfb (game and capture in the same xvfb-run), niced."""
     shutil.rmtree(shots_dir, ignore_errors=True)
     width, height = capture.screen
     inner = [sys.executable, str(Path(__file__).resolve()), "--inner-capture", capture.name,
-             "--inner-shots-dir", str(shots_dir)]
+             "--inner-shots-dir", str(shots_dir), "--cache-dir", str(cache_dir)]
     if capture.dbus:
         inner = ["dbus-run-session", "--"] + inner
     command = ["nice", "-n", "19", "xvfb-run", "-a", "-s", f"-screen 0 {width}x{height}x24 +extension GLX"] + inner
@@ -754,7 +884,7 @@ class Gatherer:
         rng = random.Random(f"{self.args.seed}:{source_name}")
         order = sorted(candidates, key=lambda c: c.path_in_package)
         rng.shuffle(order)  # when the cap bites, keep a spread, not the alphabetically first
-        kept = skipped_dup = skipped_bad = 0
+        kept = skipped_dup = skipped_bad = skipped_plain = 0
         for candidate in order:
             if kept >= cap:
                 break
@@ -763,6 +893,9 @@ class Gatherer:
             except ConversionError as error:
                 skipped_bad += 1
                 self.log(f"    skip {candidate.path_in_package}: {error}")
+                continue
+            if detail_level(image) < self.args.min_detail or max(image.size) > 4 * min(image.size):
+                skipped_plain += 1
                 continue
             sha = hashlib.sha256(candidate.data).hexdigest()
             twin = self.index.find(image)
@@ -780,7 +913,7 @@ class Gatherer:
                               "license": candidate.licence})
             kept += 1
         self.log(f"  {label}/{source_name}: kept {kept} of {len(candidates)} candidates "
-                 f"({skipped_dup} near-duplicates, {skipped_bad} undecodable, cap {cap})")
+                 f"({skipped_dup} near-duplicates, {skipped_plain} plain or strip-shaped, {skipped_bad} undecodable, cap {cap})")
         return kept
 
     def package_candidates(self, source: PackageImages) -> list[Candidate]:
@@ -835,12 +968,20 @@ class Gatherer:
             self.log(f"  {capture.name}: {capture.package} is not installed (use --install)")
             return []
         shots_dir = self.args.cache_dir / "captures" / capture.name
-        shots = run_capture(capture, shots_dir, self.args.capture_timeout * len(capture.sessions), self.log)
+        if capture.prepare:
+            try:
+                capture.prepare(self.args.cache_dir)
+            except (OSError, RuntimeError) as error:
+                self.log(f"  {capture.name}: cannot prepare: {error}")
+                return []
+        shots = run_capture(capture, shots_dir, self.args.cache_dir, self.args.capture_timeout * len(capture.sessions),
+                            self.log)
         licence = package_licence(Path("/"), capture.package)
         candidates = []
         for shot in shots:
             number, _, name = shot.stem.partition("-")
             command = capture.sessions[int(number[1:])][0]
+            command = [part.format(cache="<cache>") for part in command]
             candidates.append(Candidate(capture.package, version, f"xvfb-capture:{' '.join(command)}#{name}",
                                         shot.read_bytes(), licence, name_hint=f"{capture.name}-{shot.stem}"))
         return candidates
@@ -894,6 +1035,8 @@ def parse_args(argv=None):
     parser.add_argument("--seed", type=int, default=0, help="seed for which images a capped source keeps")
     parser.add_argument("--dhash-threshold", type=int, default=10, help="max dHash bit distance of a near-duplicate")
     parser.add_argument("--phash-threshold", type=int, default=10, help="max pHash bit distance of a near-duplicate")
+    parser.add_argument("--min-detail", type=float, default=1.2,
+                        help="drop images whose detail level (see detail_level) is below this: blank fills, gradients")
     parser.add_argument("--dedupe-against", type=Path, nargs="*",
                         default=[Path(os.environ.get("ILLUST_ONLY_DATA", REPO_ROOT.parent / "shared" / "data"))],
                         help="data folders whose images count as already seen")
@@ -916,7 +1059,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     log = lambda message: print(message, flush=True)
     if args.inner_capture:
-        capture_inner(next(c for c in CAPTURES if c.name == args.inner_capture), args.inner_shots_dir, log)
+        capture_inner(next(c for c in CAPTURES if c.name == args.inner_capture), args.inner_shots_dir,
+                      args.cache_dir, log)
         return 0
     selected = lambda name: (args.only is None or name in args.only) and name not in args.skip
     kinds = {"packages": (PackageImages,), "captures": (GameCapture,), "html": (HtmlRender,),

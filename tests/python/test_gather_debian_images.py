@@ -40,6 +40,18 @@ def textured(seed: int, size=(320, 240)) -> Image.Image:
     return Image.fromarray(small).resize(size, Image.BICUBIC)
 
 
+def ramp(width, height) -> Image.Image:
+    """A plain sky-like gradient: what detail_level must reject."""
+    return Image.fromarray(np.tile(np.linspace(60, 190, width).astype(np.uint8), (height, 1))).convert("RGB")
+
+
+class DetailLevelTest(unittest.TestCase):
+    def test_plain_fills_and_gradients_score_low_and_pictures_high(self):
+        self.assertLess(gather.detail_level(Image.new("RGB", (300, 200), (30, 90, 200))), 0.01)
+        self.assertLess(gather.detail_level(ramp(800, 600)), 1.0)
+        self.assertGreater(gather.detail_level(textured(1, (800, 600))), 1.5)
+
+
 class ConvertImageTest(unittest.TestCase):
     def test_large_image_is_scaled_to_640_on_its_longest_side_keeping_aspect(self):
         image, original = gather.convert_image(png_bytes(textured(1, (1600, 900))))
@@ -234,7 +246,8 @@ class ReadRccTest(unittest.TestCase):
 class KeepTest(unittest.TestCase):
     def test_keep_converts_dedupes_caps_and_records(self):
         with tempfile.TemporaryDirectory() as tmp:
-            args = argparse.Namespace(out=Path(tmp), seed=0, dry_run=False, dhash_threshold=10, phash_threshold=10)
+            args = argparse.Namespace(out=Path(tmp), seed=0, dry_run=False, dhash_threshold=10, phash_threshold=10,
+                                      min_detail=1.2)
             gatherer = gather.Gatherer(args, log=lambda message: None)
             shared = textured(50, (800, 600))
             gatherer.index.add(shared, "shared:photo/x/seen.jpg")  # already in the shared data
@@ -244,13 +257,16 @@ class KeepTest(unittest.TestCase):
                                                jpeg_bytes(textured(3, (450, 300)), quality=60), "MIT"))
             candidates.append(gather.Candidate("pkg", "1.0-1", "usr/share/pkg/seen.png", png_bytes(shared), "MIT"))
             candidates.append(gather.Candidate("pkg", "1.0-1", "usr/share/pkg/broken.png", b"\x89PNG broken", "MIT"))
+            candidates.append(gather.Candidate("pkg", "1.0-1", "usr/share/pkg/sky.png", png_bytes(ramp(800, 600)), "MIT"))
+            candidates.append(gather.Candidate("pkg", "1.0-1", "usr/share/pkg/strip.png", png_bytes(textured(9, (2000, 300))), "MIT"))
             kept = gatherer.keep("debian-test", "photo", "debian:pkg", candidates, cap=4)
             self.assertEqual(kept, 4)
             files = sorted((Path(tmp) / "photo" / "debian-test").glob("*.jpg"))
             self.assertEqual(len(files), 4)
             rows = gatherer.rows
             self.assertEqual(sorted(r["file"] for r in rows), [f.name for f in files])
-            self.assertNotIn("usr/share/pkg/seen.png", [r["path_in_package"] for r in rows])
+            for dropped in ("seen.png", "broken.png", "sky.png", "strip.png"):
+                self.assertNotIn(f"usr/share/pkg/{dropped}", [r["path_in_package"] for r in rows])
             kept_paths = {r["path_in_package"] for r in rows}
             self.assertFalse({"usr/share/pkg/3.png", "usr/share/pkg/copy.jpg"} <= kept_paths)
             for row, path in zip(sorted(rows, key=lambda r: r["file"]), files):
