@@ -15,15 +15,15 @@ import { loadHeldOut } from './lib/held-out.mjs';
 import { readImageFile } from './lib/image-files.mjs';
 import { DEFAULT_CONTRACT, ROOT, RUNTIMES, SetupError, loadContract, openNodeClassifier } from './lib/node-classifier.mjs';
 import { loadNsfwBaseline } from './lib/nsfwjs-node.mjs';
-import { thumbnailDataUri } from './lib/thumbnail.mjs';
+import { thumbnailPng } from './lib/thumbnail.mjs';
 
 export const USAGE = `Usage: node tools/evaluate.mjs DATA_DIR [options]
 
 Evaluates the classifier on a labelled folder laid out as DATA_DIR/<class>/<source>/<image>
 (classes: the contract's labels, e.g. ../shared/data). Prints the confusion matrix, accuracy,
 per-class recall and precision, a two-way illustration view beside the nsfwjs baseline, and
-figures per source; writes report.html (misclassified images with thumbnails and scores),
-report.md, predictions.jsonl and args.json to the output folder.
+figures per source; writes report.html (misclassified images with thumbnails in thumbs/ and
+scores), report.md, predictions.jsonl and args.json to the output folder.
 
 Options:
   --out DIR               output folder (default: build/evaluation/<date-time>)
@@ -38,7 +38,7 @@ Options:
   --contract FILE         preprocessing contract (default: model/contract.json)
   --threads N             inference threads
   --no-baseline           skip nsfwjs
-  --no-thumbnails         do not embed thumbnails in report.html
+  --no-thumbnails         do not write thumbnails (thumbs/*.png) for report.html
   --thumbnail-size PX     longest side of thumbnails (default 160)
   --summary-md FILE       also write the markdown summary to FILE (e.g. docs/evaluation/SUMMARY.md)
   -h, --help              show this help
@@ -200,9 +200,16 @@ export async function main(argv, io = { stdout: process.stdout, stderr: process.
   }
   for (const unreadable of dataset.unreadable) say(`evaluate: skipped ${unreadable.path}: ${unreadable.error}`);
 
+  const outDir = options.out ?? path.join(ROOT, 'build', 'evaluation', timestamp());
+  await mkdir(outDir, { recursive: true });
   if (options.thumbnails) {
-    for (const record of records) {
-      if (record.bytes) record.thumb = thumbnailDataUri(core, record.bytes, options.thumbnailSize);
+    // Files beside the report (lazy-loaded), not data: URIs: a full run has hundreds of mistakes.
+    await mkdir(path.join(outDir, 'thumbs'), { recursive: true });
+    for (const [i, record] of records.entries()) {
+      const png = record.bytes && thumbnailPng(core, record.bytes, options.thumbnailSize);
+      if (!png) continue;
+      record.thumb = `thumbs/${String(i).padStart(5, '0')}.png`;
+      await writeFile(path.join(outDir, record.thumb), png);
     }
   }
   for (const record of records) delete record.bytes;
@@ -225,9 +232,9 @@ export async function main(argv, io = { stdout: process.stdout, stderr: process.
   ].join('\n');
   io.stdout.write(`${renderText(header, sections)}\n`);
 
-  const outDir = options.out ?? path.join(ROOT, 'build', 'evaluation', timestamp());
-  await mkdir(outDir, { recursive: true });
-  const markdown = renderMarkdown(header.replaceAll(options.dataDir, path.basename(path.resolve(options.dataDir))), sections);
+  // The markdown may be committed: no absolute paths of this machine in it.
+  const shownDataDir = path.isAbsolute(options.dataDir) ? path.basename(options.dataDir) : options.dataDir;
+  const markdown = renderMarkdown(`${header.replaceAll(options.dataDir, shownDataDir)}\nRun ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC.`, sections);
   const views = [
     ...(heldOut ? [{ view: 'heldOut', title: 'Misclassified, held-out (honest error analysis)' }] : []),
     { view: 'ours', title: 'Misclassified by the shipped model (in-sample)' },

@@ -95,7 +95,11 @@ describe('evaluate CLI on a tiny real tree', { skip }, () => {
     assert.ok(at > 0, 'the misfiled photo is listed as a mistake');
     const cardStart = html.lastIndexOf('<figure>', at);
     const card = html.slice(cardStart, html.indexOf('</figure>', at));
-    assert.match(card, /<img src="data:image\/png;base64,[A-Za-z0-9+/=]{200,}"/);
+    const thumb = card.match(/<img src="(thumbs\/\d+\.png)" loading="lazy"/)?.[1];
+    assert.ok(thumb, 'the card shows a thumbnail');
+    const png = await readFile(path.join(out, thumb));
+    assert.equal(png.subarray(1, 4).toString('latin1'), 'PNG');
+    assert.ok(png.length > 500);
     assert.match(card, /said <b>(photo|screenshot)<\/b>/);
     assert.match(card, /class="value">\d\.\d{3}</);
     assert.match(card, /nsfwjs: Drawing\+Hentai \d\.\d{3}/);
@@ -121,7 +125,8 @@ describe('evaluate CLI on a tiny real tree', { skip }, () => {
       assert.ok(!('thumb' in line) && !('path' in line), 'no thumbnails or absolute paths in predictions');
     }
     const md = await readFile(path.join(out, 'report.md'), 'utf8');
-    assert.match(md, /^# Illust Only evaluation/);
+    assert.match(md, /^# Illust Only evaluation\n\n- 13 images from 7 sources in data\.\n- Model /);
+    assert.ok(!md.includes(dir), 'no temp paths in the committed-style summary');
     assert.match(md, /\| truth \\ predicted \| illustration \| screenshot \| photo \| recall \|/);
     const args = JSON.parse(await readFile(path.join(out, 'args.json'), 'utf8'));
     assert.equal(args.resolved.folds, HAS_FOLDS ? path.join(ROOT, 'model', 'folds.json') : null);

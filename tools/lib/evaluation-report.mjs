@@ -1,6 +1,6 @@
 // Turns evaluated records into the figures and documents of tools/evaluate.mjs: text tables for the
-// terminal, a markdown summary (small enough to commit under docs/evaluation/) and a self-contained
-// HTML error analysis with inline thumbnails (written only under build/, never committed).
+// terminal, a markdown summary (small enough to commit under docs/evaluation/) and an
+// HTML error analysis with thumbnails (written only under build/, never committed).
 // A record: {rel, path, truth, source, folderClass, ours: {label, scores} | {error},
 //            heldOut?: {label, scores, fold} | {error}, nsfw?: {scores, illustration} | {error}, thumb?}
 import { confusion, groupBy, markdownTable, percent, rocAuc, textTable, twoWay } from './metrics.mjs';
@@ -116,7 +116,8 @@ export function renderText(header, sections) {
 }
 
 export function renderMarkdown(header, sections) {
-  return [`# Illust Only evaluation\n\n${header}`, ...sections.map((s) => [`## ${s.title}`, ...(s.note ? [s.note] : []),
+  const bullets = header.split('\n').map((line) => `- ${line}`).join('\n');
+  return [`# Illust Only evaluation\n\n${bullets}`, ...sections.map((s) => [`## ${s.title}`, ...(s.note ? [s.note] : []),
     markdownTable(s.rows), ...(s.summary ? [`**${s.summary}**`] : [])].join('\n\n'))].join('\n\n') + '\n';
 }
 
@@ -142,7 +143,7 @@ function card(record, view, labels, positive) {
   const body = verdict.error
     ? `<div class="error">${escapeHtml(verdict.error)}</div>`
     : `<div class="said">said <b>${escapeHtml(verdict.label)}</b>${verdict.fold !== undefined ? ` (fold ${escapeHtml(verdict.fold)})` : ''}</div>${scoreBars(verdict.scores, labels)}`;
-  const image = record.thumb ? `<img src="${record.thumb}" alt="">` : '<div class="noimg">no thumbnail</div>';
+  const image = record.thumb ? `<img src="${escapeHtml(record.thumb)}" loading="lazy" alt="">` : '<div class="noimg">no thumbnail</div>';
   return `<figure><a href="${escapeHtml(record.href ?? '')}">${image}</a><figcaption><div class="path" title="${escapeHtml(record.rel)}">${escapeHtml(record.rel)}</div>${body}${other}${nsfw}</figcaption></figure>`;
 }
 

@@ -1,6 +1,6 @@
-// Small inline thumbnails for the evaluation report: decode with our wasm core, shrink by area
-// averaging, encode as PNG (node:zlib does the deflate) and return a data: URI. Thumbnails live only in
-// the generated report under build/, so the data set's images are never copied into the repository.
+// Small thumbnails for the evaluation report: decode with our wasm core, shrink by area averaging,
+// encode as PNG (node:zlib does the deflate). They are written only next to the generated report under
+// build/, so the data set's images are never copied into the repository.
 import { deflateSync } from 'node:zlib';
 
 const CRC_TABLE = (() => {
@@ -71,10 +71,10 @@ export function shrinkRgb(pixels, width, height, maxSide) {
   return { pixels: out, width: outW, height: outH };
 }
 
-/** A data:image/png URI thumbnail of an image file's bytes, or null when the core cannot decode it. */
-export function thumbnailDataUri(core, bytes, maxSide = 160) {
+/** A PNG thumbnail (Buffer) of an image file's bytes, or null when the core cannot decode it. */
+export function thumbnailPng(core, bytes, maxSide = 160) {
   const decoded = core.decode(bytes);
   if (!decoded.ok) return null;
   const small = shrinkRgb(decoded.pixels, decoded.width, decoded.height, maxSide);
-  return `data:image/png;base64,${encodePngRgb(small.pixels, small.width, small.height).toString('base64')}`;
+  return encodePngRgb(small.pixels, small.width, small.height);
 }
