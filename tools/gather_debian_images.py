@@ -396,8 +396,10 @@ class GameCapture:
     note: str = ""
 
     @property
-    def sessions(self) -> list[tuple[list[str], list[tuple]]]:
-        return [(self.command, self.steps)] + list(self.also)
+    def sessions(self) -> list[tuple[list[str], list[tuple], str]]:
+        """(command, steps, package) of each session; `also` entries may name their own package."""
+        return [(self.command, self.steps, self.package)] + [
+            (entry[0], entry[1], entry[2] if len(entry) > 2 else self.package) for entry in self.also]
 
 
 @dataclass
@@ -565,6 +567,16 @@ def _gcompris(activity: str | None) -> tuple[list[str], list[tuple]]:
                      ("shot", f"{tag}-2"), ("click", 400, 300), ("wait", 5), ("shot", f"{tag}-3")]
 
 
+def _simple_game(command: list[str], tag: str, package: str | None = None) -> tuple:
+    """Steps that suit most small games: the start screen, a click in the middle (a menu entry, a board
+    cell), Return (start), a few arrow keys, ctrl+n (new game in KDE/GNOME games)."""
+    steps = [("window", 90), ("wait", 15), ("shot", tag), ("click", 0.5, 0.5), ("wait", 4), ("shot", f"{tag}-click"),
+             _keys("Return"), ("wait", 5), ("shot", f"{tag}-return"), _keys("Left", "Up", "Right", "space"),
+             ("wait", 3), ("shot", f"{tag}-keys"), ("key", "ctrl+n"), ("wait", 5), ("shot", f"{tag}-new"),
+             ("click", 0.3, 0.6), ("wait", 3), ("shot", f"{tag}-click2")]
+    return (command, steps, package) if package else (command, steps)
+
+
 def _kpat(game: str) -> tuple[list[str], list[tuple]]:
     # A new deal (F2) and a hint (H) change the table; the solver's status line differs too.
     return (["/usr/games/kpat", "--gametype", game],
@@ -679,39 +691,73 @@ CAPTURES: list[GameCapture] = [
                 note="GCompris educational activities (touch-style app screens)"),
 ]
 
+CAPTURES += [
+    GameCapture("debian-kde-games", "kdiamond", *_simple_game(["/usr/games/kdiamond"], "kdiamond"),
+                also=[_simple_game([f"/usr/games/{game}"], game, package=game) for game in
+                      ("kmahjongg", "kblocks", "kapman", "kbounce", "ksudoku", "klines", "granatier", "knavalbattle",
+                       "kigo", "killbots", "kshisen")],
+                dbus=True, group="debian:kde-games", note="KDE games: match-3, mahjongg, arcade, board games"),
+    GameCapture("debian-gnome-games", "gnome-2048", *_simple_game(["/usr/games/gnome-2048"], "gnome-2048"),
+                also=[_simple_game([f"/usr/games/{game}"], game, package=game) for game in
+                      ("gnome-chess", "gnome-klotski", "gnome-mahjongg", "gnome-mines", "gnome-sudoku", "iagno",
+                       "five-or-more", "swell-foop", "tali", "quadrapassel", "lightsoff", "gweled")],
+                dbus=True, group="debian:gnome-games", note="GNOME games (GTK): puzzles, board and dice games"),
+    GameCapture("debian-arcade-games", "lbreakout2", *_simple_game(["/usr/games/lbreakout2"], "lbreakout2"),
+                also=[_simple_game(["/usr/games/ltris"], "ltris", package="ltris"),
+                      _simple_game(["/usr/games/blobwars"], "blobwars", package="blobwars"),
+                      _simple_game(["/usr/games/tecnoballz"], "tecnoballz", package="tecnoballz"),
+                      _simple_game(["/usr/games/lincity-ng"], "lincity-ng", package="lincity-ng"),
+                      _simple_game(["/usr/games/pioneers"], "pioneers", package="pioneers"),
+                      _simple_game(["/usr/games/hedgewars"], "hedgewars", package="hedgewars")],
+                group="debian:arcade-games", note="SDL arcade games, a city builder, a board game, Hedgewars' menus"),
+    GameCapture("debian-openttd", "openttd",
+                ["/usr/games/openttd", "-r", "1280x720", "-s", "null", "-m", "null", "-g"],
+                # -g starts a new game on a random map at once; toolbar buttons along the top edge.
+                [("window", 120), ("wait", 30), ("shot", "start"), ("click", 640, 360), ("wait", 3), ("shot", "click"),
+                 _keys("Right", "Right", "Right", "Right", "Down", "Down"), ("wait", 3), ("shot", "scroll"),
+                 ("click", 100, 10), ("wait", 3), ("shot", "toolbar1"), _keys("Escape"), ("click", 300, 10),
+                 ("wait", 3), ("shot", "toolbar2"), _keys("Escape"), ("click", 500, 10), ("wait", 3),
+                 ("shot", "toolbar3"), _keys("Escape"), ("key", "F2"), ("wait", 3), ("shot", "towns"),
+                 _keys("Escape"), ("key", "F4"), ("wait", 3), ("shot", "map"), ("wait", 20), ("shot", "later")],
+                also=[(["/usr/games/openttd", "-r", "1280x720", "-s", "null", "-m", "null"],
+                       [("window", 120), ("wait", 30), ("shot", "intro"), ("click", 640, 300), ("wait", 4),
+                        ("shot", "intro-click"), ("wait", 15), ("shot", "intro-later")])],
+                group="debian:openttd", note="OpenTTD with OpenGFX: a random new map, toolbars, windows"),
+]
+
 ALL_NAMES = [s.name for s in SOURCES] + [c.name for c in CAPTURES]
 
 
 # ---- capture driver (runs inside xvfb-run) -------------------------------------------------------
 
-def _root_window_id() -> int | None:
-    try:
-        info = run(["xwininfo", "-root"]).stdout
-    except (subprocess.CalledProcessError, FileNotFoundError):
-        return None
-    match = re.search(r"Window id: (0x[0-9a-fA-F]+)", info)
-    return int(match.group(1), 16) if match else None
+def parse_window_list(xwininfo_children: str) -> list[tuple[int, int, int, int, int]]:
+    """(id, x, y, w, h) of each child window listed by `xwininfo -root -children` (absolute x, y),
+    skipping windows under 50 px (input-only helpers, icons)."""
+    windows = []
+    pattern = r"^\s+(0x[0-9a-fA-F]+) .*?(\d+)x(\d+)\+(-?\d+)\+(-?\d+)\s+\+(-?\d+)\+(-?\d+)\s*$"
+    for match in re.finditer(pattern, xwininfo_children, re.M):
+        w, h = int(match.group(2)), int(match.group(3))
+        if w >= 50 and h >= 50:
+            windows.append((int(match.group(1), 16), int(match.group(6)), int(match.group(7)), w, h))
+    return windows
 
 
 def _visible_windows() -> list[tuple[int, int, int, int, int]]:
-    """(id, x, y, w, h) of every visible window but the root (xdotool lists it too), largest first."""
+    """(id, x, y, w, h) of every viewable top-level window, largest first.
+
+    Why xwininfo and not `xdotool search --onlyvisible`: xdotool missed Ren'Py's (pygame_sdl2) window."""
     try:
-        ids = run(["xdotool", "search", "--onlyvisible", "--name", ""]).stdout.split()
-    except subprocess.CalledProcessError:
+        tree = run(["xwininfo", "-root", "-children"]).stdout
+    except (subprocess.CalledProcessError, FileNotFoundError):
         return []
-    root = _root_window_id()
-    ids = [w for w in ids if int(w) != root]
     windows = []
-    for window in ids:
+    for window in parse_window_list(tree):
         try:
-            geometry = run(["xdotool", "getwindowgeometry", "--shell", window]).stdout
+            state = run(["xwininfo", "-id", hex(window[0])]).stdout
         except subprocess.CalledProcessError:
             continue
-        values = dict(line.split("=", 1) for line in geometry.split() if "=" in line)
-        try:
-            windows.append((int(window), int(values["X"]), int(values["Y"]), int(values["WIDTH"]), int(values["HEIGHT"])))
-        except (KeyError, ValueError):
-            continue
+        if "IsViewable" in state:
+            windows.append(window)
     return sorted(windows, key=lambda w: -w[3] * w[4])
 
 
@@ -746,7 +792,9 @@ def capture_inner(capture: GameCapture, shots_dir: Path, cache_dir: Path, log) -
         home = shots_dir / "home"
         shutil.rmtree(home, ignore_errors=True)
         home.mkdir()
-    for number, (command, steps) in enumerate(capture.sessions):
+    for number, (command, steps, package) in enumerate(capture.sessions):
+        if installed_version(package) is None:
+            continue
         command = [part.format(cache=cache_dir) for part in command]
         log(f"    session {number}: {' '.join(command)}")
         play_session(command, steps, capture, shots_dir, f"s{number}-", log, home)
@@ -787,8 +835,11 @@ def play_session(command, steps, capture: GameCapture, shots_dir: Path, prefix: 
             elif kind == "click":
                 window = _main_window()
                 _focus(window)
-                x0, y0 = (window[1], window[2]) if window else (0, 0)
-                subprocess.run(["xdotool", "mousemove", "--sync", str(x0 + step[1]), str(y0 + step[2]), "click", "1"],
+                x0, y0, w, h = window[1:] if window else (0, 0, *capture.screen)
+                # Floats below 1 are fractions of the window size (for games whose size is unknown).
+                x = x0 + (round(step[1] * w) if isinstance(step[1], float) and step[1] < 1 else step[1])
+                y = y0 + (round(step[2] * h) if isinstance(step[2], float) and step[2] < 1 else step[2])
+                subprocess.run(["xdotool", "mousemove", "--sync", str(x), str(y), "click", "1"],
                                capture_output=True, timeout=10)
             elif kind == "shot":
                 image = _capture_screen(capture.screen)
@@ -963,9 +1014,11 @@ class Gatherer:
             return True  # let conversion report it
 
     def capture_candidates(self, capture: GameCapture) -> list[Candidate]:
-        version = installed_version(capture.package)
-        if version is None or shutil.which(capture.command[0]) is None:
-            self.log(f"  {capture.name}: {capture.package} is not installed (use --install)")
+        installed = {package: installed_version(package) for _, _, package in capture.sessions}
+        missing = sorted(p for p, v in installed.items() if v is None)
+        if missing:
+            self.log(f"  {capture.name}: not installed: {' '.join(missing)} (use --install); their sessions are skipped")
+        if all(v is None for v in installed.values()):
             return []
         shots_dir = self.args.cache_dir / "captures" / capture.name
         if capture.prepare:
@@ -976,14 +1029,14 @@ class Gatherer:
                 return []
         shots = run_capture(capture, shots_dir, self.args.cache_dir, self.args.capture_timeout * len(capture.sessions),
                             self.log)
-        licence = package_licence(Path("/"), capture.package)
+        licences = {p: package_licence(Path("/"), p) for p, v in installed.items() if v}
         candidates = []
         for shot in shots:
             number, _, name = shot.stem.partition("-")
-            command = capture.sessions[int(number[1:])][0]
+            command, _, package = capture.sessions[int(number[1:])]
             command = [part.format(cache="<cache>") for part in command]
-            candidates.append(Candidate(capture.package, version, f"xvfb-capture:{' '.join(command)}#{name}",
-                                        shot.read_bytes(), licence, name_hint=f"{capture.name}-{shot.stem}"))
+            candidates.append(Candidate(package, installed[package], f"xvfb-capture:{' '.join(command)}#{name}",
+                                        shot.read_bytes(), licences[package], name_hint=f"{capture.name}-{shot.stem}"))
         return candidates
 
     def html_candidates(self, render: HtmlRender) -> list[Candidate]:
@@ -1075,7 +1128,7 @@ def main(argv=None) -> int:
         needed = set(CAPTURE_TOOLS)
         for s in work:
             if isinstance(s, GameCapture):
-                needed.update([s.package] + s.needs)
+                needed.update([package for _, _, package in s.sessions] + s.needs)
         install_packages(sorted(needed), log)
     args.cache_dir.mkdir(parents=True, exist_ok=True)
     manifest_path = args.out / "manifest.tsv"

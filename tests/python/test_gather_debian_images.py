@@ -243,6 +243,59 @@ class ReadRccTest(unittest.TestCase):
                 gather.read_rcc(data)
 
 
+class WindowListTest(unittest.TestCase):
+    def test_parses_xwininfo_children_with_absolute_positions(self):
+        listing = (
+            "\nxwininfo: Window id: 0x50d (the root window) (has no name)\n\n"
+            "  Root window id: 0x50d (the root window) (has no name)\n  Parent window id: 0x0 (none)\n"
+            "     3 children:\n"
+            '     0x600006 "The Question": ("python3.11" "python3.11")  1099x618+90+51  +90+51\n'
+            "     0x200001 (has no name): ()  10x10+-20+-20  +-20+-20\n"
+            '     0x400003 "Flight of the Amazon Queen": ("scummvm" "scummvm")  640x400+0+0  +320+160\n')
+        self.assertEqual(gather.parse_window_list(listing),
+                         [(0x600006, 90, 51, 1099, 618), (0x400003, 320, 160, 640, 400)])
+
+
+RENPY_PYTHON = Path("/usr/share/games/renpy/renpy/python.py")
+
+
+class RenpyPatchTest(unittest.TestCase):
+    """The Python 3.11 fix for Debian's Ren'Py, applied to the installed file when there is one."""
+
+    def load_fixer(self, source: str):
+        import ast
+        tree = ast.parse(source)
+        function = next(node for node in tree.body if isinstance(node, ast.FunctionDef)
+                        and node.name == "fix_missing_locations")
+        namespace = {"ast": ast}
+        exec(compile(ast.Module(body=[function], type_ignores=[]), str(RENPY_PYTHON), "exec"), namespace)
+        return namespace["fix_missing_locations"]
+
+    def test_patched_fixer_makes_bad_end_positions_compile(self):
+        import ast
+        if not RENPY_PYTHON.is_file():
+            raise unittest.SkipTest(f"{RENPY_PYTHON} not installed (apt-get install renpy)")
+        original = RENPY_PYTHON.read_text()
+        self.assertEqual(original.count(gather.RENPY_LINE_FIX[0]), 1)
+        patched = self.load_fixer(original.replace(*gather.RENPY_LINE_FIX))
+        unpatched = self.load_fixer(original)
+
+        def broken_tree():
+            tree = ast.parse("x = 1\ny = 2\n")
+            tree.body[1].end_lineno = 1  # what Ren'Py's rewritten nodes carry: end before start
+            return tree
+
+        tree = broken_tree()
+        unpatched(tree, 1, 0)
+        with self.assertRaises(ValueError):
+            compile(tree, "<renpy>", "exec")
+        tree = broken_tree()
+        patched(tree, 1, 0)
+        namespace = {}
+        exec(compile(tree, "<renpy>", "exec"), namespace)
+        self.assertEqual(namespace["y"], 2)
+
+
 class KeepTest(unittest.TestCase):
     def test_keep_converts_dedupes_caps_and_records(self):
         with tempfile.TemporaryDirectory() as tmp:
