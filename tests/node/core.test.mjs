@@ -38,6 +38,16 @@ describe('loading', () => {
     assert.equal(await coreModule.loadCore({ wasmBinary: new Uint8Array(3) }), core); // options of later calls ignored
   });
 
+  test('a failed load rejects with a clear message, and a later call can retry', async () => {
+    // A second, separate instance of core.js (its own promise), so the shared one stays loaded.
+    const fresh = await import(`../../web/lib/core.js?fresh=${Date.now()}`);
+    await assert.rejects(fresh.loadCore({ moduleUrl: new URL('file:///nonexistent/illust_core.mjs') }),
+      /illust core: could not load the wasm module/);
+    const retried = await fresh.loadCore();
+    assert.equal(retried.probe(fixture('png_rgb8.png')).ok, true);
+    assert.notEqual(retried, core);
+  });
+
   test('module-level shortcuts work', async () => {
     const bytes = fixture('png_rgb8.png');
     assert.deepEqual(await coreModule.probe(bytes), { ok: true, width: 37, height: 23, format: 'png', orientation: 1 });
