@@ -254,9 +254,19 @@ def licence_from_copyright(text: str, path_in_source: str | None = None) -> str:
     return " / ".join(names) + " (from a non-machine-readable copyright file)" if names else "unknown"
 
 
-def package_licence(root: Path, package: str) -> str:
-    """Licence from <root>/usr/share/doc/<package>/copyright (extracted deb or the installed system)."""
-    doc = root / "usr" / "share" / "doc" / package / "copyright"
+def package_licence(root: Path, package: str, fetch=None) -> str:
+    """Licence from <root>/usr/share/doc/<package>/copyright (extracted deb or the installed system).
+
+    Arch-independent data packages often link their doc folder to a sibling package's
+    (gimp-help-en -> gimp-help-common): `fetch(name) -> extracted root` then fetches that one."""
+    doc_dir = root / "usr" / "share" / "doc" / package
+    doc = doc_dir / "copyright"
+    if not doc.is_file() and doc_dir.is_symlink():
+        sibling = Path(os.readlink(doc_dir)).name
+        for candidate_root in [root, Path("/")] + ([fetch(sibling)] if fetch else []):
+            if candidate_root and (candidate_root / "usr/share/doc" / sibling / "copyright").is_file():
+                doc = candidate_root / "usr/share/doc" / sibling / "copyright"
+                break
     if not doc.is_file():
         return "unknown"
     return licence_from_copyright(doc.read_text(errors="replace"))
@@ -466,9 +476,21 @@ SOURCES: list = [
                   ["usr/share/games/supertux2/images/background/*",
                    "usr/share/games/supertux2/images/background/*/*"],
                   group="debian:supertux", min_side=300, note="painted and drawn level backgrounds"),
+    # ---- screenshots shipped in documentation
+    PackageImages("debian-gimp-help-shots", "screenshot", ["gimp-help-en"],
+                  # By file name: the folders also hold example pictures (photos, filter results).
+                  [f"usr/share/gimp/2.0/help/en/images/*{word}*.png" for word in
+                   ("dialog", "menu", "options", "prefs", "window", "editor", "settings", "browser")],
+                  exclude=["*/filters/examples/*", "*-ex[0-9.]*", "*_orig*", "*-orig*"],
+                  min_side=220, group="debian:gimp-help",
+                  note="GIMP manual screenshots: dialogs, windows, menus (crops of real screens)"),
     # ---- HTML documentation rendered by Chromium
     HtmlRender("debian-html-handbook", "debian-handbook", ["usr/share/doc/debian-handbook/html/en-US/*.html"],
                group="debian:debian-handbook", note="The Debian Administrator's Handbook (HTML)"),
+    HtmlRender("debian-html-python-docs", "python3.11-doc", ["usr/share/doc/python3.11/html/*/*.html"],
+               group="debian:python-docs", note="Python 3.11 documentation (Sphinx HTML)"),
+    HtmlRender("debian-html-reference", "debian-reference-en", ["usr/share/debian-reference/*.en.html"],
+               pages=20, group="debian:debian-reference", note="Debian Reference (HTML)"),
 ]
 
 
@@ -975,7 +997,7 @@ class Gatherer:
             except (RuntimeError, subprocess.CalledProcessError) as error:
                 self.log(f"  {package}: cannot fetch: {getattr(error, 'stderr', '') or error}")
                 continue
-            licence = package_licence(root, package)
+            licence = package_licence(root, package, fetch=self._fetch_root)
             for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink()):
                 relative = path.relative_to(root).as_posix()
                 if not any(fnmatch.fnmatch(relative, pat) for pat in source.include):
@@ -987,6 +1009,12 @@ class Gatherer:
                 elif path.suffix.lower() in IMAGE_SUFFIXES and self._big_enough(path.read_bytes(), source.min_side):
                     candidates.append(Candidate(package, version, relative, path.read_bytes(), licence))
         return candidates
+
+    def _fetch_root(self, package: str) -> Path | None:
+        try:
+            return fetch_package(package, self.args.cache_dir, self.log)[0]
+        except (RuntimeError, subprocess.CalledProcessError):
+            return None
 
     def _rcc_candidates(self, source, package, version, relative, path, licence) -> list[Candidate]:
         try:
@@ -1045,7 +1073,7 @@ class Gatherer:
         except (RuntimeError, subprocess.CalledProcessError) as error:
             self.log(f"  {render.package}: cannot fetch: {getattr(error, 'stderr', '') or error}")
             return []
-        licence = package_licence(root, render.package)
+        licence = package_licence(root, render.package, fetch=self._fetch_root)
         pages = sorted(p for p in root.rglob("*.html")
                        if any(fnmatch.fnmatch(p.relative_to(root).as_posix(), pat) for pat in render.include))
         step = max(1, len(pages) // max(1, render.pages))
@@ -1062,6 +1090,24 @@ class Gatherer:
                                             f"chromium-render:{relative}@{viewport[0]}x{viewport[1]}",
                                             png.read_bytes(), licence, name_hint=png.stem))
         return candidates
+
+
+def summary_table(rows: list[dict]) -> str:
+    """Markdown: one line per class/source with image count, packages and licences, then class totals."""
+    by_source: dict[tuple[str, str], list[dict]] = {}
+    for row in rows:
+        by_source.setdefault((row["class"], row["source"]), []).append(row)
+    notes = {s.name: s.note for s in SOURCES + CAPTURES}
+    lines = ["| class | source | images | packages | licence | what |", "|---|---|---|---|---|---|"]
+    for (label, source), group in sorted(by_source.items()):
+        packages = sorted({r["package"] for r in group})
+        licences = sorted({r["license"] for r in group})
+        shown = ", ".join(packages[:4]) + (f" +{len(packages) - 4}" if len(packages) > 4 else "")
+        lines.append(f"| {label} | {source} | {len(group)} | {shown} | {'; '.join(licences)[:80]} | {notes.get(source, '')} |")
+    totals = {label: sum(1 for r in rows if r["class"] == label) for label in LABELS}
+    lines.append("")
+    lines.append("Totals: " + ", ".join(f"{label} {count}" for label, count in totals.items()) + f", all {len(rows)}.")
+    return "\n".join(lines)
 
 
 def install_packages(packages: list[str], log) -> None:
@@ -1099,6 +1145,8 @@ def parse_args(argv=None):
     parser.add_argument("--dry-run", action="store_true",
                         help="fetch and select but write no images or manifest; print what would be kept")
     parser.add_argument("--list", action="store_true", help="list the sources and exit")
+    parser.add_argument("--summary", action="store_true",
+                        help="print a markdown table of what --out holds (from its manifest) and exit")
     parser.add_argument("--inner-capture", help=argparse.SUPPRESS)
     parser.add_argument("--inner-shots-dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -1119,6 +1167,9 @@ def main(argv=None) -> int:
     kinds = {"packages": (PackageImages,), "captures": (GameCapture,), "html": (HtmlRender,),
              "all": (PackageImages, GameCapture, HtmlRender)}[args.kind]
     work = [s for s in SOURCES + CAPTURES if selected(s.name) and isinstance(s, kinds)]
+    if args.summary:
+        log(summary_table(read_manifest(args.out / "manifest.tsv")))
+        return 0
     if args.list:
         for s in SOURCES + CAPTURES:
             what = getattr(s, "packages", None) or [s.package]

@@ -196,6 +196,21 @@ class LicenceTest(unittest.TestCase):
         self.assertEqual(gather.licence_from_copyright(text), "GPL-2+")
         self.assertEqual(gather.licence_from_copyright(text, "debian/rules"), "GPL-3+")
 
+    def test_doc_folder_linked_to_a_sibling_package_is_followed(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            data_root, sibling_root = Path(tmp) / "data", Path(tmp) / "sibling"
+            (data_root / "usr/share/doc").mkdir(parents=True)
+            (data_root / "usr/share/doc/help-en").symlink_to("help-common-for-test")
+            (sibling_root / "usr/share/doc/help-common-for-test").mkdir(parents=True)
+            (sibling_root / "usr/share/doc/help-common-for-test/copyright").write_text(
+                "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\n"
+                "Files: *\nCopyright: 2000 Writers\nLicense: GFDL-NIV-1.2+\n")
+            fetched = []
+            fetch = lambda name: fetched.append(name) or sibling_root
+            self.assertEqual(gather.package_licence(data_root, "help-en", fetch=fetch), "GFDL-NIV-1.2+")
+            self.assertEqual(fetched, ["help-common-for-test"])
+            self.assertEqual(gather.package_licence(data_root, "help-en"), "unknown")
+
     def test_free_form_copyright_names_what_it_mentions(self):
         licence = gather.licence_from_copyright("This package is under the GNU General Public License, version 2.")
         self.assertIn("GPL-2+", licence)
