@@ -190,9 +190,10 @@ def model_card(summary: dict, args: dict, contract: dict, folds: dict, parity: d
         "### Threshold choice",
         f"`decision.hide_below` = {t:.3f}: the strictest threshold at which out-of-fold illustration recall stays "
         f">= {choice['target_recall']:.0%} both per image (largest such t: {choice['by_image']:.3f}) and with every "
-        f"source weighted equally ({choice['by_source']:.3f}), capped at {choice['ceiling']} because an unseen "
-        "source may score lower than ours (never hide an illustration). The threshold is chosen on the same "
-        "out-of-fold predictions it is reported on, so these figures are slightly optimistic.",
+        f"source counted as at most {choice.get('source_cap', 40)} images ({choice['by_source']:.3f}), capped at "
+        f"{choice['ceiling']} because an unseen source may score lower than ours (never hide an illustration). "
+        "The threshold is chosen on the same out-of-fold predictions it is reported on, so these figures are "
+        "slightly optimistic.",
         "",
         "### Per source (out of fold)",
         "| source | images | accuracy | predicted illustration / screenshot / photo |", "|---|---|---|---|",

@@ -39,14 +39,22 @@ def source_balanced_weights(sources) -> np.ndarray:
     return np.array([1.0 / counts[s] for s in sources])
 
 
-def choose_threshold(labels, probs, sources, target_recall=0.98, ceiling=0.5, floor=0.02) -> dict:
-    """The strictest threshold keeping illustration recall >= target both per image and per source
-    (sources weighted equally), never above `ceiling` (a new source may score lower than ours) nor below
-    `floor`. Returns {threshold, by_image, by_source} where by_* is the largest threshold meeting the
-    target on that weighting alone."""
+def source_capped_weights(sources, cap: int) -> np.ndarray:
+    """min(1, cap / images of the source): a big source counts as `cap` images, a small one as itself."""
+    counts = defaultdict(int)
+    for s in sources:
+        counts[s] += 1
+    return np.array([min(1.0, cap / counts[s]) for s in sources])
+
+
+def choose_threshold(labels, probs, sources, target_recall=0.98, ceiling=0.5, floor=0.02, source_cap=40) -> dict:
+    """The strictest threshold keeping illustration recall >= target both per image and with big sources
+    capped at `source_cap` images (so no single large source decides it), never above `ceiling` (a new
+    source may score lower than ours) nor below `floor`. Returns {threshold, by_image, by_source} where
+    by_* is the largest threshold meeting the target on that weighting alone."""
     labels, probs = np.asarray(labels), np.asarray(probs)
     scores = np.unique(probs[labels == ILLUSTRATION, ILLUSTRATION])
-    balanced = source_balanced_weights(sources)
+    balanced = source_capped_weights(sources, source_cap)
 
     def largest_meeting(weights):
         best = 0.0
@@ -60,7 +68,7 @@ def choose_threshold(labels, probs, sources, target_recall=0.98, ceiling=0.5, fl
     by_image, by_source = largest_meeting(None), largest_meeting(balanced)
     threshold = float(np.clip(min(by_image, by_source, ceiling), floor, ceiling))
     return {"threshold": threshold, "by_image": by_image, "by_source": by_source,
-            "target_recall": target_recall, "ceiling": ceiling}
+            "target_recall": target_recall, "ceiling": ceiling, "source_cap": source_cap}
 
 
 def summarise(labels, probs, sources, threshold) -> dict:

@@ -255,7 +255,7 @@ def main(argv=None):
         for s, f, p in zip(samples, fold_of, oof):
             writer.writerow([s.file, s.source, s.group, int(f), LABELS[s.label]] + [f"{v:.6f}" for v in p])
     sources = [s.source for s in samples]
-    choice = choose_threshold(labels, oof, sources, args.target_recall)
+    choice = choose_threshold(labels, oof, sources, args.target_recall, source_cap=args.source_cap)
     summary = {"threshold_choice": choice, "oof": summarise(labels, oof, sources, choice["threshold"]),
                "oof_at_0.5": summarise(labels, oof, sources, 0.5), "best_epochs": best_epochs,
                "final_epochs": final_epochs, "command": "/usr/bin/python3 tools/train.py " + " ".join(sys.argv[1:] if argv is None else argv)}
