@@ -56,9 +56,14 @@ bool is_decodable(Format format) {
 
 namespace {
 
+// stb's reason, as printable ASCII: some reasons embed bytes from the file (a PNG chunk type goes
+// into "XXXX PNG chunk not known"), which must not reach JSON or JS strings raw.
 std::string stb_reason() {
   const char* reason = stbi_failure_reason();
-  return reason && *reason ? reason : "unknown error";
+  std::string text = reason && *reason ? reason : "unknown error";
+  for (char& ch : text)
+    if (static_cast<unsigned char>(ch) < 0x20 || static_cast<unsigned char>(ch) > 0x7E) ch = '?';
+  return text;
 }
 
 // stb's reason strings are short tags ("outofmem", "too large", "bad huffman code").

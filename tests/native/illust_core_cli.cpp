@@ -167,7 +167,8 @@ int main(int argc, char** argv) {
         if (!dump_dir.empty()) write_file(dump_dir + "/" + base_name(file) + ".f32", r.tensor.get(), r.tensor_size * sizeof(float));
       }
     }
-    std::printf("%s\n", out.dump().c_str());
+    // Messages are ASCII, but a file name need not be UTF-8: replace rather than throw.
+    std::printf("%s\n", out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   }
   return 0;
 }

@@ -31,6 +31,7 @@ TEST_CASE("bad fixtures get their error code from probe, decode and to_tensor", 
       CHECK_FALSE(d.rgb);
       CHECK_FALSE(t.tensor);
       CHECK_FALSE(d.message.empty());
+      for (const char ch : d.message) CHECK((ch >= 0x20 && ch <= 0x7E));  // printable ASCII only
       if (entry.contains("message_contains")) {
         CHECK_THAT(d.message, Catch::Contains(entry.at("message_contains").get<std::string>()));
       }
