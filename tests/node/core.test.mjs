@@ -89,6 +89,7 @@ describe('fixtures through wasm', () => {
         assert.equal(result.code, entry.code, `${entry.file} ${name}: ${result.message}`);
         assert.ok(coreModule.ERROR_CODES.includes(result.code));
         if (entry.message_contains) assert.ok(result.message.includes(entry.message_contains), result.message);
+        assert.match(result.message, /^[\x20-\x7e]+$/, `${entry.file}: message is not printable ASCII`);
       }
       if (entry.code !== 'corrupt') assert.equal(core.probe(bytes).code, entry.code, entry.file);
     }
