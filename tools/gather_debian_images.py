@@ -450,6 +450,16 @@ SOURCES: list = [
                    ("astronaut.png", "chelsea.png", "coffee.png", "motorcycle_left.png", "rocket.jpg", "camera.png")],
                   group="debian:skimage", min_side=256,
                   note="scikit-image sample photos (astronaut, cat, coffee, motorcycle, rocket, cameraman)"),
+    PackageImages("debian-opencv-samples", "photo", ["opencv-doc"],
+                  [f"usr/share/doc/opencv-doc/examples/data/{name}" for name in
+                   ("aero1.jpg", "aloeL.jpg", "apple.jpg", "baboon.jpg", "basketball1.png", "board.jpg", "building.jpg",
+                    "butterfly.jpg", "fruits.jpg", "home.jpg", "leuvenA.jpg", "messi5.jpg", "orange.jpg",
+                    "squirrel_cls.jpg", "graf1.png", "box_in_scene.png", "rubberwhale1.png", "smarties.png",
+                    "000.jpg", "001.jpg", "002.jpg")]
+                  + ["usr/share/doc/opencv-doc/examples/alphamat/input_images/*.jpg",
+                     "usr/share/doc/opencv-doc/examples/text/scenetext0[1-6].jpg"],
+                  group="debian:opencv", min_side=200,
+                  note="OpenCV sample photos (fruits, building, street scenes with text, animals)"),
     # ---- illustrations
     PackageImages("debian-wesnoth-portraits", "illustration", ["wesnoth-1.16-data"],
                   ["usr/share/games/wesnoth/1.16/data/core/images/portraits/*.png",
