@@ -6,7 +6,9 @@
 // An init script timestamps, inside the page, each cell's move from no/pending state to a verdict
 // (data-illust-only-state); times are from navigation start (performance.now()).
 // Two loads: cold (first page after the browser starts: the extension's offscreen document and model
-// session start then) and warm (a second tab, fresh media ids so no cached verdict helps).
+// session start then) and warm (a second tab, fresh media ids so no cached verdict helps). The cold
+// tab stays open meanwhile, as a user's would: the extension closes its offscreen document (and
+// model) when no X tab is left, which would make the second load cold again.
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -31,26 +33,23 @@ function recorderScript() {
   observer.observe(document, { subtree: true, attributes: true, attributeFilter: ['data-illust-only-state'] });
 }
 
+/** Loads the fixture in a new tab and waits for every verdict. The tab stays open (see below). */
 async function loadOnce(context, { fixture, cells, label }) {
   const page = await context.newPage();
-  try {
-    await page.addInitScript(recorderScript);
-    const html = fixture.replace('/*CELL_BATCHES*/[]', JSON.stringify([cells]));
-    await page.route('https://x.com/someartist/media', (route) => route.fulfill({ contentType: 'text/html; charset=utf-8', body: html }));
-    await page.goto('https://x.com/someartist/media');
-    const ids = cells.map((c) => c.mediaId);
-    await page.waitForFunction((want) => want.every((id) => window.__judgeTimes.has(id)), ids, { timeout: TIMEOUT_MS, polling: 50 });
-    const { times, loadEvent, domContentLoaded } = await page.evaluate(() => ({
-      times: [...window.__judgeTimes.values()],
-      loadEvent: performance.getEntriesByType('navigation')[0]?.loadEventEnd ?? NaN,
-      domContentLoaded: performance.getEntriesByType('navigation')[0]?.domContentLoadedEventEnd ?? NaN,
-    }));
-    const ms = times.map((t) => t.ms);
-    const states = times.reduce((acc, t) => ({ ...acc, [t.state]: (acc[t.state] ?? 0) + 1 }), {});
-    return { label, first: Math.min(...ms), median: percentile(ms, 50), all: Math.max(...ms), domContentLoaded, loadEvent, states };
-  } finally {
-    await page.close().catch(() => {});
-  }
+  await page.addInitScript(recorderScript);
+  const html = fixture.replace('/*CELL_BATCHES*/[]', JSON.stringify([cells]));
+  await page.route('https://x.com/someartist/media', (route) => route.fulfill({ contentType: 'text/html; charset=utf-8', body: html }));
+  await page.goto('https://x.com/someartist/media');
+  const ids = cells.map((c) => c.mediaId);
+  await page.waitForFunction((want) => want.every((id) => window.__judgeTimes.has(id)), ids, { timeout: TIMEOUT_MS, polling: 50 });
+  const { times, loadEvent, domContentLoaded } = await page.evaluate(() => ({
+    times: [...window.__judgeTimes.values()],
+    loadEvent: performance.getEntriesByType('navigation')[0]?.loadEventEnd ?? NaN,
+    domContentLoaded: performance.getEntriesByType('navigation')[0]?.domContentLoadedEventEnd ?? NaN,
+  }));
+  const ms = times.map((t) => t.ms);
+  const states = times.reduce((acc, t) => ({ ...acc, [t.state]: (acc[t.state] ?? 0) + 1 }), {});
+  return { label, first: Math.min(...ms), median: percentile(ms, 50), all: Math.max(...ms), domContentLoaded, loadEvent, states };
 }
 
 /**
@@ -94,6 +93,7 @@ export async function runMediaTab({ root, dataDir, seed, chromiumArgs, log = () 
     const cold = await loadOnce(context, { fixture, cells: cellsFor(1), label: 'cold' });
     log(`  cold: all ${CELLS} judged ${cold.all.toFixed(0)} ms after navigation start`);
     const warm = await loadOnce(context, { fixture, cells: cellsFor(2), label: 'warm' });
+    log(`  warm: all ${CELLS} judged ${warm.all.toFixed(0)} ms after navigation start`);
     const fmt = (v) => (Number.isFinite(v) ? `${v.toFixed(0)} ms` : '–');
     const table = [];
     for (const run of [cold, warm]) {
@@ -101,11 +101,13 @@ export async function runMediaTab({ root, dataDir, seed, chromiumArgs, log = () 
       table.push([`${name}: DOMContentLoaded`, fmt(run.domContentLoaded)]);
       table.push([`${name}: first / median / **all ${CELLS}** judged`, `${fmt(run.first)} / ${fmt(run.median)} / **${fmt(run.all)}**`]);
       table.push([`${name}: verdicts`, Object.entries(run.states).map(([k, v]) => `${v} ${k}`).join(', ')]);
+      table.push([`${name}: per thumbnail after the first verdict`, fmt((run.all - run.first) / (CELLS - 1))]);
     }
     return { allJudgedMs: warm.all, coldAllJudgedMs: cold.all, cold, warm, table };
   } catch (error) {
     return { error: String(error?.message ?? error).split('\n')[0] };
   } finally {
+    // Closing the context closes the tabs too.
     await context?.close().catch(() => {});
     rmSync(profile, { recursive: true, force: true });
   }
