@@ -220,7 +220,10 @@ def model_card(summary: dict, args: dict, contract: dict, folds: dict, parity: d
         summary["command"],
         f"/usr/bin/python3 tools/export_onnx.py --run-dir {args['run_dir']}",
         "```",
-        "Training runs on 2 CPU threads; feature caches go to runs/cache (git-ignored).",
+        "The data folder is `--data`, default `$ILLUST_ONLY_DATA` or `../shared/data`. Training runs on CPU "
+        "threads (`--threads`); the frozen-feature cache goes to runs/cache (git-ignored) and is reused by later "
+        "runs with the same images, views, seed and trainable layers. A run is deterministic for its seed up to "
+        "floating-point threading effects.",
         "",
     ]
     return "\n".join(lines)
