@@ -128,6 +128,12 @@ def compact_metrics(summary: dict, args: dict) -> dict:
     }
 
 
+def trainable_layer_names(count: int) -> str:
+    """Keras names of the top `count` of the backbone's 19 layers (stem, block 0..16, Conv_1)."""
+    names = ["Conv1 (stem)"] + [f"block {b}" for b in range(17)] + ["Conv_1"]
+    return ", ".join(names[len(names) - count:]) if count else "no backbone layer"
+
+
 def pct(x: float) -> str:
     return f"{100 * x:.1f} %"
 
@@ -144,8 +150,8 @@ def model_card(summary: dict, args: dict, contract: dict, folds: dict, parity: d
         f"`{', '.join(LABELS)}`); outputs `probs` [N,3] softmax and `embedding` [N,1280].",
         "- **Network**: nsfwjs 4.4.0's MobileNetV2 (Keras, 224x224, pixels/255) converted exactly to PyTorch "
         "(tools/convert_nsfwjs.py, test: tests/python/test_convert_nsfwjs.py), nsfwjs's 5-class head replaced "
-        f"by dropout {args['dropout']} + Linear(1280, 3). The top {args['trainable_layers']} of 19 backbone layers "
-        "were fine-tuned (0 = head only), the rest frozen.",
+        f"by dropout {args['dropout']} + Linear(1280, 3). Fine-tuned: {trainable_layer_names(int(args['trainable_layers']))} "
+        "and the new head; everything below stays as nsfwjs trained it (BatchNorm statistics included).",
         "- **Input**: decode, EXIF orientation, transparency over white, RGB, resize the whole frame to 224x224 "
         "with box filtering (PIL `Image.BOX`; aspect not kept), value = pixel/255 (no mean/std). All of it is "
         "in `model/contract.json`.",
