@@ -831,14 +831,21 @@ def capture_inner(capture: GameCapture, shots_dir: Path, cache_dir: Path, log) -
         if installed_version(package) is None:
             continue
         command = [part.format(cache=cache_dir) for part in command]
-        log(f"    session {number}: {' '.join(command)}")
-        play_session(command, steps, capture, shots_dir, f"s{number}-", log, home)
+        for attempt in (1, 2):
+            log(f"    session {number}: {' '.join(command)}" + (" (again)" if attempt == 2 else ""))
+            try:
+                play_session(command, steps, capture, shots_dir, f"s{number}-", log, home)
+            except (subprocess.SubprocessError, OSError) as error:
+                log(f"    session {number} failed: {error}")
+            # A game that died before its first shot (display not ready, a crash) gets one more try.
+            if any(shots_dir.glob(f"s{number}-*.png")):
+                break
 
 
 def play_session(command, steps, capture: GameCapture, shots_dir: Path, prefix: str, log,
                  home: Path | None = None) -> None:
     """Starts the game with a fresh HOME (no saved settings) unless given one, plays the steps, always
-    ends the game."""
+    ends the game. A step that fails (a hung xdotool) is logged and skipped."""
     own_home = home is None
     home = Path(tempfile.mkdtemp(prefix="illust-capture-home-")) if own_home else home
     env = dict(os.environ, HOME=str(home), SDL_AUDIODRIVER="dummy", LIBGL_ALWAYS_SOFTWARE="1",
@@ -852,34 +859,11 @@ def play_session(command, steps, capture: GameCapture, shots_dir: Path, prefix: 
             if game.poll() is not None:
                 log(f"    game exited with {game.returncode} before step {step}")
                 break
-            kind = step[0]
-            if kind == "window":
-                deadline = time.monotonic() + step[1]
-                while _main_window() is None and time.monotonic() < deadline and game.poll() is None:
-                    time.sleep(2)
-                if _main_window() is None:
-                    log(f"    no window after {step[1]} s")
+            try:
+                if not play_step(step, game, capture, shots_dir, prefix, log):
                     break
-            elif kind == "wait":
-                time.sleep(step[1])
-            elif kind == "key":
-                _focus(_main_window())
-                for key in step[1:]:
-                    subprocess.run(["xdotool", "key", "--clearmodifiers", key], capture_output=True, timeout=10)
-                    time.sleep(0.4)
-            elif kind == "click":
-                window = _main_window()
-                _focus(window)
-                x0, y0, w, h = window[1:] if window else (0, 0, *capture.screen)
-                # Floats below 1 are fractions of the window size (for games whose size is unknown).
-                x = x0 + (round(step[1] * w) if isinstance(step[1], float) and step[1] < 1 else step[1])
-                y = y0 + (round(step[2] * h) if isinstance(step[2], float) and step[2] < 1 else step[2])
-                subprocess.run(["xdotool", "mousemove", "--sync", str(x), str(y), "click", "1"],
-                               capture_output=True, timeout=10)
-            elif kind == "shot":
-                image = _capture_screen(capture.screen)
-                image.save(shots_dir / f"{prefix}{step[1]}.png")
-                log(f"    shot {prefix}{step[1]} {image.width}x{image.height}")
+            except (subprocess.SubprocessError, OSError) as error:
+                log(f"    step {step} failed: {error}")
     finally:
         try:
             os.killpg(game.pid, 15)
@@ -892,6 +876,43 @@ def play_session(command, steps, capture: GameCapture, shots_dir: Path, prefix: 
         game_log.close()
         if own_home:
             shutil.rmtree(home, ignore_errors=True)
+
+
+def play_step(step: tuple, game, capture: GameCapture, shots_dir: Path, prefix: str, log) -> bool:
+    """Plays one step; returns False when the session cannot go on (its window never came)."""
+    kind = step[0]
+    if kind == "window":
+        deadline = time.monotonic() + step[1]
+        while _main_window() is None and time.monotonic() < deadline and game.poll() is None:
+            time.sleep(2)
+        if _main_window() is None:
+            log(f"    no window after {step[1]} s")
+            return False
+    elif kind == "wait":
+        time.sleep(step[1])
+    elif kind == "key":
+        _focus(_main_window())
+        for key in step[1:]:
+            subprocess.run(["xdotool", "key", "--clearmodifiers", key], capture_output=True, timeout=10)
+            time.sleep(0.4)
+    elif kind == "click":
+        window = _main_window()
+        _focus(window)
+        x0, y0, w, h = window[1:] if window else (0, 0, *capture.screen)
+        # Floats below 1 are fractions of the window size (for games whose size is unknown).
+        x = x0 + (round(step[1] * w) if isinstance(step[1], float) and step[1] < 1 else step[1])
+        y = y0 + (round(step[2] * h) if isinstance(step[2], float) and step[2] < 1 else step[2])
+        # No --sync: it waits for a pointer motion, forever when the pointer is already there.
+        subprocess.run(["xdotool", "mousemove", str(x), str(y)], capture_output=True, timeout=10)
+        time.sleep(0.3)
+        subprocess.run(["xdotool", "click", "1"], capture_output=True, timeout=10)
+    elif kind == "shot":
+        image = _capture_screen(capture.screen)
+        image.save(shots_dir / f"{prefix}{step[1]}.png")
+        log(f"    shot {prefix}{step[1]} {image.width}x{image.height}")
+    else:
+        raise ValueError(f"unknown capture step {step!r}")
+    return True
 
 
 def run_capture(capture: GameCapture, shots_dir: Path, cache_dir: Path, timeout: int, log) -> list[Path]:

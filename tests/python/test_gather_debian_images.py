@@ -311,6 +311,27 @@ class RenpyPatchTest(unittest.TestCase):
         self.assertEqual(namespace["y"], 2)
 
 
+class SourceDefinitionsTest(unittest.TestCase):
+    def test_names_are_unique_and_prefixed_and_labels_known(self):
+        names = [s.name for s in gather.SOURCES + gather.CAPTURES]
+        self.assertEqual(len(names), len(set(names)))
+        for source in gather.SOURCES + gather.CAPTURES:
+            self.assertTrue(source.name.startswith("debian-"), source.name)
+            self.assertIn(source.label, gather.LABELS)
+
+    def test_every_capture_session_waits_for_its_window_and_names_shots_once(self):
+        kinds = {"window", "wait", "key", "click", "shot"}
+        for capture in gather.CAPTURES:
+            for command, steps, package in capture.sessions:
+                with self.subTest(capture=capture.name, command=command[0]):
+                    self.assertEqual(steps[0][0], "window")
+                    self.assertTrue({step[0] for step in steps} <= kinds)
+                    shots = [step[1] for step in steps if step[0] == "shot"]
+                    self.assertTrue(shots)
+                    self.assertEqual(len(shots), len(set(shots)))
+                    self.assertNotIn("-", package.strip("-")[:1])
+
+
 class KeepTest(unittest.TestCase):
     def test_keep_converts_dedupes_caps_and_records(self):
         with tempfile.TemporaryDirectory() as tmp:
