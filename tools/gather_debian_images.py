@@ -714,10 +714,12 @@ CAPTURES: list[GameCapture] = [
                  _keys("Escape"), ("wait", 3), ("shot", "pause")],
                 group="debian:supertux", note="SuperTux: title, world map, a level"),
     GameCapture("debian-flare", "flare-game", ["/usr/games/flare"],
-                # First start asks for a movement type (Keyboard button), then the title menu.
+                # First start asks for a movement type (Keyboard button), then the title menu (Play Game,
+                # Configuration, Credits, Exit stacked at the bottom centre of the 640x480 window).
                 [("window", 120), ("wait", 20), ("shot", "movement"), ("click", 169, 299), ("wait", 5),
-                 ("shot", "title"), ("click", 320, 300), ("wait", 6), ("shot", "slots"), ("click", 320, 400),
-                 ("wait", 6), ("shot", "new-game"), ("click", 320, 440), ("wait", 12), ("shot", "in-game"),
+                 ("shot", "title"), ("click", 320, 438), ("wait", 5), ("shot", "credits"), _keys("Escape"),
+                 ("wait", 3), ("click", 320, 381), ("wait", 6), ("shot", "slots"), ("click", 320, 455),
+                 ("wait", 6), ("shot", "new-game"), ("click", 560, 455), ("wait", 12), ("shot", "in-game"),
                  ("click", 420, 200), ("wait", 4), ("shot", "in-game2"), ("key", "c"), ("wait", 3),
                  ("shot", "character"), ("key", "i"), ("wait", 3), ("shot", "inventory")],
                 group="debian:flare", note="Flare action RPG: menus, character creation, in game"),
