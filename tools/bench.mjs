@@ -67,6 +67,9 @@ function parseArgs(argv) {
     else if (flag === '--suites') options.suites = value().split(',').map((s) => s.trim()).filter(Boolean);
     else throw new Error(`unknown argument: ${arg}`);
   }
+  const SUITE_GROUPS = ['core-decode', 'browser-decode', 'ours', 'levers', 'nsfwjs', 'native', 'media-tab'];
+  const unknown = (options.suites ?? []).filter((g) => !SUITE_GROUPS.includes(g));
+  if (unknown.length) throw new Error(`unknown suite ${unknown.join(', ')} (known: ${SUITE_GROUPS.join(', ')})`);
   if (options.quick) {
     if (!argv.some((a) => a.startsWith('--images'))) options.images = 12;
     if (!argv.some((a) => a.startsWith('--warmup'))) options.warmup = 1;
@@ -257,7 +260,11 @@ async function main() {
   const wanted = (group) => !options.suites || options.suites.includes(group);
   let context;
   try {
-    context = await chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+    try {
+      context = await chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+    } catch (error) {
+      throw new Error(`cannot start Chromium (${CHROMIUM}; bash tools/setup.sh installs it): ${String(error?.message ?? error).split('\n')[0]}`);
+    }
     browserVersion = context.browser()?.version() ?? 'unknown';
     const runners = browserSuites(options).map((entry) => browserRunner(context, server.url, entry));
     if (wanted('native')) {
@@ -310,4 +317,9 @@ async function main() {
   }
 }
 
-await main();
+try {
+  await main();
+} catch (error) {
+  console.error(`bench: ${error?.message ?? error}`);
+  process.exit(1);
+}
