@@ -18,6 +18,7 @@ export const DEFAULT_SETTINGS = Object.freeze({
 export function thresholdForStrictness(strictness, contract) {
   const { hide_below: mid, hide_below_min: lo, hide_below_max: hi } = contract.decision;
   const s = Number.isFinite(strictness) ? Math.min(1, Math.max(0, strictness)) : 0.5;
+  if (s === 0.5) return mid; // exactly the contract's value: sigmoid(logit(t)) can miss t by one ulp
   const logit = (p) => Math.log(p / (1 - p));
   const sigmoid = (x) => 1 / (1 + Math.exp(-x));
   const [a, b, t] = s <= 0.5 ? [logit(lo), logit(mid), s / 0.5] : [logit(mid), logit(hi), (s - 0.5) / 0.5];
