@@ -8,6 +8,7 @@
 import { parseArgs } from 'node:util';
 import { readImageFile, walkImageFiles } from './lib/image-files.mjs';
 import { DEFAULT_CONTRACT, RUNTIMES, SetupError, openNodeClassifier } from './lib/node-classifier.mjs';
+import { runIfMain } from './lib/run-cli.mjs';
 
 export const USAGE = `Usage: node tools/classify.mjs [options] PATH...
 
@@ -159,17 +160,4 @@ export async function main(argv, io = { stdout: process.stdout, stderr: process.
   return 0;
 }
 
-const invokedDirectly = process.argv[1] && import.meta.url === (await import('node:url')).pathToFileURL(process.argv[1]).href;
-if (invokedDirectly) {
-  // A closed pipe (`… | head`) is a normal way to stop reading: leave quietly.
-  process.stdout.on('error', (error) => { if (error.code === 'EPIPE') process.exit(0); throw error; });
-  let code;
-  try {
-    code = await main(process.argv.slice(2));
-  } catch (error) {
-    process.stderr.write(`classify: unexpected failure: ${error?.stack ?? error}\n`);
-    code = 1;
-  }
-  // ORT's wasm build may keep worker threads alive: flush stdout, then exit explicitly.
-  process.stdout.write('', () => process.exit(code));
-}
+await runIfMain(import.meta.url, 'classify', main);

@@ -16,6 +16,7 @@ import { readImageFile } from './lib/image-files.mjs';
 import { DEFAULT_CONTRACT, ROOT, RUNTIMES, SetupError, loadContract, openNodeClassifier } from './lib/node-classifier.mjs';
 import { loadNsfwBaseline } from './lib/nsfwjs-node.mjs';
 import { thumbnailPng } from './lib/thumbnail.mjs';
+import { runIfMain } from './lib/run-cli.mjs';
 
 export const USAGE = `Usage: node tools/evaluate.mjs DATA_DIR [options]
 
@@ -256,15 +257,4 @@ function isMistake(record) {
   return wrong('ours') || wrong('heldOut');
 }
 
-const invokedDirectly = process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href;
-if (invokedDirectly) {
-  process.stdout.on('error', (error) => { if (error.code === 'EPIPE') process.exit(0); throw error; });
-  let code;
-  try {
-    code = await main(process.argv.slice(2));
-  } catch (error) {
-    process.stderr.write(`evaluate: unexpected failure: ${error?.stack ?? error}\n`);
-    code = 1;
-  }
-  process.stdout.write('', () => process.exit(code));
-}
+await runIfMain(import.meta.url, 'evaluate', main);

@@ -1,0 +1,19 @@
+// Runs a tool's main(argv) when its file is the script Node was started with, so the same module can
+// also be imported by tests. Shared by classify.mjs and evaluate.mjs: one place for the exit rules.
+import { pathToFileURL } from 'node:url';
+
+/** Calls main(argv) if moduleUrl is the entry script; exits with its code (1 on an unexpected throw). */
+export async function runIfMain(moduleUrl, name, main) {
+  if (!process.argv[1] || moduleUrl !== pathToFileURL(process.argv[1]).href) return;
+  // A closed pipe (`… | head`) is a normal way to stop reading: leave quietly.
+  process.stdout.on('error', (error) => { if (error.code === 'EPIPE') process.exit(0); throw error; });
+  let code;
+  try {
+    code = await main(process.argv.slice(2));
+  } catch (error) {
+    process.stderr.write(`${name}: unexpected failure: ${error?.stack ?? error}\n`);
+    code = 1;
+  }
+  // ORT's wasm build may keep worker threads alive: flush stdout, then exit explicitly.
+  process.stdout.write('', () => process.exit(code));
+}
