@@ -39,7 +39,9 @@ function defaultThreads(ort) {
   const cores = globalThis.navigator?.hardwareConcurrency ?? 2;
   // Threads need SharedArrayBuffer, which browsers give only to cross-origin isolated pages.
   const isolated = globalThis.crossOriginIsolated ?? (typeof process !== 'undefined');
-  return isolated ? Math.max(1, Math.min(4, cores)) : 1;
+  // Leave one core to the page and the browser: on 2 busy cores a second ORT thread made each image
+  // about 3x more expensive in CPU (docs/benchmarks.md, tools/bench/notes.md).
+  return isolated ? Math.max(1, Math.min(4, cores - 1)) : 1;
 }
 
 /**
