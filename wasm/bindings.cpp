@@ -68,17 +68,24 @@ std::array<uint8_t, 3> rgb_from(const std::array<int, 3>& c) {
   return {{clamp(c[0]), clamp(c[1]), clamp(c[2])}};
 }
 
+// The fields every successful result starts with: {ok: true, width, height, format}.
+template <typename Result>
+val image_object(const Result& r) {
+  val out = val::object();
+  out.set("ok", true);
+  out.set("width", r.width);
+  out.set("height", r.height);
+  out.set("format", std::string(illust::format_name(r.format)));
+  return out;
+}
+
 val js_probe(val bytes, double max_pixels) {
   size_t size = 0;
   illust::PixelBuffer data = copy_in(bytes, &size);
   if (!data) return error_object(illust::Status::out_of_memory, "out of memory copying the input");
   const illust::ProbeResult r = illust::probe(data.get(), size, limits_from(max_pixels));
   if (r.status != illust::Status::ok) return error_object(r.status, r.message);
-  val out = val::object();
-  out.set("ok", true);
-  out.set("width", r.width);
-  out.set("height", r.height);
-  out.set("format", std::string(illust::format_name(r.format)));
+  val out = image_object(r);
   out.set("orientation", r.orientation);
   return out;
 }
@@ -93,11 +100,7 @@ val js_decode(val bytes, JsDecodeOptions options) {
   illust::DecodeResult r = illust::decode_rgb(data.get(), size, decode_options);
   data.reset();
   if (r.status != illust::Status::ok) return error_object(r.status, r.message);
-  val out = val::object();
-  out.set("ok", true);
-  out.set("width", r.width);
-  out.set("height", r.height);
-  out.set("format", std::string(illust::format_name(r.format)));
+  val out = image_object(r);
   out.set("channels", 3);
   out.set("pixels", copy_out("Uint8Array", r.rgb.get(), size_t(r.width) * size_t(r.height) * 3));
   return out;
@@ -125,11 +128,7 @@ val js_to_tensor(val bytes, JsTensorOptions options) {
   illust::TensorResult r = illust::to_tensor(data.get(), size, params, limits_from(options.max_pixels));
   data.reset();
   if (r.status != illust::Status::ok) return error_object(r.status, r.message);
-  val out = val::object();
-  out.set("ok", true);
-  out.set("width", r.width);
-  out.set("height", r.height);
-  out.set("format", std::string(illust::format_name(r.format)));
+  val out = image_object(r);
   out.set("tensor", copy_out("Float32Array", r.tensor.get(), r.tensor_size));
   val dims = val::array();
   dims.call<void>("push", 1);
