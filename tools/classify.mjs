@@ -8,7 +8,7 @@
 import { parseArgs } from 'node:util';
 import { readImageFile, walkImageFiles } from './lib/image-files.mjs';
 import { DEFAULT_CONTRACT, RUNTIMES, SetupError, openNodeClassifier } from './lib/node-classifier.mjs';
-import { runIfMain } from './lib/run-cli.mjs';
+import { UsageError, parseCommandLine, runIfMain } from './lib/run-cli.mjs';
 
 export const USAGE = `Usage: node tools/classify.mjs [options] PATH...
 
@@ -33,8 +33,6 @@ Options:
 
 Exit status: 0 when it ran (even if some images failed), 1 when nothing could run (missing core
 build, unreadable contract, wrong or corrupt model), 2 for usage errors.`;
-
-class UsageError extends Error {}
 
 const round = (x, digits) => (Number.isFinite(x) ? Number(x.toFixed(digits)) : x);
 
@@ -104,18 +102,8 @@ function median(values) {
 /** Runs the CLI; returns the exit code. io: {stdout, stderr} writers (process streams by default). */
 export async function main(argv, io = { stdout: process.stdout, stderr: process.stderr }) {
   const say = (text) => io.stderr.write(`${text}\n`);
-  let options;
-  try {
-    options = parseClassifyArgs(argv);
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    say(`classify: ${error.message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (options.help) {
-    io.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
+  const { options, exit } = parseCommandLine('classify', USAGE, parseClassifyArgs, argv, io);
+  if (!options) return exit;
 
   let opened;
   try {

@@ -16,7 +16,7 @@ import { readImageFile } from './lib/image-files.mjs';
 import { DEFAULT_CONTRACT, ROOT, RUNTIMES, SetupError, loadContract, openNodeClassifier } from './lib/node-classifier.mjs';
 import { loadNsfwBaseline } from './lib/nsfwjs-node.mjs';
 import { thumbnailPng } from './lib/thumbnail.mjs';
-import { runIfMain } from './lib/run-cli.mjs';
+import { UsageError, parseCommandLine, runIfMain } from './lib/run-cli.mjs';
 
 export const USAGE = `Usage: node tools/evaluate.mjs DATA_DIR [options]
 
@@ -45,8 +45,6 @@ Options:
   -h, --help              show this help
 
 Exit status: 0 when it ran, 1 when nothing could run (missing core build, wrong model), 2 usage error.`;
-
-class UsageError extends Error {}
 
 function positiveInteger(text, flag, max = 1e9) {
   const n = Number(text);
@@ -100,15 +98,8 @@ async function optionalFile(given, fallback) {
 
 export async function main(argv, io = { stdout: process.stdout, stderr: process.stderr }) {
   const say = (text) => io.stderr.write(`${text}\n`);
-  let options;
-  try {
-    options = parseEvaluateArgs(argv);
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    say(`evaluate: ${error.message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (options.help) { io.stdout.write(`${USAGE}\n`); return 0; }
+  const { options, exit } = parseCommandLine('evaluate', USAGE, parseEvaluateArgs, argv, io);
+  if (!options) return exit;
 
   let contract;
   try {

@@ -2,6 +2,29 @@
 // also be imported by tests. Shared by classify.mjs and evaluate.mjs: one place for the exit rules.
 import { pathToFileURL } from 'node:url';
 
+/** Thrown by a tool's argument parser for anything the user typed wrong (exit 2 with the usage text). */
+export class UsageError extends Error {}
+
+/**
+ * Parses argv with parse(argv). Returns {options}, or {exit} after printing the usage: exit 0 for
+ * --help (to stdout), 2 for a UsageError (message and usage to stderr). Other errors propagate.
+ */
+export function parseCommandLine(name, usage, parse, argv, io) {
+  let options;
+  try {
+    options = parse(argv);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    io.stderr.write(`${name}: ${error.message}\n\n${usage}\n`);
+    return { exit: 2 };
+  }
+  if (options.help) {
+    io.stdout.write(`${usage}\n`);
+    return { exit: 0 };
+  }
+  return { options };
+}
+
 /** Calls main(argv) if moduleUrl is the entry script; exits with its code (1 on an unexpected throw). */
 export async function runIfMain(moduleUrl, name, main) {
   if (!process.argv[1] || moduleUrl !== pathToFileURL(process.argv[1]).href) return;
