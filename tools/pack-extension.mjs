@@ -39,27 +39,23 @@ export function makeZip(entries) {
       return header;
     };
     const local = withSignature(Buffer.alloc(30), 0x04034b50);
-    local.writeUInt16LE(20, 4); // version needed: 2.0
-    local.writeUInt16LE(0x0800, 6); // UTF-8 names
-    local.writeUInt16LE(useDeflate ? 8 : 0, 8);
-    local.writeUInt16LE(0, 10);
-    local.writeUInt16LE(DOS_DATE_1980_01_01, 12);
-    local.writeUInt32LE(crc, 14);
-    local.writeUInt32LE(body.length, 18);
-    local.writeUInt32LE(data.length, 22);
-    local.writeUInt16LE(nameBytes.length, 26);
+    // Local and central headers share one run of fields (version needed … name length), at 4 and 6.
+    const writeEntryFields = (header, at) => {
+      header.writeUInt16LE(20, at); // version needed: 2.0
+      header.writeUInt16LE(0x0800, at + 2); // UTF-8 names
+      header.writeUInt16LE(useDeflate ? 8 : 0, at + 4);
+      header.writeUInt16LE(0, at + 6);
+      header.writeUInt16LE(DOS_DATE_1980_01_01, at + 8);
+      header.writeUInt32LE(crc, at + 10);
+      header.writeUInt32LE(body.length, at + 14);
+      header.writeUInt32LE(data.length, at + 18);
+      header.writeUInt16LE(nameBytes.length, at + 22);
+    };
+    writeEntryFields(local, 4);
     local.writeUInt16LE(0, 28);
     const central = withSignature(Buffer.alloc(46), 0x02014b50);
     central.writeUInt16LE(0x0314, 4); // made by: Unix, 2.0 (so the mode below counts)
-    central.writeUInt16LE(20, 6);
-    central.writeUInt16LE(0x0800, 8);
-    central.writeUInt16LE(useDeflate ? 8 : 0, 10);
-    central.writeUInt16LE(0, 12);
-    central.writeUInt16LE(DOS_DATE_1980_01_01, 14);
-    central.writeUInt32LE(crc, 16);
-    central.writeUInt32LE(body.length, 20);
-    central.writeUInt32LE(data.length, 24);
-    central.writeUInt16LE(nameBytes.length, 28);
+    writeEntryFields(central, 6);
     central.writeUInt32LE(((0o100644 << 16) >>> 0), 38); // regular file, rw-r--r--
     central.writeUInt32LE(offset, 42);
     locals.push(local, nameBytes, body);
