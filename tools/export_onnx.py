@@ -26,35 +26,13 @@ import onnx
 import torch
 
 import illust_data as data
-from convert_nsfwjs import EMBEDDING_SIZE, NSFWJS_INPUT_MEAN, NSFWJS_INPUT_SCALE, NSFWJS_INPUT_STD
+from convert_nsfwjs import EMBEDDING_SIZE
 from illust_data import LABELS
-from illust_model import IllustOnlyNet
+from illust_model import DEFAULT_INPUT_SIZE, IllustOnlyNet, base_contract, run_preprocessing
 
 OPSET = 17
-INPUT_SIZE = 224
 ONNX_REFERENCE_SCRIPT = data.REPO_ROOT / "tools" / "onnx-reference.mjs"
 CARD_NOTES_PATH = data.REPO_ROOT / "model" / "model-card-notes.md"
-
-
-def base_contract() -> dict:
-    """Everything in contract.json that follows from the network itself (not from a training run)."""
-    return {
-        "name": "illust-only",
-        "version": "0.0.0-dev",
-        "labels": list(LABELS),
-        "model_file": "illust-only.onnx",
-        "input": {"name": "input", "width": INPUT_SIZE, "height": INPUT_SIZE, "channels": 3, "layout": "NCHW", "color": "RGB"},
-        "outputs": {"probs": "probs", "embedding": "embedding"},
-        "preprocess": {
-            "resize": "squash",
-            "filter": "box",
-            "pad_color": [0, 0, 0],
-            "alpha_background": [255, 255, 255],
-            "scale": NSFWJS_INPUT_SCALE,
-            "mean": list(NSFWJS_INPUT_MEAN),
-            "std": list(NSFWJS_INPUT_STD),
-        },
-    }
 
 
 def contract_json(contract: dict) -> str:
@@ -64,13 +42,13 @@ def contract_json(contract: dict) -> str:
     return re.sub(flat_list, lambda m: json.dumps(json.loads(m.group(0))), text) + "\n"
 
 
-def export_onnx(model: IllustOnlyNet, path: Path) -> onnx.ModelProto:
-    """Writes `model` as ONNX (opset 17, dynamic batch): input `input` [N,3,224,224] -> `probs` [N,3],
+def export_onnx(model: IllustOnlyNet, path: Path, input_size: int = DEFAULT_INPUT_SIZE) -> onnx.ModelProto:
+    """Writes `model` as ONNX (opset 17, dynamic batch): input `input` [N,3,S,S] -> `probs` [N,3],
     `embedding` [N,1280]; checks it with onnx.checker and returns the loaded proto."""
     model = model.eval()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    dummy = torch.zeros(1, 3, INPUT_SIZE, INPUT_SIZE)
+    dummy = torch.zeros(1, 3, input_size, input_size)
     with torch.no_grad():
         torch.onnx.export(model, dummy, str(path), opset_version=OPSET, input_names=["input"],
                           output_names=["probs", "embedding"], do_constant_folding=True,
@@ -138,6 +116,14 @@ def pct(x: float) -> str:
     return f"{100 * x:.1f} %"
 
 
+def input_description(contract: dict) -> str:
+    size = f"{contract['input']['width']}x{contract['input']['height']}"
+    if contract["preprocess"]["resize"] == "letterbox":
+        return (f"fit the frame inside {size} keeping its aspect ratio and pad the rest with "
+                f"rgb{tuple(contract['preprocess']['pad_color'])} (so the network sees the frame's shape)")
+    return f"resize the whole frame to {size} (aspect not kept)"
+
+
 def model_card(summary: dict, args: dict, contract: dict, folds: dict, parity: dict, onnx_bytes: int) -> str:
     o, o05, choice = summary["oof"], summary["oof_at_0.5"], summary["threshold_choice"]
     t = o["threshold"]
@@ -152,9 +138,8 @@ def model_card(summary: dict, args: dict, contract: dict, folds: dict, parity: d
         "(tools/convert_nsfwjs.py, test: tests/python/test_convert_nsfwjs.py), nsfwjs's 5-class head replaced "
         f"by dropout {args['dropout']} + Linear(1280, 3). Fine-tuned: {trainable_layer_names(int(args['trainable_layers']))} "
         "and the new head; everything below stays as nsfwjs trained it (BatchNorm statistics included).",
-        "- **Input**: decode, EXIF orientation, transparency over white, RGB, resize the whole frame to 224x224 "
-        "with box filtering (PIL `Image.BOX`; aspect not kept), value = pixel/255 (no mean/std). All of it is "
-        "in `model/contract.json`.",
+        "- **Input**: decode, EXIF orientation, transparency over white, RGB, " + input_description(contract) + " "
+        "with box filtering (PIL `Image.BOX`), value = pixel/255 (no mean/std). All of it is in `model/contract.json`.",
         "",
         "## Data",
         f"{o['images']} images from {o['sources']} sources (one folder per source, see the data folder's README.md "
@@ -249,9 +234,9 @@ def main(argv=None):
     folds = json.loads((args.run_dir / "folds.json").read_text())
     model = load_run_model(args.run_dir)
     onnx_path = args.out_dir / "illust-only.onnx"
-    export_onnx(model, onnx_path)
+    contract = base_contract(**run_preprocessing(run_args))
+    export_onnx(model, onnx_path, contract["input"]["width"])
 
-    contract = base_contract()
     samples = data.list_samples(args.data)
     picks = [samples[i] for i in np.linspace(0, len(samples) - 1, args.check_images).astype(int)]
     inputs = np.stack([data.eval_tensor(s.path, contract) for s in picks])

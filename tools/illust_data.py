@@ -141,12 +141,20 @@ def open_rgb(source, alpha_background=(255, 255, 255)) -> Image.Image:
 
 
 def resize_pixels(image: Image.Image, contract: dict) -> np.ndarray:
-    """The contract's resize ("squash" with PIL's BOX filter): returns uint8 [H, W, 3]."""
+    """The contract's resize with PIL's BOX filter: "squash" scales the whole frame to the input size;
+    "letterbox" keeps the aspect ratio (ImageOps.pad: fit, centre, fill with pad_color), so the network
+    sees the frame's shape. Returns uint8 [H, W, 3]."""
     pre = contract["preprocess"]
-    if pre["resize"] != "squash" or pre["filter"] != "box":
-        raise ValueError(f"unsupported preprocess {pre['resize']}/{pre['filter']}")
     size = (contract["input"]["width"], contract["input"]["height"])
-    return np.asarray(image.resize(size, Image.BOX), dtype=np.uint8)
+    if pre["filter"] != "box":
+        raise ValueError(f"unsupported resize filter {pre['filter']}")
+    if pre["resize"] == "squash":
+        resized = image.resize(size, Image.BOX)
+    elif pre["resize"] == "letterbox":
+        resized = ImageOps.pad(image, size, Image.BOX, color=tuple(pre["pad_color"]))
+    else:
+        raise ValueError(f"unsupported resize {pre['resize']}")
+    return np.asarray(resized, dtype=np.uint8)
 
 
 def pixels_to_tensor(pixels: np.ndarray, contract: dict) -> np.ndarray:

@@ -11,8 +11,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from convert_nsfwjs import EMBEDDING_SIZE, MobileNetV2Backbone, build_nsfwjs_model
+from convert_nsfwjs import (EMBEDDING_SIZE, NSFWJS_INPUT_MEAN, NSFWJS_INPUT_SCALE, NSFWJS_INPUT_STD,
+                            MobileNetV2Backbone, build_nsfwjs_model)
 from illust_data import LABELS
+
+# nsfwjs was trained at 224 x 224; the network is fully convolutional, so smaller inputs work too.
+DEFAULT_INPUT_SIZE = 224
+RESIZE_MODES = ("squash", "letterbox")
 
 # features[0] is the stem, features[1 + b] is block b (0..16), features[18] is Conv_1.
 FEATURE_LAYERS = 19
@@ -46,3 +51,32 @@ def trainable_start(trainable_layers: int) -> int:
 def new_model_from_nsfwjs(dropout: float = 0.2) -> IllustOnlyNet:
     """A fresh IllustOnlyNet whose backbone holds nsfwjs's weights (the nsfwjs head is dropped)."""
     return IllustOnlyNet(build_nsfwjs_model().backbone, dropout)
+
+
+def base_contract(input_size: int = DEFAULT_INPUT_SIZE, resize: str = "squash") -> dict:
+    """Everything in contract.json that follows from the network and its training preprocessing (not
+    the run's figures). Training builds its pixels from this very dict, so export ships what was trained."""
+    if resize not in RESIZE_MODES:
+        raise ValueError(f"resize must be one of {RESIZE_MODES}")
+    return {
+        "name": "illust-only",
+        "version": "0.0.0-dev",
+        "labels": list(LABELS),
+        "model_file": "illust-only.onnx",
+        "input": {"name": "input", "width": input_size, "height": input_size, "channels": 3, "layout": "NCHW", "color": "RGB"},
+        "outputs": {"probs": "probs", "embedding": "embedding"},
+        "preprocess": {
+            "resize": resize,
+            "filter": "box",
+            "pad_color": [0, 0, 0],
+            "alpha_background": [255, 255, 255],
+            "scale": NSFWJS_INPUT_SCALE,
+            "mean": list(NSFWJS_INPUT_MEAN),
+            "std": list(NSFWJS_INPUT_STD),
+        },
+    }
+
+
+def run_preprocessing(run_args: dict) -> dict:
+    """base_contract() keyword arguments from a run's args.json (runs before these options were squash 224)."""
+    return {"input_size": int(run_args.get("input_size", DEFAULT_INPUT_SIZE)), "resize": run_args.get("resize", "squash")}

@@ -33,7 +33,8 @@ import torch.nn.functional as F
 import illust_data as data
 from illust_data import LABELS
 from illust_metrics import choose_threshold, summarise
-from illust_model import FEATURE_LAYERS, IllustOnlyNet, new_model_from_nsfwjs, trainable_start
+from illust_model import (DEFAULT_INPUT_SIZE, FEATURE_LAYERS, RESIZE_MODES, IllustOnlyNet, base_contract,
+                          new_model_from_nsfwjs, trainable_start)
 
 
 def parse_args(argv=None):
@@ -41,6 +42,9 @@ def parse_args(argv=None):
     p.add_argument("--data", type=Path, default=data.default_data_dir(), help="data folder (<class>/<source>/images)")
     p.add_argument("--run-dir", type=Path, default=None, help="output folder (default runs/<date-time>)")
     p.add_argument("--cache-dir", type=Path, default=data.REPO_ROOT / "runs" / "cache", help="frozen-feature cache folder")
+    p.add_argument("--resize", choices=RESIZE_MODES, default="squash",
+                   help="how a frame becomes the square input: squash (whole frame, aspect lost) or letterbox (aspect kept, padded)")
+    p.add_argument("--input-size", type=int, default=DEFAULT_INPUT_SIZE, help="input width and height in pixels")
     p.add_argument("--seed", type=int, default=0, help="seed for folds, views, sampling and initialisation")
     p.add_argument("--folds", type=int, default=5, help="k of the k-fold split over source groups")
     p.add_argument("--views", type=int, default=4, help="augmented views cached per image (plus one clean view)")
@@ -214,7 +218,7 @@ def main(argv=None):
     args.run_dir.mkdir(parents=True, exist_ok=True)
     (args.run_dir / "args.json").write_text(json.dumps({k: str(v) if isinstance(v, Path) else v
                                                         for k, v in vars(args).items()}, indent=2) + "\n")
-    contract = data.load_contract()
+    contract = base_contract(args.input_size, args.resize)  # export ships this same preprocessing
     samples = data.list_samples(args.data)
     if args.dry_run:
         samples = pick_dry_run_samples(samples)

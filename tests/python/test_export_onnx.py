@@ -14,6 +14,7 @@ from tests.python._support import REPO_ROOT, require_data, require_node_package,
 
 import export_onnx
 import illust_data
+import illust_model
 from illust_model import new_model_from_nsfwjs
 
 MODEL_DIR = REPO_ROOT / "model"
@@ -24,7 +25,7 @@ class ExportOnnxTest(unittest.TestCase):
     def setUpClass(cls):
         require_node_package("onnxruntime-node")
         torch.set_num_threads(2)
-        cls.contract = export_onnx.base_contract()
+        cls.contract = illust_model.base_contract()
 
     def real_inputs(self, count):
         samples = spread_samples(illust_data.list_samples(require_data()), count)

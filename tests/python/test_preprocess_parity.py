@@ -15,6 +15,7 @@ from tests.python._support import REPO_ROOT, require_data, require_node_package,
 
 import export_onnx
 import illust_data
+import illust_model
 
 CLI = REPO_ROOT / "build" / "native" / "illust_core_cli"
 CONTRACT = REPO_ROOT / "model" / "contract.json"
@@ -29,25 +30,45 @@ class PreprocessParityTest(unittest.TestCase):
         cls.contract = illust_data.load_contract(CONTRACT)
         cls.samples = spread_samples(illust_data.list_samples(cls.data_dir), 10)
 
-    def core_tensors(self):
+    def core_tensors(self, contract_path, contract):
+        shape = (3, contract["input"]["height"], contract["input"]["width"])
         with tempfile.TemporaryDirectory() as tmp:
-            result = subprocess.run([str(CLI), "--mode", "tensor", "--contract", str(CONTRACT), "--dump", tmp]
+            result = subprocess.run([str(CLI), "--mode", "tensor", "--contract", str(contract_path), "--dump", tmp]
                                     + [str(s.path) for s in self.samples], capture_output=True, text=True, check=True)
             reports = [json.loads(line) for line in result.stdout.splitlines()]
             self.assertTrue(all(r["ok"] for r in reports), reports)
-            return np.stack([np.fromfile(Path(tmp) / (s.path.name + ".f32"), dtype="<f4").reshape(3, 224, 224)
+            return np.stack([np.fromfile(Path(tmp) / (s.path.name + ".f32"), dtype="<f4").reshape(shape)
                              for s in self.samples])
 
-    def test_tensors_match_python_preprocessing(self):
-        core = self.core_tensors()
-        python = np.stack([illust_data.eval_tensor(s.path, self.contract) for s in self.samples])
+    def assert_close_to_python(self, core, contract):
+        python = np.stack([illust_data.eval_tensor(s.path, contract) for s in self.samples])
         self.assertEqual(core.shape, python.shape)
-        diff = np.abs(core - python) / self.contract["preprocess"]["scale"]  # in 0..255 pixel levels
+        diff = np.abs(core - python) / contract["preprocess"]["scale"]  # in 0..255 pixel levels
         per_image_mean = diff.reshape(len(self.samples), -1).mean(1)
         self.assertLess(per_image_mean.max(), 0.5, f"mean |diff| per image in levels: {per_image_mean.round(3)}")
         self.assertLess(np.percentile(diff, 99.9), 4.0)
         # Not trivially equal by accident: the images themselves differ a lot.
         self.assertGreater(np.abs(python[0] - python[-1]).mean(), 0.05)
+        return python
+
+    def test_every_resize_mode_and_size_matches_python(self):
+        # Training can pick either resize and any input size (tools/train.py --resize, --input-size): the
+        # core must agree with Python for all of them, not only for the shipped contract.
+        for resize in ("squash", "letterbox"):
+            for size in (160, 224):
+                with self.subTest(resize=resize, size=size), tempfile.TemporaryDirectory() as tmp:
+                    contract = illust_model.base_contract(size, resize)
+                    path = Path(tmp) / "contract.json"
+                    path.write_text(json.dumps(contract))
+                    core = self.core_tensors(path, contract)
+                    python = self.assert_close_to_python(core, contract)
+                    if resize == "letterbox":  # wide and tall images really are padded with pad_color
+                        padded = (python == 0).all(axis=1).reshape(len(self.samples), -1).mean(1)
+                        self.assertGreater(padded.max(), 0.1)
+
+    def test_shipped_model_agrees_on_core_and_python_tensors(self):
+        core = self.core_tensors(CONTRACT, self.contract)
+        python = self.assert_close_to_python(core, self.contract)
 
         require_node_package("onnxruntime-node")
         model = REPO_ROOT / "model" / self.contract["model_file"]

@@ -17,7 +17,7 @@ from tests.python._support import REPO_ROOT, require_data
 
 import illust_data
 from illust_metrics import choose_threshold, decide, summarise
-from illust_model import IllustOnlyNet
+from illust_model import IllustOnlyNet, base_contract, run_preprocessing
 
 
 class DryRunTest(unittest.TestCase):
@@ -26,11 +26,14 @@ class DryRunTest(unittest.TestCase):
         with tempfile.TemporaryDirectory() as tmp:
             run = Path(tmp) / "run"
             result = subprocess.run([sys.executable, str(REPO_ROOT / "tools" / "train.py"), "--dry-run", "--seed", "3",
+                                     "--resize", "letterbox", "--input-size", "160",
                                      "--data", str(data_dir), "--run-dir", str(run)],
                                     capture_output=True, text=True, timeout=300)
             self.assertEqual(result.returncode, 0, result.stderr[-2000:])
             args = json.loads((run / "args.json").read_text())
             self.assertEqual((args["seed"], args["dry_run"], args["folds"]), (3, True, 2))
+            # export_onnx ships the preprocessing the run trained with
+            self.assertEqual(run_preprocessing(args), {"input_size": 160, "resize": "letterbox"})
             records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
             self.assertEqual([r["run"] for r in records], ["fold0", "fold1", "final"])
             self.assertTrue(all(np.isfinite(r["train_loss"]) for r in records))
@@ -107,7 +110,7 @@ class PreprocessTest(unittest.TestCase):
         image.paste((0, 0, 255, 255), (0, 0, 20, 30))
         buffer = io.BytesIO()
         image.save(buffer, format="PNG")
-        contract = illust_data.load_contract()
+        contract = base_contract(224, "squash")
         pixels = illust_data.eval_pixels(buffer.getvalue(), contract)
         self.assertEqual(pixels.shape, (224, 224, 3))
         self.assertEqual(pixels[10, 200].tolist(), [255, 255, 255])  # transparent red became white
@@ -115,6 +118,20 @@ class PreprocessTest(unittest.TestCase):
         tensor = illust_data.pixels_to_tensor(pixels, contract)
         self.assertEqual(tensor.shape, (3, 224, 224))
         self.assertAlmostEqual(float(tensor[2, 10, 10]), 1.0, places=6)
+
+    def test_letterbox_keeps_the_aspect_ratio_and_pads(self):
+        from PIL import Image
+        image = Image.new("RGB", (320, 180), (200, 100, 50))  # 16:9, like a landscape screenshot
+        contract = base_contract(160, "letterbox")
+        pixels = illust_data.resize_pixels(image, contract)
+        self.assertEqual(pixels.shape, (160, 160, 3))
+        self.assertEqual(pixels[80, 80].tolist(), [200, 100, 50])
+        # 160 x 90 content centred: 35 rows of padding above and below.
+        self.assertEqual(pixels[:35].max(), 0)
+        self.assertEqual(pixels[125:].max(), 0)
+        self.assertEqual(pixels[35:125].min(), 50)
+        squash = illust_data.resize_pixels(image, base_contract(160, "squash"))
+        self.assertEqual(squash.min(), 50)  # the whole frame, stretched
 
     def test_bad_input_raises_a_clear_error(self):
         from PIL import UnidentifiedImageError
