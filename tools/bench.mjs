@@ -94,6 +94,8 @@ function browserSuites(options) {
       options: { threads: 2, sessionOptions: { extra: { session: { 'intra_op.allow_spinning': '0' } } } } },
     ...[1, 2].map((threads) => ({ group: 'levers', suite: 'ours-batch', title: `lever: ours, 5 queued images per session.run, ${threads} thread${threads > 1 ? 's' : ''}`,
       options: { threads, batch: 5 } })),
+    // A cheaper network: the same model quantised to int8 (QDQ, built by tools/quantize_onnx.py at start).
+    { group: 'levers', suite: 'ours', title: 'lever: ours with the int8 model (tools/quantize_onnx.py), 1 thread', options: { threads: 1, modelUrl: INT8_MODEL_URL } },
     ...[1, 2].map((threads) => ({ group: 'levers', suite: 'ours-pipelined', title: `lever: ours, next image decoded in a worker during inference, ${threads} thread${threads > 1 ? 's' : ''}`,
       options: { threads } })),
     { group: 'nsfwjs', suite: 'nsfwjs', title: 'nsfwjs 4.4.0: tfjs wasm, 1 thread', options: { backend: 'wasm', threads: 1 } },
@@ -106,6 +108,21 @@ function browserSuites(options) {
 }
 
 const CHUNK = 10; // images per turn when interleaving suites
+const INT8_MODEL_URL = '/bench-model-int8.onnx';
+
+/** Quantises the model for the int8 lever; returns the file, or null (the lever rows then say why). */
+function buildInt8Model({ modelFile, dataDir, log }) {
+  const out = path.join(os.tmpdir(), `illust-bench-int8-${process.pid}.onnx`);
+  log('levers: quantising the model to int8 (tools/quantize_onnx.py) ...');
+  try {
+    execFileSync('/usr/bin/python3', [path.join(ROOT, 'tools', 'quantize_onnx.py'), '--model', modelFile, '--out', out, '--data', dataDir],
+      { stdio: ['ignore', 'ignore', 'pipe'] });
+    return out;
+  } catch (error) {
+    log(`  int8 model unavailable: ${String(error.stderr ?? error.message).trim().split('\n').pop()}`);
+    return null;
+  }
+}
 
 function withTimeout(promise, ms, what) {
   let timer;
@@ -210,7 +227,7 @@ async function runInterleaved(runners, { images, warmup, repeat, modelUrl, log }
   }
   process.stdout.write('\n');
   for (const runner of live) results.get(runner).memory = await runner.finish().catch(() => ({}));
-  return runners.map((runner) => ({ id: runner.id, group: runner.group, suite: runner.suite, title: runner.title,
+  return runners.map((runner) => ({ id: runner.id, group: runner.group, suite: runner.suite, title: runner.title, baseId: runner.baseId,
     where: runner.where, options: runner.options, ...results.get(runner) }));
 }
 
@@ -250,6 +267,10 @@ async function main() {
   const files = existsSync(modelFile) ? { [modelUrl]: modelFile } : {};
   if (!existsSync(modelFile)) log(`NOTE model not found: ${modelFile}; our pipeline cannot run`);
 
+  const leversWanted = browserSuites(options).some((s) => s.group === 'levers');
+  const int8File = leversWanted && existsSync(modelFile) ? buildInt8Model({ modelFile, dataDir: options.data, log }) : null;
+  if (int8File) files[INT8_MODEL_URL] = int8File;
+
   const server = await startBenchServer({ root: ROOT, images: images.map((i) => i.file), files });
   const { chromium } = await import('playwright-core');
   const userDataDir = await mkdtemp(path.join(os.tmpdir(), 'illust-bench-'));
@@ -271,6 +292,7 @@ async function main() {
       runners.push(nodeOrtRunner({ root: ROOT, threads: 1, modelFile }), nodeOrtRunner({ root: ROOT, threads: 2, modelFile }),
         nativeCoreRunner({ root: ROOT, log }));
     }
+    if (int8File) runners.push(nodeOrtRunner({ root: ROOT, threads: 1, modelFile: int8File, variant: 'int8' }));
     results = await runInterleaved(runners, { images, warmup: options.warmup, repeat: options.repeat, modelUrl, log });
     await context.close();
     context = null;
@@ -284,6 +306,7 @@ async function main() {
     await context?.close().catch(() => {});
     await server.close();
     await rm(userDataDir, { recursive: true, force: true });
+    if (int8File) await rm(int8File, { force: true });
   }
 
   const environment = {

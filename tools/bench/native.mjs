@@ -30,11 +30,14 @@ function startChild() {
   return { request, kill: () => child.kill() };
 }
 
-export function nodeOrtRunner({ root, threads, modelFile }) {
+/** variant (e.g. 'int8'): a lever row for another model file, compared with the plain node row. */
+export function nodeOrtRunner({ root, threads, modelFile, variant }) {
   let child;
+  const plain = `node-ort:${threads}`;
   return {
-    id: `node-ort:${threads}`, group: 'native', suite: 'node-ort', where: 'node', options: { threads },
-    title: `node: wasm core + onnxruntime-node, ${threads} thread${threads > 1 ? 's' : ''}`,
+    id: variant ? `${plain}:${variant}` : plain, group: variant ? 'levers' : 'native', suite: 'node-ort', where: 'node',
+    options: { threads }, baseId: variant ? plain : undefined,
+    title: `${variant ? 'lever: ' : ''}node: wasm core + onnxruntime-node${variant ? ` with the ${variant} model` : ''}, ${threads} thread${threads > 1 ? 's' : ''}`,
     async setup({ images, warmup }) {
       child = startChild();
       return child.request({ type: 'setup', root, files: images.map((i) => i.file), modelFile, threads, warmup });

@@ -73,10 +73,10 @@ export function renderReport({ results, environment: env, images }) {
     }));
 
   const leverTable = table(
-    ['lever', 'start-up ms', 'inference ms (median / p95)', 'per image ms (median / p95)', 'CPU ms per image', 'vs ours, same threads: inference · per image · CPU'],
+    ['lever', 'start-up ms', 'inference ms (median / p95)', 'per image ms (median / p95)', 'CPU ms per image', 'vs its baseline (ours; node rows: the plain node row), same threads: inference · per image · CPU'],
     levers.map((r) => {
       if (!ok(r)) return [r.title, '–', '–', '–', '–', `not run: ${String(r.error ?? 'no rows').split('\n')[0].slice(0, 120)}`];
-      const base = byId(`ours:{"threads":${r.options.threads}}`);
+      const base = byId(r.baseId ?? `ours:{"threads":${r.options.threads}}`);
       const s = stats(r);
       return [r.title, ms(r.startupMs), pair(s.infer), pair(s.total), ms(cpuOf(r)),
         base ? `${ratio(medianOf(r, 'infer'), medianOf(base, 'infer'), 2)} · ${ratio(medianOf(r, 'total'), medianOf(base, 'total'), 2)} · ${ratio(cpuOf(r), cpuOf(base), 2)}` : '–'];
@@ -96,7 +96,7 @@ export function renderReport({ results, environment: env, images }) {
   const ours2 = byId('ours:{"threads":2}');
   const oursBest = [ours1, ours2].filter(Boolean).sort((a, b) => medianOf(a, 'total') - medianOf(b, 'total'))[0];
   const nsfwBest = results.filter((r) => r.suite === 'nsfwjs' && ok(r)).sort((a, b) => medianOf(a, 'total') - medianOf(b, 'total'))[0];
-  const nodeBest = results.filter((r) => r.suite === 'node-ort' && ok(r)).sort((a, b) => medianOf(a, 'total') - medianOf(b, 'total'))[0];
+  const nodeBest = results.filter((r) => r.suite === 'node-ort' && r.group !== 'levers' && ok(r)).sort((a, b) => medianOf(a, 'total') - medianOf(b, 'total'))[0];
   const nativeCore = byId('native-core');
   const coreDecode = byId('core-decode');
   const browserDecode = byId('browser-decode');
