@@ -61,17 +61,26 @@ def export_onnx(model: IllustOnlyNet, path: Path, input_size: int = DEFAULT_INPU
     return proto
 
 
-def run_onnxruntime_node(model_path: Path, inputs: np.ndarray) -> dict[str, np.ndarray]:
-    """Runs the ONNX file in onnxruntime-node on float32 inputs [N,3,H,W]; returns outputs by name."""
+def run_onnx_reference(*args: str) -> None:
+    """Runs tools/onnx-reference.mjs (onnxruntime-node) with `args`; raises with its message if it fails."""
+    result = subprocess.run(["node", str(ONNX_REFERENCE_SCRIPT), *args], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"onnxruntime-node failed: {result.stderr.strip()[:800]}")
+
+
+def onnx_reference_on_inputs(model_path: Path, inputs: np.ndarray, *flags: str) -> dict:
+    """tools/onnx-reference.mjs's JSON answer for float32 inputs [N,3,H,W] (flags: e.g. "--ranges")."""
     with tempfile.TemporaryDirectory() as tmp:
         tensor, out = Path(tmp) / "input.f32", Path(tmp) / "out.json"
         tensor.write_bytes(np.ascontiguousarray(inputs, dtype="<f4").tobytes())
-        result = subprocess.run(["node", str(ONNX_REFERENCE_SCRIPT), "--model", str(model_path), "--input", str(tensor),
-                                 "--dims", ",".join(map(str, inputs.shape)), "--out", str(out)],
-                                capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            raise RuntimeError(f"onnxruntime-node failed: {result.stderr.strip()[:800]}")
-        doc = json.loads(out.read_text())
+        run_onnx_reference("--model", str(model_path), "--input", str(tensor), "--dims", ",".join(map(str, inputs.shape)),
+                           "--out", str(out), *flags)
+        return json.loads(out.read_text())
+
+
+def run_onnxruntime_node(model_path: Path, inputs: np.ndarray) -> dict[str, np.ndarray]:
+    """Runs the ONNX file in onnxruntime-node on float32 inputs [N,3,H,W]; returns outputs by name."""
+    doc = onnx_reference_on_inputs(model_path, inputs)
     return {name: np.asarray(o["data"], np.float32).reshape(o["dims"]) for name, o in doc["outputs"].items()}
 
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import tempfile
 from pathlib import Path
 
@@ -34,23 +33,17 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 import illust_data as data
+from export_onnx import onnx_reference_on_inputs, run_onnx_reference
 
-ONNX_REFERENCE_SCRIPT = data.REPO_ROOT / "tools" / "onnx-reference.mjs"
 # Activations read by these ops (at these input positions) are quantised.
 QUANTISED_READERS = {"Conv": (0,), "Add": (0, 1), "ReduceMean": (0,), "GlobalAveragePool": (0,)}
 DEQUANTIZED = "/dequantized"
 
 
-def run_node(*args: str) -> None:
-    result = subprocess.run(["node", str(ONNX_REFERENCE_SCRIPT), *args], capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RuntimeError(f"onnx-reference failed: {result.stderr.strip() or result.stdout.strip()}")
-
-
 def basic_optimised(float_path: Path) -> onnx.ModelProto:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "basic.onnx"
-        run_node("--model", str(float_path), "--optimize-to", str(out))
+        run_onnx_reference("--model", str(float_path), "--optimize-to", str(out))
         return onnx.load(str(out))
 
 
@@ -116,12 +109,9 @@ def calibrate(model: onnx.ModelProto, names: list[str], inputs: np.ndarray) -> d
         if name not in outputs and name not in graph_inputs:
             probe.graph.output.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, None))
     with tempfile.TemporaryDirectory() as tmp:
-        path, tensor, out = Path(tmp) / "probe.onnx", Path(tmp) / "calib.f32", Path(tmp) / "ranges.json"
+        path = Path(tmp) / "probe.onnx"
         onnx.save(probe, str(path))
-        tensor.write_bytes(np.ascontiguousarray(inputs, dtype="<f4").tobytes())
-        run_node("--model", str(path), "--input", str(tensor), "--dims", ",".join(map(str, inputs.shape)),
-                 "--out", str(out), "--ranges")
-        ranges = json.loads(out.read_text())["ranges"]
+        ranges = onnx_reference_on_inputs(path, inputs, "--ranges")["ranges"]
     lo, hi = float(inputs.min()), float(inputs.max())
     return {name: (lo, hi) if name in graph_inputs else (ranges[name]["min"], ranges[name]["max"]) for name in names}
 
