@@ -42,6 +42,23 @@ MOBILENET_V2_BLOCKS = [(1, 16, 1)] + [(6, 24, 2), (6, 24, 1)] + [(6, 32, 2)] + [
     + [(6, 64, 2)] + [(6, 64, 1)] * 3 + [(6, 96, 1)] * 3 + [(6, 160, 2)] + [(6, 160, 1)] * 2 + [(6, 320, 1)]
 
 
+class _PadBottomRightConv(torch.autograd.Function):
+    """Export-only stand-in for F.pad(x, (0, 1, 0, 1)) + a stride-2 conv: one ONNX Conv with asymmetric pads.
+
+    Why: torch exports F.pad as a Pad node fed by a Cast/Reshape/Slice chain that ONNX Runtime does not
+    fold into the conv; in ORT-web's wasm build those five Pad copies cost ~10 % of inference."""
+
+    @staticmethod
+    def forward(ctx, x, weight, stride: int, groups: int):
+        return F.conv2d(F.pad(x, (0, 1, 0, 1)), weight, None, stride, 0, 1, groups)
+
+    @staticmethod
+    def symbolic(g, x, weight, stride: int, groups: int):
+        kernel = weight.type().sizes()[-2:]
+        return g.op("Conv", x, weight, pads_i=[0, 0, 1, 1], strides_i=[stride, stride], group_i=groups,
+                    dilations_i=[1, 1], kernel_shape_i=kernel)
+
+
 class KerasConvBN(nn.Module):
     """Conv (no bias) + BatchNorm(eps 1e-3) [+ ReLU6], with Keras's asymmetric padding for stride 2."""
 
@@ -55,9 +72,12 @@ class KerasConvBN(nn.Module):
         self.relu6 = relu6
 
     def forward(self, x):
-        if self.stride == 2:
-            x = F.pad(x, (0, 1, 0, 1))  # (left, right, top, bottom): pad right and bottom by one
-        x = self.bn(self.conv(x))
+        if self.stride == 2 and torch.onnx.is_in_onnx_export():
+            x = self.bn(_PadBottomRightConv.apply(x, self.conv.weight, self.stride, self.conv.groups))
+        else:
+            if self.stride == 2:
+                x = F.pad(x, (0, 1, 0, 1))  # (left, right, top, bottom): pad right and bottom by one
+            x = self.bn(self.conv(x))
         return F.relu6(x) if self.relu6 else x
 
 

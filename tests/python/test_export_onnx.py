@@ -42,6 +42,11 @@ class ExportOnnxTest(unittest.TestCase):
             proto = export_onnx.export_onnx(model, path)
             self.assertEqual(max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 17)
             self.assertEqual([i.name for i in proto.graph.input], ["input"])
+            # Keras's bottom-right padding travels inside the stride-2 convs, not as separate Pad copies.
+            self.assertNotIn("Pad", {n.op_type for n in proto.graph.node})
+            stride2_pads = [onnx.helper.get_attribute_value(a) for n in proto.graph.node if n.op_type == "Conv"
+                            for a in n.attribute if a.name == "pads" and onnx.helper.get_attribute_value(a) == [0, 0, 1, 1]]
+            self.assertEqual(len(stride2_pads), 5)  # the stem and Keras blocks 1, 3, 6 and 13
             with torch.no_grad():
                 probs, embedding = model(torch.from_numpy(inputs))
             self.assertGreater(float(probs.max() - probs.min()), 0.3)
