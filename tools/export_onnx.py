@@ -133,6 +133,30 @@ def input_description(contract: dict) -> str:
     return f"resize the whole frame to {size} (aspect not kept)"
 
 
+def extra_data_section(summary: dict) -> list[str]:
+    """Out-of-fold figures on the --extra-data sources (they train with the rest; their folds are dealt apart)."""
+    e = summary.get("oof_extra")
+    if not e:
+        return []
+    lines = [
+        "", "### Extra training data (out of fold)",
+        f"Training also used {e['images']} images from {e['sources']} more sources ({', '.join(summary['extra_data'])}; "
+        "built from Debian packages by tools/gather_debian_images.py, docs/debian-data.md). Their repository groups "
+        "are dealt to the same number of folds on their own, so the figures above stay on the same images and "
+        "folds as runs without them, and each extra source is also judged out of fold:", "",
+        "| true \\ predicted | " + " | ".join(LABELS) + " |", "|---|" + "---|" * len(LABELS),
+    ]
+    for label, row in zip(LABELS, e["confusion"]):
+        lines.append(f"| {label} | " + " | ".join(str(v) for v in row) + " |")
+    lines += ["", f"Accuracy {pct(e['accuracy'])}, illustration recall {pct(e['illustration_recall'])}, "
+                  f"precision {pct(e['illustration_precision'])} at t = {e['threshold']:.3f}.", "",
+              "| source | images | accuracy | predicted illustration / screenshot / photo |", "|---|---|---|---|"]
+    for source, s in sorted(e["per_source"].items(), key=lambda kv: (kv[1]["accuracy"], kv[0])):
+        p = s["predicted"]
+        lines.append(f"| {source} | {s['images']} | {pct(s['accuracy'])} | {p['illustration']} / {p['screenshot']} / {p['photo']} |")
+    return lines
+
+
 def model_card(summary: dict, args: dict, contract: dict, folds: dict, parity: dict, onnx_bytes: int) -> str:
     o, o05, choice = summary["oof"], summary["oof_at_0.5"], summary["threshold_choice"]
     t = o["threshold"]
@@ -201,6 +225,7 @@ def model_card(summary: dict, args: dict, contract: dict, folds: dict, parity: d
     for source, s in sorted(o["per_source"].items(), key=lambda kv: (kv[1]["accuracy"], kv[0])):
         p = s["predicted"]
         lines.append(f"| {source} | {s['images']} | {pct(s['accuracy'])} | {p['illustration']} / {p['screenshot']} / {p['photo']} |")
+    lines += extra_data_section(summary)
     lines += ["", "## Folds (held-out sources)"]
     for k, held in enumerate(folds["held_out"]):
         lines.append(f"- fold {k}: {', '.join(held)}")
@@ -217,6 +242,8 @@ def model_card(summary: dict, args: dict, contract: dict, folds: dict, parity: d
         "## Retrain",
         "```",
         "bash tools/setup.sh   # Debian torch/onnx + npm packages",
+        *(["/usr/bin/python3 tools/gather_debian_images.py --out /work/extra-data   # docs/debian-data.md (~1 h 40)"]
+          if summary.get("extra_data") else []),
         summary["command"],
         f"/usr/bin/python3 tools/export_onnx.py --run-dir {args['run_dir']}",
         "```",

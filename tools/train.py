@@ -40,6 +40,9 @@ from illust_model import (DEFAULT_INPUT_SIZE, FEATURE_LAYERS, RESIZE_MODES, Illu
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--data", type=Path, default=data.default_data_dir(), help="data folder (<class>/<source>/images)")
+    p.add_argument("--extra-data", type=Path, nargs="*", default=[],
+                   help="more data folders in the same layout (e.g. tools/gather_debian_images.py's): their sources "
+                        "are split into folds on their own, so --data's folds and figures stay comparable between runs")
     p.add_argument("--run-dir", type=Path, default=None, help="output folder (default runs/<date-time>)")
     p.add_argument("--cache-dir", type=Path, default=data.REPO_ROOT / "runs" / "cache", help="frozen-feature cache folder")
     p.add_argument("--resize", choices=RESIZE_MODES, default="squash",
@@ -216,19 +219,26 @@ def main(argv=None):
     random.seed(args.seed)
     np.random.seed(args.seed)
     args.run_dir.mkdir(parents=True, exist_ok=True)
-    (args.run_dir / "args.json").write_text(json.dumps({k: str(v) if isinstance(v, Path) else v
-                                                        for k, v in vars(args).items()}, indent=2) + "\n")
+    (args.run_dir / "args.json").write_text(json.dumps(vars(args), indent=2, default=str) + "\n")
     contract = base_contract(args.input_size, args.resize)  # export ships this same preprocessing
     samples = data.list_samples(args.data)
+    extra = [s for folder in args.extra_data for s in data.list_samples(folder)]
     if args.dry_run:
-        samples = pick_dry_run_samples(samples)
+        samples, extra = pick_dry_run_samples(samples), pick_dry_run_samples(extra) if extra else []
+    clash = {s.source for s in samples} & {s.source for s in extra}
+    if clash:
+        raise SystemExit(f"train: --extra-data repeats sources of --data: {', '.join(sorted(clash)[:5])}")
+    primary_count = len(samples)
+    samples = samples + extra
     cache_dir = args.run_dir / "cache" if args.dry_run else args.cache_dir
     log(f"train: {len(samples)} images, {len({s.source for s in samples})} sources -> {args.run_dir}")
 
     start = trainable_start(args.trainable_layers)
     features = cached_features(samples, new_model_from_nsfwjs(), start, args.views, args.seed, contract, cache_dir)
 
-    fold_of_group = data.source_folds(samples, args.folds, args.seed)
+    # Folds are dealt for --data alone (as without extra data) and for the extra folders apart.
+    fold_of_group = {**data.source_folds(samples[:primary_count], args.folds, args.seed),
+                     **(data.source_folds(samples[primary_count:], args.folds, args.seed) if extra else {})}
     fold_of = np.array([fold_of_group[s.group] for s in samples])
     folds_doc = {"seed": args.seed, "folds": args.folds, "unit": "repository group of sources",
                  "held_out": [sorted({s.source for s, f in zip(samples, fold_of) if f == k}) for k in range(args.folds)]}
@@ -259,14 +269,26 @@ def main(argv=None):
         for s, f, p in zip(samples, fold_of, oof):
             writer.writerow([s.file, s.source, s.group, int(f), LABELS[s.label]] + [f"{v:.6f}" for v in p])
     sources = [s.source for s in samples]
+    # The threshold must keep illustrations of every source, extra ones included; the headline figures
+    # stay on --data so that runs with and without extra data compare on the same images.
     choice = choose_threshold(labels, oof, sources, args.target_recall, source_cap=args.source_cap)
-    summary = {"threshold_choice": choice, "oof": summarise(labels, oof, sources, choice["threshold"]),
-               "oof_at_0.5": summarise(labels, oof, sources, 0.5), "best_epochs": best_epochs,
+    main_part = slice(0, primary_count)
+    summary = {"threshold_choice": choice,
+               "oof": summarise(labels[main_part], oof[main_part], sources[main_part], choice["threshold"]),
+               "oof_at_0.5": summarise(labels[main_part], oof[main_part], sources[main_part], 0.5),
+               **({"oof_extra": summarise(labels[primary_count:], oof[primary_count:], sources[primary_count:],
+                                          choice["threshold"]),
+                   "extra_data": [str(folder) for folder in args.extra_data]} if extra else {}),
+               "best_epochs": best_epochs,
                "final_epochs": final_epochs, "command": "/usr/bin/python3 tools/train.py " + " ".join(sys.argv[1:] if argv is None else argv)}
     (args.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     o = summary["oof"]
     log(f"out-of-fold at t={choice['threshold']:.3f}: accuracy {o['accuracy']:.4f}, illustration recall "
         f"{o['illustration_recall']:.4f}, precision {o['illustration_precision']:.4f}; confusion {o['confusion']}")
+    if extra:
+        e = summary["oof_extra"]
+        log(f"out-of-fold on --extra-data: accuracy {e['accuracy']:.4f}, illustration recall "
+            f"{e['illustration_recall']:.4f}, precision {e['illustration_precision']:.4f}; confusion {e['confusion']}")
 
 
 if __name__ == "__main__":

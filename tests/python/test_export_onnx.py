@@ -83,3 +83,18 @@ class ExportOnnxTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ModelCardTest(unittest.TestCase):
+    def test_extra_data_section_reports_the_extra_sources_out_of_fold(self):
+        from illust_metrics import summarise
+        labels = np.array([0, 0, 1, 2])
+        probs = np.array([[0.9, 0.05, 0.05], [0.1, 0.2, 0.7], [0.2, 0.7, 0.1], [0.1, 0.1, 0.8]], np.float32)
+        sources = ["illustration/debian-a", "illustration/debian-a", "screenshot/debian-b", "photo/debian-c"]
+        summary = {"oof_extra": summarise(labels, probs, sources, 0.3), "extra_data": ["/work/extra-data"]}
+        text = "\n".join(export_onnx.extra_data_section(summary))
+        self.assertIn("4 images from 3 more sources (/work/extra-data", text)
+        self.assertIn("| illustration | 1 | 0 | 1 |", text)
+        self.assertIn("| illustration/debian-a | 2 | 50.0 % | 1 / 0 / 1 |", text)
+        self.assertIn("Accuracy 75.0 %, illustration recall 50.0 %", text)
+        self.assertEqual(export_onnx.extra_data_section({"oof": {}}), [])

@@ -49,6 +49,36 @@ class DryRunTest(unittest.TestCase):
             summary = json.loads((run / "summary.json").read_text())
             self.assertIn("threshold", summary["threshold_choice"])
 
+    def test_extra_data_is_folded_apart_and_reported_apart(self):
+        data_dir = require_data()
+        with tempfile.TemporaryDirectory() as tmp:
+            # A second folder in the data layout: real images of the shared data under new source names.
+            extra = Path(tmp) / "extra"
+            for label in illust_data.LABELS:
+                for source_dir in sorted(p for p in (data_dir / label).iterdir() if p.is_dir())[:2]:
+                    target = extra / label / f"extra-{source_dir.name}"
+                    target.mkdir(parents=True)
+                    for image in sorted(source_dir.iterdir())[:2]:
+                        (target / image.name).symlink_to(image)
+            run = Path(tmp) / "run"
+            command = [sys.executable, str(REPO_ROOT / "tools" / "train.py"), "--dry-run", "--data", str(data_dir),
+                       "--run-dir", str(run)]
+            result = subprocess.run(command + ["--extra-data", str(extra)], capture_output=True, text=True, timeout=300)
+            self.assertEqual(result.returncode, 0, result.stderr[-2000:])
+            with (run / "oof.tsv").open() as handle:
+                rows = list(csv.DictReader(handle, delimiter="\t"))
+            self.assertEqual(len(rows), 24)
+            folds = json.loads((run / "folds.json").read_text())["held_out"]
+            self.assertEqual(sorted(sum(folds, [])), sorted({r["source"] for r in rows}))
+            summary = json.loads((run / "summary.json").read_text())
+            self.assertEqual(sum(map(sum, summary["oof"]["confusion"])), 12)  # headline: --data only
+            self.assertEqual(sum(map(sum, summary["oof_extra"]["confusion"])), 12)
+            self.assertEqual(summary["extra_data"], [str(extra)])
+
+            clash = subprocess.run(command + ["--extra-data", str(data_dir)], capture_output=True, text=True, timeout=300)
+            self.assertNotEqual(clash.returncode, 0)
+            self.assertIn("repeats sources", clash.stderr)
+
 
 class FoldsAndWeightsTest(unittest.TestCase):
     def test_folds_keep_repository_groups_whole_and_hold_out_every_class(self):
