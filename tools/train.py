@@ -269,10 +269,11 @@ def main(argv=None):
         for s, f, p in zip(samples, fold_of, oof):
             writer.writerow([s.file, s.source, s.group, int(f), LABELS[s.label]] + [f"{v:.6f}" for v in p])
     sources = [s.source for s in samples]
-    # The threshold must keep illustrations of every source, extra ones included; the headline figures
-    # stay on --data so that runs with and without extra data compare on the same images.
-    choice = choose_threshold(labels, oof, sources, args.target_recall, source_cap=args.source_cap)
+    # Threshold and headline figures come from --data (the kind of images X serves), so runs with and
+    # without extra data compare on the same images; the extra sources are reported at that threshold.
     main_part = slice(0, primary_count)
+    choice = choose_threshold(labels[main_part], oof[main_part], sources[main_part], args.target_recall,
+                              source_cap=args.source_cap)
     summary = {"threshold_choice": choice,
                "oof": summarise(labels[main_part], oof[main_part], sources[main_part], choice["threshold"]),
                "oof_at_0.5": summarise(labels[main_part], oof[main_part], sources[main_part], 0.5),
