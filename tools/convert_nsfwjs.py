@@ -20,6 +20,7 @@ import argparse
 import base64
 import json
 import subprocess
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -55,8 +56,10 @@ class _PadBottomRightConv(torch.autograd.Function):
     @staticmethod
     def symbolic(g, x, weight, stride: int, groups: int):
         kernel = weight.type().sizes()[-2:]
-        return g.op("Conv", x, weight, pads_i=[0, 0, 1, 1], strides_i=[stride, stride], group_i=groups,
-                    dilations_i=[1, 1], kernel_shape_i=kernel)
+        with warnings.catch_warnings():  # torch 1.13 flags Graph.op as deprecated; it is the documented way here
+            warnings.simplefilter("ignore", FutureWarning)
+            return g.op("Conv", x, weight, pads_i=[0, 0, 1, 1], strides_i=[stride, stride], group_i=groups,
+                        dilations_i=[1, 1], kernel_shape_i=kernel)
 
 
 class KerasConvBN(nn.Module):
