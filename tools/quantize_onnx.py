@@ -11,8 +11,8 @@ extension ships the float model.
 
 What it does to the float model:
 1. ORT's hardware-independent ("basic") rewrite via tools/onnx-reference.mjs: BatchNorm folded, constant
-   shape arithmetic gone; then each constant zero Pad is folded into the Conv it feeds (Keras' asymmetric
-   padding becomes Conv pads), so every Conv reads a quantised tensor directly.
+   shape arithmetic gone. (Keras' asymmetric padding is already inside the Conv pads: tools/export_onnx.py
+   writes no Pad nodes, so every Conv reads a quantised tensor directly.)
 2. Calibration: every activation that a Conv, Add or the final pooling reads is recorded on real images
    (min/max, onnxruntime-node), giving uint8 scales and zero points (ReLU6 outputs get zero point 0, so ORT
    can drop the Clip).
@@ -51,41 +51,6 @@ def drop_unused_initializers(graph: onnx.GraphProto) -> None:
     used = {name for node in graph.node for name in node.input}
     for init in [i for i in graph.initializer if i.name not in used]:
         graph.initializer.remove(init)
-
-
-def fold_pads_into_convs(model: onnx.ModelProto) -> int:
-    """Removes each constant-mode, zero-valued Pad over H/W whose only reader is a Conv, adding its
-    padding to the Conv's pads. Returns how many were folded."""
-    graph = model.graph
-    inits = {i.name: i for i in graph.initializer}
-    readers = {}
-    for node in graph.node:
-        for name in node.input:
-            readers.setdefault(name, []).append(node)
-    folded = 0
-    for pad in [n for n in graph.node if n.op_type == "Pad"]:
-        mode = next((helper.get_attribute_value(a) for a in pad.attribute if a.name == "mode"), b"constant")
-        users = readers.get(pad.output[0], [])
-        if mode != b"constant" or len(users) != 1 or users[0].op_type != "Conv" or pad.input[1] not in inits:
-            continue
-        if len(pad.input) > 2 and pad.input[2]:
-            value = inits.get(pad.input[2])
-            if value is None or np.any(numpy_helper.to_array(value) != 0):
-                continue
-        pads = numpy_helper.to_array(inits[pad.input[1]]).astype(int).tolist()  # [n,c,h,w begins, n,c,h,w ends]
-        if len(pads) != 8 or any(pads[i] for i in (0, 1, 4, 5)) or min(pads) < 0:
-            continue
-        conv = users[0]
-        attr = next((a for a in conv.attribute if a.name == "pads"), None)
-        old = list(helper.get_attribute_value(attr)) if attr is not None else [0, 0, 0, 0]
-        if attr is not None:
-            conv.attribute.remove(attr)
-        conv.attribute.append(helper.make_attribute("pads", [old[0] + pads[2], old[1] + pads[3], old[2] + pads[6], old[3] + pads[7]]))
-        conv.input[0] = pad.input[0]
-        graph.node.remove(pad)
-        folded += 1
-    drop_unused_initializers(graph)
-    return folded
 
 
 def activations_to_quantise(model: onnx.ModelProto) -> list[str]:
@@ -192,13 +157,12 @@ def insert_qdq(model: onnx.ModelProto, ranges: dict[str, tuple[float, float]]) -
 def quantize(float_path: Path, out_path: Path, calibration_inputs: np.ndarray) -> dict:
     """Writes the int8 QDQ model of float_path to out_path; returns a short report."""
     model = basic_optimised(Path(float_path))
-    folded = fold_pads_into_convs(model)
     names = activations_to_quantise(model)
     insert_qdq(model, calibrate(model, names, calibration_inputs))
     onnx.checker.check_model(model)
     Path(out_path).parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(out_path))
-    return {"pads_folded": folded, "activations": len(names), "calibration_images": int(len(calibration_inputs)),
+    return {"activations": len(names), "calibration_images": int(len(calibration_inputs)),
             "bytes": Path(out_path).stat().st_size}
 
 
