@@ -47,7 +47,8 @@ class _PadBottomRightConv(torch.autograd.Function):
     """Export-only stand-in for F.pad(x, (0, 1, 0, 1)) + a stride-2 conv: one ONNX Conv with asymmetric pads.
 
     Why: torch exports F.pad as a Pad node fed by a Cast/Reshape/Slice chain that ONNX Runtime does not
-    fold into the conv; in ORT-web's wasm build those five Pad copies cost ~10 % of inference."""
+    fold into the conv; in ORT-web's wasm build those five Pad copies cost ~4 % of inference (A/B of the
+    two exports, tools/bench/notes.md)."""
 
     @staticmethod
     def forward(ctx, x, weight, stride: int, groups: int):
@@ -76,11 +77,12 @@ class KerasConvBN(nn.Module):
 
     def forward(self, x):
         if self.stride == 2 and torch.onnx.is_in_onnx_export():
-            x = self.bn(_PadBottomRightConv.apply(x, self.conv.weight, self.stride, self.conv.groups))
+            x = _PadBottomRightConv.apply(x, self.conv.weight, self.stride, self.conv.groups)
         else:
             if self.stride == 2:
                 x = F.pad(x, (0, 1, 0, 1))  # (left, right, top, bottom): pad right and bottom by one
-            x = self.bn(self.conv(x))
+            x = self.conv(x)
+        x = self.bn(x)
         return F.relu6(x) if self.relu6 else x
 
 

@@ -141,7 +141,7 @@ def extra_data_section(summary: dict) -> list[str]:
     lines = [
         "", "### Extra training data (out of fold)",
         f"Training also used {e['images']} images from {e['sources']} more sources ({', '.join(summary['extra_data'])}; "
-        "built from Debian packages by tools/gather_debian_images.py, docs/debian-data.md). Their repository groups "
+        "`tools/train.py --extra-data`, e.g. the Debian set of docs/debian-data.md). Their repository groups "
         "are dealt to the same number of folds on their own, so the figures above stay on the same images and "
         "folds as runs without them, and each extra source is also judged out of fold:", "",
         "| true \\ predicted | " + " | ".join(LABELS) + " |", "|---|" + "---|" * len(LABELS),
@@ -242,8 +242,8 @@ def model_card(summary: dict, args: dict, contract: dict, folds: dict, parity: d
         "## Retrain",
         "```",
         "bash tools/setup.sh   # Debian torch/onnx + npm packages",
-        *(["/usr/bin/python3 tools/gather_debian_images.py --out /work/extra-data   # docs/debian-data.md (~1 h 40)"]
-          if summary.get("extra_data") else []),
+        *[f"# --extra-data {folder}: e.g. /usr/bin/python3 tools/gather_debian_images.py --out {folder}   # docs/debian-data.md"
+          for folder in summary.get("extra_data", [])],
         summary["command"],
         f"/usr/bin/python3 tools/export_onnx.py --run-dir {args['run_dir']}",
         "```",

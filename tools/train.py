@@ -238,7 +238,7 @@ def main(argv=None):
 
     # Folds are dealt for --data alone (as without extra data) and for the extra folders apart.
     fold_of_group = {**data.source_folds(samples[:primary_count], args.folds, args.seed),
-                     **(data.source_folds(samples[primary_count:], args.folds, args.seed) if extra else {})}
+                     **(data.source_folds(extra, args.folds, args.seed) if extra else {})}
     fold_of = np.array([fold_of_group[s.group] for s in samples])
     folds_doc = {"seed": args.seed, "folds": args.folds, "unit": "repository group of sources",
                  "held_out": [sorted({s.source for s, f in zip(samples, fold_of) if f == k}) for k in range(args.folds)]}
@@ -271,14 +271,13 @@ def main(argv=None):
     sources = [s.source for s in samples]
     # Threshold and headline figures come from --data (the kind of images X serves), so runs with and
     # without extra data compare on the same images; the extra sources are reported at that threshold.
-    main_part = slice(0, primary_count)
+    main_part, extra_part = slice(0, primary_count), slice(primary_count, None)
     choice = choose_threshold(labels[main_part], oof[main_part], sources[main_part], args.target_recall,
                               source_cap=args.source_cap)
     summary = {"threshold_choice": choice,
                "oof": summarise(labels[main_part], oof[main_part], sources[main_part], choice["threshold"]),
                "oof_at_0.5": summarise(labels[main_part], oof[main_part], sources[main_part], 0.5),
-               **({"oof_extra": summarise(labels[primary_count:], oof[primary_count:], sources[primary_count:],
-                                          choice["threshold"]),
+               **({"oof_extra": summarise(labels[extra_part], oof[extra_part], sources[extra_part], choice["threshold"]),
                    "extra_data": [str(folder) for folder in args.extra_data]} if extra else {}),
                "best_epochs": best_epochs,
                "final_epochs": final_epochs, "command": "/usr/bin/python3 tools/train.py " + " ".join(sys.argv[1:] if argv is None else argv)}

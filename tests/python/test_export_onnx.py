@@ -81,10 +81,6 @@ class ExportOnnxTest(unittest.TestCase):
         self.assertGreaterEqual(correct, len(samples) - 1, f"predicted {predicted.tolist()}")
 
 
-if __name__ == "__main__":
-    unittest.main()
-
-
 class ModelCardTest(unittest.TestCase):
     def test_extra_data_section_reports_the_extra_sources_out_of_fold(self):
         from illust_metrics import summarise
@@ -98,3 +94,7 @@ class ModelCardTest(unittest.TestCase):
         self.assertIn("| illustration/debian-a | 2 | 50.0 % | 1 / 0 / 1 |", text)
         self.assertIn("Accuracy 75.0 %, illustration recall 50.0 %", text)
         self.assertEqual(export_onnx.extra_data_section({"oof": {}}), [])
+
+
+if __name__ == "__main__":
+    unittest.main()
