@@ -2,7 +2,8 @@
 // build/demo (so `npm run build` must have run). They drop real images of each class from
 // ILLUST_ONLY_DATA, a folder among them, plus a WebP and a corrupt file, and check what a user sees:
 // labels, counts, error cards, the filter, the strictness slider (no re-run), the provider line, and
-// that the page still works single-threaded without cross-origin isolation. Writes docs/demo.png.
+// that the page still works single-threaded without cross-origin isolation. Writes a screenshot to
+// build/demo.png, or to $ILLUST_ONLY_DEMO_PNG (`npm run docs:demo` refreshes the README's docs/demo.png).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -17,6 +18,8 @@ import { decide } from '../../web/lib/decide.js';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const site = path.join(root, 'build', 'demo');
 const dataDir = process.env.ILLUST_ONLY_DATA ?? path.join(root, '..', 'shared', 'data');
+// Test runs must not rewrite tracked files: the README's picture is refreshed on purpose only.
+const screenshotPath = path.resolve(process.env.ILLUST_ONLY_DEMO_PNG ?? path.join(root, 'build', 'demo.png'));
 
 // Sources whose repositories carry permissive licences, because docs/demo.png shows their thumbnails.
 const SOURCES = {
@@ -197,7 +200,7 @@ test('demo page: dropped folder and files are classified, counted, filtered and 
   await page.mouse.move(0, 0); // no hover highlight in the picture
   // The data's images are not ours to redistribute (see the data README): blur them in the committed picture.
   const blur = await page.addStyleTag({ content: '.thumb img { filter: blur(7px) !important; }' });
-  await page.screenshot({ path: path.join(root, 'docs', 'demo.png'), fullPage: true });
+  await page.screenshot({ path: screenshotPath, fullPage: true });
   await blur.evaluate((node) => node.remove());
 
   // Filter: only illustrations, then only hidden, then all again.
