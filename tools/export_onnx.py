@@ -7,11 +7,17 @@ Why a thin CLI over `export_onnx()`: tests call the library function on a tempor
 adds the contract and card. Every export is checked: onnx.checker, then onnxruntime-node (via
 tools/onnx-reference.mjs) against PyTorch on real images.
 
+Several run folders (runs that differ only in --init-seed, so they share folds and frozen layers) export
+as one ensemble network (illust_model.IllustOnlyEnsemble): the threshold and every figure then come from
+the members' averaged out-of-fold probabilities, which is exactly what the shipped network computes.
+
 Example: /usr/bin/python3 tools/export_onnx.py --run-dir runs/full
+         /usr/bin/python3 tools/export_onnx.py --run-dir runs/a runs/b
 """
 from __future__ import annotations
 
 import argparse
+import csv
 import hashlib
 import json
 import re
@@ -28,7 +34,9 @@ import torch
 import illust_data as data
 from convert_nsfwjs import EMBEDDING_SIZE
 from illust_data import LABELS
-from illust_model import DEFAULT_INPUT_SIZE, IllustOnlyNet, base_contract, run_preprocessing
+from illust_metrics import choose_threshold, summarise
+from illust_model import (DEFAULT_INPUT_SIZE, IllustOnlyEnsemble, IllustOnlyNet, base_contract, run_preprocessing,
+                          trainable_start)
 
 OPSET = 17
 ONNX_REFERENCE_SCRIPT = data.REPO_ROOT / "tools" / "onnx-reference.mjs"
@@ -42,7 +50,7 @@ def contract_json(contract: dict) -> str:
     return re.sub(flat_list, lambda m: json.dumps(json.loads(m.group(0))), text) + "\n"
 
 
-def export_onnx(model: IllustOnlyNet, path: Path, input_size: int = DEFAULT_INPUT_SIZE) -> onnx.ModelProto:
+def export_onnx(model: torch.nn.Module, path: Path, input_size: int = DEFAULT_INPUT_SIZE) -> onnx.ModelProto:
     """Writes `model` as ONNX (opset 17, dynamic batch): input `input` [N,3,S,S] -> `probs` [N,3],
     `embedding` [N,1280]; checks it with onnx.checker and returns the loaded proto."""
     model = model.eval()
@@ -84,7 +92,7 @@ def run_onnxruntime_node(model_path: Path, inputs: np.ndarray) -> dict[str, np.n
     return {name: np.asarray(o["data"], np.float32).reshape(o["dims"]) for name, o in doc["outputs"].items()}
 
 
-def verify_against_torch(model: IllustOnlyNet, model_path: Path, inputs: np.ndarray) -> dict:
+def verify_against_torch(model: torch.nn.Module, model_path: Path, inputs: np.ndarray) -> dict:
     """Max abs differences of probs and embedding between onnxruntime-node and PyTorch on `inputs`."""
     with torch.no_grad():
         probs, embedding = model.eval()(torch.from_numpy(inputs))
@@ -98,6 +106,70 @@ def load_run_model(run_dir: Path) -> IllustOnlyNet:
     model = IllustOnlyNet(dropout=float(args.get("dropout", 0.2)))
     model.load_state_dict(torch.load(run_dir / "final.pt", map_location="cpu"))
     return model.eval()
+
+
+# Arguments that may differ between the members of one ensemble: they change neither folds nor preprocessing.
+MEMBER_ONLY_ARGS = {"run_dir", "init_seed", "threads", "cache_dir"}
+
+
+def load_runs(run_dirs: list[Path]) -> tuple[dict, dict, dict, torch.nn.Module]:
+    """(training args, summary, folds, network) of one run, or of several runs as one ensemble. Members
+    must agree on every training argument but MEMBER_ONLY_ARGS and on their folds; the ensemble's summary
+    is recomputed from their averaged out-of-fold probabilities (summary["oof_rows"] holds them)."""
+    runs = [(json.loads((d / "args.json").read_text()), json.loads((d / "summary.json").read_text()),
+             json.loads((d / "folds.json").read_text())) for d in run_dirs]
+    if len(runs) == 1:
+        return (*runs[0], load_run_model(run_dirs[0]))
+    args, _, folds = runs[0]
+    for d, (a, summary, f) in zip(run_dirs, runs):
+        differing = sorted(k for k in set(a) | set(args) if k not in MEMBER_ONLY_ARGS and a.get(k) != args.get(k))
+        if differing:
+            raise SystemExit(f"export_onnx: {d} differs from {run_dirs[0]} in {', '.join(differing)}: "
+                             "ensemble members may differ only in --init-seed")
+        if f != folds:
+            raise SystemExit(f"export_onnx: {d} has other folds than {run_dirs[0]}")
+        if "oof_extra" in summary:
+            raise SystemExit(f"export_onnx: {d} trained with --extra-data; ensembles take runs on --data alone")
+    start = trainable_start(int(args["trainable_layers"]))
+    network = IllustOnlyEnsemble([load_run_model(d) for d in run_dirs], start).eval()
+    return args, ensemble_summary(run_dirs, [r[0] for r in runs], [r[1] for r in runs]), folds, network
+
+
+def ensemble_summary(run_dirs: list[Path], member_args: list[dict], member_summaries: list[dict]) -> dict:
+    """train.py's summary for the mean of several runs' out-of-fold probabilities (same images, same folds)."""
+    tables = []
+    for d in run_dirs:
+        with (d / "oof.tsv").open(newline="") as handle:
+            tables.append(list(csv.DictReader(handle, delimiter="\t")))
+    keys = [(r["source"], r["file"], r["label"], r["fold"]) for r in tables[0]]
+    for d, table in zip(run_dirs[1:], tables[1:]):
+        if [(r["source"], r["file"], r["label"], r["fold"]) for r in table] != keys:
+            raise SystemExit(f"export_onnx: {d}/oof.tsv holds other images or folds than {run_dirs[0]}/oof.tsv")
+    probs = np.mean([[[float(r[f"p_{l}"]) for l in LABELS] for r in table] for table in tables], axis=0)
+    labels = np.array([LABELS.index(k[2]) for k in keys])
+    sources = [k[0] for k in keys]
+    args = member_args[0]
+    choice = choose_threshold(labels, probs, sources, float(args.get("target_recall", 0.98)),
+                              source_cap=int(args.get("source_cap", 40)))
+    rows = [{**{k: v for k, v in r.items() if not k.startswith("p_")}, **{f"p_{l}": f"{p:.6f}" for l, p in zip(LABELS, ps)}}
+            for r, ps in zip(tables[0], probs)]
+    return {"threshold_choice": choice,
+            "oof": summarise(labels, probs, sources, choice["threshold"]),
+            "oof_at_0.5": summarise(labels, probs, sources, 0.5),
+            "best_epochs": [s["best_epochs"] for s in member_summaries],
+            "final_epochs": [s["final_epochs"] for s in member_summaries],
+            "command": [s["command"] for s in member_summaries],
+            "members": [{"run_dir": str(a["run_dir"]), "init_seed": a.get("init_seed"),
+                         **{k: s["oof"][k] for k in ("threshold", "accuracy", "illustration_recall", "illustration_precision")}}
+                        for a, s in zip(member_args, member_summaries)],
+            "oof_rows": rows}
+
+
+def write_oof(path: Path, rows: list[dict]) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]), delimiter="\t", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def compact_metrics(summary: dict, args: dict) -> dict:
@@ -160,6 +232,9 @@ def extra_data_section(summary: dict) -> list[str]:
 def model_card(summary: dict, args: dict, contract: dict, folds: dict, parity: dict, onnx_bytes: int) -> str:
     o, o05, choice = summary["oof"], summary["oof_at_0.5"], summary["threshold_choice"]
     t = o["threshold"]
+    members = summary.get("members", [])
+    commands = summary["command"] if isinstance(summary["command"], list) else [summary["command"]]
+    run_dirs = [m["run_dir"] for m in members] or [str(args["run_dir"])]
     lines = [
         "# Model card: Illust Only classifier", "",
         "<!-- Written by tools/export_onnx.py from the training run; edit model/model-card-notes.md for the prose. -->", "",
@@ -170,7 +245,10 @@ def model_card(summary: dict, args: dict, contract: dict, folds: dict, parity: d
         "- **Network**: nsfwjs 4.4.0's MobileNetV2 (Keras, 224x224, pixels/255) converted exactly to PyTorch "
         "(tools/convert_nsfwjs.py, test: tests/python/test_convert_nsfwjs.py), nsfwjs's 5-class head replaced "
         f"by dropout {args['dropout']} + Linear(1280, 3). Fine-tuned: {trainable_layer_names(int(args['trainable_layers']))} "
-        "and the new head; everything below stays as nsfwjs trained it (BatchNorm statistics included).",
+        "and the new head; everything below stays as nsfwjs trained it (BatchNorm statistics included)."
+        + (f" **Ensemble of {len(members)} such fine-tunings** (same data, folds and settings; initialisation, "
+           "sampling order and dropout differ by `--init-seed`): the frozen layers run once, each member's "
+           "fine-tuned top and head run on them, and `probs` / `embedding` are the members' means." if members else ""),
         "- **Input**: decode, EXIF orientation, transparency over white, RGB, " + input_description(contract) + " "
         "with box filtering (PIL `Image.BOX`), value = pixel/255 (no mean/std). All of it is in `model/contract.json`.",
         "",
@@ -187,7 +265,9 @@ def model_card(summary: dict, args: dict, contract: dict, folds: dict, parity: d
         "model that never saw its source (`model/oof-predictions.tsv`). Each fold keeps its best epoch by "
         f"validation loss (best epochs {summary['best_epochs']}); the shipped model is trained on all sources for "
         f"{summary['final_epochs']} epochs. Training weighs each source as at most {args['source_cap']} images and "
-        "balances classes.",
+        "balances classes."
+        + (" For the ensemble, every image's out-of-fold probabilities are the mean of its members' (each "
+           "member's fold model never saw the source), and the threshold and figures below come from that mean." if members else ""),
         "",
         f"### Out-of-fold results at the shipped threshold t = {t:.3f}",
         "Decision: illustration when p(illustration) >= t, else the larger of screenshot/photo.", "",
@@ -225,6 +305,12 @@ def model_card(summary: dict, args: dict, contract: dict, folds: dict, parity: d
     for source, s in sorted(o["per_source"].items(), key=lambda kv: (kv[1]["accuracy"], kv[0])):
         p = s["predicted"]
         lines.append(f"| {source} | {s['images']} | {pct(s['accuracy'])} | {p['illustration']} / {p['screenshot']} / {p['photo']} |")
+    if members:
+        lines += ["", "### Ensemble members alone (out of fold, each at its own threshold)",
+                  "| run | init seed | threshold | accuracy | illustration recall | illustration precision |", "|---|---|---|---|---|---|"]
+        for m in members:
+            lines.append(f"| {Path(m['run_dir']).name} | {m['init_seed']} | {m['threshold']:.3f} | {pct(m['accuracy'])} | "
+                         f"{pct(m['illustration_recall'])} | {pct(m['illustration_precision'])} |")
     lines += extra_data_section(summary)
     lines += ["", "## Folds (held-out sources)"]
     for k, held in enumerate(folds["held_out"]):
@@ -244,8 +330,8 @@ def model_card(summary: dict, args: dict, contract: dict, folds: dict, parity: d
         "bash tools/setup.sh   # Debian torch/onnx + npm packages",
         *[f"# --extra-data {folder}: e.g. /usr/bin/python3 tools/gather_debian_images.py --out {folder}   # docs/debian-data.md"
           for folder in summary.get("extra_data", [])],
-        summary["command"],
-        f"/usr/bin/python3 tools/export_onnx.py --run-dir {args['run_dir']}",
+        *commands,
+        f"/usr/bin/python3 tools/export_onnx.py --run-dir {' '.join(run_dirs)}",
         "```",
         "The data folder is `--data`, default `$ILLUST_ONLY_DATA` or `../shared/data`. Training runs on CPU "
         "threads (`--threads`); the frozen-feature cache goes to runs/cache (git-ignored) and is reused by later "
@@ -258,17 +344,15 @@ def model_card(summary: dict, args: dict, contract: dict, folds: dict, parity: d
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--run-dir", type=Path, required=True, help="training run folder written by tools/train.py")
+    parser.add_argument("--run-dir", type=Path, nargs="+", required=True,
+                        help="training run folder written by tools/train.py; several (differing only in --init-seed) export as one ensemble")
     parser.add_argument("--out-dir", type=Path, default=data.REPO_ROOT / "model", help="where the shipped files go")
     parser.add_argument("--data", type=Path, default=data.default_data_dir(), help="data folder (real images for the parity check)")
     parser.add_argument("--check-images", type=int, default=8, help="real images for the onnxruntime-node vs PyTorch check")
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
 
-    run_args = json.loads((args.run_dir / "args.json").read_text())
-    summary = json.loads((args.run_dir / "summary.json").read_text())
-    folds = json.loads((args.run_dir / "folds.json").read_text())
-    model = load_run_model(args.run_dir)
+    run_args, summary, folds, model = load_runs(args.run_dir)
     onnx_path = args.out_dir / "illust-only.onnx"
     contract = base_contract(**run_preprocessing(run_args))
     export_onnx(model, onnx_path, contract["input"]["width"])
@@ -287,7 +371,10 @@ def main(argv=None):
                             "hide_below_min": round(min(0.02, t), 4), "hide_below_max": round(max(0.95, t), 4)}
     contract["metrics"] = compact_metrics(summary, run_args)
     (args.out_dir / "contract.json").write_text(contract_json(contract))
-    shutil.copyfile(args.run_dir / "oof.tsv", args.out_dir / "oof-predictions.tsv")
+    if "oof_rows" in summary:
+        write_oof(args.out_dir / "oof-predictions.tsv", summary.pop("oof_rows"))
+    else:
+        shutil.copyfile(args.run_dir[0] / "oof.tsv", args.out_dir / "oof-predictions.tsv")
     (args.out_dir / "folds.json").write_text(json.dumps(folds, indent=2) + "\n")
     card = model_card(summary, run_args, contract, folds, parity, onnx_path.stat().st_size)
     (args.out_dir / "MODEL_CARD.md").write_text(card)

@@ -41,6 +41,32 @@ class IllustOnlyNet(nn.Module):
         return self.classifier(self.dropout(embedding))
 
 
+class IllustOnlyEnsemble(nn.Module):
+    """Several IllustOnlyNets fine-tuned from the same frozen bottom (runs that differ only in
+    --init-seed), exported as one network: the shared frozen layers run once, each member's fine-tuned top
+    and head run on their output, and the outputs are the members' mean probabilities and mean pooled
+    embedding. Same inputs and outputs as one IllustOnlyNet, so nothing downstream changes."""
+
+    def __init__(self, members: list[IllustOnlyNet], start: int):
+        super().__init__()
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        frozen = [m.backbone.features[:start].state_dict() for m in members]
+        for other in frozen[1:]:
+            if frozen[0].keys() != other.keys() or not all(torch.equal(frozen[0][k], other[k]) for k in frozen[0]):
+                raise ValueError(f"ensemble members differ below layer {start}: they must share the frozen layers")
+        self.start = start
+        self.shared = members[0].backbone.features[:start]
+        self.tops = nn.ModuleList(m.backbone.features[start:] for m in members)
+        self.heads = nn.ModuleList(m.classifier for m in members)
+
+    def forward(self, x):
+        shared = self.shared(x)
+        embeddings = [top(shared).mean(dim=(2, 3)) for top in self.tops]
+        probs = [torch.softmax(head(e), dim=1) for head, e in zip(self.heads, embeddings)]
+        return torch.stack(probs).mean(0), torch.stack(embeddings).mean(0)
+
+
 def trainable_start(trainable_layers: int) -> int:
     """Index into backbone.features of the first trainable layer when the top `trainable_layers` train."""
     if not 0 <= trainable_layers <= FEATURE_LAYERS:

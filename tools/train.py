@@ -49,6 +49,10 @@ def parse_args(argv=None):
                    help="how a frame becomes the square input: squash (whole frame, aspect lost) or letterbox (aspect kept, padded)")
     p.add_argument("--input-size", type=int, default=DEFAULT_INPUT_SIZE, help="input width and height in pixels")
     p.add_argument("--seed", type=int, default=0, help="seed for folds, views, sampling and initialisation")
+    p.add_argument("--init-seed", type=int, default=None,
+                   help="seed for initialisation, sampling order and dropout only (default: --seed): runs that differ "
+                        "only in it share folds and cached views, so their out-of-fold predictions can be averaged "
+                        "into an ensemble (tools/export_onnx.py --run-dir A B)")
     p.add_argument("--folds", type=int, default=5, help="k of the k-fold split over source groups")
     p.add_argument("--views", type=int, default=4, help="augmented views cached per image (plus one clean view)")
     p.add_argument("--trainable-layers", type=int, default=4,
@@ -63,6 +67,12 @@ def parse_args(argv=None):
     p.add_argument("--label-smoothing", type=float, default=0.1, help="cross-entropy label smoothing")
     p.add_argument("--dropout", type=float, default=0.2, help="dropout before the new head")
     p.add_argument("--source-cap", type=int, default=40, help="a source weighs as at most this many images")
+    p.add_argument("--teacher", type=Path, nargs="*", default=[],
+                   help="distil from these finished runs (same data, seed, views and trainable layers, so the same "
+                        "folds): each fold learns from the mean of the teachers' models of that fold, the final model "
+                        "from their final models; one network then carries most of an ensemble's gain")
+    p.add_argument("--distill-weight", type=float, default=0.7,
+                   help="with --teacher: share of the target taken from the teachers' probabilities (the rest is the label)")
     p.add_argument("--target-recall", type=float, default=0.98, help="illustration recall the threshold must keep")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (the machine is shared: keep low)")
     p.add_argument("--dry-run", action="store_true", help="tiny smoke run: 2 images of 2 sources per class, 2 folds, 1 epoch")
@@ -160,8 +170,40 @@ def weighted_loss(probs, labels, weights) -> float:
     return float((weights * -np.log(p)).sum() / weights.sum())
 
 
-def fit(args, samples, features, train_idx, val_idx, start, seed, tag, metrics_file, epochs):
-    """Trains a fresh model on train_idx; returns (best state_dict, best epoch, val probs of the best)."""
+@torch.no_grad()
+def teacher_probs(run_dirs, checkpoint: str, features, indices, start, dropout) -> np.ndarray:
+    """float32 [views + 1, N, 3]: the mean of the teachers' `checkpoint` models' probabilities on every
+    cached view of `indices` (other rows zero)."""
+    out = np.zeros(features.shape[:2] + (len(LABELS),), dtype=np.float32)
+    for run_dir in run_dirs:
+        model = IllustOnlyNet(dropout=dropout)
+        model.load_state_dict(torch.load(run_dir / checkpoint, map_location="cpu"))
+        model.eval()
+        for view in range(features.shape[0]):
+            for first in range(0, len(indices), 256):
+                idx = indices[first:first + 256]
+                x = torch.from_numpy(np.asarray(features[view, idx], dtype=np.float32))
+                out[view, idx] += torch.softmax(model.logits_from_cached(x, start), dim=1).numpy() / len(run_dirs)
+    return out
+
+
+def check_teachers(args, folds_doc):
+    """Teachers must have trained on the same cached views with the same folds, or distillation leaks."""
+    same = ("data", "seed", "views", "trainable_layers", "input_size", "resize", "folds")
+    for run_dir in args.teacher:
+        teacher_args = json.loads((run_dir / "args.json").read_text())
+        differing = [k for k in same if str(teacher_args.get(k)) != str(vars(args)[k])]
+        if differing:
+            raise SystemExit(f"train: teacher {run_dir} differs in {', '.join(differing)}")
+        if json.loads((run_dir / "folds.json").read_text())["held_out"] != folds_doc["held_out"]:
+            raise SystemExit(f"train: teacher {run_dir} has other folds")
+        if json.loads((run_dir / "summary.json").read_text()).get("oof_extra"):
+            raise SystemExit(f"train: teacher {run_dir} trained with --extra-data")
+
+
+def fit(args, samples, features, train_idx, val_idx, start, seed, tag, metrics_file, epochs, soft=None):
+    """Trains a fresh model on train_idx; returns (best state_dict, best epoch, val probs of the best).
+    soft: teachers' probabilities per view and image (teacher_probs), mixed into the targets."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = new_model_from_nsfwjs(args.dropout)
@@ -189,7 +231,12 @@ def fit(args, samples, features, train_idx, val_idx, start, seed, tag, metrics_f
             idx, views = order[first:first + args.batch_size], view_of[first:first + args.batch_size]
             x = torch.from_numpy(np.stack([np.asarray(features[v, i], dtype=np.float32) for v, i in zip(views, idx)]))
             y = torch.from_numpy(labels[idx])
-            loss = F.cross_entropy(model.logits_from_cached(x, start), y, label_smoothing=args.label_smoothing)
+            if soft is None:
+                loss = F.cross_entropy(model.logits_from_cached(x, start), y, label_smoothing=args.label_smoothing)
+            else:
+                hard = F.one_hot(y, len(LABELS)).float() * (1 - args.label_smoothing) + args.label_smoothing / len(LABELS)
+                target = args.distill_weight * torch.from_numpy(soft[views, idx]) + (1 - args.distill_weight) * hard
+                loss = F.cross_entropy(model.logits_from_cached(x, start), target)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -243,8 +290,13 @@ def main(argv=None):
     folds_doc = {"seed": args.seed, "folds": args.folds, "unit": "repository group of sources",
                  "held_out": [sorted({s.source for s, f in zip(samples, fold_of) if f == k}) for k in range(args.folds)]}
     (args.run_dir / "folds.json").write_text(json.dumps(folds_doc, indent=2) + "\n")
+    if args.teacher:
+        if extra:
+            raise SystemExit("train: --teacher takes runs on --data alone, without --extra-data")
+        check_teachers(args, folds_doc)
 
     labels = np.array([s.label for s in samples])
+    init_seed = args.seed if args.init_seed is None else args.init_seed
     oof = np.zeros((len(samples), len(LABELS)), dtype=np.float32)
     best_epochs = []
     with (args.run_dir / "metrics.jsonl").open("w") as metrics_file:
@@ -252,15 +304,19 @@ def main(argv=None):
             train_idx, val_idx = np.flatnonzero(fold_of != k), np.flatnonzero(fold_of == k)
             log(f"fold {k}: train {len(train_idx)}, validate {len(val_idx)} "
                 f"({', '.join(LABELS[c] + ':' + str((labels[val_idx] == c).sum()) for c in range(len(LABELS)))})")
-            state, epoch, probs = fit(args, samples, features, train_idx, val_idx, start, args.seed + k,
-                                      f"fold{k}", metrics_file, args.epochs)
+            soft = (teacher_probs(args.teacher, f"fold{k}.pt", features, train_idx, start, args.dropout)
+                    if args.teacher else None)
+            state, epoch, probs = fit(args, samples, features, train_idx, val_idx, start, init_seed + k,
+                                      f"fold{k}", metrics_file, args.epochs, soft)
             torch.save(state, args.run_dir / f"fold{k}.pt")
             oof[val_idx] = probs
             best_epochs.append(epoch)
         final_epochs = max(1, int(round(float(np.median(best_epochs)))))
         log(f"final: best epochs per fold {best_epochs} -> training on everything for {final_epochs}")
-        state, _, _ = fit(args, samples, features, np.arange(len(samples)), np.array([], dtype=int), start,
-                          args.seed + args.folds, "final", metrics_file, final_epochs)
+        everything = np.arange(len(samples))
+        soft = teacher_probs(args.teacher, "final.pt", features, everything, start, args.dropout) if args.teacher else None
+        state, _, _ = fit(args, samples, features, everything, np.array([], dtype=int), start,
+                          init_seed + args.folds, "final", metrics_file, final_epochs, soft)
     torch.save(state, args.run_dir / "final.pt")
 
     with (args.run_dir / "oof.tsv").open("w", newline="") as handle:

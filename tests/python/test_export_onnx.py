@@ -57,6 +57,39 @@ class ExportOnnxTest(unittest.TestCase):
                 np.testing.assert_allclose(out["probs"], probs[:len(batch)].numpy(), atol=1e-5)
                 np.testing.assert_allclose(out["embedding"], embedding[:len(batch)].numpy(), atol=1e-4, rtol=1e-4)
 
+    def test_ensemble_exports_as_one_network_with_the_members_mean(self):
+        _, inputs = self.real_inputs(4)
+        start = illust_model.trainable_start(7)
+        members = []
+        for seed in (1, 2):
+            torch.manual_seed(seed)
+            member = new_model_from_nsfwjs().eval()
+            with torch.no_grad():  # members differ in their fine-tuned top and head, as after training
+                for param in member.backbone.features[start:].parameters():
+                    param.add_(0.02 * torch.randn_like(param))
+                member.classifier.weight.mul_(20.0)
+            members.append(member)
+        ensemble = illust_model.IllustOnlyEnsemble(members, start).eval()
+        with torch.no_grad():
+            x = torch.from_numpy(inputs)
+            outputs = [m(x) for m in members]
+            probs, embedding = ensemble(x)
+        torch.testing.assert_close(probs, (outputs[0][0] + outputs[1][0]) / 2)
+        torch.testing.assert_close(embedding, (outputs[0][1] + outputs[1][1]) / 2)
+        self.assertGreater(float((outputs[0][0] - outputs[1][0]).abs().max()), 0.05)  # the members really differ
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "ensemble.onnx"
+            proto = export_onnx.export_onnx(ensemble, path)
+            # the frozen bottom is in the graph once: 33 convs below the top 7 layers (blocks 11-16, Conv_1), 2 x 19 above
+            self.assertEqual(sum(n.op_type == "Conv" for n in proto.graph.node), 33 + 2 * 19)
+            out = export_onnx.run_onnxruntime_node(path, inputs)
+            np.testing.assert_allclose(out["probs"], probs.numpy(), atol=1e-5)
+            np.testing.assert_allclose(out["embedding"], embedding.numpy(), atol=1e-4, rtol=1e-4)
+        with torch.no_grad():
+            members[1].backbone.features[2].expand.conv.weight.add_(0.01)
+        with self.assertRaisesRegex(ValueError, "share the frozen layers"):
+            illust_model.IllustOnlyEnsemble(members, start)
+
     def test_committed_model_and_contract(self):
         contract = json.loads((MODEL_DIR / "contract.json").read_text())
         for key in ("name", "version", "labels", "model_file", "input", "outputs", "preprocess", "decision", "metrics"):
@@ -79,6 +112,61 @@ class ExportOnnxTest(unittest.TestCase):
         predicted = decide(out["probs"], decision["hide_below"])
         correct = sum(int(p == s.label) for p, s in zip(predicted, samples))
         self.assertGreaterEqual(correct, len(samples) - 1, f"predicted {predicted.tolist()}")
+
+
+class EnsembleRunsTest(unittest.TestCase):
+    """load_runs() on tiny hand-written run folders: figures from the averaged out-of-fold probabilities,
+    and refusal of runs that are not members of one ensemble."""
+
+    ROWS = [("a.png", "illustration/art", "0", "illustration", (0.9, 0.05, 0.05), (0.7, 0.2, 0.1)),
+            ("b.png", "illustration/art", "0", "illustration", (0.3, 0.6, 0.1), (0.5, 0.4, 0.1)),
+            ("c.png", "screenshot/game", "1", "screenshot", (0.6, 0.3, 0.1), (0.2, 0.7, 0.1)),
+            ("d.png", "photo/food", "1", "photo", (0.1, 0.1, 0.8), (0.2, 0.1, 0.7))]
+
+    def write_run(self, root, name, member, **changed):
+        run = Path(root) / name
+        run.mkdir()
+        args = {"run_dir": str(run), "init_seed": 100 + member, "threads": 1, "seed": 0, "folds": 2, "lr": 0.002,
+                "trainable_layers": 7, "dropout": 0.2, "source_cap": 40, "target_recall": 0.98, **changed}
+        (run / "args.json").write_text(json.dumps(args))
+        (run / "folds.json").write_text(json.dumps({"held_out": [["illustration/art"], ["photo/food", "screenshot/game"]]}))
+        (run / "summary.json").write_text(json.dumps({"oof": {"threshold": 0.3, "accuracy": 0.75, "illustration_recall": 1.0,
+                                                               "illustration_precision": 0.67},
+                                                       "best_epochs": [3, 4], "final_epochs": 4, "command": f"train {name}"}))
+        with (run / "oof.tsv").open("w") as handle:
+            handle.write("file\tsource\tgroup\tfold\tlabel\tp_illustration\tp_screenshot\tp_photo\n")
+            for file, source, fold, label, *probs in self.ROWS:
+                handle.write("\t".join([file, source, source, fold, label] + [f"{p:.6f}" for p in probs[member]]) + "\n")
+        torch.manual_seed(member)
+        torch.save(new_model_from_nsfwjs().state_dict(), run / "final.pt")
+        return run
+
+    def test_members_are_averaged_and_strangers_refused(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            a, b = self.write_run(tmp, "a", 0), self.write_run(tmp, "b", 1)
+            args, summary, folds, network = export_onnx.load_runs([a, b])
+            self.assertIsInstance(network, illust_model.IllustOnlyEnsemble)
+            self.assertEqual(len(network.heads), 2)
+            # mean p(illustration): a 0.8, b 0.4, c 0.4, d 0.15 -> keeping both illustrations needs t <= 0.4,
+            # which also keeps c: 3 predicted illustrations, 2 of them right.
+            self.assertAlmostEqual(summary["threshold_choice"]["threshold"], 0.4, places=5)
+            self.assertEqual(summary["oof"]["confusion"], [[2, 0, 0], [1, 0, 0], [0, 0, 1]])
+            self.assertAlmostEqual(summary["oof"]["illustration_precision"], 2 / 3)
+            self.assertEqual([m["init_seed"] for m in summary["members"]], [100, 101])
+            self.assertEqual(summary["oof_rows"][1]["p_illustration"], "0.400000")
+            card = export_onnx.model_card({k: v for k, v in summary.items() if k != "oof_rows"}, args,
+                                          {**illust_model.base_contract(), "version": "test"}, folds,
+                                          {"probs": 0.0, "embedding": 0.0}, 1)
+            self.assertIn("Ensemble of 2 such fine-tunings", card)
+            self.assertIn(f"tools/export_onnx.py --run-dir {a} {b}", card)
+
+            other_lr = self.write_run(tmp, "c", 1, lr=0.001)
+            with self.assertRaisesRegex(SystemExit, "differs .* in lr"):
+                export_onnx.load_runs([a, other_lr])
+            other_folds = self.write_run(tmp, "d", 1)
+            (other_folds / "folds.json").write_text(json.dumps({"held_out": [["photo/food"], ["illustration/art"]]}))
+            with self.assertRaisesRegex(SystemExit, "other folds"):
+                export_onnx.load_runs([a, other_folds])
 
 
 class ModelCardTest(unittest.TestCase):

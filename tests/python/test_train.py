@@ -49,6 +49,23 @@ class DryRunTest(unittest.TestCase):
             summary = json.loads((run / "summary.json").read_text())
             self.assertIn("threshold", summary["threshold_choice"])
 
+            # A student distilled from that run (same folds), with its own --init-seed.
+            base = [sys.executable, str(REPO_ROOT / "tools" / "train.py"), "--dry-run", "--resize", "letterbox",
+                    "--input-size", "160", "--data", str(data_dir), "--teacher", str(run)]
+            student = Path(tmp) / "student"
+            result = subprocess.run(base + ["--seed", "3", "--init-seed", "9", "--run-dir", str(student)],
+                                    capture_output=True, text=True, timeout=300)
+            self.assertEqual(result.returncode, 0, result.stderr[-2000:])
+            self.assertEqual(json.loads((student / "args.json").read_text())["init_seed"], 9)
+            self.assertEqual(json.loads((student / "folds.json").read_text()), json.loads((run / "folds.json").read_text()))
+            records = [json.loads(line) for line in (student / "metrics.jsonl").read_text().splitlines()]
+            self.assertTrue(all(np.isfinite(r["train_loss"]) for r in records))
+            # A teacher with other folds would leak held-out sources into the student: refused.
+            result = subprocess.run(base + ["--seed", "4", "--run-dir", str(Path(tmp) / "refused")],
+                                    capture_output=True, text=True, timeout=300)
+            self.assertNotEqual(result.returncode, 0)
+            self.assertIn("differs in seed", result.stderr)
+
     def test_extra_data_is_folded_apart_and_reported_apart(self):
         data_dir = require_data()
         with tempfile.TemporaryDirectory() as tmp:
