@@ -110,6 +110,8 @@ def load_run_model(run_dir: Path) -> IllustOnlyNet:
 
 # Arguments that may differ between the members of one ensemble: they change neither folds nor preprocessing.
 MEMBER_ONLY_ARGS = {"run_dir", "init_seed", "threads", "cache_dir"}
+# Arguments added to train.py later, as runs written before them had them.
+ARG_DEFAULTS = {"extra_data": [], "teacher": [], "distill_weight": 0.7}
 
 
 def load_runs(run_dirs: list[Path]) -> tuple[dict, dict, dict, torch.nn.Module]:
@@ -122,7 +124,8 @@ def load_runs(run_dirs: list[Path]) -> tuple[dict, dict, dict, torch.nn.Module]:
         return (*runs[0], load_run_model(run_dirs[0]))
     args, _, folds = runs[0]
     for d, (a, summary, f) in zip(run_dirs, runs):
-        differing = sorted(k for k in set(a) | set(args) if k not in MEMBER_ONLY_ARGS and a.get(k) != args.get(k))
+        differing = sorted(k for k in set(a) | set(args) if k not in MEMBER_ONLY_ARGS
+                           and a.get(k, ARG_DEFAULTS.get(k)) != args.get(k, ARG_DEFAULTS.get(k)))
         if differing:
             raise SystemExit(f"export_onnx: {d} differs from {run_dirs[0]} in {', '.join(differing)}: "
                              "ensemble members may differ only in --init-seed")
