@@ -9,6 +9,13 @@
 #define STBI_NO_STDIO
 #define STBI_NO_LINEAR
 #define STBI_NO_HDR
+// Zeroed allocations: stb_image 2.27's progressive JPEG decoder reads coefficient blocks that a
+// corrupt file never wrote, so without this the same bytes decode to "ok" or "corrupt" depending on
+// what the heap held before (fuzzer-found; tests/native/test_errors.cpp). Zeroing costs ~1 % of a decode.
+#include <cstdlib>
+#define STBI_MALLOC(size) std::calloc(1, (size))
+#define STBI_REALLOC(p, newsize) std::realloc((p), (newsize))
+#define STBI_FREE(p) std::free(p)
 // Under wasm stb sees no x86 target and skips its SSE2 JPEG paths (IDCT, colour conversion).
 // Emscripten translates SSE2 intrinsics to wasm SIMD when built with -msimd128 -msse2, so we let stb
 // believe it targets x86 there (stb's own SSE2 detection then includes <emmintrin.h> itself).

@@ -4,7 +4,11 @@
 // header; every prefix of a valid file fails cleanly; random damage never crashes.
 #include <catch2/catch.hpp>
 
+#include <cstdlib>
+#include <cstring>
 #include <random>
+#include <string>
+#include <vector>
 
 #include "test_support.h"
 
@@ -112,4 +116,56 @@ TEST_CASE("random damage never crashes and always yields a status", "[errors][ro
       else REQUIRE_FALSE(t.message.empty());
     }
   }
+}
+
+// A corrupt progressive JPEG the fuzzer found (1186 bytes, hex). stb_image's progressive decoder reads
+// coefficient blocks this file never writes, so the verdict used to follow whatever the heap held.
+static const char kProgressiveNeedsZeroedCoefficients[] =
+    "ffd8ffe000104a46494600010100000100010000ffdb0043000302020302020303030304030304050805050404050a070706"
+    "080c0a0c0c0b0a0b0b0d0e12100d0e110e0b0b00006290032892d8150c0f171816141812141514ffdb004301030404050405"
+    "09050509140d0b0d141414141414141414141414141414141414141414141414141414141414141414141414141414141414"
+    "1414141414141414ffc20011080030004003012200021101031101ffc4001900010101010101000000000000000000000405"
+    "06070108ffc400190101010003010000000000000000000000060202050804ffda000c0301000210031000003601f9cde0ee"
+    "3c8eaf9ae9384725f51f4be536b3a14f3ef34aed672965b4751f2a253aaba54c6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a"
+    "6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6ac46a46437925209bc64d46a55eaf7fcc5451b0e0dfccc4b4376c4b04a5f23a8d"
+    "61ca2bb14c5673e49b8cde06d97f65eee5c16be8f3294a7e3efb8d655f97a821405f29309405402b5e66f5597cf52df66ef8"
+    "9722acac4ac09c198050012024048090160240480903ffc400191101010101010100000000000000000000040001021131ff"
+    "da0008010301013f013a7773dc86ceb77cf232a3aa33373e6c65465c75c75c65c65c755fffc4001911010101000300000000"
+    "00000000000000001301020331ffda0008010201013f01e7dfb9e38f7eefaaaaaaaaacaacaaaffc4001b1000010403000000"
+    "00000000000000000000013133a1103040ffda0008010100063f021c7df1da915af6363fffc4002010000104020203010000"
+    "000000000000000001112131416110518191f0e1ffda0008010100013f21969f827e0d78b40d60f2158da57385b246c2bd0e"
+    "a9acc8c2759b5fd6cb457d6c91206cd425d1a8ae0c8c5304744d4c6a347a2a8137a274883131d283cc570691a2a82928c90d"
+    "154093521487968fffda000c03010002000300000077f92178f62179f5257fed2b81ed3981f14282ee4484ef5288ee598bf0"
+    "5791ef6793f66d92ed6f99f17792f58192ef8797f08e9eee8fa0f4999cf8a3a7eeaf9ef9abacf9b5acf3bba9eec4aef9d0b5"
+    "f6dab6f7deb1f6dcbbf3e5b5f5eeb9f9f3baf9fe0068ea006ae9066ae80872e21a77eb1b73e6237ceb301001000202020202"
+    "02030000000000000001001121314151617181f010a191b1e1ffda0008010100013f10b802b6cea014833d38fd421bcefed8"
+    "955518ddbcccb95759a752962cd6ba80f0ae275358c7f539c17c87e54ab391b9604604c06b50252dbabc4c2223594183754c"
+    "63534ac2ba97625ee03ad5cd1ae3aca5e2ae320acf3e20b5b1abaf37b8a0ec6dee0a145cf36a6a6a6a6a6a6a6a6a6a6a6a6a"
+    "6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a"
+    "6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6ac46a46437925209bc64d46a55eaf7fcc5451b0e0dfccc4b4376c4b04a5f2"
+    "3a8d61ca2bb14c5673e49b8cde06d97f65eee5c16be8f3294a7e3efb8d655f97a821405f29309405402b5e66f5597cf52df6"
+    "6ef89722acac4ac09c1980501fd411c070563eff00929321eb3502d83e7a994c15d4ffd9";
+
+TEST_CASE("a decode does not depend on what the heap held before", "[errors][robustness]") {
+  std::vector<uint8_t> bytes;
+  const std::string hex = kProgressiveNeedsZeroedCoefficients;
+  for (size_t i = 0; i + 1 < hex.size(); i += 2) bytes.push_back(uint8_t(std::stoi(hex.substr(i, 2), nullptr, 16)));
+  REQUIRE(bytes.size() == 1186);
+  illust::Limits limits;
+  illust::PreprocessParams params;
+  params.width = 64;
+  params.height = 48;
+  std::vector<illust::Status> seen;
+  for (const uint8_t fill : {0x00, 0x01, 0x55, 0xAA, 0xFF}) {
+    // Leave freed chunks of stb's allocation sizes full of `fill`, so the decoder's buffers reuse them.
+    std::vector<void*> chunks;
+    for (size_t size = 256; size <= 64 * 1024; size += 256) {
+      void* chunk = std::malloc(size);
+      std::memset(chunk, fill, size);
+      chunks.push_back(chunk);
+    }
+    for (void* chunk : chunks) std::free(chunk);
+    seen.push_back(illust::to_tensor(bytes.data(), bytes.size(), params, limits).status);
+  }
+  for (const illust::Status status : seen) REQUIRE(status == seen.front());
 }
