@@ -34,7 +34,7 @@ import torch
 import illust_data as data
 from convert_nsfwjs import EMBEDDING_SIZE
 from illust_data import LABELS
-from illust_metrics import choose_threshold, summarise
+from illust_metrics import oof_figures
 from illust_model import (DEFAULT_INPUT_SIZE, IllustOnlyEnsemble, IllustOnlyNet, base_contract, run_preprocessing,
                           trainable_start)
 
@@ -152,13 +152,9 @@ def ensemble_summary(run_dirs: list[Path], member_args: list[dict], member_summa
     labels = np.array([LABELS.index(k[2]) for k in keys])
     sources = [k[0] for k in keys]
     args = member_args[0]
-    choice = choose_threshold(labels, probs, sources, float(args.get("target_recall", 0.98)),
-                              source_cap=int(args.get("source_cap", 40)))
     rows = [{**{k: v for k, v in r.items() if not k.startswith("p_")}, **{f"p_{l}": f"{p:.6f}" for l, p in zip(LABELS, ps)}}
             for r, ps in zip(tables[0], probs)]
-    return {"threshold_choice": choice,
-            "oof": summarise(labels, probs, sources, choice["threshold"]),
-            "oof_at_0.5": summarise(labels, probs, sources, 0.5),
+    return {**oof_figures(labels, probs, sources, float(args.get("target_recall", 0.98)), int(args.get("source_cap", 40))),
             "best_epochs": [s["best_epochs"] for s in member_summaries],
             "final_epochs": [s["final_epochs"] for s in member_summaries],
             "command": [s["command"] for s in member_summaries],

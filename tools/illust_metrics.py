@@ -103,3 +103,12 @@ def summarise(labels, probs, sources, threshold) -> dict:
     return {"threshold": float(threshold), "images": int(len(labels)), "sources": len(per_source),
             "confusion": confusion.tolist(), **figures(np.ones(len(labels))),
             "source_balanced": figures(balanced), "per_source": per_source}
+
+
+def oof_figures(labels, probs, sources, target_recall=0.98, source_cap=40) -> dict:
+    """The figures a run reports from its out-of-fold probabilities: the threshold choice, the summary at
+    that threshold and at 0.5. train.py writes them for a run, export_onnx.py for an ensemble's mean."""
+    choice = choose_threshold(labels, probs, sources, target_recall, source_cap=source_cap)
+    return {"threshold_choice": choice,
+            "oof": summarise(labels, probs, sources, choice["threshold"]),
+            "oof_at_0.5": summarise(labels, probs, sources, 0.5)}

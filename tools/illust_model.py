@@ -55,7 +55,6 @@ class IllustOnlyEnsemble(nn.Module):
         for other in frozen[1:]:
             if frozen[0].keys() != other.keys() or not all(torch.equal(frozen[0][k], other[k]) for k in frozen[0]):
                 raise ValueError(f"ensemble members differ below layer {start}: they must share the frozen layers")
-        self.start = start
         self.shared = members[0].backbone.features[:start]
         self.tops = nn.ModuleList(m.backbone.features[start:] for m in members)
         self.heads = nn.ModuleList(m.classifier for m in members)

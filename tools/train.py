@@ -32,7 +32,7 @@ import torch.nn.functional as F
 
 import illust_data as data
 from illust_data import LABELS
-from illust_metrics import choose_threshold, summarise
+from illust_metrics import oof_figures, summarise
 from illust_model import (DEFAULT_INPUT_SIZE, FEATURE_LAYERS, RESIZE_MODES, IllustOnlyNet, base_contract,
                           new_model_from_nsfwjs, trainable_start)
 
@@ -156,11 +156,12 @@ def train_mode(model: IllustOnlyNet):
 
 
 @torch.no_grad()
-def predict_cached(model, features, indices, start, batch=256) -> np.ndarray:
+def predict_cached(model, features, indices, start, view=0, batch=256) -> np.ndarray:
+    """Probabilities [len(indices), 3] on cached view `view` (0: the clean evaluation view)."""
     model.eval()
     probs = []
     for first in range(0, len(indices), batch):
-        x = torch.from_numpy(np.asarray(features[0, indices[first:first + batch]], dtype=np.float32))
+        x = torch.from_numpy(np.asarray(features[view, indices[first:first + batch]], dtype=np.float32))
         probs.append(torch.softmax(model.logits_from_cached(x, start), dim=1).numpy())
     return np.concatenate(probs) if probs else np.zeros((0, len(LABELS)), np.float32)
 
@@ -170,7 +171,6 @@ def weighted_loss(probs, labels, weights) -> float:
     return float((weights * -np.log(p)).sum() / weights.sum())
 
 
-@torch.no_grad()
 def teacher_probs(run_dirs, checkpoint: str, features, indices, start, dropout) -> np.ndarray:
     """float32 [views + 1, N, 3]: the mean of the teachers' `checkpoint` models' probabilities on every
     cached view of `indices` (other rows zero)."""
@@ -178,12 +178,8 @@ def teacher_probs(run_dirs, checkpoint: str, features, indices, start, dropout) 
     for run_dir in run_dirs:
         model = IllustOnlyNet(dropout=dropout)
         model.load_state_dict(torch.load(run_dir / checkpoint, map_location="cpu"))
-        model.eval()
         for view in range(features.shape[0]):
-            for first in range(0, len(indices), 256):
-                idx = indices[first:first + 256]
-                x = torch.from_numpy(np.asarray(features[view, idx], dtype=np.float32))
-                out[view, idx] += torch.softmax(model.logits_from_cached(x, start), dim=1).numpy() / len(run_dirs)
+            out[view, indices] += predict_cached(model, features, indices, start, view) / len(run_dirs)
     return out
 
 
@@ -328,18 +324,16 @@ def main(argv=None):
     # Threshold and headline figures come from --data (the kind of images X serves), so runs with and
     # without extra data compare on the same images; the extra sources are reported at that threshold.
     main_part, extra_part = slice(0, primary_count), slice(primary_count, None)
-    choice = choose_threshold(labels[main_part], oof[main_part], sources[main_part], args.target_recall,
-                              source_cap=args.source_cap)
-    summary = {"threshold_choice": choice,
-               "oof": summarise(labels[main_part], oof[main_part], sources[main_part], choice["threshold"]),
-               "oof_at_0.5": summarise(labels[main_part], oof[main_part], sources[main_part], 0.5),
-               **({"oof_extra": summarise(labels[extra_part], oof[extra_part], sources[extra_part], choice["threshold"]),
+    figures = oof_figures(labels[main_part], oof[main_part], sources[main_part], args.target_recall, args.source_cap)
+    threshold = figures["threshold_choice"]["threshold"]
+    summary = {**figures,
+               **({"oof_extra": summarise(labels[extra_part], oof[extra_part], sources[extra_part], threshold),
                    "extra_data": [str(folder) for folder in args.extra_data]} if extra else {}),
                "best_epochs": best_epochs,
                "final_epochs": final_epochs, "command": "/usr/bin/python3 tools/train.py " + " ".join(sys.argv[1:] if argv is None else argv)}
     (args.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     o = summary["oof"]
-    log(f"out-of-fold at t={choice['threshold']:.3f}: accuracy {o['accuracy']:.4f}, illustration recall "
+    log(f"out-of-fold at t={threshold:.3f}: accuracy {o['accuracy']:.4f}, illustration recall "
         f"{o['illustration_recall']:.4f}, precision {o['illustration_precision']:.4f}; confusion {o['confusion']}")
     if extra:
         e = summary["oof_extra"]
