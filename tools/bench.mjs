@@ -98,6 +98,9 @@ function browserSuites(options) {
     { group: 'levers', suite: 'ours', title: 'lever: ours with the int8 model (tools/quantize_onnx.py), 1 thread', options: { threads: 1, modelUrl: INT8_MODEL_URL } },
     ...[1, 2].map((threads) => ({ group: 'levers', suite: 'ours-pipelined', title: `lever: ours, next image decoded in a worker during inference, ${threads} thread${threads > 1 ? 's' : ''}`,
       options: { threads } })),
+    // The extension's pool: two 1-thread workers use the same two cores as one 2-thread session.
+    { group: 'levers', suite: 'ours-pool', title: "lever: ours, 2 workers × 1 thread (the extension's pool), a stream of images", options: { workers: 2, threads: 1 },
+      baseId: 'ours:{"threads":2}' },
     { group: 'nsfwjs', suite: 'nsfwjs', title: 'nsfwjs 4.4.0: tfjs wasm, 1 thread', options: { backend: 'wasm', threads: 1 } },
     { group: 'nsfwjs', suite: 'nsfwjs', title: 'nsfwjs 4.4.0: tfjs wasm, 2 threads', options: { backend: 'wasm', threads: 2 } },
   ];

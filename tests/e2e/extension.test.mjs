@@ -332,7 +332,7 @@ test('extension on an X media tab: hides screenshots and photos without flashing
     assert.equal(await popup.textContent('#hidden'), String(hiddenIds.length));
     assert.equal(await popup.textContent('#errors'), String(failing.size));
     // No adapter in plain headless Chromium: WASM, and the popup says why not WebGPU.
-    await popup.waitForFunction(() => /^WASM · \d+ threads? \(WebGPU: no adapter\) · model \S+$/.test(document.getElementById('provider').textContent));
+    await popup.waitForFunction(() => /^WASM · \d+ workers? × \d+ threads? \(WebGPU: no adapter\) · model \S+$/.test(document.getElementById('provider').textContent));
 
     const photoIds = all.filter((id) => media.get(id).label === 'photo');
     await popup.uncheck('#hidePhotos');
@@ -478,11 +478,11 @@ test('extension with a WebGPU adapter (SwiftShader): reports the provider that r
     console.log(`# extension e2e: with --enable-unsafe-webgpu the classifier runs on: ${line}`);
     // An adapter exists here, so "no adapter" would mean the probe is wrong; any other reason
     // (e.g. the warm-up limit on a software adapter) must be named.
-    assert.match(line, /^WebGPU · model \S+$|^WASM · \d+ threads? \(WebGPU: (?!no adapter\)).+\) · model \S+$/);
+    assert.match(line, /^WebGPU · model \S+$|^WASM · \d+ workers? × \d+ threads? \(WebGPU: (?!no adapter\)).+\) · model \S+$/);
 
     // "Use GPU" off: the classifier is rebuilt on WASM, says why, and judges new cells.
     await popup.uncheck('#useGpu');
-    await popup.waitForFunction(() => /^WASM · \d+ threads? \(WebGPU: off in settings\) · model \S+$/.test(document.getElementById('provider').textContent),
+    await popup.waitForFunction(() => /^WASM · \d+ workers? × \d+ threads? \(WebGPU: off in settings\) · model \S+$/.test(document.getElementById('provider').textContent),
       null, { timeout: 30000 });
     await page.goto('https://x.com/gpuartist2/media');
     const secondIds = second.map((c) => c.mediaId);

@@ -15,7 +15,6 @@ import { fileURLToPath } from 'node:url';
 import { isMediaTabPath, mediaIdFromUrl, mediaIdsFromCssBackground, jpegUrlForMedia } from '../../web/extension/media-cells.js';
 import { LruCache } from '../../web/extension/lru-cache.js';
 import { DEFAULTS, sanitizeSettings, readSettings, writeSettings } from '../../web/extension/settings.js';
-import { bytesToBase64, base64ToBytes } from '../../web/extension/bytes-codec.js';
 import { MSG } from '../../web/extension/messages.js';
 import { classifierLabel, webgpuFallbackReason } from '../../web/extension/classifier-label.js';
 import { bundleClassicScript, rewriteLibImports, drawIcon } from '../../tools/build/extension.mjs';
@@ -101,19 +100,12 @@ test('provider line: what really ran, and why not WebGPU', () => {
   assert.equal(classifierLabel({ provider: 'wasm', threads: 2, modelVersion: 'v1', webgpuFallback: 'no adapter' }),
     'WASM · 2 threads (WebGPU: no adapter) · model v1');
   assert.equal(classifierLabel({ provider: 'wasm', threads: 1, modelVersion: 'v1', webgpuFallback: null }), 'WASM · 1 thread · model v1');
+  assert.equal(classifierLabel({ provider: 'wasm', threads: 1, workers: 2, modelVersion: 'v1', webgpuFallback: 'no adapter' }),
+    'WASM · 2 workers × 1 thread (WebGPU: no adapter) · model v1');
+  assert.equal(classifierLabel({ provider: 'wasm', threads: 3, workers: 1, modelVersion: 'v1' }), 'WASM · 1 worker × 3 threads · model v1');
   assert.equal(classifierLabel({ provider: 'webgpu', threads: 0, modelVersion: 'v1' }), 'WebGPU · model v1');
   assert.equal(classifierLabel({ ok: false, message: 'model: wrong model file' }), 'unavailable (model: wrong model file)');
   assert.equal(classifierLabel(null), 'not started (no media tab judged yet)');
-});
-
-test('base64 transport round-trips bytes and refuses junk', () => {
-  const bytes = new Uint8Array(70000).map((_, i) => (i * 7919) & 0xff);
-  const text = bytesToBase64(bytes);
-  assert.equal(text, Buffer.from(bytes).toString('base64'));
-  assert.deepEqual(base64ToBytes(text), bytes);
-  assert.deepEqual(base64ToBytes(''), new Uint8Array(0));
-  assert.throws(() => base64ToBytes('not base64 !!'), TypeError);
-  assert.throws(() => bytesToBase64([1, 2]), TypeError);
 });
 
 test('message types are unique strings', () => {

@@ -8,6 +8,7 @@
 // Suites:
 //   ours            wasm core toTensor + ONNX Runtime Web (wasm) via web/lib/classifier.js, the very
 //                   code the demo and the extension run
+//   ours-pool       the extension's pool: several workers, each with the core and its own ORT
 //   core-decode     wasm core toTensor only (issue 2: decode + preprocess)
 //   browser-decode  the browser's own path to the same tensor: createImageBitmap + OffscreenCanvas
 //                   drawImage/getImageData + a JS normalise loop
@@ -168,6 +169,39 @@ async function suiteOursPipelined({ threads = 1, modelUrl }) {
   return { startupMs, runRange, step: async (bytes) => (await runRange([bytes]))[0], info: { threads } };
 }
 
+/**
+ * The extension's worker pool (web/lib/classifier-pool.js): `workers` workers with `threads` ORT threads
+ * each, fed a stream (the whole range queued at once, as a media tab queues its thumbnails). Rows:
+ * decode and infer as measured inside the worker, total = the time between consecutive verdicts
+ * (throughput per image, like the pipelined lever), so they compare with one session's per-image times.
+ */
+async function suiteOursPool({ workers = 2, threads = 1, modelUrl = '/model/illust-only.onnx' }) {
+  const t0 = now();
+  const [{ createClassifierPool }, contract, model] = await Promise.all([
+    import('/web/lib/classifier-pool.js'), loadContract(), fetchBytes(modelUrl)]);
+  const here = (p) => new URL(p, location.href).href;
+  const pool = await createClassifierPool({
+    model, contract, workers, threads, ortUrl: here('/node_modules/onnxruntime-web/dist/ort.wasm.min.mjs'),
+    wasmPaths: here('/node_modules/onnxruntime-web/dist/'), coreUrl: here('/build/wasm/illust_core.mjs'),
+  });
+  await pool.allStarted;
+  if (pool.workers !== workers) throw new Error(`only ${pool.workers} of ${workers} workers started`);
+  const startupMs = now() - t0;
+  const runRange = async (images) => {
+    const rows = [];
+    let last = now();
+    await Promise.all(images.map((bytes, i) => pool.classify(bytes).then((result) => {
+      const t = now();
+      rows[i] = result.ok
+        ? { decode: result.ms.preprocess, infer: result.ms.inference, total: t - last, label: result.label }
+        : { error: `${result.code}: ${result.message}`, decode: result.ms?.preprocess ?? 0, infer: 0, total: t - last };
+      last = t;
+    })));
+    return rows;
+  };
+  return { startupMs, runRange, step: async (bytes) => (await runRange([bytes]))[0], info: { workers, threads } };
+}
+
 // ---- decode + preprocess only ----------------------------------------------------------------
 
 async function suiteCoreDecode() {
@@ -270,7 +304,7 @@ async function suiteNsfwjs({ backend = 'wasm', threads = 1 }) {
   return { startupMs, step, info };
 }
 
-const SUITES = { ours: suiteOurs, 'ours-batch': suiteOursBatch, 'ours-pipelined': suiteOursPipelined, 'core-decode': suiteCoreDecode, 'browser-decode': suiteBrowserDecode, nsfwjs: suiteNsfwjs };
+const SUITES = { ours: suiteOurs, 'ours-batch': suiteOursBatch, 'ours-pipelined': suiteOursPipelined, 'ours-pool': suiteOursPool, 'core-decode': suiteCoreDecode, 'browser-decode': suiteBrowserDecode, nsfwjs: suiteNsfwjs };
 
 let active = null; // {images, step}
 

@@ -1,6 +1,6 @@
 // How the extension reports which execution provider really runs the model, and why WebGPU does not
 // when it does not: the offscreen document condenses the classifier's log lines into a reason, and the
-// popup shows one line such as "WASM · 2 threads (WebGPU: no adapter) · model 2026.11.26-…".
+// popup shows one line such as "WASM · 2 workers × 1 thread (WebGPU: no adapter) · model 2026.11.26-…".
 // Pure functions, so the wording is unit-tested without a browser.
 
 /** Why WebGPU is not running, from web/lib/classifier.js's log lines ("webgpu: …; using wasm"), or null. */
@@ -11,8 +11,8 @@ export function webgpuFallbackReason(notes) {
 }
 
 /**
- * The popup's classifier line. info: the offscreen document's status ({provider, threads, modelVersion,
- * webgpuFallback}), {ok:false, message} when the classifier cannot start, or null before any media tab.
+ * The popup's classifier line. info: the offscreen document's status ({provider, threads, workers (WASM
+ * pool), modelVersion, webgpuFallback}), {ok:false, message} when the classifier cannot start, or null before any media tab.
  */
 export function classifierLabel(info) {
   if (!info) return 'not started (no media tab judged yet)';
@@ -22,5 +22,7 @@ export function classifierLabel(info) {
   const threads = Number(info.threads) || 1;
   const name = info.provider === 'wasm' ? 'WASM' : String(info.provider);
   const fallback = info.webgpuFallback ? ` (WebGPU: ${info.webgpuFallback})` : '';
-  return `${name} · ${threads} thread${threads === 1 ? '' : 's'}${fallback} · ${model}`;
+  const workers = Number(info.workers) || 0;
+  const pool = workers > 0 ? `${workers} worker${workers === 1 ? '' : 's'} × ` : '';
+  return `${name} · ${pool}${threads} thread${threads === 1 ? '' : 's'}${fallback} · ${model}`;
 }

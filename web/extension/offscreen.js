@@ -1,10 +1,10 @@
-// The offscreen document's script: loads the wasm core, the model and ONNX Runtime Web (all shipped
-// inside the extension; MV3 forbids remote code) on the first request, then classifies the image bytes
-// the service worker sends, one at a time on one session: WebGPU when the browser has a real adapter
-// that warms up in time (and the user allows it), WASM otherwise. It returns scores; the service worker
-// applies the user's settings. Nothing here touches the network.
+// The offscreen document's script: loads the model and ONNX Runtime Web (all shipped inside the
+// extension; MV3 forbids remote code) on the first request, then classifies the image bytes the service
+// worker sends. WebGPU runs in this document on one session when the browser has a real adapter that
+// warms up in time (and the user allows it); otherwise a pool of workers (lib/classifier-pool.js), each
+// with the wasm core and its own WASM runtime, judges several thumbnails at once. It returns scores;
+// the service worker applies the user's settings. Nothing here touches the network.
 import { MSG, OFFSCREEN_TARGET } from './messages.js';
-import { base64ToBytes } from './bytes-codec.js';
 import { webgpuFallbackReason } from './classifier-label.js';
 
 const here = (relative) => new URL(relative, import.meta.url).href;
@@ -31,29 +31,47 @@ async function importOrtWebgpu() {
   return ortWebgpu;
 }
 
+/** The classifier on WebGPU in this document, or null when no adapter exists or WebGPU fails. */
+async function startWebgpuClassifier({ contract, modelBytes, core, log }) {
+  const loadFailed = (error) => { throw new Error(`cannot load the classifier's modules (${error?.message ?? error})`); };
+  const { createClassifier, probeWebGPU } = await import('../lib/classifier.js').catch(loadFailed);
+  if (!(await probeWebGPU())) {
+    log('webgpu: no adapter; using wasm'); // the wording classifier.js uses, read by webgpuFallbackReason
+    return null;
+  }
+  const ort = await import('./ort/ort.wasm.min.mjs').catch(loadFailed);
+  ort.env.wasm.wasmPaths = here('./ort/');
+  ort.env.wasm.numThreads = 1; // only for a fallback inside createClassifier, released below
+  const classifier = await createClassifier({
+    ort, ortWebgpu: importOrtWebgpu, model: modelBytes, contract, core: await core(), provider: 'webgpu', log,
+  });
+  if (classifier.provider === 'webgpu') return classifier;
+  await classifier.release(); // WebGPU failed (logged): the worker pool below does WASM better
+  return null;
+}
+
 async function startClassifier(preference) {
   const notes = [];
-  // Dynamic imports so a missing build part becomes a readable error answer, not a dead document.
-  const [{ loadCore }, { createClassifier }, ort] = await Promise.all([
-    import('../lib/core.js'), import('../lib/classifier.js'), import('./ort/ort.wasm.min.mjs'),
-  ]).catch((error) => { throw new Error(`cannot load the classifier's modules (${error?.message ?? error})`); });
-  ort.env.wasm.wasmPaths = here('./ort/');
+  const log = (line) => { notes.push(line); console.info(`Illust Only: ${line}`); };
   const contract = await (await fetchOrThrow(here('./model/contract.json'), 'model contract')).json();
-  const [modelBytes, core] = await Promise.all([
-    fetchOrThrow(here(`./model/${contract.model_file}`), 'model').then((response) => response.arrayBuffer()),
-    loadCore().catch((error) => { throw new Error(`wasm core: ${error?.message ?? error}`); }),
-  ]);
-  const classifier = await createClassifier({
-    ort,
-    ortWebgpu: importOrtWebgpu,
-    model: new Uint8Array(modelBytes),
-    contract,
-    core,
-    provider: preference,
-    log: (line) => { notes.push(line); console.info(`Illust Only: ${line}`); },
-  });
+  const modelBytes = new Uint8Array(await (await fetchOrThrow(here(`./model/${contract.model_file}`), 'model')).arrayBuffer());
+  // The wasm core is needed here only for WebGPU; the pool's workers load their own.
+  const core = () => import('../lib/core.js').then(({ loadCore }) => loadCore())
+    .catch((error) => { throw new Error(`wasm core: ${error?.message ?? error}`); });
+
+  let classifier = preference === 'auto' ? await startWebgpuClassifier({ contract, modelBytes, core, log }) : null;
+  if (!classifier) {
+    // WASM: a few workers, each with its own 1-thread runtime, judge thumbnails side by side.
+    const { createClassifierPool, poolPlan } = await import('../lib/classifier-pool.js')
+      .catch((error) => { throw new Error(`cannot load the classifier's modules (${error?.message ?? error})`); });
+    const plan = poolPlan();
+    classifier = await createClassifierPool({
+      model: modelBytes, contract, ortUrl: here('./ort/ort.wasm.min.mjs'), wasmPaths: here('./ort/'), ...plan, log,
+    });
+  }
   const info = {
-    provider: classifier.provider, threads: classifier.threads, modelVersion: classifier.modelVersion,
+    provider: classifier.provider, threads: classifier.threads,
+    modelVersion: classifier.modelVersion,
     crossOriginIsolated: globalThis.crossOriginIsolated === true, requested: preference,
     webgpuFallback: classifier.provider === 'webgpu' || preference === 'wasm' ? null : webgpuFallbackReason(notes),
     notes,
@@ -82,37 +100,48 @@ function getClassifier(requested) {
  * The classifier's description for the service worker. Asked for 'wasm', the reason WebGPU is not
  * used is the worker's `why` (off in settings, or failed earlier in this browser session).
  */
-function describe(info, requested, why) {
+function describe({ classifier, info: started }, requested, why) {
+  // The pool's workers join (or, rarely, die) after it starts: count them now.
+  const info = started.provider === 'wasm' ? { ...started, workers: classifier.workers } : started;
   if (requested !== 'wasm' || info.provider === 'webgpu') return info;
   return { ...info, requested, webgpuFallback: typeof why === 'string' ? why.slice(0, 200) : 'not requested' };
 }
 
-async function classify(base64, preference, why) {
-  let bytes;
-  try {
-    if (typeof base64 !== 'string' || base64.length > MAX_MESSAGE_BYTES * 4 / 3 + 4) throw new TypeError('bad size');
-    bytes = base64ToBytes(base64);
-  } catch {
+async function classify(buffer, preference, why) {
+  if (!(buffer instanceof ArrayBuffer) || buffer.byteLength > MAX_MESSAGE_BYTES) {
     return { ok: false, code: 'bad_argument', message: 'the image bytes did not arrive intact' };
   }
+  const bytes = new Uint8Array(buffer);
   let ready;
-  try { ready = await getClassifier(preference); } catch (error) {
+  const currentReady = getClassifier(preference);
+  try { ready = await currentReady; } catch (error) {
     return { ok: false, code: 'no_model', message: String(error?.message ?? error) };
   }
   const result = await ready.classifier.classify(bytes);
+  // Every worker of the pool died: forget it, so the next image starts a new classifier.
+  if (result.code === 'no_model' && ready.classifier.workers === 0 && current?.ready === currentReady) current = null;
   // Scores only; the service worker decides with the user's current settings.
   const { ok, code, message, scores, width, height, format, ms } = result;
-  return { ok, code, message, scores, width, height, format, ms, provider: describe(ready.info, preference, why) };
+  return { ok, code, message, scores, width, height, format, ms, provider: describe(ready, preference, why) };
 }
 
 async function status(preference, why) {
   try {
-    const { info } = await getClassifier(preference);
-    return { ok: true, ...describe(info, preference, why) };
+    return { ok: true, ...describe(await getClassifier(preference), preference, why) };
   } catch (error) {
     return { ok: false, code: 'no_model', message: String(error?.message ?? error) };
   }
 }
+
+// Image bytes come from the service worker by web messaging (see service-worker.js, classifyInOffscreen):
+// structured clone with the buffer transferred, instead of JSON through the browser process.
+navigator.serviceWorker.onmessage = (event) => {
+  const { data } = event;
+  if (data?.type !== MSG.OFFSCREEN_CLASSIFY) return;
+  const reply = (result) => event.source?.postMessage({ type: MSG.OFFSCREEN_RESULT, id: data.id, result });
+  classify(data.bytes, data.provider, data.why).then(reply,
+    (error) => reply({ ok: false, code: 'internal', message: String(error?.message ?? error) }));
+};
 
 chrome.runtime.onMessage.addListener((message, _sender, sendResponse) => {
   if (message?.target !== OFFSCREEN_TARGET) return false;
@@ -121,8 +150,6 @@ chrome.runtime.onMessage.addListener((message, _sender, sendResponse) => {
     return true;
   };
   switch (message.type) {
-    case MSG.OFFSCREEN_CLASSIFY:
-      return answer(classify(message.bytes, message.provider, message.why));
     case MSG.OFFSCREEN_STATUS:
       return answer(status(message.provider, message.why));
     default:

@@ -1,0 +1,164 @@
+// Runs the WASM classifier on several images at once: a few module workers (classifier-worker.js),
+// each with its own ONNX Runtime instance, take queued images one at a time, first come first served.
+// Why not one session with more ORT threads: its threads meet at a barrier after every layer, so on a
+// small, busy machine they wait for each other. On this project's 2-core machine two 1-thread workers
+// judged a stream of images faster than one 2-thread session when idle (24 vs 27 ms per image) and
+// far faster with a core taken by other work (37 vs 60 ms; tools/bench/notes.md). Each worker holds a
+// copy of the runtime and the model (~60 MB), so the pool stays small.
+//
+//   const pool = await createClassifierPool({ workerUrl, ortUrl, wasmPaths, model, contract, ...poolPlan() });
+//   const result = await pool.classify(bytes);  // same results as classifier.js's classify()
+//
+// It resolves as soon as one worker is ready (the others join when they are), rejects only when none
+// can start, and never rejects a classify(): a worker that dies answers its image with an error and
+// leaves the pool; when none is left, every waiting image gets {ok:false, code:'no_model'}.
+
+/** Workers and ORT threads per worker for a machine: two 1-thread workers on 2–4 cores. */
+export function poolPlan({ cores = globalThis.navigator?.hardwareConcurrency ?? 2, isolated = globalThis.crossOriginIsolated === true } = {}) {
+  const workers = cores >= 2 ? 2 : 1;
+  // Threads need SharedArrayBuffer (cross-origin isolation). Keep about one core for the page.
+  const threads = isolated ? Math.max(1, Math.min(4, Math.floor((cores - 1) / workers))) : 1;
+  return { workers, threads };
+}
+
+const DEFAULT_WORKER_URL = new URL('./classifier-worker.js', import.meta.url);
+
+/**
+ * options: {model: Uint8Array|ArrayBuffer, contract, ortUrl (ORT's wasm bundle), wasmPaths?, workers,
+ *           threads, workerUrl?, coreUrl? (the core's glue, when not next to core.js), log?}
+ */
+export function createClassifierPool(options) {
+  const { contract, ortUrl, wasmPaths, coreUrl, workers = 2, threads = 1, workerUrl = DEFAULT_WORKER_URL, log = () => {} } = options;
+  const given = options.model;
+  if (!contract || !ortUrl || !(given instanceof ArrayBuffer || ArrayBuffer.isView(given))) {
+    return Promise.reject(new Error('createClassifierPool: model (bytes), contract and ortUrl are required'));
+  }
+  // Each worker gets its own copy of the model (structured clone); the caller's bytes stay intact.
+  const model = given instanceof ArrayBuffer ? given : given.buffer.slice(given.byteOffset, given.byteOffset + given.byteLength);
+
+  const members = []; // {worker, state: 'starting'|'ready'|'dead', job, judged}
+  const waiting = []; // jobs: {id, bytes, options, resolve}
+  let nextId = 1;
+  let released = false;
+  let resolvePool;
+  let rejectPool;
+  const started = new Promise((resolve, reject) => { resolvePool = resolve; rejectPool = reject; });
+  const failures = [];
+  let settleAllStarted;
+  const allStarted = new Promise((resolve) => { settleAllStarted = resolve; });
+
+  const alive = () => members.filter((m) => m.state !== 'dead');
+  const answer = (job, result) => job.resolve(result);
+
+  function pump() {
+    for (const member of members) {
+      if (waiting.length === 0) break;
+      if (member.state === 'ready' && !member.job) {
+        const job = waiting.shift();
+        member.job = job;
+        member.worker.postMessage({ type: 'classify', id: job.id, bytes: job.bytes, options: job.options }, [job.bytes]);
+      }
+    }
+    if (released && waiting.length === 0 && members.every((m) => !m.job)) {
+      for (const member of members) { member.worker.terminate(); member.state = 'dead'; }
+      settleAllStarted();
+    }
+  }
+
+  function drop(member, why) {
+    if (member.state === 'dead') return;
+    const wasStarting = member.state === 'starting';
+    member.state = 'dead';
+    member.worker.terminate();
+    if (wasStarting) failures.push(why);
+    else log(`classifier worker stopped: ${why}`);
+    if (member.job) answer(member.job, { ok: false, code: 'internal', message: `the classifier worker stopped: ${why}` });
+    member.job = null;
+    if (wasStarting) startNext();
+    if (alive().length === 0) {
+      rejectPool(new Error(failures.length ? failures[0] : why));
+      for (const job of waiting.splice(0)) answer(job, { ok: false, code: 'no_model', message: `classifier unavailable: ${why}` });
+    }
+    pump();
+  }
+
+  // Workers start one after another: the first judges images while the next compiles its runtime and
+  // loads the model, so the first verdict comes as early as with a single session.
+  let toStart = Math.max(1, Math.floor(workers));
+  function startNext() {
+    while (toStart > 0 && !released) {
+      toStart -= 1;
+      if (startWorker(members.length + 1)) return;
+    }
+    if (alive().length === 0) rejectPool(new Error(failures[0] ?? 'no classifier worker'));
+    settleAllStarted();
+  }
+
+  function startWorker(number) {
+    let worker;
+    try {
+      worker = new Worker(workerUrl, { type: 'module', name: `illust-only classifier ${number}` });
+    } catch (error) {
+      failures.push(`cannot start a classifier worker (${error?.message ?? error})`);
+      return false;
+    }
+    const member = { worker, state: 'starting', job: null, judged: 0 };
+    members.push(member);
+    worker.onmessage = ({ data }) => {
+      if (data?.type === 'ready') {
+        if (member.state !== 'starting') return;
+        member.state = 'ready';
+        resolvePool(api);
+        pump();
+        startNext();
+      } else if (data?.type === 'init-failed') {
+        drop(member, data.message);
+      } else if (data?.type === 'result' && member.job?.id === data.id) {
+        const job = member.job;
+        member.job = null;
+        member.judged += 1;
+        answer(job, data.result);
+        pump();
+      }
+    };
+    // A worker script that cannot load, or a crash: the event says little, so say what it was.
+    worker.onerror = (event) => { event.preventDefault?.(); drop(member, `worker error: ${event.message || 'the worker script could not be loaded'}`); };
+    worker.onmessageerror = () => drop(member, 'a message could not be read');
+    worker.postMessage({ type: 'init', ortUrl: String(ortUrl), wasmPaths, coreUrl: coreUrl && String(coreUrl), model, contract, numThreads: threads });
+    return true;
+  }
+
+  const api = {
+    provider: 'wasm',
+    threads,
+    modelVersion: contract.version,
+    /** Workers started and not dead (starting or ready). */
+    get workers() { return alive().length; },
+    /** Resolves once every planned worker is ready or has failed (the pool itself resolves at the first). */
+    allStarted,
+    /** Images answered by each worker started so far (dead ones included), for tests and benchmarks. */
+    get judgedPerWorker() { return members.map((m) => m.judged); },
+    /** bytes: an image file's bytes (copied; the caller's array stays intact). Never rejects. */
+    classify(bytes, classifyOptions) {
+      if (released) return Promise.resolve({ ok: false, code: 'no_model', message: 'the classifier was released' });
+      if (alive().length === 0) return Promise.resolve({ ok: false, code: 'no_model', message: 'classifier unavailable: no worker left' });
+      let view;
+      if (bytes instanceof ArrayBuffer) view = new Uint8Array(bytes);
+      else if (ArrayBuffer.isView(bytes)) view = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      else return Promise.resolve({ ok: false, code: 'bad_argument', message: 'expected the image bytes (Uint8Array or ArrayBuffer)' });
+      const copy = view.slice().buffer; // transferred to the worker
+      return new Promise((resolve) => {
+        waiting.push({ id: nextId++, bytes: copy, options: classifyOptions, resolve });
+        pump();
+      });
+    },
+    /** Stops the workers once the images already queued are answered. */
+    release() {
+      released = true;
+      pump();
+      return Promise.resolve();
+    },
+  };
+  startNext();
+  return started;
+}
