@@ -12,7 +12,7 @@ import path from 'node:path';
 import vm from 'node:vm';
 import { fileURLToPath } from 'node:url';
 
-import { isMediaTabPath, mediaIdFromUrl, mediaIdsFromCssBackground, jpegUrlForMedia } from '../../web/extension/media-cells.js';
+import { isMediaTabPath, isProfilePath, mediaIdFromUrl, mediaIdsFromCssBackground, jpegUrlForMedia } from '../../web/extension/media-cells.js';
 import { LruCache } from '../../web/extension/lru-cache.js';
 import { DEFAULTS, sanitizeSettings, readSettings, writeSettings } from '../../web/extension/settings.js';
 import { MSG } from '../../web/extension/messages.js';
@@ -26,6 +26,16 @@ test('media tab paths: /USER/media only', () => {
   for (const p of ['/someartist/media', '/some_artist/media/', '/A/media', '/abcdefghijklmno/media']) assert.ok(isMediaTabPath(p), p);
   for (const p of ['/someartist', '/someartist/likes', '/home', '/someartist/media/x', '/abcdefghijklmnop/media', '/a-b/media', '', null]) {
     assert.equal(isMediaTabPath(p), false, String(p));
+  }
+});
+
+test('profile paths (the model loads there): a user and its tabs, not X\'s own pages', () => {
+  for (const p of ['/someartist', '/someartist/', '/some_artist/media', '/A/likes', '/abcdefghijklmno/with_replies', '/Artist/highlights']) {
+    assert.ok(isProfilePath(p), p);
+  }
+  for (const p of ['/', '/home', '/explore', '/i/bookmarks', '/notifications', '/messages/123', '/Settings', '/search',
+    '/someartist/status/123', '/someartist/followers', '/abcdefghijklmnop', '/a-b', '', null]) {
+    assert.equal(isProfilePath(p), false, String(p));
   }
 });
 

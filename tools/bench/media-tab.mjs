@@ -11,10 +11,12 @@
 // interception (context.route) would also work, but it sends every body through the DevTools protocol
 // as base64 and cost this 2-core machine about 0.1 s of CPU per 10 thumbnails, page and service
 // worker fetches alike; it is the fallback when openssl is missing.
-// Two loads: cold (first page after the browser starts: the extension's offscreen document and model
-// session start then) and warm (a second tab, fresh media ids so no cached verdict helps). The cold
-// tab stays open meanwhile, as a user's would: the extension closes its offscreen document (and
-// model) when no X tab is left, which would make the second load cold again.
+// Three loads: cold (first page after the browser starts: the extension's offscreen document and model
+// session start then), warm (a second tab, fresh media ids so no cached verdict helps; the cold tab
+// stays open meanwhile, as a user's would: the extension closes its offscreen document and model when
+// no X tab is left, which would make the second load cold again), and from the profile (a new browser
+// opens the user's profile, where the extension starts loading the model, and clicks Media 2 s later:
+// the common way to reach a media tab; timed from the click).
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import https from 'node:https';
@@ -24,6 +26,8 @@ import { selectImages } from './images.mjs';
 import { percentile } from './stats.mjs';
 
 const CELLS = 60;
+// How long the "from the profile" run stays on the profile before clicking Media: a glance.
+const PROFILE_DWELL_MS = 2000;
 const TIMEOUT_MS = 120000;
 
 function recorderScript() {
@@ -41,13 +45,24 @@ function recorderScript() {
   observer.observe(document, { subtree: true, attributes: true, attributeFilter: ['data-illust-only-state'] });
 }
 
-/** Loads the fixture in a new tab and waits for every verdict. The tab stays open (see below). */
-async function loadOnce(context, { fixture, cells, label }) {
+/**
+ * Loads the fixture in a new tab and waits for every verdict. The tab stays open (see below). With
+ * `profileDwellMs`, the tab opens the user's profile first, stays there that long (a user looking at
+ * it), then moves to the media tab the way X does (SPA navigation, fixtureNavigate); times then count
+ * from that click, and DOMContentLoaded is the profile's.
+ */
+async function loadOnce(context, { fixture, cells, label, profileDwellMs = 0 }) {
   const page = await context.newPage();
   await page.addInitScript(recorderScript);
   const html = fixture.replace('/*CELL_BATCHES*/[]', JSON.stringify([cells]));
-  await page.route('https://x.com/someartist/media', (route) => route.fulfill({ contentType: 'text/html; charset=utf-8', body: html }));
-  await page.goto('https://x.com/someartist/media');
+  const url = profileDwellMs ? 'https://x.com/someartist' : 'https://x.com/someartist/media';
+  await page.route(url, (route) => route.fulfill({ contentType: 'text/html; charset=utf-8', body: html }));
+  await page.goto(url);
+  let origin = 0;
+  if (profileDwellMs) {
+    await page.waitForTimeout(profileDwellMs);
+    origin = await page.evaluate(() => { const t = performance.now(); window.fixtureNavigate('/someartist/media'); return t; });
+  }
   const ids = cells.map((c) => c.mediaId);
   await page.waitForFunction((want) => want.every((id) => window.__judgeTimes.has(id)), ids, { timeout: TIMEOUT_MS, polling: 50 });
   const { times, loadEvent, domContentLoaded } = await page.evaluate(() => ({
@@ -55,7 +70,7 @@ async function loadOnce(context, { fixture, cells, label }) {
     loadEvent: performance.getEntriesByType('navigation')[0]?.loadEventEnd ?? NaN,
     domContentLoaded: performance.getEntriesByType('navigation')[0]?.domContentLoadedEventEnd ?? NaN,
   }));
-  const ms = times.map((t) => t.ms);
+  const ms = times.map((t) => t.ms - origin);
   const states = times.reduce((acc, t) => ({ ...acc, [t.state]: (acc[t.state] ?? 0) + 1 }), {});
   return { label, first: Math.min(...ms), median: percentile(ms, 50), all: Math.max(...ms), domContentLoaded, loadEvent, states };
 }
@@ -104,51 +119,69 @@ export async function runMediaTab({ root, dataDir, seed, chromiumArgs, log = () 
     return { statusId: String(1900000000000000000n + BigInt(run * 1000 + i)), mediaId, variant: variants[i % variants.length] };
   });
 
-  const profile = mkdtempSync(path.join(os.tmpdir(), 'illust-bench-ext-'));
-  let context;
+  const profileDirs = [];
+  const contexts = [];
   let imageServer = null;
   try {
     // The cells' media ids are known before the browser starts, so the server can hold them all.
-    const runs = [cellsFor(1), cellsFor(2)];
-    imageServer = await startImageServer(bytesById, profile);
+    const runs = [cellsFor(1), cellsFor(2), cellsFor(3)];
+    const certDir = mkdtempSync(path.join(os.tmpdir(), 'illust-bench-cert-'));
+    profileDirs.push(certDir);
+    imageServer = await startImageServer(bytesById, certDir);
     const serverArgs = imageServer
       ? [`--host-resolver-rules=MAP pbs.twimg.com:443 127.0.0.1:${imageServer.address().port}`, '--ignore-certificate-errors']
       : [];
+    if (!imageServer) log('  openssl not found: serving pbs.twimg.com through request interception (slower)');
     const { chromium } = await import('playwright-core');
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: '/usr/bin/chromium', headless: true, viewport: { width: 800, height: 600 },
-      args: [...chromiumArgs, ...serverArgs, `--disable-extensions-except=${extensionDir}`, `--load-extension=${extensionDir}`],
-    });
-    if (!imageServer) {
-      log('  openssl not found: serving pbs.twimg.com through request interception (slower)');
-      await context.route('https://pbs.twimg.com/**', (route) => {
-        const id = new URL(route.request().url()).pathname.match(/^\/media\/([\w-]+)$/)?.[1];
-        if (id && bytesById.has(id)) return route.fulfill({ contentType: 'image/jpeg', body: bytesById.get(id) });
-        return route.fulfill({ status: 404, body: '' });
+    /** A fresh browser with the extension loaded (a new profile: nothing cached, no model loaded). */
+    const launch = async () => {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'illust-bench-ext-'));
+      profileDirs.push(dir);
+      const context = await chromium.launchPersistentContext(dir, {
+        executablePath: '/usr/bin/chromium', headless: true, viewport: { width: 800, height: 600 },
+        args: [...chromiumArgs, ...serverArgs, `--disable-extensions-except=${extensionDir}`, `--load-extension=${extensionDir}`],
       });
-    }
-    context.serviceWorkers()[0] ?? await context.waitForEvent('serviceworker', { timeout: 30000 });
-    const cold = await loadOnce(context, { fixture, cells: runs[0], label: 'cold' });
+      contexts.push(context);
+      if (!imageServer) {
+        await context.route('https://pbs.twimg.com/**', (route) => {
+          const id = new URL(route.request().url()).pathname.match(/^\/media\/([\w-]+)$/)?.[1];
+          if (id && bytesById.has(id)) return route.fulfill({ contentType: 'image/jpeg', body: bytesById.get(id) });
+          return route.fulfill({ status: 404, body: '' });
+        });
+      }
+      context.serviceWorkers()[0] ?? await context.waitForEvent('serviceworker', { timeout: 30000 });
+      return context;
+    };
+    const first = await launch();
+    const cold = await loadOnce(first, { fixture, cells: runs[0], label: 'cold' });
     log(`  cold: all ${CELLS} judged ${cold.all.toFixed(0)} ms after navigation start`);
-    const warm = await loadOnce(context, { fixture, cells: runs[1], label: 'warm' });
+    const warm = await loadOnce(first, { fixture, cells: runs[1], label: 'warm' });
     log(`  warm: all ${CELLS} judged ${warm.all.toFixed(0)} ms after navigation start`);
+    await first.close();
+    const viaProfile = await loadOnce(await launch(), { fixture, cells: runs[2], label: 'profile', profileDwellMs: PROFILE_DWELL_MS });
+    log(`  from the profile: all ${CELLS} judged ${viaProfile.all.toFixed(0)} ms after the click on the media tab`);
     const fmt = (v) => (Number.isFinite(v) ? `${v.toFixed(0)} ms` : '–');
+    const names = {
+      cold: 'cold (first page: offscreen document + model session start)',
+      warm: 'warm (second tab, new media ids)',
+      profile: `from the profile (new browser: the profile page open ${PROFILE_DWELL_MS / 1000} s, then a click on Media; times from the click)`,
+    };
     const table = [];
-    for (const run of [cold, warm]) {
-      const name = run.label === 'cold' ? 'cold (first page: offscreen document + model session start)' : 'warm (second tab, new media ids)';
-      table.push([`${name}: DOMContentLoaded`, fmt(run.domContentLoaded)]);
+    for (const run of [cold, warm, viaProfile]) {
+      const name = names[run.label];
+      if (run.label !== 'profile') table.push([`${name}: DOMContentLoaded`, fmt(run.domContentLoaded)]);
       table.push([`${name}: first / median / **all ${CELLS}** judged`, `${fmt(run.first)} / ${fmt(run.median)} / **${fmt(run.all)}**`]);
       table.push([`${name}: verdicts`, Object.entries(run.states).map(([k, v]) => `${v} ${k}`).join(', ')]);
       table.push([`${name}: per thumbnail after the first verdict`, fmt((run.all - run.first) / (CELLS - 1))]);
     }
     table.push(['thumbnails served by', imageServer ? 'a local HTTPS server (browser network stack)' : 'Playwright request interception']);
-    return { allJudgedMs: warm.all, coldAllJudgedMs: cold.all, cold, warm, table };
+    return { allJudgedMs: warm.all, coldAllJudgedMs: cold.all, profileAllJudgedMs: viaProfile.all, cold, warm, viaProfile, table };
   } catch (error) {
     return { error: String(error?.message ?? error).split('\n')[0] };
   } finally {
-    // Closing the context closes the tabs too.
-    await context?.close().catch(() => {});
+    // Closing a context closes its tabs too.
+    for (const context of contexts) await context.close().catch(() => {});
     imageServer?.close();
-    rmSync(profile, { recursive: true, force: true });
+    for (const dir of profileDirs) rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -16,7 +16,7 @@
 // MV3 content scripts are classic scripts: tools/build/extension.mjs inlines the imports below and
 // wraps the whole in one function scope.
 import { MSG } from './messages.js';
-import { CELL_SELECTOR, isMediaTabPath, mediaIdOfCell } from './media-cells.js';
+import { CELL_SELECTOR, isMediaTabPath, isProfilePath, mediaIdOfCell } from './media-cells.js';
 
 const DEFAULT_VERDICT_TIMEOUT_MS = 20000; // per sent request; generous: the first waits for the model to load
 const LOG_PREFIX = '[Illust Only]';
@@ -193,8 +193,10 @@ function revealAll() {
 function updateActive() {
   const nowActive = Boolean(settings.enabled) && isMediaTabPath(location.pathname);
   root.toggleAttribute('data-illust-only-active', nowActive);
-  if (nowActive && settingsLoaded && !prepareSent) {
-    // X takes a while to render its grid: let the model load meanwhile (1–2 s off the first verdict).
+  // Load the model early: on a profile the media tab is one click away (measured: all 60 thumbnails of a
+  // media tab judged ~1.9 s after navigation with the model loaded, ~3.3 s without), and on the media
+  // tab itself X takes a while to render its grid. The model stays loaded while any X tab is open.
+  if (settings.enabled && isProfilePath(location.pathname) && settingsLoaded && !prepareSent) {
     prepareSent = true;
     askServiceWorker({ type: MSG.PREPARE });
   }

@@ -17,6 +17,21 @@ const CSS_URL = /url\(\s*(["']?)(.*?)\1\s*\)/g;
 // X user names are 1–15 of [A-Za-z0-9_]; /USER/media is the media tab (x.com and twitter.com alike).
 const MEDIA_TAB_PATH = /^\/[A-Za-z0-9_]{1,15}\/media\/?$/;
 
+// A profile page: /USER or one of its tabs, where the media tab is one click away. The first segment
+// must not be one of X's own top-level pages, whose names are also valid user names.
+const PROFILE_PATH = /^\/([A-Za-z0-9_]{1,15})(?:\/(?:with_replies|highlights|articles|media|likes|superfollows))?\/?$/;
+const NOT_USERS = new Set(['home', 'explore', 'notifications', 'messages', 'i', 'settings', 'search', 'compose', 'login',
+  'logout', 'signup', 'tos', 'privacy', 'bookmarks', 'lists', 'communities', 'premium', 'jobs', 'hashtag', 'account',
+  'intent', 'share', 'download', 'about', 'help', 'display', 'topics', 'places', 'who_to_follow', 'connect_people',
+  'spaces', 'grok']);
+
+/** True on a user's profile or one of its tabs, e.g. "/someartist" or "/someartist/likes". */
+export function isProfilePath(pathname) {
+  if (typeof pathname !== 'string') return false;
+  const match = PROFILE_PATH.exec(pathname);
+  return Boolean(match) && !NOT_USERS.has(match[1].toLowerCase());
+}
+
 /** True on a profile's media tab path, e.g. "/someartist/media". */
 export function isMediaTabPath(pathname) {
   return typeof pathname === 'string' && MEDIA_TAB_PATH.test(pathname);
