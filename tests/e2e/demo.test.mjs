@@ -150,7 +150,9 @@ test('demo page: dropped folder and files are classified, counted, filtered and 
   }, readFileSync(images[3].file).toString('base64'));
   await writeFile(path.join(dropDir, 'picture.webp'), Buffer.from(webp, 'base64'));
 
-  assert.match(await page.textContent('#engine'), /^WASM, \d+ threads? · model \S+/);
+  // The classifier pool: two 1-thread workers on this 2-core machine (poolPlan).
+  assert.match(await page.textContent('#engine'), /^WASM, \d+ workers? × \d+ threads? · model \S+/);
+  assert.equal(await page.getAttribute('#engine', 'data-workers'), String(os.cpus().length >= 2 ? 2 : 1));
   assert.equal(await page.evaluate(() => crossOriginIsolated), true, 'tools/serve.mjs must send COOP/COEP');
 
   await dropPaths(page, [folder, path.join(dropDir, 'picture.webp'), path.join(dropDir, 'corrupt.jpg')]);
@@ -196,6 +198,8 @@ test('demo page: dropped folder and files are classified, counted, filtered and 
   assert.deepEqual(await readCounts(page), countsOf(cards));
   assert.equal((await readCounts(page)).error, 2);
   assert.match(await page.textContent('#engine'), new RegExp(`median \\d+\\.\\d ms per image \\(${images.length}\\)`));
+  // The dropped folder, the WebP and the corrupt file were one batch.
+  assert.match(await page.textContent('#engine'), new RegExp(`last batch: ${images.length + 2} images in \\d+\\.\\d s`));
 
   await page.mouse.move(0, 0); // no hover highlight in the picture
   // The data's images are not ours to redistribute (see the data README): blur them in the committed picture.
@@ -239,14 +243,14 @@ test('demo page: dropped folder and files are classified, counted, filtered and 
   await context.close();
 });
 
-test('demo page without cross-origin isolation runs on 1 thread (file and folder picker, paste)', { skip: skipReason, timeout: 60000 }, async () => {
+test('demo page without cross-origin isolation runs 1 thread per worker (file and folder picker, paste)', { skip: skipReason, timeout: 60000 }, async () => {
   const plain = await startServer({ siteDir: site, port: 0, isolation: false });
   try {
     const context = await browser.newContext();
     const { page, errors } = await openPage(context, plain.url);
     assert.equal(await page.evaluate(() => crossOriginIsolated), false);
     assert.equal(await page.getAttribute('#engine', 'data-threads'), '1');
-    assert.match(await page.textContent('#engine'), /^WASM, 1 thread \(page not cross-origin isolated\)/);
+    assert.match(await page.textContent('#engine'), /^WASM, \d+ workers? × 1 thread \(page not cross-origin isolated\)/);
 
     const [illustration, photo] = [pickImages()[0], pickImages().find((i) => i.label === 'photo')];
     await page.setInputFiles('#file-input', illustration.file);

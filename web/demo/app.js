@@ -15,12 +15,13 @@ const requestedThreads = /^[1-9]\d?$/.test(params.get('threads') ?? '') ? Number
 
 const state = {
   contract: null,
-  engine: null,          // READY message: provider, threads, modelVersion, note
+  engine: null,          // READY message: provider, threads, workers, modelVersion, note
   initError: null,
   settings: { ...DEFAULT_SETTINGS },
   cards: new Map(),      // id → {id, path, url, el, result}
   nextId: 1,
-  batch: { total: 0, done: 0 },
+  batch: { total: 0, done: 0 },  // + started (performance.now()) while a batch runs
+  lastBatch: null,       // {count, ms}: the last finished batch's wall time
 };
 
 // ---- worker -------------------------------------------------------------------------------------
@@ -69,6 +70,8 @@ function addFiles({ files, skipped = [], failed = [] }) {
   if (files.length === 0 && failed.length === 0) notes.push('Nothing to classify there: drop or paste image files.');
   showNotice(notes.join(' '));
   const fragment = document.createDocumentFragment();
+  // A new batch starts when nothing is pending: its wall time is what the user waits for the lot.
+  if (state.batch.done >= state.batch.total && files.length + failed.length > 0) state.batch.started = performance.now();
   for (const { file, path } of files) {
     const card = createCard(path, URL.createObjectURL(file));
     fragment.append(card.el);
@@ -105,6 +108,9 @@ function onResult(id, result) {
   if (!card || card.result) return;
   card.result = result;
   state.batch.done++;
+  if (state.batch.done === state.batch.total && state.batch.started !== undefined) {
+    state.lastBatch = { count: state.batch.total, ms: performance.now() - state.batch.started };
+  }
   const { el } = card;
   if (result.ok) {
     el.dataset.state = 'done';
@@ -186,16 +192,21 @@ function renderEngine() {
   if (engine.provider === 'webgpu') parts.push('WebGPU');
   else {
     const threads = `${engine.threads} thread${engine.threads === 1 ? '' : 's'}`;
-    parts.push(`WASM, ${threads}${engine.isolated ? '' : ' (page not cross-origin isolated)'}`);
+    const workers = engine.workers ? `${engine.workers} worker${engine.workers === 1 ? '' : 's'} × ` : '';
+    parts.push(`WASM, ${workers}${threads}${engine.isolated ? '' : ' (page not cross-origin isolated)'}`);
   }
   parts.push(`model ${engine.modelVersion ?? 'unknown'}`);
   const times = [...state.cards.values()].filter((c) => c.result?.ok).map((c) => c.result.ms.total);
   const med = median(times);
   parts.push(med === null ? 'no images yet' : `median ${med.toFixed(1)} ms per image (${times.length})`);
+  // Several images run at once on the pool, so the batch's wall time says more than the median.
+  const last = state.lastBatch;
+  if (last && last.count > 1) parts.push(`last batch: ${last.count} images in ${(last.ms / 1000).toFixed(1)} s`);
   el.textContent = parts.join(' · ') + (engine.note ? ` (${engine.note})` : '');
   el.dataset.state = 'ready';
   el.dataset.provider = engine.provider;
   el.dataset.threads = engine.threads;
+  el.dataset.workers = engine.workers ?? 1;
 }
 
 function updateBusy() {

@@ -3,7 +3,7 @@
 // Worker → page: READY or INIT_FAILED once, then one RESULT per CLASSIFY that was not cancelled.
 export const MSG = Object.freeze({
   INIT: 'init',             // {provider: 'auto'|'wasm'|'webgpu', threads?: ORT wasm threads}
-  READY: 'ready',           // {provider, threads, modelVersion, contract, note}
+  READY: 'ready',           // {provider, threads, workers (WASM pool; absent for one session), modelVersion, contract, note}
   INIT_FAILED: 'init-failed', // {message}
   CLASSIFY: 'classify',     // {id, file: File}
   RESULT: 'result',         // {id, result: classify() result or {ok:false, code, message}}

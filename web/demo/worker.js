@@ -1,13 +1,14 @@
-// The demo page's module worker: owns the wasm core and the one ONNX Runtime session, so decoding and
-// inference never block the page, even for hundreds of dropped images. Files are read and classified
-// strictly one after another (one session, and only one file's bytes in memory at a time).
+// The demo page's module worker: owns the classifier, so decoding and inference never block the page,
+// even for hundreds of dropped images. On WASM that is a pool of classifier workers (lib/classifier-
+// pool.js, as in the extension: two 1-thread ORT instances on 2–4 cores judge two files at once); on
+// WebGPU, or with ?threads=N (one session with N threads, for measuring), one session. Files are read
+// only when a classifier is free for them, so at most that many are in memory at a time.
 // Protocol: see messages.js.
 import { MSG, PROVIDERS, MAX_FILE_BYTES } from './messages.js';
 
 const here = (relative) => new URL(relative, import.meta.url).href;
 
 let classifierReady = null;  // Promise<classifier>, set by INIT
-let queue = Promise.resolve();
 let generation = 0;          // bumped by CANCEL: queued jobs of an older generation are dropped
 
 async function fetchOrThrow(url, what) {
@@ -19,30 +20,36 @@ async function fetchOrThrow(url, what) {
 
 async function init({ provider, threads }) {
   const notes = [];
+  const log = (line) => { notes.push(line); console.info(`illust-only: ${line}`); };
   // Imported here, not at the top, so a missing or broken build part becomes a readable INIT_FAILED
   // message on the page instead of a worker that never starts.
-  const [{ loadCore }, { createClassifier }] = await Promise.all([
-    import('./lib/core.js'), import('./lib/classifier.js'),
+  const [{ loadCore }, { createClassifier, probeWebGPU }, { createClassifierPool, poolPlan }] = await Promise.all([
+    import('./lib/core.js'), import('./lib/classifier.js'), import('./lib/classifier-pool.js'),
   ]).catch((error) => { throw new Error(`cannot load the page's modules (${error.message ?? error})`); });
   const contract = await (await fetchOrThrow(here('./model/contract.json'), 'model contract')).json();
-  const [modelBytes, core, ort] = await Promise.all([
-    fetchOrThrow(here(`./model/${contract.model_file}`), 'model').then((r) => r.arrayBuffer()),
-    loadCore().catch((error) => { throw new Error(`wasm core: ${error.message ?? error}`); }),
-    // The wasm-only bundle fetches a 14 MB runtime; the WebGPU bundle (27 MB) is imported by the
-    // classifier only when an adapter exists, so machines without a GPU never download it.
-    import('./ort/ort.wasm.min.mjs'),
-  ]);
-  const classifier = await createClassifier({
-    ort,
-    ortWebgpu: () => import('./ort/ort.webgpu.min.mjs'),
-    model: new Uint8Array(modelBytes),
-    contract,
-    core,
-    provider: PROVIDERS.includes(provider) ? provider : 'auto',
-    numThreads: threads,
-    // The fallback reasons (no adapter, warm-up failed or timed out) are shown next to the provider.
-    log: (line) => { notes.push(line); console.info(`illust-only: ${line}`); },
-  });
+  const model = new Uint8Array(await (await fetchOrThrow(here(`./model/${contract.model_file}`), 'model')).arrayBuffer());
+  const chosen = PROVIDERS.includes(provider) ? provider : 'auto';
+  // One session for WebGPU and for a thread count asked for in the URL; the pool otherwise.
+  const single = threads !== undefined || chosen === 'webgpu' || (chosen === 'auto' && await probeWebGPU());
+  let classifier;
+  if (single) {
+    const [core, ort] = await Promise.all([
+      loadCore().catch((error) => { throw new Error(`wasm core: ${error.message ?? error}`); }),
+      // The wasm-only bundle fetches a 14 MB runtime; the WebGPU bundle (27 MB) is imported by the
+      // classifier only when an adapter exists, so machines without a GPU never download it.
+      import('./ort/ort.wasm.min.mjs'),
+    ]);
+    classifier = await createClassifier({
+      ort, ortWebgpu: () => import('./ort/ort.webgpu.min.mjs'), model, contract, core, provider: chosen, numThreads: threads,
+      // The fallback reasons (no adapter, warm-up failed or timed out) are shown next to the provider.
+      log,
+    });
+  } else {
+    if (chosen === 'auto') log('webgpu: no adapter; using wasm'); // the wording classifier.js uses
+    classifier = await createClassifierPool({
+      model, contract, ortUrl: here('./ort/ort.wasm.min.mjs'), wasmPaths: here('./ort/'), ...poolPlan(), log,
+    });
+  }
   return { classifier, contract, notes };
 }
 
@@ -58,6 +65,30 @@ async function classifyFile(classifier, file) {
   return classifier.classify(bytes);
 }
 
+// Files wait here until a classifier is free for them: one at a time on one session, as many as the
+// pool has workers on the pool.
+const waiting = []; // {id, file, generation}
+let running = 0;
+let capacity = 1;   // raised to the pool's worker count once it is ready
+
+function startWaitingJobs() {
+  while (running < capacity && waiting.length > 0) {
+    const job = waiting.shift();
+    if (job.generation !== generation) continue;
+    running += 1;
+    (async () => {
+      let result;
+      try {
+        result = await classifyFile(await classifierReady, job.file);
+      } catch (error) {
+        // The model could not be loaded: each file still gets an answer, so no card waits forever.
+        result = { ok: false, code: 'not_ready', message: `classifier unavailable: ${error?.message ?? error}` };
+      }
+      if (job.generation === generation) self.postMessage({ type: MSG.RESULT, id: job.id, result });
+    })().finally(() => { running -= 1; startWaitingJobs(); });
+  }
+}
+
 self.onmessage = ({ data }) => {
   switch (data?.type) {
     case MSG.INIT:
@@ -65,9 +96,13 @@ self.onmessage = ({ data }) => {
         ({ classifier, contract, notes }) => {
           self.postMessage({
             type: MSG.READY, provider: classifier.provider, threads: classifier.threads,
-            modelVersion: classifier.modelVersion, contract, note: notes.join('; '),
+            workers: classifier.workers, modelVersion: classifier.modelVersion, contract, note: notes.join('; '),
             isolated: self.crossOriginIsolated === true,
           });
+          // The pool's later workers join as they start; count them when deciding how many files run.
+          capacity = Math.max(1, classifier.workers ?? 1);
+          classifier.allStarted?.then(() => { capacity = Math.max(1, classifier.workers); startWaitingJobs(); });
+          startWaitingJobs();
           return classifier;
         },
         (error) => {
@@ -76,22 +111,10 @@ self.onmessage = ({ data }) => {
         });
       classifierReady.catch(() => {});
       break;
-    case MSG.CLASSIFY: {
-      const { id, file } = data;
-      const jobGeneration = generation;
-      queue = queue.then(async () => {
-        if (jobGeneration !== generation) return;
-        let result;
-        try {
-          result = await classifyFile(await classifierReady, file);
-        } catch (error) {
-          // The model could not be loaded: each file still gets an answer, so no card waits forever.
-          result = { ok: false, code: 'not_ready', message: `classifier unavailable: ${error?.message ?? error}` };
-        }
-        if (jobGeneration === generation) self.postMessage({ type: MSG.RESULT, id, result });
-      });
+    case MSG.CLASSIFY:
+      waiting.push({ id: data.id, file: data.file, generation });
+      startWaitingJobs();
       break;
-    }
     case MSG.CANCEL:
       generation++;
       break;
