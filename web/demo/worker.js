@@ -65,8 +65,8 @@ async function classifyFile(classifier, file) {
   return classifier.classify(bytes);
 }
 
-// Files wait here until a classifier is free for them: one at a time on one session, as many as the
-// pool has workers on the pool.
+// Files wait here until a classifier is free for them: one at a time on one session, one per worker
+// on the pool.
 const waiting = []; // {id, file, generation}
 let running = 0;
 let capacity = 1;   // raised to the pool's worker count once it is ready
