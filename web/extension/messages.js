@@ -15,8 +15,9 @@ export const MSG = Object.freeze({
   // popup → content script of a tab
   GET_PAGE_STATS: 'illust-only/get-page-stats', // {} → {active, judged, hidden, errors, pending}
   REVEAL_ALL: 'illust-only/reveal-all', // {} → stats after revealing every hidden cell
-  // service worker → offscreen document (these carry target: OFFSCREEN_TARGET, provider: 'auto' |
-  // 'wasm' and for 'wasm' why (off in settings, or WebGPU failed earlier); a change rebuilds the classifier)
+  // service worker → offscreen document (these carry provider: 'auto' | 'wasm' and for 'wasm' why (off
+  // in settings, or WebGPU failed earlier; a change rebuilds the classifier); the chrome.runtime ones
+  // also carry target: OFFSCREEN_TARGET)
   OFFSCREEN_CLASSIFY: 'illust-only/offscreen-classify', // {id, bytes: ArrayBuffer} by web messaging (client.postMessage)
   OFFSCREEN_RESULT: 'illust-only/offscreen-result', // {id, result}: the answer, by web messaging to the service worker
   OFFSCREEN_STATUS: 'illust-only/offscreen-status', // {} → {provider, threads, modelVersion, webgpuFallback, ...}

@@ -151,9 +151,17 @@ function noteClassifier(info) {
 }
 
 /** Sends a message to the offscreen document, with the execution provider the settings ask for. */
-async function askOffscreen(message) {
-  // The document cannot read chrome.storage itself: the provider choice travels with each message.
+/**
+ * Makes sure the offscreen document exists; resolves to the provider choice that travels with each
+ * message (the document cannot read chrome.storage itself).
+ */
+async function offscreenWithChoice() {
   const [choice] = await Promise.all([providerChoice(), ensureOffscreenDocument()]);
+  return choice;
+}
+
+async function askOffscreen(message) {
+  const choice = await offscreenWithChoice();
   for (let attempt = 0; ; attempt += 1) {
     try {
       const answer = await chrome.runtime.sendMessage({ ...message, ...choice, target: OFFSCREEN_TARGET });
@@ -188,7 +196,7 @@ async function offscreenClient() {
 }
 
 async function classifyInOffscreen(bytes) {
-  const [choice] = await Promise.all([providerChoice(), ensureOffscreenDocument()]);
+  const choice = await offscreenWithChoice();
   const client = await offscreenClient();
   return new Promise((resolve) => {
     const id = nextClassifyId++;
