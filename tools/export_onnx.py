@@ -35,7 +35,7 @@ import illust_data as data
 from convert_nsfwjs import EMBEDDING_SIZE
 from illust_data import LABELS
 from illust_metrics import oof_figures
-from illust_model import (DEFAULT_INPUT_SIZE, IllustOnlyEnsemble, IllustOnlyNet, base_contract, run_preprocessing,
+from illust_model import (DEFAULT_INPUT_SIZE, IllustOnlyEnsemble, IllustOnlyNet, base_contract, load_checkpoint, run_preprocessing,
                           trainable_start)
 
 OPSET = 17
@@ -103,9 +103,7 @@ def verify_against_torch(model: torch.nn.Module, model_path: Path, inputs: np.nd
 
 def load_run_model(run_dir: Path) -> IllustOnlyNet:
     args = json.loads((run_dir / "args.json").read_text())
-    model = IllustOnlyNet(dropout=float(args.get("dropout", 0.2)))
-    model.load_state_dict(torch.load(run_dir / "final.pt", map_location="cpu"))
-    return model.eval()
+    return load_checkpoint(run_dir / "final.pt", float(args.get("dropout", 0.2)))
 
 
 # Arguments that may differ between the members of one ensemble: they change neither folds nor preprocessing.

@@ -17,7 +17,7 @@ from tests.python._support import REPO_ROOT, require_data
 
 import illust_data
 from illust_metrics import choose_threshold, decide, summarise
-from illust_model import IllustOnlyNet, base_contract, run_preprocessing
+from illust_model import IllustOnlyNet, base_contract, load_checkpoint, run_preprocessing
 
 
 class DryRunTest(unittest.TestCase):
@@ -53,10 +53,15 @@ class DryRunTest(unittest.TestCase):
             base = [sys.executable, str(REPO_ROOT / "tools" / "train.py"), "--dry-run", "--resize", "letterbox",
                     "--input-size", "160", "--data", str(data_dir), "--teacher", str(run)]
             student = Path(tmp) / "student"
-            result = subprocess.run(base + ["--seed", "3", "--init-seed", "9", "--run-dir", str(student)],
+            # ... and narrowed (--prune-keep): its checkpoints load back at their own widths.
+            result = subprocess.run(base + ["--seed", "3", "--init-seed", "9", "--prune-keep", "0.5",
+                                            "--run-dir", str(student)],
                                     capture_output=True, text=True, timeout=300)
             self.assertEqual(result.returncode, 0, result.stderr[-2000:])
             self.assertEqual(json.loads((student / "args.json").read_text())["init_seed"], 9)
+            narrowed = load_checkpoint(student / "final.pt")
+            self.assertEqual([narrowed.backbone.features[i].depthwise.conv.out_channels for i in (15, 16, 17)],
+                             [480, 480, 480])
             self.assertEqual(json.loads((student / "folds.json").read_text()), json.loads((run / "folds.json").read_text()))
             records = [json.loads(line) for line in (student / "metrics.jsonl").read_text().splitlines()]
             self.assertTrue(all(np.isfinite(r["train_loss"]) for r in records))
