@@ -199,7 +199,7 @@ test('demo page: dropped folder and files are classified, counted, filtered and 
   assert.equal((await readCounts(page)).error, 2);
   assert.match(await page.textContent('#engine'), new RegExp(`median \\d+\\.\\d ms per image \\(${images.length}\\)`));
   // The dropped folder, the WebP and the corrupt file were one batch.
-  assert.match(await page.textContent('#engine'), new RegExp(`last batch: ${images.length + 2} images in \\d+\\.\\d s`));
+  assert.match(await page.textContent('#engine'), new RegExp(`last batch: ${images.length + 2} images in \\d+\\.\\d s \\(\\d+ ms each\\)`));
 
   await page.mouse.move(0, 0); // no hover highlight in the picture
   // The data's images are not ours to redistribute (see the data README): blur them in the committed picture.

@@ -201,7 +201,9 @@ function renderEngine() {
   parts.push(med === null ? 'no images yet' : `median ${med.toFixed(1)} ms per image (${times.length})`);
   // Several images run at once on the pool, so the batch's wall time says more than the median.
   const last = state.lastBatch;
-  if (last && last.count > 1) parts.push(`last batch: ${last.count} images in ${(last.ms / 1000).toFixed(1)} s`);
+  if (last && last.count > 1) {
+    parts.push(`last batch: ${last.count} images in ${(last.ms / 1000).toFixed(1)} s (${(last.ms / last.count).toFixed(0)} ms each)`);
+  }
   el.textContent = parts.join(' · ') + (engine.note ? ` (${engine.note})` : '');
   el.dataset.state = 'ready';
   el.dataset.provider = engine.provider;
