@@ -14,7 +14,7 @@ import { selectImages } from './bench/images.mjs';
 import { startBenchServer } from './bench/server.mjs';
 import { nativeCoreRunner, nodeOrtRunner } from './bench/native.mjs';
 import { runMediaTab } from './bench/media-tab.mjs';
-import { renderReport } from './bench/report.mjs';
+import { renderReport, withCurrentNotes } from './bench/report.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CHROMIUM = '/usr/bin/chromium';
@@ -31,6 +31,7 @@ nsfwjs 4.4.0, the browser's own decode path) and in Node (onnxruntime-node, the 
   --images N      images to run (default 200; a fixed, seeded, class-interleaved pick)
   --quick         smoke check: 12 images, 1 warm-up run, no webgl, no levers
   --out FILE      also write the report as Markdown (e.g. docs/benchmarks.md)
+  --notes-only FILE  measure nothing: re-copy tools/bench/notes.md into the report FILE
   --suites LIST   comma-separated subset of: core-decode,browser-decode,ours,levers,nsfwjs,native,media-tab
   --model FILE    ONNX model to run in our pipeline (default model/illust-only.onnx)
   --warmup N      warm-up images per suite, not counted (default 3)
@@ -62,6 +63,7 @@ function parseArgs(argv) {
     else if (flag === '--repeat') options.repeat = int(1);
     else if (flag === '--seed') options.seed = int(0);
     else if (flag === '--out') options.out = path.resolve(value());
+    else if (flag === '--notes-only') options.notesOnly = path.resolve(value());
     else if (flag === '--model') options.model = path.resolve(value());
     else if (flag === '--data') options.data = path.resolve(value());
     else if (flag === '--suites') options.suites = value().split(',').map((s) => s.trim()).filter(Boolean);
@@ -253,6 +255,16 @@ async function main() {
     process.exit(2);
   }
   if (options.help) { console.log(USAGE); return; }
+  if (options.notesOnly) {
+    try {
+      await writeFile(options.notesOnly, withCurrentNotes(await readFile(options.notesOnly, 'utf8')));
+    } catch (error) {
+      console.error(`bench: --notes-only ${path.relative(process.cwd(), options.notesOnly)}: ${error.message}`);
+      process.exit(1);
+    }
+    console.log(`bench: re-copied tools/bench/notes.md into ${path.relative(process.cwd(), options.notesOnly)}`);
+    return;
+  }
 
   let images;
   try {

@@ -73,6 +73,9 @@ def parse_args(argv=None):
                         "from their final models; one network then carries most of an ensemble's gain")
     p.add_argument("--distill-weight", type=float, default=0.7,
                    help="with --teacher: share of the target taken from the teachers' probabilities (the rest is the label)")
+    p.add_argument("--swa-start", type=int, default=0,
+                   help="average the weights of every epoch from this one on (stochastic weight averaging) and keep "
+                        "that average instead of the epoch with the lowest validation loss; 0 = off")
     p.add_argument("--prune-keep", type=float, default=1.0,
                    help="keep this fraction of the hidden channels of the fine-tuned inverted residual blocks (those "
                         "used most on the training images): a narrower, faster network; 1 = nsfwjs's widths")
@@ -82,6 +85,12 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if args.dry_run:
         args.folds, args.views, args.epochs, args.batch_size = 2, 1, 1, 8
+    if args.swa_start < 0 or args.swa_start > args.epochs:
+        p.error("--swa-start must be within 0..--epochs")
+    if not 0 < args.prune_keep <= 1:
+        p.error("--prune-keep must be within (0, 1]")
+    if args.prune_keep < 1 and args.trainable_layers < 2:
+        p.error("--prune-keep narrows fine-tuned blocks: it needs --trainable-layers 2 or more (block 16 + Conv_1)")
     if args.run_dir is None:
         args.run_dir = data.REPO_ROOT / "runs" / time.strftime("%Y%m%d-%H%M%S")
     return args
@@ -199,6 +208,28 @@ def check_teachers(args, folds_doc):
             raise SystemExit(f"train: teacher {run_dir} trained with --extra-data")
 
 
+class WeightAverage:
+    """Running mean of state_dicts (stochastic weight averaging along one run), kept in float64 and
+    handed back in each tensor's own dtype."""
+
+    def __init__(self):
+        self.count, self._mean, self._dtypes = 0, None, None
+
+    def add(self, state: dict):
+        current = {k: v.detach().to(torch.float64, copy=True) for k, v in state.items()}
+        self.count += 1
+        if self._mean is None:
+            self._mean, self._dtypes = current, {k: v.dtype for k, v in state.items()}
+        else:
+            for k, v in current.items():
+                self._mean[k] += (v - self._mean[k]) / self.count
+
+    def state(self) -> dict:
+        if not self.count:
+            raise ValueError("no weights were added")
+        return {k: v.to(self._dtypes[k]) for k, v in self._mean.items()}
+
+
 def fit(args, samples, features, train_idx, val_idx, start, seed, tag, metrics_file, epochs, soft=None):
     """Trains a fresh model on train_idx; returns (best state_dict, best epoch, val probs of the best).
     soft: teachers' probabilities per view and image (teacher_probs), mixed into the targets."""
@@ -224,6 +255,9 @@ def fit(args, samples, features, train_idx, val_idx, start, seed, tag, metrics_f
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimiser, max_lr=[args.lr, args.backbone_lr], total_steps=epochs * steps_per_epoch, pct_start=0.15)
     best = (float("inf"), None, 0, None)
+    # Weight averaging starts at the same share of the run for a fold and for the final model.
+    swa_from = 0 if not args.swa_start else max(1, int(round(args.swa_start * epochs / args.epochs)))
+    average = WeightAverage()
     for epoch in range(1, epochs + 1):
         started = time.time()
         train_mode(model)
@@ -246,6 +280,8 @@ def fit(args, samples, features, train_idx, val_idx, start, seed, tag, metrics_f
             optimiser.step()
             scheduler.step()
             total += float(loss) * len(idx)
+        if swa_from and epoch >= swa_from:
+            average.add(model.state_dict())
         record = {"run": tag, "epoch": epoch, "train_loss": total / len(order), "seconds": int(time.time() - started)}
         if len(val_idx):
             probs = predict_cached(model, features, val_idx, start)
@@ -261,6 +297,20 @@ def fit(args, samples, features, train_idx, val_idx, start, seed, tag, metrics_f
         metrics_file.write(json.dumps(record) + "\n")
         metrics_file.flush()
         log(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
+    if average.count:
+        # BatchNorm keeps nsfwjs's statistics (train_mode), so the averaged weights need no BN update.
+        state = average.state()
+        model.load_state_dict(state)
+        probs = predict_cached(model, features, val_idx, start) if len(val_idx) else None
+        record = {"run": tag, "average_of_epochs": [swa_from, epochs]}
+        if probs is not None:
+            s = summarise(labels[val_idx], probs, [samples[i].source for i in val_idx], 0.5)
+            record.update(val_loss=weighted_loss(probs, labels[val_idx], val_w), val_accuracy=s["accuracy"],
+                          val_illustration_recall=s["illustration_recall"],
+                          val_illustration_precision=s["illustration_precision"])
+        metrics_file.write(json.dumps(record) + "\n")
+        log(f"{tag}: kept the average of epochs {swa_from}-{epochs}: " + json.dumps(record))
+        return copy.deepcopy(state), epochs, probs
     return best[1], best[2], best[3]
 
 

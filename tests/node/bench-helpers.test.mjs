@@ -3,11 +3,12 @@
 // not by the test suite (it measures, it asserts nothing).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { percentile, summarise, ratio } from '../../tools/bench/stats.mjs';
 import { selectImages, CLASSES } from '../../tools/bench/images.mjs';
+import { NOTES_MARKER, renderReport, withCurrentNotes } from '../../tools/bench/report.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const dataDir = process.env.ILLUST_ONLY_DATA ?? path.join(root, '..', 'shared', 'data');
@@ -47,4 +48,18 @@ test('the image pick is the same on every run, interleaves the classes and chang
 
 test('a missing data folder is a clear error', async () => {
   await assert.rejects(selectImages({ dataDir: '/nonexistent-illust-data', count: 5 }), /manifest\.tsv not found/);
+});
+
+test('--notes-only re-copies the analysis below the marker and leaves the measurements alone', () => {
+  const notes = readFileSync(path.join(root, 'tools', 'bench', 'notes.md'), 'utf8').trim();
+  const report = `# Benchmarks\n\n| a | b |\n| 1 | 2 |\n\n${NOTES_MARKER}\n## Old analysis\nstale words\n`;
+  const updated = withCurrentNotes(report);
+  assert.ok(updated.startsWith('# Benchmarks\n\n| a | b |\n| 1 | 2 |\n\n'));
+  assert.ok(updated.endsWith(`${NOTES_MARKER}\n${notes}\n`));
+  assert.ok(!updated.includes('stale words'));
+  assert.equal(withCurrentNotes(updated), updated);
+  assert.throws(() => withCurrentNotes('# Benchmarks without a marker\n'), /no analysis marker/);
+  // A freshly rendered report carries the marker right before the notes.
+  const { markdown } = renderReport({ results: [], environment: { versions: {}, loadBefore: [0], loadAfter: [0], durationS: 1, images: { perClass: {} } }, images: [] });
+  assert.ok(markdown.includes(`${NOTES_MARKER}\n${notes}`));
 });

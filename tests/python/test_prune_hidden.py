@@ -85,5 +85,17 @@ class PruneHiddenChannelsTest(unittest.TestCase):
             prune_hidden_channels(net, START, 0.0, block_input(net, 6))
 
 
+class PruneKeepArgumentTest(unittest.TestCase):
+    def test_train_refuses_a_fraction_it_cannot_apply(self):
+        import contextlib
+        import io
+
+        import train
+        self.assertEqual(train.parse_args(["--prune-keep", "0.5", "--trainable-layers", "7"]).prune_keep, 0.5)
+        for argv in (["--prune-keep", "0"], ["--prune-keep", "1.5"], ["--prune-keep", "0.5", "--trainable-layers", "1"]):
+            with self.assertRaises(SystemExit), contextlib.redirect_stderr(io.StringIO()):
+                train.parse_args(argv)
+
+
 if __name__ == "__main__":
     unittest.main()

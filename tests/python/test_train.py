@@ -53,8 +53,8 @@ class DryRunTest(unittest.TestCase):
             base = [sys.executable, str(REPO_ROOT / "tools" / "train.py"), "--dry-run", "--resize", "letterbox",
                     "--input-size", "160", "--data", str(data_dir), "--teacher", str(run)]
             student = Path(tmp) / "student"
-            # ... and narrowed (--prune-keep): its checkpoints load back at their own widths.
-            result = subprocess.run(base + ["--seed", "3", "--init-seed", "9", "--prune-keep", "0.5",
+            # ... narrowed (--prune-keep; its checkpoints load back at their own widths) and weight-averaged.
+            result = subprocess.run(base + ["--seed", "3", "--init-seed", "9", "--prune-keep", "0.5", "--swa-start", "1",
                                             "--run-dir", str(student)],
                                     capture_output=True, text=True, timeout=300)
             self.assertEqual(result.returncode, 0, result.stderr[-2000:])
@@ -64,7 +64,8 @@ class DryRunTest(unittest.TestCase):
                              [480, 480, 480])
             self.assertEqual(json.loads((student / "folds.json").read_text()), json.loads((run / "folds.json").read_text()))
             records = [json.loads(line) for line in (student / "metrics.jsonl").read_text().splitlines()]
-            self.assertTrue(all(np.isfinite(r["train_loss"]) for r in records))
+            self.assertTrue(all(np.isfinite(r["train_loss"]) for r in records if "train_loss" in r))
+            self.assertEqual([r["run"] for r in records if "average_of_epochs" in r], ["fold0", "fold1", "final"])
             # A teacher with other folds would leak held-out sources into the student: refused.
             result = subprocess.run(base + ["--seed", "4", "--run-dir", str(Path(tmp) / "refused")],
                                     capture_output=True, text=True, timeout=300)
@@ -189,6 +190,21 @@ class PreprocessTest(unittest.TestCase):
         from PIL import UnidentifiedImageError
         with self.assertRaises(UnidentifiedImageError):
             illust_data.open_rgb(b"not an image at all")
+
+
+class WeightAverageTest(unittest.TestCase):
+    def test_mean_of_the_states_in_their_own_dtypes(self):
+        from train import WeightAverage
+        average = WeightAverage()
+        with self.assertRaises(ValueError):
+            average.state()
+        states = [{"w": torch.tensor([1.0, 2.0]) * k, "n": torch.tensor(k, dtype=torch.int64)} for k in (1, 2, 6)]
+        for state in states:
+            average.add(state)
+        mean = average.state()
+        torch.testing.assert_close(mean["w"], torch.tensor([3.0, 6.0]))
+        self.assertEqual((mean["w"].dtype, mean["n"].dtype, int(mean["n"])), (torch.float32, torch.int64, 3))
+        self.assertEqual(float(states[0]["w"][0]), 1.0)  # the caller's tensors are not changed
 
 
 if __name__ == "__main__":
