@@ -230,6 +230,15 @@ class WeightAverage:
         return {k: v.to(self._dtypes[k]) for k, v in self._mean.items()}
 
 
+def validation_record(samples, labels, val_idx, probs, val_w) -> dict:
+    """Validation figures of one model for metrics.jsonl (loss on capped source weights; rest at t = 0.5)."""
+    s = summarise(labels[val_idx], probs, [samples[i].source for i in val_idx], 0.5)
+    return {"val_loss": weighted_loss(probs, labels[val_idx], val_w), "val_accuracy": s["accuracy"],
+            "val_illustration_recall": s["illustration_recall"],
+            "val_illustration_precision": s["illustration_precision"],
+            "val_source_balanced_accuracy": s["source_balanced"]["accuracy"]}
+
+
 def fit(args, samples, features, train_idx, val_idx, start, seed, tag, metrics_file, epochs, soft=None):
     """Trains a fresh model on train_idx; returns (best state_dict, best epoch, val probs of the best).
     soft: teachers' probabilities per view and image (teacher_probs), mixed into the targets."""
@@ -255,8 +264,7 @@ def fit(args, samples, features, train_idx, val_idx, start, seed, tag, metrics_f
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimiser, max_lr=[args.lr, args.backbone_lr], total_steps=epochs * steps_per_epoch, pct_start=0.15)
     best = (float("inf"), None, 0, None)
-    # Weight averaging starts at the same share of the run for a fold and for the final model.
-    swa_from = 0 if not args.swa_start else max(1, int(round(args.swa_start * epochs / args.epochs)))
+    # With averaging every fold reports its last epoch, so the final model also averages the same epochs.
     average = WeightAverage()
     for epoch in range(1, epochs + 1):
         started = time.time()
@@ -280,16 +288,12 @@ def fit(args, samples, features, train_idx, val_idx, start, seed, tag, metrics_f
             optimiser.step()
             scheduler.step()
             total += float(loss) * len(idx)
-        if swa_from and epoch >= swa_from:
+        if args.swa_start and epoch >= args.swa_start:
             average.add(model.state_dict())
         record = {"run": tag, "epoch": epoch, "train_loss": total / len(order), "seconds": int(time.time() - started)}
         if len(val_idx):
             probs = predict_cached(model, features, val_idx, start)
-            s = summarise(labels[val_idx], probs, [samples[i].source for i in val_idx], 0.5)
-            record.update(val_loss=weighted_loss(probs, labels[val_idx], val_w), val_accuracy=s["accuracy"],
-                          val_illustration_recall=s["illustration_recall"],
-                          val_illustration_precision=s["illustration_precision"],
-                          val_source_balanced_accuracy=s["source_balanced"]["accuracy"])
+            record.update(validation_record(samples, labels, val_idx, probs, val_w))
             if record["val_loss"] < best[0]:
                 best = (record["val_loss"], copy.deepcopy(model.state_dict()), epoch, probs)
         else:
@@ -302,14 +306,11 @@ def fit(args, samples, features, train_idx, val_idx, start, seed, tag, metrics_f
         state = average.state()
         model.load_state_dict(state)
         probs = predict_cached(model, features, val_idx, start) if len(val_idx) else None
-        record = {"run": tag, "average_of_epochs": [swa_from, epochs]}
+        record = {"run": tag, "average_of_epochs": [args.swa_start, epochs]}
         if probs is not None:
-            s = summarise(labels[val_idx], probs, [samples[i].source for i in val_idx], 0.5)
-            record.update(val_loss=weighted_loss(probs, labels[val_idx], val_w), val_accuracy=s["accuracy"],
-                          val_illustration_recall=s["illustration_recall"],
-                          val_illustration_precision=s["illustration_precision"])
+            record.update(validation_record(samples, labels, val_idx, probs, val_w))
         metrics_file.write(json.dumps(record) + "\n")
-        log(f"{tag}: kept the average of epochs {swa_from}-{epochs}: " + json.dumps(record))
+        log(f"{tag}: kept the average of epochs {args.swa_start}-{epochs}: " + json.dumps(record))
         return copy.deepcopy(state), epochs, probs
     return best[1], best[2], best[3]
 
