@@ -150,7 +150,6 @@ function noteClassifier(info) {
   }
 }
 
-/** Sends a message to the offscreen document, with the execution provider the settings ask for. */
 /**
  * Makes sure the offscreen document exists; resolves to the provider choice that travels with each
  * message (the document cannot read chrome.storage itself).
@@ -160,6 +159,7 @@ async function offscreenWithChoice() {
   return choice;
 }
 
+/** Sends a message to the offscreen document, with the execution provider the settings ask for. */
 async function askOffscreen(message) {
   const choice = await offscreenWithChoice();
   for (let attempt = 0; ; attempt += 1) {
