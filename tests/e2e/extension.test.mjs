@@ -58,7 +58,10 @@ function candidates(label) {
 /**
  * Runs the same model in Node (onnxruntime-node + the same wasm core + classifier.js) and picks, per
  * class, images it labels correctly with a clear margin at the default threshold, so the test checks
- * the extension and not the model's accuracy. Returns [{file, label, scores}] and the contract.
+ * the extension and not the model's accuracy. Also picks one `borderline` screenshot or photo: hidden
+ * at the default threshold but an illustration at strictness 0 (0.05 clear of both thresholds), so
+ * the strictness slider has a cell to move. Returns {picked: [{file, label, scores}], borderline,
+ * contract, thresholdForStrictness}.
  */
 async function pickImages(counts) {
   const contract = JSON.parse(readFileSync(path.join(root, 'model', 'contract.json'), 'utf8'));
@@ -85,8 +88,20 @@ async function pickImages(counts) {
     assert.equal(chosen.length, count, `the model labels too few ${label} images clearly right to build the fixture`);
     picked.push(...chosen);
   }
+  const lowest = thresholdForStrictness(0, contract);
+  let borderline = null;
+  for (const label of ['screenshot', 'photo']) {
+    for (const file of candidates(label)) {
+      if (borderline) break;
+      if (picked.some((x) => x.file === file)) continue;
+      const result = await classifier.classify(new Uint8Array(readFileSync(file)));
+      const p = result.ok ? result.scores.illustration : NaN;
+      if (result.label === label && p >= lowest + 0.05 && p <= t - 0.05) borderline = { file, label, scores: result.scores };
+    }
+  }
+  assert.ok(borderline, `no screenshot or photo scores between ${lowest + 0.05} and ${t - 0.05} to test the strictness slider with`);
   await classifier.release();
-  return { picked, contract, thresholdForStrictness };
+  return { picked, borderline, contract, thresholdForStrictness };
 }
 
 const skipReason = missingPrerequisite();
@@ -246,7 +261,7 @@ test('extension build: sensible size, a CSP without remote code, no host but X i
 
 test('extension on an X media tab: hides screenshots and photos without flashing, fails open, obeys the popup', { skip: skipReason ?? false, timeout: 180000 }, async () => {
   await buildExtensionOnce();
-  const { picked, contract, thresholdForStrictness } = await pickedImages();
+  const { picked, borderline, contract, thresholdForStrictness } = await pickedImages();
 
   // The first batch is on screen at load; the second arrives when the grid is scrolled to its end,
   // with lazily loaded images.
@@ -254,8 +269,8 @@ test('extension on an X media tab: hides screenshots and photos without flashing
   const corrupt = { label: 'corrupt', bytes: Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10]), Buffer.from('JFIF\0 this is not image data'.repeat(40))]) };
   const missing = { label: 'missing', bytes: null }; // pbs.twimg.com answers 404
   const byClass = (label) => picked.filter((p) => p.label === label);
-  const batch0 = addCells(media, [...byClass('illustration').slice(0, 4), ...byClass('screenshot').slice(0, 3), ...byClass('photo').slice(0, 3), corrupt, missing],
-    ['both', 'img', 'background']);
+  const batch0 = addCells(media, [...byClass('illustration').slice(0, 4), ...byClass('screenshot').slice(0, 3), ...byClass('photo').slice(0, 3),
+    borderline, corrupt, missing], ['both', 'img', 'background']);
   const batch1 = addCells(media, [byClass('illustration')[4], byClass('screenshot')[3], byClass('photo')[3]], ['lazy', 'both', 'lazy']);
 
   const { context, worker, extensionId, close } = await launchWithExtension();
@@ -344,6 +359,8 @@ test('extension on an X media tab: hides screenshots and photos without flashing
     // within 0.05 of the threshold are left out: two runtimes may round differently there).
     const lowest = thresholdForStrictness(0, contract);
     const clearAtLowest = all.filter((id) => media.get(id).scores && Math.abs(media.get(id).scores.illustration - lowest) > 0.05);
+    const movedByStrictness = clearAtLowest.filter((id) => expectedState(id) === 'hidden' && media.get(id).scores.illustration >= lowest);
+    assert.ok(movedByStrictness.length > 0, 'at least one hidden cell must turn visible at strictness 0 (the borderline image)');
     await popup.evaluate(() => { const s = document.getElementById('strictness'); s.value = '0'; s.dispatchEvent(new Event('change')); });
     await waitForStates(clearAtLowest, (s, id) => s.state === (media.get(id).scores.illustration >= lowest ? 'visible' : 'hidden'), 'verdicts at strictness 0');
     await popup.evaluate(() => { const s = document.getElementById('strictness'); s.value = '0.5'; s.dispatchEvent(new Event('change')); });
@@ -389,7 +406,7 @@ test('extension on an X media tab: hides screenshots and photos without flashing
   }
 });
 
-test('extension on twitter.com: judged the same; a media request that never answers or answers late fails open with its reason', { skip: skipReason ?? false, timeout: 120000 }, async () => {
+test('extension on twitter.com: judged the same; a media request that never answers or answers late fails open with its reason; the popup shows all hidden', { skip: skipReason ?? false, timeout: 120000 }, async () => {
   await buildExtensionOnce();
   const { picked } = await pickedImages();
   const byClass = (label) => picked.filter((p) => p.label === label);
@@ -421,7 +438,7 @@ test('extension on twitter.com: judged the same; a media request that never answ
     page.on('console', (message) => consoleLines.push(message.text()));
     // Not until "load": the page's own <img> of the unanswered media never finishes loading.
     await page.goto('https://twitter.com/someartist/media', { waitUntil: 'domcontentloaded' });
-    const { states, waitForStates, assertVerdicts } = pageProbe(page, media, consoleLines);
+    const { states, waitForStates, expectedState, assertVerdicts } = pageProbe(page, media, consoleLines);
     assertVerdicts(await waitForStates(ids, judged, 'every cell judged or given up on'), ids);
     for (const id of [hangId, lateId]) {
       assert.ok(consoleLines.some((l) => l.includes(`showing media ${id} unjudged (timeout: no verdict within ${VERDICT_TIMEOUT_MS / 1000} s)`)),
@@ -437,7 +454,16 @@ test('extension on twitter.com: judged the same; a media request that never answ
     }
     await page.waitForTimeout(1000);
     assertVerdicts(await states(), ids);
-    assert.equal(media.get(hangId).answeredAt, undefined);
+
+    // The popup's "Show all hidden on this page" reveals this tab's hidden cells.
+    const hiddenIds = ids.filter((id) => expectedState(id) === 'hidden');
+    assert.ok(hiddenIds.length >= 2, `the screenshot and the photo are hidden: ${hiddenIds}`);
+    const tabId = await worker.evaluate(async () => (await chrome.tabs.query({ url: 'https://twitter.com/*' }))[0].id);
+    await popup.goto(`chrome-extension://${extensionId}/popup.html?tab=${tabId}`);
+    await popup.waitForSelector('#reveal-all:not([hidden])');
+    await popup.click('#reveal-all');
+    await waitForStates(hiddenIds, (s) => s.state === 'revealed' && s.shown, 'the hidden cells revealed from the popup');
+    await popup.waitForFunction(() => document.getElementById('hidden').textContent === '0');
     assertOnlyHosts(requests, ['twitter.com', 'pbs.twimg.com']);
   } finally {
     await close();

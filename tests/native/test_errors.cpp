@@ -147,25 +147,36 @@ static const char kProgressiveNeedsZeroedCoefficients[] =
     "6ef89722acac4ac09c1980501fd411c070563eff00929321eb3502d83e7a994c15d4ffd9";
 
 TEST_CASE("a decode does not depend on what the heap held before", "[errors][robustness]") {
-  std::vector<uint8_t> bytes;
+  std::vector<uint8_t> fuzzed;
   const std::string hex = kProgressiveNeedsZeroedCoefficients;
-  for (size_t i = 0; i + 1 < hex.size(); i += 2) bytes.push_back(uint8_t(std::stoi(hex.substr(i, 2), nullptr, 16)));
-  REQUIRE(bytes.size() == 1186);
+  for (size_t i = 0; i + 1 < hex.size(); i += 2) fuzzed.push_back(uint8_t(std::stoi(hex.substr(i, 2), nullptr, 16)));
+  REQUIRE(fuzzed.size() == 1186);
   illust::Limits limits;
   illust::PreprocessParams params;
   params.width = 64;
   params.height = 48;
-  std::vector<illust::Status> seen;
-  for (const uint8_t fill : {0x00, 0x01, 0x55, 0xAA, 0xFF}) {
-    // Leave freed chunks of stb's allocation sizes full of `fill`, so the decoder's buffers reuse them.
-    std::vector<void*> chunks;
-    for (size_t size = 256; size <= 64 * 1024; size += 256) {
-      void* chunk = std::malloc(size);
-      std::memset(chunk, fill, size);
-      chunks.push_back(chunk);
+  // The fuzzer's file (refused) and a valid progressive JPEG (decoded): same status, and for the valid
+  // one the same tensor value for value, whatever the freed memory held.
+  const std::vector<uint8_t> valid = read_fixture("jpeg_progressive.jpg");
+  for (const std::vector<uint8_t>* input : {static_cast<const std::vector<uint8_t>*>(&fuzzed), &valid}) {
+    const std::vector<uint8_t>& bytes = *input;
+    std::vector<illust::Status> seen;
+    std::vector<std::vector<float>> tensors;
+    for (const uint8_t fill : {0x00, 0x01, 0x55, 0xAA, 0xFF}) {
+      // Leave freed chunks of stb's allocation sizes full of `fill`, so the decoder's buffers reuse them.
+      std::vector<void*> chunks;
+      for (size_t size = 256; size <= 64 * 1024; size += 256) {
+        void* chunk = std::malloc(size);
+        std::memset(chunk, fill, size);
+        chunks.push_back(chunk);
+      }
+      for (void* chunk : chunks) std::free(chunk);
+      const illust::TensorResult result = illust::to_tensor(bytes.data(), bytes.size(), params, limits);
+      seen.push_back(result.status);
+      if (result.status == illust::Status::ok) tensors.emplace_back(result.tensor.get(), result.tensor.get() + result.tensor_size);
     }
-    for (void* chunk : chunks) std::free(chunk);
-    seen.push_back(illust::to_tensor(bytes.data(), bytes.size(), params, limits).status);
+    for (const illust::Status status : seen) REQUIRE(status == seen.front());
+    for (const std::vector<float>& tensor : tensors) REQUIRE(tensor == tensors.front());
+    REQUIRE(tensors.size() == (input == &valid ? seen.size() : 0));
   }
-  for (const illust::Status status : seen) REQUIRE(status == seen.front());
 }

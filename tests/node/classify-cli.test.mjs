@@ -7,12 +7,13 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, symlink, writeFile, copyFile, readdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, writeFile, copyFile, readdir, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { crc32, encodePngRgb } from '../../tools/lib/thumbnail.mjs';
+import { decide } from '../../web/lib/decide.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CLI = path.join(ROOT, 'tools', 'classify.mjs');
@@ -96,7 +97,7 @@ describe('classify CLI: usage', () => {
       [['--runtime', 'gpu', 'x.png'], /--runtime must be node or web, not "gpu"/],
       [['--threads', '0', 'x.png'], /--threads must be an integer/],
       [['--strictness', '1.5', 'x.png'], /--strictness must be a number from 0 to 1/],
-      [['--model'], /argument missing|requires a value|--model/],
+      [['--model'], /Option '--model <value>' argument missing/],
     ]) {
       const { code, stderr } = await runCli(args);
       assert.equal(code, 2, `${args.join(' ')} → ${stderr}`);
@@ -161,7 +162,7 @@ describe('classify CLI: pipeline', { skip: pipelineSkip }, () => {
     const error = (name) => { const line = byName.get(name); assert.deepEqual(Object.keys(line), ['path', 'error'], name); return line.error; };
     assert.match(error('empty.png'), /empty/i);
     assert.equal(error('fake.webp'), 'unsupported format: webp');
-    assert.match(error('random.jpg'), /./);
+    assert.equal(error('random.jpg'), 'unsupported format: unknown');
     assert.match(error('truncated.png'), /truncated|corrupt/i);
     assert.match(error('nested/dangling.png'), /no such file/);
     assert.match(stderr, /9 file\(s\):.*errors 5/);
@@ -258,5 +259,26 @@ describe('classify CLI: real images', { skip: dataSkip }, () => {
       const misses = wrong.filter((line) => expected.get(line.path) === label).length;
       assert.ok(misses <= 1, `${misses} ${label} images mislabelled:\n${detail}`);
     }
+  });
+
+  test('--strictness 0 and 1 label by decide() at that strictness (the setting reaches the decision)', async () => {
+    const contract = JSON.parse(await readFile(path.join(ROOT, 'model', 'contract.json'), 'utf8'));
+    const files = [];
+    for (const [label, sources] of Object.entries(REAL_IMAGES)) {
+      for (const source of sources) files.push(...(await readdir(path.join(DATA, label, source))).sort().slice(0, 5).map((f) => path.join(DATA, label, source, f)));
+    }
+    const labelsAt = {};
+    for (const strictness of [0, 1]) {
+      const { code, lines, stderr } = await runCli(['--strictness', String(strictness), ...files]);
+      assert.equal(code, 0, stderr);
+      assert.equal(lines.length, files.length);
+      for (const line of lines) {
+        assert.equal(line.label, decide(line.scores, contract, { strictness }).label, `${line.path} at strictness ${strictness}: ${JSON.stringify(line.scores)}`);
+      }
+      labelsAt[strictness] = new Map(lines.map((line) => [line.path, line.label]));
+    }
+    // Only images scored between the two thresholds tell the settings apart: there must be some.
+    const moved = files.filter((f) => labelsAt[0].get(f) !== labelsAt[1].get(f));
+    assert.ok(moved.length > 0, 'no image changed its label between strictness 0 and 1');
   });
 });

@@ -40,6 +40,12 @@ test('stricter settings hide more, relaxed settings hide less', () => {
   const scores = { illustration: t0 * 0.9, screenshot: 1 - t0 * 0.9, photo: 0 };
   assert.equal(decide(scores, contract, { strictness: 0.5 }).hide, true);
   assert.equal(decide(scores, contract, { strictness: 0 }).hide, false);
+  // Between the default and the strictest threshold: shown by default, hidden when stricter.
+  const hi = contract.decision.hide_below_max;
+  const doubtful = { illustration: (t0 + hi) / 2, screenshot: 1 - (t0 + hi) / 2, photo: 0 };
+  assert.equal(decide(doubtful, contract, { strictness: 0.5 }).hide, false);
+  assert.equal(decide(doubtful, contract, { strictness: 1 }).hide, true);
+  assert.equal(decide(doubtful, contract, { strictness: 1 }).label, 'screenshot');
 });
 
 test('scores that are not numbers fail open', () => {

@@ -1,5 +1,5 @@
 // Unit tests for the extension's pure parts (no browser): media-cell parsing on real-looking X URLs,
-// the verdict LRU, settings sanitising over a storage double, the popup's provider line, the base64 byte transport, the build
+// the verdict LRU, settings sanitising over a storage double, the popup's provider line, the build
 // step's classic-script bundler and PNG icons, and the store zip (checked by Python's zipfile, an
 // independent reader). The browser behaviour is in tests/e2e/extension.test.mjs.
 import { test } from 'node:test';
