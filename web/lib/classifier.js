@@ -70,7 +70,10 @@ export async function createClassifier(options) {
     try {
       session = await ortModule.InferenceSession.create(bytes, { ...baseOptions, executionProviders });
     } catch (error) {
-      throw new Error(`model: cannot load the model (${error?.message ?? error}); is it an ONNX file?`);
+      const why = error?.message ?? error;
+      // On WebGPU the cause is as often the GPU backend as the file: the caller falls back to WASM.
+      if (executionProviders.includes('webgpu')) throw new Error(`cannot start a WebGPU session (${why})`);
+      throw new Error(`model: cannot load the model (${why}); is it an ONNX file?`);
     }
     const inputName = contract.input.name;
     if (!session.inputNames.includes(inputName) || !session.outputNames.includes(contract.outputs.probs)) {
@@ -115,7 +118,10 @@ export async function createClassifier(options) {
         session = candidate;
         used = 'webgpu';
       } catch (error) {
-        if (/wrong model file|cannot load the model/.test(error.message)) throw error;
+        // A model that is not ours fails on WASM too; anything else (ORT's WebGPU backend or device
+        // failing to start, a session that cannot be created on the GPU) gets the WASM fallback, which
+        // reports a truly unloadable model itself.
+        if (/wrong model file/.test(error.message)) throw error;
         log(`webgpu: ${error.message}; using wasm`);
         ortUsed = ort;
       }
