@@ -380,10 +380,16 @@ test('extension on an X media tab: hides screenshots and photos without flashing
     await waitForStates(otherHidden, (s) => s.state === 'revealed' && s.shown, 'all cells revealed');
     assert.equal(await control.locator('.count').textContent(), 'Illust Only: 0 hidden');
 
-    // 5. Switched off: the page is left alone.
+    // 5. Switched off: the page is left alone, and a fresh load of it asks for nothing.
     await popup.uncheck('#enabled');
     await page.waitForFunction(() => !document.documentElement.hasAttribute('data-illust-only-active'));
     assert.ok(Object.values(await states()).every((s) => s.shown), 'everything shows when switched off');
+    const workerFetchesBefore = requests.filter((r) => r.fromWorker).length;
+    await page.reload();
+    await page.waitForFunction(() => document.querySelectorAll('li[data-test-media] a').length > 0);
+    await page.waitForTimeout(1500);
+    assert.ok(Object.values(await states()).every((s) => s.shown), 'everything shows on a fresh load while switched off');
+    assert.equal(requests.filter((r) => r.fromWorker).length, workerFetchesBefore, 'nothing fetched for judging while switched off');
 
     // No flash, ever; no host but X's.
     assert.deepEqual(await page.evaluate(() => window.__flashes.slice(0, 10)), [], 'cells painted before their verdict');
@@ -392,15 +398,25 @@ test('extension on an X media tab: hides screenshots and photos without flashing
     assert.ok(workerFetches.length >= all.length, 'the service worker fetched the media');
     for (const r of workerFetches) assert.match(r.url, /^https:\/\/pbs\.twimg\.com\/media\/[\w-]+\?format=jpg&name=small$/);
 
-    // The last X tab closed: the offscreen document (and the model's memory) goes too.
+    // The last X tab leaves X, then (back on X) is closed: each time the offscreen document (and the
+    // model's memory) goes too.
     const offscreenCount = () => worker.evaluate(async () => (await chrome.runtime.getContexts({ contextTypes: ['OFFSCREEN_DOCUMENT'] })).length);
+    const offscreenGone = async (what) => {
+      const deadline = Date.now() + 10000;
+      while (await offscreenCount() > 0) {
+        assert.ok(Date.now() < deadline, `the offscreen document outlived ${what}`);
+        await popup.waitForTimeout(100);
+      }
+    };
+    assert.equal(await offscreenCount(), 1);
+    await page.goto('about:blank');
+    await offscreenGone('the last X tab leaving X');
+    await popup.check('#enabled');
+    await page.goto('https://x.com/someartist/media');
+    await waitForStates(all.slice(0, 1), judged, 'a cell judged again on the way back');
     assert.equal(await offscreenCount(), 1);
     await page.close();
-    const deadline = Date.now() + 10000;
-    while (await offscreenCount() > 0) {
-      assert.ok(Date.now() < deadline, 'the offscreen document outlived the last X tab');
-      await popup.waitForTimeout(100);
-    }
+    await offscreenGone('the last X tab');
   } finally {
     await close();
   }

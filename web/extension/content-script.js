@@ -53,8 +53,9 @@ function requestVerdict(mediaId) {
 
 function sendWaitingRequests() {
   // Requests wait for the settings (one quick round trip): they say whether to judge at all and how
-  // long a verdict may take. Cells stay hidden meanwhile, as they do while pending.
-  if (!settingsLoaded) return;
+  // long a verdict may take. Cells stay hidden meanwhile, as they do while pending. Switched off or
+  // off the media tab, the queue waits: nothing is fetched or judged for a page that shows everything.
+  if (!settingsLoaded || !active) return;
   const timeoutMs = Number(settings.verdictTimeoutMs) > 0 ? Number(settings.verdictTimeoutMs) : DEFAULT_VERDICT_TIMEOUT_MS;
   while (requestsInFlight < MAX_IN_FLIGHT && waitingForRequest.length > 0) {
     const mediaId = waitingForRequest.shift();
@@ -105,13 +106,24 @@ function storeAnswer(mediaId, answer) {
   applyToMedia(mediaId);
 }
 
-/** After a settings change, asks again for every judged media id (the worker answers from its cache). */
+/**
+ * After a settings change, asks again for the judged media of this page (the worker answers from its
+ * cache), MAX_IN_FLIGHT at a time. Verdicts of media elsewhere (earlier pages of this tab) are dropped,
+ * so they are asked for again if their cells come back, instead of all at once now.
+ */
 async function refreshJudgedVerdicts() {
-  const judged = [...verdicts].filter(([, v]) => v.status === 'done').map(([id]) => id);
-  await Promise.all(judged.map(async (mediaId) => {
-    const answer = await askServiceWorker({ type: MSG.CLASSIFY_MEDIA, mediaId });
-    if (answer.ok) storeAnswer(mediaId, answer); // a failed refresh keeps the old verdict
-  }));
+  for (const [mediaId, verdict] of verdicts) {
+    if (verdict.status === 'done' && !seenOnPage.has(mediaId)) verdicts.delete(mediaId);
+  }
+  const judged = [...seenOnPage].filter((mediaId) => verdicts.get(mediaId)?.status === 'done');
+  const next = async () => {
+    for (let mediaId = judged.shift(); mediaId !== undefined; mediaId = judged.shift()) {
+      const answer = await askServiceWorker({ type: MSG.CLASSIFY_MEDIA, mediaId });
+      // A failed refresh keeps the old verdict; a verdict dropped meanwhile (navigation) stays dropped.
+      if (answer.ok && verdicts.get(mediaId)?.status === 'done') storeAnswer(mediaId, answer);
+    }
+  };
+  await Promise.all(Array.from({ length: MAX_IN_FLIGHT }, next));
 }
 
 // ---- cells -------------------------------------------------------------------------------------
@@ -159,12 +171,15 @@ function applyToCell(cell, mediaId) {
     placeholder.className = 'illust-only-placeholder';
     placeholder.setAttribute('role', 'button');
     placeholder.tabIndex = 0;
-    // The cell is a link: keep the click from navigating and from reaching X's own handlers.
+    // The cell is a link: keep the click from navigating and from reaching X's own handlers. The id
+    // is read at click time: X may have reused the cell for other media since the placeholder was made.
     const reveal = (event) => {
       event.preventDefault();
       event.stopImmediatePropagation();
-      revealed.add(mediaId);
-      applyToMedia(mediaId);
+      const shown = cell.dataset.illustOnlyMedia;
+      if (!shown) return;
+      revealed.add(shown);
+      applyToMedia(shown);
     };
     placeholder.addEventListener('click', reveal, true);
     placeholder.addEventListener('keydown', (event) => { if (event.key === 'Enter' || event.key === ' ') reveal(event); }, true);
@@ -200,7 +215,7 @@ function updateActive() {
     prepareSent = true;
     askServiceWorker({ type: MSG.PREPARE });
   }
-  if (nowActive && !active) { active = true; examineAllCells(); }
+  if (nowActive && !active) { active = true; examineAllCells(); sendWaitingRequests(); }
   active = nowActive;
   scheduleStatsUpdate();
 }
@@ -294,6 +309,8 @@ new MutationObserver(onMutations).observe(document, {
   childList: true, subtree: true, attributes: true, attributeFilter: ['src', 'style', 'href'],
 });
 addEventListener('popstate', checkLocation);
+// Leaving X in this tab (or closing it): the service worker frees the model if no X tab is left.
+addEventListener('pagehide', () => { chrome.runtime.sendMessage({ type: MSG.PAGE_LEFT }).catch(() => {}); });
 
 chrome.runtime.onMessage.addListener((message, _sender, sendResponse) => {
   switch (message?.type) {

@@ -10,6 +10,7 @@ export const MSG = Object.freeze({
   CLASSIFY_MEDIA: 'illust-only/classify-media', // {mediaId} → verdict (see service-worker.js)
   GET_SETTINGS: 'illust-only/get-settings', // {} → settings (DEFAULTS merged over storage)
   PREPARE: 'illust-only/prepare', // {} → {ok}: a media tab opened; start loading the model now
+  PAGE_LEFT: 'illust-only/page-left', // {} (no answer): an X page is unloading; free the model if no X tab is left
   // popup → service worker
   GET_STATUS: 'illust-only/get-status', // {} → {provider, threads, modelVersion, cacheSize, ...}
   // popup → content script of a tab

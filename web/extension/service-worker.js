@@ -122,11 +122,19 @@ async function ensureOffscreenDocument() {
   await offscreenCreating;
 }
 
-/** Frees the model's memory (~50–100 MB) once no X tab is left; the next media tab reloads it (1–2 s). */
+/**
+ * Frees the model's memory (~50–100 MB) once no X tab is left; the next media tab reloads it (1–2 s).
+ * Asked when a tab closes, when an X page unloads (the tab may have left X) and when the last
+ * judgement in flight ends (a tab closed mid-judgement found work in flight and kept it).
+ */
 async function closeOffscreenIfUnused() {
-  const xTabs = await chrome.tabs.query({ url: X_TAB_URLS });
-  if (xTabs.length > 0 || inFlight.size > 0 || !(await hasOffscreenDocument())) return;
-  await chrome.offscreen.closeDocument().catch((error) => console.info('Illust Only: offscreen document already closed:', error?.message));
+  try {
+    const xTabs = await chrome.tabs.query({ url: X_TAB_URLS });
+    if (xTabs.length > 0 || inFlight.size > 0 || !(await hasOffscreenDocument())) return;
+    await chrome.offscreen.closeDocument();
+  } catch (error) {
+    console.info('Illust Only: offscreen document not closed:', error?.message ?? error); // already closed, or closing
+  }
 }
 
 /** The provider to ask the offscreen document for ('auto' | 'wasm') and, for 'wasm', why. */
@@ -247,7 +255,10 @@ async function scoresForMedia(mediaId) {
     const failure = { ok: false, code: result.code ?? 'classify_failed', message: result.message ?? 'the classifier failed' };
     if (PERMANENT_FAILURES.has(failure.code)) { cache.set(mediaId, failure); scheduleCacheSave(); }
     return failure;
-  })().finally(() => inFlight.delete(mediaId));
+  })().finally(() => {
+    inFlight.delete(mediaId);
+    if (inFlight.size === 0) closeOffscreenIfUnused();
+  });
   inFlight.set(mediaId, job);
   return job;
 }
@@ -295,6 +306,7 @@ function answerWith(promise, sendResponse) {
 }
 
 chrome.tabs.onRemoved.addListener(() => { closeOffscreenIfUnused(); });
+const PAGE_LEFT_CHECK_DELAY_MS = 2000; // by then the tab shows its next page (or X again, on a reload)
 
 chrome.runtime.onMessage.addListener((message, sender, sendResponse) => {
   if (message?.target === OFFSCREEN_TARGET || sender.id !== chrome.runtime.id) return false;
@@ -303,6 +315,9 @@ chrome.runtime.onMessage.addListener((message, sender, sendResponse) => {
       return answerWith(classifyMedia(message.mediaId), sendResponse);
     case MSG.PREPARE:
       return answerWith(offscreenStatus(), sendResponse); // loads the classifier
+    case MSG.PAGE_LEFT:
+      setTimeout(() => { closeOffscreenIfUnused(); }, PAGE_LEFT_CHECK_DELAY_MS);
+      return false;
     case MSG.GET_SETTINGS:
       return answerWith(getSettings().then((settings) => ({ ok: true, settings })), sendResponse);
     case MSG.GET_STATUS:
