@@ -133,7 +133,7 @@ export async function createClassifier(options) {
     await warmUp(ortUsed, session);
     // V8 compiles ORT's wasm lazily and optimises its hot functions only after they ran: the second run
     // still takes 1.3–3x the steady time (Node: ~250, 55–144, then ~44 ms). A second warm-up pays that
-    // while the model loads on the profile, not on the media tab's first thumbnails (A/B, 8 rounds:
+    // while the model loads on the profile, not on the media tab's first thumbnails (media-tab A/B:
     // from the profile all 60 judged ~0.26 s sooner; tools/bench/notes.md).
     if (!isNodeOrt) await warmUp(ortUsed, session);
   }
