@@ -25,6 +25,7 @@ const FETCH_TIMEOUT_MS = 15000;
 const FETCH_CONCURRENCY = 4; // like a browser's per-host parallelism; inference is serial anyway
 const MAX_IMAGE_BYTES = 10 * 2 ** 20; // name=small JPEGs are ~20–150 KB; anything huge is refused
 const OFFSCREEN_ANSWER_RETRIES = 20; // the document's listener may not be up the instant it exists
+const PAGE_LEFT_CHECK_DELAY_MS = 2000; // after PAGE_LEFT the tab shows its next page (or X again, on a reload)
 const MEDIA_ID = /^[A-Za-z0-9_-]{1,64}$/;
 const X_TAB_URLS = ['https://x.com/*', 'https://twitter.com/*']; // readable via the host permissions
 // Failures that depend only on the bytes: cached like verdicts so re-mounts do not refetch them.
@@ -306,7 +307,6 @@ function answerWith(promise, sendResponse) {
 }
 
 chrome.tabs.onRemoved.addListener(() => { closeOffscreenIfUnused(); });
-const PAGE_LEFT_CHECK_DELAY_MS = 2000; // by then the tab shows its next page (or X again, on a reload)
 
 chrome.runtime.onMessage.addListener((message, sender, sendResponse) => {
   if (message?.target === OFFSCREEN_TARGET || sender.id !== chrome.runtime.id) return false;
