@@ -422,7 +422,7 @@ test('extension on an X media tab: hides screenshots and photos without flashing
   }
 });
 
-test('extension on twitter.com: judged the same; a media request that never answers or answers late fails open with its reason; the popup shows all hidden', { skip: skipReason ?? false, timeout: 120000 }, async () => {
+test('extension on twitter.com: judged the same; a media request that never answers or answers late fails open with its reason; "show" on a reused cell; the popup shows all hidden', { skip: skipReason ?? false, timeout: 120000 }, async () => {
   await buildExtensionOnce();
   const { picked } = await pickedImages();
   const byClass = (label) => picked.filter((p) => p.label === label);
@@ -471,9 +471,28 @@ test('extension on twitter.com: judged the same; a media request that never answ
     await page.waitForTimeout(1000);
     assertVerdicts(await states(), ids);
 
-    // The popup's "Show all hidden on this page" reveals this tab's hidden cells.
     const hiddenIds = ids.filter((id) => expectedState(id) === 'hidden');
     assert.ok(hiddenIds.length >= 2, `the screenshot and the photo are hidden: ${hiddenIds}`);
+
+    // X reuses a cell for other media (its picture URLs change): the placeholder's "show" reveals the
+    // media the cell shows now, not the one it showed when the placeholder was made.
+    const [reusedCellOf, nowShows] = hiddenIds;
+    await page.evaluate(([from, to]) => {
+      const li = document.querySelector(`li[data-test-media="${from}"]`);
+      for (const el of li.querySelectorAll('[src], [style]')) {
+        for (const name of ['src', 'style']) {
+          if (el.hasAttribute(name)) el.setAttribute(name, el.getAttribute(name).replaceAll(from, to));
+        }
+      }
+    }, [reusedCellOf, nowShows]);
+    const reusedCell = page.locator(`li[data-test-media="${reusedCellOf}"] a`);
+    await page.waitForFunction(([from, to]) => document.querySelector(`li[data-test-media="${from}"] a`)?.dataset.illustOnlyMedia === to,
+      [reusedCellOf, nowShows]);
+    await reusedCell.locator('.illust-only-placeholder').click();
+    await waitForStates([reusedCellOf, nowShows], (s) => s.state === 'revealed' && s.shown, 'the reused cell and the other cell of its media revealed');
+
+    // The popup's "Show all hidden on this page" reveals this tab's hidden cells (the media the reused
+    // cell showed before is still counted: it was seen on this page).
     const tabId = await worker.evaluate(async () => (await chrome.tabs.query({ url: 'https://twitter.com/*' }))[0].id);
     await popup.goto(`chrome-extension://${extensionId}/popup.html?tab=${tabId}`);
     await popup.waitForSelector('#reveal-all:not([hidden])');
