@@ -101,7 +101,7 @@ async function startImageServer(bytesById, dir) {
 }
 
 /**
- * Resolves to {allJudgedMs (the median warm load), warmAllJudgedMs (each warm load), cold, warm, table:[[measure,
+ * Resolves to {allJudgedMs (the median warm load), cold, warm, warmLoads (each warm load), table:[[measure,
  * value]...], ...} or {error}. Never throws.
  */
 export async function runMediaTab({ root, dataDir, seed, chromiumArgs, log = () => {}, extensionDir = path.join(root, 'build', 'extension') }) {
@@ -198,7 +198,7 @@ export async function runMediaTab({ root, dataDir, seed, chromiumArgs, log = () 
     }
     table.push(['thumbnails served by', imageServer ? 'a local HTTPS server (browser network stack)' : 'Playwright request interception']);
     return {
-      allJudgedMs: warm.all, warmAllJudgedMs: warmLoads.map((w) => w.all), coldAllJudgedMs: cold.all,
+      allJudgedMs: warm.all, coldAllJudgedMs: cold.all,
       profileAllJudgedMs: viaProfile.all, busyAllJudgedMs: busy.all, cold, warm, warmLoads, busy, viaProfile, table,
     };
   } catch (error) {
