@@ -66,3 +66,57 @@ test('a file that is not a model still fails, with the WASM error, after the Web
   }), /model: cannot load the model \(.*\); is it an ONNX file\?/);
   assert.match(webgpuFallbackReason(notes) ?? '', /^cannot start a WebGPU session/);
 });
+
+// A WebGPU bundle whose session starts and warms up, then loses its device: every later run rejects the
+// way ORT's WebGPU backend does once the GPUDevice is lost.
+function webgpuOrtThatLosesItsDevice(ort) {
+  const state = { runs: 0, released: false };
+  const session = {
+    inputNames: [contract.input.name],
+    outputNames: [contract.outputs.probs, contract.outputs.embedding],
+    async run() {
+      state.runs += 1;
+      if (state.runs > 1) throw new Error('[webgpu] GPUDevice lost: device was destroyed');
+      const probs = new ort.Tensor('float32', Float32Array.of(1 / 3, 1 / 3, 1 / 3), [1, 3]);
+      return { [contract.outputs.probs]: probs };
+    },
+    async release() { state.released = true; },
+  };
+  return { state, module: { env: { wasm: {} }, Tensor: ort.Tensor, InferenceSession: { create: async () => session } } };
+}
+
+test('a WebGPU session whose device is lost later goes on with WASM and judges that image', { skip }, async () => {
+  const ort = await import('onnxruntime-web');
+  const core = await loadNodeCore();
+  const image = encodePngRgb(Uint8Array.from({ length: 96 * 64 * 3 }, (_, i) => (i * 7) % 251), 96, 64);
+  const lost = webgpuOrtThatLosesItsDevice(ort);
+  const notes = [];
+  const classifier = await createClassifier({
+    ort, ortWebgpu: async () => lost.module, model: readFileSync(MODEL), contract, core,
+    provider: 'auto', numThreads: 1, log: (line) => notes.push(line),
+  });
+  const reference = await createClassifier({ ort, model: readFileSync(MODEL), contract, core, provider: 'wasm', numThreads: 1 });
+  try {
+    assert.equal(classifier.provider, 'webgpu');
+    assert.equal(classifier.threads, 0);
+    const result = await classifier.classify(image);
+    // The image that met the lost device is judged, on WASM, exactly as a WASM classifier judges it.
+    assert.equal(result.ok, true, JSON.stringify(result));
+    const expected = await reference.classify(image);
+    assert.deepEqual(result.scores, expected.scores);
+    assert.equal(result.label, expected.label);
+    assert.equal(classifier.provider, 'wasm');
+    assert.equal(classifier.threads, 1);
+    assert.equal(webgpuFallbackReason(notes), 'stopped working ([webgpu] GPUDevice lost: device was destroyed)');
+    assert.equal(lost.state.runs, 2, 'the lost session is not tried again');
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    assert.equal(lost.state.released, true, 'the lost GPU session is released');
+    // And it stays on WASM for the images after it.
+    const next = await classifier.classify(image);
+    assert.deepEqual(next.scores, expected.scores);
+    assert.equal(lost.state.runs, 2);
+  } finally {
+    await classifier.release();
+    await reference.release();
+  }
+});

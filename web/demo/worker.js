@@ -79,7 +79,10 @@ function startWaitingJobs() {
     (async () => {
       let result;
       try {
-        result = await classifyFile(await classifierReady, job.file);
+        const classifier = await classifierReady;
+        result = await classifyFile(classifier, job.file);
+        // A WebGPU session whose GPU failed went on on WASM: the page shows the provider that runs now.
+        if (classifier.provider !== announced?.provider) announce(classifier, announced.contract, announced.notes);
       } catch (error) {
         // The model could not be loaded: each file still gets an answer, so no card waits forever.
         result = { ok: false, code: 'not_ready', message: `classifier unavailable: ${error?.message ?? error}` };
@@ -89,16 +92,23 @@ function startWaitingJobs() {
   }
 }
 
+let announced = null; // {provider, contract, notes} of the last READY message
+
+function announce(classifier, contract, notes) {
+  announced = { provider: classifier.provider, contract, notes };
+  self.postMessage({
+    type: MSG.READY, provider: classifier.provider, threads: classifier.threads,
+    workers: classifier.workers, modelVersion: classifier.modelVersion, contract, note: notes.join('; '),
+    isolated: self.crossOriginIsolated === true,
+  });
+}
+
 self.onmessage = ({ data }) => {
   switch (data?.type) {
     case MSG.INIT:
       classifierReady = init(data).then(
         ({ classifier, contract, notes }) => {
-          self.postMessage({
-            type: MSG.READY, provider: classifier.provider, threads: classifier.threads,
-            workers: classifier.workers, modelVersion: classifier.modelVersion, contract, note: notes.join('; '),
-            isolated: self.crossOriginIsolated === true,
-          });
+          announce(classifier, contract, notes);
           // The pool's later workers join as they start; count them when deciding how many files run.
           capacity = Math.max(1, classifier.workers ?? 1);
           classifier.allStarted?.then(() => { capacity = Math.max(1, classifier.workers); startWaitingJobs(); });

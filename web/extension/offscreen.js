@@ -16,6 +16,9 @@ const MAX_MESSAGE_BYTES = 10 * 2 ** 20; // mirrors the service worker's cap, for
 // chrome.storage); a change builds a new classifier and releases the old one once its queued runs are
 // done.
 let current = null; // {preference, provider once ready, ready: Promise<{classifier, info}>}; reset on failure so a later ask retries
+// Why WebGPU stopped working in this document after it had started (device lost, driver reset): later
+// classifiers here use WASM, and the service worker remembers it for the browser session.
+let webgpuBroke = null;
 const PREFERENCES = new Set(['auto', 'wasm']);
 
 async function fetchOrThrow(url, what) {
@@ -59,7 +62,8 @@ async function startClassifier(preference) {
   const core = () => import('../lib/core.js').then(({ loadCore }) => loadCore())
     .catch((error) => { throw new Error(`wasm core: ${error?.message ?? error}`); });
 
-  let classifier = preference === 'auto' ? await startWebgpuClassifier({ contract, modelBytes, core, log }) : null;
+  if (preference === 'auto' && webgpuBroke) log(`webgpu: ${webgpuBroke}; using wasm`);
+  let classifier = preference === 'auto' && !webgpuBroke ? await startWebgpuClassifier({ contract, modelBytes, core, log }) : null;
   if (!classifier) {
     // WASM: a few workers, each with its own 1-thread runtime, judge thumbnails side by side.
     const { createClassifierPool, poolPlan } = await import('../lib/classifier-pool.js')
@@ -120,6 +124,14 @@ async function classify(buffer, preference, why) {
   const result = await ready.classifier.classify(bytes);
   // Every worker of the pool died: forget it, so the next image starts a new classifier.
   if (result.code === 'no_model' && ready.classifier.workers === 0 && current?.ready === currentReady) current = null;
+  // The GPU failed after the WebGPU session started: the classifier judged this image on a WASM session
+  // of its own; the next images go to a worker pool, which runs WASM faster (see startClassifier).
+  if (ready.info.provider === 'webgpu' && ready.classifier.provider !== 'webgpu' && !webgpuBroke) {
+    webgpuBroke = webgpuFallbackReason(ready.info.notes) ?? 'stopped working';
+    if (current?.ready === currentReady) current = null;
+    getClassifier(preference);
+    ready.classifier.release().catch(() => {});
+  }
   // Scores only; the service worker decides with the user's current settings.
   const { ok, code, message, scores, width, height, format, ms } = result;
   return { ok, code, message, scores, width, height, format, ms, provider: describe(ready, preference, why) };

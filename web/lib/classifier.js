@@ -138,6 +138,21 @@ export async function createClassifier(options) {
     if (!isNodeOrt) await warmUp(ortUsed, session);
   }
 
+  /**
+   * A GPU that fails after the session started (device lost, driver reset, out of memory) does not
+   * come back for this session: the classifier goes on with a WASM session on the base module, logs
+   * why in the fallback wording ("webgpu: …; using wasm"), and frees the GPU session. Runs serialised.
+   */
+  async function fallBackToWasm(error) {
+    const gpuSession = session;
+    log(`webgpu: stopped working (${error?.message ?? error}); using wasm`);
+    ortUsed = ort;
+    used = 'wasm';
+    session = await openSession(ort, ['wasm']);
+    await warmUp(ort, session);
+    Promise.resolve().then(() => gpuSession.release?.()).catch(() => {});
+  }
+
   let queue = Promise.resolve();
   const serialise = (task) => { const run = queue.then(task, task); queue = run.catch(() => {}); return run; };
   const now = () => performance.now();
@@ -152,11 +167,21 @@ export async function createClassifier(options) {
     }
     const t1 = now();
     if (!prepared.ok) return { ok: false, code: prepared.code, message: prepared.message, ms: { preprocess: t1 - t0, inference: 0, total: t1 - t0 } };
+    const run = () => session.run({ [contract.input.name]: new ortUsed.Tensor('float32', prepared.tensor, prepared.dims) });
     let out;
     try {
-      out = await session.run({ [contract.input.name]: new ortUsed.Tensor('float32', prepared.tensor, prepared.dims) });
+      out = await run();
     } catch (error) {
-      return { ok: false, code: 'inference_failed', message: `inference failed: ${error?.message ?? error}`, ms: { preprocess: t1 - t0, inference: now() - t1, total: now() - t0 } };
+      let failure = error;
+      if (used === 'webgpu') {
+        try {
+          await fallBackToWasm(error);
+          out = await run();
+        } catch (wasmError) {
+          failure = wasmError;
+        }
+      }
+      if (!out) return { ok: false, code: 'inference_failed', message: `inference failed: ${failure?.message ?? failure}`, ms: { preprocess: t1 - t0, inference: now() - t1, total: now() - t0 } };
     }
     const t2 = now();
     const probs = out[contract.outputs.probs].data;
@@ -172,8 +197,9 @@ export async function createClassifier(options) {
   }
 
   return {
-    provider: used,
-    threads: used === 'webgpu' ? 0 : (isNodeOrt ? threads : (ortUsed.env.wasm.numThreads ?? threads)),
+    /** 'webgpu', 'wasm' or 'cpu'; a WebGPU classifier turns 'wasm' if the GPU fails while it runs. */
+    get provider() { return used; },
+    get threads() { return used === 'webgpu' ? 0 : (isNodeOrt ? threads : (ortUsed.env.wasm.numThreads ?? threads)); },
     modelVersion: contract.version,
     /** bytes: Uint8Array of an image file. Never rejects: failures come back as {ok:false, code, message}. */
     classify: (bytesIn, opts) => serialise(() => classifyNow(bytesIn, opts)),
