@@ -6,7 +6,7 @@
 // answers. Exit codes: 0 it ran (even if some images could not be read), 1 nothing could run (no core
 // build, bad contract, wrong or corrupt model), 2 usage error.
 import { parseArgs } from 'node:util';
-import { readImageFile, walkImageFiles } from './lib/image-files.mjs';
+import { IMAGE_EXTENSIONS, readImageFile, walkImageFiles } from './lib/image-files.mjs';
 import { DEFAULT_CONTRACT, RUNTIMES, SetupError, openNodeClassifier } from './lib/node-classifier.mjs';
 import { UsageError, parseCommandLine, runIfMain } from './lib/run-cli.mjs';
 
@@ -128,7 +128,7 @@ export async function main(argv, io = { stdout: process.stdout, stderr: process.
     if (entry.error) {
       line = { path: entry.path, error: entry.error };
     } else {
-      const read = await readImageFile(entry.path);
+      const read = await readImageFile(entry.fsPath ?? entry.path);
       line = read.ok
         ? resultLine(entry.path, await classifier.classify(read.bytes, { settings }))
         : { path: entry.path, error: read.error };
@@ -137,10 +137,12 @@ export async function main(argv, io = { stdout: process.stdout, stderr: process.
     else { counts[line.label] = (counts[line.label] ?? 0) + 1; times.push(line.ms); }
     io.stdout.write(`${options.pretty ? prettyLine(line, contract.labels) : JSON.stringify(line)}\n`);
   }
+  const total = times.length + errors;
+  // Nothing to judge is not an error (exit 0), but a silent run would look like a hang or a bug.
+  if (total === 0) say(`classify: no image files found in ${options.paths.join(' ')} (folders are searched for ${IMAGE_EXTENSIONS.join(' ')}; --all-files takes every file)`);
   if (options.summary) {
-    const total = times.length + errors;
     const perLabel = contract.labels.map((name) => `${name} ${counts[name] ?? 0}`).join(', ');
-    say(`classify: ${total} file(s): ${perLabel}, errors ${errors}; median ${median(times).toFixed(1)} ms/image; ` +
+    say(`classify: ${total} file(s): ${perLabel}, errors ${errors}; ${times.length ? `median ${median(times).toFixed(1)} ms/image` : 'no image judged'}; ` +
       `runtime ${opened.runtime} (provider ${classifier.provider}, ${classifier.threads} thread(s)); ` +
       `wall ${((performance.now() - t0) / 1000).toFixed(1)} s; model ${opened.modelPath}`);
   }

@@ -5,7 +5,8 @@
 // recall/precision, figures per source, and an HTML page of every misclassified image with its
 // thumbnail and scores. When the model's fold files are given (model/folds.json), it also reports the
 // honest held-out figures (each image judged without its source in training) apart from in-sample ones.
-import { mkdir, writeFile } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { access, mkdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -163,12 +164,23 @@ export async function main(argv, io = { stdout: process.stdout, stderr: process.
     }
   }
 
+  // Where the results go is checked before the run, which can take minutes: not after it.
+  const outDir = options.out ?? path.join(ROOT, 'build', 'evaluation', timestamp());
+  try {
+    await mkdir(outDir, { recursive: true });
+    if (options.summaryMd) await checkWritableFile(options.summaryMd);
+  } catch (error) {
+    say(`evaluate: cannot write the results: ${error.message}`);
+    return 2;
+  }
+
   const started = performance.now();
   const records = [];
   const total = dataset.images.length;
   for (const [i, image] of dataset.images.entries()) {
-    const record = { ...image, href: pathToFileURL(path.resolve(image.path)).href };
-    const read = await readImageFile(image.path);
+    const { fsPath, error: _listError, ...listed } = image;
+    const record = { ...listed, href: pathToFileURL(path.resolve(image.path)).href };
+    const read = image.error ? { ok: false, error: image.error } : await readImageFile(image.fsPath ?? image.path);
     if (!read.ok) {
       record.ours = { error: read.error };
       if (baseline) record.nsfw = { error: read.error };
@@ -187,13 +199,12 @@ export async function main(argv, io = { stdout: process.stdout, stderr: process.
     if ((i + 1) % 100 === 0 || i + 1 === total) {
       say(`evaluate: ${i + 1}/${total} images (${((performance.now() - started) / 1000).toFixed(0)} s)`);
     }
-    // Free the bytes of images that are right everywhere; mistakes keep theirs for thumbnails.
-    if (!isMistake(record)) delete record.bytes;
+    // Free the bytes of images that are right everywhere; mistakes keep theirs for thumbnails, unless
+    // our core could not decode them (then no thumbnail can be made of them either).
+    if (!isMistake(record) || record.ours.error) delete record.bytes;
   }
   for (const unreadable of dataset.unreadable) say(`evaluate: skipped ${unreadable.path}: ${unreadable.error}`);
 
-  const outDir = options.out ?? path.join(ROOT, 'build', 'evaluation', timestamp());
-  await mkdir(outDir, { recursive: true });
   if (options.thumbnails) {
     // Files beside the report (lazy-loaded), not data: URIs: a full run has hundreds of mistakes.
     await mkdir(path.join(outDir, 'thumbs'), { recursive: true });
@@ -241,6 +252,15 @@ export async function main(argv, io = { stdout: process.stdout, stderr: process.
   await classifier.release?.();
   baseline?.dispose?.();
   return 0;
+}
+
+/** Throws unless `file` can be written: its folder exists and it is not a folder itself. */
+async function checkWritableFile(file) {
+  const info = await stat(file).catch((error) => { if (error.code === 'ENOENT') return null; throw error; });
+  if (info?.isDirectory()) throw new Error(`--summary-md ${file} is a folder`);
+  const folder = await stat(path.dirname(path.resolve(file))).catch(() => null);
+  if (!folder?.isDirectory()) throw new Error(`--summary-md ${file}: no folder ${path.dirname(path.resolve(file))}`);
+  await access(info ? file : path.dirname(path.resolve(file)), fsConstants.W_OK);
 }
 
 function isMistake(record) {

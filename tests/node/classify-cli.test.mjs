@@ -6,7 +6,7 @@
 // with a message when they are absent. Real images come from ILLUST_ONLY_DATA (default ../shared/data).
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, symlink, writeFile, copyFile, readdir, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -66,12 +66,12 @@ function noise(length, seed = 12345) {
 }
 
 /** Runs the CLI; resolves {code, stdout, stderr, lines (parsed JSON lines)}. Kills it after timeoutMs. */
-function runCli(args, { timeoutMs = 60000, cwd = ROOT } = {}) {
+function runCli(args, { timeoutMs = 60000, cwd = ROOT, stdoutFd = 'pipe' } = {}) {
   return new Promise((resolve, reject) => {
     const modelArgs = args.includes('--model') ? [] : MODEL_ARGS;
-    const child = spawn(process.execPath, [CLI, ...modelArgs, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...modelArgs, ...args], { cwd, stdio: ['ignore', stdoutFd, 'pipe'] });
     let stdout = '', stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
+    child.stdout?.on('data', (d) => { stdout += d; });
     child.stderr.on('data', (d) => { stderr += d; });
     const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`classify timed out: ${args.join(' ')}\n${stderr}`)); }, timeoutMs);
     child.on('close', (code) => {
@@ -134,7 +134,12 @@ describe('classify CLI: pipeline', { skip: pipelineSkip }, () => {
     await writeFile(fixture('tree', 'nested', 'deeper', 'inner.png'), gradientPng(40, 120));
     await symlink('../..', fixture('tree', 'nested', 'deeper', 'loop'));          // symlink loop back to tree/
     await symlink('missing.png', fixture('tree', 'nested', 'dangling.png'));    // dangling link
+    await symlink('missing.txt', fixture('tree', 'nested', 'dangling.txt'));    // dangling, not an image: skipped
+    // A name that is not UTF-8 (Latin-1 "é"): read by its bytes, printed with U+FFFD.
+    await writeFile(Buffer.concat([Buffer.from(fixture('tree', 'nested', 'caf')), Buffer.from([0xe9]), Buffer.from('.png')]), png);
     execFileSync('mkfifo', [fixture('pipe.png')]);
+    await mkdir(fixture('no-images'));
+    await writeFile(fixture('no-images', 'notes.txt'), 'no image here');
     await writeFile(fixture('huge-dimensions.png'), pngHeaderOnly(8000, 8000));
     execFileSync('truncate', ['-s', '300M', fixture('huge-file.png')]); // sparse: no disk used
     await writeFile(fixture('broken-model.onnx'), noise(2048, 99));
@@ -147,10 +152,10 @@ describe('classify CLI: pipeline', { skip: pipelineSkip }, () => {
     assert.equal(code, 0, stderr);
     assert.ok(lines, 'stdout is JSON lines');
     const byName = new Map(lines.map((line) => [path.relative(fixture('tree'), line.path), line]));
-    assert.deepEqual([...byName.keys()].sort(), ['.dotted.png', 'empty.png', 'fake.webp', 'nested/dangling.png', 'nested/deeper/inner.png',
-      'random.jpg', 'truncated.png', 'valid.jpg', 'valid.png']);
+    assert.deepEqual([...byName.keys()].sort(), ['.dotted.png', 'empty.png', 'fake.webp', 'nested/caf\ufffd.png', 'nested/dangling.png',
+      'nested/deeper/inner.png', 'random.jpg', 'truncated.png', 'valid.jpg', 'valid.png']);
     assert.equal(lines.length, byName.size, 'no file is reported twice despite the loop');
-    for (const name of ['valid.png', 'valid.jpg', '.dotted.png', 'nested/deeper/inner.png']) {
+    for (const name of ['valid.png', 'valid.jpg', '.dotted.png', 'nested/deeper/inner.png', 'nested/caf\ufffd.png']) {
       const line = byName.get(name);
       assert.deepEqual(Object.keys(line), ['path', 'label', 'scores', 'ms'], name);
       assert.ok(LABELS.includes(line.label), `${name}: label ${line.label}`);
@@ -165,7 +170,8 @@ describe('classify CLI: pipeline', { skip: pipelineSkip }, () => {
     assert.equal(error('random.jpg'), 'unsupported format: unknown');
     assert.match(error('truncated.png'), /truncated|corrupt/i);
     assert.match(error('nested/dangling.png'), /no such file/);
-    assert.match(stderr, /9 file\(s\):.*errors 5/);
+    assert.deepEqual(byName.get('nested/caf\ufffd.png').scores, byName.get('valid.png').scores, 'the same bytes as valid.png');
+    assert.match(stderr, /10 file\(s\):.*errors 5/);
   });
 
   test('a FIFO, a missing path, a non-image, huge dimensions and a huge file are error lines, not hangs', async () => {
@@ -180,11 +186,35 @@ describe('classify CLI: pipeline', { skip: pipelineSkip }, () => {
     assert.match(lines[4].error, /file too large: 314572800 bytes/);
   });
 
+  test('a folder without images prints no lines, says so on stderr and exits 0', async () => {
+    const { code, stdout, stderr } = await runCli([fixture('no-images'), '--summary']);
+    assert.equal(code, 0, stderr);
+    assert.equal(stdout, '');
+    assert.match(stderr, /no image files found in .*no-images \(folders are searched for \.jpg .*--all-files takes every file\)/);
+    assert.match(stderr, /0 file\(s\): .*errors 0; no image judged;/);
+  });
+
+  test('output that cannot be written (a full disk) is a one-line error and exit 1, not a lost result', { skip: !existsSync('/dev/full') && 'no /dev/full' }, async () => {
+    for (const files of [[fixture('tree', 'valid.png')], [fixture('tree', 'valid.png'), fixture('tree', 'valid.jpg')]]) {
+      const full = openSync('/dev/full', 'w');
+      try {
+        const { code, stderr } = await runCli(files, { stdoutFd: full });
+        assert.equal(code, 1, stderr);
+        assert.equal(stderr, 'classify: cannot write the output: ENOSPC\n');
+      } finally {
+        closeSync(full);
+      }
+    }
+  });
+
   test('a corrupt, empty or missing model file is a clear error and exit 1', async () => {
     for (const [model, message] of [
       [fixture('broken-model.onnx'), /model: cannot load the model/],
       [fixture('empty-model.onnx'), /model: .*empty/],
-      [fixture('absent.onnx'), /model: cannot read .*absent\.onnx: ENOENT/],
+      [fixture('absent.onnx'), /model: cannot read .*absent\.onnx: no such file or directory/],
+      // Option files get the image files' guards: a FIFO or a device fails at once, not hangs or fills memory.
+      [fixture('pipe.png'), /model: cannot read .*pipe\.png: not a regular file/],
+      ['/dev/zero', /model: cannot read \/dev\/zero: not a regular file/],
       [fixture('tree', 'valid.png'), /model: cannot load the model/],
       // A valid ONNX file with the wrong inputs/outputs (shipped with Debian's python3-onnx).
       ...(existsSync(OTHER_ONNX) ? [[OTHER_ONNX, /model: wrong model file: expected input "input"/]] : []),
@@ -197,6 +227,9 @@ describe('classify CLI: pipeline', { skip: pipelineSkip }, () => {
     const { code, stderr } = await runCli(['--contract', fixture('tree', 'notes.txt'), fixture('tree', 'valid.png')]);
     assert.equal(code, 1);
     assert.match(stderr, /contract: .* is not valid JSON/);
+    const fifo = await runCli(['--contract', fixture('pipe.png'), fixture('tree', 'valid.png')], { timeoutMs: 30000 });
+    assert.equal(fifo.code, 1);
+    assert.match(fifo.stderr, /contract: cannot read .*pipe\.png: not a regular file/);
   });
 
   test('--runtime node and --runtime web give the same labels and scores', async () => {

@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { pathToFileURL } from 'node:url';
 
 import * as coreModule from '../../web/lib/core.js';
 import { cliPath, contractPath, ensureNativeSide, fixture, fixtureDir, nativeCli, readContract } from './core-helpers.mjs';
@@ -241,3 +242,35 @@ function bmp24(width, height, colorAt) {
   }
   return out;
 }
+
+describe('recovery', () => {
+  test('a trap in the wasm instance costs that call, not the core: a fresh instance takes over', async () => {
+    // A separate copy of core.js (its own shared promise), on the real build; only the trap is staged:
+    // the first instance's toTensor throws what a wasm `unreachable` throws.
+    const fresh = await import(`../../web/lib/core.js?recovery=${Date.now()}`);
+    const glue = path.join(path.dirname(cliPath), '..', 'wasm', 'illust_core.mjs');
+    const { default: factory } = await import(pathToFileURL(glue).href);
+    const instances = [];
+    const createModule = async (args) => {
+      const module = await factory(args);
+      if (instances.length === 0) module.toTensor = () => { throw new WebAssembly.RuntimeError('unreachable'); };
+      instances.push(module);
+      return module;
+    };
+    const wasmBinary = readFileSync(path.join(path.dirname(glue), 'illust_core.wasm'));
+    const recovering = await fresh.loadCore({ createModule, wasmBinary });
+    const bytes = fixture('jpeg_baseline_420.jpg');
+    const trapped = recovering.toTensor(bytes, contract);
+    assert.equal(trapped.ok, false);
+    assert.equal(trapped.code, 'out_of_memory');
+    assert.match(trapped.message, /illust core failed: unreachable/);
+    const during = recovering.toTensor(bytes, contract);
+    assert.match(during.message ?? '', /restarting after an earlier failure: unreachable/);
+    await recovering.settled();
+    assert.equal(instances.length, 2);
+    assert.equal(recovering.module, instances[1]);
+    const after = recovering.toTensor(bytes, contract);
+    assert.equal(after.ok, true, after.message);
+    assert.deepEqual(after.tensor, core.toTensor(bytes, contract).tensor);
+  });
+});

@@ -4,9 +4,9 @@
 // the printed matrix, the per-source table, the nsfwjs column and the HTML error analysis.
 // Needs the wasm core build, model/illust-only.onnx and the data; skips with a message otherwise.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -130,6 +130,55 @@ describe('evaluate CLI on a tiny real tree', { skip }, () => {
     assert.match(md, /\| truth \\ predicted \| illustration \| screenshot \| photo \| recall \|/);
     const args = JSON.parse(await readFile(path.join(out, 'args.json'), 'utf8'));
     assert.equal(args.resolved.folds, HAS_FOLDS ? path.join(ROOT, 'model', 'folds.json') : null);
+  });
+});
+
+describe('evaluate CLI: files it cannot open, odd names, and where the results go', { skip }, () => {
+  let dir, tree;
+  before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'illust-evaluate-odd-'));
+    tree = path.join(dir, 'data');
+    await mkdir(path.join(tree, 'illustration', 'a'), { recursive: true });
+    await mkdir(path.join(tree, 'photo', 'b'), { recursive: true });
+    const first = async (rel) => path.join(DATA, rel, (await readdir(path.join(DATA, rel))).sort()[0]);
+    await copyFile(await first('illustration/style2paints-inputs'), path.join(tree, 'illustration', 'a', 'x.jpg'));
+    const photo = await first('photo/food_mnist');
+    await copyFile(photo, path.join(tree, 'photo', 'b', 'y.jpg'));
+    // A name that is not UTF-8 (a Latin-1 "é"), as old archives have: it must be read, not "missing".
+    await copyFile(photo, Buffer.concat([Buffer.from(path.join(tree, 'photo', 'b', 'caf')), Buffer.from([0xe9]), Buffer.from('.jpg')]));
+    await symlink('nowhere.jpg', path.join(tree, 'photo', 'b', 'dangling.jpg')); // an image that cannot be opened
+    await symlink('nowhere.txt', path.join(tree, 'photo', 'b', 'notes.txt'));   // not an image: skipped
+    execFileSync('mkfifo', [path.join(tree, 'photo', 'b', 'pipe.jpg')]);
+  });
+  after(async () => { if (dir) await rm(dir, { recursive: true, force: true }); });
+
+  test('an image file that cannot be opened counts as unreadable; a non-UTF-8 name is judged', async () => {
+    const out = path.join(dir, 'out');
+    const { code, stdout, stderr } = await runEvaluate([tree, '--out', out, '--no-baseline', '--no-thumbnails']);
+    assert.equal(code, 0, stderr);
+    assert.match(stdout, /5 images from 2 sources/);
+    assert.match(stdout, /unreadable 2/);
+    const lines = (await readFile(path.join(out, 'predictions.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    const byName = new Map(lines.map((line) => [path.basename(line.rel), line]));
+    assert.deepEqual([...byName.keys()].sort(), ['caf\ufffd.jpg', 'dangling.jpg', 'pipe.jpg', 'x.jpg', 'y.jpg']);
+    assert.match(byName.get('dangling.jpg').ours.error, /no such file/);
+    assert.equal(byName.get('pipe.jpg').ours.error, 'not a regular file');
+    assert.deepEqual(byName.get('caf\ufffd.jpg').ours, { ...byName.get('y.jpg').ours, ms: byName.get('caf\ufffd.jpg').ours.ms });
+  });
+
+  test('an --out or --summary-md that cannot be written stops the run before it starts (exit 2)', async () => {
+    const aFile = path.join(tree, 'illustration', 'a', 'x.jpg');
+    for (const [args, message] of [
+      [['--out', aFile], /cannot write the results: EEXIST/],
+      [['--out', path.join(dir, 'out2'), '--summary-md', path.join(dir, 'no-such-folder', 'S.md')], /cannot write the results: --summary-md .*: no folder/],
+      [['--out', path.join(dir, 'out3'), '--summary-md', tree], /cannot write the results: --summary-md .* is a folder/],
+    ]) {
+      const { code, stdout, stderr } = await runEvaluate([tree, '--no-baseline', ...args]);
+      assert.equal(code, 2, stderr);
+      assert.equal(stdout, '', 'nothing was judged');
+      assert.doesNotMatch(stderr, /images \(/, 'no progress lines');
+      assert.match(stderr, message);
+    }
   });
 });
 

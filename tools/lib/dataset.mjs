@@ -1,9 +1,9 @@
 // Reads a labelled image folder laid out like ../shared/data (class/source/image, class names from the
 // contract's labels) into a flat list of {path, rel, truth, source}, so evaluation and tests agree on
 // what "the data set" is. Sampling for quick runs is deterministic (evenly spaced in sorted order).
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { walkImageFiles } from './image-files.mjs';
+import { readOptionText, walkImageFiles } from './image-files.mjs';
 
 /** Files lying directly in a class folder, outside any source folder, get this source name. */
 export const LOOSE_SOURCE = '(no source folder)';
@@ -21,7 +21,7 @@ export function evenlySpaced(items, n) {
  */
 export async function readCorrections(file, labels) {
   const corrections = new Map();
-  const text = await readFile(file, 'utf8');
+  const text = await readOptionText(file);
   for (const line of text.split(/\r?\n/)) {
     if (!line.trim() || line.startsWith('#')) continue;
     const [name, label] = line.split('\t').map((cell) => cell?.trim());
@@ -34,8 +34,10 @@ export async function readCorrections(file, labels) {
 
 /**
  * Lists the images of a labelled folder. options: {limitPerSource, corrections: Map(file name → label)}.
- * Returns {images: [{path, rel, truth, folderClass, source}], unreadable: [{path, error}], ignored: [folder names]}.
- * `truth` is the folder's class unless a correction names the file.
+ * Returns {images: [{path, fsPath?, error?, rel, truth, folderClass, source}], unreadable: [{path, error}],
+ * ignored: [folder names]}. `truth` is the folder's class unless a correction names the file. An image
+ * file that cannot be opened (a dangling link, a FIFO named x.jpg) is an image with an `error`: it
+ * counts as a failure in the figures. `unreadable` lists the folders that could not be listed.
  */
 export async function collectDataset(dataDir, labels, { limitPerSource, corrections = new Map() } = {}) {
   const info = await stat(dataDir).catch(() => null);
@@ -48,20 +50,22 @@ export async function collectDataset(dataDir, labels, { limitPerSource, correcti
     const classDir = path.join(dataDir, folderClass);
     const bySource = new Map();
     for await (const entry of walkImageFiles([classDir])) {
-      if (entry.error) {
-        if (entry.path !== classDir) unreadable.push(entry); // a missing class folder is simply empty
+      if (entry.error?.startsWith('cannot list folder')) {
+        unreadable.push(entry);
         continue;
       }
+      if (entry.error && entry.path === classDir) continue; // a missing class folder is simply empty
       const parts = path.relative(classDir, entry.path).split(path.sep);
       const source = parts.length > 1 ? parts[0] : LOOSE_SOURCE;
       if (!bySource.has(source)) bySource.set(source, []);
-      bySource.get(source).push(entry.path);
+      bySource.get(source).push(entry);
     }
-    for (const [source, files] of bySource) {
-      for (const file of evenlySpaced(files, limitPerSource)) {
+    for (const [source, entries] of bySource) {
+      for (const { path: file, fsPath, error } of evenlySpaced(entries, limitPerSource)) {
         const name = path.basename(file);
         images.push({
-          path: file, rel: path.relative(dataDir, file).split(path.sep).join('/'), folderClass, source,
+          path: file, ...(fsPath ? { fsPath } : {}), ...(error ? { error } : {}),
+          rel: path.relative(dataDir, file).split(path.sep).join('/'), folderClass, source,
           truth: corrections.get(name) ?? folderClass, corrected: corrections.has(name),
         });
       }

@@ -5,9 +5,9 @@
 // where each row's probabilities come from the fold model that never saw that source. We pass them
 // through the same decide() the extension uses, so held-out labels follow the shipped rule. These
 // probabilities were computed by the PyTorch pipeline at training time, not re-run through our wasm core.
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { decide } from '../../web/lib/decide.js';
+import { readOptionText } from './image-files.mjs';
 
 /** Parses oof-predictions.tsv into Map("class/source/file" → {scores, fold, label}). */
 export function parseOofTsv(text, labels) {
@@ -37,12 +37,12 @@ export async function loadHeldOut(file, { contract, labels }) {
   let foldsDoc = null;
   let tsvFile = file;
   if (file.endsWith('.json')) {
-    foldsDoc = JSON.parse(await readFile(file, 'utf8'));
+    foldsDoc = JSON.parse(await readOptionText(file));
     if (!Array.isArray(foldsDoc.held_out)) throw new Error('folds file has no "held_out" list of sources per fold');
     tsvFile = path.join(path.dirname(file), 'oof-predictions.tsv');
   }
   let text;
-  try { text = await readFile(tsvFile, 'utf8'); } catch (error) { throw new Error(`cannot read ${tsvFile}: ${error.code ?? error.message}`); }
+  try { text = await readOptionText(tsvFile); } catch (error) { throw new Error(`cannot read ${tsvFile}: ${error.message}`); }
   const rows = parseOofTsv(text, labels);
   const folds = foldsDoc?.held_out?.length ?? new Set([...rows.values()].map((r) => r.fold)).size;
   return {

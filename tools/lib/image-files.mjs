@@ -23,50 +23,64 @@ function describe(error) {
   return reasons[error?.code] ?? String(error?.message ?? error);
 }
 
+// Names that are not valid UTF-8 (old archives in Shift-JIS or Latin-1) cannot be opened through a
+// JS string: such a path is carried as its bytes (a Buffer, which fs accepts) beside its printable form.
+const shown = (file) => (typeof file === 'string' ? file : file.toString('utf8'));
+
+function childPath(dir, name /* Buffer */) {
+  const text = name.toString('utf8');
+  if (typeof dir === 'string' && Buffer.from(text, 'utf8').equals(name)) return path.join(dir, text);
+  return Buffer.concat([typeof dir === 'string' ? Buffer.from(dir, 'utf8') : dir, Buffer.from(path.sep), name]);
+}
+
 /**
  * Yields {path} for each image file under `inputs` (files or folders), or {path, error} for what cannot
- * be listed or is not a regular file. Folders are walked depth-first in sorted order, following
- * symlinks; a folder reached twice (a symlink loop, or two links to one place) is walked once.
- * options.allFiles: take every regular file in folders, not only image extensions.
+ * be listed or is not a regular file. `path` is printable; an entry whose name is not valid UTF-8 also
+ * has `fsPath` (its exact bytes, a Buffer): open `entry.fsPath ?? entry.path`. Folders are walked
+ * depth-first in sorted order, following symlinks; a folder reached twice (a symlink loop, or two links
+ * to one place) is walked once. options.allFiles: take every regular file in folders, not only image
+ * extensions.
  */
 export async function* walkImageFiles(inputs, { allFiles = false } = {}) {
   const seenDirs = new Set();
+  const entry = (file, fields) => ({ path: shown(file), ...(typeof file === 'string' ? {} : { fsPath: file }), ...fields });
 
   async function* visit(file, named) {
     let info;
     try {
       info = await stat(file); // follows symlinks; a dangling or looping link fails here
     } catch (error) {
-      yield { path: file, error: `cannot read: ${describe(error)}` };
+      // In a folder, a broken link named notes.txt is not an image we failed to judge: skip it.
+      if (named || allFiles || hasImageExtension(shown(file))) yield entry(file, { error: `cannot read: ${describe(error)}` });
       return;
     }
     if (info.isDirectory()) {
       // Hidden folders (.git, .cache) hold no images worth judging; hidden files still count when they
       // look like images (data sets have names such as ".github__pr-assets__x.jpg").
-      if (!named && path.basename(file).startsWith('.')) return;
+      if (!named && path.basename(shown(file)).startsWith('.')) return;
       const key = `${info.dev}:${info.ino}`;
       if (seenDirs.has(key)) return; // symlink loop or second link to a folder already walked
       seenDirs.add(key);
       let names;
       try {
         names = [];
-        for await (const entry of await opendir(file)) names.push(entry.name);
+        for await (const dirent of await opendir(file, { encoding: 'buffer' })) names.push(dirent.name);
       } catch (error) {
-        yield { path: file, error: `cannot list folder: ${describe(error)}` };
+        yield entry(file, { error: `cannot list folder: ${describe(error)}` });
         return;
       }
-      names.sort();
-      for (const name of names) yield* visit(path.join(file, name), false);
+      const sorted = names.map((name) => [name.toString('utf8'), name]).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      for (const [, name] of sorted) yield* visit(childPath(file, name), false);
       return;
     }
-    if (!named && !allFiles && !hasImageExtension(file)) return;
+    if (!named && !allFiles && !hasImageExtension(shown(file))) return;
     if (!info.isFile()) {
       // Only named paths reach here with an odd type worth reporting; in folders, skip them quietly
       // unless they look like images.
-      yield { path: file, error: 'not a regular file' };
+      yield entry(file, { error: 'not a regular file' });
       return;
     }
-    yield { path: file, size: info.size };
+    yield entry(file, { size: info.size });
   }
 
   for (const input of inputs) yield* visit(input, true);
@@ -98,4 +112,24 @@ export async function readImageFile(file, { maxBytes = MAX_FILE_BYTES } = {}) {
   } finally {
     await handle?.close().catch(() => {});
   }
+}
+
+/** Option files (contract, corrections, held-out predictions) are small; the model is ~9 MB. */
+export const MAX_TEXT_FILE_BYTES = 64 * 1024 * 1024;
+export const MAX_MODEL_FILE_BYTES = 1024 * 1024 * 1024;
+
+/**
+ * Reads a file named by an option (--model, --contract, --corrections, --folds) with readImageFile's
+ * guards, so a FIFO or /dev/zero given by mistake fails at once instead of hanging or filling memory.
+ * Resolves to the bytes; rejects with an Error whose message says why ("not a regular file", …).
+ */
+export async function readOptionFile(file, { maxBytes = MAX_TEXT_FILE_BYTES } = {}) {
+  const read = await readImageFile(file, { maxBytes });
+  if (!read.ok) throw new Error(read.error.replace(/^cannot read: /, ''));
+  return read.bytes;
+}
+
+/** readOptionFile, decoded as UTF-8 text. */
+export async function readOptionText(file, options) {
+  return new TextDecoder().decode(await readOptionFile(file, options));
 }

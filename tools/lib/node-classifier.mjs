@@ -4,6 +4,7 @@
 // tools/classify.mjs and tools/evaluate.mjs. Anything that stops every image from being classified
 // (no core build, unreadable contract, wrong model file) throws a SetupError with a message for users.
 import { readFile } from 'node:fs/promises';
+import { MAX_MODEL_FILE_BYTES, readOptionFile, readOptionText } from './image-files.mjs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -20,9 +21,9 @@ export class SetupError extends Error {}
 export async function loadContract(file = DEFAULT_CONTRACT) {
   let text;
   try {
-    text = await readFile(file, 'utf8');
+    text = await readOptionText(file);
   } catch (error) {
-    throw new SetupError(`contract: cannot read ${file}: ${error.code ?? error.message}`);
+    throw new SetupError(`contract: cannot read ${file}: ${error.message}`);
   }
   let contract;
   try {
@@ -80,9 +81,9 @@ export async function openNodeClassifier({ runtime = 'node', model, contract: co
   const modelPath = model ?? defaultModelPath(contractPath, contract);
   let modelBytes;
   try {
-    modelBytes = new Uint8Array(await readFile(modelPath));
+    modelBytes = await readOptionFile(modelPath, { maxBytes: MAX_MODEL_FILE_BYTES });
   } catch (error) {
-    throw new SetupError(`model: cannot read ${modelPath}: ${error.code ?? error.message}`);
+    throw new SetupError(`model: cannot read ${modelPath}: ${error.message}`);
   }
   const [core, ort] = await Promise.all([loadNodeCore(), importOrt(runtime)]);
   if (runtime === 'web') ort.env.logLevel = 'error'; // keep ORT's own warnings off our stderr

@@ -28,8 +28,14 @@ export function parseCommandLine(name, usage, parse, argv, io) {
 /** Calls main(argv) if moduleUrl is the entry script; exits with its code (1 on an unexpected throw). */
 export async function runIfMain(moduleUrl, name, main) {
   if (!process.argv[1] || moduleUrl !== pathToFileURL(process.argv[1]).href) return;
-  // A closed pipe (`… | head`) is a normal way to stop reading: leave quietly.
-  process.stdout.on('error', (error) => { if (error.code === 'EPIPE') process.exit(0); throw error; });
+  // A closed pipe (`… | head`) is a normal way to stop reading: leave quietly. Any other failure to
+  // write (a full disk, /dev/full) loses results: say so and exit 1.
+  const writeFailed = (error) => {
+    if (error.code === 'EPIPE') process.exit(0);
+    process.stderr.write(`${name}: cannot write the output: ${error.code ?? error.message}\n`);
+    process.exit(1);
+  };
+  process.stdout.on('error', writeFailed);
   let code;
   try {
     code = await main(process.argv.slice(2));
@@ -38,5 +44,5 @@ export async function runIfMain(moduleUrl, name, main) {
     code = 1;
   }
   // ORT's wasm build may keep worker threads alive: flush stdout, then exit explicitly.
-  process.stdout.write('', () => process.exit(code));
+  process.stdout.write('', (error) => (error ? writeFailed(error) : process.exit(code)));
 }

@@ -41,7 +41,11 @@ export function loadCore(opts = {}) {
   return corePromise;
 }
 
-async function instantiate({ wasmBinary, moduleUrl, createModule } = {}) {
+async function instantiate(opts) {
+  return makeCore(await instantiateModule(opts), () => instantiateModule(opts));
+}
+
+async function instantiateModule({ wasmBinary, moduleUrl, createModule } = {}) {
   let glueUrl = moduleUrl ? new URL(String(moduleUrl), import.meta.url).href : new URL('./illust_core.mjs', import.meta.url).href;
   if (isNode && !createModule && glueUrl.startsWith('file:')) {
     const { existsSync, readFileSync } = await import('node:fs');
@@ -59,8 +63,7 @@ async function instantiate({ wasmBinary, moduleUrl, createModule } = {}) {
   const moduleArgs = {};
   if (wasmBinary) moduleArgs.wasmBinary = wasmBinary;
   else moduleArgs.locateFile = (file) => new URL(file, glueUrl).href;
-  const module = await factory(moduleArgs);
-  return makeCore(module);
+  return factory(moduleArgs);
 }
 
 function failure(code, message) {
@@ -116,27 +119,45 @@ export function tensorOptionsFromContract(contract) {
   return result;
 }
 
-function makeCore(module) {
+function makeCore(firstModule, instantiateAgain) {
+  let module = firstModule;
   let broken = null; // set when the wasm instance trapped: it cannot be trusted afterwards
+  let renewing = null;
+
+  // A trap must not end the core for good: whoever holds this object (a classifier in a long-lived
+  // extension page) would fail every later image. A fresh instance replaces the broken one; calls made
+  // while it starts fail with out_of_memory, like the one that trapped.
+  function renew() {
+    renewing ??= instantiateAgain().then(
+      (fresh) => { module = fresh; broken = null; },
+      (error) => { broken = `${broken}; restarting it failed too: ${error?.message ?? error}`; },
+    ).finally(() => { renewing = null; });
+    return renewing;
+  }
 
   // Every call goes through here: nothing thrown inside the module reaches the caller.
   function guarded(fn) {
-    if (broken) return failure('out_of_memory', `illust core is unusable after an earlier failure: ${broken}`);
+    if (broken) {
+      if (!renewing) renew().catch(() => {}); // the last restart failed: try again
+      return failure('out_of_memory', `illust core is restarting after an earlier failure: ${broken}`);
+    }
     try {
       return fn();
     } catch (error) {
       const message = String(error?.message ?? error);
       if (error instanceof TypeError || error?.name === 'BindingError') return failure('bad_argument', `bad argument: ${message}`);
-      // A trap (abort, unreachable, failed memory growth) leaves the instance in an unknown state:
-      // forget it so the next loadCore() builds a fresh one.
+      // A trap (abort, unreachable, failed memory growth) leaves the instance in an unknown state.
       broken = message;
-      corePromise = null;
+      renew().catch(() => {});
       return failure('out_of_memory', `illust core failed: ${message}`);
     }
   }
 
   const core = {
-    module,
+    /** The current wasm instance (replaced after a trap). */
+    get module() { return module; },
+    /** Settles once a restart after a trap is over (at once when none is under way); for tests. */
+    settled: () => renewing ?? Promise.resolve(),
     probe(bytes, opts) {
       const input = asBytes(bytes);
       if (!input) return failure('bad_argument', 'bad argument: bytes must be a Uint8Array, ArrayBuffer or ArrayBufferView');
