@@ -260,6 +260,16 @@ describe('classify CLI: pipeline', { skip: pipelineSkip }, () => {
     assert.match(ok, /^(illustration|screenshot|photo)\s+illus \d\.\d{3}\s+scree \d\.\d{3}\s+photo \d\.\d{3}\s+[\d.]+ ms\s+.*valid\.png$/);
     assert.match(bad, /^error\s+.*fake\.webp: unsupported format: webp$/);
   });
+
+  test('--pretty keeps one line per image when a name holds a newline', async () => {
+    const odd = fixture('line\nbreak.png');
+    await copyFile(fixture('tree', 'valid.png'), odd);
+    const { code, stdout } = await runCli(['--pretty', odd, fixture('tree', 'valid.png')]);
+    assert.equal(code, 0);
+    const lines = stdout.trim().split('\n');
+    assert.equal(lines.length, 2, stdout);
+    assert.match(lines[0], /line\\nbreak\.png$/);
+  });
 });
 
 // Images a person would label at a glance (checked by eye), from three sources per class.
