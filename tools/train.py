@@ -65,6 +65,9 @@ def parse_args(argv=None):
     p.add_argument("--backbone-lr", type=float, default=2e-4, help="peak learning rate of the trainable backbone layers")
     p.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW weight decay")
     p.add_argument("--label-smoothing", type=float, default=0.1, help="cross-entropy label smoothing")
+    p.add_argument("--illustration-weight", type=float, default=1.0,
+                   help="weight of the illustration class in the training loss (> 1: a missed illustration costs more "
+                        "than a missed screenshot or photo, as it does for users)")
     p.add_argument("--dropout", type=float, default=0.2, help="dropout before the new head")
     p.add_argument("--source-cap", type=int, default=40, help="a source weighs as at most this many images")
     p.add_argument("--teacher", type=Path, nargs="*", default=[],
@@ -264,6 +267,7 @@ def fit(args, samples, features, train_idx, val_idx, start, seed, tag, metrics_f
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimiser, max_lr=[args.lr, args.backbone_lr], total_steps=epochs * steps_per_epoch, pct_start=0.15)
     best = (float("inf"), None, 0, None)
+    class_weight = torch.tensor([args.illustration_weight if name == "illustration" else 1.0 for name in LABELS])
     # With averaging every fold reports its last epoch, so the final model also averages the same epochs.
     average = WeightAverage()
     for epoch in range(1, epochs + 1):
@@ -278,11 +282,12 @@ def fit(args, samples, features, train_idx, val_idx, start, seed, tag, metrics_f
             x = torch.from_numpy(np.stack([np.asarray(features[v, i], dtype=np.float32) for v, i in zip(views, idx)]))
             y = torch.from_numpy(labels[idx])
             if soft is None:
-                loss = F.cross_entropy(model.logits_from_cached(x, start), y, label_smoothing=args.label_smoothing)
+                loss = F.cross_entropy(model.logits_from_cached(x, start), y, weight=class_weight,
+                                       label_smoothing=args.label_smoothing)
             else:
                 hard = F.one_hot(y, len(LABELS)).float() * (1 - args.label_smoothing) + args.label_smoothing / len(LABELS)
                 target = args.distill_weight * torch.from_numpy(soft[views, idx]) + (1 - args.distill_weight) * hard
-                loss = F.cross_entropy(model.logits_from_cached(x, start), target)
+                loss = F.cross_entropy(model.logits_from_cached(x, start), target, weight=class_weight)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
