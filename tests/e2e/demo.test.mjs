@@ -238,7 +238,12 @@ test('demo page: dropped folder and files are classified, counted, filtered and 
   }
   const strictest = countsOf(await readCards(page));
   assert.ok(strictest.illustration >= countsOf(before).illustration, 'strictness 0 keeps at least as many illustrations');
+  // A screen reader heard the batch end once (the progress text itself is not a live region).
+  assert.equal(await page.textContent('#status-live'), `${images.length + 2} of ${images.length + 2} images classified.`);
 
+  // Clear forgets the figures of the images it removed, the last batch's time included.
+  await page.click('#clear');
+  assert.match(await page.textContent('#engine'), /no images yet$/);
   assert.deepEqual(errors, []);
   await context.close();
 });
@@ -305,6 +310,64 @@ test('demo page: ?provider=webgpu runs WebGPU or reports the fallback to WASM', 
   } finally {
     await gpuBrowser.close();
   }
+});
+
+test('demo page: the engine list only offers a switch, which asks before it clears results; odd ?provider/?threads are reported', { skip: skipReason, timeout: 90000 }, async () => {
+  const context = await browser.newContext();
+  const base = (await server()).url;
+  const { page, errors } = await openPage(context, `${base}?provider=WASM&threads=99`);
+  const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+  // Upper case is read as the engine it names; 99 threads are capped at the cores, and the page says so.
+  assert.equal(await page.getAttribute('#engine', 'data-provider'), 'wasm');
+  assert.equal(await page.getAttribute('#engine', 'data-threads'), String(cores));
+  assert.equal(await page.textContent('#notice'), `threads=99 is more than this machine's ${cores} cores: using ${cores}.`);
+  assert.equal(await page.inputValue('#provider'), 'wasm');
+
+  await page.setInputFiles('#file-input', pickImages()[0].file);
+  await waitForCards(page, 1);
+  // Arrow keys change a closed <select>: that must not reload the page and drop the results.
+  await page.focus('#provider');
+  await page.keyboard.press('ArrowDown');
+  assert.equal(await page.inputValue('#provider'), 'webgpu');
+  assert.equal(await page.locator('.card').count(), 1);
+  assert.equal(new URL(page.url()).searchParams.get('provider'), 'WASM', 'no navigation yet');
+  assert.equal(await page.isVisible('#apply-provider'), true);
+  // Declining the question keeps the page; accepting it loads the chosen engine.
+  page.once('dialog', (dialog) => { assert.match(dialog.message(), /clears the 1 image shown/); dialog.dismiss(); });
+  await page.click('#apply-provider');
+  assert.equal(await page.locator('.card').count(), 1);
+  page.once('dialog', (dialog) => dialog.accept());
+  await Promise.all([page.waitForURL((url) => url.searchParams.get('provider') === 'webgpu'), page.click('#apply-provider')]);
+  await page.waitForSelector('body[data-state="ready"]', { timeout: 60000 });
+  assert.equal(await page.locator('.card').count(), 0);
+  assert.equal(await page.getAttribute('#engine', 'data-provider'), 'wasm');
+  assert.match(await page.textContent('#engine'), /^WASM, .*\(webgpu: no adapter \(forced webgpu unavailable\); using wasm\)$/);
+  // Without a GPU (and without ?threads) a forced WebGPU runs on the WASM pool, as 'auto' would, and says why.
+  const { page: forced } = await openPage(context, `${base}?provider=webgpu`);
+  assert.equal(await forced.getAttribute('#engine', 'data-workers'), String(cores >= 2 ? 2 : 1));
+  assert.match(await forced.textContent('#engine'), /^WASM, \d+ workers? × .*\(webgpu: no adapter \(forced webgpu unavailable\); using wasm\)$/);
+
+  const { page: unknown } = await openPage(context, `${base}?provider=cuda`);
+  assert.equal(await unknown.textContent('#notice'), 'Unknown engine "cuda" in the address: using auto.');
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('demo page: when the worker cannot start, files get an error card at once, not "queued" forever', { skip: skipReason, timeout: 60000 }, async () => {
+  const context = await browser.newContext();
+  await context.route('**/worker.js', (route) => route.fulfill({ status: 404, body: 'gone' }));
+  const page = await context.newPage();
+  await page.goto((await server()).url);
+  await page.waitForSelector('body[data-state="error"]', { timeout: 30000 });
+  const files = pickImages().slice(0, 2).map((i) => i.file);
+  await page.setInputFiles('#file-input', files[0]);
+  await page.setInputFiles('#file-input', files[1]);
+  await page.waitForFunction(() => document.querySelectorAll('.card').length === 2 && !document.querySelector('.card[data-state="queued"]'), null, { timeout: 10000 });
+  const cards = await readCards(page);
+  assert.deepEqual(cards.map((c) => c.code), ['not_ready', 'not_ready']);
+  assert.match(cards[1].error, /the worker stopped/);
+  assert.equal(await page.isVisible('#progress-row'), false, 'no progress bar left waiting');
+  await context.close();
 });
 
 // One isolated server for the whole file, started on first use.

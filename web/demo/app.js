@@ -9,9 +9,17 @@ const $ = (id) => document.getElementById(id);
 const LABEL_TEXT = { illustration: 'Illustration', screenshot: 'Screenshot', photo: 'Photo' };
 
 const params = new URLSearchParams(location.search);
-const requestedProvider = PROVIDERS.includes(params.get('provider')) ? params.get('provider') : 'auto';
-// ?threads=N overrides ORT's wasm thread count (for measuring); without it the classifier picks.
-const requestedThreads = /^[1-9]\d?$/.test(params.get('threads') ?? '') ? Number(params.get('threads')) : undefined;
+const providerParam = (params.get('provider') ?? '').toLowerCase();
+const requestedProvider = PROVIDERS.includes(providerParam) ? providerParam : 'auto';
+// ?threads=N overrides ORT's wasm thread count (for measuring); without it the classifier picks. More
+// threads than cores only wait for each other (99 made each image ~25x slower): capped at the cores.
+const CORES = Math.max(1, navigator.hardwareConcurrency || 1);
+const threadsParam = /^[1-9]\d?$/.test(params.get('threads') ?? '') ? Number(params.get('threads')) : undefined;
+const requestedThreads = threadsParam === undefined ? undefined : Math.min(threadsParam, CORES);
+const startNotices = [
+  ...(params.has('provider') && providerParam !== requestedProvider ? [`Unknown engine "${params.get('provider')}" in the address: using auto.`] : []),
+  ...(threadsParam > CORES ? [`threads=${threadsParam} is more than this machine's ${CORES} cores: using ${CORES}.`] : []),
+];
 
 const state = {
   contract: null,
@@ -22,6 +30,7 @@ const state = {
   nextId: 1,
   batch: { total: 0, done: 0 },  // + started (performance.now()) while a batch runs
   lastBatch: null,       // {count, ms}: the last finished batch's wall time
+  workerDead: null,      // why the worker stopped: new files get an error card at once
 };
 
 // ---- worker -------------------------------------------------------------------------------------
@@ -52,6 +61,7 @@ function onReady(engine) {
 
 function onInitFailed(message, { workerDied = false } = {}) {
   state.initError = message;
+  if (workerDied) state.workerDead = message;
   renderEngine();
   // Queued cards get their own error result from the worker; if the worker itself died, fail them here.
   if (workerDied) {
@@ -72,12 +82,16 @@ function addFiles({ files, skipped = [], failed = [] }) {
   const fragment = document.createDocumentFragment();
   // A new batch starts when nothing is pending: its wall time is what the user waits for the lot.
   if (state.batch.done >= state.batch.total && files.length + failed.length > 0) state.batch.started = performance.now();
+  const failedNow = [];
   for (const { file, path } of files) {
     const card = createCard(path, URL.createObjectURL(file));
     fragment.append(card.el);
     state.batch.total++;
-    worker.postMessage({ type: MSG.CLASSIFY, id: card.id, file });
+    // A dead worker would never answer: the card gets its error now instead of "queued" forever.
+    if (state.workerDead) failedNow.push(card.id);
+    else worker.postMessage({ type: MSG.CLASSIFY, id: card.id, file });
   }
+  for (const id of failedNow) onResult(id, { ok: false, code: 'not_ready', message: state.workerDead });
   for (const { path, message } of failed) {
     const card = createCard(path, null);
     fragment.append(card.el);
@@ -215,6 +229,9 @@ function updateBusy() {
   const { total, done } = state.batch;
   const busy = done < total;
   const row = $('progress-row');
+  // Stop (or the last result) hides the row: keep keyboard focus on the page, not on <body>.
+  if (!busy && !row.hidden && row.contains(document.activeElement)) $('clear').focus();
+  if (!busy && !row.hidden && state.batch.total > 0) $('status-live').textContent = `${state.batch.done} of ${state.batch.total} images classified.`;
   row.hidden = !busy;
   if (busy) {
     $('progress').max = total;
@@ -265,6 +282,7 @@ function clearAll() {
   stopPending();
   for (const card of state.cards.values()) if (card.url) URL.revokeObjectURL(card.url);
   state.cards.clear();
+  state.lastBatch = null;
   $('results').replaceChildren();
   showNotice('');
   renderCounts();
@@ -317,12 +335,18 @@ for (const radio of document.querySelectorAll('input[name="filter"]')) {
 }
 $('stop').addEventListener('click', stopPending);
 $('clear').addEventListener('click', clearAll);
+// Another engine means a new page (the worker and its runtimes start again): choosing one in the list
+// (arrow keys change it too) only offers the switch; the button reloads, after asking if results would go.
 $('provider').value = requestedProvider;
-$('provider').addEventListener('change', () => {
+$('provider').addEventListener('change', () => { $('apply-provider').hidden = $('provider').value === requestedProvider; });
+$('apply-provider').addEventListener('click', () => {
+  const count = state.cards.size;
+  if (count > 0 && !confirm(`Switching the engine reloads the page and clears the ${count} image${count === 1 ? '' : 's'} shown. Switch?`)) return;
   const url = new URL(location.href);
   url.searchParams.set('provider', $('provider').value);
   location.assign(url);
 });
+if (startNotices.length) showNotice(startNotices.join(' '));
 $('strictness').value = String(Math.round(state.settings.strictness * 100));
 renderCounts();
 updateBusy();

@@ -30,7 +30,9 @@ async function init({ provider, threads }) {
   const model = new Uint8Array(await (await fetchOrThrow(here(`./model/${contract.model_file}`), 'model')).arrayBuffer());
   const chosen = PROVIDERS.includes(provider) ? provider : 'auto';
   // One session for WebGPU and for a thread count asked for in the URL; the pool otherwise.
-  const single = threads !== undefined || chosen === 'webgpu' || (chosen === 'auto' && await probeWebGPU());
+  // Without an adapter a forced 'webgpu' gets the pool as 'auto' does: WASM runs faster there.
+  const gpu = chosen !== 'wasm' && threads === undefined && await probeWebGPU();
+  const single = threads !== undefined || Boolean(gpu);
   let classifier;
   if (single) {
     const [core, ort] = await Promise.all([
@@ -45,7 +47,8 @@ async function init({ provider, threads }) {
       log,
     });
   } else {
-    if (chosen === 'auto') log('webgpu: no adapter; using wasm'); // the wording classifier.js uses
+    // The wording classifier.js uses.
+    if (chosen !== 'wasm') log(`webgpu: no adapter${chosen === 'webgpu' ? ' (forced webgpu unavailable)' : ''}; using wasm`);
     classifier = await createClassifierPool({
       model, contract, ortUrl: here('./ort/ort.wasm.min.mjs'), wasmPaths: here('./ort/'), ...poolPlan(), log,
     });
