@@ -279,6 +279,21 @@ test('demo page without cross-origin isolation runs 1 thread per worker (file an
     assert.deepEqual(cards.map((c) => c.state), ['done', 'done', 'done']);
     assert.deepEqual(cards.map((c) => c.name), [path.basename(illustration.file), path.basename(photo.file), 'picked/holiday.jpg']);
     assert.deepEqual(cards[1].scores, cards[2].scores, 'the same bytes give the same scores');
+    // A filter that matches nothing says so instead of leaving the page blank.
+    await page.check('input[name="filter"][value="illustration"]');
+    const illustrations = cards.filter((c) => c.label === 'illustration').length;
+    assert.equal(await page.isVisible('#empty'), illustrations === 0);
+    await page.check('input[name="filter"][value="hidden"]');
+    assert.equal(await page.isVisible('#empty'), cards.some((c) => c.hidden) === false);
+    // With both switches off nothing is hidden: the "only hidden" view explains its emptiness.
+    await page.uncheck('#hide-screenshots');
+    await page.uncheck('#hide-photos');
+    assert.equal(await page.isVisible('#empty'), true);
+    assert.equal(await page.textContent('#empty'), 'No image would be hidden (3 in all): choose "all" to see them.');
+    await page.check('#hide-screenshots');
+    await page.check('#hide-photos');
+    await page.check('input[name="filter"][value="all"]');
+    assert.equal(await page.isVisible('#empty'), false);
     await page.click('#clear');
     assert.equal(await page.locator('.card').count(), 0);
     assert.deepEqual(await readCounts(page), { illustration: 0, screenshot: 0, photo: 0, hidden: 0, error: 0 });

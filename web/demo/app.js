@@ -183,7 +183,18 @@ function renderCounts() {
     if (el.dataset.hidden === 'true') counts.hidden++;
   }
   for (const [name, n] of Object.entries(counts)) $(`count-${name}`).textContent = n;
-  $('empty').hidden = state.cards.size > 0;
+  renderEmpty();
+}
+
+/** "No images yet", or, when a filter hides every card, say so rather than show a blank page. */
+function renderEmpty() {
+  const filter = $('results').dataset.filter;
+  const shown = filter === 'illustration' ? [...state.cards.values()].filter((c) => c.el.dataset.label === 'illustration').length
+    : filter === 'hidden' ? [...state.cards.values()].filter((c) => c.el.dataset.hidden === 'true').length
+      : state.cards.size;
+  $('empty').textContent = state.cards.size === 0 ? 'No images yet.'
+    : `No image ${filter === 'hidden' ? 'would be hidden' : 'is an illustration'} (${state.cards.size} in all): choose "all" to see them.`;
+  $('empty').hidden = shown > 0;
 }
 
 function median(values) {
@@ -331,7 +342,7 @@ $('strictness').addEventListener('input', onSettingsChange);
 $('hide-screenshots').addEventListener('change', onSettingsChange);
 $('hide-photos').addEventListener('change', onSettingsChange);
 for (const radio of document.querySelectorAll('input[name="filter"]')) {
-  radio.addEventListener('change', () => { $('results').dataset.filter = radio.value; });
+  radio.addEventListener('change', () => { $('results').dataset.filter = radio.value; renderEmpty(); });
 }
 $('stop').addEventListener('click', stopPending);
 $('clear').addEventListener('click', clearAll);
