@@ -177,10 +177,18 @@ def eval_tensor(source, contract: dict) -> np.ndarray:
 
 # ---- augmentation --------------------------------------------------------------------------------
 
-def augment(image: Image.Image, rng: random.Random) -> Image.Image:
+AUGMENTATIONS = ("standard", "strong-colour")
+
+
+def augment(image: Image.Image, rng: random.Random, kind: str = "standard") -> Image.Image:
     """One random training view that keeps what makes the class: most of the frame (UI edges tell a
     screenshot), mild colour changes, JPEG recompression and X's small sizes. Returns an RGB image;
-    the caller then applies the same resize as evaluation."""
+    the caller then applies the same resize as evaluation. kind "strong-colour" also makes some views
+    grey and moves saturation further, so colour alone (a painting's natural palette, a styled photo)
+    cannot decide the class."""
+    if kind not in AUGMENTATIONS:
+        raise ValueError(f"unknown augmentation {kind!r}")
+    strong = kind == "strong-colour"
     w, h = image.size
     # Random resized crop keeping 70-100 % of the area with a mild aspect change.
     area = rng.uniform(0.70, 1.0)
@@ -194,7 +202,9 @@ def augment(image: Image.Image, rng: random.Random) -> Image.Image:
     if rng.random() < 0.8:
         image = ImageEnhance.Brightness(image).enhance(rng.uniform(0.8, 1.2))
         image = ImageEnhance.Contrast(image).enhance(rng.uniform(0.8, 1.2))
-        image = ImageEnhance.Color(image).enhance(rng.uniform(0.75, 1.25))
+        image = ImageEnhance.Color(image).enhance(rng.uniform(0.4, 1.6) if strong else rng.uniform(0.75, 1.25))
+    if strong and rng.random() < 0.15:
+        image = image.convert("L").convert("RGB")
     if rng.random() < 0.5:  # downscale to an X "small"-like size (never upscale)
         longest = max(image.size)
         target = rng.randint(224, X_SMALL_LONGEST_SIDE)

@@ -68,6 +68,8 @@ def parse_args(argv=None):
     p.add_argument("--illustration-weight", type=float, default=1.0,
                    help="weight of the illustration class in the training loss (> 1: a missed illustration costs more "
                         "than a missed screenshot or photo, as it does for users)")
+    p.add_argument("--augmentation", choices=data.AUGMENTATIONS, default="standard",
+                   help="training views: standard, or strong-colour (some grey views, a wider saturation range)")
     p.add_argument("--dropout", type=float, default=0.2, help="dropout before the new head")
     p.add_argument("--source-cap", type=int, default=40, help="a source weighs as at most this many images")
     p.add_argument("--teacher", type=Path, nargs="*", default=[],
@@ -114,23 +116,25 @@ def pick_dry_run_samples(samples):
 
 # ---- frozen-feature cache ------------------------------------------------------------------------
 
-def view_pixels(sample, view: int, seed: int, contract: dict) -> np.ndarray:
+def view_pixels(sample, view: int, seed: int, contract: dict, augmentation: str = "standard") -> np.ndarray:
     """View 0: the exact evaluation preprocessing. View v > 0: an augmentation seeded by (seed, file, v)."""
     image = data.open_rgb(sample.path, contract["preprocess"]["alpha_background"])
     if view > 0:
         rng = random.Random(f"{seed}/{sample.source}/{sample.file}/{view}")
-        image = data.augment(image, rng)
+        image = data.augment(image, rng, augmentation)
     return data.resize_pixels(image, contract)
 
 
 @torch.no_grad()
 def cached_features(samples, model: IllustOnlyNet, start: int, views: int, seed: int, contract: dict,
-                    cache_dir: Path, batch: int = 32) -> np.ndarray:
+                    cache_dir: Path, batch: int = 32, augmentation: str = "standard") -> np.ndarray:
     """float16 [views + 1, N, ...]: outputs of backbone.features[:start] (pooled embedding when start is
     FEATURE_LAYERS) for each view of each sample. Cached on disk, keyed by everything that shapes them."""
     key_text = json.dumps({"files": [f"{s.source}/{s.file}:{s.path.stat().st_size}" for s in samples],
                            "start": start, "views": views, "seed": seed, "pre": contract["preprocess"],
-                           "input": contract["input"], "version": 1})
+                           "input": contract["input"], "version": 1,
+                           # only when not standard, so existing caches keep their keys
+                           **({} if augmentation == "standard" else {"augmentation": augmentation})})
     key = hashlib.sha256(key_text.encode()).hexdigest()[:16]
     path = cache_dir / f"features-{key}.npy"
     if path.is_file():
@@ -142,7 +146,7 @@ def cached_features(samples, model: IllustOnlyNet, start: int, views: int, seed:
     for view in range(views + 1):
         for first in range(0, len(samples), batch):
             chunk = samples[first:first + batch]
-            x = torch.from_numpy(data.pixels_to_tensor(np.stack([view_pixels(s, view, seed, contract) for s in chunk]), contract))
+            x = torch.from_numpy(data.pixels_to_tensor(np.stack([view_pixels(s, view, seed, contract, augmentation) for s in chunk]), contract))
             y = backbone(x) if start >= FEATURE_LAYERS else backbone.forward_prefix(x, start)
             if out is None:
                 out = np.zeros((views + 1, len(samples)) + tuple(y.shape[1:]), dtype=np.float16)
@@ -341,7 +345,8 @@ def main(argv=None):
     log(f"train: {len(samples)} images, {len({s.source for s in samples})} sources -> {args.run_dir}")
 
     start = trainable_start(args.trainable_layers)
-    features = cached_features(samples, new_model_from_nsfwjs(), start, args.views, args.seed, contract, cache_dir)
+    features = cached_features(samples, new_model_from_nsfwjs(), start, args.views, args.seed, contract, cache_dir,
+                               augmentation=args.augmentation)
 
     # Folds are dealt for --data alone (as without extra data) and for the extra folders apart.
     fold_of_group = {**data.source_folds(samples[:primary_count], args.folds, args.seed),

@@ -209,3 +209,24 @@ class WeightAverageTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class AugmentationTest(unittest.TestCase):
+    def test_strong_colour_makes_some_views_grey_and_standard_none(self):
+        import random
+        from PIL import Image
+        rng_pixels = np.random.default_rng(0).integers(0, 256, (96, 128, 3), dtype=np.uint8)
+        image = Image.fromarray(rng_pixels)
+
+        def grey_views(kind):
+            grey = 0
+            for view in range(200):
+                out = np.asarray(illust_data.augment(image, random.Random(f"t/{view}"), kind)).astype(int)
+                # JPEG recompression leaves grey pixels within a level or two of each other
+                grey += int(np.abs(out[..., 0] - out[..., 1]).max() <= 3 and np.abs(out[..., 1] - out[..., 2]).max() <= 3)
+            return grey
+
+        self.assertEqual(grey_views("standard"), 0)
+        self.assertTrue(10 <= grey_views("strong-colour") <= 60)
+        with self.assertRaises(ValueError):
+            illust_data.augment(image, random.Random(0), "sepia")
