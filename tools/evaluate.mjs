@@ -178,9 +178,9 @@ export async function main(argv, io = { stdout: process.stdout, stderr: process.
   const records = [];
   const total = dataset.images.length;
   for (const [i, image] of dataset.images.entries()) {
-    const { fsPath, error: _listError, ...listed } = image;
+    const { fsPath, error: openError, ...listed } = image;
     const record = { ...listed, href: pathToFileURL(path.resolve(image.path)).href };
-    const read = image.error ? { ok: false, error: image.error } : await readImageFile(image.fsPath ?? image.path);
+    const read = openError ? { ok: false, error: openError } : await readImageFile(fsPath ?? image.path);
     if (!read.ok) {
       record.ours = { error: read.error };
       if (baseline) record.nsfw = { error: read.error };

@@ -183,15 +183,16 @@ function renderCounts() {
     if (el.dataset.hidden === 'true') counts.hidden++;
   }
   for (const [name, n] of Object.entries(counts)) $(`count-${name}`).textContent = n;
-  renderEmpty();
+  renderEmpty(counts);
 }
 
-/** "No images yet", or, when a filter hides every card, say so rather than show a blank page. */
-function renderEmpty() {
+/**
+ * "No images yet", or, when a filter hides every card, say so rather than show a blank page. The
+ * filters show the cards that renderCounts counts as illustration and as hidden.
+ */
+function renderEmpty(counts) {
   const filter = $('results').dataset.filter;
-  const shown = filter === 'illustration' ? [...state.cards.values()].filter((c) => c.el.dataset.label === 'illustration').length
-    : filter === 'hidden' ? [...state.cards.values()].filter((c) => c.el.dataset.hidden === 'true').length
-      : state.cards.size;
+  const shown = filter === 'illustration' ? counts.illustration : filter === 'hidden' ? counts.hidden : state.cards.size;
   $('empty').textContent = state.cards.size === 0 ? 'No images yet.'
     : `No image ${filter === 'hidden' ? 'would be hidden' : 'is an illustration'} (${state.cards.size} in all): choose "all" to see them.`;
   $('empty').hidden = shown > 0;
@@ -342,7 +343,7 @@ $('strictness').addEventListener('input', onSettingsChange);
 $('hide-screenshots').addEventListener('change', onSettingsChange);
 $('hide-photos').addEventListener('change', onSettingsChange);
 for (const radio of document.querySelectorAll('input[name="filter"]')) {
-  radio.addEventListener('change', () => { $('results').dataset.filter = radio.value; renderEmpty(); });
+  radio.addEventListener('change', () => { $('results').dataset.filter = radio.value; renderCounts(); });
 }
 $('stop').addEventListener('click', stopPending);
 $('clear').addEventListener('click', clearAll);

@@ -122,15 +122,16 @@ export function tensorOptionsFromContract(contract) {
 function makeCore(firstModule, instantiateAgain) {
   let module = firstModule;
   let broken = null; // set when the wasm instance trapped: it cannot be trusted afterwards
+  let restartFailed = null; // why the last fresh instance could not start, if it could not
   let renewing = null;
 
   // A trap must not end the core for good: whoever holds this object (a classifier in a long-lived
   // extension page) would fail every later image. A fresh instance replaces the broken one; calls made
-  // while it starts fail with out_of_memory, like the one that trapped.
+  // while it starts fail with out_of_memory, like the one that trapped. Never rejects.
   function renew() {
     renewing ??= instantiateAgain().then(
-      (fresh) => { module = fresh; broken = null; },
-      (error) => { broken = `${broken}; restarting it failed too: ${error?.message ?? error}`; },
+      (fresh) => { module = fresh; broken = null; restartFailed = null; },
+      (error) => { restartFailed = String(error?.message ?? error); },
     ).finally(() => { renewing = null; });
     return renewing;
   }
@@ -138,8 +139,9 @@ function makeCore(firstModule, instantiateAgain) {
   // Every call goes through here: nothing thrown inside the module reaches the caller.
   function guarded(fn) {
     if (broken) {
-      if (!renewing) renew().catch(() => {}); // the last restart failed: try again
-      return failure('out_of_memory', `illust core is restarting after an earlier failure: ${broken}`);
+      if (!renewing) renew(); // the last restart failed: try again
+      const why = restartFailed ? `${broken}; restarting it failed too: ${restartFailed}` : broken;
+      return failure('out_of_memory', `illust core is restarting after an earlier failure: ${why}`);
     }
     try {
       return fn();
@@ -148,7 +150,7 @@ function makeCore(firstModule, instantiateAgain) {
       if (error instanceof TypeError || error?.name === 'BindingError') return failure('bad_argument', `bad argument: ${message}`);
       // A trap (abort, unreachable, failed memory growth) leaves the instance in an unknown state.
       broken = message;
-      renew().catch(() => {});
+      renew();
       return failure('out_of_memory', `illust core failed: ${message}`);
     }
   }
