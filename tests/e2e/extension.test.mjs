@@ -554,7 +554,8 @@ test('extension with a WebGPU adapter (SwiftShader): reports the provider that r
     await popup.check('#useGpu');
     const fellBack = line.match(/\(WebGPU: (.+?)(?:, earlier in this browser session)?\) · model/)?.[1];
     const expected = fellBack ? `(WebGPU: ${fellBack}, earlier in this browser session)` : 'WebGPU · model';
-    await popup.waitForFunction((text) => document.getElementById('provider').textContent.includes(text), expected, { timeout: 60000 });
+    await popup.waitForFunction((text) => document.getElementById('provider').textContent.includes(text), expected, { timeout: 60000 })
+      .catch(async (error) => { throw new Error(`the popup never showed "${expected}"; it shows "${await providerLine()}" (${error.message})`); });
     assertOnlyHosts(requests, ['x.com', 'pbs.twimg.com']);
   } finally {
     await close();
