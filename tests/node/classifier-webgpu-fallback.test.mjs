@@ -8,7 +8,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { createClassifier } from '../../web/lib/classifier.js';
+import { createClassifier, gpuFailureReason } from '../../web/lib/classifier.js';
 import { webgpuFallbackReason } from '../../web/extension/classifier-label.js';
 import { loadNodeCore } from '../../tools/lib/node-classifier.mjs';
 import { encodePngRgb } from '../../tools/lib/thumbnail.mjs';
@@ -67,6 +67,14 @@ test('a file that is not a model still fails, with the WASM error, after the Web
   assert.match(webgpuFallbackReason(notes) ?? '', /^cannot start a WebGPU session/);
 });
 
+// What onnxruntime-web 1.30's WebGPU backend threw in Chromium on an NVIDIA H200 after the session's
+// GPUDevice was destroyed (a device check, tools/bench/notes.md "WebGPU on a real GPU").
+const ORT_DEVICE_LOST = 'failed to call OrtRun(). ERROR_CODE: 1, ERROR_MESSAGE: /mnt/azure_nvme_temp/_work/1/s/' +
+  'onnxruntime/core/providers/webgpu/buffer_manager.cc:643 void onnxruntime::webgpu::BufferManager::Download(' +
+  'WGPUBuffer, void *, size_t) const map_async_result.status == wgpu::MapAsyncStatus::Success was false. Failed ' +
+  "to download data from buffer. wgpu::MapAsyncStatus value: 4, message: Failed to execute 'mapAsync' on " +
+  "'GPUBuffer': The Device was lost before mapping was resolved.\n";
+
 // A WebGPU bundle whose session starts and warms up, then loses its device: every later run rejects the
 // way ORT's WebGPU backend does once the GPUDevice is lost.
 function webgpuOrtThatLosesItsDevice(ort) {
@@ -76,7 +84,7 @@ function webgpuOrtThatLosesItsDevice(ort) {
     outputNames: [contract.outputs.probs, contract.outputs.embedding],
     async run() {
       state.runs += 1;
-      if (state.runs > 1) throw new Error('[webgpu] GPUDevice lost: device was destroyed');
+      if (state.runs > 1) throw new Error(ORT_DEVICE_LOST);
       const probs = new ort.Tensor('float32', Float32Array.of(1 / 3, 1 / 3, 1 / 3), [1, 3]);
       return { [contract.outputs.probs]: probs };
     },
@@ -107,7 +115,9 @@ test('a WebGPU session whose device is lost later goes on with WASM and judges t
     assert.equal(result.label, expected.label);
     assert.equal(classifier.provider, 'wasm');
     assert.equal(classifier.threads, 1);
-    assert.equal(webgpuFallbackReason(notes), 'stopped working ([webgpu] GPUDevice lost: device was destroyed)');
+    // The popup shows the GPU's own words, not ORT's build path (it keeps 200 characters).
+    assert.equal(webgpuFallbackReason(notes),
+      "stopped working (Failed to execute 'mapAsync' on 'GPUBuffer': The Device was lost before mapping was resolved.)");
     assert.equal(lost.state.runs, 2, 'the lost session is not tried again');
     await new Promise((resolve) => setTimeout(resolve, 0));
     assert.equal(lost.state.released, true, 'the lost GPU session is released');
@@ -119,4 +129,14 @@ test('a WebGPU session whose device is lost later goes on with WASM and judges t
     await classifier.release();
     await reference.release();
   }
+});
+
+test('gpuFailureReason keeps the words a person can act on', () => {
+  assert.equal(gpuFailureReason(new Error(ORT_DEVICE_LOST)),
+    "Failed to execute 'mapAsync' on 'GPUBuffer': The Device was lost before mapping was resolved.");
+  assert.equal(gpuFailureReason(new Error('failed to call OrtRun(). ERROR_CODE: 6, ERROR_MESSAGE: out of memory')), 'out of memory');
+  assert.equal(gpuFailureReason(new Error('no available backend found. ERR: [webgpu] Error: device lost')),
+    'no available backend found. ERR: [webgpu] Error: device lost');
+  assert.equal(gpuFailureReason('plain\n  text'), 'plain text');
+  assert.equal(gpuFailureReason(new Error('')), 'unknown error');
 });

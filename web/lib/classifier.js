@@ -23,6 +23,22 @@ async function modelBytes(model) {
   throw new Error('model: expected bytes (Uint8Array/ArrayBuffer) or a URL');
 }
 
+/**
+ * The words of a WebGPU failure worth showing a person. ORT puts its build path and a C++ condition
+ * before the GPU's own message (seen on a real GPU when its device was lost:
+ * "failed to call OrtRun(). ERROR_CODE: 1, ERROR_MESSAGE: /mnt/…/buffer_manager.cc:643 void … was false.
+ * Failed to download data from buffer. wgpu::MapAsyncStatus value: 4, message: Failed to execute
+ * 'mapAsync' on 'GPUBuffer': The Device was lost before mapping was resolved."), and the popup shows
+ * only 200 characters: keep the last "message: " part, or drop ORT's prefix.
+ */
+export function gpuFailureReason(error) {
+  const text = String(error?.message ?? error).replace(/\s+/g, ' ').trim();
+  const said = text.lastIndexOf('message: ');
+  const reason = said >= 0 ? text.slice(said + 'message: '.length)
+    : text.replace(/^failed to call OrtRun\(\)\. ERROR_CODE: \d+, ERROR_MESSAGE: /, '');
+  return reason.trim() || text || 'unknown error';
+}
+
 /** Returns a WebGPU adapter when one really exists (navigator.gpu may exist without one), else null. */
 export async function probeWebGPU(timeoutMs = 3000) {
   try {
@@ -72,7 +88,7 @@ export async function createClassifier(options) {
     } catch (error) {
       const why = error?.message ?? error;
       // On WebGPU the cause is as often the GPU backend as the file: the caller falls back to WASM.
-      if (executionProviders.includes('webgpu')) throw new Error(`cannot start a WebGPU session (${why})`);
+      if (executionProviders.includes('webgpu')) throw new Error(`cannot start a WebGPU session (${gpuFailureReason(error)})`);
       throw new Error(`model: cannot load the model (${why}); is it an ONNX file?`);
     }
     const inputName = contract.input.name;
@@ -145,7 +161,7 @@ export async function createClassifier(options) {
    */
   async function fallBackToWasm(error) {
     const gpuSession = session;
-    log(`webgpu: stopped working (${error?.message ?? error}); using wasm`);
+    log(`webgpu: stopped working (${gpuFailureReason(error)}); using wasm`);
     ortUsed = ort;
     used = 'wasm';
     session = await openSession(ort, ['wasm']);

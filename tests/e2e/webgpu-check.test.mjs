@@ -1,0 +1,64 @@
+// The WebGPU check (tools/webgpu-check/) is run by hand on a machine with a GPU; this keeps it working
+// where there is none: its page runs the real classifier in Chromium, on WASM, on generated images, and
+// must give the scores the CLI gives with the same runtime (onnxruntime-web). Its refusals are checked too.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { encodePngRgb } from '../../tools/lib/thumbnail.mjs';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const runner = path.join(root, 'tools/webgpu-check/run.sh');
+const skip = !existsSync(path.join(root, 'build/demo/lib/classifier.js')) && 'build/demo is missing: run `npm run build`';
+let dir;
+
+before(() => { dir = mkdtempSync(path.join(os.tmpdir(), 'illust-webgpu-check-')); });
+after(() => { if (dir) rmSync(dir, { recursive: true, force: true }); });
+
+function image(width, height, pixel) {
+  const rgb = new Uint8Array(width * height * 3);
+  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) rgb.set(pixel(x, y), (y * width + x) * 3);
+  return encodePngRgb(rgb, width, height);
+}
+
+test('the check page judges images on WASM in Chromium exactly as the CLI does', { skip, timeout: 180_000 }, () => {
+  const images = path.join(dir, 'images');
+  const out = path.join(dir, 'out');
+  spawnSync('mkdir', ['-p', images]);
+  writeFileSync(path.join(images, 'stripes.png'), image(120, 80, (x) => (x % 16 < 8 ? [250, 250, 250] : [20, 40, 200])));
+  writeFileSync(path.join(images, 'gradient.png'), image(96, 128, (x, y) => [x * 2, y * 2, 255 - x]));
+  writeFileSync(path.join(images, 'noise name.png'), image(64, 64, (x, y) => [(x * 37 + y * 91) % 256, (x * y) % 256, (x ^ y) % 256]));
+  const run = spawnSync('bash', [runner, images, out, 'wasm'], { encoding: 'utf8', timeout: 150_000 });
+  assert.equal(run.status, 0, `run.sh failed: ${run.stderr}`);
+  const result = JSON.parse(readFileSync(path.join(out, 'result-wasm.json'), 'utf8'));
+  assert.equal(result.error, undefined, result.error);
+  assert.equal(result.crossOriginIsolated, true, 'the server sends COOP/COEP');
+  assert.equal(result.wasm.used, 'wasm');
+  assert.deepEqual(result.images, ['gradient.png', 'noise name.png', 'stripes.png']);
+  assert.equal(result.wasm.passes.length, 3);
+
+  const cli = spawnSync(process.execPath, [path.join(root, 'tools/classify.mjs'), '--runtime', 'web', images], { encoding: 'utf8' });
+  assert.equal(cli.status, 0, cli.stderr);
+  const byName = Object.fromEntries(cli.stdout.trim().split('\n').map((line) => JSON.parse(line)).map((r) => [path.basename(r.path), r.scores]));
+  result.images.forEach((name, i) => {
+    const expected = byName[name];
+    assert.ok(expected, `the CLI judged ${name}`);
+    ['illustration', 'screenshot', 'photo'].forEach((label, j) => {
+      assert.ok(Math.abs(result.wasm.scores[i][j] - expected[label]) < 1e-5, `${name} ${label}: page ${result.wasm.scores[i][j]}, CLI ${expected[label]}`);
+    });
+  });
+});
+
+test('the check refuses an empty image folder and a missing build, saying what is wrong', () => {
+  const empty = path.join(dir, 'empty');
+  spawnSync('mkdir', ['-p', empty]);
+  const noImages = spawnSync('bash', [runner, empty, path.join(dir, 'o1')], { encoding: 'utf8' });
+  assert.equal(noImages.status, 2);
+  assert.match(noImages.stderr, /no images in/);
+  const noBuild = spawnSync('bash', [runner, empty, path.join(dir, 'o2')], { encoding: 'utf8', env: { ...process.env, SITE_FROM: path.join(dir, 'nowhere') } });
+  assert.equal(noBuild.status, 2);
+  assert.match(noBuild.stderr, /lib\/classifier\.js is missing \(run `npm run build`/);
+});

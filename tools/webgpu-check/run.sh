@@ -1,0 +1,79 @@
+#!/bin/bash
+# WebGPU check: does the classifier run on this machine's real GPU in Chromium, as fast as it should,
+# with the same scores as WASM, and does it fall back to WASM when the GPU device is lost?
+# Nothing here needs Node, so it also runs on the lent GPU machines (see pack-for-device.sh).
+#
+#   tools/webgpu-check/run.sh IMAGES_DIR OUT_DIR [full|wasm]
+#
+# env: CHROMIUM (default /usr/bin/chromium), SITE_FROM (folder with lib/ and ort/, default build/demo:
+# run `npm run build` first), FLAG_SETS (names below, tried in order; the first that gives a
+# non-fallback adapter runs the check, else the first that gives any adapter), TIMEOUT (s, default 240).
+# Writes OUT_DIR/result-*.json (the page's figures), log-*.txt and chromium-*.txt (browser logs).
+set -u
+here=$(cd "$(dirname "$0")" && pwd); repo=$(cd "$here/../.." && pwd)
+images=${1:?usage: run.sh IMAGES_DIR OUT_DIR [full|wasm]}; out=${2:?usage: run.sh IMAGES_DIR OUT_DIR [full|wasm]}; mode=${3:-full}
+chromium=${CHROMIUM:-/usr/bin/chromium}; from=${SITE_FROM:-$repo/build/demo}; timeout=${TIMEOUT:-240}
+for needed in "$from/lib/classifier.js" "$from/ort/ort.wasm.min.mjs" "$repo/model/contract.json"; do
+  [ -f "$needed" ] || { echo "webgpu-check: $needed is missing (run \`npm run build\`, or set SITE_FROM)" >&2; exit 2; }
+done
+ls "$images"/*.* >/dev/null 2>&1 || { echo "webgpu-check: no images in $images" >&2; exit 2; }
+mkdir -p "$out"; out=$(cd "$out" && pwd)
+site=$(mktemp -d); trap 'rm -rf "$site"' EXIT
+mkdir -p "$site/model" "$site/images"
+cp "$here/page.html" "$here/page.js" "$site/"; cp -r "$from/lib" "$from/ort" "$site/"
+model_file=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['model_file'])" "$repo/model/contract.json")
+cp "$repo/model/contract.json" "$repo/model/$model_file" "$site/model/"
+(cd "$images" && for f in *.*; do cp -- "$f" "$site/images/"; done)
+python3 -c "import json,os,sys; print(json.dumps(sorted(os.listdir(sys.argv[1]))))" "$site/images" > "$site/images-list.json"
+mv "$site/images-list.json" "$site/images/list.json"
+
+# Flag sets. On an NVIDIA H200 without a display (2026-11-27), only 'gpu' gave the real adapter:
+# ANGLE on Vulkan with no surface, and a high-performance adapter for WebGPU. 'swiftshader' is
+# Chromium's software WebGPU, for machines without a GPU.
+declare -A FLAGS=(
+  [gpu]="--enable-features=Vulkan --use-vulkan=native --use-angle=vulkan --disable-vulkan-surface --use-webgpu-power-preference=default-high-performance --disable-gpu-compositing"
+  [vulkan]="--enable-features=Vulkan --use-vulkan=native --use-angle=vulkan --disable-vulkan-surface"
+  [swiftshader]="--enable-features=Vulkan --use-angle=swiftshader"
+  [default]=""
+)
+common="--headless=new --no-sandbox --disable-dev-shm-usage --no-first-run --enable-unsafe-webgpu --ignore-gpu-blocklist --enable-logging=stderr --v=0"
+port=$((8700 + RANDOM % 1000))
+
+visit() { # TAG FLAGS MODE SECONDS: serves the page, opens it, waits for its result
+  local tag=$1 flags=$2 page_mode=$3 seconds=$4 profile
+  profile=$(mktemp -d); port=$((port + 1))
+  python3 "$here/serve.py" "$site" "$out" "$tag" $port "$seconds" & local server=$!
+  timeout $((seconds + 5)) "$chromium" $common $flags --user-data-dir="$profile" "http://127.0.0.1:$port/page.html?mode=$page_mode" \
+    > "$out/chromium-$tag.txt" 2>&1 & local browser=$!
+  wait $server; local status=$?
+  kill $browser 2>/dev/null; wait $browser 2>/dev/null; rm -rf "$profile"
+  return $status
+}
+adapter_of() { python3 -c "import json,sys; a=json.load(open(sys.argv[1])).get('adapter'); print('none' if not a else ('fallback' if a['isFallbackAdapter'] else 'real') + ' ' + str(a.get('vendor')))" "$1" 2>/dev/null || echo "no result"; }
+
+if [ "$mode" = wasm ]; then
+  visit wasm "" wasm "$timeout" || { echo "webgpu-check: the page gave no result in $timeout s (see $out)" >&2; exit 1; }
+  exit 0
+fi
+best=""; any=""
+for set in ${FLAG_SETS:-gpu vulkan swiftshader}; do
+  visit "probe-$set" "${FLAGS[$set]}" probe 45
+  found=$(adapter_of "$out/result-probe-$set.json"); echo "flags '$set': adapter: $found"
+  case "$found" in real*) best=$set; break ;; fallback*) any=${any:-$set} ;; esac
+done
+use=${best:-$any}
+[ -n "$use" ] || { echo "webgpu-check: no flag set gave a WebGPU adapter (see $out/chromium-probe-*.txt)" >&2; exit 1; }
+echo "full check with flags '$use'"
+visit "full-$use" "${FLAGS[$use]}" full "$timeout" || { echo "webgpu-check: the page gave no result in $timeout s" >&2; exit 1; }
+python3 - "$out/result-full-$use.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+if r.get('error'): sys.exit('webgpu-check: ' + r['error'])
+a = r['adapter']; print(f"adapter: {a['vendor']} {a.get('architecture') or ''} (fallback: {a['isFallbackAdapter']})")
+for key in ('webgpu', 'wasm'):
+    s = r[key]
+    print(f"{key:6s} ran on {s['used']}, {s['threads']} threads, started in {s['startMs']:.0f} ms; median ms per image "
+          "(inference / bytes to verdict) per pass: " + ', '.join(f"{p['inferenceMedianMs']:.1f} / {p['totalMedianMs']:.1f}" for p in s['passes']))
+print('agreement:', r['agreement'])
+print('device lost:', r.get('deviceLost'))
+PY
