@@ -305,10 +305,14 @@ test('demo page without cross-origin isolation runs 1 thread per worker (file an
   }
 });
 
-test('demo page: ?provider=webgpu runs WebGPU or reports the fallback to WASM', { skip: skipReason, timeout: 90000 }, async () => {
+test('demo page: a software WebGPU adapter is passed over for the WASM pool; ?provider=webgpu runs WebGPU on it or reports the fallback', { skip: skipReason, timeout: 90000 }, async () => {
   // SwiftShader gives headless Chromium a software WebGPU adapter with this flag (see TOOLCHAIN.md).
   const gpuBrowser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: [...CHROMIUM_ARGS, '--enable-unsafe-webgpu'] });
   try {
+    const { page: auto, errors: autoErrors } = await openPage(await gpuBrowser.newContext(), (await server()).url);
+    assert.equal(await auto.getAttribute('#engine', 'data-provider'), 'wasm');
+    assert.match(await auto.textContent('#engine'), /^WASM, \d+ workers? × .*\(webgpu: software adapter only; using wasm\)$/);
+    assert.deepEqual(autoErrors, []);
     const { page, errors } = await openPage(await gpuBrowser.newContext(), `${(await server()).url}?provider=webgpu`);
     const provider = await page.getAttribute('#engine', 'data-provider');
     const engine = await page.textContent('#engine');

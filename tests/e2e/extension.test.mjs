@@ -12,9 +12,10 @@
 //     and the page-level "show all" reveal, and nothing is requested from any host but X's.
 //  3. twitter.com with a short verdict timeout (a test setting): judged the same; a media request that
 //     never answers and one answered after the timeout both end visible with the logged reason.
-//  4. With --enable-unsafe-webgpu (SwiftShader's software adapter): the classifier tries WebGPU, the
-//     popup says which provider ran and why not WebGPU if so; switching "Use GPU" off rebuilds it on
-//     WASM and new cells are still judged; switched on again, a failed WebGPU is not retried.
+//  4. With --enable-unsafe-webgpu (SwiftShader's software adapter, 50-110x slower than WASM): the
+//     classifier passes it over for the WASM pool and the popup says so; switching "Use GPU" off
+//     rebuilds it on WASM and new cells are still judged; switched on again, the adapter is looked for
+//     again (a software adapter is not remembered as a failure).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -505,7 +506,7 @@ test('extension on twitter.com: judged the same; a media request that never answ
   }
 });
 
-test('extension with a WebGPU adapter (SwiftShader): reports the provider that ran and why not WebGPU; "Use GPU" off rebuilds on WASM', { skip: skipReason ?? false, timeout: 180000 }, async () => {
+test('extension with only a software WebGPU adapter (SwiftShader): judges on the WASM pool and says why; "Use GPU" off and on rebuild', { skip: skipReason ?? false, timeout: 180000 }, async () => {
   await buildExtensionOnce();
   const { picked } = await pickedImages();
   const byClass = (label) => picked.filter((p) => p.label === label);
@@ -520,26 +521,21 @@ test('extension with a WebGPU adapter (SwiftShader): reports the provider that r
     await serveOffline(context, {
       pages: { 'https://x.com/gpuartist/media': fixturePage([first]), 'https://x.com/gpuartist2/media': fixturePage([second]) }, media, requests,
     });
-    // SwiftShader runs WebGPU on the CPU: loading its runtime plus the 10 s warm-up limit before the
-    // fallback can outlast the default 20 s verdict timeout on 2 busy cores.
-    await worker.evaluate(() => chrome.storage.local.set({ verdictTimeoutMs: 90000 }));
     const page = await context.newPage();
     const consoleLines = [];
     page.on('console', (message) => consoleLines.push(message.text()));
     await page.goto('https://x.com/gpuartist/media');
     const { waitForStates, assertVerdicts } = pageProbe(page, media, consoleLines);
     const firstIds = first.map((c) => c.mediaId);
-    assertVerdicts(await waitForStates(firstIds, judged, 'the cells judged with a WebGPU adapter present', 100000), firstIds);
+    assertVerdicts(await waitForStates(firstIds, judged, 'the cells judged with a software WebGPU adapter present'), firstIds);
 
     const popup = await context.newPage();
     await popup.goto(`chrome-extension://${extensionId}/popup.html`);
     const providerLine = () => popup.textContent('#provider');
     await popup.waitForFunction(() => /^(WebGPU|WASM) · /.test(document.getElementById('provider').textContent));
     const line = await providerLine();
-    console.log(`# extension e2e: with --enable-unsafe-webgpu the classifier runs on: ${line}`);
-    // An adapter exists here, so "no adapter" would mean the probe is wrong; any other reason
-    // (e.g. the warm-up limit on a software adapter) must be named.
-    assert.match(line, /^WebGPU · model \S+$|^WASM · \d+ workers? × \d+ threads? \(WebGPU: (?!no adapter\)).+\) · model \S+$/);
+    // SwiftShader ran the model 50-110x slower than WASM (tools/bench/notes.md): it is found, and passed over.
+    assert.match(line, /^WASM · \d+ workers? × 1 thread \(WebGPU: software adapter only\) · model \S+$/);
 
     // "Use GPU" off: the classifier is rebuilt on WASM, says why, and judges new cells.
     await popup.uncheck('#useGpu');
@@ -549,12 +545,11 @@ test('extension with a WebGPU adapter (SwiftShader): reports the provider that r
     const secondIds = second.map((c) => c.mediaId);
     assertVerdicts(await waitForStates(secondIds, judged, 'new cells judged after "Use GPU" is off'), secondIds);
 
-    // On again: a WebGPU that failed is not tried again in this browser session (each new offscreen
-    // document would spend the warm-up limit again), and the popup says so.
+    // On again: the adapter is looked for again. A software adapter is not a failure to remember (that
+    // would say "earlier in this browser session"): looking costs milliseconds.
     await popup.check('#useGpu');
-    const fellBack = line.match(/\(WebGPU: (.+?)(?:, earlier in this browser session)?\) · model/)?.[1];
-    const expected = fellBack ? `(WebGPU: ${fellBack}, earlier in this browser session)` : 'WebGPU · model';
-    await popup.waitForFunction((text) => document.getElementById('provider').textContent.includes(text), expected, { timeout: 60000 })
+    const expected = '(WebGPU: software adapter only) · model';
+    await popup.waitForFunction((text) => document.getElementById('provider').textContent.includes(text), expected, { timeout: 30000 })
       .catch(async (error) => { throw new Error(`the popup never showed "${expected}"; it shows "${await providerLine()}" (${error.message})`); });
     assertOnlyHosts(requests, ['x.com', 'pbs.twimg.com']);
   } finally {

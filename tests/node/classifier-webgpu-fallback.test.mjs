@@ -8,7 +8,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { createClassifier, gpuFailureReason } from '../../web/lib/classifier.js';
+import { createClassifier, findWebgpuAdapter, gpuFailureReason, isSoftwareAdapter } from '../../web/lib/classifier.js';
 import { webgpuFallbackReason } from '../../web/extension/classifier-label.js';
 import { loadNodeCore } from '../../tools/lib/node-classifier.mjs';
 import { encodePngRgb } from '../../tools/lib/thumbnail.mjs';
@@ -139,4 +139,54 @@ test('gpuFailureReason keeps the words a person can act on', () => {
     'no available backend found. ERR: [webgpu] Error: device lost');
   assert.equal(gpuFailureReason('plain\n  text'), 'plain text');
   assert.equal(gpuFailureReason(new Error('')), 'unknown error');
+});
+
+/** Runs fn with navigator.gpu.requestAdapter() answering adapter (the stand-in is restored after). */
+async function withAdapter(adapter, fn) {
+  const saved = globalThis.navigator;
+  globalThis.navigator = { gpu: { requestAdapter: async () => adapter }, hardwareConcurrency: 2 };
+  try { return await fn(); } finally { globalThis.navigator = saved; }
+}
+
+// Chromium's SwiftShader answers with a fallback adapter: info.isFallbackAdapter (older: adapter.isFallbackAdapter).
+const SOFTWARE = { info: { vendor: 'google', architecture: 'swiftshader', isFallbackAdapter: true } };
+const HARDWARE = { info: { vendor: 'nvidia', architecture: '', isFallbackAdapter: false } };
+
+test('findWebgpuAdapter: a hardware adapter is used, a software one only when asked for', async () => {
+  await withAdapter(HARDWARE, async () => assert.deepEqual(await findWebgpuAdapter(), { adapter: HARDWARE, reason: null }));
+  await withAdapter(SOFTWARE, async () => {
+    assert.deepEqual(await findWebgpuAdapter(), { adapter: null, reason: 'software adapter only' });
+    assert.deepEqual(await findWebgpuAdapter({ allowSoftware: true }), { adapter: SOFTWARE, reason: null });
+  });
+  await withAdapter({ isFallbackAdapter: true }, async () => assert.equal((await findWebgpuAdapter()).reason, 'software adapter only'));
+  await withAdapter(null, async () => assert.deepEqual(await findWebgpuAdapter(), { adapter: null, reason: 'no adapter' }));
+  assert.equal(isSoftwareAdapter(SOFTWARE), true);
+  assert.equal(isSoftwareAdapter(HARDWARE), false);
+});
+
+test("'auto' with only a software adapter runs on WASM without loading WebGPU and says why; a forced 'webgpu' takes it", { skip }, async () => {
+  const ort = await import('onnxruntime-web');
+  const core = await loadNodeCore();
+  let webgpuLoads = 0;
+  const working = webgpuOrtThatLosesItsDevice(ort); // its first run (the warm-up) works
+  const ortWebgpu = async () => { webgpuLoads += 1; return working.module; };
+  await withAdapter(SOFTWARE, async () => {
+    const notes = [];
+    const auto = await createClassifier({ ort, ortWebgpu, model: readFileSync(MODEL), contract, core, provider: 'auto', numThreads: 1, log: (line) => notes.push(line) });
+    try {
+      assert.equal(auto.provider, 'wasm');
+      assert.equal(webgpuLoads, 0, "the WebGPU runtime is not even loaded");
+      assert.deepEqual(notes, ['webgpu: software adapter only; using wasm']);
+      assert.equal(webgpuFallbackReason(notes), 'software adapter only');
+    } finally {
+      await auto.release();
+    }
+    const forced = await createClassifier({ ort, ortWebgpu, model: readFileSync(MODEL), contract, core, provider: 'webgpu', numThreads: 1 });
+    try {
+      assert.equal(forced.provider, 'webgpu');
+      assert.equal(webgpuLoads, 1);
+    } finally {
+      await forced.release();
+    }
+  });
 });

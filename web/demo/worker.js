@@ -23,7 +23,7 @@ async function init({ provider, threads }) {
   const log = (line) => { notes.push(line); console.info(`illust-only: ${line}`); };
   // Imported here, not at the top, so a missing or broken build part becomes a readable INIT_FAILED
   // message on the page instead of a worker that never starts.
-  const [{ loadCore }, { createClassifier, probeWebGPU }, { createClassifierPool, poolPlan }] = await Promise.all([
+  const [{ loadCore }, { createClassifier, findWebgpuAdapter }, { createClassifierPool, poolPlan }] = await Promise.all([
     import('./lib/core.js'), import('./lib/classifier.js'), import('./lib/classifier-pool.js'),
   ]).catch((error) => { throw new Error(`cannot load the page's modules (${error.message ?? error})`); });
   const contract = await (await fetchOrThrow(here('./model/contract.json'), 'model contract')).json();
@@ -31,8 +31,9 @@ async function init({ provider, threads }) {
   const chosen = PROVIDERS.includes(provider) ? provider : 'auto';
   // One session for WebGPU and for a thread count asked for in the URL; the pool otherwise.
   // Without an adapter a forced 'webgpu' gets the pool as 'auto' does: WASM runs faster there.
-  const gpu = chosen !== 'wasm' && threads === undefined && await probeWebGPU();
-  const single = threads !== undefined || Boolean(gpu);
+  // A software adapter (SwiftShader) runs slower than the pool: only a forced 'webgpu' takes one.
+  const found = chosen !== 'wasm' && threads === undefined ? await findWebgpuAdapter({ allowSoftware: chosen === 'webgpu' }) : null;
+  const single = threads !== undefined || Boolean(found?.adapter);
   let classifier;
   if (single) {
     const [core, ort] = await Promise.all([
@@ -48,7 +49,7 @@ async function init({ provider, threads }) {
     });
   } else {
     // The wording classifier.js uses.
-    if (chosen !== 'wasm') log(`webgpu: no adapter${chosen === 'webgpu' ? ' (forced webgpu unavailable)' : ''}; using wasm`);
+    if (chosen !== 'wasm') log(`webgpu: ${found?.reason ?? 'no adapter'}${chosen === 'webgpu' ? ' (forced webgpu unavailable)' : ''}; using wasm`);
     classifier = await createClassifierPool({
       model, contract, ortUrl: here('./ort/ort.wasm.min.mjs'), wasmPaths: here('./ort/'), ...poolPlan(), log,
     });

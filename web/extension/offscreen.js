@@ -34,12 +34,13 @@ async function importOrtWebgpu() {
   return ortWebgpu;
 }
 
-/** The classifier on WebGPU in this document, or null when no adapter exists or WebGPU fails. */
+/** The classifier on WebGPU in this document, or null without a (hardware) adapter or when WebGPU fails. */
 async function startWebgpuClassifier({ contract, modelBytes, core, log }) {
   const loadFailed = (error) => { throw new Error(`cannot load the classifier's modules (${error?.message ?? error})`); };
-  const { createClassifier, probeWebGPU } = await import('../lib/classifier.js').catch(loadFailed);
-  if (!(await probeWebGPU())) {
-    log('webgpu: no adapter; using wasm'); // the wording classifier.js uses, read by webgpuFallbackReason
+  const { createClassifier, findWebgpuAdapter } = await import('../lib/classifier.js').catch(loadFailed);
+  const { adapter, reason } = await findWebgpuAdapter(); // a software adapter is slower than the pool
+  if (!adapter) {
+    log(`webgpu: ${reason}; using wasm`); // the wording classifier.js uses, read by webgpuFallbackReason
     return null;
   }
   const ort = await import('./ort/ort.wasm.min.mjs').catch(loadFailed);

@@ -17,9 +17,10 @@ const CACHE_CAPACITY = 3000; // media ids; ~100 bytes each in storage.session (q
 const CACHE_STORAGE_KEY = 'verdictCache';
 // storage.session: why WebGPU failed (warm-up too slow, or an error) in this browser session. Later
 // offscreen documents go straight to WASM instead of spending the warm-up limit (10 s) again each time
-// a media tab opens; a browser restart clears it, so a driver update gets a new try. "No adapter" is
-// not remembered: probing for one takes milliseconds.
+// a media tab opens; a browser restart clears it, so a driver update gets a new try. Finding no GPU
+// ("no adapter", or only a software one) is not remembered: probing takes milliseconds.
 const WEBGPU_FAILURE_KEY = 'webgpuFailure';
+const FOUND_NO_GPU = new Set(['no adapter', 'software adapter only']);
 const CACHE_SAVE_DELAY_MS = 1000;
 const FETCH_TIMEOUT_MS = 15000;
 const FETCH_CONCURRENCY = 4; // like a browser's per-host parallelism; inference is serial anyway
@@ -153,7 +154,7 @@ async function providerChoice() {
 function noteClassifier(info) {
   if (!info?.provider) return;
   lastProvider = info;
-  if (info.requested === 'auto' && info.provider === 'wasm' && info.webgpuFallback && info.webgpuFallback !== 'no adapter') {
+  if (info.requested === 'auto' && info.provider === 'wasm' && info.webgpuFallback && !FOUND_NO_GPU.has(info.webgpuFallback)) {
     chrome.storage.session.set({ [WEBGPU_FAILURE_KEY]: info.webgpuFallback })
       .catch((error) => console.warn('Illust Only: cannot remember the WebGPU failure:', error));
   }

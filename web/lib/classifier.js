@@ -50,6 +50,24 @@ export async function probeWebGPU(timeoutMs = 3000) {
   }
 }
 
+/** True for a fallback adapter, i.e. software (Chromium's SwiftShader). */
+export function isSoftwareAdapter(adapter) {
+  return Boolean(adapter?.info?.isFallbackAdapter ?? adapter?.isFallbackAdapter);
+}
+
+/**
+ * A WebGPU adapter worth using: {adapter}, or {adapter: null, reason} ('no adapter', 'software adapter
+ * only'). A software adapter ran this model 50-110x slower than WASM (about 1 s against 13-20 ms per
+ * image on 16 cores, 3.4-4.4 s against 37-40 ms on 2; tools/bench/notes.md), so only a caller that
+ * forces WebGPU (allowSoftware) gets one.
+ */
+export async function findWebgpuAdapter({ timeoutMs = 3000, allowSoftware = false } = {}) {
+  const adapter = await probeWebGPU(timeoutMs);
+  if (!adapter) return { adapter: null, reason: 'no adapter' };
+  if (isSoftwareAdapter(adapter) && !allowSoftware) return { adapter: null, reason: 'software adapter only' };
+  return { adapter, reason: null };
+}
+
 function defaultThreads(ort) {
   if (ort.env?.wasm === undefined) return 1;
   const cores = globalThis.navigator?.hardwareConcurrency ?? 2;
@@ -116,9 +134,10 @@ export async function createClassifier(options) {
   let used = null;
   const wantGpu = provider === 'webgpu' || provider === 'auto';
   if (wantGpu && !isNodeOrt) {
-    const adapter = await probeWebGPU();
+    // 'auto' skips a software adapter; a forced 'webgpu' takes it (the demo's ?provider=webgpu).
+    const { adapter, reason } = await findWebgpuAdapter({ allowSoftware: provider === 'webgpu' });
     if (!adapter) {
-      log(`webgpu: no adapter${provider === 'webgpu' ? ' (forced webgpu unavailable)' : ''}; using wasm`);
+      log(`webgpu: ${reason}${provider === 'webgpu' ? ' (forced webgpu unavailable)' : ''}; using wasm`);
     } else {
       try {
         ortUsed = options.ortWebgpu ? await options.ortWebgpu() : ort;
