@@ -31,7 +31,8 @@ test('the check page judges images on WASM in Chromium exactly as the CLI does',
   writeFileSync(path.join(images, 'stripes.png'), image(120, 80, (x) => (x % 16 < 8 ? [250, 250, 250] : [20, 40, 200])));
   writeFileSync(path.join(images, 'gradient.png'), image(96, 128, (x, y) => [x * 2, y * 2, 255 - x]));
   writeFileSync(path.join(images, 'noise name.png'), image(64, 64, (x, y) => [(x * 37 + y * 91) % 256, (x * y) % 256, (x ^ y) % 256]));
-  const run = spawnSync('bash', [runner, images, out, 'wasm'], { encoding: 'utf8', timeout: 150_000 });
+  // run.sh's own limit (TIMEOUT) ends before spawnSync's, so a page that never answers is reported by it.
+  const run = spawnSync('bash', [runner, images, out, 'wasm'], { encoding: 'utf8', timeout: 150_000, env: { ...process.env, TIMEOUT: '90' } });
   assert.equal(run.status, 0, `run.sh failed: ${run.stderr}`);
   const result = JSON.parse(readFileSync(path.join(out, 'result-wasm.json'), 'utf8'));
   assert.equal(result.error, undefined, result.error);
@@ -52,13 +53,39 @@ test('the check page judges images on WASM in Chromium exactly as the CLI does',
   });
 });
 
-test('the check refuses an empty image folder and a missing build, saying what is wrong', () => {
+test('the check refuses an empty image folder, a missing build, an unknown mode or flag set, saying what is wrong', () => {
   const empty = path.join(dir, 'empty');
-  spawnSync('mkdir', ['-p', empty]);
-  const noImages = spawnSync('bash', [runner, empty, path.join(dir, 'o1')], { encoding: 'utf8' });
+  const one = path.join(dir, 'one');
+  spawnSync('mkdir', ['-p', empty, one]);
+  writeFileSync(path.join(one, 'gray.png'), image(8, 8, () => [128, 128, 128]));
+  const refusal = (args, env = {}) => spawnSync('bash', [runner, ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
+  const noImages = refusal([empty, path.join(dir, 'o1')]);
   assert.equal(noImages.status, 2);
   assert.match(noImages.stderr, /no images in/);
-  const noBuild = spawnSync('bash', [runner, empty, path.join(dir, 'o2')], { encoding: 'utf8', env: { ...process.env, SITE_FROM: path.join(dir, 'nowhere') } });
+  const noBuild = refusal([one, path.join(dir, 'o2')], { SITE_FROM: path.join(dir, 'nowhere') });
   assert.equal(noBuild.status, 2);
   assert.match(noBuild.stderr, /lib\/classifier\.js is missing \(run `npm run build`/);
+  const badMode = refusal([one, path.join(dir, 'o3'), 'fast']);
+  assert.equal(badMode.status, 2);
+  assert.match(badMode.stderr, /unknown mode 'fast'/);
+  if (!skip) {
+    const badSet = refusal([one, path.join(dir, 'o4'), 'full'], { FLAG_SETS: 'cuda' });
+    assert.equal(badSet.status, 2);
+    assert.match(badSet.stderr, /unknown flag set 'cuda'/);
+  }
+});
+
+test('a Chromium that dies at start is reported at once, and nothing is left running', { skip, timeout: 60_000 }, () => {
+  const images = path.join(dir, 'crash-images');
+  spawnSync('mkdir', ['-p', images]);
+  writeFileSync(path.join(images, 'gray.png'), image(8, 8, () => [128, 128, 128]));
+  const fake = path.join(dir, 'fake-chromium');
+  writeFileSync(fake, '#!/bin/sh\necho "fake chromium: cannot start" >&2\nexit 1\n', { mode: 0o755 });
+  const started = Date.now();
+  const run = spawnSync('bash', [runner, images, path.join(dir, 'o5'), 'wasm'], { encoding: 'utf8', env: { ...process.env, CHROMIUM: fake, TIMEOUT: '40' } });
+  assert.equal(run.status, 1);
+  assert.match(run.stderr, /Chromium ended before the page gave a result/);
+  assert.ok(Date.now() - started < 20_000, `reported after ${Date.now() - started} ms, not at the 40 s limit`);
+  const servers = spawnSync('pgrep', ['-f', `serve.py .* ${path.join(dir, 'o5')}`], { encoding: 'utf8' });
+  assert.equal(servers.stdout.trim(), '', 'no server left running');
 });

@@ -131,6 +131,23 @@ test('a WebGPU session whose device is lost later goes on with WASM and judges t
   }
 });
 
+test('a WebGPU warm-up run that fails with ORT\'s long error is reported in the GPU\'s words', { skip }, async () => {
+  const ort = await import('onnxruntime-web');
+  const failing = webgpuOrtThatLosesItsDevice(ort);
+  failing.state.runs = 1; // so its first run, the warm-up, already throws ORT_DEVICE_LOST
+  const notes = [];
+  const classifier = await createClassifier({
+    ort, ortWebgpu: async () => failing.module, model: readFileSync(MODEL), contract, core: await loadNodeCore(),
+    provider: 'auto', numThreads: 1, log: (line) => notes.push(line),
+  });
+  try {
+    assert.equal(classifier.provider, 'wasm');
+    assert.equal(webgpuFallbackReason(notes), "Failed to execute 'mapAsync' on 'GPUBuffer': The Device was lost before mapping was resolved.");
+  } finally {
+    await classifier.release();
+  }
+});
+
 test('gpuFailureReason keeps the words a person can act on', () => {
   assert.equal(gpuFailureReason(new Error(ORT_DEVICE_LOST)),
     "Failed to execute 'mapAsync' on 'GPUBuffer': The Device was lost before mapping was resolved.");

@@ -21,7 +21,7 @@ xz -9e -T2 -c /usr/lib/chromium/chromium > "$work/chromium.xz"
 split -b 55500000 -d -a 1 "$work/chromium.xz" "$work/part."
 mv "$work/part.0" "$a/chromium.xz.0"; mv "$work/part.1" "$b/chromium.xz.1"
 # Every library Chromium links except glibc's own (the machine's glibc is newer, and must stay its own).
-ldd /usr/lib/chromium/chromium | awk '/=> \//{print $3}' | grep -v -E '/(libc|libm|libpthread|libdl|librt)\.so|ld-linux' |
+ldd /usr/lib/chromium/chromium | awk '/=> \//{print $3}' | grep -v -E '/(libc|libm|libpthread|libdl|librt|libresolv|libutil|libanl)\.so|ld-linux' |
   xargs -I{} cp -L {} "$work/libs/"
 for lib in libGLdispatch.so.0 libGLX.so.0 libEGL.so.1 libOpenGL.so.0 libGL.so.1 libGLESv2.so.2; do
   cp -L "/usr/lib/x86_64-linux-gnu/$lib" "$work/libs/"

@@ -4,8 +4,8 @@
 //   ?mode=wasm   WASM scores only (what the CI test uses: no GPU there)
 //   ?mode=full   WebGPU and WASM scores and timings, their agreement, then a lost device: ORT's GPUDevice
 //                is destroyed and the same classifier must judge the next images on WASM, unchanged.
-import { loadCore } from './lib/core.js';
-import { createClassifier, probeWebGPU } from './lib/classifier.js';
+// The classifier's modules are imported inside the try below, so a broken build is reported, not a hang.
+let loadCore, createClassifier, probeWebGPU;
 
 const PASSES = 3;
 const post = (path, body) => fetch(path, { method: 'POST', body: JSON.stringify(body) });
@@ -65,6 +65,8 @@ function compare(a, b) {
 }
 
 try {
+  ({ loadCore } = await import('./lib/core.js'));
+  ({ createClassifier, probeWebGPU } = await import('./lib/classifier.js'));
   result.adapter = await describeAdapter();
   await say(`adapter: ${JSON.stringify(result.adapter)}`);
   if (mode !== 'probe') {

@@ -39,7 +39,7 @@ async function init({ provider, threads }) {
     const [core, ort] = await Promise.all([
       loadCore().catch((error) => { throw new Error(`wasm core: ${error.message ?? error}`); }),
       // The wasm-only bundle fetches a 14 MB runtime; the WebGPU bundle (27 MB) is imported by the
-      // classifier only when an adapter exists, so machines without a GPU never download it.
+      // classifier only when a hardware adapter exists, so machines without a GPU never download it.
       import('./ort/ort.wasm.min.mjs'),
     ]);
     classifier = await createClassifier({

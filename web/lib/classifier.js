@@ -57,7 +57,7 @@ export function isSoftwareAdapter(adapter) {
 
 /**
  * A WebGPU adapter worth using: {adapter}, or {adapter: null, reason} ('no adapter', 'software adapter
- * only'). A software adapter ran this model 50-110x slower than WASM (about 1 s against 13-20 ms per
+ * only'). A software adapter ran this model 50-120x slower than WASM (about 1 s against 13-20 ms per
  * image on 16 cores, 3.4-4.4 s against 37-40 ms on 2; tools/bench/notes.md), so only a caller that
  * forces WebGPU (allowSoftware) gets one.
  */
@@ -156,8 +156,8 @@ export async function createClassifier(options) {
         // A model that is not ours fails on WASM too; anything else (ORT's WebGPU backend or device
         // failing to start, a session that cannot be created on the GPU) gets the WASM fallback, which
         // reports a truly unloadable model itself.
-        if (/wrong model file/.test(error.message)) throw error;
-        log(`webgpu: ${error.message}; using wasm`);
+        if (/wrong model file/.test(error?.message ?? '')) throw error;
+        log(`webgpu: ${gpuFailureReason(error)}; using wasm`);
         ortUsed = ort;
       }
     }
