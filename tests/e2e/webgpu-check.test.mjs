@@ -89,3 +89,30 @@ test('a Chromium that dies at start is reported at once, and nothing is left run
   const servers = spawnSync('pgrep', ['-f', `serve.py .* ${path.join(dir, 'o5')}`], { encoding: 'utf8' });
   assert.equal(servers.stdout.trim(), '', 'no server left running');
 });
+
+const hasOpenssl = spawnSync('openssl', ['version']).status === 0;
+const extensionSkip = (!existsSync(path.join(root, 'build/extension/manifest.json')) && 'build/extension is missing: run `npm run build`')
+  || (!hasOpenssl && 'openssl is missing (extension-check.py serves x.com over HTTPS)');
+
+test('the extension check judges every cell of a cold media tab and names the provider from the log', { skip: extensionSkip, timeout: 120_000 }, () => {
+  const images = path.join(dir, 'tab-images');
+  spawnSync('mkdir', ['-p', images]);
+  writeFileSync(path.join(images, 'a.png'), image(120, 90, (x) => (x % 20 < 10 ? [240, 240, 240] : [30, 30, 160])));
+  writeFileSync(path.join(images, 'b.png'), image(90, 120, (x, y) => [x * 2, y * 2, 100]));
+  writeFileSync(path.join(images, 'c.png'), image(100, 100, (x, y) => [(x * 13) % 256, (y * 29) % 256, ((x + y) * 7) % 256]));
+  const out = path.join(dir, 'tab-out');
+  // 'default' has no GPU flags: without a GPU the extension ends on its WASM pool and logs why.
+  const run = spawnSync('python3', [path.join(root, 'tools/webgpu-check/extension-check.py'), images, out, '--flags', 'default'],
+    { encoding: 'utf8', timeout: 100_000, env: { ...process.env, TIMEOUT: '60' } });
+  assert.equal(run.status, 0, `${run.stdout}\n${run.stderr}`);
+  const report = JSON.parse(readFileSync(path.join(out, 'result-extension-default.json'), 'utf8'));
+  assert.equal(report.cells, 3);
+  assert.equal(report.judged, 3);
+  assert.equal(report.provider, 'wasm');
+  assert.deepEqual(Object.keys(report.states).sort(), ['a.png', 'b.png', 'c.png']);
+  for (const state of Object.values(report.states)) assert.match(state, /^(visible|hidden)$/);
+  assert.ok(report.firstVerdictMs > 0 && report.lastVerdictMs >= report.firstVerdictMs);
+  const unknown = spawnSync('python3', [path.join(root, 'tools/webgpu-check/extension-check.py'), images, out, '--flags', 'cuda'], { encoding: 'utf8' });
+  assert.equal(unknown.status, 2);
+  assert.match(unknown.stderr, /unknown flag set 'cuda'/);
+});

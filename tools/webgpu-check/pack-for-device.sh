@@ -4,7 +4,7 @@
 #   .device-a/  the first 55.5 MB of Debian's Chromium binary, xz-compressed
 #   .device-b/  the rest of it, the libraries it links (Debian's, for LD_LIBRARY_PATH), glvnd (the NVIDIA
 #               Vulkan driver needs libGLdispatch), Chromium's data files and SwiftShader, build/demo's
-#               lib/ and ort/, and 10 images per class from DATA_DIR
+#               lib/ and ort/, build/extension without them, and 10 images per class from DATA_DIR
 # Takes ~5 minutes (xz -9e on 2 cores). Then, three device calls:
 #   1. carry [".device-a"]: mkdir -p /tmp/webgpu-check && cp .device-a/* /tmp/webgpu-check/
 #      (a carried folder is gone from the repo at the next call, but /tmp stays while the machine is warm)
@@ -26,6 +26,12 @@ ldd /usr/lib/chromium/chromium | awk '/=> \//{print $3}' | grep -v -E '/(libc|li
 for lib in libGLdispatch.so.0 libGLX.so.0 libEGL.so.1 libOpenGL.so.0 libGL.so.1 libGLESv2.so.2; do
   cp -L "/usr/lib/x86_64-linux-gnu/$lib" "$work/libs/"
 done
+# NSS opens its crypto modules beside libnss3.so at run time: without them Chromium aborts at its first
+# HTTPS connection (extension-check.py's x.com), "libsoftokn3.so: cannot open shared object file".
+for lib in libsoftokn3 libfreebl3 libfreeblpriv3 libnssdbm3 libnssckbi; do
+  cp "/usr/lib/x86_64-linux-gnu/$lib.so" "$work/libs/"
+  [ -f "/usr/lib/x86_64-linux-gnu/$lib.chk" ] && cp "/usr/lib/x86_64-linux-gnu/$lib.chk" "$work/libs/"
+done
 (cd /usr/lib/chromium && cp icudtl.dat v8_context_snapshot.bin snapshot_blob.bin libvulkan.so.1 libEGL.so libGLESv2.so \
   libvk_swiftshader.so vk_swiftshader_icd.json "$work/chromium/")
 mkdir -p "$work/chromium/locales"; cp /usr/lib/chromium/locales/en-US.pak "$work/chromium/locales/"
@@ -43,4 +49,6 @@ for label in ('illustration', 'screenshot', 'photo'):
 PY
 tar -C "$work" -cf - libs chromium images | xz -9 -T2 > "$b/bundle.tar.xz"
 tar -C "$repo/build/demo" -cf - lib ort | xz -9 -T2 > "$b/site.tar.xz"
+# The built extension without its runtime and model (device.sh puts the demo's ort/ and model/ back).
+tar -C "$repo/build" --exclude=extension/ort --exclude=extension/model -cf - extension | xz -9 -T2 > "$b/extension.tar.xz"
 du -sh "$a" "$b"

@@ -36,15 +36,11 @@ cp "$repo/model/contract.json" "$repo/model/$model_file" "$site/model/"
 python3 -c "import json,os,sys; print(json.dumps(sorted(os.listdir(sys.argv[1]))))" "$site/images" > "$site/images-list.json"
 mv "$site/images-list.json" "$site/images/list.json"
 
-# Flag sets. On an NVIDIA H200 without a display (2026-11-27), only 'gpu' gave the real adapter:
-# ANGLE on Vulkan with no surface, and a high-performance adapter for WebGPU. 'swiftshader' is
-# Chromium's software WebGPU, for machines without a GPU.
-declare -A FLAGS=(
-  [gpu]="--enable-features=Vulkan --use-vulkan=native --use-angle=vulkan --disable-vulkan-surface --use-webgpu-power-preference=default-high-performance --disable-gpu-compositing"
-  [vulkan]="--enable-features=Vulkan --use-vulkan=native --use-angle=vulkan --disable-vulkan-surface"
-  [swiftshader]="--enable-features=Vulkan --use-angle=swiftshader"
-  [default]=""
-)
+# Flag sets (flag-sets.txt, shared with extension-check.py): name -> Chromium flags.
+declare -A FLAGS=()
+while IFS=: read -r name flags; do
+  [[ -z "$name" || "$name" == \#* ]] || FLAGS[$name]=$flags
+done < "$here/flag-sets.txt"
 common="--headless=new --no-sandbox --disable-dev-shm-usage --no-first-run --enable-unsafe-webgpu --ignore-gpu-blocklist --enable-logging=stderr --v=0"
 port=$((8700 + RANDOM % 1000))
 

@@ -81,7 +81,7 @@ async function startClassifier(preference) {
     webgpuFallback: classifier.provider === 'webgpu' || preference === 'wasm' ? null : webgpuFallbackReason(notes),
     notes,
   };
-  console.info('Illust Only: classifier ready', info);
+  console.info(`Illust Only: classifier ready on ${info.provider}`, info); // tools/webgpu-check reads this line
   return { classifier, info };
 }
 
