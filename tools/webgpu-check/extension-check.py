@@ -57,11 +57,13 @@ def flag_sets():
 
 
 def main(argv):
-    args = [a for a in argv if not a.startswith('--')]
-    flags_name = argv[argv.index('--flags') + 1] if '--flags' in argv else 'gpu'
-    if '--flags' in argv:
-        args.remove(flags_name)
-    if len(args) != 2:
+    args = list(argv)
+    flags_name = 'gpu'
+    if '--flags' in args:
+        at = args.index('--flags')
+        flags_name = args[at + 1] if at + 1 < len(args) else ''
+        del args[at:at + 2]
+    if len(args) != 2 or any(a.startswith('--') for a in args):
         print(__doc__, file=sys.stderr)
         return 2
     images_dir, out = args
@@ -132,6 +134,8 @@ def main(argv):
                 done.set()
 
     browser = None
+    log_path = os.path.join(out, f'chromium-extension-{flags_name}.txt')
+    finished = False
     try:
         key, cert = os.path.join(work, 'key.pem'), os.path.join(work, 'cert.pem')
         subprocess.run(['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1',
@@ -143,7 +147,6 @@ def main(argv):
         server.socket = context.wrap_socket(server.socket, server_side=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         port = server.server_address[1]
-        log_path = os.path.join(out, f'chromium-extension-{flags_name}.txt')
         with open(log_path, 'w') as log:
             browser = subprocess.Popen(
                 [chromium, *COMMON, *sets[flags_name], f'--user-data-dir={work}/profile',
@@ -152,6 +155,9 @@ def main(argv):
                 stdout=log, stderr=subprocess.STDOUT, env={**os.environ, 'TMPDIR': work})
             finished = done.wait(timeout)
         server.shutdown()
+    except (OSError, subprocess.CalledProcessError, ssl.SSLError) as error:
+        print(f'extension-check: cannot run the check: {error}', file=sys.stderr)
+        return 1
     finally:
         if browser:
             browser.terminate()
@@ -163,6 +169,8 @@ def main(argv):
 
     with open(log_path, errors='replace') as f:
         lines = [line.strip() for line in f if 'Illust Only' in line]
+    if not finished and any('FATAL' in line for line in open(log_path, errors='replace')):
+        print(f'extension-check: Chromium failed, see {log_path}', file=sys.stderr)
     ready = [line for line in lines if 'classifier ready on' in line]
     provider = re.search(r'classifier ready on (\w+)', ready[0]).group(1) if ready else None
     times = result.get('times', {})
