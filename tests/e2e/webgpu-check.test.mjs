@@ -115,4 +115,26 @@ test('the extension check judges every cell of a cold media tab and names the pr
   const unknown = spawnSync('python3', [path.join(root, 'tools/webgpu-check/extension-check.py'), images, out, '--flags', 'cuda'], { encoding: 'utf8' });
   assert.equal(unknown.status, 2);
   assert.match(unknown.stderr, /unknown flag set 'cuda'/);
+  const noFolder = spawnSync('python3', [path.join(root, 'tools/webgpu-check/extension-check.py'), path.join(dir, 'none'), out], { encoding: 'utf8' });
+  assert.equal(noFolder.status, 2);
+  assert.match(noFolder.stderr, /is not a folder/);
+});
+
+test('the extension check fails when cells could not be judged, and at once when Chromium dies', { skip: extensionSkip, timeout: 120_000 }, () => {
+  const check = path.join(root, 'tools/webgpu-check/extension-check.py');
+  const broken = path.join(dir, 'broken-images');
+  spawnSync('mkdir', ['-p', broken]);
+  writeFileSync(path.join(broken, 'truncated.png'), image(40, 40, () => [9, 9, 9]).subarray(0, 30));
+  writeFileSync(path.join(broken, 'not-an-image.jpg'), 'plain text, not a JPEG');
+  const errors = spawnSync('python3', [check, broken, path.join(dir, 'e1'), '--flags', 'default'], { encoding: 'utf8', timeout: 100_000, env: { ...process.env, TIMEOUT: '60' } });
+  assert.equal(errors.status, 1, errors.stdout + errors.stderr);
+  assert.match(errors.stderr, /2 cells could not be judged \(state "error"\)/);
+
+  const fake = path.join(dir, 'dying-chromium');
+  writeFileSync(fake, '#!/bin/sh\nexit 7\n', { mode: 0o755 });
+  const started = Date.now();
+  const dead = spawnSync('python3', [check, broken, path.join(dir, 'e2')], { encoding: 'utf8', env: { ...process.env, CHROMIUM: fake, TIMEOUT: '40' } });
+  assert.equal(dead.status, 1);
+  assert.match(dead.stderr, /Chromium exited \(status 7\) before every cell had a verdict/);
+  assert.ok(Date.now() - started < 20_000, `reported after ${Date.now() - started} ms, not at the 40 s limit`);
 });

@@ -12,7 +12,8 @@ if [ ! -x "$w/chromium/chromium" ]; then
   chmod +x "$w/chromium/chromium"
   mkdir -p "$w/site"; unxz < "$b/site.tar.xz" | tar -C "$w/site" -xf - || exit 3
   unxz < "$b/extension.tar.xz" | tar -C "$w" -xf - || exit 3
-  cp -r "$w/site/ort" "$w/extension/ort"; mkdir -p "$w/extension/model"; cp "$repo/model/contract.json" "$repo/model/illust-only.onnx" "$w/extension/model/"
+  model_file=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['model_file'])" "$repo/model/contract.json")
+  cp -r "$w/site/ort" "$w/extension/ort"; mkdir -p "$w/extension/model"; cp "$repo/model/contract.json" "$repo/model/$model_file" "$w/extension/model/"
 fi
 export LD_LIBRARY_PATH="$w/libs:/usr/local/nvidia/lib64:/usr/local/nvidia/lib:${LD_LIBRARY_PATH:-}"
 driver=$(ls /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json /usr/share/vulkan/icd.d/nvidia_icd.json 2>/dev/null | head -1)

@@ -7,12 +7,14 @@ hosts to it and ignores certificate errors). The media tab is the first X page o
 
 Usage: python3 extension-check.py IMAGES_DIR OUT_DIR [--flags gpu|vulkan|swiftshader|default]
 env: CHROMIUM (default /usr/bin/chromium), EXTENSION (default build/extension), TIMEOUT (s, default 120).
-Exit 0 when every cell got a verdict, 1 otherwise, 2 for usage errors."""
+Exit 0 when every cell got a verdict (not an error) and the provider was logged, 1 otherwise, 2 for
+usage errors."""
 import http.server
 import json
 import os
 import re
 import shutil
+import signal
 import ssl
 import subprocess
 import sys
@@ -50,7 +52,7 @@ def flag_sets():
     sets = {}
     with open(os.path.join(HERE, 'flag-sets.txt')) as f:
         for line in f:
-            if line.strip() and not line.startswith('#'):
+            if line.strip() and not line.startswith('#') and ':' in line:
                 name, _, flags = line.partition(':')
                 sets[name.strip()] = flags.split()
     return sets
@@ -67,6 +69,9 @@ def main(argv):
         print(__doc__, file=sys.stderr)
         return 2
     images_dir, out = args
+    if not os.path.isdir(images_dir):
+        print(f'extension-check: {images_dir} is not a folder', file=sys.stderr)
+        return 2
     sets = flag_sets()
     if flags_name not in sets:
         print(f"extension-check: unknown flag set '{flags_name}' ({' '.join(sets)})", file=sys.stderr)
@@ -153,7 +158,12 @@ def main(argv):
                  f'--host-resolver-rules=MAP x.com:443 127.0.0.1:{port}, MAP pbs.twimg.com:443 127.0.0.1:{port}',
                  f'--disable-extensions-except={extension}', f'--load-extension={extension}', 'https://x.com/gpuartist/media'],
                 stdout=log, stderr=subprocess.STDOUT, env={**os.environ, 'TMPDIR': work})
-            finished = done.wait(timeout)
+            # Wait for the page's result; a Chromium that ended first failed (it cannot post any more).
+            waited = 0.0
+            while not (finished := done.wait(0.5)) and waited < timeout and browser.poll() is None:
+                waited += 0.5
+            if not finished and browser.poll() is not None:
+                print(f'extension-check: Chromium exited (status {browser.returncode}) before every cell had a verdict; see {log_path}', file=sys.stderr)
         server.shutdown()
     except (OSError, subprocess.CalledProcessError, ssl.SSLError) as error:
         print(f'extension-check: cannot run the check: {error}', file=sys.stderr)
@@ -171,8 +181,9 @@ def main(argv):
         lines = [line.strip() for line in f if 'Illust Only' in line]
     if not finished and any('FATAL' in line for line in open(log_path, errors='replace')):
         print(f'extension-check: Chromium failed, see {log_path}', file=sys.stderr)
+    # The last classifier started is the one in use (a lost GPU starts a WASM one after the WebGPU one).
     ready = [line for line in lines if 'classifier ready on' in line]
-    provider = re.search(r'classifier ready on (\w+)', ready[0]).group(1) if ready else None
+    provider = re.search(r'classifier ready on (\w+)', ready[-1]).group(1) if ready else None
     times = result.get('times', {})
     report = {
         'flags': flags_name, 'cells': len(cells), 'judged': len(times), 'provider': provider,
@@ -190,8 +201,17 @@ def main(argv):
     if not finished:
         print(f'extension-check: {len(times)} of {len(cells)} cells got a verdict within {timeout:.0f} s', file=sys.stderr)
         return 1
+    failed = sorted(name for name, state in report['states'].items() if state == 'error')
+    if failed:
+        print(f'extension-check: {len(failed)} cells could not be judged (state "error"): {", ".join(failed[:5])}', file=sys.stderr)
+        return 1
+    if provider is None:
+        print('extension-check: the offscreen document never logged "classifier ready on …"', file=sys.stderr)
+        return 1
     return 0
 
 
 if __name__ == '__main__':
+    # Killed (a test's timeout, Ctrl+C): exit through main's finally, which stops Chromium and cleans up.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     sys.exit(main(sys.argv[1:]))

@@ -38,8 +38,10 @@ mv "$site/images-list.json" "$site/images/list.json"
 
 # Flag sets (flag-sets.txt, shared with extension-check.py): name -> Chromium flags.
 declare -A FLAGS=()
-while IFS=: read -r name flags; do
-  [[ -z "$name" || "$name" == \#* ]] || FLAGS[$name]=$flags
+while IFS= read -r line || [[ -n "$line" ]]; do
+  [[ -z "${line// }" || "$line" == \#* || "$line" != *:* ]] && continue
+  name=${line%%:*}; name=${name// }
+  FLAGS[$name]=${line#*:}
 done < "$here/flag-sets.txt"
 common="--headless=new --no-sandbox --disable-dev-shm-usage --no-first-run --enable-unsafe-webgpu --ignore-gpu-blocklist --enable-logging=stderr --v=0"
 port=$((8700 + RANDOM % 1000))
