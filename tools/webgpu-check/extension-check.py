@@ -23,8 +23,8 @@ import threading
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-COMMON = ['--headless=new', '--no-sandbox', '--disable-dev-shm-usage', '--no-first-run', '--enable-unsafe-webgpu',
-          '--ignore-gpu-blocklist', '--enable-logging=stderr', '--v=0', '--ignore-certificate-errors', '--disable-quic']
+# Beside flag-sets.txt's common flags: the local HTTPS server's throwaway certificate, and TCP only.
+HTTPS_FLAGS = ['--ignore-certificate-errors', '--disable-quic']
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.gif', '.bmp', '.webp')
 
 # Each cell's first verdict, timed from navigation; posted once every cell has one.
@@ -49,13 +49,15 @@ REPORTER = """<script>
 
 
 def flag_sets():
+    """flag-sets.txt as {name: flags}, its 'common' flags put before each set's."""
     sets = {}
     with open(os.path.join(HERE, 'flag-sets.txt')) as f:
         for line in f:
             if line.strip() and not line.startswith('#') and ':' in line:
                 name, _, flags = line.partition(':')
                 sets[name.strip()] = flags.split()
-    return sets
+    common = sets.pop('common', [])
+    return {name: common + flags for name, flags in sets.items()}
 
 
 def main(argv):
@@ -154,7 +156,7 @@ def main(argv):
         port = server.server_address[1]
         with open(log_path, 'w') as log:
             browser = subprocess.Popen(
-                [chromium, *COMMON, *sets[flags_name], f'--user-data-dir={work}/profile',
+                [chromium, *sets[flags_name], *HTTPS_FLAGS, f'--user-data-dir={work}/profile',
                  f'--host-resolver-rules=MAP x.com:443 127.0.0.1:{port}, MAP pbs.twimg.com:443 127.0.0.1:{port}',
                  f'--disable-extensions-except={extension}', f'--load-extension={extension}', 'https://x.com/gpuartist/media'],
                 stdout=log, stderr=subprocess.STDOUT, env={**os.environ, 'TMPDIR': work})

@@ -43,7 +43,7 @@ while IFS= read -r line || [[ -n "$line" ]]; do
   name=${line%%:*}; name=${name// }
   FLAGS[$name]=${line#*:}
 done < "$here/flag-sets.txt"
-common="--headless=new --no-sandbox --disable-dev-shm-usage --no-first-run --enable-unsafe-webgpu --ignore-gpu-blocklist --enable-logging=stderr --v=0"
+common=${FLAGS[common]}; unset 'FLAGS[common]'
 port=$((8700 + RANDOM % 1000))
 
 visit() { # TAG FLAGS MODE SECONDS: serves the page, opens it, waits for its result
