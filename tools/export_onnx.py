@@ -339,6 +339,16 @@ def model_card(summary: dict, args: dict, contract: dict, folds: dict, parity: d
     return "\n".join(lines)
 
 
+def same_weights_version(previous_contract: Path, digest: str) -> str | None:
+    """The version already shipped when it names these very ONNX bytes (re-exporting for the model card's
+    prose must not make an unchanged model look new), else None."""
+    try:
+        version = json.loads(previous_contract.read_text())["version"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return version if isinstance(version, str) and version.endswith(f"-{digest[:8]}") else None
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--run-dir", type=Path, nargs="+", required=True,
@@ -363,7 +373,7 @@ def main(argv=None):
 
     digest = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
     t = summary["oof"]["threshold"]
-    contract["version"] = f"{time.strftime('%Y.%m.%d')}-{digest[:8]}"
+    contract["version"] = same_weights_version(args.out_dir / "contract.json", digest) or f"{time.strftime('%Y.%m.%d')}-{digest[:8]}"
     contract["decision"] = {"positive_label": "illustration", "hide_below": round(t, 4),
                             "hide_below_min": round(min(0.02, t), 4), "hide_below_max": round(max(0.95, t), 4)}
     contract["metrics"] = compact_metrics(summary, run_args)

@@ -24,6 +24,7 @@ import json
 import random
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +85,12 @@ def parse_args(argv=None):
     p.add_argument("--prune-keep", type=float, default=1.0,
                    help="keep this fraction of the hidden channels of the fine-tuned inverted residual blocks (those "
                         "used most on the training images): a narrower, faster network; 1 = nsfwjs's widths")
+    p.add_argument("--source-fraction", type=float, default=1.0,
+                   help="learning curve: each fold trains on this fraction of its training repository groups (drawn "
+                        "per class, seeded by the fold); validation and the final model are unchanged. Shows whether "
+                        "held-out figures still grow with more sources")
+    p.add_argument("--source-draw", default="",
+                   help="with --source-fraction: a label that picks another draw of the same fraction")
     p.add_argument("--target-recall", type=float, default=0.98, help="illustration recall the threshold must keep")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (the machine is shared: keep low)")
     p.add_argument("--dry-run", action="store_true", help="tiny smoke run: 2 images of 2 sources per class, 2 folds, 1 epoch")
@@ -92,6 +99,8 @@ def parse_args(argv=None):
         args.folds, args.views, args.epochs, args.batch_size = 2, 1, 1, 8
     if args.swa_start < 0 or args.swa_start > args.epochs:
         p.error("--swa-start must be within 0..--epochs")
+    if not 0 < args.source_fraction <= 1:
+        p.error("--source-fraction must be within (0, 1]")
     if not 0 < args.prune_keep <= 1:
         p.error("--prune-keep must be within (0, 1]")
     if args.prune_keep < 1 and args.trainable_layers < 2:
@@ -237,6 +246,20 @@ class WeightAverage:
         return {k: v.to(self._dtypes[k]) for k, v in self._mean.items()}
 
 
+def fewer_training_groups(samples, train_idx, fraction: float, draw_key: str) -> np.ndarray:
+    """train_idx restricted to `fraction` of its repository groups, drawn per class (at least one per
+    class) from a generator seeded by `draw_key`: a learning curve over sources, not images."""
+    rng = np.random.default_rng(zlib.crc32(draw_key.encode()))
+    groups_by_class = {}
+    for i in train_idx:
+        groups_by_class.setdefault(samples[i].label, set()).add(samples[i].group)
+    keep = set()
+    for _, groups in sorted(groups_by_class.items()):
+        groups = sorted(groups)
+        keep |= set(rng.choice(groups, size=max(1, int(round(len(groups) * fraction))), replace=False).tolist())
+    return np.array([i for i in train_idx if samples[i].group in keep], dtype=int)
+
+
 def validation_record(samples, labels, val_idx, probs, val_w) -> dict:
     """Validation figures of one model for metrics.jsonl (loss on capped source weights; rest at t = 0.5)."""
     s = summarise(labels[val_idx], probs, [samples[i].source for i in val_idx], 0.5)
@@ -251,6 +274,11 @@ def fit(args, samples, features, train_idx, val_idx, start, seed, tag, metrics_f
     soft: teachers' probabilities per view and image (teacher_probs), mixed into the targets."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
+    if args.source_fraction < 1 and len(val_idx):
+        train_idx = fewer_training_groups(samples, train_idx, args.source_fraction,
+                                          f"{tag}/{args.source_fraction}{args.source_draw}")
+        log(f"{tag}: learning curve keeps {len({samples[i].group for i in train_idx})} groups, "
+            f"{len(train_idx)} training images")
     model = new_model_from_nsfwjs(args.dropout)
     if args.prune_keep < 1:
         # Channel use is measured on clean views of (a sample of) this fit's own training images.

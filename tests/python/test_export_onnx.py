@@ -185,5 +185,19 @@ class ModelCardTest(unittest.TestCase):
         self.assertEqual(export_onnx.extra_data_section({"oof": {}}), [])
 
 
+class VersionTest(unittest.TestCase):
+    def test_unchanged_weights_keep_their_shipped_version(self):
+        digest = "ce1485d2" + "0" * 56
+        with tempfile.TemporaryDirectory() as tmp:
+            contract = Path(tmp) / "contract.json"
+            self.assertIsNone(export_onnx.same_weights_version(contract, digest))  # nothing shipped yet
+            contract.write_text(json.dumps({"version": "2026.11.27-ce1485d2"}))
+            self.assertEqual(export_onnx.same_weights_version(contract, digest), "2026.11.27-ce1485d2")
+            self.assertIsNone(export_onnx.same_weights_version(contract, "3d6ee558" + "0" * 56))  # new weights
+            for bad in ("not json", json.dumps({"name": "x"}), json.dumps({"version": 7}), json.dumps([1])):
+                contract.write_text(bad)
+                self.assertIsNone(export_onnx.same_weights_version(contract, digest))
+
+
 if __name__ == "__main__":
     unittest.main()

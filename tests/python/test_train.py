@@ -16,6 +16,7 @@ import torch
 from tests.python._support import REPO_ROOT, require_data
 
 import illust_data
+import train
 from illust_metrics import choose_threshold, decide, summarise
 from illust_model import IllustOnlyNet, base_contract, load_checkpoint, run_preprocessing
 
@@ -86,8 +87,11 @@ class DryRunTest(unittest.TestCase):
             run = Path(tmp) / "run"
             command = [sys.executable, str(REPO_ROOT / "tools" / "train.py"), "--dry-run", "--data", str(data_dir),
                        "--run-dir", str(run)]
-            result = subprocess.run(command + ["--extra-data", str(extra)], capture_output=True, text=True, timeout=300)
+            # (also a learning-curve run: each fold keeps half of its training groups, the final model all)
+            result = subprocess.run(command + ["--extra-data", str(extra), "--source-fraction", "0.5"],
+                                    capture_output=True, text=True, timeout=300)
             self.assertEqual(result.returncode, 0, result.stderr[-2000:])
+            self.assertEqual(result.stdout.count("learning curve keeps"), 2, result.stdout[-2000:])
             with (run / "oof.tsv").open() as handle:
                 rows = list(csv.DictReader(handle, delimiter="\t"))
             self.assertEqual(len(rows), 24)
@@ -117,6 +121,26 @@ class FoldsAndWeightsTest(unittest.TestCase):
         for k in range(5):
             held = {s.label for s in samples if fold_of_group[s.group] == k}
             self.assertEqual(held, {0, 1, 2})
+
+    def test_learning_curve_keeps_whole_groups_of_every_class(self):
+        samples = illust_data.list_samples(require_data())
+        fold_of_group = illust_data.source_folds(samples, 5, seed=0)
+        train_idx = np.array([i for i, s in enumerate(samples) if fold_of_group[s.group] != 0])
+        groups = {samples[i].group for i in train_idx}
+        half = train.fewer_training_groups(samples, train_idx, 0.5, "fold0/0.5")
+        kept = {samples[i].group for i in half}
+        self.assertTrue(kept < groups)
+        self.assertAlmostEqual(len(kept) / len(groups), 0.5, delta=0.1)
+        # whole groups: every image of a kept group stays, none of a dropped one
+        self.assertEqual(sorted(half), [i for i in train_idx if samples[i].group in kept])
+        self.assertEqual({samples[i].label for i in half}, {0, 1, 2})
+        np.testing.assert_array_equal(half, train.fewer_training_groups(samples, train_idx, 0.5, "fold0/0.5"))
+        other = train.fewer_training_groups(samples, train_idx, 0.5, "fold0/0.5b")
+        self.assertNotEqual(set(other.tolist()), set(half.tolist()))
+        # a tiny fraction still keeps one group per class (a group may hold two classes)
+        tiny = train.fewer_training_groups(samples, train_idx, 0.01, "fold0/0.01")
+        self.assertLessEqual(len({samples[i].group for i in tiny}), 3)
+        self.assertEqual({samples[i].label for i in tiny}, {0, 1, 2})
 
     def test_weights_cap_big_sources_and_balance_classes(self):
         samples = illust_data.list_samples(require_data())
