@@ -274,11 +274,6 @@ def fit(args, samples, features, train_idx, val_idx, start, seed, tag, metrics_f
     soft: teachers' probabilities per view and image (teacher_probs), mixed into the targets."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    if args.source_fraction < 1 and len(val_idx):
-        train_idx = fewer_training_groups(samples, train_idx, args.source_fraction,
-                                          f"{tag}/{args.source_fraction}{args.source_draw}")
-        log(f"{tag}: learning curve keeps {len({samples[i].group for i in train_idx})} groups, "
-            f"{len(train_idx)} training images")
     model = new_model_from_nsfwjs(args.dropout)
     if args.prune_keep < 1:
         # Channel use is measured on clean views of (a sample of) this fit's own training images.
@@ -395,6 +390,11 @@ def main(argv=None):
     with (args.run_dir / "metrics.jsonl").open("w") as metrics_file:
         for k in range(args.folds):
             train_idx, val_idx = np.flatnonzero(fold_of != k), np.flatnonzero(fold_of == k)
+            if args.source_fraction < 1:  # a learning curve: the final model still trains on everything
+                groups = len({samples[i].group for i in train_idx})
+                train_idx = fewer_training_groups(samples, train_idx, args.source_fraction,
+                                                  f"fold{k}/{args.source_fraction}{args.source_draw}")
+                log(f"fold{k}: learning curve keeps {len({samples[i].group for i in train_idx})} of {groups} training groups")
             log(f"fold {k}: train {len(train_idx)}, validate {len(val_idx)} "
                 f"({', '.join(LABELS[c] + ':' + str((labels[val_idx] == c).sum()) for c in range(len(LABELS)))})")
             soft = (teacher_probs(args.teacher, f"fold{k}.pt", features, train_idx, start, args.dropout)
