@@ -5,8 +5,9 @@ Why one module: training, export, tests and evaluation must agree on every detai
 has, which fold holds a source, how pixels become a tensor), so they all import these functions.
 
 Data layout (see the data folder's README.md): <data>/<class>/<source>/<file>.jpg, plus manifest.tsv
-naming each file's repository. Sources from one repository (e.g. renpy's art and renpy's screenshots)
-are grouped so they always land in the same fold: validation never sees a near-duplicate of training.
+naming each file's repository. Sources from one repository owner (renpy's art and renpy's screenshots;
+the aagl-* launchers, six repositories of one team) are grouped so they always land in the same fold:
+validation never sees a near-duplicate, or the same author's style and tooling, from training.
 """
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ class Sample:
     path: Path
     label: int          # index into LABELS, after label corrections
     source: str         # "<class folder>/<source folder>": unique per folder
-    group: str          # repository the source came from: the unit of the k-fold split
+    group: str          # owner account of the source's repository: the unit of the k-fold split
     file: str           # file name (what label corrections refer to)
 
 
@@ -60,8 +61,14 @@ def read_label_corrections(path: Path = LABEL_CORRECTIONS_PATH) -> dict[str, str
     return corrections
 
 
+def repository_owner(repo: str) -> str:
+    """"owner/name" -> "owner": one person's or team's repositories share their style and their screens."""
+    return repo.split("/", 1)[0].lower()
+
+
 def list_samples(data_dir: Path, corrections: dict[str, str] | None = None) -> list[Sample]:
-    """All images under data_dir/<label>/<source>/, sorted, with corrected labels and repository groups."""
+    """All images under data_dir/<label>/<source>/, sorted, with corrected labels and groups (the owner of
+    the source's repository, e.g. "renpy" for renpy/renpy; the source itself when the manifest lacks it)."""
     data_dir = Path(data_dir)
     if not all((data_dir / label).is_dir() for label in LABELS):
         raise FileNotFoundError(f"{data_dir} lacks the class folders {', '.join(LABELS)}")
@@ -76,7 +83,7 @@ def list_samples(data_dir: Path, corrections: dict[str, str] | None = None) -> l
     for label in LABELS:
         for source_dir in sorted(p for p in (data_dir / label).iterdir() if p.is_dir()):
             source = f"{label}/{source_dir.name}"
-            group = repo_of_source.get(source, source)
+            group = repository_owner(repo_of_source[source]) if source in repo_of_source else source
             for path in sorted(source_dir.iterdir()):
                 if path.suffix.lower() in IMAGE_SUFFIXES:
                     final_label = corrections.get(path.name, label)

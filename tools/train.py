@@ -4,7 +4,7 @@
 Why this shape: we have 2 CPU cores, so the frozen bottom of the backbone runs once per image and view
 (a clean view plus a few augmented ones) and its outputs are cached; only the top `--trainable-layers`
 layers of the backbone and a new 3-class head train on that cache. Validation is k-fold over whole
-sources (grouped by repository, stratified by class): every image gets an out-of-fold prediction from a
+sources (grouped by repository owner, stratified by class): every image gets an out-of-fold prediction from a
 model that never saw its source, and those predictions choose the threshold and give the model card's
 figures. A final model then trains on all sources for the median best epoch count.
 

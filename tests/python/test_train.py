@@ -118,6 +118,8 @@ class FoldsAndWeightsTest(unittest.TestCase):
         self.assertTrue(all(len(f) == 1 for f in folds_of_source.values()))
         renpy = {s.source: fold_of_group[s.group] for s in samples if s.source.endswith("/renpy")}
         self.assertEqual(len(set(renpy.values())), 1, renpy)  # renpy's art and screenshots stay together
+        aagl = {s.source: fold_of_group[s.group] for s in samples if "/aagl-" in s.source}
+        self.assertEqual(len(set(aagl.values())), 1, aagl)  # one team's launchers: one group (data README)
         for k in range(5):
             held = {s.label for s in samples if fold_of_group[s.group] == k}
             self.assertEqual(held, {0, 1, 2})
