@@ -87,7 +87,7 @@ function browserSuites(options) {
     { group: 'ours', suite: 'ours', title: 'ours: wasm core + ORT-web wasm, 1 thread', options: { threads: 1 } },
     { group: 'ours', suite: 'ours', title: 'ours: wasm core + ORT-web wasm, 2 threads', options: { threads: 2 } },
     // Levers for our pipeline: ORT session options passed through classifier.js's sessionOptions.
-    // The export names the dynamic batch axis "N" (tools/export_onnx.py); fixing it lets ORT plan
+    // The export names the dynamic batch axis "N" (tools/training/export_onnx.py); fixing it lets ORT plan
     // shapes and memory once.
     ...[1, 2].map((threads) => ({ group: 'levers', suite: 'ours', title: `lever: ours + freeDimensionOverrides {N: 1}, ${threads} thread${threads > 1 ? 's' : ''}`,
       options: { threads, sessionOptions: { freeDimensionOverrides: { N: 1 } } } })),
@@ -96,8 +96,8 @@ function browserSuites(options) {
       options: { threads: 2, sessionOptions: { extra: { session: { 'intra_op.allow_spinning': '0' } } } } },
     ...[1, 2].map((threads) => ({ group: 'levers', suite: 'ours-batch', title: `lever: ours, 5 queued images per session.run, ${threads} thread${threads > 1 ? 's' : ''}`,
       options: { threads, batch: 5 } })),
-    // A cheaper network: the same model quantised to int8 (QDQ, built by tools/quantize_onnx.py at start).
-    { group: 'levers', suite: 'ours', title: 'lever: ours with the int8 model (tools/quantize_onnx.py), 1 thread', options: { threads: 1, modelUrl: INT8_MODEL_URL } },
+    // A cheaper network: the same model quantised to int8 (QDQ, built by tools/training/quantize_onnx.py at start).
+    { group: 'levers', suite: 'ours', title: 'lever: ours with the int8 model (tools/training/quantize_onnx.py), 1 thread', options: { threads: 1, modelUrl: INT8_MODEL_URL } },
     ...[1, 2].map((threads) => ({ group: 'levers', suite: 'ours-pipelined', title: `lever: ours, next image decoded in a worker during inference, ${threads} thread${threads > 1 ? 's' : ''}`,
       options: { threads } })),
     // The extension's pool: two 1-thread workers use the same two cores as one 2-thread session.
@@ -118,9 +118,9 @@ const INT8_MODEL_URL = '/bench-model-int8.onnx';
 /** Quantises the model for the int8 lever; returns the file, or null (the lever rows then say why). */
 function buildInt8Model({ modelFile, dataDir, log }) {
   const out = path.join(os.tmpdir(), `illust-bench-int8-${process.pid}.onnx`);
-  log('levers: quantising the model to int8 (tools/quantize_onnx.py) ...');
+  log('levers: quantising the model to int8 (tools/training/quantize_onnx.py) ...');
   try {
-    execFileSync('/usr/bin/python3', [path.join(ROOT, 'tools', 'quantize_onnx.py'), '--model', modelFile, '--out', out, '--data', dataDir],
+    execFileSync('/usr/bin/python3', [path.join(ROOT, 'tools', 'training', 'quantize_onnx.py'), '--model', modelFile, '--out', out, '--data', dataDir],
       { stdio: ['ignore', 'ignore', 'pipe'] });
     return out;
   } catch (error) {

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Runs the real nsfwjs 4.4.0 (MobileNetV2, TF.js CPU backend) on raw RGB pixels and writes its five class
-// probabilities as JSON. Why: tools/convert_nsfwjs.py rebuilds that model in PyTorch, and the only honest
+// probabilities as JSON. Why: tools/training/convert_nsfwjs.py rebuilds that model in PyTorch, and the only honest
 // proof that the rebuild is exact is nsfwjs's own output on the very same pixel arrays.
 //
 // Usage: node tools/nsfwjs-reference.mjs --pixels FILE --width W --height H --out FILE.json

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Runs an ONNX model with onnxruntime-node on raw float32 input tensors and writes every output as JSON.
-// Why: Python here has no onnxruntime, yet tools/export_onnx.py and tests/python must prove that the
+// Why: Python here has no onnxruntime, yet tools/training/export_onnx.py and tests/python must prove that the
 // exported file computes what the PyTorch model computes, in the runtime family the product uses.
 //
 // Usage: node tools/onnx-reference.mjs --model M.onnx --input X.f32 --dims N,3,224,224 --out OUT.json [--ranges]
@@ -10,7 +10,7 @@
 //   --ranges, runs the N inputs one at a time and writes only each output's {"min", "max"} over all of them
 //   (int8 calibration of every intermediate tensor, without holding them all in memory).
 // --optimize-to: saves ORT's hardware-independent ("basic") rewrite of the graph: constants folded, BatchNorm
-//   fused, shape arithmetic gone: the clean graph tools/quantize_onnx.py works on.
+//   fused, shape arithmetic gone: the clean graph tools/training/quantize_onnx.py works on.
 import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';

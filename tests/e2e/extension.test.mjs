@@ -39,7 +39,7 @@ function missingPrerequisite() {
   if (!existsSync(dataDir)) return `real images not found at ${dataDir} (set ILLUST_ONLY_DATA)`;
   if (!existsSync(CHROMIUM)) return `${CHROMIUM} not installed (bash tools/setup.sh)`;
   for (const part of ['model/illust-only.onnx', 'model/contract.json', 'build/wasm/illust_core.wasm', 'web/lib/core.js']) {
-    if (!existsSync(path.join(root, part))) return `${part} not built yet (npm run build; the model comes from tools/export_onnx.py)`;
+    if (!existsSync(path.join(root, part))) return `${part} not built yet (npm run build; the model comes from tools/training/export_onnx.py)`;
   }
   return null;
 }

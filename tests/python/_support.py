@@ -1,6 +1,6 @@
 """Shared helpers for the Python tests: where the repository, tools and real images are.
 
-Why: every test needs tools/ on sys.path (the tools import each other as scripts) and must skip with a
+Why: every test needs tools/training/ on sys.path (the tools import each other as scripts) and must skip with a
 clear message when the real-image data set (env ILLUST_ONLY_DATA, default <repo>/../shared/data) is absent.
 """
 import os
@@ -10,7 +10,7 @@ import unittest
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-TOOLS = REPO_ROOT / "tools"
+TOOLS = REPO_ROOT / "tools" / "training"
 if str(TOOLS) not in sys.path:
     sys.path.insert(0, str(TOOLS))
 

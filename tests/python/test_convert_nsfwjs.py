@@ -1,4 +1,4 @@
-"""Proves tools/convert_nsfwjs.py rebuilds nsfwjs's MobileNetV2 exactly: our PyTorch model and the real
+"""Proves tools/training/convert_nsfwjs.py rebuilds nsfwjs's MobileNetV2 exactly: our PyTorch model and the real
 nsfwjs (TF.js in Node, tools/nsfwjs-reference.mjs) must give the same five-class probabilities for the
 same 224x224 pixel arrays of real images."""
 import json

@@ -159,7 +159,7 @@ class EnsembleRunsTest(unittest.TestCase):
                                           {**illust_model.base_contract(), "version": "test"}, folds,
                                           {"probs": 0.0, "embedding": 0.0}, 1)
             self.assertIn("Ensemble of 2 such fine-tunings", card)
-            self.assertIn(f"tools/export_onnx.py --run-dir {a} {b}", card)
+            self.assertIn(f"tools/training/export_onnx.py --run-dir {a} {b}", card)
 
             other_lr = self.write_run(tmp, "c", 1, lr=0.001)
             with self.assertRaisesRegex(SystemExit, "differs .* in lr"):

@@ -1,4 +1,4 @@
-"""Tests for tools/gather_debian_images.py on small images generated here: the conversion recipe shared
+"""Tests for tools/training/gather_debian_images.py on small images generated here: the conversion recipe shared
 with ../shared/data (size, mode, EXIF orientation, alpha on white), the perceptual near-duplicate index,
 the manifest, licences from debian/copyright, the Qt .rcc reader, and one keep() pass end to end.
 
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from tests.python import _support  # noqa: F401  (puts tools/ on sys.path)
+from tests.python import _support  # noqa: F401  (puts tools/training/ on sys.path)
 import gather_debian_images as gather
 
 

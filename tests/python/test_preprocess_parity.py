@@ -52,7 +52,7 @@ class PreprocessParityTest(unittest.TestCase):
         return python
 
     def test_every_resize_mode_and_size_matches_python(self):
-        # Training can pick either resize and any input size (tools/train.py --resize, --input-size): the
+        # Training can pick either resize and any input size (tools/training/train.py --resize, --input-size): the
         # core must agree with Python for all of them, not only for the shipped contract.
         for resize in ("squash", "letterbox"):
             for size in (160, 224):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from tests.python import _support  # noqa: F401  (puts tools/ on sys.path)
+from tests.python import _support  # noqa: F401  (puts tools/training/ on sys.path)
 
 from convert_nsfwjs import InvertedResidual
 from illust_model import IllustOnlyNet, load_checkpoint, prune_hidden_channels, trainable_start

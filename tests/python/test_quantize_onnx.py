@@ -1,4 +1,4 @@
-"""tools/quantize_onnx.py turns the shipped float model into a valid int8 QDQ model that onnxruntime
+"""tools/training/quantize_onnx.py turns the shipped float model into a valid int8 QDQ model that onnxruntime
 fuses into integer kernels and that still computes nearly the same probabilities on real images.
 (Its speed is the benchmark's business: npm run bench, levers.)"""
 import collections

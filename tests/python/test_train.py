@@ -1,4 +1,4 @@
-"""Smoke-tests tools/train.py --dry-run end to end (real images, real backbone, tiny run) and checks the
+"""Smoke-tests tools/training/train.py --dry-run end to end (real images, real backbone, tiny run) and checks the
 pieces that keep validation honest: folds over whole repository groups, capped source weights, the
 decision rule and the threshold choice."""
 import csv
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tests.python._support import REPO_ROOT, require_data
+from tests.python._support import REPO_ROOT, TOOLS, require_data
 
 import illust_data
 import train
@@ -26,7 +26,7 @@ class DryRunTest(unittest.TestCase):
         data_dir = require_data()
         with tempfile.TemporaryDirectory() as tmp:
             run = Path(tmp) / "run"
-            result = subprocess.run([sys.executable, str(REPO_ROOT / "tools" / "train.py"), "--dry-run", "--seed", "3",
+            result = subprocess.run([sys.executable, str(TOOLS / "train.py"), "--dry-run", "--seed", "3",
                                      "--resize", "letterbox", "--input-size", "160",
                                      "--data", str(data_dir), "--run-dir", str(run)],
                                     capture_output=True, text=True, timeout=300)
@@ -51,7 +51,7 @@ class DryRunTest(unittest.TestCase):
             self.assertIn("threshold", summary["threshold_choice"])
 
             # A student distilled from that run (same folds), with its own --init-seed.
-            base = [sys.executable, str(REPO_ROOT / "tools" / "train.py"), "--dry-run", "--resize", "letterbox",
+            base = [sys.executable, str(TOOLS / "train.py"), "--dry-run", "--resize", "letterbox",
                     "--input-size", "160", "--data", str(data_dir), "--teacher", str(run)]
             student = Path(tmp) / "student"
             # ... narrowed (--prune-keep; its checkpoints load back at their own widths) and weight-averaged.
@@ -85,7 +85,7 @@ class DryRunTest(unittest.TestCase):
                     for image in sorted(source_dir.iterdir())[:2]:
                         (target / image.name).symlink_to(image)
             run = Path(tmp) / "run"
-            command = [sys.executable, str(REPO_ROOT / "tools" / "train.py"), "--dry-run", "--data", str(data_dir),
+            command = [sys.executable, str(TOOLS / "train.py"), "--dry-run", "--data", str(data_dir),
                        "--run-dir", str(run)]
             # (also a learning-curve run: each fold keeps half of its training groups, the final model all)
             result = subprocess.run(command + ["--extra-data", str(extra), "--source-fraction", "0.5"],
@@ -179,6 +179,48 @@ class DecisionTest(unittest.TestCase):
         summary = summarise(labels, probs, sources, t)
         self.assertEqual(np.asarray(summary["confusion"]).sum(), 300)
         self.assertGreaterEqual(summary["illustration_recall"], 0.98)
+
+    def test_the_worst_fold_sets_the_threshold_and_each_fold_is_reported(self):
+        # Fold 0's illustrations score high; fold 1's (unseen artists scoring lower) reach down to 0.1.
+        labels = np.array([0] * 100 + [1] * 50 + [0] * 100 + [1] * 50)
+        p_ill = np.concatenate([np.linspace(0.6, 1.0, 100), np.full(50, 0.05),
+                                np.linspace(0.1, 1.0, 100), np.full(50, 0.05)])
+        probs = np.stack([p_ill, 1 - p_ill, np.zeros_like(p_ill)], 1)
+        folds = [0] * 150 + [1] * 150
+        sources = [f"f{f}/s{i % 5}" for i, f in enumerate(folds)]
+        pooled = choose_threshold(labels, probs, sources, target_recall=0.98, ceiling=0.9)
+        per_fold = choose_threshold(labels, probs, sources, target_recall=0.98, ceiling=0.9, folds=folds)
+        self.assertEqual(len(per_fold["per_fold"]), 2)
+        self.assertGreater(per_fold["per_fold"][0], per_fold["per_fold"][1])
+        self.assertEqual(per_fold["by_fold"], per_fold["per_fold"][1])
+        self.assertLess(per_fold["threshold"], pooled["threshold"])  # pooled recall hid fold 1's misses
+        fold1 = np.array(folds) == 1
+        self.assertGreaterEqual((p_ill[fold1 & (labels == 0)] >= per_fold["threshold"]).mean(), 0.98)
+        summary = summarise(labels, probs, sources, per_fold["threshold"], folds)
+        self.assertEqual([f["images"] for f in summary["per_fold"]], [150, 150])
+        self.assertTrue(all(f["illustration_recall"] >= 0.98 for f in summary["per_fold"]))
+        self.assertEqual(summary["sources_below_80"], 0)
+
+
+class DataFolderTest(unittest.TestCase):
+    def test_groups_are_repository_owners_and_gatherings_come_from_the_readme(self):
+        self.assertEqual(illust_data.repository_owner("an-anime-team/sleepy-launcher"), "an-anime-team")
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            for label in illust_data.LABELS:
+                (root / label).mkdir()
+            from PIL import Image
+            for label, source in (("illustration", "a"), ("screenshot", "b"), ("photo", "c")):
+                (root / label / source).mkdir()
+                Image.new("RGB", (8, 8)).save(root / label / source / "x.jpg")
+            (root / "manifest.tsv").write_text("class\tsource\tfile\trepo\n"
+                                               "illustration\ta\tx.jpg\tTeam/one\nscreenshot\tb\tx.jpg\tteam/two\n")
+            (root / "README.md").write_text("| class | source | repository | images | licence | gathered |\n"
+                                            "|---|---|---|---|---|---|\n| illustration | a | Team/one | 1 | MIT | 2026-11 |\n"
+                                            "| photo | c | x/y | 1 | none | 2026-12 |\n")
+            samples = illust_data.list_samples(root, corrections={})
+            self.assertEqual([s.group for s in samples], ["team", "team", "photo/c"])
+            self.assertEqual(illust_data.source_gathering(root), {"illustration/a": "2026-11", "photo/c": "2026-12"})
 
 
 class PreprocessTest(unittest.TestCase):

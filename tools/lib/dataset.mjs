@@ -15,7 +15,7 @@ export function evenlySpaced(items, n) {
 }
 
 /**
- * Reads label corrections (model/label-corrections.tsv, shared with tools/illust_data.py): tab-separated
+ * Reads label corrections (model/label-corrections.tsv, shared with tools/training/illust_data.py): tab-separated
  * columns file, label, reason; '#' lines are comments, a first cell "file" is the header. Returns
  * Map(file name → label); throws on a label that is not one of `labels`.
  */

@@ -1,5 +1,5 @@
-// Honest held-out figures for tools/evaluate.mjs. Training (tools/train.py, exported by
-// tools/export_onnx.py) splits the sources into k folds by repository and saves:
+// Honest held-out figures for tools/evaluate.mjs. Training (tools/training/train.py, exported by
+// tools/training/export_onnx.py) splits the sources into k folds by repository and saves:
 //   model/folds.json            {seed, folds: k, unit, held_out: [["class/source", …] per fold]}
 //   model/oof-predictions.tsv   file, source, group, fold, label, p_illustration, p_screenshot, p_photo
 // where each row's probabilities come from the fold model that never saw that source. We pass them

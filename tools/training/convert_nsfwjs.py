@@ -12,7 +12,7 @@ for stride-1 3x3 depthwise convs, BatchNormalization eps 1e-3, ReLU6, no conv bi
 pool, the nsfwjs head Dense(256,relu) > Dense(128,relu) > Dense(5,softmax). nsfwjs feeds pixels / 255
 (no mean/std), see NSFWJS_INPUT_SCALE.
 
-CLI: `tools/convert_nsfwjs.py [--out runs/nsfwjs_mobilenet_v2.pt]` converts and prints a summary.
+CLI: `tools/training/convert_nsfwjs.py [--out runs/nsfwjs_mobilenet_v2.pt]` converts and prints a summary.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 NSFWJS_MODEL_DIR = REPO_ROOT / "node_modules" / "nsfwjs" / "dist" / "models" / "mobilenet_v2"
 NSFWJS_CLASSES = ["Drawing", "Hentai", "Neutral", "Porn", "Sexy"]
 # nsfwjs core.js: `img.toFloat().div(tf.scalar(255))`; the Keras model has no further normalisation.

@@ -10,9 +10,9 @@ figures. A final model then trains on all sources for the median best epoch coun
 
 Outputs (run directory): args.json (resolved arguments), folds.json, metrics.jsonl (per fold and epoch),
 fold<k>.pt (best checkpoint of fold k on its validation loss), oof.tsv (out-of-fold probabilities),
-final.pt (the model to export), summary.json. Export with tools/export_onnx.py --run-dir RUN.
+final.pt (the model to export), summary.json. Export with tools/training/export_onnx.py --run-dir RUN.
 
-Example: /usr/bin/python3 tools/train.py --data ../shared/data --run-dir runs/full
+Example: /usr/bin/python3 tools/training/train.py --data ../shared/data --run-dir runs/full
 """
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--data", type=Path, default=data.default_data_dir(), help="data folder (<class>/<source>/images)")
     p.add_argument("--extra-data", type=Path, nargs="*", default=[],
-                   help="more data folders in the same layout (e.g. tools/gather_debian_images.py's): their sources "
+                   help="more data folders in the same layout (e.g. tools/training/gather_debian_images.py's): their sources "
                         "are split into folds on their own, so --data's folds and figures stay comparable between runs")
     p.add_argument("--run-dir", type=Path, default=None, help="output folder (default runs/<date-time>)")
     p.add_argument("--cache-dir", type=Path, default=data.REPO_ROOT / "runs" / "cache", help="frozen-feature cache folder")
@@ -53,7 +53,7 @@ def parse_args(argv=None):
     p.add_argument("--init-seed", type=int, default=None,
                    help="seed for initialisation, sampling order and dropout only (default: --seed): runs that differ "
                         "only in it share folds and cached views, so their out-of-fold predictions can be averaged "
-                        "into an ensemble (tools/export_onnx.py --run-dir A B)")
+                        "into an ensemble (tools/training/export_onnx.py --run-dir A B)")
     p.add_argument("--folds", type=int, default=5, help="k of the k-fold split over source groups")
     p.add_argument("--views", type=int, default=4, help="augmented views cached per image (plus one clean view)")
     p.add_argument("--trainable-layers", type=int, default=4,
@@ -421,13 +421,14 @@ def main(argv=None):
     # Threshold and headline figures come from --data (the kind of images X serves), so runs with and
     # without extra data compare on the same images; the extra sources are reported at that threshold.
     main_part, extra_part = slice(0, primary_count), slice(primary_count, None)
-    figures = oof_figures(labels[main_part], oof[main_part], sources[main_part], args.target_recall, args.source_cap)
+    figures = oof_figures(labels[main_part], oof[main_part], sources[main_part], args.target_recall, args.source_cap,
+                          fold_of[main_part])
     threshold = figures["threshold_choice"]["threshold"]
     summary = {**figures,
                **({"oof_extra": summarise(labels[extra_part], oof[extra_part], sources[extra_part], threshold),
                    "extra_data": [str(folder) for folder in args.extra_data]} if extra else {}),
                "best_epochs": best_epochs,
-               "final_epochs": final_epochs, "command": "/usr/bin/python3 tools/train.py " + " ".join(sys.argv[1:] if argv is None else argv)}
+               "final_epochs": final_epochs, "command": "/usr/bin/python3 tools/training/train.py " + " ".join(sys.argv[1:] if argv is None else argv)}
     (args.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     o = summary["oof"]
     log(f"out-of-fold at t={threshold:.3f}: accuracy {o['accuracy']:.4f}, illustration recall "

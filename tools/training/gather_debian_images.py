@@ -14,7 +14,7 @@ data), and each source is capped. Source folders are prefixed `debian-` so valid
 how much they help. See docs/debian-data.md.
 
 Usage (Debian's python, it has PIL and numpy):
-  /usr/bin/python3 tools/gather_debian_images.py [--out DIR] [--only SOURCE ...] [--dry-run] [--install]
+  /usr/bin/python3 tools/training/gather_debian_images.py [--out DIR] [--only SOURCE ...] [--dry-run] [--install]
 """
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 LABELS = ("illustration", "screenshot", "photo")
 JPEG_QUALITY = 85
 LONGEST_SIDE = 640

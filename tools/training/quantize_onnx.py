@@ -11,7 +11,7 @@ extension ships the float model.
 
 What it does to the float model:
 1. ORT's hardware-independent ("basic") rewrite via tools/onnx-reference.mjs: BatchNorm folded, constant
-   shape arithmetic gone. (Keras' asymmetric padding is already inside the Conv pads: tools/export_onnx.py
+   shape arithmetic gone. (Keras' asymmetric padding is already inside the Conv pads: tools/training/export_onnx.py
    writes no Pad nodes, so every Conv reads a quantised tensor directly.)
 2. Calibration: every activation that a Conv, Add or the final pooling reads is recorded on real images
    (min/max, onnxruntime-node), giving uint8 scales and zero points (ReLU6 outputs get zero point 0, so ORT
@@ -19,7 +19,7 @@ What it does to the float model:
 3. Weights: int8, symmetric, one scale per output channel; biases int32 at input scale x weight scale.
    The classifier head (Gemm) and softmax stay float: they are tiny and set the probabilities' precision.
 
-Example: /usr/bin/python3 tools/quantize_onnx.py --out build/bench/illust-only.int8.onnx
+Example: /usr/bin/python3 tools/training/quantize_onnx.py --out build/bench/illust-only.int8.onnx
 """
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageEnhance, ImageOps
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 LABELS = ("illustration", "screenshot", "photo")
 CONTRACT_PATH = REPO_ROOT / "model" / "contract.json"
 LABEL_CORRECTIONS_PATH = REPO_ROOT / "model" / "label-corrections.tsv"
@@ -89,6 +89,20 @@ def list_samples(data_dir: Path, corrections: dict[str, str] | None = None) -> l
                     final_label = corrections.get(path.name, label)
                     samples.append(Sample(path, LABELS.index(final_label), source, group, path.name))
     return samples
+
+
+def source_gathering(data_dir: Path) -> dict[str, str]:
+    """"<class>/<source>" -> when it was gathered ("2026-11", "2026-12"), from the data README's source
+    table (its last column); {} when there is none. Lets the model card report new kinds of sources apart."""
+    readme = Path(data_dir) / "README.md"
+    if not readme.is_file():
+        return {}
+    gathered = {}
+    for line in readme.read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 6 and cells[0] in LABELS and cells[-1][:2] == "20":
+            gathered[f"{cells[0]}/{cells[1]}"] = cells[-1]
+    return gathered
 
 
 def source_folds(samples: list[Sample], folds: int, seed: int) -> dict[str, int]:

@@ -47,33 +47,55 @@ def source_capped_weights(sources, cap: int) -> np.ndarray:
     return np.array([min(1.0, cap / counts[s]) for s in sources])
 
 
-def choose_threshold(labels, probs, sources, target_recall=0.98, ceiling=0.5, floor=0.02, source_cap=40) -> dict:
-    """The strictest threshold keeping illustration recall >= target both per image and with big sources
-    capped at `source_cap` images (so no single large source decides it), never above `ceiling` (a new
-    source may score lower than ours) nor below `floor`. Returns {threshold, by_image, by_source} where
-    by_* is the largest threshold meeting the target on that weighting alone."""
+def choose_threshold(labels, probs, sources, target_recall=0.98, ceiling=0.5, floor=0.02, source_cap=40,
+                     folds=None) -> dict:
+    """The strictest threshold keeping illustration recall >= target per image, with big sources capped at
+    `source_cap` images (so no single large source decides it), and, given `folds` (each image's fold), in
+    every fold alone with capped sources: a pooled figure can hide a fold of unseen sources that scores
+    lower, and users meet unseen sources one account at a time. Never above `ceiling` (a new source may
+    score lower than ours) nor below `floor`. Returns {threshold, by_image, by_source, by_fold (the worst
+    fold's), per_fold} where by_* is the largest threshold meeting the target on that weighting alone."""
     labels, probs = np.asarray(labels), np.asarray(probs)
     scores = np.unique(probs[labels == ILLUSTRATION, ILLUSTRATION])
     balanced = source_capped_weights(sources, source_cap)
 
-    def largest_meeting(weights):
+    def largest_meeting(weights, mask=None):
+        mask = np.ones(len(labels), bool) if mask is None else mask
         best = 0.0
         for t in scores:  # ascending: recall only falls as t rises
-            if illustration_recall(labels, probs, t, weights) >= target_recall:
+            if illustration_recall(labels[mask], probs[mask], t, None if weights is None else weights[mask]) >= target_recall:
                 best = float(t)
             else:
                 break
         return best
 
     by_image, by_source = largest_meeting(None), largest_meeting(balanced)
-    threshold = float(np.clip(min(by_image, by_source, ceiling), floor, ceiling))
-    return {"threshold": threshold, "by_image": by_image, "by_source": by_source,
-            "target_recall": target_recall, "ceiling": ceiling, "source_cap": source_cap}
+    per_fold = []
+    if folds is not None:
+        folds = np.asarray(folds)
+        per_fold = [largest_meeting(balanced_within(sources, folds, k, source_cap), folds == k)
+                    for k in sorted(set(folds.tolist()))]
+    by_fold = min(per_fold) if per_fold else ceiling
+    threshold = float(np.clip(min(by_image, by_source, by_fold, ceiling), floor, ceiling))
+    return {"threshold": threshold, "by_image": by_image, "by_source": by_source, "by_fold": by_fold,
+            "per_fold": per_fold, "target_recall": target_recall, "ceiling": ceiling, "floor": floor,
+            "source_cap": source_cap}
 
 
-def summarise(labels, probs, sources, threshold) -> dict:
+def balanced_within(sources, folds, fold, cap: int) -> np.ndarray:
+    """Source-capped weights over all images, computed as if only `fold`'s images existed (others get 0:
+    callers mask them out anyway)."""
+    weights = np.zeros(len(sources))
+    mask = np.asarray(folds) == fold
+    weights[mask] = source_capped_weights([s for s, m in zip(sources, mask) if m], cap)
+    return weights
+
+
+def summarise(labels, probs, sources, threshold, folds=None) -> dict:
     """Confusion matrix (rows true, columns predicted, LABELS order), accuracy, illustration
-    recall/precision, the same figures with every source weighted equally, and per-source figures."""
+    recall/precision, the same figures with every source weighted equally, per-source figures, and given
+    `folds` (each image's fold) the figures of each fold alone: their spread is what one unseen batch of
+    sources can expect."""
     labels, probs = np.asarray(labels), np.asarray(probs)
     predicted = decide(probs, threshold)
     confusion = np.zeros((len(LABELS), len(LABELS)), dtype=int)
@@ -100,15 +122,35 @@ def summarise(labels, probs, sources, threshold) -> dict:
             "accuracy": float((labels[mask] == predicted[mask]).mean()),
             "predicted": {LABELS[c]: int((predicted[mask] == c).sum()) for c in range(len(LABELS))},
         }
+    per_fold = []
+    if folds is not None:
+        folds = np.asarray(folds)
+        for k in sorted(set(folds.tolist())):
+            weights = (folds == k).astype(float)
+            per_fold.append({"fold": int(k), "images": int(weights.sum()),
+                             **{key: value for key, value in figures(weights).items() if key != "class_recall"}})
     return {"threshold": float(threshold), "images": int(len(labels)), "sources": len(per_source),
             "confusion": confusion.tolist(), **figures(np.ones(len(labels))),
-            "source_balanced": figures(balanced), "per_source": per_source}
+            "source_balanced": figures(balanced), "per_source": per_source,
+            "sources_below_80": sum(1 for v in per_source.values() if v["accuracy"] < 0.8),
+            **({"per_fold": per_fold} if per_fold else {})}
 
 
-def oof_figures(labels, probs, sources, target_recall=0.98, source_cap=40) -> dict:
+def precision_at_recall(labels, probs, target_recall=0.98) -> float:
+    """Illustration precision at the largest threshold that keeps per-image recall >= target: how clean
+    the kept set can be, whatever threshold ships."""
+    labels, probs = np.asarray(labels), np.asarray(probs)
+    choice = choose_threshold(labels, probs, [""] * len(labels), target_recall, ceiling=1.0, floor=0.0, source_cap=10**9)
+    t = choice["by_image"]
+    kept = probs[:, ILLUSTRATION] >= t
+    return float(((labels == ILLUSTRATION) & kept).sum() / max(kept.sum(), 1))
+
+
+def oof_figures(labels, probs, sources, target_recall=0.98, source_cap=40, folds=None) -> dict:
     """The figures a run reports from its out-of-fold probabilities: the threshold choice, the summary at
     that threshold and at 0.5. train.py writes them for a run, export_onnx.py for an ensemble's mean."""
-    choice = choose_threshold(labels, probs, sources, target_recall, source_cap=source_cap)
+    choice = choose_threshold(labels, probs, sources, target_recall, source_cap=source_cap, folds=folds)
     return {"threshold_choice": choice,
-            "oof": summarise(labels, probs, sources, choice["threshold"]),
-            "oof_at_0.5": summarise(labels, probs, sources, 0.5)}
+            "oof": summarise(labels, probs, sources, choice["threshold"], folds),
+            "oof_at_0.5": summarise(labels, probs, sources, 0.5, folds),
+            "precision_at_target_recall": precision_at_recall(labels, probs, target_recall)}
