@@ -193,6 +193,9 @@ class DecisionTest(unittest.TestCase):
         self.assertEqual(len(per_fold["per_fold"]), 2)
         self.assertGreater(per_fold["per_fold"][0], per_fold["per_fold"][1])
         self.assertEqual(per_fold["by_fold"], per_fold["per_fold"][1])
+        # a fold holding no illustration has no recall to keep, so it does not pull the threshold down
+        no_art = choose_threshold(labels, probs, sources, 0.98, 0.9, folds=[0] * 150 + [1] * 100 + [2] * 50)
+        self.assertEqual(len(no_art["per_fold"]), 2)
         self.assertLess(per_fold["threshold"], pooled["threshold"])  # pooled recall hid fold 1's misses
         fold1 = np.array(folds) == 1
         self.assertGreaterEqual((p_ill[fold1 & (labels == 0)] >= per_fold["threshold"]).mean(), 0.98)

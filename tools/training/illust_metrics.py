@@ -73,8 +73,9 @@ def choose_threshold(labels, probs, sources, target_recall=0.98, ceiling=0.5, fl
     per_fold = []
     if folds is not None:
         folds = np.asarray(folds)
+        # A fold without illustrations has no recall to keep.
         per_fold = [largest_meeting(balanced_within(sources, folds, k, source_cap), folds == k)
-                    for k in sorted(set(folds.tolist()))]
+                    for k in sorted(set(folds.tolist())) if (labels[folds == k] == ILLUSTRATION).any()]
     by_fold = min(per_fold) if per_fold else ceiling
     threshold = float(np.clip(min(by_image, by_source, by_fold, ceiling), floor, ceiling))
     return {"threshold": threshold, "by_image": by_image, "by_source": by_source, "by_fold": by_fold,
