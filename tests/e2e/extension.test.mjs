@@ -12,7 +12,12 @@
 //     and the page-level "show all" reveal, and nothing is requested from any host but X's.
 //  3. twitter.com with a short verdict timeout (a test setting): judged the same; a media request that
 //     never answers and one answered after the timeout both end visible with the logged reason.
-//  4. With --enable-unsafe-webgpu (SwiftShader's software adapter, 50-120x slower than WASM): the
+//  4. Video and GIF cells beside photos (X's markup: /video/N or /photo/N links, poster frames from
+//     ext_tw_video_thumb, amplify_video_thumb, tweet_video_thumb, X's autoplay): poster verdicts match
+//     Node, placeholders say "hidden video" / "hidden GIF", a player mounted in a hidden cell stays
+//     hidden and paused until "show", a 404 poster and an odd poster URL stay visible, "Judge videos
+//     and GIFs" off shows them unjudged and on judges them again, no flash.
+//  5. With --enable-unsafe-webgpu (SwiftShader's software adapter, 50-120x slower than WASM): the
 //     classifier passes it over for the WASM pool and the popup says so; switching "Use GPU" off
 //     rebuilds it on WASM and new cells are still judged; switched on again, the adapter is looked for
 //     again (a software adapter is not remembered as a failure).
