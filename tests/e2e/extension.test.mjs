@@ -614,6 +614,11 @@ test('extension on video and GIF cells: poster frames judged like photos, player
     const popup = await context.newPage();
     await popup.goto(`chrome-extension://${extensionId}/popup.html?tab=${tabId}`);
     assert.equal(await popup.isChecked('#judgeVideos'), true, 'on by default');
+    // The service worker refuses anything that is not a media key, whoever asks.
+    for (const hostile of ['ext_tw_video_thumb/1/pu/img/../../media/X', '../media/X', 'tweet_video_thumb/a%2Fb', `tweet_video_thumb/${'a'.repeat(65)}`, 42]) {
+      const answer = await popup.evaluate(([type, mediaId]) => chrome.runtime.sendMessage({ type, mediaId }), [MSG.CLASSIFY_MEDIA, hostile]);
+      assert.equal(answer?.code, 'bad_argument', `${hostile}: ${JSON.stringify(answer)}`);
+    }
     await popup.uncheck('#judgeVideos');
     const unjudged = await waitForStates(videoIds, (s) => s.state === null && s.shown, 'video and GIF cells shown unjudged');
     assert.equal(unjudged[clipId].playing, true, 'the clip paused while hidden plays again');
@@ -631,7 +636,7 @@ test('extension on video and GIF cells: poster frames judged like photos, player
     for (const id of [...photoIds.map((p) => `media/${p}`), ...videoIds]) {
       assert.ok(workerFetches.includes(`https://pbs.twimg.com/${id}?format=jpg&name=small`), `the service worker fetched ${id}: ${workerFetches}`);
     }
-    assert.deepEqual(workerFetches.filter((u) => u.includes('%2F')), [], 'the odd poster is never fetched');
+    assert.deepEqual(workerFetches.filter((u) => /%2F|\.\.|a{65}/.test(u)), [], 'the odd poster and the refused keys are never fetched');
   } finally {
     await close();
   }
