@@ -607,6 +607,9 @@ test('extension on video and GIF cells: poster frames judged like photos, player
     await page.locator(`li[data-test-media="${recordingId}"] .illust-only-placeholder`).click();
     await waitForStates([recordingId], (s) => s.state === 'revealed' && s.shown && s.playing === true, 'the recording revealed and playing');
     assert.equal(new URL(page.url()).pathname, '/videoartist/media', 'the placeholder click must not follow the link');
+    // A player without a poster (the cell's picture URL is gone) in the hidden GIF's cell: still held.
+    await page.evaluate((id) => window.fixtureAutoplay(id, { poster: false }), foodGifId);
+    await waitForStates([foodGifId], (s) => s.state === 'hidden' && !s.shown && s.playing === false, 'the posterless player in the hidden GIF cell hidden and paused');
 
     // 4. "Judge videos and GIFs" off: video and GIF cells show unjudged (the paused clip plays again),
     //    the photos keep their verdicts; on again, they are judged again (the recording stays revealed).
@@ -625,7 +628,7 @@ test('extension on video and GIF cells: poster frames judged like photos, player
     assertVerdicts(unjudged, [...photoIds, unreadable.mediaId]);
     await page.waitForFunction(() => document.documentElement.dataset.illustOnlyHidden === '1');
     await popup.check('#judgeVideos');
-    await waitForStates([clipId, foodGifId], (s) => s.state === 'hidden' && !s.shown, 'the video and the GIF hidden again');
+    await waitForStates([clipId, foodGifId], (s) => s.state === 'hidden' && !s.shown, 'the video and the GIF (now a posterless player) hidden again');
     await waitForStates([recordingId], (s) => s.state === 'revealed' && s.shown, 'the recording still revealed');
     assert.equal((await states())[clipId].playing, false, 'the clip paused again');
 

@@ -130,8 +130,15 @@ async function refreshJudgedVerdicts() {
 
 // ---- cells -------------------------------------------------------------------------------------
 
+const lastKeyOfCell = new WeakMap(); // cell → {mediaId, href} when it last named a key
+
 function examineCell(cell) {
-  const mediaId = mediaKeyOfCell(cell); // a media id or a poster key
+  let mediaId = mediaKeyOfCell(cell); // a media id or a poster key
+  // X's autoplay may swap the poster for a player that names none: the same link and a <video> still
+  // mean the same video, whose cell must not show because its key vanished.
+  const last = lastKeyOfCell.get(cell);
+  if (mediaId) lastKeyOfCell.set(cell, { mediaId, href: cell.getAttribute('href') });
+  else if (isPosterKey(last?.mediaId) && last.href === cell.getAttribute('href') && cell.querySelector('video')) mediaId = last.mediaId;
   if (!mediaId || (isPosterKey(mediaId) && !judgingVideos)) {
     if (cell.dataset.illustOnlyMedia) forgetCell(cell); // X reused the element for something else
     if (!mediaId) showUnreadableCell(cell);
