@@ -140,7 +140,7 @@ function examineCell(cell) {
   if (mediaId) lastKeyOfCell.set(cell, { mediaId, href: cell.getAttribute('href') });
   else if (isPosterKey(last?.mediaId) && last.href === cell.getAttribute('href') && cell.querySelector('video')) mediaId = last.mediaId;
   if (!mediaId || (isPosterKey(mediaId) && !judgingVideos)) {
-    if (cell.dataset.illustOnlyMedia) forgetCell(cell); // X reused the element for something else
+    if (cell.dataset.illustOnlyMedia) forgetCell(cell); // X reused the element, or videos are not judged
     if (!mediaId) showUnreadableCell(cell);
     return;
   }
