@@ -12,7 +12,12 @@
 //     and the page-level "show all" reveal, and nothing is requested from any host but X's.
 //  3. twitter.com with a short verdict timeout (a test setting): judged the same; a media request that
 //     never answers and one answered after the timeout both end visible with the logged reason.
-//  4. With --enable-unsafe-webgpu (SwiftShader's software adapter, 50-120x slower than WASM): the
+//  4. Video and GIF cells beside photos (X's markup: /video/N or /photo/N links, poster frames from
+//     ext_tw_video_thumb, amplify_video_thumb, tweet_video_thumb, X's autoplay): poster verdicts match
+//     Node, placeholders say "hidden video" / "hidden GIF", a player mounted in a hidden cell stays
+//     hidden and paused until "show", a 404 poster and an odd poster URL stay visible, "Judge videos
+//     and GIFs" off shows them unjudged and on judges them again, no flash.
+//  5. With --enable-unsafe-webgpu (SwiftShader's software adapter, 50-120x slower than WASM): the
 //     classifier passes it over for the WASM pool and the popup says so; switching "Use GPU" off
 //     rebuilds it on WASM and new cells are still judged; switched on again, the adapter is looked for
 //     again (a software adapter is not remembered as a failure).
@@ -134,6 +139,24 @@ function addCells(media, items, variants) {
   });
 }
 
+/**
+ * Video and GIF cells (the fixture's makeVideoCell): each item {file | bytes, label, poster: 'video' |
+ * 'amplify' | 'gif', link?: 'photo', autoplay?, posterUrl?}; its poster key (the thumbnail's path, as
+ * X's URLs have it) keys `media`. Poster frames are the real images' bytes, served as X serves them.
+ */
+function addVideoCells(media, items) {
+  return items.map((item) => {
+    mediaCount += 1;
+    const statusId = String(1800000000000000000n + BigInt(mediaCount));
+    const name = `V${String(mediaCount).padStart(3, '0')}${item.label.slice(0, 4)}-x_Z`;
+    const mediaId = { video: `ext_tw_video_thumb/${statusId}/pu/img/${name}`, amplify: `amplify_video_thumb/${statusId}/img/${name}`,
+      gif: `tweet_video_thumb/${name}` }[item.poster];
+    media.set(mediaId, { ...item, bytes: item.file ? readFileSync(item.file) : item.bytes });
+    return { statusId, mediaId, kind: item.poster === 'gif' ? 'gif' : 'video', link: item.link ?? 'video', autoplay: Boolean(item.autoplay),
+      posterUrl: item.posterUrl };
+  });
+}
+
 /** The media-tab fixture with its batches of cells (the first at load, one more per scroll to the end). */
 function fixturePage(batches) {
   return readFileSync(path.join(root, 'tests', 'e2e', 'fixtures', 'x-media-tab.html'), 'utf8')
@@ -173,7 +196,10 @@ async function serveOffline(context, { pages, media, requests }) {
     requests.push({ host: url.host, url: url.href, fromWorker: Boolean(request.serviceWorker()) });
     const page = pages[`${url.origin}${url.pathname}`];
     if (page) return route.fulfill({ contentType: 'text/html; charset=utf-8', body: page });
-    const id = url.host === 'pbs.twimg.com' && url.pathname.match(/^\/media\/([\w-]+)$/)?.[1];
+    // A photo by media id, or a video's or GIF's poster frame by its path (the key; the page's own
+    // <img> asks for it with a .jpg extension).
+    const id = url.host === 'pbs.twimg.com' && (url.pathname.match(/^\/media\/([\w-]+)$/)?.[1]
+      ?? url.pathname.match(/^\/((?:ext_tw_video_thumb|amplify_video_thumb|tweet_video_thumb)\/[\w/-]+?)(?:\.jpg)?$/)?.[1]);
     const item = id ? media.get(id) : null;
     if (item?.hang) return undefined; // left unanswered: the extension must give up by itself
     const answer = () => route.fulfill({ contentType: 'image/jpeg', body: item.bytes });
@@ -192,17 +218,47 @@ function assertOnlyHosts(requests, hosts) {
 }
 
 // Labels of items that cannot be judged: their cells must end shown with state "error".
-const FAILING_LABELS = new Set(['corrupt', 'missing', 'hang', 'late']);
+const FAILING_LABELS = new Set(['corrupt', 'missing', 'hang', 'late', 'unreadable']);
 const judged = (s) => s.state !== null && s.state !== 'pending';
+
+// A cell's picture: a photo or a poster frame (<img> or background), or the player X swapped in.
+const PICTURE_SELECTOR = 'img[src*="pbs.twimg.com/"], video, [style*="pbs.twimg.com/"]';
+
+/**
+ * The flash recorder: before every frame, any media cell whose picture is visible while its state is
+ * not one that allows showing is a flash (window.__flashes). Video and GIF cells count only while the
+ * content script judges them ("Judge videos and GIFs").
+ */
+async function recordFlashes(page) {
+  await page.addInitScript((pictureSelector) => {
+    window.__flashes = [];
+    const shownStates = new Set(['visible', 'revealed', 'error']);
+    const check = () => {
+      const html = document.documentElement;
+      for (const cell of document.querySelectorAll('li[data-test-media] a')) {
+        const picture = cell.querySelector(pictureSelector);
+        if (!picture || getComputedStyle(picture).visibility !== 'visible') continue;
+        if (!html.hasAttribute('data-illust-only-active')) continue; // switched off
+        const isVideo = /\/video\/|_video_thumb\//.test(cell.getAttribute('href') + picture.outerHTML);
+        if (isVideo && !html.hasAttribute('data-illust-only-videos')) continue; // videos not judged
+        const state = cell.dataset.illustOnlyState ?? null;
+        if (!shownStates.has(state)) window.__flashes.push({ media: cell.closest('li')?.dataset.testMedia, state });
+      }
+      requestAnimationFrame(check);
+    };
+    requestAnimationFrame(check);
+  }, PICTURE_SELECTOR);
+}
 
 /** Reads and waits for the cells' states on a fixture page; checks them against the Node verdicts. */
 function pageProbe(page, media, consoleLines) {
-  const states = () => page.evaluate(() => Object.fromEntries([...document.querySelectorAll('li[data-test-media]')].map((li) => {
+  const states = () => page.evaluate((pictureSelector) => Object.fromEntries([...document.querySelectorAll('li[data-test-media]')].map((li) => {
     const a = li.querySelector('a');
-    const picture = a.querySelector('img[src*="pbs.twimg.com/media/"], [style*="pbs.twimg.com/media/"]');
+    const picture = a.querySelector(pictureSelector);
+    const video = a.querySelector('video');
     return [li.dataset.testMedia, { state: a.dataset.illustOnlyState ?? null, label: a.dataset.illustOnlyLabel ?? null,
-      shown: Boolean(picture) && getComputedStyle(picture).visibility === 'visible' }];
-  })));
+      shown: Boolean(picture) && getComputedStyle(picture).visibility === 'visible', playing: video ? !video.paused : null }];
+  })), PICTURE_SELECTOR);
   const waitForStates = async (ids, predicate, what, timeoutMs = JUDGE_TIMEOUT_MS) => {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
@@ -281,23 +337,7 @@ test('extension on an X media tab: hides screenshots and photos without flashing
     const page = await context.newPage();
     const consoleLines = [];
     page.on('console', (message) => consoleLines.push(message.text()));
-    // The flash recorder: before every frame, any media cell whose picture is visible while its
-    // state is not one that allows showing is a flash.
-    await page.addInitScript(() => {
-      window.__flashes = [];
-      const shownStates = new Set(['visible', 'revealed', 'error']);
-      const check = () => {
-        for (const cell of document.querySelectorAll('a[href*="/photo/"]')) {
-          const picture = cell.querySelector('img[src*="pbs.twimg.com/media/"], [style*="pbs.twimg.com/media/"]');
-          if (!picture || getComputedStyle(picture).visibility !== 'visible') continue;
-          if (!document.documentElement.hasAttribute('data-illust-only-active')) continue; // switched off
-          const state = cell.dataset.illustOnlyState ?? null;
-          if (!shownStates.has(state)) window.__flashes.push({ media: cell.closest('li')?.dataset.testMedia, state });
-        }
-        requestAnimationFrame(check);
-      };
-      requestAnimationFrame(check);
-    });
+    await recordFlashes(page);
     await page.goto('https://x.com/someartist/media');
 
     const { states, waitForStates, expectedState, assertVerdicts } = pageProbe(page, media, consoleLines);
@@ -501,6 +541,105 @@ test('extension on twitter.com: judged the same; a media request that never answ
     await waitForStates(hiddenIds, (s) => s.state === 'revealed' && s.shown, 'the hidden cells revealed from the popup');
     await popup.waitForFunction(() => document.getElementById('hidden').textContent === '0');
     assertOnlyHosts(requests, ['twitter.com', 'pbs.twimg.com']);
+  } finally {
+    await close();
+  }
+});
+
+test('extension on video and GIF cells: poster frames judged like photos, players stay hidden and paused until "show", unfetchable and odd posters fail open, "Judge videos and GIFs" off shows them unjudged', { skip: skipReason ?? false, timeout: 180000 }, async () => {
+  await buildExtensionOnce();
+  const { picked } = await pickedImages();
+  const byClass = (label) => picked.filter((p) => p.label === label);
+  const media = new Map();
+  const photos = addCells(media, [byClass('illustration')[0], byClass('screenshot')[0]], ['img', 'both']);
+  const videos = addVideoCells(media, [
+    { ...byClass('screenshot')[1], poster: 'video', autoplay: true }, // a game clip, autoplaying as soon as it is seen
+    { ...byClass('illustration')[1], poster: 'amplify', link: 'photo' }, // a drawing timelapse the grid links as a photo
+    { ...byClass('photo')[0], poster: 'gif' }, // a food GIF
+    { ...byClass('illustration')[2], poster: 'gif', autoplay: true }, // an animation
+    { ...byClass('screenshot')[2], poster: 'video' }, // a screen recording, started by the test later
+    { label: 'missing', poster: 'video', bytes: null }, // its poster answers 404
+  ]);
+  const [clipId, , foodGifId, animationId, recordingId, missingId] = videos.map((c) => c.mediaId);
+  // A poster URL with an escaped path: it names no key, so it is neither fetched nor held.
+  const unreadable = { statusId: '1800000000000009999', mediaId: 'unreadable-poster', kind: 'video', link: 'video',
+    posterUrl: 'https://pbs.twimg.com/ext_tw_video_thumb/1800000000000009999/pu/img/..%2F..%2Fmedia%2FX.jpg' };
+  media.set(unreadable.mediaId, { label: 'unreadable', bytes: null });
+  const ids = [...photos, ...videos, unreadable].map((c) => c.mediaId);
+  const photoIds = photos.map((c) => c.mediaId);
+  const videoIds = videos.map((c) => c.mediaId);
+
+  const { context, worker, extensionId, close } = await launchWithExtension();
+  const requests = [];
+  try {
+    await serveOffline(context, { pages: { 'https://x.com/videoartist/media': fixturePage([[...photos, ...videos, unreadable]]) }, media, requests });
+    const page = await context.newPage();
+    const consoleLines = [];
+    page.on('console', (message) => consoleLines.push(message.text()));
+    await recordFlashes(page);
+    await page.goto('https://x.com/videoartist/media');
+    const { states, waitForStates, expectedState, assertVerdicts } = pageProbe(page, media, consoleLines);
+
+    // 1. Poster frames get the verdicts the same model gives in Node; the photos beside them as before.
+    assertVerdicts(await waitForStates(ids, judged, 'the photo, video and GIF cells to be judged'), ids);
+    const hiddenIds = ids.filter((id) => expectedState(id) === 'hidden');
+    assert.deepEqual(hiddenIds, [photoIds[1], clipId, foodGifId, recordingId]);
+    const placeholderText = (id) => page.textContent(`li[data-test-media="${id}"] .illust-only-placeholder`);
+    assert.equal(await placeholderText(clipId), 'hidden video: screenshot — show');
+    assert.equal(await placeholderText(foodGifId), 'hidden GIF: photo — show');
+    assert.equal(await placeholderText(photoIds[1]), 'hidden: screenshot — show');
+    assert.ok(consoleLines.some((l) => l.includes(`showing media ${missingId} unjudged (fetch_failed: `) && l.includes('HTTP 404')),
+      `the 404 is logged: ${consoleLines.join('\n')}`);
+    assert.ok(consoleLines.some((l) => l.includes('showing a media cell unjudged (bad_argument: no media key in') && l.includes('..%2F')),
+      `the odd poster URL is logged: ${consoleLines.join('\n')}`);
+    assert.equal(await page.evaluate(() => document.documentElement.dataset.illustOnlyHidden), String(hiddenIds.length));
+
+    // 2. X's autoplay mounted players in the clip's and the animation's cells while they were judged:
+    //    the hidden clip's player is hidden and paused, the animation plays.
+    const withPlayers = await waitForStates([clipId, animationId], (s) => s.playing !== null, 'the autoplaying cells to mount their players');
+    assert.deepEqual(withPlayers[clipId], { state: 'hidden', label: 'screenshot', shown: false, playing: false });
+    assert.deepEqual(withPlayers[animationId], { state: 'visible', label: 'illustration', shown: true, playing: true });
+
+    // 3. The recording starts playing after its verdict: its player stays hidden and is paused;
+    //    "show" reveals it, playing, without following the link.
+    await page.evaluate((id) => window.fixtureAutoplay(id), recordingId);
+    await waitForStates([recordingId], (s) => s.state === 'hidden' && !s.shown && s.playing === false, 'the player in the hidden recording cell hidden and paused');
+    await page.locator(`li[data-test-media="${recordingId}"] .illust-only-placeholder`).click();
+    await waitForStates([recordingId], (s) => s.state === 'revealed' && s.shown && s.playing === true, 'the recording revealed and playing');
+    assert.equal(new URL(page.url()).pathname, '/videoartist/media', 'the placeholder click must not follow the link');
+    // A player without a poster (the cell's picture URL is gone) in the hidden GIF's cell: still held.
+    await page.evaluate((id) => window.fixtureAutoplay(id, { poster: false }), foodGifId);
+    await waitForStates([foodGifId], (s) => s.state === 'hidden' && !s.shown && s.playing === false, 'the posterless player in the hidden GIF cell hidden and paused');
+
+    // 4. "Judge videos and GIFs" off: video and GIF cells show unjudged (the paused clip plays again),
+    //    the photos keep their verdicts; on again, they are judged again (the recording stays revealed).
+    const tabId = await worker.evaluate(async () => (await chrome.tabs.query({ url: 'https://x.com/*' }))[0].id);
+    const popup = await context.newPage();
+    await popup.goto(`chrome-extension://${extensionId}/popup.html?tab=${tabId}`);
+    assert.equal(await popup.isChecked('#judgeVideos'), true, 'on by default');
+    // The service worker refuses anything that is not a media key, whoever asks.
+    for (const hostile of ['ext_tw_video_thumb/1/pu/img/../../media/X', '../media/X', 'tweet_video_thumb/a%2Fb', `tweet_video_thumb/${'a'.repeat(65)}`, 42]) {
+      const answer = await popup.evaluate(([type, mediaId]) => chrome.runtime.sendMessage({ type, mediaId }), [MSG.CLASSIFY_MEDIA, hostile]);
+      assert.equal(answer?.code, 'bad_argument', `${hostile}: ${JSON.stringify(answer)}`);
+    }
+    await popup.uncheck('#judgeVideos');
+    const unjudged = await waitForStates(videoIds, (s) => s.state === null && s.shown, 'video and GIF cells shown unjudged');
+    assert.equal(unjudged[clipId].playing, true, 'the clip paused while hidden plays again');
+    assertVerdicts(unjudged, [...photoIds, unreadable.mediaId]);
+    await page.waitForFunction(() => document.documentElement.dataset.illustOnlyHidden === '1');
+    await popup.check('#judgeVideos');
+    await waitForStates([clipId, foodGifId], (s) => s.state === 'hidden' && !s.shown, 'the video and the GIF (now a posterless player) hidden again');
+    await waitForStates([recordingId], (s) => s.state === 'revealed' && s.shown, 'the recording still revealed');
+    assert.equal((await states())[clipId].playing, false, 'the clip paused again');
+
+    // No flash, ever; the posters fetched as JPEG from pbs.twimg.com by their paths; the odd one never.
+    assert.deepEqual(await page.evaluate(() => window.__flashes.slice(0, 10)), [], 'cells painted before their verdict');
+    assertOnlyHosts(requests, ['x.com', 'pbs.twimg.com']);
+    const workerFetches = requests.filter((r) => r.fromWorker).map((r) => r.url);
+    for (const id of [...photoIds.map((p) => `media/${p}`), ...videoIds]) {
+      assert.ok(workerFetches.includes(`https://pbs.twimg.com/${id}?format=jpg&name=small`), `the service worker fetched ${id}: ${workerFetches}`);
+    }
+    assert.deepEqual(workerFetches.filter((u) => /%2F|\.\.|a{65}/.test(u)), [], 'the odd poster and the refused keys are never fetched');
   } finally {
     await close();
   }

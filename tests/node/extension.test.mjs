@@ -1,4 +1,5 @@
-// Unit tests for the extension's pure parts (no browser): media-cell parsing on real-looking X URLs,
+// Unit tests for the extension's pure parts (no browser): media-cell parsing on real-looking X URLs
+// (photo media ids, video and GIF poster keys; the markup side is in media-cells-dom.test.mjs),
 // the verdict LRU, settings sanitising over a storage double, the popup's provider line, the build
 // step's classic-script bundler and PNG icons, and the store zip (checked by Python's zipfile, an
 // independent reader). The browser behaviour is in tests/e2e/extension.test.mjs.
@@ -12,7 +13,10 @@ import path from 'node:path';
 import vm from 'node:vm';
 import { fileURLToPath } from 'node:url';
 
-import { isMediaTabPath, isProfilePath, mediaIdFromUrl, mediaIdsFromCssBackground, jpegUrlForMedia } from '../../web/extension/media-cells.js';
+import {
+  isMediaTabPath, isProfilePath, mediaIdFromUrl, mediaIdsFromCssBackground, jpegUrlForMedia, posterKeyFromUrl, mediaKeyFromUrl,
+  mediaKeysFromCssBackground, isMediaKey, isPosterKey, mediaKindOfKey, HELD_PICTURE_SELECTOR,
+} from '../../web/extension/media-cells.js';
 import { LruCache } from '../../web/extension/lru-cache.js';
 import { DEFAULTS, sanitizeSettings, readSettings, writeSettings } from '../../web/extension/settings.js';
 import { MSG } from '../../web/extension/messages.js';
@@ -55,6 +59,85 @@ test('media ids from the URL forms X uses, nothing from other pbs paths', () => 
   assert.equal(jpegUrlForMedia('GZx3aBc9Q'), 'https://pbs.twimg.com/media/GZx3aBc9Q?format=jpg&name=small');
 });
 
+test('video and GIF poster keys: the thumbnail path, from the URL forms X uses', () => {
+  const forms = {
+    'https://pbs.twimg.com/ext_tw_video_thumb/1234567890123456789/pu/img/AbC-d_12.jpg?name=small': 'ext_tw_video_thumb/1234567890123456789/pu/img/AbC-d_12',
+    'https://pbs.twimg.com/ext_tw_video_thumb/1234567890123456789/pu/img/AbC-d_12?format=jpg&name=small': 'ext_tw_video_thumb/1234567890123456789/pu/img/AbC-d_12',
+    'https://pbs.twimg.com/ext_tw_video_thumb/1234567890/pr/img/Qw3.jpg': 'ext_tw_video_thumb/1234567890/pr/img/Qw3',
+    'https://pbs.twimg.com/ext_tw_video_thumb/1234567890/img/Qw3.jpg:small': 'ext_tw_video_thumb/1234567890/img/Qw3',
+    'https://pbs.twimg.com/amplify_video_thumb/1790000000000000000/img/x_Y-z.jpg?format=jpg&name=360x360': 'amplify_video_thumb/1790000000000000000/img/x_Y-z',
+    'https://pbs.twimg.com/tweet_video_thumb/GZx9AbCdEfGhIjK.jpg': 'tweet_video_thumb/GZx9AbCdEfGhIjK',
+    '//pbs.twimg.com/tweet_video_thumb/GZx9AbCdEfGhIjK?format=webp&name=small': 'tweet_video_thumb/GZx9AbCdEfGhIjK',
+    ' https://pbs.twimg.com/tweet_video_thumb/Gif_1.png#x ': 'tweet_video_thumb/Gif_1',
+  };
+  for (const [url, key] of Object.entries(forms)) {
+    assert.equal(posterKeyFromUrl(url), key, url);
+    assert.equal(mediaKeyFromUrl(url), key, url);
+    assert.equal(mediaIdFromUrl(url), null, `${url} is no photo`);
+  }
+  assert.equal(mediaKeyFromUrl('https://pbs.twimg.com/media/GZx3_aBc-9Q?format=jpg'), 'GZx3_aBc-9Q');
+  assert.deepEqual(mediaKeysFromCssBackground('url("https://pbs.twimg.com/ext_tw_video_thumb/1/pu/img/a.jpg"), url(https://pbs.twimg.com/media/Q1)'),
+    ['ext_tw_video_thumb/1/pu/img/a', 'Q1']);
+  assert.deepEqual(mediaIdsFromCssBackground('url("https://pbs.twimg.com/tweet_video_thumb/Gif1.jpg")'), [], 'photo ids only');
+});
+
+test('odd or hostile poster URLs give no key (as odd media ids do)', () => {
+  for (const url of [
+    'https://pbs.twimg.com/ext_tw_video_thumb/123/pu/img/../../media/X.jpg',
+    'https://pbs.twimg.com/ext_tw_video_thumb/123/pu/img/a%2F..%2Fb.jpg',
+    'https://pbs.twimg.com/ext_tw_video_thumb/123/pu/img/a/b.jpg', // deeper than a poster
+    'https://pbs.twimg.com/ext_tw_video_thumb/abc/pu/img/a.jpg', // the id is numeric
+    'https://pbs.twimg.com/ext_tw_video_thumb/123/xx/img/a.jpg',
+    'https://pbs.twimg.com/ext_tw_video_thumb/1234567890123456789012345678/pu/img/a.jpg', // id too long
+    `https://pbs.twimg.com/tweet_video_thumb/${'a'.repeat(65)}.jpg`,
+    'https://pbs.twimg.com/tweet_video_thumb/a.jpg.exe',
+    'https://pbs.twimg.com/tweet_video_thumb/a b.jpg',
+    'https://pbs.twimg.com/tweet_video/abc.mp4', // the GIF's video, not its poster
+    'https://video.twimg.com/ext_tw_video/123/pu/vid/avc1/720x1280/a.mp4',
+    'https://evil.example/pbs.twimg.com/tweet_video_thumb/a.jpg',
+    'https://pbs.twimg.com.evil.example/tweet_video_thumb/a.jpg',
+    'https://pbs.twimg.com/profile_images/1/a.jpg',
+    'https://pbs.twimg.com/card_img/1/a?format=jpg',
+    'javascript:alert(1)//pbs.twimg.com/tweet_video_thumb/a.jpg',
+    '', null, 42,
+  ]) {
+    assert.equal(mediaKeyFromUrl(url), null, String(url));
+  }
+});
+
+test('media keys: what the service worker accepts, what a key shows, the URL it fetches', () => {
+  const video = 'ext_tw_video_thumb/1234567890/pu/img/AbC-d_12';
+  for (const key of ['GZx3_aBc-9Q', video, 'amplify_video_thumb/1/img/x', 'tweet_video_thumb/Gif1']) assert.ok(isMediaKey(key), key);
+  for (const key of ['', 'a'.repeat(65), 'media/GZx3', '../x', 'tweet_video_thumb/', 'tweet_video_thumb/a/b', `${video}/x`, 'x y', null, {}]) {
+    assert.equal(isMediaKey(key), false, String(key));
+    assert.equal(mediaKindOfKey(key), null, String(key));
+    assert.equal(jpegUrlForMedia(key), null, String(key));
+  }
+  assert.equal(isPosterKey('GZx3_aBc-9Q'), false);
+  assert.equal(isPosterKey(video), true);
+  assert.equal(mediaKindOfKey('GZx3_aBc-9Q'), 'photo');
+  assert.equal(mediaKindOfKey(video), 'video');
+  assert.equal(mediaKindOfKey('amplify_video_thumb/1/img/x'), 'video');
+  assert.equal(mediaKindOfKey('tweet_video_thumb/Gif1'), 'gif');
+  assert.equal(jpegUrlForMedia(video), `https://pbs.twimg.com/${video}?format=jpg&name=small`);
+  assert.equal(jpegUrlForMedia('tweet_video_thumb/Gif1'), 'https://pbs.twimg.com/tweet_video_thumb/Gif1?format=jpg&name=small');
+  // Round trip: the fetched URL names the same key.
+  assert.equal(posterKeyFromUrl(jpegUrlForMedia(video)), video);
+});
+
+test('content.css holds every picture the content script fails open on', () => {
+  // The content script shows a cell whose held picture gives no key; a picture held by the CSS but
+  // missing from that list would stay hidden forever.
+  const css = readFileSync(path.join(root, 'web', 'extension', 'content.css'), 'utf8');
+  for (const part of HELD_PICTURE_SELECTOR.split(', ')) {
+    if (part.startsWith('video[poster*="pbs.twimg.com/media/')) continue; // photos are never held by a <video>
+    assert.ok(css.includes(part), `content.css holds ${part}`);
+  }
+  for (const [, part] of css.matchAll(/((?:img|video)?\[(?:src|poster|style)\*="pbs\.twimg\.com\/[^"]+"\])/g)) {
+    assert.ok(HELD_PICTURE_SELECTOR.includes(part), `HELD_PICTURE_SELECTOR lists ${part}`);
+  }
+});
+
 test('LRU keeps the most recently used, bounded', () => {
   const lru = new LruCache(3);
   lru.set('a', 1).set('b', 2).set('c', 3);
@@ -88,8 +171,11 @@ test('settings: DEFAULTS merged over stored values; bad values fall back', async
   assert.deepEqual(stored, { hideScreenshots: false, strictness: 0 });
 });
 
-test('settings: "Use GPU" is on by default; the verdict timeout stays within bounds', () => {
+test('settings: "Use GPU" and "Judge videos and GIFs" are on by default; the verdict timeout stays within bounds', () => {
   assert.equal(DEFAULTS.useGpu, true);
+  assert.equal(DEFAULTS.judgeVideos, true);
+  assert.equal(sanitizeSettings({ judgeVideos: false }).judgeVideos, false);
+  assert.equal(sanitizeSettings({ judgeVideos: 0 }).judgeVideos, true);
   assert.equal(sanitizeSettings({ useGpu: false }).useGpu, false);
   assert.equal(sanitizeSettings({ useGpu: 'no' }).useGpu, true);
   assert.equal(DEFAULTS.verdictTimeoutMs, 20000);
@@ -128,7 +214,7 @@ test('content script bundles into one classic script that runs', () => {
   const script = bundleClassicScript(path.join(root, 'web', 'extension', 'content-script.js'));
   assert.doesNotMatch(script, /^\s*(import|export)\s/m);
   assert.match(script, /const MSG = Object\.freeze/);
-  assert.match(script, /function mediaIdOfCell/);
+  assert.match(script, /function mediaKeyOfCell/);
   // It is a classic script: compiles as one, and without a DOM it fails on the DOM, not on syntax.
   assert.throws(() => vm.runInNewContext(script, {}), /document is not defined/);
 });

@@ -1,5 +1,6 @@
 // The content script on x.com / twitter.com: finds media cells on a profile's media tab, asks the
-// service worker for a verdict per media id, and hides the cells judged screenshots or photos (as the
+// service worker for a verdict per media key (a photo's media id, or a video's or GIF's poster key: its
+// poster frame is judged; see media-cells.js), and hides the cells judged screenshots or photos (as the
 // user's switches say). It never judges anything itself.
 //
 // No flash: content.css (injected by the manifest before the page exists) hides every media cell that
@@ -9,26 +10,27 @@
 //
 // Observable state (for tests and benchmarks; see web/extension/README.md):
 //   cell (<a>):  data-illust-only-state = pending | visible | hidden | revealed | error,
-//                data-illust-only-media = media id, data-illust-only-label = verdict label
+//                data-illust-only-media = media key, data-illust-only-label = verdict label
 //   <html>:      data-illust-only-active (judging on this page), data-illust-only-judged / -hidden /
 //                -errors / -pending (counts for the current page)
 //
 // MV3 content scripts are classic scripts: tools/build/extension.mjs inlines the imports below and
 // wraps the whole in one function scope.
 import { MSG } from './messages.js';
-import { CELL_SELECTOR, isMediaTabPath, isProfilePath, mediaIdOfCell } from './media-cells.js';
+import { CELL_SELECTOR, HELD_PICTURE_SELECTOR, isMediaTabPath, isPosterKey, isProfilePath, mediaKeyOfCell, mediaKindOfKey } from './media-cells.js';
 
 const DEFAULT_VERDICT_TIMEOUT_MS = 20000; // per sent request; generous: the first waits for the model to load
 const LOG_PREFIX = '[Illust Only]';
 const root = document.documentElement;
 
-let settings = { enabled: true }; // until the service worker answers, hold cells (the default is on)
+let settings = { enabled: true, judgeVideos: true }; // until the service worker answers, hold cells (the defaults)
 let settingsLoaded = false;
 let prepareSent = false;
 let active = false; // judging on this page: enabled and on a media tab
+let judgingVideos = true; // settings.judgeVideos: video and GIF cells are judged by their poster frame
 let currentPath = location.pathname;
 
-// Verdicts by media id, for this page's lifetime: {status: 'pending'} | {status: 'done', label, hide,
+// Verdicts by media key, for this page's lifetime: {status: 'pending'} | {status: 'done', label, hide,
 // scores} | {status: 'error', code, message}. X re-mounts cells while scrolling; the map makes a
 // re-mounted cell take its verdict in the same mutation callback, before it can paint.
 const verdicts = new Map();
@@ -128,10 +130,18 @@ async function refreshJudgedVerdicts() {
 
 // ---- cells -------------------------------------------------------------------------------------
 
+const lastKeyOfCell = new WeakMap(); // cell → {mediaId, href} when it last named a key
+
 function examineCell(cell) {
-  const mediaId = mediaIdOfCell(cell);
-  if (!mediaId) {
-    if (cell.dataset.illustOnlyMedia) forgetCell(cell); // X reused the element for something else
+  let mediaId = mediaKeyOfCell(cell); // a media id or a poster key
+  // X's autoplay may swap the poster for a player that names none: the same link and a <video> still
+  // mean the same video, whose cell must not show because its key vanished.
+  const last = lastKeyOfCell.get(cell);
+  if (mediaId) lastKeyOfCell.set(cell, { mediaId, href: cell.getAttribute('href') });
+  else if (isPosterKey(last?.mediaId) && last.href === cell.getAttribute('href') && cell.querySelector('video')) mediaId = last.mediaId;
+  if (!mediaId || (isPosterKey(mediaId) && !judgingVideos)) {
+    if (cell.dataset.illustOnlyMedia) forgetCell(cell); // X reused the element, or videos are not judged
+    if (!mediaId) showUnreadableCell(cell);
     return;
   }
   if (cell.dataset.illustOnlyMedia === mediaId) return;
@@ -141,11 +151,48 @@ function examineCell(cell) {
   applyToCell(cell, mediaId);
 }
 
+/** Fail open: a cell content.css holds, whose picture URL gives no media key (odd or hostile), shows. */
+function showUnreadableCell(cell) {
+  const picture = cell.querySelector(HELD_PICTURE_SELECTOR);
+  if (!picture || cell.dataset.illustOnlyState === 'error') return;
+  cell.dataset.illustOnlyState = 'error';
+  const url = picture.getAttribute('src') ?? picture.getAttribute('poster') ?? picture.getAttribute('style') ?? '';
+  console.info(`${LOG_PREFIX} showing a media cell unjudged (bad_argument: no media key in ${JSON.stringify(url.slice(0, 200))})`);
+}
+
 function forgetCell(cell) {
   delete cell.dataset.illustOnlyMedia;
   delete cell.dataset.illustOnlyState;
   delete cell.dataset.illustOnlyLabel;
   cell.querySelector(':scope > .illust-only-placeholder')?.remove();
+  holdPlayers(cell, false);
+}
+
+/**
+ * "Judge videos and GIFs" switched off: video and GIF cells show unjudged and leave the page's counts;
+ * their requests not sent yet are dropped (they are asked for again when it is switched on).
+ */
+function stopJudgingVideos() {
+  for (const [mediaId, verdict] of verdicts) if (isPosterKey(mediaId) && verdict.status === 'pending') verdicts.delete(mediaId);
+  for (const mediaId of seenOnPage) if (isPosterKey(mediaId)) seenOnPage.delete(mediaId);
+  for (const cell of document.querySelectorAll('[data-illust-only-media]')) {
+    if (isPosterKey(cell.dataset.illustOnlyMedia)) forgetCell(cell);
+  }
+}
+
+// X autoplays videos (muted) as they scroll into view. A held cell's player is invisible; keep it from
+// playing unseen too, and resume the ones paused here when the cell shows.
+const HELD_STATES = new Set(['pending', 'hidden']);
+function holdPlayers(cell, held) {
+  for (const video of cell.querySelectorAll('video')) {
+    if (held && !video.paused) {
+      video.dataset.illustOnlyPaused = '';
+      video.pause();
+    } else if (!held && 'illustOnlyPaused' in video.dataset) {
+      delete video.dataset.illustOnlyPaused;
+      video.play().catch(() => {}); // the page may have removed its source meanwhile
+    }
+  }
 }
 
 function applyToMedia(mediaId) {
@@ -163,6 +210,7 @@ function applyToCell(cell, mediaId) {
   cell.dataset.illustOnlyState = state;
   if (verdict?.status === 'done') cell.dataset.illustOnlyLabel = verdict.label;
   else delete cell.dataset.illustOnlyLabel;
+  holdPlayers(cell, HELD_STATES.has(state));
 
   let placeholder = cell.querySelector(':scope > .illust-only-placeholder');
   if (state !== 'hidden') { placeholder?.remove(); return; }
@@ -185,7 +233,8 @@ function applyToCell(cell, mediaId) {
     placeholder.addEventListener('keydown', (event) => { if (event.key === 'Enter' || event.key === ' ') reveal(event); }, true);
     cell.append(placeholder);
   }
-  placeholder.textContent = `hidden: ${verdict.label} — show`;
+  const kind = { video: ' video', gif: ' GIF' }[mediaKindOfKey(mediaId)] ?? '';
+  placeholder.textContent = `hidden${kind}: ${verdict.label} — show`;
 }
 
 function examineAllCells() {
@@ -208,6 +257,10 @@ function revealAll() {
 function updateActive() {
   const nowActive = Boolean(settings.enabled) && isMediaTabPath(location.pathname);
   root.toggleAttribute('data-illust-only-active', nowActive);
+  const videosSwitched = Boolean(settings.judgeVideos) !== judgingVideos;
+  judgingVideos = Boolean(settings.judgeVideos);
+  root.toggleAttribute('data-illust-only-videos', judgingVideos); // content.css holds video cells only then
+  if (videosSwitched && !judgingVideos) stopJudgingVideos();
   // Load the model early: on a profile the media tab is one click away (measured: all 60 thumbnails of a
   // media tab judged ~1.9 s after navigation with the model loaded, ~3.3 s without), and on the media
   // tab itself X takes a while to render its grid. The model stays loaded while any X tab is open.
@@ -215,7 +268,8 @@ function updateActive() {
     prepareSent = true;
     askServiceWorker({ type: MSG.PREPARE });
   }
-  if (nowActive && !active) { active = true; examineAllCells(); sendWaitingRequests(); }
+  if (nowActive && (!active || videosSwitched)) { active = true; examineAllCells(); sendWaitingRequests(); }
+  if (!nowActive && active) for (const cell of document.querySelectorAll('[data-illust-only-media]')) holdPlayers(cell, false);
   active = nowActive;
   scheduleStatsUpdate();
 }
@@ -306,9 +360,15 @@ function onMutations(records) {
 }
 
 new MutationObserver(onMutations).observe(document, {
-  childList: true, subtree: true, attributes: true, attributeFilter: ['src', 'style', 'href'],
+  childList: true, subtree: true, attributes: true, attributeFilter: ['src', 'style', 'href', 'poster'],
 });
 addEventListener('popstate', checkLocation);
+// Media events do not bubble, but a capturing listener sees them: a player that starts in a held cell
+// (X's autoplay) is paused at once (see holdPlayers).
+addEventListener('play', (event) => {
+  const cell = event.target instanceof HTMLVideoElement ? event.target.closest('[data-illust-only-media]') : null;
+  if (cell && HELD_STATES.has(cell.dataset.illustOnlyState) && root.hasAttribute('data-illust-only-active')) holdPlayers(cell, true);
+}, true);
 // Leaving X in this tab (or closing it): the service worker frees the model if no X tab is left.
 addEventListener('pagehide', () => { chrome.runtime.sendMessage({ type: MSG.PAGE_LEFT }).catch(() => {}); });
 

@@ -1,18 +1,43 @@
 // How an X media tab looks to the extension: which paths are media tabs, which elements are media
-// cells, and which media id a cell shows. Kept apart from the content script so node:test can check
-// the parsing on real-looking URLs, and so a markup change at X is fixed in one place.
+// cells, and which media a cell shows. Kept apart from the content script so node:test can check the
+// parsing on real-looking URLs, and so a markup change at X is fixed in one place.
 // The content script inlines this module at build time (see tools/build/extension.mjs), so it exports
 // only plain declarations and imports nothing.
+//
+// A cell is known by its media key, a string that is either
+//   - a media id (a photo): "GZx3_aBc-9Q", from pbs.twimg.com/media/<id>, or
+//   - a poster key (a video or GIF, judged by its poster frame): the thumbnail's path on pbs.twimg.com
+//     without extension or query, e.g. "ext_tw_video_thumb/1234567890/pu/img/AbC-d_12",
+//     "amplify_video_thumb/1234567890/img/AbC", "tweet_video_thumb/AbCd" (GIFs).
+// Both are stable per cell (X re-mounts cells while scrolling) and key the verdict cache. A poster key
+// always holds a "/", a media id never does. Anything else (other hosts, other paths, odd characters,
+// "..", percent escapes, huge strings) is no key: the cell is not judged.
 
-// A media cell is a link to one photo of a post; X renders the picture both as an <img> and as a div
-// with a background-image (which one is visible changes between X versions, so both count).
-export const CELL_SELECTOR = 'a[href*="/status/"][href*="/photo/"]';
-const PHOTO_HREF = /\/status\/\d+\/photo\/\d+/;
+// A media cell is a link to one photo or video of a post (GIFs are videos; the grid sometimes links a
+// video to /photo/1). X renders the picture as an <img>, as a div with a background-image (which one
+// is visible changes between X versions, so both count), or, once a video autoplays, as a <video
+// poster>.
+export const CELL_SELECTOR = 'a[href*="/status/"][href*="/photo/"], a[href*="/status/"][href*="/video/"]';
+const CELL_HREF = /\/status\/\d+\/(?:photo|video)\/\d+/;
+const PICTURE_SELECTOR = 'img[src], video[poster], [style*="pbs.twimg.com/"]';
 
 // pbs.twimg.com/media/<id>{?format=…|.jpg|:small|…}. Ids are base64url-ish; the bound stops a hostile
 // page from making us carry huge strings around.
 const MEDIA_URL = /^(?:https?:)?\/\/pbs\.twimg\.com\/media\/([A-Za-z0-9_-]{1,64})(?=$|[.:?#/])/;
+const MEDIA_ID = /^[A-Za-z0-9_-]{1,64}$/;
+// Poster frames: videos (ext_tw_video_thumb: uploaded, pu/pr = public/promoted; amplify_video_thumb:
+// from X's media studio) and GIFs (tweet_video_thumb). Digits are the media's numeric id.
+const POSTER_PATH = String.raw`(?:ext_tw_video_thumb\/\d{1,25}\/(?:(?:pu|pr)\/)?img|amplify_video_thumb\/\d{1,25}\/img|tweet_video_thumb)\/[A-Za-z0-9_-]{1,64}`;
+const POSTER_KEY = new RegExp(`^${POSTER_PATH}$`);
+const POSTER_URL = new RegExp(String.raw`^(?:https?:)?\/\/pbs\.twimg\.com\/(${POSTER_PATH})(?:\.(?:jpe?g|png|webp))?(?=$|[?#:])`);
 const CSS_URL = /url\(\s*(["']?)(.*?)\1\s*\)/g;
+
+// Pictures that content.css holds hidden until judged: a cell holding one whose URL gives no key (an
+// odd or hostile URL) is shown at once instead of waiting forever (fail open). Keep in step with the
+// hold rules in content.css (tests/node/extension.test.mjs checks that every one is there).
+export const HELD_PICTURE_SELECTOR = ['media', 'ext_tw_video_thumb', 'amplify_video_thumb', 'tweet_video_thumb']
+  .flatMap((path) => [`img[src*="pbs.twimg.com/${path}/"]`, `video[poster*="pbs.twimg.com/${path}/"]`, `[style*="pbs.twimg.com/${path}/"]`])
+  .join(', ');
 
 // X user names are 1–15 of [A-Za-z0-9_]; /USER/media is the media tab (x.com and twitter.com alike).
 const MEDIA_TAB_PATH = /^\/[A-Za-z0-9_]{1,15}\/media\/?$/;
@@ -44,35 +69,80 @@ export function mediaIdFromUrl(url) {
   return match ? match[1] : null;
 }
 
+/** The poster key of a video or GIF poster URL on pbs.twimg.com, or null for anything else. */
+export function posterKeyFromUrl(url) {
+  if (typeof url !== 'string') return null;
+  const match = POSTER_URL.exec(url.trim());
+  return match ? match[1] : null;
+}
+
+/** The media key (media id or poster key) a picture URL names, or null. */
+export function mediaKeyFromUrl(url) {
+  return mediaIdFromUrl(url) ?? posterKeyFromUrl(url);
+}
+
 /** Every media id named by url(...) in a CSS background-image value. */
 export function mediaIdsFromCssBackground(value) {
-  const ids = [];
-  if (typeof value !== 'string') return ids;
+  return mediaKeysFromCssBackground(value).filter((key) => MEDIA_ID.test(key));
+}
+
+/** Every media key (media id or poster key) named by url(...) in a CSS background-image value. */
+export function mediaKeysFromCssBackground(value) {
+  const keys = [];
+  if (typeof value !== 'string') return keys;
   for (const match of value.matchAll(CSS_URL)) {
-    const id = mediaIdFromUrl(match[2]);
-    if (id) ids.push(id);
+    const key = mediaKeyFromUrl(match[2]);
+    if (key) keys.push(key);
   }
-  return ids;
+  return keys;
+}
+
+/** True for a video or GIF poster key (judged only while the "Judge videos and GIFs" setting is on). */
+export function isPosterKey(key) {
+  return typeof key === 'string' && POSTER_KEY.test(key);
+}
+
+/** True for a well-formed media key; the service worker refuses anything else. */
+export function isMediaKey(key) {
+  return typeof key === 'string' && (MEDIA_ID.test(key) || POSTER_KEY.test(key));
+}
+
+/** What a media key shows: 'photo' | 'video' | 'gif', or null for no key. */
+export function mediaKindOfKey(key) {
+  if (typeof key !== 'string') return null;
+  if (MEDIA_ID.test(key)) return 'photo';
+  if (!POSTER_KEY.test(key)) return null;
+  return key.startsWith('tweet_video_thumb/') ? 'gif' : 'video';
 }
 
 /**
- * The URL the extension fetches for a media id: X serves WebP by default, which the core refuses, so
- * ask for JPEG; "small" (at most 680 px) is plenty for a 224 px model and is what the grid shows.
+ * The URL the extension fetches for a media key (media id or poster key), or null for no key: X
+ * serves WebP by default, which the core refuses, so ask for JPEG; "small" (at most 680 px) is plenty
+ * for a 224 px model and is what the grid shows. Poster frames take the same query.
  */
-export function jpegUrlForMedia(mediaId) {
-  return `https://pbs.twimg.com/media/${encodeURIComponent(mediaId)}?format=jpg&name=small`;
+export function jpegUrlForMedia(key) {
+  if (!isMediaKey(key)) return null;
+  const path = MEDIA_ID.test(key) ? `media/${key}` : key; // both only hold [A-Za-z0-9_/-]: nothing to escape
+  return `https://pbs.twimg.com/${path}?format=jpg&name=small`;
 }
 
-/** The media id a cell element (an <a> matching CELL_SELECTOR) shows, or null if it shows none yet. */
-export function mediaIdOfCell(cell) {
-  if (!PHOTO_HREF.test(cell.getAttribute('href') || '')) return null;
-  for (const img of cell.querySelectorAll('img[src]')) {
-    const id = mediaIdFromUrl(img.getAttribute('src'));
-    if (id) return id;
-  }
-  for (const el of cell.querySelectorAll('[style*="pbs.twimg.com/media/"]')) {
-    const [id] = mediaIdsFromCssBackground(el.style.backgroundImage || el.getAttribute('style'));
-    if (id) return id;
+/**
+ * The media key a cell element (an <a> matching CELL_SELECTOR) shows, or null if it shows none yet:
+ * the first picture in the cell (an <img>, a <video poster> or a background-image) that names one.
+ */
+export function mediaKeyOfCell(cell) {
+  if (!CELL_HREF.test(cell.getAttribute('href') || '')) return null;
+  for (const el of cell.querySelectorAll(PICTURE_SELECTOR)) {
+    const key = (el.localName === 'img' && mediaKeyFromUrl(el.getAttribute('src')))
+      || (el.localName === 'video' && mediaKeyFromUrl(el.getAttribute('poster')))
+      || mediaKeysFromCssBackground(el.style?.backgroundImage || el.getAttribute('style'))[0];
+    if (key) return key;
   }
   return null;
+}
+
+/** The photo media id a cell shows, or null (also for video and GIF cells). */
+export function mediaIdOfCell(cell) {
+  const key = mediaKeyOfCell(cell);
+  return mediaKindOfKey(key) === 'photo' ? key : null;
 }

@@ -7,7 +7,7 @@
 
 export const MSG = Object.freeze({
   // content script → service worker
-  CLASSIFY_MEDIA: 'illust-only/classify-media', // {mediaId} → verdict (see service-worker.js)
+  CLASSIFY_MEDIA: 'illust-only/classify-media', // {mediaId: a media key (media-cells.js)} → verdict (see service-worker.js)
   GET_SETTINGS: 'illust-only/get-settings', // {} → settings (DEFAULTS merged over storage)
   PREPARE: 'illust-only/prepare', // {} → {ok}: a media tab opened; start loading the model now
   PAGE_LEFT: 'illust-only/page-left', // {} (no answer): an X page is unloading; free the model if no X tab is left

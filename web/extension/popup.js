@@ -21,6 +21,7 @@ function showSettings(settings) {
   $('enabled').checked = settings.enabled;
   $('hideScreenshots').checked = settings.hideScreenshots;
   $('hidePhotos').checked = settings.hidePhotos;
+  $('judgeVideos').checked = settings.judgeVideos;
   $('useGpu').checked = settings.useGpu;
   $('strictness').value = String(settings.strictness);
   $('options').disabled = !settings.enabled;
@@ -68,7 +69,7 @@ async function refreshProvider() {
 async function main() {
   contract = await fetch('model/contract.json').then((r) => (r.ok ? r.json() : null)).catch(() => null);
   showSettings(await readSettings());
-  for (const key of ['enabled', 'hideScreenshots', 'hidePhotos', 'useGpu']) {
+  for (const key of ['enabled', 'hideScreenshots', 'hidePhotos', 'judgeVideos', 'useGpu']) {
     $(key).addEventListener('change', async () => showSettings(await writeSettings({ [key]: $(key).checked })));
   }
   $('strictness').addEventListener('input', () => showThreshold(Number($('strictness').value)));

@@ -8,7 +8,7 @@
 import { MSG, OFFSCREEN_TARGET } from './messages.js';
 import { readSettings } from './settings.js';
 import { LruCache } from './lru-cache.js';
-import { jpegUrlForMedia } from './media-cells.js';
+import { isMediaKey, jpegUrlForMedia } from './media-cells.js';
 import { decide } from '../lib/decide.js';
 
 const OFFSCREEN_PATH = 'offscreen.html';
@@ -27,7 +27,6 @@ const FETCH_CONCURRENCY = 4; // like a browser's per-host parallelism; inference
 const MAX_IMAGE_BYTES = 10 * 2 ** 20; // name=small JPEGs are ~20–150 KB; anything huge is refused
 const OFFSCREEN_ANSWER_RETRIES = 20; // the document's listener may not be up the instant it exists
 const PAGE_LEFT_CHECK_DELAY_MS = 2000; // after PAGE_LEFT the tab shows its next page (or X again, on a reload)
-const MEDIA_ID = /^[A-Za-z0-9_-]{1,64}$/;
 const X_TAB_URLS = ['https://x.com/*', 'https://twitter.com/*']; // readable via the host permissions
 // Failures that depend only on the bytes: cached like verdicts so re-mounts do not refetch them.
 const PERMANENT_FAILURES = new Set(['empty_input', 'unsupported_format', 'truncated', 'corrupt', 'too_large', 'bad_argument']);
@@ -267,8 +266,9 @@ async function scoresForMedia(mediaId) {
 
 /** The answer to CLASSIFY_MEDIA: {ok:true, mediaId, label, hide, threshold, scores, cached} | {ok:false, code, message}. */
 async function classifyMedia(mediaId) {
-  if (typeof mediaId !== 'string' || !MEDIA_ID.test(mediaId)) {
-    return { ok: false, code: 'bad_argument', message: `not a media id: ${JSON.stringify(mediaId)?.slice(0, 80)}` };
+  // A media id, or a video's or GIF's poster key (its poster frame is judged): see media-cells.js.
+  if (!isMediaKey(mediaId)) {
+    return { ok: false, code: 'bad_argument', message: `not a media key: ${JSON.stringify(mediaId)?.slice(0, 80)}` };
   }
   let contract;
   try { contract = await getContract(); } catch (error) {

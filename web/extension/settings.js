@@ -7,6 +7,7 @@ import { DEFAULT_SETTINGS } from '../lib/decide.js';
 export const DEFAULTS = Object.freeze({
   enabled: true, // master switch: off shows everything and stops judging
   ...DEFAULT_SETTINGS, // strictness (0..1), hideScreenshots, hidePhotos
+  judgeVideos: true, // judge video and GIF cells by their poster frame (off: they show unjudged)
   useGpu: true, // try WebGPU when the browser has a real adapter (else, or when off: WASM)
   // How long the content script waits for one verdict before it shows the cell unjudged. Not in the
   // popup: generous by default (the first verdict waits for the model to load); tests shorten it.
