@@ -109,9 +109,12 @@ Status webp_decode_first_frame(const uint8_t* data, size_t size, const Limits& l
   }
 
   // A fully transparent canvas, as WebPAnimDecoder starts every key frame (frame 1 always is one).
+  // A frame that covers the whole canvas (every still image) overwrites all of it: no need to clear.
   const size_t stride = size_t(canvas_w) * 4;
   const size_t bytes = stride * canvas_h;
-  PixelBuffer canvas(static_cast<uint8_t*>(std::calloc(bytes, 1)));
+  const bool covers_canvas = it.x_offset == 0 && it.y_offset == 0 && uint32_t(it.width) == canvas_w &&
+                             uint32_t(it.height) == canvas_h;
+  PixelBuffer canvas(static_cast<uint8_t*>(covers_canvas ? std::malloc(bytes) : std::calloc(bytes, 1)));
   if (!canvas) {
     *reason = "out of memory for a " + std::to_string(canvas_w) + "x" + std::to_string(canvas_h) + " canvas";
     return Status::out_of_memory;
