@@ -89,7 +89,7 @@ TEST_CASE("a 1,000-frame animated WebP decodes its first frame in bounded time a
   }
   const double ms_each = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count() / 20;
   INFO("decode + tensor of the 1000-frame file: " << ms_each << " ms each");
-  CHECK(ms_each < 100);  // about 0.5 ms here; decoding every frame would fail, not just be slow
+  CHECK(ms_each < 100);  // ~3 ms on the loaded 2-core machine; decoding any later frame would fail outright
   CHECK(peak_rss_kib() - rss_before < 32 * 1024);
 }
 
