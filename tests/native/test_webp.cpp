@@ -137,6 +137,12 @@ TEST_CASE("WebP errors name the problem", "[webp][errors]") {
   const auto bitstream = read_fixture("corrupt_lossless_bitstream.webp");
   CHECK(illust::decode_rgb(bitstream.data(), bitstream.size()).message ==
         "corrupt webp: bitstream error (VP8_STATUS_BITSTREAM_ERROR)");
+  // A complete RIFF whose VP8 chunk is too short for a frame header: damage, not a cut file.
+  const auto stub = webp_with_chunk("VP8 ", {0x10, 0x02, 0x00, 0x9D, 0x01});
+  const illust::ProbeResult p = illust::probe(stub.data(), stub.size());
+  CHECK(p.status == illust::Status::corrupt);
+  CHECK(p.message == "corrupt webp: not enough data (VP8_STATUS_NOT_ENOUGH_DATA)");
+  CHECK(illust::decode_rgb(stub.data(), stub.size()).status == illust::Status::corrupt);
   // Trailing bytes after the RIFF's end are not part of the image (libwebp ignores them too).
   auto padded = read_fixture("webp_lossless.webp");
   padded.insert(padded.end(), 100, 0xAB);
