@@ -326,8 +326,10 @@ def model_card(summary: dict, args: dict, contract: dict, folds: dict, parity: d
         "",
         "## Data",
         f"{o['images']} images from {o['sources']} sources (one folder per source, see the data folder's README.md "
-        "and manifest.tsv): anime/manga-style fan art, original art, sketches and manga pages; game and app "
-        "screenshots; camera photos of food, travel, streets and objects. Label corrections: "
+        "and manifest.tsv): anime/manga-style fan art, original and official character art, covers and key visuals, "
+        "watercolour, oil, gouache and digital paintings, sketches, comics and manga pages; screens of mobile, console, "
+        "PC and retro games, launchers, phone apps, web pages and desktops; camera photos of food, people, streets, "
+        "buildings, vehicles, pets, hardware and figures. Label corrections: "
         "`model/label-corrections.tsv` (applied by the tools).",
         "",
         "## Validation: by source, k-fold",
