@@ -32,6 +32,21 @@ export function isProfilePath(pathname) {
   return Boolean(match) && !NOT_USERS.has(match[1].toLowerCase());
 }
 
+/** The user whose profile (or profile tab) this path is, lower-cased, or null. */
+export function profileUserOfPath(pathname) {
+  if (!isProfilePath(pathname)) return null;
+  return PROFILE_PATH.exec(pathname)[1].toLowerCase();
+}
+
+/**
+ * The author of the post a media cell belongs to, lower-cased, from its link (/AUTHOR/status/ID/photo/N),
+ * or null. On a profile, a retweet's or a quoted post's photos link to the other account.
+ */
+export function authorOfCell(cell) {
+  const match = /^\/([A-Za-z0-9_]{1,15})\/status\/\d+\/photo\/\d+/.exec(cell.getAttribute('href') || '');
+  return match ? match[1].toLowerCase() : null;
+}
+
 /** True on a profile's media tab path, e.g. "/someartist/media". */
 export function isMediaTabPath(pathname) {
   return typeof pathname === 'string' && MEDIA_TAB_PATH.test(pathname);
