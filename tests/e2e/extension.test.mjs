@@ -134,17 +134,27 @@ function addCells(media, items, variants) {
   });
 }
 
-/** The media-tab fixture with its batches of cells (the first at load, one more per scroll to the end). */
-function fixturePage(batches) {
+/**
+ * The media-tab fixture with its batches of cells (the first at load, one more per scroll to the end);
+ * on a profile path it shows the first batch as the user's posts, with otherPosts ({user, statusId,
+ * mediaId}: retweets or quotes of other accounts) after the first.
+ */
+function fixturePage(batches, otherPosts = []) {
   return readFileSync(path.join(root, 'tests', 'e2e', 'fixtures', 'x-media-tab.html'), 'utf8')
-    .replace('/*CELL_BATCHES*/[]', JSON.stringify(batches));
+    .replace('/*CELL_BATCHES*/[]', JSON.stringify(batches)).replace('/*OTHER_POSTS*/[]', JSON.stringify(otherPosts));
 }
 
-/** Chromium with the unpacked extension in a fresh profile; close() removes the profile. */
-async function launchWithExtension(extraArgs = []) {
+/** The media id of a pbs.twimg.com request fetched by the service worker, or null. */
+const workerMediaId = (request) => (request.fromWorker && request.host === 'pbs.twimg.com' ? new URL(request.url).pathname.split('/')[2] : null);
+
+/**
+ * Chromium with the unpacked extension in a fresh profile; close() removes the profile. With
+ * `profileDir` (a browser restart), that profile is used and close() leaves it for the caller.
+ */
+async function launchWithExtension(extraArgs = [], { profileDir = null } = {}) {
   const { chromium } = await import('playwright-core');
-  const profile = mkdtempSync(path.join(os.tmpdir(), 'illust-only-e2e-'));
-  const cleanUp = () => rmSync(profile, { recursive: true, force: true });
+  const profile = profileDir ?? mkdtempSync(path.join(os.tmpdir(), 'illust-only-e2e-'));
+  const cleanUp = () => { if (!profileDir) rmSync(profile, { recursive: true, force: true }); };
   let context;
   try {
     context = await chromium.launchPersistentContext(profile, {
@@ -551,6 +561,175 @@ test('extension with only a software WebGPU adapter (SwiftShader): judges on the
     const expected = '(WebGPU: software adapter only) · model';
     await popup.waitForFunction((text) => document.getElementById('provider').textContent.includes(text), expected, { timeout: 30000 })
       .catch(async (error) => { throw new Error(`the popup never showed "${expected}"; it shows "${await providerLine()}" (${error.message})`); });
+    assertOnlyHosts(requests, ['x.com', 'pbs.twimg.com']);
+  } finally {
+    await close();
+  }
+});
+
+test('verdicts are remembered across a browser restart (no image fetched again) until forgotten from the popup; the store is bounded and keyed by model version', { skip: skipReason ?? false, timeout: 180000 }, async () => {
+  await buildExtensionOnce();
+  const { picked } = await pickedImages();
+  const byClass = (label) => picked.filter((p) => p.label === label);
+  const media = new Map();
+  const cells = addCells(media, [byClass('illustration')[0], byClass('screenshot')[0], byClass('photo')[0], byClass('illustration')[3]],
+    ['both', 'img', 'background']);
+  const ids = cells.map((c) => c.mediaId);
+  const pages = { 'https://x.com/keptartist/media': fixturePage([cells]) };
+  const profileDir = mkdtempSync(path.join(os.tmpdir(), 'illust-only-e2e-restart-'));
+  const loadAndJudge = async (context, requests) => {
+    await serveOffline(context, { pages, media, requests });
+    const page = await context.newPage();
+    const consoleLines = [];
+    page.on('console', (message) => consoleLines.push(message.text()));
+    await page.goto('https://x.com/keptartist/media');
+    const { waitForStates, assertVerdicts } = pageProbe(page, media, consoleLines);
+    assertVerdicts(await waitForStates(ids, judged, 'the cells judged'), ids);
+    return page;
+  };
+  const rememberedInPopup = async (popup, count) => {
+    await popup.waitForFunction((n) => document.getElementById('remembered').textContent === String(n), count);
+    assert.equal(await popup.textContent('#forget'), `Forget remembered verdicts (${count})`);
+  };
+  try {
+    // First browser: judged by fetching and running the model.
+    let browser = await launchWithExtension([], { profileDir });
+    let requests = [];
+    try {
+      await loadAndJudge(browser.context, requests);
+      assert.deepEqual(requests.map(workerMediaId).filter(Boolean).sort(), [...ids].sort(), 'each media fetched once by the worker');
+      const popup = await browser.context.newPage();
+      await popup.goto(`chrome-extension://${browser.extensionId}/popup.html`);
+      await rememberedInPopup(popup, ids.length);
+
+      // The store itself, in an extension page (real IndexedDB, a database of its own): least recently
+      // used entries go beyond the limit, a read counts as a use, and a model version is part of the key.
+      const store = await popup.evaluate(async () => {
+        const { VerdictStore } = await import('./verdict-store.js');
+        let clock = 0;
+        const s = new VerdictStore({ name: 'illust-only-e2e-store', limit: 3, now: () => ++clock });
+        await s.clear();
+        for (const id of ['a', 'b', 'c']) s.put('v1', id, { ok: true, scores: { illustration: 1 } });
+        await s.flush();
+        await s.getMany('v1', ['a']); // 'a' used: now 'b' is the least recently used
+        for (const id of ['d', 'e']) s.put('v1', id, { ok: true, scores: { illustration: 0 } });
+        await s.flush();
+        await s.evictBeyondLimit();
+        const kept = [...(await s.getMany('v1', ['a', 'b', 'c', 'd', 'e'])).keys()].sort();
+        const otherModel = [...(await s.getMany('v2', ['a', 'd', 'e'])).keys()];
+        return { kept, otherModel, count: await s.count() };
+      });
+      assert.deepEqual(store, { kept: ['a', 'd', 'e'], otherModel: [], count: 3 });
+    } finally {
+      await browser.close();
+    }
+
+    // The same profile after a restart: every verdict is back and no image is fetched for judging.
+    browser = await launchWithExtension([], { profileDir });
+    requests = [];
+    try {
+      const page = await loadAndJudge(browser.context, requests);
+      assert.deepEqual(requests.filter((r) => workerMediaId(r)), [], 'no image fetched by the worker after a restart');
+      const popup = await browser.context.newPage();
+      await popup.goto(`chrome-extension://${browser.extensionId}/popup.html`);
+      await rememberedInPopup(popup, ids.length);
+
+      // Forgotten: the count drops to 0 and a reload judges (and fetches) again.
+      await popup.click('#forget');
+      await rememberedInPopup(popup, 0);
+      assert.ok(await popup.isDisabled('#forget'), 'nothing left to forget');
+      await page.reload();
+      const consoleLines = [];
+      const { waitForStates, assertVerdicts } = pageProbe(page, media, consoleLines);
+      assertVerdicts(await waitForStates(ids, judged, 'the cells judged again'), ids);
+      assert.deepEqual(requests.map(workerMediaId).filter(Boolean).sort(), [...ids].sort(), 'fetched again after forgetting');
+    } finally {
+      await browser.close();
+    }
+  } finally {
+    rmSync(profileDir, { recursive: true, force: true });
+  }
+});
+
+test('cells in view are judged before cells far above them; a profile\'s own posts on screen are judged before the click on Media, not other accounts\' posts, and nothing while switched off', { skip: skipReason ?? false, timeout: 180000 }, async () => {
+  await buildExtensionOnce();
+  const { picked } = await pickedImages();
+  const media = new Map();
+  // 30 cells (10 rows of the fixture's 3-column grid, ~2000 px), the picked images in turn.
+  const grid = addCells(media, Array.from({ length: 30 }, (_, i) => picked[i % picked.length]), ['both', 'img', 'background']);
+  const own = addCells(media, picked.slice(0, 4), ['img']);
+  const [retweet] = addCells(media, [picked[4]], ['img']);
+  const otherPosts = [{ user: 'otherartist', statusId: retweet.statusId, mediaId: retweet.mediaId }];
+  const offProfile = addCells(media, picked.slice(5, 7), ['img']);
+
+  const { context, worker, close } = await launchWithExtension();
+  const requests = [];
+  try {
+    await serveOffline(context, {
+      pages: {
+        'https://x.com/gridartist/media': fixturePage([grid]),
+        'https://x.com/aheadartist': fixturePage([own], otherPosts),
+        'https://x.com/offartist': fixturePage([offProfile]),
+      },
+      media, requests,
+    });
+    const consoleLines = [];
+
+    // 1. Switched off while the grid loads and is scrolled to its end; then switched on: the cells in
+    //    view are fetched (and judged) before any cell far above the viewport.
+    await worker.evaluate(() => chrome.storage.local.set({ enabled: false }));
+    const page = await context.newPage();
+    page.on('console', (message) => consoleLines.push(message.text()));
+    await page.goto('https://x.com/gridartist/media');
+    await page.evaluate(() => window.scrollTo(0, document.body.scrollHeight));
+    const { inView, farAbove } = await page.evaluate(() => {
+      const where = [...document.querySelectorAll('#grid li[data-test-media]')].map((li) => ({ id: li.dataset.testMedia, rect: li.getBoundingClientRect() }));
+      return {
+        inView: where.filter(({ rect }) => rect.bottom > 0 && rect.top < innerHeight).map((c) => c.id),
+        farAbove: where.filter(({ rect }) => rect.bottom < -innerHeight).map((c) => c.id),
+      };
+    });
+    assert.ok(inView.length >= 6 && farAbove.length >= 6, `the scrolled grid has cells in view (${inView.length}) and far above (${farAbove.length})`);
+    assert.deepEqual(requests.filter((r) => workerMediaId(r)), [], 'nothing fetched while switched off');
+    await worker.evaluate(() => chrome.storage.local.set({ enabled: true }));
+    const { waitForStates, assertVerdicts } = pageProbe(page, media, consoleLines);
+    const gridIds = grid.map((c) => c.mediaId);
+    assertVerdicts(await waitForStates(gridIds, judged, 'the whole grid judged'), gridIds);
+    const fetchOrder = requests.map(workerMediaId).filter(Boolean);
+    const lastInView = Math.max(...inView.map((id) => fetchOrder.indexOf(id)));
+    const firstFarAbove = Math.min(...farAbove.map((id) => fetchOrder.indexOf(id)));
+    assert.ok(inView.every((id) => fetchOrder.includes(id)) && lastInView < firstFarAbove,
+      `cells in view fetched before cells far above: in view at ${inView.map((id) => fetchOrder.indexOf(id))}, far above at ${farAbove.map((id) => fetchOrder.indexOf(id))}`);
+
+    // 2. A profile: its own first post (on screen) is judged ahead; the retweet of another account
+    //    (on screen too) and the own posts below the fold are not fetched.
+    await page.goto('https://x.com/aheadartist');
+    const [ownOnScreen, ...ownBelow] = own.map((c) => c.mediaId);
+    const onScreen = await page.evaluate((ids) => ids.map((id) => {
+      const rect = document.querySelector(`article[data-test-media="${id}"]`).getBoundingClientRect();
+      return rect.bottom > 0 && rect.top < innerHeight;
+    }), [ownOnScreen, retweet.mediaId, ...ownBelow]);
+    assert.deepEqual(onScreen, [true, true, ...ownBelow.map(() => false)], 'the fixture\'s profile: first post and retweet on screen, the rest below');
+    for (const deadline = Date.now() + JUDGE_TIMEOUT_MS; !requests.some((r) => workerMediaId(r) === ownOnScreen);) {
+      assert.ok(Date.now() < deadline, `the profile's own post on screen was never judged ahead: ${consoleLines.join('\n')}`);
+      await page.waitForTimeout(100);
+    }
+    await page.waitForTimeout(1500); // anything else it would fetch would have started by now
+    const fetchedAhead = requests.map(workerMediaId).filter((id) => id && !gridIds.includes(id));
+    assert.deepEqual(fetchedAhead, [ownOnScreen], 'only the own post on screen is judged ahead');
+
+    // The click on Media: the cell judged ahead takes its verdict without a new fetch.
+    await page.evaluate(() => window.fixtureNavigate('/aheadartist/media'));
+    const ownIds = own.map((c) => c.mediaId);
+    assertVerdicts(await waitForStates(ownIds, judged, 'the media tab judged after the click'), ownIds);
+    assert.equal(requests.filter((r) => workerMediaId(r) === ownOnScreen).length, 1, 'the media judged ahead is not fetched again');
+
+    // 3. Switched off: a profile asks for nothing.
+    await worker.evaluate(() => chrome.storage.local.set({ enabled: false }));
+    const before = requests.filter((r) => workerMediaId(r)).length;
+    await page.goto('https://x.com/offartist');
+    await page.waitForTimeout(1500);
+    assert.equal(requests.filter((r) => workerMediaId(r)).length, before, 'nothing fetched on a profile while switched off');
     assertOnlyHosts(requests, ['x.com', 'pbs.twimg.com']);
   } finally {
     await close();

@@ -465,8 +465,8 @@ async function loadSettings() {
   settingsLoaded = true;
   markOnce('settings answered');
   if (answer?.ok) settings = answer.settings;
-  if (answer?.preparing) prepareSent = true; // the worker started the classifier on hearing of this page
   else console.info(`${LOG_PREFIX} settings unavailable (${answer?.message}); using defaults`);
+  if (answer?.preparing) prepareSent = true; // the worker started the classifier on hearing of this page
   updateActive();
   sendWaitingRequests(); // the cells found before the settings arrived
 }
