@@ -26,11 +26,11 @@ function markOnce(name) {
   marked.add(name);
   performance.mark(`illust-only:${name}`);
 }
-markOnce('content script started');
 
 const DEFAULT_VERDICT_TIMEOUT_MS = 20000; // per sent request; generous: the first waits for the model to load
 const LOG_PREFIX = '[Illust Only]';
 const root = document.documentElement;
+markOnce('content script started');
 
 let settings = { enabled: true }; // until the service worker answers, hold cells (the default is on)
 let settingsLoaded = false;

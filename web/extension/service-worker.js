@@ -40,7 +40,13 @@ const remembered = new VerdictStore(); // the same values, per model version, ac
 const inFlight = new Map(); // media id → Promise<classifier result>, so parallel asks share one fetch
 let contractPromise = null;
 let offscreenCreating = null;
+let settingsChanges = 0; // chrome.storage.local changes heard, so a verdict in flight can tell it read stale settings
 let lastProvider = null; // {provider, threads, modelVersion, webgpuFallback, ...} from the last run
+// The first time (epoch ms) this worker life reached each cold-start step; the media-tab benchmark reads
+// it (with the offscreen document's own steps) to show where a fresh profile's first verdict goes.
+const startupSteps = { serviceWorkerStarted: performance.timeOrigin };
+globalThis.illustOnlyStartupSteps = startupSteps;
+const stepReached = (name) => { startupSteps[name] ??= performance.timeOrigin + performance.now(); };
 
 /** Keeps a judged media's value in memory and in the store (under the model version that judged it). */
 function remember(mediaId, value, modelVersion) {
@@ -136,6 +142,7 @@ async function hasOffscreenDocument() {
 /** Creates the offscreen document unless it exists; safe to call from many requests at once. */
 async function ensureOffscreenDocument() {
   if (await hasOffscreenDocument()) return;
+  stepReached('offscreenDocumentRequested');
   offscreenCreating ??= chrome.offscreen.createDocument({
     url: OFFSCREEN_PATH,
     reasons: [chrome.offscreen.Reason.WORKERS],
@@ -145,6 +152,7 @@ async function ensureOffscreenDocument() {
     if (!/single offscreen document/i.test(String(error?.message))) throw error;
   }).finally(() => { offscreenCreating = null; });
   await offscreenCreating;
+  stepReached('offscreenDocumentCreated');
 }
 
 /**
@@ -261,7 +269,9 @@ async function scoresForMedia(mediaId, modelVersion, lowPriority) {
   if (cached) return { ...cached, cached: true };
   if (inFlight.has(mediaId)) return inFlight.get(mediaId);
   const job = (async () => {
+    stepReached('firstImageFetchQueued');
     const fetched = await fetchMediaBytes(mediaId, lowPriority);
+    stepReached('firstImageFetched');
     if (!fetched.ok) return fetched;
     let result;
     try {
@@ -307,8 +317,13 @@ async function classifyMedia(mediaId, lowPriority = false) {
   try { contract = await getContract(); } catch (error) {
     return { ok: false, code: 'no_model', message: String(error?.message ?? error) };
   }
+  // The settings are read while the image is fetched and judged (a read took ~0.1 s on a busy machine,
+  // after the first verdict's inference), and again only if they changed meanwhile.
+  const changesBefore = settingsChanges;
+  const settingsRead = getSettings();
   const result = await scoresForMedia(mediaId, contract.version, lowPriority);
-  return verdictFor(mediaId, result, contract, await getSettings());
+  const settings = settingsChanges === changesBefore ? await settingsRead : await getSettings();
+  return verdictFor(mediaId, result, contract, settings);
 }
 
 /**
@@ -322,7 +337,7 @@ async function lookUpVerdicts(mediaIds) {
   const verdicts = {};
   const found = await rememberedValues(ids, contract.version);
   // Some must be judged: start the classifier now, before the content script asks (see settingsForPage).
-  if (settings.enabled && found.size < ids.length) startClassifierEarly();
+  if (settings.enabled && found.size < ids.length) startClassifierEarly({ imagesWaiting: true });
   for (const [mediaId, value] of found) verdicts[mediaId] = verdictFor(mediaId, { ...value, cached: true }, contract, settings);
   return { ok: true, verdicts };
 }
@@ -335,8 +350,8 @@ async function forgetVerdicts() {
 }
 
 /** The classifier's description; loads the classifier first if needed (PREPARE relies on that). */
-async function offscreenStatus() {
-  const answer = await askOffscreen({ type: MSG.OFFSCREEN_STATUS });
+async function offscreenStatus({ imagesWaiting = false } = {}) {
+  const answer = await askOffscreen({ type: MSG.OFFSCREEN_STATUS, imagesWaiting });
   noteClassifier(answer);
   return answer;
 }
@@ -352,23 +367,28 @@ async function status() {
   return { ok: true, enabled: settings.enabled, offscreen, cacheSize: cache.size, rememberedCount, classifier };
 }
 
-function startClassifierEarly() {
-  offscreenStatus().catch((error) => console.info('Illust Only: classifier not started early:', error?.message ?? error));
+/** Starts the classifier; imagesWaiting: for a media tab's first images (see offscreen.js's startClassifier). */
+function startClassifierEarly({ imagesWaiting = false } = {}) {
+  offscreenStatus({ imagesWaiting }).catch((error) => console.info('Illust Only: classifier not started early:', error?.message ?? error));
 }
 
 /**
  * The settings, for a content script that just started. On a user's profile (switched on) the
  * classifier starts loading now, the earliest moment the extension hears of the page: the model takes
- * a second or two to load, and the page's own PREPARE would come a round trip later. On a media tab it
- * starts one round trip later, when the first lookup finds media that are not remembered: a revisit
- * whose verdicts are all remembered then shows them without the model's start competing for the CPU.
+ * a second or two to load, and the page's own PREPARE would come a round trip later. On a media tab only
+ * the (empty) offscreen document is created now; the model starts one round trip later, when the first
+ * lookup finds media that are not remembered: a revisit whose verdicts are all remembered then shows
+ * them without the model's start competing for the CPU.
  */
 async function settingsForPage(sender) {
+  stepReached('firstPageHeardOf');
   const settings = await getSettings();
   let path = null;
   try { path = new URL(sender.url).pathname; } catch { /* not a page */ }
   const preparing = settings.enabled && isProfilePath(path) && !isMediaTabPath(path);
   if (preparing) startClassifierEarly();
+  // A media tab: the empty document now (~0.2 s to create), the model only if something must be judged.
+  else if (settings.enabled && isMediaTabPath(path)) ensureOffscreenDocument().catch(() => {});
   return { ok: true, settings, preparing };
 }
 
@@ -380,6 +400,7 @@ function answerWith(promise, sendResponse) {
 }
 
 chrome.tabs.onRemoved.addListener(() => { closeOffscreenIfUnused(); });
+chrome.storage.onChanged.addListener((_changes, area) => { if (area === 'local') settingsChanges += 1; });
 // A browser start (often restoring an X tab) wakes this worker, so the remembered verdicts are open
 // before the first page asks for them; any other wake-up opens them too.
 chrome.runtime.onStartup.addListener(() => {});
