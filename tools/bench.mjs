@@ -32,7 +32,7 @@ nsfwjs 4.4.0, the browser's own decode path) and in Node (onnxruntime-node, the 
   --quick         smoke check: 12 images, 1 warm-up run, no webgl, no levers
   --out FILE      also write the report as Markdown (e.g. docs/benchmarks.md)
   --notes-only FILE  measure nothing: re-copy tools/bench/notes.md into the report FILE
-  --suites LIST   comma-separated subset of: core-decode,browser-decode,ours,levers,nsfwjs,native,media-tab
+  --suites LIST   comma-separated subset of: core-decode,browser-decode,webp,ours,levers,nsfwjs,native,media-tab
   --model FILE    ONNX model to run in our pipeline (default model/illust-only.onnx)
   --warmup N      warm-up images per suite, not counted (default 3)
   --repeat R      run each image R times back to back and keep its fastest run (default 1); on a
@@ -75,7 +75,7 @@ function parseArgs(argv) {
     else if (flag === '--suites') options.suites = value().split(',').map((s) => s.trim()).filter(Boolean);
     else throw new Error(`unknown argument: ${arg}`);
   }
-  const SUITE_GROUPS = ['core-decode', 'browser-decode', 'ours', 'levers', 'nsfwjs', 'native', 'media-tab'];
+  const SUITE_GROUPS = ['core-decode', 'browser-decode', 'webp', 'ours', 'levers', 'nsfwjs', 'native', 'media-tab'];
   const unknown = (options.suites ?? []).filter((g) => !SUITE_GROUPS.includes(g));
   if (unknown.length) throw new Error(`unknown suite ${unknown.join(', ')} (known: ${SUITE_GROUPS.join(', ')})`);
   if (options.quick) {
@@ -90,6 +90,10 @@ function browserSuites(options) {
   const list = [
     { group: 'core-decode', suite: 'core-decode', title: 'wasm core: decode + preprocess', options: {} },
     { group: 'browser-decode', suite: 'browser-decode', title: 'browser: createImageBitmap + canvas + JS loop', options: {} },
+    // WebP (issue 23): the same images re-encoded by PIL (libwebp, quality 80, as X serves `small`
+    // thumbnails), decoded by the core's libwebp and by the browser.
+    { group: 'webp', suite: 'core-decode', title: 'wasm core: decode + preprocess, the same images as WebP', options: { imageSet: 'webp' } },
+    { group: 'webp', suite: 'browser-decode', title: 'browser: createImageBitmap + canvas + JS loop, the same images as WebP', options: { imageSet: 'webp' } },
     { group: 'ours', suite: 'ours', title: 'ours: wasm core + ORT-web wasm, 1 thread', options: { threads: 1 } },
     { group: 'ours', suite: 'ours', title: 'ours: wasm core + ORT-web wasm, 2 threads', options: { threads: 2 } },
     // Levers for our pipeline: ORT session options passed through classifier.js's sessionOptions.
@@ -242,6 +246,16 @@ async function runInterleaved(runners, { images, warmup, repeat, modelUrl, log }
     where: runner.where, options: runner.options, ...results.get(runner) }));
 }
 
+/** The selected images re-encoded as WebP (PIL, quality 80) into a temporary folder, for the webp suites. */
+async function encodeWebp({ images, log }) {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'illust-bench-webp-'));
+  log(`webp: re-encoding ${images.length} images as WebP (PIL, quality 80) ...`);
+  const script = 'import sys\nfrom PIL import Image\nout = sys.argv[1]\n' +
+    'for i, f in enumerate(sys.argv[2:]):\n    Image.open(f).save(f"{out}/{i}.webp", quality=80)\n';
+  execFileSync('/usr/bin/python3', ['-c', script, dir, ...images.map((i) => i.file)], { stdio: ['ignore', 'ignore', 'inherit'] });
+  return dir;
+}
+
 function gitCommit() {
   try {
     const sha = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
@@ -315,6 +329,9 @@ async function main() {
   const int8File = leversWanted && existsSync(modelFile) ? buildInt8Model({ modelFile, dataDir: options.data, log }) : null;
   if (int8File) files[INT8_MODEL_URL] = int8File;
 
+  const webpDir = browserSuites(options).some((s) => s.group === 'webp') ? await encodeWebp({ images, log }) : null;
+  if (webpDir) images.forEach((_, i) => { files[`/bench-webp/${i}`] = path.join(webpDir, `${i}.webp`); });
+
   const server = await startBenchServer({ root: ROOT, images: images.map((i) => i.file), files });
   const { chromium } = await import('playwright-core');
   const userDataDir = await mkdtemp(path.join(os.tmpdir(), 'illust-bench-'));
@@ -352,6 +369,7 @@ async function main() {
     await server.close();
     await rm(userDataDir, { recursive: true, force: true });
     if (int8File) await rm(int8File, { force: true });
+    if (webpDir) await rm(webpDir, { recursive: true, force: true });
   }
 
   const environment = {

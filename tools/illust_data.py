@@ -27,7 +27,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 LABELS = ("illustration", "screenshot", "photo")
 CONTRACT_PATH = REPO_ROOT / "model" / "contract.json"
 LABEL_CORRECTIONS_PATH = REPO_ROOT / "model" / "label-corrections.tsv"
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp"}
 # X/Twitter's `name=small` media variant is at most 680 px on its longest side: train on such sizes too.
 X_SMALL_LONGEST_SIDE = 680
 

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Installs what Illust Only needs on a Debian 12 machine, idempotently: missing apt packages, then the
+# Installs what Illust Only needs on a Debian 12 machine, idempotently: missing apt packages, Debian's
+# libwebp source (the core's WebP decoder, unpacked into third_party/libwebp, git-ignored), then the
 # pinned npm packages. Safe to run again; does nothing when everything is present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(emscripten libstb-dev catch2 cmake g++ ninja-build clang libclang-rt-14-dev
-  chromium python3-torch python3-torchvision python3-onnx python3-numpy python3-pil nlohmann-json3-dev)
+  chromium python3-torch python3-torchvision python3-onnx python3-numpy python3-pil nlohmann-json3-dev dpkg-dev)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -16,6 +17,40 @@ if ((${#missing[@]})); then
   SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# libwebp from Debian 12's source package (1.2.4 with Debian's patches, among them the CVE-2023-4863
+# fix), fetched by apt itself so the mirror and its signature checks are the machine's own. apt reads a
+# private deb-src list derived from the machine's debian.sources (same mirror, same suites) and keeps
+# its lists and caches in a temporary directory: the system's apt configuration is not touched.
+# `apt-get source` unpacks it with dpkg-source, which applies debian/patches.
+LIBWEBP_DIR=third_party/libwebp
+LIBWEBP_STAMP=$LIBWEBP_DIR/.illust-only-source
+if [[ ! -f $LIBWEBP_STAMP ]]; then
+  echo "setup: fetching Debian's libwebp source package"
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+  mkdir -p "$work/sources" "$work/lists/partial" "$work/cache" "$work/src"
+  chmod -R a+rx "$work"  # apt downloads as its _apt user
+  sed 's/^Types: deb$/Types: deb-src/' /etc/apt/sources.list.d/debian.sources >"$work/sources/src.sources"
+  apt_private=(-o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$work/sources"
+    -o "Dir::State::Lists=$work/lists" -o "Dir::Cache=$work/cache")
+  apt-get "${apt_private[@]}" -qq update
+  (cd "$work/src" && chown _apt . 2>/dev/null; apt-get "${apt_private[@]}" -qq source libwebp >/dev/null)
+  unpacked=$(find "$work/src" -mindepth 1 -maxdepth 1 -type d -name 'libwebp-*')
+  [[ $(basename "$unpacked") == libwebp-1.2.4 ]] || { echo "setup: expected libwebp 1.2.4, got ${unpacked:-nothing}" >&2; exit 1; }
+  # dpkg-source records the patches it applied; the CVE fix must be among them.
+  grep -qx CVE-2023-4863.patch "$unpacked/debian/patches/series" &&
+    grep -qx CVE-2023-4863.patch "$unpacked/.pc/applied-patches" ||
+    { echo "setup: Debian's CVE-2023-4863 patch is not applied in $unpacked" >&2; exit 1; }
+  dsc=$(basename "$(ls "$work"/src/libwebp_*.dsc)")
+  mkdir -p third_party
+  rm -rf "$LIBWEBP_DIR"
+  mv "$unpacked" "$LIBWEBP_DIR"
+  echo "${dsc%.dsc}" >"$LIBWEBP_STAMP"
+  rm -rf "$work"
+  trap - EXIT
+  echo "setup: $LIBWEBP_DIR holds $(cat "$LIBWEBP_STAMP")"
 fi
 
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then

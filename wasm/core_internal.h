@@ -22,6 +22,27 @@ bool is_truncated_magic(const uint8_t* data, size_t size);
 // the rest of the header is unreadable. False when the header is too short or has no size.
 bool read_header_size(Format format, const uint8_t* data, size_t size, uint64_t* width, uint64_t* height);
 
+// --- WebP, decoded by libwebp (webp_decode.cpp, the one file that includes it) ---
+struct WebpFeatures {
+  int width = 0, height = 0;  // the VP8X canvas, or the VP8/VP8L frame of a simple file
+  bool has_alpha = false;
+  bool animated = false;
+};
+// libwebp's WebPGetFeatures: header only, no allocation. ok, or truncated/corrupt/out_of_memory with
+// libwebp's reason (its VP8StatusCode as text) in *reason.
+Status webp_features(const uint8_t* data, size_t size, WebpFeatures* features, std::string* reason);
+
+struct WebpImage {
+  int width = 0, height = 0;  // the canvas
+  bool has_alpha = false;     // the demuxer's ALPHA flag: PIL shows the file as RGBA only then
+  PixelBuffer rgba;           // width*height*4, straight alpha; outside the first frame: 0,0,0,0
+};
+// The first frame on its canvas, as PIL's WebPAnimDecoder gives it. The canvas size is checked against
+// `limits` before its buffer exists (too_large then carries "WxH" in *reason). Failures: corrupt,
+// truncated, too_large, out_of_memory, with the reason in *reason.
+Status webp_decode_first_frame(const uint8_t* data, size_t size, const Limits& limits, WebpImage* out,
+                               std::string* reason);
+
 // stb_image's header reader for one known format (keeps its failure reason; stb_image_impl.cpp).
 int stb_info_for_format(Format format, const uint8_t* data, int len, int* x, int* y, int* comp);
 

@@ -2,6 +2,7 @@
 // structure ends before the image does. stb_image is lenient with truncated files (a cut JPEG decodes
 // with a grey bottom), so "truncated" must be decided by our own bounds-checked walk of the markers,
 // chunks or blocks, before stb sees the data.
+#include <algorithm>
 #include <cstring>
 
 #include "core_internal.h"
@@ -224,6 +225,15 @@ Structure scan_bmp(const uint8_t* d, size_t n) {
   return n < needed ? Structure::truncated : Structure::complete;
 }
 
+// WebP: the RIFF header's size says where the file ends, so a cut file is one shorter than that. What
+// lies inside (chunks, bitstreams) is libwebp's to judge.
+Structure scan_webp(const uint8_t* d, size_t n) {
+  if (n < 12) return Structure::truncated;
+  const uint32_t riff_size = le32(d + 4);
+  if (riff_size < 12) return Structure::unknown;  // too small to hold a chunk: libwebp says so
+  return uint64_t(riff_size) + 8 > n ? Structure::truncated : Structure::complete;
+}
+
 }  // namespace
 
 Format sniff_format(const uint8_t* d, size_t n) {
@@ -251,6 +261,11 @@ bool is_truncated_magic(const uint8_t* d, size_t n) {
       {"\xFF\xD8\xFF", 3}, {"\x89PNG\r\n\x1A\n", 8}, {"GIF87a", 6}, {"GIF89a", 6}};
   for (const auto& m : kMagics)
     if (n < m.len && n > 0 && std::memcmp(d, m.magic, n) == 0) return true;
+  // WebP: "RIFF", any 4 size bytes, "WEBP".
+  if (n > 0 && n < 12) {
+    const size_t riff = n < 4 ? n : 4;
+    if (std::memcmp(d, "RIFF", riff) == 0 && (n <= 8 || std::memcmp(d + 8, "WEBP", n - 8) == 0)) return true;
+  }
   return false;
 }
 
@@ -260,6 +275,7 @@ Structure scan_structure(Format format, const uint8_t* data, size_t size, std::s
     case Format::png: return scan_png(data, size);
     case Format::gif: return scan_gif(data, size);
     case Format::bmp: return scan_bmp(data, size);
+    case Format::webp: return scan_webp(data, size);
     default: return Structure::unknown;
   }
 }
@@ -312,10 +328,64 @@ bool read_header_size(Format format, const uint8_t* d, size_t n, uint64_t* width
       }
       return false;
     }
+    case Format::webp: {  // the first chunk: VP8X (canvas), VP8 (key frame header) or VP8L
+      if (n < 30) return false;
+      const uint8_t* c = d + 20;  // the first chunk's payload
+      if (std::memcmp(d + 12, "VP8X", 4) == 0) {
+        *width = 1 + uint64_t(le16(c + 4) | (uint32_t(c[6]) << 16));
+        *height = 1 + uint64_t(le16(c + 7) | (uint32_t(c[9]) << 16));
+        return true;
+      }
+      if (std::memcmp(d + 12, "VP8 ", 4) == 0) {
+        if (std::memcmp(c + 3, "\x9D\x01\x2A", 3) != 0) return false;
+        *width = le16(c + 6) & 0x3FFF;
+        *height = le16(c + 8) & 0x3FFF;
+        return true;
+      }
+      if (std::memcmp(d + 12, "VP8L", 4) == 0) {
+        if (c[0] != 0x2F) return false;
+        const uint32_t bits = le32(c + 1);
+        *width = 1 + (bits & 0x3FFF);
+        *height = 1 + ((bits >> 14) & 0x3FFF);
+        return true;
+      }
+      return false;
+    }
     default:
       return false;
   }
 }
+
+namespace {
+
+// The Orientation tag (0x0112) of a TIFF structure (EXIF payload): 1..8, or 1 when absent or unreadable.
+int tiff_orientation(const uint8_t* tiff, size_t tiff_len) {
+  // TIFF header: byte order, 42, offset of IFD0 (relative to the TIFF header).
+  if (tiff_len < 8) return 1;
+  bool little;
+  if (std::memcmp(tiff, "II", 2) == 0) little = true;
+  else if (std::memcmp(tiff, "MM", 2) == 0) little = false;
+  else return 1;
+  auto u16 = [&](size_t at) { return little ? le16(tiff + at) : be16(tiff + at); };
+  auto u32 = [&](size_t at) { return little ? le32(tiff + at) : be32(tiff + at); };
+  if (u16(2) != 42) return 1;
+  const uint64_t ifd = u32(4);
+  if (ifd + 2 > tiff_len) return 1;
+  const size_t entries = u16(size_t(ifd));
+  for (size_t i = 0; i < entries; ++i) {
+    const uint64_t entry = ifd + 2 + 12 * uint64_t(i);
+    if (entry + 12 > tiff_len) return 1;
+    if (u16(size_t(entry)) != 0x0112) continue;
+    const uint32_t type = u16(size_t(entry) + 2);
+    const uint32_t count = u32(size_t(entry) + 4);
+    if (type != 3 || count < 1) return 1;  // SHORT, value stored inline in the first 2 bytes
+    const uint32_t value = u16(size_t(entry) + 8);
+    return (value >= 1 && value <= 8) ? int(value) : 1;
+  }
+  return 1;
+}
+
+}  // namespace
 
 int jpeg_exif_orientation(const uint8_t* d, size_t n) {
   if (!d || n < 4 || d[0] != 0xFF || d[1] != 0xD8) return 1;
@@ -332,30 +402,28 @@ int jpeg_exif_orientation(const uint8_t* d, size_t n) {
     const size_t seg_len = len - 2;
     pos += 2 + len;
     if (marker != 0xE1 || seg_len < 14 || std::memcmp(seg, "Exif\0\0", 6) != 0) continue;
-    // TIFF header: byte order, 42, offset of IFD0 (relative to the TIFF header).
-    const uint8_t* tiff = seg + 6;
-    const size_t tiff_len = seg_len - 6;
-    bool little;
-    if (std::memcmp(tiff, "II", 2) == 0) little = true;
-    else if (std::memcmp(tiff, "MM", 2) == 0) little = false;
-    else return 1;
-    auto u16 = [&](size_t at) { return little ? le16(tiff + at) : be16(tiff + at); };
-    auto u32 = [&](size_t at) { return little ? le32(tiff + at) : be32(tiff + at); };
-    if (u16(2) != 42) return 1;
-    const uint64_t ifd = u32(4);
-    if (ifd + 2 > tiff_len) return 1;
-    const size_t entries = u16(size_t(ifd));
-    for (size_t i = 0; i < entries; ++i) {
-      const uint64_t entry = ifd + 2 + 12 * uint64_t(i);
-      if (entry + 12 > tiff_len) return 1;
-      if (u16(size_t(entry)) != 0x0112) continue;
-      const uint32_t type = u16(size_t(entry) + 2);
-      const uint32_t count = u32(size_t(entry) + 4);
-      if (type != 3 || count < 1) return 1;  // SHORT, value stored inline in the first 2 bytes
-      const uint32_t value = u16(size_t(entry) + 8);
-      return (value >= 1 && value <= 8) ? int(value) : 1;
+    return tiff_orientation(seg + 6, seg_len - 6);
+  }
+  return 1;
+}
+
+int webp_exif_orientation(const uint8_t* d, size_t n) {
+  // Extended (VP8X) files only, and only when VP8X's EXIF flag is set: libwebp's demuxer (which PIL
+  // reads EXIF through) ignores an EXIF chunk otherwise.
+  if (!d || n < 30 || sniff_format(d, n) != Format::webp || std::memcmp(d + 12, "VP8X", 4) != 0) return 1;
+  if (!(d[20] & 0x08)) return 1;
+  const uint64_t end = std::min<uint64_t>(n, uint64_t(le32(d + 4)) + 8);
+  uint64_t pos = 12;
+  while (pos + 8 <= end) {
+    const uint64_t len = le32(d + pos + 4);
+    if (pos + 8 + len > end) return 1;
+    if (std::memcmp(d + pos, "EXIF", 4) == 0) {
+      const uint8_t* exif = d + pos + 8;
+      // PIL's Exif.load drops an "Exif\0\0" prefix that some writers put before the TIFF header.
+      if (len >= 6 && std::memcmp(exif, "Exif\0\0", 6) == 0) return tiff_orientation(exif + 6, size_t(len - 6));
+      return tiff_orientation(exif, size_t(len));
     }
-    return 1;
+    pos += 8 + len + (len & 1);  // chunks are padded to an even size
   }
   return 1;
 }

@@ -1,8 +1,9 @@
 // illust_core.cpp: probe, decode and tensor conversion for untrusted image bytes. The order of checks
 // is the point of this file: empty -> format from magic bytes -> size from the header (our own read) vs
-// the pixel cap -> container structure (truncation, inputs known to break stb_image) -> stb's header
-// reader and the cap again -> decode. Nothing is allocated for pixels until all of that passed; every
-// stb failure becomes a Status plus stb's reason.
+// the pixel cap -> container structure (truncation, inputs known to break stb_image) -> the decoder's
+// header reader (stb's, or libwebp's WebPGetFeatures) and the cap again -> decode. Nothing is
+// allocated for pixels until all of that passed; every decoder failure becomes a Status plus the
+// decoder's reason.
 #include <climits>
 #include <cmath>
 #include <cstring>
@@ -51,7 +52,8 @@ const char* format_name(Format format) {
 }
 
 bool is_decodable(Format format) {
-  return format == Format::jpeg || format == Format::png || format == Format::gif || format == Format::bmp;
+  return format == Format::jpeg || format == Format::png || format == Format::gif || format == Format::bmp ||
+         format == Format::webp;
 }
 
 namespace {
@@ -120,8 +122,18 @@ ProbeResult probe(const uint8_t* data, size_t size, const Limits& limits) {
   const Format format = sniff_format(data, size);
   if (format == Format::unknown && is_truncated_magic(data, size))
     return failure<ProbeResult>(Status::truncated, "truncated: file ends inside its signature (" + std::to_string(size) + " bytes)");
-  if (!is_decodable(format))
-    return failure<ProbeResult>(Status::unsupported_format, std::string("unsupported format: ") + format_name(format), format);
+  if (!is_decodable(format)) {
+    std::string message = std::string("unsupported format: ") + format_name(format);
+    // A RIFF file that is not WebP (WAVE audio, AVI video) says what it is, so nobody hunts for a
+    // broken WebP.
+    if (format == Format::unknown && size >= 12 && std::memcmp(data, "RIFF", 4) == 0) {
+      std::string kind(reinterpret_cast<const char*>(data) + 8, 4);
+      for (char& ch : kind)
+        if (static_cast<unsigned char>(ch) < 0x20 || static_cast<unsigned char>(ch) > 0x7E) ch = '?';
+      message += " (a RIFF " + kind + " file, not WebP)";
+    }
+    return failure<ProbeResult>(Status::unsupported_format, message, format);
+  }
   if (size > size_t(INT_MAX))
     return failure<ProbeResult>(Status::too_large, "input too large: " + std::to_string(size) + " bytes (2 GiB at most)", format);
 
@@ -145,9 +157,23 @@ ProbeResult probe(const uint8_t* data, size_t size, const Limits& limits) {
   if (structure == Structure::truncated)
     return failure<ProbeResult>(Status::truncated, std::string("truncated ") + format_name(format) + ": data ends before the image does", format);
 
-  // 3. stb_image's own header reader for this format, and the cap again on the size it reads.
+  // 3. The decoder's own header reader for this format, and the cap again on the size it reads.
   int w = 0, h = 0, comp = 0;
-  const bool header_ok = stb_info_for_format(format, data, int(size), &w, &h, &comp) != 0;
+  bool header_ok = true;
+  if (format == Format::webp) {
+    WebpFeatures features;
+    std::string reason;
+    const Status st = webp_features(data, size, &features, &reason);
+    if (st != Status::ok) {
+      const std::string what = st == Status::out_of_memory ? "out of memory reading the header: " : status_name(st) + std::string(" ");
+      return failure<ProbeResult>(st, what + "webp: " + reason, format);
+    }
+    w = features.width;
+    h = features.height;
+    comp = features.has_alpha ? 4 : 3;
+  } else {
+    header_ok = stb_info_for_format(format, data, int(size), &w, &h, &comp) != 0;
+  }
   if (!header_ok || w <= 0 || h <= 0) {
     const std::string reason = header_ok ? "zero-sized image" : stb_reason();
     const Status st = status_for_stb_reason(reason);
@@ -161,7 +187,9 @@ ProbeResult probe(const uint8_t* data, size_t size, const Limits& limits) {
   ProbeResult r;
   r.format = format;
   r.channels_in_file = comp;
-  r.orientation = format == Format::jpeg ? jpeg_exif_orientation(data, size) : 1;
+  r.orientation = format == Format::jpeg   ? jpeg_exif_orientation(data, size)
+                  : format == Format::webp ? webp_exif_orientation(data, size)
+                                           : 1;
   const bool swaps = r.orientation >= 5;
   r.width = swaps ? h : w;
   r.height = swaps ? w : h;
@@ -178,23 +206,44 @@ DecodeResult decode_rgbx(const uint8_t* data, size_t size, const DecodeOptions& 
   if (info.status != Status::ok) return failure<DecodeResult>(info.status, info.message, info.format);
   const Format format = info.format;
 
-  int w = 0, h = 0, comp = 0;
-  uint8_t* raw = stbi_load_from_memory(data, int(size), &w, &h, &comp, 4);
-  if (!raw) {
-    const std::string reason = stb_reason();
-    const Status st = status_for_stb_reason(reason);
-    return failure<DecodeResult>(st, std::string(st == Status::out_of_memory ? "out of memory decoding " : "corrupt ") +
-                                         format_name(format) + ": " + reason,
-                                 format);
+  int w = 0, h = 0;
+  PixelBuffer pixels;
+  bool has_alpha;
+  if (format == Format::webp) {
+    WebpImage image;
+    std::string reason;
+    const Status st = webp_decode_first_frame(data, size, options.limits, &image, &reason);
+    if (st == Status::too_large)
+      return failure<DecodeResult>(st, "image too large: " + reason + " exceeds " + megapixels(options.limits.max_pixels), format);
+    if (st != Status::ok)
+      return failure<DecodeResult>(st, std::string(st == Status::out_of_memory ? "out of memory decoding" : status_name(st)) +
+                                           " webp: " + reason,
+                                   format);
+    w = image.width;
+    h = image.height;
+    // PIL shows a WebP as RGB (alpha dropped, not composited) unless the file declares alpha.
+    has_alpha = image.has_alpha;
+    pixels = std::move(image.rgba);
+  } else {
+    int comp = 0;
+    uint8_t* raw = stbi_load_from_memory(data, int(size), &w, &h, &comp, 4);
+    if (!raw) {
+      const std::string reason = stb_reason();
+      const Status st = status_for_stb_reason(reason);
+      return failure<DecodeResult>(st, std::string(st == Status::out_of_memory ? "out of memory decoding " : "corrupt ") +
+                                           format_name(format) + ": " + reason,
+                                   format);
+    }
+    pixels.reset(raw);  // stb allocates with malloc (STBI_MALLOC default), so free() releases it
+    // PNG can carry transparency in tRNS that stb's header scan does not report, so every format that
+    // can hold alpha is flattened (opaque pixels cost one compare); stb's JPEG output is always opaque.
+    has_alpha = format != Format::jpeg;
   }
-  PixelBuffer pixels(raw);  // stb allocates with malloc (STBI_MALLOC default), so free() releases it
   if (w <= 0 || h <= 0 || uint64_t(w) * uint64_t(h) > options.limits.max_pixels)
     return failure<DecodeResult>(Status::too_large, "image too large: " + std::to_string(w) + "x" + std::to_string(h) +
                                                         " exceeds " + megapixels(options.limits.max_pixels),
                                  format);
-  // PNG can carry transparency in tRNS that stb's header scan does not report, so every format that
-  // can hold alpha is flattened (opaque pixels cost one compare); stb's JPEG output is always opaque.
-  if (format != Format::jpeg) flatten_rgba_in_place(pixels.get(), size_t(w) * size_t(h), options.alpha_background);
+  if (has_alpha) flatten_rgba_in_place(pixels.get(), size_t(w) * size_t(h), options.alpha_background);
 
   DecodeResult r;
   r.format = format;

@@ -1,5 +1,5 @@
-// illust_core.h: the C++ image core of Illust Only. Turns untrusted image bytes (JPEG, PNG, GIF, BMP)
-// into the model's float32 NCHW input tensor, exactly as model/contract.json describes. The same code
+// illust_core.h: the C++ image core of Illust Only. Turns untrusted image bytes (JPEG, PNG, GIF, BMP,
+// WebP) into the model's float32 NCHW input tensor, exactly as model/contract.json describes. The same code
 // is compiled natively (tests, fuzzing, CLI) and to WebAssembly (web/lib/core.js via wasm/bindings.cpp).
 //
 // This header is the manual.
@@ -16,6 +16,13 @@
 // (so: one thread at a time per process, as in a wasm instance). Images are refused with
 // Status::too_large from their header alone, before any pixel buffer exists. Inputs that trigger
 // known bugs of Debian's stb_image 2.27 (found by our fuzzer) are refused as corrupt before stb runs.
+//
+// Decoders: stb_image (Debian's libstb-dev) for JPEG, PNG, GIF, BMP; libwebp 1.2.4 (Debian's source
+// package with its security patches, decoder only) for WebP: lossy, lossless, with alpha, and the
+// first frame of an animation (decoding one frame whatever the frame count), each exactly as PIL
+// shows it to the training pipeline (same libwebp, same first-frame canvas; EXIF orientation of
+// extended files applied). WebP failures carry libwebp's reason, e.g.
+// "corrupt webp: bitstream error (VP8_STATUS_BITSTREAM_ERROR)".
 #pragma once
 
 #include <array>
@@ -31,16 +38,18 @@ namespace illust {
 enum class Status {
   ok,
   empty_input,         // zero bytes
-  unsupported_format,  // recognised but not decodable (webp, avif, heic, tiff, ...) or unknown data
-  truncated,           // the data stops before the image does
-  corrupt,             // the data is malformed (message carries stb_image's reason)
-  too_large,           // width*height over Limits::max_pixels (checked from the header)
+  unsupported_format,  // recognised but not decodable (avif, heic, jxl, tiff, ...) or unknown data
+  truncated,           // the data stops before the image does (for WebP: before the RIFF size says)
+  corrupt,             // the data is malformed (message carries stb_image's or libwebp's reason)
+  too_large,           // width*height over Limits::max_pixels (checked from the header; for WebP the
+                       // VP8X canvas, or the VP8/VP8L frame size)
   bad_argument,        // invalid parameters (tensor size 0, std 0, ...)
   out_of_memory,       // an allocation failed
 };
 const char* status_name(Status status);
 
-// Formats recognised from magic bytes. Only jpeg, png, gif and bmp are decoded.
+// Formats recognised from magic bytes. jpeg, png, gif, bmp and webp are decoded; the rest are named
+// in unsupported_format errors ("unsupported format: avif").
 enum class Format { unknown, jpeg, png, gif, bmp, webp, avif, heic, heif, jxl, tiff, ico, psd, jp2, qoi, pdf, svg };
 const char* format_name(Format format);  // "jpeg", "png", ..., "unknown"
 Format sniff_format(const uint8_t* data, size_t size);
@@ -64,8 +73,8 @@ struct ProbeResult {
   Format format = Format::unknown;
   int width = 0;            // display size: after EXIF orientation (5..8 swap width and height)
   int height = 0;
-  int orientation = 1;      // EXIF orientation 1..8 (JPEG only; 1 for all other formats)
-  int channels_in_file = 0; // 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA (as stb_image reports it)
+  int orientation = 1;      // EXIF orientation 1..8 (JPEG, and WebP with an EXIF chunk; 1 otherwise)
+  int channels_in_file = 0; // 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA (as stb_image reports it; WebP 3 or 4)
 };
 
 // Reads the header only (plus a structural scan that spots truncated files); allocates no pixels.
@@ -92,6 +101,8 @@ struct DecodeResult {
 
 // Decodes the first frame to 8-bit RGB: 16-bit PNG channels are reduced to 8 bits, gray is
 // replicated, palette expanded, alpha composited over options.alpha_background, EXIF orientation applied.
+// WebP: the first frame drawn on its canvas (the canvas outside the frame is transparent), composited
+// over alpha_background when the file declares alpha, as PIL does.
 DecodeResult decode_rgb(const uint8_t* data, size_t size, const DecodeOptions& options = DecodeOptions{});
 
 enum class ResizeMode {
@@ -148,6 +159,9 @@ LetterboxBox letterbox_box(int src_w, int src_h, int dst_w, int dst_h);
 
 // EXIF orientation (1..8) from a JPEG's APP1 segment; 1 when absent or unreadable. Bounds-checked.
 int jpeg_exif_orientation(const uint8_t* data, size_t size);
+// The same from an extended WebP's EXIF chunk (only when VP8X's EXIF flag is set, as libwebp's
+// demuxer and so PIL read it); 1 when absent or unreadable. Bounds-checked.
+int webp_exif_orientation(const uint8_t* data, size_t size);
 
 // Applies EXIF orientation to an image of `bytes_per_pixel` (3 or 4) interleaved bytes. Returns a new
 // buffer (null when out of memory) and sets *out_w/*out_h; orientation 1 (or invalid) returns a copy.

@@ -1,5 +1,6 @@
 // fuzz_decode.cpp: libFuzzer target over the whole untrusted-input path: probe, decode (orientation,
-// alpha) and to_tensor with squash and letterbox. Built with clang -fsanitize=fuzzer,address,undefined
+// alpha) and to_tensor with squash and letterbox, for every format the core reads (stb_image's four and
+// libwebp's WebP, whose seeds tools/fuzz-smoke.sh writes from real images). Built with clang -fsanitize=fuzzer,address,undefined
 // by tools/fuzz-smoke.sh (bounded ~60 s run in the test suite); without sanitizers it is linked with
 // fuzz_replay_main.cpp into a corpus replayer that ctest runs over the fixtures.
 //

@@ -46,8 +46,8 @@ TEST_CASE("bad fixtures get their error code from probe, decode and to_tensor", 
 }
 
 TEST_CASE("messages read as documented", "[errors]") {
-  const auto webp = read_fixture("magic.webp");
-  CHECK(illust::probe(webp.data(), webp.size()).message == "unsupported format: webp");
+  const auto avif = read_fixture("magic.avif");
+  CHECK(illust::probe(avif.data(), avif.size()).message == "unsupported format: avif");
   const auto huge = read_fixture("huge_30000x30000.png");
   CHECK(illust::probe(huge.data(), huge.size()).message == "image too large: 30000x30000 exceeds 50 megapixels");
   const auto random = read_fixture("random.bin");
@@ -79,7 +79,8 @@ TEST_CASE("the pixel cap is configurable and checked before decoding", "[errors]
 }
 
 TEST_CASE("every prefix of a valid file fails cleanly", "[errors][truncated]") {
-  for (const char* file : {"jpeg_baseline_420.jpg", "jpeg_progressive.jpg", "png_rgba8.png", "png_palette.png"}) {
+  for (const char* file : {"jpeg_baseline_420.jpg", "jpeg_progressive.jpg", "png_rgba8.png", "png_palette.png",
+                           "webp_lossy.webp", "webp_lossless_alpha.webp", "webp_animated.webp"}) {
     const auto bytes = read_fixture(file);
     for (size_t n = 1; n < bytes.size(); ++n) {
       const illust::DecodeResult d = illust::decode_rgb(bytes.data(), n);
@@ -105,7 +106,8 @@ TEST_CASE("every prefix of a valid file fails cleanly", "[errors][truncated]") {
 TEST_CASE("random damage never crashes and always yields a status", "[errors][robustness]") {
   std::mt19937 rng(42);
   const illust::PreprocessParams params = test_support::params_from_contract(test_support::contract());
-  for (const char* file : {"jpeg_baseline_420.jpg", "jpeg_progressive.jpg", "png_rgba8.png", "gif_palette.gif", "bmp_rgb24.bmp"}) {
+  for (const char* file : {"jpeg_baseline_420.jpg", "jpeg_progressive.jpg", "png_rgba8.png", "gif_palette.gif", "bmp_rgb24.bmp",
+                           "webp_lossy.webp", "webp_lossless_alpha.webp", "webp_animated.webp"}) {
     const auto original = read_fixture(file);
     for (int round = 0; round < 150; ++round) {
       std::vector<uint8_t> bytes = original;

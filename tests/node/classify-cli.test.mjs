@@ -124,7 +124,10 @@ describe('classify CLI: pipeline', { skip: pipelineSkip }, () => {
     await writeFile(fixture('tree', 'valid.jpg'), GRADIENT_JPEG);
     await writeFile(fixture('tree', 'empty.png'), '');
     await writeFile(fixture('tree', 'random.jpg'), noise(4096));
-    // A real WebP header: RIFF size WEBP VP8 chunk; the core recognises it and refuses it by name.
+    // A real lossless WebP of valid.png's pixels (written by PIL), and a WebP header over noise: the
+    // core decodes the first and says libwebp's reason for the second.
+    execFileSync('/usr/bin/python3', ['-c', 'import io, sys; from PIL import Image; Image.open(sys.argv[1]).save(sys.argv[2], lossless=True)',
+      fixture('tree', 'valid.png'), fixture('tree', 'valid.webp')]);
     await writeFile(fixture('tree', 'fake.webp'), Buffer.concat([Buffer.from('RIFF'), Buffer.from([64, 0, 0, 0]), Buffer.from('WEBPVP8 '), noise(56, 7)]));
     await writeFile(fixture('tree', 'truncated.png'), png.subarray(0, 90));
     await writeFile(fixture('tree', 'notes.txt'), 'not an image: skipped when walking folders');
@@ -153,9 +156,9 @@ describe('classify CLI: pipeline', { skip: pipelineSkip }, () => {
     assert.ok(lines, 'stdout is JSON lines');
     const byName = new Map(lines.map((line) => [path.relative(fixture('tree'), line.path), line]));
     assert.deepEqual([...byName.keys()].sort(), ['.dotted.png', 'empty.png', 'fake.webp', 'nested/caf\ufffd.png', 'nested/dangling.png',
-      'nested/deeper/inner.png', 'random.jpg', 'truncated.png', 'valid.jpg', 'valid.png']);
+      'nested/deeper/inner.png', 'random.jpg', 'truncated.png', 'valid.jpg', 'valid.png', 'valid.webp']);
     assert.equal(lines.length, byName.size, 'no file is reported twice despite the loop');
-    for (const name of ['valid.png', 'valid.jpg', '.dotted.png', 'nested/deeper/inner.png', 'nested/caf\ufffd.png']) {
+    for (const name of ['valid.png', 'valid.jpg', 'valid.webp', '.dotted.png', 'nested/deeper/inner.png', 'nested/caf\ufffd.png']) {
       const line = byName.get(name);
       assert.deepEqual(Object.keys(line), ['path', 'label', 'scores', 'ms'], name);
       assert.ok(LABELS.includes(line.label), `${name}: label ${line.label}`);
@@ -166,12 +169,13 @@ describe('classify CLI: pipeline', { skip: pipelineSkip }, () => {
     }
     const error = (name) => { const line = byName.get(name); assert.deepEqual(Object.keys(line), ['path', 'error'], name); return line.error; };
     assert.match(error('empty.png'), /empty/i);
-    assert.equal(error('fake.webp'), 'unsupported format: webp');
+    assert.match(error('fake.webp'), /^corrupt webp: .*\(VP8_STATUS_[A-Z_]+\)$/);
     assert.equal(error('random.jpg'), 'unsupported format: unknown');
     assert.match(error('truncated.png'), /truncated|corrupt/i);
     assert.match(error('nested/dangling.png'), /no such file/);
     assert.deepEqual(byName.get('nested/caf\ufffd.png').scores, byName.get('valid.png').scores, 'the same bytes as valid.png');
-    assert.match(stderr, /10 file\(s\):.*errors 5/);
+    assert.deepEqual(byName.get('valid.webp').scores, byName.get('valid.png').scores, 'the same pixels as valid.png');
+    assert.match(stderr, /11 file\(s\):.*errors 5/);
   });
 
   test('a FIFO, a missing path, a non-image, huge dimensions and a huge file are error lines, not hangs', async () => {
@@ -258,7 +262,7 @@ describe('classify CLI: pipeline', { skip: pipelineSkip }, () => {
     assert.equal(code, 0);
     const [ok, bad] = stdout.trim().split('\n');
     assert.match(ok, /^(illustration|screenshot|photo)\s+illus \d\.\d{3}\s+scree \d\.\d{3}\s+photo \d\.\d{3}\s+[\d.]+ ms\s+.*valid\.png$/);
-    assert.match(bad, /^error\s+.*fake\.webp: unsupported format: webp$/);
+    assert.match(bad, /^error\s+.*fake\.webp: corrupt webp: /);
   });
 
   test('--pretty keeps one line per image when a name holds a newline', async () => {

@@ -34,7 +34,7 @@ async function run() {
   const core = await loadCore();
   const t = core.toTensor(bytes, contract);
   report.page = { ok: t.ok, dims: t.dims, format: t.format, tensor: t.ok ? Array.from(t.tensor) : null, message: t.message };
-  report.pageBad = core.probe(new TextEncoder().encode('RIFF\\0\\0\\0\\0WEBPVP8 '));
+  report.pageBad = core.probe(new TextEncoder().encode('\\0\\0\\0\\x1cftypavif'));
   const worker = new Worker('./worker.js', { type: 'module' });
   report.worker = await new Promise((resolve) => {
     worker.onmessage = (e) => resolve(e.data);
@@ -110,7 +110,7 @@ test('loads and runs on a page and in a module worker under the MV3 CSP, matchin
     assert.equal(report.error, undefined, report.error);
     assert.equal(report.evalAllowed, false, 'CSP not in force: the test would prove nothing');
     assert.deepEqual(report.violations, [], `CSP violations: ${report.violations}`);
-    assert.deepEqual(report.pageBad, { ok: false, code: 'unsupported_format', message: 'unsupported format: webp' });
+    assert.deepEqual(report.pageBad, { ok: false, code: 'unsupported_format', message: 'unsupported format: avif' });
 
     const contract = readContract();
     const node = (await loadCore()).toTensor(fixture('jpeg_exif_orientation_6.jpg'), contract);

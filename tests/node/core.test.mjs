@@ -94,7 +94,7 @@ describe('fixtures through wasm', () => {
       }
       if (entry.code !== 'corrupt') assert.equal(core.probe(bytes).code, entry.code, entry.file);
     }
-    assert.equal(core.probe(fixture('magic.webp')).message, 'unsupported format: webp');
+    assert.equal(core.probe(fixture('magic.avif')).message, 'unsupported format: avif');
     assert.equal(core.probe(fixture('huge_30000x30000.png')).message, 'image too large: 30000x30000 exceeds 50 megapixels');
   });
 

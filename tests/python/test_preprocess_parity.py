@@ -2,7 +2,9 @@
 images like the Python evaluation path (PIL/libjpeg, tools/illust_data.eval_tensor) that the model was
 trained and validated with. JPEG decoders differ by a level or two per pixel, so we bound the mean and
 worst differences (measured: mean 0.01-0.1 levels, at most 3) and require the shipped model's
-probabilities to stay nearly equal."""
+probabilities to stay nearly equal. WebP has no such excuse: PIL and the core run the same libwebp
+(1.2.4), so WebPs that PIL writes from real images at test time (lossy, lossless, with alpha,
+animated) must give the very same tensors, alpha composited exactly as open_rgb does."""
 import json
 import subprocess
 import tempfile
@@ -30,15 +32,15 @@ class PreprocessParityTest(unittest.TestCase):
         cls.contract = illust_data.load_contract(CONTRACT)
         cls.samples = spread_samples(illust_data.list_samples(cls.data_dir), 10)
 
-    def core_tensors(self, contract_path, contract):
+    def core_tensors(self, contract_path, contract, paths=None):
+        paths = paths or [s.path for s in self.samples]
         shape = (3, contract["input"]["height"], contract["input"]["width"])
         with tempfile.TemporaryDirectory() as tmp:
             result = subprocess.run([str(CLI), "--mode", "tensor", "--contract", str(contract_path), "--dump", tmp]
-                                    + [str(s.path) for s in self.samples], capture_output=True, text=True, check=True)
+                                    + [str(p) for p in paths], capture_output=True, text=True, check=True)
             reports = [json.loads(line) for line in result.stdout.splitlines()]
             self.assertTrue(all(r["ok"] for r in reports), reports)
-            return np.stack([np.fromfile(Path(tmp) / (s.path.name + ".f32"), dtype="<f4").reshape(shape)
-                             for s in self.samples])
+            return np.stack([np.fromfile(Path(tmp) / (Path(p).name + ".f32"), dtype="<f4").reshape(shape) for p in paths])
 
     def assert_close_to_python(self, core, contract):
         python = np.stack([illust_data.eval_tensor(s.path, contract) for s in self.samples])
@@ -65,6 +67,43 @@ class PreprocessParityTest(unittest.TestCase):
                     if resize == "letterbox":  # wide and tall images really are padded with pad_color
                         padded = (python == 0).all(axis=1).reshape(len(self.samples), -1).mean(1)
                         self.assertGreater(padded.max(), 0.1)
+
+    def write_webps(self, folder):
+        """Real images as WebP, the ways PIL writes them: lossy, lossless, each with a real alpha channel
+        (the image's own luminance, so transparency follows its content), and a two-frame animation."""
+        from PIL import Image
+        paths = []
+        for i, sample in enumerate(self.samples[:6]):
+            rgb = illust_data.open_rgb(sample.path)
+            rgba = rgb.copy()
+            rgba.putalpha(rgb.convert("L"))
+            for name, image, options in (("lossy", rgb, {"quality": 80}), ("lossless", rgb, {"lossless": True}),
+                                         ("lossy_alpha", rgba, {"quality": 80}), ("lossless_alpha", rgba, {"lossless": True}),
+                                         ("animated", rgb, {"save_all": True, "append_images": [rgb.rotate(180)], "duration": 100})):
+                path = Path(folder) / f"{i}_{name}.webp"
+                image.save(path, **options)
+                paths.append(path)
+        return paths
+
+    def test_webp_tensors_equal_python_exactly(self):
+        from PIL import Image
+        with tempfile.TemporaryDirectory() as tmp:
+            paths = self.write_webps(tmp)
+            with Image.open(paths[2]) as image:
+                self.assertEqual(image.mode, "RGBA")  # the alpha variants really carry alpha
+            # The shipped contract, and one that composites over a colour, so the background is checked too.
+            coloured = dict(self.contract, preprocess=dict(self.contract["preprocess"], alpha_background=[10, 200, 30]))
+            for contract in (self.contract, coloured):
+                with self.subTest(alpha_background=contract["preprocess"]["alpha_background"]):
+                    contract_path = Path(tmp) / "contract.json"
+                    contract_path.write_text(json.dumps(contract))
+                    core = self.core_tensors(contract_path, contract, paths)
+                    python = np.stack([illust_data.eval_tensor(p, contract) for p in paths])
+                    worst = np.abs(core - python).reshape(len(paths), -1).max(1)
+                    self.assertEqual(worst.max(), 0.0, dict(zip((p.name for p in paths), worst.round(6))))
+            # Alpha matters: the same pixels composited over white and over the colour differ.
+            self.assertGreater(np.abs(illust_data.eval_tensor(paths[2], self.contract)
+                                      - illust_data.eval_tensor(paths[2], coloured)).mean(), 0.01)
 
     def test_shipped_model_agrees_on_core_and_python_tensors(self):
         core = self.core_tensors(CONTRACT, self.contract)

@@ -9,7 +9,8 @@
 //   ours            wasm core toTensor + ONNX Runtime Web (wasm) via web/lib/classifier.js, the very
 //                   code the demo and the extension run
 //   ours-pool       the extension's pool: several workers, each with the core and its own ORT
-//   core-decode     wasm core toTensor only (issue 2: decode + preprocess)
+//   core-decode     wasm core toTensor only (issue 2: decode + preprocess); with imageSet 'webp' on the
+//                   same images as WebP (issue 23)
 //   browser-decode  the browser's own path to the same tensor: createImageBitmap + OffscreenCanvas
 //                   drawImage/getImageData + a JS normalise loop
 //   nsfwjs          nsfwjs 4.4.0 (MobileNetV2) on @tensorflow/tfjs 4.22.0, wasm or webgl backend, its
@@ -23,8 +24,10 @@ async function fetchBytes(url) {
   return new Uint8Array(await response.arrayBuffer());
 }
 
-async function loadImages(count) {
-  return Promise.all(Array.from({ length: count }, (_, i) => fetchBytes(`/bench-images/${i}`)));
+/** imageSet 'webp': the same images re-encoded as WebP by tools/bench.mjs (served as /bench-webp/<i>). */
+async function loadImages(count, imageSet = 'original') {
+  const prefix = imageSet === 'webp' ? '/bench-webp/' : '/bench-images/';
+  return Promise.all(Array.from({ length: count }, (_, i) => fetchBytes(`${prefix}${i}`)));
 }
 
 function loadScript(src) {
@@ -317,11 +320,11 @@ async function measureMemory() {
  * Called by tools/bench.mjs first: fetches the images, sets the suite up, warms it up.
  * Resolves to {startupMs, info, count, memoryBytes, crossOriginIsolated} or {error}; never rejects.
  */
-window.setupSuite = async (name, { count, maxImages = Infinity, warmup = 3, ...options }) => {
+window.setupSuite = async (name, { count, maxImages = Infinity, warmup = 3, imageSet, ...options }) => {
   try {
     const suite = SUITES[name];
     if (!suite) throw new Error(`unknown suite ${name}`);
-    const images = await loadImages(Math.min(count, maxImages));
+    const images = await loadImages(Math.min(count, maxImages), imageSet);
     const { startupMs, step, runRange, info } = await suite(options);
     // Suites that handle a range themselves (batching, pipelining) warm up on one range.
     if (runRange && warmup > 0) await runRange(images.slice(0, 10));

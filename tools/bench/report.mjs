@@ -138,8 +138,8 @@ export function renderReport({ results, environment: env, images }) {
   const nsfwBest = results.filter((r) => r.suite === 'nsfwjs' && ok(r)).sort((a, b) => medianOf(a, 'total') - medianOf(b, 'total'))[0];
   const nodeBest = results.filter((r) => r.suite === 'node-ort' && r.group !== 'levers' && ok(r)).sort((a, b) => medianOf(a, 'total') - medianOf(b, 'total'))[0];
   const nativeCore = byId('native-core');
-  const coreDecode = byId('core-decode');
-  const browserDecode = byId('browser-decode');
+  const coreDecode = byId('core-decode:{}');
+  const browserDecode = byId('browser-decode:{}');
   // The native limit: the natively compiled core's decode + onnxruntime-node's inference.
   const nativeLimit = nodeBest && nativeCore ? medianOf(nativeCore, 'decode') + medianOf(nodeBest, 'infer') : NaN;
   // The same in CPU time: the native core's CPU plus onnxruntime-node's share of the node row's CPU,
@@ -171,6 +171,8 @@ export function renderReport({ results, environment: env, images }) {
   if (oursBest && nodeBest) add(`ours / onnxruntime-node, inference only (${oursBest.options.threads} vs ${nodeBest.options.threads} thr)`,
     ratio(medianOf(oursBest, 'infer'), medianOf(nodeBest, 'infer')));
   if (coreDecode && browserDecode) add('browser decode path / wasm core, decode + preprocess: median · CPU per image', `${ratio(medianOf(browserDecode, 'decode'), medianOf(coreDecode, 'decode'), 2)} · ${ratio(cpuOf(browserDecode), cpuOf(coreDecode), 2)}`, '≥ 1x (core no slower)');
+  const coreWebp = results.find((r) => r.suite === 'core-decode' && r.options?.imageSet === 'webp' && ok(r));
+  if (coreDecode && coreWebp) add('wasm core, WebP / JPEG (the same images), decode + preprocess: median · CPU per image', `${ratio(medianOf(coreWebp, 'decode'), medianOf(coreDecode, 'decode'), 2)} · ${ratio(cpuOf(coreWebp), cpuOf(coreDecode), 2)}`, '≤ 1.5x');
   if (coreDecode && nativeCore) add('wasm core / native core, decode + preprocess: median · CPU per image', `${ratio(medianOf(coreDecode, 'decode'), medianOf(nativeCore, 'decode'))} · ${ratio(cpuOf(coreDecode), cpuOf(nativeCore))}`);
   if (mediaTab && !mediaTab.error) {
     const row = (name) => mediaTab.table.find((r) => r[0].startsWith(name));
