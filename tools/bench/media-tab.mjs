@@ -145,8 +145,9 @@ async function startLocalServer(bytesById, requestCounts, pageHtml, dir) {
 async function startupTimes(context) {
   const worker = context.serviceWorkers()[0];
   if (!worker) return null;
-  return worker.evaluate(() => chrome.runtime.sendMessage({ type: 'illust-only/offscreen-status', target: 'offscreen', provider: 'auto' })
-    .then((answer) => answer?.startup ?? null, () => null)).catch(() => null);
+  const steps = await worker.evaluate(() => chrome.runtime.sendMessage({ type: 'illust-only/offscreen-status', target: 'offscreen', provider: 'auto' })
+    .then((answer) => ({ ...globalThis.illustOnlyStartupSteps, ...answer?.startup }), () => null)).catch(() => null);
+  return steps && Object.keys(steps).length > 0 ? steps : null;
 }
 
 const median = (values) => percentile(values, 50);
