@@ -144,8 +144,12 @@ function fixturePage(batches, otherPosts = []) {
     .replace('/*CELL_BATCHES*/[]', JSON.stringify(batches)).replace('/*OTHER_POSTS*/[]', JSON.stringify(otherPosts));
 }
 
-/** The media id of a pbs.twimg.com request fetched by the service worker, or null. */
-const workerMediaId = (request) => (request.fromWorker && request.host === 'pbs.twimg.com' ? new URL(request.url).pathname.split('/')[2] : null);
+/**
+ * The media id of a pbs.twimg.com request made to judge it (the content script's fetch of the page's
+ * thumbnail, or the service worker's own), or null (e.g. the page's own <img>).
+ */
+const judgingMediaId = (request) => (request.host === 'pbs.twimg.com' && (request.fromWorker || request.type === 'fetch')
+  ? new URL(request.url).pathname.split('/')[2] : null);
 
 /**
  * Chromium with the unpacked extension in a fresh profile; close() removes the profile. With
@@ -180,13 +184,14 @@ async function serveOffline(context, { pages, media, requests }) {
     const url = new URL(request.url());
     // Playwright also sees the extension's own pages (the popup) load their files.
     if (url.protocol === 'chrome-extension:') return route.continue();
-    requests.push({ host: url.host, url: url.href, fromWorker: Boolean(request.serviceWorker()) });
+    requests.push({ host: url.host, url: url.href, fromWorker: Boolean(request.serviceWorker()), type: request.resourceType() });
     const page = pages[`${url.origin}${url.pathname}`];
     if (page) return route.fulfill({ contentType: 'text/html; charset=utf-8', body: page });
     const id = url.host === 'pbs.twimg.com' && url.pathname.match(/^\/media\/([\w-]+)$/)?.[1];
     const item = id ? media.get(id) : null;
     if (item?.hang) return undefined; // left unanswered: the extension must give up by itself
-    const answer = () => route.fulfill({ contentType: 'image/jpeg', body: item.bytes });
+    // X's CDN allows any origin to read its thumbnails (the content script reads them for the page).
+    const answer = () => route.fulfill({ contentType: 'image/jpeg', body: item.bytes, headers: { 'Access-Control-Allow-Origin': '*' } });
     if (item?.bytes && item.delayMs) {
       setTimeout(() => answer().then(() => { item.answeredAt = Date.now(); }, () => {}), item.delayMs);
       return undefined;
@@ -395,19 +400,23 @@ test('extension on an X media tab: hides screenshots and photos without flashing
     await popup.uncheck('#enabled');
     await page.waitForFunction(() => !document.documentElement.hasAttribute('data-illust-only-active'));
     assert.ok(Object.values(await states()).every((s) => s.shown), 'everything shows when switched off');
-    const workerFetchesBefore = requests.filter((r) => r.fromWorker).length;
+    const judgingFetchesBefore = requests.filter(judgingMediaId).length;
     await page.reload();
     await page.waitForFunction(() => document.querySelectorAll('li[data-test-media] a').length > 0);
     await page.waitForTimeout(1500);
     assert.ok(Object.values(await states()).every((s) => s.shown), 'everything shows on a fresh load while switched off');
-    assert.equal(requests.filter((r) => r.fromWorker).length, workerFetchesBefore, 'nothing fetched for judging while switched off');
+    assert.equal(requests.filter(judgingMediaId).length, judgingFetchesBefore, 'nothing fetched for judging while switched off');
 
     // No flash, ever; no host but X's.
     assert.deepEqual(await page.evaluate(() => window.__flashes.slice(0, 10)), [], 'cells painted before their verdict');
     assertOnlyHosts(requests, ['x.com', 'pbs.twimg.com']);
-    const workerFetches = requests.filter((r) => r.fromWorker);
-    assert.ok(workerFetches.length >= all.length, 'the service worker fetched the media');
-    for (const r of workerFetches) assert.match(r.url, /^https:\/\/pbs\.twimg\.com\/media\/[\w-]+\?format=jpg&name=small$/);
+    // Judged on the page's own thumbnails (format=webp), read by the content script; the service worker
+    // fetches only what the page could not read (here the 404), and the same URL.
+    const pageReads = requests.filter((r) => judgingMediaId(r) && !r.fromWorker);
+    assert.ok(new Set(pageReads.map(judgingMediaId)).size >= all.length, 'the content script read the thumbnails');
+    for (const r of requests.filter(judgingMediaId)) assert.match(r.url, /^https:\/\/pbs\.twimg\.com\/media\/[\w-]+\?format=webp&name=small$/);
+    const missingIds = all.filter((id) => media.get(id).label === 'missing');
+    assert.deepEqual([...new Set(requests.filter((r) => r.fromWorker).map(judgingMediaId))], missingIds, 'the worker fetched only what the page could not read');
 
     // The last X tab leaves X, then (back on X) is closed: each time the offscreen document (and the
     // model's memory) goes too.
@@ -597,7 +606,7 @@ test('verdicts are remembered across a browser restart (no image fetched again) 
     let requests = [];
     try {
       await loadAndJudge(browser.context, requests);
-      assert.deepEqual(requests.map(workerMediaId).filter(Boolean).sort(), [...ids].sort(), 'each media fetched once by the worker');
+      assert.deepEqual(requests.map(judgingMediaId).filter(Boolean).sort(), [...ids].sort(), 'each media read once for judging');
       const popup = await browser.context.newPage();
       await popup.goto(`chrome-extension://${browser.extensionId}/popup.html`);
       await rememberedInPopup(popup, ids.length);
@@ -629,7 +638,7 @@ test('verdicts are remembered across a browser restart (no image fetched again) 
     requests = [];
     try {
       const page = await loadAndJudge(browser.context, requests);
-      assert.deepEqual(requests.filter((r) => workerMediaId(r)), [], 'no image fetched by the worker after a restart');
+      assert.deepEqual(requests.filter((r) => judgingMediaId(r)), [], 'no image read for judging after a restart');
       const popup = await browser.context.newPage();
       await popup.goto(`chrome-extension://${browser.extensionId}/popup.html`);
       await rememberedInPopup(popup, ids.length);
@@ -642,7 +651,7 @@ test('verdicts are remembered across a browser restart (no image fetched again) 
       const consoleLines = [];
       const { waitForStates, assertVerdicts } = pageProbe(page, media, consoleLines);
       assertVerdicts(await waitForStates(ids, judged, 'the cells judged again'), ids);
-      assert.deepEqual(requests.map(workerMediaId).filter(Boolean).sort(), [...ids].sort(), 'fetched again after forgetting');
+      assert.deepEqual(requests.map(judgingMediaId).filter(Boolean).sort(), [...ids].sort(), 'fetched again after forgetting');
     } finally {
       await browser.close();
     }
@@ -690,12 +699,12 @@ test('cells in view are judged before cells far above them; a profile\'s own pos
       };
     });
     assert.ok(inView.length >= 6 && farAbove.length >= 6, `the scrolled grid has cells in view (${inView.length}) and far above (${farAbove.length})`);
-    assert.deepEqual(requests.filter((r) => workerMediaId(r)), [], 'nothing fetched while switched off');
+    assert.deepEqual(requests.filter((r) => judgingMediaId(r)), [], 'nothing fetched while switched off');
     await worker.evaluate(() => chrome.storage.local.set({ enabled: true }));
     const { waitForStates, assertVerdicts } = pageProbe(page, media, consoleLines);
     const gridIds = grid.map((c) => c.mediaId);
     assertVerdicts(await waitForStates(gridIds, judged, 'the whole grid judged'), gridIds);
-    const fetchOrder = requests.map(workerMediaId).filter(Boolean);
+    const fetchOrder = requests.map(judgingMediaId).filter(Boolean);
     const lastInView = Math.max(...inView.map((id) => fetchOrder.indexOf(id)));
     const firstFarAbove = Math.min(...farAbove.map((id) => fetchOrder.indexOf(id)));
     assert.ok(inView.every((id) => fetchOrder.includes(id)) && lastInView < firstFarAbove,
@@ -710,28 +719,66 @@ test('cells in view are judged before cells far above them; a profile\'s own pos
       return rect.bottom > 0 && rect.top < innerHeight;
     }), [ownOnScreen, retweet.mediaId, ...ownBelow]);
     assert.deepEqual(onScreen, [true, true, ...ownBelow.map(() => false)], 'the fixture\'s profile: first post and retweet on screen, the rest below');
-    for (const deadline = Date.now() + JUDGE_TIMEOUT_MS; !requests.some((r) => workerMediaId(r) === ownOnScreen);) {
+    for (const deadline = Date.now() + JUDGE_TIMEOUT_MS; !requests.some((r) => judgingMediaId(r) === ownOnScreen);) {
       assert.ok(Date.now() < deadline, `the profile's own post on screen was never judged ahead: ${consoleLines.join('\n')}`);
       await page.waitForTimeout(100);
     }
     await page.waitForTimeout(1500); // anything else it would fetch would have started by now
-    const fetchedAhead = requests.map(workerMediaId).filter((id) => id && !gridIds.includes(id));
+    const fetchedAhead = requests.map(judgingMediaId).filter((id) => id && !gridIds.includes(id));
     assert.deepEqual(fetchedAhead, [ownOnScreen], 'only the own post on screen is judged ahead');
 
     // The click on Media: the cell judged ahead takes its verdict without a new fetch.
     await page.evaluate(() => window.fixtureNavigate('/aheadartist/media'));
     const ownIds = own.map((c) => c.mediaId);
     assertVerdicts(await waitForStates(ownIds, judged, 'the media tab judged after the click'), ownIds);
-    assert.equal(requests.filter((r) => workerMediaId(r) === ownOnScreen).length, 1, 'the media judged ahead is not fetched again');
+    assert.equal(requests.filter((r) => judgingMediaId(r) === ownOnScreen).length, 1, 'the media judged ahead is not fetched again');
 
     // 3. Switched off: a profile asks for nothing.
     await worker.evaluate(() => chrome.storage.local.set({ enabled: false }));
-    const before = requests.filter((r) => workerMediaId(r)).length;
+    const before = requests.filter((r) => judgingMediaId(r)).length;
     await page.goto('https://x.com/offartist');
     await page.waitForTimeout(1500);
-    assert.equal(requests.filter((r) => workerMediaId(r)).length, before, 'nothing fetched on a profile while switched off');
+    assert.equal(requests.filter((r) => judgingMediaId(r)).length, before, 'nothing fetched on a profile while switched off');
     assertOnlyHosts(requests, ['x.com', 'pbs.twimg.com']);
   } finally {
     await close();
+  }
+});
+
+test('the extension judges the thumbnail the page downloaded: one image request per judged cell (page and images over local HTTPS, through the browser\'s HTTP cache)', { skip: skipReason ?? false, timeout: 120000 }, async () => {
+  await buildExtensionOnce();
+  const { picked } = await pickedImages();
+  const byClass = (label) => picked.filter((p) => p.label === label);
+  const media = new Map();
+  const cells = addCells(media, [...byClass('illustration').slice(0, 2), ...byClass('screenshot').slice(0, 2), ...byClass('photo').slice(0, 2)],
+    ['both', 'img', 'background']);
+  const ids = cells.map((c) => c.mediaId);
+  // The media-tab benchmark's server: x.com's page and pbs.twimg.com's thumbnails (Cache-Control as
+  // X's CDN), Chromium trusting its certificate by key so that responses are cached. Playwright's
+  // request interception would turn the HTTP cache off.
+  const { startLocalServer } = await import(pathToFileURL(path.join(root, 'tools', 'bench', 'media-tab.mjs')).href);
+  const certDir = mkdtempSync(path.join(os.tmpdir(), 'illust-only-e2e-cert-'));
+  const requestCounts = new Map();
+  const bytesById = new Map(ids.map((id) => [id, { jpg: media.get(id).bytes }]));
+  const local = await startLocalServer(bytesById, requestCounts, { current: fixturePage([cells]) }, certDir);
+  let browser = null;
+  try {
+    assert.ok(local, 'openssl makes the local server\'s certificate');
+    const { port } = local.server.address();
+    browser = await launchWithExtension([`--host-resolver-rules=MAP pbs.twimg.com:443 127.0.0.1:${port}, MAP x.com:443 127.0.0.1:${port}`,
+      `--ignore-certificate-errors-spki-list=${local.spki}`]);
+    const page = await browser.context.newPage();
+    const consoleLines = [];
+    page.on('console', (message) => consoleLines.push(message.text()));
+    await page.goto('https://x.com/someartist/media');
+    const { waitForStates, assertVerdicts } = pageProbe(page, media, consoleLines);
+    assertVerdicts(await waitForStates(ids, judged, 'the cells judged'), ids);
+    await page.waitForLoadState('load');
+    assert.deepEqual(Object.fromEntries(ids.map((id) => [id, requestCounts.get(id) ?? 0])), Object.fromEntries(ids.map((id) => [id, 1])),
+      `one image request per cell: the page's own, which the extension's read is answered from (console: ${consoleLines.join(' | ')})`);
+  } finally {
+    await browser?.close();
+    local?.server.close();
+    rmSync(certDir, { recursive: true, force: true });
   }
 });

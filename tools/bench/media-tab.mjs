@@ -2,8 +2,8 @@
 // extension (build/extension) into headless Chromium **with the flags a user's browser has** (no
 // --disable-background-timer-throttling and the like; only what this machine needs to run Chromium at
 // all) and serves https://x.com/someartist/media from the e2e fixture (tests/e2e/fixtures/
-// x-media-tab.html): 60 cells, the page loading its own thumbnails (format=webp URLs, as X's grid
-// does), in a 1280×1660 window, so 24 cells (8 rows of the 3-column grid) are on the first screen.
+// x-media-tab.html): 60 cells, the page loading its own thumbnails (format=webp URLs answered with
+// WebP, re-encoded by PIL at quality 80, as X's grid does), in a 1280×1660 window, so 24 cells (8 rows of the 3-column grid) are on the first screen.
 // An init script timestamps, inside the page, each cell's move to a verdict (data-illust-only-state);
 // times count from navigation start (performance.now()), or from the click on Media.
 // Reported for the first screen (the cells in the viewport) and for all 60: time to the first verdict
@@ -51,6 +51,23 @@ function recorderScript() {
     }
   });
   observer.observe(document, { subtree: true, attributes: true, attributeFilter: ['data-illust-only-state'] });
+}
+
+/**
+ * The images re-encoded as WebP (PIL, quality 80: what X's format=webp thumbnails are), as file paths
+ * in a temporary folder, or null when PIL is missing (then format=webp is answered with the JPEG).
+ */
+function encodeWebp(files) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'illust-bench-webp-'));
+  const script = 'import sys\nfrom PIL import Image\nout = sys.argv[1]\n' +
+    'for i, f in enumerate(sys.argv[2:]):\n    Image.open(f).convert("RGB").save(f"{out}/{i}.webp", quality=80)\n';
+  try {
+    execFileSync('/usr/bin/python3', ['-c', script, dir, ...files], { stdio: ['ignore', 'ignore', 'inherit'] });
+    return files.map((_, i) => path.join(dir, `${i}.webp`));
+  } catch {
+    rmSync(dir, { recursive: true, force: true });
+    return null;
+  }
 }
 
 const spanOf = (times) => (times.length ? { first: Math.min(...times), all: Math.max(...times) } : { first: NaN, all: NaN });
@@ -105,7 +122,7 @@ async function loadOnce(context, { fixture, cells, profileDwellMs = 0, closeAfte
  * comes from loopback too: Chromium refuses a public page's requests to a loopback address (Local
  * Network Access), and Playwright's interception would make the page count as public.
  */
-async function startLocalServer(bytesById, requestCounts, pageHtml, dir) {
+export async function startLocalServer(bytesById, requestCounts, pageHtml, dir) {
   const key = path.join(dir, 'key.pem');
   const cert = path.join(dir, 'cert.pem');
   try {
@@ -127,12 +144,15 @@ async function startLocalServer(bytesById, requestCounts, pageHtml, dir) {
       return;
     }
     const id = new URL(req.url, 'https://pbs.twimg.com').pathname.match(/^\/media\/([\w-]+)$/)?.[1];
-    const body = id && bytesById.get(id);
+    // X's CDN: format=webp (what its pages show) is WebP, format=jpg JPEG; bytesById holds {jpg, webp?}.
+    const variants = id && bytesById.get(id);
+    const wantsWebp = new URL(req.url, 'https://pbs.twimg.com').searchParams.get('format') === 'webp' && variants?.webp;
+    const body = variants && (wantsWebp ? variants.webp : variants.jpg);
     if (!body) { res.writeHead(404).end(); return; }
     requestCounts.set(id, (requestCounts.get(id) ?? 0) + 1);
     if (process.env.ILLUST_BENCH_LOG_REQUESTS) console.log(`bench: image request ${req.url} (${req.headers['sec-fetch-dest'] ?? '?'}, ${req.headers['user-agent']?.slice(0, 20)})`);
     res.writeHead(200, {
-      'Content-Type': 'image/jpeg', 'Content-Length': body.length, 'Cache-Control': 'max-age=604800, must-revalidate',
+      'Content-Type': wantsWebp ? 'image/webp' : 'image/jpeg', 'Content-Length': body.length, 'Cache-Control': 'max-age=604800, must-revalidate',
       'Access-Control-Allow-Origin': '*', 'Cross-Origin-Resource-Policy': 'cross-origin', 'Timing-Allow-Origin': '*',
     });
     res.end(body);
@@ -174,6 +194,7 @@ export async function runMediaTab({ root, dataDir, seed, runs = DEFAULT_RUNS, on
     return { error: error.message };
   }
   const fixture = readFileSync(fixtureFile, 'utf8');
+  const webpFiles = encodeWebp(images.map((image) => image.file));
   const bytesById = new Map();
   const requestCounts = new Map();
   const countRequests = (cells) => cells.reduce((sum, c) => sum + (requestCounts.get(c.mediaId) ?? 0), 0);
@@ -183,12 +204,12 @@ export async function runMediaTab({ root, dataDir, seed, runs = DEFAULT_RUNS, on
     runNumber += 1;
     return images.map((image, i) => {
       const mediaId = `B${String(runNumber).padStart(2, '0')}${String(i).padStart(3, '0')}xBenchAbCd`.slice(0, 15);
-      bytesById.set(mediaId, readFileSync(image.file));
+      bytesById.set(mediaId, { jpg: readFileSync(image.file), webp: webpFiles && readFileSync(webpFiles[i]) });
       return { statusId: String(1900000000000000000n + BigInt(runNumber * 1000 + i)), mediaId, variant: variants[i % variants.length] };
     });
   };
 
-  const tempDirs = [];
+  const tempDirs = webpFiles ? [path.dirname(webpFiles[0])] : [];
   const contexts = new Set();
   let imageServer = null;
   try {
@@ -259,11 +280,12 @@ export async function runMediaTab({ root, dataDir, seed, runs = DEFAULT_RUNS, on
       busy: '(e) fresh profile, another process keeping one core busy',
     };
     const header = ['scenario', `first screen (${VIEWPORT.width}×${VIEWPORT.height}): first verdict ms`, 'first screen: all judged ms',
-      `all ${CELLS}: first verdict ms`, `all ${CELLS}: all judged ms`, 'image requests per cell', 'verdicts'];
+      `all ${CELLS}: first verdict ms`, `all ${CELLS}: all judged ms`, 'ms per cell after the first verdict', 'image requests per cell', 'verdicts'];
     const table = Object.entries(scenarios).filter(([, loads]) => loads.length > 0).map(([name, loads]) => [
       `${names[name]}; ${loads[0]?.screen.n ?? '?'} cells on the first screen`,
       spread(loads.map((l) => l.screen.first)), spread(loads.map((l) => l.screen.all)),
       spread(loads.map((l) => l.cells.first)), spread(loads.map((l) => l.cells.all)),
+      spread(loads.map((l) => (l.cells.all - l.cells.first) / (l.cells.n - 1))),
       loads.map((l) => l.requestsPerCell.toFixed(2)).join(' / '),
       Object.entries(loads.at(-1)?.states ?? {}).map(([k, v]) => `${v} ${k}`).join(', '),
     ]);

@@ -16,7 +16,7 @@
 // MV3 content scripts are classic scripts: tools/build/extension.mjs inlines the imports below and
 // wraps the whole in one function scope.
 import { MSG } from './messages.js';
-import { CELL_SELECTOR, authorOfCell, isMediaTabPath, isProfilePath, mediaIdOfCell, profileUserOfPath } from './media-cells.js';
+import { CELL_SELECTOR, authorOfCell, isMediaTabPath, isProfilePath, mediaIdOfCell, profileUserOfPath, thumbnailUrlOfCell } from './media-cells.js';
 
 // Timestamps in the page's performance timeline (performance.mark), read by the media-tab benchmark:
 // where a page load's first verdict goes. Only the first of each name is kept.
@@ -100,7 +100,9 @@ function sendWaitingRequests() {
       finish(timeout);
     }, timeoutMs);
     markOnce('first judgement asked');
-    askServiceWorker({ type: MSG.CLASSIFY_MEDIA, mediaId }).then((answer) => { clearTimeout(timer); finish(answer); });
+    const cell = document.querySelector(`[data-illust-only-media="${CSS.escape(mediaId)}"]`);
+    judgementRequest(mediaId, cell && thumbnailUrlOfCell(cell)).then(askServiceWorker)
+      .then((answer) => { clearTimeout(timer); finish(answer); });
   }
 }
 
@@ -152,6 +154,45 @@ async function askRemembered(mediaIds) {
   clearTimeout(timer);
   if (!answer?.ok) console.info(`${LOG_PREFIX} remembered verdicts unavailable (${answer?.message}); judging instead`);
   return answer?.ok ? answer : { verdicts: {} };
+}
+
+// ---- the thumbnail's bytes ------------------------------------------------------------------------
+
+// The extension judges the very thumbnail the page shows (X's WebP), read by this content script: its
+// fetch is made for the page, in the page's HTTP cache partition, so the browser's cache answers it
+// with the bytes the page downloaded (the service worker's own fetch lives in the extension's partition
+// and would download every thumbnail a second time). Runtime messages are JSON, so the bytes travel
+// base64-encoded (thumbnails are 20–150 KB). When the page's URL cannot be read (no CORS header, a
+// network or HTTP error), the worker fetches that URL itself and reports what went wrong.
+const THUMBNAIL_FETCH_TIMEOUT_MS = 15000;
+const MAX_THUMBNAIL_BYTES = 10 * 2 ** 20; // the worker's own bound
+let thumbnailReadFailed = false; // said once in the console
+
+/** The CLASSIFY_MEDIA message for a media id: with the thumbnail's URL and, when readable, its bytes. */
+async function judgementRequest(mediaId, url, priority) {
+  const message = { type: MSG.CLASSIFY_MEDIA, mediaId, ...(priority ? { priority } : {}) };
+  if (!url) return message;
+  message.url = url;
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(THUMBNAIL_FETCH_TIMEOUT_MS) });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    const blob = await response.blob();
+    if (blob.size > MAX_THUMBNAIL_BYTES) throw new Error(`${blob.size} bytes`);
+    message.bytesBase64 = await base64Of(blob);
+  } catch (error) {
+    if (!thumbnailReadFailed) console.info(`${LOG_PREFIX} cannot read ${url} from the page (${error?.message ?? error}); the extension fetches it`);
+    thumbnailReadFailed = true;
+  }
+  return message;
+}
+
+function base64Of(blob) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(String(reader.result).slice(String(reader.result).indexOf(',') + 1)); // after "data:…;base64,"
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(blob);
+  });
 }
 
 async function askServiceWorker(message) {
@@ -210,7 +251,7 @@ async function refreshJudgedVerdicts() {
 // posts of other accounts are left alone (their photo links name the other account), and nothing is
 // asked for off profiles or while the extension is switched off.
 const MAX_LOOKAHEAD_IN_FLIGHT = 2;
-const lookahead = []; // media ids of the user's own posts seen on screen, not yet asked for
+const lookahead = []; // {mediaId, url} of the user's own posts seen on screen, not yet asked for
 let lookaheadInFlight = 0;
 const watchedPosts = new WeakSet();
 const postsOnScreen = new IntersectionObserver(onPostsOnScreen);
@@ -231,17 +272,19 @@ function onPostsOnScreen(entries) {
   for (const entry of entries) {
     if (!entry.isIntersecting || authorOfCell(entry.target) !== user) continue;
     const mediaId = mediaIdOfCell(entry.target);
-    if (mediaId && !verdicts.has(mediaId) && !lookahead.includes(mediaId)) lookahead.push(mediaId);
+    if (mediaId && !verdicts.has(mediaId) && !lookahead.some((item) => item.mediaId === mediaId)) {
+      lookahead.push({ mediaId, url: thumbnailUrlOfCell(entry.target) });
+    }
   }
   judgeAhead();
 }
 
 function judgeAhead() {
   while (lookingAhead() && lookaheadInFlight < MAX_LOOKAHEAD_IN_FLIGHT && lookahead.length > 0) {
-    const mediaId = lookahead.shift();
+    const { mediaId, url } = lookahead.shift();
     if (verdicts.has(mediaId)) continue;
     lookaheadInFlight += 1;
-    askServiceWorker({ type: MSG.CLASSIFY_MEDIA, mediaId, priority: 'low' }).then((answer) => {
+    judgementRequest(mediaId, url, 'low').then(askServiceWorker).then((answer) => {
       lookaheadInFlight -= 1;
       // Kept for the media tab; a failure is simply asked for again there (its cells fail open then).
       if (answer.ok && !verdicts.has(mediaId)) verdicts.set(mediaId, { status: 'done', label: answer.label, hide: Boolean(answer.hide), scores: answer.scores });

@@ -71,11 +71,31 @@ export function mediaIdsFromCssBackground(value) {
 }
 
 /**
- * The URL the extension fetches for a media id: X serves WebP by default, which the core refuses, so
- * ask for JPEG; "small" (at most 680 px) is plenty for a 224 px model and is what the grid shows.
+ * The URL the service worker fetches for a media id when the page's own thumbnail URL is not known
+ * (or could not be read): "small" (at most 680 px) is plenty for a 224 px model and is what the grid
+ * shows. JPEG, which every core build decodes; the page's own URL (WebP) is preferred, see
+ * thumbnailUrlOfCell.
  */
 export function jpegUrlForMedia(mediaId) {
   return `https://pbs.twimg.com/media/${encodeURIComponent(mediaId)}?format=jpg&name=small`;
+}
+
+/**
+ * The pbs.twimg.com URL of the thumbnail a cell shows (its <img> src or background image, as the page
+ * requested it, e.g. ...?format=webp&name=small), absolute, or null. Judging the very bytes the page
+ * downloaded lets the browser's HTTP cache answer the extension's request.
+ */
+export function thumbnailUrlOfCell(cell) {
+  const candidates = [...cell.querySelectorAll('img[src]')].map((img) => img.getAttribute('src'));
+  for (const el of cell.querySelectorAll('[style*="pbs.twimg.com/media/"]')) {
+    for (const match of (el.style.backgroundImage || el.getAttribute('style') || '').matchAll(CSS_URL)) candidates.push(match[2]);
+  }
+  for (const url of candidates) {
+    if (!mediaIdFromUrl(url)) continue;
+    const absolute = url.trim().startsWith('//') ? `https:${url.trim()}` : url.trim();
+    if (absolute.startsWith('https://pbs.twimg.com/media/')) return absolute;
+  }
+  return null;
 }
 
 /** The media id a cell element (an <a> matching CELL_SELECTOR) shows, or null if it shows none yet. */

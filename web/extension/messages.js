@@ -7,7 +7,7 @@
 
 export const MSG = Object.freeze({
   // content script → service worker
-  CLASSIFY_MEDIA: 'illust-only/classify-media', // {mediaId, priority?: 'low'} → verdict (see service-worker.js)
+  CLASSIFY_MEDIA: 'illust-only/classify-media', // {mediaId, url?, bytesBase64?, priority?: 'low'} → verdict (see service-worker.js)
   LOOKUP_VERDICTS: 'illust-only/lookup-verdicts', // {mediaIds} → {ok, verdicts: {mediaId: verdict}}: remembered ones only
   GET_SETTINGS: 'illust-only/get-settings', // {} → {ok, settings, preparing}; on a profile page it starts the classifier
   PREPARE: 'illust-only/prepare', // {} → {ok}: a media tab opened; start loading the model now

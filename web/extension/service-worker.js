@@ -1,6 +1,7 @@
 // The extension's service worker only orchestrates: it answers the content script's "judge this media
-// id" with a remembered verdict or by fetching the JPEG from pbs.twimg.com (host permission; the offscreen
-// document's own fetches are not interceptable by tests and need no network anyway), hands the bytes to
+// id" with a remembered verdict or by judging the thumbnail's bytes the content script read from the
+// page's HTTP cache (or, when it could not, fetching them from pbs.twimg.com itself: host permission;
+// the offscreen document's own fetches are not interceptable by tests and need no network anyway), hands the bytes to
 // the offscreen document that owns the wasm core and the ONNX Runtime session, and turns the scores into
 // a verdict with the user's current settings (so a settings change needs no new inference).
 // MV3 may stop this worker whenever it is idle: everything it must remember lives in chrome.storage
@@ -10,7 +11,7 @@ import { MSG, OFFSCREEN_TARGET } from './messages.js';
 import { readSettings } from './settings.js';
 import { LruCache } from './lru-cache.js';
 import { VerdictStore } from './verdict-store.js';
-import { isMediaTabPath, isProfilePath, jpegUrlForMedia } from './media-cells.js';
+import { isMediaTabPath, isProfilePath, jpegUrlForMedia, mediaIdFromUrl } from './media-cells.js';
 import { decide } from '../lib/decide.js';
 
 const OFFSCREEN_PATH = 'offscreen.html';
@@ -111,9 +112,27 @@ async function withFetchSlot(task, lowPriority) {
   }
 }
 
-/** The media's JPEG bytes, or {ok:false, code, message}. */
-async function fetchMediaBytes(mediaId, lowPriority = false) {
-  const url = jpegUrlForMedia(mediaId);
+/**
+ * What the content script sent with CLASSIFY_MEDIA: the thumbnail's bytes (base64, read from the page's
+ * HTTP cache) and its URL, checked: {bytes?: Uint8Array, url: a pbs.twimg.com URL of this media}.
+ * A URL of other media or another host is replaced by the media's JPEG URL.
+ */
+function suppliedThumbnail(mediaId, { url, bytesBase64 }) {
+  const ownUrl = typeof url === 'string' && url.startsWith('https://pbs.twimg.com/media/') && mediaIdFromUrl(url) === mediaId;
+  const supplied = { url: ownUrl ? url : jpegUrlForMedia(mediaId) };
+  if (typeof bytesBase64 === 'string' && bytesBase64.length > 0 && bytesBase64.length <= Math.ceil(MAX_IMAGE_BYTES / 3) * 4) {
+    try {
+      const binary = atob(bytesBase64);
+      const bytes = new Uint8Array(binary.length);
+      for (let i = 0; i < binary.length; i += 1) bytes[i] = binary.charCodeAt(i);
+      supplied.bytes = bytes;
+    } catch { /* not base64: fetched here instead */ }
+  }
+  return supplied;
+}
+
+/** The bytes at url (the media's thumbnail), or {ok:false, code, message}. */
+async function fetchMediaBytes(url, lowPriority = false) {
   return withFetchSlot(async () => {
     let response;
     try {
@@ -263,14 +282,14 @@ self.addEventListener('message', (event) => {
 
 // ---- classification ------------------------------------------------------------------------------
 
-/** Scores for a media id: remembered, or fetched and run in the offscreen document. */
-async function scoresForMedia(mediaId, modelVersion, lowPriority) {
+/** Scores for a media id: remembered, or judged on the supplied bytes (else fetched) in the offscreen document. */
+async function scoresForMedia(mediaId, modelVersion, lowPriority, supplied) {
   const cached = (await rememberedValues([mediaId], modelVersion)).get(mediaId);
   if (cached) return { ...cached, cached: true };
   if (inFlight.has(mediaId)) return inFlight.get(mediaId);
   const job = (async () => {
     stepReached('firstImageFetchQueued');
-    const fetched = await fetchMediaBytes(mediaId, lowPriority);
+    const fetched = supplied.bytes ? { ok: true, bytes: supplied.bytes } : await fetchMediaBytes(supplied.url, lowPriority);
     stepReached('firstImageFetched');
     if (!fetched.ok) return fetched;
     let result;
@@ -311,7 +330,7 @@ const badMediaId = (mediaId) => ({ ok: false, code: 'bad_argument', message: `no
  * The answer to CLASSIFY_MEDIA: {ok:true, mediaId, label, hide, threshold, scores, cached} | {ok:false,
  * code, message}. lowPriority: judged ahead of need (a profile page); waits behind a media tab's fetches.
  */
-async function classifyMedia(mediaId, lowPriority = false) {
+async function classifyMedia(mediaId, lowPriority = false, thumbnail = {}) {
   if (typeof mediaId !== 'string' || !MEDIA_ID.test(mediaId)) return badMediaId(mediaId);
   let contract;
   try { contract = await getContract(); } catch (error) {
@@ -321,7 +340,7 @@ async function classifyMedia(mediaId, lowPriority = false) {
   // after the first verdict's inference), and again only if they changed meanwhile.
   const changesBefore = settingsChanges;
   const settingsRead = getSettings();
-  const result = await scoresForMedia(mediaId, contract.version, lowPriority);
+  const result = await scoresForMedia(mediaId, contract.version, lowPriority, suppliedThumbnail(mediaId, thumbnail));
   const settings = settingsChanges === changesBefore ? await settingsRead : await getSettings();
   return verdictFor(mediaId, result, contract, settings);
 }
@@ -410,7 +429,7 @@ chrome.runtime.onMessage.addListener((message, sender, sendResponse) => {
   if (message?.target === OFFSCREEN_TARGET || sender.id !== chrome.runtime.id) return false;
   switch (message?.type) {
     case MSG.CLASSIFY_MEDIA:
-      return answerWith(classifyMedia(message.mediaId, message.priority === 'low'), sendResponse);
+      return answerWith(classifyMedia(message.mediaId, message.priority === 'low', { url: message.url, bytesBase64: message.bytesBase64 }), sendResponse);
     case MSG.LOOKUP_VERDICTS:
       return answerWith(lookUpVerdicts(message.mediaIds), sendResponse);
     case MSG.PREPARE:
