@@ -16,6 +16,12 @@
 //     classifier passes it over for the WASM pool and the popup says so; switching "Use GPU" off
 //     rebuilds it on WASM and new cells are still judged; switched on again, the adapter is looked for
 //     again (a software adapter is not remembered as a failure).
+//  5. Verdicts remembered across a browser restart (same profile directory): judged again without any
+//     image request, forgotten from the popup; the IndexedDB store's LRU bound and model-version key.
+//  6. Cells in view are requested before cells far above; on a profile, its own post on screen is
+//     judged ahead (not a retweet, not below the fold, not while switched off) and not fetched again
+//     after the click on Media.
+//  7. Over local HTTPS (the HTTP cache on): one image request per judged cell, the page's own.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
