@@ -12,7 +12,7 @@ import path from 'node:path';
 import vm from 'node:vm';
 import { fileURLToPath } from 'node:url';
 
-import { isMediaTabPath, isProfilePath, mediaIdFromUrl, mediaIdsFromCssBackground, jpegUrlForMedia } from '../../web/extension/media-cells.js';
+import { authorOfCell, isMediaTabPath, isProfilePath, mediaIdFromUrl, mediaIdsFromCssBackground, jpegUrlForMedia, profileUserOfPath, thumbnailUrlOfCell } from '../../web/extension/media-cells.js';
 import { LruCache } from '../../web/extension/lru-cache.js';
 import { DEFAULTS, sanitizeSettings, readSettings, writeSettings } from '../../web/extension/settings.js';
 import { MSG } from '../../web/extension/messages.js';
@@ -53,6 +53,30 @@ test('media ids from the URL forms X uses, nothing from other pbs paths', () => 
   assert.deepEqual(mediaIdsFromCssBackground("url(https://x/y.png), url('https://pbs.twimg.com/media/Q1.jpg')"), ['Q1']);
   assert.deepEqual(mediaIdsFromCssBackground('none'), []);
   assert.equal(jpegUrlForMedia('GZx3aBc9Q'), 'https://pbs.twimg.com/media/GZx3aBc9Q?format=jpg&name=small');
+});
+
+/** A stand-in for a media cell element: its href, <img> srcs and background styles. */
+function fakeCell({ href = '/someartist/status/1/photo/1', srcs = [], styles = [] } = {}) {
+  return {
+    getAttribute: (name) => (name === 'href' ? href : null),
+    querySelectorAll: (selector) => (selector.startsWith('img')
+      ? srcs.map((src) => ({ getAttribute: () => src }))
+      : styles.map((style) => ({ style: { backgroundImage: style }, getAttribute: () => style }))),
+  };
+}
+
+test('profile user, post author and the thumbnail URL a cell shows (judged ahead, read from the page\'s cache)', () => {
+  assert.equal(profileUserOfPath('/SomeArtist'), 'someartist');
+  assert.equal(profileUserOfPath('/someartist/likes'), 'someartist');
+  assert.equal(profileUserOfPath('/home'), null);
+  assert.equal(authorOfCell(fakeCell({ href: '/Other_1/status/123/photo/2' })), 'other_1', 'a retweet links to its author');
+  assert.equal(authorOfCell(fakeCell({ href: 'https://x.com/a/status/1/photo/1' })), null);
+  const webp = 'https://pbs.twimg.com/media/AbC_d-1?format=webp&name=small';
+  assert.equal(thumbnailUrlOfCell(fakeCell({ srcs: ['https://abs.twimg.com/emoji.svg', webp] })), webp);
+  assert.equal(thumbnailUrlOfCell(fakeCell({ styles: [`url("${webp}")`] })), webp, 'from the background image');
+  assert.equal(thumbnailUrlOfCell(fakeCell({ srcs: ['//pbs.twimg.com/media/AbC?format=jpg&name=small'] })), 'https://pbs.twimg.com/media/AbC?format=jpg&name=small');
+  assert.equal(thumbnailUrlOfCell(fakeCell({ srcs: ['http://pbs.twimg.com/media/AbC?format=jpg'] })), null, 'never plain http');
+  assert.equal(thumbnailUrlOfCell(fakeCell({ srcs: ['https://pbs.twimg.com/profile_images/1/a.jpg'] })), null);
 });
 
 test('LRU keeps the most recently used, bounded', () => {
