@@ -88,16 +88,17 @@ export class VerdictStore {
     }
     try {
       const db = await this.#open();
-      const transaction = db.transaction(STORE, 'readwrite');
+      const transaction = db.transaction(STORE, 'readonly');
       const store = transaction.objectStore(STORE);
+      const records = await Promise.all(ids.filter((id) => !found.has(id)).map((id) => asPromise(store.get([modelVersion, id]))));
       const usedAt = this.now();
-      await Promise.all(ids.filter((id) => !found.has(id)).map(async (id) => {
-        const record = await asPromise(store.get([modelVersion, id]));
-        if (!record) return;
-        found.set(id, record.value);
-        store.put({ ...record, usedAt }); // a read is a use: keeps what is looked at from being evicted
-      }));
-      await finished(transaction);
+      for (const record of records) {
+        if (!record) continue;
+        found.set(record.mediaId, record.value);
+        // A read is a use (keeps what is looked at from being evicted), written with the next batch:
+        // a read-only transaction answers sooner, and a revisit waits for this answer.
+        this.#queue({ ...record, usedAt });
+      }
     } catch (error) {
       this.#warn('read', error);
     }
@@ -106,7 +107,11 @@ export class VerdictStore {
 
   /** Remembers a value (JSON-like) for a media id under a model version; written in a batch shortly after. */
   put(modelVersion, mediaId, value) {
-    this.#pending.set(`${modelVersion}\n${mediaId}`, { modelVersion, mediaId, value, usedAt: this.now() });
+    this.#queue({ modelVersion, mediaId, value, usedAt: this.now() });
+  }
+
+  #queue(record) {
+    this.#pending.set(`${record.modelVersion}\n${record.mediaId}`, record);
     this.#writeTimer ??= setTimeout(() => { this.flush(); }, WRITE_DELAY_MS);
   }
 
