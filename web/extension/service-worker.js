@@ -73,8 +73,9 @@ async function rememberedValues(mediaIds, modelVersion) {
   return found;
 }
 
-// Read on every verdict (about a millisecond): a cached copy could miss a change that the content
-// script hears about before this worker does.
+// Read for every verdict (about a millisecond; more on a busy machine, so classifyMedia reads them while
+// the image is judged): a cached copy could miss a change that the content script hears about before
+// this worker does.
 function getSettings() {
   return readSettings();
 }
