@@ -616,6 +616,11 @@ test('verdicts are remembered across a browser restart (no image fetched again) 
       const popup = await browser.context.newPage();
       await popup.goto(`chrome-extension://${browser.extensionId}/popup.html`);
       await rememberedInPopup(popup, ids.length);
+      // The pool's workers used the ORT runtime the offscreen document compiled once (ORT would
+      // otherwise fetch and compile it in each worker, silently).
+      const status = await popup.evaluate((type) => chrome.runtime.sendMessage({ type }), MSG.GET_STATUS);
+      assert.ok(Number.isFinite(status.classifier?.startup?.['worker: sharedRuntimeInstantiated']),
+        `the first worker instantiated the shared ORT runtime: ${JSON.stringify(status.classifier?.startup)}`);
 
       // The store itself, in an extension page (real IndexedDB, a database of its own): least recently
       // used entries go beyond the limit, a read counts as a use, and a model version is part of the key.
