@@ -17,7 +17,7 @@ recursively, following symlinks, taking files with image extensions; hidden fold
 Prints one JSON line per image:
   {"path":…,"label":…,"scores":{"illustration":…,"screenshot":…,"photo":…},"ms":…}
 or, for an image that could not be read or decoded:
-  {"path":…,"error":"unsupported format: webp"}
+  {"path":…,"error":"unsupported format: avif"}
 "label" is the extension's decision at its default setting (decide() in web/lib/decide.js).
 
 Options:

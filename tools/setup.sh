@@ -28,6 +28,8 @@ LIBWEBP_DIR=third_party/libwebp
 LIBWEBP_STAMP=$LIBWEBP_DIR/.illust-only-source
 if [[ ! -f $LIBWEBP_STAMP ]]; then
   echo "setup: fetching Debian's libwebp source package"
+  [[ -f /etc/apt/sources.list.d/debian.sources ]] || {
+    echo "setup: /etc/apt/sources.list.d/debian.sources not found: cannot derive a deb-src list for libwebp" >&2; exit 1; }
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT
   mkdir -p "$work/sources" "$work/lists/partial" "$work/cache" "$work/src"

@@ -28,8 +28,9 @@ struct WebpFeatures {
   bool has_alpha = false;
   bool animated = false;
 };
-// libwebp's WebPGetFeatures: header only, no allocation. ok, or truncated/corrupt/out_of_memory with
-// libwebp's reason (its VP8StatusCode as text) in *reason.
+// libwebp's WebPGetFeatures: header only, no allocation. ok, or corrupt/out_of_memory with libwebp's
+// reason (its VP8StatusCode as text) in *reason. Call it after scan_structure found the RIFF complete:
+// "not enough data" then means a chunk too short for its own header, i.e. corrupt.
 Status webp_features(const uint8_t* data, size_t size, WebpFeatures* features, std::string* reason);
 
 struct WebpImage {

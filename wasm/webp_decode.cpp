@@ -65,7 +65,7 @@ Status webp_features(const uint8_t* data, size_t size, WebpFeatures* features, s
   const VP8StatusCode status = WebPGetFeatures(data, size, &f);
   if (status != VP8_STATUS_OK) {
     *reason = status_text(status);
-    return status == VP8_STATUS_NOT_ENOUGH_DATA ? Status::truncated : status_for(status);
+    return status_for(status);
   }
   features->width = f.width;
   features->height = f.height;

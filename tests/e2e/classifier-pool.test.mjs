@@ -22,7 +22,7 @@ const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-
 const demoDir = path.join(root, 'build', 'demo');
 const IMAGES = ['jpeg_baseline_420.jpg', 'jpeg_exif_orientation_6.jpg', 'png_rgba8.png', 'bmp_rgb24.bmp', 'gif_palette.gif',
   'jpeg_baseline_444.jpg', 'jpeg_progressive.jpg', 'png_gray16.png'];
-const BAD = { empty: 'empty.bin', corrupt: 'corrupt_dqt.jpg', webp: 'magic.webp' };
+const BAD = { empty: 'empty.bin', corrupt: 'corrupt_dqt.jpg', avif: 'magic.avif' };
 
 const PAGE_JS = `
 import { createClassifierPool, poolPlan } from './lib/classifier-pool.js';
@@ -160,7 +160,7 @@ test('classifier pool: same scores as one session, both workers busy, errors as 
     assert.equal(report.bad.empty.code, 'empty_input');
     assert.equal(report.bad.corrupt.ok, false);
     assert.match(report.bad.corrupt.code, /^(corrupt|truncated)$/);
-    assert.equal(report.bad.webp.code, 'unsupported_format');
+    assert.equal(report.bad.avif.code, 'unsupported_format');
     assert.equal(report.bad.notBytes.code, 'bad_argument');
     assert.equal(report.afterRelease.code, 'no_model');
 

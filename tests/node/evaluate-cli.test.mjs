@@ -146,21 +146,26 @@ describe('evaluate CLI: files it cannot open, odd names, and where the results g
     await copyFile(photo, path.join(tree, 'photo', 'b', 'y.jpg'));
     // A name that is not UTF-8 (a Latin-1 "é"), as old archives have: it must be read, not "missing".
     await copyFile(photo, Buffer.concat([Buffer.from(path.join(tree, 'photo', 'b', 'caf')), Buffer.from([0xe9]), Buffer.from('.jpg')]));
+    // A WebP (PIL, lossy): walked and judged like any image.
+    execFileSync('/usr/bin/python3', ['-c', 'import sys; from PIL import Image; Image.open(sys.argv[1]).save(sys.argv[2], quality=80)',
+      photo, path.join(tree, 'photo', 'b', 'z.webp')]);
     await symlink('nowhere.jpg', path.join(tree, 'photo', 'b', 'dangling.jpg')); // an image that cannot be opened
     await symlink('nowhere.txt', path.join(tree, 'photo', 'b', 'notes.txt'));   // not an image: skipped
     execFileSync('mkfifo', [path.join(tree, 'photo', 'b', 'pipe.jpg')]);
   });
   after(async () => { if (dir) await rm(dir, { recursive: true, force: true }); });
 
-  test('an image file that cannot be opened counts as unreadable; a non-UTF-8 name is judged', async () => {
+  test('an image file that cannot be opened counts as unreadable; a non-UTF-8 name and a WebP are judged', async () => {
     const out = path.join(dir, 'out');
     const { code, stdout, stderr } = await runEvaluate([tree, '--out', out, '--no-baseline', '--no-thumbnails']);
     assert.equal(code, 0, stderr);
-    assert.match(stdout, /5 images from 2 sources/);
+    assert.match(stdout, /6 images from 2 sources/);
     assert.match(stdout, /unreadable 2/);
     const lines = (await readFile(path.join(out, 'predictions.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
     const byName = new Map(lines.map((line) => [path.basename(line.rel), line]));
-    assert.deepEqual([...byName.keys()].sort(), ['caf\ufffd.jpg', 'dangling.jpg', 'pipe.jpg', 'x.jpg', 'y.jpg']);
+    assert.deepEqual([...byName.keys()].sort(), ['caf\ufffd.jpg', 'dangling.jpg', 'pipe.jpg', 'x.jpg', 'y.jpg', 'z.webp']);
+    assert.equal(byName.get('z.webp').ours.error, undefined);
+    assert.ok(['illustration', 'screenshot', 'photo'].includes(byName.get('z.webp').ours.label), JSON.stringify(byName.get('z.webp').ours));
     assert.match(byName.get('dangling.jpg').ours.error, /no such file/);
     assert.equal(byName.get('pipe.jpg').ours.error, 'not a regular file');
     assert.deepEqual(byName.get('caf\ufffd.jpg').ours, { ...byName.get('y.jpg').ours, ms: byName.get('caf\ufffd.jpg').ours.ms });
