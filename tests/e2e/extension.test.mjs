@@ -671,7 +671,7 @@ test('extension on video and GIF cells: poster frames judged like photos, player
     for (const r of pageReads) {
       const key = judgingMediaId(r);
       const shown = photoIds.includes(key) ? [`https://pbs.twimg.com/media/${key}?format=webp&name=small`]
-        : [`https://pbs.twimg.com/${key}.jpg?name=small`, `https://pbs.twimg.com/${key}?format=jpg&name=small`]; // the <img>, the player's poster
+        : [`https://pbs.twimg.com/${key}.jpg?name=small`, `https://pbs.twimg.com/${key}.jpg?format=jpg&name=small`]; // the <img>, the player's poster
       assert.ok(shown.includes(r.url), `${r.url} is a URL the page shows`);
     }
     const workerFetches = requests.filter((r) => r.fromWorker).map((r) => r.url);
@@ -846,7 +846,7 @@ test('cells in view are judged before cells far above them; a profile\'s own pos
         'https://x.com/gridartist/media': fixturePage([grid]),
         'https://x.com/aheadartist': fixturePage([own], otherPosts),
         'https://x.com/offartist': fixturePage([offProfile]),
-        'https://x.com/videoaheadartist': fixturePage([[ownVideo]]),
+        'https://x.com/vidaheadartist': fixturePage([[ownVideo]]),
       },
       media, requests,
     });
@@ -905,7 +905,7 @@ test('cells in view are judged before cells far above them; a profile\'s own pos
     //     media tab will judge it), and not at all while it is off.
     await worker.evaluate(() => chrome.storage.local.set({ judgeVideos: false }));
     const beforeVideoOff = requests.filter((r) => judgingMediaId(r)).length;
-    await page.goto('https://x.com/videoaheadartist');
+    await page.goto('https://x.com/vidaheadartist');
     await page.waitForTimeout(1500);
     assert.equal(requests.filter((r) => judgingMediaId(r)).length, beforeVideoOff, 'no poster judged ahead while videos are not judged');
     await worker.evaluate(() => chrome.storage.local.set({ judgeVideos: true }));
@@ -914,7 +914,7 @@ test('cells in view are judged before cells far above them; a profile\'s own pos
       assert.ok(Date.now() < deadline, `the own post's video was never judged ahead: ${consoleLines.join('\n')}`);
       await page.waitForTimeout(100);
     }
-    await page.evaluate(() => window.fixtureNavigate('/videoaheadartist/media'));
+    await page.evaluate(() => window.fixtureNavigate('/vidaheadartist/media'));
     assertVerdicts(await waitForStates([ownVideo.mediaId], judged, 'the video cell judged after the click'), [ownVideo.mediaId]);
     assert.equal(requests.filter((r) => judgingMediaId(r) === ownVideo.mediaId).length, 1, 'the poster judged ahead is not fetched again');
 

@@ -105,7 +105,8 @@ function sendWaitingRequests() {
       finish(timeout);
     }, timeoutMs);
     markOnce('first judgement asked');
-    judgementRequest(mediaId, thumbnailUrlOfMedia(mediaId)).then(askServiceWorker)
+    // Judged ahead and still in flight (the click on Media came first): its answer serves, no second read.
+    (judgingAhead.get(mediaId) ?? judgementRequest(mediaId, thumbnailUrlOfMedia(mediaId)).then(askServiceWorker))
       .then((answer) => { clearTimeout(timer); finish(answer); });
   }
 }
@@ -269,6 +270,7 @@ async function refreshJudgedVerdicts() {
 const MAX_LOOKAHEAD_IN_FLIGHT = 2;
 const lookahead = []; // {mediaId, url} of the user's own posts seen on screen, not yet asked for
 let lookaheadInFlight = 0;
+const judgingAhead = new Map(); // media key → Promise<answer> of a request judged ahead, while in flight
 const watchedPosts = new WeakSet();
 const postsOnScreen = new IntersectionObserver(onPostsOnScreen);
 
@@ -288,7 +290,7 @@ function onPostsOnScreen(entries) {
   for (const entry of entries) {
     if (!entry.isIntersecting || authorOfCell(entry.target) !== user) continue;
     const mediaId = mediaKeyOfCell(entry.target); // a media id or a poster key
-    if (mediaId && (judgingVideos || !isPosterKey(mediaId)) && !verdicts.has(mediaId) && !lookahead.some((item) => item.mediaId === mediaId)) {
+    if (mediaId && (judgingVideos || !isPosterKey(mediaId)) && !verdicts.has(mediaId) && !judgingAhead.has(mediaId) && !lookahead.some((item) => item.mediaId === mediaId)) {
       lookahead.push({ mediaId, url: thumbnailUrlOfCell(entry.target) }); // names mediaId (see media-cells.js)
     }
   }
@@ -298,11 +300,15 @@ function onPostsOnScreen(entries) {
 function judgeAhead() {
   while (lookingAhead() && lookaheadInFlight < MAX_LOOKAHEAD_IN_FLIGHT && lookahead.length > 0) {
     const { mediaId, url } = lookahead.shift();
-    if (verdicts.has(mediaId) || (isPosterKey(mediaId) && !judgingVideos)) continue;
+    if (verdicts.has(mediaId) || judgingAhead.has(mediaId) || (isPosterKey(mediaId) && !judgingVideos)) continue;
     lookaheadInFlight += 1;
-    judgementRequest(mediaId, url, 'low').then(askServiceWorker).then((answer) => {
+    const job = judgementRequest(mediaId, url, 'low').then(askServiceWorker);
+    judgingAhead.set(mediaId, job);
+    job.then((answer) => {
       lookaheadInFlight -= 1;
-      // Kept for the media tab; a failure is simply asked for again there (its cells fail open then).
+      judgingAhead.delete(mediaId);
+      // Kept for the media tab; a failure is simply asked for again there (its cells fail open then),
+      // unless the media tab was already waiting for this very answer (then it settles its cells).
       if (answer.ok && !verdicts.has(mediaId)) verdicts.set(mediaId, { status: 'done', label: answer.label, hide: Boolean(answer.hide), scores: answer.scores });
       judgeAhead();
     });
