@@ -7,12 +7,14 @@
 
 export const MSG = Object.freeze({
   // content script → service worker
-  CLASSIFY_MEDIA: 'illust-only/classify-media', // {mediaId: a media key (media-cells.js)} → verdict (see service-worker.js)
-  GET_SETTINGS: 'illust-only/get-settings', // {} → settings (DEFAULTS merged over storage)
+  CLASSIFY_MEDIA: 'illust-only/classify-media', // {mediaId: a media key (media-cells.js), url?, bytesBase64?, priority?: 'low'} → verdict (see service-worker.js)
+  LOOKUP_VERDICTS: 'illust-only/lookup-verdicts', // {mediaIds: media keys} → {ok, verdicts: {mediaId: verdict}}: remembered ones only
+  GET_SETTINGS: 'illust-only/get-settings', // {} → {ok, settings, preparing}; on a profile page it starts the classifier
   PREPARE: 'illust-only/prepare', // {} → {ok}: a media tab opened; start loading the model now
   PAGE_LEFT: 'illust-only/page-left', // {} (no answer): an X page is unloading; free the model if no X tab is left
   // popup → service worker
-  GET_STATUS: 'illust-only/get-status', // {} → {provider, threads, modelVersion, cacheSize, ...}
+  GET_STATUS: 'illust-only/get-status', // {} → {classifier, cacheSize, rememberedCount, ...}
+  FORGET_VERDICTS: 'illust-only/forget-verdicts', // {} → {ok, rememberedCount}: clears the remembered verdicts
   // popup → content script of a tab
   GET_PAGE_STATS: 'illust-only/get-page-stats', // {} → {active, judged, hidden, errors, pending}
   REVEAL_ALL: 'illust-only/reveal-all', // {} → stats after revealing every hidden cell
