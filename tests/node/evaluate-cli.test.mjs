@@ -17,7 +17,8 @@ const CLI = path.join(ROOT, 'tools', 'evaluate.mjs');
 const DATA = process.env.ILLUST_ONLY_DATA ?? path.resolve(ROOT, '..', 'shared', 'data');
 const LABELS = ['illustration', 'screenshot', 'photo'];
 const SOURCES = { illustration: ['style2paints-inputs', 'lealiu'], screenshot: ['auto-derby', 'nanobot-coc'], photo: ['food_mnist', 'the-bread-code'] };
-const MISFILED = { from: 'photo/photostream-waschinski', to: 'illustration/misfiled-photos' };
+// A food photo the model calls photo with a wide margin (p(illustration) 0.03 against a threshold near 0.1).
+const MISFILED = { from: 'photo/based-cooking', to: 'illustration/misfiled-photos' };
 // ILLUST_ONLY_MODEL: evaluate another model file (default: the shipped one).
 const MODEL = process.env.ILLUST_ONLY_MODEL ?? path.join(ROOT, 'model', 'illust-only.onnx');
 const HAS_FOLDS = existsSync(path.join(ROOT, 'model', 'folds.json')) && existsSync(path.join(ROOT, 'model', 'oof-predictions.tsv'));
