@@ -1,6 +1,7 @@
 // The popup's logic: shows and edits the settings (chrome.storage.local via settings.js; the content
 // script and the service worker pick changes up live), polls the current tab's content script for its
-// counts, and shows which execution provider the classifier really runs on (and why not WebGPU).
+// counts, shows which execution provider the classifier really runs on (and why not WebGPU), and asks
+// for the host permissions where the browser left them to the user (Firefox).
 import { MSG } from './messages.js';
 import { classifierLabel } from './classifier-label.js';
 import { readSettings, writeSettings } from './settings.js';
@@ -66,6 +67,17 @@ async function refreshProvider() {
   }
 }
 
+// Firefox makes MV3 host permissions the user's choice (asked for at install, revocable later):
+// without them the content script is not injected and images cannot be fetched, so X shows as it is.
+// The popup says so and asks; permissions.request must be called straight from the click.
+const HOST_ORIGINS = chrome.runtime.getManifest().host_permissions ?? [];
+
+async function refreshAccess() {
+  const granted = await chrome.permissions.contains({ origins: HOST_ORIGINS }).catch(() => true);
+  $('access').hidden = granted;
+  return granted;
+}
+
 async function main() {
   contract = await fetch('model/contract.json').then((r) => (r.ok ? r.json() : null)).catch(() => null);
   showSettings(await readSettings());
@@ -74,6 +86,16 @@ async function main() {
   }
   $('strictness').addEventListener('input', () => showThreshold(Number($('strictness').value)));
   $('strictness').addEventListener('change', async () => showSettings(await writeSettings({ strictness: Number($('strictness').value) })));
+
+  $('grant-access').addEventListener('click', () => {
+    chrome.permissions.request({ origins: HOST_ORIGINS })
+      .then((granted) => { if (!granted) console.info('Illust Only: access to X not granted'); })
+      .catch((error) => console.warn('Illust Only: cannot ask for access to X:', error))
+      .finally(refreshAccess);
+  });
+  chrome.permissions.onAdded?.addListener(refreshAccess);
+  chrome.permissions.onRemoved?.addListener(refreshAccess);
+  refreshAccess();
 
   const tabId = await targetTabId();
   $('reveal-all').addEventListener('click', async () => {
