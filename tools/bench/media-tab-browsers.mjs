@@ -124,7 +124,8 @@ async function main() {
   const fmt = (v) => (Number.isFinite(v) ? `${v.toFixed(0)} ms` : '–');
   const row = (name, c, f) => `| ${name} | ${c} | ${f} |`;
   const loads = (run) => (run ? `${fmt(run.first)} / ${fmt(run.median)} / **${fmt(run.all)}**` : '–');
-  const c = chromium.error ? null : chromium;
+  // media-tab.mjs's result shape may grow other scenarios: without these loads, its own table follows.
+  const c = chromium.error || !chromium.cold ? null : chromium;
   const f = firefox.error ? null : firefox;
   const lines = [
     `Media tab, ${CELLS} thumbnails, ${started}, ${os.cpus().length} cores, load ${loadBefore.toFixed(1)} → ${os.loadavg()[0].toFixed(1)}; first / median / **all** judged`,
@@ -138,6 +139,9 @@ async function main() {
     row('browser', 'chromium (Debian)', f ? `firefox-esr ${f.version}` : '–'),
     row('classifier', 'offscreen document, WASM pool', f ? `background page: ${f.provider}` : '–'),
   ];
+  if (!chromium.error && !c && Array.isArray(chromium.table)) {
+    lines.push('', 'Chromium, as media-tab.mjs reports it:', '', '| measure | value |', '| --- | --- |', ...chromium.table.map(([k, v]) => `| ${k} | ${v} |`));
+  }
   console.log(lines.join('\n'));
 }
 
