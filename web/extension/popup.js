@@ -1,7 +1,6 @@
 // The popup's logic: shows and edits the settings (chrome.storage.local via settings.js; the content
 // script and the service worker pick changes up live), polls the current tab's content script for its
-// counts, shows which execution provider the classifier really runs on (and why not WebGPU), and asks
-// for the host permissions where the browser left them to the user (Firefox).
+// counts, and shows which execution provider the classifier really runs on (and why not WebGPU).
 import { MSG } from './messages.js';
 import { classifierLabel } from './classifier-label.js';
 import { readSettings, writeSettings } from './settings.js';
@@ -10,6 +9,17 @@ import { thresholdForStrictness } from '../lib/decide.js';
 const $ = (id) => document.getElementById(id);
 const STATS_POLL_MS = 1000;
 let contract = null;
+
+// Firefox makes MV3 host permissions the user's choice (asked for at install, revocable later):
+// without them the content script is not injected and images cannot be fetched, so X shows as it is.
+// The popup says so and asks; permissions.request must be called straight from the click.
+const HOST_ORIGINS = chrome.runtime.getManifest().host_permissions ?? [];
+
+async function refreshAccess() {
+  const granted = await chrome.permissions.contains({ origins: HOST_ORIGINS }).catch(() => true);
+  $('access').hidden = granted;
+  return granted;
+}
 
 async function targetTabId() {
   const fromQuery = Number(new URLSearchParams(location.search).get('tab'));
@@ -65,17 +75,6 @@ async function refreshProvider() {
     clearTimeout(slow);
     providerAsked = false;
   }
-}
-
-// Firefox makes MV3 host permissions the user's choice (asked for at install, revocable later):
-// without them the content script is not injected and images cannot be fetched, so X shows as it is.
-// The popup says so and asks; permissions.request must be called straight from the click.
-const HOST_ORIGINS = chrome.runtime.getManifest().host_permissions ?? [];
-
-async function refreshAccess() {
-  const granted = await chrome.permissions.contains({ origins: HOST_ORIGINS }).catch(() => true);
-  $('access').hidden = granted;
-  return granted;
 }
 
 async function main() {
