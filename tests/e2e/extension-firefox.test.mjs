@@ -12,7 +12,7 @@
 //     scrolling are judged, the placeholder's "show" reveals without following the link, the popup's
 //     counts and provider line (the background page's WASM pool, and why not threads or WebGPU), and
 //     "Hide photos" off and on re-decides without fetching or judging anything again; nothing is
-//     requested from any host but X's.
+//     requested from any host but X's; the classifier is released when the last X tab closes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
@@ -212,6 +212,14 @@ test('Firefox build: manifest, permissions asked for in the popup, and on an X m
     const judgedFetches = mediaRequests.filter((u) => u.includes('format=jpg'));
     for (const id of all) {
       assert.ok(judgedFetches.includes(`https://pbs.twimg.com/media/${id}?format=jpg&name=small`), `the background page fetched ${id}`);
+    }
+
+    // The last X tab closes: the background page releases the classifier (the model's memory).
+    await page.close();
+    const deadline = Date.now() + 15000;
+    while ((await tabPopup.evaluate((type) => chrome.runtime.sendMessage({ type }), MSG.GET_STATUS)).offscreen) {
+      assert.ok(Date.now() < deadline, 'the classifier outlived the last X tab');
+      await new Promise((resolve) => setTimeout(resolve, 200));
     }
   } finally {
     await fx.close();
