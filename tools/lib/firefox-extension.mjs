@@ -125,13 +125,19 @@ export async function launchFirefoxWithExtension({ extensionDir, answer, grantHo
   }
   /**
    * Opens an extension page in a new tab. Puppeteer does not follow a BiDi navigation to a
-   * moz-extension:// URL to its end, so wait for the document itself.
+   * moz-extension:// URL to its end, so ask the document itself until it has loaded (a question
+   * asked while the tab switches documents fails: ask again).
    */
   const openExtensionPage = async (relativeUrl) => {
     const page = await browser.newPage();
     page.goto(`moz-extension://${FIREFOX_ADDON_UUID}/${relativeUrl}`).catch(() => {});
-    await page.waitForFunction(() => location.protocol === 'moz-extension:' && document.readyState === 'complete', { timeout: 30000 });
-    return page;
+    const deadline = Date.now() + 30000;
+    for (;;) {
+      const loaded = await page.evaluate(() => location.protocol === 'moz-extension:' && document.readyState === 'complete').catch(() => false);
+      if (loaded) return page;
+      if (Date.now() > deadline) throw new Error(`moz-extension://…/${relativeUrl} did not load within 30 s`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
   };
   return { browser, addonId, openExtensionPage, tunnelled: fakeX.tunnelled, refused: fakeX.refused, close };
 }
