@@ -1,17 +1,20 @@
 // The extension's service worker only orchestrates: it answers the content script's "judge this media
 // id" with a cached verdict or by fetching the JPEG from pbs.twimg.com (host permission; the offscreen
 // document's own fetches are not interceptable by tests and need no network anyway), hands the bytes to
-// the offscreen document that owns the wasm core and the ONNX Runtime session, and turns the scores into
-// a verdict with the user's current settings (so a settings change needs no new inference).
+// the classifier host that owns the wasm core and the ONNX Runtime session (Chromium: an offscreen
+// document; Firefox, where this script runs as an event page: the page itself; see classifier-host.js),
+// and turns the scores into a verdict with the user's current settings (so a settings change needs no
+// new inference).
 // MV3 may stop this worker whenever it is idle: everything it must remember lives in chrome.storage
 // (settings: local; verdict cache: session), and every listener is registered at the top level.
 import { MSG, OFFSCREEN_TARGET } from './messages.js';
+import { CLASSIFIER_HOST_KIND, classifyInClassifierHost, closeClassifierHost, ensureClassifierHost, hasClassifierHost,
+  sendToClassifierHost } from './classifier-host.js';
 import { readSettings } from './settings.js';
 import { LruCache } from './lru-cache.js';
 import { isMediaKey, jpegUrlForMedia } from './media-cells.js';
 import { decide } from '../lib/decide.js';
 
-const OFFSCREEN_PATH = 'offscreen.html';
 const CONTRACT_PATH = 'model/contract.json';
 const CACHE_CAPACITY = 3000; // media ids; ~100 bytes each in storage.session (quota 10 MB)
 const CACHE_STORAGE_KEY = 'verdictCache';
@@ -20,14 +23,14 @@ const CACHE_STORAGE_KEY = 'verdictCache';
 // a media tab opens; a browser restart clears it, so a driver update gets a new try. Finding no GPU
 // ("no adapter", or only a software one) is not remembered: probing takes milliseconds.
 const WEBGPU_FAILURE_KEY = 'webgpuFailure';
-const FOUND_NO_GPU = new Set(['no adapter', 'software adapter only']);
+const FOUND_NO_GPU = new Set(['no adapter', 'software adapter only', 'not in this browser']);
 const CACHE_SAVE_DELAY_MS = 1000;
 const FETCH_TIMEOUT_MS = 15000;
 const FETCH_CONCURRENCY = 4; // like a browser's per-host parallelism; inference is serial anyway
 const MAX_IMAGE_BYTES = 10 * 2 ** 20; // name=small JPEGs are ~20–150 KB; anything huge is refused
-const OFFSCREEN_ANSWER_RETRIES = 20; // the document's listener may not be up the instant it exists
 const PAGE_LEFT_CHECK_DELAY_MS = 2000; // after PAGE_LEFT the tab shows its next page (or X again, on a reload)
 const X_TAB_URLS = ['https://x.com/*', 'https://twitter.com/*']; // readable via the host permissions
+const MEDIA_HOST_ORIGINS = ['https://pbs.twimg.com/*'];
 // Failures that depend only on the bytes: cached like verdicts so re-mounts do not refetch them.
 const PERMANENT_FAILURES = new Set(['empty_input', 'unsupported_format', 'truncated', 'corrupt', 'too_large', 'bad_argument']);
 
@@ -37,7 +40,6 @@ const cache = new LruCache(CACHE_CAPACITY); // media id → {ok:true, scores} | 
 let cacheLoaded = null;
 const inFlight = new Map(); // media id → Promise<classifier result>, so parallel asks share one fetch
 let contractPromise = null;
-let offscreenCreating = null;
 let lastProvider = null; // {provider, threads, modelVersion, webgpuFallback, ...} from the last run
 
 function loadCache() {
@@ -89,6 +91,10 @@ async function fetchMediaBytes(mediaId) {
     try {
       response = await fetch(url, { credentials: 'omit', signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
     } catch (error) {
+      // Firefox lets the user withhold (or revoke) host permissions: say so rather than "network error".
+      if (!(await chrome.permissions.contains({ origins: MEDIA_HOST_ORIGINS }).catch(() => true))) {
+        return { ok: false, code: 'no_host_permission', message: `no permission to read ${url} (allow it in the extension's popup)` };
+      }
       return { ok: false, code: 'fetch_failed', message: `cannot fetch ${url}: ${error?.message ?? error}` };
     }
     if (!response.ok) return { ok: false, code: 'fetch_failed', message: `${url} answered HTTP ${response.status}` };
@@ -100,28 +106,7 @@ async function fetchMediaBytes(mediaId) {
   });
 }
 
-// ---- the offscreen document ----------------------------------------------------------------------
-
-async function hasOffscreenDocument() {
-  const contexts = await chrome.runtime.getContexts({
-    contextTypes: ['OFFSCREEN_DOCUMENT'], documentUrls: [chrome.runtime.getURL(OFFSCREEN_PATH)],
-  });
-  return contexts.length > 0;
-}
-
-/** Creates the offscreen document unless it exists; safe to call from many requests at once. */
-async function ensureOffscreenDocument() {
-  if (await hasOffscreenDocument()) return;
-  offscreenCreating ??= chrome.offscreen.createDocument({
-    url: OFFSCREEN_PATH,
-    reasons: [chrome.offscreen.Reason.WORKERS],
-    justification: 'Runs the image classifier (WebAssembly decoder and ONNX Runtime with worker threads) off the service worker.',
-  }).catch((error) => {
-    // Another request (or a previous life of this worker) won the race: the document exists.
-    if (!/single offscreen document/i.test(String(error?.message))) throw error;
-  }).finally(() => { offscreenCreating = null; });
-  await offscreenCreating;
-}
+// ---- the classifier host (classifier-host.js) ------------------------------------------------------
 
 /**
  * Frees the model's memory (~50–100 MB) once no X tab is left; the next media tab reloads it (1–2 s).
@@ -131,10 +116,10 @@ async function ensureOffscreenDocument() {
 async function closeOffscreenIfUnused() {
   try {
     const xTabs = await chrome.tabs.query({ url: X_TAB_URLS });
-    if (xTabs.length > 0 || inFlight.size > 0 || !(await hasOffscreenDocument())) return;
-    await chrome.offscreen.closeDocument();
+    if (xTabs.length > 0 || inFlight.size > 0 || !(await hasClassifierHost())) return;
+    await closeClassifierHost();
   } catch (error) {
-    console.info('Illust Only: offscreen document not closed:', error?.message ?? error); // already closed, or closing
+    console.info(`Illust Only: ${CLASSIFIER_HOST_KIND} not closed:`, error?.message ?? error); // already closed, or closing
   }
 }
 
@@ -160,74 +145,25 @@ function noteClassifier(info) {
 }
 
 /**
- * Makes sure the offscreen document exists; resolves to the provider choice that travels with each
- * message (the document cannot read chrome.storage itself).
+ * Makes sure the classifier host exists; resolves to the provider choice that travels with each
+ * message (an offscreen document cannot read chrome.storage itself).
  */
 async function offscreenWithChoice() {
-  const [choice] = await Promise.all([providerChoice(), ensureOffscreenDocument()]);
+  const [choice] = await Promise.all([providerChoice(), ensureClassifierHost()]);
   return choice;
 }
 
-/** Sends a message to the offscreen document, with the execution provider the settings ask for. */
+/** Sends a control message to the classifier host, with the execution provider the settings ask for. */
 async function askOffscreen(message) {
   const choice = await offscreenWithChoice();
-  for (let attempt = 0; ; attempt += 1) {
-    try {
-      const answer = await chrome.runtime.sendMessage({ ...message, ...choice, target: OFFSCREEN_TARGET });
-      if (answer !== undefined) return answer;
-    } catch (error) {
-      if (attempt >= OFFSCREEN_ANSWER_RETRIES || !/Receiving end does not exist/i.test(String(error?.message))) throw error;
-    }
-    if (attempt >= OFFSCREEN_ANSWER_RETRIES) throw new Error('the offscreen document does not answer');
-    await new Promise((resolve) => setTimeout(resolve, 50 * (attempt + 1)));
-  }
+  return sendToClassifierHost({ ...message, ...choice });
 }
 
-/**
- * Image bytes go to the offscreen document by web messaging (client.postMessage with the buffer
- * transferred), not chrome.runtime messaging, which serialises every message as JSON through the
- * browser process (base64: 1.33 bytes per byte, encoded, copied and parsed on each hop). Resolves to
- * the classifier's result; rejects when the document cannot be reached.
- */
-const pendingClassify = new Map(); // request id → {resolve, timer}
-let nextClassifyId = 1;
-const CLASSIFY_ANSWER_TIMEOUT_MS = 60000; // the content script gives up sooner; this only frees the entry
-
-async function offscreenClient() {
-  const want = chrome.runtime.getURL(OFFSCREEN_PATH);
-  for (let attempt = 0; attempt <= OFFSCREEN_ANSWER_RETRIES; attempt += 1) {
-    const windows = await self.clients.matchAll({ includeUncontrolled: true, type: 'window' });
-    const client = windows.find((c) => c.url === want);
-    if (client) return client;
-    await new Promise((resolve) => setTimeout(resolve, 50 * (attempt + 1)));
-  }
-  throw new Error('the offscreen document does not answer');
-}
-
+/** The classifier's result for these bytes ({ok:false, code:'offscreen_failed'} when its host cannot be reached). */
 async function classifyInOffscreen(bytes) {
   const choice = await offscreenWithChoice();
-  const client = await offscreenClient();
-  return new Promise((resolve) => {
-    const id = nextClassifyId++;
-    const timer = setTimeout(() => {
-      pendingClassify.delete(id);
-      resolve({ ok: false, code: 'offscreen_failed', message: `no answer from the classifier within ${CLASSIFY_ANSWER_TIMEOUT_MS / 1000} s` });
-    }, CLASSIFY_ANSWER_TIMEOUT_MS);
-    pendingClassify.set(id, { resolve, timer });
-    const buffer = bytes.buffer.byteLength === bytes.byteLength ? bytes.buffer : bytes.slice().buffer;
-    client.postMessage({ type: MSG.OFFSCREEN_CLASSIFY, id, bytes: buffer, ...choice }, [buffer]);
-  });
+  return classifyInClassifierHost(bytes, choice);
 }
-
-// The offscreen document's answers to OFFSCREEN_CLASSIFY (web messaging, see above).
-self.addEventListener('message', (event) => {
-  const { data } = event;
-  if (data?.type !== MSG.OFFSCREEN_RESULT || !pendingClassify.has(data.id)) return;
-  const { resolve, timer } = pendingClassify.get(data.id);
-  pendingClassify.delete(data.id);
-  clearTimeout(timer);
-  resolve(data.result);
-});
 
 // ---- classification ------------------------------------------------------------------------------
 
@@ -289,7 +225,7 @@ async function offscreenStatus() {
 }
 
 async function status() {
-  const [settings, offscreen] = await Promise.all([getSettings(), hasOffscreenDocument()]);
+  const [settings, offscreen] = await Promise.all([getSettings(), hasClassifierHost()]);
   await loadCache();
   let classifier = lastProvider;
   if (offscreen) {
@@ -297,7 +233,7 @@ async function status() {
       classifier = { ok: false, message: String(error?.message ?? error) };
     }
   }
-  return { ok: true, enabled: settings.enabled, offscreen, cacheSize: cache.size, classifier };
+  return { ok: true, enabled: settings.enabled, offscreen, classifierHost: CLASSIFIER_HOST_KIND, cacheSize: cache.size, classifier };
 }
 
 // ---- listeners (top level, so a restarted worker hears the event that woke it) ------------------
