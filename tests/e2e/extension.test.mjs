@@ -371,8 +371,8 @@ test('extension on an X media tab: hides screenshots and photos without flashing
     //    through the page-level control.
     const [firstHidden, ...otherHidden] = hiddenIds;
     const placeholder = page.locator(`li[data-test-media="${firstHidden}"] .illust-only-placeholder`);
-    assert.match(await placeholder.textContent(), /^hidden: (screenshot|photo) — show$/);
-    await placeholder.click();
+    assert.equal(await placeholder.locator('.illust-only-verdict').textContent(), `hidden: ${media.get(firstHidden).label}`);
+    await placeholder.locator('.illust-only-show').click();
     await waitForStates([firstHidden], (s) => s.state === 'revealed' && s.shown, 'the clicked cell revealed');
     assert.equal(new URL(page.url()).pathname, '/someartist/media', 'the placeholder click must not follow the link');
     const control = page.locator('#illust-only-page-control');
@@ -489,7 +489,7 @@ test('extension on twitter.com: judged the same; a media request that never answ
     const reusedCell = page.locator(`li[data-test-media="${reusedCellOf}"] a`);
     await page.waitForFunction(([from, to]) => document.querySelector(`li[data-test-media="${from}"] a`)?.dataset.illustOnlyMedia === to,
       [reusedCellOf, nowShows]);
-    await reusedCell.locator('.illust-only-placeholder').click();
+    await reusedCell.locator('.illust-only-placeholder .illust-only-show').click();
     await waitForStates([reusedCellOf, nowShows], (s) => s.state === 'revealed' && s.shown, 'the reused cell and the other cell of its media revealed');
 
     // The popup's "Show all hidden on this page" reveals this tab's hidden cells (the media the reused
