@@ -8,12 +8,13 @@
 // correction, refuses a junk import whole, exports it, and "Undo last" hides both again.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 import { MSG } from '../../web/extension/messages.js';
+import { cosine, pickArtist } from './pick-corrections.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const dataDir = process.env.ILLUST_ONLY_DATA ?? path.join(root, '..', 'shared', 'data');
@@ -22,7 +23,6 @@ const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
   '--disable-component-update', '--disable-sync', `--disable-extensions-except=${extensionDir}`, `--load-extension=${extensionDir}`];
 const WAIT_MS = 45000;
-const SIMILAR = 0.85; // well inside the personal layer's account gate
 
 function missingPrerequisite() {
   if (!existsSync(dataDir)) return `real images not found at ${dataDir} (set ILLUST_ONLY_DATA)`;
@@ -33,56 +33,12 @@ function missingPrerequisite() {
   return null;
 }
 
-const cosine = (a, b) => {
-  let dot = 0; let x = 0; let y = 0;
-  for (let i = 0; i < a.length; i += 1) { dot += a[i] * b[i]; x += a[i] * a[i]; y += b[i] * b[i]; }
-  return dot / Math.sqrt(x * y);
-};
-
-/**
- * The first illustration source (sorted) where the shipped model, run in Node, hides two illustrations
- * whose embeddings are at least SIMILAR alike (the painted scenery of the issue), plus one of its
- * illustrations the model shows clearly.
- */
-async function pickArtist() {
-  const contract = JSON.parse(readFileSync(path.join(root, 'model', 'contract.json'), 'utf8'));
-  const ort = await import('onnxruntime-node');
-  const { loadCore } = await import(pathToFileURL(path.join(root, 'web', 'lib', 'core.js')));
-  const { createClassifier } = await import(pathToFileURL(path.join(root, 'web', 'lib', 'classifier.js')));
-  const core = await loadCore({ wasmBinary: readFileSync(path.join(root, 'build', 'wasm', 'illust_core.wasm')) });
-  const classifier = await createClassifier({
-    ort, core, contract, provider: 'cpu', numThreads: 1, model: readFileSync(path.join(root, 'model', 'illust-only.onnx')),
-  });
-  try {
-    const classDir = path.join(dataDir, 'illustration');
-    for (const source of readdirSync(classDir).sort()) {
-      const files = readdirSync(path.join(classDir, source)).filter((f) => /\.jpe?g$/i.test(f)).sort().slice(0, 40);
-      const hidden = [];
-      let clear = null;
-      for (const name of files) {
-        const file = path.join(classDir, source, name);
-        const result = await classifier.classify(new Uint8Array(readFileSync(file)), { embedding: true });
-        if (!result.ok) continue;
-        if (result.label === 'illustration' && result.scores.illustration > 0.9) clear ??= { file, ...result };
-        if (result.label !== 'illustration') {
-          const partner = hidden.find((h) => cosine(h.embedding, result.embedding) >= SIMILAR);
-          if (partner && clear) return { source, first: partner, second: { file, ...result }, clear };
-          hidden.push({ file, ...result });
-        }
-      }
-    }
-    return null;
-  } finally {
-    await classifier.release();
-  }
-}
-
 const skipReason = missingPrerequisite();
 
 test('corrections: "always show ones like this" shows the cell and a similar one, survives a reload, undo hides them again', { skip: skipReason ?? false, timeout: 240000 }, async () => {
   const { default: build } = await import(pathToFileURL(path.join(root, 'tools', 'build', 'extension.mjs')).href);
   await build({ root, log: () => {} });
-  const artist = await pickArtist();
+  const artist = await pickArtist({ root, dataDir });
   assert.ok(artist, 'no illustration source has two similar images the model hides; the test needs one');
   console.log(`# corrections e2e: ${artist.source}: ${path.basename(artist.first.file)} and ${path.basename(artist.second.file)} ` +
     `(cosine ${cosine(artist.first.embedding, artist.second.embedding).toFixed(3)}, labelled ${artist.first.label} and ${artist.second.label})`);
