@@ -14,7 +14,7 @@ import { embedDataset } from './lib/embedding-cache.mjs';
 import { DEFAULT_CONTRACT, ROOT, RUNTIMES, SetupError, loadContract, openNodeClassifier } from './lib/node-classifier.mjs';
 import { UsageError, parseCommandLine, runIfMain } from './lib/run-cli.mjs';
 import { decide } from '../web/lib/decide.js';
-import { DEFAULT_ACCOUNT_GATE, DEFAULT_GATE, applyPersonalLayer, fitPersonalLayer } from '../web/lib/personal-layer.js';
+import { DEFAULT_ACCOUNT_GATE, DEFAULT_GATE, DEFAULT_PROPAGATE, MAX_CORRECTIONS, applyPersonalLayer, fitPersonalLayer } from '../web/lib/personal-layer.js';
 
 export const USAGE = `Usage: node tools/simulate-corrections.mjs FOLDER [options]
 
@@ -30,6 +30,8 @@ Options:
                         ${DEFAULT_ACCOUNT_GATE}); several = a sweep, JSON lines for each
   --gate X[,X...]       cosine gate(s) on every other account (default ${DEFAULT_GATE}; above 1 = corrections
                         act only on their own account)
+  --propagate N         rounds in which the account's images the corrections relabel stop counting
+                        against them (default ${DEFAULT_PROPAGATE}; 0 = off)
   --method NAME         prototype (default) | residual (logistic head regularised toward the shipped one)
   --lambda X            residual only: L2 weight (default 1)
   --mixed-accounts      pair every screenshot or photo source with an illustration source (round robin)
@@ -63,6 +65,7 @@ export function parseSimulateArgs(argv) {
         k: { type: 'string', default: '1,3,5,10' }, gate: { type: 'string', default: String(DEFAULT_GATE) },
         'account-gate': { type: 'string', default: String(DEFAULT_ACCOUNT_GATE) },
         method: { type: 'string', default: 'prototype' }, lambda: { type: 'string', default: '1' },
+        propagate: { type: 'string', default: String(DEFAULT_PROPAGATE) },
         unseen: { type: 'boolean', default: false }, 'mixed-accounts': { type: 'boolean', default: false }, folds: { type: 'string' }, corrections: { type: 'string' },
         runtime: { type: 'string', default: 'node' }, threads: { type: 'string', default: '1' },
         contract: { type: 'string', default: DEFAULT_CONTRACT }, model: { type: 'string' },
@@ -83,6 +86,7 @@ export function parseSimulateArgs(argv) {
     help: false, dataDir: positionals[0], ks: numberList(values.k, '--k', { integer: true }),
     gates: numberList(values.gate, '--gate', { integer: false, max: 2 }), method: values.method, lambda,
     accountGates: numberList(values['account-gate'], '--account-gate', { integer: false, max: 2 }),
+    propagate: values.propagate === '0' ? 0 : numberList(values.propagate, '--propagate', { integer: true })[0],
     unseen: values.unseen, mixedAccounts: values['mixed-accounts'], folds: values.folds ?? path.join(ROOT, 'model', 'folds.json'),
     corrections: values.corrections, runtime: values.runtime, threads: numberList(values.threads, '--threads', { integer: true })[0],
     contract: values.contract, model: values.model,
@@ -99,7 +103,7 @@ function recall(rows, positive) {
  * The simulation on images that already carry {truth, source key, scores, embedding}: pure, so tests can
  * run it on a handful of vectors. Returns {perK: [{k, sources, error_reduction, …, accounts: […]}]}.
  */
-export function simulate(images, { contract, ks, gate, accountGate, margin, method = 'prototype', lambda = 1, accountFilter = () => true }) {
+export function simulate(images, { contract, ks, gate, accountGate, margin, propagate, method = 'prototype', lambda = 1, accountFilter = () => true }) {
   const positive = contract.decision.positive_label;
   const judged = images.map((image, index) => {
     const label = decide(image.scores, contract).label;
@@ -128,7 +132,7 @@ export function simulate(images, { contract, ks, gate, accountGate, margin, meth
       // The account's other images, as the extension keeps them: each with the label the model gave it.
       const references = rows.filter((r) => !correctedSet.has(r.index)).map((r) => ({ id: r.index, embedding: r.embedding, label: r.label, account: key }));
       const layer = fitPersonalLayer(corrected.map((r) => ({ embedding: r.embedding, label: r.truth, scores: r.scores, account: key })),
-        { labels: contract.labels, gate, accountGate, margin, references, method, lambda });
+        { labels: contract.labels, gate, accountGate, margin, propagate, references, method, lambda });
       fitMs += performance.now() - t0;
       // Each image is shown on its own source's account: the corrections' loose gate works only there.
       const judge = (r) => {
@@ -207,6 +211,18 @@ export function renderFailures(result) {
   return lines.join('\n');
 }
 
+/** How long the extension's refit takes at the store's bound: MAX_CORRECTIONS corrections spread over the data. */
+export function timeFullFit(images, contract, { propagate } = {}) {
+  const step = Math.max(1, Math.floor(images.length / MAX_CORRECTIONS));
+  const chosen = new Set(images.filter((_, i) => i % step === 0).slice(0, MAX_CORRECTIONS));
+  const accounts = new Set([...chosen].map((i) => i.sourceKey));
+  const references = images.filter((i) => !chosen.has(i) && accounts.has(i.sourceKey))
+    .map((i, id) => ({ id, embedding: i.embedding, label: decide(i.scores, contract).label, account: i.sourceKey }));
+  const t0 = performance.now();
+  fitPersonalLayer([...chosen].map((i) => ({ embedding: i.embedding, label: i.truth, account: i.sourceKey })), { labels: contract.labels, references, propagate });
+  return { ms: performance.now() - t0, corrections: chosen.size, references: references.length };
+}
+
 /** --mixed-accounts: each non-illustration source joins an illustration source's account (round robin). */
 export function mixAccounts(images, positive) {
   const keys = [...new Set(images.map((i) => i.sourceKey))].sort();
@@ -267,16 +283,19 @@ export async function main(argv, io = { stdout: process.stdout, stderr: process.
     const jsonLines = [];
     const settings = options.gates.flatMap((gate) => options.accountGates.map((accountGate) => ({ gate, accountGate })));
     for (const { gate, accountGate } of settings) {
-      const result = simulate(usable, { contract, ks: options.ks, gate, accountGate, method: options.method, lambda: options.lambda, accountFilter });
+      const result = simulate(usable, { contract, ks: options.ks, gate, accountGate, propagate: options.propagate, method: options.method, lambda: options.lambda, accountFilter });
       io.stdout.write(`${renderTable(result, { gate, accountGate, method: options.method })}\n\n${renderFailures(result)}\n\n`);
       for (const r of result.perK) {
         jsonLines.push(JSON.stringify({
           k: r.k, sources: r.sources, error_reduction: r.error_reduction === null ? null : Number(r.error_reduction.toFixed(4)),
           worst_other_drop: Number(r.worst_other_drop.toFixed(3)), other_recall_drop: Number(r.other_recall_drop.toFixed(3)),
-          method: options.method, account_gate: accountGate, gate, accounts: `${options.unseen ? 'unseen' : 'all'}${options.mixedAccounts ? '+mixed' : ''}`, fit_ms: Number(r.fitMsMean.toFixed(2)),
+          method: options.method, account_gate: accountGate, gate, propagate: options.propagate, accounts: `${options.unseen ? 'unseen' : 'all'}${options.mixedAccounts ? '+mixed' : ''}`, fit_ms: Number(r.fitMsMean.toFixed(2)),
         }));
       }
     }
+    const fit = timeFullFit(usable, contract, { propagate: options.propagate });
+    io.stdout.write(`fitting ${fit.corrections} corrections (every nth image, its source as the account, the ${fit.references} other images of ` +
+      `those sources as references): ${fit.ms.toFixed(0)} ms\n\n`);
     io.stdout.write(`${jsonLines.join('\n')}\n`);
     return 0;
   } catch (error) {

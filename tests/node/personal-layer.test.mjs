@@ -87,17 +87,38 @@ test('the most similar correction wins; "hide" corrections turn an illustration 
   assert.deepEqual(decide(result.scores, contract), { ...decide(result.scores, contract), label: 'screenshot', hide: true });
 });
 
-test('an uncorrected image of the account, nearer and judged otherwise, outvotes a correction', () => {
+test('uncorrected images of the account, nearer and judged otherwise, outvote a correction', () => {
   const corrected = vector(31); // a painted landscape the model called a photo, corrected
-  const photo = near(corrected, 0.8, 32); // one of the artist's real photos, left uncorrected
-  const query = near(photo, 0.97, 33); // another real photo, much like that one
+  const photo = near(corrected, 0.8, 32); // two of the artist's real photos, left uncorrected
+  const photo2 = near(photo, 0.97, 34);
+  const query = near(photo, 0.97, 33); // another real photo, much like those
   assert.ok(cosine(query, corrected) >= 0.7, 'within the account gate of the correction');
   assert.ok(cosine(query, photo) > cosine(query, corrected));
-  const references = [{ id: 'p1', embedding: photo, label: 'photo', account: 'artist' }];
+  const references = [
+    { id: 'p1', embedding: photo, label: 'photo', account: 'artist' }, { id: 'p2', embedding: photo2, label: 'photo', account: 'artist' },
+  ];
   const layer = fitPersonalLayer([{ embedding: corrected, label: 'illustration', account: 'artist' }], { labels, references });
-  assert.equal(applyPersonalLayer(layer, { illustration: 0.1, screenshot: 0.1, photo: 0.8 }, query, { account: 'artist' }).changed, false);
-  // The reference for the image itself does not count against it.
-  assert.equal(applyPersonalLayer(layer, { illustration: 0.1, screenshot: 0.1, photo: 0.8 }, photo, { account: 'artist', id: 'p1' }).changed, true);
+  const photoScores = { illustration: 0.1, screenshot: 0.1, photo: 0.8 };
+  assert.equal(applyPersonalLayer(layer, photoScores, query, { account: 'artist' }).changed, false);
+  assert.equal(applyPersonalLayer(layer, photoScores, photo, { account: 'artist', id: 'p1' }).changed, false);
+  // Without the second photo, the first one alone is relabelled by the correction (propagation) and no
+  // longer speaks against it.
+  const alone = fitPersonalLayer([{ embedding: corrected, label: 'illustration', account: 'artist' }], { labels, references: references.slice(0, 1) });
+  assert.equal(applyPersonalLayer(alone, photoScores, photo, { account: 'artist', id: 'p1' }).changed, true);
+});
+
+test('propagation: the account\'s other misjudged paintings stop speaking against the correction', () => {
+  const corrected = vector(81);
+  const painting = near(corrected, 0.9, 82); // misjudged like the corrected one, left uncorrected
+  const query = near(painting, 0.95, 83);
+  assert.ok(cosine(query, painting) > cosine(query, corrected) && cosine(query, corrected) >= 0.7);
+  const references = [{ id: 'r1', embedding: painting, label: 'photo', account: 'artist' }];
+  const options = { labels, references };
+  const photoScores = { illustration: 0.1, screenshot: 0.1, photo: 0.8 };
+  const without = fitPersonalLayer([{ embedding: corrected, label: 'illustration', account: 'artist' }], { ...options, propagate: 0 });
+  assert.equal(applyPersonalLayer(without, photoScores, query, { account: 'artist' }).changed, false);
+  const withIt = fitPersonalLayer([{ embedding: corrected, label: 'illustration', account: 'artist' }], options);
+  assert.equal(applyPersonalLayer(withIt, photoScores, query, { account: 'artist' }).label, 'illustration');
 });
 
 test('the residual head regularised toward the shipped one moves toward the corrected label, less with more regularisation', () => {

@@ -30,6 +30,8 @@ export const DEFAULT_ACCOUNT_GATE = 0.7;
 export const DEFAULT_GATE = 0.999; // near-duplicates only: the same picture posted again elsewhere
 // How much nearer an uncorrected image of the account, judged otherwise, must be to outvote a correction.
 export const DEFAULT_MARGIN = 0;
+// Rounds of relabelling the account's images that the corrections flip (0: none).
+export const DEFAULT_PROPAGATE = 3;
 const MEDIA_ID_PATTERN = /^[A-Za-z0-9_:./-]{1,200}$/;
 const ACCOUNT_PATTERN = /^[A-Za-z0-9_:./()-]{1,200}$/;
 
@@ -37,6 +39,12 @@ function norm(vector) {
   let sum = 0;
   for (let i = 0; i < vector.length; i += 1) sum += vector[i] * vector[i];
   return Math.sqrt(sum);
+}
+
+function unitVector(vector, length) {
+  const unit = new Float32Array(vector.length);
+  for (let i = 0; i < vector.length; i += 1) unit[i] = vector[i] / length;
+  return unit;
 }
 
 function isFiniteVector(vector) {
@@ -52,7 +60,7 @@ function isFiniteVector(vector) {
  * survives structured clone) for applyPersonalLayer().
  */
 export function fitPersonalLayer(corrections, {
-  labels, gate = DEFAULT_GATE, accountGate = DEFAULT_ACCOUNT_GATE, margin = DEFAULT_MARGIN, references = [],
+  labels, gate = DEFAULT_GATE, accountGate = DEFAULT_ACCOUNT_GATE, margin = DEFAULT_MARGIN, references = [], propagate = DEFAULT_PROPAGATE,
   method = 'prototype', lambda = 1, steps = 100,
 } = {}) {
   if (!Array.isArray(labels) || labels.length < 2) throw new Error('fitPersonalLayer: labels (the contract\'s) are required');
@@ -83,12 +91,56 @@ export function fitPersonalLayer(corrections, {
       const length = norm(ref.embedding);
       if (!(length > 0)) continue;
       if (!byAccount.has(ref.account)) byAccount.set(ref.account, []);
-      byAccount.get(ref.account).push({ id: ref.id ?? null, labelIndex, unit: Float32Array.from(ref.embedding, (v) => v / length) });
+      byAccount.get(ref.account).push({ id: ref.id ?? null, labelIndex, unit: unitVector(ref.embedding, length) });
     }
-    return {
+    const fitted = {
       ...layer, margin, prototypes, prototypeLabels: Int32Array.from(usable, (u) => u.labelIndex),
-      prototypeAccounts: usable.map((u) => u.account), references: Object.fromEntries(byAccount),
+      prototypeAccounts: usable.map((u) => u.account), references: Object.fromEntries(byAccount), rowsByAccount: {},
     };
+    usable.forEach((u, row) => { if (u.account !== null) (fitted.rowsByAccount[u.account] ??= []).push(row); });
+    // The account's images that the corrections themselves relabel stop speaking against them (a
+    // painter's other misjudged paintings are not evidence that paintings are photos): relabel them
+    // and look again, a few rounds.
+    // The same rule as applyPersonalLayer() on the account's own corrections, on similarities computed
+    // once per account (each round only re-reads them): 2,000 corrections refit well under a second.
+    if (propagate > 0) {
+      for (const [account, refs] of Object.entries(fitted.references)) {
+        const rows = fitted.rowsByAccount[account] ?? [];
+        const decisions = refs.map(({ unit }) => {
+          let best = -Infinity;
+          let bestRow = -1;
+          for (const row of rows) {
+            let dot = 0;
+            const offset = row * dims;
+            for (let i = 0; i < dims; i += 1) dot += prototypes[offset + i] * unit[i];
+            if (dot >= accountGate && dot > best) { best = dot; bestRow = row; }
+          }
+          return bestRow < 0 ? null : { similarity: best, labelIndex: fitted.prototypeLabels[bestRow], near: null };
+        });
+        const similarities = (i) => {
+          const { unit } = refs[i];
+          decisions[i].near ??= refs.map(({ unit: other }) => {
+            let dot = 0;
+            for (let d = 0; d < dims; d += 1) dot += other[d] * unit[d];
+            return dot;
+          });
+          return decisions[i].near;
+        };
+        for (let round = 0; round < propagate; round += 1) {
+          const next = refs.map((ref, i) => {
+            const decision = decisions[i];
+            if (!decision || decision.labelIndex === ref.labelIndex) return ref.labelIndex;
+            const near = decision.similarity < 1 - 1e-6 ? similarities(i) : [];
+            const outvoted = near.some((sim, k) => k !== i && refs[k].labelIndex !== decision.labelIndex && sim > decision.similarity + margin);
+            return outvoted ? ref.labelIndex : decision.labelIndex;
+          });
+          let moved = 0;
+          refs.forEach((ref, i) => { if (next[i] !== ref.labelIndex) { ref.labelIndex = next[i]; moved += 1; } });
+          if (moved === 0) break;
+        }
+      }
+    }
+    return fitted;
   }
   if (method === 'residual') return { ...layer, ...fitResidual(usable, labels.length, dims, { lambda, steps }) };
   throw new Error(`fitPersonalLayer: unknown method "${method}"`);
@@ -143,8 +195,9 @@ function fitResidual(usable, classes, dims, { lambda, steps }) {
  * does not apply (no corrections, no embedding, a different length, nothing within its gate); otherwise
  * all the weight on the deciding label, so decide() gives that label at every strictness.
  * `similarity`/`label` name the deciding (else the nearest) correction, for the UI and tests.
+ * options.ownOnly: look only at the account's own corrections (the propagation rounds of the fit).
  */
-export function applyPersonalLayer(layer, scores, embedding, { account = null, id = null } = {}) {
+export function applyPersonalLayer(layer, scores, embedding, { account = null, id = null, ownOnly = false } = {}) {
   const unchanged = { scores, changed: false, similarity: null, label: null };
   if (!layer || layer.count === 0 || !embedding || embedding.length !== layer.dims) return unchanged;
   const length = norm(embedding);
@@ -167,15 +220,20 @@ export function applyPersonalLayer(layer, scores, embedding, { account = null, i
   let deciding = -Infinity;
   let decidingRow = -1;
   const { prototypes, prototypeAccounts } = layer;
-  for (let row = 0; row < layer.count; row += 1) {
+  const scan = (row, gate) => {
     let dot = 0;
     const offset = row * dims;
     for (let i = 0; i < dims; i += 1) dot += prototypes[offset + i] * embedding[i];
     const similarity = dot / length;
     if (similarity > nearest) { nearest = similarity; nearestRow = row; }
-    const onAccount = account !== null && prototypeAccounts[row] === account;
-    if (similarity >= (onAccount ? layer.accountGate : layer.gate) && similarity > deciding) { deciding = similarity; decidingRow = row; }
+    if (similarity >= gate && similarity > deciding) { deciding = similarity; decidingRow = row; }
+  };
+  // The account's own corrections with the loose gate; the others only when a near-duplicate could pass.
+  for (const row of (account !== null && layer.rowsByAccount?.[account]) || []) scan(row, layer.accountGate);
+  if (!ownOnly && layer.gate <= 1) {
+    for (let row = 0; row < layer.count; row += 1) if (account === null || prototypeAccounts[row] !== account) scan(row, layer.gate);
   }
+  if (nearestRow < 0) return unchanged;
   const unmoved = { scores, changed: false, similarity: nearest, label: labels[layer.prototypeLabels[nearestRow]] };
   if (decidingRow < 0) return unmoved;
   const labelIndex = layer.prototypeLabels[decidingRow];
