@@ -4,21 +4,29 @@
 // verdict with it. Also undo, reset, export/import and carrying corrections over to a new model.
 // Fail open: when storage is unavailable or anything here throws, verdicts come from the shipped model
 // alone and the popup says why.
-import * as store from './corrections-store.js';
+import * as indexedDbStore from './corrections-store.js';
 import { decide } from '../lib/decide.js';
 import { boundCorrections, exportCorrections, fitPersonalLayer, applyPersonalLayer, makeCorrection, parseCorrectionsFile, MAX_CORRECTIONS } from '../lib/personal-layer.js';
 
 const LOG = 'Illust Only:';
+// An account's most recent images that speak for or against its corrections; bounds the refit's work
+// (it grows with the square of this per corrected account).
+const MAX_REFERENCES_PER_ACCOUNT = 400;
+// New images of a corrected account are new references; refit for them at most this often (a refit
+// per verdict while a long grid loads would redo the same work dozens of times).
+const REFIT_AFTER_NEW_MEDIA_MS = 5000;
 export const ACCOUNT = /^[a-z0-9_]{1,15}$/; // X user names, lower-cased
 
 /**
  * deps: {getContract() → contract, computeEmbedding(mediaId) → classifier result with embedding (fetches
- * the image again), announce() (tells the open pages to re-decide their verdicts)}.
+ * the image again), announce() (tells the open pages to re-decide their verdicts), store (default:
+ * corrections-store.js; tests pass one in memory, or one that fails like a full disk)}.
  */
-export function createCorrections({ getContract, computeEmbedding, announce }) {
+export function createCorrections({ getContract, computeEmbedding, announce, store = indexedDbStore }) {
   let state = null; // Promise<{corrections, byMedia: Map, layer}> for the current model version
   let storageError = null; // why corrections cannot be kept, for the popup
   let migrating = null;
+  let refitting = null;
 
   const failed = (error) => {
     storageError = String(error?.message ?? error);
@@ -34,12 +42,17 @@ export function createCorrections({ getContract, computeEmbedding, announce }) {
     const corrected = new Set(corrections.map((c) => c.mediaId));
     const accounts = new Set(usable.map((c) => c.account).filter(Boolean));
     // The corrected accounts' other images, with the label the shipped model gave them.
-    const references = accounts.size === 0 ? [] : (await store.mediaOfAccounts(accounts))
-      .filter((m) => m.modelVersion === version && !corrected.has(m.mediaId))
+    const perAccount = new Map();
+    for (const m of accounts.size === 0 ? [] : await store.mediaOfAccounts(accounts)) {
+      if (m.modelVersion !== version || corrected.has(m.mediaId)) continue;
+      if (!perAccount.has(m.account)) perAccount.set(m.account, []);
+      perAccount.get(m.account).push(m);
+    }
+    const references = [...perAccount.values()].flatMap((list) => list.sort((a, b) => b.time - a.time).slice(0, MAX_REFERENCES_PER_ACCOUNT))
       .map((m) => ({ id: m.mediaId, account: m.account, embedding: m.embedding, label: decide(m.scores, contract).label }));
     const layer = fitPersonalLayer(usable, { labels: contract.labels, references });
     if (corrections.some((c) => c.modelVersion !== version && !c.notCarried)) migrate(version);
-    return { version, corrections, byMedia: new Map(corrections.map((c) => [c.mediaId, c])), layer, accounts };
+    return { version, corrections, byMedia: new Map(corrections.map((c) => [c.mediaId, c])), layer, accounts, fittedAt: Date.now() };
   }
 
   function current() {
@@ -82,9 +95,14 @@ export function createCorrections({ getContract, computeEmbedding, announce }) {
         mediaId, scores: result.scores, embedding: Float32Array.from(result.embedding), modelVersion: contract.version,
         account: ACCOUNT.test(account ?? '') ? account : null, time: Date.now(),
       });
-      // A new image of a corrected account is a new reference: refit on the next verdict.
+      // A new image of a corrected account is a new reference: refit, now and then, in the background
+      // (verdicts meanwhile use the current layer).
       const known = await state?.catch(() => null);
-      if (known?.accounts.has(account)) state = null;
+      if (known?.accounts.has(account) && Date.now() - known.fittedAt > REFIT_AFTER_NEW_MEDIA_MS && !refitting) {
+        const before = state;
+        refitting = build().then((next) => { if (state === before) state = Promise.resolve(next); })
+          .catch(failed).finally(() => { refitting = null; });
+      }
     } catch (error) {
       failed(error);
     }
