@@ -337,6 +337,7 @@ chrome.runtime.onMessage.addListener((message, sender, sendResponse) => {
     case MSG.CLASSIFY_MEDIA:
       return answerWith(classifyMedia(message.mediaId, message.account), sendResponse);
     case MSG.CORRECT_MEDIA:
+      if (typeof message.mediaId !== 'string' || !MEDIA_ID.test(message.mediaId)) return answerWith(Promise.resolve({ ok: false, message: 'not a media id' }), sendResponse);
       return answerWith(corrections.correct(message).then(async (answer) => (
         answer.ok ? { ...answer, verdict: await classifyMedia(message.mediaId, message.account) } : answer)), sendResponse);
     case MSG.GET_CORRECTIONS:
