@@ -269,7 +269,7 @@ async function scoresForMedia(mediaId, account) {
     }
     noteClassifier(result.provider);
     if (result.ok) {
-      await corrections.rememberMedia(mediaId, result, account); // scores + embedding, for corrections
+      corrections.rememberMedia(mediaId, result, account); // scores + embedding, for corrections; never rejects, not awaited: the verdict does not wait for IndexedDB
       const entry = { ok: true, scores: result.scores };
       cache.set(mediaId, entry);
       scheduleCacheSave();
