@@ -281,7 +281,9 @@ export async function main(argv, io = { stdout: process.stdout, stderr: process.
       `${failed ? ` (${failed} unreadable, left out)` : ''}; ${embedded.computed} run through the model, the rest from ${path.relative(process.cwd(), embedded.cacheFile)}\n` +
       `accounts: ${accountsNote}; corrections in file-name order; other sources: all the rest\n\n`);
     const jsonLines = [];
-    const settings = options.gates.flatMap((gate) => options.accountGates.map((accountGate) => ({ gate, accountGate })));
+    const settings = options.method === 'prototype'
+      ? options.gates.flatMap((gate) => options.accountGates.map((accountGate) => ({ gate, accountGate })))
+      : [{ gate: null, accountGate: null }]; // the residual head has no gates
     for (const { gate, accountGate } of settings) {
       const result = simulate(usable, { contract, ks: options.ks, gate, accountGate, propagate: options.propagate, method: options.method, lambda: options.lambda, accountFilter });
       io.stdout.write(`${renderTable(result, { gate, accountGate, method: options.method })}\n\n${renderFailures(result)}\n\n`);
@@ -289,7 +291,8 @@ export async function main(argv, io = { stdout: process.stdout, stderr: process.
         jsonLines.push(JSON.stringify({
           k: r.k, sources: r.sources, error_reduction: r.error_reduction === null ? null : Number(r.error_reduction.toFixed(4)),
           worst_other_drop: Number(r.worst_other_drop.toFixed(3)), other_recall_drop: Number(r.other_recall_drop.toFixed(3)),
-          method: options.method, account_gate: accountGate, gate, propagate: options.propagate, accounts: `${options.unseen ? 'unseen' : 'all'}${options.mixedAccounts ? '+mixed' : ''}`, fit_ms: Number(r.fitMsMean.toFixed(2)),
+          method: options.method,
+          ...(options.method === 'prototype' ? { account_gate: accountGate, gate, propagate: options.propagate } : { lambda: options.lambda }), accounts: `${options.unseen ? 'unseen' : 'all'}${options.mixedAccounts ? '+mixed' : ''}`, fit_ms: Number(r.fitMsMean.toFixed(2)),
         }));
       }
     }
