@@ -9,9 +9,13 @@
 // scores exactly, so no corrections means the shipped model untouched. The gate is loose on the account
 // the correction was made on (`accountGate`: an artist's or a game's images resemble each other) and
 // near-duplicate-strict anywhere else (`gate`). Why scoped: the fine-tuned model's embedding collapses
-// toward its three classes (two random images of one predicted class have cosine ~0.93), so a correction
-// looks like every image the model gives the same wrong label; an unscoped gate loose enough to fix an
-// account's other mistakes flipped whole unrelated sources in the simulation. A logistic head on the
+// toward its three classes (one pair of random images in ten has cosine >= 0.93 on ../shared/data), so a
+// correction looks like every image the model gives the same wrong label; an unscoped gate loose enough
+// to fix an account's other mistakes flipped whole unrelated sources in the simulation. On its own
+// account a correction is outvoted where an uncorrected image of that account (a "reference", with the
+// label the model gave it) is nearer and judged otherwise, so an artist's real photos stay photos when
+// one of their paintings was corrected; references that the corrections themselves relabel stop counting
+// against them (`propagate` rounds). A logistic head on the
 // embedding regularised toward the shipped head ('residual') was measured too; it moves verdicts
 // everywhere, so it is not the default.
 //
