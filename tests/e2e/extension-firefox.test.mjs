@@ -11,8 +11,9 @@
 //     (short verdict timeout) fail open with their reason in the console, cells appended by infinite
 //     scrolling are judged, the placeholder's "show" reveals without following the link, the popup's
 //     counts and provider line (the background page's WASM pool, and why not threads or WebGPU), and
-//     "Hide photos" off and on re-decides without fetching or judging anything again; nothing is
-//     requested from any host but X's; the classifier is released when the last X tab closes.
+//     "Hide photos" off and on re-decides without fetching or judging anything again; a correction
+//     ("hide: screenshot") hides its cell, is learned with its embedding and undone (issue #19); nothing
+//     is requested from any host but X's; the classifier is released when the last X tab closes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
@@ -204,10 +205,23 @@ test('Firefox build: manifest, permissions asked for in the popup, and on an X m
     // 4. The placeholder's "show" reveals its cell without following the link.
     const [firstHidden] = hiddenIds;
     const placeholder = `li[data-test-media="${firstHidden}"] .illust-only-placeholder`;
-    assert.match(await page.$eval(placeholder, (e) => e.textContent), /^hidden: (screenshot|photo) — show$/);
-    await page.click(placeholder);
+    assert.match(await page.$eval(`${placeholder} .illust-only-verdict`, (e) => e.textContent), /^hidden: (screenshot|photo)$/);
+    await page.click(`${placeholder} .illust-only-show`);
     await waitForStates([firstHidden], (s) => s.state === 'revealed' && s.shown, 'the clicked cell revealed');
     assert.equal(new URL(page.url()).pathname, '/someartist/media', 'the placeholder click must not follow the link');
+
+    // 5. A correction (issue #19) in Firefox: the background page's classifier gave the embedding with
+    //    the scores, its IndexedDB keeps the correction; undo brings the model's verdict back. Nothing is
+    //    fetched again (the embedding was kept when the image was judged).
+    const corrected = all.find((id) => expectedState(id) === 'visible');
+    await page.$eval(`li[data-test-media="${corrected}"] .illust-only-hide-screenshot`, (e) => e.click());
+    await waitForStates([corrected], (s) => s.state === 'hidden' && s.label === 'screenshot' && !s.shown, 'the corrected cell hidden as a screenshot');
+    const learned = await tabPopup.evaluate((type) => chrome.runtime.sendMessage({ type }), MSG.GET_CORRECTIONS);
+    assert.equal(learned.ok, true, JSON.stringify(learned));
+    assert.equal(learned.count, 1);
+    assert.equal(learned.learned, 1, 'learned with its embedding');
+    assert.equal((await tabPopup.evaluate((type) => chrome.runtime.sendMessage({ type }), MSG.UNDO_CORRECTION)).ok, true);
+    await waitForStates([corrected], (s) => s.state === 'visible' && s.shown, 'the model\'s verdict back after undo');
 
     // No flash, ever; only X's hosts; the extension fetched each judged image once, as JPEG.
     assert.deepEqual(await page.evaluate(() => window.__flashes.slice(0, 10)), [], 'cells painted before their verdict');

@@ -17,7 +17,7 @@
 // MV3 content scripts are classic scripts: tools/build/extension.mjs inlines the imports below and
 // wraps the whole in one function scope.
 import { MSG } from './messages.js';
-import { CELL_SELECTOR, HELD_PICTURE_SELECTOR, isMediaTabPath, isPosterKey, isProfilePath, mediaKeyOfCell, mediaKindOfKey } from './media-cells.js';
+import { CELL_SELECTOR, HELD_PICTURE_SELECTOR, accountOfPath, isMediaTabPath, isPosterKey, isProfilePath, mediaKeyOfCell, mediaKindOfKey } from './media-cells.js';
 
 const DEFAULT_VERDICT_TIMEOUT_MS = 20000; // per sent request; generous: the first waits for the model to load
 const LOG_PREFIX = '[Illust Only]';
@@ -76,7 +76,7 @@ function sendWaitingRequests() {
       for (const waiting of waitingForRequest.splice(0)) settle(waiting, timeout);
       finish(timeout);
     }, timeoutMs);
-    askServiceWorker({ type: MSG.CLASSIFY_MEDIA, mediaId }).then((answer) => { clearTimeout(timer); finish(answer); });
+    askServiceWorker({ type: MSG.CLASSIFY_MEDIA, mediaId, account: accountOfPath(location.pathname) }).then((answer) => { clearTimeout(timer); finish(answer); });
   }
 }
 
@@ -120,7 +120,7 @@ async function refreshJudgedVerdicts() {
   const judged = [...seenOnPage].filter((mediaId) => verdicts.get(mediaId)?.status === 'done');
   const next = async () => {
     for (let mediaId = judged.shift(); mediaId !== undefined; mediaId = judged.shift()) {
-      const answer = await askServiceWorker({ type: MSG.CLASSIFY_MEDIA, mediaId });
+      const answer = await askServiceWorker({ type: MSG.CLASSIFY_MEDIA, mediaId, account: accountOfPath(location.pathname) });
       // A failed refresh keeps the old verdict; a verdict dropped meanwhile (navigation) stays dropped.
       if (answer.ok && verdicts.get(mediaId)?.status === 'done') storeAnswer(mediaId, answer);
     }
@@ -165,6 +165,7 @@ function forgetCell(cell) {
   delete cell.dataset.illustOnlyState;
   delete cell.dataset.illustOnlyLabel;
   cell.querySelector(':scope > .illust-only-placeholder')?.remove();
+  cell.querySelector(':scope > .illust-only-correct')?.remove();
   holdPlayers(cell, false);
 }
 
@@ -212,29 +213,116 @@ function applyToCell(cell, mediaId) {
   else delete cell.dataset.illustOnlyLabel;
   holdPlayers(cell, HELD_STATES.has(state));
 
+  renderCorrectionControl(cell, state);
   let placeholder = cell.querySelector(':scope > .illust-only-placeholder');
   if (state !== 'hidden') { placeholder?.remove(); return; }
   if (!placeholder) {
+    // "show" reveals this once; "illustration: always show ones like this" is a correction (issue #19).
+    // A click elsewhere on the placeholder reveals too. The cell is a link: clicks must not navigate.
     placeholder = document.createElement('span');
     placeholder.className = 'illust-only-placeholder';
-    placeholder.setAttribute('role', 'button');
-    placeholder.tabIndex = 0;
-    // The cell is a link: keep the click from navigating and from reaching X's own handlers. The id
-    // is read at click time: X may have reused the cell for other media since the placeholder was made.
-    const reveal = (event) => {
-      event.preventDefault();
-      event.stopImmediatePropagation();
-      const shown = cell.dataset.illustOnlyMedia;
+    const text = document.createElement('span');
+    text.className = 'illust-only-verdict';
+    const show = controlButton('illust-only-show', 'show', 'Show this image this once');
+    const always = controlButton('illust-only-always', 'illustration: always show ones like this',
+      'This is an illustration: show it and images like it on this account from now on');
+    placeholder.append(text, show, always);
+    // One listener (capture, as before: before the link sees the click) for the whole placeholder.
+    onActivate(placeholder, (event) => {
+      if (event.target.closest?.('.illust-only-always')) { correctCell(cell, 'illustration'); return; }
+      const shown = cell.dataset.illustOnlyMedia; // read now: X may have reused the cell for other media
       if (!shown) return;
       revealed.add(shown);
       applyToMedia(shown);
-    };
-    placeholder.addEventListener('click', reveal, true);
-    placeholder.addEventListener('keydown', (event) => { if (event.key === 'Enter' || event.key === ' ') reveal(event); }, true);
+    });
     cell.append(placeholder);
   }
   const kind = { video: ' video', gif: ' GIF' }[mediaKindOfKey(mediaId)] ?? '';
-  placeholder.textContent = `hidden${kind}: ${verdict.label} — show`;
+  placeholder.querySelector('.illust-only-verdict').textContent = `hidden${kind}: ${verdict.label}`;
+}
+
+// ---- corrections (issue #19): controls on the cells; learning happens in the service worker --------
+
+/** A keyboard-reachable control labelled for screen readers (inside X's link, so a span, not a button). */
+function controlButton(className, text, label) {
+  const control = document.createElement('span');
+  control.className = className;
+  control.setAttribute('role', 'button');
+  control.tabIndex = 0;
+  control.setAttribute('aria-label', label);
+  control.textContent = text;
+  return control;
+}
+
+function onActivate(element, action) {
+  const run = (event) => {
+    event.preventDefault();
+    event.stopImmediatePropagation();
+    action(event);
+  };
+  element.addEventListener('click', run, true);
+  element.addEventListener('keydown', (event) => { if (event.key === 'Enter' || event.key === ' ') run(event); }, true);
+}
+
+/**
+ * Shown cells (judged visible, or failed) get a small "hide: screenshot / photo" control, visible on
+ * hover or focus (content.css). A failed cell keeps it so that a click can say why it cannot learn.
+ */
+function renderCorrectionControl(cell, state) {
+  let bar = cell.querySelector(':scope > .illust-only-correct');
+  if (state !== 'visible' && state !== 'error') { bar?.remove(); return; }
+  if (bar) return;
+  bar = document.createElement('span');
+  bar.className = 'illust-only-correct';
+  bar.setAttribute('role', 'group');
+  bar.setAttribute('aria-label', 'Illust Only: correct this verdict');
+  const hint = document.createElement('span');
+  hint.textContent = 'hide:';
+  const screenshot = controlButton('illust-only-hide-screenshot', 'screenshot', 'Hide: this is a screenshot; hide ones like it on this account');
+  const photo = controlButton('illust-only-hide-photo', 'photo', 'Hide: this is a photo; hide ones like it on this account');
+  onActivate(screenshot, () => correctCell(cell, 'screenshot'));
+  onActivate(photo, () => correctCell(cell, 'photo'));
+  bar.append(hint, screenshot, ' / ', photo);
+  cell.append(bar);
+}
+
+/** A short message on the cell (role=status, so screen readers announce it), gone after a few seconds. */
+function noteOnCell(cell, text) {
+  cell.querySelector(':scope > .illust-only-note')?.remove();
+  const note = document.createElement('span');
+  note.className = 'illust-only-note';
+  note.setAttribute('role', 'status');
+  note.textContent = text;
+  cell.append(note);
+  setTimeout(() => note.remove(), 5000);
+}
+
+/**
+ * Applies the user's label to the cell at once, then asks the service worker to learn it (it stores the
+ * correction, refits the personal layer and announces the change, so every open page re-decides).
+ * Refused, with a message on the cell, for an image that failed to load or when storage fails.
+ */
+async function correctCell(cell, label) {
+  const mediaId = cell.dataset.illustOnlyMedia;
+  const before = mediaId ? verdicts.get(mediaId) : null;
+  if (!mediaId || before?.status !== 'done') {
+    const why = before?.status === 'error' ? ` (${before.code}: ${before.message})` : '';
+    noteOnCell(cell, 'Illust Only cannot learn from an image that did not load');
+    console.info(`${LOG_PREFIX} correction of media ${mediaId} refused: the image did not load${why}`);
+    return;
+  }
+  const hide = (label === 'screenshot' && settings.hideScreenshots !== false) || (label === 'photo' && settings.hidePhotos !== false);
+  verdicts.set(mediaId, { ...before, label, hide });
+  if (label === 'illustration') revealed.delete(mediaId);
+  applyToMedia(mediaId);
+  const answer = await askServiceWorker({ type: MSG.CORRECT_MEDIA, mediaId, label, account: accountOfPath(location.pathname) });
+  if (!answer.ok) {
+    if (verdicts.get(mediaId)?.status === 'done') { verdicts.set(mediaId, before); applyToMedia(mediaId); }
+    for (const shown of document.querySelectorAll(`[data-illust-only-media="${CSS.escape(mediaId)}"]`)) noteOnCell(shown, `Not learned: ${answer.message}`);
+    console.info(`${LOG_PREFIX} correction of media ${mediaId} refused: ${answer.message}`);
+    return;
+  }
+  if (answer.verdict?.ok && verdicts.get(mediaId)?.status === 'done') storeAnswer(mediaId, answer.verdict);
 }
 
 function examineAllCells() {

@@ -57,6 +57,14 @@ export function isProfilePath(pathname) {
   return Boolean(match) && !NOT_USERS.has(match[1].toLowerCase());
 }
 
+/**
+ * The account a media tab belongs to, lower-cased (X user names are case-insensitive), or null off a
+ * media tab. Corrections are scoped by it (web/lib/personal-layer.js).
+ */
+export function accountOfPath(pathname) {
+  return isMediaTabPath(pathname) ? pathname.split('/')[1].toLowerCase() : null;
+}
+
 /** True on a profile's media tab path, e.g. "/someartist/media". */
 export function isMediaTabPath(pathname) {
   return typeof pathname === 'string' && MEDIA_TAB_PATH.test(pathname);

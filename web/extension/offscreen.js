@@ -128,7 +128,8 @@ async function classify(buffer, preference, why) {
   try { ready = await currentReady; } catch (error) {
     return { ok: false, code: 'no_model', message: String(error?.message ?? error) };
   }
-  const result = await ready.classifier.classify(bytes);
+  // The pooled embedding comes with the scores: the personal layer (corrections) decides with it.
+  const result = await ready.classifier.classify(bytes, { embedding: true });
   // Every worker of the pool died: forget it, so the next image starts a new classifier.
   if (result.code === 'no_model' && ready.classifier.workers === 0 && current?.ready === currentReady) current = null;
   // The GPU failed after the WebGPU session started: the classifier judged this image on a WASM session
@@ -140,8 +141,8 @@ async function classify(buffer, preference, why) {
     ready.classifier.release().catch(() => {});
   }
   // Scores only; the service worker decides with the user's current settings.
-  const { ok, code, message, scores, width, height, format, ms } = result;
-  return { ok, code, message, scores, width, height, format, ms, provider: describe(ready, preference, why) };
+  const { ok, code, message, scores, embedding, width, height, format, ms } = result;
+  return { ok, code, message, scores, embedding, width, height, format, ms, provider: describe(ready, preference, why) };
 }
 
 async function status(preference, why) {

@@ -14,6 +14,7 @@ import { readSettings } from './settings.js';
 import { LruCache } from './lru-cache.js';
 import { isMediaKey, jpegUrlForMedia } from './media-cells.js';
 import { decide } from '../lib/decide.js';
+import { createCorrections } from './corrections.js';
 
 const CONTRACT_PATH = 'model/contract.json';
 const CACHE_CAPACITY = 3000; // media ids; ~100 bytes each in storage.session (quota 10 MB)
@@ -86,6 +87,8 @@ async function withFetchSlot(task) {
 /** The media's JPEG bytes, or {ok:false, code, message}. */
 async function fetchMediaBytes(mediaId) {
   const url = jpegUrlForMedia(mediaId);
+  // Not a media key (an imported correction's id, say): nothing to fetch, never a URL made of it.
+  if (!url) return { ok: false, code: 'bad_argument', message: `not a media key: ${JSON.stringify(mediaId)?.slice(0, 80)}` };
   return withFetchSlot(async () => {
     let response;
     try {
@@ -165,10 +168,29 @@ async function classifyInOffscreen(bytes) {
   return classifyInClassifierHost(bytes, choice);
 }
 
+// ---- corrections (issue #19; the logic lives in corrections.js) -----------------------------------
+
+const corrections = createCorrections({
+  getContract,
+  // The image judged again, for its embedding (a correction of a verdict cached without one, or a new
+  // model version).
+  async computeEmbedding(mediaId) {
+    const fetched = await fetchMediaBytes(mediaId);
+    if (!fetched.ok) return fetched;
+    const result = await classifyInOffscreen(fetched.bytes);
+    noteClassifier(result.provider);
+    return result;
+  },
+  // Open pages re-decide their verdicts when chrome.storage.local changes (content script's listener).
+  announce() {
+    chrome.storage.local.set({ correctionsChangedAt: Date.now() }).catch(() => {});
+  },
+});
+
 // ---- classification ------------------------------------------------------------------------------
 
 /** Scores for a media id: from the cache, or fetched and run in the offscreen document. */
-async function scoresForMedia(mediaId) {
+async function scoresForMedia(mediaId, account) {
   await loadCache();
   const cached = cache.get(mediaId);
   if (cached) return { ...cached, cached: true };
@@ -184,6 +206,7 @@ async function scoresForMedia(mediaId) {
     }
     noteClassifier(result.provider);
     if (result.ok) {
+      corrections.rememberMedia(mediaId, result, account); // scores + embedding, for corrections; never rejects, not awaited: the verdict does not wait for IndexedDB
       const entry = { ok: true, scores: result.scores };
       cache.set(mediaId, entry);
       scheduleCacheSave();
@@ -201,7 +224,7 @@ async function scoresForMedia(mediaId) {
 }
 
 /** The answer to CLASSIFY_MEDIA: {ok:true, mediaId, label, hide, threshold, scores, cached} | {ok:false, code, message}. */
-async function classifyMedia(mediaId) {
+async function classifyMedia(mediaId, account) {
   // A media id, or a video's or GIF's poster key (its poster frame is judged): see media-cells.js.
   if (!isMediaKey(mediaId)) {
     return { ok: false, code: 'bad_argument', message: `not a media key: ${JSON.stringify(mediaId)?.slice(0, 80)}` };
@@ -210,11 +233,12 @@ async function classifyMedia(mediaId) {
   try { contract = await getContract(); } catch (error) {
     return { ok: false, code: 'no_model', message: String(error?.message ?? error) };
   }
-  const result = await scoresForMedia(mediaId);
+  const result = await scoresForMedia(mediaId, account);
   if (!result.ok) return { ...result, mediaId };
   const settings = await getSettings();
-  const { label, hide, threshold } = decide(result.scores, contract, settings);
-  return { ok: true, mediaId, label, hide, threshold, scores: result.scores, cached: Boolean(result.cached), ms: result.ms };
+  const personal = await corrections.adjust(mediaId, result.scores, account); // the shipped scores when nothing applies
+  const { label, hide, threshold } = decide(personal.scores, contract, settings);
+  return { ok: true, mediaId, label, hide, threshold, scores: result.scores, personal: personal.personal, cached: Boolean(result.cached), ms: result.ms };
 }
 
 /** The classifier's description; loads the classifier first if needed (PREPARE relies on that). */
@@ -249,7 +273,22 @@ chrome.runtime.onMessage.addListener((message, sender, sendResponse) => {
   if (message?.target === OFFSCREEN_TARGET || sender.id !== chrome.runtime.id) return false;
   switch (message?.type) {
     case MSG.CLASSIFY_MEDIA:
-      return answerWith(classifyMedia(message.mediaId), sendResponse);
+      return answerWith(classifyMedia(message.mediaId, message.account), sendResponse);
+    case MSG.CORRECT_MEDIA:
+      // A photo's media id or a video's or GIF's poster key: a correction applies to either.
+      if (!isMediaKey(message.mediaId)) return answerWith(Promise.resolve({ ok: false, code: 'bad_argument', message: 'not a media key' }), sendResponse);
+      return answerWith(corrections.correct(message).then(async (answer) => (
+        answer.ok ? { ...answer, verdict: await classifyMedia(message.mediaId, message.account) } : answer)), sendResponse);
+    case MSG.GET_CORRECTIONS:
+      return answerWith(corrections.status(), sendResponse);
+    case MSG.UNDO_CORRECTION:
+      return answerWith(corrections.undo(), sendResponse);
+    case MSG.RESET_CORRECTIONS:
+      return answerWith(corrections.reset(), sendResponse);
+    case MSG.EXPORT_CORRECTIONS:
+      return answerWith(corrections.exportFile(), sendResponse);
+    case MSG.IMPORT_CORRECTIONS:
+      return answerWith(corrections.importFile(message), sendResponse);
     case MSG.PREPARE:
       return answerWith(offscreenStatus(), sendResponse); // loads the classifier
     case MSG.PAGE_LEFT:
