@@ -14,7 +14,7 @@ import { selectImages } from './bench/images.mjs';
 import { startBenchServer } from './bench/server.mjs';
 import { nativeCoreRunner, nodeOrtRunner } from './bench/native.mjs';
 import { runMediaTab } from './bench/media-tab.mjs';
-import { renderReport, withCurrentNotes } from './bench/report.mjs';
+import { mediaTabMarkdown, renderReport, withCurrentNotes, withMediaTabSection } from './bench/report.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CHROMIUM = '/usr/bin/chromium';
@@ -38,6 +38,10 @@ nsfwjs 4.4.0, the browser's own decode path) and in Node (onnxruntime-node, the 
   --repeat R      run each image R times back to back and keep its fastest run (default 1); on a
                   busy shared machine R=3 filters out moments another process had the CPU
   --seed N        image pick seed (default 20261126)
+  --media-tab-runs N  runs of each media-tab scenario (default 3); \`--suites media-tab --out FILE\`
+                  measures only the media tab and replaces only that section of FILE
+  --extension DIR the unpacked extension the media tab loads (default build/extension; e.g. an
+                  earlier build kept for a before/after comparison)
   --data DIR      image data (default $ILLUST_ONLY_DATA or ../shared/data)`;
 
 function parseArgs(argv) {
@@ -62,6 +66,8 @@ function parseArgs(argv) {
     else if (flag === '--warmup') options.warmup = int(0);
     else if (flag === '--repeat') options.repeat = int(1);
     else if (flag === '--seed') options.seed = int(0);
+    else if (flag === '--media-tab-runs') options.mediaTabRuns = int(1);
+    else if (flag === '--extension') options.extension = path.resolve(value());
     else if (flag === '--out') options.out = path.resolve(value());
     else if (flag === '--notes-only') options.notesOnly = path.resolve(value());
     else if (flag === '--model') options.model = path.resolve(value());
@@ -262,6 +268,24 @@ async function packageVersion(name) {
   try { return JSON.parse(await readFile(path.join(ROOT, 'node_modules', name, 'package.json'), 'utf8')).version; } catch { return 'not installed'; }
 }
 
+/** `--suites media-tab` alone: only the extension's media-tab scenarios; --out replaces only their section. */
+async function mediaTabOnly(options) {
+  const log = (...a) => console.log('bench:', ...a);
+  log(`media tab: ${options.mediaTabRuns ?? 'default'} runs of each scenario, user-like Chromium flags`);
+  const mediaTab = await runMediaTab({ root: ROOT, dataDir: options.data, seed: options.seed, runs: options.mediaTabRuns, extensionDir: options.extension, log });
+  if (mediaTab.error) {
+    console.error(`bench: media tab: ${mediaTab.error}`);
+    process.exit(1);
+  }
+  const body = `Measured ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')} at commit ${gitCommit()}, load average before ${os.loadavg()[0].toFixed(2)} ` +
+    `(\`node tools/bench.mjs --suites media-tab${options.mediaTabRuns ? ` --media-tab-runs ${options.mediaTabRuns}` : ''}\`).\n\n${mediaTabMarkdown(mediaTab)}`;
+  console.log(`\n${body}`);
+  if (options.out) {
+    await writeFile(options.out, withMediaTabSection(await readFile(options.out, 'utf8'), body));
+    log(`replaced the media-tab section of ${path.relative(process.cwd(), options.out)}`);
+  }
+}
+
 async function main() {
   let options;
   try { options = parseArgs(process.argv.slice(2)); } catch (error) {
@@ -277,6 +301,11 @@ async function main() {
       process.exit(1);
     }
     console.log(`bench: re-copied tools/bench/notes.md into ${path.relative(process.cwd(), options.notesOnly)}`);
+    return;
+  }
+
+  if (options.suites?.length === 1 && options.suites[0] === 'media-tab') {
+    await mediaTabOnly(options);
     return;
   }
 
@@ -330,8 +359,9 @@ async function main() {
     context = null;
     if (wanted('media-tab')) {
       log('media tab: 60 thumbnails judged by the extension ...');
-      const mediaTab = await runMediaTab({ root: ROOT, dataDir: options.data, seed: options.seed, log, chromiumArgs: CHROMIUM_ARGS });
-      log(mediaTab.error ? `  unavailable: ${mediaTab.error}` : `  warm: all judged ${mediaTab.allJudgedMs.toFixed(0)} ms after navigation start`);
+      // With the flags a user's browser has (CHROMIUM_ARGS turn timer throttling off for the suites above).
+      const mediaTab = await runMediaTab({ root: ROOT, dataDir: options.data, seed: options.seed, runs: options.mediaTabRuns, extensionDir: options.extension, log });
+      if (mediaTab.error) log(`  unavailable: ${mediaTab.error}`);
       results.push({ id: 'media-tab', group: 'media-tab', title: 'media tab: 60 thumbnails judged', ...mediaTab });
     }
   } finally {

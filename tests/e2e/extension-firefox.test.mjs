@@ -191,16 +191,19 @@ test('Firefox build: manifest, permissions asked for in the popup, and on an X m
     assert.match(providerLine, /^WASM · \d+ workers? × 1 thread \(1 thread each: not cross-origin isolated; WebGPU: [^)]+\) · model \S+$/);
     const status = await tabPopup.evaluate((type) => chrome.runtime.sendMessage({ type }), MSG.GET_STATUS);
     assert.equal(status.classifierHost, 'background page');
+    // The background page compiles ORT's wasm once for the pool's workers too (offscreen.js); the steps
+    // say whether the workers used it (sharedRuntimeInstantiated) or compiled their own (fail open).
+    console.log(`# Firefox cold-start steps: ${Object.keys(status.classifier?.startup ?? {}).join(', ')}`);
     console.log(`# Firefox provider line: ${providerLine}`);
 
     // Settings change without new inference: the judged media are re-decided, none is fetched again.
-    const fetchesBefore = mediaRequests.filter((u) => u.includes('format=jpg')).length;
+    const fetchesBefore = mediaRequests.length;
     const photoIds = all.filter((id) => media.get(id).label === 'photo');
     await tabPopup.click('#hidePhotos');
     await waitForStates(photoIds, (s) => s.state === 'visible' && s.shown, 'photos shown after "Hide photos" is off');
     await tabPopup.click('#hidePhotos');
     await waitForStates(photoIds, (s) => s.state === 'hidden' && !s.shown, 'photos hidden again');
-    assert.equal(mediaRequests.filter((u) => u.includes('format=jpg')).length, fetchesBefore, 'a settings change fetches (and judges) nothing again');
+    assert.equal(mediaRequests.length, fetchesBefore, 'a settings change fetches (and judges) nothing again');
 
     // 4. The placeholder's "show" reveals its cell without following the link.
     const [firstHidden] = hiddenIds;
@@ -223,13 +226,19 @@ test('Firefox build: manifest, permissions asked for in the popup, and on an X m
     assert.equal((await tabPopup.evaluate((type) => chrome.runtime.sendMessage({ type }), MSG.UNDO_CORRECTION)).ok, true);
     await waitForStates([corrected], (s) => s.state === 'visible' && s.shown, 'the model\'s verdict back after undo');
 
-    // No flash, ever; only X's hosts; the extension fetched each judged image once, as JPEG.
+    // No flash, ever; only X's hosts. Each image is judged from the thumbnail the page shows (issue
+    // 23.6: the content script reads the page's URL, format=webp; when it cannot, the background page
+    // fetches that same URL): never a second download as JPEG. How many requests that takes is not
+    // checked here: this server sends no cache or CORS headers and the page was loaded twice (before and
+    // after the permission); extension.test.mjs checks one request per cell over a caching server.
     assert.deepEqual(await page.evaluate(() => window.__flashes.slice(0, 10)), [], 'cells painted before their verdict');
     assert.deepEqual([...fx.refused].filter((host) => !/(^|\.)(mozilla\.(com|net|org)|firefox\.com|mozaws\.net)$/.test(host)), [],
       'no host but X\'s (and Firefox\'s own services, refused) was contacted');
-    const judgedFetches = mediaRequests.filter((u) => u.includes('format=jpg'));
+    console.log(`# Firefox: the content script ${consoleLines.some((l) => /cannot read .* from the page/.test(l)) ? 'could not read' : 'read'} the page's thumbnails`);
     for (const id of all) {
-      assert.ok(judgedFetches.includes(`https://pbs.twimg.com/media/${id}?format=jpg&name=small`), `the background page fetched ${id}`);
+      const forId = mediaRequests.filter((u) => new URL(u).pathname === `/media/${id}`);
+      assert.ok(forId.length >= 1, `${id} was requested`);
+      assert.deepEqual(forId.filter((u) => u.includes('format=jpg')), [], `${id}: no JPEG download besides the page's thumbnail`);
     }
 
     // The last X tab closes: the background page releases the classifier (the model's memory).

@@ -21,6 +21,13 @@
 //     classifier passes it over for the WASM pool and the popup says so; switching "Use GPU" off
 //     rebuilds it on WASM and new cells are still judged; switched on again, the adapter is looked for
 //     again (a software adapter is not remembered as a failure).
+//  6. Verdicts remembered across a browser restart (same profile directory; photos and video/GIF
+//     posters): judged again without any image request, forgotten from the popup; the IndexedDB
+//     store's LRU bound and model-version key.
+//  7. Cells in view are requested before cells far above; on a profile, its own post on screen is
+//     judged ahead (not a retweet, not below the fold, not while switched off; an own video by its
+//     poster, only while "Judge videos and GIFs" is on) and not fetched again after the click on Media.
+//  8. Over local HTTPS (the HTTP cache on): one image request per judged cell, the page's own.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -97,17 +104,35 @@ function addVideoCells(media, items) {
   });
 }
 
-/** The media-tab fixture with its batches of cells (the first at load, one more per scroll to the end). */
-function fixturePage(batches) {
+/**
+ * The media-tab fixture with its batches of cells (the first at load, one more per scroll to the end);
+ * on a profile path it shows the first batch as the user's posts, with otherPosts ({user, statusId,
+ * mediaId}: retweets or quotes of other accounts) after the first.
+ */
+function fixturePage(batches, otherPosts = []) {
   return readFileSync(path.join(root, 'tests', 'e2e', 'fixtures', 'x-media-tab.html'), 'utf8')
-    .replace('/*CELL_BATCHES*/[]', JSON.stringify(batches));
+    .replace('/*CELL_BATCHES*/[]', JSON.stringify(batches)).replace('/*OTHER_POSTS*/[]', JSON.stringify(otherPosts));
 }
 
-/** Chromium with the unpacked extension in a fresh profile; close() removes the profile. */
-async function launchWithExtension(extraArgs = []) {
+/**
+ * The media id of a pbs.twimg.com request made to judge it (the content script's fetch of the page's
+ * thumbnail, or the service worker's own), or null (e.g. the page's own <img>).
+ */
+const judgingMediaId = (request) => (request.host === 'pbs.twimg.com' && (request.fromWorker || request.type === 'fetch')
+  ? mediaKeyOfPath(new URL(request.url).pathname) : null);
+
+/** The media key a pbs.twimg.com path serves (as the fixture's server reads it): /media/ID, or a poster's path. */
+const mediaKeyOfPath = (pathname) => pathname.match(/^\/media\/([\w-]+)$/)?.[1]
+  ?? pathname.match(/^\/((?:ext_tw_video_thumb|amplify_video_thumb|tweet_video_thumb)\/[\w/-]+?)(?:\.jpg)?$/)?.[1] ?? null;
+
+/**
+ * Chromium with the unpacked extension in a fresh profile; close() removes the profile. With
+ * `profileDir` (a browser restart), that profile is used and close() leaves it for the caller.
+ */
+async function launchWithExtension(extraArgs = [], { profileDir = null } = {}) {
   const { chromium } = await import('playwright-core');
-  const profile = mkdtempSync(path.join(os.tmpdir(), 'illust-only-e2e-'));
-  const cleanUp = () => rmSync(profile, { recursive: true, force: true });
+  const profile = profileDir ?? mkdtempSync(path.join(os.tmpdir(), 'illust-only-e2e-'));
+  const cleanUp = () => { if (!profileDir) rmSync(profile, { recursive: true, force: true }); };
   let context;
   try {
     context = await chromium.launchPersistentContext(profile, {
@@ -133,16 +158,16 @@ async function serveOffline(context, { pages, media, requests }) {
     const url = new URL(request.url());
     // Playwright also sees the extension's own pages (the popup) load their files.
     if (url.protocol === 'chrome-extension:') return route.continue();
-    requests.push({ host: url.host, url: url.href, fromWorker: Boolean(request.serviceWorker()) });
+    requests.push({ host: url.host, url: url.href, fromWorker: Boolean(request.serviceWorker()), type: request.resourceType() });
     const page = pages[`${url.origin}${url.pathname}`];
     if (page) return route.fulfill({ contentType: 'text/html; charset=utf-8', body: page });
     // A photo by media id, or a video's or GIF's poster frame by its path (the key; the page's own
     // <img> asks for it with a .jpg extension).
-    const id = url.host === 'pbs.twimg.com' && (url.pathname.match(/^\/media\/([\w-]+)$/)?.[1]
-      ?? url.pathname.match(/^\/((?:ext_tw_video_thumb|amplify_video_thumb|tweet_video_thumb)\/[\w/-]+?)(?:\.jpg)?$/)?.[1]);
+    const id = url.host === 'pbs.twimg.com' && mediaKeyOfPath(url.pathname);
     const item = id ? media.get(id) : null;
     if (item?.hang) return undefined; // left unanswered: the extension must give up by itself
-    const answer = () => route.fulfill({ contentType: 'image/jpeg', body: item.bytes });
+    // X's CDN allows any origin to read its thumbnails (the content script reads them for the page).
+    const answer = () => route.fulfill({ contentType: 'image/jpeg', body: item.bytes, headers: { 'Access-Control-Allow-Origin': '*' } });
     if (item?.bytes && item.delayMs) {
       setTimeout(() => answer().then(() => { item.answeredAt = Date.now(); }, () => {}), item.delayMs);
       return undefined;
@@ -367,19 +392,23 @@ test('extension on an X media tab: hides screenshots and photos without flashing
     await popup.uncheck('#enabled');
     await page.waitForFunction(() => !document.documentElement.hasAttribute('data-illust-only-active'));
     assert.ok(Object.values(await states()).every((s) => s.shown), 'everything shows when switched off');
-    const workerFetchesBefore = requests.filter((r) => r.fromWorker).length;
+    const judgingFetchesBefore = requests.filter(judgingMediaId).length;
     await page.reload();
     await page.waitForFunction(() => document.querySelectorAll('li[data-test-media] a').length > 0);
     await page.waitForTimeout(1500);
     assert.ok(Object.values(await states()).every((s) => s.shown), 'everything shows on a fresh load while switched off');
-    assert.equal(requests.filter((r) => r.fromWorker).length, workerFetchesBefore, 'nothing fetched for judging while switched off');
+    assert.equal(requests.filter(judgingMediaId).length, judgingFetchesBefore, 'nothing fetched for judging while switched off');
 
     // No flash, ever; no host but X's.
     assert.deepEqual(await page.evaluate(() => window.__flashes.slice(0, 10)), [], 'cells painted before their verdict');
     assertOnlyHosts(requests, ['x.com', 'pbs.twimg.com']);
-    const workerFetches = requests.filter((r) => r.fromWorker);
-    assert.ok(workerFetches.length >= all.length, 'the service worker fetched the media');
-    for (const r of workerFetches) assert.match(r.url, /^https:\/\/pbs\.twimg\.com\/media\/[\w-]+\?format=jpg&name=small$/);
+    // Judged on the page's own thumbnails (format=webp), read by the content script; the service worker
+    // fetches only what the page could not read (here the 404), and the same URL.
+    const pageReads = requests.filter((r) => judgingMediaId(r) && !r.fromWorker);
+    assert.ok(new Set(pageReads.map(judgingMediaId)).size >= all.length, 'the content script read the thumbnails');
+    for (const r of requests.filter(judgingMediaId)) assert.match(r.url, /^https:\/\/pbs\.twimg\.com\/media\/[\w-]+\?format=webp&name=small$/);
+    const missingIds = all.filter((id) => media.get(id).label === 'missing');
+    assert.deepEqual([...new Set(requests.filter((r) => r.fromWorker).map(judgingMediaId))], missingIds, 'the worker fetched only what the page could not read');
 
     // The last X tab leaves X, then (back on X) is closed: each time the offscreen document (and the
     // model's memory) goes too.
@@ -583,14 +612,23 @@ test('extension on video and GIF cells: poster frames judged like photos, player
     assert.deepEqual([learned.ok, learned.count, learned.learned], [true, 1, 1], JSON.stringify(learned));
     assert.equal(new URL(page.url()).pathname, '/videoartist/media', 'the correction click must not follow the link');
 
-    // No flash, ever; the posters fetched as JPEG from pbs.twimg.com by their paths; the odd one never.
+    // No flash, ever. The posters are judged from the very URLs the page shows (the content script reads
+    // the <img>'s or the player's poster URL, as for a photo's WebP); the service worker fetches only
+    // what the page could not read (the 404 poster, at the page's own URL); the odd one never.
     assert.deepEqual(await page.evaluate(() => window.__flashes.slice(0, 10)), [], 'cells painted before their verdict');
     assertOnlyHosts(requests, ['x.com', 'pbs.twimg.com']);
-    const workerFetches = requests.filter((r) => r.fromWorker).map((r) => r.url);
-    for (const id of [...photoIds.map((p) => `media/${p}`), ...videoIds]) {
-      assert.ok(workerFetches.includes(`https://pbs.twimg.com/${id}?format=jpg&name=small`), `the service worker fetched ${id}: ${workerFetches}`);
+    const pageReads = requests.filter((r) => judgingMediaId(r) && !r.fromWorker);
+    assert.deepEqual([...new Set(pageReads.map(judgingMediaId))].sort(), [...photoIds, ...videoIds].sort(), 'the content script read every thumbnail and poster');
+    for (const r of pageReads) {
+      const key = judgingMediaId(r);
+      const shown = photoIds.includes(key) ? [`https://pbs.twimg.com/media/${key}?format=webp&name=small`]
+        : [`https://pbs.twimg.com/${key}.jpg?name=small`, `https://pbs.twimg.com/${key}.jpg?format=jpg&name=small`]; // the <img>, the player's poster
+      assert.ok(shown.includes(r.url), `${r.url} is a URL the page shows`);
     }
-    assert.deepEqual(workerFetches.filter((u) => /%2F|\.\.|a{65}/.test(u)), [], 'the odd poster and the refused keys are never fetched');
+    const workerFetches = requests.filter((r) => r.fromWorker).map((r) => r.url);
+    assert.deepEqual([...new Set(workerFetches)], [`https://pbs.twimg.com/${missingId}.jpg?name=small`], 'the worker fetched only the poster the page could not read');
+    assert.deepEqual(requests.filter((r) => r.host === 'pbs.twimg.com' && /%2F|\.\.|a{65}/.test(r.url) && (r.fromWorker || r.type === 'fetch')), [],
+      'the odd poster and the refused keys are never fetched for judging');
   } finally {
     await close();
   }
@@ -644,5 +682,239 @@ test('extension with only a software WebGPU adapter (SwiftShader): judges on the
     assertOnlyHosts(requests, ['x.com', 'pbs.twimg.com']);
   } finally {
     await close();
+  }
+});
+
+test('verdicts are remembered across a browser restart (no image fetched again) until forgotten from the popup; the store is bounded and keyed by model version', { skip: skipReason ?? false, timeout: 180000 }, async () => {
+  await buildExtensionOnce();
+  const { picked } = await pickedImages();
+  const byClass = (label) => picked.filter((p) => p.label === label);
+  const media = new Map();
+  const cells = [
+    ...addCells(media, [byClass('illustration')[0], byClass('screenshot')[0], byClass('photo')[0], byClass('illustration')[3]], ['both', 'img', 'background']),
+    // Videos and GIFs are remembered by their poster keys like photos by their media ids.
+    ...addVideoCells(media, [{ ...byClass('screenshot')[3], poster: 'video' }, { ...byClass('illustration')[4], poster: 'gif' }]),
+  ];
+  const ids = cells.map((c) => c.mediaId);
+  const pages = { 'https://x.com/keptartist/media': fixturePage([cells]) };
+  const profileDir = mkdtempSync(path.join(os.tmpdir(), 'illust-only-e2e-restart-'));
+  const loadAndJudge = async (context, requests) => {
+    await serveOffline(context, { pages, media, requests });
+    const page = await context.newPage();
+    const consoleLines = [];
+    page.on('console', (message) => consoleLines.push(message.text()));
+    await page.goto('https://x.com/keptartist/media');
+    const { waitForStates, assertVerdicts } = pageProbe(page, media, consoleLines);
+    assertVerdicts(await waitForStates(ids, judged, 'the cells judged'), ids);
+    return page;
+  };
+  const rememberedInPopup = async (popup, count) => {
+    await popup.waitForFunction((n) => document.getElementById('remembered').textContent === String(n), count);
+    assert.equal(await popup.textContent('#forget'), `Forget remembered verdicts (${count})`);
+  };
+  try {
+    // First browser: judged by fetching and running the model.
+    let browser = await launchWithExtension([], { profileDir });
+    let requests = [];
+    try {
+      await loadAndJudge(browser.context, requests);
+      assert.deepEqual(requests.map(judgingMediaId).filter(Boolean).sort(), [...ids].sort(), 'each media read once for judging');
+      const popup = await browser.context.newPage();
+      await popup.goto(`chrome-extension://${browser.extensionId}/popup.html`);
+      await rememberedInPopup(popup, ids.length);
+      // The pool's workers used the ORT runtime the offscreen document compiled once (ORT would
+      // otherwise fetch and compile it in each worker, silently).
+      const status = await popup.evaluate((type) => chrome.runtime.sendMessage({ type }), MSG.GET_STATUS);
+      assert.ok(Number.isFinite(status.classifier?.startup?.['worker: sharedRuntimeInstantiated']),
+        `the first worker instantiated the shared ORT runtime: ${JSON.stringify(status.classifier?.startup)}`);
+
+      // The store itself, in an extension page (real IndexedDB, a database of its own): least recently
+      // used entries go beyond the limit, a read counts as a use, and a model version is part of the key.
+      const store = await popup.evaluate(async () => {
+        const { VerdictStore } = await import('./verdict-store.js');
+        let clock = 0;
+        const s = new VerdictStore({ name: 'illust-only-e2e-store', limit: 3, now: () => ++clock });
+        await s.clear();
+        for (const id of ['a', 'b', 'c']) s.put('v1', id, { ok: true, scores: { illustration: 1 } });
+        await s.flush();
+        await s.getMany('v1', ['a']); // 'a' used: now 'b' is the least recently used
+        for (const id of ['d', 'e']) s.put('v1', id, { ok: true, scores: { illustration: 0 } });
+        await s.flush();
+        await s.evictBeyondLimit();
+        const kept = [...(await s.getMany('v1', ['a', 'b', 'c', 'd', 'e'])).keys()].sort();
+        const otherModel = [...(await s.getMany('v2', ['a', 'd', 'e'])).keys()];
+        return { kept, otherModel, count: await s.count() };
+      });
+      assert.deepEqual(store, { kept: ['a', 'd', 'e'], otherModel: [], count: 3 });
+    } finally {
+      await browser.close();
+    }
+
+    // The same profile after a restart: every verdict is back and no image is fetched for judging.
+    browser = await launchWithExtension([], { profileDir });
+    requests = [];
+    try {
+      const page = await loadAndJudge(browser.context, requests);
+      assert.deepEqual(requests.filter((r) => judgingMediaId(r)), [], 'no image read for judging after a restart');
+      const popup = await browser.context.newPage();
+      await popup.goto(`chrome-extension://${browser.extensionId}/popup.html`);
+      await rememberedInPopup(popup, ids.length);
+
+      // Forgotten: the count drops to 0 and a reload judges (and fetches) again.
+      await popup.click('#forget');
+      await rememberedInPopup(popup, 0);
+      assert.ok(await popup.isDisabled('#forget'), 'nothing left to forget');
+      await page.reload();
+      const consoleLines = [];
+      const { waitForStates, assertVerdicts } = pageProbe(page, media, consoleLines);
+      assertVerdicts(await waitForStates(ids, judged, 'the cells judged again'), ids);
+      assert.deepEqual(requests.map(judgingMediaId).filter(Boolean).sort(), [...ids].sort(), 'fetched again after forgetting');
+    } finally {
+      await browser.close();
+    }
+  } finally {
+    rmSync(profileDir, { recursive: true, force: true });
+  }
+});
+
+test('cells in view are judged before cells far above them; a profile\'s own posts on screen are judged before the click on Media, not other accounts\' posts, and nothing while switched off', { skip: skipReason ?? false, timeout: 180000 }, async () => {
+  await buildExtensionOnce();
+  const { picked } = await pickedImages();
+  const media = new Map();
+  // 30 cells (10 rows of the fixture's 3-column grid, ~2000 px), the picked images in turn.
+  const grid = addCells(media, Array.from({ length: 30 }, (_, i) => picked[i % picked.length]), ['both', 'img', 'background']);
+  const own = addCells(media, picked.slice(0, 4), ['img']);
+  const [retweet] = addCells(media, [picked[4]], ['img']);
+  const otherPosts = [{ user: 'otherartist', statusId: retweet.statusId, mediaId: retweet.mediaId }];
+  const offProfile = addCells(media, picked.slice(5, 7), ['img']);
+  const [ownVideo] = addVideoCells(media, [{ ...picked[7], poster: 'video' }]); // an own post with a video, alone on its profile
+
+  const { context, worker, close } = await launchWithExtension();
+  const requests = [];
+  try {
+    await serveOffline(context, {
+      pages: {
+        'https://x.com/gridartist/media': fixturePage([grid]),
+        'https://x.com/aheadartist': fixturePage([own], otherPosts),
+        'https://x.com/offartist': fixturePage([offProfile]),
+        'https://x.com/vidaheadartist': fixturePage([[ownVideo]]),
+      },
+      media, requests,
+    });
+    const consoleLines = [];
+
+    // 1. Switched off while the grid loads and is scrolled to its end; then switched on: the cells in
+    //    view are fetched (and judged) before any cell far above the viewport.
+    await worker.evaluate(() => chrome.storage.local.set({ enabled: false }));
+    const page = await context.newPage();
+    page.on('console', (message) => consoleLines.push(message.text()));
+    await page.goto('https://x.com/gridartist/media');
+    await page.evaluate(() => window.scrollTo(0, document.body.scrollHeight));
+    const { inView, farAbove } = await page.evaluate(() => {
+      const where = [...document.querySelectorAll('#grid li[data-test-media]')].map((li) => ({ id: li.dataset.testMedia, rect: li.getBoundingClientRect() }));
+      return {
+        inView: where.filter(({ rect }) => rect.bottom > 0 && rect.top < innerHeight).map((c) => c.id),
+        farAbove: where.filter(({ rect }) => rect.bottom < -innerHeight).map((c) => c.id),
+      };
+    });
+    assert.ok(inView.length >= 6 && farAbove.length >= 6, `the scrolled grid has cells in view (${inView.length}) and far above (${farAbove.length})`);
+    assert.deepEqual(requests.filter((r) => judgingMediaId(r)), [], 'nothing fetched while switched off');
+    await worker.evaluate(() => chrome.storage.local.set({ enabled: true }));
+    const { waitForStates, assertVerdicts } = pageProbe(page, media, consoleLines);
+    const gridIds = grid.map((c) => c.mediaId);
+    assertVerdicts(await waitForStates(gridIds, judged, 'the whole grid judged'), gridIds);
+    const fetchOrder = requests.map(judgingMediaId).filter(Boolean);
+    const lastInView = Math.max(...inView.map((id) => fetchOrder.indexOf(id)));
+    const firstFarAbove = Math.min(...farAbove.map((id) => fetchOrder.indexOf(id)));
+    assert.ok(inView.every((id) => fetchOrder.includes(id)) && lastInView < firstFarAbove,
+      `cells in view fetched before cells far above: in view at ${inView.map((id) => fetchOrder.indexOf(id))}, far above at ${farAbove.map((id) => fetchOrder.indexOf(id))}`);
+
+    // 2. A profile: its own first post (on screen) is judged ahead; the retweet of another account
+    //    (on screen too) and the own posts below the fold are not fetched.
+    await page.goto('https://x.com/aheadartist');
+    const [ownOnScreen, ...ownBelow] = own.map((c) => c.mediaId);
+    const onScreen = await page.evaluate((ids) => ids.map((id) => {
+      const rect = document.querySelector(`article[data-test-media="${id}"]`).getBoundingClientRect();
+      return rect.bottom > 0 && rect.top < innerHeight;
+    }), [ownOnScreen, retweet.mediaId, ...ownBelow]);
+    assert.deepEqual(onScreen, [true, true, ...ownBelow.map(() => false)], 'the fixture\'s profile: first post and retweet on screen, the rest below');
+    for (const deadline = Date.now() + JUDGE_TIMEOUT_MS; !requests.some((r) => judgingMediaId(r) === ownOnScreen);) {
+      assert.ok(Date.now() < deadline, `the profile's own post on screen was never judged ahead: ${consoleLines.join('\n')}`);
+      await page.waitForTimeout(100);
+    }
+    await page.waitForTimeout(1500); // anything else it would fetch would have started by now
+    const fetchedAhead = requests.map(judgingMediaId).filter((id) => id && !gridIds.includes(id));
+    assert.deepEqual(fetchedAhead, [ownOnScreen], 'only the own post on screen is judged ahead');
+
+    // The click on Media: the cell judged ahead takes its verdict without a new fetch.
+    await page.evaluate(() => window.fixtureNavigate('/aheadartist/media'));
+    const ownIds = own.map((c) => c.mediaId);
+    assertVerdicts(await waitForStates(ownIds, judged, 'the media tab judged after the click'), ownIds);
+    assert.equal(requests.filter((r) => judgingMediaId(r) === ownOnScreen).length, 1, 'the media judged ahead is not fetched again');
+
+    // 2b. An own post's video is judged ahead by its poster while "Judge videos and GIFs" is on (as the
+    //     media tab will judge it), and not at all while it is off.
+    await worker.evaluate(() => chrome.storage.local.set({ judgeVideos: false }));
+    const beforeVideoOff = requests.filter((r) => judgingMediaId(r)).length;
+    await page.goto('https://x.com/vidaheadartist');
+    await page.waitForTimeout(1500);
+    assert.equal(requests.filter((r) => judgingMediaId(r)).length, beforeVideoOff, 'no poster judged ahead while videos are not judged');
+    await worker.evaluate(() => chrome.storage.local.set({ judgeVideos: true }));
+    await page.reload();
+    for (const deadline = Date.now() + JUDGE_TIMEOUT_MS; !requests.some((r) => judgingMediaId(r) === ownVideo.mediaId);) {
+      assert.ok(Date.now() < deadline, `the own post's video was never judged ahead: ${consoleLines.join('\n')}`);
+      await page.waitForTimeout(100);
+    }
+    await page.evaluate(() => window.fixtureNavigate('/vidaheadartist/media'));
+    assertVerdicts(await waitForStates([ownVideo.mediaId], judged, 'the video cell judged after the click'), [ownVideo.mediaId]);
+    assert.equal(requests.filter((r) => judgingMediaId(r) === ownVideo.mediaId).length, 1, 'the poster judged ahead is not fetched again');
+
+    // 3. Switched off: a profile asks for nothing.
+    await worker.evaluate(() => chrome.storage.local.set({ enabled: false }));
+    const before = requests.filter((r) => judgingMediaId(r)).length;
+    await page.goto('https://x.com/offartist');
+    await page.waitForTimeout(1500);
+    assert.equal(requests.filter((r) => judgingMediaId(r)).length, before, 'nothing fetched on a profile while switched off');
+    assertOnlyHosts(requests, ['x.com', 'pbs.twimg.com']);
+  } finally {
+    await close();
+  }
+});
+
+test('the extension judges the thumbnail the page downloaded: one image request per judged cell (page and images over local HTTPS, through the browser\'s HTTP cache)', { skip: skipReason ?? false, timeout: 120000 }, async () => {
+  await buildExtensionOnce();
+  const { picked } = await pickedImages();
+  const byClass = (label) => picked.filter((p) => p.label === label);
+  const media = new Map();
+  const cells = addCells(media, [...byClass('illustration').slice(0, 2), ...byClass('screenshot').slice(0, 2), ...byClass('photo').slice(0, 2)],
+    ['both', 'img', 'background']);
+  const ids = cells.map((c) => c.mediaId);
+  // The media-tab benchmark's server: x.com's page and pbs.twimg.com's thumbnails (Cache-Control as
+  // X's CDN), Chromium trusting its certificate by key so that responses are cached. Playwright's
+  // request interception would turn the HTTP cache off.
+  const { startLocalServer } = await import(pathToFileURL(path.join(root, 'tools', 'bench', 'media-tab.mjs')).href);
+  const certDir = mkdtempSync(path.join(os.tmpdir(), 'illust-only-e2e-cert-'));
+  const requestCounts = new Map();
+  const bytesById = new Map(ids.map((id) => [id, { jpg: media.get(id).bytes }]));
+  const local = await startLocalServer(bytesById, requestCounts, { current: fixturePage([cells]) }, certDir);
+  let browser = null;
+  try {
+    assert.ok(local, 'openssl makes the local server\'s certificate');
+    const { port } = local.server.address();
+    browser = await launchWithExtension([`--host-resolver-rules=MAP pbs.twimg.com:443 127.0.0.1:${port}, MAP x.com:443 127.0.0.1:${port}`,
+      `--ignore-certificate-errors-spki-list=${local.spki}`]);
+    const page = await browser.context.newPage();
+    const consoleLines = [];
+    page.on('console', (message) => consoleLines.push(message.text()));
+    await page.goto('https://x.com/someartist/media');
+    const { waitForStates, assertVerdicts } = pageProbe(page, media, consoleLines);
+    assertVerdicts(await waitForStates(ids, judged, 'the cells judged'), ids);
+    await page.waitForLoadState('load');
+    assert.deepEqual(Object.fromEntries(ids.map((id) => [id, requestCounts.get(id) ?? 0])), Object.fromEntries(ids.map((id) => [id, 1])),
+      `one image request per cell: the page's own, which the extension's read is answered from (console: ${consoleLines.join(' | ')})`);
+  } finally {
+    await browser?.close();
+    local?.server.close();
+    rmSync(certDir, { recursive: true, force: true });
   }
 });

@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import {
   accountOfPath, isMediaTabPath, isProfilePath, mediaIdFromUrl, mediaIdsFromCssBackground, jpegUrlForMedia, posterKeyFromUrl, mediaKeyFromUrl,
   mediaKeysFromCssBackground, isMediaKey, isPosterKey, mediaKindOfKey, HELD_PICTURE_SELECTOR,
+  authorOfCell, profileUserOfPath, thumbnailUrlOfCell, mediaKeyOfCell,
 } from '../../web/extension/media-cells.js';
 import { LruCache } from '../../web/extension/lru-cache.js';
 import { DEFAULTS, sanitizeSettings, readSettings, writeSettings } from '../../web/extension/settings.js';
@@ -141,6 +142,57 @@ test('content.css holds every picture the content script fails open on', () => {
   }
   for (const [, part] of css.matchAll(/((?:img|video)?\[(?:src|poster|style)\*="pbs\.twimg\.com\/[^"]+"\])/g)) {
     assert.ok(HELD_PICTURE_SELECTOR.includes(part), `HELD_PICTURE_SELECTOR lists ${part}`);
+  }
+});
+
+/** A stand-in for a media cell element: its href, <img> srcs, <video> posters and background styles (in that order). */
+function fakeCell({ href = '/someartist/status/1/photo/1', srcs = [], posters = [], styles = [] } = {}) {
+  const pictures = [
+    ...srcs.map((src) => ({ localName: 'img', getAttribute: (name) => (name === 'src' ? src : null) })),
+    ...posters.map((poster) => ({ localName: 'video', getAttribute: (name) => (name === 'poster' ? poster : null) })),
+    ...styles.map((style) => ({ localName: 'div', style: { backgroundImage: style }, getAttribute: (name) => (name === 'style' ? style : null) })),
+  ];
+  return {
+    getAttribute: (name) => (name === 'href' ? href : null),
+    querySelectorAll: () => pictures,
+  };
+}
+
+test('profile user, post author and the thumbnail URL a cell shows (judged ahead, read from the page\'s cache)', () => {
+  assert.equal(profileUserOfPath('/SomeArtist'), 'someartist');
+  assert.equal(profileUserOfPath('/someartist/likes'), 'someartist');
+  assert.equal(profileUserOfPath('/home'), null);
+  assert.equal(authorOfCell(fakeCell({ href: '/Other_1/status/123/photo/2' })), 'other_1', 'a retweet links to its author');
+  assert.equal(authorOfCell(fakeCell({ href: 'https://x.com/a/status/1/photo/1' })), null);
+  const webp = 'https://pbs.twimg.com/media/AbC_d-1?format=webp&name=small';
+  assert.equal(thumbnailUrlOfCell(fakeCell({ srcs: ['https://abs.twimg.com/emoji.svg', webp] })), webp);
+  assert.equal(thumbnailUrlOfCell(fakeCell({ styles: [`url("${webp}")`] })), webp, 'from the background image');
+  assert.equal(thumbnailUrlOfCell(fakeCell({ srcs: ['//pbs.twimg.com/media/AbC?format=jpg&name=small'] })), 'https://pbs.twimg.com/media/AbC?format=jpg&name=small');
+  assert.equal(thumbnailUrlOfCell(fakeCell({ srcs: ['http://pbs.twimg.com/media/AbC?format=jpg'] })), null, 'never plain http');
+  assert.equal(thumbnailUrlOfCell(fakeCell({ srcs: ['https://pbs.twimg.com/profile_images/1/a.jpg'] })), null);
+});
+
+test('video and GIF cells: their author, and the poster the page shows as the thumbnail URL (it names the cell\'s key)', () => {
+  const href = '/SomeArtist/status/123/video/1';
+  assert.equal(authorOfCell(fakeCell({ href })), 'someartist');
+  assert.equal(authorOfCell(fakeCell({ href: '/Other_1/status/123/video/1' })), 'other_1');
+  const poster = 'https://pbs.twimg.com/ext_tw_video_thumb/1234567890/pu/img/AbC-d_12?format=webp&name=small';
+  const key = 'ext_tw_video_thumb/1234567890/pu/img/AbC-d_12';
+  assert.equal(thumbnailUrlOfCell(fakeCell({ href, srcs: [poster] })), poster, 'the poster <img>');
+  assert.equal(mediaKeyOfCell(fakeCell({ href, srcs: [poster] })), key);
+  assert.equal(thumbnailUrlOfCell(fakeCell({ href, posters: [poster] })), poster, "an autoplaying player's poster");
+  assert.equal(mediaKeyOfCell(fakeCell({ href, posters: [poster] })), key);
+  const gif = '//pbs.twimg.com/tweet_video_thumb/GZx9AbCdEfGhIjK?format=jpg&name=small';
+  assert.equal(thumbnailUrlOfCell(fakeCell({ href, styles: [`url("${gif}")`] })), `https:${gif}`, 'a GIF poster as background');
+  for (const odd of ['https://pbs.twimg.com/ext_tw_video_thumb/123/pu/img/../../media/X.jpg', 'http://pbs.twimg.com/tweet_video_thumb/Gif1.jpg',
+    'https://video.twimg.com/ext_tw_video/123/pu/vid/a.mp4']) {
+    assert.equal(thumbnailUrlOfCell(fakeCell({ href, srcs: [odd] })), null, odd);
+  }
+  assert.equal(thumbnailUrlOfCell(fakeCell({ href: '/a/status/1/likes', srcs: [poster] })), null, 'not a media cell');
+  // Whatever the URL, the one a cell gives always names the key the cell is judged by.
+  for (const cell of [fakeCell({ href, srcs: [poster] }), fakeCell({ href, posters: [gif] }), fakeCell({ srcs: ['https://pbs.twimg.com/media/Q1?format=webp'] })]) {
+    const url = thumbnailUrlOfCell(cell);
+    if (url) assert.equal(mediaKeyFromUrl(url), mediaKeyOfCell(cell));
   }
 });
 

@@ -1,24 +1,26 @@
-// Media-tab scenario: how long after page load until the extension has judged every thumbnail of an X
-// media tab. Loads the unpacked extension (build/extension) into headless Chromium and serves
-// https://x.com/someartist/media from the extension engineer's fixture (tests/e2e/fixtures/
-// x-media-tab.html) with 60 cells whose pictures (pbs.twimg.com) are the benchmark's first 60 images,
-// all rendered at load (X renders the whole first page of the grid, not only what is on screen).
-// An init script timestamps, inside the page, each cell's move from no/pending state to a verdict
-// (data-illust-only-state); times are from navigation start (performance.now()).
-// pbs.twimg.com is answered by a local HTTPS server (a throwaway self-signed certificate made with
-// openssl; Chromium maps the host to it with --host-resolver-rules and ignores certificate errors), so
-// images arrive through the browser's network stack as they would from X's CDN. Playwright's request
-// interception (context.route) would also work, but it sends every body through the DevTools protocol
-// as base64 and cost this 2-core machine about 0.1 s of CPU per 10 thumbnails, page and service
-// worker fetches alike; it is the fallback when openssl is missing.
-// Four kinds of load: cold (first page after the browser starts: the extension's offscreen document and
-// model session start then), warm (a second tab, fresh media ids so no cached verdict helps; the cold tab
-// stays open meanwhile, as a user's would: the extension closes its offscreen document and model when
-// no X tab is left, which would make the second load cold again; WARM_LOADS of them, one after another,
-// and the median is reported: one load moves by ~10 % with the shared machine), warm again with another process
-// spinning on one core (a user's machine is rarely idle), and from the profile (a new browser
-// opens the user's profile, where the extension starts loading the model, and clicks Media 2 s later:
-// the common way to reach a media tab; timed from the click).
+// Media-tab scenario: what a user of the extension waits for on an X media tab. Loads the unpacked
+// extension (build/extension) into headless Chromium **with the flags a user's browser has** (no
+// --disable-background-timer-throttling and the like; only what this machine needs to run Chromium at
+// all) and serves https://x.com/someartist/media from the e2e fixture (tests/e2e/fixtures/
+// x-media-tab.html): 60 cells, the page loading its own thumbnails (format=webp URLs answered with
+// WebP, re-encoded by PIL at quality 80, as X's grid does), in a 1280×1660 window, so 24 cells (8 rows of the 3-column grid) are on the first screen.
+// An init script timestamps, inside the page, each cell's move to a verdict (data-illust-only-state);
+// times count from navigation start (performance.now()), or from the click on Media.
+// Reported for the first screen (the cells in the viewport) and for all 60: time to the first verdict
+// and until all are judged, per scenario:
+//   (a) fresh: a new profile, the media tab opened directly (offscreen document + model start then);
+//   (b) from the profile: a new profile opens the artist's profile (the model starts loading and the
+//       profile's own posts on screen are judged ahead), the user clicks Media 2 s later (SPA
+//       navigation, as X does), times from the click;
+//   (c) warm: the browser of (a), a second tab with new media ids;
+//   (d) revisit after a restart: the browser of (a) closed and started again on the same profile
+//       directory, the same media tab opened again (verdicts remembered across restarts);
+//   (e) busy: as (a), with another process keeping one core busy.
+// Each scenario runs `runs` times (fresh media ids each time); the table gives the median and the
+// spread (min–max). pbs.twimg.com is a local HTTPS server (a throwaway self-signed certificate; Chromium
+// maps the hosts to it with --host-resolver-rules and trusts the certificate's key), answering like X's CDN
+// (Cache-Control: max-age=604800), so images go through the browser's network stack and HTTP cache;
+// it counts the image requests per media id (the page's and the extension's).
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import https from 'node:https';
@@ -28,18 +30,21 @@ import { selectImages } from './images.mjs';
 import { percentile } from './stats.mjs';
 
 const CELLS = 60;
-const WARM_LOADS = 3;
-// How long the "from the profile" run stays on the profile before clicking Media: a glance.
-const PROFILE_DWELL_MS = 2000;
+const VIEWPORT = { width: 1280, height: 1660 }; // header 60 px + 8 rows of ~200 px: 24 cells on screen
+const PROFILE_DWELL_MS = 2000; // how long the profile is looked at before the click on Media
+const DEFAULT_RUNS = 3;
 const TIMEOUT_MS = 120000;
+// What a user's Chromium runs with here: no GPU on this machine, no sandbox as root, and no traffic
+// to Google's services (there is no internet). Nothing that changes scheduling or throttling.
+export const USER_LIKE_CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 function recorderScript() {
   window.__judgeTimes = new Map();
   const final = new Set(['visible', 'hidden', 'revealed', 'error']);
   const observer = new MutationObserver(() => {
-    for (const cell of document.querySelectorAll('a[data-illust-only-state]')) {
-      const li = cell.closest('li');
-      const id = li?.dataset.testMedia;
+    for (const cell of document.querySelectorAll('#grid a[data-illust-only-state]')) {
+      const id = cell.closest('li')?.dataset.testMedia;
       if (id && !window.__judgeTimes.has(id) && final.has(cell.dataset.illustOnlyState)) {
         window.__judgeTimes.set(id, { ms: performance.now(), state: cell.dataset.illustOnlyState });
       }
@@ -49,17 +54,37 @@ function recorderScript() {
 }
 
 /**
- * Loads the fixture in a new tab and waits for every verdict. The tab stays open (see below). With
- * `profileDwellMs`, the tab opens the user's profile first, stays there that long (a user looking at
- * it), then moves to the media tab the way X does (SPA navigation, fixtureNavigate); times then count
- * from that click, and DOMContentLoaded is the profile's.
+ * The images re-encoded as WebP (PIL, quality 80: what X's format=webp thumbnails are), as file paths
+ * in a temporary folder, or null when PIL is missing (then format=webp is answered with the JPEG).
  */
-async function loadOnce(context, { fixture, cells, label, profileDwellMs = 0, closeAfter = false }) {
+function encodeWebp(files) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'illust-bench-webp-'));
+  const script = 'import sys\nfrom PIL import Image\nout = sys.argv[1]\n' +
+    'for i, f in enumerate(sys.argv[2:]):\n    Image.open(f).convert("RGB").save(f"{out}/{i}.webp", quality=80)\n';
+  try {
+    execFileSync('/usr/bin/python3', ['-c', script, dir, ...files], { stdio: ['ignore', 'ignore', 'inherit'] });
+    return files.map((_, i) => path.join(dir, `${i}.webp`));
+  } catch {
+    rmSync(dir, { recursive: true, force: true });
+    return null;
+  }
+}
+
+const spanOf = (times) => (times.length ? { first: Math.min(...times), all: Math.max(...times) } : { first: NaN, all: NaN });
+
+/**
+ * Loads the fixture in a new tab and waits for every verdict. With `profileDwellMs`, the tab opens the
+ * user's profile first, stays there that long, then moves to the media tab the way X does (SPA
+ * navigation, fixtureNavigate); times then count from that click.
+ */
+async function loadOnce(context, { fixture, cells, profileDwellMs = 0, closeAfter = false, countRequests, servePage }) {
   const page = await context.newPage();
   await page.addInitScript(recorderScript);
+  if (process.env.ILLUST_BENCH_LOG_REQUESTS) page.on('requestfailed', (r) => console.log(`bench: page request failed ${r.url()} ${r.failure()?.errorText}`));
   const html = fixture.replace('/*CELL_BATCHES*/[]', JSON.stringify([cells]));
   const url = profileDwellMs ? 'https://x.com/someartist' : 'https://x.com/someartist/media';
-  await page.route(url, (route) => route.fulfill({ contentType: 'text/html; charset=utf-8', body: html }));
+  servePage(html);
+  const requestsBefore = countRequests(cells);
   await page.goto(url);
   let origin = 0;
   if (profileDwellMs) {
@@ -68,43 +93,96 @@ async function loadOnce(context, { fixture, cells, label, profileDwellMs = 0, cl
   }
   const ids = cells.map((c) => c.mediaId);
   await page.waitForFunction((want) => want.every((id) => window.__judgeTimes.has(id)), ids, { timeout: TIMEOUT_MS, polling: 50 });
-  const { times, loadEvent, domContentLoaded } = await page.evaluate(() => ({
-    times: [...window.__judgeTimes.values()],
-    loadEvent: performance.getEntriesByType('navigation')[0]?.loadEventEnd ?? NaN,
-    domContentLoaded: performance.getEntriesByType('navigation')[0]?.domContentLoadedEventEnd ?? NaN,
+  const { times, firstScreen, timeOrigin, marks } = await page.evaluate(() => ({
+    times: Object.fromEntries(window.__judgeTimes),
+    // The cells the user sees without scrolling (the page is never scrolled here).
+    firstScreen: [...document.querySelectorAll('#grid li[data-test-media]')]
+      .filter((li) => { const r = li.getBoundingClientRect(); return r.bottom > 0 && r.top < innerHeight; })
+      .map((li) => li.dataset.testMedia),
+    timeOrigin: performance.timeOrigin,
+    marks: Object.fromEntries(performance.getEntriesByType('mark').filter((m) => m.name.startsWith('illust-only:'))
+      .map((m) => [m.name.slice('illust-only:'.length), m.startTime])),
   }));
+  // Image requests settle a moment after the last verdict (the page's own may still be loading).
+  await page.waitForLoadState('load').catch(() => {});
+  const requests = countRequests(cells) - requestsBefore;
   if (closeAfter) await page.close();
-  const ms = times.map((t) => t.ms - origin);
-  const states = times.reduce((acc, t) => ({ ...acc, [t.state]: (acc[t.state] ?? 0) + 1 }), {});
-  return { label, first: Math.min(...ms), median: percentile(ms, 50), all: Math.max(...ms), domContentLoaded, loadEvent, states };
+  const ms = (id) => times[id].ms - origin;
+  const states = Object.values(times).reduce((acc, t) => ({ ...acc, [t.state]: (acc[t.state] ?? 0) + 1 }), {});
+  return {
+    screen: { ...spanOf(firstScreen.map(ms)), n: firstScreen.length },
+    cells: { ...spanOf(ids.map(ms)), n: ids.length },
+    states, requestsPerCell: requests / ids.length, navigationEpoch: timeOrigin + origin, marks,
+  };
 }
 
-/** A local HTTPS server for pbs.twimg.com's /media/<id> URLs, or null when openssl is missing. */
-async function startImageServer(bytesById, dir) {
+/**
+ * A local HTTPS server for x.com's pages (the fixture, set with servePage) and pbs.twimg.com's
+ * /media/<id> URLs (any format= answered with the stored bytes), or null without openssl. The page
+ * comes from loopback too: Chromium refuses a public page's requests to a loopback address (Local
+ * Network Access), and Playwright's interception would make the page count as public.
+ */
+export async function startLocalServer(bytesById, requestCounts, pageHtml, dir) {
   const key = path.join(dir, 'key.pem');
   const cert = path.join(dir, 'cert.pem');
   try {
     execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2',
-      '-subj', '/CN=pbs.twimg.com', '-addext', 'subjectAltName=DNS:pbs.twimg.com'], { stdio: 'ignore' });
+      '-subj', '/CN=pbs.twimg.com', '-addext', 'subjectAltName=DNS:pbs.twimg.com,DNS:x.com'], { stdio: 'ignore' });
   } catch {
     return null;
   }
+  // Chromium trusts this certificate by its key (--ignore-certificate-errors-spki-list): unlike
+  // --ignore-certificate-errors, the responses then count as secure and go into the HTTP cache.
+  const spki = execFileSync('sh', ['-c', `openssl x509 -in '${cert}' -pubkey -noout | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64`],
+    { encoding: 'utf8' }).trim();
   const server = https.createServer({ key: readFileSync(key), cert: readFileSync(cert) }, (req, res) => {
+    if (req.headers.host === 'x.com') {
+      const isPage = /^\/someartist(\/media)?\/?$/.test(new URL(req.url, 'https://x.com').pathname);
+      if (!isPage) { res.writeHead(404).end(); return; }
+      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store' });
+      res.end(pageHtml.current);
+      return;
+    }
     const id = new URL(req.url, 'https://pbs.twimg.com').pathname.match(/^\/media\/([\w-]+)$/)?.[1];
-    const body = id && bytesById.get(id);
+    // X's CDN: format=webp (what its pages show) is WebP, format=jpg JPEG; bytesById holds {jpg, webp?}.
+    const variants = id && bytesById.get(id);
+    const wantsWebp = new URL(req.url, 'https://pbs.twimg.com').searchParams.get('format') === 'webp' && variants?.webp;
+    const body = variants && (wantsWebp ? variants.webp : variants.jpg);
     if (!body) { res.writeHead(404).end(); return; }
-    res.writeHead(200, { 'Content-Type': 'image/jpeg', 'Content-Length': body.length, 'Access-Control-Allow-Origin': '*', 'Cross-Origin-Resource-Policy': 'cross-origin' });
+    requestCounts.set(id, (requestCounts.get(id) ?? 0) + 1);
+    if (process.env.ILLUST_BENCH_LOG_REQUESTS) console.log(`bench: image request ${req.url} (${req.headers['sec-fetch-dest'] ?? '?'}, ${req.headers['user-agent']?.slice(0, 20)})`);
+    res.writeHead(200, {
+      'Content-Type': wantsWebp ? 'image/webp' : 'image/jpeg', 'Content-Length': body.length, 'Cache-Control': 'max-age=604800, must-revalidate',
+      'Access-Control-Allow-Origin': '*', 'Cross-Origin-Resource-Policy': 'cross-origin', 'Timing-Allow-Origin': '*',
+    });
     res.end(body);
   });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return server;
+  return { server, spki };
 }
 
+/** The offscreen document's start-up timestamps (epoch ms), asked by the service worker; null if none. */
+async function startupTimes(context) {
+  const worker = context.serviceWorkers()[0];
+  if (!worker) return null;
+  const steps = await worker.evaluate(() => chrome.runtime.sendMessage({ type: 'illust-only/offscreen-status', target: 'offscreen', provider: 'auto' })
+    .then((answer) => ({ ...globalThis.illustOnlyStartupSteps, ...answer?.startup }), () => null)).catch(() => null);
+  return steps && Object.keys(steps).length > 0 ? steps : null;
+}
+
+const median = (values) => percentile(values, 50);
+const fmt = (v) => (Number.isFinite(v) ? `${v.toFixed(0)}` : '–');
+const spread = (values) => {
+  const finite = values.filter(Number.isFinite);
+  return finite.length ? `**${fmt(median(finite))}** (${fmt(Math.min(...finite))}–${fmt(Math.max(...finite))})` : '–';
+};
+
 /**
- * Resolves to {allJudgedMs (the median warm load), cold, warm, warmLoads (each warm load), table:[[measure,
- * value]...], ...} or {error}. Never throws.
+ * Resolves to {scenarios: {fresh, profile, warm, revisit, busy: [load, ...]}, startup: [...], table:
+ * [[scenario, measure...]...], header} or {error}. Never throws.
  */
-export async function runMediaTab({ root, dataDir, seed, chromiumArgs, log = () => {}, extensionDir = path.join(root, 'build', 'extension') }) {
+export async function runMediaTab({ root, dataDir, seed, runs = DEFAULT_RUNS, only = null, chromiumArgs = USER_LIKE_CHROMIUM_ARGS, log = () => {},
+  extensionDir = path.join(root, 'build', 'extension') }) {
   const fixtureFile = path.join(root, 'tests', 'e2e', 'fixtures', 'x-media-tab.html');
   if (!existsSync(path.join(extensionDir, 'manifest.json'))) return { error: `${extensionDir}/manifest.json not found: run \`npm run build\`` };
   if (!existsSync(path.join(extensionDir, 'model', 'illust-only.onnx'))) return { error: `${extensionDir} has no model/illust-only.onnx (it is copied from model/ at build time)` };
@@ -116,97 +194,120 @@ export async function runMediaTab({ root, dataDir, seed, chromiumArgs, log = () 
     return { error: error.message };
   }
   const fixture = readFileSync(fixtureFile, 'utf8');
+  const webpFiles = encodeWebp(images.map((image) => image.file));
   const bytesById = new Map();
-  const variants = ['both', 'img', 'background']; // the markup variants X uses (no lazy ones: all render at load)
-  const cellsFor = (run) => images.map((image, i) => {
-    const mediaId = `B${run}${String(i).padStart(3, '0')}xBenchAbCdEf`.slice(0, 15);
-    bytesById.set(mediaId, readFileSync(image.file));
-    return { statusId: String(1900000000000000000n + BigInt(run * 1000 + i)), mediaId, variant: variants[i % variants.length] };
-  });
+  const requestCounts = new Map();
+  const countRequests = (cells) => cells.reduce((sum, c) => sum + (requestCounts.get(c.mediaId) ?? 0), 0);
+  const variants = ['both', 'img', 'background']; // the markup variants X uses (all render at load)
+  let runNumber = 0;
+  const newCells = () => {
+    runNumber += 1;
+    return images.map((image, i) => {
+      const mediaId = `B${String(runNumber).padStart(2, '0')}${String(i).padStart(3, '0')}xBenchAbCd`.slice(0, 15);
+      bytesById.set(mediaId, { jpg: readFileSync(image.file), webp: webpFiles && readFileSync(webpFiles[i]) });
+      return { statusId: String(1900000000000000000n + BigInt(runNumber * 1000 + i)), mediaId, variant: variants[i % variants.length] };
+    });
+  };
 
-  const profileDirs = [];
-  const contexts = [];
+  const tempDirs = webpFiles ? [path.dirname(webpFiles[0])] : [];
+  const contexts = new Set();
   let imageServer = null;
   try {
-    // The cells' media ids are known before the browser starts, so the server can hold them all.
-    const runs = Array.from({ length: 3 + WARM_LOADS }, (_, i) => cellsFor(i + 1)); // cold, profile, busy, warm...
     const certDir = mkdtempSync(path.join(os.tmpdir(), 'illust-bench-cert-'));
-    profileDirs.push(certDir);
-    imageServer = await startImageServer(bytesById, certDir);
-    const serverArgs = imageServer
-      ? [`--host-resolver-rules=MAP pbs.twimg.com:443 127.0.0.1:${imageServer.address().port}`, '--ignore-certificate-errors']
-      : [];
-    if (!imageServer) log('  openssl not found: serving pbs.twimg.com through request interception (slower)');
+    tempDirs.push(certDir);
+    const pageHtml = { current: '' };
+    const servePage = (html) => { pageHtml.current = html; };
+    const local = await startLocalServer(bytesById, requestCounts, pageHtml, certDir);
+    imageServer = local?.server;
+    if (!imageServer) return { error: 'openssl not found: the media-tab scenario needs a local HTTPS server for x.com and pbs.twimg.com' };
+    const { port } = imageServer.address();
+    const serverArgs = [`--host-resolver-rules=MAP pbs.twimg.com:443 127.0.0.1:${port}, MAP x.com:443 127.0.0.1:${port}`, `--ignore-certificate-errors-spki-list=${local.spki}`];
     const { chromium } = await import('playwright-core');
-    /** A fresh browser with the extension loaded (a new profile: nothing cached, no model loaded). */
-    const launch = async () => {
-      const dir = mkdtempSync(path.join(os.tmpdir(), 'illust-bench-ext-'));
-      profileDirs.push(dir);
+    const newProfileDir = () => { const dir = mkdtempSync(path.join(os.tmpdir(), 'illust-bench-ext-')); tempDirs.push(dir); return dir; };
+    const launch = async (dir) => {
       const context = await chromium.launchPersistentContext(dir, {
-        executablePath: '/usr/bin/chromium', headless: true, viewport: { width: 800, height: 600 },
+        executablePath: '/usr/bin/chromium', headless: true, viewport: VIEWPORT,
         args: [...chromiumArgs, ...serverArgs, `--disable-extensions-except=${extensionDir}`, `--load-extension=${extensionDir}`],
       });
-      contexts.push(context);
-      if (!imageServer) {
-        await context.route('https://pbs.twimg.com/**', (route) => {
-          const id = new URL(route.request().url()).pathname.match(/^\/media\/([\w-]+)$/)?.[1];
-          if (id && bytesById.has(id)) return route.fulfill({ contentType: 'image/jpeg', body: bytesById.get(id) });
-          return route.fulfill({ status: 404, body: '' });
-        });
-      }
+      contexts.add(context);
       context.serviceWorkers()[0] ?? await context.waitForEvent('serviceworker', { timeout: 30000 });
       return context;
     };
-    const first = await launch();
-    const cold = await loadOnce(first, { fixture, cells: runs[0], label: 'cold' });
-    log(`  cold: all ${CELLS} judged ${cold.all.toFixed(0)} ms after navigation start`);
-    // Each warm tab closes once judged, so every warm load finds the same browser: the cold tab open.
-    const warmLoads = [];
-    for (let i = 0; i < WARM_LOADS; i += 1) {
-      warmLoads.push(await loadOnce(first, { fixture, cells: runs[3 + i], label: 'warm', closeAfter: true }));
-      log(`  warm ${i + 1}/${WARM_LOADS}: all ${CELLS} judged ${warmLoads.at(-1).all.toFixed(0)} ms after navigation start`);
+    const close = async (context) => { contexts.delete(context); await context.close(); };
+
+    const scenarios = { fresh: [], profile: [], warm: [], revisit: [], busy: [] };
+    const startup = [];
+    for (let run = 1; run <= runs; run += 1) {
+      // (a) fresh, (c) warm in a second tab, (d) the same media tab after a restart on the same profile.
+      const dir = newProfileDir();
+      const freshCells = newCells();
+      let context = await launch(dir);
+      const fresh = await loadOnce(context, { fixture, cells: freshCells, countRequests, servePage });
+      scenarios.fresh.push(fresh);
+      const times = await startupTimes(context);
+      if (times) startup.push({ ...times, navigation: fresh.navigationEpoch, firstVerdict: fresh.navigationEpoch + fresh.cells.first, marks: fresh.marks });
+      scenarios.warm.push(await loadOnce(context, { fixture, cells: newCells(), closeAfter: true, countRequests, servePage }));
+      await close(context);
+      context = await launch(dir);
+      const revisit = await loadOnce(context, { fixture, cells: freshCells, countRequests, servePage });
+      scenarios.revisit.push(revisit);
+      if (process.env.ILLUST_BENCH_LOG_REQUESTS) log(`  revisit marks: ${JSON.stringify(revisit.marks)}`);
+      await close(context);
+      if (only === 'fresh') continue; // a quick look at (a), (c) and (d) alone
+      // (b) from the profile, in a new profile.
+      context = await launch(newProfileDir());
+      scenarios.profile.push(await loadOnce(context, { fixture, cells: newCells(), profileDwellMs: PROFILE_DWELL_MS, countRequests, servePage }));
+      await close(context);
+      // (e) fresh, with another process spinning on one core (a user's machine is rarely idle).
+      const hog = spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' });
+      try {
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        context = await launch(newProfileDir());
+        scenarios.busy.push(await loadOnce(context, { fixture, cells: newCells(), countRequests, servePage }));
+        await close(context);
+      } finally {
+        hog.kill('SIGKILL');
+      }
+      const line = Object.entries(scenarios).filter(([, loads]) => loads.length > 0).map(([name, loads]) => `${name} ${fmt(loads.at(-1).screen.all)}/${fmt(loads.at(-1).cells.all)}`).join(', ');
+      log(`  run ${run}/${runs}: first screen / all ${CELLS} judged (ms): ${line}`);
     }
-    const warm = [...warmLoads].sort((a, b) => a.all - b.all)[WARM_LOADS >> 1];
-    // A user's machine is rarely idle: the same, with another process keeping one core busy.
-    const hog = spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' });
-    let busy;
-    try {
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      busy = await loadOnce(first, { fixture, cells: runs[2], label: 'busy' });
-    } finally {
-      hog.kill('SIGKILL');
-    }
-    log(`  warm, one core busy: all ${CELLS} judged ${busy.all.toFixed(0)} ms after navigation start`);
-    await first.close();
-    const viaProfile = await loadOnce(await launch(), { fixture, cells: runs[1], label: 'profile', profileDwellMs: PROFILE_DWELL_MS });
-    log(`  from the profile: all ${CELLS} judged ${viaProfile.all.toFixed(0)} ms after the click on the media tab`);
-    const fmt = (v) => (Number.isFinite(v) ? `${v.toFixed(0)} ms` : '–');
+
     const names = {
-      cold: 'cold (first page: offscreen document + model session start)',
-      warm: `warm (second tab, new media ids; the median of ${WARM_LOADS} loads)`,
-      busy: 'warm, one core kept busy by another process (third tab, new media ids)',
-      profile: `from the profile (new browser: the profile page open ${PROFILE_DWELL_MS / 1000} s, then a click on Media; times from the click)`,
+      fresh: '(a) fresh profile, media tab opened directly',
+      profile: `(b) from the artist's profile (open ${PROFILE_DWELL_MS / 1000} s, then a click on Media; from the click)`,
+      warm: '(c) warm browser (second tab, new media ids)',
+      revisit: '(d) revisit after a browser restart (same profile directory, same media tab)',
+      busy: '(e) fresh profile, another process keeping one core busy',
     };
-    const table = [];
-    for (const run of [cold, warm, busy, viaProfile]) {
-      const name = names[run.label];
-      if (run.label !== 'profile') table.push([`${name}: DOMContentLoaded`, fmt(run.domContentLoaded)]);
-      table.push([`${name}: first / median / **all ${CELLS}** judged`, `${fmt(run.first)} / ${fmt(run.median)} / **${fmt(run.all)}**`]);
-      table.push([`${name}: verdicts`, Object.entries(run.states).map(([k, v]) => `${v} ${k}`).join(', ')]);
-      table.push([`${name}: per thumbnail after the first verdict`, fmt((run.all - run.first) / (CELLS - 1))]);
-      if (run === warm) table.push([`warm: **all ${CELLS}** judged, each load in turn`, warmLoads.map((w) => fmt(w.all)).join(' / ')]);
-    }
-    table.push(['thumbnails served by', imageServer ? 'a local HTTPS server (browser network stack)' : 'Playwright request interception']);
-    return {
-      allJudgedMs: warm.all, coldAllJudgedMs: cold.all,
-      profileAllJudgedMs: viaProfile.all, busyAllJudgedMs: busy.all, cold, warm, warmLoads, busy, viaProfile, table,
-    };
+    const header = ['scenario', `first screen (${VIEWPORT.width}×${VIEWPORT.height}): first verdict ms`, 'first screen: all judged ms',
+      `all ${CELLS}: first verdict ms`, `all ${CELLS}: all judged ms`, 'ms per cell after the first verdict', 'image requests per cell', 'verdicts'];
+    const table = Object.entries(scenarios).filter(([, loads]) => loads.length > 0).map(([name, loads]) => [
+      `${names[name]}; ${loads[0]?.screen.n ?? '?'} cells on the first screen`,
+      spread(loads.map((l) => l.screen.first)), spread(loads.map((l) => l.screen.all)),
+      spread(loads.map((l) => l.cells.first)), spread(loads.map((l) => l.cells.all)),
+      spread(loads.map((l) => (l.cells.all - l.cells.first) / (l.cells.n - 1))),
+      loads.map((l) => l.requestsPerCell.toFixed(2)).join(' / '),
+      Object.entries(loads.at(-1)?.states ?? {}).map(([k, v]) => `${v} ${k}`).join(', '),
+    ]);
+    return { scenarios, startup, header, table, runs };
   } catch (error) {
     return { error: String(error?.message ?? error).split('\n')[0] };
   } finally {
-    // Closing a context closes its tabs too.
     for (const context of contexts) await context.close().catch(() => {});
     imageServer?.close();
-    for (const dir of profileDirs) rmSync(dir, { recursive: true, force: true });
+    for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The cold-start breakdown of (a): each step's time from navigation start, median over the runs. */
+export function startupTable(startup) {
+  if (!startup?.length) return null;
+  const steps = new Map();
+  for (const times of startup) {
+    const add = (name, epoch) => { if (Number.isFinite(epoch)) steps.set(name, [...(steps.get(name) ?? []), epoch - times.navigation]); };
+    for (const [name, ms] of Object.entries(times.marks ?? {})) add(`page: ${name}`, times.navigation + ms);
+    for (const [name, epoch] of Object.entries(times)) if (!['navigation', 'marks'].includes(name)) add(name, epoch);
+  }
+  return [...steps.entries()].map(([name, values]) => [name, median(values), values])
+    .sort((a, b) => a[1] - b[1]).map(([name, med, values]) => [name, spread(values)]);
 }

@@ -17,11 +17,24 @@
 // MV3 content scripts are classic scripts: tools/build/extension.mjs inlines the imports below and
 // wraps the whole in one function scope.
 import { MSG } from './messages.js';
-import { CELL_SELECTOR, HELD_PICTURE_SELECTOR, accountOfPath, isMediaTabPath, isPosterKey, isProfilePath, mediaKeyOfCell, mediaKindOfKey } from './media-cells.js';
+import {
+  CELL_SELECTOR, HELD_PICTURE_SELECTOR, accountOfPath, authorOfCell, isMediaTabPath, isPosterKey, isProfilePath, mediaKeyOfCell, mediaKindOfKey,
+  profileUserOfPath, thumbnailUrlOfCell,
+} from './media-cells.js';
+
+// Timestamps in the page's performance timeline (performance.mark), read by the media-tab benchmark:
+// where a page load's first verdict goes. Only the first of each name is kept.
+const marked = new Set();
+function markOnce(name) {
+  if (marked.has(name)) return;
+  marked.add(name);
+  performance.mark(`illust-only:${name}`);
+}
 
 const DEFAULT_VERDICT_TIMEOUT_MS = 20000; // per sent request; generous: the first waits for the model to load
 const LOG_PREFIX = '[Illust Only]';
 const root = document.documentElement;
+markOnce('content script started');
 
 let settings = { enabled: true, judgeVideos: true }; // until the service worker answers, hold cells (the defaults)
 let settingsLoaded = false;
@@ -39,17 +52,26 @@ let seenOnPage = new Set(); // media ids on the current page (counts are per pag
 
 // ---- verdicts ----------------------------------------------------------------------------------
 
-// Requests go out at most MAX_IN_FLIGHT at a time, in the order cells were found (top of the grid
-// first), and each one's timeout starts when it is sent: a long grid on a slow machine waits its
-// turn instead of timing out in a queue. A timeout means the classifier is stuck or far too slow, so
-// the cells still waiting are shown at once rather than after one timeout each.
+// Newly found media keys (photos' media ids, videos' and GIFs' poster keys) are first looked up among the remembered verdicts, in one LOOKUP_VERDICTS
+// message per batch (a revisit, even after a browser restart, shows its verdicts without judging
+// anything). The rest are judged: at most MAX_IN_FLIGHT requests at a time, each one's timeout
+// starting when it is sent, so a long grid on a slow machine waits its turn instead of timing out in a
+// queue. The next request is always for the waiting cell nearest the viewport (measured when a slot
+// frees): what the user looks at is judged first, and a cell scrolled away before its turn gives it to
+// one that came into view. A timeout means the classifier is stuck or far too slow, so the cells still
+// waiting are shown at once rather than after one timeout each.
 const MAX_IN_FLIGHT = 6;
-const waitingForRequest = []; // media ids
+const NEAR_VIEWPORT_PX = 400; // cells this close to the viewport count as in view (two rows of X's grid)
+const LOOKUP_TIMEOUT_MS = 5000; // a lookup that gets no answer sends its media to be judged instead
+const MAX_LOOKUP_IDS = 500; // per LOOKUP_VERDICTS message (the service worker's bound)
+const toLookUp = []; // media keys waiting for the remembered-verdicts lookup
+let lookupQueued = false;
+const waitingForRequest = []; // media keys not remembered, in the order their cells were found
 let requestsInFlight = 0;
 
 function requestVerdict(mediaId) {
   verdicts.set(mediaId, { status: 'pending' });
-  waitingForRequest.push(mediaId);
+  toLookUp.push(mediaId);
   sendWaitingRequests();
 }
 
@@ -58,9 +80,15 @@ function sendWaitingRequests() {
   // long a verdict may take. Cells stay hidden meanwhile, as they do while pending. Switched off or
   // off the media tab, the queue waits: nothing is fetched or judged for a page that shows everything.
   if (!settingsLoaded || !active) return;
+  if (toLookUp.length > 0 && !lookupQueued) {
+    lookupQueued = true;
+    queueMicrotask(lookUpRemembered); // cells found in one mutation callback share one message
+  }
+  if (requestsInFlight >= MAX_IN_FLIGHT || waitingForRequest.length === 0) return;
   const timeoutMs = Number(settings.verdictTimeoutMs) > 0 ? Number(settings.verdictTimeoutMs) : DEFAULT_VERDICT_TIMEOUT_MS;
+  const distance = distancesFromViewport();
   while (requestsInFlight < MAX_IN_FLIGHT && waitingForRequest.length > 0) {
-    const mediaId = waitingForRequest.shift();
+    const mediaId = takeNearest(waitingForRequest, distance);
     if (verdicts.get(mediaId)?.status !== 'pending') continue;
     requestsInFlight += 1;
     let finished = false;
@@ -73,11 +101,122 @@ function sendWaitingRequests() {
     };
     const timer = setTimeout(() => {
       const timeout = { ok: false, code: 'timeout', message: `no verdict within ${timeoutMs / 1000} s` };
-      for (const waiting of waitingForRequest.splice(0)) settle(waiting, timeout);
+      for (const waiting of [...waitingForRequest.splice(0), ...toLookUp.splice(0)]) settle(waiting, timeout);
       finish(timeout);
     }, timeoutMs);
-    askServiceWorker({ type: MSG.CLASSIFY_MEDIA, mediaId, account: accountOfPath(location.pathname) }).then((answer) => { clearTimeout(timer); finish(answer); });
+    markOnce('first judgement asked');
+    // Judged ahead and still in flight (the click on Media came first): its answer serves, no second read.
+    (judgingAhead.get(mediaId) ?? judgementRequest(mediaId, thumbnailUrlOfMedia(mediaId)).then(askServiceWorker))
+      .then((answer) => { clearTimeout(timer); finish(answer); });
   }
+}
+
+/**
+ * The URL of the thumbnail a cell showing this media key shows (a photo's <img> or background, a video's
+ * or GIF's poster frame), or null (e.g. a player that names no poster: the worker fetches the JPEG).
+ */
+function thumbnailUrlOfMedia(mediaId) {
+  for (const cell of document.querySelectorAll(`[data-illust-only-media="${CSS.escape(mediaId)}"]`)) {
+    if (mediaKeyOfCell(cell) === mediaId) return thumbnailUrlOfCell(cell);
+  }
+  return null;
+}
+
+/** Media key → how far (px) its nearest cell is from the viewport, 0 within NEAR_VIEWPORT_PX of it. */
+function distancesFromViewport() {
+  const distance = new Map();
+  const height = innerHeight;
+  for (const cell of document.querySelectorAll('[data-illust-only-media]')) {
+    const { top, bottom } = cell.getBoundingClientRect();
+    const away = Math.max(0, (bottom < 0 ? -bottom : top > height ? top - height : 0) - NEAR_VIEWPORT_PX);
+    const mediaId = cell.dataset.illustOnlyMedia;
+    distance.set(mediaId, Math.min(distance.get(mediaId) ?? Infinity, away));
+  }
+  return distance;
+}
+
+/** Removes and returns the media id nearest the viewport (the first found among equals). */
+function takeNearest(mediaIds, distance) {
+  let best = 0;
+  for (let i = 1; i < mediaIds.length; i += 1) {
+    if ((distance.get(mediaIds[i]) ?? Infinity) < (distance.get(mediaIds[best]) ?? Infinity)) best = i;
+  }
+  return mediaIds.splice(best, 1)[0];
+}
+
+/** Settles the waiting media keys that are remembered; sends the others to be judged. */
+async function lookUpRemembered() {
+  lookupQueued = false;
+  if (!settingsLoaded || !active) return; // sendWaitingRequests queues the lookup again when judging resumes
+  const batch = toLookUp.splice(0, MAX_LOOKUP_IDS).filter((mediaId) => verdicts.get(mediaId)?.status === 'pending');
+  if (toLookUp.length > 0) sendWaitingRequests(); // the next batch
+  if (batch.length === 0) return;
+  markOnce('remembered verdicts asked');
+  const answer = await askRemembered(batch);
+  markOnce('remembered verdicts answered');
+  for (const mediaId of batch) {
+    const known = answer.verdicts?.[mediaId];
+    if (known) settle(mediaId, known);
+    else if (verdicts.get(mediaId)?.status === 'pending') waitingForRequest.push(mediaId);
+  }
+  sendWaitingRequests();
+}
+
+/** {verdicts: {mediaId: verdict}} of the remembered ones among mediaIds; none when the worker cannot say in time. */
+async function askRemembered(mediaIds) {
+  let timer;
+  const late = new Promise((resolve) => { timer = setTimeout(() => resolve({ ok: false, message: `no answer within ${LOOKUP_TIMEOUT_MS / 1000} s` }), LOOKUP_TIMEOUT_MS); });
+  const answer = await Promise.race([askServiceWorker({ type: MSG.LOOKUP_VERDICTS, mediaIds, account: pageAccount() }), late]);
+  clearTimeout(timer);
+  if (!answer?.ok) console.info(`${LOG_PREFIX} remembered verdicts unavailable (${answer?.message}); judging instead`);
+  return answer?.ok ? answer : { verdicts: {} };
+}
+
+// ---- the thumbnail's bytes ------------------------------------------------------------------------
+
+// The extension judges the very thumbnail the page shows (X's WebP), read by this content script: its
+// fetch is made for the page, in the page's HTTP cache partition, so the browser's cache answers it
+// with the bytes the page downloaded (the service worker's own fetch lives in the extension's partition
+// and would download every thumbnail a second time). Runtime messages are JSON, so the bytes travel
+// base64-encoded (thumbnails are 20–150 KB). When the page's URL cannot be read (no CORS header, a
+// network or HTTP error), the worker fetches that URL itself and reports what went wrong.
+const THUMBNAIL_FETCH_TIMEOUT_MS = 15000;
+const MAX_THUMBNAIL_BYTES = 10 * 2 ** 20; // the worker's own bound
+let thumbnailReadFailed = false; // said once in the console
+
+/**
+ * The account the page's media belong to, for corrections (web/lib/personal-layer.js): a media tab's
+ * user, or on a profile the user whose own posts are judged ahead; null elsewhere.
+ */
+function pageAccount() {
+  return accountOfPath(location.pathname) ?? profileUserOfPath(location.pathname);
+}
+
+/** The CLASSIFY_MEDIA message for a media id: with the thumbnail's URL and, when readable, its bytes. */
+async function judgementRequest(mediaId, url, priority) {
+  const message = { type: MSG.CLASSIFY_MEDIA, mediaId, account: pageAccount(), ...(priority ? { priority } : {}) };
+  if (!url) return message;
+  message.url = url;
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(THUMBNAIL_FETCH_TIMEOUT_MS) });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    const blob = await response.blob();
+    if (blob.size > MAX_THUMBNAIL_BYTES) throw new Error(`${blob.size} bytes`);
+    message.bytesBase64 = await base64Of(blob);
+  } catch (error) {
+    if (!thumbnailReadFailed) console.info(`${LOG_PREFIX} cannot read ${url} from the page (${error?.message ?? error}); the extension fetches it`);
+    thumbnailReadFailed = true;
+  }
+  return message;
+}
+
+function base64Of(blob) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(String(reader.result).slice(String(reader.result).indexOf(',') + 1)); // after "data:…;base64,"
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(blob);
+  });
 }
 
 async function askServiceWorker(message) {
@@ -97,6 +236,7 @@ function settle(mediaId, answer) {
 }
 
 function storeAnswer(mediaId, answer) {
+  markOnce('first verdict');
   if (answer?.ok) {
     verdicts.set(mediaId, { status: 'done', label: answer.label, hide: Boolean(answer.hide), scores: answer.scores });
   } else {
@@ -109,23 +249,78 @@ function storeAnswer(mediaId, answer) {
 }
 
 /**
- * After a settings change, asks again for the judged media of this page (the worker answers from its
- * cache), MAX_IN_FLIGHT at a time. Verdicts of media elsewhere (earlier pages of this tab) are dropped,
- * so they are asked for again if their cells come back, instead of all at once now.
+ * After a settings change, asks again for the judged media of this page in one lookup (the worker
+ * decides on the remembered scores: no new inference). Verdicts of media elsewhere (earlier pages of
+ * this tab) are dropped, so they are asked for again if their cells come back, instead of all at once now.
  */
 async function refreshJudgedVerdicts() {
   for (const [mediaId, verdict] of verdicts) {
     if (verdict.status === 'done' && !seenOnPage.has(mediaId)) verdicts.delete(mediaId);
   }
   const judged = [...seenOnPage].filter((mediaId) => verdicts.get(mediaId)?.status === 'done');
-  const next = async () => {
-    for (let mediaId = judged.shift(); mediaId !== undefined; mediaId = judged.shift()) {
-      const answer = await askServiceWorker({ type: MSG.CLASSIFY_MEDIA, mediaId, account: accountOfPath(location.pathname) });
-      // A failed refresh keeps the old verdict; a verdict dropped meanwhile (navigation) stays dropped.
+  for (let start = 0; start < judged.length; start += MAX_LOOKUP_IDS) {
+    const { verdicts: known } = await askRemembered(judged.slice(start, start + MAX_LOOKUP_IDS));
+    // One not remembered keeps its old verdict; one dropped meanwhile (navigation) stays dropped.
+    for (const [mediaId, answer] of Object.entries(known ?? {})) {
       if (answer.ok && verdicts.get(mediaId)?.status === 'done') storeAnswer(mediaId, answer);
     }
-  };
-  await Promise.all(Array.from({ length: MAX_IN_FLIGHT }, next));
+  }
+}
+
+// ---- judged ahead: the profile's own posts on screen ----------------------------------------------
+
+// On a user's profile the media tab is one click away. The media of the user's own posts that are on
+// screen are judged now, at low priority (the service worker fetches them behind a media tab's
+// requests, one at a time), so the media tab opens with their verdicts known: photos, and videos and
+// GIFs by their poster frame while "Judge videos and GIFs" is on (as the media tab would judge them).
+// Retweets and quoted posts of other accounts are left alone (their media links name the other
+// account), and nothing is asked for off profiles or while the extension is switched off.
+const MAX_LOOKAHEAD_IN_FLIGHT = 2;
+const lookahead = []; // {mediaId, url} of the user's own posts seen on screen, not yet asked for
+let lookaheadInFlight = 0;
+const judgingAhead = new Map(); // media key → Promise<answer> of a request judged ahead, while in flight
+const watchedPosts = new WeakSet();
+const postsOnScreen = new IntersectionObserver(onPostsOnScreen);
+
+function lookingAhead() {
+  return settingsLoaded && Boolean(settings.enabled) && !active && profileUserOfPath(location.pathname) !== null;
+}
+
+function watchPost(cell) {
+  if (watchedPosts.has(cell)) return;
+  watchedPosts.add(cell);
+  postsOnScreen.observe(cell); // reports at once whether it is on screen, then on every change
+}
+
+function onPostsOnScreen(entries) {
+  const user = profileUserOfPath(location.pathname);
+  if (!lookingAhead()) return;
+  for (const entry of entries) {
+    if (!entry.isIntersecting || authorOfCell(entry.target) !== user) continue;
+    const mediaId = mediaKeyOfCell(entry.target); // a media id or a poster key
+    if (mediaId && (judgingVideos || !isPosterKey(mediaId)) && !verdicts.has(mediaId) && !judgingAhead.has(mediaId) && !lookahead.some((item) => item.mediaId === mediaId)) {
+      lookahead.push({ mediaId, url: thumbnailUrlOfCell(entry.target) }); // names mediaId (see media-cells.js)
+    }
+  }
+  judgeAhead();
+}
+
+function judgeAhead() {
+  while (lookingAhead() && lookaheadInFlight < MAX_LOOKAHEAD_IN_FLIGHT && lookahead.length > 0) {
+    const { mediaId, url } = lookahead.shift();
+    if (verdicts.has(mediaId) || judgingAhead.has(mediaId) || (isPosterKey(mediaId) && !judgingVideos)) continue;
+    lookaheadInFlight += 1;
+    const job = judgementRequest(mediaId, url, 'low').then(askServiceWorker);
+    judgingAhead.set(mediaId, job);
+    job.then((answer) => {
+      lookaheadInFlight -= 1;
+      judgingAhead.delete(mediaId);
+      // Kept for the media tab; a failure is simply asked for again there (its cells fail open then),
+      // unless the media tab was already waiting for this very answer (then it settles its cells).
+      if (answer.ok && !verdicts.has(mediaId)) verdicts.set(mediaId, { status: 'done', label: answer.label, hide: Boolean(answer.hide), scores: answer.scores });
+      judgeAhead();
+    });
+  }
 }
 
 // ---- cells -------------------------------------------------------------------------------------
@@ -175,6 +370,9 @@ function forgetCell(cell) {
  */
 function stopJudgingVideos() {
   for (const [mediaId, verdict] of verdicts) if (isPosterKey(mediaId) && verdict.status === 'pending') verdicts.delete(mediaId);
+  for (const queue of [toLookUp, waitingForRequest, lookahead]) {
+    for (let i = queue.length - 1; i >= 0; i -= 1) if (isPosterKey(queue[i]?.mediaId ?? queue[i])) queue.splice(i, 1);
+  }
   for (const mediaId of seenOnPage) if (isPosterKey(mediaId)) seenOnPage.delete(mediaId);
   for (const cell of document.querySelectorAll('[data-illust-only-media]')) {
     if (isPosterKey(cell.dataset.illustOnlyMedia)) forgetCell(cell);
@@ -315,7 +513,7 @@ async function correctCell(cell, label) {
   verdicts.set(mediaId, { ...before, label, hide });
   if (label === 'illustration') revealed.delete(mediaId);
   applyToMedia(mediaId);
-  const answer = await askServiceWorker({ type: MSG.CORRECT_MEDIA, mediaId, label, account: accountOfPath(location.pathname) });
+  const answer = await askServiceWorker({ type: MSG.CORRECT_MEDIA, mediaId, label, account: pageAccount() });
   if (!answer.ok) {
     if (verdicts.get(mediaId)?.status === 'done') { verdicts.set(mediaId, before); applyToMedia(mediaId); }
     for (const shown of document.querySelectorAll(`[data-illust-only-media="${CSS.escape(mediaId)}"]`)) noteOnCell(shown, `Not learned: ${answer.message}`);
@@ -350,15 +548,17 @@ function updateActive() {
   root.toggleAttribute('data-illust-only-videos', judgingVideos); // content.css holds video cells only then
   if (videosSwitched && !judgingVideos) stopJudgingVideos();
   // Load the model early: on a profile the media tab is one click away (measured: all 60 thumbnails of a
-  // media tab judged ~1.9 s after navigation with the model loaded, ~3.3 s without), and on the media
-  // tab itself X takes a while to render its grid. The model stays loaded while any X tab is open.
-  if (settings.enabled && isProfilePath(location.pathname) && settingsLoaded && !prepareSent) {
+  // media tab judged ~1.9 s after navigation with the model loaded, ~3.3 s without). On the media tab
+  // itself the worker starts it when the first lookup finds media not remembered. The model stays
+  // loaded while any X tab is open.
+  if (settings.enabled && isProfilePath(location.pathname) && !nowActive && settingsLoaded && !prepareSent) {
     prepareSent = true;
     askServiceWorker({ type: MSG.PREPARE });
   }
   if (nowActive && (!active || videosSwitched)) { active = true; examineAllCells(); sendWaitingRequests(); }
   if (!nowActive && active) for (const cell of document.querySelectorAll('[data-illust-only-media]')) holdPlayers(cell, false);
   active = nowActive;
+  if (lookingAhead()) for (const cell of document.querySelectorAll(CELL_SELECTOR)) watchPost(cell);
   scheduleStatsUpdate();
 }
 
@@ -429,7 +629,8 @@ function renderPageControl(stats) {
 
 function onMutations(records) {
   checkLocation();
-  if (!active) return;
+  const ahead = lookingAhead();
+  if (!active && !ahead) return;
   const cells = new Set();
   for (const record of records) {
     if (record.type === 'childList') {
@@ -444,7 +645,9 @@ function onMutations(records) {
       if (cell) cells.add(cell);
     }
   }
-  for (const cell of cells) examineCell(cell);
+  for (const cell of cells) {
+    if (active) examineCell(cell); else watchPost(cell);
+  }
 }
 
 new MutationObserver(onMutations).observe(document, {
@@ -482,8 +685,10 @@ chrome.storage.onChanged.addListener((_changes, area) => {
 async function loadSettings() {
   const answer = await askServiceWorker({ type: MSG.GET_SETTINGS });
   settingsLoaded = true;
+  markOnce('settings answered');
   if (answer?.ok) settings = answer.settings;
   else console.info(`${LOG_PREFIX} settings unavailable (${answer?.message}); using defaults`);
+  if (answer?.preparing) prepareSent = true; // the worker started the classifier on hearing of this page
   updateActive();
   sendWaitingRequests(); // the cells found before the settings arrived
 }

@@ -65,6 +65,22 @@ export function accountOfPath(pathname) {
   return isMediaTabPath(pathname) ? pathname.split('/')[1].toLowerCase() : null;
 }
 
+/** The user whose profile (or profile tab) this path is, lower-cased, or null. */
+export function profileUserOfPath(pathname) {
+  if (!isProfilePath(pathname)) return null;
+  return PROFILE_PATH.exec(pathname)[1].toLowerCase();
+}
+
+/**
+ * The author of the post a media cell belongs to, lower-cased, from its link
+ * (/AUTHOR/status/ID/photo/N or /AUTHOR/status/ID/video/N), or null. On a profile, a retweet's or a
+ * quoted post's media link to the other account.
+ */
+export function authorOfCell(cell) {
+  const match = /^\/([A-Za-z0-9_]{1,15})\/status\/\d+\/(?:photo|video)\/\d+/.exec(cell.getAttribute('href') || '');
+  return match ? match[1].toLowerCase() : null;
+}
+
 /** True on a profile's media tab path, e.g. "/someartist/media". */
 export function isMediaTabPath(pathname) {
   return typeof pathname === 'string' && MEDIA_TAB_PATH.test(pathname);
@@ -124,9 +140,10 @@ export function mediaKindOfKey(key) {
 }
 
 /**
- * The URL the extension fetches for a media key (media id or poster key), or null for no key: X
- * serves WebP by default, which the core refuses, so ask for JPEG; "small" (at most 680 px) is plenty
- * for a 224 px model and is what the grid shows. Poster frames take the same query.
+ * The URL the service worker fetches for a media key (media id or poster key) when the page's own
+ * thumbnail URL is not known (or could not be read), or null for no key: "small" (at most 680 px) is
+ * plenty for a 224 px model and is what the grid shows. JPEG, which every core build decodes; poster
+ * frames take the same query. The page's own URL (WebP) is preferred, see thumbnailUrlOfCell.
  */
 export function jpegUrlForMedia(key) {
   if (!isMediaKey(key)) return null;
@@ -135,18 +152,45 @@ export function jpegUrlForMedia(key) {
 }
 
 /**
+ * The first picture in a cell that names a media key, as {key, url}: url is the picture's URL as the
+ * page requested it (an <img> src, a <video poster> or a background-image), or null if the cell shows
+ * none yet.
+ */
+function pictureOfCell(cell) {
+  if (!CELL_HREF.test(cell.getAttribute('href') || '')) return null;
+  for (const el of cell.querySelectorAll(PICTURE_SELECTOR)) {
+    const urls = el.localName === 'img' ? [el.getAttribute('src')]
+      : el.localName === 'video' ? [el.getAttribute('poster')]
+        : [...(el.style?.backgroundImage || el.getAttribute('style') || '').matchAll(CSS_URL)].map((match) => match[2]);
+    for (const url of urls) {
+      const key = mediaKeyFromUrl(url);
+      if (key) return { key, url: url.trim() };
+    }
+  }
+  return null;
+}
+
+/**
  * The media key a cell element (an <a> matching CELL_SELECTOR) shows, or null if it shows none yet:
  * the first picture in the cell (an <img>, a <video poster> or a background-image) that names one.
  */
 export function mediaKeyOfCell(cell) {
-  if (!CELL_HREF.test(cell.getAttribute('href') || '')) return null;
-  for (const el of cell.querySelectorAll(PICTURE_SELECTOR)) {
-    const key = (el.localName === 'img' && mediaKeyFromUrl(el.getAttribute('src')))
-      || (el.localName === 'video' && mediaKeyFromUrl(el.getAttribute('poster')))
-      || mediaKeysFromCssBackground(el.style?.backgroundImage || el.getAttribute('style'))[0];
-    if (key) return key;
-  }
-  return null;
+  return pictureOfCell(cell)?.key ?? null;
+}
+
+/**
+ * The pbs.twimg.com URL of the thumbnail a cell shows (the picture its media key comes from: an <img>
+ * src, a video's poster or a background image, as the page requested it, e.g.
+ * ...?format=webp&name=small), absolute and https, or null. Judging the very bytes the page downloaded
+ * lets the browser's HTTP cache answer the extension's request. For a video or GIF this is its poster
+ * frame. The URL always names the cell's own media key (mediaKeyFromUrl), so whoever fetches it
+ * fetches nothing else.
+ */
+export function thumbnailUrlOfCell(cell) {
+  const picture = pictureOfCell(cell);
+  if (!picture) return null;
+  const absolute = picture.url.startsWith('//') ? `https:${picture.url}` : picture.url;
+  return absolute.startsWith('https://pbs.twimg.com/') && mediaKeyFromUrl(absolute) === picture.key ? absolute : null;
 }
 
 /** The photo media id a cell shows, or null (also for video and GIF cells). */

@@ -1,6 +1,7 @@
 // The popup's logic: shows and edits the settings (chrome.storage.local via settings.js; the content
 // script and the service worker pick changes up live), polls the current tab's content script for its
-// counts, and shows which execution provider the classifier really runs on (and why not WebGPU).
+// counts, shows which execution provider the classifier really runs on (and why not WebGPU), and how
+// many verdicts are remembered on this device, with a button to forget them.
 import { MSG } from './messages.js';
 import { classifierLabel } from './classifier-label.js';
 import { readSettings, writeSettings } from './settings.js';
@@ -71,10 +72,18 @@ async function refreshProvider() {
     // classifier is rebuilt and this line shows the provider that now really runs.
     const status = await chrome.runtime.sendMessage({ type: MSG.GET_STATUS }).catch(() => null);
     $('provider').textContent = classifierLabel(status?.classifier ?? null);
+    showRemembered(status?.rememberedCount);
   } finally {
     clearTimeout(slow);
     providerAsked = false;
   }
+}
+
+function showRemembered(count) {
+  if (!Number.isInteger(count)) return;
+  $('remembered').textContent = String(count);
+  $('forget').textContent = `Forget remembered verdicts (${count})`;
+  $('forget').disabled = count === 0;
 }
 
 async function main() {
@@ -100,6 +109,12 @@ async function main() {
   $('reveal-all').addEventListener('click', async () => {
     await chrome.tabs.sendMessage(tabId, { type: MSG.REVEAL_ALL }).catch(() => null);
     refreshPage(tabId);
+  });
+  // Scores are remembered per media id across browser restarts (IndexedDB, service-worker.js); forgetting
+  // them means every thumbnail is downloaded and judged again when next seen.
+  $('forget').addEventListener('click', async () => {
+    const answer = await chrome.runtime.sendMessage({ type: MSG.FORGET_VERDICTS }).catch(() => null);
+    showRemembered(answer?.rememberedCount);
   });
   refreshPage(tabId);
   refreshProvider();

@@ -1,31 +1,36 @@
 // The extension's service worker only orchestrates: it answers the content script's "judge this media
-// id" with a cached verdict or by fetching the JPEG from pbs.twimg.com (host permission; the offscreen
-// document's own fetches are not interceptable by tests and need no network anyway), hands the bytes to
-// the classifier host that owns the wasm core and the ONNX Runtime session (Chromium: an offscreen
-// document; Firefox, where this script runs as an event page: the page itself; see classifier-host.js),
-// and turns the scores into a verdict with the user's current settings (so a settings change needs no
-// new inference).
+// The extension's service worker only orchestrates: it answers the content script's "judge this media
+// key" (a photo's media id, or a video's or GIF's poster key: its poster frame is judged; see
+// media-cells.js) with a remembered verdict or by judging the thumbnail's bytes the content script read
+// from the page's HTTP cache (or, when it could not, fetching them from pbs.twimg.com itself: host
+// permission; the classifier host's own fetches are not interceptable by tests and need no network
+// anyway), hands the bytes to the classifier host that owns the wasm core and the ONNX Runtime session
+// (Chromium: an offscreen document; Firefox, where this script runs as an event page: the page itself;
+// see classifier-host.js), applies the user's corrections (corrections.js) to the model's scores, and
+// turns them into a verdict with the user's current settings (so a settings change needs no new
+// inference).
 // MV3 may stop this worker whenever it is idle: everything it must remember lives in chrome.storage
-// (settings: local; verdict cache: session), and every listener is registered at the top level.
+// (settings: local) or IndexedDB (scores per media id and model version, across browser restarts:
+// verdict-store.js), and every listener is registered at the top level.
 import { MSG, OFFSCREEN_TARGET } from './messages.js';
 import { CLASSIFIER_HOST_KIND, classifyInClassifierHost, closeClassifierHost, ensureClassifierHost, hasClassifierHost,
   sendToClassifierHost } from './classifier-host.js';
 import { readSettings } from './settings.js';
 import { LruCache } from './lru-cache.js';
-import { isMediaKey, jpegUrlForMedia } from './media-cells.js';
+import { VerdictStore } from './verdict-store.js';
+import { isMediaKey, isMediaTabPath, isProfilePath, jpegUrlForMedia, mediaKeyFromUrl } from './media-cells.js';
 import { decide } from '../lib/decide.js';
 import { createCorrections } from './corrections.js';
 
 const CONTRACT_PATH = 'model/contract.json';
-const CACHE_CAPACITY = 3000; // media ids; ~100 bytes each in storage.session (quota 10 MB)
-const CACHE_STORAGE_KEY = 'verdictCache';
+const CACHE_CAPACITY = 3000; // media ids kept in this worker's memory, in front of the IndexedDB store
+const MAX_LOOKUP_IDS = 500; // one LOOKUP_VERDICTS message: a screenful or a long grid, not unbounded
 // storage.session: why WebGPU failed (warm-up too slow, or an error) in this browser session. Later
 // offscreen documents go straight to WASM instead of spending the warm-up limit (10 s) again each time
 // a media tab opens; a browser restart clears it, so a driver update gets a new try. Finding no GPU
 // ("no adapter", or only a software one) is not remembered: probing takes milliseconds.
 const WEBGPU_FAILURE_KEY = 'webgpuFailure';
 const FOUND_NO_GPU = new Set(['no adapter', 'software adapter only', 'not in this browser']);
-const CACHE_SAVE_DELAY_MS = 1000;
 const FETCH_TIMEOUT_MS = 15000;
 const FETCH_CONCURRENCY = 4; // like a browser's per-host parallelism; inference is serial anyway
 const MAX_IMAGE_BYTES = 10 * 2 ** 20; // name=small JPEGs are ~20–150 KB; anything huge is refused
@@ -38,29 +43,44 @@ const PERMANENT_FAILURES = new Set(['empty_input', 'unsupported_format', 'trunca
 // ---- state (rebuilt lazily after the worker is restarted) ---------------------------------------
 
 const cache = new LruCache(CACHE_CAPACITY); // media id → {ok:true, scores} | {ok:false, code, message}
-let cacheLoaded = null;
+const remembered = new VerdictStore(); // the same values, per model version, across browser restarts
 const inFlight = new Map(); // media id → Promise<classifier result>, so parallel asks share one fetch
 let contractPromise = null;
+let settingsChanges = 0; // chrome.storage.local changes heard, so a verdict in flight can tell it read stale settings
 let lastProvider = null; // {provider, threads, modelVersion, webgpuFallback, ...} from the last run
+// The first time (epoch ms) this worker life reached each cold-start step; the media-tab benchmark reads
+// it (with the offscreen document's own steps) to show where a fresh profile's first verdict goes.
+const startupSteps = { serviceWorkerStarted: performance.timeOrigin };
+globalThis.illustOnlyStartupSteps = startupSteps;
+const stepReached = (name) => { startupSteps[name] ??= performance.timeOrigin + performance.now(); };
 
-function loadCache() {
-  cacheLoaded ??= chrome.storage.session.get(CACHE_STORAGE_KEY).then(
-    (stored) => { for (const [id, value] of stored[CACHE_STORAGE_KEY] ?? []) if (!cache.has(id)) cache.set(id, value); },
-    (error) => console.warn('Illust Only: verdict cache unreadable, starting empty:', error));
-  return cacheLoaded;
+/** Keeps a judged media's value in memory and in the store (under the model version that judged it). */
+function remember(mediaId, value, modelVersion) {
+  cache.set(mediaId, value);
+  remembered.put(modelVersion, mediaId, value);
 }
 
-let saveTimer = null;
-function scheduleCacheSave() {
-  clearTimeout(saveTimer);
-  saveTimer = setTimeout(() => {
-    chrome.storage.session.set({ [CACHE_STORAGE_KEY]: cache.entries() })
-      .catch((error) => console.warn('Illust Only: cannot save the verdict cache:', error));
-  }, CACHE_SAVE_DELAY_MS);
+/**
+ * The remembered values of these media ids (memory first, then one IndexedDB transaction for the
+ * rest), as Map(mediaId → value); ids never judged under this model are left out.
+ */
+async function rememberedValues(mediaIds, modelVersion) {
+  const found = new Map();
+  const missing = [];
+  for (const mediaId of mediaIds) {
+    const value = cache.get(mediaId);
+    if (value) found.set(mediaId, value); else missing.push(mediaId);
+  }
+  for (const [mediaId, value] of await remembered.getMany(modelVersion, missing)) {
+    cache.set(mediaId, value);
+    found.set(mediaId, value);
+  }
+  return found;
 }
 
-// Read on every verdict (about a millisecond): a cached copy could miss a change that the content
-// script hears about before this worker does.
+// Read for every verdict (about a millisecond; more on a busy machine, so classifyMedia reads them while
+// the image is judged): a cached copy could miss a change that the content script hears about before
+// this worker does.
 function getSettings() {
   return readSettings();
 }
@@ -76,19 +96,51 @@ function getContract() {
 
 // ---- fetching ----------------------------------------------------------------------------------
 
+// Fetch slots: a media tab's requests go before low-priority ones (media judged ahead on a profile
+// page), which take at most one slot, so looking ahead never slows what the user is waiting for.
 let fetchesRunning = 0;
-const fetchWaiters = [];
-async function withFetchSlot(task) {
-  while (fetchesRunning >= FETCH_CONCURRENCY) await new Promise((resolve) => fetchWaiters.push(resolve));
+let lowPriorityRunning = 0;
+const fetchWaiters = { normal: [], low: [] };
+function nextFetchWaiter() {
+  if (fetchesRunning >= FETCH_CONCURRENCY) return;
+  if (fetchWaiters.normal.length) fetchWaiters.normal.shift()();
+  else if (fetchWaiters.low.length && lowPriorityRunning === 0) fetchWaiters.low.shift()();
+}
+async function withFetchSlot(task, lowPriority) {
+  const mayStart = () => fetchesRunning < FETCH_CONCURRENCY && (lowPriority ? lowPriorityRunning === 0 && !fetchWaiters.normal.length : true);
+  while (!mayStart()) await new Promise((resolve) => fetchWaiters[lowPriority ? 'low' : 'normal'].push(resolve));
   fetchesRunning += 1;
-  try { return await task(); } finally { fetchesRunning -= 1; fetchWaiters.shift()?.(); }
+  if (lowPriority) lowPriorityRunning += 1;
+  try { return await task(); } finally {
+    fetchesRunning -= 1;
+    if (lowPriority) lowPriorityRunning -= 1;
+    nextFetchWaiter();
+  }
 }
 
-/** The media's JPEG bytes, or {ok:false, code, message}. */
-async function fetchMediaBytes(mediaId) {
-  const url = jpegUrlForMedia(mediaId);
-  // Not a media key (an imported correction's id, say): nothing to fetch, never a URL made of it.
-  if (!url) return { ok: false, code: 'bad_argument', message: `not a media key: ${JSON.stringify(mediaId)?.slice(0, 80)}` };
+/**
+ * What the content script sent with CLASSIFY_MEDIA: the thumbnail's bytes (base64, read from the page's
+ * HTTP cache) and its URL, checked: {bytes?: Uint8Array, url: a pbs.twimg.com URL of this media}.
+ * A URL of other media or another host is replaced by the media's JPEG URL.
+ */
+function suppliedThumbnail(mediaId, { url, bytesBase64 }) {
+  // The URL must name this very media key on pbs.twimg.com (a photo's /media/ID, a poster's
+  // ext_tw_video_thumb/… path): whatever the page says, nothing else is ever fetched.
+  const ownUrl = typeof url === 'string' && url.startsWith('https://pbs.twimg.com/') && url.length <= 2048 && mediaKeyFromUrl(url) === mediaId;
+  const supplied = { url: ownUrl ? url : jpegUrlForMedia(mediaId) };
+  if (typeof bytesBase64 === 'string' && bytesBase64.length > 0 && bytesBase64.length <= Math.ceil(MAX_IMAGE_BYTES / 3) * 4) {
+    try {
+      const binary = atob(bytesBase64);
+      const bytes = new Uint8Array(binary.length);
+      for (let i = 0; i < binary.length; i += 1) bytes[i] = binary.charCodeAt(i);
+      supplied.bytes = bytes;
+    } catch { /* not base64: fetched here instead */ }
+  }
+  return supplied;
+}
+
+/** The bytes at url (the media's thumbnail), or {ok:false, code, message}. */
+async function fetchMediaBytes(url, lowPriority = false) {
   return withFetchSlot(async () => {
     let response;
     try {
@@ -106,10 +158,17 @@ async function fetchMediaBytes(mediaId) {
     const bytes = new Uint8Array(await response.arrayBuffer());
     if (bytes.byteLength > MAX_IMAGE_BYTES) return { ok: false, code: 'too_large', message: `${url} is ${bytes.byteLength} bytes (limit ${MAX_IMAGE_BYTES})` };
     return { ok: true, bytes };
-  });
+  }, lowPriority);
 }
 
 // ---- the classifier host (classifier-host.js) ------------------------------------------------------
+
+/** Starts the classifier host unless it is up (the cold-start steps time it, for the benchmark). */
+async function ensureHost() {
+  stepReached('offscreenDocumentRequested');
+  await ensureClassifierHost();
+  stepReached('offscreenDocumentCreated');
+}
 
 /**
  * Frees the model's memory (~50–100 MB) once no X tab is left; the next media tab reloads it (1–2 s).
@@ -152,7 +211,7 @@ function noteClassifier(info) {
  * message (an offscreen document cannot read chrome.storage itself).
  */
 async function offscreenWithChoice() {
-  const [choice] = await Promise.all([providerChoice(), ensureClassifierHost()]);
+  const [choice] = await Promise.all([providerChoice(), ensureHost()]);
   return choice;
 }
 
@@ -175,7 +234,10 @@ const corrections = createCorrections({
   // The image judged again, for its embedding (a correction of a verdict cached without one, or a new
   // model version).
   async computeEmbedding(mediaId) {
-    const fetched = await fetchMediaBytes(mediaId);
+    const url = jpegUrlForMedia(mediaId);
+    // Not a media key (an imported correction's id, say): nothing to fetch, never a URL made of it.
+    if (!url) return { ok: false, code: 'bad_argument', message: `not a media key: ${JSON.stringify(mediaId)?.slice(0, 80)}` };
+    const fetched = await fetchMediaBytes(url);
     if (!fetched.ok) return fetched;
     const result = await classifyInOffscreen(fetched.bytes);
     noteClassifier(result.provider);
@@ -189,14 +251,19 @@ const corrections = createCorrections({
 
 // ---- classification ------------------------------------------------------------------------------
 
-/** Scores for a media id: from the cache, or fetched and run in the offscreen document. */
-async function scoresForMedia(mediaId, account) {
-  await loadCache();
-  const cached = cache.get(mediaId);
+/**
+ * Scores for a media id: remembered, or judged on the supplied bytes (else fetched) in the classifier
+ * host. The model's own scores are remembered; the embedding goes to the corrections' store (account:
+ * where it was seen), and the personal layer is applied by the caller, after this.
+ */
+async function scoresForMedia(mediaId, modelVersion, lowPriority, supplied, account = null) {
+  const cached = (await rememberedValues([mediaId], modelVersion)).get(mediaId);
   if (cached) return { ...cached, cached: true };
   if (inFlight.has(mediaId)) return inFlight.get(mediaId);
   const job = (async () => {
-    const fetched = await fetchMediaBytes(mediaId);
+    stepReached('firstImageFetchQueued');
+    const fetched = supplied.bytes ? { ok: true, bytes: supplied.bytes } : await fetchMediaBytes(supplied.url, lowPriority);
+    stepReached('firstImageFetched');
     if (!fetched.ok) return fetched;
     let result;
     try {
@@ -205,15 +272,16 @@ async function scoresForMedia(mediaId, account) {
       return { ok: false, code: 'offscreen_failed', message: `the classifier did not answer: ${error?.message ?? error}` };
     }
     noteClassifier(result.provider);
+    // Remembered under the version of the model that judged it (a model update is not matched).
+    const judgedBy = result.provider?.modelVersion ?? modelVersion;
     if (result.ok) {
       corrections.rememberMedia(mediaId, result, account); // scores + embedding, for corrections; never rejects, not awaited: the verdict does not wait for IndexedDB
       const entry = { ok: true, scores: result.scores };
-      cache.set(mediaId, entry);
-      scheduleCacheSave();
+      remember(mediaId, entry, judgedBy);
       return { ...entry, ms: result.ms, width: result.width, height: result.height };
     }
     const failure = { ok: false, code: result.code ?? 'classify_failed', message: result.message ?? 'the classifier failed' };
-    if (PERMANENT_FAILURES.has(failure.code)) { cache.set(mediaId, failure); scheduleCacheSave(); }
+    if (PERMANENT_FAILURES.has(failure.code)) remember(mediaId, failure, judgedBy);
     return failure;
   })().finally(() => {
     inFlight.delete(mediaId);
@@ -223,41 +291,107 @@ async function scoresForMedia(mediaId, account) {
   return job;
 }
 
-/** The answer to CLASSIFY_MEDIA: {ok:true, mediaId, label, hide, threshold, scores, cached} | {ok:false, code, message}. */
-async function classifyMedia(mediaId, account) {
-  // A media id, or a video's or GIF's poster key (its poster frame is judged): see media-cells.js.
-  if (!isMediaKey(mediaId)) {
-    return { ok: false, code: 'bad_argument', message: `not a media key: ${JSON.stringify(mediaId)?.slice(0, 80)}` };
-  }
-  let contract;
-  try { contract = await getContract(); } catch (error) {
-    return { ok: false, code: 'no_model', message: String(error?.message ?? error) };
-  }
-  const result = await scoresForMedia(mediaId, account);
+/**
+ * A value (the model's scores or a failure) as the content script's verdict: the personal layer
+ * (corrections) first, then decided with the current settings.
+ */
+async function verdictFor(mediaId, result, contract, settings, account = null) {
   if (!result.ok) return { ...result, mediaId };
-  const settings = await getSettings();
   const personal = await corrections.adjust(mediaId, result.scores, account); // the shipped scores when nothing applies
   const { label, hide, threshold } = decide(personal.scores, contract, settings);
   return { ok: true, mediaId, label, hide, threshold, scores: result.scores, personal: personal.personal, cached: Boolean(result.cached), ms: result.ms };
 }
 
+const badMediaId = (mediaId) => ({ ok: false, code: 'bad_argument', message: `not a media key: ${JSON.stringify(mediaId)?.slice(0, 80)}` });
+
+/**
+ * The answer to CLASSIFY_MEDIA: {ok:true, mediaId, label, hide, threshold, scores, cached} | {ok:false,
+ * code, message}. lowPriority: judged ahead of need (a profile page); waits behind a media tab's fetches.
+ */
+async function classifyMedia(mediaId, lowPriority = false, thumbnail = {}, account = null) {
+  // A media id, or a video's or GIF's poster key (its poster frame is judged): see media-cells.js.
+  // Checked before anything is read, fetched or stored.
+  if (!isMediaKey(mediaId)) return badMediaId(mediaId);
+  let contract;
+  try { contract = await getContract(); } catch (error) {
+    return { ok: false, code: 'no_model', message: String(error?.message ?? error) };
+  }
+  // The settings are read while the image is fetched and judged (a read took ~0.1 s on a busy machine,
+  // after the first verdict's inference), and again only if they changed meanwhile.
+  const changesBefore = settingsChanges;
+  const settingsRead = getSettings();
+  const result = await scoresForMedia(mediaId, contract.version, lowPriority, suppliedThumbnail(mediaId, thumbnail), account);
+  const settings = settingsChanges === changesBefore ? await settingsRead : await getSettings();
+  return verdictFor(mediaId, result, contract, settings, account);
+}
+
+/**
+ * The answer to LOOKUP_VERDICTS: the verdicts of those media ids that are remembered (one batched
+ * read, no fetch, no inference), {ok:true, verdicts: {mediaId: verdict}}; the others are left out.
+ */
+async function lookUpVerdicts(mediaIds, account = null) {
+  if (!Array.isArray(mediaIds)) return { ok: false, code: 'bad_argument', message: 'mediaIds must be an array' };
+  const ids = mediaIds.slice(0, MAX_LOOKUP_IDS).filter(isMediaKey); // media ids and poster keys; anything else is left out
+  const [contract, settings] = await Promise.all([getContract(), getSettings()]);
+  const verdicts = {};
+  const found = await rememberedValues(ids, contract.version);
+  // Some must be judged: start the classifier now, before the content script asks (see settingsForPage).
+  if (settings.enabled && found.size < ids.length) startClassifierEarly({ imagesWaiting: true });
+  // The personal layer applies to remembered scores too (they are the model's own).
+  await Promise.all([...found].map(async ([mediaId, value]) => {
+    verdicts[mediaId] = await verdictFor(mediaId, { ...value, cached: true }, contract, settings, account);
+  }));
+  return { ok: true, verdicts };
+}
+
+/** The popup's "Forget remembered verdicts": memory and IndexedDB; answers the new count. */
+async function forgetVerdicts() {
+  cache.clear();
+  await remembered.clear();
+  return { ok: true, rememberedCount: await remembered.count() };
+}
+
 /** The classifier's description; loads the classifier first if needed (PREPARE relies on that). */
-async function offscreenStatus() {
-  const answer = await askOffscreen({ type: MSG.OFFSCREEN_STATUS });
+async function offscreenStatus({ imagesWaiting = false } = {}) {
+  const answer = await askOffscreen({ type: MSG.OFFSCREEN_STATUS, imagesWaiting });
   noteClassifier(answer);
   return answer;
 }
 
 async function status() {
-  const [settings, offscreen] = await Promise.all([getSettings(), hasClassifierHost()]);
-  await loadCache();
+  const [settings, offscreen, rememberedCount] = await Promise.all([getSettings(), hasClassifierHost(), remembered.count()]);
   let classifier = lastProvider;
   if (offscreen) {
     try { classifier = await offscreenStatus(); } catch (error) {
       classifier = { ok: false, message: String(error?.message ?? error) };
     }
   }
-  return { ok: true, enabled: settings.enabled, offscreen, classifierHost: CLASSIFIER_HOST_KIND, cacheSize: cache.size, classifier };
+  return { ok: true, enabled: settings.enabled, offscreen, classifierHost: CLASSIFIER_HOST_KIND, cacheSize: cache.size, rememberedCount, classifier };
+}
+
+/** Starts the classifier; imagesWaiting: for a media tab's first images (see offscreen.js's startClassifier). */
+function startClassifierEarly({ imagesWaiting = false } = {}) {
+  offscreenStatus({ imagesWaiting }).catch((error) => console.info('Illust Only: classifier not started early:', error?.message ?? error));
+}
+
+/**
+ * The settings, for a content script that just started. On a user's profile (switched on) the
+ * classifier starts loading now, the earliest moment the extension hears of the page: the model takes
+ * a second or two to load, and the page's own PREPARE would come a round trip later. On a media tab only
+ * the (empty) offscreen document is created now; the model starts one round trip later, when the first
+ * lookup finds media that are not remembered: a revisit whose verdicts are all remembered then shows
+ * them without the model's start competing for the CPU.
+ */
+async function settingsForPage(sender) {
+  stepReached('firstPageHeardOf');
+  const settings = await getSettings();
+  let path = null;
+  try { path = new URL(sender.url).pathname; } catch { /* not a page */ }
+  const preparing = settings.enabled && isProfilePath(path) && !isMediaTabPath(path);
+  if (preparing) startClassifierEarly();
+  // A media tab: the empty document now (~0.2 s to create), the model only if something must be judged.
+  else if (settings.enabled && isMediaTabPath(path)) ensureHost().catch(() => {});
+  return { ok: true, settings, preparing };
 }
 
 // ---- listeners (top level, so a restarted worker hears the event that woke it) ------------------
@@ -268,17 +402,24 @@ function answerWith(promise, sendResponse) {
 }
 
 chrome.tabs.onRemoved.addListener(() => { closeOffscreenIfUnused(); });
+chrome.storage.onChanged.addListener((_changes, area) => { if (area === 'local') settingsChanges += 1; });
+// A browser start (often restoring an X tab) wakes this worker, so the remembered verdicts are open
+// before the first page asks for them; any other wake-up opens them too.
+chrome.runtime.onStartup.addListener(() => {});
+remembered.open().catch(() => {});
 
 chrome.runtime.onMessage.addListener((message, sender, sendResponse) => {
   if (message?.target === OFFSCREEN_TARGET || sender.id !== chrome.runtime.id) return false;
   switch (message?.type) {
     case MSG.CLASSIFY_MEDIA:
-      return answerWith(classifyMedia(message.mediaId, message.account), sendResponse);
+      return answerWith(classifyMedia(message.mediaId, message.priority === 'low', { url: message.url, bytesBase64: message.bytesBase64 }, message.account), sendResponse);
+    case MSG.LOOKUP_VERDICTS:
+      return answerWith(lookUpVerdicts(message.mediaIds, message.account), sendResponse);
     case MSG.CORRECT_MEDIA:
       // A photo's media id or a video's or GIF's poster key: a correction applies to either.
       if (!isMediaKey(message.mediaId)) return answerWith(Promise.resolve({ ok: false, code: 'bad_argument', message: 'not a media key' }), sendResponse);
       return answerWith(corrections.correct(message).then(async (answer) => (
-        answer.ok ? { ...answer, verdict: await classifyMedia(message.mediaId, message.account) } : answer)), sendResponse);
+        answer.ok ? { ...answer, verdict: await classifyMedia(message.mediaId, false, {}, message.account) } : answer)), sendResponse);
     case MSG.GET_CORRECTIONS:
       return answerWith(corrections.status(), sendResponse);
     case MSG.UNDO_CORRECTION:
@@ -295,9 +436,11 @@ chrome.runtime.onMessage.addListener((message, sender, sendResponse) => {
       setTimeout(() => { closeOffscreenIfUnused(); }, PAGE_LEFT_CHECK_DELAY_MS);
       return false;
     case MSG.GET_SETTINGS:
-      return answerWith(getSettings().then((settings) => ({ ok: true, settings })), sendResponse);
+      return answerWith(settingsForPage(sender), sendResponse);
     case MSG.GET_STATUS:
       return answerWith(status(), sendResponse);
+    case MSG.FORGET_VERDICTS:
+      return answerWith(forgetVerdicts(), sendResponse);
     default:
       return false; // e.g. the content script's own message types, answered by tabs
   }

@@ -25,10 +25,14 @@ const DEFAULT_WORKER_URL = new URL('./classifier-worker.js', import.meta.url);
 
 /**
  * options: {model: Uint8Array|ArrayBuffer, contract, ortUrl (ORT's wasm bundle), wasmPaths?, workers,
- *           threads, workerUrl?, coreUrl? (the core's glue, when not next to core.js), log?}
+ *           threads, workerUrl?, coreUrl? (the core's glue, when not next to core.js), log?,
+ *           ortRuntime?: WebAssembly.Module of ORT's wasm runtime (compiled once, shared by the workers),
+ *           warmUpRuns?: 1 | 2 (see classifier.js), startNextAfterFirstResult?: start the next worker
+ *           only once the first has answered an image it was given at once (images already waiting)}
  */
 export function createClassifierPool(options) {
-  const { contract, ortUrl, wasmPaths, coreUrl, workers = 2, threads = 1, workerUrl = DEFAULT_WORKER_URL, log = () => {} } = options;
+  const { contract, ortUrl, wasmPaths, coreUrl, workers = 2, threads = 1, workerUrl = DEFAULT_WORKER_URL, log = () => {},
+    ortRuntime = null, warmUpRuns, startNextAfterFirstResult = false } = options;
   const given = options.model;
   if (!contract || !ortUrl || !(given instanceof ArrayBuffer || ArrayBuffer.isView(given))) {
     return Promise.reject(new Error('createClassifierPool: model (bytes), contract and ortUrl are required'));
@@ -48,6 +52,7 @@ export function createClassifierPool(options) {
   const allStarted = new Promise((resolve) => { settleAllStarted = resolve; });
 
   const alive = () => members.filter((m) => m.state !== 'dead');
+  let firstTimings = null;
   const answer = (job, result) => job.resolve(result);
 
   function pump() {
@@ -74,7 +79,7 @@ export function createClassifierPool(options) {
     else log(`classifier worker stopped: ${why}`);
     if (member.job) answer(member.job, { ok: false, code: 'internal', message: `the classifier worker stopped: ${why}` });
     member.job = null;
-    if (wasStarting) startNext();
+    if (wasStarting || waitingToStartNext) { waitingToStartNext = false; startNext(); }
     if (alive().length === 0) {
       rejectPool(new Error(failures.length ? failures[0] : why));
       for (const job of waiting.splice(0)) answer(job, { ok: false, code: 'no_model', message: `classifier unavailable: ${why}` });
@@ -85,6 +90,7 @@ export function createClassifierPool(options) {
   // Workers start one after another: the first judges images while the next compiles its runtime and
   // loads the model, so the first verdict comes as early as with a single session.
   let toStart = Math.max(1, Math.floor(workers));
+  let waitingToStartNext = false;
   function startNext() {
     while (toStart > 0 && !released) {
       toStart -= 1;
@@ -102,15 +108,18 @@ export function createClassifierPool(options) {
       failures.push(`cannot start a classifier worker (${error?.message ?? error})`);
       return false;
     }
-    const member = { worker, state: 'starting', job: null, judged: 0 };
+    const member = { worker, state: 'starting', job: null, judged: 0, createdAt: performance.timeOrigin + performance.now() };
     members.push(member);
     worker.onmessage = ({ data }) => {
       if (data?.type === 'ready') {
         if (member.state !== 'starting') return;
         member.state = 'ready';
+        firstTimings ??= { ...data.timings, workerCreated: member.createdAt };
         resolvePool(api);
         pump();
-        startNext();
+        // On a small machine the next worker's start (a second of CPU) would slow the first verdict.
+        if (startNextAfterFirstResult && member.job) waitingToStartNext = true;
+        else startNext();
       } else if (data?.type === 'init-failed') {
         drop(member, data.message);
       } else if (data?.type === 'result' && member.job?.id === data.id) {
@@ -119,12 +128,14 @@ export function createClassifierPool(options) {
         member.judged += 1;
         answer(job, data.result);
         pump();
+        if (waitingToStartNext) { waitingToStartNext = false; startNext(); }
       }
     };
     // A worker script that cannot load, or a crash: the event says little, so say what it was.
     worker.onerror = (event) => { event.preventDefault?.(); drop(member, `worker error: ${event.message || 'the worker script could not be loaded'}`); };
     worker.onmessageerror = () => drop(member, 'a message could not be read');
-    worker.postMessage({ type: 'init', ortUrl: String(ortUrl), wasmPaths, coreUrl: coreUrl && String(coreUrl), model, contract, numThreads: threads });
+    worker.postMessage({ type: 'init', ortUrl: String(ortUrl), wasmPaths, coreUrl: coreUrl && String(coreUrl), model, contract, numThreads: threads,
+      ortRuntime, warmUpRuns });
     return true;
   }
 
@@ -138,6 +149,8 @@ export function createClassifierPool(options) {
     allStarted,
     /** Images answered by each worker started so far (dead ones included), for tests and benchmarks. */
     get judgedPerWorker() { return members.map((m) => m.judged); },
+    /** The first ready worker's start-up steps (epoch ms, from the worker), for start-up breakdowns. */
+    get firstWorkerTimings() { return firstTimings; },
     /** bytes: an image file's bytes (copied; the caller's array stays intact). Never rejects. */
     classify(bytes, classifyOptions) {
       if (released) return Promise.resolve({ ok: false, code: 'no_model', message: 'the classifier was released' });

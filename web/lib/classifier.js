@@ -81,7 +81,9 @@ function defaultThreads(ort) {
 /**
  * Creates a classifier on one ORT session.
  * options: {ort, ortWebgpu?: () => Promise<ort module with WebGPU>, model, contract, core,
- *           provider: 'auto'|'webgpu'|'wasm'|'cpu', numThreads?, sessionOptions?, log?}
+ *           provider: 'auto'|'webgpu'|'wasm'|'cpu', numThreads?, sessionOptions?, log?,
+ *           onStep?: (name) => void, told when the WASM session exists and after its first warm-up run,
+ *           warmUpRuns?: 1 | 2 (browser WASM: runs before it resolves; default 2)}
  * Rejects with an Error whose message says what is wrong (unreadable or wrong model file, no provider).
  */
 export async function createClassifier(options) {
@@ -165,12 +167,15 @@ export async function createClassifier(options) {
   if (!session) {
     used = isNodeOrt ? 'cpu' : 'wasm';
     session = await openSession(ortUsed, [used]);
+    options.onStep?.('sessionCreated');
     await warmUp(ortUsed, session);
+    options.onStep?.('firstWarmUpRun');
     // V8 compiles ORT's wasm lazily and optimises its hot functions only after they ran: the second run
     // still takes 1.3–3x the steady time (Node: ~250, 55–144, then ~44 ms). A second warm-up pays that
     // while the model loads on the profile, not on the media tab's first thumbnails (media-tab A/B:
-    // from the profile all 60 judged ~0.26 s sooner; tools/bench/notes.md).
-    if (!isNodeOrt) await warmUp(ortUsed, session);
+    // from the profile all 60 judged ~0.26 s sooner; tools/bench/notes.md). warmUpRuns: 1 when images
+    // are already waiting (a media tab opened directly): the second run would only delay the first.
+    if (!isNodeOrt && (options.warmUpRuns ?? 2) >= 2) await warmUp(ortUsed, session);
   }
 
   /**
