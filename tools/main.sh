@@ -7,4 +7,5 @@ bash tools/setup.sh
 npm run build
 echo
 echo "Unpacked extension: $(pwd)/build/extension  (chrome://extensions → Developer mode → Load unpacked)"
+echo "Firefox build:      $(pwd)/build/extension-firefox  (about:debugging → This Firefox → Load Temporary Add-on → manifest.json)"
 exec node tools/serve.mjs "$@"

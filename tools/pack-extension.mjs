@@ -1,5 +1,6 @@
-// `npm run pack:extension`: builds the unpacked extension (tools/build/extension.mjs) and zips it into
-// build/illust-only-extension-<version>.zip, the file the Chrome Web Store (and Firefox's AMO) take.
+// `npm run pack:extension`: builds the unpacked extension (tools/build/extension.mjs) and zips both
+// builds: build/illust-only-extension-<version>.zip (Chrome Web Store) and
+// build/illust-only-extension-firefox-<version>.zip (addons.mozilla.org, which signs it).
 // Refuses to pack an extension that lacks its model or wasm core: such a zip would install and then
 // only ever fail open. The zip writer is ours (node:zlib deflate, ~60 lines) so packing needs nothing
 // beyond Node; entries are sorted and dated 1980-01-01 so the same tree gives the same bytes.
@@ -83,17 +84,19 @@ export function zipDirectory(dir, zipPath) {
 async function main() {
   const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
   await buildExtension({ root, log: (...a) => console.log('pack: build:', ...a) });
-  const dir = path.join(root, 'build', 'extension');
-  const lacking = [...CORE_FILES.map((n) => `lib/${n}`), ...MODEL_FILES.map((n) => `model/${n}`)]
-    .filter((rel) => { try { return !statSync(path.join(dir, rel)).isFile(); } catch { return true; } });
-  if (lacking.length) {
-    console.error(`pack: refusing to pack an extension without ${lacking.join(', ')}: run \`npm run build\` after the model and wasm core exist`);
-    process.exit(1);
+  for (const [build, suffix] of [['extension', ''], ['extension-firefox', '-firefox']]) {
+    const dir = path.join(root, 'build', build);
+    const lacking = [...CORE_FILES.map((n) => `lib/${n}`), ...MODEL_FILES.map((n) => `model/${n}`)]
+      .filter((rel) => { try { return !statSync(path.join(dir, rel)).isFile(); } catch { return true; } });
+    if (lacking.length) {
+      console.error(`pack: refusing to pack an extension without ${lacking.join(', ')}: run \`npm run build\` after the model and wasm core exist`);
+      process.exit(1);
+    }
+    const manifest = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
+    const zipPath = path.join(root, 'build', `illust-only-extension${suffix}-${manifest.version}.zip`);
+    const { files, bytes } = zipDirectory(dir, zipPath);
+    console.log(`pack: ${path.relative(root, zipPath)}: ${files} files, ${(bytes / 2 ** 20).toFixed(1)} MB`);
   }
-  const manifest = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
-  const zipPath = path.join(root, 'build', `illust-only-extension-${manifest.version}.zip`);
-  const { files, bytes } = zipDirectory(dir, zipPath);
-  console.log(`pack: ${path.relative(root, zipPath)}: ${files} files, ${(bytes / 2 ** 20).toFixed(1)} MB`);
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) await main();

@@ -36,6 +36,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 import { MSG } from '../../web/extension/messages.js';
+import { pickImages } from './extension-images.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const dataDir = process.env.ILLUST_ONLY_DATA ?? path.join(root, '..', 'shared', 'data');
@@ -54,69 +55,6 @@ function missingPrerequisite() {
     if (!existsSync(path.join(root, part))) return `${part} not built yet (npm run build; the model comes from tools/training/export_onnx.py)`;
   }
   return null;
-}
-
-/** Candidate files of one class, spread over its sources (sorted, round-robin), deterministic. */
-function candidates(label) {
-  const classDir = path.join(dataDir, label);
-  const perSource = readdirSync(classDir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name).sort()
-    .map((source) => readdirSync(path.join(classDir, source)).filter((f) => /\.jpe?g$/i.test(f)).sort().map((f) => path.join(classDir, source, f)));
-  const out = [];
-  for (let i = 0; out.length < 200 && perSource.some((files) => i < files.length); i += 1) {
-    for (const files of perSource) if (i < files.length) out.push(files[i]);
-  }
-  return out;
-}
-
-/**
- * Runs the same model in Node (onnxruntime-node + the same wasm core + classifier.js) and picks, per
- * class, images it labels correctly with a clear margin at the default threshold, so the test checks
- * the extension and not the model's accuracy. Also picks one `borderline` screenshot or photo: hidden
- * at the default threshold but an illustration at strictness 0 (clear of both thresholds), so
- * the strictness slider has a cell to move (by less when the default threshold sits near the floor). Returns {picked: [{file, label, scores}], borderline,
- * contract, thresholdForStrictness}.
- */
-async function pickImages(counts) {
-  const contract = JSON.parse(readFileSync(path.join(root, 'model', 'contract.json'), 'utf8'));
-  const ort = await import('onnxruntime-node');
-  const { loadCore } = await import(pathToFileURL(path.join(root, 'web', 'lib', 'core.js')));
-  const { createClassifier } = await import(pathToFileURL(path.join(root, 'web', 'lib', 'classifier.js')));
-  const { thresholdForStrictness } = await import(pathToFileURL(path.join(root, 'web', 'lib', 'decide.js')));
-  const core = await loadCore({ wasmBinary: readFileSync(path.join(root, 'build', 'wasm', 'illust_core.wasm')) });
-  const classifier = await createClassifier({
-    ort, core, contract, provider: 'cpu', numThreads: 1, model: readFileSync(path.join(root, 'model', 'illust-only.onnx')),
-  });
-  const t = thresholdForStrictness(0.5, contract);
-  const picked = [];
-  for (const [label, count] of Object.entries(counts)) {
-    const chosen = [];
-    for (const file of candidates(label)) {
-      if (chosen.length === count) break;
-      const result = await classifier.classify(new Uint8Array(readFileSync(file)));
-      if (!result.ok || result.label !== label) continue;
-      const p = result.scores.illustration;
-      const clear = label === 'illustration' ? p >= (1 + t) / 2 : p <= t / 2;
-      if (clear) chosen.push({ file, label, scores: result.scores });
-    }
-    assert.equal(chosen.length, count, `the model labels too few ${label} images clearly right to build the fixture`);
-    picked.push(...chosen);
-  }
-  const lowest = thresholdForStrictness(0, contract);
-  // Clear of both thresholds by 0.05, or by a quarter of the gap when the default sits near the floor.
-  const margin = Math.min(0.05, (t - lowest) / 4);
-  let borderline = null;
-  for (const label of ['screenshot', 'photo']) {
-    for (const file of candidates(label)) {
-      if (borderline) break;
-      if (picked.some((x) => x.file === file)) continue;
-      const result = await classifier.classify(new Uint8Array(readFileSync(file)));
-      const p = result.ok ? result.scores.illustration : NaN;
-      if (result.label === label && p >= lowest + margin && p <= t - margin) borderline = { file, label, scores: result.scores };
-    }
-  }
-  assert.ok(borderline, `no screenshot or photo scores between ${lowest + margin} and ${t - margin} to test the strictness slider with`);
-  await classifier.release();
-  return { picked, borderline, contract, thresholdForStrictness };
 }
 
 const skipReason = missingPrerequisite();
@@ -423,10 +361,12 @@ test('extension on an X media tab: hides screenshots and photos without flashing
     await popup.check('#hidePhotos');
     await waitForStates(photoIds, (s) => s.state === 'hidden', 'photos hidden again');
 
-    // Strictness 0 → the lowest threshold: each cell follows decide() on the Node scores (cells
-    // within 0.01 of the threshold are left out: two runtimes may round differently there, by ~1e-6).
+    // Strictness 0 → the lowest threshold: each cell follows decide() on the Node scores (cells near
+    // the threshold are left out: two runtimes may round differently there; "near" is half the margin
+    // the borderline image was picked with, extension-images.mjs: 0.05 or a quarter of the gap).
     const lowest = thresholdForStrictness(0, contract);
-    const clearAtLowest = all.filter((id) => media.get(id).scores && Math.abs(media.get(id).scores.illustration - lowest) > 0.01);
+    const near = Math.min(0.05, (thresholdForStrictness(0.5, contract) - lowest) / 4) / 2;
+    const clearAtLowest = all.filter((id) => media.get(id).scores && Math.abs(media.get(id).scores.illustration - lowest) > near);
     const movedByStrictness = clearAtLowest.filter((id) => expectedState(id) === 'hidden' && media.get(id).scores.illustration >= lowest);
     assert.ok(movedByStrictness.length > 0, 'at least one hidden cell must turn visible at strictness 0 (the borderline image)');
     await popup.evaluate(() => { const s = document.getElementById('strictness'); s.value = '0'; s.dispatchEvent(new Event('change')); });
@@ -438,8 +378,8 @@ test('extension on an X media tab: hides screenshots and photos without flashing
     //    through the page-level control.
     const [firstHidden, ...otherHidden] = hiddenIds;
     const placeholder = page.locator(`li[data-test-media="${firstHidden}"] .illust-only-placeholder`);
-    assert.match(await placeholder.textContent(), /^hidden: (screenshot|photo) — show$/);
-    await placeholder.click();
+    assert.equal(await placeholder.locator('.illust-only-verdict').textContent(), `hidden: ${media.get(firstHidden).label}`);
+    await placeholder.locator('.illust-only-show').click();
     await waitForStates([firstHidden], (s) => s.state === 'revealed' && s.shown, 'the clicked cell revealed');
     assert.equal(new URL(page.url()).pathname, '/someartist/media', 'the placeholder click must not follow the link');
     const control = page.locator('#illust-only-page-control');
@@ -560,7 +500,7 @@ test('extension on twitter.com: judged the same; a media request that never answ
     const reusedCell = page.locator(`li[data-test-media="${reusedCellOf}"] a`);
     await page.waitForFunction(([from, to]) => document.querySelector(`li[data-test-media="${from}"] a`)?.dataset.illustOnlyMedia === to,
       [reusedCellOf, nowShows]);
-    await reusedCell.locator('.illust-only-placeholder').click();
+    await reusedCell.locator('.illust-only-placeholder .illust-only-show').click();
     await waitForStates([reusedCellOf, nowShows], (s) => s.state === 'revealed' && s.shown, 'the reused cell and the other cell of its media revealed');
 
     // The popup's "Show all hidden on this page" reveals this tab's hidden cells (the media the reused
@@ -615,10 +555,10 @@ test('extension on video and GIF cells: poster frames judged like photos, player
     assertVerdicts(await waitForStates(ids, judged, 'the photo, video and GIF cells to be judged'), ids);
     const hiddenIds = ids.filter((id) => expectedState(id) === 'hidden');
     assert.deepEqual(hiddenIds, [photoIds[1], clipId, foodGifId, recordingId]);
-    const placeholderText = (id) => page.textContent(`li[data-test-media="${id}"] .illust-only-placeholder`);
-    assert.equal(await placeholderText(clipId), 'hidden video: screenshot — show');
-    assert.equal(await placeholderText(foodGifId), 'hidden GIF: photo — show');
-    assert.equal(await placeholderText(photoIds[1]), 'hidden: screenshot — show');
+    const placeholderText = (id) => page.textContent(`li[data-test-media="${id}"] .illust-only-placeholder .illust-only-verdict`);
+    assert.equal(await placeholderText(clipId), 'hidden video: screenshot');
+    assert.equal(await placeholderText(foodGifId), 'hidden GIF: photo');
+    assert.equal(await placeholderText(photoIds[1]), 'hidden: screenshot');
     assert.ok(consoleLines.some((l) => l.includes(`showing media ${missingId} unjudged (fetch_failed: `) && l.includes('HTTP 404')),
       `the 404 is logged: ${consoleLines.join('\n')}`);
     assert.ok(consoleLines.some((l) => l.includes('showing a media cell unjudged (bad_argument: no media key in') && l.includes('..%2F')),
@@ -635,7 +575,7 @@ test('extension on video and GIF cells: poster frames judged like photos, player
     //    "show" reveals it, playing, without following the link.
     await page.evaluate((id) => window.fixtureAutoplay(id), recordingId);
     await waitForStates([recordingId], (s) => s.state === 'hidden' && !s.shown && s.playing === false, 'the player in the hidden recording cell hidden and paused');
-    await page.locator(`li[data-test-media="${recordingId}"] .illust-only-placeholder`).click();
+    await page.locator(`li[data-test-media="${recordingId}"] .illust-only-placeholder .illust-only-show`).click();
     await waitForStates([recordingId], (s) => s.state === 'revealed' && s.shown && s.playing === true, 'the recording revealed and playing');
     assert.equal(new URL(page.url()).pathname, '/videoartist/media', 'the placeholder click must not follow the link');
     // A player without a poster (the cell's picture URL is gone) in the hidden GIF's cell: still held.
@@ -647,7 +587,8 @@ test('extension on video and GIF cells: poster frames judged like photos, player
     const tabId = await worker.evaluate(async () => (await chrome.tabs.query({ url: 'https://x.com/*' }))[0].id);
     const popup = await context.newPage();
     await popup.goto(`chrome-extension://${extensionId}/popup.html?tab=${tabId}`);
-    assert.equal(await popup.isChecked('#judgeVideos'), true, 'on by default');
+    // The popup fills its switches once it has read the settings: on by default.
+    await popup.waitForFunction(() => document.getElementById('judgeVideos').checked, null, { timeout: 10000 });
     // The service worker refuses anything that is not a media key, whoever asks.
     for (const hostile of ['ext_tw_video_thumb/1/pu/img/../../media/X', '../media/X', 'tweet_video_thumb/a%2Fb', `tweet_video_thumb/${'a'.repeat(65)}`, 42]) {
       const answer = await popup.evaluate(([type, mediaId]) => chrome.runtime.sendMessage({ type, mediaId }), [MSG.CLASSIFY_MEDIA, hostile]);
@@ -662,6 +603,14 @@ test('extension on video and GIF cells: poster frames judged like photos, player
     await waitForStates([clipId, foodGifId], (s) => s.state === 'hidden' && !s.shown, 'the video and the GIF (now a posterless player) hidden again');
     await waitForStates([recordingId], (s) => s.state === 'revealed' && s.shown, 'the recording still revealed');
     assert.equal((await states())[clipId].playing, false, 'the clip paused again');
+
+    // 5. A video is corrected by its poster key like a photo (issue #19): "illustration: always show
+    //    ones like this" on the hidden clip shows it, and the service worker learned it under that key.
+    await page.locator(`li[data-test-media="${clipId}"] .illust-only-placeholder .illust-only-always`).click();
+    await waitForStates([clipId], (s) => s.state === 'visible' && s.label === 'illustration' && s.shown, 'the corrected clip shown');
+    const learned = await popup.evaluate((type) => chrome.runtime.sendMessage({ type }), MSG.GET_CORRECTIONS);
+    assert.deepEqual([learned.ok, learned.count, learned.learned], [true, 1, 1], JSON.stringify(learned));
+    assert.equal(new URL(page.url()).pathname, '/videoartist/media', 'the correction click must not follow the link');
 
     // No flash, ever. The posters are judged from the very URLs the page shows (the content script reads
     // the <img>'s or the player's poster URL, as for a photo's WebP); the service worker fetches only

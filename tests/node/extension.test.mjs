@@ -14,7 +14,7 @@ import vm from 'node:vm';
 import { fileURLToPath } from 'node:url';
 
 import {
-  isMediaTabPath, isProfilePath, mediaIdFromUrl, mediaIdsFromCssBackground, jpegUrlForMedia, posterKeyFromUrl, mediaKeyFromUrl,
+  accountOfPath, isMediaTabPath, isProfilePath, mediaIdFromUrl, mediaIdsFromCssBackground, jpegUrlForMedia, posterKeyFromUrl, mediaKeyFromUrl,
   mediaKeysFromCssBackground, isMediaKey, isPosterKey, mediaKindOfKey, HELD_PICTURE_SELECTOR,
   authorOfCell, profileUserOfPath, thumbnailUrlOfCell, mediaKeyOfCell,
 } from '../../web/extension/media-cells.js';
@@ -32,6 +32,12 @@ test('media tab paths: /USER/media only', () => {
   for (const p of ['/someartist', '/someartist/likes', '/home', '/someartist/media/x', '/abcdefghijklmnop/media', '/a-b/media', '', null]) {
     assert.equal(isMediaTabPath(p), false, String(p));
   }
+});
+
+test('the account of a media tab (corrections are scoped by it): lower-cased user, null elsewhere', () => {
+  assert.equal(accountOfPath('/SomeArtist/media'), 'someartist');
+  assert.equal(accountOfPath('/someartist/media/'), 'someartist');
+  for (const p of ['/someartist', '/someartist/likes', '/home', '/', '/a/b/media', null]) assert.equal(accountOfPath(p), null, String(p));
 });
 
 test('profile paths (the model loads there): a user and its tabs, not X\'s own pages', () => {

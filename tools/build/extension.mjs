@@ -9,9 +9,12 @@
 //                                  document imports only when the browser has a real WebGPU adapter
 //   build/extension/model/         model/contract.json + model/illust-only.onnx
 //   build/extension/icons/         PNG icons drawn here (Chrome's manifest icons cannot be SVG)
+//   build/extension-firefox/       the same files for Firefox, with the manifest firefoxManifest() derives
+//                                  from the same manifest.json (no offscreen document: the background
+//                                  page runs the classifier; see web/extension/classifier-host.js)
 // Parts made by other steps (wasm core, model) are reported when missing, not fatal: the extension
 // then fails open and says why in the offscreen document's and the page's console.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { copyFile, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import vm from 'node:vm';
@@ -28,6 +31,13 @@ export const MODEL_FILES = ['contract.json', 'illust-only.onnx'];
 const CLASSIC_SCRIPTS = ['content-script.js']; // entry points that must not be modules
 const NOT_SHIPPED = new Set(['README.md']);
 const ICON_SIZES = [16, 32, 48, 128];
+// Firefox: its add-on id (needed for storage and for signing on addons.mozilla.org), and the oldest
+// release with what the extension uses (MV3 event page as a module, storage.session, host permissions
+// asked for at install: 128, an ESR).
+export const FIREFOX_ADDON_ID = 'illust-only@illust-only';
+export const FIREFOX_MIN_VERSION = '128.0';
+// Chromium-only files: Firefox has no offscreen documents.
+const CHROMIUM_ONLY = new Set(['offscreen.html', 'offscreen-document.js']);
 
 /** Copies src to dst unless dst already has the same size and is not older (ORT's wasm is 14 MB). */
 async function copyIfChanged(src, dst) {
@@ -153,9 +163,34 @@ export function drawIcon(size) {
 
 // ---- the step ---------------------------------------------------------------------------------
 
+/**
+ * The Firefox manifest for the same extension (pure, unit-tested): the background script runs as an
+ * event page (Firefox MV3 has no service-worker background, and its page can run the classifier
+ * itself, so no `offscreen` permission), a gecko id and minimum version, no Chromium-only keys
+ * (COOP/COEP manifest keys: Firefox has none, so its workers get no threads). The same hosts, CSP
+ * and content scripts.
+ */
+export function firefoxManifest(chromium) {
+  const {
+    minimum_chrome_version: _minimumChrome, cross_origin_embedder_policy: _coep, cross_origin_opener_policy: _coop,
+    background, permissions = [], ...shared
+  } = structuredClone(chromium);
+  return {
+    ...shared,
+    permissions: permissions.filter((permission) => permission !== 'offscreen'),
+    background: { scripts: [background.service_worker], type: background.type ?? 'module' },
+    browser_specific_settings: {
+      gecko: {
+        id: FIREFOX_ADDON_ID, strict_min_version: FIREFOX_MIN_VERSION,
+        data_collection_permissions: { required: ['none'] }, // nothing leaves the device
+      },
+    },
+  };
+}
+
 /** Every file the manifest names, so a renamed file fails the build instead of the browser's load. */
 function filesNamedByManifest(manifest) {
-  const files = [manifest.background?.service_worker, manifest.action?.default_popup,
+  const files = [manifest.background?.service_worker, ...(manifest.background?.scripts ?? []), manifest.action?.default_popup,
     ...Object.values(manifest.icons ?? {}), ...Object.values(manifest.action?.default_icon ?? {})];
   for (const script of manifest.content_scripts ?? []) files.push(...(script.js ?? []), ...(script.css ?? []));
   return files.filter(Boolean);
@@ -216,4 +251,27 @@ export default async function build({ root, log = console.log }) {
   }
   if (missing.length) log(`WARNING: not built yet, the extension will fail open and say so: ${missing.join(', ')}`);
   log(`unpacked extension in ${path.relative(root, out)}/ (chrome://extensions → Developer mode → Load unpacked)`);
+
+  const firefoxOut = path.join(root, 'build', 'extension-firefox');
+  await mirrorForFirefox(out, firefoxOut, firefoxManifest(manifest));
+  log(`Firefox build in ${path.relative(root, firefoxOut)}/ (about:debugging → This Firefox → Load Temporary Add-on → its manifest.json)`);
+}
+
+/** build/extension-firefox/: the Chromium build's files but the Chromium-only ones, and its own manifest. */
+async function mirrorForFirefox(from, to, manifest) {
+  const wanted = new Set(listFilesUnder(from).filter((rel) => !CHROMIUM_ONLY.has(rel) && rel !== 'manifest.json'));
+  await mkdir(to, { recursive: true });
+  for (const rel of listFilesUnder(to)) if (!wanted.has(rel) && rel !== 'manifest.json') await rm(path.join(to, rel), { force: true });
+  for (const rel of wanted) await copyIfChanged(path.join(from, rel), path.join(to, rel));
+  await writeFile(path.join(to, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  for (const file of filesNamedByManifest(manifest)) {
+    if (!existsSync(path.join(to, file))) throw new Error(`the Firefox manifest names ${file}, which the build did not produce`);
+  }
+}
+
+/** Every file under dir, as forward-slash paths relative to it. */
+function listFilesUnder(dir) {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { withFileTypes: true, recursive: true }).filter((entry) => entry.isFile())
+    .map((entry) => path.relative(dir, path.join(entry.parentPath ?? entry.path, entry.name)).split(path.sep).join('/'));
 }

@@ -26,7 +26,8 @@ const state = {
   engine: null,          // READY message: provider, threads, workers, modelVersion, note
   initError: null,
   settings: { ...DEFAULT_SETTINGS },
-  cards: new Map(),      // id → {id, path, url, el, result}
+  cards: new Map(),      // id → {id, path, url, el, result, personal: {scores, personal} | null}
+  learned: 0,            // corrections the personal layer learned from (the worker fits it)
   nextId: 1,
   batch: { total: 0, done: 0 },  // + started (performance.now()) while a batch runs
   lastBatch: null,       // {count, ms}: the last finished batch's wall time
@@ -40,6 +41,7 @@ worker.onmessage = ({ data }) => {
     case MSG.READY: onReady(data); break;
     case MSG.INIT_FAILED: onInitFailed(data.message); break;
     case MSG.RESULT: onResult(data.id, data.result); break;
+    case MSG.PERSONAL: onPersonal(data); break;
     default: console.warn('illust-only: unknown message from worker', data);
   }
 };
@@ -112,7 +114,8 @@ function createCard(path, url) {
   img.alt = `Thumbnail of ${path}`;
   img.addEventListener('error', () => el.classList.add('no-thumb'), { once: true });
   if (url) img.src = url; else el.classList.add('no-thumb');
-  const card = { id, path, url, el, result: null };
+  const card = { id, path, url, el, result: null, personal: null };
+  el.querySelector('.label').addEventListener('click', () => openCorrection(card));
   state.cards.set(id, card);
   return card;
 }
@@ -128,6 +131,7 @@ function onResult(id, result) {
   const { el } = card;
   if (result.ok) {
     el.dataset.state = 'done';
+    card.personal = result.personal ?? null;
     renderBars(el, result.scores);
     el.querySelector('.meta').textContent =
       `${result.width}×${result.height} ${result.format} · ${result.ms.total.toFixed(0)} ms`;
@@ -159,10 +163,62 @@ function renderBars(el, scores) {
 }
 
 function applyDecision(card) {
-  const { label, hide } = decide(card.result.scores, state.contract, state.settings);
+  // The personal layer's scores when the user's corrections decide this card, else the model's.
+  const { label, hide } = decide(card.personal?.scores ?? card.result.scores, state.contract, state.settings);
   card.el.dataset.label = label;
   card.el.dataset.hidden = String(hide);
-  card.el.querySelector('.label').textContent = LABEL_TEXT[label] ?? label;
+  card.el.dataset.personal = String(Boolean(card.personal?.personal));
+  const button = card.el.querySelector('.label');
+  button.textContent = LABEL_TEXT[label] ?? label;
+  button.disabled = false;
+  button.setAttribute('aria-label', `${LABEL_TEXT[label] ?? label}${card.personal?.personal ? ' (learned from your corrections)' : ''}: click to correct`);
+}
+
+// ---- corrections: a card's label is a button; choosing another label teaches the personal layer ----
+function openCorrection(card) {
+  const verdict = card.el.querySelector('.verdict');
+  if (!card.result?.ok || !state.contract || verdict.querySelector('.correct-menu')) return;
+  const menu = document.createElement('span');
+  menu.className = 'correct-menu';
+  menu.setAttribute('role', 'group');
+  menu.setAttribute('aria-label', 'Correct this label');
+  for (const label of state.contract.labels) {
+    const choice = document.createElement('button');
+    choice.type = 'button';
+    choice.textContent = LABEL_TEXT[label] ?? label;
+    choice.dataset.choice = label;
+    choice.disabled = label === card.el.dataset.label;
+    choice.addEventListener('click', () => {
+      menu.remove();
+      // The card changes at once; the worker refits and re-decides every card (PERSONAL).
+      card.personal = { scores: Object.fromEntries(state.contract.labels.map((l) => [l, l === label ? 1 : 0])), personal: true };
+      applyDecision(card);
+      renderCounts();
+      worker.postMessage({ type: MSG.CORRECT, id: card.id, label });
+      card.el.querySelector('.label').focus();
+    });
+    menu.append(choice);
+  }
+  verdict.append(menu);
+  menu.querySelector('button:not([disabled])').focus();
+}
+
+function onPersonal({ learned, adjusted }) {
+  state.learned = learned;
+  for (const { id, scores, personal } of adjusted) {
+    const card = state.cards.get(id);
+    if (!card?.result?.ok) continue;
+    card.personal = { scores, personal };
+    if (state.contract) applyDecision(card);
+  }
+  renderLearned();
+  renderCounts();
+}
+
+function renderLearned() {
+  $('learned').textContent = state.learned > 0
+    ? `Learned from ${state.learned} correction${state.learned === 1 ? '' : 's'} (click a card's label to correct it)`
+    : 'Click a card\'s label to correct it: similar images follow.';
 }
 
 // ---- toolbar ------------------------------------------------------------------------------------
@@ -295,6 +351,9 @@ function clearAll() {
   for (const card of state.cards.values()) if (card.url) URL.revokeObjectURL(card.url);
   state.cards.clear();
   state.lastBatch = null;
+  state.learned = 0;
+  worker.postMessage({ type: MSG.FORGET });
+  renderLearned();
   $('results').replaceChildren();
   showNotice('');
   renderCounts();
@@ -361,4 +420,5 @@ $('apply-provider').addEventListener('click', () => {
 if (startNotices.length) showNotice(startNotices.join(' '));
 $('strictness').value = String(Math.round(state.settings.strictness * 100));
 renderCounts();
+renderLearned();
 updateBusy();

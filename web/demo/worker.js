@@ -5,6 +5,8 @@
 // only when a classifier is free for them, so at most that many are in memory at a time.
 // Protocol: see messages.js.
 import { MSG, PROVIDERS, MAX_FILE_BYTES } from './messages.js';
+import { decide } from './lib/decide.js';
+import { applyPersonalLayer, fitPersonalLayer } from './lib/personal-layer.js';
 
 const here = (relative) => new URL(relative, import.meta.url).href;
 
@@ -66,7 +68,41 @@ async function classifyFile(classifier, file) {
   try { bytes = new Uint8Array(await file.arrayBuffer()); } catch (error) {
     return { ok: false, code: 'unreadable', message: `cannot read the file: ${error.message ?? error}` };
   }
-  return classifier.classify(bytes);
+  return classifier.classify(bytes, { embedding: true });
+}
+
+// ---- corrections (issue #19): the personal layer of the extension, on this page's cards ------------
+// The page's images count as one account: a correction decides the cards like it (cosine gate), and
+// the other cards, each with the label the model gave it, can speak against it (lib/personal-layer.js).
+const DEMO_ACCOUNT = 'demo';
+const judged = new Map();      // card id → {scores, embedding}
+const corrections = new Map(); // card id → label
+let personalLayer = null;      // refitted after each correction
+
+function refit() {
+  const { contract } = announced;
+  personalLayer = corrections.size === 0 ? null : fitPersonalLayer(
+    [...corrections].map(([id, label]) => ({ embedding: judged.get(id)?.embedding, label, account: DEMO_ACCOUNT })),
+    { labels: contract.labels, references: [...judged].filter(([id]) => !corrections.has(id))
+      .map(([id, r]) => ({ id, embedding: r.embedding, label: decide(r.scores, contract).label, account: DEMO_ACCOUNT })) });
+}
+
+/** The scores the page decides with: the user's own label, the layer's, or the model's. */
+function personalScores(id) {
+  const { scores, embedding } = judged.get(id);
+  const own = corrections.get(id);
+  if (own) return { scores: Object.fromEntries(announced.contract.labels.map((l) => [l, l === own ? 1 : 0])), personal: true };
+  if (!personalLayer) return { scores, personal: false };
+  const applied = applyPersonalLayer(personalLayer, scores, embedding, { account: DEMO_ACCOUNT, id });
+  return { scores: applied.scores, personal: applied.changed };
+}
+
+function correct(id, label) {
+  if (!judged.has(id) || !announced?.contract.labels.includes(label)) return;
+  corrections.set(id, label);
+  refit();
+  const adjusted = [...judged.keys()].map((cardId) => ({ id: cardId, ...personalScores(cardId) }));
+  self.postMessage({ type: MSG.PERSONAL, learned: corrections.size, adjusted });
 }
 
 // Files wait here until a classifier is free for them: one at a time on one session, one per worker
@@ -91,7 +127,15 @@ function startWaitingJobs() {
         // The model could not be loaded: each file still gets an answer, so no card waits forever.
         result = { ok: false, code: 'not_ready', message: `classifier unavailable: ${error?.message ?? error}` };
       }
-      if (job.generation === generation) self.postMessage({ type: MSG.RESULT, id: job.id, result });
+      if (job.generation !== generation) return;
+      // The embedding stays here (the page has no use for 1,280 numbers per card); the page gets the
+      // scores to decide with once corrections exist.
+      if (result.ok && result.embedding) {
+        judged.set(job.id, { scores: result.scores, embedding: result.embedding });
+        const { embedding, ...rest } = result;
+        result = { ...rest, personal: personalLayer ? personalScores(job.id) : null };
+      }
+      self.postMessage({ type: MSG.RESULT, id: job.id, result });
     })().finally(() => { running -= 1; startWaitingJobs(); });
   }
 }
@@ -131,6 +175,14 @@ self.onmessage = ({ data }) => {
       break;
     case MSG.CANCEL:
       generation++;
+      break;
+    case MSG.CORRECT:
+      correct(data.id, data.label);
+      break;
+    case MSG.FORGET:
+      judged.clear();
+      corrections.clear();
+      personalLayer = null;
       break;
     default:
       console.warn('illust-only worker: unknown message', data);

@@ -1,6 +1,7 @@
 // How the extension reports which execution provider really runs the model, and why WebGPU does not
 // when it does not: the offscreen document condenses the classifier's log lines into a reason, and the
-// popup shows one line such as "WASM · 2 workers × 1 thread (WebGPU: no adapter) · model 2026.11.26-…".
+// popup shows one line such as "WASM · 2 workers × 1 thread (WebGPU: no adapter) · model 2026.11.26-…"
+// (Firefox: "(1 thread each: not cross-origin isolated; WebGPU: not in this browser)").
 // Pure functions, so the wording is unit-tested without a browser.
 
 /** Why WebGPU is not running, from web/lib/classifier.js's log lines ("webgpu: …; using wasm"), or null. */
@@ -21,7 +22,12 @@ export function classifierLabel(info) {
   if (info.provider === 'webgpu') return `WebGPU · ${model}`;
   const threads = Number(info.threads) || 1;
   const name = info.provider === 'wasm' ? 'WASM' : String(info.provider);
-  const fallback = info.webgpuFallback ? ` (WebGPU: ${info.webgpuFallback})` : '';
+  // What the browser withholds, and so what runs instead: threads need cross-origin isolation, which
+  // Firefox's background page lacks (Chromium's manifest keys give it), so each worker runs 1 thread.
+  const fallbacks = [];
+  if (info.crossOriginIsolated === false) fallbacks.push('1 thread each: not cross-origin isolated');
+  if (info.webgpuFallback) fallbacks.push(`WebGPU: ${info.webgpuFallback}`);
+  const fallback = fallbacks.length ? ` (${fallbacks.join('; ')})` : '';
   const workers = Number(info.workers) || 0;
   const pool = workers > 0 ? `${workers} worker${workers === 1 ? '' : 's'} × ` : '';
   return `${name} · ${pool}${threads} thread${threads === 1 ? '' : 's'}${fallback} · ${model}`;

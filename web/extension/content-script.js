@@ -18,7 +18,7 @@
 // wraps the whole in one function scope.
 import { MSG } from './messages.js';
 import {
-  CELL_SELECTOR, HELD_PICTURE_SELECTOR, authorOfCell, isMediaTabPath, isPosterKey, isProfilePath, mediaKeyOfCell, mediaKindOfKey,
+  CELL_SELECTOR, HELD_PICTURE_SELECTOR, accountOfPath, authorOfCell, isMediaTabPath, isPosterKey, isProfilePath, mediaKeyOfCell, mediaKindOfKey,
   profileUserOfPath, thumbnailUrlOfCell,
 } from './media-cells.js';
 
@@ -166,7 +166,7 @@ async function lookUpRemembered() {
 async function askRemembered(mediaIds) {
   let timer;
   const late = new Promise((resolve) => { timer = setTimeout(() => resolve({ ok: false, message: `no answer within ${LOOKUP_TIMEOUT_MS / 1000} s` }), LOOKUP_TIMEOUT_MS); });
-  const answer = await Promise.race([askServiceWorker({ type: MSG.LOOKUP_VERDICTS, mediaIds }), late]);
+  const answer = await Promise.race([askServiceWorker({ type: MSG.LOOKUP_VERDICTS, mediaIds, account: pageAccount() }), late]);
   clearTimeout(timer);
   if (!answer?.ok) console.info(`${LOG_PREFIX} remembered verdicts unavailable (${answer?.message}); judging instead`);
   return answer?.ok ? answer : { verdicts: {} };
@@ -184,9 +184,17 @@ const THUMBNAIL_FETCH_TIMEOUT_MS = 15000;
 const MAX_THUMBNAIL_BYTES = 10 * 2 ** 20; // the worker's own bound
 let thumbnailReadFailed = false; // said once in the console
 
+/**
+ * The account the page's media belong to, for corrections (web/lib/personal-layer.js): a media tab's
+ * user, or on a profile the user whose own posts are judged ahead; null elsewhere.
+ */
+function pageAccount() {
+  return accountOfPath(location.pathname) ?? profileUserOfPath(location.pathname);
+}
+
 /** The CLASSIFY_MEDIA message for a media id: with the thumbnail's URL and, when readable, its bytes. */
 async function judgementRequest(mediaId, url, priority) {
-  const message = { type: MSG.CLASSIFY_MEDIA, mediaId, ...(priority ? { priority } : {}) };
+  const message = { type: MSG.CLASSIFY_MEDIA, mediaId, account: pageAccount(), ...(priority ? { priority } : {}) };
   if (!url) return message;
   message.url = url;
   try {
@@ -352,6 +360,7 @@ function forgetCell(cell) {
   delete cell.dataset.illustOnlyState;
   delete cell.dataset.illustOnlyLabel;
   cell.querySelector(':scope > .illust-only-placeholder')?.remove();
+  cell.querySelector(':scope > .illust-only-correct')?.remove();
   holdPlayers(cell, false);
 }
 
@@ -402,29 +411,116 @@ function applyToCell(cell, mediaId) {
   else delete cell.dataset.illustOnlyLabel;
   holdPlayers(cell, HELD_STATES.has(state));
 
+  renderCorrectionControl(cell, state);
   let placeholder = cell.querySelector(':scope > .illust-only-placeholder');
   if (state !== 'hidden') { placeholder?.remove(); return; }
   if (!placeholder) {
+    // "show" reveals this once; "illustration: always show ones like this" is a correction (issue #19).
+    // A click elsewhere on the placeholder reveals too. The cell is a link: clicks must not navigate.
     placeholder = document.createElement('span');
     placeholder.className = 'illust-only-placeholder';
-    placeholder.setAttribute('role', 'button');
-    placeholder.tabIndex = 0;
-    // The cell is a link: keep the click from navigating and from reaching X's own handlers. The id
-    // is read at click time: X may have reused the cell for other media since the placeholder was made.
-    const reveal = (event) => {
-      event.preventDefault();
-      event.stopImmediatePropagation();
-      const shown = cell.dataset.illustOnlyMedia;
+    const text = document.createElement('span');
+    text.className = 'illust-only-verdict';
+    const show = controlButton('illust-only-show', 'show', 'Show this image this once');
+    const always = controlButton('illust-only-always', 'illustration: always show ones like this',
+      'This is an illustration: show it and images like it on this account from now on');
+    placeholder.append(text, show, always);
+    // One listener (capture, as before: before the link sees the click) for the whole placeholder.
+    onActivate(placeholder, (event) => {
+      if (event.target.closest?.('.illust-only-always')) { correctCell(cell, 'illustration'); return; }
+      const shown = cell.dataset.illustOnlyMedia; // read now: X may have reused the cell for other media
       if (!shown) return;
       revealed.add(shown);
       applyToMedia(shown);
-    };
-    placeholder.addEventListener('click', reveal, true);
-    placeholder.addEventListener('keydown', (event) => { if (event.key === 'Enter' || event.key === ' ') reveal(event); }, true);
+    });
     cell.append(placeholder);
   }
   const kind = { video: ' video', gif: ' GIF' }[mediaKindOfKey(mediaId)] ?? '';
-  placeholder.textContent = `hidden${kind}: ${verdict.label} — show`;
+  placeholder.querySelector('.illust-only-verdict').textContent = `hidden${kind}: ${verdict.label}`;
+}
+
+// ---- corrections (issue #19): controls on the cells; learning happens in the service worker --------
+
+/** A keyboard-reachable control labelled for screen readers (inside X's link, so a span, not a button). */
+function controlButton(className, text, label) {
+  const control = document.createElement('span');
+  control.className = className;
+  control.setAttribute('role', 'button');
+  control.tabIndex = 0;
+  control.setAttribute('aria-label', label);
+  control.textContent = text;
+  return control;
+}
+
+function onActivate(element, action) {
+  const run = (event) => {
+    event.preventDefault();
+    event.stopImmediatePropagation();
+    action(event);
+  };
+  element.addEventListener('click', run, true);
+  element.addEventListener('keydown', (event) => { if (event.key === 'Enter' || event.key === ' ') run(event); }, true);
+}
+
+/**
+ * Shown cells (judged visible, or failed) get a small "hide: screenshot / photo" control, visible on
+ * hover or focus (content.css). A failed cell keeps it so that a click can say why it cannot learn.
+ */
+function renderCorrectionControl(cell, state) {
+  let bar = cell.querySelector(':scope > .illust-only-correct');
+  if (state !== 'visible' && state !== 'error') { bar?.remove(); return; }
+  if (bar) return;
+  bar = document.createElement('span');
+  bar.className = 'illust-only-correct';
+  bar.setAttribute('role', 'group');
+  bar.setAttribute('aria-label', 'Illust Only: correct this verdict');
+  const hint = document.createElement('span');
+  hint.textContent = 'hide:';
+  const screenshot = controlButton('illust-only-hide-screenshot', 'screenshot', 'Hide: this is a screenshot; hide ones like it on this account');
+  const photo = controlButton('illust-only-hide-photo', 'photo', 'Hide: this is a photo; hide ones like it on this account');
+  onActivate(screenshot, () => correctCell(cell, 'screenshot'));
+  onActivate(photo, () => correctCell(cell, 'photo'));
+  bar.append(hint, screenshot, ' / ', photo);
+  cell.append(bar);
+}
+
+/** A short message on the cell (role=status, so screen readers announce it), gone after a few seconds. */
+function noteOnCell(cell, text) {
+  cell.querySelector(':scope > .illust-only-note')?.remove();
+  const note = document.createElement('span');
+  note.className = 'illust-only-note';
+  note.setAttribute('role', 'status');
+  note.textContent = text;
+  cell.append(note);
+  setTimeout(() => note.remove(), 5000);
+}
+
+/**
+ * Applies the user's label to the cell at once, then asks the service worker to learn it (it stores the
+ * correction, refits the personal layer and announces the change, so every open page re-decides).
+ * Refused, with a message on the cell, for an image that failed to load or when storage fails.
+ */
+async function correctCell(cell, label) {
+  const mediaId = cell.dataset.illustOnlyMedia;
+  const before = mediaId ? verdicts.get(mediaId) : null;
+  if (!mediaId || before?.status !== 'done') {
+    const why = before?.status === 'error' ? ` (${before.code}: ${before.message})` : '';
+    noteOnCell(cell, 'Illust Only cannot learn from an image that did not load');
+    console.info(`${LOG_PREFIX} correction of media ${mediaId} refused: the image did not load${why}`);
+    return;
+  }
+  const hide = (label === 'screenshot' && settings.hideScreenshots !== false) || (label === 'photo' && settings.hidePhotos !== false);
+  verdicts.set(mediaId, { ...before, label, hide });
+  if (label === 'illustration') revealed.delete(mediaId);
+  applyToMedia(mediaId);
+  const answer = await askServiceWorker({ type: MSG.CORRECT_MEDIA, mediaId, label, account: pageAccount() });
+  if (!answer.ok) {
+    if (verdicts.get(mediaId)?.status === 'done') { verdicts.set(mediaId, before); applyToMedia(mediaId); }
+    for (const shown of document.querySelectorAll(`[data-illust-only-media="${CSS.escape(mediaId)}"]`)) noteOnCell(shown, `Not learned: ${answer.message}`);
+    console.info(`${LOG_PREFIX} correction of media ${mediaId} refused: ${answer.message}`);
+    return;
+  }
+  if (answer.verdict?.ok && verdicts.get(mediaId)?.status === 'done') storeAnswer(mediaId, answer.verdict);
 }
 
 function examineAllCells() {

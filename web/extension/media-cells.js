@@ -57,6 +57,14 @@ export function isProfilePath(pathname) {
   return Boolean(match) && !NOT_USERS.has(match[1].toLowerCase());
 }
 
+/**
+ * The account a media tab belongs to, lower-cased (X user names are case-insensitive), or null off a
+ * media tab. Corrections are scoped by it (web/lib/personal-layer.js).
+ */
+export function accountOfPath(pathname) {
+  return isMediaTabPath(pathname) ? pathname.split('/')[1].toLowerCase() : null;
+}
+
 /** The user whose profile (or profile tab) this path is, lower-cased, or null. */
 export function profileUserOfPath(pathname) {
   if (!isProfilePath(pathname)) return null;

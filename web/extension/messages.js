@@ -7,14 +7,21 @@
 
 export const MSG = Object.freeze({
   // content script → service worker
-  CLASSIFY_MEDIA: 'illust-only/classify-media', // {mediaId: a media key (media-cells.js), url?, bytesBase64?, priority?: 'low'} → verdict (see service-worker.js)
-  LOOKUP_VERDICTS: 'illust-only/lookup-verdicts', // {mediaIds: media keys} → {ok, verdicts: {mediaId: verdict}}: remembered ones only
+  CLASSIFY_MEDIA: 'illust-only/classify-media', // {mediaId: a media key (media-cells.js), account: the page's X user or null, url?, bytesBase64?, priority?: 'low'} → verdict (see service-worker.js)
+  LOOKUP_VERDICTS: 'illust-only/lookup-verdicts', // {mediaIds: media keys, account} → {ok, verdicts: {mediaId: verdict}}: remembered ones only (corrections applied)
   GET_SETTINGS: 'illust-only/get-settings', // {} → {ok, settings, preparing}; on a profile page it starts the classifier
   PREPARE: 'illust-only/prepare', // {} → {ok}: a media tab opened; start loading the model now
   PAGE_LEFT: 'illust-only/page-left', // {} (no answer): an X page is unloading; free the model if no X tab is left
+  // content script → service worker: corrections (issue #19; service worker side in corrections.js)
+  CORRECT_MEDIA: 'illust-only/correct-media', // {mediaId: a media key (a photo's id or a video's or GIF's poster key), label, account} → {ok, count, verdict} | {ok:false, message}
   // popup → service worker
-  GET_STATUS: 'illust-only/get-status', // {} → {classifier, cacheSize, rememberedCount, ...}
-  FORGET_VERDICTS: 'illust-only/forget-verdicts', // {} → {ok, rememberedCount}: clears the remembered verdicts
+  GET_STATUS: 'illust-only/get-status', // {} → {classifier, classifierHost, cacheSize, rememberedCount, ...}
+  FORGET_VERDICTS: 'illust-only/forget-verdicts', // {} → {ok, rememberedCount}: clears the remembered verdicts (not the corrections)
+  GET_CORRECTIONS: 'illust-only/get-corrections', // {} → {ok, count, learned, notCarried, carrying} | {ok:false, message}
+  UNDO_CORRECTION: 'illust-only/undo-correction', // {} → {ok, undone: {mediaId, label}} | {ok:false, message}
+  RESET_CORRECTIONS: 'illust-only/reset-corrections', // {} → {ok}
+  EXPORT_CORRECTIONS: 'illust-only/export-corrections', // {} → {ok, text (JSON file), count}
+  IMPORT_CORRECTIONS: 'illust-only/import-corrections', // {text} → {ok, imported, count} | {ok:false, message}: refused whole
   // popup → content script of a tab
   GET_PAGE_STATS: 'illust-only/get-page-stats', // {} → {active, judged, hidden, errors, pending}
   REVEAL_ALL: 'illust-only/reveal-all', // {} → stats after revealing every hidden cell

@@ -1,10 +1,12 @@
-// The offscreen document's script: loads the model and ONNX Runtime Web (all shipped inside the
-// extension; MV3 forbids remote code) on the first request, then classifies the image bytes the service
-// worker sends. WebGPU runs in this document on one session when the browser has a real adapter that
-// warms up in time (and the user allows it); otherwise a pool of workers (lib/classifier-pool.js), each
-// with the wasm core and its own WASM runtime, judges several thumbnails at once. It returns scores;
-// the service worker applies the user's settings. Nothing here touches the network.
-import { MSG, OFFSCREEN_TARGET } from './messages.js';
+// The classifier host's logic: loads the model and ONNX Runtime Web (all shipped inside the extension;
+// MV3 forbids remote code) on the first request, then classifies the image bytes the service worker
+// sends. It runs in Chromium's offscreen document (offscreen-document.js wires its messages here) and
+// in Firefox's background page (classifier-host-in-page.js calls answerHostMessage directly): the same
+// code in both. WebGPU runs on one session when the browser has a real adapter that warms up in time
+// (and the user allows it); otherwise a pool of workers (lib/classifier-pool.js), each with the wasm
+// core and its own WASM runtime, judges several thumbnails at once. It returns scores; the service
+// worker applies the user's settings. Nothing here touches the network.
+import { MSG } from './messages.js';
 import { webgpuFallbackReason } from './classifier-label.js';
 
 const here = (relative) => new URL(relative, import.meta.url).href;
@@ -42,6 +44,10 @@ async function importOrtWebgpu() {
 async function startWebgpuClassifier({ contract, modelBytes, core, log }) {
   const loadFailed = (error) => { throw new Error(`cannot load the classifier's modules (${error?.message ?? error})`); };
   const { createClassifier, findWebgpuAdapter } = await import('../lib/classifier.js').catch(loadFailed);
+  if (!globalThis.navigator?.gpu) { // Firefox on Linux, for one: the wording FOUND_NO_GPU knows (service-worker.js)
+    log('webgpu: not in this browser; using wasm');
+    return null;
+  }
   const { adapter, reason } = await findWebgpuAdapter(); // a software adapter is slower than the pool
   if (!adapter) {
     log(`webgpu: ${reason}; using wasm`); // the wording classifier.js uses, read by webgpuFallbackReason
@@ -152,7 +158,8 @@ async function classify(buffer, preference, why) {
     return { ok: false, code: 'no_model', message: String(error?.message ?? error) };
   }
   startup.firstImageArrived ??= epochNow();
-  const result = await ready.classifier.classify(bytes);
+  // The pooled embedding comes with the scores: the personal layer (corrections) decides with it.
+  const result = await ready.classifier.classify(bytes, { embedding: true });
   startup.firstResult ??= epochNow();
   // Every worker of the pool died: forget it, so the next image starts a new classifier.
   if (result.code === 'no_model' && ready.classifier.workers === 0 && current?.ready === currentReady) current = null;
@@ -165,8 +172,8 @@ async function classify(buffer, preference, why) {
     ready.classifier.release().catch(() => {});
   }
   // Scores only; the service worker decides with the user's current settings.
-  const { ok, code, message, scores, width, height, format, ms } = result;
-  return { ok, code, message, scores, width, height, format, ms, provider: describe(ready, preference, why) };
+  const { ok, code, message, scores, embedding, width, height, format, ms } = result;
+  return { ok, code, message, scores, embedding, width, height, format, ms, provider: describe(ready, preference, why) };
 }
 
 async function status(preference, why, imagesWaiting = false) {
@@ -177,26 +184,33 @@ async function status(preference, why, imagesWaiting = false) {
   }
 }
 
-// Image bytes come from the service worker by web messaging (see service-worker.js, classifyInOffscreen):
-// structured clone with the buffer transferred, instead of JSON through the browser process.
-navigator.serviceWorker.onmessage = (event) => {
-  const { data } = event;
-  if (data?.type !== MSG.OFFSCREEN_CLASSIFY) return;
-  const reply = (result) => event.source?.postMessage({ type: MSG.OFFSCREEN_RESULT, id: data.id, result });
-  classify(data.bytes, data.provider, data.why).then(reply,
-    (error) => reply({ ok: false, code: 'internal', message: String(error?.message ?? error) }));
-};
+/** Frees the classifier (its workers and the model's memory); the next request starts a new one. */
+export async function releaseClassifier() {
+  const previous = current;
+  current = null;
+  await previous?.ready.then(({ classifier }) => classifier.release(), () => {});
+}
 
-chrome.runtime.onMessage.addListener((message, _sender, sendResponse) => {
-  if (message?.target !== OFFSCREEN_TARGET) return false;
-  const answer = (promise) => {
-    promise.then(sendResponse, (error) => sendResponse({ ok: false, code: 'internal', message: String(error?.message ?? error) }));
-    return true;
-  };
-  switch (message.type) {
-    case MSG.OFFSCREEN_STATUS:
-      return answer(status(message.provider, message.why, message.imagesWaiting === true));
-    default:
-      return false;
+/** True while a classifier is loaded or loading. */
+export function hasClassifier() {
+  return current !== null;
+}
+
+/**
+ * The host's one entry point: a service worker message (OFFSCREEN_CLASSIFY {bytes: ArrayBuffer} or
+ * OFFSCREEN_STATUS {imagesWaiting?}, each with provider and why) → its answer. Never rejects.
+ */
+export async function answerHostMessage(message) {
+  try {
+    switch (message?.type) {
+      case MSG.OFFSCREEN_CLASSIFY:
+        return await classify(message.bytes, message.provider, message.why);
+      case MSG.OFFSCREEN_STATUS:
+        return await status(message.provider, message.why, message.imagesWaiting === true);
+      default:
+        return { ok: false, code: 'bad_argument', message: `not a classifier host message: ${String(message?.type).slice(0, 80)}` };
+    }
+  } catch (error) {
+    return { ok: false, code: 'internal', message: String(error?.message ?? error) };
   }
-});
+}

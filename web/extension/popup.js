@@ -11,6 +11,17 @@ const $ = (id) => document.getElementById(id);
 const STATS_POLL_MS = 1000;
 let contract = null;
 
+// Firefox makes MV3 host permissions the user's choice (asked for at install, revocable later):
+// without them the content script is not injected and images cannot be fetched, so X shows as it is.
+// The popup says so and asks; permissions.request must be called straight from the click.
+const HOST_ORIGINS = chrome.runtime.getManifest().host_permissions ?? [];
+
+async function refreshAccess() {
+  const granted = await chrome.permissions.contains({ origins: HOST_ORIGINS }).catch(() => true);
+  $('access').hidden = granted;
+  return granted;
+}
+
 async function targetTabId() {
   const fromQuery = Number(new URLSearchParams(location.search).get('tab'));
   if (Number.isInteger(fromQuery) && fromQuery > 0) return fromQuery;
@@ -83,6 +94,16 @@ async function main() {
   }
   $('strictness').addEventListener('input', () => showThreshold(Number($('strictness').value)));
   $('strictness').addEventListener('change', async () => showSettings(await writeSettings({ strictness: Number($('strictness').value) })));
+
+  $('grant-access').addEventListener('click', () => {
+    chrome.permissions.request({ origins: HOST_ORIGINS })
+      .then((granted) => { if (!granted) console.info('Illust Only: access to X not granted'); })
+      .catch((error) => console.warn('Illust Only: cannot ask for access to X:', error))
+      .finally(refreshAccess);
+  });
+  chrome.permissions.onAdded?.addListener(refreshAccess);
+  chrome.permissions.onRemoved?.addListener(refreshAccess);
+  refreshAccess();
 
   const tabId = await targetTabId();
   $('reveal-all').addEventListener('click', async () => {

@@ -1,21 +1,27 @@
 // The extension's service worker only orchestrates: it answers the content script's "judge this media
+// The extension's service worker only orchestrates: it answers the content script's "judge this media
 // key" (a photo's media id, or a video's or GIF's poster key: its poster frame is judged; see
-// media-cells.js) with a remembered verdict or by judging the thumbnail's bytes the content script read from the
-// page's HTTP cache (or, when it could not, fetching them from pbs.twimg.com itself: host permission;
-// the offscreen document's own fetches are not interceptable by tests and need no network anyway), hands the bytes to
-// the offscreen document that owns the wasm core and the ONNX Runtime session, and turns the scores into
-// a verdict with the user's current settings (so a settings change needs no new inference).
+// media-cells.js) with a remembered verdict or by judging the thumbnail's bytes the content script read
+// from the page's HTTP cache (or, when it could not, fetching them from pbs.twimg.com itself: host
+// permission; the classifier host's own fetches are not interceptable by tests and need no network
+// anyway), hands the bytes to the classifier host that owns the wasm core and the ONNX Runtime session
+// (Chromium: an offscreen document; Firefox, where this script runs as an event page: the page itself;
+// see classifier-host.js), applies the user's corrections (corrections.js) to the model's scores, and
+// turns them into a verdict with the user's current settings (so a settings change needs no new
+// inference).
 // MV3 may stop this worker whenever it is idle: everything it must remember lives in chrome.storage
 // (settings: local) or IndexedDB (scores per media id and model version, across browser restarts:
 // verdict-store.js), and every listener is registered at the top level.
 import { MSG, OFFSCREEN_TARGET } from './messages.js';
+import { CLASSIFIER_HOST_KIND, classifyInClassifierHost, closeClassifierHost, ensureClassifierHost, hasClassifierHost,
+  sendToClassifierHost } from './classifier-host.js';
 import { readSettings } from './settings.js';
 import { LruCache } from './lru-cache.js';
 import { VerdictStore } from './verdict-store.js';
 import { isMediaKey, isMediaTabPath, isProfilePath, jpegUrlForMedia, mediaKeyFromUrl } from './media-cells.js';
 import { decide } from '../lib/decide.js';
+import { createCorrections } from './corrections.js';
 
-const OFFSCREEN_PATH = 'offscreen.html';
 const CONTRACT_PATH = 'model/contract.json';
 const CACHE_CAPACITY = 3000; // media ids kept in this worker's memory, in front of the IndexedDB store
 const MAX_LOOKUP_IDS = 500; // one LOOKUP_VERDICTS message: a screenful or a long grid, not unbounded
@@ -24,13 +30,13 @@ const MAX_LOOKUP_IDS = 500; // one LOOKUP_VERDICTS message: a screenful or a lon
 // a media tab opens; a browser restart clears it, so a driver update gets a new try. Finding no GPU
 // ("no adapter", or only a software one) is not remembered: probing takes milliseconds.
 const WEBGPU_FAILURE_KEY = 'webgpuFailure';
-const FOUND_NO_GPU = new Set(['no adapter', 'software adapter only']);
+const FOUND_NO_GPU = new Set(['no adapter', 'software adapter only', 'not in this browser']);
 const FETCH_TIMEOUT_MS = 15000;
 const FETCH_CONCURRENCY = 4; // like a browser's per-host parallelism; inference is serial anyway
 const MAX_IMAGE_BYTES = 10 * 2 ** 20; // name=small JPEGs are ~20–150 KB; anything huge is refused
-const OFFSCREEN_ANSWER_RETRIES = 20; // the document's listener may not be up the instant it exists
 const PAGE_LEFT_CHECK_DELAY_MS = 2000; // after PAGE_LEFT the tab shows its next page (or X again, on a reload)
 const X_TAB_URLS = ['https://x.com/*', 'https://twitter.com/*']; // readable via the host permissions
+const MEDIA_HOST_ORIGINS = ['https://pbs.twimg.com/*'];
 // Failures that depend only on the bytes: cached like verdicts so re-mounts do not refetch them.
 const PERMANENT_FAILURES = new Set(['empty_input', 'unsupported_format', 'truncated', 'corrupt', 'too_large', 'bad_argument']);
 
@@ -40,7 +46,6 @@ const cache = new LruCache(CACHE_CAPACITY); // media id → {ok:true, scores} | 
 const remembered = new VerdictStore(); // the same values, per model version, across browser restarts
 const inFlight = new Map(); // media id → Promise<classifier result>, so parallel asks share one fetch
 let contractPromise = null;
-let offscreenCreating = null;
 let settingsChanges = 0; // chrome.storage.local changes heard, so a verdict in flight can tell it read stale settings
 let lastProvider = null; // {provider, threads, modelVersion, webgpuFallback, ...} from the last run
 // The first time (epoch ms) this worker life reached each cold-start step; the media-tab benchmark reads
@@ -141,6 +146,10 @@ async function fetchMediaBytes(url, lowPriority = false) {
     try {
       response = await fetch(url, { credentials: 'omit', signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
     } catch (error) {
+      // Firefox lets the user withhold (or revoke) host permissions: say so rather than "network error".
+      if (!(await chrome.permissions.contains({ origins: MEDIA_HOST_ORIGINS }).catch(() => true))) {
+        return { ok: false, code: 'no_host_permission', message: `no permission to read ${url} (allow it in the extension's popup)` };
+      }
       return { ok: false, code: 'fetch_failed', message: `cannot fetch ${url}: ${error?.message ?? error}` };
     }
     if (!response.ok) return { ok: false, code: 'fetch_failed', message: `${url} answered HTTP ${response.status}` };
@@ -152,28 +161,12 @@ async function fetchMediaBytes(url, lowPriority = false) {
   }, lowPriority);
 }
 
-// ---- the offscreen document ----------------------------------------------------------------------
+// ---- the classifier host (classifier-host.js) ------------------------------------------------------
 
-async function hasOffscreenDocument() {
-  const contexts = await chrome.runtime.getContexts({
-    contextTypes: ['OFFSCREEN_DOCUMENT'], documentUrls: [chrome.runtime.getURL(OFFSCREEN_PATH)],
-  });
-  return contexts.length > 0;
-}
-
-/** Creates the offscreen document unless it exists; safe to call from many requests at once. */
-async function ensureOffscreenDocument() {
-  if (await hasOffscreenDocument()) return;
+/** Starts the classifier host unless it is up (the cold-start steps time it, for the benchmark). */
+async function ensureHost() {
   stepReached('offscreenDocumentRequested');
-  offscreenCreating ??= chrome.offscreen.createDocument({
-    url: OFFSCREEN_PATH,
-    reasons: [chrome.offscreen.Reason.WORKERS],
-    justification: 'Runs the image classifier (WebAssembly decoder and ONNX Runtime with worker threads) off the service worker.',
-  }).catch((error) => {
-    // Another request (or a previous life of this worker) won the race: the document exists.
-    if (!/single offscreen document/i.test(String(error?.message))) throw error;
-  }).finally(() => { offscreenCreating = null; });
-  await offscreenCreating;
+  await ensureClassifierHost();
   stepReached('offscreenDocumentCreated');
 }
 
@@ -185,10 +178,10 @@ async function ensureOffscreenDocument() {
 async function closeOffscreenIfUnused() {
   try {
     const xTabs = await chrome.tabs.query({ url: X_TAB_URLS });
-    if (xTabs.length > 0 || inFlight.size > 0 || !(await hasOffscreenDocument())) return;
-    await chrome.offscreen.closeDocument();
+    if (xTabs.length > 0 || inFlight.size > 0 || !(await hasClassifierHost())) return;
+    await closeClassifierHost();
   } catch (error) {
-    console.info('Illust Only: offscreen document not closed:', error?.message ?? error); // already closed, or closing
+    console.info(`Illust Only: ${CLASSIFIER_HOST_KIND} not closed:`, error?.message ?? error); // already closed, or closing
   }
 }
 
@@ -214,79 +207,56 @@ function noteClassifier(info) {
 }
 
 /**
- * Makes sure the offscreen document exists; resolves to the provider choice that travels with each
- * message (the document cannot read chrome.storage itself).
+ * Makes sure the classifier host exists; resolves to the provider choice that travels with each
+ * message (an offscreen document cannot read chrome.storage itself).
  */
 async function offscreenWithChoice() {
-  const [choice] = await Promise.all([providerChoice(), ensureOffscreenDocument()]);
+  const [choice] = await Promise.all([providerChoice(), ensureHost()]);
   return choice;
 }
 
-/** Sends a message to the offscreen document, with the execution provider the settings ask for. */
+/** Sends a control message to the classifier host, with the execution provider the settings ask for. */
 async function askOffscreen(message) {
   const choice = await offscreenWithChoice();
-  for (let attempt = 0; ; attempt += 1) {
-    try {
-      const answer = await chrome.runtime.sendMessage({ ...message, ...choice, target: OFFSCREEN_TARGET });
-      if (answer !== undefined) return answer;
-    } catch (error) {
-      if (attempt >= OFFSCREEN_ANSWER_RETRIES || !/Receiving end does not exist/i.test(String(error?.message))) throw error;
-    }
-    if (attempt >= OFFSCREEN_ANSWER_RETRIES) throw new Error('the offscreen document does not answer');
-    await new Promise((resolve) => setTimeout(resolve, 50 * (attempt + 1)));
-  }
+  return sendToClassifierHost({ ...message, ...choice });
 }
 
-/**
- * Image bytes go to the offscreen document by web messaging (client.postMessage with the buffer
- * transferred), not chrome.runtime messaging, which serialises every message as JSON through the
- * browser process (base64: 1.33 bytes per byte, encoded, copied and parsed on each hop). Resolves to
- * the classifier's result; rejects when the document cannot be reached.
- */
-const pendingClassify = new Map(); // request id → {resolve, timer}
-let nextClassifyId = 1;
-const CLASSIFY_ANSWER_TIMEOUT_MS = 60000; // the content script gives up sooner; this only frees the entry
-
-async function offscreenClient() {
-  const want = chrome.runtime.getURL(OFFSCREEN_PATH);
-  for (let attempt = 0; attempt <= OFFSCREEN_ANSWER_RETRIES; attempt += 1) {
-    const windows = await self.clients.matchAll({ includeUncontrolled: true, type: 'window' });
-    const client = windows.find((c) => c.url === want);
-    if (client) return client;
-    await new Promise((resolve) => setTimeout(resolve, 50 * (attempt + 1)));
-  }
-  throw new Error('the offscreen document does not answer');
-}
-
+/** The classifier's result for these bytes ({ok:false, code:'offscreen_failed'} when its host cannot be reached). */
 async function classifyInOffscreen(bytes) {
   const choice = await offscreenWithChoice();
-  const client = await offscreenClient();
-  return new Promise((resolve) => {
-    const id = nextClassifyId++;
-    const timer = setTimeout(() => {
-      pendingClassify.delete(id);
-      resolve({ ok: false, code: 'offscreen_failed', message: `no answer from the classifier within ${CLASSIFY_ANSWER_TIMEOUT_MS / 1000} s` });
-    }, CLASSIFY_ANSWER_TIMEOUT_MS);
-    pendingClassify.set(id, { resolve, timer });
-    const buffer = bytes.buffer.byteLength === bytes.byteLength ? bytes.buffer : bytes.slice().buffer;
-    client.postMessage({ type: MSG.OFFSCREEN_CLASSIFY, id, bytes: buffer, ...choice }, [buffer]);
-  });
+  return classifyInClassifierHost(bytes, choice);
 }
 
-// The offscreen document's answers to OFFSCREEN_CLASSIFY (web messaging, see above).
-self.addEventListener('message', (event) => {
-  const { data } = event;
-  if (data?.type !== MSG.OFFSCREEN_RESULT || !pendingClassify.has(data.id)) return;
-  const { resolve, timer } = pendingClassify.get(data.id);
-  pendingClassify.delete(data.id);
-  clearTimeout(timer);
-  resolve(data.result);
+// ---- corrections (issue #19; the logic lives in corrections.js) -----------------------------------
+
+const corrections = createCorrections({
+  getContract,
+  // The image judged again, for its embedding (a correction of a verdict cached without one, or a new
+  // model version).
+  async computeEmbedding(mediaId) {
+    const url = jpegUrlForMedia(mediaId);
+    // Not a media key (an imported correction's id, say): nothing to fetch, never a URL made of it.
+    if (!url) return { ok: false, code: 'bad_argument', message: `not a media key: ${JSON.stringify(mediaId)?.slice(0, 80)}` };
+    const fetched = await fetchMediaBytes(url);
+    if (!fetched.ok) return fetched;
+    const result = await classifyInOffscreen(fetched.bytes);
+    noteClassifier(result.provider);
+    return result;
+  },
+  // Open pages re-decide their verdicts when chrome.storage.local changes (content script's listener).
+  announce() {
+    chrome.storage.local.set({ correctionsChangedAt: Date.now() }).catch(() => {});
+  },
 });
 
 // ---- classification ------------------------------------------------------------------------------
 
-/** Scores for a media id: remembered, or judged on the supplied bytes (else fetched) in the offscreen document. */
-async function scoresForMedia(mediaId, modelVersion, lowPriority, supplied) {
+/**
+ * Scores for a media id: remembered, or judged on the supplied bytes (else fetched) in the classifier
+ * host. The model's own scores are remembered; the embedding goes to the corrections' store (account:
+ * where it was seen), and the personal layer is applied by the caller, after this.
+ */
+async function scoresForMedia(mediaId, modelVersion, lowPriority, supplied, account = null) {
   const cached = (await rememberedValues([mediaId], modelVersion)).get(mediaId);
   if (cached) return { ...cached, cached: true };
   if (inFlight.has(mediaId)) return inFlight.get(mediaId);
@@ -305,6 +275,7 @@ async function scoresForMedia(mediaId, modelVersion, lowPriority, supplied) {
     // Remembered under the version of the model that judged it (a model update is not matched).
     const judgedBy = result.provider?.modelVersion ?? modelVersion;
     if (result.ok) {
+      corrections.rememberMedia(mediaId, result, account); // scores + embedding, for corrections; never rejects, not awaited: the verdict does not wait for IndexedDB
       const entry = { ok: true, scores: result.scores };
       remember(mediaId, entry, judgedBy);
       return { ...entry, ms: result.ms, width: result.width, height: result.height };
@@ -320,11 +291,15 @@ async function scoresForMedia(mediaId, modelVersion, lowPriority, supplied) {
   return job;
 }
 
-/** A value (scores or a failure) as the content script's verdict, decided with the current settings. */
-function verdictFor(mediaId, result, contract, settings) {
+/**
+ * A value (the model's scores or a failure) as the content script's verdict: the personal layer
+ * (corrections) first, then decided with the current settings.
+ */
+async function verdictFor(mediaId, result, contract, settings, account = null) {
   if (!result.ok) return { ...result, mediaId };
-  const { label, hide, threshold } = decide(result.scores, contract, settings);
-  return { ok: true, mediaId, label, hide, threshold, scores: result.scores, cached: Boolean(result.cached), ms: result.ms };
+  const personal = await corrections.adjust(mediaId, result.scores, account); // the shipped scores when nothing applies
+  const { label, hide, threshold } = decide(personal.scores, contract, settings);
+  return { ok: true, mediaId, label, hide, threshold, scores: result.scores, personal: personal.personal, cached: Boolean(result.cached), ms: result.ms };
 }
 
 const badMediaId = (mediaId) => ({ ok: false, code: 'bad_argument', message: `not a media key: ${JSON.stringify(mediaId)?.slice(0, 80)}` });
@@ -333,7 +308,7 @@ const badMediaId = (mediaId) => ({ ok: false, code: 'bad_argument', message: `no
  * The answer to CLASSIFY_MEDIA: {ok:true, mediaId, label, hide, threshold, scores, cached} | {ok:false,
  * code, message}. lowPriority: judged ahead of need (a profile page); waits behind a media tab's fetches.
  */
-async function classifyMedia(mediaId, lowPriority = false, thumbnail = {}) {
+async function classifyMedia(mediaId, lowPriority = false, thumbnail = {}, account = null) {
   // A media id, or a video's or GIF's poster key (its poster frame is judged): see media-cells.js.
   // Checked before anything is read, fetched or stored.
   if (!isMediaKey(mediaId)) return badMediaId(mediaId);
@@ -345,16 +320,16 @@ async function classifyMedia(mediaId, lowPriority = false, thumbnail = {}) {
   // after the first verdict's inference), and again only if they changed meanwhile.
   const changesBefore = settingsChanges;
   const settingsRead = getSettings();
-  const result = await scoresForMedia(mediaId, contract.version, lowPriority, suppliedThumbnail(mediaId, thumbnail));
+  const result = await scoresForMedia(mediaId, contract.version, lowPriority, suppliedThumbnail(mediaId, thumbnail), account);
   const settings = settingsChanges === changesBefore ? await settingsRead : await getSettings();
-  return verdictFor(mediaId, result, contract, settings);
+  return verdictFor(mediaId, result, contract, settings, account);
 }
 
 /**
  * The answer to LOOKUP_VERDICTS: the verdicts of those media ids that are remembered (one batched
  * read, no fetch, no inference), {ok:true, verdicts: {mediaId: verdict}}; the others are left out.
  */
-async function lookUpVerdicts(mediaIds) {
+async function lookUpVerdicts(mediaIds, account = null) {
   if (!Array.isArray(mediaIds)) return { ok: false, code: 'bad_argument', message: 'mediaIds must be an array' };
   const ids = mediaIds.slice(0, MAX_LOOKUP_IDS).filter(isMediaKey); // media ids and poster keys; anything else is left out
   const [contract, settings] = await Promise.all([getContract(), getSettings()]);
@@ -362,7 +337,10 @@ async function lookUpVerdicts(mediaIds) {
   const found = await rememberedValues(ids, contract.version);
   // Some must be judged: start the classifier now, before the content script asks (see settingsForPage).
   if (settings.enabled && found.size < ids.length) startClassifierEarly({ imagesWaiting: true });
-  for (const [mediaId, value] of found) verdicts[mediaId] = verdictFor(mediaId, { ...value, cached: true }, contract, settings);
+  // The personal layer applies to remembered scores too (they are the model's own).
+  await Promise.all([...found].map(async ([mediaId, value]) => {
+    verdicts[mediaId] = await verdictFor(mediaId, { ...value, cached: true }, contract, settings, account);
+  }));
   return { ok: true, verdicts };
 }
 
@@ -381,14 +359,14 @@ async function offscreenStatus({ imagesWaiting = false } = {}) {
 }
 
 async function status() {
-  const [settings, offscreen, rememberedCount] = await Promise.all([getSettings(), hasOffscreenDocument(), remembered.count()]);
+  const [settings, offscreen, rememberedCount] = await Promise.all([getSettings(), hasClassifierHost(), remembered.count()]);
   let classifier = lastProvider;
   if (offscreen) {
     try { classifier = await offscreenStatus(); } catch (error) {
       classifier = { ok: false, message: String(error?.message ?? error) };
     }
   }
-  return { ok: true, enabled: settings.enabled, offscreen, cacheSize: cache.size, rememberedCount, classifier };
+  return { ok: true, enabled: settings.enabled, offscreen, classifierHost: CLASSIFIER_HOST_KIND, cacheSize: cache.size, rememberedCount, classifier };
 }
 
 /** Starts the classifier; imagesWaiting: for a media tab's first images (see offscreen.js's startClassifier). */
@@ -412,7 +390,7 @@ async function settingsForPage(sender) {
   const preparing = settings.enabled && isProfilePath(path) && !isMediaTabPath(path);
   if (preparing) startClassifierEarly();
   // A media tab: the empty document now (~0.2 s to create), the model only if something must be judged.
-  else if (settings.enabled && isMediaTabPath(path)) ensureOffscreenDocument().catch(() => {});
+  else if (settings.enabled && isMediaTabPath(path)) ensureHost().catch(() => {});
   return { ok: true, settings, preparing };
 }
 
@@ -434,9 +412,24 @@ chrome.runtime.onMessage.addListener((message, sender, sendResponse) => {
   if (message?.target === OFFSCREEN_TARGET || sender.id !== chrome.runtime.id) return false;
   switch (message?.type) {
     case MSG.CLASSIFY_MEDIA:
-      return answerWith(classifyMedia(message.mediaId, message.priority === 'low', { url: message.url, bytesBase64: message.bytesBase64 }), sendResponse);
+      return answerWith(classifyMedia(message.mediaId, message.priority === 'low', { url: message.url, bytesBase64: message.bytesBase64 }, message.account), sendResponse);
     case MSG.LOOKUP_VERDICTS:
-      return answerWith(lookUpVerdicts(message.mediaIds), sendResponse);
+      return answerWith(lookUpVerdicts(message.mediaIds, message.account), sendResponse);
+    case MSG.CORRECT_MEDIA:
+      // A photo's media id or a video's or GIF's poster key: a correction applies to either.
+      if (!isMediaKey(message.mediaId)) return answerWith(Promise.resolve({ ok: false, code: 'bad_argument', message: 'not a media key' }), sendResponse);
+      return answerWith(corrections.correct(message).then(async (answer) => (
+        answer.ok ? { ...answer, verdict: await classifyMedia(message.mediaId, false, {}, message.account) } : answer)), sendResponse);
+    case MSG.GET_CORRECTIONS:
+      return answerWith(corrections.status(), sendResponse);
+    case MSG.UNDO_CORRECTION:
+      return answerWith(corrections.undo(), sendResponse);
+    case MSG.RESET_CORRECTIONS:
+      return answerWith(corrections.reset(), sendResponse);
+    case MSG.EXPORT_CORRECTIONS:
+      return answerWith(corrections.exportFile(), sendResponse);
+    case MSG.IMPORT_CORRECTIONS:
+      return answerWith(corrections.importFile(message), sendResponse);
     case MSG.PREPARE:
       return answerWith(offscreenStatus(), sendResponse); // loads the classifier
     case MSG.PAGE_LEFT:

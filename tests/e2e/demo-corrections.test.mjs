@@ -1,0 +1,70 @@
+// End-to-end test of corrections on the demo page (issue #19) in real headless Chromium: two paintings of
+// one artist that the shipped model calls non-illustrations, a clear illustration of that artist and a
+// clear photo. Clicking the first card's label and choosing "Illustration" relabels it, the similar
+// second painting follows (the same personal layer as the extension, fitted in the page's worker), the
+// photo keeps its label, and the toolbar says "Learned from 1 correction"; "Clear" forgets it.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startServer } from '../../tools/serve.mjs';
+import { pickArtist } from './pick-corrections.mjs';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const site = path.join(root, 'build', 'demo');
+const dataDir = process.env.ILLUST_ONLY_DATA ?? path.join(root, '..', 'shared', 'data');
+const CHROMIUM_ARGS = ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--disable-gpu'];
+
+const missing = ['index.html', 'lib/personal-layer.js', 'lib/illust_core.wasm', 'model/illust-only.onnx'].filter((f) => !existsSync(path.join(site, f)));
+const skipReason = missing.length ? `demo site incomplete (build/demo/${missing.join(', ')}): run \`npm run build\``
+  : !existsSync(dataDir) ? `real images not found at ${dataDir} (set ILLUST_ONLY_DATA)` : false;
+
+test('demo page: correcting a card\'s label relabels it and similar cards, and says what it learned from', { skip: skipReason, timeout: 180000 }, async () => {
+  const artist = await pickArtist({ root, dataDir });
+  assert.ok(artist, 'no illustration source has two similar images the model hides; the test needs one');
+  // Named so the cards sort as dropped: 1 and 2 the hidden paintings, 3 the clear one.
+  const work = mkdtempSync(path.join(os.tmpdir(), 'illust-demo-corrections-'));
+  const files = [['1-first.jpg', artist.first.file], ['2-second.jpg', artist.second.file], ['3-clear.jpg', artist.clear.file]]
+    .map(([name, from]) => { copyFileSync(from, path.join(work, name)); return path.join(work, name); });
+  const server = await startServer({ siteDir: site, port: 0 });
+  const { chromium } = await import('playwright-core');
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  try {
+    const page = await browser.newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(server.url);
+    await page.waitForSelector('body[data-state="ready"]', { timeout: 60000 });
+    assert.match(await page.textContent('#learned'), /Click a card's label to correct it/);
+    await page.setInputFiles('#file-input', files);
+    await page.waitForFunction(() => document.querySelectorAll('.card[data-state="done"]').length === 3, null, { timeout: 60000 });
+    const labels = () => page.$$eval('.card', (cards) => Object.fromEntries(cards.map((c) => [c.querySelector('.name').textContent, { label: c.dataset.label, personal: c.dataset.personal }])));
+    let now = await labels();
+    assert.notEqual(now['1-first.jpg'].label, 'illustration');
+    assert.notEqual(now['2-second.jpg'].label, 'illustration');
+    assert.equal(now['3-clear.jpg'].label, 'illustration');
+
+    // The label is a button; it offers the three labels, the current one disabled.
+    const first = page.locator('.card', { has: page.locator('.name', { hasText: '1-first.jpg' }) });
+    await first.locator('button.label').click();
+    assert.equal(await first.locator(`.correct-menu button[data-choice="${now['1-first.jpg'].label}"]`).isDisabled(), true);
+    await first.locator('.correct-menu button[data-choice="illustration"]').click();
+    await page.waitForFunction(() => /^Learned from 1 correction/.test(document.getElementById('learned').textContent));
+    now = await labels();
+    assert.deepEqual(now['1-first.jpg'], { label: 'illustration', personal: 'true' });
+    assert.deepEqual(now['2-second.jpg'], { label: 'illustration', personal: 'true' }, 'the similar painting follows the correction');
+    assert.equal(now['3-clear.jpg'].label, 'illustration');
+    assert.equal(Number(await page.textContent('#count-illustration')), 3);
+
+    await page.click('#clear');
+    await page.waitForFunction(() => /Click a card's label/.test(document.getElementById('learned').textContent));
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+    await server.close();
+    rmSync(work, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,164 @@
+// End-to-end test of learning from corrections (issue #19) in real headless Chromium, offline, on the X
+// media-tab fixture (tests/e2e/fixtures/x-media-tab.html) with real images from ILLUST_ONLY_DATA:
+// two illustrations of one artist that the shipped model hides (picked here by running the same model
+// in Node), a clear illustration of that artist and a corrupt file. The user marks the first hidden
+// one "illustration: always show ones like this": it shows at once, the similar second one is
+// re-decided without being fetched again and shows too, both stay shown after a reload; a correction
+// on the cell whose image failed is refused with a message (reached by keyboard); the popup counts the
+// correction, refuses a junk import whole, exports it, and "Undo last" hides both again.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+import { MSG } from '../../web/extension/messages.js';
+import { cosine, pickArtist } from './pick-corrections.mjs';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const dataDir = process.env.ILLUST_ONLY_DATA ?? path.join(root, '..', 'shared', 'data');
+const extensionDir = path.join(root, 'build', 'extension');
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', `--disable-extensions-except=${extensionDir}`, `--load-extension=${extensionDir}`];
+const WAIT_MS = 45000;
+
+function missingPrerequisite() {
+  if (!existsSync(dataDir)) return `real images not found at ${dataDir} (set ILLUST_ONLY_DATA)`;
+  if (!existsSync(CHROMIUM)) return `${CHROMIUM} not installed (bash tools/setup.sh)`;
+  for (const part of ['model/illust-only.onnx', 'model/contract.json', 'build/wasm/illust_core.wasm']) {
+    if (!existsSync(path.join(root, part))) return `${part} not built yet (npm run build)`;
+  }
+  return null;
+}
+
+const skipReason = missingPrerequisite();
+
+test('corrections: "always show ones like this" shows the cell and a similar one, survives a reload, undo hides them again', { skip: skipReason ?? false, timeout: 240000 }, async () => {
+  const { default: build } = await import(pathToFileURL(path.join(root, 'tools', 'build', 'extension.mjs')).href);
+  await build({ root, log: () => {} });
+  const artist = await pickArtist({ root, dataDir });
+  assert.ok(artist, 'no illustration source has two similar images the model hides; the test needs one');
+  console.log(`# corrections e2e: ${artist.source}: ${path.basename(artist.first.file)} and ${path.basename(artist.second.file)} ` +
+    `(cosine ${cosine(artist.first.embedding, artist.second.embedding).toFixed(3)}, labelled ${artist.first.label} and ${artist.second.label})`);
+
+  const media = new Map([
+    ['FcorrFirstAAAAA', { bytes: readFileSync(artist.first.file) }],
+    ['FcorrSecondBBBB', { bytes: readFileSync(artist.second.file) }],
+    ['FcorrClearCCCCC', { bytes: readFileSync(artist.clear.file) }],
+    ['FcorrBrokenDDDD', { bytes: Buffer.from('\xff\xd8\xff\xe0 not an image at all'.repeat(30), 'latin1') }],
+  ]);
+  const [first, second, clear, broken] = [...media.keys()];
+  const cells = [...media.keys()].map((mediaId, i) => ({ statusId: String(1900000000000000000n + BigInt(i)), mediaId, variant: 'both' }));
+  const page = readFileSync(path.join(root, 'tests', 'e2e', 'fixtures', 'x-media-tab.html'), 'utf8')
+    .replace('/*CELL_BATCHES*/[]', JSON.stringify([cells]));
+  const fetches = new Map(); // media id → how often the extension fetched it
+
+  const { chromium } = await import('playwright-core');
+  const profile = mkdtempSync(path.join(os.tmpdir(), 'illust-only-corrections-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM, headless: true, viewport: { width: 800, height: 600 }, args: CHROMIUM_ARGS,
+  });
+  try {
+    const worker = context.serviceWorkers()[0] ?? await context.waitForEvent('serviceworker');
+    const extensionId = new URL(worker.url()).host;
+    await context.route('**/*', (route) => {
+      const url = new URL(route.request().url());
+      if (url.protocol === 'chrome-extension:') return route.continue();
+      if (url.href.startsWith('https://x.com/somepainter/media')) return route.fulfill({ contentType: 'text/html; charset=utf-8', body: page });
+      const id = url.host === 'pbs.twimg.com' && url.pathname.match(/^\/media\/([\w-]+)$/)?.[1];
+      if (id && media.has(id)) {
+        if (route.request().serviceWorker()) fetches.set(id, (fetches.get(id) ?? 0) + 1);
+        return route.fulfill({ contentType: 'image/jpeg', body: media.get(id).bytes });
+      }
+      return route.fulfill({ status: 404, body: '' });
+    });
+
+    const tab = await context.newPage();
+    const consoleLines = [];
+    tab.on('console', (message) => consoleLines.push(message.text()));
+    const states = () => tab.evaluate(() => Object.fromEntries([...document.querySelectorAll('li[data-test-media]')].map((li) => {
+      const a = li.querySelector('a');
+      return [li.dataset.testMedia, { state: a.dataset.illustOnlyState ?? null, label: a.dataset.illustOnlyLabel ?? null }];
+    })));
+    const waitFor = async (predicate, what) => {
+      const deadline = Date.now() + WAIT_MS;
+      for (;;) {
+        const now = await states();
+        if (predicate(now)) return now;
+        if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}: ${JSON.stringify(now)}\nconsole: ${consoleLines.join('\n')}`);
+        await tab.waitForTimeout(100);
+      }
+    };
+    const judgedAll = (s) => [first, second, clear, broken].every((id) => s[id] && s[id].state && s[id].state !== 'pending');
+    const cell = (id) => tab.locator(`li[data-test-media="${id}"] a`);
+
+    // 1. The shipped model alone: both paintings hidden, the clear one shown, the broken one shown unjudged.
+    await tab.goto('https://x.com/somepainter/media');
+    let now = await waitFor(judgedAll, 'the first verdicts');
+    assert.equal(now[first].state, 'hidden');
+    assert.equal(now[second].state, 'hidden');
+    assert.equal(now[clear].state, 'visible');
+    assert.equal(now[broken].state, 'error');
+
+    // The placeholder's controls are buttons for screen readers and reachable by keyboard.
+    const always = cell(first).locator('.illust-only-always');
+    assert.equal(await always.getAttribute('role'), 'button');
+    assert.equal(await always.getAttribute('tabindex'), '0');
+    assert.match(await always.getAttribute('aria-label'), /illustration/i);
+    assert.equal(await cell(first).locator('.illust-only-show').getAttribute('role'), 'button');
+
+    // 2. A correction on a cell whose image failed: refused with a message, reached by keyboard.
+    const hidePhoto = cell(broken).locator('.illust-only-hide-photo');
+    assert.equal(await hidePhoto.getAttribute('tabindex'), '0');
+    await hidePhoto.focus();
+    await tab.keyboard.press('Enter');
+    await cell(broken).locator('.illust-only-note').waitFor();
+    assert.match(await cell(broken).locator('.illust-only-note').textContent(), /cannot learn from an image that did not load/);
+    assert.equal((await states())[broken].state, 'error');
+    assert.equal(new URL(tab.url()).pathname, '/somepainter/media', 'a control click must not follow the link');
+
+    // 3. "illustration: always show ones like this" on the first: it shows at once, and the similar
+    //    second painting is re-decided from its stored embedding (not fetched again) and shows too.
+    const fetchedBefore = fetches.get(second);
+    await always.click();
+    now = await states();
+    assert.equal(now[first].state, 'visible', 'the corrected cell shows at once');
+    now = await waitFor((s) => s[second].state === 'visible', 'the similar painting to show');
+    assert.equal(now[second].label, 'illustration');
+    assert.equal(now[clear].state, 'visible');
+    assert.equal(fetches.get(second), fetchedBefore, 're-decided without fetching the image again');
+
+    // 4. A reload: the corrections hold (the first by its own label, the second by the personal layer).
+    await tab.reload();
+    now = await waitFor(judgedAll, 'the verdicts after a reload');
+    assert.equal(now[first].state, 'visible');
+    assert.equal(now[second].state, 'visible');
+    assert.equal(now[first].label, 'illustration');
+
+    // 5. The popup: the count, a junk import refused whole, the export holds the correction.
+    const tabId = await worker.evaluate(async () => (await chrome.tabs.query({ url: 'https://x.com/*' }))[0].id);
+    const popup = await context.newPage();
+    await popup.goto(`chrome-extension://${extensionId}/popup.html?tab=${tabId}`);
+    await popup.waitForFunction(() => document.getElementById('corrections-count').textContent === 'Learned from 1 correction');
+    const junk = path.join(profile, 'junk.json');
+    writeFileSync(junk, JSON.stringify({ format: 'illust-only-corrections', version: 1, corrections: [{ mediaId: 'X', label: 'meme', modelVersion: 'v', time: 1 }] }));
+    await popup.setInputFiles('#import-file', junk);
+    await popup.waitForFunction(() => /^Not imported: correction 1: unknown label "meme"/.test(document.getElementById('corrections-message').textContent));
+    assert.equal(await popup.textContent('#corrections-count'), 'Learned from 1 correction', 'nothing of a refused file is kept');
+    const exported = await popup.evaluate((type) => chrome.runtime.sendMessage({ type }), MSG.EXPORT_CORRECTIONS);
+    const file = JSON.parse(exported.text);
+    assert.equal(file.format, 'illust-only-corrections');
+    assert.deepEqual(file.corrections.map((c) => [c.mediaId, c.label, c.account]), [[first, 'illustration', 'somepainter']]);
+    assert.equal(typeof file.corrections[0].embedding, 'string');
+
+    // 6. "Undo last": the shipped model decides again, on the open page too.
+    await popup.click('#undo-correction');
+    await popup.waitForFunction(() => document.getElementById('corrections-count').textContent === 'Learned from 0 corrections');
+    await waitFor((s) => s[first].state === 'hidden' && s[second].state === 'hidden', 'both paintings hidden again after undo');
+  } finally {
+    await context.close();
+    rmSync(profile, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,159 @@
+// The service worker's corrections logic (web/extension/corrections.js) with the real contract and the
+// real personal layer, on a store kept in memory (the extension's is IndexedDB, exercised by
+// tests/e2e/extension-corrections.test.mjs) and on one that fails like a full or unavailable disk.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { createCorrections } from '../../web/extension/corrections.js';
+import { MAX_CORRECTIONS, exportCorrections } from '../../web/lib/personal-layer.js';
+
+const contract = JSON.parse(readFileSync(new URL('../../model/contract.json', import.meta.url)));
+const SCREENSHOT = { illustration: 0.05, screenshot: 0.9, photo: 0.05 };
+const vector = (seed) => Float32Array.from({ length: 1280 }, (_, i) => ((i * 7919 + seed * 104729) % 97 < 15 ? ((i + seed) % 6) + 1 : 0));
+
+function memoryStore() {
+  const corrections = new Map();
+  const media = new Map();
+  return {
+    corrections, media,
+    listCorrections: async () => [...corrections.values()],
+    replaceCorrections: async (records) => { corrections.clear(); for (const r of records) corrections.set(r.mediaId, r); },
+    putCorrection: async (r) => { corrections.set(r.mediaId, r); },
+    deleteCorrections: async (ids) => { for (const id of ids) corrections.delete(id); },
+    getMedia: async (id) => media.get(id),
+    mediaOfAccounts: async (accounts) => [...media.values()].filter((m) => accounts.has(m.account)),
+    putMedia: async (r) => { media.set(r.mediaId, r); },
+  };
+}
+
+function setUp({ store = memoryStore(), version = contract.version, fetchable = () => true } = {}) {
+  let announced = 0;
+  const corrections = createCorrections({
+    store, getContract: async () => ({ ...contract, version }), announce: () => { announced += 1; },
+    computeEmbedding: async (mediaId) => (fetchable(mediaId)
+      ? { ok: true, scores: SCREENSHOT, embedding: vector(Number(mediaId.replace(/\D/g, '')) || 1) }
+      : { ok: false, code: 'fetch_failed', message: `https://pbs.twimg.com/media/${mediaId} answered HTTP 404` }),
+  });
+  return { corrections, store, announced: () => announced };
+}
+
+test('a correction decides its own media id and is counted; undo and reset forget it', async () => {
+  const { corrections, store, announced } = setUp();
+  await corrections.rememberMedia('m1', { ok: true, scores: SCREENSHOT, embedding: vector(1) }, 'painter');
+  assert.equal((await corrections.adjust('m1', SCREENSHOT, 'painter')).personal, false, 'nothing learned yet: the shipped scores');
+  const answer = await corrections.correct({ mediaId: 'm1', label: 'illustration', account: 'painter' });
+  assert.deepEqual(answer, { ok: true, count: 1 });
+  assert.equal(announced(), 1, 'open pages are told to re-decide');
+  const adjusted = await corrections.adjust('m1', SCREENSHOT, 'painter');
+  assert.equal(adjusted.personal, true);
+  assert.equal(adjusted.scores.illustration, 1);
+  const stored = store.corrections.get('m1');
+  assert.equal(stored.modelVersion, contract.version);
+  assert.equal(stored.account, 'painter');
+  assert.equal(stored.embedding.length, 1280);
+  assert.ok(Number.isFinite(stored.time));
+  assert.deepEqual(await corrections.status(), { ok: true, count: 1, learned: 1, notCarried: 0, carrying: 0, modelVersion: contract.version });
+  assert.deepEqual((await corrections.undo()).undone, { mediaId: 'm1', label: 'illustration' });
+  assert.equal((await corrections.adjust('m1', SCREENSHOT, 'painter')).personal, false);
+  await corrections.correct({ mediaId: 'm1', label: 'illustration', account: 'painter' });
+  await corrections.reset();
+  assert.equal((await corrections.status()).count, 0);
+});
+
+test('a media judged before it was kept is judged again for its embedding; one that cannot be fetched is refused', async () => {
+  const { corrections, store } = setUp({ fetchable: (id) => id !== 'gone1' });
+  assert.equal((await corrections.correct({ mediaId: 'old2', label: 'photo', account: 'someone' })).ok, true);
+  assert.ok(store.media.get('old2').embedding, 'kept for the next refit');
+  const refused = await corrections.correct({ mediaId: 'gone1', label: 'photo', account: 'someone' });
+  assert.equal(refused.ok, false);
+  assert.match(refused.message, /cannot learn from an image that did not load \(.*HTTP 404\)/);
+  assert.equal(store.corrections.has('gone1'), false);
+  assert.equal((await corrections.correct({ mediaId: 'old2', label: 'cat', account: 'someone' })).ok, false, 'unknown label');
+});
+
+test('a video or GIF cell is corrected by its poster key, like a photo, and survives export and import', async () => {
+  const { corrections, store } = setUp();
+  const poster = 'ext_tw_video_thumb/1234567890/pu/img/AbC-d_12';
+  const gif = 'tweet_video_thumb/GZx3aBc9QAAbcde';
+  await corrections.rememberMedia(poster, { ok: true, scores: SCREENSHOT, embedding: vector(3) }, 'painter');
+  assert.deepEqual(await corrections.correct({ mediaId: poster, label: 'illustration', account: 'painter' }), { ok: true, count: 1 });
+  assert.equal((await corrections.correct({ mediaId: gif, label: 'photo', account: 'painter' })).ok, true);
+  const adjusted = await corrections.adjust(poster, SCREENSHOT, 'painter');
+  assert.equal(adjusted.personal, true);
+  assert.equal(adjusted.scores.illustration, 1);
+  const file = (await corrections.exportFile()).text;
+  await corrections.reset();
+  assert.equal(store.corrections.size, 0);
+  assert.equal((await corrections.importFile({ text: file })).ok, true);
+  assert.deepEqual([...store.corrections.keys()].sort(), [poster, gif].sort());
+});
+
+test('the store keeps the latest corrections and drops the oldest', async () => {
+  const { corrections, store } = setUp();
+  const records = Array.from({ length: MAX_CORRECTIONS }, (_, i) => ({
+    mediaId: `x${i}`, label: 'illustration', embedding: null, modelVersion: contract.version, time: 1000 + i, account: null,
+  }));
+  await store.replaceCorrections(records);
+  const logged = [];
+  const info = console.info;
+  console.info = (...args) => logged.push(args.join(' '));
+  try {
+    assert.equal((await corrections.correct({ mediaId: 'new1', label: 'photo', account: 'a' })).count, MAX_CORRECTIONS);
+  } finally {
+    console.info = info;
+  }
+  assert.equal(store.corrections.size, MAX_CORRECTIONS);
+  assert.equal(store.corrections.has('x0'), false, 'the oldest went');
+  assert.ok(logged.some((line) => /dropped the 1 oldest/.test(line)), logged.join('\n'));
+});
+
+test('import: a valid file is merged, an invalid one refused whole with nothing changed', async () => {
+  const { corrections, store } = setUp();
+  await corrections.correct({ mediaId: 'm1', label: 'illustration', account: 'painter' });
+  const file = exportCorrections([{ mediaId: 'm7', label: 'photo', embedding: vector(7), modelVersion: contract.version, time: 5, account: 'cook' }], { labels: contract.labels });
+  assert.deepEqual(await corrections.importFile({ text: file }), { ok: true, imported: 1, count: 2 });
+  const before = [...store.corrections.keys()].sort();
+  const bad = await corrections.importFile({ text: file.replace('"label":"photo"', '"label":"meme"') });
+  assert.equal(bad.ok, false);
+  assert.match(bad.message, /unknown label "meme"/);
+  assert.deepEqual([...store.corrections.keys()].sort(), before);
+  assert.equal((await corrections.importFile({ text: 'x'.repeat(10 * 2 ** 20) })).ok, false);
+});
+
+test('a new model version: corrections are carried over by fetching their images again, or kept as labels and counted', async () => {
+  const store = memoryStore();
+  await store.replaceCorrections([
+    { mediaId: 'keep3', label: 'illustration', embedding: vector(3), modelVersion: 'old-model', time: 1, account: 'painter' },
+    { mediaId: 'gone4', label: 'photo', embedding: vector(4), modelVersion: 'old-model', time: 2, account: 'cook' },
+  ]);
+  const { corrections } = setUp({ store, version: 'new-model', fetchable: (id) => id !== 'gone4' });
+  const first = await corrections.status();
+  assert.equal(first.carrying, 2, 'being carried over');
+  for (let i = 0; i < 50 && (await corrections.status()).carrying > 0; i += 1) await new Promise((r) => setTimeout(r, 10));
+  const after = await corrections.status();
+  assert.deepEqual({ count: after.count, learned: after.learned, notCarried: after.notCarried, carrying: after.carrying }, { count: 2, learned: 1, notCarried: 1, carrying: 0 });
+  assert.equal(store.corrections.get('keep3').modelVersion, 'new-model');
+  assert.equal(store.corrections.get('gone4').embedding, null);
+  // Its label still decides its own media id.
+  assert.equal((await corrections.adjust('gone4', SCREENSHOT, 'cook')).scores.photo, 1);
+});
+
+test('storage unavailable: verdicts come from the shipped model, corrections are refused and the popup is told why', async () => {
+  const broken = () => Promise.reject(new Error('QuotaExceededError: the disk is full'));
+  const store = Object.fromEntries(Object.keys(memoryStore()).filter((k) => typeof memoryStore()[k] === 'function').map((k) => [k, broken]));
+  const warn = console.warn;
+  console.warn = () => {};
+  try {
+    const { corrections } = setUp({ store });
+    const adjusted = await corrections.adjust('m1', SCREENSHOT, 'painter');
+    assert.equal(adjusted.scores, SCREENSHOT);
+    assert.equal(adjusted.personal, false);
+    await corrections.rememberMedia('m1', { ok: true, scores: SCREENSHOT, embedding: vector(1) }, 'painter'); // does not throw
+    const refused = await corrections.correct({ mediaId: 'm1', label: 'illustration', account: 'painter' });
+    assert.equal(refused.ok, false);
+    assert.match(refused.message, /corrections cannot be stored: QuotaExceededError: the disk is full/);
+    assert.deepEqual(await corrections.status(), { ok: false, message: 'QuotaExceededError: the disk is full' });
+  } finally {
+    console.warn = warn;
+  }
+});

@@ -1,0 +1,38 @@
+// The Firefox build's pure parts: the manifest derived from web/extension/manifest.json, and the popup's
+// provider line for what Firefox withholds (cross-origin isolation, WebGPU).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { FIREFOX_ADDON_ID, FIREFOX_MIN_VERSION, firefoxManifest } from '../../tools/build/extension.mjs';
+import { classifierLabel } from '../../web/extension/classifier-label.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const chromium = JSON.parse(readFileSync(path.join(root, 'web', 'extension', 'manifest.json'), 'utf8'));
+
+test('Firefox manifest: event page, gecko id and minimum version, no offscreen or Chromium-only keys, the same hosts and CSP', () => {
+  const firefox = firefoxManifest(chromium);
+  assert.deepEqual(firefox.background, { scripts: ['service-worker.js'], type: 'module' });
+  assert.deepEqual(firefox.permissions, chromium.permissions.filter((p) => p !== 'offscreen'));
+  assert.ok(!firefox.permissions.includes('offscreen'));
+  assert.deepEqual(firefox.host_permissions, ['https://x.com/*', 'https://twitter.com/*', 'https://pbs.twimg.com/*']);
+  assert.deepEqual(firefox.host_permissions, chromium.host_permissions);
+  assert.deepEqual(firefox.content_scripts, chromium.content_scripts);
+  assert.deepEqual(firefox.content_security_policy, chromium.content_security_policy);
+  assert.match(firefox.content_security_policy.extension_pages, /'wasm-unsafe-eval'/);
+  assert.deepEqual(firefox.browser_specific_settings.gecko,
+    { id: FIREFOX_ADDON_ID, strict_min_version: FIREFOX_MIN_VERSION, data_collection_permissions: { required: ['none'] } });
+  for (const key of ['minimum_chrome_version', 'cross_origin_embedder_policy', 'cross_origin_opener_policy']) assert.ok(!(key in firefox), key);
+  assert.ok(chromium.permissions.includes('offscreen'), 'the Chromium manifest is left as it was');
+  assert.equal(chromium.background.service_worker, 'service-worker.js');
+});
+
+test('provider line: Firefox\'s fallbacks (no cross-origin isolation, no WebGPU) are said; Chromium\'s line is unchanged', () => {
+  assert.equal(classifierLabel({ provider: 'wasm', threads: 1, workers: 2, modelVersion: 'v1', crossOriginIsolated: false, webgpuFallback: 'not in this browser' }),
+    'WASM · 2 workers × 1 thread (1 thread each: not cross-origin isolated; WebGPU: not in this browser) · model v1');
+  assert.equal(classifierLabel({ provider: 'wasm', threads: 1, workers: 2, modelVersion: 'v1', crossOriginIsolated: true, webgpuFallback: 'no adapter' }),
+    'WASM · 2 workers × 1 thread (WebGPU: no adapter) · model v1');
+  assert.equal(classifierLabel({ provider: 'webgpu', threads: 0, modelVersion: 'v1', crossOriginIsolated: false }), 'WebGPU · model v1');
+});

@@ -1,0 +1,143 @@
+// Drives Debian's firefox-esr with the Firefox build of the extension, offline, for the e2e test and
+// the media-tab benchmark (puppeteer-core over WebDriver BiDi; no browser is downloaded):
+//   const fx = await launchFirefoxWithExtension({ extensionDir, answer });
+//   const page = await fx.browser.newPage(); await page.goto('https://x.com/someartist/media');
+//   const popup = await fx.openExtensionPage('popup.html');   // full extension APIs, like the popup
+//   fx.tunnelled / fx.refused: the hosts Firefox connected to through us; await fx.close();
+// X's hosts are answered by `answer(request, response)`, a local HTTPS server with a throwaway
+// self-signed certificate (openssl), reached through an HTTP CONNECT proxy that Firefox is told to use:
+// the proxy tunnels x.com, twitter.com and pbs.twimg.com to that server and refuses every other host
+// (Mozilla's own services included), so nothing leaves the machine and no port below 1024 is needed.
+// Test-only switches, each a Firefox pref or variable:
+//   extensions.webextensions.uuids        a fixed moz-extension:// UUID, so pages can be opened by URL
+//   MOZ_REMOTE_ALLOW_SYSTEM_ACCESS=1      lets BiDi navigate a tab to a moz-extension:// page
+//   extensions.originControls.grantByDefault  false: host permissions start withheld, as for a user who
+//                                         unticked them at install (true: granted at install)
+//   extensions.webextOptionalPermissionPrompts false: permissions.request() grants without a prompt,
+//                                         standing for the user's "Allow"
+//   acceptInsecureCerts                   the throwaway certificate is accepted (BiDi session option)
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+export const FIREFOX = '/usr/bin/firefox-esr';
+export const X_HOSTS = ['x.com', 'twitter.com', 'pbs.twimg.com'];
+export const FIREFOX_ADDON_UUID = '5f0c1d2e-7a3b-4c6d-9e8f-0a1b2c3d4e5f';
+
+/** Why the Firefox harness cannot run here, or null. */
+export function firefoxMissing() {
+  if (!existsSync(FIREFOX)) return `${FIREFOX} not installed (bash tools/setup.sh)`;
+  try { execFileSync('openssl', ['version'], { stdio: 'ignore' }); } catch { return 'openssl not found (it makes the local HTTPS certificate)'; }
+  return null;
+}
+
+/**
+ * Starts the fake X: an HTTPS server answering `answer` and a CONNECT proxy in front of it.
+ * Returns {proxyPort, tunnelled: Set, refused: Set, close()}.
+ */
+async function startFakeX(answer, dir) {
+  const key = path.join(dir, 'key.pem');
+  const cert = path.join(dir, 'cert.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2',
+    '-subj', '/CN=x.com', '-addext', `subjectAltName=${X_HOSTS.map((h) => `DNS:${h}`).join(',')}`], { stdio: 'ignore' });
+  const server = https.createServer({ key: readFileSync(key), cert: readFileSync(cert) }, answer);
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const tunnelled = new Set();
+  const refused = new Set();
+  const sockets = new Set();
+  const proxy = http.createServer((_request, response) => response.writeHead(403).end()); // plain HTTP: refused
+  proxy.on('connect', (request, client, head) => {
+    const [host, port] = String(request.url).split(':');
+    sockets.add(client);
+    client.on('close', () => sockets.delete(client));
+    client.on('error', () => {});
+    if (!X_HOSTS.includes(host) || port !== '443') {
+      refused.add(host);
+      client.end('HTTP/1.1 403 Forbidden\r\n\r\n');
+      return;
+    }
+    tunnelled.add(host);
+    const upstream = net.connect(server.address().port, '127.0.0.1', () => {
+      client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      if (head?.length) upstream.write(head);
+      upstream.pipe(client);
+      client.pipe(upstream);
+    });
+    sockets.add(upstream);
+    upstream.on('close', () => sockets.delete(upstream));
+    upstream.on('error', () => client.destroy());
+  });
+  await new Promise((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  return {
+    proxyPort: proxy.address().port, tunnelled, refused,
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      server.closeAllConnections?.();
+      server.close();
+      proxy.close();
+    },
+  };
+}
+
+/**
+ * Firefox (headless, fresh profile) with the extension installed as a temporary add-on.
+ * options: {extensionDir, answer(request, response), grantHostPermissions = true, prefs = {}}
+ * Returns {browser, addonId, openExtensionPage(relativeUrl) → Page, tunnelled, refused, close()}.
+ */
+export async function launchFirefoxWithExtension({ extensionDir, answer, grantHostPermissions = true, prefs = {} }) {
+  const { default: puppeteer } = await import('puppeteer-core');
+  const { browser_specific_settings: { gecko: { id: addonId } } } = JSON.parse(readFileSync(path.join(extensionDir, 'manifest.json'), 'utf8'));
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'illust-only-firefox-'));
+  let fakeX = null;
+  let browser = null;
+  const close = async () => {
+    await browser?.close().catch(() => {});
+    fakeX?.close();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    fakeX = await startFakeX(answer, dir);
+    browser = await puppeteer.launch({
+      browser: 'firefox', executablePath: FIREFOX, headless: true, acceptInsecureCerts: true,
+      env: { ...process.env, MOZ_REMOTE_ALLOW_SYSTEM_ACCESS: '1' },
+      extraPrefsFirefox: {
+        'network.proxy.type': 1, // manual proxy: every host through fakeX's CONNECT proxy
+        'network.proxy.ssl': '127.0.0.1',
+        'network.proxy.ssl_port': fakeX.proxyPort,
+        'network.proxy.http': '127.0.0.1',
+        'network.proxy.http_port': fakeX.proxyPort,
+        'network.proxy.no_proxies_on': '',
+        'network.proxy.allow_hijacking_localhost': true,
+        'extensions.webextensions.uuids': JSON.stringify({ [addonId]: FIREFOX_ADDON_UUID }),
+        'extensions.originControls.grantByDefault': grantHostPermissions,
+        'extensions.webextOptionalPermissionPrompts': false,
+        ...prefs,
+      },
+    });
+    await browser.installExtension(extensionDir);
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  /**
+   * Opens an extension page in a new tab. Puppeteer does not follow a BiDi navigation to a
+   * moz-extension:// URL to its end, so ask the document itself until it has loaded (a question
+   * asked while the tab switches documents fails: ask again).
+   */
+  const openExtensionPage = async (relativeUrl) => {
+    const page = await browser.newPage();
+    page.goto(`moz-extension://${FIREFOX_ADDON_UUID}/${relativeUrl}`).catch(() => {});
+    const deadline = Date.now() + 30000;
+    for (;;) {
+      const loaded = await page.evaluate(() => location.protocol === 'moz-extension:' && document.readyState === 'complete').catch(() => false);
+      if (loaded) return page;
+      if (Date.now() > deadline) throw new Error(`moz-extension://…/${relativeUrl} did not load within 30 s`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  };
+  return { browser, addonId, openExtensionPage, tunnelled: fakeX.tunnelled, refused: fakeX.refused, close };
+}

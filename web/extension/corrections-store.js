@@ -1,0 +1,119 @@
+// The extension's own IndexedDB for what the personal layer needs, apart from the verdict cache (its
+// own database, so no other part's schema or upgrades touch it):
+//   corrections  mediaId → {mediaId, label, embedding: Float32Array | null, modelVersion, time, account, notCarried?}
+//   media        mediaId → {mediaId, scores, embedding, modelVersion, account, time}: each judged image's
+//                scores and pooled embedding, so verdicts are re-decided after a correction without
+//                fetching or running the network again, and an account's uncorrected images can speak
+//                against a correction (web/lib/personal-layer.js).
+// IndexedDB, not chrome.storage.local: embeddings are 5 KB each and structured clone keeps them
+// Float32Arrays. Everything stays on the device. Every function rejects with an Error whose message
+// says why (quota, private mode, a broken profile); the caller then keeps the shipped model (fail open).
+
+const DB_NAME = 'illust-only-corrections';
+const DB_VERSION = 1;
+export const MAX_MEDIA_RECORDS = 5000; // ~25 MB of embeddings; the oldest are pruned beyond this
+
+let dbPromise = null;
+
+function promisify(request) {
+  return new Promise((resolve, reject) => {
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error ?? new Error('IndexedDB request failed'));
+  });
+}
+
+function openDb() {
+  dbPromise ??= new Promise((resolve, reject) => {
+    let request;
+    try {
+      request = indexedDB.open(DB_NAME, DB_VERSION);
+    } catch (error) {
+      reject(new Error(`IndexedDB unavailable (${error?.message ?? error})`));
+      return;
+    }
+    request.onupgradeneeded = () => {
+      const db = request.result;
+      if (!db.objectStoreNames.contains('corrections')) db.createObjectStore('corrections', { keyPath: 'mediaId' });
+      if (!db.objectStoreNames.contains('media')) {
+        const media = db.createObjectStore('media', { keyPath: 'mediaId' });
+        media.createIndex('account', 'account');
+        media.createIndex('time', 'time');
+      }
+    };
+    request.onsuccess = () => {
+      const db = request.result;
+      db.onversionchange = () => { db.close(); dbPromise = null; };
+      resolve(db);
+    };
+    request.onerror = () => reject(new Error(`cannot open the corrections database (${request.error?.message ?? 'unknown error'})`));
+    request.onblocked = () => reject(new Error('the corrections database is blocked by another copy of the extension'));
+  });
+  dbPromise.catch(() => { dbPromise = null; }); // a later call tries again
+  return dbPromise;
+}
+
+async function withStore(name, mode, work) {
+  const db = await openDb();
+  const transaction = db.transaction(name, mode);
+  const done = new Promise((resolve, reject) => {
+    transaction.oncomplete = resolve;
+    transaction.onabort = () => reject(transaction.error ?? new Error('IndexedDB transaction aborted'));
+    transaction.onerror = () => reject(transaction.error ?? new Error('IndexedDB transaction failed'));
+  });
+  const result = await work(transaction.objectStore(name));
+  await done;
+  return result;
+}
+
+/** Opens the database now (the popup's "storage available?" check). */
+export async function checkStorage() {
+  await openDb();
+}
+
+export function listCorrections() {
+  return withStore('corrections', 'readonly', (store) => promisify(store.getAll()));
+}
+
+/** Replaces every stored correction with `records` (already bounded by the caller). */
+export function replaceCorrections(records) {
+  return withStore('corrections', 'readwrite', (store) => {
+    store.clear();
+    for (const record of records) store.put(record);
+  });
+}
+
+export function putCorrection(record) {
+  return withStore('corrections', 'readwrite', (store) => { store.put(record); });
+}
+
+export function deleteCorrections(mediaIds) {
+  return withStore('corrections', 'readwrite', (store) => { for (const id of mediaIds) store.delete(id); });
+}
+
+export function getMedia(mediaId) {
+  return withStore('media', 'readonly', (store) => promisify(store.get(mediaId)));
+}
+
+/** The stored media of the given accounts (the personal layer's references). */
+export function mediaOfAccounts(accounts) {
+  return withStore('media', 'readonly', async (store) => {
+    const index = store.index('account');
+    const lists = await Promise.all([...accounts].map((account) => promisify(index.getAll(account))));
+    return lists.flat();
+  });
+}
+
+let putsSincePrune = 0;
+/** Stores one image's scores and embedding; now and then drops the oldest beyond MAX_MEDIA_RECORDS. */
+export async function putMedia(record) {
+  await withStore('media', 'readwrite', (store) => { store.put(record); });
+  putsSincePrune += 1;
+  if (putsSincePrune < 200) return;
+  putsSincePrune = 0;
+  await withStore('media', 'readwrite', async (store) => {
+    const excess = (await promisify(store.count())) - MAX_MEDIA_RECORDS;
+    if (excess <= 0) return;
+    const keys = await promisify(store.index('time').getAllKeys(null, excess));
+    for (const key of keys) store.delete(key);
+  });
+}

@@ -1,0 +1,238 @@
+// The service worker's side of learning from corrections (issue #19): stores a user's corrections and
+// each judged image's scores + embedding (corrections-store.js), fits the personal layer
+// (web/lib/personal-layer.js) off the page's main thread, here in the service worker, and adjusts every
+// verdict with it. Also undo, reset, export/import and carrying corrections over to a new model.
+// Fail open: when storage is unavailable or anything here throws, verdicts come from the shipped model
+// alone and the popup says why.
+import * as indexedDbStore from './corrections-store.js';
+import { decide } from '../lib/decide.js';
+import { boundCorrections, exportCorrections, fitPersonalLayer, applyPersonalLayer, makeCorrection, parseCorrectionsFile, MAX_CORRECTIONS } from '../lib/personal-layer.js';
+
+const LOG = 'Illust Only:';
+// An account's most recent images that speak for or against its corrections; bounds the refit's work
+// (it grows with the square of this per corrected account).
+const MAX_REFERENCES_PER_ACCOUNT = 400;
+// New images of a corrected account are new references; refit for them at most this often (a refit
+// per verdict while a long grid loads would redo the same work dozens of times).
+const REFIT_AFTER_NEW_MEDIA_MS = 5000;
+export const ACCOUNT = /^[a-z0-9_]{1,15}$/; // X user names, lower-cased
+
+/**
+ * deps: {getContract() → contract, computeEmbedding(mediaId) → classifier result with embedding (fetches
+ * the image again), announce() (tells the open pages to re-decide their verdicts), store (default:
+ * corrections-store.js; tests pass one in memory, or one that fails like a full disk)}.
+ */
+export function createCorrections({ getContract, computeEmbedding, announce, store = indexedDbStore }) {
+  let state = null; // Promise<{corrections, byMedia: Map, layer}> for the current model version
+  let storageError = null; // why corrections cannot be kept, for the popup
+  let migrating = null;
+  let refitting = null;
+
+  const failed = (error) => {
+    storageError = String(error?.message ?? error);
+    console.warn(`${LOG} corrections unavailable, using the shipped model: ${storageError}`);
+  };
+
+  async function build() {
+    const contract = await getContract();
+    const corrections = await store.listCorrections();
+    storageError = null;
+    const version = contract.version;
+    const usable = corrections.filter((c) => c.modelVersion === version && c.embedding);
+    const corrected = new Set(corrections.map((c) => c.mediaId));
+    const accounts = new Set(usable.map((c) => c.account).filter(Boolean));
+    // The corrected accounts' other images, with the label the shipped model gave them.
+    const perAccount = new Map();
+    for (const m of accounts.size === 0 ? [] : await store.mediaOfAccounts(accounts)) {
+      if (m.modelVersion !== version || corrected.has(m.mediaId)) continue;
+      if (!perAccount.has(m.account)) perAccount.set(m.account, []);
+      perAccount.get(m.account).push(m);
+    }
+    const references = [...perAccount.values()].flatMap((list) => list.sort((a, b) => b.time - a.time).slice(0, MAX_REFERENCES_PER_ACCOUNT))
+      .map((m) => ({ id: m.mediaId, account: m.account, embedding: m.embedding, label: decide(m.scores, contract).label }));
+    const layer = fitPersonalLayer(usable, { labels: contract.labels, references });
+    if (corrections.some((c) => c.modelVersion !== version && !c.notCarried)) migrate(version);
+    return { version, corrections, byMedia: new Map(corrections.map((c) => [c.mediaId, c])), layer, accounts, fittedAt: Date.now() };
+  }
+
+  function current() {
+    state ??= build();
+    state.catch((error) => { failed(error); state = null; });
+    return state;
+  }
+
+  function changed() {
+    state = null;
+    announce();
+  }
+
+  /**
+   * A new model version: the stored embeddings no longer match. Each correction's image is fetched and
+   * judged again for its new embedding; when it cannot be (deleted, offline), the label is kept (its own
+   * media id still gets it) and the record is marked as not carried over.
+   */
+  function migrate(version) {
+    migrating ??= (async () => {
+      const corrections = await store.listCorrections();
+      for (const c of corrections.filter((r) => r.modelVersion !== version && !r.notCarried)) {
+        const result = await computeEmbedding(c.mediaId).catch((error) => ({ ok: false, message: String(error?.message ?? error) }));
+        const next = result.ok && result.embedding
+          ? { ...c, embedding: Float32Array.from(result.embedding), modelVersion: version }
+          : { ...c, embedding: null, notCarried: true };
+        if (!next.embedding) console.info(`${LOG} correction of ${c.mediaId} not carried over to model ${version}: ${result.message ?? 'no embedding'}`);
+        await store.putCorrection(next);
+      }
+    })().catch(failed).finally(() => { migrating = null; changed(); });
+    return migrating;
+  }
+
+  /** Keeps an image's scores and embedding (called for every fresh verdict). */
+  async function rememberMedia(mediaId, result, account) {
+    if (!result?.ok || !result.embedding) return;
+    try {
+      const contract = await getContract();
+      await store.putMedia({
+        mediaId, scores: result.scores, embedding: Float32Array.from(result.embedding), modelVersion: contract.version,
+        account: ACCOUNT.test(account ?? '') ? account : null, time: Date.now(),
+      });
+      // A new image of a corrected account is a new reference: refit, now and then, in the background
+      // (verdicts meanwhile use the current layer).
+      const known = await state?.catch(() => null);
+      if (known?.accounts.has(account) && Date.now() - known.fittedAt > REFIT_AFTER_NEW_MEDIA_MS && !refitting) {
+        const before = state;
+        refitting = build().then((next) => { if (state === before) state = Promise.resolve(next); })
+          .catch(failed).finally(() => { refitting = null; });
+      }
+    } catch (error) {
+      failed(error);
+    }
+  }
+
+  /**
+   * The scores to decide with: the user's own label for a corrected media id, else the personal
+   * layer's adjustment of the shipped scores. Returns {scores, personal: bool}. Never throws.
+   */
+  async function adjust(mediaId, scores, account) {
+    try {
+      const { byMedia, layer, version } = await current();
+      const own = byMedia.get(mediaId);
+      if (own) {
+        const contract = await getContract();
+        return { scores: Object.fromEntries(contract.labels.map((l) => [l, l === own.label ? 1 : 0])), personal: true };
+      }
+      if (layer.count === 0) return { scores, personal: false };
+      const media = await store.getMedia(mediaId);
+      if (!media?.embedding || media.modelVersion !== version) return { scores, personal: false };
+      const result = applyPersonalLayer(layer, scores, media.embedding, { account: ACCOUNT.test(account ?? '') ? account : null, id: mediaId });
+      return { scores: result.scores, personal: result.changed };
+    } catch (error) {
+      failed(error);
+      return { scores, personal: false };
+    }
+  }
+
+  /** CORRECT_MEDIA: {mediaId, label, account} → {ok:true, count} | {ok:false, message}. */
+  async function correct({ mediaId, label, account }) {
+    try {
+      const contract = await getContract();
+      if (!contract.labels.includes(label)) return { ok: false, message: `unknown label "${String(label).slice(0, 40)}"` };
+      let media = await store.getMedia(mediaId);
+      if (!media?.embedding || media.modelVersion !== contract.version) {
+        // Judged before it was kept (an older verdict cache): judge it again for its embedding.
+        const result = await computeEmbedding(mediaId);
+        if (!result?.ok || !result.embedding) {
+          return { ok: false, message: `cannot learn from an image that did not load (${result?.message ?? 'no embedding'})` };
+        }
+        await rememberMedia(mediaId, result, account);
+        media = { embedding: result.embedding };
+      }
+      const record = makeCorrection({
+        mediaId, label, embedding: media.embedding, modelVersion: contract.version, time: Date.now(),
+        account: ACCOUNT.test(account ?? '') ? account : null,
+      }, { labels: contract.labels });
+      const { kept, dropped } = boundCorrections([...(await store.listCorrections()), record]);
+      await store.putCorrection(record);
+      if (dropped.length) {
+        await store.deleteCorrections(dropped.map((c) => c.mediaId));
+        console.info(`${LOG} kept the latest ${MAX_CORRECTIONS} corrections; dropped the ${dropped.length} oldest`);
+      }
+      changed();
+      return { ok: true, count: kept.length };
+    } catch (error) {
+      failed(error);
+      return { ok: false, message: `corrections cannot be stored: ${storageError}` };
+    }
+  }
+
+  async function status() {
+    try {
+      const { corrections, version } = await current();
+      return {
+        ok: true, count: corrections.length,
+        learned: corrections.filter((c) => c.modelVersion === version && c.embedding).length,
+        notCarried: corrections.filter((c) => c.notCarried).length,
+        carrying: corrections.filter((c) => c.modelVersion !== version && !c.notCarried).length,
+        modelVersion: version,
+      };
+    } catch (error) {
+      failed(error);
+      return { ok: false, message: storageError };
+    }
+  }
+
+  async function undo() {
+    try {
+      const corrections = await store.listCorrections();
+      if (corrections.length === 0) return { ok: false, message: 'nothing to undo' };
+      const last = corrections.reduce((a, b) => (b.time > a.time ? b : a));
+      await store.deleteCorrections([last.mediaId]);
+      changed();
+      return { ok: true, undone: { mediaId: last.mediaId, label: last.label } };
+    } catch (error) {
+      failed(error);
+      return { ok: false, message: storageError };
+    }
+  }
+
+  async function reset() {
+    try {
+      await store.replaceCorrections([]);
+      changed();
+      return { ok: true };
+    } catch (error) {
+      failed(error);
+      return { ok: false, message: storageError };
+    }
+  }
+
+  async function exportFile() {
+    try {
+      const contract = await getContract();
+      const corrections = (await store.listCorrections()).sort((a, b) => b.time - a.time);
+      return { ok: true, text: exportCorrections(corrections, { labels: contract.labels }), count: corrections.length };
+    } catch (error) {
+      failed(error);
+      return { ok: false, message: storageError };
+    }
+  }
+
+  /** IMPORT_CORRECTIONS {text}: merged with the stored ones (newest per media id wins), or refused whole. */
+  async function importFile({ text }) {
+    try {
+      const contract = await getContract();
+      const dims = (await current()).layer.dims || null;
+      const parsed = parseCorrectionsFile(text, { labels: contract.labels, dims });
+      if (!parsed.ok) return parsed;
+      const { kept, dropped } = boundCorrections([...(await store.listCorrections()), ...parsed.corrections]);
+      await store.replaceCorrections(kept);
+      if (dropped.length) console.info(`${LOG} kept the latest ${MAX_CORRECTIONS} corrections; dropped the ${dropped.length} oldest`);
+      changed();
+      return { ok: true, imported: parsed.corrections.length, count: kept.length };
+    } catch (error) {
+      failed(error);
+      return { ok: false, message: `corrections cannot be stored: ${storageError}` };
+    }
+  }
+
+  return { adjust, rememberMedia, correct, status, undo, reset, exportFile, importFile, storageError: () => storageError };
+}

@@ -1,0 +1,79 @@
+// The popup's corrections section (issue #19), apart from popup.js: "Learned from N corrections", undo
+// the last, reset, export to a JSON file and import one. The corrections live in the service worker's
+// IndexedDB (corrections.js); this page only asks. An import file is read here and checked there: an
+// invalid or foreign file is refused whole with the reason, and nothing changes.
+import { MSG } from './messages.js';
+import { MAX_IMPORT_BYTES } from '../lib/personal-layer.js';
+
+const $ = (id) => document.getElementById(id);
+const POLL_MS = 1000;
+
+function say(text, { error = false } = {}) {
+  $('corrections-message').textContent = text;
+  $('corrections-message').classList.toggle('error', error);
+}
+
+async function ask(message) {
+  return chrome.runtime.sendMessage(message).catch((error) => ({ ok: false, message: String(error?.message ?? error) }));
+}
+
+async function refresh() {
+  const status = await ask({ type: MSG.GET_CORRECTIONS });
+  const buttons = ['undo-correction', 'reset-corrections', 'export-corrections', 'import-corrections'];
+  if (!status?.ok) {
+    // Storage full or unavailable: the extension goes on with the shipped model; say why.
+    $('corrections-count').textContent = `Corrections unavailable (${status?.message ?? 'no answer'}); using the shipped model`;
+    for (const id of buttons) $(id).disabled = true;
+    return;
+  }
+  for (const id of buttons) $(id).disabled = false;
+  $('undo-correction').disabled = status.count === 0;
+  $('reset-corrections').disabled = status.count === 0;
+  const parts = [`Learned from ${status.learned} correction${status.learned === 1 ? '' : 's'}`];
+  if (status.carrying > 0) parts.push(`${status.carrying} being carried over to the new model`);
+  if (status.notCarried > 0) parts.push(`${status.notCarried} could not be carried over to the new model (their images could not be fetched again; their own labels are kept)`);
+  $('corrections-count').textContent = parts.join('; ');
+}
+
+async function run(message, done) {
+  const answer = await ask(message);
+  if (answer?.ok) say(done(answer)); else say(answer?.message ?? 'no answer', { error: true });
+  await refresh();
+  return answer;
+}
+
+$('undo-correction').addEventListener('click', () => run({ type: MSG.UNDO_CORRECTION },
+  (a) => `Undone: ${a.undone.label} for media ${a.undone.mediaId}`));
+$('reset-corrections').addEventListener('click', () => {
+  if (!confirm('Forget every correction? The shipped model alone will decide again.')) return;
+  run({ type: MSG.RESET_CORRECTIONS }, () => 'All corrections forgotten');
+});
+$('export-corrections').addEventListener('click', async () => {
+  const answer = await ask({ type: MSG.EXPORT_CORRECTIONS });
+  if (!answer?.ok) { say(answer?.message ?? 'no answer', { error: true }); return; }
+  const url = URL.createObjectURL(new Blob([answer.text], { type: 'application/json' }));
+  const link = Object.assign(document.createElement('a'), { href: url, download: `illust-only-corrections-${new Date().toISOString().slice(0, 10)}.json` });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+  say(`Exported ${answer.count} correction${answer.count === 1 ? '' : 's'}`);
+});
+$('import-corrections').addEventListener('click', () => $('import-file').click());
+$('import-file').addEventListener('change', async () => {
+  const file = $('import-file').files?.[0];
+  $('import-file').value = '';
+  if (!file) return;
+  // Refused before reading: a huge file is no export of ours.
+  if (file.size > MAX_IMPORT_BYTES) {
+    say(`Not imported: the file is too large (${(file.size / 2 ** 20).toFixed(1)} MB); nothing changed`, { error: true });
+    return;
+  }
+  const answer = await ask({ type: MSG.IMPORT_CORRECTIONS, text: await file.text() });
+  if (answer?.ok) say(`Imported ${answer.imported} correction${answer.imported === 1 ? '' : 's'}; ${answer.count} kept`);
+  else say(`Not imported: ${answer?.message ?? 'no answer'}; nothing changed`, { error: true });
+  await refresh();
+});
+
+refresh();
+setInterval(refresh, POLL_MS);
