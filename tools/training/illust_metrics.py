@@ -47,6 +47,18 @@ def source_capped_weights(sources, cap: int) -> np.ndarray:
     return np.array([min(1.0, cap / counts[s]) for s in sources])
 
 
+def largest_threshold_keeping(labels, probs, target_recall, weights=None) -> float:
+    """The largest threshold t (one of the illustrations' own scores) at which illustration recall, with
+    `weights` per image, is still >= target_recall; 0 when none is."""
+    labels, probs = np.asarray(labels), np.asarray(probs)
+    best = 0.0
+    for t in np.unique(probs[labels == ILLUSTRATION, ILLUSTRATION]):  # ascending: recall only falls as t rises
+        if illustration_recall(labels, probs, t, weights) < target_recall:
+            break
+        best = float(t)
+    return best
+
+
 def choose_threshold(labels, probs, sources, target_recall=0.98, ceiling=0.5, floor=0.02, source_cap=40,
                      folds=None) -> dict:
     """The strictest threshold keeping illustration recall >= target per image, with big sources capped at
@@ -56,40 +68,23 @@ def choose_threshold(labels, probs, sources, target_recall=0.98, ceiling=0.5, fl
     score lower than ours) nor below `floor`. Returns {threshold, by_image, by_source, by_fold (the worst
     fold's), per_fold} where by_* is the largest threshold meeting the target on that weighting alone."""
     labels, probs = np.asarray(labels), np.asarray(probs)
-    scores = np.unique(probs[labels == ILLUSTRATION, ILLUSTRATION])
-    balanced = source_capped_weights(sources, source_cap)
-
-    def largest_meeting(weights, mask=None):
-        mask = np.ones(len(labels), bool) if mask is None else mask
-        best = 0.0
-        for t in scores:  # ascending: recall only falls as t rises
-            if illustration_recall(labels[mask], probs[mask], t, None if weights is None else weights[mask]) >= target_recall:
-                best = float(t)
-            else:
-                break
-        return best
-
-    by_image, by_source = largest_meeting(None), largest_meeting(balanced)
+    by_image = largest_threshold_keeping(labels, probs, target_recall)
+    by_source = largest_threshold_keeping(labels, probs, target_recall, source_capped_weights(sources, source_cap))
     per_fold = []
     if folds is not None:
         folds = np.asarray(folds)
-        # A fold without illustrations has no recall to keep.
-        per_fold = [largest_meeting(balanced_within(sources, folds, k, source_cap), folds == k)
-                    for k in sorted(set(folds.tolist())) if (labels[folds == k] == ILLUSTRATION).any()]
+        for k in sorted(set(folds.tolist())):
+            mask = folds == k
+            if not (labels[mask] == ILLUSTRATION).any():
+                continue  # a fold without illustrations has no recall to keep
+            fold_sources = [s for s, m in zip(sources, mask) if m]
+            per_fold.append(largest_threshold_keeping(labels[mask], probs[mask], target_recall,
+                                                      source_capped_weights(fold_sources, source_cap)))
     by_fold = min(per_fold) if per_fold else ceiling
     threshold = float(np.clip(min(by_image, by_source, by_fold, ceiling), floor, ceiling))
     return {"threshold": threshold, "by_image": by_image, "by_source": by_source, "by_fold": by_fold,
             "per_fold": per_fold, "target_recall": target_recall, "ceiling": ceiling, "floor": floor,
             "source_cap": source_cap}
-
-
-def balanced_within(sources, folds, fold, cap: int) -> np.ndarray:
-    """Source-capped weights over all images, computed as if only `fold`'s images existed (others get 0:
-    callers mask them out anyway)."""
-    weights = np.zeros(len(sources))
-    mask = np.asarray(folds) == fold
-    weights[mask] = source_capped_weights([s for s, m in zip(sources, mask) if m], cap)
-    return weights
 
 
 def summarise(labels, probs, sources, threshold, folds=None) -> dict:
@@ -141,8 +136,7 @@ def precision_at_recall(labels, probs, target_recall=0.98) -> float:
     """Illustration precision at the largest threshold that keeps per-image recall >= target: how clean
     the kept set can be, whatever threshold ships."""
     labels, probs = np.asarray(labels), np.asarray(probs)
-    choice = choose_threshold(labels, probs, [""] * len(labels), target_recall, ceiling=1.0, floor=0.0, source_cap=10**9)
-    t = choice["by_image"]
+    t = largest_threshold_keeping(labels, probs, target_recall)
     kept = probs[:, ILLUSTRATION] >= t
     return float(((labels == ILLUSTRATION) & kept).sum() / max(kept.sum(), 1))
 
