@@ -33,17 +33,12 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 
 import { MSG } from '../../web/extension/messages.js';
 import { pickImages } from './extension-images.mjs';
+import { CHROMIUM, CHROMIUM_ARGS, dataDir, extensionDir, root } from './chromium-extension.mjs';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const dataDir = process.env.ILLUST_ONLY_DATA ?? path.join(root, '..', 'shared', 'data');
-const extensionDir = path.join(root, 'build', 'extension');
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', `--disable-extensions-except=${extensionDir}`, `--load-extension=${extensionDir}`];
 const LABELS_HIDDEN_BY_DEFAULT = new Set(['screenshot', 'photo']);
 const JUDGE_TIMEOUT_MS = 45000;
 const MAX_EXTENSION_MB = 64; // model ~9 MB + ORT's wasm runtime 14 MB + its WebGPU runtime 27 MB
