@@ -5,10 +5,9 @@
 // `--runtime web` swaps onnxruntime-node for onnxruntime-web's wasm build to show both give the same
 // answers. Exit codes: 0 it ran (even if some images could not be read), 1 nothing could run (no core
 // build, bad contract, wrong or corrupt model), 2 usage error.
-import { parseArgs } from 'node:util';
 import { IMAGE_EXTENSIONS, readImageFile, walkImageFiles } from './lib/image-files.mjs';
 import { DEFAULT_CONTRACT, RUNTIMES, SetupError, openNodeClassifier } from './lib/node-classifier.mjs';
-import { UsageError, parseCommandLine, runIfMain } from './lib/run-cli.mjs';
+import { UsageError, parseCommandLine, parseToolArgs, runIfMain } from './lib/run-cli.mjs';
 
 export const USAGE = `Usage: node tools/classify.mjs [options] PATH...
 
@@ -38,26 +37,16 @@ const round = (x, digits) => (Number.isFinite(x) ? Number(x.toFixed(digits)) : x
 
 /** Parses argv (without node and script). Returns the options or throws UsageError. */
 export function parseClassifyArgs(argv) {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv, allowPositionals: true, strict: true,
-      options: {
-        runtime: { type: 'string', default: 'node' },
-        model: { type: 'string' },
-        contract: { type: 'string', default: DEFAULT_CONTRACT },
-        threads: { type: 'string' },
-        strictness: { type: 'string' },
-        'all-files': { type: 'boolean', default: false },
-        pretty: { type: 'boolean', default: false },
-        summary: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    });
-  } catch (error) {
-    throw new UsageError(error.message);
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals } = parseToolArgs(argv, {
+    runtime: { type: 'string', default: 'node' },
+    model: { type: 'string' },
+    contract: { type: 'string', default: DEFAULT_CONTRACT },
+    threads: { type: 'string' },
+    strictness: { type: 'string' },
+    'all-files': { type: 'boolean', default: false },
+    pretty: { type: 'boolean', default: false },
+    summary: { type: 'boolean', default: false },
+  });
   if (values.help) return { help: true };
   if (!RUNTIMES.includes(values.runtime)) throw new UsageError(`--runtime must be ${RUNTIMES.join(' or ')}, not "${values.runtime}"`);
   let threads;

@@ -9,7 +9,6 @@ import { constants as fsConstants } from 'node:fs';
 import { access, mkdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
 import { collectDataset, readCorrections } from './lib/dataset.mjs';
 import { buildSections, renderHtml, renderMarkdown, renderText } from './lib/evaluation-report.mjs';
 import { loadHeldOut } from './lib/held-out.mjs';
@@ -17,7 +16,7 @@ import { readImageFile } from './lib/image-files.mjs';
 import { DEFAULT_CONTRACT, ROOT, RUNTIMES, SetupError, loadContract, openNodeClassifier } from './lib/node-classifier.mjs';
 import { loadNsfwBaseline } from './lib/nsfwjs-node.mjs';
 import { thumbnailPng } from './lib/thumbnail.mjs';
-import { UsageError, parseCommandLine, runIfMain } from './lib/run-cli.mjs';
+import { UsageError, parseCommandLine, parseToolArgs, runIfMain } from './lib/run-cli.mjs';
 
 export const USAGE = `Usage: node tools/evaluate.mjs DATA_DIR [options]
 
@@ -54,23 +53,13 @@ function positiveInteger(text, flag, max = 1e9) {
 }
 
 export function parseEvaluateArgs(argv) {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv, allowPositionals: true, strict: true,
-      options: {
-        out: { type: 'string' }, folds: { type: 'string' }, corrections: { type: 'string' },
-        'limit-per-source': { type: 'string' }, runtime: { type: 'string', default: 'node' },
-        model: { type: 'string' }, contract: { type: 'string', default: DEFAULT_CONTRACT }, threads: { type: 'string' },
-        'no-baseline': { type: 'boolean', default: false }, 'no-thumbnails': { type: 'boolean', default: false },
-        'thumbnail-size': { type: 'string' }, 'summary-md': { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    });
-  } catch (error) {
-    throw new UsageError(error.message);
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals } = parseToolArgs(argv, {
+    out: { type: 'string' }, folds: { type: 'string' }, corrections: { type: 'string' },
+    'limit-per-source': { type: 'string' }, runtime: { type: 'string', default: 'node' },
+    model: { type: 'string' }, contract: { type: 'string', default: DEFAULT_CONTRACT }, threads: { type: 'string' },
+    'no-baseline': { type: 'boolean', default: false }, 'no-thumbnails': { type: 'boolean', default: false },
+    'thumbnail-size': { type: 'string' }, 'summary-md': { type: 'string' },
+  });
   if (values.help) return { help: true };
   if (positionals.length !== 1) throw new UsageError(positionals.length ? `expected one DATA_DIR, got ${positionals.length}` : 'no DATA_DIR given');
   if (!RUNTIMES.includes(values.runtime)) throw new UsageError(`--runtime must be ${RUNTIMES.join(' or ')}, not "${values.runtime}"`);

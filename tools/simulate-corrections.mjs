@@ -8,11 +8,10 @@
 // version in build/embeddings/, so a re-run takes seconds and a retrained model is measured afresh.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { collectDataset, readCorrections } from './lib/dataset.mjs';
 import { embedDataset } from './lib/embedding-cache.mjs';
 import { DEFAULT_CONTRACT, ROOT, RUNTIMES, SetupError, loadContract, openNodeClassifier } from './lib/node-classifier.mjs';
-import { UsageError, parseCommandLine, runIfMain } from './lib/run-cli.mjs';
+import { UsageError, parseCommandLine, parseToolArgs, runIfMain } from './lib/run-cli.mjs';
 import { decide } from '../web/lib/decide.js';
 import { DEFAULT_ACCOUNT_GATE, DEFAULT_GATE, DEFAULT_PROPAGATE, MAX_CORRECTIONS, applyPersonalLayer, fitPersonalLayer } from '../web/lib/personal-layer.js';
 
@@ -57,25 +56,15 @@ function numberList(text, flag, { integer, max = 1 }) {
 }
 
 export function parseSimulateArgs(argv) {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv, allowPositionals: true, strict: true,
-      options: {
-        k: { type: 'string', default: '1,3,5,10' }, gate: { type: 'string', default: String(DEFAULT_GATE) },
-        'account-gate': { type: 'string', default: String(DEFAULT_ACCOUNT_GATE) },
-        method: { type: 'string', default: 'prototype' }, lambda: { type: 'string', default: '1' },
-        propagate: { type: 'string', default: String(DEFAULT_PROPAGATE) },
-        unseen: { type: 'boolean', default: false }, 'mixed-accounts': { type: 'boolean', default: false }, folds: { type: 'string' }, corrections: { type: 'string' },
-        runtime: { type: 'string', default: 'node' }, threads: { type: 'string', default: '1' },
-        contract: { type: 'string', default: DEFAULT_CONTRACT }, model: { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    });
-  } catch (error) {
-    throw new UsageError(error.message);
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals } = parseToolArgs(argv, {
+    k: { type: 'string', default: '1,3,5,10' }, gate: { type: 'string', default: String(DEFAULT_GATE) },
+    'account-gate': { type: 'string', default: String(DEFAULT_ACCOUNT_GATE) },
+    method: { type: 'string', default: 'prototype' }, lambda: { type: 'string', default: '1' },
+    propagate: { type: 'string', default: String(DEFAULT_PROPAGATE) },
+    unseen: { type: 'boolean', default: false }, 'mixed-accounts': { type: 'boolean', default: false }, folds: { type: 'string' }, corrections: { type: 'string' },
+    runtime: { type: 'string', default: 'node' }, threads: { type: 'string', default: '1' },
+    contract: { type: 'string', default: DEFAULT_CONTRACT }, model: { type: 'string' },
+  });
   if (values.help) return { help: true };
   if (positionals.length !== 1) throw new UsageError(positionals.length ? `expected one FOLDER, got ${positionals.length}` : 'no FOLDER given');
   if (!['prototype', 'residual'].includes(values.method)) throw new UsageError(`--method must be prototype or residual, not "${values.method}"`);

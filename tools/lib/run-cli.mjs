@@ -1,9 +1,26 @@
 // Runs a tool's main(argv) when its file is the script Node was started with, so the same module can
-// also be imported by tests. Shared by classify.mjs and evaluate.mjs: one place for the exit rules.
+// also be imported by tests. Shared by classify.mjs, evaluate.mjs and simulate-corrections.mjs: one place
+// for the argument and exit rules.
 import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
 
 /** Thrown by a tool's argument parser for anything the user typed wrong (exit 2 with the usage text). */
 export class UsageError extends Error {}
+
+/**
+ * node:util's parseArgs over argv (strict, positionals allowed, --help/-h added to `options`); what it
+ * refuses becomes a UsageError, so each tool's parser only checks its own values.
+ */
+export function parseToolArgs(argv, options) {
+  try {
+    return parseArgs({
+      args: argv, allowPositionals: true, strict: true,
+      options: { ...options, help: { type: 'boolean', short: 'h', default: false } },
+    });
+  } catch (error) {
+    throw new UsageError(error.message);
+  }
+}
 
 /**
  * Parses argv with parse(argv). Returns {options}, or {exit} after printing the usage: exit 0 for
