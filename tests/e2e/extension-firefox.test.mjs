@@ -22,7 +22,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 import { MSG } from '../../web/extension/messages.js';
 import { firefoxMissing, launchFirefoxWithExtension } from '../../tools/lib/firefox-extension.mjs';
-import { pickImages } from './extension-images.mjs';
+import { cellFactory, pickImages } from './extension-images.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const dataDir = process.env.ILLUST_ONLY_DATA ?? path.join(root, '..', 'shared', 'data');
@@ -44,15 +44,7 @@ function missingPrerequisite() {
   return firefoxMissing();
 }
 
-let mediaCount = 0;
-function addCells(media, items, variants) {
-  return items.map((item, i) => {
-    mediaCount += 1;
-    const mediaId = `Ff${String(mediaCount).padStart(3, '0')}${item.label.slice(0, 4)}AbCdEf`.slice(0, 15);
-    media.set(mediaId, { ...item, bytes: item.file ? readFileSync(item.file) : item.bytes });
-    return { statusId: String(1700000000000000000n + BigInt(mediaCount)), mediaId, variant: variants[i % variants.length] };
-  });
-}
+const { addCells } = cellFactory('Ff', 1700000000000000000n);
 
 /** The fake X: pages by path, pbs.twimg.com media by id (404 when unknown; `hang` never answered). */
 function answerer({ pages, media, mediaRequests }) {
@@ -83,8 +75,7 @@ test('Firefox build: manifest, permissions asked for in the popup, and on an X m
   assert.match(manifest.browser_specific_settings.gecko.id, /@/);
   assert.ok(!existsSync(path.join(extensionDir, 'offscreen.html')), 'no offscreen document in the Firefox build');
 
-  const { picked } = await pickImages({ illustration: 5, screenshot: 4, photo: 4 });
-  const byClass = (label) => picked.filter((p) => p.label === label);
+  const { byClass } = await pickImages({ illustration: 5, screenshot: 4, photo: 4 });
   const media = new Map();
   const corrupt = { label: 'corrupt', bytes: Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10]), Buffer.from('JFIF\0 this is not image data'.repeat(40))]) };
   const batch0 = addCells(media, [...byClass('illustration').slice(0, 4), ...byClass('screenshot').slice(0, 3), ...byClass('photo').slice(0, 3),

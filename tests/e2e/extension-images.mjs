@@ -27,7 +27,7 @@ function candidates(label) {
  * the extension and not the model's accuracy. Also picks one `borderline` screenshot or photo: hidden
  * at the default threshold but an illustration at strictness 0 (clear of both thresholds), so
  * the strictness slider has a cell to move. Returns {picked: [{file, label, scores}], borderline,
- * contract, thresholdForStrictness}.
+ * contract, thresholdForStrictness} and byClass(label), the picked images of one class.
  */
 export async function pickImages(counts) {
   const contract = JSON.parse(readFileSync(path.join(root, 'model', 'contract.json'), 'utf8'));
@@ -70,5 +70,28 @@ export async function pickImages(counts) {
   }
   assert.ok(borderline, `no screenshot or photo scores between ${lowest + margin} and ${t - margin} to test the strictness slider with`);
   await classifier.release();
-  return { picked, borderline, contract, thresholdForStrictness };
+  const byClass = (label) => picked.filter((p) => p.label === label);
+  return { picked, byClass, borderline, contract, thresholdForStrictness };
+}
+
+/**
+ * Numbers the fake X's cells. Media ids look like X's (base64url, 15 chars, starting with idPrefix) and
+ * never repeat within a test file, so each cell means one fetch and one inference. Returns
+ * addCells(media, items, variants): each item {file | bytes, label, scores?, hang?, delayMs?} goes into
+ * `media` by its new id and comes back as a cell {statusId, mediaId, variant}; and nextCell() for cells
+ * of other kinds (video posters) drawn from the same count.
+ */
+export function cellFactory(idPrefix, firstStatusId) {
+  let count = 0;
+  const nextCell = () => {
+    count += 1;
+    return { number: String(count).padStart(3, '0'), statusId: String(firstStatusId + BigInt(count)) };
+  };
+  const addCells = (media, items, variants) => items.map((item, i) => {
+    const { number, statusId } = nextCell();
+    const mediaId = `${idPrefix}${number}${item.label.slice(0, 4)}AbCdEf`.slice(0, 15);
+    media.set(mediaId, { ...item, bytes: item.file ? readFileSync(item.file) : item.bytes });
+    return { statusId, mediaId, variant: variants[i % variants.length] };
+  });
+  return { addCells, nextCell };
 }

@@ -36,7 +36,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 import { MSG } from '../../web/extension/messages.js';
-import { pickImages } from './extension-images.mjs';
+import { cellFactory, pickImages } from './extension-images.mjs';
 import { CHROMIUM, CHROMIUM_ARGS, dataDir, extensionDir, root } from './chromium-extension.mjs';
 
 const LABELS_HIDDEN_BY_DEFAULT = new Set(['screenshot', 'photo']);
@@ -69,17 +69,7 @@ function pickedImages() {
   return pickedOnce;
 }
 
-// Media ids look like X's (base64url, 15 chars) and are unique across this file, so each cell means
-// one fetch and one inference. An item: {file | bytes, label, scores?, hang?, delayMs?}.
-let mediaCount = 0;
-function addCells(media, items, variants) {
-  return items.map((item, i) => {
-    mediaCount += 1;
-    const mediaId = `Fx${String(mediaCount).padStart(3, '0')}${item.label.slice(0, 4)}AbCdEf`.slice(0, 15);
-    media.set(mediaId, { ...item, bytes: item.file ? readFileSync(item.file) : item.bytes });
-    return { statusId: String(1800000000000000000n + BigInt(mediaCount)), mediaId, variant: variants[i % variants.length] };
-  });
-}
+const { addCells, nextCell } = cellFactory('Fx', 1800000000000000000n);
 
 /**
  * Video and GIF cells (the fixture's makeVideoCell): each item {file | bytes, label, poster: 'video' |
@@ -88,9 +78,8 @@ function addCells(media, items, variants) {
  */
 function addVideoCells(media, items) {
   return items.map((item) => {
-    mediaCount += 1;
-    const statusId = String(1800000000000000000n + BigInt(mediaCount));
-    const name = `V${String(mediaCount).padStart(3, '0')}${item.label.slice(0, 4)}-x_Z`;
+    const { number, statusId } = nextCell();
+    const name = `V${number}${item.label.slice(0, 4)}-x_Z`;
     const mediaId = { video: `ext_tw_video_thumb/${statusId}/pu/img/${name}`, amplify: `amplify_video_thumb/${statusId}/img/${name}`,
       gif: `tweet_video_thumb/${name}` }[item.poster];
     media.set(mediaId, { ...item, bytes: item.file ? readFileSync(item.file) : item.bytes });
@@ -278,14 +267,13 @@ test('extension build: sensible size, a CSP without remote code, no host but X i
 
 test('extension on an X media tab: hides screenshots and photos without flashing, fails open, obeys the popup', { skip: skipReason ?? false, timeout: 180000 }, async () => {
   await buildExtensionOnce();
-  const { picked, borderline, contract, thresholdForStrictness } = await pickedImages();
+  const { byClass, borderline, contract, thresholdForStrictness } = await pickedImages();
 
   // The first batch is on screen at load; the second arrives when the grid is scrolled to its end,
   // with lazily loaded images.
   const media = new Map(); // media id → {bytes, label, scores}
   const corrupt = { label: 'corrupt', bytes: Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10]), Buffer.from('JFIF\0 this is not image data'.repeat(40))]) };
   const missing = { label: 'missing', bytes: null }; // pbs.twimg.com answers 404
-  const byClass = (label) => picked.filter((p) => p.label === label);
   const batch0 = addCells(media, [...byClass('illustration').slice(0, 4), ...byClass('screenshot').slice(0, 3), ...byClass('photo').slice(0, 3),
     borderline, corrupt, missing], ['both', 'img', 'background']);
   const batch1 = addCells(media, [byClass('illustration')[4], byClass('screenshot')[3], byClass('photo')[3]], ['lazy', 'both', 'lazy']);
@@ -431,8 +419,7 @@ test('extension on an X media tab: hides screenshots and photos without flashing
 
 test('extension on twitter.com: judged the same; a media request that never answers or answers late fails open with its reason; "show" on a reused cell; the popup shows all hidden', { skip: skipReason ?? false, timeout: 120000 }, async () => {
   await buildExtensionOnce();
-  const { picked } = await pickedImages();
-  const byClass = (label) => picked.filter((p) => p.label === label);
+  const { byClass } = await pickedImages();
   const VERDICT_TIMEOUT_MS = 4000; // the test setting; 20 s by default
   const media = new Map();
   const cells = addCells(media, [
@@ -514,8 +501,7 @@ test('extension on twitter.com: judged the same; a media request that never answ
 
 test('extension on video and GIF cells: poster frames judged like photos, players stay hidden and paused until "show", unfetchable and odd posters fail open, "Judge videos and GIFs" off shows them unjudged', { skip: skipReason ?? false, timeout: 180000 }, async () => {
   await buildExtensionOnce();
-  const { picked } = await pickedImages();
-  const byClass = (label) => picked.filter((p) => p.label === label);
+  const { byClass } = await pickedImages();
   const media = new Map();
   const photos = addCells(media, [byClass('illustration')[0], byClass('screenshot')[0]], ['img', 'both']);
   const videos = addVideoCells(media, [
@@ -631,8 +617,7 @@ test('extension on video and GIF cells: poster frames judged like photos, player
 
 test('extension with only a software WebGPU adapter (SwiftShader): judges on the WASM pool and says why; "Use GPU" off and on rebuild', { skip: skipReason ?? false, timeout: 180000 }, async () => {
   await buildExtensionOnce();
-  const { picked } = await pickedImages();
-  const byClass = (label) => picked.filter((p) => p.label === label);
+  const { byClass } = await pickedImages();
   const media = new Map();
   const first = addCells(media, [byClass('illustration')[1], byClass('screenshot')[2], byClass('photo')[1]], ['both', 'img', 'background']);
   const second = addCells(media, [byClass('illustration')[2], byClass('photo')[2]], ['both', 'img']);
@@ -682,8 +667,7 @@ test('extension with only a software WebGPU adapter (SwiftShader): judges on the
 
 test('verdicts are remembered across a browser restart (no image fetched again) until forgotten from the popup; the store is bounded and keyed by model version', { skip: skipReason ?? false, timeout: 180000 }, async () => {
   await buildExtensionOnce();
-  const { picked } = await pickedImages();
-  const byClass = (label) => picked.filter((p) => p.label === label);
+  const { byClass } = await pickedImages();
   const media = new Map();
   const cells = [
     ...addCells(media, [byClass('illustration')[0], byClass('screenshot')[0], byClass('photo')[0], byClass('illustration')[3]], ['both', 'img', 'background']),
@@ -878,8 +862,7 @@ test('cells in view are judged before cells far above them; a profile\'s own pos
 
 test('the extension judges the thumbnail the page downloaded: one image request per judged cell (page and images over local HTTPS, through the browser\'s HTTP cache)', { skip: skipReason ?? false, timeout: 120000 }, async () => {
   await buildExtensionOnce();
-  const { picked } = await pickedImages();
-  const byClass = (label) => picked.filter((p) => p.label === label);
+  const { byClass } = await pickedImages();
   const media = new Map();
   const cells = addCells(media, [...byClass('illustration').slice(0, 2), ...byClass('screenshot').slice(0, 2), ...byClass('photo').slice(0, 2)],
     ['both', 'img', 'background']);
