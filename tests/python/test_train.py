@@ -18,7 +18,7 @@ from tests.python._support import REPO_ROOT, TOOLS, require_data
 import illust_data
 import train
 from illust_metrics import choose_threshold, decide, summarise
-from illust_model import IllustOnlyNet, base_contract, load_checkpoint, run_preprocessing
+from illust_model import IllustOnlyNet, base_contract, load_checkpoint, new_model_from_nsfwjs, run_preprocessing
 
 
 class DryRunTest(unittest.TestCase):
@@ -72,6 +72,33 @@ class DryRunTest(unittest.TestCase):
                                     capture_output=True, text=True, timeout=300)
             self.assertNotEqual(result.returncode, 0)
             self.assertIn("differs in seed", result.stderr)
+
+    def test_whole_network_fine_tuning_in_channels_last_layout_matches_the_default_layout(self):
+        # --trainable-layers 19 caches the views' pixels and trains every layer; --channels-last only
+        # changes the memory layout, so the same seeds must give the same weights and predictions.
+        data_dir = require_data()
+        with tempfile.TemporaryDirectory() as tmp:
+            runs = {}
+            for name, extra in (("default", []), ("nhwc", ["--channels-last"])):
+                runs[name] = Path(tmp) / name
+                result = subprocess.run([sys.executable, str(TOOLS / "train.py"), "--dry-run", "--trainable-layers", "19",
+                                         "--data", str(data_dir), "--run-dir", str(runs[name])] + extra,
+                                        capture_output=True, text=True, timeout=300)
+                self.assertEqual(result.returncode, 0, result.stderr[-2000:])
+            default, nhwc = (torch.load(runs[name] / "final.pt") for name in ("default", "nhwc"))
+            stem = "backbone.features.0.conv.weight"
+            self.assertFalse(torch.equal(default[stem], new_model_from_nsfwjs().state_dict()[stem]))  # the stem trained too
+            self.assertEqual(default.keys(), nhwc.keys())
+            for key in default:
+                torch.testing.assert_close(nhwc[key].contiguous(), default[key], rtol=1e-3, atol=1e-4, msg=key)
+            probs = {}
+            for name in runs:
+                with (runs[name] / "oof.tsv").open() as handle:
+                    probs[name] = np.array([[float(r[f"p_{l}"]) for l in illust_data.LABELS]
+                                            for r in csv.DictReader(handle, delimiter="\t")])
+            np.testing.assert_allclose(probs["nhwc"], probs["default"], atol=1e-3)
+            loaded = IllustOnlyNet()
+            loaded.load_state_dict(nhwc)  # the shipped export path loads channels-last checkpoints as they are
 
     def test_extra_data_is_folded_apart_and_reported_apart(self):
         data_dir = require_data()

@@ -93,6 +93,9 @@ def parse_args(argv=None):
                    help="with --source-fraction: a label that picks another draw of the same fraction")
     p.add_argument("--target-recall", type=float, default=0.98, help="illustration recall the threshold must keep")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (the machine is shared: keep low)")
+    p.add_argument("--channels-last", action="store_true",
+                   help="NHWC memory layout while training: about 1.4x faster convolutions on CPU when the lower, "
+                        "high-resolution blocks train too; the same arithmetic up to summation order")
     p.add_argument("--dry-run", action="store_true", help="tiny smoke run: 2 images of 2 sources per class, 2 folds, 1 epoch")
     args = p.parse_args(argv)
     if args.dry_run:
@@ -282,6 +285,8 @@ def fit(args, samples, features, train_idx, val_idx, start, seed, tag, metrics_f
                                        torch.from_numpy(np.asarray(features[0, sample], dtype=np.float32)))
         log(f"{tag}: hidden widths of the fine-tuned blocks narrowed to {widths}")
     set_trainable(model, start)
+    layout = torch.channels_last if args.channels_last else torch.contiguous_format
+    model = model.to(memory_format=layout)
     labels = np.array([s.label for s in samples])
     train_w = data.sample_weights([samples[i] for i in train_idx], args.source_cap)
     val_w = data.sample_weights([samples[i] for i in val_idx], args.source_cap) if len(val_idx) else None
@@ -307,6 +312,8 @@ def fit(args, samples, features, train_idx, val_idx, start, seed, tag, metrics_f
         for first in range(0, len(order), args.batch_size):
             idx, views = order[first:first + args.batch_size], view_of[first:first + args.batch_size]
             x = torch.from_numpy(np.stack([np.asarray(features[v, i], dtype=np.float32) for v, i in zip(views, idx)]))
+            if x.dim() == 4:
+                x = x.contiguous(memory_format=layout)
             y = torch.from_numpy(labels[idx])
             if soft is None:
                 loss = F.cross_entropy(model.logits_from_cached(x, start), y, weight=class_weight,
