@@ -157,3 +157,30 @@ test('storage unavailable: verdicts come from the shipped model, corrections are
     console.warn = warn;
   }
 });
+
+test('a new model version with a disk that refuses writes: each correction is judged again once, not in a loop', async () => {
+  const store = memoryStore();
+  await store.replaceCorrections([{ mediaId: 'keep3', label: 'illustration', embedding: vector(3), modelVersion: 'old-model', time: 1, account: 'painter' }]);
+  store.putCorrection = () => Promise.reject(new Error('QuotaExceededError: the disk is full'));
+  let judged = 0;
+  let announced = 0;
+  const corrections = createCorrections({
+    store, getContract: async () => ({ ...contract, version: 'new-model' }), announce: () => { announced += 1; },
+    computeEmbedding: async () => { judged += 1; return { ok: true, scores: SCREENSHOT, embedding: vector(3) }; },
+  });
+  const warn = console.warn;
+  console.warn = () => {};
+  try {
+    // Each verdict (and the popup's poll) asks for the layer; a failed carry-over announces, and every open
+    // page then asks again: that must not start the fetch and the inference once more, and again.
+    for (let i = 0; i < 20; i += 1) {
+      await corrections.adjust('m1', SCREENSHOT, 'painter');
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  } finally {
+    console.warn = warn;
+  }
+  assert.equal(judged, 1, 'the image of the correction judged again once in this worker life');
+  assert.equal(announced, 1);
+  assert.equal((await corrections.adjust('keep3', SCREENSHOT, 'painter')).scores.illustration, 1, 'its label still decides its own media id');
+});

@@ -69,7 +69,9 @@ export function createCorrections({ getContract, computeEmbedding, announce, sto
   /**
    * A new model version: the stored embeddings no longer match. Each correction's image is fetched and
    * judged again for its new embedding; when it cannot be (deleted, offline), the label is kept (its own
-   * media id still gets it) and the record is marked as not carried over.
+   * media id still gets it) and the record is marked as not carried over. A migration that failed (a
+   * write refused: a full disk) is not tried again in this worker's life: each try fetches and judges
+   * the images again, and its announce makes every open page ask, which would start the next one.
    */
   function migrate(version) {
     migrating ??= (async () => {
@@ -82,7 +84,7 @@ export function createCorrections({ getContract, computeEmbedding, announce, sto
         if (!next.embedding) console.info(`${LOG} correction of ${c.mediaId} not carried over to model ${version}: ${result.message ?? 'no embedding'}`);
         await store.putCorrection(next);
       }
-    })().catch(failed).finally(() => { migrating = null; changed(); });
+    })().then(() => { migrating = null; }, failed).finally(changed);
     return migrating;
   }
 
