@@ -70,7 +70,9 @@ const waitingForRequest = []; // media keys not remembered, in the order their c
 let requestsInFlight = 0;
 
 function requestVerdict(mediaId) {
-  verdicts.set(mediaId, { status: 'pending' });
+  // The account of the page the cell was found on travels with its requests: one still queued when the
+  // user moves to another media tab (SPA navigation) must not be judged or stored as that user's.
+  verdicts.set(mediaId, { status: 'pending', account: pageAccount() });
   toLookUp.push(mediaId);
   sendWaitingRequests();
 }
@@ -106,7 +108,7 @@ function sendWaitingRequests() {
     }, timeoutMs);
     markOnce('first judgement asked');
     // Judged ahead and still in flight (the click on Media came first): its answer serves, no second read.
-    (judgingAhead.get(mediaId) ?? judgementRequest(mediaId, thumbnailUrlOfMedia(mediaId)).then(askServiceWorker))
+    (judgingAhead.get(mediaId) ?? judgementRequest(mediaId, thumbnailUrlOfMedia(mediaId), verdicts.get(mediaId).account).then(askServiceWorker))
       .then((answer) => { clearTimeout(timer); finish(answer); });
   }
 }
@@ -152,10 +154,15 @@ async function lookUpRemembered() {
   if (toLookUp.length > 0) sendWaitingRequests(); // the next batch
   if (batch.length === 0) return;
   markOnce('remembered verdicts asked');
-  const answer = await askRemembered(batch);
+  const byAccount = new Map(); // one lookup per account the media were found under (see requestVerdict)
+  for (const mediaId of batch) {
+    const { account } = verdicts.get(mediaId);
+    byAccount.set(account, [...(byAccount.get(account) ?? []), mediaId]);
+  }
+  const answers = await Promise.all([...byAccount].map(([account, mediaIds]) => askRemembered(mediaIds, account)));
   markOnce('remembered verdicts answered');
   for (const mediaId of batch) {
-    const known = answer.verdicts?.[mediaId];
+    const known = answers.find((answer) => answer.verdicts?.[mediaId])?.verdicts[mediaId];
     if (known) settle(mediaId, known);
     else if (verdicts.get(mediaId)?.status === 'pending') waitingForRequest.push(mediaId);
   }
@@ -163,10 +170,10 @@ async function lookUpRemembered() {
 }
 
 /** {verdicts: {mediaId: verdict}} of the remembered ones among mediaIds; none when the worker cannot say in time. */
-async function askRemembered(mediaIds) {
+async function askRemembered(mediaIds, account = pageAccount()) {
   let timer;
   const late = new Promise((resolve) => { timer = setTimeout(() => resolve({ ok: false, message: `no answer within ${LOOKUP_TIMEOUT_MS / 1000} s` }), LOOKUP_TIMEOUT_MS); });
-  const answer = await Promise.race([askServiceWorker({ type: MSG.LOOKUP_VERDICTS, mediaIds, account: pageAccount() }), late]);
+  const answer = await Promise.race([askServiceWorker({ type: MSG.LOOKUP_VERDICTS, mediaIds, account }), late]);
   clearTimeout(timer);
   if (!answer?.ok) console.info(`${LOG_PREFIX} remembered verdicts unavailable (${answer?.message}); judging instead`);
   return answer?.ok ? answer : { verdicts: {} };
@@ -192,9 +199,12 @@ function pageAccount() {
   return accountOfPath(location.pathname) ?? profileUserOfPath(location.pathname);
 }
 
-/** The CLASSIFY_MEDIA message for a media id: with the thumbnail's URL and, when readable, its bytes. */
-async function judgementRequest(mediaId, url, priority) {
-  const message = { type: MSG.CLASSIFY_MEDIA, mediaId, account: pageAccount(), ...(priority ? { priority } : {}) };
+/**
+ * The CLASSIFY_MEDIA message for a media id found on `account`'s page: with the thumbnail's URL and,
+ * when readable, its bytes.
+ */
+async function judgementRequest(mediaId, url, account, priority) {
+  const message = { type: MSG.CLASSIFY_MEDIA, mediaId, account, ...(priority ? { priority } : {}) };
   if (!url) return message;
   message.url = url;
   try {
@@ -276,7 +286,7 @@ async function refreshJudgedVerdicts() {
 // Retweets and quoted posts of other accounts are left alone (their media links name the other
 // account), and nothing is asked for off profiles or while the extension is switched off.
 const MAX_LOOKAHEAD_IN_FLIGHT = 2;
-const lookahead = []; // {mediaId, url} of the user's own posts seen on screen, not yet asked for
+const lookahead = []; // {mediaId, url, account} of the user's own posts seen on screen, not yet asked for
 let lookaheadInFlight = 0;
 const judgingAhead = new Map(); // media key → Promise<answer> of a request judged ahead, while in flight
 const watchedPosts = new WeakSet();
@@ -299,7 +309,7 @@ function onPostsOnScreen(entries) {
     if (!entry.isIntersecting || authorOfCell(entry.target) !== user) continue;
     const mediaId = mediaKeyOfCell(entry.target); // a media id or a poster key
     if (mediaId && (judgingVideos || !isPosterKey(mediaId)) && !verdicts.has(mediaId) && !judgingAhead.has(mediaId) && !lookahead.some((item) => item.mediaId === mediaId)) {
-      lookahead.push({ mediaId, url: thumbnailUrlOfCell(entry.target) }); // names mediaId (see media-cells.js)
+      lookahead.push({ mediaId, url: thumbnailUrlOfCell(entry.target), account: user }); // url names mediaId (see media-cells.js)
     }
   }
   judgeAhead();
@@ -307,10 +317,10 @@ function onPostsOnScreen(entries) {
 
 function judgeAhead() {
   while (lookingAhead() && lookaheadInFlight < MAX_LOOKAHEAD_IN_FLIGHT && lookahead.length > 0) {
-    const { mediaId, url } = lookahead.shift();
+    const { mediaId, url, account } = lookahead.shift();
     if (verdicts.has(mediaId) || judgingAhead.has(mediaId) || (isPosterKey(mediaId) && !judgingVideos)) continue;
     lookaheadInFlight += 1;
-    const job = judgementRequest(mediaId, url, 'low').then(askServiceWorker);
+    const job = judgementRequest(mediaId, url, account, 'low').then(askServiceWorker);
     judgingAhead.set(mediaId, job);
     job.then((answer) => {
       lookaheadInFlight -= 1;

@@ -1,0 +1,170 @@
+// The content script (web/extension/content-script.js, bundled as the build bundles it) on a small fake
+// of X's page: just the DOM calls it makes, a location that SPA navigation changes, and a service worker
+// whose answers the test holds and releases. For what only ordering across navigations shows; markup
+// and CSS are checked in real Chromium (media-cells-dom.test.mjs, tests/e2e/extension.test.mjs).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import vm from 'node:vm';
+import { fileURLToPath } from 'node:url';
+import { bundleClassicScript } from '../../tools/build/extension.mjs';
+import { MSG } from '../../web/extension/messages.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const script = bundleClassicScript(path.join(root, 'web', 'extension', 'content-script.js'));
+
+class FakeElement {
+  constructor(localName, attributes = {}) {
+    this.localName = localName;
+    this.attributes = { ...attributes };
+    this.dataset = {};
+    this.children = [];
+    this.parent = null;
+    this.top = 0;
+  }
+  getAttribute(name) { return this.attributes[name] ?? null; }
+  setAttribute(name, value) { this.attributes[name] = String(value); }
+  append(...nodes) { for (const node of nodes) if (typeof node === 'object') { node.parent = this; this.children.push(node); } }
+  remove() { if (this.parent) this.parent.children = this.parent.children.filter((c) => c !== this); }
+  addEventListener() {}
+  closest() { return null; }
+  getBoundingClientRect() { return { top: this.top, bottom: this.top + 100 }; }
+  querySelector(selector) { return this.querySelectorAll(selector)[0] ?? null; }
+  querySelectorAll(selector) {
+    const scoped = /^:scope > \.(.+)$/.exec(selector);
+    if (scoped) return this.children.filter((c) => c.className === scoped[1]);
+    const byClass = /^\.(.+)$/.exec(selector);
+    if (byClass) return this.children.filter((c) => c.className === byClass[1]);
+    if (selector === 'video') return [];
+    // media-cells.js's PICTURE_SELECTOR and HELD_PICTURE_SELECTOR: the cell's <img>.
+    return this.children.filter((c) => c.localName === 'img');
+  }
+}
+
+/** A media cell as X renders it: a link to the post's photo holding the thumbnail <img>. */
+function photoCell(author, statusId, mediaId, top = 0) {
+  const cell = new FakeElement('a', { href: `/${author}/status/${statusId}/photo/1` });
+  cell.append(new FakeElement('img', { src: `https://pbs.twimg.com/media/${mediaId}?format=webp&name=small` }));
+  cell.top = top;
+  return cell;
+}
+
+/**
+ * Runs the content script on a fake page at `pathname`. The service worker's answers: LOOKUP_VERDICTS
+ * finds nothing remembered; each CLASSIFY_MEDIA waits until the test calls answer(mediaId).
+ */
+function startPage(pathname) {
+  const cells = [];
+  const sent = [];
+  const waiting = new Map(); // media key → resolve of its CLASSIFY_MEDIA
+  let onMutations = null;
+  let onScreen = null;
+  const timers = new Set(); // the script's timers, cleared when the test closes the page
+  const location = { pathname, get href() { return `https://x.com${this.pathname}`; } };
+  const rootElement = new FakeElement('html');
+  Object.assign(rootElement, {
+    toggleAttribute(name, on) { if (on) this.attributes[name] = ''; else delete this.attributes[name]; },
+    hasAttribute(name) { return name in this.attributes; },
+  });
+  const document = {
+    documentElement: rootElement,
+    body: new FakeElement('body'),
+    createElement: (name) => new FakeElement(name),
+    querySelectorAll(selector) {
+      const keyed = /^\[data-illust-only-media="(.*)"\]$/.exec(selector);
+      if (keyed) return cells.filter((c) => c.dataset.illustOnlyMedia === keyed[1]);
+      if (selector === '[data-illust-only-media]') return cells.filter((c) => c.dataset.illustOnlyMedia);
+      return [...cells]; // CELL_SELECTOR
+    },
+  };
+  const chrome = {
+    runtime: {
+      id: 'test',
+      onMessage: { addListener() {} },
+      async sendMessage(message) {
+        sent.push(message);
+        if (message.type === MSG.GET_SETTINGS) return { ok: true, settings: { enabled: true, judgeVideos: true, hideScreenshots: true, hidePhotos: true, strictness: 0.5, verdictTimeoutMs: 60000 } };
+        if (message.type === MSG.LOOKUP_VERDICTS) return { ok: true, verdicts: {} };
+        if (message.type === MSG.CLASSIFY_MEDIA) return new Promise((resolve) => waiting.set(message.mediaId, resolve));
+        return { ok: true };
+      },
+    },
+    storage: { onChanged: { addListener() {} } },
+  };
+  const context = vm.createContext({
+    document, location, chrome, console: { info() {}, warn() {}, log() {} },
+    performance: { mark() {} }, innerHeight: 800, CSS: { escape: (s) => s }, Node: { ELEMENT_NODE: 1 },
+    HTMLVideoElement: class {}, queueMicrotask, AbortSignal,
+    setTimeout: (run, ms) => { const timer = setTimeout(() => { timers.delete(timer); run(); }, ms); timers.add(timer); return timer; },
+    clearTimeout: (timer) => { timers.delete(timer); clearTimeout(timer); },
+    fetch: () => Promise.reject(new Error('no network in this test')),
+    MutationObserver: class { constructor(callback) { onMutations = callback; } observe() {} },
+    IntersectionObserver: class { constructor(callback) { onScreen = callback; } observe() {} },
+    addEventListener() {},
+  });
+  vm.runInContext(script, context);
+  const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
+  return {
+    sent,
+    /** X renders these cells (and removes the others): one mutation callback. */
+    async show(...shown) {
+      cells.splice(0, cells.length, ...shown);
+      onMutations([{ type: 'childList', addedNodes: [{ nodeType: 1, closest: () => null, querySelectorAll: () => shown }] }]);
+      await settle();
+    },
+    /** An SPA navigation: X changes the location, then renders the new page. */
+    async navigate(to, ...shown) {
+      location.pathname = to;
+      await this.show(...shown);
+    },
+    async answer(mediaId) {
+      waiting.get(mediaId)({ ok: true, mediaId, label: 'illustration', hide: false, scores: { illustration: 0.9, screenshot: 0.05, photo: 0.05 } });
+      waiting.delete(mediaId);
+      await settle();
+    },
+    /** These cells of a profile's posts come on screen (the IntersectionObserver's report). */
+    async onScreen(...shown) {
+      onScreen(shown.map((target) => ({ target, isIntersecting: true })));
+      await settle();
+    },
+    classifyRequests: () => sent.filter((m) => m.type === MSG.CLASSIFY_MEDIA),
+    close() { for (const timer of timers) clearTimeout(timer); },
+  };
+}
+
+test('media found on one media tab are judged under its account, even when sent after an SPA navigation to another', async (t) => {
+  const page = startPage('/alice/media');
+  t.after(() => page.close());
+  await new Promise((resolve) => setTimeout(resolve, 0)); // the settings
+  const alices = Array.from({ length: 8 }, (_, i) => photoCell('alice', 1000 + i, `Alice${i}`, i * 120));
+  await page.show(...alices);
+  assert.equal(page.classifyRequests().length, 6, 'six in flight, two waiting');
+  assert.ok(page.classifyRequests().every((m) => m.account === 'alice'));
+  // The user moves on to Bob's profile, then his media tab, while Alice's verdicts are still coming.
+  await page.navigate('/bob');
+  await page.navigate('/bob/media', photoCell('bob', 2000, 'Bob0'));
+  for (let i = 0; i < 6; i += 1) await page.answer(`Alice${i}`);
+  const later = Object.fromEntries(page.classifyRequests().slice(6).map((m) => [m.mediaId, m.account]));
+  assert.equal(later.Bob0, 'bob');
+  // Alice's media corrected or judged under Bob's account would be stored as his (the personal layer's
+  // references) and decided by his corrections.
+  assert.equal(later.Alice6, 'alice');
+  assert.equal(later.Alice7, 'alice');
+  const lookups = page.sent.filter((m) => m.type === MSG.LOOKUP_VERDICTS);
+  assert.deepEqual(lookups.map((m) => [m.account, m.mediaIds.length]), [['alice', 8], ['bob', 1]]);
+});
+
+test('a profile\'s posts judged ahead keep its account when the user moves on to another profile', async (t) => {
+  const page = startPage('/alice');
+  t.after(() => page.close());
+  await new Promise((resolve) => setTimeout(resolve, 0)); // the settings
+  const alices = Array.from({ length: 4 }, (_, i) => photoCell('alice', 1000 + i, `Alice${i}`));
+  await page.show(...alices);
+  await page.onScreen(...alices);
+  assert.equal(page.classifyRequests().length, 2, 'two judged ahead at a time');
+  await page.navigate('/bob', photoCell('bob', 2000, 'Bob0'));
+  await page.answer('Alice0');
+  await page.answer('Alice1');
+  assert.deepEqual(page.classifyRequests().map((m) => [m.mediaId, m.account, m.priority]),
+    ['Alice0', 'Alice1', 'Alice2', 'Alice3'].map((id) => [id, 'alice', 'low']));
+});
