@@ -722,9 +722,19 @@ test('verdicts are remembered across a browser restart (no image fetched again) 
         await s.evictBeyondLimit();
         const kept = [...(await s.getMany('v1', ['a', 'b', 'c', 'd', 'e'])).keys()].sort();
         const otherModel = [...(await s.getMany('v2', ['a', 'd', 'e'])).keys()];
-        return { kept, otherModel, count: await s.count() };
+        const count = await s.count();
+        // A new service-worker life is a new store object: its first write checks the bound, however few
+        // writes that life makes (here the database was grown past it under a larger limit).
+        const larger = new VerdictStore({ name: 'illust-only-e2e-store', limit: 100, now: () => ++clock });
+        for (const id of ['f', 'g', 'h']) larger.put('v1', id, { ok: true, scores: { illustration: 1 } });
+        await larger.flush();
+        const grown = await larger.count();
+        const nextLife = new VerdictStore({ name: 'illust-only-e2e-store', limit: 3, now: () => ++clock });
+        nextLife.put('v1', 'i', { ok: true, scores: { illustration: 1 } });
+        await nextLife.flush();
+        return { kept, otherModel, count, grown, afterNextLife: await nextLife.count() };
       });
-      assert.deepEqual(store, { kept: ['a', 'd', 'e'], otherModel: [], count: 3 });
+      assert.deepEqual(store, { kept: ['a', 'd', 'e'], otherModel: [], count: 3, grown: 6, afterNextLife: 3 });
     } finally {
       await browser.close();
     }

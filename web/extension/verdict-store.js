@@ -36,7 +36,9 @@ export class VerdictStore {
   #db = null;
   #pending = new Map(); // "version\nid" → record waiting to be written
   #writeTimer = null;
-  #writesSinceEvict = 0;
+  // The first write of each store (each service-worker life, ~30 s when idle) checks the bound: a count
+  // kept only in memory would rarely reach EVICT_EVERY_WRITES in one life, and the store would grow.
+  #writesSinceEvict = Infinity;
   #warned = false;
 
   constructor({ indexedDB = globalThis.indexedDB, name = DB_NAME, limit = REMEMBERED_VERDICTS_LIMIT, now = Date.now } = {}) {
