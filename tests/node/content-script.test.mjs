@@ -106,6 +106,7 @@ function startPage(pathname) {
   const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
   return {
     sent,
+    root: rootElement,
     /** X renders these cells (and removes the others): one mutation callback. */
     async show(...shown) {
       cells.splice(0, cells.length, ...shown);
@@ -167,4 +168,34 @@ test('a profile\'s posts judged ahead keep its account when the user moves on to
   await page.answer('Alice1');
   assert.deepEqual(page.classifyRequests().map((m) => [m.mediaId, m.account, m.priority]),
     ['Alice0', 'Alice1', 'Alice2', 'Alice3'].map((id) => [id, 'alice', 'low']));
+});
+
+test('on a media tab, cells of other accounts\' posts (the profile timeline X still shows) are left alone and shown', async (t) => {
+  const page = startPage('/Alice'); // the URL keeps the case the user typed; user names are case-insensitive
+  t.after(() => page.close());
+  await new Promise((resolve) => setTimeout(resolve, 0)); // the settings
+  const alices = [photoCell('alice', 1000, 'Alice0'), photoCell('ALICE', 1001, 'Alice1', 120)];
+  const retweet = photoCell('bob', 2000, 'Bob0', 60); // nearer the viewport than Alice1
+  await page.show(alices[0], retweet, alices[1]);
+  // The click on Media: the URL changes while X still shows the profile's timeline.
+  await page.navigate('/Alice/media', alices[0], retweet, alices[1]);
+  const asked = (mediaId) => page.sent.some((m) => m.mediaId === mediaId || m.mediaIds?.includes(mediaId));
+  assert.ok(!asked('Bob0'), 'never looked up or judged');
+  const lookups = page.sent.filter((m) => m.type === MSG.LOOKUP_VERDICTS);
+  assert.deepEqual(lookups.map((m) => [m.account, [...m.mediaIds]]), [['alice', ['Alice0', 'Alice1']]]);
+  assert.deepEqual(page.classifyRequests().map((m) => [m.mediaId, m.account]), [['Alice0', 'alice'], ['Alice1', 'alice']]);
+  // content.css holds a cell with a pbs.twimg.com/media picture unless its state is visible, revealed or error.
+  assert.equal(retweet.dataset.illustOnlyState, 'error');
+  assert.equal(retweet.dataset.illustOnlyMedia, undefined);
+  await page.answer('Alice0'); // the counts are written after a verdict
+  assert.deepEqual(['judged', 'pending', 'errors'].map((key) => page.root.attributes[`data-illust-only-${key}`]), ['1', '1', '0'],
+    'the page counts only Alice\'s');
+  // X reuses the element for one of Alice's own media: it is judged as hers.
+  retweet.setAttribute('href', '/alice/status/1002/photo/1');
+  retweet.children[0].setAttribute('src', 'https://pbs.twimg.com/media/Alice2?format=webp&name=small');
+  await page.show(alices[0], retweet, alices[1]);
+  assert.equal(retweet.dataset.illustOnlyState, 'pending');
+  const { mediaId, account, url } = page.classifyRequests().at(-1);
+  assert.deepEqual([mediaId, account, url], ['Alice2', 'alice', 'https://pbs.twimg.com/media/Alice2?format=webp&name=small']);
+  assert.ok(!asked('Bob0'));
 });

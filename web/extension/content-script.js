@@ -338,6 +338,11 @@ function judgeAhead() {
 const lastKeyOfCell = new WeakMap(); // cell → {mediaId, href} when it last named a key
 
 function examineCell(cell) {
+  // A media tab's grid holds only the account's own posts. A cell naming another account is a retweet
+  // or quote of the profile timeline X still shows for a moment after the click on Media (SPA): not
+  // judged, counted or remembered under this account, and shown (fail open).
+  const author = authorOfCell(cell);
+  if (author !== null && author !== accountOfPath(location.pathname)) { showOtherAccountsCell(cell, author); return; }
   let mediaId = mediaKeyOfCell(cell); // a media id or a poster key
   // X's autoplay may swap the poster for a player that names none: the same link and a <video> still
   // mean the same video, whose cell must not show because its key vanished.
@@ -363,6 +368,14 @@ function showUnreadableCell(cell) {
   cell.dataset.illustOnlyState = 'error';
   const url = picture.getAttribute('src') ?? picture.getAttribute('poster') ?? picture.getAttribute('style') ?? '';
   console.info(`${LOG_PREFIX} showing a media cell unjudged (bad_argument: no media key in ${JSON.stringify(url.slice(0, 200))})`);
+}
+
+/** Fail open: a cell of another account's post shows unjudged, outside the page's counts (as unreadable ones do). */
+function showOtherAccountsCell(cell, author) {
+  if (cell.dataset.illustOnlyMedia) forgetCell(cell); // X reused a cell of the grid
+  if (cell.dataset.illustOnlyState === 'error') return;
+  cell.dataset.illustOnlyState = 'error';
+  console.info(`${LOG_PREFIX} showing a media cell of @${author} unjudged (other_account: not on @${accountOfPath(location.pathname)}'s media grid)`);
 }
 
 function forgetCell(cell) {
