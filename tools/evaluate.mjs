@@ -216,7 +216,7 @@ export async function main(argv, io = { stdout: process.stdout, stderr: process.
   });
   const header = [
     `${records.length} images from ${sources} sources in ${options.dataDir}${options.limitPerSource ? ` (at most ${options.limitPerSource} per source)` : ''}` +
-      `${corrections.size ? `, ${records.filter((r) => r.corrected).length} label corrections applied` : ''}.`,
+      `${records.some((r) => r.corrected) ? `, ${records.filter((r) => r.corrected).length} label corrections applied` : ''}.`, // only when some apply here
     `Model ${relModel} (contract ${contract.name ?? '?'} ${contract.version ?? ''}), onnxruntime-${options.runtime} ` +
       `(${classifier.provider}, ${classifier.threads} thread(s)); label = decide() at its default threshold ` +
       `p(${positive}) ≥ ${contract.decision.hide_below}.`,
