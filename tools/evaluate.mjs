@@ -214,9 +214,10 @@ export async function main(argv, io = { stdout: process.stdout, stderr: process.
   const { sections } = buildSections(records, {
     labels, positive, shippedNote: 'in-sample', shippedLongNote, heldOutNote: heldOut?.description,
   });
+  const correctedCount = records.filter((r) => r.corrected).length; // said only when some apply here
   const header = [
     `${records.length} images from ${sources} sources in ${options.dataDir}${options.limitPerSource ? ` (at most ${options.limitPerSource} per source)` : ''}` +
-      `${records.some((r) => r.corrected) ? `, ${records.filter((r) => r.corrected).length} label corrections applied` : ''}.`, // only when some apply here
+      `${correctedCount ? `, ${correctedCount} label corrections applied` : ''}.`,
     `Model ${relModel} (contract ${contract.name ?? '?'} ${contract.version ?? ''}), onnxruntime-${options.runtime} ` +
       `(${classifier.provider}, ${classifier.threads} thread(s)); label = decide() at its default threshold ` +
       `p(${positive}) ≥ ${contract.decision.hide_below}.`,

@@ -157,12 +157,14 @@ async function lookUpRemembered() {
   const byAccount = new Map(); // one lookup per account the media were found under (see requestVerdict)
   for (const mediaId of batch) {
     const { account } = verdicts.get(mediaId);
-    byAccount.set(account, [...(byAccount.get(account) ?? []), mediaId]);
+    if (!byAccount.has(account)) byAccount.set(account, []);
+    byAccount.get(account).push(mediaId);
   }
   const answers = await Promise.all([...byAccount].map(([account, mediaIds]) => askRemembered(mediaIds, account)));
+  const remembered = Object.assign({}, ...answers.map((answer) => answer.verdicts));
   markOnce('remembered verdicts answered');
   for (const mediaId of batch) {
-    const known = answers.find((answer) => answer.verdicts?.[mediaId])?.verdicts[mediaId];
+    const known = remembered[mediaId];
     if (known) settle(mediaId, known);
     else if (verdicts.get(mediaId)?.status === 'pending') waitingForRequest.push(mediaId);
   }
