@@ -187,12 +187,16 @@ def train_mode(model: IllustOnlyNet):
 
 
 @torch.no_grad()
-def predict_cached(model, features, indices, start, view=0, batch=256) -> np.ndarray:
-    """Probabilities [len(indices), 3] on cached view `view` (0: the clean evaluation view)."""
+def predict_cached(model, features, indices, start, view=0, batch=256,
+                   layout=torch.contiguous_format) -> np.ndarray:
+    """Probabilities [len(indices), 3] on cached view `view` (0: the clean evaluation view). `layout` is the
+    model's memory format: feeding it another costs a conversion in every convolution."""
     model.eval()
     probs = []
     for first in range(0, len(indices), batch):
         x = torch.from_numpy(np.asarray(features[view, indices[first:first + batch]], dtype=np.float32))
+        if x.dim() == 4:
+            x = x.contiguous(memory_format=layout)
         probs.append(torch.softmax(model.logits_from_cached(x, start), dim=1).numpy())
     return np.concatenate(probs) if probs else np.zeros((0, len(LABELS)), np.float32)
 
@@ -331,7 +335,7 @@ def fit(args, samples, features, train_idx, val_idx, start, seed, tag, metrics_f
             average.add(model.state_dict())
         record = {"run": tag, "epoch": epoch, "train_loss": total / len(order), "seconds": int(time.time() - started)}
         if len(val_idx):
-            probs = predict_cached(model, features, val_idx, start)
+            probs = predict_cached(model, features, val_idx, start, layout=layout)
             record.update(validation_record(samples, labels, val_idx, probs, val_w))
             if record["val_loss"] < best[0]:
                 best = (record["val_loss"], copy.deepcopy(model.state_dict()), epoch, probs)
@@ -344,7 +348,7 @@ def fit(args, samples, features, train_idx, val_idx, start, seed, tag, metrics_f
         # BatchNorm keeps nsfwjs's statistics (train_mode), so the averaged weights need no BN update.
         state = average.state()
         model.load_state_dict(state)
-        probs = predict_cached(model, features, val_idx, start) if len(val_idx) else None
+        probs = predict_cached(model, features, val_idx, start, layout=layout) if len(val_idx) else None
         record = {"run": tag, "average_of_epochs": [args.swa_start, epochs]}
         if probs is not None:
             record.update(validation_record(samples, labels, val_idx, probs, val_w))
