@@ -229,7 +229,9 @@ test('Firefox build: manifest, permissions asked for in the popup, and on an X m
     for (const id of all) {
       const forId = mediaRequests.filter((u) => new URL(u).pathname === `/media/${id}`);
       assert.ok(forId.length >= 1, `${id} was requested`);
-      assert.deepEqual(forId.filter((u) => u.includes('format=jpg')), [], `${id}: no JPEG download besides the page's thumbnail`);
+      // The corrupt one's JPEG is tried once before its failure is remembered (its page copy failed).
+      if (media.get(id).label === 'corrupt') assert.ok(forId.some((u) => u.includes('format=jpg')), `${id}: its JPEG tried`);
+      else assert.deepEqual(forId.filter((u) => u.includes('format=jpg')), [], `${id}: no JPEG download besides the page's thumbnail`);
     }
 
     // The last X tab closes: the background page releases the classifier (the model's memory).

@@ -134,7 +134,7 @@ async function launchWithExtension(extraArgs = [], { profileDir = null } = {}) {
 /**
  * Answers every request offline: pages from `pages` (URL without query → HTML), pbs.twimg.com media
  * from `media` (a 404 for unknown ids; `hang` items are never answered, `delayMs` items answered that
- * late, then stamped with answeredAt). Each request is logged in `requests` as {host, url, fromWorker}.
+ * late, then stamped with answeredAt; `pageBytes` items answer those to all but their JPEG URL). Each request is logged in `requests` as {host, url, fromWorker}.
  */
 async function serveOffline(context, { pages, media, requests }) {
   await context.route('**/*', (route) => {
@@ -151,7 +151,8 @@ async function serveOffline(context, { pages, media, requests }) {
     const item = id ? media.get(id) : null;
     if (item?.hang) return undefined; // left unanswered: the extension must give up by itself
     // X's CDN allows any origin to read its thumbnails (the content script reads them for the page).
-    const answer = () => route.fulfill({ contentType: 'image/jpeg', body: item.bytes, headers: { 'Access-Control-Allow-Origin': '*' } });
+    const body = item?.pageBytes && url.searchParams.get('format') !== 'jpg' ? item.pageBytes : item?.bytes;
+    const answer = () => route.fulfill({ contentType: 'image/jpeg', body, headers: { 'Access-Control-Allow-Origin': '*' } });
     if (item?.bytes && item.delayMs) {
       setTimeout(() => answer().then(() => { item.answeredAt = Date.now(); }, () => {}), item.delayMs);
       return undefined;
@@ -386,12 +387,18 @@ test('extension on an X media tab: hides screenshots and photos without flashing
     assert.deepEqual(await page.evaluate(() => window.__flashes.slice(0, 10)), [], 'cells painted before their verdict');
     assertOnlyHosts(requests, ['x.com', 'pbs.twimg.com']);
     // Judged on the page's own thumbnails (format=webp), read by the content script; the service worker
-    // fetches only what the page could not read (here the 404), and the same URL.
+    // fetches only what the page could not read (the 404, at the same URL) or decode (the corrupt one:
+    // its JPEG, before the failure is remembered).
     const pageReads = requests.filter((r) => judgingMediaId(r) && !r.fromWorker);
     assert.ok(new Set(pageReads.map(judgingMediaId)).size >= all.length, 'the content script read the thumbnails');
-    for (const r of requests.filter(judgingMediaId)) assert.match(r.url, /^https:\/\/pbs\.twimg\.com\/media\/[\w-]+\?format=webp&name=small$/);
+    const corruptIds = all.filter((id) => media.get(id).label === 'corrupt');
+    for (const r of requests.filter(judgingMediaId)) {
+      const jpegRetry = r.fromWorker && corruptIds.includes(judgingMediaId(r));
+      assert.match(r.url, jpegRetry ? /^https:\/\/pbs\.twimg\.com\/media\/[\w-]+\?format=jpg&name=small$/ : /^https:\/\/pbs\.twimg\.com\/media\/[\w-]+\?format=webp&name=small$/);
+    }
     const missingIds = all.filter((id) => media.get(id).label === 'missing');
-    assert.deepEqual([...new Set(requests.filter((r) => r.fromWorker).map(judgingMediaId))], missingIds, 'the worker fetched only what the page could not read');
+    assert.deepEqual([...new Set(requests.filter((r) => r.fromWorker).map(judgingMediaId))].sort(), [...missingIds, ...corruptIds].sort(),
+      'the worker fetched only what the page could not read or decode');
 
     // The last X tab leaves X, then (back on X) is closed: each time the offscreen document (and the
     // model's memory) goes too.
@@ -503,7 +510,9 @@ test('extension on video and GIF cells: poster frames judged like photos, player
   await buildExtensionOnce();
   const { byClass } = await pickedImages();
   const media = new Map();
-  const photos = addCells(media, [byClass('illustration')[0], byClass('screenshot')[0]], ['img', 'both']);
+  // The third photo's page copy (WebP) cannot be decoded, its JPEG can: judged on the JPEG.
+  const undecodable = Buffer.concat([Buffer.from('RIFF\x10\x00\x00\x00WEBPVP8 '), Buffer.from('not image data'.repeat(20))]);
+  const photos = addCells(media, [byClass('illustration')[0], byClass('screenshot')[0], { ...byClass('photo')[1], pageBytes: undecodable }], ['img', 'both', 'img']);
   const videos = addVideoCells(media, [
     { ...byClass('screenshot')[1], poster: 'video', autoplay: true }, // a game clip, autoplaying as soon as it is seen
     { ...byClass('illustration')[1], poster: 'amplify', link: 'photo' }, // a drawing timelapse the grid links as a photo
@@ -535,7 +544,7 @@ test('extension on video and GIF cells: poster frames judged like photos, player
     // 1. Poster frames get the verdicts the same model gives in Node; the photos beside them as before.
     assertVerdicts(await waitForStates(ids, judged, 'the photo, video and GIF cells to be judged'), ids);
     const hiddenIds = ids.filter((id) => expectedState(id) === 'hidden');
-    assert.deepEqual(hiddenIds, [photoIds[1], clipId, foodGifId, recordingId]);
+    assert.deepEqual(hiddenIds, [photoIds[1], photoIds[2], clipId, foodGifId, recordingId]);
     const placeholderText = (id) => page.textContent(`li[data-test-media="${id}"] .illust-only-placeholder .illust-only-verdict`);
     assert.equal(await placeholderText(clipId), 'hidden video: screenshot');
     assert.equal(await placeholderText(foodGifId), 'hidden GIF: photo');
@@ -579,7 +588,7 @@ test('extension on video and GIF cells: poster frames judged like photos, player
     const unjudged = await waitForStates(videoIds, (s) => s.state === null && s.shown, 'video and GIF cells shown unjudged');
     assert.equal(unjudged[clipId].playing, true, 'the clip paused while hidden plays again');
     assertVerdicts(unjudged, [...photoIds, unreadable.mediaId]);
-    await page.waitForFunction(() => document.documentElement.dataset.illustOnlyHidden === '1');
+    await page.waitForFunction(() => document.documentElement.dataset.illustOnlyHidden === '2');
     await popup.check('#judgeVideos');
     await waitForStates([clipId, foodGifId], (s) => s.state === 'hidden' && !s.shown, 'the video and the GIF (now a posterless player) hidden again');
     await waitForStates([recordingId], (s) => s.state === 'revealed' && s.shown, 'the recording still revealed');
@@ -595,7 +604,8 @@ test('extension on video and GIF cells: poster frames judged like photos, player
 
     // No flash, ever. The posters are judged from the very URLs the page shows (the content script reads
     // the <img>'s or the player's poster URL, as for a photo's WebP); the service worker fetches only
-    // what the page could not read (the 404 poster, at the page's own URL); the odd one never.
+    // what the page could not read (the 404 poster, at the page's own URL) or decode (the photo's JPEG);
+    // the odd one never.
     assert.deepEqual(await page.evaluate(() => window.__flashes.slice(0, 10)), [], 'cells painted before their verdict');
     assertOnlyHosts(requests, ['x.com', 'pbs.twimg.com']);
     const pageReads = requests.filter((r) => judgingMediaId(r) && !r.fromWorker);
@@ -607,7 +617,8 @@ test('extension on video and GIF cells: poster frames judged like photos, player
       assert.ok(shown.includes(r.url), `${r.url} is a URL the page shows`);
     }
     const workerFetches = requests.filter((r) => r.fromWorker).map((r) => r.url);
-    assert.deepEqual([...new Set(workerFetches)], [`https://pbs.twimg.com/${missingId}.jpg?name=small`], 'the worker fetched only the poster the page could not read');
+    assert.deepEqual([...new Set(workerFetches)].sort(), [`https://pbs.twimg.com/${missingId}.jpg?name=small`, `https://pbs.twimg.com/media/${photoIds[2]}?format=jpg&name=small`].sort(),
+      'the worker fetched only the poster the page could not read and the JPEG of the photo it could not decode');
     assert.deepEqual(requests.filter((r) => r.host === 'pbs.twimg.com' && /%2F|\.\.|a{65}/.test(r.url) && (r.fromWorker || r.type === 'fetch')), [],
       'the odd poster and the refused keys are never fetched for judging');
   } finally {

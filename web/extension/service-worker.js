@@ -251,6 +251,21 @@ const corrections = createCorrections({
 
 // ---- classification ------------------------------------------------------------------------------
 
+/** The classifier's result for a thumbnail ({bytes} as supplied, else fetched from {url}), or a failure; never rejects. */
+async function judgeThumbnail({ bytes, url }, lowPriority) {
+  const fetched = bytes ? { ok: true, bytes } : await fetchMediaBytes(url, lowPriority);
+  stepReached('firstImageFetched');
+  if (!fetched.ok) return fetched;
+  let result;
+  try {
+    result = await classifyInOffscreen(fetched.bytes);
+  } catch (error) {
+    return { ok: false, code: 'offscreen_failed', message: `the classifier did not answer: ${error?.message ?? error}` };
+  }
+  noteClassifier(result.provider);
+  return result;
+}
+
 /**
  * Scores for a media id: remembered, or judged on the supplied bytes (else fetched) in the classifier
  * host. The model's own scores are remembered; the embedding goes to the corrections' store (account:
@@ -262,16 +277,14 @@ async function scoresForMedia(mediaId, modelVersion, lowPriority, supplied, acco
   if (inFlight.has(mediaId)) return inFlight.get(mediaId);
   const job = (async () => {
     stepReached('firstImageFetchQueued');
-    const fetched = supplied.bytes ? { ok: true, bytes: supplied.bytes } : await fetchMediaBytes(supplied.url, lowPriority);
-    stepReached('firstImageFetched');
-    if (!fetched.ok) return fetched;
-    let result;
-    try {
-      result = await classifyInOffscreen(fetched.bytes);
-    } catch (error) {
-      return { ok: false, code: 'offscreen_failed', message: `the classifier did not answer: ${error?.message ?? error}` };
+    let result = await judgeThumbnail(supplied, lowPriority);
+    // A permanent failure of the page's copy (its bytes, or a WebP/PNG variant) belongs to those bytes,
+    // not to the media: the media's JPEG is tried once before a failure is remembered for the media id.
+    const jpegUrl = jpegUrlForMedia(mediaId);
+    if (!result.ok && PERMANENT_FAILURES.has(result.code) && (supplied.bytes || supplied.url !== jpegUrl)) {
+      console.info(`Illust Only: the page's copy of ${mediaId} failed (${result.code}); trying ${jpegUrl}`);
+      result = await judgeThumbnail({ url: jpegUrl }, lowPriority);
     }
-    noteClassifier(result.provider);
     // Remembered under the version of the model that judged it (a model update is not matched).
     const judgedBy = result.provider?.modelVersion ?? modelVersion;
     if (result.ok) {
