@@ -44,6 +44,23 @@ struct WebpImage {
 Status webp_decode_first_frame(const uint8_t* data, size_t size, const Limits& limits, WebpImage* out,
                                std::string* reason);
 
+// A cap on each block stb_image allocates while this object lives (stb_image_impl.cpp). A PNG's pixels
+// are checked against the pixel cap from its header, but its zlib stream may inflate far beyond them:
+// stb keeps doubling its output buffer (a 0.3 MB "1x1" PNG grew the wasm heap past 1 GB, which never
+// shrinks). With the cap the decode fails instead, and exceeded() says the cap was why.
+class StbAllocationBudget {
+ public:
+  explicit StbAllocationBudget(size_t max_block_bytes);
+  ~StbAllocationBudget();
+  StbAllocationBudget(const StbAllocationBudget&) = delete;
+  StbAllocationBudget& operator=(const StbAllocationBudget&) = delete;
+  bool exceeded() const;
+};
+
+// The largest block stb_image needs to decode this PNG (header already probed), with room for
+// interlacing and stb's buffer doubling; 0 when the IHDR cannot be read.
+size_t png_decode_block_budget(const uint8_t* data, size_t size);
+
 // stb_image's header reader for one known format (keeps its failure reason; stb_image_impl.cpp).
 int stb_info_for_format(Format format, const uint8_t* data, int len, int* x, int* y, int* comp);
 

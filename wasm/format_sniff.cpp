@@ -95,6 +95,12 @@ bool jpeg_scan_tables_defined(const uint8_t* p, size_t payload_len, const JpegTa
   return true;
 }
 
+// stb_image decodes every scan over the whole frame and cannot be interrupted, so a small file that
+// repeats a scan (26 bytes each) keeps it busy for seconds to minutes (about 15 ms a scan at 12 MP in
+// wasm). Real encoders write at most a few dozen scans; the cap is 64, or more for small images, up to
+// 2^30 pixel-scans (about a second).
+uint64_t max_jpeg_scans(uint64_t pixels) { return std::max<uint64_t>(64, (uint64_t(1) << 30) / std::max<uint64_t>(pixels, 1)); }
+
 // JPEG: SOI, then marker segments; after each SOS the entropy-coded data runs to the next marker.
 // Complete once EOI (FF D9) is reached. Bytes between segments are skipped the way stb_image skips
 // them, so every segment stb will parse is one we have checked.
@@ -102,6 +108,7 @@ Structure scan_jpeg(const uint8_t* d, size_t n, std::string* problem) {
   size_t pos = 2;
   bool seen_garbage = false;
   JpegTables tables;
+  uint64_t pixels = 0, scans = 0;
   auto invalid = [&](const char* why) {
     if (problem) *problem = why;
     return Structure::invalid;
@@ -120,8 +127,14 @@ Structure scan_jpeg(const uint8_t* d, size_t n, std::string* problem) {
       return invalid("bad DHT table (more than 256 Huffman codes)");
     if (len < 2) return Structure::unknown;
     if (n - pos < len) return Structure::truncated;
-    if (marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC)
+    if (marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC) {
       tables.progressive = marker == 0xC2;  // stb's own test: only SOF2 is progressive
+      if (len >= 7) pixels = uint64_t(be16(d + pos + 3)) * be16(d + pos + 5);
+    }
+    if (marker == 0xDA && ++scans > max_jpeg_scans(pixels)) {
+      if (problem) *problem = "more than " + std::to_string(max_jpeg_scans(pixels)) + " scans for its size";
+      return Structure::invalid;
+    }
     if (marker == 0xDA && !jpeg_scan_tables_defined(d + pos + 2, len - 2, tables))
       return invalid("a scan uses a Huffman table that was never defined");
     pos += len;
@@ -405,6 +418,34 @@ int jpeg_exif_orientation(const uint8_t* d, size_t n) {
     return tiff_orientation(seg + 6, seg_len - 6);
   }
   return 1;
+}
+
+int png_exif_orientation(const uint8_t* d, size_t n) {
+  // PIL (and so training) reads an eXIf chunk wherever it sits before IEND, without an "Exif\0\0" prefix.
+  if (!d || n < 8 || sniff_format(d, n) != Format::png) return 1;
+  uint64_t pos = 8;
+  while (pos + 12 <= n) {
+    const uint64_t len = be32(d + pos);
+    if (pos + 12 + len > n) return 1;
+    if (std::memcmp(d + pos + 4, "IEND", 4) == 0) return 1;
+    if (std::memcmp(d + pos + 4, "eXIf", 4) == 0) return tiff_orientation(d + pos + 8, size_t(len));
+    pos += 12 + len;
+  }
+  return 1;
+}
+
+size_t png_decode_block_budget(const uint8_t* d, size_t n) {
+  if (!d || n < 29 || std::memcmp(d + 12, "IHDR", 4) != 0) return 0;
+  const uint64_t w = be32(d + 16), h = be32(d + 20), depth = d[24];
+  static const uint8_t kChannels[7] = {1, 0, 3, 1, 2, 0, 4};  // by colour type: gray, -, RGB, palette, gray+alpha, -, RGBA
+  const uint64_t channels = d[25] < 7 && kChannels[d[25]] ? kChannels[d[25]] : 4;
+  if (w > (uint64_t(1) << 24) || h > (uint64_t(1) << 24) || depth > 16) return SIZE_MAX;  // stb refuses these itself
+  // The inflated data: one filter byte per row, plus Adam7's extra rows (at most 15/8 of h and 7 more);
+  // stb's buffer doubling can leave it up to twice that. The pixels stb returns: at most 8 bytes each
+  // (16-bit RGBA). The compressed IDAT data it gathers: at most twice the file.
+  const uint64_t inflated = ((w * channels * depth + 7) / 8 + 1) * (h * 2 + 8);
+  const uint64_t budget = std::max({2 * inflated, w * h * 8, 2 * uint64_t(n)}) + (uint64_t(1) << 20);
+  return budget > SIZE_MAX ? SIZE_MAX : size_t(budget);
 }
 
 int webp_exif_orientation(const uint8_t* d, size_t n) {

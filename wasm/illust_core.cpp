@@ -189,6 +189,7 @@ ProbeResult probe(const uint8_t* data, size_t size, const Limits& limits) {
   r.channels_in_file = comp;
   r.orientation = format == Format::jpeg   ? jpeg_exif_orientation(data, size)
                   : format == Format::webp ? webp_exif_orientation(data, size)
+                  : format == Format::png  ? png_exif_orientation(data, size)
                                            : 1;
   const bool swaps = r.orientation >= 5;
   r.width = swaps ? h : w;
@@ -226,7 +227,15 @@ DecodeResult decode_rgbx(const uint8_t* data, size_t size, const DecodeOptions& 
     pixels = std::move(image.rgba);
   } else {
     int comp = 0;
+    const size_t png_budget = format == Format::png ? png_decode_block_budget(data, size) : 0;
+    const StbAllocationBudget budget(png_budget ? png_budget : SIZE_MAX);
     uint8_t* raw = stbi_load_from_memory(data, int(size), &w, &h, &comp, 4);
+    if (!raw && budget.exceeded())
+      return failure<DecodeResult>(Status::corrupt, std::string("corrupt ") + format_name(format) +
+                                                        ": its compressed data unpacks to far more than a " +
+                                                        std::to_string(info.width) + "x" + std::to_string(info.height) +
+                                                        " image holds",
+                                   format);
     if (!raw) {
       const std::string reason = stb_reason();
       const Status st = status_for_stb_reason(reason);

@@ -162,6 +162,9 @@ int jpeg_exif_orientation(const uint8_t* data, size_t size);
 // The same from an extended WebP's EXIF chunk (only when VP8X's EXIF flag is set, as libwebp's
 // demuxer and so PIL read it); 1 when absent or unreadable. Bounds-checked.
 int webp_exif_orientation(const uint8_t* data, size_t size);
+// The same from a PNG's eXIf chunk, wherever it sits before IEND (as PIL reads it); 1 when absent or
+// unreadable. Bounds-checked.
+int png_exif_orientation(const uint8_t* data, size_t size);
 
 // Applies EXIF orientation to an image of `bytes_per_pixel` (3 or 4) interleaved bytes. Returns a new
 // buffer (null when out of memory) and sets *out_w/*out_h; orientation 1 (or invalid) returns a copy.

@@ -98,6 +98,20 @@ describe('fixtures through wasm', () => {
     assert.equal(core.probe(fixture('huge_30000x30000.png')).message, 'image too large: 30000x30000 exceeds 50 megapixels');
   });
 
+  test('small files that would cost the decoder far more than their pixels are refused cheaply', async () => {
+    // A fresh instance, so its heap size is this test's: wasm memory never shrinks, and an unbounded
+    // PNG inflate grew it past 1 GB for the life of the worker.
+    const fresh = await (await import(`../../web/lib/core.js?bombs=${Date.now()}`)).loadCore();
+    const heapBefore = fresh.module.HEAPU8.buffer.byteLength;
+    const bomb = fresh.decode(fixture('bomb_1x1_inflates_64mb.png'));
+    assert.deepEqual([bomb.ok, bomb.code], [false, 'corrupt'], bomb.message);
+    const scans = fresh.toTensor(fixture('jpeg_300_repeated_scans.jpg'), contract);
+    assert.deepEqual([scans.ok, scans.code], [false, 'corrupt'], scans.message);
+    const grown = fresh.module.HEAPU8.buffer.byteLength - heapBefore;
+    assert.ok(grown < 16 * 2 ** 20, `the heap grew by ${grown} bytes`);
+    assert.equal(fresh.decode(fixture('png_interlaced.png')).ok, true, 'a PNG after the refused one decodes');
+  });
+
   test('tensors equal the PIL/numpy reference (squash and letterbox)', () => {
     for (const ref of manifest.tensors) {
       const bytes = fixture(ref.file);
