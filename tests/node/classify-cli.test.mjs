@@ -231,6 +231,13 @@ describe('classify CLI: pipeline', { skip: pipelineSkip }, () => {
     const { code, stderr } = await runCli(['--contract', fixture('tree', 'notes.txt'), fixture('tree', 'valid.png')]);
     assert.equal(code, 1);
     assert.match(stderr, /contract: .* is not valid JSON/);
+    // Valid JSON with every field, but a preprocessing the core does not know: refused once, not per image.
+    const shipped = JSON.parse(await readFile(path.join(ROOT, 'model', 'contract.json'), 'utf8'));
+    await writeFile(fixture('crop-contract.json'), JSON.stringify({ ...shipped, preprocess: { ...shipped.preprocess, resize: 'crop' } }));
+    const crop = await runCli(['--contract', fixture('crop-contract.json'), fixture('tree', 'valid.png')]);
+    assert.equal(crop.code, 1, crop.stdout);
+    assert.equal(crop.stdout, '');
+    assert.match(crop.stderr, /contract: .*crop-contract\.json: .*resize/);
     const fifo = await runCli(['--contract', fixture('pipe.png'), fixture('tree', 'valid.png')], { timeoutMs: 30000 });
     assert.equal(fifo.code, 1);
     assert.match(fifo.stderr, /contract: cannot read .*pipe\.png: not a regular file/);

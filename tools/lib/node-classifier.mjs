@@ -35,6 +35,10 @@ export async function loadContract(file = DEFAULT_CONTRACT) {
     Number.isInteger(contract.input.width) && Number.isInteger(contract.input.height) &&
     contract.preprocess && contract.decision && contract.outputs?.probs;
   if (!ok) throw new SetupError(`contract: ${file} lacks labels, input, outputs, preprocess or decision`);
+  // The core's own reading of the preprocessing (what every image would otherwise fail with).
+  const { tensorOptionsFromContract } = await import(pathToFileURL(path.join(ROOT, 'web', 'lib', 'core.js')).href);
+  const problem = tensorOptionsFromContract(contract);
+  if (typeof problem === 'string') throw new SetupError(`contract: ${file}: ${problem}`);
   return contract;
 }
 
