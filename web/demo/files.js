@@ -11,16 +11,17 @@ function picked(file, path = file.name) {
   return { file, path: path.replace(/^\//, '') };
 }
 
+/** {entries, error}: the folder's listing, and why it stopped early (the entries listed until then are kept). */
 function readAllEntries(directory) {
   // readEntries returns the listing in chunks (100 in Chromium) and an empty chunk at the end.
   const reader = directory.createReader();
-  const all = [];
-  return new Promise((resolve, reject) => {
+  const entries = [];
+  return new Promise((resolve) => {
     const next = () => reader.readEntries((chunk) => {
-      if (chunk.length === 0) return resolve(all);
-      all.push(...chunk);
+      if (chunk.length === 0) return resolve({ entries, error: null });
+      entries.push(...chunk);
       next();
-    }, reject);
+    }, (error) => resolve({ entries, error }));
     next();
   });
 }
@@ -28,13 +29,21 @@ function readAllEntries(directory) {
 /** Whether a file found inside a folder is worth classifying (its name says it is an image). */
 const looksLikeImage = (file) => file.type.startsWith('image/');
 
+// An entry the browser will not let us read (a dangling link, a file gone or locked meanwhile) is
+// listed in stats.failed under its own path; the walk goes on with its siblings.
 async function walkEntry(entry, out, stats, inFolder = false) {
+  const fail = (error) => stats.failed.push({ path: (entry.fullPath || entry.name).replace(/^\//, ''), message: `cannot read: ${error?.message || error?.name || error}` });
   if (entry.isFile) {
-    const file = await new Promise((resolve, reject) => entry.file(resolve, reject));
-    if (inFolder && !looksLikeImage(file)) stats.skipped.push(entry.name);
-    else out.push(picked(file, entry.fullPath));
+    try {
+      const file = await new Promise((resolve, reject) => entry.file(resolve, reject));
+      if (inFolder && !looksLikeImage(file)) stats.skipped.push(entry.name);
+      else out.push(picked(file, entry.fullPath));
+    } catch (error) {
+      fail(error);
+    }
   } else if (entry.isDirectory) {
-    const children = await readAllEntries(entry);
+    const { entries: children, error } = await readAllEntries(entry);
+    if (error) fail(error);
     children.sort((a, b) => a.name.localeCompare(b.name, undefined, { numeric: true }));
     for (const child of children) {
       if (child.isDirectory && child.name.startsWith('.')) { stats.skipped.push(`${child.name}/`); continue; }
@@ -56,19 +65,13 @@ export function filesFromDataTransfer(dataTransfer) {
   }
   return (async () => {
     const files = [];
-    const stats = { skipped: [] };
-    const failed = [];
+    const stats = { skipped: [], failed: [] }; // failed: what the browser would not let us read, said rather than skipped
     for (const { entry, file } of sources) {
-      try {
-        if (entry?.isDirectory) await walkEntry(entry, files, stats);
-        else if (file) files.push(picked(file));
-        else if (entry) await walkEntry(entry, files, stats);
-      } catch (error) {
-        // A folder or file the browser would not let us read: say so rather than skip it silently.
-        failed.push({ path: entry?.fullPath ?? file?.name ?? '?', message: `cannot read: ${error?.message ?? error}` });
-      }
+      if (entry?.isDirectory) await walkEntry(entry, files, stats);
+      else if (file) files.push(picked(file));
+      else if (entry) await walkEntry(entry, files, stats);
     }
-    return { files, skipped: stats.skipped, failed };
+    return { files, skipped: stats.skipped, failed: stats.failed };
   })();
 }
 

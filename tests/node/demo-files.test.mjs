@@ -1,0 +1,63 @@
+// The demo's drop walk (web/demo/files.js) over the File and Directory Entries API, as Chromium hands it
+// over: readEntries in chunks ending with an empty one, entry.file() by callback. An entry the browser
+// refuses (a file deleted or locked between listing and reading, a folder it cannot list) is not
+// something a test can make a real browser do here (as root every file is readable, and Chromium does
+// not list dangling links), so these entries are built to fail the way the API reports it.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { filesFromDataTransfer } from '../../web/demo/files.js';
+
+const refused = (what) => Object.assign(new Error(`A requested file or directory could not be found (${what})`), { name: 'NotFoundError' });
+
+function fileEntry(fullPath, { type = 'image/jpeg', fail = false } = {}) {
+  const name = fullPath.split('/').pop();
+  return {
+    isFile: true, isDirectory: false, name, fullPath,
+    file: (resolve, reject) => queueMicrotask(() => (fail ? reject(refused(name)) : resolve(new File([name], name, { type })))),
+  };
+}
+
+function folderEntry(fullPath, children, { failAfterChunks = Infinity, chunkSize = 2 } = {}) {
+  return {
+    isFile: false, isDirectory: true, name: fullPath.split('/').pop(), fullPath,
+    createReader() {
+      let at = 0;
+      let chunks = 0;
+      return {
+        readEntries(resolve, reject) {
+          queueMicrotask(() => {
+            if (chunks++ >= failAfterChunks) return reject(refused(fullPath));
+            const chunk = children.slice(at, at + chunkSize);
+            at += chunk.length;
+            resolve(chunk);
+          });
+        },
+      };
+    },
+  };
+}
+
+const dropOf = (...entries) => ({ items: entries.map((entry) => ({ kind: 'file', webkitGetAsEntry: () => entry, getAsFile: () => null })) });
+
+test('drop walk: an unreadable file or folder is listed as failed under its own path, and its siblings are still taken', async () => {
+  const drop = dropOf(folderEntry('/photos', [
+    fileEntry('/photos/a-gone.jpg', { fail: true }), // sorts first: the walk must go on past it
+    folderEntry('/photos/b-locked', [fileEntry('/photos/b-locked/x.jpg')], { failAfterChunks: 0 }),
+    folderEntry('/photos/c', [fileEntry('/photos/c/1.jpg'), fileEntry('/photos/c/2.jpg'), fileEntry('/photos/c/3.jpg'), fileEntry('/photos/c/notes.txt', { type: 'text/plain' })]),
+    fileEntry('/photos/d.png', { type: 'image/png' }),
+  ]));
+  const { files, skipped, failed } = await filesFromDataTransfer(drop);
+  assert.deepEqual(files.map((f) => f.path), ['photos/c/1.jpg', 'photos/c/2.jpg', 'photos/c/3.jpg', 'photos/d.png']);
+  assert.deepEqual(skipped, ['notes.txt']);
+  assert.deepEqual(failed.map((f) => f.path), ['photos/a-gone.jpg', 'photos/b-locked']);
+  for (const { message } of failed) assert.match(message, /^cannot read: A requested file or directory could not be found/);
+});
+
+test('drop walk: a folder whose listing fails part-way keeps what it listed before', async () => {
+  const children = [fileEntry('/big/1.jpg'), fileEntry('/big/2.jpg'), fileEntry('/big/3.jpg')];
+  const { files, failed } = await filesFromDataTransfer(dropOf(folderEntry('/big', children, { failAfterChunks: 1, chunkSize: 2 }), fileEntry('/loose.jpg')));
+  // The folder is said to have failed; the two entries listed before are taken, and the next dropped item.
+  assert.deepEqual(failed.map((f) => f.path), ['big']);
+  assert.deepEqual(files.map((f) => f.path), ['big/1.jpg', 'big/2.jpg', 'loose.jpg']);
+});
