@@ -10,8 +10,10 @@ namespace illust {
 
 // Result of walking a file's container structure (markers, chunks, blocks) without decoding pixels.
 // `invalid`: the structure holds something known to break stb_image 2.27 (Debian 12's copy; fixed
-// upstream later), which we refuse before stb sees it; *problem then says what.
-enum class Structure { complete, truncated, unknown, invalid };
+// upstream later), which we refuse before stb sees it; *problem then says what. `unsupported`: a valid
+// variant of the format that stb does not decode (lossless or arithmetic-coded JPEG, RLE BMP, ...);
+// *problem names it.
+enum class Structure { complete, truncated, unknown, invalid, unsupported };
 Structure scan_structure(Format format, const uint8_t* data, size_t size, std::string* problem = nullptr);
 
 // True when 0 < size < magic length and the bytes are a prefix of a decodable format's magic.

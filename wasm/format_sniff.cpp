@@ -128,6 +128,16 @@ Structure scan_jpeg(const uint8_t* d, size_t n, std::string* problem) {
     if (len < 2) return Structure::unknown;
     if (n - pos < len) return Structure::truncated;
     if (marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC) {
+      // stb decodes baseline, extended and progressive Huffman frames of 8-bit samples only.
+      const char* variant = marker == 0xC3 || marker == 0xC7 || marker == 0xCB || marker == 0xCF ? "lossless"
+                            : marker >= 0xC9                                                    ? "arithmetic coding"
+                            : marker >= 0xC5                                                    ? "hierarchical"
+                            : len >= 3 && d[pos + 2] != 8                                       ? "12-bit samples"
+                                                                                                : nullptr;
+      if (variant) {
+        if (problem) *problem = variant;
+        return Structure::unsupported;
+      }
       tables.progressive = marker == 0xC2;  // stb's own test: only SOF2 is progressive
       if (len >= 7) pixels = uint64_t(be16(d + pos + 3)) * be16(d + pos + 5);
     }
@@ -210,7 +220,7 @@ Structure scan_gif(const uint8_t* d, size_t n) {
 }
 
 // BMP: uncompressed and bit-field BMPs must hold offset + stride * |height| bytes.
-Structure scan_bmp(const uint8_t* d, size_t n) {
+Structure scan_bmp(const uint8_t* d, size_t n, std::string* problem) {
   if (n < 18) return Structure::truncated;
   const uint32_t pixel_offset = le32(d + 10);
   const uint32_t header_size = le32(d + 14);
@@ -230,7 +240,13 @@ Structure scan_bmp(const uint8_t* d, size_t n) {
   } else {
     return Structure::unknown;
   }
-  if (compression != 0 && compression != 3 && compression != 6) return Structure::unknown;  // RLE etc.
+  if (compression != 0 && compression != 3) {  // what stb decodes: uncompressed and bit fields
+    if (problem) {
+      *problem = compression == 1 ? "RLE8 compression" : compression == 2 ? "RLE4 compression" : compression == 4 ? "embedded JPEG"
+                 : compression == 5 ? "embedded PNG" : "compression " + std::to_string(compression);
+    }
+    return Structure::unsupported;
+  }
   if (width <= 0 || height == 0 || bpp == 0 || bpp > 32) return Structure::unknown;
   if (height < 0) height = -height;
   const uint64_t stride = ((uint64_t(width) * bpp + 31) / 32) * 4;
@@ -287,7 +303,7 @@ Structure scan_structure(Format format, const uint8_t* data, size_t size, std::s
     case Format::jpeg: return scan_jpeg(data, size, problem);
     case Format::png: return scan_png(data, size);
     case Format::gif: return scan_gif(data, size);
-    case Format::bmp: return scan_bmp(data, size);
+    case Format::bmp: return scan_bmp(data, size, problem);
     case Format::webp: return scan_webp(data, size);
     default: return Structure::unknown;
   }

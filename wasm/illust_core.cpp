@@ -154,6 +154,8 @@ ProbeResult probe(const uint8_t* data, size_t size, const Limits& limits) {
   const Structure structure = scan_structure(format, data, size, &problem);
   if (structure == Structure::invalid)
     return failure<ProbeResult>(Status::corrupt, std::string("corrupt ") + format_name(format) + ": " + problem, format);
+  if (structure == Structure::unsupported)
+    return failure<ProbeResult>(Status::unsupported_format, std::string("unsupported format: ") + format_name(format) + " (" + problem + ")", format);
   if (structure == Structure::truncated)
     return failure<ProbeResult>(Status::truncated, std::string("truncated ") + format_name(format) + ": data ends before the image does", format);
 
