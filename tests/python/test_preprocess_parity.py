@@ -105,6 +105,36 @@ class PreprocessParityTest(unittest.TestCase):
             self.assertGreater(np.abs(illust_data.eval_tensor(paths[2], self.contract)
                                       - illust_data.eval_tensor(paths[2], coloured)).mean(), 0.01)
 
+    def test_png_variants_tensors_equal_python_exactly(self):
+        # PNG is lossless and the resize is PIL's BOX in both, so every variant must match to the bit:
+        # 16-bit grey (PIL alone would clip it to white), an eXIf orientation (wherever the chunk sits),
+        # a palette with a transparent entry.
+        from PIL import Image
+        tiff = b"II" + np.array([42], "<u2").tobytes() + np.array([8], "<u4").tobytes()
+        exif = tiff + np.array([1, 0x0112, 3], "<u2").tobytes() + np.array([1], "<u4").tobytes() + np.array([6, 0], "<u2").tobytes() + bytes(4)
+        with tempfile.TemporaryDirectory() as tmp:
+            paths = []
+            for i, sample in enumerate(self.samples[:4]):
+                rgb = illust_data.open_rgb(sample.path)
+                grey = np.asarray(rgb.convert("L")).astype(np.uint16)
+                grey16 = grey * 257 + (np.arange(grey.size, dtype=np.uint16).reshape(grey.shape) % 251)
+                paths.append(Path(tmp) / f"{i}_grey16.png")
+                Image.fromarray(grey16, "I;16").save(paths[-1])
+                paths.append(Path(tmp) / f"{i}_exif6.png")
+                rgb.save(paths[-1], exif=exif)
+                palette = rgb.quantize(colors=64)
+                paths.append(Path(tmp) / f"{i}_palette_trns.png")
+                palette.save(paths[-1], transparency=5)
+            with Image.open(paths[0]) as image:
+                self.assertIn(image.mode, ("I", "I;16"))  # a real 16-bit file
+            core = self.core_tensors(CONTRACT, self.contract, paths)
+            python = np.stack([illust_data.eval_tensor(p, self.contract) for p in paths])
+            worst = np.abs(core - python).reshape(len(paths), -1).max(1)
+            self.assertEqual(worst.max(), 0.0, dict(zip((p.name for p in paths), worst.round(6))))
+            # The grey image is not white, and the orientation turned the image (a wide one comes out tall).
+            self.assertLess(python[0].mean(), 0.9)
+            self.assertFalse(np.array_equal(python[1], np.stack([illust_data.eval_tensor(self.samples[0].path, self.contract)])[0]))
+
     def test_shipped_model_agrees_on_core_and_python_tensors(self):
         core = self.core_tensors(CONTRACT, self.contract)
         python = self.assert_close_to_python(core, self.contract)

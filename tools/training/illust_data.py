@@ -154,6 +154,10 @@ def open_rgb(source, alpha_background=(255, 255, 255)) -> Image.Image:
     """PIL open, EXIF transpose, composite transparency over alpha_background, convert to RGB."""
     image = Image.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source)
     image = ImageOps.exif_transpose(image)
+    if image.mode in ("I", "I;16", "I;16B", "I;16L"):
+        # 16-bit grey (PNG): PIL's conversion to 8 bits clips at 255 (nearly all white); the core, like
+        # stb_image and browsers, keeps the high byte.
+        image = Image.fromarray((np.asarray(image).astype(np.uint32) >> 8).astype(np.uint8), "L")
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         image = image.convert("RGBA")
         background = Image.new("RGBA", image.size, tuple(alpha_background) + (255,))
