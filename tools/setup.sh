@@ -18,7 +18,8 @@ if ((${#missing[@]})); then
   echo "setup: installing apt packages: ${missing[*]}"
   SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # Through env: sudo's env_reset would drop a variable set before it, and debconf could then prompt.
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
 # libwebp from Debian 12's source package (1.2.4 with Debian's patches, among them the CVE-2023-4863
@@ -40,7 +41,8 @@ if [[ ! -f $LIBWEBP_STAMP ]]; then
   apt_private=(-o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$work/sources"
     -o "Dir::State::Lists=$work/lists" -o "Dir::Cache=$work/cache")
   apt-get "${apt_private[@]}" -qq update
-  (cd "$work/src" && chown _apt . 2>/dev/null; apt-get "${apt_private[@]}" -qq source libwebp >/dev/null)
+  # As root apt downloads as _apt, which must own the folder; another user downloads as itself.
+  (cd "$work/src" && { [[ $(id -u) -ne 0 ]] || chown _apt .; } && apt-get "${apt_private[@]}" -qq source libwebp >/dev/null)
   unpacked=$(find "$work/src" -mindepth 1 -maxdepth 1 -type d -name 'libwebp-*')
   [[ $(basename "$unpacked") == libwebp-1.2.4 ]] || { echo "setup: expected libwebp 1.2.4, got ${unpacked:-nothing}" >&2; exit 1; }
   # dpkg-source records the patches it applied; the CVE fix must be among them.
@@ -57,8 +59,14 @@ if [[ ! -f $LIBWEBP_STAMP ]]; then
   echo "setup: $LIBWEBP_DIR holds $(cat "$LIBWEBP_STAMP")"
 fi
 
+# The wasm core's Node glue needs process.getBuiltinModule (Node 20.16 / 22.3); Debian 12's own nodejs
+# is 18, so Node comes from the machine (NodeSource, nvm, ...); an older one is named here rather
+# than failing later inside the tests.
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-  echo "setup: Node.js >= 20 with npm is required (node not found)" >&2; exit 1
+  echo "setup: Node.js >= 20.16 with npm is required (node not found)" >&2; exit 1
+fi
+if ! node -e 'process.exit(typeof process.getBuiltinModule === "function" ? 0 : 1)'; then
+  echo "setup: Node.js >= 20.16 is required (found $(node --version)): the wasm core's Node glue needs process.getBuiltinModule" >&2; exit 1
 fi
 
 # npm ci is exact and fast; skip it when node_modules already matches the lock file. Nothing may

@@ -50,6 +50,15 @@ async function run() {
   report.bad = {};
   for (const [what, name] of Object.entries(names.bad)) report.bad[what] = brief(await pool.classify(await bytesOf(name)));
   report.bad.notBytes = brief(await pool.classify('not bytes'));
+  const detached = new ArrayBuffer(16);
+  structuredClone(detached, { transfer: [detached] });
+  report.bad.detached = brief(await pool.classify(detached));
+  report.bad.detachedInCore = brief((await loadCore()).probe(detached));
+  // Options a worker cannot receive: that image's error; both workers go on judging afterwards.
+  report.bad.uncloneable = brief(await pool.classify(images[0], { settings: { pick() {} } }));
+  const before = pool.judgedPerWorker.slice();
+  report.afterUncloneable = (await Promise.all(images.map((b) => pool.classify(b)))).map(brief);
+  report.judgedAfterUncloneable = pool.judgedPerWorker.map((n, i) => n - before[i]);
   await pool.release();
   report.afterRelease = brief(await pool.classify(images[0]));
 
@@ -162,6 +171,12 @@ test('classifier pool: same scores as one session, both workers busy, errors as 
     assert.match(report.bad.corrupt.code, /^(corrupt|truncated)$/);
     assert.equal(report.bad.avif.code, 'unsupported_format');
     assert.equal(report.bad.notBytes.code, 'bad_argument');
+    assert.equal(report.bad.detached.code, 'bad_argument', 'a detached buffer is an error value, not a throw');
+    assert.equal(report.bad.detachedInCore.code, 'bad_argument');
+    assert.equal(report.bad.uncloneable.code, 'bad_argument');
+    assert.match(report.bad.uncloneable.message, /cannot send the image to a classifier worker/);
+    assert.deepEqual(report.afterUncloneable.map((r) => r.scores), report.pool.map((r) => r.scores));
+    assert.ok(report.judgedAfterUncloneable.every((n) => n > 0), `a worker stopped taking images: ${report.judgedAfterUncloneable}`);
     assert.equal(report.afterRelease.code, 'no_model');
 
     assert.equal(report.crashed.ok, false);

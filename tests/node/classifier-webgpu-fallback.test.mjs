@@ -207,3 +207,63 @@ test("'auto' with only a software adapter runs on WASM without loading WebGPU an
     }
   });
 });
+
+test('a GPU lost while the WASM session cannot start yet: that image fails, the next one moves to WASM; nothing is left holding the dead session', { skip }, async () => {
+  const ort = await import('onnxruntime-web');
+  const core = await loadNodeCore();
+  const image = encodePngRgb(Uint8Array.from({ length: 96 * 64 * 3 }, (_, i) => (i * 5) % 251), 96, 64);
+  const lost = webgpuOrtThatLosesItsDevice(ort);
+  // The base module refuses its first WASM session (as when memory runs short), then works.
+  let refusals = 1;
+  const base = { env: ort.env, Tensor: ort.Tensor, InferenceSession: { create: async (...args) => {
+    if (refusals-- > 0) throw new Error('RangeError: WebAssembly.Memory(): could not allocate memory');
+    return ort.InferenceSession.create(...args);
+  } } };
+  const classifier = await createClassifier({
+    ort: base, ortWebgpu: async () => lost.module, model: readFileSync(MODEL), contract, core, provider: 'auto', numThreads: 1,
+  });
+  try {
+    assert.equal(classifier.provider, 'webgpu');
+    const first = await classifier.classify(image);
+    assert.deepEqual([first.ok, first.code], [false, 'inference_failed']);
+    assert.match(first.message, /could not allocate memory/);
+    assert.equal(classifier.provider, 'webgpu', 'not called WASM while it still holds the GPU session');
+    assert.equal(lost.state.released, false);
+    const second = await classifier.classify(image);
+    assert.equal(second.ok, true, JSON.stringify(second));
+    assert.equal(classifier.provider, 'wasm');
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    assert.equal(lost.state.released, true, 'the lost GPU session is released once WASM runs');
+  } finally {
+    await classifier.release();
+  }
+});
+
+test('a model with our names that cannot run our input is refused with its reason, and its session released', { skip }, async () => {
+  const ort = await import('onnxruntime-web');
+  const made = { created: 0, released: 0 };
+  const fiveClasses = {
+    env: { wasm: {} }, Tensor: ort.Tensor,
+    InferenceSession: { create: async () => {
+      made.created += 1;
+      return {
+        inputNames: [contract.input.name], outputNames: [contract.outputs.probs, contract.outputs.embedding],
+        async run() { return { [contract.outputs.probs]: new ort.Tensor('float32', new Float32Array(5), [1, 5]) }; },
+        async release() { made.released += 1; },
+      };
+    } },
+  };
+  await assert.rejects(createClassifier({ ort: fiveClasses, model: readFileSync(MODEL), contract, core: await loadNodeCore(), provider: 'wasm', numThreads: 1 }),
+    new RegExp(`model: wrong model file: "${contract.outputs.probs}" has shape \\[1,5\\], expected \\[N,3\\]`));
+  const wrongSize = { ...fiveClasses, InferenceSession: { create: async () => {
+    made.created += 1;
+    return {
+      inputNames: [contract.input.name], outputNames: [contract.outputs.probs],
+      async run() { throw new Error('failed to call OrtRun(). ERROR_CODE: 2, ERROR_MESSAGE: Got invalid dimensions for input: input for the following indices index: 2 Got: 224 Expected: 256'); },
+      async release() { made.released += 1; },
+    };
+  } } };
+  await assert.rejects(createClassifier({ ort: wrongSize, model: readFileSync(MODEL), contract, core: await loadNodeCore(), provider: 'wasm', numThreads: 1 }),
+    new RegExp(`^Error: model: a run on the contract's ${contract.input.width}x${contract.input.height} input failed \\(.*Expected: 256\\)$`));
+  assert.deepEqual(made, { created: 2, released: 2 });
+});

@@ -60,8 +60,13 @@ export function createClassifierPool(options) {
       if (waiting.length === 0) break;
       if (member.state === 'ready' && !member.job) {
         const job = waiting.shift();
-        member.job = job;
-        member.worker.postMessage({ type: 'classify', id: job.id, bytes: job.bytes, options: job.options }, [job.bytes]);
+        try {
+          member.worker.postMessage({ type: 'classify', id: job.id, bytes: job.bytes, options: job.options }, [job.bytes]);
+          member.job = job;
+        } catch (error) {
+          // Options a worker cannot receive (a function, say): this image's error, not a stuck worker.
+          answer(job, { ok: false, code: 'bad_argument', message: `cannot send the image to a classifier worker: ${error?.message ?? error}` });
+        }
       }
     }
     if (released && waiting.length === 0 && members.every((m) => !m.job)) {
@@ -155,11 +160,12 @@ export function createClassifierPool(options) {
     classify(bytes, classifyOptions) {
       if (released) return Promise.resolve({ ok: false, code: 'no_model', message: 'the classifier was released' });
       if (alive().length === 0) return Promise.resolve({ ok: false, code: 'no_model', message: 'classifier unavailable: no worker left' });
-      let view;
-      if (bytes instanceof ArrayBuffer) view = new Uint8Array(bytes);
-      else if (ArrayBuffer.isView(bytes)) view = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-      else return Promise.resolve({ ok: false, code: 'bad_argument', message: 'expected the image bytes (Uint8Array or ArrayBuffer)' });
-      const copy = view.slice().buffer; // transferred to the worker
+      let copy; // transferred to the worker
+      try {
+        if (bytes instanceof ArrayBuffer) copy = bytes.slice(0);
+        else if (ArrayBuffer.isView(bytes)) copy = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength).slice().buffer;
+      } catch { /* a detached buffer: no bytes to read */ }
+      if (!copy) return Promise.resolve({ ok: false, code: 'bad_argument', message: 'expected the image bytes (Uint8Array or ArrayBuffer)' });
       return new Promise((resolve) => {
         waiting.push({ id: nextId++, bytes: copy, options: classifyOptions, resolve });
         pump();
