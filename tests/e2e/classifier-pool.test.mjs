@@ -6,7 +6,8 @@
 //  - bad bytes come back as the core's error values, a classify() after release() or with no worker
 //    left is a no_model value, never a rejection;
 //  - a worker that dies while judging answers its image with an error and leaves the pool;
-//  - a missing runtime or a wrong model file makes the pool itself reject with a readable message.
+//  - a missing runtime, a wrong model file or a worker that never starts makes the pool itself reject
+//    with a readable message.
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
@@ -74,6 +75,8 @@ async function run() {
   report.afterCrash = brief(await crashing.classify(images[0]));
   report.crashedWorkers = crashing.workers;
 
+  report.silent = await createClassifierPool({ ...options, workers: 1, workerUrl: here('./silent-worker.js'), startTimeoutMs: 300 })
+    .then(() => 'resolved', (e) => e.message);
   report.missingRuntime = await createClassifierPool({ ...options, ortUrl: here('./ort/missing.mjs') }).then(() => 'resolved', (e) => e.message);
   report.wrongModel = await createClassifierPool({ ...options, model: new Uint8Array([8, 1, 18, 4, 1, 2, 3]) }).then(() => 'resolved', (e) => e.message);
 }
@@ -87,6 +90,9 @@ self.onmessage = ({ data }) => {
   else setTimeout(() => { throw new Error('simulated crash'); });
 };
 `;
+
+// Never answers its init, as a worker whose runtime hangs while compiling.
+const SILENT_WORKER_JS = 'self.onmessage = () => {};';
 
 let server;
 let baseUrl;
@@ -107,6 +113,7 @@ before(async () => {
     '/index.html': ['text/html', '<!doctype html><meta charset="utf-8"><title>pool</title><script type="module" src="./page.js"></script>'],
     '/page.js': ['text/javascript', PAGE_JS],
     '/crash-worker.js': ['text/javascript', CRASH_WORKER_JS],
+    '/silent-worker.js': ['text/javascript', SILENT_WORKER_JS],
     '/images.json': ['application/json', JSON.stringify({ good: IMAGES, bad: BAD })],
   };
   const types = { '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.json': 'application/json', '.onnx': 'application/octet-stream' };
@@ -185,6 +192,7 @@ test('classifier pool: same scores as one session, both workers busy, errors as 
     assert.equal(report.afterCrash.code, 'no_model');
     assert.equal(report.crashedWorkers, 0);
 
+    assert.equal(report.silent, 'the classifier worker did not start within 0.3 s');
     assert.match(report.missingRuntime, /cannot load the classifier's modules/);
     assert.match(report.wrongModel, /cannot load the model|wrong model file/);
   } finally {

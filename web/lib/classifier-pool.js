@@ -28,11 +28,12 @@ const DEFAULT_WORKER_URL = new URL('./classifier-worker.js', import.meta.url);
  *           threads, workerUrl?, coreUrl? (the core's glue, when not next to core.js), log?,
  *           ortRuntime?: WebAssembly.Module of ORT's wasm runtime (compiled once, shared by the workers),
  *           warmUpRuns?: 1 | 2 (see classifier.js), startNextAfterFirstResult?: start the next worker
- *           only once the first has answered an image it was given at once (images already waiting)}
+ *           only once the first has answered an image it was given at once (images already waiting),
+ *           startTimeoutMs?: a worker not ready by then is dropped as failed (default 60 s)}
  */
 export function createClassifierPool(options) {
   const { contract, ortUrl, wasmPaths, coreUrl, workers = 2, threads = 1, workerUrl = DEFAULT_WORKER_URL, log = () => {},
-    ortRuntime = null, warmUpRuns, startNextAfterFirstResult = false } = options;
+    ortRuntime = null, warmUpRuns, startNextAfterFirstResult = false, startTimeoutMs = 60000 } = options;
   const given = options.model;
   if (!contract || !ortUrl || !(given instanceof ArrayBuffer || ArrayBuffer.isView(given))) {
     return Promise.reject(new Error('createClassifierPool: model (bytes), contract and ortUrl are required'));
@@ -77,6 +78,7 @@ export function createClassifierPool(options) {
 
   function drop(member, why) {
     if (member.state === 'dead') return;
+    clearTimeout(member.startTimer);
     const wasStarting = member.state === 'starting';
     member.state = 'dead';
     member.worker.terminate();
@@ -115,9 +117,15 @@ export function createClassifierPool(options) {
     }
     const member = { worker, state: 'starting', job: null, judged: 0, createdAt: performance.timeOrigin + performance.now() };
     members.push(member);
+    // A worker that neither starts nor fails (a runtime stuck compiling) would keep the pool, and every
+    // image queued on it, waiting for ever: it counts as a failed start.
+    member.startTimer = setTimeout(() => {
+      if (member.state === 'starting') drop(member, `the classifier worker did not start within ${startTimeoutMs / 1000} s`);
+    }, startTimeoutMs);
     worker.onmessage = ({ data }) => {
       if (data?.type === 'ready') {
         if (member.state !== 'starting') return;
+        clearTimeout(member.startTimer);
         member.state = 'ready';
         firstTimings ??= { ...data.timings, workerCreated: member.createdAt };
         resolvePool(api);
