@@ -56,7 +56,7 @@ export async function pickImages(counts) {
   }
   const lowest = thresholdForStrictness(0, contract);
   // Clear of both thresholds by 0.05, or by a quarter of the gap where they are closer (the retrained
-  // model's default threshold is 0.097, its lowest 0.02: 0.05 either side leaves no room).
+  // model's default threshold is under 0.1, its lowest 0.02: 0.05 either side leaves no room).
   const margin = Math.min(0.05, (t - lowest) / 4);
   let borderline = null;
   for (const label of ['screenshot', 'photo']) {
