@@ -24,7 +24,7 @@ const skipReason = missing.length ? `demo site incomplete (build/demo/${missing.
 
 test('demo page: correcting a card\'s label relabels it and similar cards, and says what it learned from', { skip: skipReason, timeout: 180000 }, async () => {
   const artist = await pickArtist({ root, dataDir });
-  assert.ok(artist, 'no illustration source has two similar images the model hides; the test needs one');
+  assert.ok(artist, 'no source has two similar images the model hides and one it shows; the test needs one');
   // Named so the cards sort as dropped: 1 and 2 the hidden paintings, 3 the clear one.
   const work = mkdtempSync(path.join(os.tmpdir(), 'illust-demo-corrections-'));
   const files = [['1-first.jpg', artist.first.file], ['2-second.jpg', artist.second.file], ['3-clear.jpg', artist.clear.file]]

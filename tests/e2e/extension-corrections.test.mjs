@@ -34,7 +34,7 @@ test('corrections: "always show ones like this" shows the cell and a similar one
   const { default: build } = await import(pathToFileURL(path.join(root, 'tools', 'build', 'extension.mjs')).href);
   await build({ root, log: () => {} });
   const artist = await pickArtist({ root, dataDir });
-  assert.ok(artist, 'no illustration source has two similar images the model hides; the test needs one');
+  assert.ok(artist, 'no source has two similar images the model hides and one it shows; the test needs one');
   console.log(`# corrections e2e: ${artist.source}: ${path.basename(artist.first.file)} and ${path.basename(artist.second.file)} ` +
     `(cosine ${cosine(artist.first.embedding, artist.second.embedding).toFixed(3)}, labelled ${artist.first.label} and ${artist.second.label})`);
 
