@@ -316,8 +316,11 @@ def model_card(summary: dict, args: dict, contract: dict, folds: dict, parity: d
         f"`{', '.join(LABELS)}`); outputs `probs` [N,3] softmax and `embedding` [N,1280].",
         "- **Network**: nsfwjs 4.4.0's MobileNetV2 (Keras, 224x224, pixels/255) converted exactly to PyTorch "
         "(tools/training/convert_nsfwjs.py, test: tests/python/test_convert_nsfwjs.py), nsfwjs's 5-class head replaced "
-        f"by dropout {args['dropout']} + Linear(1280, 3). Fine-tuned: {trainable_layer_names(int(args['trainable_layers']))} "
-        "and the new head; everything below stays as nsfwjs trained it (BatchNorm statistics included)."
+        f"by dropout {args['dropout']} + Linear(1280, 3). Fine-tuned: "
+        + ("every layer (the whole network, stem included) and the new head; BatchNorm statistics stay as nsfwjs "
+           "measured them." if int(args["trainable_layers"]) >= 19 else
+           f"{trainable_layer_names(int(args['trainable_layers']))} and the new head; everything below stays as nsfwjs "
+           "trained it (BatchNorm statistics included).")
         + (f" **Ensemble of {len(members)} such fine-tunings** (same data, folds and settings; initialisation, "
            "sampling order and dropout differ by `--init-seed`): the frozen layers run once, each member's "
            "fine-tuned top and head run on them, and `probs` / `embedding` are the members' means." if members else ""),
