@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 
 import { FIREFOX_ADDON_ID, FIREFOX_MIN_VERSION, firefoxManifest } from '../../tools/build/extension.mjs';
 import { classifierLabel } from '../../web/extension/classifier-label.js';
+import { answerWithin } from '../../web/extension/classifier-host-in-page.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const chromium = JSON.parse(readFileSync(path.join(root, 'web', 'extension', 'manifest.json'), 'utf8'));
@@ -35,4 +36,13 @@ test('provider line: Firefox\'s fallbacks (no cross-origin isolation, no WebGPU)
   assert.equal(classifierLabel({ provider: 'wasm', threads: 1, workers: 2, modelVersion: 'v1', crossOriginIsolated: true, webgpuFallback: 'no adapter' }),
     'WASM · 2 workers × 1 thread (WebGPU: no adapter) · model v1');
   assert.equal(classifierLabel({ provider: 'webgpu', threads: 0, modelVersion: 'v1', crossOriginIsolated: false }), 'WebGPU · model v1');
+});
+
+test('Firefox classifier host: a classify that never answers becomes a failure value after the timeout; answers and errors pass through', async () => {
+  const never = new Promise(() => {});
+  const started = Date.now();
+  assert.deepEqual(await answerWithin(never, 50), { ok: false, code: 'offscreen_failed', message: 'no answer from the classifier within 0.05 s' });
+  assert.ok(Date.now() - started >= 45);
+  assert.deepEqual(await answerWithin(Promise.resolve({ ok: true, scores: {} }), 50), { ok: true, scores: {} });
+  assert.deepEqual(await answerWithin(Promise.reject(new Error('boom')), 50), { ok: false, code: 'internal', message: 'boom' });
 });

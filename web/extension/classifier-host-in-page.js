@@ -5,6 +5,22 @@
 import { MSG } from './messages.js';
 
 export const KIND = 'background page';
+// As the offscreen host's: a classify that never answers (a runtime stuck) must not hold the service
+// worker's in-flight entry for that media, nor keep the classifier from being released, for ever.
+const CLASSIFY_ANSWER_TIMEOUT_MS = 60000;
+
+/** `answer`, or {ok:false, code:'offscreen_failed'} once `ms` pass without one; never rejects. */
+export async function answerWithin(answer, ms = CLASSIFY_ANSWER_TIMEOUT_MS) {
+  let timer;
+  const late = new Promise((resolve) => {
+    timer = setTimeout(() => resolve({ ok: false, code: 'offscreen_failed', message: `no answer from the classifier within ${ms / 1000} s` }), ms);
+  });
+  try {
+    return await Promise.race([answer.catch((error) => ({ ok: false, code: 'internal', message: String(error?.message ?? error) })), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 let classifierModule = null; // Promise<offscreen.js's exports>
 
@@ -33,7 +49,7 @@ export async function classifyInClassifierHost(bytes, choice) {
     return { ok: false, code: 'no_model', message: String(error?.message ?? error) };
   }
   const buffer = bytes.buffer.byteLength === bytes.byteLength ? bytes.buffer : bytes.slice().buffer;
-  return (await classifierModule).answerHostMessage({ type: MSG.OFFSCREEN_CLASSIFY, bytes: buffer, ...choice });
+  return answerWithin((await classifierModule).answerHostMessage({ type: MSG.OFFSCREEN_CLASSIFY, bytes: buffer, ...choice }));
 }
 
 export async function closeClassifierHost() {
