@@ -142,7 +142,7 @@ Structure scan_jpeg(const uint8_t* d, size_t n, std::string* problem) {
       if (len >= 7) pixels = uint64_t(be16(d + pos + 3)) * be16(d + pos + 5);
     }
     if (marker == 0xDA && ++scans > max_jpeg_scans(pixels)) {
-      if (problem) *problem = "more than " + std::to_string(max_jpeg_scans(pixels)) + " scans for its size";
+      if (problem) *problem = "more than " + std::to_string(scans - 1) + " scans for its size";
       return Structure::invalid;
     }
     if (marker == 0xDA && !jpeg_scan_tables_defined(d + pos + 2, len - 2, tables))
@@ -451,8 +451,9 @@ int png_exif_orientation(const uint8_t* d, size_t n) {
 }
 
 size_t png_decode_block_budget(const uint8_t* d, size_t n) {
-  if (!d || n < 29 || std::memcmp(d + 12, "IHDR", 4) != 0) return 0;
-  const uint64_t w = be32(d + 16), h = be32(d + 20), depth = d[24];
+  uint64_t w = 0, h = 0;
+  if (!d || n < 29 || !read_header_size(Format::png, d, n, &w, &h)) return 0;
+  const uint64_t depth = d[24];
   static const uint8_t kChannels[7] = {1, 0, 3, 1, 2, 0, 4};  // by colour type: gray, -, RGB, palette, gray+alpha, -, RGBA
   const uint64_t channels = d[25] < 7 && kChannels[d[25]] ? kChannels[d[25]] : 4;
   if (w > (uint64_t(1) << 24) || h > (uint64_t(1) << 24) || depth > 16) return SIZE_MAX;  // stb refuses these itself

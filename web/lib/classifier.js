@@ -131,6 +131,22 @@ export async function createClassifier(options) {
     }
   }
 
+  /** A session on `providers`, warmed up `runs` times; released again when a warm-up fails. */
+  async function warmSession(ortModule, providers, runs, onStep) {
+    const candidate = await openSession(ortModule, providers);
+    onStep?.('sessionCreated');
+    try {
+      for (let run = 1; run <= runs; run += 1) {
+        await warmUp(ortModule, candidate);
+        if (run === 1) onStep?.('firstWarmUpRun');
+      }
+    } catch (error) {
+      await candidate.release?.(); // a model that loads but cannot run ours: nothing may hold its memory
+      throw error;
+    }
+    return candidate;
+  }
+
   let session = null;
   let ortUsed = ort;
   let used = null;
@@ -166,24 +182,19 @@ export async function createClassifier(options) {
   }
   if (!session) {
     used = isNodeOrt ? 'cpu' : 'wasm';
-    const candidate = await openSession(ortUsed, [used]);
-    options.onStep?.('sessionCreated');
+    // V8 compiles ORT's wasm lazily and optimises its hot functions only after they ran: the second run
+    // still takes 1.3–3x the steady time (Node: ~250, 55–144, then ~44 ms). A second warm-up pays that
+    // while the model loads on the profile, not on the media tab's first thumbnails (media-tab A/B:
+    // from the profile all 60 judged ~0.26 s sooner; tools/bench/notes.md). warmUpRuns: 1 when images
+    // are already waiting (a media tab opened directly): the second run would only delay the first.
+    const runs = !isNodeOrt && (options.warmUpRuns ?? 2) >= 2 ? 2 : 1;
     try {
-      await warmUp(ortUsed, candidate);
-      options.onStep?.('firstWarmUpRun');
-      // V8 compiles ORT's wasm lazily and optimises its hot functions only after they ran: the second run
-      // still takes 1.3–3x the steady time (Node: ~250, 55–144, then ~44 ms). A second warm-up pays that
-      // while the model loads on the profile, not on the media tab's first thumbnails (media-tab A/B:
-      // from the profile all 60 judged ~0.26 s sooner; tools/bench/notes.md). warmUpRuns: 1 when images
-      // are already waiting (a media tab opened directly): the second run would only delay the first.
-      if (!isNodeOrt && (options.warmUpRuns ?? 2) >= 2) await warmUp(ortUsed, candidate);
+      session = await warmSession(ortUsed, [used], runs, options.onStep);
     } catch (error) {
-      await candidate.release?.(); // a model that loads but cannot run ours: nothing may hold its memory
       // Our names but another input size or type, say: ORT's own words, under the model's name.
       if (/^model: /.test(error?.message ?? '')) throw error;
       throw new Error(`model: a run on the contract's ${contract.input.width}x${contract.input.height} input failed (${error?.message ?? error})`);
     }
-    session = candidate;
   }
 
   /**
@@ -195,13 +206,7 @@ export async function createClassifier(options) {
     const gpuSession = session;
     // The classifier switches only once the WASM session runs: if it cannot start (memory), this image
     // fails and the next one tries again, instead of a 'wasm' classifier left holding the dead session.
-    const fresh = await openSession(ort, ['wasm']);
-    try {
-      await warmUp(ort, fresh);
-    } catch (warmUpError) {
-      await fresh.release?.();
-      throw warmUpError;
-    }
+    const fresh = await warmSession(ort, ['wasm'], 1);
     log(`webgpu: stopped working (${gpuFailureReason(error)}); using wasm`);
     session = fresh;
     ortUsed = ort;
