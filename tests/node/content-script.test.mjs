@@ -21,6 +21,7 @@ class FakeElement {
     this.children = [];
     this.parent = null;
     this.top = 0;
+    this.isConnected = true; // false once X removed it from the page
   }
   getAttribute(name) { return this.attributes[name] ?? null; }
   setAttribute(name, value) { this.attributes[name] = String(value); }
@@ -59,6 +60,7 @@ function startPage(pathname) {
   const waiting = new Map(); // media key → resolve of its CLASSIFY_MEDIA
   let onMutations = null;
   let onScreen = null;
+  const watched = new Set(); // the cells the IntersectionObserver observes
   const timers = new Set(); // the script's timers, cleared when the test closes the page
   const location = { pathname, get href() { return `https://x.com${this.pathname}`; } };
   const rootElement = new FakeElement('html');
@@ -99,7 +101,11 @@ function startPage(pathname) {
     clearTimeout: (timer) => { timers.delete(timer); clearTimeout(timer); },
     fetch: () => Promise.reject(new Error('no network in this test')),
     MutationObserver: class { constructor(callback) { onMutations = callback; } observe() {} },
-    IntersectionObserver: class { constructor(callback) { onScreen = callback; } observe() {} },
+    IntersectionObserver: class {
+      constructor(callback) { onScreen = callback; }
+      observe(target) { watched.add(target); }
+      unobserve(target) { watched.delete(target); }
+    },
     addEventListener() {},
   });
   vm.runInContext(script, context);
@@ -128,6 +134,17 @@ function startPage(pathname) {
       onScreen(shown.map((target) => ({ target, isIntersecting: true })));
       await settle();
     },
+    /** These cells left the screen, or the page (the IntersectionObserver's report). */
+    async offScreen(...gone) {
+      onScreen(gone.map((target) => ({ target, isIntersecting: false })));
+      await settle();
+    },
+    /** An attribute of a cell changed (X reused the element for another post). */
+    async changed(cell) {
+      onMutations([{ type: 'attributes', target: { closest: () => cell } }]);
+      await settle();
+    },
+    watched,
     classifyRequests: () => sent.filter((m) => m.type === MSG.CLASSIFY_MEDIA),
     close() { for (const timer of timers) clearTimeout(timer); },
   };
@@ -168,6 +185,31 @@ test('a profile\'s posts judged ahead keep its account when the user moves on to
   await page.answer('Alice1');
   assert.deepEqual(page.classifyRequests().map((m) => [m.mediaId, m.account, m.priority]),
     ['Alice0', 'Alice1', 'Alice2', 'Alice3'].map((id) => [id, 'alice', 'low']));
+});
+
+test('a profile\'s posts are watched until they come on screen, and again when X reuses their element', async (t) => {
+  const page = startPage('/alice');
+  t.after(() => page.close());
+  await new Promise((resolve) => setTimeout(resolve, 0)); // the settings
+  const [onScreen, below, removed] = [0, 1, 2].map((i) => photoCell('alice', 1000 + i, `Alice${i}`, i * 900));
+  await page.show(onScreen, below, removed);
+  assert.deepEqual([...page.watched], [onScreen, below, removed]);
+  await page.onScreen(onScreen);
+  // The observer holds no cell it has reported on screen: a long scroll would otherwise keep every cell
+  // X ever rendered.
+  assert.deepEqual([...page.watched], [below, removed]);
+  assert.deepEqual(page.classifyRequests().map((m) => m.mediaId), ['Alice0']);
+  removed.isConnected = false;
+  await page.offScreen(below, removed); // `below` is still on the page, just not on screen yet
+  assert.deepEqual([...page.watched], [below], 'a cell X removed is watched no more');
+  // X reuses the element that was on screen for another of Alice's posts: it is watched, and judged, again.
+  onScreen.setAttribute('href', '/alice/status/1003/photo/1');
+  onScreen.children[0].setAttribute('src', 'https://pbs.twimg.com/media/Alice3?format=webp&name=small');
+  await page.changed(onScreen);
+  assert.ok(page.watched.has(onScreen), 'the reused element is watched again');
+  await page.onScreen(onScreen);
+  assert.deepEqual(page.classifyRequests().map((m) => m.mediaId), ['Alice0', 'Alice3']);
+  assert.ok(!page.watched.has(onScreen));
 });
 
 test('on a media tab, cells of other accounts\' posts (the profile timeline X still shows) are left alone and shown', async (t) => {

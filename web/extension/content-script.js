@@ -304,10 +304,21 @@ function watchPost(cell) {
   postsOnScreen.observe(cell); // reports at once whether it is on screen, then on every change
 }
 
+/**
+ * A post reported on screen (or removed) is watched no more, so a long scroll does not leave the
+ * observer holding every cell X ever rendered. When X reuses the element for another post, or mounts
+ * its picture later, the mutation watches it again.
+ */
+function stopWatching(cell) {
+  postsOnScreen.unobserve(cell);
+  watchedPosts.delete(cell);
+}
+
 function onPostsOnScreen(entries) {
   const user = profileUserOfPath(location.pathname);
   if (!lookingAhead()) return;
   for (const entry of entries) {
+    if (entry.isIntersecting || !entry.target.isConnected) stopWatching(entry.target);
     if (!entry.isIntersecting || authorOfCell(entry.target) !== user) continue;
     const mediaId = mediaKeyOfCell(entry.target); // a media id or a poster key
     if (mediaId && (judgingVideos || !isPosterKey(mediaId)) && !verdicts.has(mediaId) && !judgingAhead.has(mediaId) && !lookahead.some((item) => item.mediaId === mediaId)) {
