@@ -49,6 +49,11 @@ class DryRunTest(unittest.TestCase):
             model.load_state_dict(torch.load(run / "final.pt"))
             summary = json.loads((run / "summary.json").read_text())
             self.assertIn("threshold", summary["threshold_choice"])
+            # Each fold is judged by its last epoch (nothing chosen on its held-out sources); the best
+            # epoch's predictions are kept beside them for runs that chose it.
+            self.assertEqual((summary["epoch_choice"], summary["kept_epochs"], summary["final_epochs"]), ("last", [1, 1], 1))
+            with (run / "oof-best-epoch.tsv").open() as handle:
+                self.assertEqual([r["file"] for r in csv.DictReader(handle, delimiter="\t")], [r["file"] for r in rows])
 
             # A student distilled from that run (same folds), with its own --init-seed.
             base = [sys.executable, str(TOOLS / "train.py"), "--dry-run", "--resize", "letterbox",
@@ -203,6 +208,11 @@ class DecisionTest(unittest.TestCase):
         t = choice["threshold"]
         self.assertLessEqual(t, 0.5)
         self.assertGreaterEqual((p_ill[labels == 0] >= t).mean(), 0.98)
+        # The contract's 4 decimals: rounded down, so the illustration whose score set it stays kept.
+        self.assertEqual(t, round(t, 4))
+        strictest = min(choice["by_image"], choice["by_source"])
+        self.assertTrue(strictest - 1e-4 < t <= strictest)
+        self.assertGreaterEqual((p_ill[labels == 0] >= round(t, 4)).mean(), 0.98)
         summary = summarise(labels, probs, sources, t)
         self.assertEqual(np.asarray(summary["confusion"]).sum(), 300)
         self.assertGreaterEqual(summary["illustration_recall"], 0.98)

@@ -109,7 +109,7 @@ def load_run_model(run_dir: Path) -> IllustOnlyNet:
 # Arguments that may differ between the members of one ensemble: they change neither folds nor preprocessing.
 MEMBER_ONLY_ARGS = {"run_dir", "init_seed", "threads", "cache_dir"}
 # Arguments added to train.py later, as runs written before them had them.
-ARG_DEFAULTS = {"extra_data": [], "teacher": [], "distill_weight": 0.7}
+ARG_DEFAULTS = {"extra_data": [], "teacher": [], "distill_weight": 0.7, "epoch_choice": "best"}
 
 
 def load_runs(run_dirs: list[Path]) -> tuple[dict, dict, dict, torch.nn.Module]:
@@ -164,12 +164,25 @@ def oof_table_figures(run_dirs: list[Path], args: dict) -> dict:
 def ensemble_summary(run_dirs: list[Path], member_args: list[dict], member_summaries: list[dict]) -> dict:
     """train.py's summary for the mean of several runs' out-of-fold probabilities (same images, same folds)."""
     return {**oof_table_figures(run_dirs, member_args[0]),
+            # Members share --epoch-choice: load_runs refuses runs whose training arguments differ.
+            "epoch_choice": member_summaries[0].get("epoch_choice", "best"),
+            "kept_epochs": [s.get("kept_epochs") for s in member_summaries],
             "best_epochs": [s["best_epochs"] for s in member_summaries],
             "final_epochs": [s["final_epochs"] for s in member_summaries],
             "command": [s["command"] for s in member_summaries],
             "members": [{"run_dir": str(a["run_dir"]), "init_seed": a.get("init_seed"),
                          **{k: s["oof"][k] for k in ("threshold", "accuracy", "illustration_recall", "illustration_precision")}}
                         for a, s in zip(member_args, member_summaries)]}
+
+
+def epoch_choice_text(summary: dict) -> str:
+    """Which epoch of each fold judged its held-out sources (runs before --epoch-choice chose the best)."""
+    if summary.get("epoch_choice", "best") == "last":
+        return (f"Each fold is judged by its last epoch ({summary['kept_epochs']}), the schedule the shipped model "
+                "trains, so nothing is chosen on the sources it is judged on.")
+    return ("Each fold is judged by its epoch with the lowest loss on its own held-out sources (best epochs "
+            f"{summary['best_epochs']}): that choice sees the sources it is judged on, so where it is not the "
+            "last epoch the figures are a little optimistic.")
 
 
 def write_oof(path: Path, rows: list[dict]) -> None:
@@ -339,9 +352,8 @@ def model_card(summary: dict, args: dict, contract: dict, folds: dict, parity: d
         f"Sources whose repositories share an owner form one group; groups are dealt to {args['folds']} folds stratified by class "
         f"(seed {args['seed']}; `model/folds.json` lists each fold's held-out sources). For each fold a model is "
         "trained on the other folds and predicts the held-out sources, so every image below is judged by a "
-        "model that never saw its source (`model/oof-predictions.tsv`). Each fold keeps its best epoch by "
-        f"validation loss (best epochs {summary['best_epochs']}); the shipped model is trained on all sources for "
-        f"{summary['final_epochs']} epochs. Training weighs each source as at most {args['source_cap']} images and "
+        "model that never saw its source (`model/oof-predictions.tsv`). " + epoch_choice_text(summary) +
+        f" The shipped model is trained on all sources for {summary['final_epochs']} epochs. Training weighs each source as at most {args['source_cap']} images and "
         "balances classes."
         + (" For the ensemble, every image's out-of-fold probabilities are the mean of its members' (each "
            "member's fold model never saw the source), and the threshold and figures below come from that mean." if members else ""),

@@ -66,7 +66,8 @@ def choose_threshold(labels, probs, sources, target_recall=0.98, ceiling=0.5, fl
     every fold alone with capped sources: a pooled figure can hide a fold of unseen sources that scores
     lower, and users meet unseen sources one account at a time. Never above `ceiling` (a new source may
     score lower than ours) nor below `floor`. Returns {threshold, by_image, by_source, by_fold (the worst
-    fold's), per_fold} where by_* is the largest threshold meeting the target on that weighting alone."""
+    fold's), per_fold} where by_* is the largest threshold meeting the target on that weighting alone;
+    the threshold is the smallest of them rounded down to the 4 decimals the contract ships."""
     labels, probs = np.asarray(labels), np.asarray(probs)
     by_image = largest_threshold_keeping(labels, probs, target_recall)
     by_source = largest_threshold_keeping(labels, probs, target_recall, source_capped_weights(sources, source_cap))
@@ -81,7 +82,9 @@ def choose_threshold(labels, probs, sources, target_recall=0.98, ceiling=0.5, fl
             per_fold.append(largest_threshold_keeping(labels[mask], probs[mask], target_recall,
                                                       source_capped_weights(fold_sources, source_cap)))
     by_fold = min(per_fold) if per_fold else ceiling
-    threshold = float(np.clip(min(by_image, by_source, by_fold, ceiling), floor, ceiling))
+    # The contract ships 4 decimals. Each candidate is an illustration's own score, so rounding up would
+    # hide that image (0.076996 -> 0.077 cost the binding fold its 98 %): round down, and report there.
+    threshold = float(np.clip(np.floor(min(by_image, by_source, by_fold, ceiling) * 1e4) / 1e4, floor, ceiling))
     return {"threshold": threshold, "by_image": by_image, "by_source": by_source, "by_fold": by_fold,
             "per_fold": per_fold, "target_recall": target_recall, "ceiling": ceiling, "floor": floor,
             "source_cap": source_cap}

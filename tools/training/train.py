@@ -82,6 +82,11 @@ def parse_args(argv=None):
     p.add_argument("--swa-start", type=int, default=0,
                    help="average the weights of every epoch from this one on (stochastic weight averaging) and keep "
                         "that average instead of the epoch with the lowest validation loss; 0 = off")
+    p.add_argument("--epoch-choice", choices=["last", "best"], default="last",
+                   help="which epoch of each fold judges its held-out sources: last (the schedule the final model "
+                        "trains; nothing is chosen on the held-out fold) or best (the lowest held-out loss: optimistic, "
+                        "the choice sees the sources it is judged on; runs before 2026-12-05 used it). Either way "
+                        "oof-best-epoch.tsv keeps the best epoch's predictions for comparison with those runs")
     p.add_argument("--prune-keep", type=float, default=1.0,
                    help="keep this fraction of the hidden channels of the fine-tuned inverted residual blocks (those "
                         "used most on the training images): a narrower, faster network; 1 = nsfwjs's widths")
@@ -277,7 +282,9 @@ def validation_record(samples, labels, val_idx, probs, val_w) -> dict:
 
 
 def fit(args, samples, features, train_idx, val_idx, start, seed, tag, metrics_file, epochs, soft=None):
-    """Trains a fresh model on train_idx; returns (best state_dict, best epoch, val probs of the best).
+    """Trains a fresh model on train_idx; returns (kept state_dict, kept epoch, val probs of the kept one,
+    (best epoch, val probs of the best)). Kept: the last epoch (--epoch-choice last, and always without
+    validation), the lowest validation loss (best), or the weight average (--swa-start).
     soft: teachers' probabilities per view and image (teacher_probs), mixed into the targets."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -334,13 +341,13 @@ def fit(args, samples, features, train_idx, val_idx, start, seed, tag, metrics_f
         if args.swa_start and epoch >= args.swa_start:
             average.add(model.state_dict())
         record = {"run": tag, "epoch": epoch, "train_loss": total / len(order), "seconds": int(time.time() - started)}
+        probs = None
         if len(val_idx):
             probs = predict_cached(model, features, val_idx, start, layout=layout)
             record.update(validation_record(samples, labels, val_idx, probs, val_w))
-            if record["val_loss"] < best[0]:
-                best = (record["val_loss"], copy.deepcopy(model.state_dict()), epoch, probs)
-        else:
-            best = (0.0, copy.deepcopy(model.state_dict()), epoch, None)
+        if len(val_idx) and record["val_loss"] < best[0]:
+            best = (record["val_loss"], copy.deepcopy(model.state_dict()) if args.epoch_choice == "best" else None,
+                    epoch, probs)
         metrics_file.write(json.dumps(record) + "\n")
         metrics_file.flush()
         log(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
@@ -354,8 +361,10 @@ def fit(args, samples, features, train_idx, val_idx, start, seed, tag, metrics_f
             record.update(validation_record(samples, labels, val_idx, probs, val_w))
         metrics_file.write(json.dumps(record) + "\n")
         log(f"{tag}: kept the average of epochs {args.swa_start}-{epochs}: " + json.dumps(record))
-        return copy.deepcopy(state), epochs, probs
-    return best[1], best[2], best[3]
+        return copy.deepcopy(state), epochs, probs, (best[2], best[3])
+    if args.epoch_choice == "best" and len(val_idx):
+        return best[1], best[2], best[3], (best[2], best[3])
+    return copy.deepcopy(model.state_dict()), epochs, probs, (best[2], best[3])
 
 
 def main(argv=None):
@@ -397,7 +406,8 @@ def main(argv=None):
     labels = np.array([s.label for s in samples])
     init_seed = args.seed if args.init_seed is None else args.init_seed
     oof = np.zeros((len(samples), len(LABELS)), dtype=np.float32)
-    best_epochs = []
+    oof_best_epoch = np.zeros_like(oof)
+    kept_epochs, best_epochs = [], []
     with (args.run_dir / "metrics.jsonl").open("w") as metrics_file:
         for k in range(args.folds):
             train_idx, val_idx = np.flatnonzero(fold_of != k), np.flatnonzero(fold_of == k)
@@ -410,24 +420,29 @@ def main(argv=None):
                 f"({', '.join(LABELS[c] + ':' + str((labels[val_idx] == c).sum()) for c in range(len(LABELS)))})")
             soft = (teacher_probs(args.teacher, f"fold{k}.pt", features, train_idx, start, args.dropout)
                     if args.teacher else None)
-            state, epoch, probs = fit(args, samples, features, train_idx, val_idx, start, init_seed + k,
-                                      f"fold{k}", metrics_file, args.epochs, soft)
+            state, epoch, probs, (best_epoch, best_probs) = fit(
+                args, samples, features, train_idx, val_idx, start, init_seed + k, f"fold{k}", metrics_file,
+                args.epochs, soft)
             torch.save(state, args.run_dir / f"fold{k}.pt")
-            oof[val_idx] = probs
-            best_epochs.append(epoch)
-        final_epochs = max(1, int(round(float(np.median(best_epochs)))))
-        log(f"final: best epochs per fold {best_epochs} -> training on everything for {final_epochs}")
+            oof[val_idx], oof_best_epoch[val_idx] = probs, best_probs
+            kept_epochs.append(epoch)
+            best_epochs.append(best_epoch)
+        # The final model trains the folds' schedule: all epochs, or (--epoch-choice best) their median best.
+        final_epochs = max(1, int(round(float(np.median(kept_epochs)))))
+        log(f"final: epochs kept per fold {kept_epochs} (lowest held-out loss at {best_epochs}) "
+            f"-> training on everything for {final_epochs}")
         everything = np.arange(len(samples))
         soft = teacher_probs(args.teacher, "final.pt", features, everything, start, args.dropout) if args.teacher else None
-        state, _, _ = fit(args, samples, features, everything, np.array([], dtype=int), start,
+        state, _, _, _ = fit(args, samples, features, everything, np.array([], dtype=int), start,
                           init_seed + args.folds, "final", metrics_file, final_epochs, soft)
     torch.save(state, args.run_dir / "final.pt")
 
-    with (args.run_dir / "oof.tsv").open("w", newline="") as handle:
-        writer = csv.writer(handle, delimiter="\t")
-        writer.writerow(["file", "source", "group", "fold", "label"] + [f"p_{l}" for l in LABELS])
-        for s, f, p in zip(samples, fold_of, oof):
-            writer.writerow([s.file, s.source, s.group, int(f), LABELS[s.label]] + [f"{v:.6f}" for v in p])
+    for name, table in (("oof.tsv", oof), ("oof-best-epoch.tsv", oof_best_epoch)):
+        with (args.run_dir / name).open("w", newline="") as handle:
+            writer = csv.writer(handle, delimiter="\t")
+            writer.writerow(["file", "source", "group", "fold", "label"] + [f"p_{l}" for l in LABELS])
+            for s, f, p in zip(samples, fold_of, table):
+                writer.writerow([s.file, s.source, s.group, int(f), LABELS[s.label]] + [f"{v:.6f}" for v in p])
     sources = [s.source for s in samples]
     # Threshold and headline figures come from --data (the kind of images X serves), so runs with and
     # without extra data compare on the same images; the extra sources are reported at that threshold.
@@ -438,7 +453,7 @@ def main(argv=None):
     summary = {**figures,
                **({"oof_extra": summarise(labels[extra_part], oof[extra_part], sources[extra_part], threshold),
                    "extra_data": [str(folder) for folder in args.extra_data]} if extra else {}),
-               "best_epochs": best_epochs,
+               "epoch_choice": args.epoch_choice, "kept_epochs": kept_epochs, "best_epochs": best_epochs,
                "final_epochs": final_epochs, "command": "/usr/bin/python3 tools/training/train.py " + " ".join(sys.argv[1:] if argv is None else argv)}
     (args.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     o = summary["oof"]
