@@ -28,6 +28,12 @@ class FakeElement {
   append(...nodes) { for (const node of nodes) if (typeof node === 'object') { node.parent = this; this.children.push(node); } }
   remove() { if (this.parent) this.parent.children = this.parent.children.filter((c) => c !== this); }
   addEventListener() {}
+  attachShadow() { // the page's badge: only written to here
+    const shadow = new FakeElement('#shadow-root');
+    const parts = new Map();
+    shadow.querySelector = (selector) => parts.get(selector) ?? parts.set(selector, new FakeElement('span')).get(selector);
+    return shadow;
+  }
   closest() { return null; }
   getBoundingClientRect() { return { top: this.top, bottom: this.top + 100 }; }
   querySelector(selector) { return this.querySelectorAll(selector)[0] ?? null; }
@@ -54,12 +60,13 @@ function photoCell(author, statusId, mediaId, top = 0) {
  * Runs the content script on a fake page at `pathname`. The service worker's answers: LOOKUP_VERDICTS
  * finds nothing remembered; each CLASSIFY_MEDIA waits until the test calls answer(mediaId).
  */
-function startPage(pathname) {
+function startPage(pathname, { verdictTimeoutMs = 60000 } = {}) {
   const cells = [];
   const sent = [];
   const waiting = new Map(); // media key → resolve of its CLASSIFY_MEDIA
   let onMutations = null;
   let onScreen = null;
+  let onStorageChanged = null;
   const watched = new Set(); // the cells the IntersectionObserver observes
   const timers = new Set(); // the script's timers, cleared when the test closes the page
   const location = { pathname, get href() { return `https://x.com${this.pathname}`; } };
@@ -85,17 +92,17 @@ function startPage(pathname) {
       onMessage: { addListener() {} },
       async sendMessage(message) {
         sent.push(message);
-        if (message.type === MSG.GET_SETTINGS) return { ok: true, settings: { enabled: true, judgeVideos: true, hideScreenshots: true, hidePhotos: true, strictness: 0.5, verdictTimeoutMs: 60000 } };
+        if (message.type === MSG.GET_SETTINGS) return { ok: true, settings: { enabled: true, judgeVideos: true, hideScreenshots: true, hidePhotos: true, strictness: 0.5, verdictTimeoutMs } };
         if (message.type === MSG.LOOKUP_VERDICTS) return { ok: true, verdicts: {} };
         if (message.type === MSG.CLASSIFY_MEDIA) return new Promise((resolve) => waiting.set(message.mediaId, resolve));
         return { ok: true };
       },
     },
-    storage: { onChanged: { addListener() {} } },
+    storage: { onChanged: { addListener(listener) { onStorageChanged = listener; } } },
   };
   const context = vm.createContext({
     document, location, chrome, console: { info() {}, warn() {}, log() {} },
-    performance: { mark() {} }, innerHeight: 800, CSS: { escape: (s) => s }, Node: { ELEMENT_NODE: 1 },
+    performance: { mark() {}, now: () => performance.now() }, innerHeight: 800, CSS: { escape: (s) => s }, Node: { ELEMENT_NODE: 1 },
     HTMLVideoElement: class {}, queueMicrotask, AbortSignal,
     setTimeout: (run, ms) => { const timer = setTimeout(() => { timers.delete(timer); run(); }, ms); timers.add(timer); return timer; },
     clearTimeout: (timer) => { timers.delete(timer); clearTimeout(timer); },
@@ -115,8 +122,12 @@ function startPage(pathname) {
     root: rootElement,
     /** X renders these cells (and removes the others): one mutation callback. */
     async show(...shown) {
+      const removed = cells.filter((cell) => !shown.includes(cell));
+      for (const cell of removed) cell.isConnected = false;
+      for (const cell of shown) cell.isConnected = true;
       cells.splice(0, cells.length, ...shown);
-      onMutations([{ type: 'childList', addedNodes: [{ nodeType: 1, closest: () => null, querySelectorAll: () => shown }] }]);
+      const subtree = (nodes) => ({ nodeType: 1, closest: () => null, querySelectorAll: () => nodes });
+      onMutations([{ type: 'childList', addedNodes: [subtree(shown)], removedNodes: removed.length ? [subtree(removed)] : [] }]);
       await settle();
     },
     /** An SPA navigation: X changes the location, then renders the new page. */
@@ -129,9 +140,34 @@ function startPage(pathname) {
       waiting.delete(mediaId);
       await settle();
     },
+    /** The service worker judges this media a photo to hide. */
+    async answerPhoto(mediaId, hide = true) {
+      waiting.get(mediaId)({ ok: true, mediaId, label: 'photo', hide, scores: { illustration: 0.1, screenshot: 0.1, photo: 0.8 } });
+      waiting.delete(mediaId);
+      await settle();
+    },
+    /** The user changed a setting in the popup. */
+    async settingsChanged() {
+      onStorageChanged({}, 'local');
+      await settle();
+      await settle();
+    },
+    /** The service worker answers this media with a failure (or never: the test leaves it waiting). */
+    async fail(mediaId, code) {
+      waiting.get(mediaId)({ ok: false, code, message: 'test' });
+      waiting.delete(mediaId);
+      await settle();
+    },
     /** These cells of a profile's posts come on screen (the IntersectionObserver's report). */
     async onScreen(...shown) {
       onScreen(shown.map((target) => ({ target, isIntersecting: true })));
+      await settle();
+    },
+    /** X removes these cells from the page (one mutation callback). */
+    async remove(...gone) {
+      for (const cell of gone) cell.isConnected = false;
+      cells.splice(0, cells.length, ...cells.filter((cell) => !gone.includes(cell)));
+      onMutations([{ type: 'childList', addedNodes: [], removedNodes: [{ nodeType: 1, closest: () => null, querySelectorAll: () => gone }] }]);
       await settle();
     },
     /** These cells left the screen, or the page (the IntersectionObserver's report). */
@@ -187,6 +223,65 @@ test('a profile\'s posts judged ahead keep its account when the user moves on to
     ['Alice0', 'Alice1', 'Alice2', 'Alice3'].map((id) => [id, 'alice', 'low']));
 });
 
+test('one request that never answers shows only its own cell while others answer; the whole queue only when nothing answers', async (t) => {
+  const page = startPage('/alice/media', { verdictTimeoutMs: 500 });
+  t.after(() => page.close());
+  await new Promise((resolve) => setTimeout(resolve, 0)); // the settings
+  const wait = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+  const cells = Array.from({ length: 20 }, (_, i) => photoCell('alice', 1000 + i, `Alice${i}`, i * 120));
+  const sentIds = () => page.classifyRequests().map((m) => m.mediaId);
+  await page.show(...cells);
+  assert.deepEqual(sentIds(), ['Alice0', 'Alice1', 'Alice2', 'Alice3', 'Alice4', 'Alice5']);
+  await wait(250);
+  for (const i of [1, 2, 3, 4, 5]) await page.answer(`Alice${i}`); // Alice0's never comes: one stalled thumbnail
+  assert.equal(sentIds().length, 11);
+  await wait(350); // Alice0 timed out at 500 ms
+  assert.equal(cells[0].dataset.illustOnlyState, 'error', 'the stuck one shows');
+  // The classifier answered meanwhile: the cells still waiting keep their turn instead of showing unjudged.
+  assert.equal(sentIds().at(-1), 'Alice11', 'its slot went to the next cell');
+  assert.ok(cells.slice(11).every((c) => c.dataset.illustOnlyState === 'pending'));
+  await wait(300); // Alice6-10, sent at 250 ms, timed out
+  // Alice6-9 were sent before the last answer, so each gave its slot to a waiting cell (Alice12-15).
+  // Nothing answered after Alice10 was sent (the classifier is stuck): its timeout shows every cell
+  // still waiting at once.
+  assert.equal(sentIds().length, 16);
+  assert.ok(cells.slice(16).every((c) => c.dataset.illustOnlyState === 'error'));
+});
+
+test('media that failed for a passing reason (timeout, classifier, connection) are asked for again on the next page; an image\'s own failure is final', async (t) => {
+  const page = startPage('/alice/media');
+  t.after(() => page.close());
+  await new Promise((resolve) => setTimeout(resolve, 0)); // the settings
+  const [stuck, corrupt] = [photoCell('alice', 1000, 'Alice0'), photoCell('alice', 1001, 'Alice1', 120)];
+  await page.show(stuck, corrupt);
+  await page.fail('Alice0', 'offscreen_failed');
+  await page.fail('Alice1', 'corrupt');
+  assert.deepEqual([stuck, corrupt].map((c) => c.dataset.illustOnlyState), ['error', 'error']);
+  await page.navigate('/alice');
+  await page.navigate('/alice/media', stuck, corrupt);
+  assert.deepEqual(page.classifyRequests().map((m) => m.mediaId), ['Alice0', 'Alice1', 'Alice0']);
+  assert.equal(stuck.dataset.illustOnlyState, 'pending');
+  await page.answer('Alice0');
+  assert.equal(stuck.dataset.illustOnlyState, 'visible');
+  assert.equal(corrupt.dataset.illustOnlyState, 'error');
+});
+
+test('after a settings change, media the worker no longer remembers are judged again, their cells keeping the old verdict meanwhile', async (t) => {
+  const page = startPage('/alice/media');
+  t.after(() => page.close());
+  await new Promise((resolve) => setTimeout(resolve, 0)); // the settings
+  const photo = photoCell('alice', 1000, 'Alice0');
+  await page.show(photo);
+  await page.answerPhoto('Alice0');
+  assert.equal(photo.dataset.illustOnlyState, 'hidden');
+  // "Forget remembered verdicts", then "Hide photos" switched off: the lookup finds nothing.
+  await page.settingsChanged();
+  assert.deepEqual(page.classifyRequests().map((m) => m.mediaId), ['Alice0', 'Alice0']);
+  assert.equal(photo.dataset.illustOnlyState, 'hidden', 'no flash while it is judged again');
+  await page.answerPhoto('Alice0', false);
+  assert.equal(photo.dataset.illustOnlyState, 'visible');
+});
+
 test('a profile\'s posts are watched until they come on screen, and again when X reuses their element', async (t) => {
   const page = startPage('/alice');
   t.after(() => page.close());
@@ -199,8 +294,8 @@ test('a profile\'s posts are watched until they come on screen, and again when X
   // X ever rendered.
   assert.deepEqual([...page.watched], [below, removed]);
   assert.deepEqual(page.classifyRequests().map((m) => m.mediaId), ['Alice0']);
-  removed.isConnected = false;
-  await page.offScreen(below, removed); // `below` is still on the page, just not on screen yet
+  await page.offScreen(below); // still on the page, just not on screen yet
+  await page.remove(removed); // X removes a cell that never came on screen (no report for it)
   assert.deepEqual([...page.watched], [below], 'a cell X removed is watched no more');
   // X reuses the element that was on screen for another of Alice's posts: it is watched, and judged, again.
   onScreen.setAttribute('href', '/alice/status/1003/photo/1');

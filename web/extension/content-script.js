@@ -68,6 +68,12 @@ const toLookUp = []; // media keys waiting for the remembered-verdicts lookup
 let lookupQueued = false;
 const waitingForRequest = []; // media keys not remembered, in the order their cells were found
 let requestsInFlight = 0;
+let lastAnswerAt = -Infinity; // when a request last got an answer (performance.now())
+// Failures of the classifier, the connection or the worker, not of the image: its cells show, and the
+// media is asked for again on the next page (a reload would too). An image's own failures (corrupt,
+// unsupported, too large) are final.
+const PASSING_FAILURES = new Set(['timeout', 'offscreen_failed', 'no_model', 'inference_failed', 'fetch_failed',
+  'no_host_permission', 'extension_unreachable', 'no_answer', 'internal']);
 
 function requestVerdict(mediaId) {
   // The account of the page the cell was found on travels with its requests: one still queued when the
@@ -101,15 +107,18 @@ function sendWaitingRequests() {
       settle(mediaId, answer);
       sendWaitingRequests();
     };
+    const sentAt = performance.now();
     const timer = setTimeout(() => {
       const timeout = { ok: false, code: 'timeout', message: `no verdict within ${timeoutMs / 1000} s` };
-      for (const waiting of [...waitingForRequest.splice(0), ...toLookUp.splice(0)]) settle(waiting, timeout);
+      // No answer at all since this one was sent: the classifier is stuck or far too slow, so the cells
+      // still waiting show now. Others answered meanwhile: only this media's request is stuck.
+      if (lastAnswerAt < sentAt) for (const waiting of [...waitingForRequest.splice(0), ...toLookUp.splice(0)]) settle(waiting, timeout);
       finish(timeout);
     }, timeoutMs);
     markOnce('first judgement asked');
     // Judged ahead and still in flight (the click on Media came first): its answer serves, no second read.
     (judgingAhead.get(mediaId) ?? judgementRequest(mediaId, thumbnailUrlOfMedia(mediaId), verdicts.get(mediaId).account).then(askServiceWorker))
-      .then((answer) => { clearTimeout(timer); finish(answer); });
+      .then((answer) => { clearTimeout(timer); lastAnswerAt = performance.now(); finish(answer); });
   }
 }
 
@@ -189,7 +198,7 @@ async function askRemembered(mediaIds, account = pageAccount()) {
 // and would download every thumbnail a second time). Runtime messages are JSON, so the bytes travel
 // base64-encoded (thumbnails are 20–150 KB). When the page's URL cannot be read (no CORS header, a
 // network or HTTP error), the worker fetches that URL itself and reports what went wrong.
-const THUMBNAIL_FETCH_TIMEOUT_MS = 15000;
+const THUMBNAIL_FETCH_TIMEOUT_MS = 5000; // the browser's cache answers at once; a stalled read leaves the fetch to the worker
 const MAX_THUMBNAIL_BYTES = 10 * 2 ** 20; // the worker's own bound
 let thumbnailReadFailed = false; // said once in the console
 
@@ -264,6 +273,8 @@ function storeAnswer(mediaId, answer) {
  * After a settings change, asks again for the judged media of this page in one lookup (the worker
  * decides on the remembered scores: no new inference). Verdicts of media elsewhere (earlier pages of
  * this tab) are dropped, so they are asked for again if their cells come back, instead of all at once now.
+ * Media the worker no longer remembers (the popup's "Forget remembered verdicts", or a worker restart
+ * without IndexedDB) are judged again, their cells keeping the old verdict until the new one comes.
  */
 async function refreshJudgedVerdicts() {
   for (const [mediaId, verdict] of verdicts) {
@@ -271,11 +282,31 @@ async function refreshJudgedVerdicts() {
   }
   const judged = [...seenOnPage].filter((mediaId) => verdicts.get(mediaId)?.status === 'done');
   for (let start = 0; start < judged.length; start += MAX_LOOKUP_IDS) {
-    const { verdicts: known } = await askRemembered(judged.slice(start, start + MAX_LOOKUP_IDS));
-    // One not remembered keeps its old verdict; one dropped meanwhile (navigation) stays dropped.
-    for (const [mediaId, answer] of Object.entries(known ?? {})) {
-      if (answer.ok && verdicts.get(mediaId)?.status === 'done') storeAnswer(mediaId, answer);
+    const asked = judged.slice(start, start + MAX_LOOKUP_IDS);
+    const answer = await askRemembered(asked);
+    // One dropped meanwhile (navigation) stays dropped.
+    for (const [mediaId, known] of Object.entries(answer.verdicts ?? {})) {
+      if (known.ok && verdicts.get(mediaId)?.status === 'done') storeAnswer(mediaId, known);
     }
+    if (answer.ok) toJudgeAgain.push(...asked.filter((mediaId) => !Object.hasOwn(answer.verdicts, mediaId)));
+  }
+  judgeAgain();
+}
+
+const MAX_JUDGING_AGAIN = 2; // in flight at a time: a whole page may need it
+const toJudgeAgain = []; // media keys of this page whose verdict the worker forgot
+let judgingAgain = 0;
+
+function judgeAgain() {
+  while (judgingAgain < MAX_JUDGING_AGAIN && toJudgeAgain.length > 0) {
+    const mediaId = toJudgeAgain.shift();
+    if (verdicts.get(mediaId)?.status !== 'done' || !seenOnPage.has(mediaId)) continue;
+    judgingAgain += 1;
+    judgementRequest(mediaId, thumbnailUrlOfMedia(mediaId), pageAccount()).then(askServiceWorker).then((answer) => {
+      judgingAgain -= 1;
+      if (answer.ok && verdicts.get(mediaId)?.status === 'done') storeAnswer(mediaId, answer); // a failure keeps the old one
+      judgeAgain();
+    });
   }
 }
 
@@ -298,20 +329,25 @@ function lookingAhead() {
   return settingsLoaded && Boolean(settings.enabled) && !active && profileUserOfPath(location.pathname) !== null;
 }
 
+let watchedCount = 0;
+
 function watchPost(cell) {
   if (watchedPosts.has(cell)) return;
   watchedPosts.add(cell);
+  watchedCount += 1;
   postsOnScreen.observe(cell); // reports at once whether it is on screen, then on every change
 }
 
 /**
- * A post reported on screen (or removed) is watched no more, so a long scroll does not leave the
- * observer holding every cell X ever rendered. When X reuses the element for another post, or mounts
+ * A post reported on screen, or removed from the page (X removes cells far off screen, some never
+ * shown: those get no report), is watched no more, so a long scroll does not leave the observer holding
+ * every cell X ever rendered. When X reuses the element for another post, or mounts
  * its picture later, the mutation watches it again.
  */
 function stopWatching(cell) {
+  if (!watchedPosts.delete(cell)) return;
+  watchedCount -= 1;
   postsOnScreen.unobserve(cell);
-  watchedPosts.delete(cell);
 }
 
 function onPostsOnScreen(entries) {
@@ -603,6 +639,7 @@ function checkLocation() {
   currentPath = location.pathname; // SPA navigation: counts start again, verdicts stay known
   seenOnPage = new Set();
   revealed.clear();
+  for (const [mediaId, verdict] of verdicts) if (verdict.status === 'error' && PASSING_FAILURES.has(verdict.code)) verdicts.delete(mediaId);
   updateActive();
   if (active) {
     for (const cell of document.querySelectorAll('[data-illust-only-media]')) forgetCell(cell);
@@ -669,6 +706,13 @@ function onMutations(records) {
   if (!active && !ahead) return;
   const cells = new Set();
   for (const record of records) {
+    if (record.type === 'childList' && watchedCount > 0) {
+      for (const node of record.removedNodes) {
+        if (node.nodeType !== Node.ELEMENT_NODE) continue;
+        stopWatching(node);
+        for (const cell of node.querySelectorAll(CELL_SELECTOR)) stopWatching(cell);
+      }
+    }
     if (record.type === 'childList') {
       for (const node of record.addedNodes) {
         if (node.nodeType !== Node.ELEMENT_NODE) continue;
