@@ -153,8 +153,8 @@ function startPage(pathname, { verdictTimeoutMs = 60000 } = {}) {
       await settle();
     },
     /** The service worker answers this media with a failure (or never: the test leaves it waiting). */
-    async fail(mediaId, code) {
-      waiting.get(mediaId)({ ok: false, code, message: 'test' });
+    async fail(mediaId, code, more = {}) {
+      waiting.get(mediaId)({ ok: false, code, message: 'test', ...more });
       waiting.delete(mediaId);
       await settle();
     },
@@ -252,18 +252,21 @@ test('media that failed for a passing reason (timeout, classifier, connection) a
   const page = startPage('/alice/media');
   t.after(() => page.close());
   await new Promise((resolve) => setTimeout(resolve, 0)); // the settings
-  const [stuck, corrupt] = [photoCell('alice', 1000, 'Alice0'), photoCell('alice', 1001, 'Alice1', 120)];
-  await page.show(stuck, corrupt);
+  const [stuck, corrupt, gone, offline] = [0, 1, 2, 3].map((i) => photoCell('alice', 1000 + i, `Alice${i}`, i * 120));
+  await page.show(stuck, corrupt, gone, offline);
   await page.fail('Alice0', 'offscreen_failed');
   await page.fail('Alice1', 'corrupt');
-  assert.deepEqual([stuck, corrupt].map((c) => c.dataset.illustOnlyState), ['error', 'error']);
+  await page.fail('Alice2', 'fetch_failed', { httpStatus: 404 });
+  await page.fail('Alice3', 'fetch_failed'); // a network error
+  assert.ok([stuck, corrupt, gone, offline].every((c) => c.dataset.illustOnlyState === 'error'));
   await page.navigate('/alice');
-  await page.navigate('/alice/media', stuck, corrupt);
-  assert.deepEqual(page.classifyRequests().map((m) => m.mediaId), ['Alice0', 'Alice1', 'Alice0']);
+  await page.navigate('/alice/media', stuck, corrupt, gone, offline);
+  assert.deepEqual(page.classifyRequests().map((m) => m.mediaId), ['Alice0', 'Alice1', 'Alice2', 'Alice3', 'Alice0', 'Alice3']);
   assert.equal(stuck.dataset.illustOnlyState, 'pending');
   await page.answer('Alice0');
   assert.equal(stuck.dataset.illustOnlyState, 'visible');
   assert.equal(corrupt.dataset.illustOnlyState, 'error');
+  assert.equal(gone.dataset.illustOnlyState, 'error');
 });
 
 test('after a settings change, media the worker no longer remembers are judged again, their cells keeping the old verdict meanwhile', async (t) => {

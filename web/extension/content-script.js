@@ -71,9 +71,14 @@ let requestsInFlight = 0;
 let lastAnswerAt = -Infinity; // when a request last got an answer (performance.now())
 // Failures of the classifier, the connection or the worker, not of the image: its cells show, and the
 // media is asked for again on the next page (a reload would too). An image's own failures (corrupt,
-// unsupported, too large) are final.
+// unsupported, too large, a URL that answers 404) are final.
 const PASSING_FAILURES = new Set(['timeout', 'offscreen_failed', 'no_model', 'inference_failed', 'fetch_failed',
   'no_host_permission', 'extension_unreachable', 'no_answer', 'internal']);
+
+function failurePasses({ code, httpStatus }) {
+  const refused = httpStatus >= 400 && httpStatus < 500 && httpStatus !== 408 && httpStatus !== 429;
+  return PASSING_FAILURES.has(code) && !refused;
+}
 
 function requestVerdict(mediaId) {
   // The account of the page the cell was found on travels with its requests: one still queued when the
@@ -263,7 +268,7 @@ function storeAnswer(mediaId, answer) {
   } else {
     const code = answer?.code ?? 'unknown';
     const message = answer?.message ?? 'no details';
-    verdicts.set(mediaId, { status: 'error', code, message });
+    verdicts.set(mediaId, { status: 'error', code, message, httpStatus: answer?.httpStatus });
     console.info(`${LOG_PREFIX} showing media ${mediaId} unjudged (${code}: ${message})`);
   }
   applyToMedia(mediaId);
@@ -639,7 +644,7 @@ function checkLocation() {
   currentPath = location.pathname; // SPA navigation: counts start again, verdicts stay known
   seenOnPage = new Set();
   revealed.clear();
-  for (const [mediaId, verdict] of verdicts) if (verdict.status === 'error' && PASSING_FAILURES.has(verdict.code)) verdicts.delete(mediaId);
+  for (const [mediaId, verdict] of verdicts) if (verdict.status === 'error' && failurePasses(verdict)) verdicts.delete(mediaId);
   updateActive();
   if (active) {
     for (const cell of document.querySelectorAll('[data-illust-only-media]')) forgetCell(cell);

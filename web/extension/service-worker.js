@@ -152,7 +152,7 @@ async function fetchMediaBytes(url, lowPriority = false) {
       }
       return { ok: false, code: 'fetch_failed', message: `cannot fetch ${url}: ${error?.message ?? error}` };
     }
-    if (!response.ok) return { ok: false, code: 'fetch_failed', message: `${url} answered HTTP ${response.status}` };
+    if (!response.ok) return { ok: false, code: 'fetch_failed', httpStatus: response.status, message: `${url} answered HTTP ${response.status}` };
     const declared = Number(response.headers.get('content-length'));
     if (declared > MAX_IMAGE_BYTES) return { ok: false, code: 'too_large', message: `${url} is ${declared} bytes (limit ${MAX_IMAGE_BYTES})` };
     const bytes = new Uint8Array(await response.arrayBuffer());
@@ -293,7 +293,8 @@ async function scoresForMedia(mediaId, modelVersion, lowPriority, supplied, acco
       remember(mediaId, entry, judgedBy);
       return { ...entry, ms: result.ms, width: result.width, height: result.height };
     }
-    const failure = { ok: false, code: result.code ?? 'classify_failed', message: result.message ?? 'the classifier failed' };
+    const failure = { ok: false, code: result.code ?? 'classify_failed', message: result.message ?? 'the classifier failed',
+      ...(result.httpStatus ? { httpStatus: result.httpStatus } : {}) };
     if (PERMANENT_FAILURES.has(failure.code)) remember(mediaId, failure, judgedBy);
     return failure;
   })().finally(() => {
