@@ -60,7 +60,7 @@ function photoCell(author, statusId, mediaId, top = 0) {
  * Runs the content script on a fake page at `pathname`. The service worker's answers: LOOKUP_VERDICTS
  * finds nothing remembered; each CLASSIFY_MEDIA waits until the test calls answer(mediaId).
  */
-function startPage(pathname, { verdictTimeoutMs = 60000 } = {}) {
+function startPage(pathname, { verdictTimeoutMs = 60000, settingsAnswer = true, timeScale = 1 } = {}) {
   const cells = [];
   const sent = [];
   const waiting = new Map(); // media key → resolve of its CLASSIFY_MEDIA
@@ -92,6 +92,7 @@ function startPage(pathname, { verdictTimeoutMs = 60000 } = {}) {
       onMessage: { addListener() {} },
       async sendMessage(message) {
         sent.push(message);
+        if (message.type === MSG.GET_SETTINGS && !settingsAnswer) return new Promise(() => {}); // a worker that never answers
         if (message.type === MSG.GET_SETTINGS) return { ok: true, settings: { enabled: true, judgeVideos: true, hideScreenshots: true, hidePhotos: true, strictness: 0.5, verdictTimeoutMs } };
         if (message.type === MSG.LOOKUP_VERDICTS) return { ok: true, verdicts: {} };
         if (message.type === MSG.CLASSIFY_MEDIA) return new Promise((resolve) => waiting.set(message.mediaId, resolve));
@@ -104,7 +105,7 @@ function startPage(pathname, { verdictTimeoutMs = 60000 } = {}) {
     document, location, chrome, console: { info() {}, warn() {}, log() {} },
     performance: { mark() {}, now: () => performance.now() }, innerHeight: 800, CSS: { escape: (s) => s }, Node: { ELEMENT_NODE: 1 },
     HTMLVideoElement: class {}, queueMicrotask, AbortSignal,
-    setTimeout: (run, ms) => { const timer = setTimeout(() => { timers.delete(timer); run(); }, ms); timers.add(timer); return timer; },
+    setTimeout: (run, ms) => { const timer = setTimeout(() => { timers.delete(timer); run(); }, ms * timeScale); timers.add(timer); return timer; },
     clearTimeout: (timer) => { timers.delete(timer); clearTimeout(timer); },
     fetch: () => Promise.reject(new Error('no network in this test')),
     MutationObserver: class { constructor(callback) { onMutations = callback; } observe() {} },
@@ -283,6 +284,19 @@ test('after a settings change, media the worker no longer remembers are judged a
   assert.equal(photo.dataset.illustOnlyState, 'hidden', 'no flash while it is judged again');
   await page.answerPhoto('Alice0', false);
   assert.equal(photo.dataset.illustOnlyState, 'visible');
+});
+
+test('a service worker that never answers the settings holds cells only for a while: the defaults apply, and the cells are judged or shown', async (t) => {
+  const page = startPage('/alice/media', { settingsAnswer: false, timeScale: 0.01 }); // 5 s → 50 ms
+  t.after(() => page.close());
+  const cell = photoCell('alice', 1000, 'Alice0');
+  await page.show(cell);
+  assert.equal(cell.dataset.illustOnlyState, 'pending');
+  assert.equal(page.classifyRequests().length, 0, 'held for the settings');
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.deepEqual(page.classifyRequests().map((m) => m.mediaId), ['Alice0'], 'asked with the default settings');
+  await page.answerPhoto('Alice0');
+  assert.equal(cell.dataset.illustOnlyState, 'hidden');
 });
 
 test('a profile\'s posts are watched until they come on screen, and again when X reuses their element', async (t) => {

@@ -187,10 +187,7 @@ async function lookUpRemembered() {
 
 /** {verdicts: {mediaId: verdict}} of the remembered ones among mediaIds; none when the worker cannot say in time. */
 async function askRemembered(mediaIds, account = pageAccount()) {
-  let timer;
-  const late = new Promise((resolve) => { timer = setTimeout(() => resolve({ ok: false, message: `no answer within ${LOOKUP_TIMEOUT_MS / 1000} s` }), LOOKUP_TIMEOUT_MS); });
-  const answer = await Promise.race([askServiceWorker({ type: MSG.LOOKUP_VERDICTS, mediaIds, account }), late]);
-  clearTimeout(timer);
+  const answer = await askServiceWorkerWithin({ type: MSG.LOOKUP_VERDICTS, mediaIds, account }, LOOKUP_TIMEOUT_MS);
   if (!answer?.ok) console.info(`${LOG_PREFIX} remembered verdicts unavailable (${answer?.message}); judging instead`);
   return answer?.ok ? answer : { verdicts: {} };
 }
@@ -243,6 +240,15 @@ function base64Of(blob) {
     reader.onerror = () => reject(reader.error);
     reader.readAsDataURL(blob);
   });
+}
+
+/** askServiceWorker, or {ok:false, code:'no_answer'} after ms (a worker that never answers must not hold cells). */
+async function askServiceWorkerWithin(message, ms) {
+  let timer;
+  const late = new Promise((resolve) => { timer = setTimeout(() => resolve({ ok: false, code: 'no_answer', message: `no answer within ${ms / 1000} s` }), ms); });
+  const answer = await Promise.race([askServiceWorker(message), late]);
+  clearTimeout(timer);
+  return answer;
 }
 
 async function askServiceWorker(message) {
@@ -767,8 +773,10 @@ chrome.storage.onChanged.addListener((_changes, area) => {
   loadSettings().then(refreshJudgedVerdicts);
 });
 
+const SETTINGS_TIMEOUT_MS = 5000; // then the defaults: cells are held until the settings come, and no verdict timer runs before
+
 async function loadSettings() {
-  const answer = await askServiceWorker({ type: MSG.GET_SETTINGS });
+  const answer = await askServiceWorkerWithin({ type: MSG.GET_SETTINGS }, SETTINGS_TIMEOUT_MS);
   settingsLoaded = true;
   markOnce('settings answered');
   if (answer?.ok) settings = answer.settings;
