@@ -358,7 +358,7 @@ def model_card(summary: dict, args: dict, contract: dict, folds: dict, parity: d
         + (" For the ensemble, every image's out-of-fold probabilities are the mean of its members' (each "
            "member's fold model never saw the source), and the threshold and figures below come from that mean." if members else ""),
         "",
-        f"### Out-of-fold results at the shipped threshold t = {t:.3f}",
+        f"### Out-of-fold results at the shipped threshold t = {t:.4g}",
         "Decision: illustration when p(illustration) >= t, else the larger of screenshot/photo.", "",
         "| true \\ predicted | " + " | ".join(LABELS) + " |", "|---|" + "---|" * len(LABELS),
     ]
@@ -381,12 +381,12 @@ def model_card(summary: dict, args: dict, contract: dict, folds: dict, parity: d
         "nsfwjs zero-shot (Drawing/Hentai as illustration), as measured in the issue: recall 88 %, precision 58 %.",
         "",
         "### Threshold choice",
-        f"`decision.hide_below` = {t:.3f}: the strictest threshold at which out-of-fold illustration recall stays "
+        f"`decision.hide_below` = {t:.4g}: the strictest threshold at which out-of-fold illustration recall stays "
         f">= {choice['target_recall']:.0%} per image (largest such t: {choice['by_image']:.3f}), with every "
         f"source counted as at most {choice.get('source_cap', 40)} images ({choice['by_source']:.3f})"
         + (f", and in every fold alone, sources capped the same way (worst fold: {choice['by_fold']:.3f}; per fold "
            f"{', '.join(f'{v:.3f}' for v in choice['per_fold'])})" if choice.get("per_fold") else "")
-        + f", within [{choice.get('floor', 0.02)}, {choice['ceiling']}] (an unseen source may score lower than ours: "
+        + f", rounded down to 4 decimals, within [{choice.get('floor', 0.02)}, {choice['ceiling']}] (an unseen source may score lower than ours: "
         "never hide an illustration). Each fold is a batch of sources its model never saw, so the worst fold is "
         "what a user meeting new artists and games should expect; the pooled figures alone were optimistic "
         "for unseen sources.",
@@ -484,7 +484,7 @@ def main(argv=None):
     (args.out_dir / "folds.json").write_text(json.dumps(folds, indent=2) + "\n")
     card = model_card(summary, run_args, contract, folds, parity, onnx_path.stat().st_size)
     (args.out_dir / "MODEL_CARD.md").write_text(card)
-    print(f"export_onnx: {onnx_path} ({contract['version']}), hide_below {t:.3f}, parity {parity}")
+    print(f"export_onnx: {onnx_path} ({contract['version']}), hide_below {t:.4g}, parity {parity}")
 
 
 if __name__ == "__main__":
