@@ -267,3 +267,53 @@ test('a model with our names that cannot run our input is refused with its reaso
     new RegExp(`^Error: model: a run on the contract's ${contract.input.width}x${contract.input.height} input failed \\(.*Expected: 256\\)$`));
   assert.deepEqual(made, { created: 2, released: 2 });
 });
+
+test('a WebGPU session that never starts (a device request that never returns) falls back to WASM after a while; one that starts late is freed', { skip }, async () => {
+  const ort = await import('onnxruntime-web');
+  const late = { released: false };
+  let startLate;
+  const hangingOrt = {
+    env: { wasm: {} },
+    InferenceSession: {
+      create: () => new Promise((resolve) => {
+        startLate = () => resolve({ inputNames: [], outputNames: [], async release() { late.released = true; } });
+      }),
+    },
+  };
+  const notes = [];
+  const classifier = await createClassifier({
+    ort, ortWebgpu: async () => hangingOrt, model: readFileSync(MODEL), contract, core: await loadNodeCore(),
+    provider: 'auto', numThreads: 1, log: (line) => notes.push(line), webgpuTimeoutMs: 200,
+  });
+  try {
+    assert.equal(classifier.provider, 'wasm');
+    assert.equal(webgpuFallbackReason(notes), 'session start timed out after 200 ms');
+    startLate();
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    assert.equal(late.released, true, 'the GPU session that started after the timeout holds no memory');
+  } finally {
+    await classifier.release();
+  }
+});
+
+test('wasmFallback: false rejects when WebGPU cannot start, with no WASM session built, and reuses the caller\'s adapter', { skip }, async () => {
+  const ort = await import('onnxruntime-web');
+  let wasmSessions = 0;
+  const countingOrt = { ...ort, InferenceSession: { create: async (...args) => { wasmSessions += 1; return ort.InferenceSession.create(...args); } } };
+  const probes = [];
+  const requestAdapter = globalThis.navigator.gpu.requestAdapter;
+  globalThis.navigator.gpu.requestAdapter = async () => { probes.push('probe'); return { name: 'stand-in adapter' }; };
+  const notes = [];
+  try {
+    await assert.rejects(createClassifier({
+      ort: countingOrt, ortWebgpu: async () => brokenWebgpuOrt, model: readFileSync(MODEL), contract, core: await loadNodeCore(),
+      provider: 'webgpu', numThreads: 1, log: (line) => notes.push(line),
+      webgpuAdapter: { name: 'found by the caller' }, wasmFallback: false,
+    }), (error) => error.code === 'webgpu_unavailable' && /cannot start a WebGPU session/.test(error.message));
+  } finally {
+    globalThis.navigator.gpu.requestAdapter = requestAdapter;
+  }
+  assert.equal(wasmSessions, 0, 'no WASM session was built only to be thrown away');
+  assert.deepEqual(probes, [], 'the adapter the caller found is not probed again');
+  assert.match(webgpuFallbackReason(notes) ?? '', /^cannot start a WebGPU session/);
+});

@@ -55,13 +55,16 @@ async function startWebgpuClassifier({ contract, modelBytes, core, log }) {
   }
   const ort = await import('./ort/ort.wasm.min.mjs').catch(loadFailed);
   ort.env.wasm.wasmPaths = here('./ort/');
-  ort.env.wasm.numThreads = 1; // only for a fallback inside createClassifier, released below
-  const classifier = await createClassifier({
-    ort, ortWebgpu: importOrtWebgpu, model: modelBytes, contract, core: await core(), provider: 'webgpu', log,
-  });
-  if (classifier.provider === 'webgpu') return classifier;
-  await classifier.release(); // WebGPU failed (logged): the worker pool below does WASM better
-  return null;
+  ort.env.wasm.numThreads = 1; // only for a WASM session should the GPU stop working later
+  try {
+    return await createClassifier({
+      ort, ortWebgpu: importOrtWebgpu, model: modelBytes, contract, core: await core(), provider: 'webgpu', log,
+      webgpuAdapter: adapter, wasmFallback: false, // the worker pool below does WASM better
+    });
+  } catch (error) {
+    if (error?.code === 'webgpu_unavailable') return null; // logged in the fallback wording
+    throw error;
+  }
 }
 
 // ORT's wasm runtime (14 MB), compiled once here while the model is read, and handed to the pool's

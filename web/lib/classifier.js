@@ -5,6 +5,9 @@
 import { decide } from './decide.js';
 
 const WEBGPU_WARMUP_TIMEOUT_MS = 10000;
+// Creating the GPU session compiles its shaders (a second or two); a driver whose device request never
+// returns would otherwise hold every image for good.
+const WEBGPU_SESSION_TIMEOUT_MS = 15000;
 
 function withTimeout(promise, ms, what) {
   let timer;
@@ -83,7 +86,11 @@ function defaultThreads(ort) {
  * options: {ort, ortWebgpu?: () => Promise<ort module with WebGPU>, model, contract, core,
  *           provider: 'auto'|'webgpu'|'wasm'|'cpu', numThreads?, sessionOptions?, log?,
  *           onStep?: (name) => void, told when the WASM session exists and after its first warm-up run,
- *           warmUpRuns?: 1 | 2 (browser WASM: runs before it resolves; default 2)}
+ *           warmUpRuns?: 1 | 2 (browser WASM: runs before it resolves; default 2),
+ *           webgpuAdapter?: an adapter the caller found already (findWebgpuAdapter), not probed again,
+ *           wasmFallback?: false: when WebGPU cannot start, reject (code 'webgpu_unavailable') instead of
+ *           building a WASM session the caller does not want (the extension's pool does WASM itself),
+ *           webgpuTimeoutMs?: for tests}
  * Rejects with an Error whose message says what is wrong (unreadable or wrong model file, no provider).
  */
 export async function createClassifier(options) {
@@ -153,16 +160,26 @@ export async function createClassifier(options) {
   const wantGpu = provider === 'webgpu' || provider === 'auto';
   if (wantGpu && !isNodeOrt) {
     // 'auto' skips a software adapter; a forced 'webgpu' takes it (the demo's ?provider=webgpu).
-    const { adapter, reason } = await findWebgpuAdapter({ allowSoftware: provider === 'webgpu' });
+    const { adapter, reason } = options.webgpuAdapter
+      ? { adapter: options.webgpuAdapter, reason: null }
+      : await findWebgpuAdapter({ allowSoftware: provider === 'webgpu' });
     if (!adapter) {
       log(`webgpu: ${reason}${provider === 'webgpu' ? ' (forced webgpu unavailable)' : ''}; using wasm`);
     } else {
       try {
         ortUsed = options.ortWebgpu ? await options.ortWebgpu() : ort;
-        const candidate = await openSession(ortUsed, ['webgpu']);
+        const timeoutMs = options.webgpuTimeoutMs ?? null;
+        const opening = openSession(ortUsed, ['webgpu']);
+        let candidate;
+        try {
+          candidate = await withTimeout(opening, timeoutMs ?? WEBGPU_SESSION_TIMEOUT_MS, 'WebGPU session start');
+        } catch (error) {
+          opening.then((late) => late.release?.(), () => {}).catch(() => {}); // one that starts after all is freed
+          throw error;
+        }
         const warming = warmUp(ortUsed, candidate);
         try {
-          await withTimeout(warming, WEBGPU_WARMUP_TIMEOUT_MS, 'WebGPU warm-up');
+          await withTimeout(warming, timeoutMs ?? WEBGPU_WARMUP_TIMEOUT_MS, 'WebGPU warm-up');
         } catch (error) {
           // A run cannot be cancelled: free the GPU session once the abandoned warm-up settles.
           warming.catch(() => {}).finally(() => candidate.release?.()).catch(() => {});
@@ -177,6 +194,9 @@ export async function createClassifier(options) {
         if (/wrong model file/.test(error?.message ?? '')) throw error;
         log(`webgpu: ${gpuFailureReason(error)}; using wasm`);
         ortUsed = ort;
+        if (options.wasmFallback === false) {
+          throw Object.assign(new Error(`webgpu: ${gpuFailureReason(error)}`), { code: 'webgpu_unavailable' });
+        }
       }
     }
   }
