@@ -45,6 +45,9 @@ const PERMANENT_FAILURES = new Set(['empty_input', 'unsupported_format', 'trunca
 const cache = new LruCache(CACHE_CAPACITY); // media id → {ok:true, scores} | {ok:false, code, message}
 const remembered = new VerdictStore(); // the same values, per model version, across browser restarts
 const inFlight = new Map(); // media id → Promise<classifier result>, so parallel asks share one fetch
+// Work in the classifier host besides the judgements in inFlight (a correction's embedding, carrying
+// corrections over to a new model, the popup's status): the host is not closed under it.
+let hostWork = 0;
 let contractPromise = null;
 let settingsChanges = 0; // chrome.storage.local changes heard, so a verdict in flight can tell it read stale settings
 let lastProvider = null; // {provider, threads, modelVersion, webgpuFallback, ...} from the last run
@@ -178,7 +181,7 @@ async function ensureHost() {
 async function closeOffscreenIfUnused() {
   try {
     const xTabs = await chrome.tabs.query({ url: X_TAB_URLS });
-    if (xTabs.length > 0 || inFlight.size > 0 || !(await hasClassifierHost())) return;
+    if (xTabs.length > 0 || inFlight.size > 0 || hostWork > 0 || !(await hasClassifierHost())) return;
     await closeClassifierHost();
   } catch (error) {
     console.info(`Illust Only: ${CLASSIFIER_HOST_KIND} not closed:`, error?.message ?? error); // already closed, or closing
@@ -215,10 +218,22 @@ async function offscreenWithChoice() {
   return choice;
 }
 
+/** Counts work in the classifier host (see hostWork) while it runs. */
+async function withHostWork(work) {
+  hostWork += 1;
+  try {
+    return await work();
+  } finally {
+    hostWork -= 1;
+  }
+}
+
 /** Sends a control message to the classifier host, with the execution provider the settings ask for. */
 async function askOffscreen(message) {
-  const choice = await offscreenWithChoice();
-  return sendToClassifierHost({ ...message, ...choice });
+  return withHostWork(async () => {
+    const choice = await offscreenWithChoice();
+    return sendToClassifierHost({ ...message, ...choice });
+  });
 }
 
 /** The classifier's result for these bytes ({ok:false, code:'offscreen_failed'} when its host cannot be reached). */
@@ -239,7 +254,8 @@ const corrections = createCorrections({
     if (!url) return { ok: false, code: 'bad_argument', message: `not a media key: ${JSON.stringify(mediaId)?.slice(0, 80)}` };
     const fetched = await fetchMediaBytes(url);
     if (!fetched.ok) return fetched;
-    const result = await classifyInOffscreen(fetched.bytes);
+    const result = await withHostWork(() => classifyInOffscreen(fetched.bytes))
+      .finally(() => { if (hostWork === 0 && inFlight.size === 0) closeOffscreenIfUnused(); });
     noteClassifier(result.provider);
     return result;
   },
