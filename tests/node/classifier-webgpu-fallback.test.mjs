@@ -317,3 +317,20 @@ test('wasmFallback: false rejects when WebGPU cannot start, with no WASM session
   assert.deepEqual(probes, [], 'the adapter the caller found is not probed again');
   assert.match(webgpuFallbackReason(notes) ?? '', /^cannot start a WebGPU session/);
 });
+
+test('wasmFallback: false without an adapter rejects too, building nothing', { skip }, async () => {
+  const ort = await import('onnxruntime-web');
+  const requestAdapter = globalThis.navigator.gpu.requestAdapter;
+  globalThis.navigator.gpu.requestAdapter = async () => null;
+  let sessions = 0;
+  const countingOrt = { ...ort, InferenceSession: { create: async () => { sessions += 1; throw new Error('not expected'); } } };
+  try {
+    await assert.rejects(createClassifier({
+      ort: countingOrt, model: readFileSync(MODEL), contract, core: await loadNodeCore(), provider: 'auto', numThreads: 1,
+      wasmFallback: false,
+    }), (error) => error.code === 'webgpu_unavailable' && error.message === 'webgpu: no adapter');
+  } finally {
+    globalThis.navigator.gpu.requestAdapter = requestAdapter;
+  }
+  assert.equal(sessions, 0);
+});

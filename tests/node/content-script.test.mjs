@@ -58,9 +58,10 @@ function photoCell(author, statusId, mediaId, top = 0) {
 
 /**
  * Runs the content script on a fake page at `pathname`. The service worker's answers: LOOKUP_VERDICTS
- * finds nothing remembered; each CLASSIFY_MEDIA waits until the test calls answer(mediaId).
+ * finds what `remembered` holds (media key → verdict; a test may change it); each CLASSIFY_MEDIA waits
+ * until the test calls answer(mediaId). settingsDelayMs: the settings come that late (null: never).
  */
-function startPage(pathname, { verdictTimeoutMs = 60000, settingsAnswer = true, timeScale = 1 } = {}) {
+function startPage(pathname, { verdictTimeoutMs = 60000, settingsDelayMs = 0, enabled = true, timeScale = 1, remembered = {} } = {}) {
   const cells = [];
   const sent = [];
   const waiting = new Map(); // media key → resolve of its CLASSIFY_MEDIA
@@ -92,9 +93,14 @@ function startPage(pathname, { verdictTimeoutMs = 60000, settingsAnswer = true, 
       onMessage: { addListener() {} },
       async sendMessage(message) {
         sent.push(message);
-        if (message.type === MSG.GET_SETTINGS && !settingsAnswer) return new Promise(() => {}); // a worker that never answers
-        if (message.type === MSG.GET_SETTINGS) return { ok: true, settings: { enabled: true, judgeVideos: true, hideScreenshots: true, hidePhotos: true, strictness: 0.5, verdictTimeoutMs } };
-        if (message.type === MSG.LOOKUP_VERDICTS) return { ok: true, verdicts: {} };
+        if (message.type === MSG.GET_SETTINGS) {
+          const answer = { ok: true, settings: { enabled, judgeVideos: true, hideScreenshots: true, hidePhotos: true, strictness: 0.5, verdictTimeoutMs } };
+          if (settingsDelayMs === null) return new Promise(() => {}); // a worker that never answers
+          return settingsDelayMs ? new Promise((resolve) => setTimeout(() => resolve(answer), settingsDelayMs)) : answer;
+        }
+        if (message.type === MSG.LOOKUP_VERDICTS) {
+          return { ok: true, verdicts: Object.fromEntries(message.mediaIds.filter((id) => remembered[id]).map((id) => [id, remembered[id]])) };
+        }
         if (message.type === MSG.CLASSIFY_MEDIA) return new Promise((resolve) => waiting.set(message.mediaId, resolve));
         return { ok: true };
       },
@@ -182,6 +188,7 @@ function startPage(pathname, { verdictTimeoutMs = 60000, settingsAnswer = true, 
       await settle();
     },
     watched,
+    remembered,
     classifyRequests: () => sent.filter((m) => m.type === MSG.CLASSIFY_MEDIA),
     close() { for (const timer of timers) clearTimeout(timer); },
   };
@@ -225,7 +232,7 @@ test('a profile\'s posts judged ahead keep its account when the user moves on to
 });
 
 test('one request that never answers shows only its own cell while others answer; the whole queue only when nothing answers', async (t) => {
-  const page = startPage('/alice/media', { verdictTimeoutMs: 500 });
+  const page = startPage('/alice/media', { verdictTimeoutMs: 1000 });
   t.after(() => page.close());
   await new Promise((resolve) => setTimeout(resolve, 0)); // the settings
   const wait = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -233,20 +240,38 @@ test('one request that never answers shows only its own cell while others answer
   const sentIds = () => page.classifyRequests().map((m) => m.mediaId);
   await page.show(...cells);
   assert.deepEqual(sentIds(), ['Alice0', 'Alice1', 'Alice2', 'Alice3', 'Alice4', 'Alice5']);
-  await wait(250);
+  await wait(500);
   for (const i of [1, 2, 3, 4, 5]) await page.answer(`Alice${i}`); // Alice0's never comes: one stalled thumbnail
   assert.equal(sentIds().length, 11);
-  await wait(350); // Alice0 timed out at 500 ms
+  await wait(700); // Alice0 timed out at 1000 ms; Alice6-10 time out at 1500 ms
   assert.equal(cells[0].dataset.illustOnlyState, 'error', 'the stuck one shows');
   // The classifier answered meanwhile: the cells still waiting keep their turn instead of showing unjudged.
   assert.equal(sentIds().at(-1), 'Alice11', 'its slot went to the next cell');
   assert.ok(cells.slice(11).every((c) => c.dataset.illustOnlyState === 'pending'));
-  await wait(300); // Alice6-10, sent at 250 ms, timed out
+  await wait(600); // Alice6-10, sent at 500 ms, timed out
   // Alice6-9 were sent before the last answer, so each gave its slot to a waiting cell (Alice12-15).
   // Nothing answered after Alice10 was sent (the classifier is stuck): its timeout shows every cell
   // still waiting at once.
   assert.equal(sentIds().length, 16);
   assert.ok(cells.slice(16).every((c) => c.dataset.illustOnlyState === 'error'));
+});
+
+test('answers that come after their own timeout do not count as a working classifier', async (t) => {
+  const page = startPage('/alice/media', { verdictTimeoutMs: 500 });
+  t.after(() => page.close());
+  await new Promise((resolve) => setTimeout(resolve, 0)); // the settings
+  const wait = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+  const first = Array.from({ length: 6 }, (_, i) => photoCell('alice', 1000 + i, `A${i}`, i * 120));
+  await page.show(...first);
+  await wait(600); // all six timed out: a slow classifier
+  const more = Array.from({ length: 8 }, (_, i) => photoCell('alice', 2000 + i, `B${i}`, 800 + i * 120));
+  await page.show(...first, ...more);
+  assert.equal(page.classifyRequests().length, 12);
+  await wait(100);
+  for (let i = 0; i < 6; i += 1) await page.answer(`A${i}`); // late: their cells already show
+  await wait(700); // B0-B5 timed out with no answer in time since they were sent
+  assert.ok(more.slice(6).every((c) => c.dataset.illustOnlyState === 'error'), 'the cells still waiting show at once');
+  assert.equal(page.classifyRequests().length, 12);
 });
 
 test('media that failed for a passing reason (timeout, classifier, connection) are asked for again on the next page; an image\'s own failure is final', async (t) => {
@@ -284,10 +309,15 @@ test('after a settings change, media the worker no longer remembers are judged a
   assert.equal(photo.dataset.illustOnlyState, 'hidden', 'no flash while it is judged again');
   await page.answerPhoto('Alice0', false);
   assert.equal(photo.dataset.illustOnlyState, 'visible');
+  // One the worker still remembers takes the remembered verdict, judged by nothing.
+  page.remembered.Alice0 = { ok: true, mediaId: 'Alice0', label: 'photo', hide: true, scores: { illustration: 0.1, screenshot: 0.1, photo: 0.8 } };
+  await page.settingsChanged();
+  assert.equal(page.classifyRequests().length, 2);
+  assert.equal(photo.dataset.illustOnlyState, 'hidden');
 });
 
 test('a service worker that never answers the settings holds cells only for a while: the defaults apply, and the cells are judged or shown', async (t) => {
-  const page = startPage('/alice/media', { settingsAnswer: false, timeScale: 0.01 }); // 5 s → 50 ms
+  const page = startPage('/alice/media', { settingsDelayMs: null, timeScale: 0.01 }); // 5 s → 50 ms
   t.after(() => page.close());
   const cell = photoCell('alice', 1000, 'Alice0');
   await page.show(cell);
@@ -297,6 +327,38 @@ test('a service worker that never answers the settings holds cells only for a wh
   assert.deepEqual(page.classifyRequests().map((m) => m.mediaId), ['Alice0'], 'asked with the default settings');
   await page.answerPhoto('Alice0');
   assert.equal(cell.dataset.illustOnlyState, 'hidden');
+});
+
+test('settings that come after the 5 s wait still apply: switched off, the page stops holding and judging', async (t) => {
+  const page = startPage('/alice/media', { settingsDelayMs: 150, enabled: false, timeScale: 0.01 }); // 5 s → 50 ms
+  t.after(() => page.close());
+  const cell = photoCell('alice', 1000, 'Alice0');
+  await page.show(cell);
+  await new Promise((resolve) => setTimeout(resolve, 100)); // the defaults apply
+  assert.ok('data-illust-only-active' in page.root.attributes);
+  await new Promise((resolve) => setTimeout(resolve, 150)); // the user's settings come
+  assert.ok(!('data-illust-only-active' in page.root.attributes), 'switched off: nothing is held');
+  await page.show(cell, photoCell('alice', 1001, 'Alice1'));
+  assert.deepEqual(page.classifyRequests().map((m) => m.mediaId), ['Alice0'], 'nothing more is judged');
+});
+
+test('a post judged ahead is asked for once on its page, whatever the answer, however often X touches its cell', async (t) => {
+  const page = startPage('/alice');
+  t.after(() => page.close());
+  await new Promise((resolve) => setTimeout(resolve, 0)); // the settings
+  const cell = photoCell('alice', 1000, 'Alice0');
+  await page.show(cell);
+  await page.onScreen(cell);
+  await page.fail('Alice0', 'offscreen_failed');
+  for (let i = 0; i < 3; i += 1) {
+    await page.changed(cell); // X's re-renders: watched again, reported on screen again
+    await page.onScreen(cell);
+  }
+  assert.deepEqual(page.classifyRequests().map((m) => m.mediaId), ['Alice0']);
+  await page.navigate('/bob');
+  await page.navigate('/alice', cell);
+  await page.onScreen(cell);
+  assert.deepEqual(page.classifyRequests().map((m) => m.mediaId), ['Alice0', 'Alice0'], 'asked again on the next visit');
 });
 
 test('a profile\'s posts are watched until they come on screen, and again when X reuses their element', async (t) => {

@@ -175,8 +175,11 @@ def ensemble_summary(run_dirs: list[Path], member_args: list[dict], member_summa
                         for a, s in zip(member_args, member_summaries)]}
 
 
-def epoch_choice_text(summary: dict) -> str:
+def epoch_choice_text(summary: dict, args: dict) -> str:
     """Which epoch of each fold judged its held-out sources (runs before --epoch-choice chose the best)."""
+    if int(args.get("swa_start", 0) or 0):
+        return (f"Each fold is judged by the average of its weights over epochs {args['swa_start']}-{args['epochs']} "
+                "(stochastic weight averaging), as the shipped model is.")
     if summary.get("epoch_choice", "best") == "last":
         return (f"Each fold is judged by its last epoch ({summary['kept_epochs']}), the schedule the shipped model "
                 "trains, so nothing is chosen on the sources it is judged on.")
@@ -352,7 +355,7 @@ def model_card(summary: dict, args: dict, contract: dict, folds: dict, parity: d
         f"Sources whose repositories share an owner form one group; groups are dealt to {args['folds']} folds stratified by class "
         f"(seed {args['seed']}; `model/folds.json` lists each fold's held-out sources). For each fold a model is "
         "trained on the other folds and predicts the held-out sources, so every image below is judged by a "
-        "model that never saw its source (`model/oof-predictions.tsv`). " + epoch_choice_text(summary) +
+        "model that never saw its source (`model/oof-predictions.tsv`). " + epoch_choice_text(summary, args) +
         f" The shipped model is trained on all sources for {summary['final_epochs']} epochs. Training weighs each source as at most {args['source_cap']} images and "
         "balances classes."
         + (" For the ensemble, every image's out-of-fold probabilities are the mean of its members' (each "

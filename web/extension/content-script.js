@@ -68,16 +68,20 @@ const toLookUp = []; // media keys waiting for the remembered-verdicts lookup
 let lookupQueued = false;
 const waitingForRequest = []; // media keys not remembered, in the order their cells were found
 let requestsInFlight = 0;
-let lastAnswerAt = -Infinity; // when a request last got an answer (performance.now())
+let answersInTime = 0; // requests answered before their timeout: a sign the classifier works
 // Failures of the classifier, the connection or the worker, not of the image: its cells show, and the
 // media is asked for again on the next page (a reload would too). An image's own failures (corrupt,
 // unsupported, too large, a URL that answers 404) are final.
 const PASSING_FAILURES = new Set(['timeout', 'offscreen_failed', 'no_model', 'inference_failed', 'fetch_failed',
-  'no_host_permission', 'extension_unreachable', 'no_answer', 'internal']);
+  'no_host_permission', 'extension_unreachable', 'no_answer']);
 
 function failurePasses({ code, httpStatus }) {
   const refused = httpStatus >= 400 && httpStatus < 500 && httpStatus !== 408 && httpStatus !== 429;
   return PASSING_FAILURES.has(code) && !refused;
+}
+
+function verdictTimeoutMs() {
+  return Number(settings.verdictTimeoutMs) > 0 ? Number(settings.verdictTimeoutMs) : DEFAULT_VERDICT_TIMEOUT_MS;
 }
 
 function requestVerdict(mediaId) {
@@ -98,7 +102,7 @@ function sendWaitingRequests() {
     queueMicrotask(lookUpRemembered); // cells found in one mutation callback share one message
   }
   if (requestsInFlight >= MAX_IN_FLIGHT || waitingForRequest.length === 0) return;
-  const timeoutMs = Number(settings.verdictTimeoutMs) > 0 ? Number(settings.verdictTimeoutMs) : DEFAULT_VERDICT_TIMEOUT_MS;
+  const timeoutMs = verdictTimeoutMs();
   const distance = distancesFromViewport();
   while (requestsInFlight < MAX_IN_FLIGHT && waitingForRequest.length > 0) {
     const mediaId = takeNearest(waitingForRequest, distance);
@@ -112,18 +116,18 @@ function sendWaitingRequests() {
       settle(mediaId, answer);
       sendWaitingRequests();
     };
-    const sentAt = performance.now();
+    const answersBefore = answersInTime;
     const timer = setTimeout(() => {
       const timeout = { ok: false, code: 'timeout', message: `no verdict within ${timeoutMs / 1000} s` };
       // No answer at all since this one was sent: the classifier is stuck or far too slow, so the cells
       // still waiting show now. Others answered meanwhile: only this media's request is stuck.
-      if (lastAnswerAt < sentAt) for (const waiting of [...waitingForRequest.splice(0), ...toLookUp.splice(0)]) settle(waiting, timeout);
+      if (answersInTime === answersBefore) for (const waiting of [...waitingForRequest.splice(0), ...toLookUp.splice(0)]) settle(waiting, timeout);
       finish(timeout);
     }, timeoutMs);
     markOnce('first judgement asked');
     // Judged ahead and still in flight (the click on Media came first): its answer serves, no second read.
     (judgingAhead.get(mediaId) ?? judgementRequest(mediaId, thumbnailUrlOfMedia(mediaId), verdicts.get(mediaId).account).then(askServiceWorker))
-      .then((answer) => { clearTimeout(timer); lastAnswerAt = performance.now(); finish(answer); });
+      .then((answer) => { clearTimeout(timer); if (!finished) answersInTime += 1; finish(answer); });
   }
 }
 
@@ -288,6 +292,7 @@ function storeAnswer(mediaId, answer) {
  * without IndexedDB) are judged again, their cells keeping the old verdict until the new one comes.
  */
 async function refreshJudgedVerdicts() {
+  if (!active) return; // switched off, or off the media tab: the page shows everything, nothing is asked
   for (const [mediaId, verdict] of verdicts) {
     if (verdict.status === 'done' && !seenOnPage.has(mediaId)) verdicts.delete(mediaId);
   }
@@ -296,10 +301,11 @@ async function refreshJudgedVerdicts() {
     const asked = judged.slice(start, start + MAX_LOOKUP_IDS);
     const answer = await askRemembered(asked);
     // One dropped meanwhile (navigation) stays dropped.
-    for (const [mediaId, known] of Object.entries(answer.verdicts ?? {})) {
+    const remembered = answer.verdicts ?? {};
+    for (const [mediaId, known] of Object.entries(remembered)) {
       if (known.ok && verdicts.get(mediaId)?.status === 'done') storeAnswer(mediaId, known);
     }
-    if (answer.ok) toJudgeAgain.push(...asked.filter((mediaId) => !Object.hasOwn(answer.verdicts, mediaId)));
+    if (answer.ok) toJudgeAgain.push(...asked.filter((mediaId) => !Object.hasOwn(remembered, mediaId) && !toJudgeAgain.includes(mediaId)));
   }
   judgeAgain();
 }
@@ -309,11 +315,11 @@ const toJudgeAgain = []; // media keys of this page whose verdict the worker for
 let judgingAgain = 0;
 
 function judgeAgain() {
-  while (judgingAgain < MAX_JUDGING_AGAIN && toJudgeAgain.length > 0) {
+  while (active && judgingAgain < MAX_JUDGING_AGAIN && toJudgeAgain.length > 0) {
     const mediaId = toJudgeAgain.shift();
     if (verdicts.get(mediaId)?.status !== 'done' || !seenOnPage.has(mediaId)) continue;
     judgingAgain += 1;
-    judgementRequest(mediaId, thumbnailUrlOfMedia(mediaId), pageAccount()).then(askServiceWorker).then((answer) => {
+    judgementRequest(mediaId, thumbnailUrlOfMedia(mediaId), pageAccount()).then((message) => askServiceWorkerWithin(message, verdictTimeoutMs())).then((answer) => {
       judgingAgain -= 1;
       if (answer.ok && verdicts.get(mediaId)?.status === 'done') storeAnswer(mediaId, answer); // a failure keeps the old one
       judgeAgain();
@@ -333,6 +339,7 @@ const MAX_LOOKAHEAD_IN_FLIGHT = 2;
 const lookahead = []; // {mediaId, url, account} of the user's own posts seen on screen, not yet asked for
 let lookaheadInFlight = 0;
 const judgingAhead = new Map(); // media key → Promise<answer> of a request judged ahead, while in flight
+let askedAhead = new Set(); // media keys judged ahead on this page: asked once, whatever the answer
 const watchedPosts = new WeakSet();
 const postsOnScreen = new IntersectionObserver(onPostsOnScreen);
 
@@ -368,7 +375,7 @@ function onPostsOnScreen(entries) {
     if (entry.isIntersecting || !entry.target.isConnected) stopWatching(entry.target);
     if (!entry.isIntersecting || authorOfCell(entry.target) !== user) continue;
     const mediaId = mediaKeyOfCell(entry.target); // a media id or a poster key
-    if (mediaId && (judgingVideos || !isPosterKey(mediaId)) && !verdicts.has(mediaId) && !judgingAhead.has(mediaId) && !lookahead.some((item) => item.mediaId === mediaId)) {
+    if (mediaId && (judgingVideos || !isPosterKey(mediaId)) && !verdicts.has(mediaId) && !askedAhead.has(mediaId) && !judgingAhead.has(mediaId) && !lookahead.some((item) => item.mediaId === mediaId)) {
       lookahead.push({ mediaId, url: thumbnailUrlOfCell(entry.target), account: user }); // url names mediaId (see media-cells.js)
     }
   }
@@ -378,7 +385,8 @@ function onPostsOnScreen(entries) {
 function judgeAhead() {
   while (lookingAhead() && lookaheadInFlight < MAX_LOOKAHEAD_IN_FLIGHT && lookahead.length > 0) {
     const { mediaId, url, account } = lookahead.shift();
-    if (verdicts.has(mediaId) || judgingAhead.has(mediaId) || (isPosterKey(mediaId) && !judgingVideos)) continue;
+    if (verdicts.has(mediaId) || askedAhead.has(mediaId) || judgingAhead.has(mediaId) || (isPosterKey(mediaId) && !judgingVideos)) continue;
+    askedAhead.add(mediaId);
     lookaheadInFlight += 1;
     const job = judgementRequest(mediaId, url, account, 'low').then(askServiceWorker);
     judgingAhead.set(mediaId, job);
@@ -649,6 +657,7 @@ function checkLocation() {
   if (location.pathname === currentPath) return;
   currentPath = location.pathname; // SPA navigation: counts start again, verdicts stay known
   seenOnPage = new Set();
+  askedAhead = new Set();
   revealed.clear();
   for (const [mediaId, verdict] of verdicts) if (verdict.status === 'error' && failurePasses(verdict)) verdicts.delete(mediaId);
   updateActive();
@@ -776,11 +785,26 @@ chrome.storage.onChanged.addListener((_changes, area) => {
 const SETTINGS_TIMEOUT_MS = 5000; // then the defaults: cells are held until the settings come, and no verdict timer runs before
 
 async function loadSettings() {
-  const answer = await askServiceWorkerWithin({ type: MSG.GET_SETTINGS }, SETTINGS_TIMEOUT_MS);
+  const asking = askServiceWorker({ type: MSG.GET_SETTINGS });
+  let timer;
+  const late = new Promise((resolve) => { timer = setTimeout(() => resolve(null), SETTINGS_TIMEOUT_MS); });
+  const answer = await Promise.race([asking, late]);
+  clearTimeout(timer);
+  if (answer === null) {
+    console.info(`${LOG_PREFIX} settings unavailable (no answer within ${SETTINGS_TIMEOUT_MS / 1000} s); using defaults until they come`);
+    applySettings({ ok: false });
+    // The user's own settings (switched off, say) still apply when they come.
+    asking.then((lateAnswer) => { if (lateAnswer?.ok) { applySettings(lateAnswer); refreshJudgedVerdicts(); } });
+    return;
+  }
+  if (!answer?.ok) console.info(`${LOG_PREFIX} settings unavailable (${answer?.message}); using defaults`);
+  applySettings(answer);
+}
+
+function applySettings(answer) {
   settingsLoaded = true;
   markOnce('settings answered');
   if (answer?.ok) settings = answer.settings;
-  else console.info(`${LOG_PREFIX} settings unavailable (${answer?.message}); using defaults`);
   if (answer?.preparing) prepareSent = true; // the worker started the classifier on hearing of this page
   updateActive();
   sendWaitingRequests(); // the cells found before the settings arrived

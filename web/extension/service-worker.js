@@ -176,12 +176,13 @@ async function ensureHost() {
 /**
  * Frees the model's memory (~50–100 MB) once no X tab is left; the next media tab reloads it (1–2 s).
  * Asked when a tab closes, when an X page unloads (the tab may have left X) and when the last
- * judgement in flight ends (a tab closed mid-judgement found work in flight and kept it).
+ * judgement in flight or other host work ends (a tab closed mid-judgement found work and kept it).
  */
 async function closeOffscreenIfUnused() {
   try {
     const xTabs = await chrome.tabs.query({ url: X_TAB_URLS });
     if (xTabs.length > 0 || inFlight.size > 0 || hostWork > 0 || !(await hasClassifierHost())) return;
+    if (inFlight.size > 0 || hostWork > 0) return; // work that started while it looked
     await closeClassifierHost();
   } catch (error) {
     console.info(`Illust Only: ${CLASSIFIER_HOST_KIND} not closed:`, error?.message ?? error); // already closed, or closing
@@ -218,13 +219,17 @@ async function offscreenWithChoice() {
   return choice;
 }
 
-/** Counts work in the classifier host (see hostWork) while it runs. */
+/**
+ * Counts work in the classifier host (see hostWork) while it runs; when the last ends, the host is
+ * closed a little later if nothing else needs it (the next correction of a carry-over starts meanwhile).
+ */
 async function withHostWork(work) {
   hostWork += 1;
   try {
     return await work();
   } finally {
     hostWork -= 1;
+    if (hostWork === 0 && inFlight.size === 0) setTimeout(() => { closeOffscreenIfUnused(); }, PAGE_LEFT_CHECK_DELAY_MS);
   }
 }
 
@@ -252,12 +257,13 @@ const corrections = createCorrections({
     const url = jpegUrlForMedia(mediaId);
     // Not a media key (an imported correction's id, say): nothing to fetch, never a URL made of it.
     if (!url) return { ok: false, code: 'bad_argument', message: `not a media key: ${JSON.stringify(mediaId)?.slice(0, 80)}` };
-    const fetched = await fetchMediaBytes(url);
-    if (!fetched.ok) return fetched;
-    const result = await withHostWork(() => classifyInOffscreen(fetched.bytes))
-      .finally(() => { if (hostWork === 0 && inFlight.size === 0) closeOffscreenIfUnused(); });
-    noteClassifier(result.provider);
-    return result;
+    return withHostWork(async () => {
+      const fetched = await fetchMediaBytes(url);
+      if (!fetched.ok) return fetched;
+      const result = await classifyInOffscreen(fetched.bytes);
+      noteClassifier(result.provider);
+      return result;
+    });
   },
   // Open pages re-decide their verdicts when chrome.storage.local changes (content script's listener).
   announce() {

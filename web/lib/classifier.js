@@ -165,6 +165,7 @@ export async function createClassifier(options) {
       : await findWebgpuAdapter({ allowSoftware: provider === 'webgpu' });
     if (!adapter) {
       log(`webgpu: ${reason}${provider === 'webgpu' ? ' (forced webgpu unavailable)' : ''}; using wasm`);
+      if (options.wasmFallback === false) throw Object.assign(new Error(`webgpu: ${reason}`), { code: 'webgpu_unavailable' });
     } else {
       try {
         ortUsed = options.ortWebgpu ? await options.ortWebgpu() : ort;
