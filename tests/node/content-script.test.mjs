@@ -48,6 +48,8 @@ class FakeElement {
   }
 }
 
+const wait = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
 /** A media cell as X renders it: a link to the post's photo holding the thumbnail <img>. */
 function photoCell(author, statusId, mediaId, top = 0) {
   const cell = new FakeElement('a', { href: `/${author}/status/${statusId}/photo/1` });
@@ -197,7 +199,7 @@ function startPage(pathname, { verdictTimeoutMs = 60000, settingsDelayMs = 0, en
 test('media found on one media tab are judged under its account, even when sent after an SPA navigation to another', async (t) => {
   const page = startPage('/alice/media');
   t.after(() => page.close());
-  await new Promise((resolve) => setTimeout(resolve, 0)); // the settings
+  await wait(0); // the settings
   const alices = Array.from({ length: 8 }, (_, i) => photoCell('alice', 1000 + i, `Alice${i}`, i * 120));
   await page.show(...alices);
   assert.equal(page.classifyRequests().length, 6, 'six in flight, two waiting');
@@ -219,7 +221,7 @@ test('media found on one media tab are judged under its account, even when sent 
 test('a profile\'s posts judged ahead keep its account when the user moves on to another profile', async (t) => {
   const page = startPage('/alice');
   t.after(() => page.close());
-  await new Promise((resolve) => setTimeout(resolve, 0)); // the settings
+  await wait(0); // the settings
   const alices = Array.from({ length: 4 }, (_, i) => photoCell('alice', 1000 + i, `Alice${i}`));
   await page.show(...alices);
   await page.onScreen(...alices);
@@ -234,8 +236,7 @@ test('a profile\'s posts judged ahead keep its account when the user moves on to
 test('one request that never answers shows only its own cell while others answer; the whole queue only when nothing answers', async (t) => {
   const page = startPage('/alice/media', { verdictTimeoutMs: 1000 });
   t.after(() => page.close());
-  await new Promise((resolve) => setTimeout(resolve, 0)); // the settings
-  const wait = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+  await wait(0); // the settings
   const cells = Array.from({ length: 20 }, (_, i) => photoCell('alice', 1000 + i, `Alice${i}`, i * 120));
   const sentIds = () => page.classifyRequests().map((m) => m.mediaId);
   await page.show(...cells);
@@ -259,8 +260,7 @@ test('one request that never answers shows only its own cell while others answer
 test('answers that come after their own timeout do not count as a working classifier', async (t) => {
   const page = startPage('/alice/media', { verdictTimeoutMs: 500 });
   t.after(() => page.close());
-  await new Promise((resolve) => setTimeout(resolve, 0)); // the settings
-  const wait = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+  await wait(0); // the settings
   const first = Array.from({ length: 6 }, (_, i) => photoCell('alice', 1000 + i, `A${i}`, i * 120));
   await page.show(...first);
   await wait(600); // all six timed out: a slow classifier
@@ -277,7 +277,7 @@ test('answers that come after their own timeout do not count as a working classi
 test('media that failed for a passing reason (timeout, classifier, connection) are asked for again on the next page; an image\'s own failure is final', async (t) => {
   const page = startPage('/alice/media');
   t.after(() => page.close());
-  await new Promise((resolve) => setTimeout(resolve, 0)); // the settings
+  await wait(0); // the settings
   const [stuck, corrupt, gone, offline] = [0, 1, 2, 3].map((i) => photoCell('alice', 1000 + i, `Alice${i}`, i * 120));
   await page.show(stuck, corrupt, gone, offline);
   await page.fail('Alice0', 'offscreen_failed');
@@ -298,7 +298,7 @@ test('media that failed for a passing reason (timeout, classifier, connection) a
 test('after a settings change, media the worker no longer remembers are judged again, their cells keeping the old verdict meanwhile', async (t) => {
   const page = startPage('/alice/media');
   t.after(() => page.close());
-  await new Promise((resolve) => setTimeout(resolve, 0)); // the settings
+  await wait(0); // the settings
   const photo = photoCell('alice', 1000, 'Alice0');
   await page.show(photo);
   await page.answerPhoto('Alice0');
@@ -345,7 +345,7 @@ test('settings that come after the 5 s wait still apply: switched off, the page 
 test('a post judged ahead is asked for once on its page, whatever the answer, however often X touches its cell', async (t) => {
   const page = startPage('/alice');
   t.after(() => page.close());
-  await new Promise((resolve) => setTimeout(resolve, 0)); // the settings
+  await wait(0); // the settings
   const cell = photoCell('alice', 1000, 'Alice0');
   await page.show(cell);
   await page.onScreen(cell);
@@ -364,7 +364,7 @@ test('a post judged ahead is asked for once on its page, whatever the answer, ho
 test('a profile\'s posts are watched until they come on screen, and again when X reuses their element', async (t) => {
   const page = startPage('/alice');
   t.after(() => page.close());
-  await new Promise((resolve) => setTimeout(resolve, 0)); // the settings
+  await wait(0); // the settings
   const [onScreen, below, removed] = [0, 1, 2].map((i) => photoCell('alice', 1000 + i, `Alice${i}`, i * 900));
   await page.show(onScreen, below, removed);
   assert.deepEqual([...page.watched], [onScreen, below, removed]);
@@ -389,7 +389,7 @@ test('a profile\'s posts are watched until they come on screen, and again when X
 test('on a media tab, cells of other accounts\' posts (the profile timeline X still shows) are left alone and shown', async (t) => {
   const page = startPage('/Alice'); // the URL keeps the case the user typed; user names are case-insensitive
   t.after(() => page.close());
-  await new Promise((resolve) => setTimeout(resolve, 0)); // the settings
+  await wait(0); // the settings
   const alices = [photoCell('alice', 1000, 'Alice0'), photoCell('ALICE', 1001, 'Alice1', 120)];
   const retweet = photoCell('bob', 2000, 'Bob0', 60); // nearer the viewport than Alice1
   await page.show(alices[0], retweet, alices[1]);
