@@ -246,13 +246,20 @@ function base64Of(blob) {
   });
 }
 
-/** askServiceWorker, or {ok:false, code:'no_answer'} after ms (a worker that never answers must not hold cells). */
-async function askServiceWorkerWithin(message, ms) {
+/** `promise`'s value, or `late` once ms pass first. */
+async function within(promise, ms, late) {
   let timer;
-  const late = new Promise((resolve) => { timer = setTimeout(() => resolve({ ok: false, code: 'no_answer', message: `no answer within ${ms / 1000} s` }), ms); });
-  const answer = await Promise.race([askServiceWorker(message), late]);
-  clearTimeout(timer);
-  return answer;
+  const timeout = new Promise((resolve) => { timer = setTimeout(() => resolve(late), ms); });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** askServiceWorker, or {ok:false, code:'no_answer'} after ms (a worker that never answers must not hold cells). */
+function askServiceWorkerWithin(message, ms) {
+  return within(askServiceWorker(message), ms, { ok: false, code: 'no_answer', message: `no answer within ${ms / 1000} s` });
 }
 
 async function askServiceWorker(message) {
@@ -786,10 +793,7 @@ const SETTINGS_TIMEOUT_MS = 5000; // then the defaults: cells are held until the
 
 async function loadSettings() {
   const asking = askServiceWorker({ type: MSG.GET_SETTINGS });
-  let timer;
-  const late = new Promise((resolve) => { timer = setTimeout(() => resolve(null), SETTINGS_TIMEOUT_MS); });
-  const answer = await Promise.race([asking, late]);
-  clearTimeout(timer);
+  const answer = await within(asking, SETTINGS_TIMEOUT_MS, null);
   if (answer === null) {
     console.info(`${LOG_PREFIX} settings unavailable (no answer within ${SETTINGS_TIMEOUT_MS / 1000} s); using defaults until they come`);
     applySettings({ ok: false });

@@ -181,8 +181,8 @@ async function ensureHost() {
 async function closeOffscreenIfUnused() {
   try {
     const xTabs = await chrome.tabs.query({ url: X_TAB_URLS });
-    if (xTabs.length > 0 || inFlight.size > 0 || hostWork > 0 || !(await hasClassifierHost())) return;
-    if (inFlight.size > 0 || hostWork > 0) return; // work that started while it looked
+    if (xTabs.length > 0 || !(await hasClassifierHost())) return;
+    if (inFlight.size > 0 || hostWork > 0) return; // checked after the awaits: work may have started meanwhile
     await closeClassifierHost();
   } catch (error) {
     console.info(`Illust Only: ${CLASSIFIER_HOST_KIND} not closed:`, error?.message ?? error); // already closed, or closing

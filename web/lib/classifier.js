@@ -9,6 +9,11 @@ const WEBGPU_WARMUP_TIMEOUT_MS = 10000;
 // returns would otherwise hold every image for good.
 const WEBGPU_SESSION_TIMEOUT_MS = 15000;
 
+/** What createClassifier rejects with when WebGPU cannot start and `wasmFallback: false`. */
+function webgpuUnavailable(reason) {
+  return Object.assign(new Error(`webgpu: ${reason}`), { code: 'webgpu_unavailable' });
+}
+
 function withTimeout(promise, ms, what) {
   let timer;
   const timeout = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms); });
@@ -165,22 +170,21 @@ export async function createClassifier(options) {
       : await findWebgpuAdapter({ allowSoftware: provider === 'webgpu' });
     if (!adapter) {
       log(`webgpu: ${reason}${provider === 'webgpu' ? ' (forced webgpu unavailable)' : ''}; using wasm`);
-      if (options.wasmFallback === false) throw Object.assign(new Error(`webgpu: ${reason}`), { code: 'webgpu_unavailable' });
+      if (options.wasmFallback === false) throw webgpuUnavailable(reason);
     } else {
       try {
         ortUsed = options.ortWebgpu ? await options.ortWebgpu() : ort;
-        const timeoutMs = options.webgpuTimeoutMs ?? null;
         const opening = openSession(ortUsed, ['webgpu']);
         let candidate;
         try {
-          candidate = await withTimeout(opening, timeoutMs ?? WEBGPU_SESSION_TIMEOUT_MS, 'WebGPU session start');
+          candidate = await withTimeout(opening, options.webgpuTimeoutMs ?? WEBGPU_SESSION_TIMEOUT_MS, 'WebGPU session start');
         } catch (error) {
           opening.then((late) => late.release?.(), () => {}).catch(() => {}); // one that starts after all is freed
           throw error;
         }
         const warming = warmUp(ortUsed, candidate);
         try {
-          await withTimeout(warming, timeoutMs ?? WEBGPU_WARMUP_TIMEOUT_MS, 'WebGPU warm-up');
+          await withTimeout(warming, options.webgpuTimeoutMs ?? WEBGPU_WARMUP_TIMEOUT_MS, 'WebGPU warm-up');
         } catch (error) {
           // A run cannot be cancelled: free the GPU session once the abandoned warm-up settles.
           warming.catch(() => {}).finally(() => candidate.release?.()).catch(() => {});
@@ -195,9 +199,7 @@ export async function createClassifier(options) {
         if (/wrong model file/.test(error?.message ?? '')) throw error;
         log(`webgpu: ${gpuFailureReason(error)}; using wasm`);
         ortUsed = ort;
-        if (options.wasmFallback === false) {
-          throw Object.assign(new Error(`webgpu: ${gpuFailureReason(error)}`), { code: 'webgpu_unavailable' });
-        }
+        if (options.wasmFallback === false) throw webgpuUnavailable(gpuFailureReason(error));
       }
     }
   }
