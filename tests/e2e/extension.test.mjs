@@ -28,6 +28,9 @@
 //     judged ahead (not a retweet, not below the fold, not while switched off; an own video by its
 //     poster, only while "Judge videos and GIFs" is on) and not fetched again after the click on Media.
 //  8. Over local HTTPS (the HTTP cache on): one image request per judged cell, the page's own.
+//  9. A private (incognito) window, allowed in chrome://extensions: judged as usual, nothing written to
+//     disk (remembered verdicts, the corrections' image store), corrections refused with a message;
+//     the same media in a normal window are remembered.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -919,5 +922,113 @@ test('the extension judges the thumbnail the page downloaded: one image request 
     await browser?.close();
     local?.server.close();
     rmSync(certDir, { recursive: true, force: true });
+  }
+});
+
+test('in a private window nothing is written to disk: verdicts judged and kept in memory, remembered verdicts untouched, corrections refused with a message; the same media in a normal window are remembered', { skip: skipReason ?? false, timeout: 180000 }, async () => {
+  await buildExtensionOnce();
+  const { byClass } = await pickedImages();
+  const media = new Map();
+  const cells = addCells(media, [byClass('illustration')[0], byClass('illustration')[1], byClass('screenshot')[0], byClass('photo')[0]], ['both', 'img']);
+  const ids = cells.map((c) => c.mediaId);
+  const [painting, , screenshot] = ids;
+  // A private window is another browser context: Playwright's request interception does not reach it,
+  // so x.com and pbs.twimg.com are a local HTTPS server (as in the test above).
+  const { startLocalServer } = await import(pathToFileURL(path.join(root, 'tools', 'bench', 'media-tab.mjs')).href);
+  const certDir = mkdtempSync(path.join(os.tmpdir(), 'illust-only-e2e-cert-'));
+  const profileDir = mkdtempSync(path.join(os.tmpdir(), 'illust-only-e2e-private-'));
+  const local = await startLocalServer(new Map(ids.map((id) => [id, { jpg: media.get(id).bytes }])), new Map(), { current: fixturePage([cells]) }, certDir);
+  let browser = null;
+  let overCdp = null;
+  try {
+    assert.ok(local, 'openssl makes the local server\'s certificate');
+    const { port } = local.server.address();
+    browser = await launchWithExtension([`--host-resolver-rules=MAP pbs.twimg.com:443 127.0.0.1:${port}, MAP x.com:443 127.0.0.1:${port}`,
+      `--ignore-certificate-errors-spki-list=${local.spki}`, '--remote-debugging-port=0'], { profileDir });
+    const { context, extensionId } = browser;
+
+    // The user allows the extension in private windows (chrome://extensions; developer mode on first,
+    // or Chromium disables a reloaded unpacked extension).
+    const settingsPage = await context.newPage();
+    await settingsPage.goto(`chrome://extensions/?id=${extensionId}`);
+    await settingsPage.evaluate(() => chrome.developerPrivate.updateProfileConfiguration({ inDeveloperMode: true }));
+    await settingsPage.locator('#allow-incognito').click();
+    const popup = await context.newPage();
+    for (let tries = 0; ; tries += 1) { // the extension reloads for the new setting
+      try { await popup.goto(`chrome-extension://${extensionId}/popup.html`); break; } catch (error) {
+        if (tries >= 20) throw error;
+        await popup.waitForTimeout(250);
+      }
+    }
+    assert.equal(await popup.evaluate(() => chrome.extension.isAllowedIncognitoAccess()), true);
+    const ask = (message) => popup.evaluate((m) => chrome.runtime.sendMessage(m), message);
+    const storedMedia = () => popup.evaluate(() => new Promise((resolve, reject) => {
+      const request = indexedDB.open('illust-only-corrections');
+      request.onsuccess = () => {
+        const db = request.result;
+        if (!db.objectStoreNames.contains('media')) { db.close(); resolve(0); return; }
+        const count = db.transaction('media').objectStore('media').count();
+        count.onsuccess = () => { db.close(); resolve(count.result); };
+        count.onerror = () => reject(count.error);
+      };
+      request.onerror = () => reject(request.error);
+    }));
+
+    // 1. The media tab in a private window: judged like anywhere else.
+    const privateWindow = await popup.evaluate(async () => (await chrome.windows.create({ incognito: true, url: 'https://x.com/someartist/media' })).id);
+    // Playwright reaches the private window's page over the DevTools protocol.
+    const devtoolsPort = readFileSync(path.join(profileDir, 'DevToolsActivePort'), 'utf8').split('\n')[0];
+    const { chromium } = await import('playwright-core');
+    overCdp = await chromium.connectOverCDP(`http://127.0.0.1:${devtoolsPort}`);
+    let privatePage = null;
+    for (let tries = 0; !privatePage; tries += 1) {
+      privatePage = overCdp.contexts().flatMap((c) => c.pages()).find((p) => p.url().startsWith('https://x.com/'));
+      if (!privatePage && tries > 100) assert.fail('the private window\'s page was not found over the DevTools protocol');
+      if (!privatePage) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.equal(await popup.evaluate(async (id) => (await chrome.windows.get(id)).incognito, privateWindow), true, 'a private window');
+    const consoleLines = [];
+    privatePage.on('console', (message) => consoleLines.push(message.text()));
+    const probe = pageProbe(privatePage, media, consoleLines);
+    probe.assertVerdicts(await probe.waitForStates(ids, judged, 'the private window\'s cells judged'), ids);
+
+    // 2. Nothing of it on disk: no remembered verdict (the count flushes pending writes first), no
+    //    image or account in the corrections' store.
+    assert.equal((await ask({ type: MSG.GET_STATUS })).rememberedCount, 0, 'no verdict from a private window is remembered on disk');
+    assert.equal(await storedMedia(), 0, 'no image or account from a private window in the corrections\' store');
+
+    // 3. Corrections are refused there, with the reason on the cell; "illustration: always show"
+    //    still shows the image this once.
+    const privateCell = (id) => privatePage.locator(`li[data-test-media="${id}"] a`);
+    await privateCell(painting).locator('.illust-only-hide-photo').click({ force: true });
+    await privateCell(painting).locator('.illust-only-note').waitFor();
+    assert.match(await privateCell(painting).locator('.illust-only-note').textContent(), /Not learned: corrections are not saved from private windows/);
+    assert.equal((await probe.states())[painting].state, 'visible', 'the refused correction is undone on the cell');
+    await privateCell(screenshot).locator('.illust-only-placeholder .illust-only-always').click();
+    await privateCell(screenshot).locator('.illust-only-note').waitFor();
+    assert.equal((await probe.states())[screenshot].state, 'revealed', 'the image the user called an illustration is shown this once');
+    assert.equal((await ask({ type: MSG.GET_CORRECTIONS })).count, 0, 'no correction stored');
+    assert.equal(await storedMedia(), 0);
+
+    // 4. A reload (its verdicts now from the worker's memory): the same verdicts, still nothing on disk.
+    await privatePage.reload();
+    const reloaded = pageProbe(privatePage, media, consoleLines);
+    reloaded.assertVerdicts(await reloaded.waitForStates(ids, judged, 'the reloaded private cells judged'), ids);
+    assert.equal((await ask({ type: MSG.GET_STATUS })).rememberedCount, 0);
+    await popup.evaluate((id) => chrome.windows.remove(id), privateWindow);
+
+    // 5. The same media in a normal window are judged and remembered (what step 2 counts does count).
+    const normalPage = await context.newPage();
+    await normalPage.goto('https://x.com/someartist/media');
+    const normal = pageProbe(normalPage, media, consoleLines);
+    normal.assertVerdicts(await normal.waitForStates(ids, judged, 'the normal window\'s cells judged'), ids);
+    assert.equal((await ask({ type: MSG.GET_STATUS })).rememberedCount, ids.length, 'a normal window\'s verdicts are remembered');
+    assert.equal(await storedMedia(), ids.length, 'a normal window\'s images are kept for corrections');
+  } finally {
+    await overCdp?.close().catch(() => {});
+    await browser?.close();
+    local?.server.close();
+    rmSync(certDir, { recursive: true, force: true });
+    rmSync(profileDir, { recursive: true, force: true });
   }
 });

@@ -613,6 +613,9 @@ async function correctCell(cell, label) {
   applyToMedia(mediaId);
   const answer = await askServiceWorker({ type: MSG.CORRECT_MEDIA, mediaId, label, account: pageAccount() });
   if (!answer.ok) {
+    // Not learned (a private window, storage refused): the old verdict returns, but an image the user
+    // called an illustration stays shown this once, as "show" would.
+    if (label === 'illustration') revealed.add(mediaId);
     if (verdicts.get(mediaId)?.status === 'done') { verdicts.set(mediaId, before); applyToMedia(mediaId); }
     for (const shown of document.querySelectorAll(`[data-illust-only-media="${CSS.escape(mediaId)}"]`)) noteOnCell(shown, `Not learned: ${answer.message}`);
     console.info(`${LOG_PREFIX} correction of media ${mediaId} refused: ${answer.message}`);

@@ -12,6 +12,11 @@
 // MV3 may stop this worker whenever it is idle: everything it must remember lives in chrome.storage
 // (settings: local) or IndexedDB (scores per media id and model version, across browser restarts:
 // verdict-store.js), and every listener is registered at the top level.
+// Private windows (incognito; the extension's default "spanning" mode in Chromium, the only one in
+// Firefox) talk to this same worker, whose IndexedDB and HTTP cache are the normal profile's, on disk.
+// Nothing a private tab does is written there: its verdicts stay in memory until the last private
+// window closes, remembered verdicts are read without being marked used, images are fetched without
+// the HTTP cache, and its corrections are refused (they would store the account and the image).
 import { MSG, OFFSCREEN_TARGET } from './messages.js';
 import { CLASSIFIER_HOST_KIND, classifyInClassifierHost, closeClassifierHost, ensureClassifierHost, hasClassifierHost,
   sendToClassifierHost } from './classifier-host.js';
@@ -44,7 +49,11 @@ const PERMANENT_FAILURES = new Set(['empty_input', 'unsupported_format', 'trunca
 
 const cache = new LruCache(CACHE_CAPACITY); // media id → {ok:true, scores} | {ok:false, code, message}
 const remembered = new VerdictStore(); // the same values, per model version, across browser restarts
-const inFlight = new Map(); // media id → Promise<classifier result>, so parallel asks share one fetch
+// Private tabs' verdicts (see the top): memory only, cleared when the last private window closes.
+const privateCache = new LruCache(CACHE_CAPACITY);
+// (private ? 'private ' : '') + media id → Promise<classifier result>, so parallel asks share one fetch;
+// a private tab's judgement is kept apart, as it is remembered differently.
+const inFlight = new Map();
 // Work in the classifier host besides the judgements in inFlight (a correction's embedding, carrying
 // corrections over to a new model, the popup's status): the host is not closed under it.
 let hostWork = 0;
@@ -57,28 +66,47 @@ const startupSteps = { serviceWorkerStarted: performance.timeOrigin };
 globalThis.illustOnlyStartupSteps = startupSteps;
 const stepReached = (name) => { startupSteps[name] ??= performance.timeOrigin + performance.now(); };
 
-/** Keeps a judged media's value in memory and in the store (under the model version that judged it). */
-function remember(mediaId, value, modelVersion) {
+/** The tab that sent a message is in a private (incognito) window. */
+const fromPrivateTab = (sender) => sender?.tab?.incognito === true;
+
+/**
+ * Keeps a judged media's value in memory and in the store (under the model version that judged it);
+ * a private tab's in memory only.
+ */
+function remember(mediaId, value, modelVersion, privateTab) {
+  if (privateTab) { privateCache.set(mediaId, value); return; }
   cache.set(mediaId, value);
   remembered.put(modelVersion, mediaId, value);
 }
 
 /**
  * The remembered values of these media ids (memory first, then one IndexedDB transaction for the
- * rest), as Map(mediaId → value); ids never judged under this model are left out.
+ * rest), as Map(mediaId → value); ids never judged under this model are left out. A private tab also
+ * sees its own window's verdicts, and its read of the store writes nothing.
  */
-async function rememberedValues(mediaIds, modelVersion) {
+async function rememberedValues(mediaIds, modelVersion, privateTab = false) {
   const found = new Map();
   const missing = [];
   for (const mediaId of mediaIds) {
-    const value = cache.get(mediaId);
+    const value = (privateTab ? privateCache.get(mediaId) : undefined) ?? cache.get(mediaId);
     if (value) found.set(mediaId, value); else missing.push(mediaId);
   }
-  for (const [mediaId, value] of await remembered.getMany(modelVersion, missing)) {
-    cache.set(mediaId, value);
+  for (const [mediaId, value] of await remembered.getMany(modelVersion, missing, { markUsed: !privateTab })) {
+    (privateTab ? privateCache : cache).set(mediaId, value);
     found.set(mediaId, value);
   }
   return found;
+}
+
+/** Forgets the private windows' verdicts once none is open (a window closing may be the last). */
+async function forgetPrivateVerdictsIfNoPrivateWindow() {
+  if (privateCache.size === 0) return;
+  try {
+    const windows = await chrome.windows.getAll();
+    if (!windows.some((w) => w.incognito)) privateCache.clear();
+  } catch (error) {
+    console.info('Illust Only: cannot list windows:', error?.message ?? error);
+  }
 }
 
 // Read for every verdict (about a millisecond; more on a busy machine, so classifyMedia reads them while
@@ -142,12 +170,15 @@ function suppliedThumbnail(mediaId, { url, bytesBase64 }) {
   return supplied;
 }
 
-/** The bytes at url (the media's thumbnail), or {ok:false, code, message}. */
-async function fetchMediaBytes(url, lowPriority = false) {
+/**
+ * The bytes at url (the media's thumbnail), or {ok:false, code, message}. For a private tab the HTTP
+ * cache (the normal profile's, on disk) is neither read nor written.
+ */
+async function fetchMediaBytes(url, lowPriority = false, privateTab = false) {
   return withFetchSlot(async () => {
     let response;
     try {
-      response = await fetch(url, { credentials: 'omit', signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
+      response = await fetch(url, { credentials: 'omit', signal: AbortSignal.timeout(FETCH_TIMEOUT_MS), ...(privateTab ? { cache: 'no-store' } : {}) });
     } catch (error) {
       // Firefox lets the user withhold (or revoke) host permissions: say so rather than "network error".
       if (!(await chrome.permissions.contains({ origins: MEDIA_HOST_ORIGINS }).catch(() => true))) {
@@ -274,8 +305,8 @@ const corrections = createCorrections({
 // ---- classification ------------------------------------------------------------------------------
 
 /** The classifier's result for a thumbnail ({bytes} as supplied, else fetched from {url}), or a failure; never rejects. */
-async function judgeThumbnail({ bytes, url }, lowPriority) {
-  const fetched = bytes ? { ok: true, bytes } : await fetchMediaBytes(url, lowPriority);
+async function judgeThumbnail({ bytes, url }, lowPriority, privateTab) {
+  const fetched = bytes ? { ok: true, bytes } : await fetchMediaBytes(url, lowPriority, privateTab);
   stepReached('firstImageFetched');
   if (!fetched.ok) return fetched;
   let result;
@@ -291,39 +322,41 @@ async function judgeThumbnail({ bytes, url }, lowPriority) {
 /**
  * Scores for a media id: remembered, or judged on the supplied bytes (else fetched) in the classifier
  * host. The model's own scores are remembered; the embedding goes to the corrections' store (account:
- * where it was seen), and the personal layer is applied by the caller, after this.
+ * where it was seen; not from a private tab), and the personal layer is applied by the caller, after this.
  */
-async function scoresForMedia(mediaId, modelVersion, lowPriority, supplied, account = null) {
-  const cached = (await rememberedValues([mediaId], modelVersion)).get(mediaId);
+async function scoresForMedia(mediaId, modelVersion, { lowPriority, supplied, account = null, privateTab = false }) {
+  const cached = (await rememberedValues([mediaId], modelVersion, privateTab)).get(mediaId);
   if (cached) return { ...cached, cached: true };
-  if (inFlight.has(mediaId)) return inFlight.get(mediaId);
+  const jobKey = privateTab ? `private ${mediaId}` : mediaId;
+  if (inFlight.has(jobKey)) return inFlight.get(jobKey);
   const job = (async () => {
     stepReached('firstImageFetchQueued');
-    let result = await judgeThumbnail(supplied, lowPriority);
+    let result = await judgeThumbnail(supplied, lowPriority, privateTab);
     // A permanent failure of the page's copy (its bytes, or a WebP/PNG variant) belongs to those bytes,
     // not to the media: the media's JPEG is tried once before a failure is remembered for the media id.
     const jpegUrl = jpegUrlForMedia(mediaId);
     if (!result.ok && PERMANENT_FAILURES.has(result.code) && (supplied.bytes || supplied.url !== jpegUrl)) {
       console.info(`Illust Only: the page's copy of ${mediaId} failed (${result.code}); trying ${jpegUrl}`);
-      result = await judgeThumbnail({ url: jpegUrl }, lowPriority);
+      result = await judgeThumbnail({ url: jpegUrl }, lowPriority, privateTab);
     }
     // Remembered under the version of the model that judged it (a model update is not matched).
     const judgedBy = result.provider?.modelVersion ?? modelVersion;
     if (result.ok) {
-      corrections.rememberMedia(mediaId, result, account); // scores + embedding, for corrections; never rejects, not awaited: the verdict does not wait for IndexedDB
+      // Scores + embedding, for corrections; never rejects, not awaited: the verdict does not wait for IndexedDB.
+      if (!privateTab) corrections.rememberMedia(mediaId, result, account);
       const entry = { ok: true, scores: result.scores };
-      remember(mediaId, entry, judgedBy);
+      remember(mediaId, entry, judgedBy, privateTab);
       return { ...entry, ms: result.ms, width: result.width, height: result.height };
     }
     const failure = { ok: false, code: result.code ?? 'classify_failed', message: result.message ?? 'the classifier failed',
       ...(result.httpStatus ? { httpStatus: result.httpStatus } : {}) };
-    if (PERMANENT_FAILURES.has(failure.code)) remember(mediaId, failure, judgedBy);
+    if (PERMANENT_FAILURES.has(failure.code)) remember(mediaId, failure, judgedBy, privateTab);
     return failure;
   })().finally(() => {
-    inFlight.delete(mediaId);
+    inFlight.delete(jobKey);
     if (inFlight.size === 0) closeOffscreenIfUnused();
   });
-  inFlight.set(mediaId, job);
+  inFlight.set(jobKey, job);
   return job;
 }
 
@@ -343,8 +376,9 @@ const badMediaId = (mediaId) => ({ ok: false, code: 'bad_argument', message: `no
 /**
  * The answer to CLASSIFY_MEDIA: {ok:true, mediaId, label, hide, threshold, scores, cached} | {ok:false,
  * code, message}. lowPriority: judged ahead of need (a profile page); waits behind a media tab's fetches.
+ * thumbnail: {url, bytesBase64} from the page; privateTab: asked by a tab in a private window.
  */
-async function classifyMedia(mediaId, lowPriority = false, thumbnail = {}, account = null) {
+async function classifyMedia(mediaId, { lowPriority = false, thumbnail = {}, account = null, privateTab = false } = {}) {
   // A media id, or a video's or GIF's poster key (its poster frame is judged): see media-cells.js.
   // Checked before anything is read, fetched or stored.
   if (!isMediaKey(mediaId)) return badMediaId(mediaId);
@@ -356,7 +390,7 @@ async function classifyMedia(mediaId, lowPriority = false, thumbnail = {}, accou
   // after the first verdict's inference), and again only if they changed meanwhile.
   const changesBefore = settingsChanges;
   const settingsRead = getSettings();
-  const result = await scoresForMedia(mediaId, contract.version, lowPriority, suppliedThumbnail(mediaId, thumbnail), account);
+  const result = await scoresForMedia(mediaId, contract.version, { lowPriority, supplied: suppliedThumbnail(mediaId, thumbnail), account, privateTab });
   const settings = settingsChanges === changesBefore ? await settingsRead : await getSettings();
   return verdictFor(mediaId, result, contract, settings, account);
 }
@@ -365,12 +399,12 @@ async function classifyMedia(mediaId, lowPriority = false, thumbnail = {}, accou
  * The answer to LOOKUP_VERDICTS: the verdicts of those media ids that are remembered (one batched
  * read, no fetch, no inference), {ok:true, verdicts: {mediaId: verdict}}; the others are left out.
  */
-async function lookUpVerdicts(mediaIds, account = null) {
+async function lookUpVerdicts(mediaIds, { account = null, privateTab = false } = {}) {
   if (!Array.isArray(mediaIds)) return { ok: false, code: 'bad_argument', message: 'mediaIds must be an array' };
   const ids = mediaIds.slice(0, MAX_LOOKUP_IDS).filter(isMediaKey); // media ids and poster keys; anything else is left out
   const [contract, settings] = await Promise.all([getContract(), getSettings()]);
   const verdicts = {};
-  const found = await rememberedValues(ids, contract.version);
+  const found = await rememberedValues(ids, contract.version, privateTab);
   // Some must be judged: start the classifier now, before the content script asks (see settingsForPage).
   if (settings.enabled && found.size < ids.length) startClassifierEarly({ imagesWaiting: true });
   // The personal layer applies to remembered scores too (they are the model's own).
@@ -383,6 +417,7 @@ async function lookUpVerdicts(mediaIds, account = null) {
 /** The popup's "Forget remembered verdicts": memory and IndexedDB; answers the new count. */
 async function forgetVerdicts() {
   cache.clear();
+  privateCache.clear();
   await remembered.clear();
   return { ok: true, rememberedCount: await remembered.count() };
 }
@@ -438,6 +473,7 @@ function answerWith(promise, sendResponse) {
 }
 
 chrome.tabs.onRemoved.addListener(() => { closeOffscreenIfUnused(); });
+chrome.windows.onRemoved.addListener(() => { forgetPrivateVerdictsIfNoPrivateWindow(); });
 chrome.storage.onChanged.addListener((_changes, area) => { if (area === 'local') settingsChanges += 1; });
 // A browser start (often restoring an X tab) wakes this worker, so the remembered verdicts are open
 // before the first page asks for them; any other wake-up opens them too.
@@ -448,14 +484,21 @@ chrome.runtime.onMessage.addListener((message, sender, sendResponse) => {
   if (message?.target === OFFSCREEN_TARGET || sender.id !== chrome.runtime.id) return false;
   switch (message?.type) {
     case MSG.CLASSIFY_MEDIA:
-      return answerWith(classifyMedia(message.mediaId, message.priority === 'low', { url: message.url, bytesBase64: message.bytesBase64 }, message.account), sendResponse);
+      return answerWith(classifyMedia(message.mediaId, {
+        lowPriority: message.priority === 'low', thumbnail: { url: message.url, bytesBase64: message.bytesBase64 },
+        account: message.account, privateTab: fromPrivateTab(sender),
+      }), sendResponse);
     case MSG.LOOKUP_VERDICTS:
-      return answerWith(lookUpVerdicts(message.mediaIds, message.account), sendResponse);
+      return answerWith(lookUpVerdicts(message.mediaIds, { account: message.account, privateTab: fromPrivateTab(sender) }), sendResponse);
     case MSG.CORRECT_MEDIA:
       // A photo's media id or a video's or GIF's poster key: a correction applies to either.
       if (!isMediaKey(message.mediaId)) return answerWith(Promise.resolve({ ok: false, code: 'bad_argument', message: 'not a media key' }), sendResponse);
+      // A correction stores the image's embedding and the account: never from a private window.
+      if (fromPrivateTab(sender)) {
+        return answerWith(Promise.resolve({ ok: false, code: 'private_window', message: 'corrections are not saved from private windows' }), sendResponse);
+      }
       return answerWith(corrections.correct(message).then(async (answer) => (
-        answer.ok ? { ...answer, verdict: await classifyMedia(message.mediaId, false, {}, message.account) } : answer)), sendResponse);
+        answer.ok ? { ...answer, verdict: await classifyMedia(message.mediaId, { account: message.account }) } : answer)), sendResponse);
     case MSG.GET_CORRECTIONS:
       return answerWith(corrections.status(), sendResponse);
     case MSG.UNDO_CORRECTION:

@@ -6,6 +6,7 @@
 //
 //   const store = new VerdictStore();
 //   await store.getMany(modelVersion, ['mediaA', 'mediaB']); // → Map(mediaId → value) of those remembered
+//   await store.getMany(modelVersion, ids, {markUsed: false}); // the same, writing nothing (a private window)
 //   store.put(modelVersion, 'mediaA', {ok: true, scores});     // written in a batch a moment later
 //   await store.count(); await store.clear();
 //
@@ -79,8 +80,11 @@ export class VerdictStore {
     console.warn(`Illust Only: remembered verdicts unavailable (${what}: ${error?.message ?? error}); judging without them`);
   }
 
-  /** The remembered values of these media ids under this model version, as Map(mediaId → value); marks them used. */
-  async getMany(modelVersion, mediaIds) {
+  /**
+   * The remembered values of these media ids under this model version, as Map(mediaId → value); marks
+   * them used unless markUsed is false (a private window's read must write nothing to disk).
+   */
+  async getMany(modelVersion, mediaIds, { markUsed = true } = {}) {
     const found = new Map();
     const ids = [...new Set(mediaIds)];
     if (ids.length === 0) return found;
@@ -97,6 +101,7 @@ export class VerdictStore {
       for (const record of records) {
         if (!record) continue;
         found.set(record.mediaId, record.value);
+        if (!markUsed) continue;
         // A read is a use (keeps what is looked at from being evicted), written with the next batch:
         // a read-only transaction answers sooner, and a revisit waits for this answer.
         this.#queue({ ...record, usedAt });
