@@ -23,7 +23,8 @@
 //     again (a software adapter is not remembered as a failure).
 //  6. Verdicts remembered across a browser restart (same profile directory; photos and video/GIF
 //     posters): judged again without any image request, forgotten from the popup; the IndexedDB
-//     store's LRU bound and model-version key.
+//     store's LRU bound and model-version key; both stores write again after the browser closed their
+//     connections (the extension's data cleared).
 //  7. Cells in view are requested before cells far above; on a profile, its own post on screen is
 //     judged ahead (not a retweet, not below the fold, not while switched off; an own video by its
 //     poster, only while "Judge videos and GIFs" is on) and not fetched again after the click on Media.
@@ -772,6 +773,35 @@ test('verdicts are remembered across a browser restart (no image fetched again) 
       const { waitForStates, assertVerdicts } = pageProbe(page, media, consoleLines);
       assertVerdicts(await waitForStates(ids, judged, 'the cells judged again'), ids);
       assert.deepEqual(requests.map(judgingMediaId).filter(Boolean).sort(), [...ids].sort(), 'fetched again after forgetting');
+      await rememberedInPopup(popup, ids.length);
+
+      // The browser clears the extension's data (as "Delete browsing data" does), closing every open
+      // connection to its databases: both stores open theirs again on the next use (before, they failed
+      // on the dead connection until the worker restarted).
+      await popup.evaluate(async () => {
+        const { VerdictStore } = await import('./verdict-store.js');
+        globalThis.e2eStore = new VerdictStore({ name: 'illust-only-e2e-closed' });
+        globalThis.e2eCorrections = await import('./corrections-store.js');
+        globalThis.e2eStore.put('v1', 'before', { ok: true, scores: { illustration: 1 } });
+        await globalThis.e2eStore.flush();
+        await globalThis.e2eCorrections.putMedia({ mediaId: 'before', scores: {}, embedding: new Float32Array(4), modelVersion: 'v1', account: null, time: 1 });
+      });
+      const devtools = await browser.context.newCDPSession(popup);
+      await devtools.send('Storage.clearDataForOrigin', { origin: `chrome-extension://${browser.extensionId}`, storageTypes: 'indexeddb' });
+      const afterClear = await popup.evaluate(async () => {
+        const answer = { verdicts: 0, media: null };
+        for (let tries = 0; tries < 20 && (answer.verdicts === 0 || !answer.media); tries += 1) { // the close event comes a moment later
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          globalThis.e2eStore.put('v1', 'after', { ok: true, scores: { illustration: 1 } });
+          answer.verdicts = await globalThis.e2eStore.count();
+          answer.media = await globalThis.e2eCorrections.putMedia({ mediaId: 'after', scores: {}, embedding: new Float32Array(4), modelVersion: 'v1', account: null, time: 2 })
+            .then(() => globalThis.e2eCorrections.getMedia('after')).then((m) => m?.mediaId ?? null, (error) => `failed: ${error.message}`);
+        }
+        return answer;
+      });
+      assert.deepEqual(afterClear, { verdicts: 1, media: 'after' }, 'written again after the browser closed the connections');
+      await popup.reload();
+      await rememberedInPopup(popup, 0); // the worker's own store was cleared too
     } finally {
       await browser.close();
     }

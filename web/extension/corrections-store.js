@@ -43,6 +43,7 @@ function openDb() {
     request.onsuccess = () => {
       const db = request.result;
       db.onversionchange = () => { db.close(); dbPromise = null; };
+      db.onclose = () => { dbPromise = null; }; // closed by the browser (site data cleared): reopened on next use
       resolve(db);
     };
     request.onerror = () => reject(new Error(`cannot open the corrections database (${request.error?.message ?? 'unknown error'})`));

@@ -65,6 +65,9 @@ export class VerdictStore {
       request.onsuccess = () => {
         const db = request.result;
         db.onversionchange = () => { db.close(); this.#db = null; };
+        // Closed by the browser (the user cleared the extension's data, a disk error): the next use opens
+        // it again, instead of failing on a dead connection until the worker restarts.
+        db.onclose = () => { this.#db = null; };
         resolve(db);
       };
       request.onerror = () => reject(request.error);
