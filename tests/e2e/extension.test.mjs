@@ -763,6 +763,12 @@ test('verdicts are remembered across a browser restart (no image fetched again) 
       const popup = await browser.context.newPage();
       await popup.goto(`chrome-extension://${browser.extensionId}/popup.html`);
       await rememberedInPopup(popup, ids.length);
+      // Nothing needed judging, so no model is loaded, and the popup's status (asked every second) does
+      // not load one either.
+      await popup.waitForTimeout(2500);
+      assert.equal(await popup.textContent('#provider'), 'not loaded (nothing on the open pages needs judging)');
+      const idle = await popup.evaluate((type) => chrome.runtime.sendMessage({ type }), MSG.GET_STATUS);
+      assert.equal(idle.classifier?.loaded, false, `no classifier loaded: ${JSON.stringify(idle.classifier)}`);
 
       // Forgotten: the count drops to 0 and a reload judges (and fetches) again.
       await popup.click('#forget');
@@ -773,6 +779,7 @@ test('verdicts are remembered across a browser restart (no image fetched again) 
       const { waitForStates, assertVerdicts } = pageProbe(page, media, consoleLines);
       assertVerdicts(await waitForStates(ids, judged, 'the cells judged again'), ids);
       assert.deepEqual(requests.map(judgingMediaId).filter(Boolean).sort(), [...ids].sort(), 'fetched again after forgetting');
+      await popup.waitForFunction(() => document.getElementById('provider').textContent.startsWith('WASM · '));
       await rememberedInPopup(popup, ids.length);
 
       // The browser clears the extension's data (as "Delete browsing data" does), closing every open

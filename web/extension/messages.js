@@ -30,7 +30,7 @@ export const MSG = Object.freeze({
   // also carry target: OFFSCREEN_TARGET)
   OFFSCREEN_CLASSIFY: 'illust-only/offscreen-classify', // {id, bytes: ArrayBuffer} by web messaging (client.postMessage)
   OFFSCREEN_RESULT: 'illust-only/offscreen-result', // {id, result}: the answer, by web messaging to the service worker
-  OFFSCREEN_STATUS: 'illust-only/offscreen-status', // {} → {provider, threads, modelVersion, webgpuFallback, ...}
+  OFFSCREEN_STATUS: 'illust-only/offscreen-status', // {imagesWaiting?, ifLoaded?} → {provider, threads, modelVersion, webgpuFallback, ...}; ifLoaded and none loaded: {ok, loaded: false} (nothing started)
 });
 
 // chrome.runtime.sendMessage reaches every extension page; the offscreen document answers only

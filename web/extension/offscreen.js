@@ -179,7 +179,9 @@ async function classify(buffer, preference, why) {
   return { ok, code, message, scores, embedding, width, height, format, ms, provider: describe(ready, preference, why) };
 }
 
-async function status(preference, why, imagesWaiting = false) {
+/** ifLoaded: only describe a classifier that is loaded or loading; never start one (the popup's question). */
+async function status(preference, why, imagesWaiting = false, ifLoaded = false) {
+  if (ifLoaded && current === null) return { ok: true, loaded: false, startup };
   try {
     return { ok: true, ...describe(await getClassifier(preference, { imagesWaiting }), preference, why), startup };
   } catch (error) {
@@ -201,7 +203,7 @@ export function hasClassifier() {
 
 /**
  * The host's one entry point: a service worker message (OFFSCREEN_CLASSIFY {bytes: ArrayBuffer} or
- * OFFSCREEN_STATUS {imagesWaiting?}, each with provider and why) → its answer. Never rejects.
+ * OFFSCREEN_STATUS {imagesWaiting?, ifLoaded?}, each with provider and why) → its answer. Never rejects.
  */
 export async function answerHostMessage(message) {
   try {
@@ -209,7 +211,7 @@ export async function answerHostMessage(message) {
       case MSG.OFFSCREEN_CLASSIFY:
         return await classify(message.bytes, message.provider, message.why);
       case MSG.OFFSCREEN_STATUS:
-        return await status(message.provider, message.why, message.imagesWaiting === true);
+        return await status(message.provider, message.why, message.imagesWaiting === true, message.ifLoaded === true);
       default:
         return { ok: false, code: 'bad_argument', message: `not a classifier host message: ${String(message?.type).slice(0, 80)}` };
     }

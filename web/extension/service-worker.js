@@ -422,9 +422,12 @@ async function forgetVerdicts() {
   return { ok: true, rememberedCount: await remembered.count() };
 }
 
-/** The classifier's description; loads the classifier first if needed (PREPARE relies on that). */
-async function offscreenStatus({ imagesWaiting = false } = {}) {
-  const answer = await askOffscreen({ type: MSG.OFFSCREEN_STATUS, imagesWaiting });
+/**
+ * The classifier's description; loads the classifier first if needed (PREPARE relies on that), unless
+ * ifLoaded: then {ok, loaded: false} when none is loaded.
+ */
+async function offscreenStatus({ imagesWaiting = false, ifLoaded = false } = {}) {
+  const answer = await askOffscreen({ type: MSG.OFFSCREEN_STATUS, imagesWaiting, ifLoaded });
   noteClassifier(answer);
   return answer;
 }
@@ -433,7 +436,9 @@ async function status() {
   const [settings, offscreen, rememberedCount] = await Promise.all([getSettings(), hasClassifierHost(), remembered.count()]);
   let classifier = lastProvider;
   if (offscreen) {
-    try { classifier = await offscreenStatus(); } catch (error) {
+    // The popup asks every second: it must not load a model that nothing needs (a revisit whose
+    // verdicts were all remembered keeps the host empty).
+    try { classifier = await offscreenStatus({ ifLoaded: true }); } catch (error) {
       classifier = { ok: false, message: String(error?.message ?? error) };
     }
   }
