@@ -218,7 +218,7 @@ test('media found on one media tab are judged under its account, even when sent 
   assert.deepEqual(lookups.map((m) => [m.account, m.mediaIds.length]), [['alice', 8], ['bob', 1]]);
 });
 
-test('a profile\'s posts judged ahead keep its account when the user moves on to another profile', async (t) => {
+test('a profile\'s posts judged ahead keep its account when the user moves on to another profile; those not yet sent are dropped', async (t) => {
   const page = startPage('/alice');
   t.after(() => page.close());
   await wait(0); // the settings
@@ -226,11 +226,14 @@ test('a profile\'s posts judged ahead keep its account when the user moves on to
   await page.show(...alices);
   await page.onScreen(...alices);
   assert.equal(page.classifyRequests().length, 2, 'two judged ahead at a time');
-  await page.navigate('/bob', photoCell('bob', 2000, 'Bob0'));
+  const bob = photoCell('bob', 2000, 'Bob0');
+  await page.navigate('/bob', bob);
   await page.answer('Alice0');
   await page.answer('Alice1');
+  await page.onScreen(bob);
   assert.deepEqual(page.classifyRequests().map((m) => [m.mediaId, m.account, m.priority]),
-    ['Alice0', 'Alice1', 'Alice2', 'Alice3'].map((id) => [id, 'alice', 'low']));
+    [['Alice0', 'alice', 'low'], ['Alice1', 'alice', 'low'], ['Bob0', 'bob', 'low']],
+    'the two in flight finish under alice; the two still waiting are not judged on bob\'s profile');
 });
 
 test('one request that never answers shows only its own cell while others answer; the whole queue only when nothing answers', async (t) => {

@@ -668,6 +668,10 @@ function checkLocation() {
   currentPath = location.pathname; // SPA navigation: counts start again, verdicts stay known
   seenOnPage = new Set();
   askedAhead = new Set();
+  // Posts waiting to be judged ahead for another profile are dropped: the user left it (those in flight
+  // still finish and are kept).
+  const user = profileUserOfPath(currentPath);
+  for (let i = lookahead.length - 1; i >= 0; i -= 1) if (lookahead[i].account !== user) lookahead.splice(i, 1);
   revealed.clear();
   for (const [mediaId, verdict] of verdicts) if (verdict.status === 'error' && failurePasses(verdict)) verdicts.delete(mediaId);
   updateActive();
