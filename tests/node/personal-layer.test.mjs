@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import {
   MAX_CORRECTIONS, MAX_IMPORT_BYTES, applyPersonalLayer, boundCorrections, decodeEmbedding, encodeEmbedding,
-  exportCorrections, fitPersonalLayer, makeCorrection, parseCorrectionsFile,
+  exportCorrections, fitPersonalLayer, fitPersonalLayerInSlices, makeCorrection, parseCorrectionsFile,
 } from '../../web/lib/personal-layer.js';
 import { decide } from '../../web/lib/decide.js';
 
@@ -119,6 +119,29 @@ test('propagation: the account\'s other misjudged paintings stop speaking agains
   assert.equal(applyPersonalLayer(without, photoScores, query, { account: 'artist' }).changed, false);
   const withIt = fitPersonalLayer([{ embedding: corrected, label: 'illustration', account: 'artist' }], options);
   assert.equal(applyPersonalLayer(withIt, photoScores, query, { account: 'artist' }).label, 'illustration');
+});
+
+test('a fit in slices pauses between its pieces of work (a busy service worker answers meanwhile) and gives the same layer', async () => {
+  // An account with 3 corrections and 120 references, most near a correction and judged otherwise: the
+  // propagation compares each of those with every reference.
+  const corrections = [81, 82, 83].map((seed, i) => ({ embedding: vector(seed), label: i === 2 ? 'screenshot' : 'illustration', account: 'artist' }));
+  const references = Array.from({ length: 120 }, (_, i) => ({
+    id: `r${i}`, embedding: near(corrections[i % 3].embedding, 0.75 + (i % 7) * 0.03, 1000 + i), label: i % 5 === 0 ? 'illustration' : 'photo', account: 'artist',
+  }));
+  const options = { labels, references };
+  const whole = fitPersonalLayer(corrections, options);
+  let pauses = 0;
+  const sliced = await fitPersonalLayerInSlices(corrections, options, { sliceMs: 0, pause: async () => { pauses += 1; } });
+  assert.ok(pauses >= references.length, `paused after each reference's work (${pauses} pauses)`);
+  assert.deepEqual(sliced, whole, 'the same layer');
+  const moved = whole.references.artist.filter((ref, i) => ref.labelIndex !== labels.indexOf(references[i].label)).length;
+  assert.ok(moved > 0, 'the propagation relabelled some references: the sliced work was exercised');
+  // A real macrotask pause lets a timer (a message to answer) run before the fit ends.
+  let answered = false;
+  setTimeout(() => { answered = true; }, 0);
+  const layer = await fitPersonalLayerInSlices(corrections, options, { sliceMs: 0 });
+  assert.ok(answered, 'a timer ran during the fit');
+  assert.deepEqual(layer, whole);
 });
 
 test('the residual head regularised toward the shipped one moves toward the corrected label, less with more regularisation', () => {

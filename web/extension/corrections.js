@@ -6,7 +6,7 @@
 // alone and the popup says why.
 import * as indexedDbStore from './corrections-store.js';
 import { decide } from '../lib/decide.js';
-import { boundCorrections, exportCorrections, fitPersonalLayer, applyPersonalLayer, makeCorrection, parseCorrectionsFile, MAX_CORRECTIONS } from '../lib/personal-layer.js';
+import { boundCorrections, exportCorrections, fitPersonalLayerInSlices, applyPersonalLayer, makeCorrection, parseCorrectionsFile, MAX_CORRECTIONS } from '../lib/personal-layer.js';
 
 const LOG = 'Illust Only:';
 // An account's most recent images that speak for or against its corrections; bounds the refit's work
@@ -50,7 +50,8 @@ export function createCorrections({ getContract, computeEmbedding, announce, sto
     }
     const references = [...perAccount.values()].flatMap((list) => list.sort((a, b) => b.time - a.time).slice(0, MAX_REFERENCES_PER_ACCOUNT))
       .map((m) => ({ id: m.mediaId, account: m.account, embedding: m.embedding, label: decide(m.scores, contract).label }));
-    const layer = fitPersonalLayer(usable, { labels: contract.labels, references });
+    // In slices: verdicts (with the current layer, during a background refit) are answered meanwhile.
+    const layer = await fitPersonalLayerInSlices(usable, { labels: contract.labels, references });
     if (corrections.some((c) => c.modelVersion !== version && !c.notCarried)) migrate(version);
     return { version, corrections, byMedia: new Map(corrections.map((c) => [c.mediaId, c])), layer, accounts, fittedAt: Date.now() };
   }

@@ -63,7 +63,36 @@ function isFiniteVector(vector) {
  * {labels (the contract's), gate, accountGate, method: 'prototype' | 'residual', lambda, steps}. Returns a plain object (it
  * survives structured clone) for applyPersonalLayer().
  */
-export function fitPersonalLayer(corrections, {
+export function fitPersonalLayer(corrections, options = {}) {
+  const steps = fitSteps(corrections, options);
+  for (;;) {
+    const { done, value } = steps.next();
+    if (done) return value;
+  }
+}
+
+/**
+ * The same fit (the same result), pausing about every `sliceMs` of work: the extension's service worker
+ * refits while a media tab loads, and a refit over an account's 400 references takes up to a second or
+ * two, during which the worker could not answer a single verdict. pause() is a macrotask by default.
+ */
+export async function fitPersonalLayerInSlices(corrections, options = {}, {
+  sliceMs = 15, pause = () => new Promise((resolve) => { setTimeout(resolve, 0); }),
+} = {}) {
+  const steps = fitSteps(corrections, options);
+  let sliceStart = performance.now();
+  for (;;) {
+    const { done, value } = steps.next();
+    if (done) return value;
+    if (performance.now() - sliceStart >= sliceMs) {
+      await pause();
+      sliceStart = performance.now();
+    }
+  }
+}
+
+/** The fit as a generator: it yields after each unit of work (one reference's similarities), returns the layer. */
+function* fitSteps(corrections, {
   labels, gate = DEFAULT_GATE, accountGate = DEFAULT_ACCOUNT_GATE, margin = DEFAULT_MARGIN, references = [], propagate = DEFAULT_PROPAGATE,
   method = 'prototype', lambda = 1, steps = 100,
 } = {}) {
@@ -106,11 +135,12 @@ export function fitPersonalLayer(corrections, {
     // painter's other misjudged paintings are not evidence that paintings are photos): relabel them
     // and look again, a few rounds.
     // The same rule as applyPersonalLayer() on the account's own corrections, on similarities computed
-    // once per account (each round only re-reads them): 2,000 corrections refit well under a second.
+    // once per account (each round only re-reads them).
     if (propagate > 0) {
       for (const [account, refs] of Object.entries(fitted.references)) {
         const rows = fitted.rowsByAccount[account] ?? [];
-        const decisions = refs.map(({ unit }) => {
+        const decisions = [];
+        for (const { unit } of refs) {
           let best = -Infinity;
           let bestRow = -1;
           for (const row of rows) {
@@ -119,25 +149,27 @@ export function fitPersonalLayer(corrections, {
             for (let i = 0; i < dims; i += 1) dot += prototypes[offset + i] * unit[i];
             if (dot >= accountGate && dot > best) { best = dot; bestRow = row; }
           }
-          return bestRow < 0 ? null : { similarity: best, labelIndex: fitted.prototypeLabels[bestRow], near: null };
-        });
-        const similarities = (i) => {
-          const { unit } = refs[i];
-          decisions[i].near ??= refs.map(({ unit: other }) => {
-            let dot = 0;
-            for (let d = 0; d < dims; d += 1) dot += other[d] * unit[d];
-            return dot;
-          });
-          return decisions[i].near;
-        };
+          decisions.push(bestRow < 0 ? null : { similarity: best, labelIndex: fitted.prototypeLabels[bestRow], near: null });
+          yield;
+        }
         for (let round = 0; round < propagate; round += 1) {
-          const next = refs.map((ref, i) => {
+          const next = [];
+          for (let i = 0; i < refs.length; i += 1) {
             const decision = decisions[i];
-            if (!decision || decision.labelIndex === ref.labelIndex) return ref.labelIndex;
-            const near = decision.similarity < 1 - 1e-6 ? similarities(i) : [];
+            if (!decision || decision.labelIndex === refs[i].labelIndex) { next.push(refs[i].labelIndex); continue; }
+            if (decision.similarity < 1 - 1e-6 && !decision.near) {
+              const { unit } = refs[i];
+              decision.near = refs.map(({ unit: other }) => {
+                let dot = 0;
+                for (let d = 0; d < dims; d += 1) dot += other[d] * unit[d];
+                return dot;
+              });
+              yield;
+            }
+            const near = decision.similarity < 1 - 1e-6 ? decision.near : [];
             const outvoted = near.some((sim, k) => k !== i && refs[k].labelIndex !== decision.labelIndex && sim > decision.similarity + margin);
-            return outvoted ? ref.labelIndex : decision.labelIndex;
-          });
+            next.push(outvoted ? refs[i].labelIndex : decision.labelIndex);
+          }
           let moved = 0;
           refs.forEach((ref, i) => { if (next[i] !== ref.labelIndex) { ref.labelIndex = next[i]; moved += 1; } });
           if (moved === 0) break;
