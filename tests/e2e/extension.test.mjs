@@ -807,8 +807,13 @@ test('verdicts are remembered across a browser restart (no image fetched again) 
         return answer;
       });
       assert.deepEqual(afterClear, { verdicts: 1, media: 'after' }, 'written again after the browser closed the connections');
+      // The worker's own store: its memory forgotten (the popup's button is off at a count of 0), the
+      // cells judged again and remembered again.
+      assert.deepEqual(await popup.evaluate((type) => chrome.runtime.sendMessage({ type }), MSG.FORGET_VERDICTS), { ok: true, rememberedCount: 0 });
+      await page.reload();
+      assertVerdicts(await waitForStates(ids, judged, 'the cells judged after the data was cleared'), ids);
       await popup.reload();
-      await rememberedInPopup(popup, 0); // the worker's own store was cleared too
+      await rememberedInPopup(popup, ids.length);
     } finally {
       await browser.close();
     }
@@ -1031,7 +1036,9 @@ test('in a private window nothing is written to disk: verdicts judged and kept i
 
     // 2. Nothing of it on disk: no remembered verdict (the count flushes pending writes first), no
     //    image or account in the corrections' store.
-    assert.equal((await ask({ type: MSG.GET_STATUS })).rememberedCount, 0, 'no verdict from a private window is remembered on disk');
+    const afterPrivate = await ask({ type: MSG.GET_STATUS });
+    assert.equal(afterPrivate.rememberedCount, 0, 'no verdict from a private window is remembered on disk');
+    assert.deepEqual([afterPrivate.privateCacheSize, afterPrivate.cacheSize], [ids.length, 0], 'kept in the private windows\' memory only');
     assert.equal(await storedMedia(), 0, 'no image or account from a private window in the corrections\' store');
 
     // 3. Corrections are refused there, with the reason on the cell; "illustration: always show"
@@ -1053,6 +1060,8 @@ test('in a private window nothing is written to disk: verdicts judged and kept i
     reloaded.assertVerdicts(await reloaded.waitForStates(ids, judged, 'the reloaded private cells judged'), ids);
     assert.equal((await ask({ type: MSG.GET_STATUS })).rememberedCount, 0);
     await popup.evaluate((id) => chrome.windows.remove(id), privateWindow);
+    await popup.waitForFunction(async (type) => (await chrome.runtime.sendMessage({ type })).privateCacheSize === 0, MSG.GET_STATUS, { polling: 100, timeout: 10000 })
+      .catch(() => assert.fail('the private windows\' verdicts are forgotten when the last one closes'));
 
     // 5. The same media in a normal window are judged and remembered (what step 2 counts does count).
     const normalPage = await context.newPage();

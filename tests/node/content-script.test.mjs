@@ -236,6 +236,22 @@ test('a profile\'s posts judged ahead keep its account when the user moves on to
     'the two in flight finish under alice; the two still waiting are not judged on bob\'s profile');
 });
 
+test('posts waiting to be judged ahead are kept while a photo opened from the profile is shown, and sent on the way back', async (t) => {
+  const page = startPage('/alice');
+  t.after(() => page.close());
+  await wait(0); // the settings
+  const alices = Array.from({ length: 4 }, (_, i) => photoCell('alice', 3000 + i, `Alice${i}`));
+  await page.show(...alices);
+  await page.onScreen(...alices);
+  await page.navigate('/alice/status/3000/photo/1');
+  await page.answer('Alice0');
+  await page.answer('Alice1');
+  assert.equal(page.classifyRequests().length, 2, 'nothing judged ahead while the photo is shown');
+  await page.navigate('/alice');
+  await page.answer('Alice2');
+  assert.deepEqual(page.classifyRequests().map((m) => m.mediaId), ['Alice0', 'Alice1', 'Alice2', 'Alice3'], 'the waiting two are sent back on the profile');
+});
+
 test('one request that never answers shows only its own cell while others answer; the whole queue only when nothing answers', async (t) => {
   const page = startPage('/alice/media', { verdictTimeoutMs: 1000 });
   t.after(() => page.close());

@@ -184,3 +184,16 @@ test('a new model version with a disk that refuses writes: each correction is ju
   assert.equal(announced, 1);
   assert.equal((await corrections.adjust('keep3', SCREENSHOT, 'painter')).scores.illustration, 1, 'its label still decides its own media id');
 });
+
+test('an image from a private window (its embedding passed along, never stored) is adjusted by the account\'s corrections', async () => {
+  const { corrections, store } = setUp();
+  await corrections.rememberMedia('m1', { ok: true, scores: SCREENSHOT, embedding: vector(1) }, 'painter');
+  await corrections.correct({ mediaId: 'm1', label: 'illustration', account: 'painter' });
+  // m2: the same picture seen in a private window: nothing of it in the store.
+  assert.equal(await store.getMedia('m2'), undefined);
+  assert.equal((await corrections.adjust('m2', SCREENSHOT, 'painter')).personal, false, 'without its embedding: the shipped scores');
+  const adjusted = await corrections.adjust('m2', SCREENSHOT, 'painter', vector(1));
+  assert.equal(adjusted.personal, true, 'with it: the correction applies');
+  assert.ok(adjusted.scores.illustration > 0.5);
+  assert.equal(await store.getMedia('m2'), undefined, 'and it is still not stored');
+});

@@ -4,7 +4,7 @@
 // stays within the cost the issue allows (1.3x) before the full benchmark runs.
 //   node tools/bench/model-ab.mjs OLD.onnx NEW.onnx [RUNS=150]
 // e.g. git show HEAD~1:model/illust-only.onnx > /tmp/old.onnx; node tools/bench/model-ab.mjs /tmp/old.onnx model/illust-only.onnx
-// Each model is fed the input size of the contract.json beside it (an export's --out-dir), else of
+// Each model is fed the input size of the contract.json beside it if that names it (an export's --out-dir), else of
 // model/contract.json, so models of different input sizes compare too (preprocessing not included).
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -13,9 +13,10 @@ const ort = await import('onnxruntime-web');
 ort.env.wasm.numThreads = 1;
 const [a, b, runs = '150'] = process.argv.slice(2);
 if (!a || !b || !(Number(runs) > 0)) { console.error('usage: node tools/bench/model-ab.mjs OLD.onnx NEW.onnx [RUNS]'); process.exit(2); }
-const contractOf = (model) => {
+const contractOf = (model) => { // the contract beside the model if it names this file, else model/'s
   const beside = path.join(path.dirname(model), 'contract.json');
-  return JSON.parse(readFileSync(existsSync(beside) ? beside : path.join(root, 'model/contract.json'), 'utf8'));
+  const own = existsSync(beside) ? JSON.parse(readFileSync(beside, 'utf8')) : null;
+  return own?.model_file === path.basename(model) ? own : JSON.parse(readFileSync(path.join(root, 'model/contract.json'), 'utf8'));
 };
 const models = [a, b].map((file) => {
   const { input } = contractOf(file);

@@ -668,13 +668,14 @@ function checkLocation() {
   currentPath = location.pathname; // SPA navigation: counts start again, verdicts stay known
   seenOnPage = new Set();
   askedAhead = new Set();
-  // Posts waiting to be judged ahead for another profile are dropped: the user left it (those in flight
-  // still finish and are kept).
+  // Posts waiting to be judged ahead for one profile are dropped on another's (those in flight still
+  // finish and are kept); a photo opened from the profile, or home, keeps them for the way back.
   const user = profileUserOfPath(currentPath);
-  for (let i = lookahead.length - 1; i >= 0; i -= 1) if (lookahead[i].account !== user) lookahead.splice(i, 1);
+  if (user !== null) for (let i = lookahead.length - 1; i >= 0; i -= 1) if (lookahead[i].account !== user) lookahead.splice(i, 1);
   revealed.clear();
   for (const [mediaId, verdict] of verdicts) if (verdict.status === 'error' && failurePasses(verdict)) verdicts.delete(mediaId);
   updateActive();
+  judgeAhead(); // back on the profile: its waiting posts go on at once
   if (active) {
     for (const cell of document.querySelectorAll('[data-illust-only-media]')) forgetCell(cell);
     examineAllCells();

@@ -23,7 +23,8 @@ function promisify(request) {
 }
 
 function openDb() {
-  dbPromise ??= new Promise((resolve, reject) => {
+  if (dbPromise) return dbPromise;
+  const opening = new Promise((resolve, reject) => {
     let request;
     try {
       request = indexedDB.open(DB_NAME, DB_VERSION);
@@ -42,15 +43,16 @@ function openDb() {
     };
     request.onsuccess = () => {
       const db = request.result;
-      db.onversionchange = () => { db.close(); dbPromise = null; };
-      db.onclose = () => { dbPromise = null; }; // closed by the browser (site data cleared): reopened on next use
+      db.onversionchange = () => { db.close(); if (dbPromise === opening) dbPromise = null; };
+      db.onclose = () => { if (dbPromise === opening) dbPromise = null; }; // closed by the browser: reopened on next use
       resolve(db);
     };
     request.onerror = () => reject(new Error(`cannot open the corrections database (${request.error?.message ?? 'unknown error'})`));
     request.onblocked = () => reject(new Error('the corrections database is blocked by another copy of the extension'));
   });
-  dbPromise.catch(() => { dbPromise = null; }); // a later call tries again
-  return dbPromise;
+  dbPromise = opening;
+  opening.catch(() => { if (dbPromise === opening) dbPromise = null; }); // a later call tries again
+  return opening;
 }
 
 async function withStore(name, mode, work) {

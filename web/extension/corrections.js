@@ -113,9 +113,10 @@ export function createCorrections({ getContract, computeEmbedding, announce, sto
 
   /**
    * The scores to decide with: the user's own label for a corrected media id, else the personal
-   * layer's adjustment of the shipped scores. Returns {scores, personal: bool}. Never throws.
+   * layer's adjustment of the shipped scores. embedding: the image's, when it is not in the store (a
+   * private window's). Returns {scores, personal: bool}. Never throws.
    */
-  async function adjust(mediaId, scores, account) {
+  async function adjust(mediaId, scores, account, embedding = null) {
     try {
       const { byMedia, layer, version } = await current();
       const own = byMedia.get(mediaId);
@@ -124,7 +125,7 @@ export function createCorrections({ getContract, computeEmbedding, announce, sto
         return { scores: Object.fromEntries(contract.labels.map((l) => [l, l === own.label ? 1 : 0])), personal: true };
       }
       if (layer.count === 0) return { scores, personal: false };
-      const media = await store.getMedia(mediaId);
+      const media = embedding ? { embedding, modelVersion: version } : await store.getMedia(mediaId);
       if (!media?.embedding || media.modelVersion !== version) return { scores, personal: false };
       const result = applyPersonalLayer(layer, scores, media.embedding, { account: ACCOUNT.test(account ?? '') ? account : null, id: mediaId });
       return { scores: result.scores, personal: result.changed };

@@ -15,7 +15,7 @@ export const MSG = Object.freeze({
   // content script → service worker: corrections (issue #19; service worker side in corrections.js)
   CORRECT_MEDIA: 'illust-only/correct-media', // {mediaId: a media key (a photo's id or a video's or GIF's poster key), label, account} → {ok, count, verdict} | {ok:false, message}
   // popup → service worker
-  GET_STATUS: 'illust-only/get-status', // {} → {classifier, classifierHost, cacheSize, rememberedCount, ...}
+  GET_STATUS: 'illust-only/get-status', // {} → {classifier, classifierHost, cacheSize, privateCacheSize, rememberedCount, ...}
   FORGET_VERDICTS: 'illust-only/forget-verdicts', // {} → {ok, rememberedCount}: clears the remembered verdicts (not the corrections)
   GET_CORRECTIONS: 'illust-only/get-corrections', // {} → {ok, count, learned, notCarried, carrying} | {ok:false, message}
   UNDO_CORRECTION: 'illust-only/undo-correction', // {} → {ok, undone: {mediaId, label}} | {ok:false, message}

@@ -49,8 +49,11 @@ const PERMANENT_FAILURES = new Set(['empty_input', 'unsupported_format', 'trunca
 
 const cache = new LruCache(CACHE_CAPACITY); // media id → {ok:true, scores} | {ok:false, code, message}
 const remembered = new VerdictStore(); // the same values, per model version, across browser restarts
-// Private tabs' verdicts (see the top): memory only, cleared when the last private window closes.
+// Private tabs' verdicts (see the top), with each image's embedding for the personal layer: memory
+// only, cleared when the last private window closes. A judgement that started before a clear (its
+// epoch is older) is not kept.
 const privateCache = new LruCache(CACHE_CAPACITY);
+let privateEpoch = 0;
 // (private ? 'private ' : '') + media id → Promise<classifier result>, so parallel asks share one fetch;
 // a private tab's judgement is kept apart, as it is remembered differently.
 const inFlight = new Map();
@@ -73,8 +76,8 @@ const fromPrivateTab = (sender) => sender?.tab?.incognito === true;
  * Keeps a judged media's value in memory and in the store (under the model version that judged it);
  * a private tab's in memory only.
  */
-function remember(mediaId, value, modelVersion, privateTab) {
-  if (privateTab) { privateCache.set(mediaId, value); return; }
+function remember(mediaId, value, modelVersion, privateTab, epoch = privateEpoch) {
+  if (privateTab) { if (epoch === privateEpoch) privateCache.set(mediaId, value); return; }
   cache.set(mediaId, value);
   remembered.put(modelVersion, mediaId, value);
 }
@@ -91,19 +94,24 @@ async function rememberedValues(mediaIds, modelVersion, privateTab = false) {
     const value = (privateTab ? privateCache.get(mediaId) : undefined) ?? cache.get(mediaId);
     if (value) found.set(mediaId, value); else missing.push(mediaId);
   }
+  const epoch = privateEpoch;
   for (const [mediaId, value] of await remembered.getMany(modelVersion, missing, { markUsed: !privateTab })) {
-    (privateTab ? privateCache : cache).set(mediaId, value);
+    if (privateTab) { if (epoch === privateEpoch) privateCache.set(mediaId, value); } else cache.set(mediaId, value);
     found.set(mediaId, value);
   }
   return found;
 }
 
-/** Forgets the private windows' verdicts once none is open (a window closing may be the last). */
-async function forgetPrivateVerdictsIfNoPrivateWindow() {
-  if (privateCache.size === 0) return;
+function forgetPrivateVerdicts() {
+  privateEpoch += 1;
+  privateCache.clear();
+}
+
+/** Forgets the private windows' verdicts once none is open (the window closing, removedId, may be the last). */
+async function forgetPrivateVerdictsIfNoPrivateWindow(removedId) {
   try {
     const windows = await chrome.windows.getAll();
-    if (!windows.some((w) => w.incognito)) privateCache.clear();
+    if (!windows.some((w) => w.incognito && w.id !== removedId)) forgetPrivateVerdicts();
   } catch (error) {
     console.info('Illust Only: cannot list windows:', error?.message ?? error);
   }
@@ -329,6 +337,7 @@ async function scoresForMedia(mediaId, modelVersion, { lowPriority, supplied, ac
   if (cached) return { ...cached, cached: true };
   const jobKey = privateTab ? `private ${mediaId}` : mediaId;
   if (inFlight.has(jobKey)) return inFlight.get(jobKey);
+  const epoch = privateEpoch;
   const job = (async () => {
     stepReached('firstImageFetchQueued');
     let result = await judgeThumbnail(supplied, lowPriority, privateTab);
@@ -345,12 +354,13 @@ async function scoresForMedia(mediaId, modelVersion, { lowPriority, supplied, ac
       // Scores + embedding, for corrections; never rejects, not awaited: the verdict does not wait for IndexedDB.
       if (!privateTab) corrections.rememberMedia(mediaId, result, account);
       const entry = { ok: true, scores: result.scores };
-      remember(mediaId, entry, judgedBy, privateTab);
-      return { ...entry, ms: result.ms, width: result.width, height: result.height };
+      // A private tab's embedding stays with its verdict, in memory: the personal layer needs it.
+      remember(mediaId, privateTab ? { ...entry, embedding: result.embedding } : entry, judgedBy, privateTab, epoch);
+      return { ...entry, ms: result.ms, width: result.width, height: result.height, ...(privateTab ? { embedding: result.embedding } : {}) };
     }
     const failure = { ok: false, code: result.code ?? 'classify_failed', message: result.message ?? 'the classifier failed',
       ...(result.httpStatus ? { httpStatus: result.httpStatus } : {}) };
-    if (PERMANENT_FAILURES.has(failure.code)) remember(mediaId, failure, judgedBy, privateTab);
+    if (PERMANENT_FAILURES.has(failure.code)) remember(mediaId, failure, judgedBy, privateTab, epoch);
     return failure;
   })().finally(() => {
     inFlight.delete(jobKey);
@@ -366,7 +376,8 @@ async function scoresForMedia(mediaId, modelVersion, { lowPriority, supplied, ac
  */
 async function verdictFor(mediaId, result, contract, settings, account = null) {
   if (!result.ok) return { ...result, mediaId };
-  const personal = await corrections.adjust(mediaId, result.scores, account); // the shipped scores when nothing applies
+  // The shipped scores when nothing applies; a private tab's embedding comes with its result (not stored).
+  const personal = await corrections.adjust(mediaId, result.scores, account, result.embedding ?? null);
   const { label, hide, threshold } = decide(personal.scores, contract, settings);
   return { ok: true, mediaId, label, hide, threshold, scores: result.scores, personal: personal.personal, cached: Boolean(result.cached), ms: result.ms };
 }
@@ -417,7 +428,7 @@ async function lookUpVerdicts(mediaIds, { account = null, privateTab = false } =
 /** The popup's "Forget remembered verdicts": memory and IndexedDB; answers the new count. */
 async function forgetVerdicts() {
   cache.clear();
-  privateCache.clear();
+  forgetPrivateVerdicts();
   await remembered.clear();
   return { ok: true, rememberedCount: await remembered.count() };
 }
@@ -442,7 +453,7 @@ async function status() {
       classifier = { ok: false, message: String(error?.message ?? error) };
     }
   }
-  return { ok: true, enabled: settings.enabled, offscreen, classifierHost: CLASSIFIER_HOST_KIND, cacheSize: cache.size, rememberedCount, classifier };
+  return { ok: true, enabled: settings.enabled, offscreen, classifierHost: CLASSIFIER_HOST_KIND, cacheSize: cache.size, privateCacheSize: privateCache.size, rememberedCount, classifier };
 }
 
 /** Starts the classifier; imagesWaiting: for a media tab's first images (see offscreen.js's startClassifier). */
@@ -478,7 +489,7 @@ function answerWith(promise, sendResponse) {
 }
 
 chrome.tabs.onRemoved.addListener(() => { closeOffscreenIfUnused(); });
-chrome.windows.onRemoved.addListener(() => { forgetPrivateVerdictsIfNoPrivateWindow(); });
+chrome.windows?.onRemoved.addListener((windowId) => { forgetPrivateVerdictsIfNoPrivateWindow(windowId); }); // no windows API: no private windows either (Firefox for Android)
 chrome.storage.onChanged.addListener((_changes, area) => { if (area === 'local') settingsChanges += 1; });
 // A browser start (often restoring an X tab) wakes this worker, so the remembered verdicts are open
 // before the first page asks for them; any other wake-up opens them too.

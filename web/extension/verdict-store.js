@@ -55,7 +55,8 @@ export class VerdictStore {
   }
 
   #open() {
-    this.#db ??= new Promise((resolve, reject) => {
+    if (this.#db) return this.#db;
+    const opening = new Promise((resolve, reject) => {
       if (!this.#indexedDB) { reject(new Error('IndexedDB is not available here')); return; }
       const request = this.#indexedDB.open(this.#name, DB_VERSION);
       request.onupgradeneeded = () => {
@@ -64,17 +65,18 @@ export class VerdictStore {
       };
       request.onsuccess = () => {
         const db = request.result;
-        db.onversionchange = () => { db.close(); this.#db = null; };
-        // Closed by the browser (the user cleared the extension's data, a disk error): the next use opens
-        // it again, instead of failing on a dead connection until the worker restarts.
-        db.onclose = () => { this.#db = null; };
+        db.onversionchange = () => { db.close(); if (this.#db === opening) this.#db = null; };
+        // Closed by the browser (its storage cleared, a disk error): the next use opens it again, instead
+        // of failing on a dead connection until the worker restarts.
+        db.onclose = () => { if (this.#db === opening) this.#db = null; };
         resolve(db);
       };
       request.onerror = () => reject(request.error);
       request.onblocked = () => reject(new Error('the verdict database is blocked by an older connection'));
     });
-    this.#db.catch(() => { this.#db = null; });
-    return this.#db;
+    this.#db = opening;
+    opening.catch(() => { if (this.#db === opening) this.#db = null; });
+    return opening;
   }
 
   #warn(what, error) {
