@@ -105,6 +105,27 @@ class DryRunTest(unittest.TestCase):
             loaded = IllustOnlyNet()
             loaded.load_state_dict(nhwc)  # the shipped export path loads channels-last checkpoints as they are
 
+    def test_validating_only_the_last_epoch_gives_the_same_run(self):
+        data_dir = require_data()
+        with tempfile.TemporaryDirectory() as tmp:
+            runs = {}
+            for validate in ("each-epoch", "last"):
+                run = Path(tmp) / validate
+                result = subprocess.run([sys.executable, str(TOOLS / "train.py"), "--dry-run", "--epochs", "2", "--input-size", "96",
+                                         "--validate", validate, "--data", str(data_dir), "--run-dir", str(run), "--threads", "1"],
+                                        capture_output=True, text=True, timeout=300)
+                self.assertEqual(result.returncode, 0, result.stderr[-2000:])
+                records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+                runs[validate] = records
+                with (run / "oof.tsv").open() as handle:
+                    runs[validate + " oof"] = [row["p_illustration"] for row in csv.DictReader(handle, delimiter="\t")]
+            validated = lambda records: [(r["run"], r["epoch"]) for r in records if "val_loss" in r]
+            self.assertEqual(validated(runs["each-epoch"]), [("fold0", 1), ("fold0", 2), ("fold1", 1), ("fold1", 2)])
+            self.assertEqual(validated(runs["last"]), [("fold0", 2), ("fold1", 2)])
+            # Validation changes nothing in training: the same losses and out-of-fold predictions.
+            self.assertEqual([r["train_loss"] for r in runs["last"]], [r["train_loss"] for r in runs["each-epoch"]])
+            self.assertEqual(runs["last oof"], runs["each-epoch oof"])
+
     def test_extra_data_is_folded_apart_and_reported_apart(self):
         data_dir = require_data()
         with tempfile.TemporaryDirectory() as tmp:
