@@ -136,6 +136,26 @@ async function launchWithExtension(extraArgs = [], { profileDir = null } = {}) {
 }
 
 /**
+ * x.com's page and pbs.twimg.com's thumbnails over local HTTPS (the media-tab benchmark's server, with
+ * Cache-Control as X's CDN), for what Playwright's request interception cannot serve: the HTTP cache (it
+ * turns it off) and a private window (another browser context). Chromium trusts the certificate by its
+ * key, so responses count as secure and are cached. {chromiumArgs, close()}, or null without openssl.
+ */
+async function localHttpsSite(bytesById, requestCounts, pageHtml) {
+  const { startLocalServer } = await import(pathToFileURL(path.join(root, 'tools', 'bench', 'media-tab.mjs')).href);
+  const certDir = mkdtempSync(path.join(os.tmpdir(), 'illust-only-e2e-cert-'));
+  const local = await startLocalServer(bytesById, requestCounts, { current: pageHtml }, certDir);
+  const close = () => { local?.server.close(); rmSync(certDir, { recursive: true, force: true }); };
+  if (!local) { close(); return null; }
+  const { port } = local.server.address();
+  return {
+    chromiumArgs: [`--host-resolver-rules=MAP pbs.twimg.com:443 127.0.0.1:${port}, MAP x.com:443 127.0.0.1:${port}`,
+      `--ignore-certificate-errors-spki-list=${local.spki}`],
+    close,
+  };
+}
+
+/**
  * Answers every request offline: pages from `pages` (URL without query → HTML), pbs.twimg.com media
  * from `media` (a 404 for unknown ids; `hang` items are never answered, `delayMs` items answered that
  * late, then stamped with answeredAt; `pageBytes` items answer those to all but their JPEG URL). Each request is logged in `requests` as {host, url, fromWorker}.
@@ -937,20 +957,13 @@ test('the extension judges the thumbnail the page downloaded: one image request 
   const cells = addCells(media, [...byClass('illustration').slice(0, 2), ...byClass('screenshot').slice(0, 2), ...byClass('photo').slice(0, 2)],
     ['both', 'img', 'background']);
   const ids = cells.map((c) => c.mediaId);
-  // The media-tab benchmark's server: x.com's page and pbs.twimg.com's thumbnails (Cache-Control as
-  // X's CDN), Chromium trusting its certificate by key so that responses are cached. Playwright's
-  // request interception would turn the HTTP cache off.
-  const { startLocalServer } = await import(pathToFileURL(path.join(root, 'tools', 'bench', 'media-tab.mjs')).href);
-  const certDir = mkdtempSync(path.join(os.tmpdir(), 'illust-only-e2e-cert-'));
+  // Over local HTTPS: Playwright's request interception would turn the HTTP cache off.
   const requestCounts = new Map();
-  const bytesById = new Map(ids.map((id) => [id, { jpg: media.get(id).bytes }]));
-  const local = await startLocalServer(bytesById, requestCounts, { current: fixturePage([cells]) }, certDir);
+  const site = await localHttpsSite(new Map(ids.map((id) => [id, { jpg: media.get(id).bytes }])), requestCounts, fixturePage([cells]));
   let browser = null;
   try {
-    assert.ok(local, 'openssl makes the local server\'s certificate');
-    const { port } = local.server.address();
-    browser = await launchWithExtension([`--host-resolver-rules=MAP pbs.twimg.com:443 127.0.0.1:${port}, MAP x.com:443 127.0.0.1:${port}`,
-      `--ignore-certificate-errors-spki-list=${local.spki}`]);
+    assert.ok(site, 'openssl makes the local server\'s certificate');
+    browser = await launchWithExtension(site.chromiumArgs);
     const page = await browser.context.newPage();
     const consoleLines = [];
     page.on('console', (message) => consoleLines.push(message.text()));
@@ -962,8 +975,7 @@ test('the extension judges the thumbnail the page downloaded: one image request 
       `one image request per cell: the page's own, which the extension's read is answered from (console: ${consoleLines.join(' | ')})`);
   } finally {
     await browser?.close();
-    local?.server.close();
-    rmSync(certDir, { recursive: true, force: true });
+    site?.close();
   }
 });
 
@@ -974,19 +986,14 @@ test('in a private window nothing is written to disk: verdicts judged and kept i
   const cells = addCells(media, [byClass('illustration')[0], byClass('illustration')[1], byClass('screenshot')[0], byClass('photo')[0]], ['both', 'img']);
   const ids = cells.map((c) => c.mediaId);
   const [painting, , screenshot] = ids;
-  // A private window is another browser context: Playwright's request interception does not reach it,
-  // so x.com and pbs.twimg.com are a local HTTPS server (as in the test above).
-  const { startLocalServer } = await import(pathToFileURL(path.join(root, 'tools', 'bench', 'media-tab.mjs')).href);
-  const certDir = mkdtempSync(path.join(os.tmpdir(), 'illust-only-e2e-cert-'));
+  // A private window is another browser context, which Playwright's request interception does not reach.
+  const site = await localHttpsSite(new Map(ids.map((id) => [id, { jpg: media.get(id).bytes }])), new Map(), fixturePage([cells]));
   const profileDir = mkdtempSync(path.join(os.tmpdir(), 'illust-only-e2e-private-'));
-  const local = await startLocalServer(new Map(ids.map((id) => [id, { jpg: media.get(id).bytes }])), new Map(), { current: fixturePage([cells]) }, certDir);
   let browser = null;
   let overCdp = null;
   try {
-    assert.ok(local, 'openssl makes the local server\'s certificate');
-    const { port } = local.server.address();
-    browser = await launchWithExtension([`--host-resolver-rules=MAP pbs.twimg.com:443 127.0.0.1:${port}, MAP x.com:443 127.0.0.1:${port}`,
-      `--ignore-certificate-errors-spki-list=${local.spki}`, '--remote-debugging-port=0'], { profileDir });
+    assert.ok(site, 'openssl makes the local server\'s certificate');
+    browser = await launchWithExtension([...site.chromiumArgs, '--remote-debugging-port=0'], { profileDir });
     const { context, extensionId } = browser;
 
     // The user allows the extension in private windows (chrome://extensions; developer mode on first,
@@ -1073,8 +1080,7 @@ test('in a private window nothing is written to disk: verdicts judged and kept i
   } finally {
     await overCdp?.close().catch(() => {});
     await browser?.close();
-    local?.server.close();
-    rmSync(certDir, { recursive: true, force: true });
+    site?.close();
     rmSync(profileDir, { recursive: true, force: true });
   }
 });

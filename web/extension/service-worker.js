@@ -77,9 +77,14 @@ const fromPrivateTab = (sender) => sender?.tab?.incognito === true;
  * a private tab's in memory only.
  */
 function remember(mediaId, value, modelVersion, privateTab, epoch = privateEpoch) {
-  if (privateTab) { if (epoch === privateEpoch) privateCache.set(mediaId, value); return; }
-  cache.set(mediaId, value);
-  remembered.put(modelVersion, mediaId, value);
+  keepInMemory(mediaId, value, privateTab, epoch);
+  if (!privateTab) remembered.put(modelVersion, mediaId, value);
+}
+
+/** The worker's memory of a value: a private tab's, unless the private windows closed since `epoch`. */
+function keepInMemory(mediaId, value, privateTab, epoch) {
+  if (!privateTab) cache.set(mediaId, value);
+  else if (epoch === privateEpoch) privateCache.set(mediaId, value);
 }
 
 /**
@@ -96,7 +101,7 @@ async function rememberedValues(mediaIds, modelVersion, privateTab = false) {
   }
   const epoch = privateEpoch;
   for (const [mediaId, value] of await remembered.getMany(modelVersion, missing, { markUsed: !privateTab })) {
-    if (privateTab) { if (epoch === privateEpoch) privateCache.set(mediaId, value); } else cache.set(mediaId, value);
+    keepInMemory(mediaId, value, privateTab, epoch);
     found.set(mediaId, value);
   }
   return found;
@@ -353,10 +358,10 @@ async function scoresForMedia(mediaId, modelVersion, { lowPriority, supplied, ac
     if (result.ok) {
       // Scores + embedding, for corrections; never rejects, not awaited: the verdict does not wait for IndexedDB.
       if (!privateTab) corrections.rememberMedia(mediaId, result, account);
-      const entry = { ok: true, scores: result.scores };
       // A private tab's embedding stays with its verdict, in memory: the personal layer needs it.
-      remember(mediaId, privateTab ? { ...entry, embedding: result.embedding } : entry, judgedBy, privateTab, epoch);
-      return { ...entry, ms: result.ms, width: result.width, height: result.height, ...(privateTab ? { embedding: result.embedding } : {}) };
+      const entry = privateTab ? { ok: true, scores: result.scores, embedding: result.embedding } : { ok: true, scores: result.scores };
+      remember(mediaId, entry, judgedBy, privateTab, epoch);
+      return { ...entry, ms: result.ms, width: result.width, height: result.height };
     }
     const failure = { ok: false, code: result.code ?? 'classify_failed', message: result.message ?? 'the classifier failed',
       ...(result.httpStatus ? { httpStatus: result.httpStatus } : {}) };
