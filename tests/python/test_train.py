@@ -126,6 +126,45 @@ class DryRunTest(unittest.TestCase):
             self.assertEqual([r["train_loss"] for r in runs["last"]], [r["train_loss"] for r in runs["each-epoch"]])
             self.assertEqual(runs["last oof"], runs["each-epoch oof"])
 
+    def test_l2_sp_pulls_the_backbone_to_nsfwjs_and_folds_come_from_another_run(self):
+        data_dir = require_data()
+        with tempfile.TemporaryDirectory() as tmp:
+            base = [sys.executable, str(TOOLS / "train.py"), "--dry-run", "--trainable-layers", "2", "--input-size", "96",
+                    "--data", str(data_dir), "--threads", "1"]
+            first = Path(tmp) / "first"
+            result = subprocess.run(base + ["--run-dir", str(first)], capture_output=True, text=True, timeout=300)
+            self.assertEqual(result.returncode, 0, result.stderr[-2000:])
+            # Another run's folds, swapped: --folds-from must hold out exactly those sources, not its own dealing.
+            swapped = json.loads((first / "folds.json").read_text())
+            swapped["held_out"].reverse()
+            donor = Path(tmp) / "donor"
+            donor.mkdir()
+            (donor / "folds.json").write_text(json.dumps(swapped))
+            anchored = Path(tmp) / "anchored"
+            # A pull this strong puts every fine-tuned backbone weight back on nsfwjs's after each step.
+            result = subprocess.run(base + ["--run-dir", str(anchored), "--folds-from", str(donor), "--l2-sp", "1e9"],
+                                    capture_output=True, text=True, timeout=300)
+            self.assertEqual(result.returncode, 0, result.stderr[-2000:])
+            self.assertEqual(json.loads((anchored / "folds.json").read_text())["held_out"], swapped["held_out"])
+            with (anchored / "oof.tsv").open() as handle:
+                fold_of = {r["source"]: int(r["fold"]) for r in csv.DictReader(handle, delimiter="\t")}
+            self.assertEqual(fold_of, {source: k for k, sources in enumerate(swapped["held_out"]) for source in sources})
+            pretrained = new_model_from_nsfwjs().state_dict()
+            free, pulled = (torch.load(run / "final.pt") for run in (first, anchored))
+            tuned = [k for k in pretrained if k.startswith("backbone.features.18.") and k.endswith("weight")]
+            self.assertTrue(tuned)
+            for key in tuned:
+                self.assertFalse(torch.equal(free[key], pretrained[key]), key)  # without the pull it moves
+                torch.testing.assert_close(pulled[key], pretrained[key], msg=key)
+            # A run whose folds hold out other sources cannot pair with this one.
+            stray = json.loads((first / "folds.json").read_text())
+            stray["held_out"][0] = stray["held_out"][0][1:]
+            (donor / "folds.json").write_text(json.dumps(stray))
+            result = subprocess.run(base + ["--run-dir", str(Path(tmp) / "refused"), "--folds-from", str(donor)],
+                                    capture_output=True, text=True, timeout=300)
+            self.assertNotEqual(result.returncode, 0)
+            self.assertIn("holds out no fold with", result.stderr)
+
     def test_extra_data_is_folded_apart_and_reported_apart(self):
         data_dir = require_data()
         with tempfile.TemporaryDirectory() as tmp:

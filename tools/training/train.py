@@ -55,6 +55,9 @@ def parse_args(argv=None):
                         "only in it share folds and cached views, so their out-of-fold predictions can be averaged "
                         "into an ensemble (tools/training/export_onnx.py --run-dir A B)")
     p.add_argument("--folds", type=int, default=5, help="k of the k-fold split over source groups")
+    p.add_argument("--folds-from", type=Path, default=None,
+                   help="hold out the sources a finished run held out (its folds.json), so runs stay paired when "
+                        "label corrections change the class counts the folds are dealt by; every source must be in it")
     p.add_argument("--views", type=int, default=4, help="augmented views cached per image (plus one clean view)")
     p.add_argument("--trainable-layers", type=int, default=4,
                    help=f"top backbone layers fine-tuned (of {FEATURE_LAYERS}: 4 = blocks 14-16 + Conv_1; 0 = head only)")
@@ -65,6 +68,10 @@ def parse_args(argv=None):
     p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate of the new head (cosine decay)")
     p.add_argument("--backbone-lr", type=float, default=2e-4, help="peak learning rate of the trainable backbone layers")
     p.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW weight decay")
+    p.add_argument("--l2-sp", type=float, default=0.0,
+                   help="L2-SP: each step pulls the fine-tuned backbone weights back toward nsfwjs's (by backbone lr x "
+                        "this x their distance, in place of weight decay toward zero), so fine-tuning keeps more of "
+                        "what the pretrained network knows; 0 = off")
     p.add_argument("--label-smoothing", type=float, default=0.1, help="cross-entropy label smoothing")
     p.add_argument("--illustration-weight", type=float, default=1.0,
                    help="weight of the illustration class in the training loss (> 1: a missed illustration costs more "
@@ -116,6 +123,8 @@ def parse_args(argv=None):
         p.error("--source-fraction must be within (0, 1]")
     if not 0 < args.prune_keep <= 1:
         p.error("--prune-keep must be within (0, 1]")
+    if args.l2_sp < 0:
+        p.error("--l2-sp must be 0 or more")
     if args.prune_keep < 1 and args.trainable_layers < 2:
         p.error("--prune-keep narrows fine-tuned blocks: it needs --trainable-layers 2 or more (block 16 + Conv_1)")
     if args.run_dir is None:
@@ -227,6 +236,18 @@ def teacher_probs(run_dirs, checkpoint: str, features, indices, start, dropout) 
     return out
 
 
+def folds_of_run(run_dir: Path, samples, folds: int) -> np.ndarray:
+    """Each sample's fold as held out by a finished run (--folds-from); refuses a run with other folds or sources."""
+    held_out = json.loads((Path(run_dir) / "folds.json").read_text())["held_out"]
+    if len(held_out) != folds:
+        raise SystemExit(f"train: --folds-from {run_dir} has {len(held_out)} folds, not --folds {folds}")
+    fold_of_source = {source: k for k, sources in enumerate(held_out) for source in sources}
+    missing = sorted({s.source for s in samples} - fold_of_source.keys())
+    if missing:
+        raise SystemExit(f"train: --folds-from {run_dir} holds out no fold with {', '.join(missing[:5])}")
+    return np.array([fold_of_source[s.source] for s in samples])
+
+
 def check_teachers(args, folds_doc):
     """Teachers must have trained on the same cached views with the same folds, or distillation leaks."""
     same = ("data", "seed", "views", "trainable_layers", "input_size", "resize", "folds")
@@ -309,7 +330,9 @@ def fit(args, samples, features, train_idx, val_idx, start, seed, tag, metrics_f
     head_params = list(model.classifier.parameters())
     backbone_params = [p for p in model.backbone.parameters() if p.requires_grad]
     optimiser = torch.optim.AdamW([{"params": head_params, "lr": args.lr},
-                                   {"params": backbone_params, "lr": args.backbone_lr}], weight_decay=args.weight_decay)
+                                   {"params": backbone_params, "lr": args.backbone_lr,
+                                    **({"weight_decay": 0.0} if args.l2_sp else {})}], weight_decay=args.weight_decay)
+    anchors = [p.detach().clone() for p in backbone_params] if args.l2_sp else []
     epoch_size = args.epoch_size or len(train_idx)
     steps_per_epoch = max(1, int(np.ceil(epoch_size / args.batch_size)))
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
@@ -341,6 +364,11 @@ def fit(args, samples, features, train_idx, val_idx, start, seed, tag, metrics_f
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
+            if anchors:
+                with torch.no_grad():  # decoupled, like AdamW's decay, but toward the pretrained weights
+                    pull = optimiser.param_groups[1]["lr"] * args.l2_sp
+                    for param, anchor in zip(backbone_params, anchors):
+                        param.lerp_(anchor, min(1.0, pull))
             scheduler.step()
             total += float(loss) * len(idx)
         if args.swa_start and epoch >= args.swa_start:
@@ -397,9 +425,12 @@ def main(argv=None):
                                augmentation=args.augmentation)
 
     # Folds are dealt for --data alone (as without extra data) and for the extra folders apart.
-    fold_of_group = {**data.source_folds(samples[:primary_count], args.folds, args.seed),
-                     **(data.source_folds(extra, args.folds, args.seed) if extra else {})}
-    fold_of = np.array([fold_of_group[s.group] for s in samples])
+    if args.folds_from:
+        fold_of = folds_of_run(args.folds_from, samples, args.folds)
+    else:
+        fold_of_group = {**data.source_folds(samples[:primary_count], args.folds, args.seed),
+                         **(data.source_folds(extra, args.folds, args.seed) if extra else {})}
+        fold_of = np.array([fold_of_group[s.group] for s in samples])
     folds_doc = {"seed": args.seed, "folds": args.folds, "unit": "repository group of sources",
                  "held_out": [sorted({s.source for s, f in zip(samples, fold_of) if f == k}) for k in range(args.folds)]}
     (args.run_dir / "folds.json").write_text(json.dumps(folds_doc, indent=2) + "\n")
