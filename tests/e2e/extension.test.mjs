@@ -809,6 +809,8 @@ test('verdicts are remembered across a browser restart (no image fetched again) 
         const { VerdictStore } = await import('./verdict-store.js');
         globalThis.e2eStore = new VerdictStore({ name: 'illust-only-e2e-closed' });
         globalThis.e2eCorrections = await import('./corrections-store.js');
+        globalThis.e2eClosedEvents = 0; // what tells corrections.js to drop its fitted layer
+        globalThis.e2eCorrections.onClosed(() => { globalThis.e2eClosedEvents += 1; });
         globalThis.e2eStore.put('v1', 'before', { ok: true, scores: { illustration: 1 } });
         await globalThis.e2eStore.flush();
         await globalThis.e2eCorrections.putMedia({ mediaId: 'before', scores: {}, embedding: new Float32Array(4), modelVersion: 'v1', account: null, time: 1 });
@@ -816,7 +818,7 @@ test('verdicts are remembered across a browser restart (no image fetched again) 
       const devtools = await browser.context.newCDPSession(popup);
       await devtools.send('Storage.clearDataForOrigin', { origin: `chrome-extension://${browser.extensionId}`, storageTypes: 'indexeddb' });
       const afterClear = await popup.evaluate(async () => {
-        const answer = { verdicts: 0, media: null };
+        const answer = { verdicts: 0, media: null, closedEvents: 0 };
         for (let tries = 0; tries < 20 && (answer.verdicts === 0 || !answer.media); tries += 1) { // the close event comes a moment later
           await new Promise((resolve) => setTimeout(resolve, 100));
           globalThis.e2eStore.put('v1', 'after', { ok: true, scores: { illustration: 1 } });
@@ -824,9 +826,10 @@ test('verdicts are remembered across a browser restart (no image fetched again) 
           answer.media = await globalThis.e2eCorrections.putMedia({ mediaId: 'after', scores: {}, embedding: new Float32Array(4), modelVersion: 'v1', account: null, time: 2 })
             .then(() => globalThis.e2eCorrections.getMedia('after')).then((m) => m?.mediaId ?? null, (error) => `failed: ${error.message}`);
         }
+        answer.closedEvents = globalThis.e2eClosedEvents;
         return answer;
       });
-      assert.deepEqual(afterClear, { verdicts: 1, media: 'after' }, 'written again after the browser closed the connections');
+      assert.deepEqual(afterClear, { verdicts: 1, media: 'after', closedEvents: 1 }, 'told of the close, and written again after the browser closed the connections');
       // The worker's own store: its memory forgotten (the popup's button is off at a count of 0), the
       // cells judged again and remembered again.
       assert.deepEqual(await popup.evaluate((type) => chrome.runtime.sendMessage({ type }), MSG.FORGET_VERDICTS), { ok: true, rememberedCount: 0 });

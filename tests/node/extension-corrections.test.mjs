@@ -14,8 +14,12 @@ const vector = (seed) => Float32Array.from({ length: 1280 }, (_, i) => ((i * 791
 function memoryStore() {
   const corrections = new Map();
   const media = new Map();
+  const closedListeners = new Set();
   return {
     corrections, media,
+    onClosed: (listener) => closedListeners.add(listener),
+    // As when the browser clears the extension's data: the records go and the connection closes.
+    clearedByBrowser: () => { corrections.clear(); media.clear(); for (const listener of closedListeners) listener(); },
     listCorrections: async () => [...corrections.values()],
     replaceCorrections: async (records) => { corrections.clear(); for (const r of records) corrections.set(r.mediaId, r); },
     putCorrection: async (r) => { corrections.set(r.mediaId, r); },
@@ -58,6 +62,23 @@ test('a correction decides its own media id and is counted; undo and reset forge
   await corrections.correct({ mediaId: 'm1', label: 'illustration', account: 'painter' });
   await corrections.reset();
   assert.equal((await corrections.status()).count, 0);
+});
+
+test('the browser clears the store: the learned layer is forgotten at once and the pages re-decide', async () => {
+  const { corrections, store, announced } = setUp();
+  for (const id of ['m1', 'm2']) await corrections.rememberMedia(id, { ok: true, scores: SCREENSHOT, embedding: vector(1) }, 'painter');
+  await corrections.correct({ mediaId: 'm1', label: 'illustration', account: 'painter' });
+  assert.equal((await corrections.adjust('m1', SCREENSHOT, 'painter')).personal, true);
+  const before = announced();
+  store.clearedByBrowser();
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(announced(), before + 1, 'open pages are told to re-decide');
+  assert.deepEqual(await corrections.adjust('m1', SCREENSHOT, 'painter'), { scores: SCREENSHOT, personal: false });
+  assert.equal((await corrections.status()).count, 0);
+  // Nothing learned, nothing to re-decide: a second clear announces nothing.
+  store.clearedByBrowser();
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(announced(), before + 1);
 });
 
 test('a media judged before it was kept is judged again for its embedding; one that cannot be fetched is refused', async () => {
@@ -140,7 +161,8 @@ test('a new model version: corrections are carried over by fetching their images
 
 test('storage unavailable: verdicts come from the shipped model, corrections are refused and the popup is told why', async () => {
   const broken = () => Promise.reject(new Error('QuotaExceededError: the disk is full'));
-  const store = Object.fromEntries(Object.keys(memoryStore()).filter((k) => typeof memoryStore()[k] === 'function').map((k) => [k, broken]));
+  // Every read and write fails (registering for close events still works, as in IndexedDB's store).
+  const store = Object.fromEntries(Object.keys(memoryStore()).filter((k) => typeof memoryStore()[k] === 'function' && k !== 'onClosed' && k !== 'clearedByBrowser').map((k) => [k, broken]));
   const warn = console.warn;
   console.warn = () => {};
   try {

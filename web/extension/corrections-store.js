@@ -14,6 +14,23 @@ const DB_VERSION = 1;
 export const MAX_MEDIA_RECORDS = 5000; // ~25 MB of embeddings; the oldest are pruned beyond this
 
 let dbPromise = null;
+const closedListeners = new Set();
+
+/**
+ * listener() runs when the browser closes this database's connection (its data cleared, a disk error)
+ * or another copy of the extension upgrades it: what was read from it may be gone.
+ */
+export function onClosed(listener) {
+  closedListeners.add(listener);
+  return () => closedListeners.delete(listener);
+}
+
+function closed(opening) {
+  if (dbPromise === opening) dbPromise = null;
+  for (const listener of closedListeners) {
+    try { listener(); } catch (error) { console.warn('Illust Only: a corrections-store close listener threw', error); }
+  }
+}
 
 function promisify(request) {
   return new Promise((resolve, reject) => {
@@ -43,8 +60,8 @@ function openDb() {
     };
     request.onsuccess = () => {
       const db = request.result;
-      db.onversionchange = () => { db.close(); if (dbPromise === opening) dbPromise = null; };
-      db.onclose = () => { if (dbPromise === opening) dbPromise = null; }; // closed by the browser: reopened on next use
+      db.onversionchange = () => { db.close(); closed(opening); };
+      db.onclose = () => closed(opening); // closed by the browser: reopened on next use
       resolve(db);
     };
     request.onerror = () => reject(new Error(`cannot open the corrections database (${request.error?.message ?? 'unknown error'})`));

@@ -28,6 +28,14 @@ export function createCorrections({ getContract, computeEmbedding, announce, sto
   let migrating = null;
   let refitting = null;
 
+  // The browser cleared the store (or closed it on an error): the fitted layer and the corrections in
+  // memory may be gone from disk, so they are read again on the next verdict, and pages re-decide.
+  store.onClosed?.(() => {
+    const known = state;
+    state = null;
+    known?.then((s) => { if (s.corrections.length) announce(); }, () => {});
+  });
+
   const failed = (error) => {
     storageError = String(error?.message ?? error);
     console.warn(`${LOG} corrections unavailable, using the shipped model: ${storageError}`);
