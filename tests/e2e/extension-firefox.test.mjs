@@ -1,8 +1,9 @@
 // End-to-end test of the Firefox build (build/extension-firefox/) in Debian's firefox-esr, offline
 // (tools/lib/firefox-extension.mjs: puppeteer-core over WebDriver BiDi, the add-on installed as a
 // temporary one, x.com and pbs.twimg.com answered by a local HTTPS server through a CONNECT proxy).
-// One browser launch covers what must hold in both browsers (extension.test.mjs checks the same and
-// more in Chromium):
+// The first launch covers what must hold in both browsers (extension.test.mjs checks the same and more
+// in Chromium); a second drives a private window (the add-on allowed there in about:addons) and checks
+// that nothing from it is written to disk. The first launch:
 //  1. The build: the Firefox manifest (gecko id, event page, no offscreen permission, same hosts, CSP).
 //  2. Host permissions withheld (as a user may leave them in Firefox): the media tab shows as it is,
 //     nothing is fetched; the popup says so and its button asks (permissions.request from the click).
@@ -63,6 +64,38 @@ function answerer({ pages, media, mediaRequests }) {
   };
 }
 
+/** Reads and checks the cells of a fake media tab in `page` (verdicts against the labels the same model gives in Node). */
+function pageProbe(page, media, consoleLines) {
+  const states = () => page.evaluate((pictureSelector) => Object.fromEntries([...document.querySelectorAll('li[data-test-media]')].map((li) => {
+    const a = li.querySelector('a');
+    const picture = a.querySelector(pictureSelector);
+    return [li.dataset.testMedia, { state: a.dataset.illustOnlyState ?? null, label: a.dataset.illustOnlyLabel ?? null,
+      shown: Boolean(picture) && getComputedStyle(picture).visibility === 'visible' }];
+  })), PICTURE_SELECTOR);
+  const waitForStates = async (ids, predicate, what) => {
+    const deadline = Date.now() + JUDGE_TIMEOUT_MS;
+    for (;;) {
+      const now = await states();
+      if (ids.every((id) => now[id] && predicate(now[id], id))) return now;
+      if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}: ${JSON.stringify(now)}\nconsole: ${consoleLines.join('\n')}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  };
+  const expectedState = (id) => {
+    const { label } = media.get(id);
+    return FAILING_LABELS.has(label) ? 'error' : label === 'illustration' ? 'visible' : 'hidden';
+  };
+  const assertVerdicts = (now, ids) => {
+    for (const id of ids) {
+      const { label } = media.get(id);
+      assert.equal(now[id].state, expectedState(id), `${id} (${label}): ${JSON.stringify(now[id])}\nconsole: ${consoleLines.join('\n')}`);
+      if (!FAILING_LABELS.has(label)) assert.equal(now[id].label, label, `${id}: extension label vs Node`);
+      assert.equal(now[id].shown, now[id].state !== 'hidden', `${id}: shown must follow state`);
+    }
+  };
+  return { states, waitForStates, expectedState, assertVerdicts };
+}
+
 test('Firefox build: manifest, permissions asked for in the popup, and on an X media tab hides screenshots and photos without flashing, fails open, obeys the popup', { skip: missingPrerequisite() ?? false, timeout: 300000 }, async () => {
   const { default: build } = await import(pathToFileURL(path.join(root, 'tools', 'build', 'extension.mjs')).href);
   await build({ root, log: () => {} });
@@ -91,33 +124,7 @@ test('Firefox build: manifest, permissions asked for in the popup, and on an X m
     const page = await fx.browser.newPage();
     const consoleLines = [];
     page.on('console', (message) => consoleLines.push(message.text()));
-    const states = () => page.evaluate((pictureSelector) => Object.fromEntries([...document.querySelectorAll('li[data-test-media]')].map((li) => {
-      const a = li.querySelector('a');
-      const picture = a.querySelector(pictureSelector);
-      return [li.dataset.testMedia, { state: a.dataset.illustOnlyState ?? null, label: a.dataset.illustOnlyLabel ?? null,
-        shown: Boolean(picture) && getComputedStyle(picture).visibility === 'visible' }];
-    })), PICTURE_SELECTOR);
-    const waitForStates = async (ids, predicate, what) => {
-      const deadline = Date.now() + JUDGE_TIMEOUT_MS;
-      for (;;) {
-        const now = await states();
-        if (ids.every((id) => now[id] && predicate(now[id], id))) return now;
-        if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}: ${JSON.stringify(now)}\nconsole: ${consoleLines.join('\n')}`);
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-    };
-    const expectedState = (id) => {
-      const { label } = media.get(id);
-      return FAILING_LABELS.has(label) ? 'error' : label === 'illustration' ? 'visible' : 'hidden';
-    };
-    const assertVerdicts = (now, ids) => {
-      for (const id of ids) {
-        const { label } = media.get(id);
-        assert.equal(now[id].state, expectedState(id), `${id} (${label}): ${JSON.stringify(now[id])}\nconsole: ${consoleLines.join('\n')}`);
-        if (!FAILING_LABELS.has(label)) assert.equal(now[id].label, label, `${id}: extension label vs Node`);
-        assert.equal(now[id].shown, now[id].state !== 'hidden', `${id}: shown must follow state`);
-      }
-    };
+    const { states, waitForStates, expectedState, assertVerdicts } = pageProbe(page, media, consoleLines);
 
     // 1. Host permissions withheld: no content script, so X shows as it is and nothing is fetched.
     await page.goto('https://x.com/someartist/media', { waitUntil: 'domcontentloaded' });
@@ -241,6 +248,94 @@ test('Firefox build: manifest, permissions asked for in the popup, and on an X m
       assert.ok(Date.now() < deadline, 'the classifier outlived the last X tab');
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
+  } finally {
+    await fx.close();
+  }
+});
+
+test('Firefox private window (add-on allowed there in about:addons): verdicts judged and kept in memory only, corrections refused with a message, forgotten when the window closes; the same media in a normal window are remembered', { skip: missingPrerequisite() ?? false, timeout: 300000 }, async () => {
+  const { default: build } = await import(pathToFileURL(path.join(root, 'tools', 'build', 'extension.mjs')).href);
+  await build({ root, log: () => {} });
+  const { byClass } = await pickImages({ illustration: 2, screenshot: 1, photo: 1 });
+  const media = new Map();
+  const cells = addCells(media, [...byClass('illustration').slice(0, 2), byClass('screenshot')[0], byClass('photo')[0]], ['both', 'img']);
+  const ids = cells.map((c) => c.mediaId);
+  const [painting, , screenshot] = ids;
+  const fixture = readFileSync(path.join(root, 'tests', 'e2e', 'fixtures', 'x-media-tab.html'), 'utf8')
+    .replace('/*CELL_BATCHES*/[]', JSON.stringify([cells]));
+  const fx = await launchFirefoxWithExtension({ extensionDir, answer: answerer({ pages: { '/someartist/media': fixture }, media, mediaRequests: [] }) });
+  try {
+    await fx.allowInPrivateWindows();
+    const popup = await fx.openExtensionPage('popup.html');
+    assert.equal(await popup.evaluate(() => browser.extension.isAllowedIncognitoAccess()), true);
+    const ask = (message) => popup.evaluate((m) => chrome.runtime.sendMessage(m), message);
+    const storedMedia = () => popup.evaluate(() => new Promise((resolve, reject) => {
+      const request = indexedDB.open('illust-only-corrections');
+      request.onsuccess = () => {
+        const db = request.result;
+        if (!db.objectStoreNames.contains('media')) { db.close(); resolve(0); return; }
+        const count = db.transaction('media').objectStore('media').count();
+        count.onsuccess = () => { db.close(); resolve(count.result); };
+        count.onerror = () => reject(count.error);
+      };
+      request.onerror = () => reject(request.error);
+    }));
+
+    // 1. The media tab in a private window: judged like anywhere else.
+    const privateWindow = await popup.evaluate(async () => {
+      const created = await browser.windows.create({ incognito: true, url: 'https://x.com/someartist/media' });
+      return { id: created.id, incognito: created.incognito };
+    });
+    assert.equal(privateWindow.incognito, true, 'a private window');
+    let privatePage = null;
+    for (let tries = 0; !privatePage; tries += 1) {
+      privatePage = (await fx.browser.pages()).find((p) => p.url().startsWith('https://x.com/'));
+      if (!privatePage && tries > 100) assert.fail('the private window\'s page was not found');
+      if (!privatePage) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const consoleLines = [];
+    privatePage.on('console', (message) => consoleLines.push(message.text()));
+    const probe = pageProbe(privatePage, media, consoleLines);
+    probe.assertVerdicts(await probe.waitForStates(ids, (s) => s.state === 'visible' || s.state === 'hidden', 'the private window\'s cells judged'), ids);
+
+    // 2. Nothing of it on disk: no remembered verdict, no image or account in the corrections' store.
+    const afterPrivate = await ask({ type: MSG.GET_STATUS });
+    assert.equal(afterPrivate.rememberedCount, 0, 'no verdict from a private window is remembered on disk');
+    assert.deepEqual([afterPrivate.privateCacheSize, afterPrivate.cacheSize], [ids.length, 0], 'kept in the private windows\' memory only');
+    assert.equal(await storedMedia(), 0, 'no image or account from a private window in the corrections\' store');
+
+    // 3. Corrections are refused there, with the reason on the cell; "illustration: always show" still
+    //    shows the image this once.
+    const cell = (id) => `li[data-test-media="${id}"] a`;
+    await privatePage.$eval(`${cell(painting)} .illust-only-hide-photo`, (e) => e.click());
+    await privatePage.waitForSelector(`${cell(painting)} .illust-only-note`);
+    assert.match(await privatePage.$eval(`${cell(painting)} .illust-only-note`, (e) => e.textContent), /Not learned: corrections are not saved from private windows/);
+    assert.equal((await probe.states())[painting].state, 'visible', 'the refused correction is undone on the cell');
+    await privatePage.$eval(`${cell(screenshot)} .illust-only-placeholder .illust-only-always`, (e) => e.click());
+    await probe.waitForStates([screenshot], (s) => s.state === 'revealed' && s.shown, 'the image the user called an illustration shown this once');
+    assert.equal((await ask({ type: MSG.GET_CORRECTIONS })).count, 0, 'no correction stored');
+    assert.equal(await storedMedia(), 0);
+
+    // 4. The last private window closes: its verdicts are forgotten.
+    await popup.evaluate((id) => browser.windows.remove(id), privateWindow.id);
+    const deadline = Date.now() + 10000;
+    while ((await ask({ type: MSG.GET_STATUS })).privateCacheSize !== 0) {
+      assert.ok(Date.now() < deadline, 'the private windows\' verdicts are forgotten when the last one closes');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+
+    // 5. The same media in a normal window are judged and remembered (what step 2 counts does count).
+    const normalPage = await fx.browser.newPage();
+    normalPage.on('console', (message) => consoleLines.push(message.text()));
+    await normalPage.goto('https://x.com/someartist/media', { waitUntil: 'domcontentloaded' });
+    const normal = pageProbe(normalPage, media, consoleLines);
+    normal.assertVerdicts(await normal.waitForStates(ids, (s) => s.state === 'visible' || s.state === 'hidden', 'the normal window\'s cells judged'), ids);
+    const remembered = Date.now() + 10000;
+    while ((await ask({ type: MSG.GET_STATUS })).rememberedCount !== ids.length) {
+      assert.ok(Date.now() < remembered, 'a normal window\'s verdicts are remembered');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.equal(await storedMedia(), ids.length, 'a normal window\'s images are kept for corrections');
   } finally {
     await fx.close();
   }

@@ -3,6 +3,7 @@
 //   const fx = await launchFirefoxWithExtension({ extensionDir, answer });
 //   const page = await fx.browser.newPage(); await page.goto('https://x.com/someartist/media');
 //   const popup = await fx.openExtensionPage('popup.html');   // full extension APIs, like the popup
+//   await fx.allowInPrivateWindows();   // about:addons' "Run in Private Windows: Allow"
 //   fx.tunnelled / fx.refused: the hosts Firefox connected to through us; await fx.close();
 // X's hosts are answered by `answer(request, response)`, a local HTTPS server with a throwaway
 // self-signed certificate (openssl), reached through an HTTP CONNECT proxy that Firefox is told to use:
@@ -139,5 +140,32 @@ export async function launchFirefoxWithExtension({ extensionDir, answer, grantHo
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   };
-  return { browser, addonId, openExtensionPage, tunnelled: fakeX.tunnelled, refused: fakeX.refused, close };
+  /**
+   * What a user's "Run in Private Windows: Allow" in about:addons does: the add-on gets Firefox's
+   * private-browsing permission and restarts with it. Done from about:addons' own (privileged) page,
+   * which BiDi can script with MOZ_REMOTE_ALLOW_SYSTEM_ACCESS; resolves once extension pages open again.
+   */
+  const allowInPrivateWindows = async () => {
+    const about = await browser.newPage();
+    about.goto('about:addons').catch(() => {}); // BiDi never reports this page's navigation as finished
+    const deadline = Date.now() + 30000;
+    while (!(await about.evaluate(() => location.href === 'about:addons' && typeof ChromeUtils === 'object').catch(() => false))) {
+      if (Date.now() > deadline) throw new Error('about:addons did not load within 30 s');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const answer = await about.evaluate(async (id) => {
+      try {
+        const { AddonManager } = ChromeUtils.importESModule('resource://gre/modules/AddonManager.sys.mjs');
+        const { ExtensionPermissions } = ChromeUtils.importESModule('resource://gre/modules/ExtensionPermissions.sys.mjs');
+        await ExtensionPermissions.add(id, { permissions: ['internal:privateBrowsingAllowed'], origins: [] });
+        await (await AddonManager.getAddonByID(id)).reload();
+        return 'ok';
+      } catch (error) {
+        return String(error?.message ?? error);
+      }
+    }, addonId);
+    await about.close();
+    if (answer !== 'ok') throw new Error(`could not allow the add-on in private windows: ${answer}`);
+  };
+  return { browser, addonId, openExtensionPage, allowInPrivateWindows, tunnelled: fakeX.tunnelled, refused: fakeX.refused, close };
 }
