@@ -152,6 +152,17 @@ test('corrections: "always show ones like this" shows the cell and a similar one
     await popup.click('#undo-correction');
     await popup.waitForFunction(() => document.getElementById('corrections-count').textContent === 'Learned from 0 corrections');
     await waitFor((s) => s[first].state === 'hidden' && s[second].state === 'hidden', 'both paintings hidden again after undo');
+
+    // 7. A cell the user revealed ("show"), shown since because its class is no longer hidden, then
+    //    called the other class by the user: hidden as told ("show" no longer holds it open).
+    await cell(first).locator('.illust-only-show').click();
+    await waitFor((s) => s[first].state === 'revealed', 'the first painting revealed');
+    const modelLabel = (await states())[first].label;
+    const userLabel = modelLabel === 'photo' ? 'screenshot' : 'photo';
+    await popup.evaluate((key) => chrome.storage.local.set({ [key]: false }), modelLabel === 'photo' ? 'hidePhotos' : 'hideScreenshots');
+    await waitFor((s) => s[first].state === 'visible', `the first painting shown once ${modelLabel}s are not hidden`);
+    await cell(first).locator(`.illust-only-hide-${userLabel}`).click();
+    await waitFor((s) => s[first].state === 'hidden' && s[first].label === userLabel, `the first painting hidden as the ${userLabel} the user called it`);
   } finally {
     await context.close();
     rmSync(profile, { recursive: true, force: true });

@@ -815,6 +815,38 @@ test('verdicts are remembered across a browser restart (no image fetched again) 
         await globalThis.e2eStore.flush();
         await globalThis.e2eCorrections.putMedia({ mediaId: 'before', scores: {}, embedding: new Float32Array(4), modelVersion: 'v1', account: null, time: 1 });
       });
+      // The corrections' image store stays bounded across worker lives: one that writes only a few
+      // images still prunes the oldest beyond the bound (its write count starts afresh in every life).
+      const bounded = await popup.evaluate(async () => {
+        const { MAX_MEDIA_RECORDS } = globalThis.e2eCorrections;
+        const db = await new Promise((resolve, reject) => {
+          const request = indexedDB.open('illust-only-corrections');
+          request.onsuccess = () => resolve(request.result);
+          request.onerror = () => reject(request.error);
+        });
+        await new Promise((resolve, reject) => { // earlier lives' images, older than any judged here
+          const transaction = db.transaction('media', 'readwrite');
+          for (let i = 0; i < MAX_MEDIA_RECORDS + 10; i += 1) {
+            transaction.objectStore('media').put({ mediaId: `old${i}`, scores: {}, embedding: new Float32Array(4), modelVersion: 'v1', account: null, time: i });
+          }
+          transaction.oncomplete = resolve;
+          transaction.onerror = () => reject(transaction.error);
+        });
+        db.close();
+        const nextLife = await import('./corrections-store.js?next-life');
+        await nextLife.putMedia({ mediaId: 'new', scores: {}, embedding: new Float32Array(4), modelVersion: 'v1', account: null, time: Date.now() });
+        const count = await new Promise((resolve, reject) => {
+          const request = indexedDB.open('illust-only-corrections');
+          request.onsuccess = () => {
+            const counted = request.result.transaction('media').objectStore('media').count();
+            counted.onsuccess = () => { request.result.close(); resolve(counted.result); };
+            counted.onerror = () => reject(counted.error);
+          };
+          request.onerror = () => reject(request.error);
+        });
+        return { count, bound: MAX_MEDIA_RECORDS };
+      });
+      assert.equal(bounded.count, bounded.bound, 'the image store pruned to its bound by a life that wrote one image');
       const devtools = await browser.context.newCDPSession(popup);
       await devtools.send('Storage.clearDataForOrigin', { origin: `chrome-extension://${browser.extensionId}`, storageTypes: 'indexeddb' });
       const afterClear = await popup.evaluate(async () => {

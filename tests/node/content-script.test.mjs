@@ -63,7 +63,7 @@ function photoCell(author, statusId, mediaId, top = 0) {
  * finds what `remembered` holds (media key → verdict; a test may change it); each CLASSIFY_MEDIA waits
  * until the test calls answer(mediaId). settingsDelayMs: the settings come that late (null: never).
  */
-function startPage(pathname, { verdictTimeoutMs = 60000, settingsDelayMs = 0, enabled = true, timeScale = 1, remembered = {} } = {}) {
+function startPage(pathname, { verdictTimeoutMs = 60000, settingsDelayMs = 0, enabled = true, timeScale = 1, remembered = {}, userSettings = {} } = {}) {
   const cells = [];
   const sent = [];
   const waiting = new Map(); // media key → resolve of its CLASSIFY_MEDIA
@@ -96,7 +96,7 @@ function startPage(pathname, { verdictTimeoutMs = 60000, settingsDelayMs = 0, en
       async sendMessage(message) {
         sent.push(message);
         if (message.type === MSG.GET_SETTINGS) {
-          const answer = { ok: true, settings: { enabled, judgeVideos: true, hideScreenshots: true, hidePhotos: true, strictness: 0.5, verdictTimeoutMs } };
+          const answer = { ok: true, settings: { enabled, judgeVideos: true, hideScreenshots: true, hidePhotos: true, strictness: 0.5, verdictTimeoutMs, ...userSettings } };
           if (settingsDelayMs === null) return new Promise(() => {}); // a worker that never answers
           return settingsDelayMs ? new Promise((resolve) => setTimeout(() => resolve(answer), settingsDelayMs)) : answer;
         }
@@ -297,16 +297,19 @@ test('media that failed for a passing reason (timeout, classifier, connection) a
   const page = startPage('/alice/media');
   t.after(() => page.close());
   await wait(0); // the settings
-  const [stuck, corrupt, gone, offline] = [0, 1, 2, 3].map((i) => photoCell('alice', 1000 + i, `Alice${i}`, i * 120));
-  await page.show(stuck, corrupt, gone, offline);
+  const [stuck, corrupt, gone, offline, crashed, restarting] = [0, 1, 2, 3, 4, 5].map((i) => photoCell('alice', 1000 + i, `Alice${i}`, i * 120));
+  await page.show(stuck, corrupt, gone, offline, crashed, restarting);
   await page.fail('Alice0', 'offscreen_failed');
   await page.fail('Alice1', 'corrupt');
   await page.fail('Alice2', 'fetch_failed', { httpStatus: 404 });
   await page.fail('Alice3', 'fetch_failed'); // a network error
-  assert.ok([stuck, corrupt, gone, offline].every((c) => c.dataset.illustOnlyState === 'error'));
+  await page.fail('Alice4', 'internal'); // a classifier worker that crashed
+  await page.fail('Alice5', 'out_of_memory'); // the core restarting with fresh memory
+  assert.ok([stuck, corrupt, gone, offline, crashed, restarting].every((c) => c.dataset.illustOnlyState === 'error'));
   await page.navigate('/alice');
-  await page.navigate('/alice/media', stuck, corrupt, gone, offline);
-  assert.deepEqual(page.classifyRequests().map((m) => m.mediaId), ['Alice0', 'Alice1', 'Alice2', 'Alice3', 'Alice0', 'Alice3']);
+  await page.navigate('/alice/media', stuck, corrupt, gone, offline, crashed, restarting);
+  assert.deepEqual(page.classifyRequests().map((m) => m.mediaId),
+    ['Alice0', 'Alice1', 'Alice2', 'Alice3', 'Alice4', 'Alice5', 'Alice0', 'Alice3', 'Alice4', 'Alice5']);
   assert.equal(stuck.dataset.illustOnlyState, 'pending');
   await page.answer('Alice0');
   assert.equal(stuck.dataset.illustOnlyState, 'visible');
@@ -333,6 +336,60 @@ test('after a settings change, media the worker no longer remembers are judged a
   await page.settingsChanged();
   assert.equal(page.classifyRequests().length, 2);
   assert.equal(photo.dataset.illustOnlyState, 'hidden');
+});
+
+test('a settings change made while the page is off its media tab applies when the user comes back, to cells judged on the media tab and to posts judged ahead on the profile', async (t) => {
+  const photoNowShown = { ok: true, mediaId: 'Alice0', label: 'photo', hide: false, scores: { illustration: 0.1, screenshot: 0.1, photo: 0.8 } };
+  // On the media tab, then a photo opened (the page is off its media tab), "Hide photos" unticked, back.
+  const userSettings = {};
+  const page = startPage('/alice/media', { userSettings });
+  t.after(() => page.close());
+  await wait(0);
+  const photo = photoCell('alice', 1000, 'Alice0');
+  await page.show(photo);
+  await page.answerPhoto('Alice0');
+  assert.equal(photo.dataset.illustOnlyState, 'hidden');
+  await page.navigate('/alice/status/1000/photo/1', photo);
+  userSettings.hidePhotos = false;
+  page.remembered.Alice0 = photoNowShown;
+  await page.settingsChanged();
+  await page.navigate('/alice/media', photo);
+  await wait(5);
+  assert.equal(photo.dataset.illustOnlyState, 'visible', 'the new settings apply on the way back');
+  assert.equal(page.classifyRequests().length, 1, 'decided again on the remembered scores, not judged again');
+
+  // Judged ahead on the profile, "Hide photos" unticked there, then the click on Media.
+  const aheadSettings = {};
+  const profile = startPage('/alice', { userSettings: aheadSettings });
+  t.after(() => profile.close());
+  await wait(0);
+  const post = photoCell('alice', 1000, 'Alice0');
+  await profile.show(post);
+  await profile.onScreen(post);
+  await profile.answerPhoto('Alice0');
+  aheadSettings.hidePhotos = false;
+  profile.remembered.Alice0 = photoNowShown;
+  await profile.settingsChanged();
+  const cell = photoCell('alice', 1000, 'Alice0');
+  await profile.navigate('/alice/media', cell);
+  await wait(5);
+  assert.equal(cell.dataset.illustOnlyState, 'visible');
+});
+
+test('a verdict asked before a settings change and answered after it is asked for again under the new settings', async (t) => {
+  const userSettings = {};
+  const page = startPage('/alice/media', { userSettings });
+  t.after(() => page.close());
+  await wait(0);
+  const photo = photoCell('alice', 1000, 'Alice0');
+  await page.show(photo); // being judged with "Hide photos" on
+  userSettings.hidePhotos = false;
+  page.remembered.Alice0 = { ok: true, mediaId: 'Alice0', label: 'photo', hide: false, scores: { illustration: 0.1, screenshot: 0.1, photo: 0.8 } };
+  await page.settingsChanged();
+  await page.answerPhoto('Alice0'); // decided under the old settings, answered after the change
+  await wait(5);
+  assert.equal(photo.dataset.illustOnlyState, 'visible');
+  assert.equal(page.classifyRequests().length, 1, 'asked again from memory, not judged again');
 });
 
 test('a service worker that never answers the settings holds cells only for a while: the defaults apply, and the cells are judged or shown', async (t) => {
@@ -403,6 +460,12 @@ test('a profile\'s posts are watched until they come on screen, and again when X
   await page.onScreen(onScreen);
   assert.deepEqual(page.classifyRequests().map((m) => m.mediaId), ['Alice0', 'Alice3']);
   assert.ok(!page.watched.has(onScreen));
+  // X removes a watched cell after the user left the profile: watched no more either (the observer
+  // would keep the removed subtree alive).
+  assert.deepEqual([...page.watched], [below]);
+  await page.navigate('/home');
+  await page.remove(below);
+  assert.deepEqual([...page.watched], [], 'removed after leaving the profile: watched no more');
 });
 
 test('on a media tab, cells of other accounts\' posts (the profile timeline X still shows) are left alone and shown', async (t) => {

@@ -57,6 +57,9 @@ export async function sendToClassifierHost(message) {
 }
 
 const pendingClassify = new Map(); // request id → {resolve, timer}
+// The offscreen document outlives a worker restart and may still answer the last life's requests:
+// ids carry this life's own prefix, so such an answer cannot settle a new request of the same number.
+const CLASSIFY_ID_PREFIX = `${crypto.randomUUID()}:`;
 let nextClassifyId = 1;
 
 async function offscreenClient() {
@@ -80,7 +83,7 @@ export async function classifyInClassifierHost(bytes, choice) {
     return { ok: false, code: 'offscreen_failed', message: `the classifier did not answer: ${error?.message ?? error}` };
   }
   return new Promise((resolve) => {
-    const id = nextClassifyId++;
+    const id = CLASSIFY_ID_PREFIX + nextClassifyId++;
     const timer = setTimeout(() => {
       pendingClassify.delete(id);
       resolve({ ok: false, code: 'offscreen_failed', message: `no answer from the classifier within ${CLASSIFY_ANSWER_TIMEOUT_MS / 1000} s` });

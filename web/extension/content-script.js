@@ -68,12 +68,17 @@ const toLookUp = []; // media keys waiting for the remembered-verdicts lookup
 let lookupQueued = false;
 const waitingForRequest = []; // media keys not remembered, in the order their cells were found
 let requestsInFlight = 0;
+// Bumped by every change of the settings or of the user's corrections. Each verdict keeps the one it
+// was asked under: an older one (asked before the change, answered after it; judged ahead on the
+// profile; kept while the page was off the media tab) is asked for again when its page is active.
+let settingsGeneration = 0;
 let answersInTime = 0; // requests answered before their timeout: a sign the classifier works
 // Failures of the classifier, the connection or the worker, not of the image: its cells show, and the
 // media is asked for again on the next page (a reload would too). An image's own failures (corrupt,
-// unsupported, too large, a URL that answers 404) are final.
+// unsupported, too large, a URL that answers 404) are final. internal: a classifier worker that
+// crashed or anything unexpected in the extension; out_of_memory: the core restarts with fresh memory.
 const PASSING_FAILURES = new Set(['timeout', 'offscreen_failed', 'no_model', 'inference_failed', 'fetch_failed',
-  'no_host_permission', 'extension_unreachable', 'no_answer']);
+  'no_host_permission', 'extension_unreachable', 'no_answer', 'internal', 'out_of_memory']);
 
 function failurePasses({ code, httpStatus }) {
   const refused = httpStatus >= 400 && httpStatus < 500 && httpStatus !== 408 && httpStatus !== 429;
@@ -109,11 +114,13 @@ function sendWaitingRequests() {
     if (verdicts.get(mediaId)?.status !== 'pending') continue;
     requestsInFlight += 1;
     let finished = false;
+    const ahead = judgingAhead.get(mediaId); // judged ahead and still in flight: its answer serves
+    const askedUnder = ahead?.askedUnder ?? settingsGeneration;
     const finish = (answer) => {
       if (finished) return;
       finished = true;
       requestsInFlight -= 1;
-      settle(mediaId, answer);
+      settle(mediaId, answer, askedUnder);
       sendWaitingRequests();
     };
     const answersBefore = answersInTime;
@@ -126,7 +133,7 @@ function sendWaitingRequests() {
     }, timeoutMs);
     markOnce('first judgement asked');
     // Judged ahead and still in flight (the click on Media came first): its answer serves, no second read.
-    (judgingAhead.get(mediaId) ?? judgementRequest(mediaId, thumbnailUrlOfMedia(mediaId), verdicts.get(mediaId).account).then(askServiceWorker))
+    (ahead ?? judgementRequest(mediaId, thumbnailUrlOfMedia(mediaId), verdicts.get(mediaId).account).then(askServiceWorker))
       .then((answer) => { clearTimeout(timer); if (!finished) answersInTime += 1; finish(answer); });
   }
 }
@@ -172,6 +179,7 @@ async function lookUpRemembered() {
   if (toLookUp.length > 0) sendWaitingRequests(); // the next batch
   if (batch.length === 0) return;
   markOnce('remembered verdicts asked');
+  const askedUnder = settingsGeneration;
   const byAccount = new Map(); // one lookup per account the media were found under (see requestVerdict)
   for (const mediaId of batch) {
     const { account } = verdicts.get(mediaId);
@@ -183,7 +191,7 @@ async function lookUpRemembered() {
   markOnce('remembered verdicts answered');
   for (const mediaId of batch) {
     const known = remembered[mediaId];
-    if (known) settle(mediaId, known);
+    if (known) settle(mediaId, known, askedUnder);
     else if (verdicts.get(mediaId)?.status === 'pending') waitingForRequest.push(mediaId);
   }
   sendWaitingRequests();
@@ -273,15 +281,17 @@ async function askServiceWorker(message) {
 }
 
 /** Records the first answer for a pending media id (a timeout that fired first wins: fail open). */
-function settle(mediaId, answer) {
+function settle(mediaId, answer, askedUnder) {
   if (verdicts.get(mediaId)?.status !== 'pending') return;
-  storeAnswer(mediaId, answer);
+  storeAnswer(mediaId, answer, askedUnder);
 }
 
-function storeAnswer(mediaId, answer) {
+/** askedUnder: the settingsGeneration the answer was asked under (older: asked for again). */
+function storeAnswer(mediaId, answer, askedUnder = settingsGeneration) {
   markOnce('first verdict');
   if (answer?.ok) {
-    verdicts.set(mediaId, { status: 'done', label: answer.label, hide: Boolean(answer.hide), scores: answer.scores });
+    verdicts.set(mediaId, { status: 'done', label: answer.label, hide: Boolean(answer.hide), scores: answer.scores, generation: askedUnder });
+    if (askedUnder < settingsGeneration) refreshJudgedVerdictsSoon();
   } else {
     const code = answer?.code ?? 'unknown';
     const message = answer?.message ?? 'no details';
@@ -291,26 +301,44 @@ function storeAnswer(mediaId, answer) {
   applyToMedia(mediaId);
 }
 
+const isStale = (verdict) => verdict?.status === 'done' && verdict.generation < settingsGeneration;
+
+/** The settings or corrections changed: every verdict so far is out of date. */
+function settingsChanged() {
+  settingsGeneration += 1;
+  refreshJudgedVerdicts();
+}
+
+let refreshQueued = false;
+function refreshJudgedVerdictsSoon() {
+  if (refreshQueued) return;
+  refreshQueued = true;
+  queueMicrotask(() => { refreshQueued = false; refreshJudgedVerdicts(); });
+}
+
 /**
- * After a settings change, asks again for the judged media of this page in one lookup (the worker
- * decides on the remembered scores: no new inference). Verdicts of media elsewhere (earlier pages of
- * this tab) are dropped, so they are asked for again if their cells come back, instead of all at once now.
- * Media the worker no longer remembers (the popup's "Forget remembered verdicts", or a worker restart
- * without IndexedDB) are judged again, their cells keeping the old verdict until the new one comes.
+ * Asks again, in one lookup, for this page's verdicts decided before the last settings change (the
+ * worker decides on the remembered scores: no new inference). Out-of-date verdicts of media elsewhere
+ * (earlier pages of this tab) are dropped, so they are asked for again if their cells come back,
+ * instead of all at once now. Media the worker no longer remembers (the popup's "Forget remembered
+ * verdicts", or a worker restart without IndexedDB) are judged again, their cells keeping the old
+ * verdict until the new one comes. Off the media tab nothing is asked: updateActive calls this again
+ * when the page becomes active.
  */
 async function refreshJudgedVerdicts() {
   if (!active) return; // switched off, or off the media tab: the page shows everything, nothing is asked
   for (const [mediaId, verdict] of verdicts) {
-    if (verdict.status === 'done' && !seenOnPage.has(mediaId)) verdicts.delete(mediaId);
+    if (isStale(verdict) && !seenOnPage.has(mediaId)) verdicts.delete(mediaId);
   }
-  const judged = [...seenOnPage].filter((mediaId) => verdicts.get(mediaId)?.status === 'done');
+  const judged = [...seenOnPage].filter((mediaId) => isStale(verdicts.get(mediaId)));
+  const askedUnder = settingsGeneration;
   for (let start = 0; start < judged.length; start += MAX_LOOKUP_IDS) {
     const asked = judged.slice(start, start + MAX_LOOKUP_IDS);
     const answer = await askRemembered(asked);
     // One dropped meanwhile (navigation) stays dropped.
     const remembered = answer.verdicts ?? {};
     for (const [mediaId, known] of Object.entries(remembered)) {
-      if (known.ok && verdicts.get(mediaId)?.status === 'done') storeAnswer(mediaId, known);
+      if (known.ok && verdicts.get(mediaId)?.status === 'done') storeAnswer(mediaId, known, askedUnder);
     }
     if (answer.ok) toJudgeAgain.push(...asked.filter((mediaId) => !Object.hasOwn(remembered, mediaId) && !toJudgeAgain.includes(mediaId)));
   }
@@ -326,9 +354,10 @@ function judgeAgain() {
     const mediaId = toJudgeAgain.shift();
     if (verdicts.get(mediaId)?.status !== 'done' || !seenOnPage.has(mediaId)) continue;
     judgingAgain += 1;
+    const askedUnder = settingsGeneration;
     judgementRequest(mediaId, thumbnailUrlOfMedia(mediaId), pageAccount()).then((message) => askServiceWorkerWithin(message, verdictTimeoutMs())).then((answer) => {
       judgingAgain -= 1;
-      if (answer.ok && verdicts.get(mediaId)?.status === 'done') storeAnswer(mediaId, answer); // a failure keeps the old one
+      if (answer.ok && verdicts.get(mediaId)?.status === 'done') storeAnswer(mediaId, answer, askedUnder); // a failure keeps the old one
       judgeAgain();
     });
   }
@@ -395,14 +424,16 @@ function judgeAhead() {
     if (verdicts.has(mediaId) || askedAhead.has(mediaId) || judgingAhead.has(mediaId) || (isPosterKey(mediaId) && !judgingVideos)) continue;
     askedAhead.add(mediaId);
     lookaheadInFlight += 1;
+    const askedUnder = settingsGeneration;
     const job = judgementRequest(mediaId, url, account, 'low').then(askServiceWorker);
+    job.askedUnder = askedUnder;
     judgingAhead.set(mediaId, job);
     job.then((answer) => {
       lookaheadInFlight -= 1;
       judgingAhead.delete(mediaId);
       // Kept for the media tab; a failure is simply asked for again there (its cells fail open then),
       // unless the media tab was already waiting for this very answer (then it settles its cells).
-      if (answer.ok && !verdicts.has(mediaId)) verdicts.set(mediaId, { status: 'done', label: answer.label, hide: Boolean(answer.hide), scores: answer.scores });
+      if (answer.ok && !verdicts.has(mediaId)) verdicts.set(mediaId, { status: 'done', label: answer.label, hide: Boolean(answer.hide), scores: answer.scores, generation: askedUnder });
       judgeAhead();
     });
   }
@@ -609,7 +640,7 @@ async function correctCell(cell, label) {
   }
   const hide = (label === 'screenshot' && settings.hideScreenshots !== false) || (label === 'photo' && settings.hidePhotos !== false);
   verdicts.set(mediaId, { ...before, label, hide });
-  if (label === 'illustration') revealed.delete(mediaId);
+  revealed.delete(mediaId); // the user's own label decides now, "show" included
   applyToMedia(mediaId);
   const answer = await askServiceWorker({ type: MSG.CORRECT_MEDIA, mediaId, label, account: pageAccount() });
   if (!answer.ok) {
@@ -656,7 +687,7 @@ function updateActive() {
     prepareSent = true;
     askServiceWorker({ type: MSG.PREPARE });
   }
-  if (nowActive && (!active || videosSwitched)) { active = true; examineAllCells(); sendWaitingRequests(); }
+  if (nowActive && (!active || videosSwitched)) { active = true; examineAllCells(); sendWaitingRequests(); refreshJudgedVerdicts(); }
   if (!nowActive && active) for (const cell of document.querySelectorAll('[data-illust-only-media]')) holdPlayers(cell, false);
   active = nowActive;
   if (lookingAhead()) for (const cell of document.querySelectorAll(CELL_SELECTOR)) watchPost(cell);
@@ -737,17 +768,19 @@ function renderPageControl(stats) {
 
 function onMutations(records) {
   checkLocation();
+  // Cells X removes are watched no more, wherever the page is now (the observer would keep them alive).
+  for (const record of watchedCount > 0 ? records : []) {
+    if (record.type !== 'childList') continue;
+    for (const node of record.removedNodes) {
+      if (node.nodeType !== Node.ELEMENT_NODE) continue;
+      stopWatching(node);
+      for (const cell of node.querySelectorAll(CELL_SELECTOR)) stopWatching(cell);
+    }
+  }
   const ahead = lookingAhead();
   if (!active && !ahead) return;
   const cells = new Set();
   for (const record of records) {
-    if (record.type === 'childList' && watchedCount > 0) {
-      for (const node of record.removedNodes) {
-        if (node.nodeType !== Node.ELEMENT_NODE) continue;
-        stopWatching(node);
-        for (const cell of node.querySelectorAll(CELL_SELECTOR)) stopWatching(cell);
-      }
-    }
     if (record.type === 'childList') {
       for (const node of record.addedNodes) {
         if (node.nodeType !== Node.ELEMENT_NODE) continue;
@@ -794,7 +827,7 @@ chrome.runtime.onMessage.addListener((message, _sender, sendResponse) => {
 
 chrome.storage.onChanged.addListener((_changes, area) => {
   if (area !== 'local') return;
-  loadSettings().then(refreshJudgedVerdicts);
+  loadSettings().then(settingsChanged);
 });
 
 const SETTINGS_TIMEOUT_MS = 5000; // then the defaults: cells are held until the settings come, and no verdict timer runs before
@@ -806,7 +839,7 @@ async function loadSettings() {
     console.info(`${LOG_PREFIX} settings unavailable (no answer within ${SETTINGS_TIMEOUT_MS / 1000} s); using defaults until they come`);
     applySettings({ ok: false });
     // The user's own settings (switched off, say) still apply when they come.
-    asking.then((lateAnswer) => { if (lateAnswer?.ok) { applySettings(lateAnswer); refreshJudgedVerdicts(); } });
+    asking.then((lateAnswer) => { if (lateAnswer?.ok) { applySettings(lateAnswer); settingsChanged(); } });
     return;
   }
   if (!answer?.ok) console.info(`${LOG_PREFIX} settings unavailable (${answer?.message}); using defaults`);

@@ -123,7 +123,7 @@ export function mediaOfAccounts(accounts) {
   });
 }
 
-let putsSincePrune = 0;
+let putsSincePrune = Infinity; // the first write of each worker life checks the bound (a life may write only a few)
 /** Stores one image's scores and embedding; now and then drops the oldest beyond MAX_MEDIA_RECORDS. */
 export async function putMedia(record) {
   await withStore('media', 'readwrite', (store) => { store.put(record); });

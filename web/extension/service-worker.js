@@ -202,7 +202,12 @@ async function fetchMediaBytes(url, lowPriority = false, privateTab = false) {
     if (!response.ok) return { ok: false, code: 'fetch_failed', httpStatus: response.status, message: `${url} answered HTTP ${response.status}` };
     const declared = Number(response.headers.get('content-length'));
     if (declared > MAX_IMAGE_BYTES) return { ok: false, code: 'too_large', message: `${url} is ${declared} bytes (limit ${MAX_IMAGE_BYTES})` };
-    const bytes = new Uint8Array(await response.arrayBuffer());
+    let bytes;
+    try {
+      bytes = new Uint8Array(await response.arrayBuffer());
+    } catch (error) { // the body stalled past the timeout, or the connection dropped mid-read
+      return { ok: false, code: 'fetch_failed', message: `cannot read ${url}: ${error?.message ?? error}` };
+    }
     if (bytes.byteLength > MAX_IMAGE_BYTES) return { ok: false, code: 'too_large', message: `${url} is ${bytes.byteLength} bytes (limit ${MAX_IMAGE_BYTES})` };
     return { ok: true, bytes };
   }, lowPriority);

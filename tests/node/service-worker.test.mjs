@@ -1,0 +1,66 @@
+// The service worker's own modules in Node, with the browser APIs they call stood in for (the whole
+// extension runs in real Chromium and Firefox in tests/e2e/): how a thumbnail whose body fails mid-read
+// is answered, and that the offscreen document's answers reach only the worker life that asked.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { MSG } from '../../web/extension/messages.js';
+
+const contract = JSON.parse(readFileSync(new URL('../../model/contract.json', import.meta.url), 'utf8'));
+const workerScope = new EventTarget(); // the service worker's `self`: the offscreen document answers on it
+const offscreenMessages = [];
+const offscreenClient = { url: 'chrome-extension://x/offscreen.html', postMessage: (message) => offscreenMessages.push(message) };
+Object.assign(workerScope, { clients: { matchAll: async () => [offscreenClient] } });
+globalThis.self = workerScope;
+let onMessage = null;
+const noEvents = { addListener() {} };
+globalThis.chrome = {
+  runtime: {
+    id: 'x', getURL: (p) => `chrome-extension://x/${p}`, onMessage: { addListener(listener) { onMessage = listener; } }, onStartup: noEvents,
+    getContexts: async () => [{}], // the offscreen document exists
+  },
+  tabs: { onRemoved: noEvents, query: async () => [{}] },
+  windows: { onRemoved: noEvents, getAll: async () => [] },
+  storage: { onChanged: noEvents, local: { get: async (defaults) => defaults, set: async () => {} }, session: { get: async () => ({}), set: async () => {} } },
+  permissions: { contains: async () => true },
+};
+
+test('a thumbnail whose body fails mid-read (the fetch timeout, a dropped connection) is a fetch failure, asked for again later', async () => {
+  globalThis.fetch = async (url) => {
+    if (String(url).endsWith('contract.json')) return new Response(JSON.stringify(contract));
+    const body = new ReadableStream({
+      start(controller) {
+        controller.enqueue(new Uint8Array([0xff, 0xd8])); // the headers and a first chunk, then the stall ends in an abort
+        setTimeout(() => controller.error(new DOMException('The operation was aborted due to timeout', 'TimeoutError')), 20);
+      },
+    });
+    return new Response(body, { status: 200 });
+  };
+  await import('../../web/extension/service-worker.js');
+  const answer = await new Promise((resolve) => {
+    onMessage({ type: MSG.CLASSIFY_MEDIA, mediaId: 'GZx3_aBc-9Q', account: 'alice' }, { id: 'x', tab: { incognito: false } }, resolve);
+  });
+  assert.equal(answer.ok, false);
+  assert.equal(answer.code, 'fetch_failed', JSON.stringify(answer)); // a passing failure for the content script
+  assert.match(answer.message, /cannot read https:\/\/pbs\.twimg\.com\/media\/GZx3_aBc-9Q.*aborted due to timeout/);
+});
+
+test('an answer of the offscreen document to an earlier worker life does not settle a request of this life', async () => {
+  const earlierLife = await import('../../web/extension/classifier-host-offscreen.js?earlier-life');
+  const thisLife = await import('../../web/extension/classifier-host-offscreen.js?this-life');
+  const asked = (n) => new Promise((resolve) => {
+    const wait = () => (offscreenMessages.length >= n ? resolve(offscreenMessages[n - 1]) : setTimeout(wait, 1));
+    wait();
+  });
+  offscreenMessages.length = 0;
+  earlierLife.classifyInClassifierHost(new Uint8Array([1]), {}); // the worker stops before its answer comes
+  const earlierRequest = await asked(1);
+  const verdict = thisLife.classifyInClassifierHost(new Uint8Array([2]), {});
+  const thisRequest = await asked(2);
+  assert.notEqual(thisRequest.id, earlierRequest.id, 'each life numbers its requests apart');
+  const answer = (request, label) => workerScope.dispatchEvent(Object.assign(new Event('message'),
+    { data: { type: MSG.OFFSCREEN_RESULT, id: request.id, result: { ok: true, label } } }));
+  answer(earlierRequest, 'photo');
+  answer(thisRequest, 'illustration');
+  assert.equal((await verdict).label, 'illustration');
+});
