@@ -189,8 +189,8 @@ export async function main(argv, io = { stdout: process.stdout, stderr: process.
       say(`evaluate: ${i + 1}/${total} images (${((performance.now() - started) / 1000).toFixed(0)} s)`);
     }
     // Free the bytes of images that are right everywhere; mistakes keep theirs for thumbnails, unless
-    // our core could not decode them (then no thumbnail can be made of them either).
-    if (!isMistake(record) || record.ours.error) delete record.bytes;
+    // none are made or our core could not decode them (then no thumbnail can be made of them either).
+    if (!options.thumbnails || !isMistake(record) || record.ours.error) delete record.bytes;
   }
   for (const unreadable of dataset.unreadable) say(`evaluate: skipped ${unreadable.path}: ${unreadable.error}`);
 

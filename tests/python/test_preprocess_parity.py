@@ -6,9 +6,11 @@ probabilities to stay nearly equal. WebP has no such excuse: PIL and the core ru
 (1.2.4), so WebPs that PIL writes from real images at test time (lossy, lossless, with alpha,
 animated) must give the very same tensors, alpha composited exactly as open_rgb does."""
 import json
+import struct
 import subprocess
 import tempfile
 import unittest
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -108,7 +110,7 @@ class PreprocessParityTest(unittest.TestCase):
     def test_png_variants_tensors_equal_python_exactly(self):
         # PNG is lossless and the resize is PIL's BOX in both, so every variant must match to the bit:
         # 16-bit grey (PIL alone would clip it to white), an eXIf orientation (wherever the chunk sits),
-        # a palette with a transparent entry.
+        # a palette with a transparent entry, and tRNS colour keys (PIL alone would ignore them).
         from PIL import Image
         tiff = b"II" + np.array([42], "<u2").tobytes() + np.array([8], "<u4").tobytes()
         exif = tiff + np.array([1, 0x0112, 3], "<u2").tobytes() + np.array([1], "<u4").tobytes() + np.array([6, 0], "<u2").tobytes() + bytes(4)
@@ -125,6 +127,19 @@ class PreprocessParityTest(unittest.TestCase):
                 palette = rgb.quantize(colors=64)
                 paths.append(Path(tmp) / f"{i}_palette_trns.png")
                 palette.save(paths[-1], transparency=5)
+                # tRNS colour keys on RGB, grey and 16-bit grey: the image's most common colour is transparent.
+                colours, counts = np.unique(np.asarray(rgb).reshape(-1, 3), axis=0, return_counts=True)
+                paths.append(Path(tmp) / f"{i}_rgb_trns.png")
+                rgb.save(paths[-1], transparency=tuple(int(v) for v in colours[counts.argmax()]))
+                levels, counts = np.unique(grey, return_counts=True)
+                paths.append(Path(tmp) / f"{i}_grey_trns.png")
+                Image.fromarray(grey.astype(np.uint8), "L").save(paths[-1], transparency=int(levels[counts.argmax()]))
+                paths.append(Path(tmp) / f"{i}_grey16_trns.png")  # PIL does not write this one: the chunk by hand
+                Image.fromarray(grey16, "I;16").save(paths[-1])
+                png = paths[-1].read_bytes()
+                key = np.array([grey16.flat[0]], ">u2").tobytes()
+                trns = struct.pack(">I", 2) + b"tRNS" + key + struct.pack(">I", zlib.crc32(b"tRNS" + key))
+                paths[-1].write_bytes(png[:33] + trns + png[33:])  # after the signature and IHDR
             with Image.open(paths[0]) as image:
                 self.assertIn(image.mode, ("I", "I;16"))  # a real 16-bit file
             core = self.core_tensors(CONTRACT, self.contract, paths)

@@ -154,10 +154,18 @@ def open_rgb(source, alpha_background=(255, 255, 255)) -> Image.Image:
     """PIL open, EXIF transpose, composite transparency over alpha_background, convert to RGB."""
     image = Image.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source)
     image = ImageOps.exif_transpose(image)
+    # A grey or RGB PNG's tRNS colour key is transparency too (browsers and the core show those pixels
+    # as transparent); PIL only notes it in info, so it is made an alpha channel here.
+    key = image.info.get("transparency") if image.mode in ("L", "RGB", "I", "I;16", "I;16B", "I;16L") else None
     if image.mode in ("I", "I;16", "I;16B", "I;16L"):
         # 16-bit grey (PNG): PIL's conversion to 8 bits clips at 255 (nearly all white); the core, like
         # stb_image and browsers, keeps the high byte.
-        image = Image.fromarray((np.asarray(image).astype(np.uint32) >> 8).astype(np.uint8), "L")
+        raw = np.asarray(image).astype(np.uint32)
+        image = Image.fromarray((raw >> 8).astype(np.uint8), "L")
+        if key is not None:
+            image.putalpha(Image.fromarray(np.where(raw == key, 0, 255).astype(np.uint8), "L"))
+    elif key is not None:
+        image = image.convert("RGBA" if image.mode == "RGB" else "LA")  # PIL applies the key here
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         image = image.convert("RGBA")
         background = Image.new("RGBA", image.size, tuple(alpha_background) + (255,))
