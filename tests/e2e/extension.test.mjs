@@ -791,8 +791,11 @@ test('verdicts are remembered across a browser restart (no image fetched again) 
       assert.equal(idle.classifier?.loaded, false, `no classifier loaded: ${JSON.stringify(idle.classifier)}`);
 
       // Forgotten: the count drops to 0 and a reload judges (and fetches) again.
+      const judgedImagesKept = () => popup.evaluate(async () => (await import('./corrections-store.js')).mediaOfAccounts(new Set(['keptartist'])).then((list) => list.length));
+      assert.equal(await judgedImagesKept(), ids.length, 'the judged images are kept for corrections');
       await popup.click('#forget');
       await rememberedInPopup(popup, 0);
+      assert.equal(await judgedImagesKept(), 0, 'their scores, embeddings and account are forgotten too');
       assert.ok(await popup.isDisabled('#forget'), 'nothing left to forget');
       await page.reload();
       const consoleLines = [];

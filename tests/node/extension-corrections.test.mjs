@@ -27,6 +27,7 @@ function memoryStore() {
     getMedia: async (id) => media.get(id),
     mediaOfAccounts: async (accounts) => [...media.values()].filter((m) => accounts.has(m.account)),
     putMedia: async (r) => { media.set(r.mediaId, r); },
+    clearMedia: async () => { media.clear(); },
   };
 }
 
@@ -79,6 +80,20 @@ test('the browser clears the store: the learned layer is forgotten at once and t
   store.clearedByBrowser();
   await new Promise((resolve) => setImmediate(resolve));
   assert.equal(announced(), before + 1);
+});
+
+test('"Forget remembered verdicts" forgets the judged images but keeps the corrections, which still decide their own images', async () => {
+  const { corrections, store, announced } = setUp();
+  for (const id of ['m1', 'm2', 'm3']) await corrections.rememberMedia(id, { ok: true, scores: SCREENSHOT, embedding: vector(1) }, 'painter');
+  await corrections.correct({ mediaId: 'm1', label: 'illustration', account: 'painter' });
+  assert.equal((await corrections.adjust('m2', SCREENSHOT, 'painter')).personal, true, 'a similar image of the account follows the correction');
+  const before = announced();
+  assert.deepEqual(await corrections.forgetMedia(), { ok: true });
+  assert.equal(store.media.size, 0, 'no judged image, score, embedding or account kept');
+  assert.equal(announced(), before, 'open pages keep their verdicts (re-deciding would judge them all again)');
+  assert.equal((await corrections.status()).count, 1, 'the correction stays');
+  assert.equal((await corrections.adjust('m1', SCREENSHOT, 'painter')).scores.illustration, 1);
+  assert.equal((await corrections.adjust('m2', SCREENSHOT, 'painter')).personal, false, 'its embedding is forgotten');
 });
 
 test('a media judged before it was kept is judged again for its embedding; one that cannot be fetched is refused', async () => {

@@ -110,6 +110,11 @@ export function deleteCorrections(mediaIds) {
   return withStore('corrections', 'readwrite', (store) => { for (const id of mediaIds) store.delete(id); });
 }
 
+/** Forgets every judged image's scores, embedding and account (the corrections themselves stay). */
+export function clearMedia() {
+  return withStore('media', 'readwrite', (store) => { store.clear(); });
+}
+
 export function getMedia(mediaId) {
   return withStore('media', 'readonly', (store) => promisify(store.get(mediaId)));
 }

@@ -217,6 +217,24 @@ export function createCorrections({ getContract, computeEmbedding, announce, sto
     }
   }
 
+  /**
+   * "Forget remembered verdicts": the judged images' scores, embeddings and accounts go too (what the
+   * user asked to forget includes which accounts' media were seen). The corrections stay, each with its
+   * own embedding; a corrected account's references come back as its images are judged again. Open
+   * pages keep their verdicts (their remembered ones are gone, so re-deciding would judge every image
+   * again); the next page decides with the refitted layer.
+   */
+  async function forgetMedia() {
+    try {
+      await store.clearMedia();
+      state = null;
+      return { ok: true };
+    } catch (error) {
+      failed(error);
+      return { ok: false, message: storageError };
+    }
+  }
+
   async function exportFile() {
     try {
       const contract = await getContract();
@@ -246,5 +264,5 @@ export function createCorrections({ getContract, computeEmbedding, announce, sto
     }
   }
 
-  return { adjust, rememberMedia, correct, status, undo, reset, exportFile, importFile, storageError: () => storageError };
+  return { adjust, rememberMedia, correct, status, undo, reset, forgetMedia, exportFile, importFile, storageError: () => storageError };
 }

@@ -440,6 +440,7 @@ async function forgetVerdicts() {
   cache.clear();
   forgetPrivateVerdicts();
   await remembered.clear();
+  await corrections.forgetMedia(); // never throws; the verdicts above are forgotten either way
   return { ok: true, rememberedCount: await remembered.count() };
 }
 
