@@ -23,7 +23,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 import { MSG } from '../../web/extension/messages.js';
 import { firefoxMissing, launchFirefoxWithExtension } from '../../tools/lib/firefox-extension.mjs';
-import { cellFactory, pickImages } from './extension-images.mjs';
+import { cellFactory, pickImages, storedMediaCount } from './extension-images.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const dataDir = process.env.ILLUST_ONLY_DATA ?? path.join(root, '..', 'shared', 'data');
@@ -269,17 +269,7 @@ test('Firefox private window (add-on allowed there in about:addons): verdicts ju
     const popup = await fx.openExtensionPage('popup.html');
     assert.equal(await popup.evaluate(() => browser.extension.isAllowedIncognitoAccess()), true);
     const ask = (message) => popup.evaluate((m) => chrome.runtime.sendMessage(m), message);
-    const storedMedia = () => popup.evaluate(() => new Promise((resolve, reject) => {
-      const request = indexedDB.open('illust-only-corrections');
-      request.onsuccess = () => {
-        const db = request.result;
-        if (!db.objectStoreNames.contains('media')) { db.close(); resolve(0); return; }
-        const count = db.transaction('media').objectStore('media').count();
-        count.onsuccess = () => { db.close(); resolve(count.result); };
-        count.onerror = () => reject(count.error);
-      };
-      request.onerror = () => reject(request.error);
-    }));
+    const storedMedia = () => storedMediaCount(popup);
 
     // 1. The media tab in a private window: judged like anywhere else.
     const privateWindow = await popup.evaluate(async () => {

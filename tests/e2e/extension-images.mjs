@@ -1,6 +1,7 @@
 // Real images for the extension's end-to-end tests (Chromium: extension.test.mjs; Firefox:
 // extension-firefox.test.mjs): the same model run in Node picks, per class, images it labels clearly
-// right, so the tests check the extension and not the model's accuracy.
+// right, so the tests check the extension and not the model's accuracy. Also what both read back from
+// the extension's storage.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -94,4 +95,22 @@ export function cellFactory(idPrefix, firstStatusId) {
     return { statusId, mediaId, variant: variants[i % variants.length] };
   });
   return { addCells, nextCell };
+}
+
+/**
+ * How many judged images the corrections' store keeps (corrections-store.js's "media"), read in an
+ * extension page (a Playwright or Puppeteer page): what a private window must not add to.
+ */
+export function storedMediaCount(extensionPage) {
+  return extensionPage.evaluate(() => new Promise((resolve, reject) => {
+    const request = indexedDB.open('illust-only-corrections');
+    request.onsuccess = () => {
+      const db = request.result;
+      if (!db.objectStoreNames.contains('media')) { db.close(); resolve(0); return; }
+      const count = db.transaction('media').objectStore('media').count();
+      count.onsuccess = () => { db.close(); resolve(count.result); };
+      count.onerror = () => reject(count.error);
+    };
+    request.onerror = () => reject(request.error);
+  }));
 }

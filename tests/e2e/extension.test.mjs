@@ -40,7 +40,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 import { MSG } from '../../web/extension/messages.js';
-import { cellFactory, pickImages } from './extension-images.mjs';
+import { cellFactory, pickImages, storedMediaCount } from './extension-images.mjs';
 import { CHROMIUM, CHROMIUM_ARGS, dataDir, extensionDir, root } from './chromium-extension.mjs';
 
 const LABELS_HIDDEN_BY_DEFAULT = new Set(['screenshot', 'photo']);
@@ -1049,17 +1049,7 @@ test('in a private window nothing is written to disk: verdicts judged and kept i
     }
     assert.equal(await popup.evaluate(() => chrome.extension.isAllowedIncognitoAccess()), true);
     const ask = (message) => popup.evaluate((m) => chrome.runtime.sendMessage(m), message);
-    const storedMedia = () => popup.evaluate(() => new Promise((resolve, reject) => {
-      const request = indexedDB.open('illust-only-corrections');
-      request.onsuccess = () => {
-        const db = request.result;
-        if (!db.objectStoreNames.contains('media')) { db.close(); resolve(0); return; }
-        const count = db.transaction('media').objectStore('media').count();
-        count.onsuccess = () => { db.close(); resolve(count.result); };
-        count.onerror = () => reject(count.error);
-      };
-      request.onerror = () => reject(request.error);
-    }));
+    const storedMedia = () => storedMediaCount(popup);
 
     // 1. The media tab in a private window: judged like anywhere else.
     const privateWindow = await popup.evaluate(async () => (await chrome.windows.create({ incognito: true, url: 'https://x.com/someartist/media' })).id);
