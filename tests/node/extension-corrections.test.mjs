@@ -96,6 +96,26 @@ test('"Forget remembered verdicts" forgets the judged images but keeps the corre
   assert.equal((await corrections.adjust('m2', SCREENSHOT, 'painter')).personal, false, 'its embedding is forgotten');
 });
 
+test('the browser clears the store (or the user resets) while corrections are carried over to a new model: none comes back', async () => {
+  for (const interrupt of ['cleared', 'reset']) {
+    const store = memoryStore();
+    await store.replaceCorrections([{ mediaId: 'keep3', label: 'illustration', embedding: vector(3), modelVersion: 'old-model', time: 1, account: 'painter' }]);
+    let release;
+    const fetched = new Promise((resolve) => { release = resolve; });
+    const corrections = createCorrections({
+      store, getContract: async () => ({ ...contract, version: 'new-model' }), announce: () => {},
+      computeEmbedding: async () => { await fetched; return { ok: true, scores: SCREENSHOT, embedding: vector(3) }; },
+    });
+    assert.equal((await corrections.status()).carrying, 1, 'the carry-over started and waits for the image');
+    if (interrupt === 'cleared') store.clearedByBrowser();
+    else await corrections.reset();
+    release();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.deepEqual([...store.corrections.keys()], [], `${interrupt}: a cleared correction came back`);
+    assert.equal((await corrections.status()).count, 0);
+  }
+});
+
 test('a media judged before it was kept is judged again for its embedding; one that cannot be fetched is refused', async () => {
   const { corrections, store } = setUp({ fetchable: (id) => id !== 'gone1' });
   assert.equal((await corrections.correct({ mediaId: 'old2', label: 'photo', account: 'someone' })).ok, true);

@@ -155,7 +155,8 @@ def open_rgb(source, alpha_background=(255, 255, 255)) -> Image.Image:
     image = Image.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source)
     image = ImageOps.exif_transpose(image)
     # A grey or RGB PNG's tRNS colour key is transparency too (browsers and the core show those pixels
-    # as transparent); PIL only notes it in info, so it is made an alpha channel here.
+    # as transparent); PIL only notes it in info, so it is made an alpha channel here. Not for 16-bit
+    # RGB: PIL gives only 8 bits of its pixels, so its 16-bit key cannot be matched (no such file trains).
     key = image.info.get("transparency") if image.mode in ("L", "RGB", "I", "I;16", "I;16B", "I;16L") else None
     if image.mode in ("I", "I;16", "I;16B", "I;16L"):
         # 16-bit grey (PNG): PIL's conversion to 8 bits clips at 255 (nearly all white); the core, like

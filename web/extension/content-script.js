@@ -75,10 +75,10 @@ let settingsGeneration = 0;
 let answersInTime = 0; // requests answered before their timeout: a sign the classifier works
 // Failures of the classifier, the connection or the worker, not of the image: its cells show, and the
 // media is asked for again on the next page (a reload would too). An image's own failures (corrupt,
-// unsupported, too large, a URL that answers 404) are final. internal: a classifier worker that
-// crashed or anything unexpected in the extension; out_of_memory: the core restarts with fresh memory.
+// unsupported, too large, a URL that answers 404) are final, and so are internal and out_of_memory:
+// an image that crashes a classifier worker or the core would crash it again on every return.
 const PASSING_FAILURES = new Set(['timeout', 'offscreen_failed', 'no_model', 'inference_failed', 'fetch_failed',
-  'no_host_permission', 'extension_unreachable', 'no_answer', 'internal', 'out_of_memory']);
+  'no_host_permission', 'extension_unreachable', 'no_answer']);
 
 function failurePasses({ code, httpStatus }) {
   const refused = httpStatus >= 400 && httpStatus < 500 && httpStatus !== 408 && httpStatus !== 429;
@@ -432,8 +432,9 @@ function judgeAhead() {
       lookaheadInFlight -= 1;
       judgingAhead.delete(mediaId);
       // Kept for the media tab; a failure is simply asked for again there (its cells fail open then),
-      // unless the media tab was already waiting for this very answer (then it settles its cells).
-      if (answer.ok && !verdicts.has(mediaId)) verdicts.set(mediaId, { status: 'done', label: answer.label, hide: Boolean(answer.hide), scores: answer.scores, generation: askedUnder });
+      // unless the media tab was already waiting for this very answer (then it settles its cells). One
+      // decided before a settings change is not kept: the media tab looks it up (no new inference).
+      if (answer.ok && !verdicts.has(mediaId) && askedUnder === settingsGeneration) verdicts.set(mediaId, { status: 'done', label: answer.label, hide: Boolean(answer.hide), scores: answer.scores, generation: askedUnder });
       judgeAhead();
     });
   }

@@ -27,10 +27,14 @@ export function createCorrections({ getContract, computeEmbedding, announce, sto
   let storageError = null; // why corrections cannot be kept, for the popup
   let migrating = null;
   let refitting = null;
+  // Bumped whenever the stored corrections are replaced from outside a carry-over (cleared by the
+  // browser, reset, imported): a carry-over in flight then writes nothing back.
+  let storeEpoch = 0;
 
   // The browser cleared the store (or closed it on an error): the fitted layer and the corrections in
   // memory may be gone from disk, so they are read again on the next verdict, and pages re-decide.
   store.onClosed?.(() => {
+    storeEpoch += 1;
     const known = state;
     state = null;
     known?.then((s) => { if (s.corrections.length) announce(); }, () => {});
@@ -84,9 +88,11 @@ export function createCorrections({ getContract, computeEmbedding, announce, sto
    */
   function migrate(version) {
     migrating ??= (async () => {
+      const epoch = storeEpoch;
       const corrections = await store.listCorrections();
       for (const c of corrections.filter((r) => r.modelVersion !== version && !r.notCarried)) {
         const result = await computeEmbedding(c.mediaId).catch((error) => ({ ok: false, message: String(error?.message ?? error) }));
+        if (epoch !== storeEpoch) return; // the store was cleared, reset or replaced meanwhile: nothing to carry
         const next = result.ok && result.embedding
           ? { ...c, embedding: Float32Array.from(result.embedding), modelVersion: version }
           : { ...c, embedding: null, notCarried: true };
@@ -208,6 +214,7 @@ export function createCorrections({ getContract, computeEmbedding, announce, sto
 
   async function reset() {
     try {
+      storeEpoch += 1;
       await store.replaceCorrections([]);
       changed();
       return { ok: true };
@@ -254,6 +261,7 @@ export function createCorrections({ getContract, computeEmbedding, announce, sto
       const parsed = parseCorrectionsFile(text, { labels: contract.labels, dims });
       if (!parsed.ok) return parsed;
       const { kept, dropped } = boundCorrections([...(await store.listCorrections()), ...parsed.corrections]);
+      storeEpoch += 1;
       await store.replaceCorrections(kept);
       if (dropped.length) console.info(`${LOG} kept the latest ${MAX_CORRECTIONS} corrections; dropped the ${dropped.length} oldest`);
       changed();
