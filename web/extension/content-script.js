@@ -44,7 +44,7 @@ let judgingVideos = true; // settings.judgeVideos: video and GIF cells are judge
 let currentPath = location.pathname;
 
 // Verdicts by media key, for this page's lifetime: {status: 'pending'} | {status: 'done', label, hide,
-// scores} | {status: 'error', code, message}. X re-mounts cells while scrolling; the map makes a
+// scores, generation: the settings generation it was asked under} | {status: 'error', code, message}. X re-mounts cells while scrolling; the map makes a
 // re-mounted cell take its verdict in the same mutation callback, before it can paint.
 const verdicts = new Map();
 const revealed = new Set(); // media ids the user chose to show
@@ -286,11 +286,16 @@ function settle(mediaId, answer, askedUnder) {
   storeAnswer(mediaId, answer, askedUnder);
 }
 
+/** A judged media's entry in `verdicts`, from the worker's answer asked under settings generation `askedUnder`. */
+function doneVerdict(answer, askedUnder) {
+  return { status: 'done', label: answer.label, hide: Boolean(answer.hide), scores: answer.scores, generation: askedUnder };
+}
+
 /** askedUnder: the settingsGeneration the answer was asked under (older: asked for again). */
 function storeAnswer(mediaId, answer, askedUnder = settingsGeneration) {
   markOnce('first verdict');
   if (answer?.ok) {
-    verdicts.set(mediaId, { status: 'done', label: answer.label, hide: Boolean(answer.hide), scores: answer.scores, generation: askedUnder });
+    verdicts.set(mediaId, doneVerdict(answer, askedUnder));
     if (askedUnder < settingsGeneration) refreshJudgedVerdictsSoon();
   } else {
     const code = answer?.code ?? 'unknown';
@@ -434,7 +439,7 @@ function judgeAhead() {
       // Kept for the media tab; a failure is simply asked for again there (its cells fail open then),
       // unless the media tab was already waiting for this very answer (then it settles its cells). One
       // decided before a settings change is not kept: the media tab looks it up (no new inference).
-      if (answer.ok && !verdicts.has(mediaId) && askedUnder === settingsGeneration) verdicts.set(mediaId, { status: 'done', label: answer.label, hide: Boolean(answer.hide), scores: answer.scores, generation: askedUnder });
+      if (answer.ok && !verdicts.has(mediaId) && askedUnder === settingsGeneration) verdicts.set(mediaId, doneVerdict(answer, askedUnder));
       judgeAhead();
     });
   }
