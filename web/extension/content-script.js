@@ -44,8 +44,9 @@ let judgingVideos = true; // settings.judgeVideos: video and GIF cells are judge
 let currentPath = location.pathname;
 
 // Verdicts by media key, for this page's lifetime: {status: 'pending'} | {status: 'done', label, hide,
-// scores, generation: the settings generation it was asked under} | {status: 'error', code, message}. X re-mounts cells while scrolling; the map makes a
-// re-mounted cell take its verdict in the same mutation callback, before it can paint.
+// scores, generation (the settings generation it was asked under)} | {status: 'error', code, message}.
+// X re-mounts cells while scrolling; the map makes a re-mounted cell take its verdict in the same
+// mutation callback, before it can paint.
 const verdicts = new Map();
 const revealed = new Set(); // media ids the user chose to show
 let seenOnPage = new Set(); // media ids on the current page (counts are per page)
