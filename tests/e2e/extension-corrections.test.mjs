@@ -5,7 +5,8 @@
 // one "illustration: always show ones like this": it shows at once, the similar second one is
 // re-decided without being fetched again and shows too, both stay shown after a reload; a correction
 // on the cell whose image failed is refused with a message (reached by keyboard); the popup counts the
-// correction, refuses a junk import whole, exports it, and "Undo last" hides both again.
+// correction, refuses a junk import whole, exports it, and "Undo last" hides both again. An image whose
+// embedding the store pruned is judged again on the next visit, so the correction still reaches it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -131,6 +132,26 @@ test('corrections: "always show ones like this" shows the cell and a similar one
     assert.equal(now[first].state, 'visible');
     assert.equal(now[second].state, 'visible');
     assert.equal(now[first].label, 'illustration');
+
+    // 4b. The store prunes the second painting's embedding (it keeps the latest 5,000 judged images;
+    //     verdicts are remembered far longer): on the next visit it is judged again, which stores it,
+    //     and the correction reaches it still.
+    const storedMedia = (action, mediaId) => worker.evaluate(([what, id]) => new Promise((resolve, reject) => {
+      const request = indexedDB.open('illust-only-corrections');
+      request.onsuccess = () => {
+        const transaction = request.result.transaction('media', what === 'delete' ? 'readwrite' : 'readonly');
+        const done = transaction.objectStore('media')[what](id);
+        transaction.oncomplete = () => { request.result.close(); resolve(what === 'get' ? Boolean(done.result) : undefined); };
+        transaction.onerror = () => reject(transaction.error);
+      };
+      request.onerror = () => reject(request.error);
+    }), [action, mediaId]);
+    assert.equal(await storedMedia('get', second), true);
+    await storedMedia('delete', second);
+    await tab.reload();
+    now = await waitFor(judgedAll, 'the verdicts after the prune');
+    assert.equal(now[second].state, 'visible', 'the correction still reaches the pruned painting');
+    assert.equal(await storedMedia('get', second), true, 'judged again, its embedding is stored again');
 
     // 5. The popup: the count, a junk import refused whole, the export holds the correction.
     const tabId = await worker.evaluate(async () => (await chrome.tabs.query({ url: 'https://x.com/*' }))[0].id);

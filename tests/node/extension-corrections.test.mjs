@@ -25,6 +25,7 @@ function memoryStore() {
     putCorrection: async (r) => { corrections.set(r.mediaId, r); },
     deleteCorrections: async (ids) => { for (const id of ids) corrections.delete(id); },
     getMedia: async (id) => media.get(id),
+    mediaVersions: async (ids) => new Map(ids.filter((id) => media.has(id)).map((id) => [id, media.get(id).modelVersion])),
     mediaOfAccounts: async (accounts) => [...media.values()].filter((m) => accounts.has(m.account)),
     putMedia: async (r) => { media.set(r.mediaId, r); },
     clearMedia: async () => { media.clear(); },
@@ -253,4 +254,40 @@ test('an image from a private window (its embedding passed along, never stored) 
   assert.equal(adjusted.personal, true, 'with it: the correction applies');
   assert.ok(adjusted.scores.illustration > 0.5);
   assert.equal(await store.getMedia('m2'), undefined, 'and it is still not stored');
+});
+
+test('a corrected account\'s remembered images whose embeddings were pruned are named for judging again, and then follow the correction', async () => {
+  const { corrections, store } = setUp();
+  for (const id of ['m1', 'm2', 'm3']) await corrections.rememberMedia(id, { ok: true, scores: SCREENSHOT, embedding: vector(1) }, 'painter');
+  await corrections.rememberMedia('o1', { ok: true, scores: SCREENSHOT, embedding: vector(1) }, 'someone');
+  assert.deepEqual([...await corrections.lackingEmbeddings(['m1', 'm2', 'm3', 'm9'], 'painter')], [], 'no corrections: nothing to judge again');
+  await corrections.correct({ mediaId: 'm1', label: 'illustration', account: 'painter' });
+  // The store prunes m2 (its verdict stays remembered); m9 was remembered before images were kept.
+  store.media.delete('m2');
+  store.media.delete('o1');
+  assert.equal((await corrections.adjust('m2', SCREENSHOT, 'painter')).personal, false, 'without its embedding the correction cannot reach it');
+  assert.deepEqual([...await corrections.lackingEmbeddings(['m1', 'm2', 'm3', 'm9'], 'painter')].sort(), ['m2', 'm9'],
+    'the corrected image decides by its label and m3 is stored: only m2 and m9');
+  assert.deepEqual([...await corrections.lackingEmbeddings(['o1'], 'someone')], [], 'an account without corrections is not judged again');
+  assert.deepEqual([...await corrections.lackingEmbeddings(['m2'], null)], []);
+  // An image stored under an older model lacks a usable embedding too.
+  store.media.set('m3', { ...store.media.get('m3'), modelVersion: 'older' });
+  assert.deepEqual([...await corrections.lackingEmbeddings(['m3'], 'painter')], ['m3']);
+  // Judged again: stored, and an image whose write is still in flight is not named twice.
+  const writing = corrections.rememberMedia('m2', { ok: true, scores: SCREENSHOT, embedding: vector(1) }, 'painter');
+  assert.deepEqual([...await corrections.lackingEmbeddings(['m2'], 'painter')], [], 'being stored');
+  await writing;
+  assert.deepEqual([...await corrections.lackingEmbeddings(['m2'], 'painter')], []);
+  assert.equal((await corrections.adjust('m2', SCREENSHOT, 'painter')).personal, true, 'the correction reaches it again');
+});
+
+test('corrections made on an account named like an object property ("constructor", "__proto__") still apply', async () => {
+  for (const account of ['constructor', '__proto__']) {
+    const { corrections } = setUp();
+    for (const id of ['m1', 'm2']) await corrections.rememberMedia(id, { ok: true, scores: SCREENSHOT, embedding: vector(1) }, account);
+    assert.deepEqual(await corrections.correct({ mediaId: 'm1', label: 'illustration', account }), { ok: true, count: 1 });
+    assert.equal((await corrections.adjust('m2', SCREENSHOT, account)).personal, true, account);
+    assert.equal((await corrections.status()).ok, true, account);
+    assert.equal(corrections.storageError(), null, account);
+  }
 });

@@ -119,6 +119,14 @@ export function getMedia(mediaId) {
   return withStore('media', 'readonly', (store) => promisify(store.get(mediaId)));
 }
 
+/** The model version of each of these media ids' stored embedding; ids with none are left out. */
+export function mediaVersions(mediaIds) {
+  return withStore('media', 'readonly', async (store) => {
+    const records = await Promise.all(mediaIds.map((id) => promisify(store.get(id))));
+    return new Map(records.filter(Boolean).map((r) => [r.mediaId, r.modelVersion]));
+  });
+}
+
 /** The stored media of the given accounts (the personal layer's references). */
 export function mediaOfAccounts(accounts) {
   return withStore('media', 'readonly', async (store) => {

@@ -27,6 +27,7 @@ export function createCorrections({ getContract, computeEmbedding, announce, sto
   let storageError = null; // why corrections cannot be kept, for the popup
   let migrating = null;
   let refitting = null;
+  const storing = new Set(); // media ids whose scores and embedding are being written
   // Bumped whenever the stored corrections are replaced from outside a carry-over (cleared by the
   // browser, reset, imported): a carry-over in flight then writes nothing back.
   let storeEpoch = 0;
@@ -106,6 +107,7 @@ export function createCorrections({ getContract, computeEmbedding, announce, sto
   /** Keeps an image's scores and embedding (called for every fresh verdict). */
   async function rememberMedia(mediaId, result, account) {
     if (!result?.ok || !result.embedding) return;
+    storing.add(mediaId); // before the first await: a lookup meanwhile must not judge it again
     try {
       const contract = await getContract();
       await store.putMedia({
@@ -122,6 +124,32 @@ export function createCorrections({ getContract, computeEmbedding, announce, sto
       }
     } catch (error) {
       failed(error);
+    } finally {
+      storing.delete(mediaId);
+    }
+  }
+
+  /**
+   * Of these remembered media ids seen on `account`, those its corrections should decide but cannot:
+   * no embedding is stored for them under the current model. The store keeps the latest 5,000 judged
+   * images while verdicts are remembered ten times longer, so an account revisited after a long while
+   * (or judged before images were kept) has remembered verdicts without embeddings. The service worker
+   * judges these again, which stores them; the account's corrections then reach them and they count as
+   * its references again. Only accounts with corrections: elsewhere a correction moves near-duplicates
+   * alone, not worth judging every old image again. Empty when storage fails (nothing would be stored).
+   */
+  async function lackingEmbeddings(mediaIds, account) {
+    if (mediaIds.length === 0 || !ACCOUNT.test(account ?? '')) return new Set();
+    try {
+      const { layer, version, byMedia } = await current();
+      if (storageError || !layer.rowsByAccount?.[account]) return new Set();
+      const candidates = mediaIds.filter((id) => !byMedia.has(id) && !storing.has(id));
+      if (candidates.length === 0) return new Set();
+      const versions = await store.mediaVersions(candidates);
+      return new Set(candidates.filter((id) => versions.get(id) !== version));
+    } catch (error) {
+      failed(error);
+      return new Set();
     }
   }
 
@@ -272,5 +300,5 @@ export function createCorrections({ getContract, computeEmbedding, announce, sto
     }
   }
 
-  return { adjust, rememberMedia, correct, status, undo, reset, forgetMedia, exportFile, importFile, storageError: () => storageError };
+  return { adjust, rememberMedia, lackingEmbeddings, correct, status, undo, reset, forgetMedia, exportFile, importFile, storageError: () => storageError };
 }

@@ -107,6 +107,17 @@ async function rememberedValues(mediaIds, modelVersion, privateTab = false) {
   return found;
 }
 
+/**
+ * rememberedValues() less the images `account`'s corrections should decide but whose embeddings are no
+ * longer stored (corrections.js's lackingEmbeddings): those are judged again, which stores them.
+ */
+async function rememberedForAccount(mediaIds, modelVersion, privateTab, account) {
+  const found = await rememberedValues(mediaIds, modelVersion, privateTab);
+  const withoutEmbedding = [...found].filter(([, value]) => value.ok && !value.embedding).map(([mediaId]) => mediaId);
+  for (const mediaId of await corrections.lackingEmbeddings(withoutEmbedding, account)) found.delete(mediaId);
+  return found;
+}
+
 function forgetPrivateVerdicts() {
   privateEpoch += 1;
   privateCache.clear();
@@ -343,7 +354,7 @@ async function judgeThumbnail({ bytes, url }, lowPriority, privateTab) {
  * where it was seen; not from a private tab), and the personal layer is applied by the caller, after this.
  */
 async function scoresForMedia(mediaId, modelVersion, { lowPriority, supplied, account = null, privateTab = false }) {
-  const cached = (await rememberedValues([mediaId], modelVersion, privateTab)).get(mediaId);
+  const cached = (await rememberedForAccount([mediaId], modelVersion, privateTab, account)).get(mediaId);
   if (cached) return { ...cached, cached: true };
   const jobKey = privateTab ? `private ${mediaId}` : mediaId;
   if (inFlight.has(jobKey)) return inFlight.get(jobKey);
@@ -366,7 +377,8 @@ async function scoresForMedia(mediaId, modelVersion, { lowPriority, supplied, ac
       // A private tab's embedding stays with its verdict, in memory: the personal layer needs it.
       const entry = privateTab ? { ok: true, scores: result.scores, embedding: result.embedding } : { ok: true, scores: result.scores };
       remember(mediaId, entry, judgedBy, privateTab, epoch);
-      return { ...entry, ms: result.ms, width: result.width, height: result.height };
+      // The embedding goes to this verdict's personal layer as well: the store's copy may not be written yet.
+      return { ...entry, embedding: result.embedding, ms: result.ms, width: result.width, height: result.height };
     }
     const failure = { ok: false, code: result.code ?? 'classify_failed', message: result.message ?? 'the classifier failed',
       ...(result.httpStatus ? { httpStatus: result.httpStatus } : {}) };
@@ -425,7 +437,7 @@ async function lookUpVerdicts(mediaIds, { account = null, privateTab = false } =
   const ids = mediaIds.slice(0, MAX_LOOKUP_IDS).filter(isMediaKey); // media ids and poster keys; anything else is left out
   const [contract, settings] = await Promise.all([getContract(), getSettings()]);
   const verdicts = {};
-  const found = await rememberedValues(ids, contract.version, privateTab);
+  const found = await rememberedForAccount(ids, contract.version, privateTab, account);
   // Some must be judged: start the classifier now, before the content script asks (see settingsForPage).
   if (settings.enabled && found.size < ids.length) startClassifierEarly({ imagesWaiting: true });
   // The personal layer applies to remembered scores too (they are the model's own).

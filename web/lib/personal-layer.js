@@ -128,7 +128,9 @@ function* fitSteps(corrections, {
     }
     const fitted = {
       ...layer, margin, prototypes, prototypeLabels: Int32Array.from(usable, (u) => u.labelIndex),
-      prototypeAccounts: usable.map((u) => u.account), references: Object.fromEntries(byAccount), rowsByAccount: {},
+      prototypeAccounts: usable.map((u) => u.account),
+      // Keyed by account name without a prototype: X user names such as "constructor" are not Object's.
+      references: Object.assign(Object.create(null), Object.fromEntries(byAccount)), rowsByAccount: Object.create(null),
     };
     usable.forEach((u, row) => { if (u.account !== null) (fitted.rowsByAccount[u.account] ??= []).push(row); });
     // The account's images that the corrections themselves relabel stop speaking against them (a
