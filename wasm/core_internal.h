@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "illust_core.h"
 
@@ -19,10 +20,17 @@ Structure scan_structure(Format format, const uint8_t* data, size_t size, std::s
 // True when 0 < size < magic length and the bytes are a prefix of a decodable format's magic.
 bool is_truncated_magic(const uint8_t* data, size_t size);
 
-// Image size from the header alone (PNG IHDR, GIF logical screen, BMP info header, JPEG SOFn),
+// Image size from the header alone (PNG IHDR, GIF canvas (below), BMP info header, JPEG SOFn),
 // before stb_image runs, so the pixel cap can refuse an image with its size in the message even when
 // the rest of the header is unreadable. False when the header is too short or has no size.
 bool read_header_size(Format format, const uint8_t* data, size_t size, uint64_t* width, uint64_t* height);
+
+// GIF: the canvas its first frame is decoded on: the logical screen, grown to hold the first frame when
+// the frame reaches past it (some encoders write a 0x0 or too small screen; browsers and PIL, which
+// training reads with, show the frame, where stb_image refuses it). False when the header is too short.
+bool gif_canvas_size(const uint8_t* data, size_t size, uint32_t* width, uint32_t* height);
+// `data` itself, or a copy in *storage whose logical screen is gif_canvas_size's, for stb_image.
+const uint8_t* gif_with_first_frame_canvas(const uint8_t* data, size_t size, std::vector<uint8_t>* storage);
 
 // --- WebP, decoded by libwebp (webp_decode.cpp, the one file that includes it) ---
 struct WebpFeatures {

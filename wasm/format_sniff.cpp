@@ -4,6 +4,7 @@
 // chunks or blocks, before stb sees the data.
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "core_internal.h"
 
@@ -219,6 +220,30 @@ Structure scan_gif(const uint8_t* d, size_t n) {
   }
 }
 
+// The first image's right and bottom edges (its descriptor's left + width, top + height), found by the
+// same walk as scan_gif. False when the file ends or breaks before the descriptor.
+bool gif_first_frame_edges(const uint8_t* d, size_t n, uint32_t* right, uint32_t* bottom) {
+  if (n < 13) return false;
+  size_t pos = 13;
+  if (d[10] & 0x80) pos += 3u * (2u << (d[10] & 7));
+  for (;;) {
+    if (pos >= n) return false;
+    const uint8_t block = d[pos++];
+    if (block == 0x21) {
+      if (pos >= n) return false;
+      ++pos;
+      if (!skip_gif_sub_blocks(d, n, &pos)) return false;
+    } else if (block == 0x2C) {
+      if (n - pos < 9) return false;
+      *right = uint32_t(le16(d + pos)) + le16(d + pos + 4);
+      *bottom = uint32_t(le16(d + pos + 2)) + le16(d + pos + 6);
+      return true;
+    } else {
+      return false;
+    }
+  }
+}
+
 // BMP: uncompressed and bit-field BMPs must hold offset + stride * |height| bytes.
 Structure scan_bmp(const uint8_t* d, size_t n, std::string* problem) {
   if (n < 18) return Structure::truncated;
@@ -298,6 +323,30 @@ bool is_truncated_magic(const uint8_t* d, size_t n) {
   return false;
 }
 
+bool gif_canvas_size(const uint8_t* d, size_t n, uint32_t* width, uint32_t* height) {
+  if (n < 10) return false;
+  *width = le16(d + 6);
+  *height = le16(d + 8);
+  uint32_t right = 0, bottom = 0;
+  if (gif_first_frame_edges(d, n, &right, &bottom)) {
+    *width = std::max(*width, right);
+    *height = std::max(*height, bottom);
+  }
+  return true;
+}
+
+const uint8_t* gif_with_first_frame_canvas(const uint8_t* d, size_t n, std::vector<uint8_t>* storage) {
+  uint32_t w = 0, h = 0;
+  if (!gif_canvas_size(d, n, &w, &h) || (w == le16(d + 6) && h == le16(d + 8)) || w > 0xFFFF || h > 0xFFFF) return d;
+  storage->assign(d, d + n);
+  uint8_t* screen = storage->data() + 6;
+  screen[0] = uint8_t(w);
+  screen[1] = uint8_t(w >> 8);
+  screen[2] = uint8_t(h);
+  screen[3] = uint8_t(h >> 8);
+  return storage->data();
+}
+
 Structure scan_structure(Format format, const uint8_t* data, size_t size, std::string* problem) {
   switch (format) {
     case Format::jpeg: return scan_jpeg(data, size, problem);
@@ -316,11 +365,13 @@ bool read_header_size(Format format, const uint8_t* d, size_t n, uint64_t* width
       *width = be32(d + 16);
       *height = be32(d + 20);
       return true;
-    case Format::gif:  // logical screen size, which is what stb allocates for the first frame
-      if (n < 10) return false;
-      *width = le16(d + 6);
-      *height = le16(d + 8);
+    case Format::gif: {  // the canvas the first frame is decoded on (see gif_canvas_size)
+      uint32_t w = 0, h = 0;
+      if (!gif_canvas_size(d, n, &w, &h)) return false;
+      *width = w;
+      *height = h;
       return true;
+    }
     case Format::bmp: {
       if (n < 18) return false;
       const uint32_t header_size = le32(d + 14);

@@ -7,6 +7,7 @@
 #include <climits>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include <stb_image.h>
 
@@ -136,6 +137,8 @@ ProbeResult probe(const uint8_t* data, size_t size, const Limits& limits) {
   }
   if (size > size_t(INT_MAX))
     return failure<ProbeResult>(Status::too_large, "input too large: " + std::to_string(size) + " bytes (2 GiB at most)", format);
+  std::vector<uint8_t> grown_gif;
+  if (format == Format::gif) data = gif_with_first_frame_canvas(data, size, &grown_gif);
 
   auto too_large = [&](uint64_t w, uint64_t h) {
     return failure<ProbeResult>(Status::too_large, "image too large: " + std::to_string(w) + "x" + std::to_string(h) +
@@ -205,6 +208,9 @@ namespace {
 // conversion for JPEG only runs for 4-channel output, every alpha format needs 4 channels anyway,
 // and one pixel then fits one SIMD vector in the resize. decode_rgb compacts this to RGB.
 DecodeResult decode_rgbx(const uint8_t* data, size_t size, const DecodeOptions& options) {
+  // A GIF whose first frame reaches past its logical screen is decoded on a screen that holds it.
+  std::vector<uint8_t> grown_gif;
+  if (size >= 6 && sniff_format(data, size) == Format::gif) data = gif_with_first_frame_canvas(data, size, &grown_gif);
   const ProbeResult info = probe(data, size, options.limits);
   if (info.status != Status::ok) return failure<DecodeResult>(info.status, info.message, info.format);
   const Format format = info.format;
