@@ -32,6 +32,11 @@ bool gif_canvas_size(const uint8_t* data, size_t size, uint32_t* width, uint32_t
 // `data` itself, or a copy in *storage whose logical screen is gif_canvas_size's, for stb_image.
 const uint8_t* gif_with_first_frame_canvas(const uint8_t* data, size_t size, std::vector<uint8_t>* storage);
 
+// PNG: `data` itself, or, when its chunks end whole after image data but without IEND (a writer that
+// stopped early; browsers and PIL show such files), a copy in *storage with IEND appended. *size is the
+// returned bytes' length. An image cut inside its data stays truncated: stb then finds too few pixels.
+const uint8_t* png_with_end(const uint8_t* data, size_t size, std::vector<uint8_t>* storage, size_t* out_size);
+
 // --- WebP, decoded by libwebp (webp_decode.cpp, the one file that includes it) ---
 struct WebpFeatures {
   int width = 0, height = 0;  // the VP8X canvas, or the VP8/VP8L frame of a simple file

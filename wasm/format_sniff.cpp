@@ -347,6 +347,27 @@ const uint8_t* gif_with_first_frame_canvas(const uint8_t* d, size_t n, std::vect
   return storage->data();
 }
 
+const uint8_t* png_with_end(const uint8_t* d, size_t n, std::vector<uint8_t>* storage, size_t* size) {
+  *size = n;
+  bool seen_idat = false;
+  size_t pos = 8;
+  while (pos < n) {
+    if (n - pos < 8) return d;
+    const uint32_t len = be32(d + pos);
+    if (len > 0x7FFFFFFFu || std::memcmp(d + pos + 4, "IEND", 4) == 0) return d;
+    if (n - pos - 8 < uint64_t(len) + 4) return d;
+    seen_idat = seen_idat || std::memcmp(d + pos + 4, "IDAT", 4) == 0;
+    pos += 12 + size_t(len);
+  }
+  if (pos != n || !seen_idat) return d;
+  static const uint8_t iend[12] = {0, 0, 0, 0, 'I', 'E', 'N', 'D', 0xAE, 0x42, 0x60, 0x82};
+  storage->reserve(n + sizeof iend);
+  storage->assign(d, d + n);
+  storage->insert(storage->end(), iend, iend + sizeof iend);
+  *size = storage->size();
+  return storage->data();
+}
+
 Structure scan_structure(Format format, const uint8_t* data, size_t size, std::string* problem) {
   switch (format) {
     case Format::jpeg: return scan_jpeg(data, size, problem);

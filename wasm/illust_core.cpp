@@ -135,10 +135,12 @@ ProbeResult probe(const uint8_t* data, size_t size, const Limits& limits) {
     }
     return failure<ProbeResult>(Status::unsupported_format, message, format);
   }
-  if (size > size_t(INT_MAX))
+  if (size > size_t(INT_MAX) - 12)
     return failure<ProbeResult>(Status::too_large, "input too large: " + std::to_string(size) + " bytes (2 GiB at most)", format);
-  std::vector<uint8_t> grown_gif;
-  if (format == Format::gif) data = gif_with_first_frame_canvas(data, size, &grown_gif);
+  // As decode_rgbx() repairs them (it probes the repaired bytes, so this changes nothing there).
+  std::vector<uint8_t> repaired;
+  if (format == Format::gif) data = gif_with_first_frame_canvas(data, size, &repaired);
+  if (format == Format::png) data = png_with_end(data, size, &repaired, &size);
 
   auto too_large = [&](uint64_t w, uint64_t h) {
     return failure<ProbeResult>(Status::too_large, "image too large: " + std::to_string(w) + "x" + std::to_string(h) +
@@ -208,9 +210,13 @@ namespace {
 // conversion for JPEG only runs for 4-channel output, every alpha format needs 4 channels anyway,
 // and one pixel then fits one SIMD vector in the resize. decode_rgb compacts this to RGB.
 DecodeResult decode_rgbx(const uint8_t* data, size_t size, const DecodeOptions& options) {
-  // A GIF whose first frame reaches past its logical screen is decoded on a screen that holds it.
-  std::vector<uint8_t> grown_gif;
-  if (size >= 6 && sniff_format(data, size) == Format::gif) data = gif_with_first_frame_canvas(data, size, &grown_gif);
+  // A GIF whose first frame reaches past its logical screen is decoded on a screen that holds it; a PNG
+  // that ends without IEND after whole chunks gets one (probe() judges the same repaired bytes).
+  std::vector<uint8_t> repaired;
+  const Format sniffed = sniff_format(data, size);
+  if (sniffed == Format::gif) data = gif_with_first_frame_canvas(data, size, &repaired);
+  if (sniffed == Format::png) data = png_with_end(data, size, &repaired, &size);
+  const bool png_end_added = sniffed == Format::png && !repaired.empty();
   const ProbeResult info = probe(data, size, options.limits);
   if (info.status != Status::ok) return failure<DecodeResult>(info.status, info.message, info.format);
   const Format format = info.format;
@@ -244,6 +250,8 @@ DecodeResult decode_rgbx(const uint8_t* data, size_t size, const DecodeOptions& 
                                                         std::to_string(info.width) + "x" + std::to_string(info.height) +
                                                         " image holds",
                                    format);
+    if (!raw && png_end_added)  // cut at a chunk boundary inside its image data
+      return failure<DecodeResult>(Status::truncated, "truncated png: data ends before the image does (no IEND; " + stb_reason() + ")", format);
     if (!raw) {
       const std::string reason = stb_reason();
       const Status st = status_for_stb_reason(reason);

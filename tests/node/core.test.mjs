@@ -92,7 +92,7 @@ describe('fixtures through wasm', () => {
         if (entry.message_contains) assert.ok(result.message.includes(entry.message_contains), result.message);
         assert.match(result.message, /^[\x20-\x7e]+$/, `${entry.file}: message is not printable ASCII`);
       }
-      if (entry.code !== 'corrupt') assert.equal(core.probe(bytes).code, entry.code, entry.file);
+      if (entry.code !== 'corrupt' && !entry.decode_only) assert.equal(core.probe(bytes).code, entry.code, entry.file);
     }
     assert.equal(core.probe(fixture('magic.avif')).message, 'unsupported format: avif');
     assert.equal(core.probe(fixture('huge_30000x30000.png')).message, 'image too large: 30000x30000 exceeds 50 megapixels');
