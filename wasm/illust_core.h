@@ -78,7 +78,8 @@ struct ProbeResult {
 };
 
 // Reads the header only (plus a structural scan that spots truncated files); allocates no pixels.
-// Fails with the same codes decode would give for anything the header shows (format, size, truncation).
+// Fails with the same codes decode would give for anything the header shows (format, size, truncation;
+// a PNG cut at a chunk boundary inside its image data is found truncated by decode alone).
 ProbeResult probe(const uint8_t* data, size_t size, const Limits& limits = Limits{});
 
 struct DecodeOptions {
