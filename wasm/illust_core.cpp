@@ -250,11 +250,11 @@ DecodeResult decode_rgbx(const uint8_t* data, size_t size, const DecodeOptions& 
                                                         std::to_string(info.width) + "x" + std::to_string(info.height) +
                                                         " image holds",
                                    format);
-    if (!raw && png_end_added)  // cut at a chunk boundary inside its image data
-      return failure<DecodeResult>(Status::truncated, "truncated png: data ends before the image does (no IEND; " + stb_reason() + ")", format);
     if (!raw) {
       const std::string reason = stb_reason();
       const Status st = status_for_stb_reason(reason);
+      if (st == Status::corrupt && png_end_added)  // most likely cut at a chunk boundary inside its image data
+        return failure<DecodeResult>(Status::truncated, "truncated png: data ends before the image does (no IEND; " + reason + ")", format);
       return failure<DecodeResult>(st, std::string(st == Status::out_of_memory ? "out of memory decoding " : "corrupt ") +
                                            format_name(format) + ": " + reason,
                                    format);

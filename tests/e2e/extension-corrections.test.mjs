@@ -50,6 +50,7 @@ test('corrections: "always show ones like this" shows the cell and a similar one
   const page = readFileSync(path.join(root, 'tests', 'e2e', 'fixtures', 'x-media-tab.html'), 'utf8')
     .replace('/*CELL_BATCHES*/[]', JSON.stringify([cells]));
   const fetches = new Map(); // media id → how often the extension fetched it
+  const unavailable = new Set(); // media ids answered 404 for now
 
   const { chromium } = await import('playwright-core');
   const profile = mkdtempSync(path.join(os.tmpdir(), 'illust-only-corrections-'));
@@ -64,7 +65,7 @@ test('corrections: "always show ones like this" shows the cell and a similar one
       if (url.protocol === 'chrome-extension:') return route.continue();
       if (url.href.startsWith('https://x.com/somepainter/media')) return route.fulfill({ contentType: 'text/html; charset=utf-8', body: page });
       const id = url.host === 'pbs.twimg.com' && url.pathname.match(/^\/media\/([\w-]+)$/)?.[1];
-      if (id && media.has(id)) {
+      if (id && media.has(id) && !unavailable.has(id)) {
         if (route.request().serviceWorker()) fetches.set(id, (fetches.get(id) ?? 0) + 1);
         return route.fulfill({ contentType: 'image/jpeg', body: media.get(id).bytes });
       }
@@ -152,6 +153,17 @@ test('corrections: "always show ones like this" shows the cell and a similar one
     now = await waitFor(judgedAll, 'the verdicts after the prune');
     assert.equal(now[second].state, 'visible', 'the correction still reaches the pruned painting');
     assert.equal(await storedMedia('get', second), true, 'judged again, its embedding is stored again');
+    // Pruned again while its image cannot be fetched: the remembered verdict stands (not an error cell),
+    // and once the image loads again it is judged again and the correction reaches it.
+    await storedMedia('delete', second);
+    unavailable.add(second);
+    await tab.reload();
+    now = await waitFor(judgedAll, 'the verdicts with the pruned painting unavailable');
+    assert.equal(now[second].state, 'hidden', 'its remembered verdict (the correction needs its embedding)');
+    unavailable.delete(second);
+    await tab.reload();
+    now = await waitFor((s) => judgedAll(s) && s[second].state === 'visible', 'the pruned painting judged again once it loads');
+    assert.equal(await storedMedia('get', second), true);
 
     // 5. The popup: the count, a junk import refused whole, the export holds the correction.
     const tabId = await worker.evaluate(async () => (await chrome.tabs.query({ url: 'https://x.com/*' }))[0].id);

@@ -291,3 +291,25 @@ test('corrections made on an account named like an object property ("constructor
     assert.equal(corrections.storageError(), null, account);
   }
 });
+
+test('two overlapping writes of one image: it counts as being stored until the last is done', async () => {
+  const store = memoryStore();
+  const { corrections } = setUp({ store });
+  await corrections.rememberMedia('m1', { ok: true, scores: SCREENSHOT, embedding: vector(1) }, 'painter');
+  await corrections.correct({ mediaId: 'm1', label: 'illustration', account: 'painter' });
+  const release = [];
+  store.putMedia = (r) => new Promise((resolve) => release.push(() => { store.media.set(r.mediaId, r); resolve(); }));
+  const first = corrections.rememberMedia('m2', { ok: true, scores: SCREENSHOT, embedding: vector(1) }, 'painter');
+  const second = corrections.rememberMedia('m2', { ok: true, scores: SCREENSHOT, embedding: vector(1) }, 'painter');
+  while (release.length < 2) await new Promise((resolve) => setImmediate(resolve));
+  store.media.delete('m2');
+  release.shift()(); // the first write lands, and the store prunes it again at once
+  await first;
+  store.media.delete('m2');
+  assert.deepEqual([...await corrections.lackingEmbeddings(['m2'], 'painter')], [], 'the second write is still under way');
+  release.shift()();
+  await second;
+  assert.deepEqual([...await corrections.lackingEmbeddings(['m2'], 'painter')], []);
+  store.media.delete('m2');
+  assert.deepEqual([...await corrections.lackingEmbeddings(['m2'], 'painter')], ['m2'], 'no write under way: named again');
+});

@@ -27,7 +27,7 @@ export function createCorrections({ getContract, computeEmbedding, announce, sto
   let storageError = null; // why corrections cannot be kept, for the popup
   let migrating = null;
   let refitting = null;
-  const storing = new Set(); // media ids whose scores and embedding are being written
+  const storing = new Map(); // media id → how many writes of its scores and embedding are under way
   // Bumped whenever the stored corrections are replaced from outside a carry-over (cleared by the
   // browser, reset, imported): a carry-over in flight then writes nothing back.
   let storeEpoch = 0;
@@ -107,7 +107,7 @@ export function createCorrections({ getContract, computeEmbedding, announce, sto
   /** Keeps an image's scores and embedding (called for every fresh verdict). */
   async function rememberMedia(mediaId, result, account) {
     if (!result?.ok || !result.embedding) return;
-    storing.add(mediaId); // before the first await: a lookup meanwhile must not judge it again
+    storing.set(mediaId, (storing.get(mediaId) ?? 0) + 1); // before the first await: a lookup meanwhile must not judge it again
     try {
       const contract = await getContract();
       await store.putMedia({
@@ -125,7 +125,7 @@ export function createCorrections({ getContract, computeEmbedding, announce, sto
     } catch (error) {
       failed(error);
     } finally {
-      storing.delete(mediaId);
+      if (storing.get(mediaId) > 1) storing.set(mediaId, storing.get(mediaId) - 1); else storing.delete(mediaId);
     }
   }
 

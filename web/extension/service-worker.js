@@ -108,14 +108,19 @@ async function rememberedValues(mediaIds, modelVersion, privateTab = false) {
 }
 
 /**
- * rememberedValues() less the images `account`'s corrections should decide but whose embeddings are no
- * longer stored (corrections.js's lackingEmbeddings): those are judged again, which stores them.
+ * Takes out of `found` (rememberedValues()'s answer) the images `account`'s corrections should decide but
+ * whose embeddings are no longer stored (corrections.js's lackingEmbeddings): they are judged again,
+ * which stores them (a private tab keeps the embedding with its verdict, in memory). Returns them, so a
+ * judgement that fails falls back to the remembered verdict.
  */
-async function rememberedForAccount(mediaIds, modelVersion, privateTab, account) {
-  const found = await rememberedValues(mediaIds, modelVersion, privateTab);
+async function takeOutLackingEmbeddings(found, account) {
   const withoutEmbedding = [...found].filter(([, value]) => value.ok && !value.embedding).map(([mediaId]) => mediaId);
-  for (const mediaId of await corrections.lackingEmbeddings(withoutEmbedding, account)) found.delete(mediaId);
-  return found;
+  const lacking = new Map();
+  for (const mediaId of await corrections.lackingEmbeddings(withoutEmbedding, account)) {
+    lacking.set(mediaId, found.get(mediaId));
+    found.delete(mediaId);
+  }
+  return lacking;
 }
 
 function forgetPrivateVerdicts() {
@@ -354,7 +359,9 @@ async function judgeThumbnail({ bytes, url }, lowPriority, privateTab) {
  * where it was seen; not from a private tab), and the personal layer is applied by the caller, after this.
  */
 async function scoresForMedia(mediaId, modelVersion, { lowPriority, supplied, account = null, privateTab = false }) {
-  const cached = (await rememberedForAccount([mediaId], modelVersion, privateTab, account)).get(mediaId);
+  const found = await rememberedValues([mediaId], modelVersion, privateTab);
+  const lackingEmbedding = (await takeOutLackingEmbeddings(found, account)).get(mediaId);
+  const cached = found.get(mediaId);
   if (cached) return { ...cached, cached: true };
   const jobKey = privateTab ? `private ${mediaId}` : mediaId;
   if (inFlight.has(jobKey)) return inFlight.get(jobKey);
@@ -380,6 +387,8 @@ async function scoresForMedia(mediaId, modelVersion, { lowPriority, supplied, ac
       // The embedding goes to this verdict's personal layer as well: the store's copy may not be written yet.
       return { ...entry, embedding: result.embedding, ms: result.ms, width: result.width, height: result.height };
     }
+    // Judged again only for its embedding: a failure keeps the remembered verdict (nothing is remembered).
+    if (lackingEmbedding) return { ...lackingEmbedding, cached: true };
     const failure = { ok: false, code: result.code ?? 'classify_failed', message: result.message ?? 'the classifier failed',
       ...(result.httpStatus ? { httpStatus: result.httpStatus } : {}) };
     if (PERMANENT_FAILURES.has(failure.code)) remember(mediaId, failure, judgedBy, privateTab, epoch);
@@ -437,9 +446,11 @@ async function lookUpVerdicts(mediaIds, { account = null, privateTab = false } =
   const ids = mediaIds.slice(0, MAX_LOOKUP_IDS).filter(isMediaKey); // media ids and poster keys; anything else is left out
   const [contract, settings] = await Promise.all([getContract(), getSettings()]);
   const verdicts = {};
-  const found = await rememberedForAccount(ids, contract.version, privateTab, account);
+  const found = await rememberedValues(ids, contract.version, privateTab);
   // Some must be judged: start the classifier now, before the content script asks (see settingsForPage).
   if (settings.enabled && found.size < ids.length) startClassifierEarly({ imagesWaiting: true });
+  const allRemembered = found.size === ids.length;
+  if ((await takeOutLackingEmbeddings(found, account)).size > 0 && allRemembered && settings.enabled) startClassifierEarly({ imagesWaiting: true });
   // The personal layer applies to remembered scores too (they are the model's own).
   await Promise.all([...found].map(async ([mediaId, value]) => {
     verdicts[mediaId] = await verdictFor(mediaId, { ...value, cached: true }, contract, settings, account);
