@@ -32,6 +32,10 @@ bool gif_canvas_size(const uint8_t* data, size_t size, uint32_t* width, uint32_t
 // `data` itself, or a copy in *storage whose logical screen is gif_canvas_size's, for stb_image.
 const uint8_t* gif_with_first_frame_canvas(const uint8_t* data, size_t size, std::vector<uint8_t>* storage);
 
+// BMP: a 32-bit BI_RGB file's fourth byte is padding: browsers and PIL show it opaque, where stb_image
+// reads it as alpha whenever any pixel's is non-zero.
+bool bmp_alpha_ignored(const uint8_t* data, size_t size);
+
 // PNG: `data` itself, or, when its chunks end whole after image data but without IEND (a writer that
 // stopped early; browsers and PIL show such files), a copy in *storage with IEND appended. *size is the
 // returned bytes' length. An image cut inside its data stays truncated: stb then finds too few pixels.

@@ -347,6 +347,11 @@ const uint8_t* gif_with_first_frame_canvas(const uint8_t* d, size_t n, std::vect
   return storage->data();
 }
 
+bool bmp_alpha_ignored(const uint8_t* d, size_t n) {
+  if (n < 34 || le32(d + 14) < 40) return false;  // OS/2 headers have no compression field
+  return le16(d + 28) == 32 && le32(d + 30) == 0;  // 32 bits per pixel, BI_RGB
+}
+
 const uint8_t* png_with_end(const uint8_t* d, size_t n, std::vector<uint8_t>* storage, size_t* size) {
   *size = n;
   bool seen_idat = false;

@@ -262,7 +262,7 @@ DecodeResult decode_rgbx(const uint8_t* data, size_t size, const DecodeOptions& 
     pixels.reset(raw);  // stb allocates with malloc (STBI_MALLOC default), so free() releases it
     // PNG can carry transparency in tRNS that stb's header scan does not report, so every format that
     // can hold alpha is flattened (opaque pixels cost one compare); stb's JPEG output is always opaque.
-    has_alpha = format != Format::jpeg;
+    has_alpha = format != Format::jpeg && !(format == Format::bmp && bmp_alpha_ignored(data, size));
   }
   if (w <= 0 || h <= 0 || uint64_t(w) * uint64_t(h) > options.limits.max_pixels)
     return failure<DecodeResult>(Status::too_large, "image too large: " + std::to_string(w) + "x" + std::to_string(h) +
