@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tests.python._support import REPO_ROOT, TOOLS, require_data
+from tests.python._support import REPO_ROOT, TOOLS, require_data, spread_samples
 
 import illust_data
 import train
@@ -358,6 +358,28 @@ class PreprocessTest(unittest.TestCase):
         from PIL import UnidentifiedImageError
         with self.assertRaises(UnidentifiedImageError):
             illust_data.open_rgb(b"not an image at all")
+
+
+class FeatureCacheTest(unittest.TestCase):
+    def test_the_cache_is_written_to_disk_and_read_back_as_computed(self):
+        data_dir = require_data()
+        samples = spread_samples(illust_data.list_samples(data_dir), 3)
+        contract = base_contract()
+        with tempfile.TemporaryDirectory() as tmp:
+            cache_dir = Path(tmp)
+            # start 0: the whole network trains, so the cache holds each view's input pixels
+            built = train.cached_features(samples, new_model_from_nsfwjs(), 0, 1, 5, contract, cache_dir, batch=2)
+            self.assertEqual(built.shape, (2, 3, 3, 224, 224))
+            self.assertEqual(built.dtype, np.float16)
+            files = sorted(p.name for p in cache_dir.iterdir())
+            self.assertEqual(len(files), 1)
+            self.assertNotIn(".tmp", files[0])
+            for view in (0, 1):
+                expected = illust_data.pixels_to_tensor(np.stack([train.view_pixels(s, view, 5, contract) for s in samples]), contract)
+                np.testing.assert_array_equal(built[view], np.asarray(expected, dtype=np.float16))
+            self.assertFalse(np.array_equal(built[0], built[1]))  # view 1 is augmented
+            again = train.cached_features(samples, None, 0, 1, 5, contract, cache_dir)  # reused: no model needed
+            np.testing.assert_array_equal(again, built)
 
 
 class WeightAverageTest(unittest.TestCase):

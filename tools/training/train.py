@@ -172,6 +172,8 @@ def cached_features(samples, model: IllustOnlyNet, start: int, views: int, seed:
         log(f"cache: reusing {path}")
         return np.load(path, mmap_mode="r")
     backbone = model.backbone.eval()
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".tmp.npy")
     out = None
     started = time.time()
     for view in range(views + 1):
@@ -180,13 +182,16 @@ def cached_features(samples, model: IllustOnlyNet, start: int, views: int, seed:
             x = torch.from_numpy(data.pixels_to_tensor(np.stack([view_pixels(s, view, seed, contract, augmentation) for s in chunk]), contract))
             y = backbone(x) if start >= FEATURE_LAYERS else backbone.forward_prefix(x, start)
             if out is None:
-                out = np.zeros((views + 1, len(samples)) + tuple(y.shape[1:]), dtype=np.float16)
+                # Written straight to disk: a whole-network cache of many views (input pixels, 0.3 MB per
+                # view of an image) is larger than this machine's memory.
+                out = np.lib.format.open_memmap(partial, mode="w+", dtype=np.float16,
+                                                shape=(views + 1, len(samples)) + tuple(y.shape[1:]))
             out[view, first:first + len(chunk)] = y.numpy().astype(np.float16)
         log(f"cache: view {view}/{views} done ({time.time() - started:.0f} s)")
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    np.save(path.with_suffix(".tmp.npy"), out)
-    path.with_suffix(".tmp.npy").rename(path)
-    return out
+    out.flush()
+    del out
+    partial.rename(path)
+    return np.load(path, mmap_mode="r")
 
 
 # ---- training ------------------------------------------------------------------------------------
