@@ -29,17 +29,23 @@ bool read_header_size(Format format, const uint8_t* data, size_t size, uint64_t*
 // the frame reaches past it (some encoders write a 0x0 or too small screen; browsers and PIL, which
 // training reads with, show the frame, where stb_image refuses it). False when the header is too short.
 bool gif_canvas_size(const uint8_t* data, size_t size, uint32_t* width, uint32_t* height);
-// `data` itself, or a copy in *storage whose logical screen is gif_canvas_size's, for stb_image.
-const uint8_t* gif_with_first_frame_canvas(const uint8_t* data, size_t size, std::vector<uint8_t>* storage);
 
 // BMP: a 32-bit BI_RGB file's fourth byte is padding: browsers and PIL show it opaque, where stb_image
 // reads it as alpha whenever any pixel's is non-zero.
 bool bmp_alpha_ignored(const uint8_t* data, size_t size);
 
-// PNG: `data` itself, or, when its chunks end whole after image data but without IEND (a writer that
-// stopped early; browsers and PIL show such files), a copy in *storage with IEND appended. *size is the
-// returned bytes' length. An image cut inside its data stays truncated: stb then finds too few pixels.
-const uint8_t* png_with_end(const uint8_t* data, size_t size, std::vector<uint8_t>* storage, size_t* out_size);
+// Files stb_image refuses but browsers and PIL show, repaired on a copy before stb reads them:
+// - GIF: the logical screen grown to gif_canvas_size's;
+// - PNG: chunks that end whole after image data without IEND, or inside IEND (a writer that stopped
+//   early), get a whole IEND. One cut inside its image data stays truncated: stb finds too few pixels.
+struct RepairedBytes {
+  PixelBuffer bytes;  // null: nothing repaired (or out of memory)
+  size_t size = 0;
+  bool out_of_memory = false;
+};
+// `data` itself when nothing needs repair, else copy->bytes; copy->out_of_memory when the copy could not
+// be allocated.
+const uint8_t* repaired_for_stb(Format format, const uint8_t* data, size_t size, RepairedBytes* copy);
 
 // --- WebP, decoded by libwebp (webp_decode.cpp, the one file that includes it) ---
 struct WebpFeatures {

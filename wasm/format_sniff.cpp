@@ -3,6 +3,7 @@
 // with a grey bottom), so "truncated" must be decided by our own bounds-checked walk of the markers,
 // chunks or blocks, before stb sees the data.
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -253,8 +254,8 @@ Structure scan_bmp(const uint8_t* d, size_t n, std::string* problem) {
   uint32_t bpp, compression = 0;
   if (header_size == 12) {
     if (n < 26) return Structure::truncated;
-    width = int16_t(le16(d + 18));
-    height = int16_t(le16(d + 20));
+    width = le16(d + 18);  // unsigned in the OS/2 header (as stb and PIL read them)
+    height = le16(d + 20);
     bpp = le16(d + 24);
   } else if (header_size >= 40) {
     if (n < 34) return Structure::truncated;
@@ -335,28 +336,47 @@ bool gif_canvas_size(const uint8_t* d, size_t n, uint32_t* width, uint32_t* heig
   return true;
 }
 
-const uint8_t* gif_with_first_frame_canvas(const uint8_t* d, size_t n, std::vector<uint8_t>* storage) {
-  uint32_t w = 0, h = 0;
-  if (!gif_canvas_size(d, n, &w, &h) || (w == le16(d + 6) && h == le16(d + 8)) || w > 0xFFFF || h > 0xFFFF) return d;
-  storage->assign(d, d + n);
-  uint8_t* screen = storage->data() + 6;
-  screen[0] = uint8_t(w);
-  screen[1] = uint8_t(w >> 8);
-  screen[2] = uint8_t(h);
-  screen[3] = uint8_t(h >> 8);
-  return storage->data();
-}
 
 bool bmp_alpha_ignored(const uint8_t* d, size_t n) {
   if (n < 34 || le32(d + 14) < 40) return false;  // OS/2 headers have no compression field
   return le16(d + 28) == 32 && le32(d + 30) == 0;  // 32 bits per pixel, BI_RGB
 }
 
-const uint8_t* png_with_end(const uint8_t* d, size_t n, std::vector<uint8_t>* storage, size_t* size) {
-  *size = n;
+namespace {
+
+// A malloc'ed copy of the first `keep` bytes with `extra_size` bytes after them (as every big buffer
+// here: a failed allocation is a value, not an exception). Null when out of memory.
+uint8_t* copy_for_repair(const uint8_t* d, size_t keep, const uint8_t* extra, size_t extra_size, RepairedBytes* copy) {
+  copy->bytes.reset(static_cast<uint8_t*>(std::malloc(keep + extra_size)));
+  if (!copy->bytes) {
+    copy->out_of_memory = true;
+    return nullptr;
+  }
+  std::memcpy(copy->bytes.get(), d, keep);
+  if (extra_size) std::memcpy(copy->bytes.get() + keep, extra, extra_size);
+  copy->size = keep + extra_size;
+  return copy->bytes.get();
+}
+
+const uint8_t* gif_with_first_frame_canvas(const uint8_t* d, size_t n, RepairedBytes* copy) {
+  uint32_t w = 0, h = 0;
+  if (!gif_canvas_size(d, n, &w, &h) || (w == le16(d + 6) && h == le16(d + 8)) || w > 0xFFFF || h > 0xFFFF) return d;
+  uint8_t* screen = copy_for_repair(d, n, nullptr, 0, copy);
+  if (!screen) return nullptr;
+  screen[6] = uint8_t(w);
+  screen[7] = uint8_t(w >> 8);
+  screen[8] = uint8_t(h);
+  screen[9] = uint8_t(h >> 8);
+  return screen;
+}
+
+const uint8_t* png_with_end(const uint8_t* d, size_t n, RepairedBytes* copy) {
+  static const uint8_t iend[12] = {0, 0, 0, 0, 'I', 'E', 'N', 'D', 0xAE, 0x42, 0x60, 0x82};
   bool seen_idat = false;
   size_t pos = 8;
   while (pos < n) {
+    // Cut inside IEND itself (its length, type or CRC): the same as no IEND at all.
+    if (n - pos < sizeof iend && seen_idat && std::memcmp(d + pos, iend, n - pos) == 0) break;
     if (n - pos < 8) return d;
     const uint32_t len = be32(d + pos);
     if (len > 0x7FFFFFFFu || std::memcmp(d + pos + 4, "IEND", 4) == 0) return d;
@@ -364,13 +384,16 @@ const uint8_t* png_with_end(const uint8_t* d, size_t n, std::vector<uint8_t>* st
     seen_idat = seen_idat || std::memcmp(d + pos + 4, "IDAT", 4) == 0;
     pos += 12 + size_t(len);
   }
-  if (pos != n || !seen_idat) return d;
-  static const uint8_t iend[12] = {0, 0, 0, 0, 'I', 'E', 'N', 'D', 0xAE, 0x42, 0x60, 0x82};
-  storage->reserve(n + sizeof iend);
-  storage->assign(d, d + n);
-  storage->insert(storage->end(), iend, iend + sizeof iend);
-  *size = storage->size();
-  return storage->data();
+  if (pos > n || !seen_idat) return d;
+  return copy_for_repair(d, pos, iend, sizeof iend, copy);
+}
+
+}  // namespace
+
+const uint8_t* repaired_for_stb(Format format, const uint8_t* data, size_t size, RepairedBytes* copy) {
+  if (format == Format::gif) return gif_with_first_frame_canvas(data, size, copy);
+  if (format == Format::png) return png_with_end(data, size, copy);
+  return data;
 }
 
 Structure scan_structure(Format format, const uint8_t* data, size_t size, std::string* problem) {

@@ -138,9 +138,10 @@ ProbeResult probe(const uint8_t* data, size_t size, const Limits& limits) {
   if (size > size_t(INT_MAX) - 12)
     return failure<ProbeResult>(Status::too_large, "input too large: " + std::to_string(size) + " bytes (2 GiB at most)", format);
   // As decode_rgbx() repairs them (it probes the repaired bytes, so this changes nothing there).
-  std::vector<uint8_t> repaired;
-  if (format == Format::gif) data = gif_with_first_frame_canvas(data, size, &repaired);
-  if (format == Format::png) data = png_with_end(data, size, &repaired, &size);
+  RepairedBytes repaired;
+  data = repaired_for_stb(format, data, size, &repaired);
+  if (repaired.out_of_memory) return failure<ProbeResult>(Status::out_of_memory, "out of memory copying the file to repair it", format);
+  if (repaired.bytes) size = repaired.size;
 
   auto too_large = [&](uint64_t w, uint64_t h) {
     return failure<ProbeResult>(Status::too_large, "image too large: " + std::to_string(w) + "x" + std::to_string(h) +
@@ -211,12 +212,13 @@ namespace {
 // and one pixel then fits one SIMD vector in the resize. decode_rgb compacts this to RGB.
 DecodeResult decode_rgbx(const uint8_t* data, size_t size, const DecodeOptions& options) {
   // A GIF whose first frame reaches past its logical screen is decoded on a screen that holds it; a PNG
-  // that ends without IEND after whole chunks gets one (probe() judges the same repaired bytes).
-  std::vector<uint8_t> repaired;
+  // that ends without IEND (or inside it) after whole chunks gets one (probe() judges the same repaired bytes).
+  RepairedBytes repaired;
   const Format sniffed = sniff_format(data, size);
-  if (sniffed == Format::gif) data = gif_with_first_frame_canvas(data, size, &repaired);
-  if (sniffed == Format::png) data = png_with_end(data, size, &repaired, &size);
-  const bool png_end_added = sniffed == Format::png && !repaired.empty();
+  data = repaired_for_stb(sniffed, data, size, &repaired);
+  if (repaired.out_of_memory) return failure<DecodeResult>(Status::out_of_memory, "out of memory copying the file to repair it", sniffed);
+  if (repaired.bytes) size = repaired.size;
+  const bool png_end_added = sniffed == Format::png && repaired.bytes;
   const ProbeResult info = probe(data, size, options.limits);
   if (info.status != Status::ok) return failure<DecodeResult>(info.status, info.message, info.format);
   const Format format = info.format;

@@ -14,6 +14,7 @@
 // what the heap held before (fuzzer-found; tests/native/test_errors.cpp). The zeroing was within noise
 // in a native A/B over 200 real JPEGs, with identical tensors.
 // Every block also obeys the decode's allocation budget (see StbAllocationBudget in core_internal.h).
+#include <climits>
 #include <cstdlib>
 
 #include "core_internal.h"
@@ -74,7 +75,13 @@ int stb_info_for_format(Format format, const uint8_t* data, int len, int* x, int
     case Format::jpeg: return stbi__jpeg_info(&s, x, y, comp);
     case Format::png: return stbi__png_info(&s, x, y, comp);
     case Format::gif: return stbi__gif_info(&s, x, y, comp);
-    case Format::bmp: return stbi__bmp_info(&s, x, y, comp);
+    case Format::bmp: {
+      // stb's BMP header reader leaves a top-down file's height negative (its loader takes the absolute
+      // value); INT_MIN stays negative and is refused.
+      const int found = stbi__bmp_info(&s, x, y, comp);
+      if (found && y && *y < 0 && *y != INT_MIN) *y = -*y;
+      return found;
+    }
     default: return stbi__err("unsupported format", "not a format this core decodes");
   }
 }
