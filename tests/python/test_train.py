@@ -382,6 +382,12 @@ class FeatureCacheTest(unittest.TestCase):
             np.testing.assert_array_equal(again, built)
 
 
+class HeapTest(unittest.TestCase):
+    def test_glibc_accepts_keeping_freed_memory_in_the_heap(self):
+        # Debian's glibc takes all three settings (a value it refused would leave steps twice as slow).
+        self.assertTrue(train.keep_freed_memory_in_heap())
+
+
 class WeightAverageTest(unittest.TestCase):
     def test_mean_of_the_states_in_their_own_dtypes(self):
         from train import WeightAverage
