@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <vector>
 
 #include "core_internal.h"
 
@@ -335,7 +334,6 @@ bool gif_canvas_size(const uint8_t* d, size_t n, uint32_t* width, uint32_t* heig
   }
   return true;
 }
-
 
 bool bmp_alpha_ignored(const uint8_t* d, size_t n) {
   if (n < 34 || le32(d + 14) < 40) return false;  // OS/2 headers have no compression field

@@ -335,8 +335,10 @@ test('after a settings change, media the worker no longer remembers are judged a
   assert.equal(photo.dataset.illustOnlyState, 'hidden');
 });
 
+// Alice0's verdict once "Hide photos" is unticked: a photo, shown.
+const photoNowShown = { ok: true, mediaId: 'Alice0', label: 'photo', hide: false, scores: { illustration: 0.1, screenshot: 0.1, photo: 0.8 } };
+
 test('a settings change made while the page is off its media tab applies when the user comes back, to cells judged on the media tab and to posts judged ahead on the profile', async (t) => {
-  const photoNowShown = { ok: true, mediaId: 'Alice0', label: 'photo', hide: false, scores: { illustration: 0.1, screenshot: 0.1, photo: 0.8 } };
   // On the media tab, then a photo opened (the page is off its media tab), "Hide photos" unticked, back.
   const userSettings = {};
   const page = startPage('/alice/media', { userSettings });
@@ -383,7 +385,7 @@ test('a post judged ahead on the profile and answered after a settings change th
   await page.onScreen(post); // judged ahead, in flight
   assert.equal(page.classifyRequests().length, 1);
   userSettings.hidePhotos = false;
-  page.remembered.Alice0 = { ok: true, mediaId: 'Alice0', label: 'photo', hide: false, scores: { illustration: 0.1, screenshot: 0.1, photo: 0.8 } };
+  page.remembered.Alice0 = photoNowShown;
   await page.settingsChanged();
   await page.navigate('/alice/media'); // X has not drawn the grid yet
   await page.answerPhoto('Alice0'); // decided before the change reached the worker
@@ -402,7 +404,7 @@ test('a verdict asked before a settings change and answered after it is asked fo
   const photo = photoCell('alice', 1000, 'Alice0');
   await page.show(photo); // being judged with "Hide photos" on
   userSettings.hidePhotos = false;
-  page.remembered.Alice0 = { ok: true, mediaId: 'Alice0', label: 'photo', hide: false, scores: { illustration: 0.1, screenshot: 0.1, photo: 0.8 } };
+  page.remembered.Alice0 = photoNowShown;
   await page.settingsChanged();
   await page.answerPhoto('Alice0'); // decided under the old settings, answered after the change
   await wait(5);
