@@ -412,11 +412,11 @@ def keep_freed_memory_in_heap() -> bool:
     the kernel. Keeping freed memory in the heap for reuse halves a whole-network step on 2 cores (same
     numbers: where memory comes from changes no arithmetic). False where libc has no mallopt."""
     try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):  # no libc.so.6, or one without mallopt (musl)
         return False
     M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3
-    return all(libc.mallopt(option, ctypes.c_int(value)) == 1 for option, value in
+    return all(mallopt(option, ctypes.c_int(value)) == 1 for option, value in
                ((M_MMAP_THRESHOLD, 2**31 - 1), (M_TRIM_THRESHOLD, 2**31 - 1), (M_TOP_PAD, 2**30)))
 
 
