@@ -6,7 +6,8 @@
 // that nothing from it is written to disk. The first launch:
 //  1. The build: the Firefox manifest (gecko id, event page, no offscreen permission, same hosts, CSP).
 //  2. Host permissions withheld (as a user may leave them in Firefox): the media tab shows as it is,
-//     nothing is fetched; the popup says so and its button asks (permissions.request from the click).
+//     nothing is fetched; the popup says so and its button asks (permissions.request from the click);
+//     the tab open meanwhile gets no content script, so the popup for it offers to reload it.
 //  3. Granted: verdicts match the same model run in Node, screenshots and photos hidden, illustrations
 //     visible, no cell painted before its verdict, a corrupt image and a request that never answers
 //     (short verdict timeout) fail open with their reason in the console, cells appended by infinite
@@ -161,8 +162,23 @@ test('Firefox build: manifest, permissions asked for in the popup, and on an X m
       };
       requestAnimationFrame(check);
     }, PICTURE_SELECTOR);
-    // Not until "load": the never-answered image keeps the page loading.
-    await page.reload({ waitUntil: 'domcontentloaded' });
+    // The X tab was open before the grant, and Firefox injects content scripts only into pages loaded
+    // after it: the popup for that tab says so, and its button reloads the tab (not until "load": the
+    // never-answered image keeps the page loading).
+    const xTabId = await popup.evaluate(async () => (await chrome.tabs.query({ url: 'https://x.com/*' }))[0]?.id);
+    const reloadPopup = await fx.openExtensionPage(`popup.html?tab=${xTabId}`);
+    await reloadPopup.waitForSelector('#reload-note:not([hidden])');
+    assert.equal(await reloadPopup.$eval('#page-note', (e) => e.hidden), true, 'the reload note, not "open a media tab"');
+    assert.equal(await page.evaluate(() => document.documentElement.hasAttribute('data-illust-only-active')), false, 'not running before the reload');
+    await reloadPopup.click('#reload-tab');
+    for (const deadline = Date.now() + 30000; ;) {
+      if (await page.evaluate(() => document.documentElement.hasAttribute('data-illust-only-active')).catch(() => false)) break;
+      assert.ok(Date.now() < deadline, 'the reloaded tab runs the content script');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    await reloadPopup.waitForSelector('#counts:not([hidden])');
+    assert.equal(await reloadPopup.$eval('#reload-note', (e) => e.hidden), true, 'the note goes once the tab runs Illust Only');
+    await reloadPopup.close();
     const ids0 = batch0.map((c) => c.mediaId);
     assertVerdicts(await waitForStates(ids0, (s) => s.state !== null && s.state !== 'pending', 'the first batch judged or given up on'), ids0);
     const [corruptId, hangId] = ids0.slice(-2);

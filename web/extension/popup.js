@@ -46,14 +46,23 @@ function showThreshold(strictness) {
     : '';
 }
 
+// An X page whose tab has no content script must be reloaded to get one: it was opened before the
+// access to X was allowed (Firefox injects content scripts into pages loaded after the grant only), or
+// before the extension was installed or updated.
+const X_PAGE = /^https:\/\/(x|twitter)\.com\//;
+
 async function refreshPage(tabId) {
   let stats = null;
+  let needsReload = false;
   if (tabId !== null) {
-    // No content script on that tab (not X, or opened before install) → no answer; that is fine.
+    // No content script on that tab (not X, or opened before install or before access) → no answer.
     stats = await chrome.tabs.sendMessage(tabId, { type: MSG.GET_PAGE_STATS }).catch(() => null);
+    // The tab's URL is readable only with access to it: without, the access section asks first.
+    if (!stats) needsReload = X_PAGE.test((await chrome.tabs.get(tabId).catch(() => null))?.url ?? '');
   }
   const active = Boolean(stats?.active);
-  $('page-note').hidden = active;
+  $('reload-note').hidden = !needsReload;
+  $('page-note').hidden = active || needsReload;
   $('counts').hidden = !active;
   $('reveal-all').hidden = !active || !(stats.hidden > 0);
   if (active) for (const key of ['judged', 'hidden', 'errors']) $(key).textContent = String(stats[key]);
@@ -106,6 +115,10 @@ async function main() {
   refreshAccess();
 
   const tabId = await targetTabId();
+  $('reload-tab').addEventListener('click', () => {
+    $('reload-note').hidden = true; // until the reloaded page's content script answers
+    chrome.tabs.reload(tabId).catch((error) => console.warn('Illust Only: cannot reload the tab:', error));
+  });
   $('reveal-all').addEventListener('click', async () => {
     await chrome.tabs.sendMessage(tabId, { type: MSG.REVEAL_ALL }).catch(() => null);
     refreshPage(tabId);
