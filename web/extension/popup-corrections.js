@@ -59,7 +59,20 @@ $('export-corrections').addEventListener('click', async () => {
   setTimeout(() => URL.revokeObjectURL(url), 10000);
   say(`Exported ${answer.count} correction${answer.count === 1 ? '' : 's'}`);
 });
-$('import-corrections').addEventListener('click', () => $('import-file').click());
+// Firefox closes its toolbar popup when a file picker opens (bugzilla.mozilla.org 1292701), and the
+// chosen file never arrives. There, Import… opens this page in a tab (for the same X tab), where the
+// picker works; tabs.getCurrent() is a tab there and nothing in a popup.
+let pickerClosesPopup = false;
+if (chrome.runtime.getURL('').startsWith('moz-extension:')) {
+  chrome.tabs.getCurrent().then((tab) => { pickerClosesPopup = !tab; }, () => {});
+}
+$('import-corrections').addEventListener('click', async () => {
+  if (!pickerClosesPopup) { $('import-file').click(); return; }
+  const [tab] = await chrome.tabs.query({ active: true, currentWindow: true }).catch(() => []);
+  await chrome.tabs.create({ url: chrome.runtime.getURL(`popup.html?${tab?.id ? `tab=${tab.id}&` : ''}import`) });
+  window.close();
+});
+if (new URLSearchParams(location.search).has('import')) say('Choose the file to import with Import…');
 $('import-file').addEventListener('change', async () => {
   const file = $('import-file').files?.[0];
   $('import-file').value = '';

@@ -1,0 +1,83 @@
+// The popup's corrections section (web/extension/popup-corrections.js) on a small fake page, with the
+// extension APIs stood in for: what its Import… button does in Chromium's popup, in Firefox's toolbar
+// popup (which Firefox closes when a file picker opens, so the chosen file would never arrive) and in
+// the popup page opened as a tab.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { MSG } from '../../web/extension/messages.js';
+
+const IDS = ['corrections-message', 'corrections-count', 'undo-correction', 'reset-corrections', 'export-corrections',
+  'import-corrections', 'import-file'];
+
+/** A page holding the section's elements; element.click() runs its click listeners (an input's opens no picker: it is counted). */
+function fakePage() {
+  const elements = new Map();
+  for (const id of IDS) {
+    const listeners = new Map();
+    const element = {
+      id, textContent: '', disabled: false, hidden: false, value: '', files: null, clicks: 0,
+      classList: { toggle() {} },
+      addEventListener: (type, listener) => listeners.set(type, [...(listeners.get(type) ?? []), listener]),
+      dispatch: async (type) => { for (const listener of listeners.get(type) ?? []) await listener({ type }); },
+      click() { element.clicks += 1; return element.dispatch('click'); },
+    };
+    elements.set(id, element);
+  }
+  return { getElementById: (id) => elements.get(id), body: { append() {} }, createElement: () => ({ click() {}, remove() {} }) };
+}
+
+/**
+ * Loads popup-corrections.js afresh on a fake page: `extensionUrl` names the browser ('chrome-extension://…'
+ * or 'moz-extension://…'), `currentTab` is what tabs.getCurrent() gives (undefined in a toolbar popup).
+ */
+async function loadPopup({ extensionUrl, currentTab, search = '' }, name) {
+  const page = fakePage();
+  const created = [];
+  let closed = false;
+  globalThis.document = page;
+  globalThis.location = { search };
+  globalThis.window = { close: () => { closed = true; } };
+  globalThis.setInterval = () => 0; // the section's 1 s poll is not wanted here
+  globalThis.chrome = {
+    runtime: {
+      getURL: (p) => `${extensionUrl}${p}`,
+      sendMessage: async (message) => (message.type === MSG.GET_CORRECTIONS ? { ok: true, count: 0, learned: 0 } : { ok: true, imported: 1, count: 1 }),
+    },
+    tabs: {
+      getCurrent: async () => currentTab,
+      query: async () => [{ id: 7 }],
+      create: async (options) => { created.push(options); return { id: 8 }; },
+    },
+  };
+  await import(`../../web/extension/popup-corrections.js?${name}`);
+  await new Promise((resolve) => setTimeout(resolve, 10)); // its start-up questions answered
+  return { $: (id) => page.getElementById(id), created, closed: () => closed };
+}
+
+test('Import… opens the file picker in Chromium\'s popup and in a tab, where the picker leaves the page open', async () => {
+  for (const [name, options] of Object.entries({
+    chromium: { extensionUrl: 'chrome-extension://id/', currentTab: undefined },
+    firefoxTab: { extensionUrl: 'moz-extension://uuid/', currentTab: { id: 8 } },
+  })) {
+    const popup = await loadPopup(options, name);
+    await popup.$('import-corrections').click();
+    assert.equal(popup.$('import-file').clicks, 1, `${name}: the file picker opens`);
+    assert.deepEqual(popup.created, [], `${name}: no tab opened`);
+    assert.equal(popup.closed(), false);
+  }
+});
+
+test('Import… in Firefox\'s toolbar popup (which a file picker would close, losing the file) opens the popup page in a tab instead, for the tab the popup was about', async () => {
+  const popup = await loadPopup({ extensionUrl: 'moz-extension://uuid/', currentTab: undefined }, 'firefoxPopup');
+  await popup.$('import-corrections').click();
+  assert.equal(popup.$('import-file').clicks, 0, 'no file picker in the popup');
+  assert.deepEqual(popup.created, [{ url: 'moz-extension://uuid/popup.html?tab=7&import' }]);
+  assert.equal(popup.closed(), true, 'the popup closes: the tab takes over');
+});
+
+test('the popup page opened for an import says how to go on', async () => {
+  const popup = await loadPopup({ extensionUrl: 'moz-extension://uuid/', currentTab: { id: 8 }, search: '?tab=7&import' }, 'importTab');
+  assert.match(popup.$('corrections-message').textContent, /Import…/);
+  await popup.$('import-corrections').click();
+  assert.equal(popup.$('import-file').clicks, 1, 'the picker opens in the tab');
+});
