@@ -18,7 +18,8 @@
 //     is requested from any host but X's; the classifier is released when the last X tab closes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -344,5 +345,41 @@ test('Firefox private window (add-on allowed there in about:addons): verdicts ju
     assert.equal(await storedMedia(), ids.length, 'a normal window\'s images are kept for corrections');
   } finally {
     await fx.close();
+  }
+});
+
+test('Firefox event page kept awake while it owes verdicts: a cold model load and a queue longer than the idle timeout still judge every cell', { skip: missingPrerequisite() ?? false, timeout: 300000 }, async () => {
+  const { default: build } = await import(pathToFileURL(path.join(root, 'tools', 'build', 'extension.mjs')).href);
+  await build({ root, log: () => {} });
+  // Firefox suspends an idle event page after extensions.background.idle.timeout (30 s; 1.5 s here) even
+  // while answers are owed. A copy of the build pings at 0.4 s instead of 10 s, the same ratio squeezed.
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'illust-only-ff-awake-'));
+  const awakeDir = path.join(dir, 'extension');
+  cpSync(extensionDir, awakeDir, { recursive: true });
+  const host = path.join(awakeDir, 'classifier-host-in-page.js');
+  const source = readFileSync(host, 'utf8');
+  assert.match(source, /const KEEP_AWAKE_EVERY_MS = \d+;/, 'the background page keeps itself awake on a timer');
+  writeFileSync(host, source.replace(/const KEEP_AWAKE_EVERY_MS = \d+;/, 'const KEEP_AWAKE_EVERY_MS = 400;'));
+  const { byClass } = await pickImages({ illustration: 6, screenshot: 6, photo: 6 });
+  const media = new Map();
+  const cells = addCells(media, [...byClass('illustration'), ...byClass('screenshot'), ...byClass('photo')], ['both', 'img', 'background']);
+  const ids = cells.map((c) => c.mediaId);
+  const fixture = readFileSync(path.join(root, 'tests', 'e2e', 'fixtures', 'x-media-tab.html'), 'utf8')
+    .replace('/*CELL_BATCHES*/[]', JSON.stringify([cells]));
+  const fx = await launchFirefoxWithExtension({ extensionDir: awakeDir, answer: answerer({ pages: { '/someartist/media': fixture }, media, mediaRequests: [] }),
+    prefs: { 'extensions.background.idle.timeout': 1500 } });
+  try {
+    const page = await fx.browser.newPage();
+    const consoleLines = [];
+    page.on('console', (message) => consoleLines.push(message.text()));
+    await new Promise((resolve) => setTimeout(resolve, 4000)); // the event page goes idle and is suspended
+    await page.goto('https://x.com/someartist/media', { waitUntil: 'domcontentloaded' });
+    const probe = pageProbe(page, media, consoleLines);
+    // Without the pings the page is suspended during the model load: most cells end 'error'
+    // (extension_unreachable: Receiving end does not exist).
+    probe.assertVerdicts(await probe.waitForStates(ids, (s) => s.state !== null && s.state !== 'pending', 'every cell judged or given up on'), ids);
+  } finally {
+    await fx.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 
 import { FIREFOX_ADDON_ID, FIREFOX_MIN_VERSION, firefoxManifest } from '../../tools/build/extension.mjs';
 import { classifierLabel } from '../../web/extension/classifier-label.js';
-import { answerWithin } from '../../web/extension/classifier-host-in-page.js';
+import { answerWithin, keepAwakeWhile } from '../../web/extension/classifier-host-in-page.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const chromium = JSON.parse(readFileSync(path.join(root, 'web', 'extension', 'manifest.json'), 'utf8'));
@@ -45,4 +45,26 @@ test('Firefox classifier host: a classify that never answers becomes a failure v
   assert.ok(Date.now() - started >= 45);
   assert.deepEqual(await answerWithin(Promise.resolve({ ok: true, scores: {} }), 50), { ok: true, scores: {} });
   assert.deepEqual(await answerWithin(Promise.reject(new Error('boom')), 50), { ok: false, code: 'internal', message: 'boom' });
+});
+
+test('Firefox classifier host: while work is in flight the event page is kept awake by a parent call on a timer, and only then', async () => {
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+  let pings = 0;
+  const options = { every: 20, ping: async () => { pings += 1; } };
+  let finishFirst;
+  const first = keepAwakeWhile(new Promise((resolve) => { finishFirst = resolve; }), options);
+  const second = keepAwakeWhile(sleep(70).then(() => 'second'), options); // overlapping work shares the one timer
+  await sleep(130);
+  assert.ok(pings >= 4 && pings <= 7, `one timer while busy (${pings} pings in 130 ms at 20 ms)`);
+  assert.equal(await second, 'second');
+  finishFirst('first');
+  assert.equal(await first, 'first');
+  const settled = pings;
+  await sleep(80);
+  assert.equal(pings, settled, 'no pings once nothing is in flight');
+  // A failing ping (the API gone) is ignored, and work that rejects still stops the timer.
+  await assert.rejects(keepAwakeWhile(sleep(50).then(() => { throw new Error('boom'); }), { every: 10, ping: () => { throw new Error('no API'); } }), /boom/);
+  const after = pings;
+  await sleep(40);
+  assert.equal(pings, after);
 });

@@ -22,6 +22,29 @@ export async function answerWithin(answer, ms = CLASSIFY_ANSWER_TIMEOUT_MS) {
   }
 }
 
+// Firefox suspends an event page after 30 s (extensions.background.idle.timeout) without an event or
+// an extension API call, even while it owes a content script answers: a slow model load or a long queue
+// would end with every waiting cell shown unjudged. A call to the parent process resets that timer, so
+// one is made every KEEP_AWAKE_EVERY_MS while the classifier has work.
+const KEEP_AWAKE_EVERY_MS = 10000;
+let busyCalls = 0;
+let keepAwakeTimer = null;
+
+/** `work`'s result; while any such work is unsettled, `ping` runs every `every` ms (one timer for all). */
+export async function keepAwakeWhile(work, { every = KEEP_AWAKE_EVERY_MS, ping = () => chrome.runtime.getPlatformInfo() } = {}) {
+  busyCalls += 1;
+  keepAwakeTimer ??= setInterval(() => { Promise.resolve().then(ping).catch(() => {}); }, every);
+  try {
+    return await work;
+  } finally {
+    busyCalls -= 1;
+    if (busyCalls === 0) {
+      clearInterval(keepAwakeTimer);
+      keepAwakeTimer = null;
+    }
+  }
+}
+
 let classifierModule = null; // Promise<offscreen.js's exports>
 
 export async function ensureClassifierHost() {
@@ -38,18 +61,22 @@ export async function hasClassifierHost() {
 }
 
 export async function sendToClassifierHost(message) {
-  await ensureClassifierHost();
-  return (await classifierModule).answerHostMessage(message);
+  return keepAwakeWhile((async () => {
+    await ensureClassifierHost();
+    return (await classifierModule).answerHostMessage(message);
+  })());
 }
 
 export async function classifyInClassifierHost(bytes, choice) {
-  try {
-    await ensureClassifierHost();
-  } catch (error) {
-    return { ok: false, code: 'no_model', message: String(error?.message ?? error) };
-  }
-  const buffer = bytes.buffer.byteLength === bytes.byteLength ? bytes.buffer : bytes.slice().buffer;
-  return answerWithin((await classifierModule).answerHostMessage({ type: MSG.OFFSCREEN_CLASSIFY, bytes: buffer, ...choice }));
+  return keepAwakeWhile((async () => {
+    try {
+      await ensureClassifierHost();
+    } catch (error) {
+      return { ok: false, code: 'no_model', message: String(error?.message ?? error) };
+    }
+    const buffer = bytes.buffer.byteLength === bytes.byteLength ? bytes.buffer : bytes.slice().buffer;
+    return answerWithin((await classifierModule).answerHostMessage({ type: MSG.OFFSCREEN_CLASSIFY, bytes: buffer, ...choice }));
+  })());
 }
 
 export async function closeClassifierHost() {
