@@ -37,6 +37,9 @@ bool bmp_alpha_ignored(const uint8_t* data, size_t size);
 // - GIF: the logical screen grown to gif_canvas_size's;
 // - PNG: chunks that end whole after image data without IEND, or inside IEND (a writer that stopped
 //   early), get a whole IEND. One cut inside its image data stays truncated: stb finds too few pixels.
+// - JPEG of four components: an Adobe APP14 segment before the first scan naming the colour transform
+//   libjpeg assumes (CMYK without one, YCCK for a transform other than 0 or 2), where stb would read
+//   the components as YCbCr.
 struct RepairedBytes {
   PixelBuffer bytes;  // null: nothing repaired (or out of memory)
   size_t size = 0;

@@ -342,17 +342,19 @@ bool bmp_alpha_ignored(const uint8_t* d, size_t n) {
 
 namespace {
 
-// A malloc'ed copy of the first `keep` bytes with `extra_size` bytes after them (as every big buffer
-// here: a failed allocation is a value, not an exception). Null when out of memory.
-uint8_t* copy_for_repair(const uint8_t* d, size_t keep, const uint8_t* extra, size_t extra_size, RepairedBytes* copy) {
-  copy->bytes.reset(static_cast<uint8_t*>(std::malloc(keep + extra_size)));
+// A malloc'ed copy of the first `keep` bytes with `extra_size` bytes after them, and room for `tail`
+// more bytes the caller writes after those (as every big buffer here: a failed allocation is a value,
+// not an exception). Null when out of memory.
+uint8_t* copy_for_repair(const uint8_t* d, size_t keep, const uint8_t* extra, size_t extra_size, RepairedBytes* copy,
+                         size_t tail = 0) {
+  copy->bytes.reset(static_cast<uint8_t*>(std::malloc(keep + extra_size + tail)));
   if (!copy->bytes) {
     copy->out_of_memory = true;
     return nullptr;
   }
   std::memcpy(copy->bytes.get(), d, keep);
   if (extra_size) std::memcpy(copy->bytes.get() + keep, extra, extra_size);
-  copy->size = keep + extra_size;
+  copy->size = keep + extra_size + tail;
   return copy->bytes.get();
 }
 
@@ -386,11 +388,48 @@ const uint8_t* png_with_end(const uint8_t* d, size_t n, RepairedBytes* copy) {
   return copy_for_repair(d, pos, iend, sizeof iend, copy);
 }
 
+// A JPEG of four components is Adobe's inverted CMYK to libjpeg (so to PIL, which trains, and to
+// browsers) unless an Adobe APP14 segment names another colour transform, which libjpeg then reads as
+// YCCK. stb_image reads CMYK or YCCK only when APP14 says 0 or 2, and otherwise decodes the first three
+// components as YCbCr: colours unrelated to the image. Such a file gets, on a copy, an APP14 saying what
+// libjpeg assumes, just before its first scan (the last APP14 before it is the one stb keeps).
+const uint8_t* jpeg_with_libjpeg_transform(const uint8_t* d, size_t n, RepairedBytes* copy) {
+  int components = 0, libjpeg_transform = -1, stb_transform = -1;
+  size_t pos = 2;
+  for (;;) {
+    if (pos + 4 > n || d[pos] != 0xFF) return d;
+    const uint8_t marker = d[pos + 1];
+    if (marker == 0xFF) { ++pos; continue; }
+    if (marker == 0xD8 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) { pos += 2; continue; }
+    if (marker == 0xDA) break;
+    if (marker == 0xD9) return d;
+    const size_t len = be16(d + pos + 2);
+    if (len < 2 || n - pos - 2 < len) return d;
+    const uint8_t* payload = d + pos + 4;
+    const size_t payload_len = len - 2;
+    const bool is_sof = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
+    if (is_sof && payload_len >= 6) components = payload[5];
+    // libjpeg wants "Adobe" and 12 bytes; stb also a zero after "Adobe" (the version's high byte).
+    if (marker == 0xEE && payload_len >= 12 && std::memcmp(payload, "Adobe", 5) == 0) {
+      libjpeg_transform = payload[11];
+      stb_transform = payload[5] == 0 ? payload[11] : -1;
+    }
+    pos += 2 + len;
+  }
+  const uint8_t wanted = libjpeg_transform <= 0 ? 0 : 2;  // none or 0: CMYK; anything else: YCCK
+  if (components != 4 || stb_transform == wanted) return d;
+  const uint8_t app14[16] = {0xFF, 0xEE, 0, 14, 'A', 'd', 'o', 'b', 'e', 0, 100, 0, 0, 0, 0, wanted};
+  uint8_t* fixed = copy_for_repair(d, pos, app14, sizeof app14, copy, n - pos);
+  if (fixed) std::memcpy(fixed + pos + sizeof app14, d + pos, n - pos);
+  return fixed;
+}
+
 }  // namespace
 
 const uint8_t* repaired_for_stb(Format format, const uint8_t* data, size_t size, RepairedBytes* copy) {
   if (format == Format::gif) return gif_with_first_frame_canvas(data, size, copy);
   if (format == Format::png) return png_with_end(data, size, copy);
+  if (format == Format::jpeg) return jpeg_with_libjpeg_transform(data, size, copy);
   return data;
 }
 

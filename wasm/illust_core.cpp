@@ -134,7 +134,7 @@ ProbeResult probe(const uint8_t* data, size_t size, const Limits& limits) {
     }
     return failure<ProbeResult>(Status::unsupported_format, message, format);
   }
-  if (size > size_t(INT_MAX) - 12)
+  if (size > size_t(INT_MAX) - 16)  // room for what a repair adds (a PNG's IEND, a JPEG's APP14)
     return failure<ProbeResult>(Status::too_large, "input too large: " + std::to_string(size) + " bytes (2 GiB at most)", format);
   // As decode_rgbx() repairs them (it probes the repaired bytes, so this changes nothing there).
   RepairedBytes repaired;
@@ -211,7 +211,8 @@ namespace {
 // and one pixel then fits one SIMD vector in the resize. decode_rgb compacts this to RGB.
 DecodeResult decode_rgbx(const uint8_t* data, size_t size, const DecodeOptions& options) {
   // A GIF whose first frame reaches past its logical screen is decoded on a screen that holds it; a PNG
-  // that ends without IEND (or inside it) after whole chunks gets one (probe() judges the same repaired bytes).
+  // that ends without IEND (or inside it) after whole chunks gets one; a four-component JPEG gets the
+  // colour transform libjpeg reads it with (probe() judges the same repaired bytes).
   RepairedBytes repaired;
   const Format sniffed = sniff_format(data, size);
   data = repaired_for_stb(sniffed, data, size, &repaired);

@@ -86,7 +86,8 @@ TEST_CASE("the pixel cap is configurable and checked before decoding", "[errors]
 
 TEST_CASE("every prefix of a valid file fails cleanly", "[errors][truncated]") {
   for (const char* file : {"jpeg_baseline_420.jpg", "jpeg_progressive.jpg", "png_rgba8.png", "png_palette.png",
-                           "webp_lossy.webp", "webp_lossless_alpha.webp", "webp_animated.webp"}) {
+                           "webp_lossy.webp", "webp_lossless_alpha.webp", "webp_animated.webp",
+                           "jpeg_cmyk_no_adobe.jpg"}) {
     const auto bytes = read_fixture(file);
     const illust::DecodeResult whole = illust::decode_rgb(bytes.data(), bytes.size());
     REQUIRE(whole.status == illust::Status::ok);
@@ -183,7 +184,8 @@ TEST_CASE("random damage never crashes and always yields a status", "[errors][ro
   std::mt19937 rng(42);
   const illust::PreprocessParams params = test_support::params_from_contract(test_support::contract());
   for (const char* file : {"jpeg_baseline_420.jpg", "jpeg_progressive.jpg", "png_rgba8.png", "gif_palette.gif", "bmp_rgb24.bmp",
-                           "webp_lossy.webp", "webp_lossless_alpha.webp", "webp_animated.webp"}) {
+                           "webp_lossy.webp", "webp_lossless_alpha.webp", "webp_animated.webp",
+                           "jpeg_cmyk_no_adobe.jpg"}) {
     const auto original = read_fixture(file);
     for (int round = 0; round < 150; ++round) {
       std::vector<uint8_t> bytes = original;
