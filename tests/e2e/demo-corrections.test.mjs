@@ -49,7 +49,21 @@ test('demo page: correcting a card\'s label relabels it and similar cards, and s
 
     // The label is a button; it offers the three labels, the current one disabled.
     const first = page.locator('.card', { has: page.locator('.name', { hasText: '1-first.jpg' }) });
-    await first.locator('button.label').click();
+    const firstLabel = first.locator('button.label');
+    assert.equal(await firstLabel.getAttribute('aria-expanded'), 'false');
+    // The user may change their mind: Escape, or the label pressed again, closes the menu unchanged.
+    await firstLabel.focus();
+    await page.keyboard.press('Enter');
+    assert.equal(await first.locator('.correct-menu').count(), 1);
+    assert.equal(await firstLabel.getAttribute('aria-expanded'), 'true');
+    await page.keyboard.press('Escape');
+    assert.equal(await first.locator('.correct-menu').count(), 0, 'Escape closes the correction menu');
+    assert.equal(await firstLabel.evaluate((el) => el === document.activeElement && el.getAttribute('aria-expanded')), 'false');
+    await firstLabel.click();
+    await firstLabel.click();
+    assert.equal(await first.locator('.correct-menu').count(), 0, 'a second press on the label closes the menu');
+    assert.deepEqual(await labels(), now);
+    await firstLabel.click();
     assert.equal(await first.locator(`.correct-menu button[data-choice="${now['1-first.jpg'].label}"]`).isDisabled(), true);
     await first.locator('.correct-menu button[data-choice="illustration"]').click();
     await page.waitForFunction(() => /^Learned from 1 correction/.test(document.getElementById('learned').textContent));

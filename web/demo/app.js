@@ -115,7 +115,11 @@ function createCard(path, url) {
   img.addEventListener('error', () => el.classList.add('no-thumb'), { once: true });
   if (url) img.src = url; else el.classList.add('no-thumb');
   const card = { id, path, url, el, result: null, personal: null };
-  el.querySelector('.label').addEventListener('click', () => openCorrection(card));
+  el.querySelector('.label').addEventListener('click', () => toggleCorrection(card));
+  // Escape closes an open correction menu without correcting (keyboard users had no way out of it).
+  el.querySelector('.verdict').addEventListener('keydown', (event) => {
+    if (event.key === 'Escape' && closeCorrection(card)) event.preventDefault();
+  });
   state.cards.set(id, card);
   return card;
 }
@@ -171,10 +175,27 @@ function applyDecision(card) {
   const button = card.el.querySelector('.label');
   button.textContent = LABEL_TEXT[label] ?? label;
   button.disabled = false;
+  button.setAttribute('aria-expanded', String(Boolean(card.el.querySelector('.correct-menu'))));
   button.setAttribute('aria-label', `${LABEL_TEXT[label] ?? label}${card.personal?.personal ? ' (learned from your corrections)' : ''}: click to correct`);
 }
 
 // ---- corrections: a card's label is a button; choosing another label teaches the personal layer ----
+/** The label opens its menu, and a second press closes it: the user may change their mind. */
+function toggleCorrection(card) {
+  if (!closeCorrection(card)) openCorrection(card);
+}
+
+/** Closes the card's correction menu, if open, and gives focus back to its label. Returns whether it was open. */
+function closeCorrection(card) {
+  const menu = card.el.querySelector('.correct-menu');
+  if (!menu) return false;
+  menu.remove();
+  const button = card.el.querySelector('.label');
+  button.setAttribute('aria-expanded', 'false');
+  button.focus();
+  return true;
+}
+
 function openCorrection(card) {
   const verdict = card.el.querySelector('.verdict');
   if (!card.result?.ok || !state.contract || verdict.querySelector('.correct-menu')) return;
@@ -189,17 +210,17 @@ function openCorrection(card) {
     choice.dataset.choice = label;
     choice.disabled = label === card.el.dataset.label;
     choice.addEventListener('click', () => {
-      menu.remove();
+      closeCorrection(card);
       // The card changes at once; the worker refits and re-decides every card (PERSONAL).
       card.personal = { scores: Object.fromEntries(state.contract.labels.map((l) => [l, l === label ? 1 : 0])), personal: true };
       applyDecision(card);
       renderCounts();
       worker.postMessage({ type: MSG.CORRECT, id: card.id, label });
-      card.el.querySelector('.label').focus();
     });
     menu.append(choice);
   }
   verdict.append(menu);
+  card.el.querySelector('.label').setAttribute('aria-expanded', 'true');
   menu.querySelector('button:not([disabled])').focus();
 }
 
