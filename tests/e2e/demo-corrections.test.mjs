@@ -73,6 +73,17 @@ test('demo page: correcting a card\'s label relabels it and similar cards, and s
     assert.equal(now['3-clear.jpg'].label, 'illustration');
     assert.equal(Number(await page.textContent('#count-illustration')), 3);
 
+    // A correction answered after Clear (its PERSONAL message was on its way) is forgotten with it: the
+    // worker answers a new image after that message, so by its verdict the page has read it.
+    await page.evaluate(() => {
+      const label = [...document.querySelectorAll('.card')].find((c) => c.querySelector('.name').textContent === '3-clear.jpg').querySelector('button.label');
+      label.click();
+      label.closest('.card').querySelector('.correct-menu button[data-choice="photo"]').click();
+      document.getElementById('clear').click();
+    });
+    await page.setInputFiles('#file-input', files[2]);
+    await page.waitForFunction(() => document.querySelectorAll('.card[data-state="done"]').length === 1, null, { timeout: 60000 });
+    assert.match(await page.textContent('#learned'), /^Click a card's label to correct it/, 'Clear forgets the corrections, even one still being learned');
     await page.click('#clear');
     await page.waitForFunction(() => /Click a card's label/.test(document.getElementById('learned').textContent));
     assert.deepEqual(errors, []);

@@ -225,6 +225,9 @@ function openCorrection(card) {
 }
 
 function onPersonal({ learned, adjusted }) {
+  // The answer to a correction made just before Clear arrives after it: its cards are gone (ids are
+  // never reused, and the corrected card is always among `adjusted`), and so is what it learned.
+  if (!adjusted.some(({ id }) => state.cards.has(id))) return;
   state.learned = learned;
   for (const { id, scores, personal } of adjusted) {
     const card = state.cards.get(id);
