@@ -6,7 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { filesFromDataTransfer } from '../../web/demo/files.js';
+import { IMAGE_EXTENSIONS, filesFromDataTransfer, filesFromInput } from '../../web/demo/files.js';
+import { IMAGE_EXTENSIONS as CLI_IMAGE_EXTENSIONS } from '../../tools/lib/image-files.mjs';
 
 const refused = (what) => Object.assign(new Error(`A requested file or directory could not be found (${what})`), { name: 'NotFoundError' });
 
@@ -60,4 +61,22 @@ test('drop walk: a folder whose listing fails part-way keeps what it listed befo
   // The folder is said to have failed; the two entries listed before are taken, and the next dropped item.
   assert.deepEqual(failed.map((f) => f.path), ['big']);
   assert.deepEqual(files.map((f) => f.path), ['big/1.jpg', 'big/2.jpg', 'loose.jpg']);
+});
+
+test('folders: an image the browser leaves untyped (a phone\'s HEIC) is taken by its name, as the CLI takes it, and gets its error card', async () => {
+  // Chromium types no .heic file (File.type is ""): the page skipped them as "not images".
+  const drop = dropOf(folderEntry('/phone', [fileEntry('/phone/IMG_1.HEIC', { type: '' }), fileEntry('/phone/notes', { type: '' }),
+    fileEntry('/phone/x.jxl', { type: '' })]));
+  const { files, skipped } = await filesFromDataTransfer(drop);
+  assert.deepEqual(files.map((f) => f.path), ['phone/IMG_1.HEIC', 'phone/x.jxl']);
+  assert.deepEqual(skipped, ['notes']);
+  // The folder picker walks by the same rule.
+  const picked = (name, type) => Object.assign(new File(['x'], name, { type }), { webkitRelativePath: `phone/${name}` });
+  const fromInput = filesFromInput({ files: [picked('IMG_2.heic', ''), picked('readme.md', 'text/markdown')] });
+  assert.deepEqual(fromInput.files.map((f) => f.path), ['phone/IMG_2.heic']);
+  assert.deepEqual(fromInput.skipped, ['readme.md']);
+});
+
+test('folders: the page takes the same image extensions as the CLI\'s folder walk', () => {
+  assert.deepEqual([...IMAGE_EXTENSIONS], [...CLI_IMAGE_EXTENSIONS]);
 });

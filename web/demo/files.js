@@ -1,9 +1,10 @@
 // Turns what the user dropped or pasted into a flat list of files, walking into dropped folders.
 // Browsers expose dropped folders only through the old File and Directory Entries API
 // (webkitGetAsEntry), and only during the drop event: the entries must be taken synchronously, then
-// read asynchronously. Inside folders, hidden folders (.git) and files the browser does not type as
-// images (.DS_Store, README.md) are skipped and listed, so the caller can say so; the same rule as the
-// CLI's folder walk (hidden image files, such as ".github__x.jpg" in our data, still count). Files
+// read asynchronously. Inside folders, hidden folders (.git) and files neither typed as images by the
+// browser nor named as the CLI's images (.DS_Store, README.md) are skipped and listed, so the caller can
+// say so; the same rule as the CLI's folder walk (hidden image files, such as ".github__x.jpg" in our
+// data, still count). Files
 // dropped or picked one by one are always taken: a bad one becomes an error card.
 
 /** One file to classify: the File, and the path to show (folder path for files from folders). */
@@ -26,8 +27,17 @@ function readAllEntries(directory) {
   });
 }
 
-/** Whether a file found inside a folder is worth classifying (its name says it is an image). */
-const looksLikeImage = (file) => file.type.startsWith('image/');
+/**
+ * The extensions the CLI's folder walk takes (tools/lib/image-files.mjs; a unit test keeps the two
+ * lists equal). Browsers type only the images they show: Chromium leaves a phone's .heic untyped, which
+ * the page called "not an image" where the CLI says "unsupported format: heic".
+ */
+export const IMAGE_EXTENSIONS = Object.freeze(['.jpg', '.jpeg', '.jpe', '.jfif', '.png', '.gif', '.bmp',
+  '.webp', '.avif', '.heic', '.heif', '.tif', '.tiff', '.jxl', '.ico']);
+
+/** Whether a file found inside a folder is worth classifying (its type or its name says it is an image). */
+const looksLikeImage = (file) => file.type.startsWith('image/') ||
+  IMAGE_EXTENSIONS.some((extension) => file.name.toLowerCase().endsWith(extension));
 
 // An entry the browser will not let us read (a dangling link, a file gone or locked meanwhile) is
 // listed in stats.failed under its own path; the walk goes on with its siblings.
