@@ -46,6 +46,9 @@ test('demo page: correcting a card\'s label relabels it and similar cards, and s
     assert.notEqual(now['1-first.jpg'].label, 'illustration');
     assert.notEqual(now['2-second.jpg'].label, 'illustration');
     assert.equal(now['3-clear.jpg'].label, 'illustration');
+    // Screen readers: each label button names its image, and the progress bar has a name.
+    assert.equal(await page.getByRole('button', { name: 'Illustration — 3-clear.jpg: click to correct', exact: true }).count(), 1);
+    assert.equal(await page.getByRole('progressbar', { name: 'Images classified', includeHidden: true }).count(), 1);
 
     // The label is a button; it offers the three labels, the current one disabled.
     const first = page.locator('.card', { has: page.locator('.name', { hasText: '1-first.jpg' }) });

@@ -176,7 +176,9 @@ function applyDecision(card) {
   button.textContent = LABEL_TEXT[label] ?? label;
   button.disabled = false;
   button.setAttribute('aria-expanded', String(Boolean(card.el.querySelector('.correct-menu'))));
-  button.setAttribute('aria-label', `${LABEL_TEXT[label] ?? label}${card.personal?.personal ? ' (learned from your corrections)' : ''}: click to correct`);
+  // The file's name too: tabbing from label to label, a screen reader would otherwise say the same
+  // "Photo: click to correct" for every card, never which image it is.
+  button.setAttribute('aria-label', `${LABEL_TEXT[label] ?? label}${card.personal?.personal ? ' (learned from your corrections)' : ''} — ${card.path}: click to correct`);
 }
 
 // ---- corrections: a card's label is a button; choosing another label teaches the personal layer ----
