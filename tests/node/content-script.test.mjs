@@ -67,6 +67,7 @@ function startPage(pathname, { verdictTimeoutMs = 60000, settingsDelayMs = 0, en
   const cells = [];
   const sent = [];
   const waiting = new Map(); // media key → resolve of its CLASSIFY_MEDIA
+  const failing = new Map(); // media key → reject of its CLASSIFY_MEDIA
   let onMutations = null;
   let onScreen = null;
   let onStorageChanged = null;
@@ -103,7 +104,9 @@ function startPage(pathname, { verdictTimeoutMs = 60000, settingsDelayMs = 0, en
         if (message.type === MSG.LOOKUP_VERDICTS) {
           return { ok: true, verdicts: Object.fromEntries(message.mediaIds.filter((id) => remembered[id]).map((id) => [id, remembered[id]])) };
         }
-        if (message.type === MSG.CLASSIFY_MEDIA) return new Promise((resolve) => waiting.set(message.mediaId, resolve));
+        if (message.type === MSG.CLASSIFY_MEDIA) {
+          return new Promise((resolve, reject) => { waiting.set(message.mediaId, resolve); failing.set(message.mediaId, reject); });
+        }
         return { ok: true };
       },
     },
@@ -165,6 +168,17 @@ function startPage(pathname, { verdictTimeoutMs = 60000, settingsDelayMs = 0, en
     async fail(mediaId, code, more = {}) {
       waiting.get(mediaId)({ ok: false, code, message: 'test', ...more });
       waiting.delete(mediaId);
+      await settle();
+    },
+    /**
+     * The browser stops the service worker: every judgement still waiting for its answer fails with
+     * Chromium's words for a listener whose channel closed (tests/e2e showed them).
+     */
+    async stopWorker() {
+      for (const mediaId of waiting.keys()) {
+        failing.get(mediaId)(new Error('A listener indicated an asynchronous response by returning true, but the message channel closed before a response was received'));
+      }
+      waiting.clear();
       await settle();
     },
     /** These cells of a profile's posts come on screen (the IntersectionObserver's report). */
@@ -291,6 +305,25 @@ test('answers that come after their own timeout do not count as a working classi
   await wait(700); // B0-B5 timed out with no answer in time since they were sent
   assert.ok(more.slice(6).every((c) => c.dataset.illustOnlyState === 'error'), 'the cells still waiting show at once');
   assert.equal(page.classifyRequests().length, 12);
+});
+
+test('judgements in flight when the browser stops the service worker are sent again (once), not shown unjudged', async (t) => {
+  const page = startPage('/alice/media');
+  t.after(() => page.close());
+  await wait(0); // the settings
+  const cells = [0, 1, 2].map((i) => photoCell('alice', 1000 + i, `Alice${i}`, i * 120));
+  await page.show(...cells);
+  await page.stopWorker();
+  assert.deepEqual(page.classifyRequests().map((m) => m.mediaId), ['Alice0', 'Alice1', 'Alice2', 'Alice0', 'Alice1', 'Alice2'],
+    'each asked once more (the message starts the worker again)');
+  assert.ok(cells.every((c) => c.dataset.illustOnlyState === 'pending'), 'still held, not shown unjudged');
+  await page.answerPhoto('Alice0');
+  await page.answer('Alice1');
+  assert.equal(cells[0].dataset.illustOnlyState, 'hidden');
+  assert.equal(cells[1].dataset.illustOnlyState, 'visible');
+  await page.stopWorker(); // stopped again before Alice2's second answer: once is enough, it shows
+  assert.equal(cells[2].dataset.illustOnlyState, 'error');
+  assert.equal(page.classifyRequests().length, 6);
 });
 
 test('media that failed for a passing reason (timeout, classifier, connection) are asked for again on the next page; an image\'s own failure is final', async (t) => {

@@ -271,11 +271,17 @@ function askServiceWorkerWithin(message, ms) {
   return within(askServiceWorker(message), ms, { ok: false, code: 'no_answer', message: `no answer within ${ms / 1000} s` });
 }
 
-async function askServiceWorker(message) {
+// The browser stopped the service worker before it answered (MV3 stops it whenever it likes; memory
+// pressure, the developer tools): the next message starts it again, so the request is sent once more
+// instead of showing its cell unjudged for the rest of the page.
+const WORKER_STOPPED = /message (?:channel|port) closed before a response was received/i;
+
+async function askServiceWorker(message, retries = 1) {
   try {
     const answer = await chrome.runtime.sendMessage(message);
     return answer ?? { ok: false, code: 'no_answer', message: 'the service worker gave no answer' };
   } catch (err) {
+    if (retries > 0 && WORKER_STOPPED.test(String(err?.message ?? err))) return askServiceWorker(message, retries - 1);
     // "Extension context invalidated" after an update, or the worker failed to start.
     return { ok: false, code: 'extension_unreachable', message: String(err?.message ?? err) };
   }
