@@ -1,6 +1,7 @@
 // The service worker's own modules in Node, with the browser APIs they call stood in for (the whole
 // extension runs in real Chromium and Firefox in tests/e2e/): how a thumbnail whose body fails mid-read
-// is answered, and that the offscreen document's answers reach only the worker life that asked.
+// is answered, that the offscreen document's answers reach only the worker life that asked, and that
+// images sent to a document that closes before it answers go to the next one.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -10,7 +11,8 @@ const contract = JSON.parse(readFileSync(new URL('../../model/contract.json', im
 const workerScope = new EventTarget(); // the service worker's `self`: the offscreen document answers on it
 const offscreenMessages = [];
 const offscreenClient = { url: 'chrome-extension://x/offscreen.html', postMessage: (message) => offscreenMessages.push(message) };
-Object.assign(workerScope, { clients: { matchAll: async () => [offscreenClient] } });
+let openWindows = [offscreenClient]; // what clients.matchAll finds: the offscreen document, while it lives
+Object.assign(workerScope, { clients: { matchAll: async () => openWindows } });
 globalThis.self = workerScope;
 let onMessage = null;
 const noEvents = { addListener() {} };
@@ -63,4 +65,28 @@ test('an answer of the offscreen document to an earlier worker life does not set
   answer(earlierRequest, 'photo');
   answer(thisRequest, 'illustration');
   assert.equal((await verdict).label, 'illustration');
+});
+
+test('images sent to an offscreen document that closes before it answers (a crash) are sent once more, to the next document', async () => {
+  const host = await import('../../web/extension/classifier-host-offscreen.js?document-closes');
+  const documentNamed = (name) => ({ id: name, url: offscreenClient.url, postMessage: (message) => offscreenMessages.push({ ...message, to: name }) });
+  const asked = (n) => new Promise((resolve, reject) => {
+    const deadline = Date.now() + 5000;
+    const wait = () => (offscreenMessages.length >= n ? resolve(offscreenMessages[n - 1])
+      : Date.now() > deadline ? reject(new Error(`only ${offscreenMessages.length} messages sent`)) : setTimeout(wait, 10));
+    wait();
+  });
+  offscreenMessages.length = 0;
+  openWindows = [documentNamed('crashed')];
+  const verdict = host.classifyInClassifierHost(new Uint8Array([7, 8, 9]), { provider: 'auto' });
+  const lost = await asked(1);
+  assert.equal(lost.to, 'crashed');
+  openWindows = [documentNamed('next')]; // the first one's renderer died; the worker's next ask makes a new one
+  const again = await asked(2);
+  assert.equal(again.to, 'next');
+  assert.deepEqual([...new Uint8Array(again.bytes)], [7, 8, 9], 'the same bytes (the first copy went with the lost message)');
+  workerScope.dispatchEvent(Object.assign(new Event('message'),
+    { data: { type: MSG.OFFSCREEN_RESULT, id: again.id, result: { ok: true, label: 'screenshot' } } }));
+  assert.deepEqual(await verdict, { ok: true, label: 'screenshot' });
+  openWindows = [offscreenClient];
 });

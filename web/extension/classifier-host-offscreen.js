@@ -73,8 +73,20 @@ async function offscreenClient() {
   throw new Error('the offscreen document does not answer');
 }
 
-/** Resolves to the classifier's result; {ok:false, code:'offscreen_failed'} when the document cannot be reached. */
+/**
+ * Resolves to the classifier's result; {ok:false, code:'offscreen_failed'} when the document cannot be
+ * reached. A document that closes or crashes before it answers (its renderer out of memory, say) loses
+ * the images sent to it: each is sent once more, to a new document, instead of waiting out the timeout
+ * (the content script would show them unjudged, and with nothing answered, every cell still queued).
+ */
 export async function classifyInClassifierHost(bytes, choice) {
+  const first = await classifyInDocument(bytes.slice(), choice); // a copy goes: `bytes` stays for a second try
+  if (!first.documentClosed) return first;
+  const { documentClosed, ...second } = await classifyInDocument(bytes, choice);
+  return second;
+}
+
+async function classifyInDocument(bytes, choice) {
   let client;
   try {
     await ensureClassifierHost();
@@ -88,10 +100,30 @@ export async function classifyInClassifierHost(bytes, choice) {
       pendingClassify.delete(id);
       resolve({ ok: false, code: 'offscreen_failed', message: `no answer from the classifier within ${CLASSIFY_ANSWER_TIMEOUT_MS / 1000} s` });
     }, CLASSIFY_ANSWER_TIMEOUT_MS);
-    pendingClassify.set(id, { resolve, timer });
+    pendingClassify.set(id, { resolve, timer, clientId: client.id });
+    watchForClosedDocument();
     const buffer = bytes.buffer.byteLength === bytes.byteLength ? bytes.buffer : bytes.slice().buffer;
     client.postMessage({ ...choice, type: MSG.OFFSCREEN_CLASSIFY, id, bytes: buffer }, [buffer]);
   });
+}
+
+// While answers are awaited, the document they were sent to is looked for now and then: gone, its
+// requests end at once (documentClosed), and classifyInClassifierHost sends them to a new one.
+const CLOSED_CHECK_MS = 1000;
+let closedCheck = null;
+function watchForClosedDocument() {
+  closedCheck ??= setInterval(async () => {
+    if (pendingClassify.size === 0) { clearInterval(closedCheck); closedCheck = null; return; }
+    const windows = await self.clients.matchAll({ includeUncontrolled: true, type: 'window' }).catch(() => null);
+    if (!windows) return;
+    const open = new Set(windows.map((c) => c.id));
+    for (const [id, { resolve, timer, clientId }] of pendingClassify) {
+      if (open.has(clientId)) continue;
+      pendingClassify.delete(id);
+      clearTimeout(timer);
+      resolve({ ok: false, code: 'offscreen_failed', message: 'the offscreen document closed before it answered', documentClosed: true });
+    }
+  }, CLOSED_CHECK_MS);
 }
 
 // The offscreen document's answers to OFFSCREEN_CLASSIFY (web messaging, see above). Registered when
