@@ -1,7 +1,8 @@
 // The service worker's own modules in Node, with the browser APIs they call stood in for (the whole
 // extension runs in real Chromium and Firefox in tests/e2e/): how a thumbnail whose body fails mid-read
 // is answered, that the offscreen document's answers reach only the worker life that asked, and that
-// images sent to a document that closes before it answers go to the next one.
+// images sent to a document that closes before it answers go to the next one, and that the popup hears
+// why the classifier could not start.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -89,4 +90,19 @@ test('images sent to an offscreen document that closes before it answers (a cras
     { data: { type: MSG.OFFSCREEN_RESULT, id: again.id, result: { ok: true, label: 'screenshot' } } }));
   assert.deepEqual(await verdict, { ok: true, label: 'screenshot' });
   openWindows = [offscreenClient];
+});
+
+test('a classifier that cannot start (the model unreadable) is what the popup hears, not "not started"', async () => {
+  // The worker runs here as Firefox's event page would (no chrome.offscreen): offscreen.js itself, in
+  // this process, with the model's file unreadable.
+  const { classifierLabel } = await import('../../web/extension/classifier-label.js');
+  globalThis.fetch = async (url) => {
+    if (String(url).endsWith('contract.json')) return new Response(JSON.stringify(contract));
+    throw new TypeError('Failed to fetch');
+  };
+  const ask = (message) => new Promise((resolve) => { onMessage(message, { id: 'x', tab: { incognito: false } }, resolve); });
+  const judged = await ask({ type: MSG.CLASSIFY_MEDIA, mediaId: 'GZx3_aBc-9R', account: 'alice', bytesBase64: 'AQID' });
+  assert.equal(judged.code, 'no_model', JSON.stringify(judged));
+  const status = await ask({ type: MSG.GET_STATUS });
+  assert.match(classifierLabel(status.classifier), /^unavailable \(model: cannot read \S+illust-only\.onnx \(Failed to fetch\)\)$/);
 });

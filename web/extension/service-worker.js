@@ -63,6 +63,9 @@ let hostWork = 0;
 let contractPromise = null;
 let settingsChanges = 0; // chrome.storage.local changes heard, so a verdict in flight can tell it read stale settings
 let lastProvider = null; // {provider, threads, modelVersion, webgpuFallback, ...} from the last run
+// Why the classifier last failed to start (the model or a runtime file unreadable, no worker left), until
+// one starts: the host then has none loaded, and the popup must say why rather than "not loaded".
+let classifierFailure = null;
 // The first time (epoch ms) this worker life reached each cold-start step; the media-tab benchmark reads
 // it (with the offscreen document's own steps) to show where a fresh profile's first verdict goes.
 const startupSteps = { serviceWorkerStarted: performance.timeOrigin };
@@ -265,9 +268,14 @@ async function providerChoice() {
   return { provider: 'auto' };
 }
 
-/** Keeps the classifier's description for the popup; remembers a WebGPU failure (see WEBGPU_FAILURE_KEY). */
+/**
+ * Keeps the classifier's description for the popup (or, for an answer without one, why it could not
+ * start); remembers a WebGPU failure (see WEBGPU_FAILURE_KEY).
+ */
 function noteClassifier(info) {
+  if (info?.code === 'no_model') { classifierFailure = String(info.message ?? 'no details'); lastProvider = null; }
   if (!info?.provider) return;
+  classifierFailure = null;
   lastProvider = info;
   if (info.requested === 'auto' && info.provider === 'wasm' && info.webgpuFallback && !FOUND_NO_GPU.has(info.webgpuFallback)) {
     chrome.storage.session.set({ [WEBGPU_FAILURE_KEY]: info.webgpuFallback })
@@ -326,7 +334,7 @@ const corrections = createCorrections({
       const fetched = await fetchMediaBytes(url);
       if (!fetched.ok) return fetched;
       const result = await classifyInOffscreen(fetched.bytes);
-      noteClassifier(result.provider);
+      noteClassifier(result.provider ?? result);
       return result;
     });
   },
@@ -349,7 +357,7 @@ async function judgeThumbnail({ bytes, url }, lowPriority, privateTab) {
   } catch (error) {
     return { ok: false, code: 'offscreen_failed', message: `the classifier did not answer: ${error?.message ?? error}` };
   }
-  noteClassifier(result.provider);
+  noteClassifier(result.provider ?? result);
   return result;
 }
 
@@ -479,13 +487,15 @@ async function offscreenStatus({ imagesWaiting = false, ifLoaded = false } = {})
 
 async function status() {
   const [settings, offscreen, rememberedCount] = await Promise.all([getSettings(), hasClassifierHost(), remembered.count()]);
-  let classifier = lastProvider;
+  let classifier = lastProvider ?? (classifierFailure ? { ok: false, code: 'no_model', message: classifierFailure } : null);
   if (offscreen) {
     // The popup asks every second: it must not load a model that nothing needs (a revisit whose
     // verdicts were all remembered keeps the host empty).
     try { classifier = await offscreenStatus({ ifLoaded: true }); } catch (error) {
       classifier = { ok: false, message: String(error?.message ?? error) };
     }
+    // None loaded because the last start failed (a later image tries again): say why images go unjudged.
+    if (classifier?.loaded === false && classifierFailure) classifier = { ok: false, code: 'no_model', message: classifierFailure };
   }
   return { ok: true, enabled: settings.enabled, offscreen, classifierHost: CLASSIFIER_HOST_KIND, cacheSize: cache.size, privateCacheSize: privateCache.size, rememberedCount, classifier };
 }
