@@ -347,6 +347,26 @@ test('media that failed for a passing reason (timeout, classifier, connection) a
   assert.equal(gone.dataset.illustOnlyState, 'error');
 });
 
+test('the page counts (and the "show all" badge) include cells X draws with a known verdict after the navigation, not only those there when the path changed', async (t) => {
+  const page = startPage('/alice/media');
+  t.after(() => page.close());
+  await wait(0); // the settings
+  await page.show(photoCell('alice', 1000, 'Alice0'), photoCell('alice', 1001, 'Alice1', 120));
+  await page.answerPhoto('Alice0');
+  await page.answer('Alice1');
+  assert.equal(page.root.attributes['data-illust-only-hidden'], '1');
+  // Back to the profile, then to the media tab again: X changes the location first (a mutation of its
+  // own: a spinner) and draws the grid, with fresh elements, a moment later.
+  await page.navigate('/alice');
+  await page.navigate('/alice/media');
+  const again = [photoCell('alice', 1000, 'Alice0'), photoCell('alice', 1001, 'Alice1', 120)];
+  await page.show(...again);
+  assert.deepEqual(again.map((c) => c.dataset.illustOnlyState), ['hidden', 'visible'], 'known verdicts at once');
+  assert.equal(page.classifyRequests().length, 2, 'nothing judged again');
+  assert.equal(page.root.attributes['data-illust-only-judged'], '2');
+  assert.equal(page.root.attributes['data-illust-only-hidden'], '1');
+});
+
 test('after a settings change, media the worker no longer remembers are judged again, their cells keeping the old verdict meanwhile', async (t) => {
   const page = startPage('/alice/media');
   t.after(() => page.close());

@@ -478,6 +478,9 @@ function examineCell(cell) {
   seenOnPage.add(mediaId);
   if (!verdicts.has(mediaId)) requestVerdict(mediaId);
   applyToCell(cell, mediaId);
+  // The page counts it now: X may draw a media tab's grid a moment after the location changed, its
+  // cells taking known verdicts at once (no answer comes to update the counts and the page's badge).
+  scheduleStatsUpdate();
 }
 
 /** Fail open: a cell content.css holds, whose picture URL gives no media key (odd or hostile), shows. */
