@@ -113,3 +113,25 @@ test('a cell X swaps from its poster <img> to an autoplaying <video poster> keep
   });
   assert.deepEqual(keys, ['ext_tw_video_thumb/1800000000000000002/pu/img/AbC-d_12', 'ext_tw_video_thumb/1800000000000000002/pu/img/AbC-d_12']);
 });
+
+test('content.css: a shown cell\'s "hide: screenshot / photo" bar comes on hover only while the page is judged; switched off (or off the media tab), X is left alone', { skip }, async () => {
+  const cssPage = await browser.newPage();
+  try {
+    await cssPage.route('**/*', (route) => route.abort());
+    await cssPage.setContent(`<!doctype html><style>${readFileSync(path.join(root, 'web', 'extension', 'content.css'), 'utf8')}
+      a { display: block; position: relative; width: 200px; height: 200px; }</style>
+      <a href="/${USER}/status/1800000000000000001/photo/1" data-illust-only-media="GZx3_aBc-9Q" data-illust-only-state="visible">
+      <img alt="Image" src="${PHOTO_URL}"><span class="illust-only-correct" role="group"><span>hide:</span>
+      <span class="illust-only-hide-screenshot" role="button" tabindex="0">screenshot</span></span></a>`);
+    const barOnHover = async (active) => {
+      await cssPage.evaluate((on) => document.documentElement.toggleAttribute('data-illust-only-active', on), active);
+      await cssPage.mouse.move(0, 300);
+      await cssPage.hover('a');
+      return cssPage.evaluate(() => { const s = getComputedStyle(document.querySelector('.illust-only-correct')); return `${s.opacity} ${s.pointerEvents}`; });
+    };
+    assert.equal(await barOnHover(true), '1 auto', 'judging: the bar shows on hover');
+    assert.equal(await barOnHover(false), '0 none', 'switched off: no bar, no clicks on it');
+  } finally {
+    await cssPage.close();
+  }
+});
