@@ -71,6 +71,7 @@ function startPage(pathname, { verdictTimeoutMs = 60000, settingsDelayMs = 0, en
   let onMutations = null;
   let onScreen = null;
   let onStorageChanged = null;
+  let onTabMessage = null; // the content script's listener for the popup's messages
   const watched = new Set(); // the cells the IntersectionObserver observes
   const timers = new Set(); // the script's timers, cleared when the test closes the page
   const location = { pathname, get href() { return `https://x.com${this.pathname}`; } };
@@ -93,7 +94,7 @@ function startPage(pathname, { verdictTimeoutMs = 60000, settingsDelayMs = 0, en
   const chrome = {
     runtime: {
       id: 'test',
-      onMessage: { addListener() {} },
+      onMessage: { addListener(listener) { onTabMessage = listener; } },
       async sendMessage(message) {
         sent.push(message);
         if (message.type === MSG.GET_SETTINGS) {
@@ -156,6 +157,11 @@ function startPage(pathname, { verdictTimeoutMs = 60000, settingsDelayMs = 0, en
     async answerPhoto(mediaId, hide = true) {
       waiting.get(mediaId)({ ok: true, mediaId, label: 'photo', hide, scores: { illustration: 0.1, screenshot: 0.1, photo: 0.8 } });
       waiting.delete(mediaId);
+      await settle();
+    },
+    /** The popup's "Show all hidden on this page". */
+    async revealAll() {
+      onTabMessage({ type: MSG.REVEAL_ALL }, {}, () => {});
       await settle();
     },
     /** The user changed a setting in the popup. */
@@ -365,6 +371,27 @@ test('the page counts (and the "show all" badge) include cells X draws with a kn
   assert.equal(page.classifyRequests().length, 2, 'nothing judged again');
   assert.equal(page.root.attributes['data-illust-only-judged'], '2');
   assert.equal(page.root.attributes['data-illust-only-hidden'], '1');
+});
+
+test('cells the user chose to show stay shown after a photo opened from the grid is closed; another account\'s media tab starts afresh', async (t) => {
+  const page = startPage('/alice/media');
+  t.after(() => page.close());
+  await wait(0); // the settings
+  const grid = () => [photoCell('alice', 1000, 'Alice0'), photoCell('alice', 1001, 'Alice1', 120)];
+  await page.show(...grid());
+  await page.answerPhoto('Alice0');
+  await page.answerPhoto('Alice1');
+  await page.revealAll();
+  assert.deepEqual(page.root.attributes['data-illust-only-hidden'], '0');
+  // The user opens a photo (X shows it over the grid), closes it: X draws the grid again.
+  await page.navigate('/alice/status/1000/photo/1');
+  const back = grid();
+  await page.navigate('/alice/media', ...back);
+  assert.deepEqual(back.map((c) => c.dataset.illustOnlyState), ['revealed', 'revealed']);
+  await page.navigate('/bob/media');
+  await page.navigate('/alice/media', ...grid());
+  assert.equal(page.root.attributes['data-illust-only-hidden'], '2', 'hidden again after another media tab');
+  assert.equal(page.classifyRequests().length, 2, 'nothing judged again');
 });
 
 test('after a settings change, media the worker no longer remembers are judged again, their cells keeping the old verdict meanwhile', async (t) => {

@@ -49,6 +49,7 @@ let currentPath = location.pathname;
 // mutation callback, before it can paint.
 const verdicts = new Map();
 const revealed = new Set(); // media ids the user chose to show
+let revealedOn = accountOfPath(location.pathname); // the account whose media tab they were shown on
 let seenOnPage = new Set(); // media ids on the current page (counts are per page)
 
 // ---- verdicts ----------------------------------------------------------------------------------
@@ -719,7 +720,10 @@ function checkLocation() {
   // finish and are kept); a photo opened from the profile, or home, keeps them for the way back.
   const user = profileUserOfPath(currentPath);
   if (user !== null) for (let i = lookahead.length - 1; i >= 0; i -= 1) if (lookahead[i].account !== user) lookahead.splice(i, 1);
-  revealed.clear();
+  // "show" lasts while the user stays with this account's media tab: a photo opened from the grid (X
+  // shows it over the grid, at /USER/status/ID/photo/N) and closed again keeps what they chose to see.
+  const account = accountOfPath(currentPath);
+  if (account !== null && account !== revealedOn) { revealed.clear(); revealedOn = account; }
   for (const [mediaId, verdict] of verdicts) if (verdict.status === 'error' && failurePasses(verdict)) verdicts.delete(mediaId);
   updateActive();
   judgeAhead(); // back on the profile: its waiting posts go on at once
