@@ -100,7 +100,7 @@ async function classifyInDocument(bytes, choice) {
       pendingClassify.delete(id);
       resolve({ ok: false, code: 'offscreen_failed', message: `no answer from the classifier within ${CLASSIFY_ANSWER_TIMEOUT_MS / 1000} s` });
     }, CLASSIFY_ANSWER_TIMEOUT_MS);
-    pendingClassify.set(id, { resolve, timer, clientId: client.id });
+    pendingClassify.set(id, { resolve, timer, clientId: client.id, sentAt: performance.now() });
     watchForClosedDocument();
     const buffer = bytes.buffer.byteLength === bytes.byteLength ? bytes.buffer : bytes.slice().buffer;
     client.postMessage({ ...choice, type: MSG.OFFSCREEN_CLASSIFY, id, bytes: buffer }, [buffer]);
@@ -114,11 +114,12 @@ let closedCheck = null;
 function watchForClosedDocument() {
   closedCheck ??= setInterval(async () => {
     if (pendingClassify.size === 0) { clearInterval(closedCheck); closedCheck = null; return; }
+    const lookedAt = performance.now(); // a request sent meanwhile may be to a document not listed yet
     const windows = await self.clients.matchAll({ includeUncontrolled: true, type: 'window' }).catch(() => null);
     if (!windows) return;
     const open = new Set(windows.map((c) => c.id));
-    for (const [id, { resolve, timer, clientId }] of pendingClassify) {
-      if (open.has(clientId)) continue;
+    for (const [id, { resolve, timer, clientId, sentAt }] of pendingClassify) {
+      if (open.has(clientId) || sentAt >= lookedAt) continue;
       pendingClassify.delete(id);
       clearTimeout(timer);
       resolve({ ok: false, code: 'offscreen_failed', message: 'the offscreen document closed before it answered', documentClosed: true });
