@@ -72,6 +72,7 @@ function startPage(pathname, { verdictTimeoutMs = 60000, settingsDelayMs = 0, en
   let onScreen = null;
   let onStorageChanged = null;
   let onTabMessage = null; // the content script's listener for the popup's messages
+  const windowListeners = {}; // the content script's own listeners on the page's window, by event type
   const watched = new Set(); // the cells the IntersectionObserver observes
   const timers = new Set(); // the script's timers, cleared when the test closes the page
   const location = { pathname, get href() { return `https://x.com${this.pathname}`; } };
@@ -126,7 +127,7 @@ function startPage(pathname, { verdictTimeoutMs = 60000, settingsDelayMs = 0, en
       observe(target) { watched.add(target); }
       unobserve(target) { watched.delete(target); }
     },
-    addEventListener() {},
+    addEventListener(type, listener) { windowListeners[type] = listener; },
   });
   vm.runInContext(script, context);
   const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
@@ -157,6 +158,12 @@ function startPage(pathname, { verdictTimeoutMs = 60000, settingsDelayMs = 0, en
     async answerPhoto(mediaId, hide = true) {
       waiting.get(mediaId)({ ok: true, mediaId, label: 'photo', hide, scores: { illustration: 0.1, screenshot: 0.1, photo: 0.8 } });
       waiting.delete(mediaId);
+      await settle();
+    },
+    /** The browser's back or forward button: the location changes and popstate fires; X draws the page later. */
+    async goBack(to) {
+      location.pathname = to;
+      windowListeners.popstate?.({ type: 'popstate' });
       await settle();
     },
     /** The popup's "Show all hidden on this page". */
@@ -392,6 +399,22 @@ test('cells the user chose to show stay shown after a photo opened from the grid
   await page.navigate('/alice/media', ...grid());
   assert.equal(page.root.attributes['data-illust-only-hidden'], '2', 'hidden again after another media tab');
   assert.equal(page.classifyRequests().length, 2, 'nothing judged again');
+});
+
+test('back from a media tab, its hidden cells stay hidden until X draws the page the user went back to', async (t) => {
+  const page = startPage('/alice/media');
+  t.after(() => page.close());
+  await wait(0); // the settings
+  const screenshot = photoCell('alice', 1000, 'Alice0');
+  await page.show(screenshot);
+  await page.answerPhoto('Alice0');
+  assert.equal(screenshot.dataset.illustOnlyState, 'hidden');
+  // popstate comes before X's own listener re-renders (its router draws the profile a moment later):
+  // the grid is still on the page, and content.css holds its hidden cells only while the page is active.
+  await page.goBack('/alice');
+  assert.ok('data-illust-only-active' in page.root.attributes, 'the grid X still shows keeps its hidden cells hidden');
+  await page.show(photoCell('alice', 1000, 'Alice0')); // X draws the profile: its own post with that photo
+  assert.ok(!('data-illust-only-active' in page.root.attributes), 'the profile is left alone');
 });
 
 test('after a settings change, media the worker no longer remembers are judged again, their cells keeping the old verdict meanwhile', async (t) => {

@@ -821,7 +821,9 @@ function onMutations(records) {
 new MutationObserver(onMutations).observe(document, {
   childList: true, subtree: true, attributes: true, attributeFilter: ['src', 'style', 'href', 'poster'],
 });
-addEventListener('popstate', checkLocation);
+// No popstate listener: the back and forward buttons, like pushState, are noticed at X's next mutation.
+// popstate fires before X's own listener re-renders the page, so acting on it would show the media
+// tab's hidden cells (off the media tab, nothing is held) while X still shows the grid for a moment.
 // Media events do not bubble, but a capturing listener sees them: a player that starts in a held cell
 // (X's autoplay) is paused at once (see holdPlayers).
 addEventListener('play', (event) => {
