@@ -177,6 +177,19 @@ test('import: a valid file is merged, an invalid one refused whole with nothing 
   assert.equal((await corrections.importFile({ text: 'x'.repeat(10 * 2 ** 20) })).ok, false);
 });
 
+test('import on a profile with no corrections yet: embeddings of another size than the model\'s are refused (they would refuse every later one)', async () => {
+  const { corrections, store } = setUp();
+  const foreign = exportCorrections([{ mediaId: 'm8', label: 'screenshot', embedding: Float32Array.from([1, 0, 0.5, 0.25]), modelVersion: contract.version, time: 5, account: 'gamer' }], { labels: contract.labels });
+  const refused = await corrections.importFile({ text: foreign });
+  assert.equal(refused.ok, false);
+  assert.match(refused.message, /1280/);
+  assert.equal(store.corrections.size, 0);
+  const genuine = exportCorrections([{ mediaId: 'm9', label: 'photo', embedding: vector(9), modelVersion: contract.version, time: 6, account: 'cook' }], { labels: contract.labels });
+  assert.deepEqual(await corrections.importFile({ text: genuine }), { ok: true, imported: 1, count: 1 });
+  await corrections.correct({ mediaId: 'm1', label: 'illustration', account: 'painter' });
+  assert.equal((await corrections.status()).learned, 2);
+});
+
 test('a new model version: corrections are carried over by fetching their images again, or kept as labels and counted', async () => {
   const store = memoryStore();
   await store.replaceCorrections([

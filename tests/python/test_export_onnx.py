@@ -97,6 +97,8 @@ class ExportOnnxTest(unittest.TestCase):
         self.assertEqual(contract["labels"], ["illustration", "screenshot", "photo"])
         self.assertEqual(contract["preprocess"], self.contract["preprocess"])
         self.assertEqual(contract["input"], self.contract["input"])
+        self.assertEqual(contract["embedding_size"], self.contract["embedding_size"])
+        self.assertEqual(contract["embedding_size"], 1280)
         decision = contract["decision"]
         self.assertLessEqual(decision["hide_below_min"], decision["hide_below"])
         self.assertLessEqual(decision["hide_below"], decision["hide_below_max"])

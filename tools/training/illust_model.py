@@ -179,6 +179,8 @@ def base_contract(input_size: int = DEFAULT_INPUT_SIZE, resize: str = "squash") 
         "model_file": "illust-only.onnx",
         "input": {"name": "input", "width": input_size, "height": input_size, "channels": 3, "layout": "NCHW", "color": "RGB"},
         "outputs": {"probs": "probs", "embedding": "embedding"},
+        # What a corrections file's embeddings must measure, known before any correction is fitted.
+        "embedding_size": EMBEDDING_SIZE,
         "preprocess": {
             "resize": resize,
             "filter": "box",

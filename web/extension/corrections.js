@@ -285,7 +285,9 @@ export function createCorrections({ getContract, computeEmbedding, announce, sto
   async function importFile({ text }) {
     try {
       const contract = await getContract();
-      const dims = (await current()).layer.dims || null;
+      // The contract's size, not only the fitted layer's: on a profile with no corrections yet, a file
+      // of other embeddings would be taken and every later correction refused against it.
+      const dims = (await current()).layer.dims || contract.embedding_size || null;
       const parsed = parseCorrectionsFile(text, { labels: contract.labels, dims });
       if (!parsed.ok) return parsed;
       const { kept, dropped } = boundCorrections([...(await store.listCorrections()), ...parsed.corrections]);
