@@ -334,3 +334,36 @@ test('wasmFallback: false without an adapter rejects too, building nothing', { s
   }
   assert.equal(sessions, 0);
 });
+
+test('a WebGPU attempt that outlasts its budget (slow bundle, session start and warm-up) gives way to WASM in time, and says so', { skip }, async () => {
+  const ort = await import('onnxruntime-web');
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+  // Each step alone is within its own limit (15 s, 10 s); together they outlast a 400 ms budget.
+  const slow = webgpuOrtThatLosesItsDevice(ort);
+  const module = { ...slow.module, InferenceSession: { create: async (...args) => { await sleep(250); return slow.module.InferenceSession.create(...args); } } };
+  const core = await loadNodeCore();
+  const start = async (budget) => {
+    const notes = [];
+    const started = performance.now();
+    const classifier = await createClassifier({
+      ort, ortWebgpu: async () => { await sleep(250); return module; }, model: readFileSync(MODEL), contract, core,
+      provider: 'webgpu', webgpuAdapter: { name: 'stand-in adapter' }, numThreads: 1, log: (line) => notes.push(line),
+      ...(budget ? { webgpuBudgetMs: budget } : {}),
+    });
+    return { classifier, notes, ms: performance.now() - started };
+  };
+  const withBudget = await start(400);
+  try {
+    assert.equal(withBudget.classifier.provider, 'wasm');
+    assert.match(webgpuFallbackReason(withBudget.notes), /^session start timed out after \d+ ms$/);
+    assert.ok(withBudget.ms < 5000, `WASM took over without waiting for the steps' own limits (${Math.round(withBudget.ms)} ms)`);
+  } finally {
+    await withBudget.classifier.release();
+  }
+  const without = await start(0); // no budget: the same slow steps are each within their own limits
+  try {
+    assert.equal(without.classifier.provider, 'webgpu');
+  } finally {
+    await without.classifier.release();
+  }
+});

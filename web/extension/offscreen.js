@@ -40,6 +40,12 @@ async function importOrtWebgpu() {
   return ortWebgpu;
 }
 
+// The content script gives a verdict up 20 s after asking (settings.verdictTimeoutMs), and on a cold
+// start its first requests wait for this: a GPU that has not started and warmed up within this budget
+// (its steps' own limits, 15 s + 10 s, would outlast that timeout) gives way to WASM, which still
+// starts in time (adapter search <= 3 s + this + the pool's start, ~2 s on 2 cores).
+const WEBGPU_BUDGET_MS = 10000;
+
 /** The classifier on WebGPU in this document, or null without a (hardware) adapter or when WebGPU fails. */
 async function startWebgpuClassifier({ contract, modelBytes, core, log }) {
   const loadFailed = (error) => { throw new Error(`cannot load the classifier's modules (${error?.message ?? error})`); };
@@ -60,6 +66,7 @@ async function startWebgpuClassifier({ contract, modelBytes, core, log }) {
     return await createClassifier({
       ort, ortWebgpu: importOrtWebgpu, model: modelBytes, contract, core: await core(), provider: 'webgpu', log,
       webgpuAdapter: adapter, wasmFallback: false, // the worker pool below does WASM better
+      webgpuBudgetMs: WEBGPU_BUDGET_MS,
     });
   } catch (error) {
     if (error?.code === 'webgpu_unavailable') return null; // logged in the fallback wording

@@ -95,6 +95,7 @@ function defaultThreads(ort) {
  *           webgpuAdapter?: an adapter the caller found already (findWebgpuAdapter), not probed again,
  *           wasmFallback?: false: when WebGPU cannot start, reject (code 'webgpu_unavailable') instead of
  *           building a WASM session the caller does not want (the extension's pool does WASM itself),
+ *           webgpuBudgetMs?: one limit for the WebGPU attempt as a whole (bundle, session start, warm-up),
  *           webgpuTimeoutMs?: for tests}
  * Rejects with an Error whose message says what is wrong (unreadable or wrong model file, no provider).
  */
@@ -172,19 +173,25 @@ export async function createClassifier(options) {
       log(`webgpu: ${reason}${provider === 'webgpu' ? ' (forced webgpu unavailable)' : ''}; using wasm`);
       if (options.wasmFallback === false) throw webgpuUnavailable(reason);
     } else {
+      // options.webgpuBudgetMs: one limit for the whole attempt (ORT's WebGPU bundle, session start,
+      // warm-up), for a caller whose images are given up on sooner than the steps' own limits add up
+      // to (the extension's verdict timeout): past it, WASM starts in time for them.
+      const deadline = options.webgpuBudgetMs > 0 ? performance.now() + options.webgpuBudgetMs : Infinity;
+      const limitMs = (stepMs) => Math.max(1, Math.round(Math.min(options.webgpuTimeoutMs ?? stepMs, deadline - performance.now())));
       try {
-        ortUsed = options.ortWebgpu ? await options.ortWebgpu() : ort;
+        const bundle = options.ortWebgpu ? options.ortWebgpu() : ort;
+        ortUsed = deadline === Infinity ? await bundle : await withTimeout(Promise.resolve(bundle), limitMs(Infinity), 'WebGPU bundle load');
         const opening = openSession(ortUsed, ['webgpu']);
         let candidate;
         try {
-          candidate = await withTimeout(opening, options.webgpuTimeoutMs ?? WEBGPU_SESSION_TIMEOUT_MS, 'WebGPU session start');
+          candidate = await withTimeout(opening, limitMs(WEBGPU_SESSION_TIMEOUT_MS), 'WebGPU session start');
         } catch (error) {
           opening.then((late) => late.release?.(), () => {}).catch(() => {}); // one that starts after all is freed
           throw error;
         }
         const warming = warmUp(ortUsed, candidate);
         try {
-          await withTimeout(warming, options.webgpuTimeoutMs ?? WEBGPU_WARMUP_TIMEOUT_MS, 'WebGPU warm-up');
+          await withTimeout(warming, limitMs(WEBGPU_WARMUP_TIMEOUT_MS), 'WebGPU warm-up');
         } catch (error) {
           // A run cannot be cancelled: free the GPU session once the abandoned warm-up settles.
           warming.catch(() => {}).finally(() => candidate.release?.()).catch(() => {});
