@@ -264,6 +264,11 @@ test('demo page without cross-origin isolation runs 1 thread per worker (file an
     assert.equal(await page.evaluate(() => crossOriginIsolated), false);
     assert.equal(await page.getAttribute('#engine', 'data-threads'), '1');
     assert.match(await page.textContent('#engine'), /^WASM, \d+ workers? × 1 thread \(page not cross-origin isolated\)/);
+    // Threads asked for in the address cannot be had here: the notice says 1, as the engine line does.
+    const { page: threaded } = await openPage(context, `${plain.url}?threads=2`);
+    assert.equal(await threaded.textContent('#notice'), 'threads=2: this page is not cross-origin isolated, so ONNX Runtime runs 1 thread.');
+    assert.match(await threaded.textContent('#engine'), /^WASM, 1 thread \(page not cross-origin isolated\)/);
+    await threaded.close();
 
     const [illustration, photo] = [pickImages()[0], pickImages().find((i) => i.label === 'photo')];
     await page.setInputFiles('#file-input', illustration.file);

@@ -18,7 +18,10 @@ const threadsParam = /^[1-9]\d?$/.test(params.get('threads') ?? '') ? Number(par
 const requestedThreads = threadsParam === undefined ? undefined : Math.min(threadsParam, CORES);
 const startNotices = [
   ...(params.has('provider') && providerParam !== requestedProvider ? [`Unknown engine "${params.get('provider')}" in the address: using auto.`] : []),
-  ...(threadsParam > CORES ? [`threads=${threadsParam} is more than this machine's ${CORES} cores: using ${CORES}.`] : []),
+  // Without cross-origin isolation ORT has no shared memory for threads, whatever the address asks.
+  ...(threadsParam > 1 && !globalThis.crossOriginIsolated
+    ? [`threads=${threadsParam}: this page is not cross-origin isolated, so ONNX Runtime runs 1 thread.`]
+    : threadsParam > CORES ? [`threads=${threadsParam} is more than this machine's ${CORES} cores: using ${CORES}.`] : []),
 ];
 
 const state = {
