@@ -4,6 +4,7 @@ model/illust-only.onnx + model/contract.json follow docs/ARCHITECTURE.md and cla
 import json
 import tempfile
 import unittest
+from unittest import mock
 from pathlib import Path
 
 import numpy as np
@@ -170,6 +171,29 @@ class EnsembleRunsTest(unittest.TestCase):
             (other_folds / "folds.json").write_text(json.dumps({"held_out": [["photo/food"], ["illustration/art"]]}))
             with self.assertRaisesRegex(SystemExit, "other folds"):
                 export_onnx.load_runs([a, other_folds])
+
+    def test_figures_use_todays_label_corrections_and_the_card_says_which_came_after_training(self):
+        # The run recorded d.png as a photo when it trained; a correction made since calls it an illustration.
+        # The card, contract and oof-predictions.tsv must judge with today's label, as tools/evaluate.mjs does.
+        with tempfile.TemporaryDirectory() as tmp:
+            run = self.write_run(tmp, "a", 0)
+            with mock.patch.object(export_onnx.data, "read_label_corrections", return_value={"d.png": "illustration"}):
+                args, summary, folds, _ = export_onnx.load_runs([run])
+            # p(illustration): a 0.9, b 0.3, c 0.6, d 0.1 (now an illustration): keeping 3 of 3 needs t <= 0.1
+            self.assertEqual(summary["oof"]["confusion"], [[3, 0, 0], [1, 0, 0], [0, 0, 0]])
+            self.assertEqual([r["label"] for r in summary["oof_rows"]], ["illustration", "illustration", "screenshot",
+                                                                        "illustration"])
+            self.assertEqual(summary["relabelled"], [{"file": "d.png", "source": "photo/food", "trained_as": "photo",
+                                                      "label": "illustration"}])
+            card = export_onnx.model_card({k: v for k, v in summary.items() if k != "oof_rows"}, args,
+                                          {**illust_model.base_contract(), "version": "test"}, folds,
+                                          {"probs": 0.0, "embedding": 0.0}, 1)
+            self.assertIn("1 of them came after this model trained (photo/food/d.png: photo → illustration)", card)
+            # Without corrections since training, the card says nothing of the kind.
+            with mock.patch.object(export_onnx.data, "read_label_corrections", return_value={}):
+                _, unchanged, _, _ = export_onnx.load_runs([run])
+            self.assertEqual(unchanged["relabelled"], [])
+            self.assertEqual(export_onnx.relabelled_text(unchanged), "")
 
 
 class ModelCardTest(unittest.TestCase):

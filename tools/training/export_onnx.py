@@ -151,14 +151,22 @@ def oof_table_figures(run_dirs: list[Path], args: dict) -> dict:
         if [(r["source"], r["file"], r["label"], r["fold"]) for r in table] != keys:
             raise SystemExit(f"export_onnx: {d}/oof.tsv holds other images or folds than {run_dirs[0]}/oof.tsv")
     probs = np.mean([[[float(r[f"p_{l}"]) for l in LABELS] for r in table] for table in tables], axis=0)
-    labels = np.array([LABELS.index(k[2]) for k in keys])
+    # Labels as the data and model/label-corrections.tsv give them today, not as oof.tsv recorded them when
+    # the run trained: tools/evaluate.mjs and the model card's own notes judge with today's corrections, and
+    # a correction made after training must change the figures (the run itself still trained on the old label).
+    corrections = data.read_label_corrections()
+    now = [corrections.get(k[1], k[0].split("/", 1)[0]) for k in keys]
+    relabelled = [{"file": k[1], "source": k[0], "trained_as": k[2], "label": label}
+                  for k, label in zip(keys, now) if label != k[2]]
+    labels = np.array([LABELS.index(label) for label in now])
     sources = [k[0] for k in keys]
     folds = [int(k[3]) for k in keys]
-    rows = [{**{k: v for k, v in r.items() if not k.startswith("p_")}, **{f"p_{l}": f"{p:.6f}" for l, p in zip(LABELS, ps)}}
-            for r, ps in zip(tables[0], probs)]
+    rows = [{**{k: v for k, v in r.items() if not k.startswith("p_")}, "label": label,
+             **{f"p_{l}": f"{p:.6f}" for l, p in zip(LABELS, ps)}}
+            for r, ps, label in zip(tables[0], probs, now)]
     return {**oof_figures(labels, probs, sources, float(args.get("target_recall", 0.98)), int(args.get("source_cap", 40)),
                           folds),
-            "oof_rows": rows}
+            "oof_rows": rows, "relabelled": relabelled}
 
 
 def ensemble_summary(run_dirs: list[Path], member_args: list[dict], member_summaries: list[dict]) -> dict:
@@ -317,6 +325,17 @@ def extra_data_section(summary: dict) -> list[str]:
     return lines
 
 
+def relabelled_text(summary: dict) -> str:
+    """Labels corrected since the run trained (export_onnx judges with today's, see oof_table_figures)."""
+    changed = summary.get("relabelled") or []
+    if not changed:
+        return ""
+    return (f" {len(changed)} of them came after this model trained ("
+            + ", ".join(f"{c['source']}/{c['file']}: {c['trained_as']} → {c['label']}" for c in changed)
+            + "): every figure below uses the corrected labels, while the shipped weights learnt the old ones, so "
+            "the Retrain command (which applies every correction) trains on other labels and gives other weights.")
+
+
 def model_card(summary: dict, args: dict, contract: dict, folds: dict, parity: dict, onnx_bytes: int) -> str:
     o, o05, choice = summary["oof"], summary["oof_at_0.5"], summary["threshold_choice"]
     t = o["threshold"]
@@ -349,7 +368,7 @@ def model_card(summary: dict, args: dict, contract: dict, folds: dict, parity: d
         "watercolour, oil, gouache and digital paintings, sketches, comics and manga pages; screens of mobile, console, "
         "PC and retro games, launchers, phone apps, web pages and desktops; camera photos of food, people, streets, "
         "buildings, vehicles, pets, hardware and figures. Label corrections: "
-        "`model/label-corrections.tsv` (applied by the tools).",
+        "`model/label-corrections.tsv` (applied by the tools)." + relabelled_text(summary),
         "",
         "## Validation: by source, k-fold",
         f"Sources whose repositories share an owner form one group; groups are dealt to {args['folds']} folds stratified by class "
