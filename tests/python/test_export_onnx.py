@@ -195,6 +195,27 @@ class EnsembleRunsTest(unittest.TestCase):
             self.assertEqual(unchanged["relabelled"], [])
             self.assertEqual(export_onnx.relabelled_text(unchanged), "")
 
+    def test_retrain_command_holds_out_the_shipped_folds(self):
+        # Dealt afresh, folds follow the class counts that label corrections change: the card's command must
+        # hold out the sources model/folds.json lists, whatever --folds-from the run itself was given.
+        train = "/usr/bin/python3 tools/training/train.py --run-dir runs/x --views 6"
+        self.assertEqual(export_onnx.pinned_folds(train), train + " --folds-from model")
+        self.assertEqual(export_onnx.pinned_folds(train + " --folds-from runs/r6-folds --init-seed 1"),
+                         train + " --init-seed 1 --folds-from model")
+        self.assertEqual(export_onnx.pinned_folds(train + " --folds-from=runs/r6-folds"), train + " --folds-from model")
+        self.assertEqual(export_onnx.pinned_folds("bash tools/setup.sh"), "bash tools/setup.sh")
+        with tempfile.TemporaryDirectory() as tmp:
+            run = self.write_run(tmp, "a", 0)
+            summary_file = run / "summary.json"
+            summary_file.write_text(json.dumps({**json.loads(summary_file.read_text()),
+                                                "command": train + " --folds-from runs/r6-folds"}))
+            args, summary, folds, _ = export_onnx.load_runs([run])
+            card = export_onnx.model_card({k: v for k, v in summary.items() if k != "oof_rows"}, args,
+                                          {**illust_model.base_contract(), "version": "test"}, folds,
+                                          {"probs": 0.0, "embedding": 0.0}, 1)
+            self.assertIn("\n" + train + " --folds-from model\n", card)
+            self.assertNotIn("r6-folds", card)
+
 
 class ModelCardTest(unittest.TestCase):
     def test_extra_data_section_reports_the_extra_sources_out_of_fold(self):

@@ -336,6 +336,18 @@ def relabelled_text(summary: dict) -> str:
             "the Retrain command (which applies every correction) trains on other labels and gives other weights.")
 
 
+def pinned_folds(command: str) -> str:
+    """A train.py command that holds out the sources model/folds.json lists (written beside the model by this
+    export), whatever `--folds-from` it had: without it, train.py deals folds by class counts, which any later
+    label correction changes, so the command would re-deal sources and not reproduce the card's figures."""
+    if "train.py" not in command:
+        return command
+    words = command.split()
+    kept = [w for i, w in enumerate(words)
+            if not (w == "--folds-from" or w.startswith("--folds-from=") or (i and words[i - 1] == "--folds-from"))]
+    return " ".join(kept + ["--folds-from", "model"])
+
+
 def model_card(summary: dict, args: dict, contract: dict, folds: dict, parity: dict, onnx_bytes: int) -> str:
     o, o05, choice = summary["oof"], summary["oof_at_0.5"], summary["threshold_choice"]
     t = o["threshold"]
@@ -447,7 +459,7 @@ def model_card(summary: dict, args: dict, contract: dict, folds: dict, parity: d
         "bash tools/setup.sh   # Debian torch/onnx + npm packages",
         *[f"# --extra-data {folder}: e.g. /usr/bin/python3 tools/training/gather_debian_images.py --out {folder}   # docs/debian-data.md"
           for folder in summary.get("extra_data", [])],
-        *commands,
+        *(pinned_folds(command) for command in commands),
         f"/usr/bin/python3 tools/training/export_onnx.py --run-dir {' '.join(run_dirs)}",
         "```",
         "The data folder is `--data`, default `$ILLUST_ONLY_DATA` or `../shared/data`. Training runs on CPU "
