@@ -6,9 +6,11 @@ import { constants } from 'node:fs';
 import { open, opendir, stat } from 'node:fs/promises';
 import path from 'node:path';
 
-/** Extensions taken when walking a folder (a file named explicitly is always taken). Lower case. */
-export const IMAGE_EXTENSIONS = Object.freeze(['.jpg', '.jpeg', '.jpe', '.jfif', '.png', '.gif', '.bmp',
-  '.webp', '.avif', '.heic', '.heif', '.tif', '.tiff', '.jxl', '.ico']);
+// Extensions taken when walking a folder (a file named explicitly is always taken). Lower case. One list
+// with the demo page's folder walk, which ships it (tools/lib does not), so both take the same files.
+import { IMAGE_EXTENSIONS } from '../../web/demo/files.js';
+
+export { IMAGE_EXTENSIONS };
 
 /** Files above this are refused before reading: the core caps images at 50 megapixels anyway. */
 export const MAX_FILE_BYTES = 256 * 1024 * 1024;

@@ -28,9 +28,9 @@ function readAllEntries(directory) {
 }
 
 /**
- * The extensions the CLI's folder walk takes (tools/lib/image-files.mjs; a unit test keeps the two
- * lists equal). Browsers type only the images they show: Chromium leaves a phone's .heic untyped, which
- * the page called "not an image" where the CLI says "unsupported format: heic".
+ * The extensions a folder walk takes, here and in the CLI's (tools/lib/image-files.mjs imports this list).
+ * Browsers type only the images they show: Chromium leaves a phone's .heic untyped, which the page called
+ * "not an image" where the CLI says "unsupported format: heic".
  */
 export const IMAGE_EXTENSIONS = Object.freeze(['.jpg', '.jpeg', '.jpe', '.jfif', '.png', '.gif', '.bmp',
   '.webp', '.avif', '.heic', '.heif', '.tif', '.tiff', '.jxl', '.ico']);
