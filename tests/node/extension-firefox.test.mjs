@@ -52,8 +52,8 @@ test('Firefox classifier host: while work is in flight the event page is kept aw
   let pings = 0;
   const options = { every: 20, ping: async () => { pings += 1; } };
   let finishFirst;
-  const first = keepAwakeWhile(new Promise((resolve) => { finishFirst = resolve; }), options);
-  const second = keepAwakeWhile(sleep(70).then(() => 'second'), options); // overlapping work shares the one timer
+  const first = keepAwakeWhile(() => new Promise((resolve) => { finishFirst = resolve; }), options);
+  const second = keepAwakeWhile(() => sleep(70).then(() => 'second'), options); // overlapping work shares the one timer
   await sleep(130);
   assert.ok(pings >= 4 && pings <= 7, `one timer while busy (${pings} pings in 130 ms at 20 ms)`);
   assert.equal(await second, 'second');
@@ -63,7 +63,7 @@ test('Firefox classifier host: while work is in flight the event page is kept aw
   await sleep(80);
   assert.equal(pings, settled, 'no pings once nothing is in flight');
   // A failing ping (the API gone) is ignored, and work that rejects still stops the timer.
-  await assert.rejects(keepAwakeWhile(sleep(50).then(() => { throw new Error('boom'); }), { every: 10, ping: () => { throw new Error('no API'); } }), /boom/);
+  await assert.rejects(keepAwakeWhile(() => sleep(50).then(() => { throw new Error('boom'); }), { every: 10, ping: () => { throw new Error('no API'); } }), /boom/);
   const after = pings;
   await sleep(40);
   assert.equal(pings, after);

@@ -30,12 +30,12 @@ const KEEP_AWAKE_EVERY_MS = 10000;
 let busyCalls = 0;
 let keepAwakeTimer = null;
 
-/** `work`'s result; while any such work is unsettled, `ping` runs every `every` ms (one timer for all). */
+/** `work()`'s result; while any such work is unsettled, `ping` runs every `every` ms (one timer for all). */
 export async function keepAwakeWhile(work, { every = KEEP_AWAKE_EVERY_MS, ping = () => chrome.runtime.getPlatformInfo() } = {}) {
   busyCalls += 1;
   keepAwakeTimer ??= setInterval(() => { Promise.resolve().then(ping).catch(() => {}); }, every);
   try {
-    return await work;
+    return await work();
   } finally {
     busyCalls -= 1;
     if (busyCalls === 0) {
@@ -61,14 +61,14 @@ export async function hasClassifierHost() {
 }
 
 export async function sendToClassifierHost(message) {
-  return keepAwakeWhile((async () => {
+  return keepAwakeWhile(async () => {
     await ensureClassifierHost();
     return (await classifierModule).answerHostMessage(message);
-  })());
+  });
 }
 
 export async function classifyInClassifierHost(bytes, choice) {
-  return keepAwakeWhile((async () => {
+  return keepAwakeWhile(async () => {
     try {
       await ensureClassifierHost();
     } catch (error) {
@@ -76,7 +76,7 @@ export async function classifyInClassifierHost(bytes, choice) {
     }
     const buffer = bytes.buffer.byteLength === bytes.byteLength ? bytes.buffer : bytes.slice().buffer;
     return answerWithin((await classifierModule).answerHostMessage({ type: MSG.OFFSCREEN_CLASSIFY, bytes: buffer, ...choice }));
-  })());
+  });
 }
 
 export async function closeClassifierHost() {
