@@ -251,6 +251,30 @@ class FoldsAndWeightsTest(unittest.TestCase):
         big, small = max(counts, key=counts.get), min(counts, key=counts.get)
         self.assertLess(per_source[big] / counts[big], per_source[small] / counts[small])
 
+    def test_source_dro_draws_hard_sources_more_and_keeps_classes_balanced(self):
+        samples = illust_data.list_samples(require_data())
+        train_idx = np.arange(len(samples))
+        w = illust_data.sample_weights(samples, source_cap=40)
+        dro = train.SourceDro(samples, train_idx, eta=2.0)
+        np.testing.assert_allclose(dro.weights(w), w)  # nothing observed yet: the plain draw
+        sources = sorted({s.source for s in samples if s.label == 0})
+        hard, easy = sources[0], sources[1]
+        # one epoch: every image seen once, loss 0.2, except the hard illustration source's at 1.2
+        dro.observe(train_idx, np.array([1.2 if s.source == hard else 0.2 for s in samples]))
+        dro.end_epoch()
+        tilted = dro.weights(w)
+        per_class = lambda weights: [weights[[s.label == c for s in samples]].sum() for c in range(3)]
+        np.testing.assert_allclose(per_class(tilted), per_class(w), rtol=1e-5)
+        ratio = {s.source: t / wi for s, t, wi in zip(samples, tilted, w)}
+        self.assertGreater(ratio[hard] / ratio[easy], 3.5)  # exp(2 x ~1.0) = 7, clipped to x4
+        self.assertLessEqual(ratio[hard], 4.0 + 1e-6)
+        screenshot = next(s.source for s in samples if s.label == 1)
+        self.assertAlmostEqual(ratio[screenshot], 1.0, places=5)  # other classes untouched
+        # later epochs are smoothed: the hard source recovering halves its excess loss
+        dro.observe(train_idx, np.full(len(samples), 0.2))
+        dro.end_epoch()
+        self.assertAlmostEqual(dro.loss[dro.source_of[int(next(i for i, s in enumerate(samples) if s.source == hard))]], 0.7)
+
 
 class DecisionTest(unittest.TestCase):
     def test_decide_follows_the_threshold_rule(self):

@@ -81,6 +81,10 @@ def parse_args(argv=None):
                    help="training views: standard, or strong-colour (some grey views, a wider saturation range)")
     p.add_argument("--dropout", type=float, default=0.2, help="dropout before the new head")
     p.add_argument("--source-cap", type=int, default=40, help="a source weighs as at most this many images")
+    p.add_argument("--source-dro", type=float, default=0.0,
+                   help="each epoch, draw a training source exp(ETA x its recent training loss above its class's "
+                        "mean) times as often (x1/4..x4; classes stay balanced): group DRO over sources, aimed at "
+                        "the worst ones. 0: off")
     p.add_argument("--teacher", type=Path, nargs="*", default=[],
                    help="distil from these finished runs (same data, seed, views and trainable layers, so the same "
                         "folds): each fold learns from the mean of the teachers' models of that fold, the final model "
@@ -126,6 +130,8 @@ def parse_args(argv=None):
         p.error("--prune-keep must be within (0, 1]")
     if args.l2_sp < 0:
         p.error("--l2-sp must be 0 or more")
+    if args.source_dro < 0:
+        p.error("--source-dro must be 0 or more")
     if args.prune_keep < 1 and args.trainable_layers < 2:
         p.error("--prune-keep narrows fine-tuned blocks: it needs --trainable-layers 2 or more (block 16 + Conv_1)")
     if args.run_dir is None:
@@ -290,6 +296,52 @@ class WeightAverage:
         return {k: v.to(self._dtypes[k]) for k, v in self._mean.items()}
 
 
+class SourceDro:
+    """Group DRO over training sources, as a sampler: a source whose recent training loss is above its
+    class's mean is drawn more often (exp(eta x the difference), clipped to x1/4..x4), then each class is
+    renormalised so the classes stay balanced. Losses are per-image cross-entropy without smoothing,
+    averaged per source over an epoch and smoothed across epochs (half old, half new)."""
+
+    def __init__(self, samples, train_idx, eta: float):
+        self.eta = eta
+        names = sorted({samples[i].source for i in train_idx})
+        number = {name: n for n, name in enumerate(names)}
+        self.source_of = {int(i): number[samples[i].source] for i in train_idx}
+        self.train_source = np.array([number[samples[i].source] for i in train_idx])
+        self.train_label = np.array([samples[i].label for i in train_idx])
+        self.source_label = np.zeros(len(names), dtype=int)
+        self.source_label[self.train_source] = self.train_label
+        self.loss = np.full(len(names), np.nan)
+        self._sum, self._count = np.zeros(len(names)), np.zeros(len(names))
+        self.spread = (1.0, 1.0)
+
+    def observe(self, idx, losses):
+        for i, value in zip(idx, losses):
+            source = self.source_of[int(i)]
+            self._sum[source] += value
+            self._count[source] += 1
+
+    def end_epoch(self):
+        seen = self._count > 0
+        mean = self._sum[seen] / self._count[seen]
+        self.loss[seen] = np.where(np.isnan(self.loss[seen]), mean, 0.5 * self.loss[seen] + 0.5 * mean)
+        self._sum[:], self._count[:] = 0, 0
+
+    def weights(self, train_w: np.ndarray) -> np.ndarray:
+        """train_w (capped, class-balanced) tilted toward the sources that are hardest within their class."""
+        factor = np.ones(len(self.loss))
+        for c in np.unique(self.source_label):
+            known = (self.source_label == c) & ~np.isnan(self.loss)
+            if known.any():
+                factor[known] = np.clip(np.exp(self.eta * (self.loss[known] - self.loss[known].mean())), 0.25, 4.0)
+        self.spread = (float(factor.min()), float(factor.max()))
+        w = train_w * factor[self.train_source]
+        for c in np.unique(self.train_label):  # keep each class's share of the draws
+            in_class = self.train_label == c
+            w[in_class] *= train_w[in_class].sum() / w[in_class].sum()
+        return w
+
+
 def fewer_training_groups(samples, train_idx, fraction: float, draw_key: str) -> np.ndarray:
     """train_idx restricted to `fraction` of its repository groups, drawn per class (at least one per
     class) from a generator seeded by `draw_key`: a learning curve over sources, not images."""
@@ -344,6 +396,7 @@ def fit(args, samples, features, train_idx, val_idx, start, seed, tag, metrics_f
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimiser, max_lr=[args.lr, args.backbone_lr], total_steps=epochs * steps_per_epoch, pct_start=0.15)
     best = (float("inf"), None, 0, None)
+    dro = SourceDro(samples, train_idx, args.source_dro) if args.source_dro else None
     class_weight = torch.tensor([args.illustration_weight if name == "illustration" else 1.0 for name in LABELS])
     # With averaging every fold reports its last epoch, so the final model also averages the same epochs.
     average = WeightAverage()
@@ -351,7 +404,8 @@ def fit(args, samples, features, train_idx, val_idx, start, seed, tag, metrics_f
         started = time.time()
         train_mode(model)
         # Sampling proportional to the capped, class-balanced weights: big sources cannot dominate.
-        order = rng.choice(train_idx, size=epoch_size, replace=True, p=train_w / train_w.sum())
+        draw_w = train_w if dro is None else dro.weights(train_w)
+        order = rng.choice(train_idx, size=epoch_size, replace=True, p=draw_w / draw_w.sum())
         view_of = rng.integers(0, features.shape[0], size=len(order))
         total = 0.0
         for first in range(0, len(order), args.batch_size):
@@ -360,13 +414,15 @@ def fit(args, samples, features, train_idx, val_idx, start, seed, tag, metrics_f
             if x.dim() == 4:
                 x = x.contiguous(memory_format=layout)
             y = torch.from_numpy(labels[idx])
+            logits = model.logits_from_cached(x, start)
             if soft is None:
-                loss = F.cross_entropy(model.logits_from_cached(x, start), y, weight=class_weight,
-                                       label_smoothing=args.label_smoothing)
+                loss = F.cross_entropy(logits, y, weight=class_weight, label_smoothing=args.label_smoothing)
             else:
                 hard = F.one_hot(y, len(LABELS)).float() * (1 - args.label_smoothing) + args.label_smoothing / len(LABELS)
                 target = args.distill_weight * torch.from_numpy(soft[views, idx]) + (1 - args.distill_weight) * hard
-                loss = F.cross_entropy(model.logits_from_cached(x, start), target, weight=class_weight)
+                loss = F.cross_entropy(logits, target, weight=class_weight)
+            if dro is not None:
+                dro.observe(idx, F.cross_entropy(logits.detach(), y, reduction="none").numpy())
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -377,9 +433,12 @@ def fit(args, samples, features, train_idx, val_idx, start, seed, tag, metrics_f
                         param.lerp_(anchor, min(1.0, pull))
             scheduler.step()
             total += float(loss) * len(idx)
+        if dro is not None:
+            dro.end_epoch()
         if args.swa_start and epoch >= args.swa_start:
             average.add(model.state_dict())
-        record = {"run": tag, "epoch": epoch, "train_loss": total / len(order), "seconds": int(time.time() - started)}
+        record = {"run": tag, "epoch": epoch, "train_loss": total / len(order), "seconds": int(time.time() - started),
+                  **({"source_draw_factors": dro.spread} if dro is not None else {})}
         probs = None
         if len(val_idx) and (args.validate == "each-epoch" or epoch == epochs):
             probs = predict_cached(model, features, val_idx, start, layout=layout)
