@@ -46,7 +46,8 @@ Options:
   --model FILE          ONNX model (default: next to the contract)
   -h, --help            show this help
 
-Exit status: 0 when it ran, 1 when nothing could run, 2 usage error.`;
+Exit status: 0 when it ran, 1 when nothing could run (missing core build, wrong model), 2 usage error
+(also a missing or empty FOLDER, or an unreadable --corrections file).`;
 
 function numberList(text, flag, { integer, max = 1 }) {
   const values = String(text).split(',').map((part) => Number(part.trim()));
@@ -238,12 +239,13 @@ export async function main(argv, io = { stdout: process.stdout, stderr: process.
     const correctionsFile = options.corrections ?? path.join(ROOT, 'model', 'label-corrections.tsv');
     const labelCorrections = options.corrections === 'none' ? new Map()
       : await readCorrections(correctionsFile, contract.labels).catch((error) => {
-        if (options.corrections) throw new SetupError(`corrections: ${error.message}`);
+        if (options.corrections) throw new UsageError(`cannot read corrections ${correctionsFile}: ${error.message}`);
         return new Map();
       });
+    // What the user pointed at (the folder, a corrections file) is a usage error, as in evaluate.mjs.
     const { images } = await collectDataset(options.dataDir, contract.labels, { corrections: labelCorrections })
-      .catch((error) => { throw new SetupError(error.message); });
-    if (images.length === 0) throw new SetupError(`${options.dataDir}: no images under ${contract.labels.map((l) => `${l}/`).join(', ')}`);
+      .catch((error) => { throw new UsageError(error.message); });
+    if (images.length === 0) throw new UsageError(`no images found under ${options.dataDir}/{${contract.labels.join(',')}}/<source>/`);
     let opened = null;
     const lazyClassifier = {
       async classify(bytes, opts) {
@@ -291,6 +293,10 @@ export async function main(argv, io = { stdout: process.stdout, stderr: process.
     io.stdout.write(`${jsonLines.join('\n')}\n`);
     return 0;
   } catch (error) {
+    if (error instanceof UsageError) {
+      io.stderr.write(`simulate-corrections: ${error.message} (see --help)\n`);
+      return 2;
+    }
     if (!(error instanceof SetupError)) throw error;
     io.stderr.write(`simulate-corrections: ${error.message}\n`);
     return 1;

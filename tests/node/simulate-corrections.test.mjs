@@ -2,8 +2,10 @@
 // and its command line. (The real run over ../shared/data is docs/corrections.md's table.)
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { mixAccounts, parseSimulateArgs, simulate } from '../../tools/simulate-corrections.mjs';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { main, mixAccounts, parseSimulateArgs, simulate } from '../../tools/simulate-corrections.mjs';
 import { UsageError } from '../../tools/lib/run-cli.mjs';
 
 const contract = JSON.parse(readFileSync(new URL('../../model/contract.json', import.meta.url)));
@@ -46,5 +48,26 @@ test('command line: defaults, lists, and usage errors', () => {
   assert.equal(parseSimulateArgs(['--help']).help, true);
   for (const argv of [[], ['a', 'b'], ['d', '--k', '0'], ['d', '--k', 'x'], ['d', '--gate', '3'], ['d', '--method', 'magic'], ['d', '--lambda', '-1'], ['d', '--bogus']]) {
     assert.throws(() => parseSimulateArgs(argv), UsageError, argv.join(' '));
+  }
+});
+
+test('a missing or empty data folder and an unreadable corrections file are usage errors (exit 2), as in evaluate', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'simulate-'));
+  try {
+    mkdirSync(path.join(dir, 'empty', 'illustration', 'a'), { recursive: true });
+    writeFileSync(path.join(dir, 'notes.txt'), 'not a folder');
+    for (const [argv, message] of [
+      [[path.join(dir, 'missing')], /is not a folder \(see --help\)/],
+      [[path.join(dir, 'notes.txt')], /is not a folder/],
+      [[path.join(dir, 'empty')], /no images found under .*empty\/\{illustration,screenshot,photo\}/],
+      [[path.join(dir, 'empty'), '--corrections', path.join(dir, 'no-such.tsv')], /cannot read corrections .*no-such\.tsv/],
+    ]) {
+      let stderr = '';
+      const code = await main(argv, { stdout: { write: () => {} }, stderr: { write: (text) => { stderr += text; } } });
+      assert.equal(code, 2, `${argv.join(' ')}: ${stderr}`);
+      assert.match(stderr, message);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
