@@ -25,6 +25,9 @@ test('Firefox manifest: event page, gecko id and minimum version, no offscreen o
   assert.match(firefox.content_security_policy.extension_pages, /'wasm-unsafe-eval'/);
   assert.deepEqual(firefox.browser_specific_settings.gecko,
     { id: FIREFOX_ADDON_ID, strict_min_version: FIREFOX_MIN_VERSION, data_collection_permissions: { required: ['none'] } });
+  // data_collection_permissions (required by addons.mozilla.org) is read from Firefox 140 on; an older
+  // minimum makes AMO's linter warn that those releases install the add-on without it.
+  assert.ok(Number.parseFloat(firefox.browser_specific_settings.gecko.strict_min_version) >= 140, FIREFOX_MIN_VERSION);
   for (const key of ['minimum_chrome_version', 'cross_origin_embedder_policy', 'cross_origin_opener_policy']) assert.ok(!(key in firefox), key);
   assert.ok(chromium.permissions.includes('offscreen'), 'the Chromium manifest is left as it was');
   assert.equal(chromium.background.service_worker, 'service-worker.js');
