@@ -104,6 +104,7 @@ function addFiles({ files, skipped = [], failed = [] }) {
     onResult(card.id, { ok: false, code: 'unreadable', message });
   }
   $('results').append(fragment);
+  renderCounts(); // the empty-filter line counts the new cards at once, before any result
   updateBusy();
 }
 
@@ -278,8 +279,12 @@ function renderCounts() {
 function renderEmpty(counts) {
   const filter = $('results').dataset.filter;
   const shown = filter === 'illustration' ? counts.illustration : filter === 'hidden' ? counts.hidden : state.cards.size;
+  const what = filter === 'hidden' ? 'would be hidden' : 'is an illustration';
+  // Cards still waiting for the model are not judged yet: "none is" would be said too early.
+  const pending = [...state.cards.values()].filter((card) => !card.result).length;
   $('empty').textContent = state.cards.size === 0 ? 'No images yet.'
-    : `No image ${filter === 'hidden' ? 'would be hidden' : 'is an illustration'} (${state.cards.size} in all): choose "all" to see them.`;
+    : pending > 0 ? `No image ${what} so far (${state.cards.size - pending} of ${state.cards.size} judged).`
+      : `No image ${what} (${state.cards.size} in all): choose "all" to see them.`;
   $('empty').hidden = shown > 0;
 }
 

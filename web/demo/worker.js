@@ -121,8 +121,9 @@ function startWaitingJobs() {
       try {
         const classifier = await classifierReady;
         result = await classifyFile(classifier, job.file);
-        // A WebGPU session whose GPU failed went on on WASM: the page shows the provider that runs now.
-        if (classifier.provider !== announced?.provider) announce(classifier, announced.contract, announced.notes);
+        // A WebGPU session whose GPU failed went on on WASM, or a pool worker stopped: the page shows
+        // what runs now.
+        reannounceIfChanged(classifier);
       } catch (error) {
         // The model could not be loaded: each file still gets an answer, so no card waits forever.
         result = { ok: false, code: 'not_ready', message: `classifier unavailable: ${error?.message ?? error}` };
@@ -140,15 +141,21 @@ function startWaitingJobs() {
   }
 }
 
-let announced = null; // {provider, contract, notes} of the last READY message
+let announced = null; // {provider, workers, contract, notes} of the last READY message
 
 function announce(classifier, contract, notes) {
-  announced = { provider: classifier.provider, contract, notes };
+  announced = { provider: classifier.provider, workers: classifier.workers, contract, notes };
   self.postMessage({
     type: MSG.READY, provider: classifier.provider, threads: classifier.threads,
     workers: classifier.workers, modelVersion: classifier.modelVersion, contract, note: notes.join('; '),
     isolated: self.crossOriginIsolated === true,
   });
+}
+
+function reannounceIfChanged(classifier) {
+  if (classifier.provider !== announced?.provider || classifier.workers !== announced?.workers) {
+    announce(classifier, announced.contract, announced.notes);
+  }
 }
 
 self.onmessage = ({ data }) => {
@@ -159,7 +166,8 @@ self.onmessage = ({ data }) => {
           announce(classifier, contract, notes);
           // The pool's later workers join as they start; count them when deciding how many files run.
           capacity = Math.max(1, classifier.workers ?? 1);
-          classifier.allStarted?.then(() => { capacity = Math.max(1, classifier.workers); startWaitingJobs(); });
+          // The engine line counted the workers still starting; one that failed to start is not running.
+          classifier.allStarted?.then(() => { capacity = Math.max(1, classifier.workers); reannounceIfChanged(classifier); startWaitingJobs(); });
           startWaitingJobs();
           return classifier;
         },
@@ -175,6 +183,7 @@ self.onmessage = ({ data }) => {
       break;
     case MSG.CANCEL:
       generation++;
+      waiting.length = 0; // every waiting file is of an older generation now: let go of them at once
       break;
     case MSG.CORRECT:
       correct(data.id, data.label);
