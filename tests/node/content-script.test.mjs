@@ -303,6 +303,26 @@ test('one request that never answers shows only its own cell while others answer
   assert.ok(cells.slice(16).every((c) => c.dataset.illustOnlyState === 'error'));
 });
 
+test('media whose cells X removed or reused before their turn are read from the URL the page showed, not left for the worker to fetch again', async (t) => {
+  const page = startPage('/alice/media');
+  t.after(() => page.close());
+  await wait(0); // the settings
+  const first = Array.from({ length: 9 }, (_, i) => photoCell('alice', 1000 + i, `Alice${i}`, i * 120));
+  await page.show(...first);
+  assert.equal(page.classifyRequests().length, 6, 'six in flight');
+  // The user scrolls on: X's virtualised grid drops the first cells (Alice6-8 never got their turn)
+  // and reuses one element for a new post.
+  first[0].attributes.href = '/alice/status/2000/photo/1';
+  first[0].children[0].attributes.src = 'https://pbs.twimg.com/media/AliceNew?format=webp&name=small';
+  await page.show(first[0]);
+  for (let i = 0; i < 6; i += 1) await page.answer(`Alice${i}`);
+  for (const mediaId of ['AliceNew', 'Alice6', 'Alice7', 'Alice8']) await page.answer(mediaId);
+  const urls = Object.fromEntries(page.classifyRequests().map((m) => [m.mediaId, m.url ?? null]));
+  const pageUrl = (mediaId) => `https://pbs.twimg.com/media/${mediaId}?format=webp&name=small`;
+  // Without the page's URL the worker fetches the JPEG: a second download of a thumbnail the page has.
+  assert.deepEqual(urls, Object.fromEntries([...first.map((_, i) => `Alice${i}`), 'AliceNew'].map((id) => [id, pageUrl(id)])));
+});
+
 test('answers that come after their own timeout do not count as a working classifier', async (t) => {
   const page = startPage('/alice/media', { verdictTimeoutMs: 500 });
   t.after(() => page.close());

@@ -142,13 +142,16 @@ function sendWaitingRequests() {
 
 /**
  * The URL of the thumbnail a cell showing this media key shows (a photo's <img> or background, a video's
- * or GIF's poster frame), or null (e.g. a player that names no poster: the worker fetches the JPEG).
+ * or GIF's poster frame), or, when no cell shows it any more (X's virtualised grid removed or reused its
+ * cell while it waited for its turn), the one a cell last showed: the page downloaded that URL, so its
+ * read comes from the HTTP cache, where the worker's own fetch of the JPEG would download the thumbnail
+ * a second time. null when none is known (e.g. a player that names no poster: the worker fetches the JPEG).
  */
 function thumbnailUrlOfMedia(mediaId) {
   for (const cell of document.querySelectorAll(`[data-illust-only-media="${CSS.escape(mediaId)}"]`)) {
-    if (mediaKeyOfCell(cell) === mediaId) return thumbnailUrlOfCell(cell);
+    if (mediaKeyOfCell(cell) === mediaId) return thumbnailUrlOfCell(cell) ?? lastThumbnailUrl.get(mediaId) ?? null;
   }
-  return null;
+  return lastThumbnailUrl.get(mediaId) ?? null;
 }
 
 /** Media key → how far (px) its nearest cell is from the viewport, 0 within NEAR_VIEWPORT_PX of it. */
@@ -456,6 +459,8 @@ function judgeAhead() {
 // ---- cells -------------------------------------------------------------------------------------
 
 const lastKeyOfCell = new WeakMap(); // cell → {mediaId, href} when it last named a key
+// Media key → the thumbnail URL a cell of this page last showed for it (see thumbnailUrlOfMedia).
+const lastThumbnailUrl = new Map();
 
 function examineCell(cell) {
   // A media tab's grid holds only the account's own posts. A cell naming another account is a retweet
@@ -467,7 +472,11 @@ function examineCell(cell) {
   // X's autoplay may swap the poster for a player that names none: the same link and a <video> still
   // mean the same video, whose cell must not show because its key vanished.
   const last = lastKeyOfCell.get(cell);
-  if (mediaId) lastKeyOfCell.set(cell, { mediaId, href: cell.getAttribute('href') });
+  if (mediaId) {
+    lastKeyOfCell.set(cell, { mediaId, href: cell.getAttribute('href') });
+    const url = thumbnailUrlOfCell(cell); // names mediaId (see media-cells.js)
+    if (url) lastThumbnailUrl.set(mediaId, url);
+  }
   else if (isPosterKey(last?.mediaId) && last.href === cell.getAttribute('href') && cell.querySelector('video')) mediaId = last.mediaId;
   if (!mediaId || (isPosterKey(mediaId) && !judgingVideos)) {
     if (cell.dataset.illustOnlyMedia) forgetCell(cell); // X reused the element, or videos are not judged
