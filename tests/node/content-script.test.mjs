@@ -50,6 +50,42 @@ class FakeElement {
 
 const wait = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** The one FileReader call the content script makes (a Blob as a data: URL). */
+class FakeFileReader {
+  readAsDataURL(blob) {
+    blob.arrayBuffer().then((buffer) => {
+      this.result = `data:${blob.type || 'application/octet-stream'};base64,${Buffer.from(buffer).toString('base64')}`;
+      this.onload();
+    }, (error) => { this.error = error; this.onerror(); });
+  }
+}
+
+/**
+ * A fetch whose response (headers at once) sends each body's chunks `everyMs` apart; a body with
+ * `stallAfter` chunks sends no more after those. Honours the request's abort signal, as the browser's does.
+ */
+function tricklingFetch(bodies, everyMs) {
+  return (url, { signal } = {}) => {
+    const { chunks, stallAfter = Infinity } = bodies[url];
+    let timer;
+    const body = new ReadableStream({
+      start(controller) {
+        let sent = 0;
+        const next = () => {
+          if (sent === chunks.length) { controller.close(); return; }
+          if (sent >= stallAfter) return;
+          controller.enqueue(chunks[sent]);
+          sent += 1;
+          timer = setTimeout(next, everyMs);
+        };
+        timer = setTimeout(next, everyMs);
+        signal?.addEventListener('abort', () => { clearTimeout(timer); controller.error(signal.reason); });
+      },
+    });
+    return Promise.resolve(new Response(body, { headers: { 'content-type': 'image/webp' } }));
+  };
+}
+
 /** A media cell as X renders it: a link to the post's photo holding the thumbnail <img>. */
 function photoCell(author, statusId, mediaId, top = 0) {
   const cell = new FakeElement('a', { href: `/${author}/status/${statusId}/photo/1` });
@@ -63,7 +99,8 @@ function photoCell(author, statusId, mediaId, top = 0) {
  * finds what `remembered` holds (media key → verdict; a test may change it); each CLASSIFY_MEDIA waits
  * until the test calls answer(mediaId). settingsDelayMs: the settings come that late (null: never).
  */
-function startPage(pathname, { verdictTimeoutMs = 60000, settingsDelayMs = 0, enabled = true, timeScale = 1, remembered = {}, userSettings = {} } = {}) {
+function startPage(pathname, { verdictTimeoutMs = 60000, settingsDelayMs = 0, enabled = true, timeScale = 1, remembered = {}, userSettings = {},
+  fetch = () => Promise.reject(new Error('no network in this test')) } = {}) {
   const cells = [];
   const sent = [];
   const waiting = new Map(); // media key → resolve of its CLASSIFY_MEDIA
@@ -117,10 +154,10 @@ function startPage(pathname, { verdictTimeoutMs = 60000, settingsDelayMs = 0, en
   const context = vm.createContext({
     document, location, chrome, console: { info() {}, warn() {}, log() {} },
     performance: { mark() {}, now: () => performance.now() }, innerHeight: 800, CSS: { escape: (s) => s }, Node: { ELEMENT_NODE: 1 },
-    HTMLVideoElement: class {}, queueMicrotask, AbortSignal,
+    HTMLVideoElement: class {}, queueMicrotask, AbortSignal, AbortController, Blob, FileReader: FakeFileReader,
     setTimeout: (run, ms) => { const timer = setTimeout(() => { timers.delete(timer); run(); }, ms * timeScale); timers.add(timer); return timer; },
     clearTimeout: (timer) => { timers.delete(timer); clearTimeout(timer); },
-    fetch: () => Promise.reject(new Error('no network in this test')),
+    fetch,
     MutationObserver: class { constructor(callback) { onMutations = callback; } observe() {} },
     IntersectionObserver: class {
       constructor(callback) { onScreen = callback; }
@@ -301,6 +338,43 @@ test('one request that never answers shows only its own cell while others answer
   // still waiting at once.
   assert.equal(sentIds().length, 16);
   assert.ok(cells.slice(16).every((c) => c.dataset.illustOnlyState === 'error'));
+});
+
+test('media whose cells X removed or reused before their turn are read from the URL the page showed, not left for the worker to fetch again', async (t) => {
+  const page = startPage('/alice/media');
+  t.after(() => page.close());
+  await wait(0); // the settings
+  const first = Array.from({ length: 9 }, (_, i) => photoCell('alice', 1000 + i, `Alice${i}`, i * 120));
+  await page.show(...first);
+  assert.equal(page.classifyRequests().length, 6, 'six in flight');
+  // The user scrolls on: X's virtualised grid drops the first cells (Alice6-8 never got their turn)
+  // and reuses one element for a new post.
+  first[0].attributes.href = '/alice/status/2000/photo/1';
+  first[0].children[0].attributes.src = 'https://pbs.twimg.com/media/AliceNew?format=webp&name=small';
+  await page.show(first[0]);
+  for (let i = 0; i < 6; i += 1) await page.answer(`Alice${i}`);
+  for (const mediaId of ['AliceNew', 'Alice6', 'Alice7', 'Alice8']) await page.answer(mediaId);
+  const urls = Object.fromEntries(page.classifyRequests().map((m) => [m.mediaId, m.url ?? null]));
+  const pageUrl = (mediaId) => `https://pbs.twimg.com/media/${mediaId}?format=webp&name=small`;
+  // Without the page's URL the worker fetches the JPEG: a second download of a thumbnail the page has.
+  assert.deepEqual(urls, Object.fromEntries([...first.map((_, i) => `Alice${i}`), 'AliceNew'].map((id) => [id, pageUrl(id)])));
+});
+
+test('a thumbnail still arriving over a slow link is read from the page\'s download, however long it takes; a read that stalls is left to the worker', async (t) => {
+  const url = (mediaId) => `https://pbs.twimg.com/media/${mediaId}?format=webp&name=small`;
+  const chunks = Array.from({ length: 13 }, (_, i) => new Uint8Array(1000).fill(i));
+  // Slow: a chunk every 500 ms, 6.5 s in all. Stalled: one chunk, then nothing.
+  const fetch = tricklingFetch({ [url('Slow')]: { chunks }, [url('Stalled')]: { chunks, stallAfter: 1 } }, 500);
+  const page = startPage('/alice/media', { fetch });
+  t.after(() => page.close());
+  await wait(0); // the settings
+  await page.show(photoCell('alice', 1, 'Slow'), photoCell('alice', 2, 'Stalled', 120));
+  await wait(7500);
+  const sent = Object.fromEntries(page.classifyRequests().map((m) => [m.mediaId, m]));
+  // Given up after 5 s the worker would fetch it again: a second download over the same slow link.
+  assert.equal(sent.Slow?.bytesBase64, Buffer.concat(chunks).toString('base64'), 'the slow thumbnail\'s bytes, read whole');
+  assert.equal(sent.Stalled?.url, url('Stalled'));
+  assert.equal(sent.Stalled.bytesBase64, undefined, 'a stalled read is given up: the worker fetches it');
 });
 
 test('answers that come after their own timeout do not count as a working classifier', async (t) => {

@@ -142,13 +142,16 @@ function sendWaitingRequests() {
 
 /**
  * The URL of the thumbnail a cell showing this media key shows (a photo's <img> or background, a video's
- * or GIF's poster frame), or null (e.g. a player that names no poster: the worker fetches the JPEG).
+ * or GIF's poster frame), or, when no cell shows it any more (X's virtualised grid removed or reused its
+ * cell while it waited for its turn), the one a cell last showed: the page downloaded that URL, so its
+ * read comes from the HTTP cache, where the worker's own fetch of the JPEG would download the thumbnail
+ * a second time. null when none is known (e.g. a player that names no poster: the worker fetches the JPEG).
  */
 function thumbnailUrlOfMedia(mediaId) {
   for (const cell of document.querySelectorAll(`[data-illust-only-media="${CSS.escape(mediaId)}"]`)) {
-    if (mediaKeyOfCell(cell) === mediaId) return thumbnailUrlOfCell(cell);
+    if (mediaKeyOfCell(cell) === mediaId) return thumbnailUrlOfCell(cell) ?? lastThumbnailUrl.get(mediaId) ?? null;
   }
-  return null;
+  return lastThumbnailUrl.get(mediaId) ?? null;
 }
 
 /** Media key → how far (px) its nearest cell is from the viewport, 0 within NEAR_VIEWPORT_PX of it. */
@@ -213,8 +216,11 @@ async function askRemembered(mediaIds, account = pageAccount()) {
 // with the bytes the page downloaded (the service worker's own fetch lives in the extension's partition
 // and would download every thumbnail a second time). Runtime messages are JSON, so the bytes travel
 // base64-encoded (thumbnails are 20–150 KB). When the page's URL cannot be read (no CORS header, a
-// network or HTTP error), the worker fetches that URL itself and reports what went wrong.
-const THUMBNAIL_FETCH_TIMEOUT_MS = 5000; // the browser's cache answers at once; a stalled read leaves the fetch to the worker
+// network or HTTP error, or a read that stalls), the worker fetches that URL itself and reports what
+// went wrong. A read that still receives bytes is waited for (up to the verdict timeout): on a slow link
+// the page's own download of the thumbnail is still arriving, and the read shares it from the cache,
+// where the worker's fetch would download it a second time over that same slow link.
+const THUMBNAIL_STALL_MS = 5000; // no byte for this long (none yet, or no more): the read has stalled
 const MAX_THUMBNAIL_BYTES = 10 * 2 ** 20; // the worker's own bound
 let thumbnailReadFailed = false; // said once in the console
 
@@ -235,16 +241,44 @@ async function judgementRequest(mediaId, url, account, priority) {
   if (!url) return message;
   message.url = url;
   try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(THUMBNAIL_FETCH_TIMEOUT_MS) });
-    if (!response.ok) throw new Error(`HTTP ${response.status}`);
-    const blob = await response.blob();
-    if (blob.size > MAX_THUMBNAIL_BYTES) throw new Error(`${blob.size} bytes`);
-    message.bytesBase64 = await base64Of(blob);
+    message.bytesBase64 = await base64Of(await readThumbnail(url));
   } catch (error) {
     if (!thumbnailReadFailed) console.info(`${LOG_PREFIX} cannot read ${url} from the page (${error?.message ?? error}); the extension fetches it`);
     thumbnailReadFailed = true;
   }
   return message;
+}
+
+/** The thumbnail at url as a Blob; rejects on an HTTP error, a read that stalls or outlasts the verdict timeout, or too many bytes. */
+async function readThumbnail(url) {
+  const controller = new AbortController();
+  const giveUp = (why) => controller.abort(new Error(why));
+  const deadline = setTimeout(() => giveUp(`not read within ${verdictTimeoutMs() / 1000} s`), verdictTimeoutMs());
+  let stall;
+  const progressed = () => {
+    clearTimeout(stall);
+    stall = setTimeout(() => giveUp(`no data for ${THUMBNAIL_STALL_MS / 1000} s`), THUMBNAIL_STALL_MS);
+  };
+  progressed();
+  try {
+    const response = await fetch(url, { signal: controller.signal });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    const chunks = [];
+    let size = 0;
+    const reader = response.body.getReader();
+    for (;;) {
+      progressed();
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > MAX_THUMBNAIL_BYTES) { controller.abort(); throw new Error(`over ${MAX_THUMBNAIL_BYTES} bytes`); }
+      chunks.push(value);
+    }
+    return new Blob(chunks, { type: response.headers.get('content-type') ?? '' });
+  } finally {
+    clearTimeout(stall);
+    clearTimeout(deadline);
+  }
 }
 
 function base64Of(blob) {
@@ -456,6 +490,8 @@ function judgeAhead() {
 // ---- cells -------------------------------------------------------------------------------------
 
 const lastKeyOfCell = new WeakMap(); // cell → {mediaId, href} when it last named a key
+// Media key → the thumbnail URL a cell of this page last showed for it (see thumbnailUrlOfMedia).
+const lastThumbnailUrl = new Map();
 
 function examineCell(cell) {
   // A media tab's grid holds only the account's own posts. A cell naming another account is a retweet
@@ -467,7 +503,11 @@ function examineCell(cell) {
   // X's autoplay may swap the poster for a player that names none: the same link and a <video> still
   // mean the same video, whose cell must not show because its key vanished.
   const last = lastKeyOfCell.get(cell);
-  if (mediaId) lastKeyOfCell.set(cell, { mediaId, href: cell.getAttribute('href') });
+  if (mediaId) {
+    lastKeyOfCell.set(cell, { mediaId, href: cell.getAttribute('href') });
+    const url = thumbnailUrlOfCell(cell); // names mediaId (see media-cells.js)
+    if (url) lastThumbnailUrl.set(mediaId, url);
+  }
   else if (isPosterKey(last?.mediaId) && last.href === cell.getAttribute('href') && cell.querySelector('video')) mediaId = last.mediaId;
   if (!mediaId || (isPosterKey(mediaId) && !judgingVideos)) {
     if (cell.dataset.illustOnlyMedia) forgetCell(cell); // X reused the element, or videos are not judged
