@@ -238,6 +238,20 @@ describe('classify CLI: pipeline', { skip: pipelineSkip }, () => {
     assert.equal(crop.code, 1, crop.stdout);
     assert.equal(crop.stdout, '');
     assert.match(crop.stderr, /contract: .*crop-contract\.json: .*resize/);
+    // A decision decide() cannot use (a threshold typed as a percentage or a string, no min/max for the
+    // slider, a positive label the model lacks) would label every illustration otherwise, with exit 0.
+    for (const [name, decision] of Object.entries({
+      percent: { ...shipped.decision, hide_below: shipped.decision.hide_below * 100 },
+      string: { ...shipped.decision, hide_below: String(shipped.decision.hide_below) },
+      'no-slider-range': { positive_label: shipped.decision.positive_label, hide_below: shipped.decision.hide_below },
+      'unknown-positive': { ...shipped.decision, positive_label: 'drawing' },
+    })) {
+      await writeFile(fixture(`${name}-contract.json`), JSON.stringify({ ...shipped, decision }));
+      const run = await runCli(['--contract', fixture(`${name}-contract.json`), '--model', MODEL, '--strictness', '0.3', fixture('tree', 'valid.png')]);
+      assert.equal(run.code, 1, `${name}: ${run.stdout}`);
+      assert.equal(run.stdout, '');
+      assert.match(run.stderr, new RegExp(`contract: .*${name}-contract\\.json: decision\\.`));
+    }
     const fifo = await runCli(['--contract', fixture('pipe.png'), fixture('tree', 'valid.png')], { timeoutMs: 30000 });
     assert.equal(fifo.code, 1);
     assert.match(fifo.stderr, /contract: cannot read .*pipe\.png: not a regular file/);
