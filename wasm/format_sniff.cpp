@@ -525,6 +525,12 @@ bool read_header_size(Format format, const uint8_t* d, size_t n, uint64_t* width
 namespace {
 
 // The Orientation tag (0x0112) of a TIFF structure (EXIF payload): 1..8, or 1 when absent or unreadable.
+// Read as PIL reads it, since training turns images with ImageOps.exif_transpose: any numeric TIFF type
+// counts when its value is a whole 1..8 (a LONG 6, an SSHORT 6, a FLOAT 6.0, a RATIONAL 12/2; BYTE, ASCII
+// and UNDEFINED give PIL bytes or text, which turn nothing), a longer tag gives its first value (held in
+// the entry, or beyond 4 bytes at the offset the entry holds), the last of repeated tags wins, an entry
+// PIL cannot read (unknown type, no values, values past the end) is skipped, and the entries before a
+// cut in the IFD still count.
 int tiff_orientation(const uint8_t* tiff, size_t tiff_len) {
   // TIFF header: byte order, 42, offset of IFD0 (relative to the TIFF header).
   if (tiff_len < 8) return 1;
@@ -532,23 +538,46 @@ int tiff_orientation(const uint8_t* tiff, size_t tiff_len) {
   if (std::memcmp(tiff, "II", 2) == 0) little = true;
   else if (std::memcmp(tiff, "MM", 2) == 0) little = false;
   else return 1;
-  auto u16 = [&](size_t at) { return little ? le16(tiff + at) : be16(tiff + at); };
-  auto u32 = [&](size_t at) { return little ? le32(tiff + at) : be32(tiff + at); };
+  auto u16 = [&](uint64_t at) { return little ? le16(tiff + at) : be16(tiff + at); };
+  auto u32 = [&](uint64_t at) { return little ? le32(tiff + at) : be32(tiff + at); };
+  auto u64 = [&](uint64_t at) { return little ? (uint64_t(u32(at + 4)) << 32) | u32(at) : (uint64_t(u32(at)) << 32) | u32(at + 4); };
+  // Bytes per value of each TIFF type PIL reads (0: a type it skips).
+  static const uint8_t kValueSize[17] = {0, 1, 1, 2, 4, 8, 1, 1, 2, 4, 8, 4, 8, 4, 0, 0, 8};
   if (u16(2) != 42) return 1;
   const uint64_t ifd = u32(4);
   if (ifd + 2 > tiff_len) return 1;
-  const size_t entries = u16(size_t(ifd));
+  const size_t entries = u16(ifd);
+  int orientation = 1;
   for (size_t i = 0; i < entries; ++i) {
     const uint64_t entry = ifd + 2 + 12 * uint64_t(i);
-    if (entry + 12 > tiff_len) return 1;
-    if (u16(size_t(entry)) != 0x0112) continue;
-    const uint32_t type = u16(size_t(entry) + 2);
-    const uint32_t count = u32(size_t(entry) + 4);
-    if (type != 3 || count < 1) return 1;  // SHORT, value stored inline in the first 2 bytes
-    const uint32_t value = u16(size_t(entry) + 8);
-    return (value >= 1 && value <= 8) ? int(value) : 1;
+    if (entry + 12 > tiff_len) break;
+    if (u16(entry) != 0x0112) continue;
+    const uint32_t type = u16(entry + 2);
+    const uint64_t bytes = uint64_t(type < 17 ? kValueSize[type] : 0) * u32(entry + 4);
+    if (bytes == 0) continue;
+    const uint64_t at = bytes <= 4 ? entry + 8 : u32(entry + 8);
+    if (at + bytes > tiff_len) continue;
+    double value = 0;  // the first value; 0 for the types that give PIL no number
+    switch (type) {
+      case 3: value = u16(at); break;
+      case 4: case 13: value = u32(at); break;
+      case 6: value = int8_t(tiff[at]); break;
+      case 8: value = int16_t(u16(at)); break;
+      case 9: value = int32_t(u32(at)); break;
+      case 16: value = double(u64(at)); break;
+      case 11: { const uint32_t bits = u32(at); float f; std::memcpy(&f, &bits, 4); value = f; break; }
+      case 12: { const uint64_t bits = u64(at); std::memcpy(&value, &bits, 8); break; }
+      case 5: case 10: {  // numerator / denominator; PIL makes x/0 NaN
+        const int64_t num = type == 5 ? int64_t(u32(at)) : int64_t(int32_t(u32(at)));
+        const int64_t den = type == 5 ? int64_t(u32(at + 4)) : int64_t(int32_t(u32(at + 4)));
+        value = den != 0 && num % den == 0 ? double(num / den) : 0;
+        break;
+      }
+      default: break;
+    }
+    orientation = value >= 1 && value <= 8 && value == double(int(value)) ? int(value) : 1;
   }
-  return 1;
+  return orientation;
 }
 
 }  // namespace

@@ -57,6 +57,32 @@ function pngHeaderOnly(width, height) {
   return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), length, ihdr, crc]);
 }
 
+/**
+ * Writes into `dir` models with our input and output names and shapes whose probabilities are float16
+ * and int64, with Debian's python3-onnx; returns their paths (none when python3-onnx is missing).
+ */
+function writeModelsWithOtherProbsTypes(dir) {
+  const code = `
+import sys, onnx
+from onnx import helper, TensorProto as T
+for name, kind in (("float16-probs.onnx", T.FLOAT16), ("int64-probs.onnx", T.INT64)):
+    nodes = [helper.make_node("GlobalAveragePool", ["input"], ["pooled"]), helper.make_node("Flatten", ["pooled"], ["flat"]),
+             helper.make_node("Softmax", ["flat"], ["soft"], axis=1), helper.make_node("Cast", ["soft"], ["probs"], to=kind)]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("input", T.FLOAT, ["N", 3, 224, 224])],
+                              [helper.make_tensor_value_info("probs", kind, ["N", 3])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, f"{sys.argv[1]}/{name}")
+`;
+  try {
+    execFileSync('/usr/bin/python3', ['-c', code, dir], { stdio: 'ignore' });
+    return ['float16-probs.onnx', 'int64-probs.onnx'].map((name) => path.join(dir, name));
+  } catch {
+    console.log('# classify-cli: python3-onnx unavailable: models with float16/int64 probabilities not tested');
+    return [];
+  }
+}
+
 /** Deterministic pseudo-random bytes (xorshift), so a failure can be reproduced. */
 function noise(length, seed = 12345) {
   const out = Buffer.alloc(length);
@@ -222,6 +248,9 @@ describe('classify CLI: pipeline', { skip: pipelineSkip }, () => {
       [fixture('tree', 'valid.png'), /model: cannot load the model/],
       // A valid ONNX file with the wrong inputs/outputs (shipped with Debian's python3-onnx).
       ...(existsSync(OTHER_ONNX) ? [[OTHER_ONNX, /model: wrong model file: expected input "input"/]] : []),
+      // Our names and shapes, but probabilities that are not float32: float16 gave scores of 13905
+      // (raw half-float bits) with exit 0, int64 a stack trace.
+      ...writeModelsWithOtherProbsTypes(dir).map((model) => [model, /model: wrong model file: "probs" is (float16|int64), expected float32 probabilities/]),
     ]) {
       const { code, stdout, stderr } = await runCli(['--model', model, fixture('tree', 'valid.png')]);
       assert.equal(code, 1, `${model}: ${stderr}`);
@@ -238,6 +267,20 @@ describe('classify CLI: pipeline', { skip: pipelineSkip }, () => {
     assert.equal(crop.code, 1, crop.stdout);
     assert.equal(crop.stdout, '');
     assert.match(crop.stderr, /contract: .*crop-contract\.json: .*resize/);
+    // A decision decide() cannot use (a threshold typed as a percentage or a string, no min/max for the
+    // slider, a positive label the model lacks) would label every illustration otherwise, with exit 0.
+    for (const [name, decision] of Object.entries({
+      percent: { ...shipped.decision, hide_below: shipped.decision.hide_below * 100 },
+      string: { ...shipped.decision, hide_below: String(shipped.decision.hide_below) },
+      'no-slider-range': { positive_label: shipped.decision.positive_label, hide_below: shipped.decision.hide_below },
+      'unknown-positive': { ...shipped.decision, positive_label: 'drawing' },
+    })) {
+      await writeFile(fixture(`${name}-contract.json`), JSON.stringify({ ...shipped, decision }));
+      const run = await runCli(['--contract', fixture(`${name}-contract.json`), '--model', MODEL, '--strictness', '0.3', fixture('tree', 'valid.png')]);
+      assert.equal(run.code, 1, `${name}: ${run.stdout}`);
+      assert.equal(run.stdout, '');
+      assert.match(run.stderr, new RegExp(`contract: .*${name}-contract\\.json: decision\\.`));
+    }
     const fifo = await runCli(['--contract', fixture('pipe.png'), fixture('tree', 'valid.png')], { timeoutMs: 30000 });
     assert.equal(fifo.code, 1);
     assert.match(fifo.stderr, /contract: cannot read .*pipe\.png: not a regular file/);

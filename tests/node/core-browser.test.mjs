@@ -1,8 +1,8 @@
 // core-browser.test.mjs: the wasm core in real headless Chromium, on a page and in a module worker,
 // both under the Manifest V3 extension-page CSP `script-src 'self' 'wasm-unsafe-eval'` (no eval, no
 // new Function). Files are laid out the way the demo/extension build steps copy them (core.js with
-// illust_core.mjs + .wasm next to it) and served by a tiny local server; the tensor must equal the one
-// Node computes from the same bytes. Also checks the glue text itself has no eval/new Function.
+// illust_core.mjs + .wasm next to it) and served by a tiny local server; the tensors must equal the ones
+// Node computes from the same bytes (a JPEG, and the WebP and GIF paths: libwebp's SIMD, animations, alpha). Also checks the glue text itself has no eval/new Function.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
@@ -19,6 +19,9 @@ const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-
   '--disable-component-update', '--disable-sync'];
 
 const gluePath = path.join(root, 'build', 'wasm', 'illust_core.mjs');
+// Fixtures judged on the page, in the worker and in Node (tests/fixtures/make_core_fixtures.py).
+const IMAGES = ['jpeg_exif_orientation_6.jpg', 'webp_lossy_alpha.webp', 'webp_lossless.webp', 'webp_animated_offset_frame.webp',
+  'gif_animated.gif', 'gif_transparent.gif'];
 
 const PAGE_JS = `
 import { loadCore } from './lib/core.js';
@@ -30,16 +33,19 @@ document.addEventListener('securitypolicyviolation', (e) => {
 try { eval('1'); report.evalAllowed = true; } catch { report.evalAllowed = false; }
 async function run() {
   const contract = await (await fetch('./contract.json')).json();
-  const bytes = new Uint8Array(await (await fetch('./image.jpg')).arrayBuffer());
+  const names = await (await fetch('./images.json')).json();
+  const images = await Promise.all(names.map(async (name) => new Uint8Array(await (await fetch('./images/' + name)).arrayBuffer())));
   const core = await loadCore();
-  const t = core.toTensor(bytes, contract);
-  report.page = { ok: t.ok, dims: t.dims, format: t.format, tensor: t.ok ? Array.from(t.tensor) : null, message: t.message };
+  report.page = images.map((bytes) => {
+    const t = core.toTensor(bytes, contract);
+    return { ok: t.ok, dims: t.dims, format: t.format, tensor: t.ok ? Array.from(t.tensor) : null, message: t.message };
+  });
   report.pageBad = core.probe(new TextEncoder().encode('\\0\\0\\0\\x1cftypavif'));
   const worker = new Worker('./worker.js', { type: 'module' });
   report.worker = await new Promise((resolve) => {
     worker.onmessage = (e) => resolve(e.data);
     worker.onerror = (e) => resolve({ error: String(e.message) });
-    worker.postMessage({ bytes, contract });
+    worker.postMessage({ images, contract });
   });
 }
 run().catch((e) => { report.error = String(e && e.stack || e); }).finally(() => { window.__report = report; });
@@ -50,8 +56,10 @@ import { loadCore } from './lib/core.js';
 self.onmessage = async ({ data }) => {
   try {
     const core = await loadCore();
-    const t = core.toTensor(data.bytes, data.contract);
-    self.postMessage({ ok: t.ok, dims: t.dims, tensor: t.ok ? Array.from(t.tensor) : null, message: t.message });
+    self.postMessage(data.images.map((bytes) => {
+      const t = core.toTensor(bytes, data.contract);
+      return { ok: t.ok, dims: t.dims, tensor: t.ok ? Array.from(t.tensor) : null, message: t.message };
+    }));
   } catch (e) {
     self.postMessage({ error: String(e && e.stack || e) });
   }
@@ -72,7 +80,8 @@ before(async () => {
     '/lib/illust_core.mjs': ['text/javascript', readFileSync(gluePath)],
     '/lib/illust_core.wasm': ['application/wasm', readFileSync(path.join(root, 'build', 'wasm', 'illust_core.wasm'))],
     '/contract.json': ['application/json', readFileSync(path.join(root, 'model', 'contract.json'))],
-    '/image.jpg': ['image/jpeg', fixture('jpeg_exif_orientation_6.jpg')],
+    '/images.json': ['application/json', JSON.stringify(IMAGES)],
+    ...Object.fromEntries(IMAGES.map((name) => [`/images/${name}`, ['application/octet-stream', fixture(name)]])),
   };
   server = http.createServer((req, res) => {
     const file = files[new URL(req.url, 'http://x').pathname];
@@ -113,13 +122,15 @@ test('loads and runs on a page and in a module worker under the MV3 CSP, matchin
     assert.deepEqual(report.pageBad, { ok: false, code: 'unsupported_format', message: 'unsupported format: avif' });
 
     const contract = readContract();
-    const node = (await loadCore()).toTensor(fixture('jpeg_exif_orientation_6.jpg'), contract);
-    assert.equal(node.ok, true);
-    for (const [where, result] of [['page', report.page], ['worker', report.worker]]) {
-      assert.equal(result.error, undefined, `${where}: ${result.error}`);
-      assert.equal(result.ok, true, `${where}: ${result.message}`);
-      assert.deepEqual(result.dims, [1, 3, contract.input.height, contract.input.width]);
-      assert.deepEqual(Float32Array.from(result.tensor), node.tensor, `${where}: tensor differs from Node's`);
+    assert.equal(report.worker.error, undefined, `worker: ${report.worker.error}`);
+    for (const [i, name] of IMAGES.entries()) {
+      const node = (await loadCore()).toTensor(fixture(name), contract);
+      assert.equal(node.ok, true, `${name}: ${node.message}`);
+      for (const [where, result] of [['page', report.page[i]], ['worker', report.worker[i]]]) {
+        assert.equal(result.ok, true, `${name} ${where}: ${result.message}`);
+        assert.deepEqual(result.dims, [1, 3, contract.input.height, contract.input.width]);
+        assert.deepEqual(Float32Array.from(result.tensor), node.tensor, `${name} ${where}: tensor differs from Node's`);
+      }
     }
     assert.deepEqual(consoleErrors.filter((m) => /Content Security Policy|wasm/i.test(m)), []);
   } finally {

@@ -35,11 +35,34 @@ export async function loadContract(file = DEFAULT_CONTRACT) {
     Number.isInteger(contract.input.width) && Number.isInteger(contract.input.height) &&
     contract.preprocess && contract.decision && contract.outputs?.probs;
   if (!ok) throw new SetupError(`contract: ${file} lacks labels, input, outputs, preprocess or decision`);
+  // decide()'s reading of the decision: a threshold that is not a probability (a typo, a percentage,
+  // a missing min/max once --strictness moves off 0.5) would label every illustration as something
+  // else, quietly, so it is refused here once instead.
+  const problem = decisionProblem(contract);
+  if (problem) throw new SetupError(`contract: ${file}: ${problem}`);
   // The core's own reading of the preprocessing (what every image would otherwise fail with).
   const { tensorOptionsFromContract } = await import(pathToFileURL(path.join(ROOT, 'web', 'lib', 'core.js')).href);
-  const problem = tensorOptionsFromContract(contract);
-  if (typeof problem === 'string') throw new SetupError(`contract: ${file}: ${problem}`);
+  const tensorProblem = tensorOptionsFromContract(contract);
+  if (typeof tensorProblem === 'string') throw new SetupError(`contract: ${file}: ${tensorProblem}`);
   return contract;
+}
+
+/**
+ * What makes contract.decision unusable by decide() (web/lib/decide.js), or null: positive_label must be
+ * one of the labels, and hide_below_min ≤ hide_below ≤ hide_below_max probabilities strictly between 0
+ * and 1 (the strictness slider interpolates in log-odds between them).
+ */
+export function decisionProblem(contract) {
+  const { positive_label: positive, hide_below: mid, hide_below_min: lo, hide_below_max: hi } = contract.decision ?? {};
+  if (!contract.labels?.includes(positive)) {
+    return `decision.positive_label must be one of the labels ${JSON.stringify(contract.labels)} (got ${JSON.stringify(positive)})`;
+  }
+  const probability = (x) => typeof x === 'number' && x > 0 && x < 1;
+  if (![lo, mid, hi].every(probability) || !(lo <= mid && mid <= hi)) {
+    return 'decision.hide_below_min <= hide_below <= hide_below_max must be numbers strictly between 0 and 1 ' +
+      `(got ${JSON.stringify(lo)}, ${JSON.stringify(mid)}, ${JSON.stringify(hi)})`;
+  }
+  return null;
 }
 
 /** The model file a contract names, next to the contract. */

@@ -142,6 +142,11 @@ export async function createClassifier(options) {
     if (!probs || probs.dims.at(-1) !== contract.labels.length) {
       throw new Error(`model: wrong model file: "${contract.outputs.probs}" has shape [${probs?.dims}], expected [N,${contract.labels.length}]`);
     }
+    // ORT hands float16 out as raw 16-bit patterns (0.4 reads as 13905) and integers as BigInt: scores
+    // that would decide nonsense, or break whoever prints them.
+    if (probs.type !== 'float32' && probs.type !== 'float64') {
+      throw new Error(`model: wrong model file: "${contract.outputs.probs}" is ${probs.type}, expected float32 probabilities`);
+    }
   }
 
   /** A session on `providers`, warmed up `runs` times; released again when a warm-up fails. */
