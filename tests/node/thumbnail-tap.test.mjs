@@ -58,9 +58,14 @@ test('the page gets every byte unchanged; the worker gets the same bytes, at onc
   await tick();
   load.stop();
   assert.deepEqual([...(await asked)], [1, 2, 3, 4, 5]);
+  assert.equal(tap.size(), 0, 'a copy handed over is let go');
   assert.deepEqual(load.filter.written.map((chunk) => [...chunk]), [[1, 2, 3], [4, 5]], 'the page gets each chunk as it came');
   assert.equal(load.filter.closed, true);
-  assert.deepEqual([...(await tap.bytesFor(URL_A))], [1, 2, 3, 4, 5], 'kept: asked again, answered at once');
+  assert.equal(await tap.bytesFor(URL_A), null, 'asked again after the hand-over: not held (the worker would fetch)');
+  const again = fake.load(URL_A); // the page loads it anew: copied anew
+  again.data([7]);
+  again.stop();
+  assert.deepEqual([...(await tap.bytesFor(URL_A))], [7]);
 });
 
 test('a load asked for before it begins is awaited for a while; none begun: null (the worker fetches)', async () => {

@@ -26,8 +26,10 @@ export const THUMBNAIL_URL_PATTERNS = [
  * size()}. available: the browser lets this extension filter responses (Firefox with the
  * webRequest, webRequestBlocking and webRequestFilterResponse permissions).
  */
+// The tap sees every thumbnail an X tab loads (the timeline's too), so it holds little: a grid
+// thumbnail is 20-150 KB, a copy is let go once handed over, and anything bigger is left to the fetch.
 export function createThumbnailTap({
-  webRequest, maxBytesEach = 10 * 2 ** 20, maxEntries = 300, maxBytesTotal = 48 * 2 ** 20, keepMs = 10 * 60 * 1000,
+  webRequest, maxBytesEach = 2 * 2 ** 20, maxEntries = 300, maxBytesTotal = 24 * 2 ** 20, keepMs = 10 * 60 * 1000,
   stallMs = 5000, now = Date.now,
 } = {}) {
   // url → {done: Uint8Array | null, failed, size, lastDataAt, settledAt, listeners: Set<() => void>}
@@ -119,6 +121,8 @@ export function createThumbnailTap({
       clearTimeout(timer);
       entry?.listeners.delete(check);
       appearing.get(url)?.delete(onAppear);
+      // Handed over: the worker judges it once and remembers the verdict, so the copy is let go.
+      if (bytes && entries.get(url) === entry) drop(url);
       resolve(bytes);
     };
     const check = () => {
