@@ -100,7 +100,8 @@ function photoCell(author, statusId, mediaId, top = 0) {
  * until the test calls answer(mediaId). settingsDelayMs: the settings come that late (null: never).
  */
 function startPage(pathname, { verdictTimeoutMs = 60000, settingsDelayMs = 0, enabled = true, timeScale = 1, remembered = {}, userSettings = {},
-  fetch = () => Promise.reject(new Error('no network in this test')) } = {}) {
+  fetch = () => Promise.reject(new Error('no network in this test')), thumbnailTap = false } = {}) {
+  const imageLoads = []; // URLs the script had the page load as images (new Image())
   const cells = [];
   const sent = [];
   const waiting = new Map(); // media key → resolve of its CLASSIFY_MEDIA
@@ -136,7 +137,8 @@ function startPage(pathname, { verdictTimeoutMs = 60000, settingsDelayMs = 0, en
       async sendMessage(message) {
         sent.push(message);
         if (message.type === MSG.GET_SETTINGS) {
-          const answer = { ok: true, settings: { enabled, judgeVideos: true, hideScreenshots: true, hidePhotos: true, strictness: 0.5, verdictTimeoutMs, ...userSettings } };
+          const answer = { ok: true, settings: { enabled, judgeVideos: true, hideScreenshots: true, hidePhotos: true, strictness: 0.5, verdictTimeoutMs, ...userSettings },
+            ...(thumbnailTap ? { thumbnailTap: true } : {}) };
           if (settingsDelayMs === null) return new Promise(() => {}); // a worker that never answers
           return settingsDelayMs ? new Promise((resolve) => setTimeout(() => resolve(answer), settingsDelayMs)) : answer;
         }
@@ -158,6 +160,7 @@ function startPage(pathname, { verdictTimeoutMs = 60000, settingsDelayMs = 0, en
     setTimeout: (run, ms) => { const timer = setTimeout(() => { timers.delete(timer); run(); }, ms * timeScale); timers.add(timer); return timer; },
     clearTimeout: (timer) => { timers.delete(timer); clearTimeout(timer); },
     fetch,
+    Image: class { set src(url) { imageLoads.push(url); } },
     MutationObserver: class { constructor(callback) { onMutations = callback; } observe() {} },
     IntersectionObserver: class {
       constructor(callback) { onScreen = callback; }
@@ -170,6 +173,7 @@ function startPage(pathname, { verdictTimeoutMs = 60000, settingsDelayMs = 0, en
   const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
   return {
     sent,
+    imageLoads,
     root: rootElement,
     /** X renders these cells (and removes the others): one mutation callback. */
     async show(...shown) {
@@ -375,6 +379,35 @@ test('a thumbnail still arriving over a slow link is read from the page\'s downl
   assert.equal(sent.Slow?.bytesBase64, Buffer.concat(chunks).toString('base64'), 'the slow thumbnail\'s bytes, read whole');
   assert.equal(sent.Stalled?.url, url('Stalled'));
   assert.equal(sent.Stalled.bytesBase64, undefined, 'a stalled read is given up: the worker fetches it');
+});
+
+test('Firefox (the worker taps the page\'s downloads): the thumbnail is not fetched but loaded as the page loads it, and sent without bytes', async (t) => {
+  // Firefox's HTTP cache never answers this script's fetch() with the page's <img> download (an
+  // anonymous CORS read, and since Firefox 123 any cross-origin fetch, is keyed apart): every read was
+  // a second download. The worker copies the page's own download instead (thumbnail-tap.js).
+  const fetched = [];
+  const fetch = async (url) => { fetched.push(url); return new Response(new Uint8Array([1, 2, 3])); };
+  const url = (mediaId) => `https://pbs.twimg.com/media/${mediaId}?format=webp&name=small`;
+  const page = startPage('/alice/media', { fetch, thumbnailTap: true });
+  t.after(() => page.close());
+  await wait(0); // the settings
+  await page.show(photoCell('alice', 1, 'Tapped'), photoCell('alice', 2, 'Tapped2', 120));
+  await wait(10);
+  assert.deepEqual(fetched, [], 'no read of the thumbnail: it would be a second download');
+  assert.deepEqual(page.imageLoads, [url('Tapped'), url('Tapped2')], 'loaded as an image, sharing the page\'s download');
+  const sent = Object.fromEntries(page.classifyRequests().map((m) => [m.mediaId, m]));
+  assert.equal(sent.Tapped?.url, url('Tapped'));
+  assert.equal(sent.Tapped.bytesBase64, undefined, 'the worker has the bytes from the page\'s download');
+
+  // Chromium (no tap): the bytes are read from the HTTP cache, which answers with the page's download.
+  const chromium = startPage('/alice/media', { fetch });
+  t.after(() => chromium.close());
+  await wait(0);
+  await chromium.show(photoCell('alice', 3, 'Read'));
+  await wait(10);
+  assert.deepEqual(fetched, [url('Read')]);
+  assert.deepEqual(chromium.imageLoads, []);
+  assert.equal(chromium.classifyRequests()[0]?.bytesBase64, Buffer.from([1, 2, 3]).toString('base64'));
 });
 
 test('answers that come after their own timeout do not count as a working classifier', async (t) => {

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { FIREFOX_ADDON_ID, FIREFOX_MIN_VERSION, firefoxManifest } from '../../tools/build/extension.mjs';
+import { FIREFOX_ADDON_ID, FIREFOX_MIN_VERSION, FIREFOX_ONLY_PERMISSIONS, firefoxManifest } from '../../tools/build/extension.mjs';
 import { classifierLabel } from '../../web/extension/classifier-label.js';
 import { answerWithin, keepAwakeWhile } from '../../web/extension/classifier-host-in-page.js';
 
@@ -16,7 +16,11 @@ const chromium = JSON.parse(readFileSync(path.join(root, 'web', 'extension', 'ma
 test('Firefox manifest: event page, gecko id and minimum version, no offscreen or Chromium-only keys, the same hosts and CSP', () => {
   const firefox = firefoxManifest(chromium);
   assert.deepEqual(firefox.background, { scripts: ['service-worker.js'], type: 'module' });
-  assert.deepEqual(firefox.permissions, chromium.permissions.filter((p) => p !== 'offscreen'));
+  // webRequest: the background page copies the thumbnails the page downloads (thumbnail-tap.js), as
+  // Firefox's HTTP cache never answers the content script's fetch with them; Chromium needs none of it.
+  assert.deepEqual(firefox.permissions, [...chromium.permissions.filter((p) => p !== 'offscreen'), 'webRequest', 'webRequestBlocking', 'webRequestFilterResponse']);
+  assert.deepEqual(FIREFOX_ONLY_PERMISSIONS, ['webRequest', 'webRequestBlocking', 'webRequestFilterResponse']);
+  assert.ok(!chromium.permissions.some((p) => p.startsWith('webRequest')), 'the Chromium manifest asks for no webRequest');
   assert.ok(!firefox.permissions.includes('offscreen'));
   assert.deepEqual(firefox.host_permissions, ['https://x.com/*', 'https://twitter.com/*', 'https://pbs.twimg.com/*']);
   assert.deepEqual(firefox.host_permissions, chromium.host_permissions);

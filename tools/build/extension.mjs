@@ -38,6 +38,11 @@ const ICON_SIZES = [16, 32, 48, 128];
 // when strict_min_version is below 140).
 export const FIREFOX_ADDON_ID = 'illust-only@illust-only';
 export const FIREFOX_MIN_VERSION = '140.0';
+// Firefox-only permissions: the background page copies each thumbnail the page downloads as it passes
+// (webRequest.filterResponseData; web/extension/thumbnail-tap.js), because Firefox's HTTP cache never
+// answers the content script's fetch() with the page's <img> download. Only for the hosts the manifest
+// names (pbs.twimg.com's thumbnails).
+export const FIREFOX_ONLY_PERMISSIONS = ['webRequest', 'webRequestBlocking', 'webRequestFilterResponse'];
 // Chromium-only files: Firefox has no offscreen documents.
 const CHROMIUM_ONLY = new Set(['offscreen.html', 'offscreen-document.js']);
 
@@ -168,7 +173,8 @@ export function drawIcon(size) {
 /**
  * The Firefox manifest for the same extension (pure, unit-tested): the background script runs as an
  * event page (Firefox MV3 has no service-worker background, and its page can run the classifier
- * itself, so no `offscreen` permission), a gecko id and minimum version, no Chromium-only keys
+ * itself, so no `offscreen` permission; webRequest to copy the page's thumbnails, see
+ * FIREFOX_ONLY_PERMISSIONS), a gecko id and minimum version, no Chromium-only keys
  * (COOP/COEP manifest keys: Firefox has none, so its workers get no threads). The same hosts, CSP
  * and content scripts.
  */
@@ -179,7 +185,7 @@ export function firefoxManifest(chromium) {
   } = structuredClone(chromium);
   return {
     ...shared,
-    permissions: permissions.filter((permission) => permission !== 'offscreen'),
+    permissions: [...permissions.filter((permission) => permission !== 'offscreen'), ...FIREFOX_ONLY_PERMISSIONS],
     background: { scripts: [background.service_worker], type: background.type ?? 'module' },
     browser_specific_settings: {
       gecko: {

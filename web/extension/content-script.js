@@ -223,6 +223,12 @@ async function askRemembered(mediaIds, account = pageAccount()) {
 const THUMBNAIL_STALL_MS = 5000; // no byte for this long (none yet, or no more): the read has stalled
 const MAX_THUMBNAIL_BYTES = 10 * 2 ** 20; // the worker's own bound
 let thumbnailReadFailed = false; // said once in the console
+// Firefox: the worker takes the bytes the page downloads as they pass (thumbnail-tap.js), because
+// Firefox's HTTP cache never answers this script's fetch() with the page's <img> download (it keys an
+// anonymous CORS read, and since Firefox 123 any cross-origin fetch, apart): a read here would be a
+// second download of every thumbnail. So the page loads it as an image (nothing new when it has it).
+let pageLoadsThumbnails = false; // the settings' answer says so (thumbnailTap)
+const loadingForThePage = new Set(); // images loading, kept until they settle
 
 /**
  * The account the page's media belong to, for corrections (web/lib/personal-layer.js): a media tab's
@@ -240,6 +246,10 @@ async function judgementRequest(mediaId, url, account, priority) {
   const message = { type: MSG.CLASSIFY_MEDIA, mediaId, account, ...(priority ? { priority } : {}) };
   if (!url) return message;
   message.url = url;
+  if (pageLoadsThumbnails) {
+    loadAsThePageDoes(url);
+    return message;
+  }
   try {
     message.bytesBase64 = await base64Of(await readThumbnail(url));
   } catch (error) {
@@ -247,6 +257,20 @@ async function judgementRequest(mediaId, url, account, priority) {
     thumbnailReadFailed = true;
   }
   return message;
+}
+
+/**
+ * Has the page load url as an image, as its own <img> does (same credentials and cache entry: one
+ * download shared with the page's, or none when the page already has it); Firefox's worker copies the
+ * bytes as they arrive (see pageLoadsThumbnails).
+ */
+function loadAsThePageDoes(url) {
+  const image = new Image();
+  loadingForThePage.add(image);
+  const settled = () => loadingForThePage.delete(image);
+  image.onload = settled;
+  image.onerror = settled;
+  image.src = url;
 }
 
 /** The thumbnail at url as a Blob; rejects on an HTTP error, a read that stalls or outlasts the verdict timeout, or too many bytes. */
@@ -913,6 +937,7 @@ function applySettings(answer) {
   markOnce('settings answered');
   if (answer?.ok) settings = answer.settings;
   if (answer?.preparing) prepareSent = true; // the worker started the classifier on hearing of this page
+  if (answer?.ok) pageLoadsThumbnails = answer.thumbnailTap === true;
   updateActive();
   sendWaitingRequests(); // the cells found before the settings arrived
 }

@@ -26,6 +26,7 @@ import { VerdictStore } from './verdict-store.js';
 import { isMediaKey, isMediaTabPath, isProfilePath, jpegUrlForMedia, mediaKeyFromUrl } from './media-cells.js';
 import { decide } from '../lib/decide.js';
 import { createCorrections } from './corrections.js';
+import { createThumbnailTap } from './thumbnail-tap.js';
 
 const CONTRACT_PATH = 'model/contract.json';
 const CACHE_CAPACITY = 3000; // media ids kept in this worker's memory, in front of the IndexedDB store
@@ -37,6 +38,10 @@ const MAX_LOOKUP_IDS = 500; // one LOOKUP_VERDICTS message: a screenful or a lon
 const WEBGPU_FAILURE_KEY = 'webgpuFailure';
 const FOUND_NO_GPU = new Set(['no adapter', 'software adapter only', 'not in this browser']);
 const FETCH_TIMEOUT_MS = 15000;
+// Firefox: how long a thumbnail the content script had the page load may take to begin arriving in the
+// tap (thumbnail-tap.js) before it is fetched here instead (a load the page answered from its image
+// memory before the tap saw it, or one that never starts).
+const TAP_APPEAR_MS = 3000;
 const FETCH_CONCURRENCY = 4; // like a browser's per-host parallelism; inference is serial anyway
 const MAX_IMAGE_BYTES = 10 * 2 ** 20; // name=small JPEGs are ~20–150 KB; anything huge is refused
 const PAGE_LEFT_CHECK_DELAY_MS = 2000; // after PAGE_LEFT the tab shows its next page (or X again, on a reload)
@@ -74,6 +79,12 @@ const stepReached = (name) => { startupSteps[name] ??= performance.timeOrigin + 
 
 /** The tab that sent a message is in a private (incognito) window. */
 const fromPrivateTab = (sender) => sender?.tab?.incognito === true;
+
+// Firefox: copies of the thumbnails the page downloads, as they pass (thumbnail-tap.js): its HTTP cache
+// never answers an extension's read with the page's download. Registered at the top level, so the
+// event page hears every image load; unavailable in Chromium (no webRequest permission), where the
+// content script reads the page's download from the HTTP cache.
+const thumbnailTap = createThumbnailTap({ webRequest: globalThis.browser?.webRequest ?? null });
 
 /**
  * Keeps a judged media's value in memory and in the store (under the model version that judged it);
@@ -190,7 +201,7 @@ function suppliedThumbnail(mediaId, { url, bytesBase64 }) {
   // The URL must name this very media key on pbs.twimg.com (a photo's /media/ID, a poster's
   // ext_tw_video_thumb/… path): whatever the page says, nothing else is ever fetched.
   const ownUrl = typeof url === 'string' && url.startsWith('https://pbs.twimg.com/') && url.length <= 2048 && mediaKeyFromUrl(url) === mediaId;
-  const supplied = { url: ownUrl ? url : jpegUrlForMedia(mediaId) };
+  const supplied = { url: ownUrl ? url : jpegUrlForMedia(mediaId), shownByPage: ownUrl };
   if (typeof bytesBase64 === 'string' && bytesBase64.length > 0 && bytesBase64.length <= Math.ceil(MAX_IMAGE_BYTES / 3) * 4) {
     try {
       const binary = atob(bytesBase64);
@@ -346,9 +357,22 @@ const corrections = createCorrections({
 
 // ---- classification ------------------------------------------------------------------------------
 
-/** The classifier's result for a thumbnail ({bytes} as supplied, else fetched from {url}), or a failure; never rejects. */
-async function judgeThumbnail({ bytes, url }, lowPriority, privateTab) {
-  const fetched = bytes ? { ok: true, bytes } : await fetchMediaBytes(url, lowPriority, privateTab);
+/**
+ * The bytes of the thumbnail at url: in Firefox those the page downloaded, if the tap has them or they
+ * begin arriving soon (shownByPage: the page shows url, and the content script had it load it), else
+ * fetched; {ok:false, …} on failure.
+ */
+async function thumbnailBytes(url, shownByPage, lowPriority, privateTab) {
+  if (shownByPage && thumbnailTap.available) {
+    const tapped = await thumbnailTap.bytesFor(url, { appearWithinMs: TAP_APPEAR_MS });
+    if (tapped) return { ok: true, bytes: tapped };
+  }
+  return fetchMediaBytes(url, lowPriority, privateTab);
+}
+
+/** The classifier's result for a thumbnail ({bytes} as supplied, else the page's or fetched from {url}), or a failure; never rejects. */
+async function judgeThumbnail({ bytes, url, shownByPage = false }, lowPriority, privateTab) {
+  const fetched = bytes ? { ok: true, bytes } : await thumbnailBytes(url, shownByPage, lowPriority, privateTab);
   stepReached('firstImageFetched');
   if (!fetched.ok) return fetched;
   let result;
@@ -522,7 +546,10 @@ async function settingsForPage(sender) {
   if (preparing) startClassifierEarly();
   // A media tab: the empty document now (~0.2 s to create), the model only if something must be judged.
   else if (settings.enabled && isMediaTabPath(path)) ensureHost().catch(() => {});
-  return { ok: true, settings, preparing };
+  // Firefox: the content script has the page load the thumbnail and sends no bytes; they come from the
+  // tap (which sees only the hosts the user allowed: pbs.twimg.com withheld, the content script reads).
+  const thumbnailTapOn = thumbnailTap.available && await chrome.permissions.contains({ origins: MEDIA_HOST_ORIGINS }).catch(() => false);
+  return { ok: true, settings, preparing, ...(thumbnailTapOn ? { thumbnailTap: true } : {}) };
 }
 
 // ---- listeners (top level, so a restarted worker hears the event that woke it) ------------------

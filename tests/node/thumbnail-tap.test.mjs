@@ -1,0 +1,129 @@
+// Firefox's thumbnail tap (web/extension/thumbnail-tap.js) with a stand-in for browser.webRequest: the
+// page gets every byte unchanged, the worker gets a copy of what the page downloaded (at once, or when
+// it has all come), and nothing when the load fails, stalls, is not the page's, or never begins.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { THUMBNAIL_URL_PATTERNS, createThumbnailTap } from '../../web/extension/thumbnail-tap.js';
+
+const URL_A = 'https://pbs.twimg.com/media/GZx3_aBc-9Q?format=webp&name=small';
+
+/** A stand-in for browser.webRequest: load(url) plays one response through the registered listener. */
+function fakeWebRequest() {
+  let listener = null;
+  const registered = [];
+  let nextId = 1;
+  const filters = new Map();
+  const webRequest = {
+    onHeadersReceived: { addListener(fn, filter, extra) { listener = fn; registered.push({ filter, extra }); } },
+    filterResponseData(requestId) {
+      const filter = { written: [], closed: false, write(data) { this.written.push(new Uint8Array(data.slice(0))); }, close() { this.closed = true; } };
+      filters.set(requestId, filter);
+      return filter;
+    },
+  };
+  const load = (url, { tabId = 3, statusCode = 200 } = {}) => {
+    const requestId = String(nextId++);
+    listener({ requestId, url, tabId, statusCode, type: 'image' });
+    const filter = filters.get(requestId);
+    return {
+      filter,
+      data(bytes) { filter?.ondata({ data: new Uint8Array(bytes).buffer }); },
+      stop() { filter?.onstop(); },
+      fail() { filter.error = 'Channel redirected'; filter?.onerror(); },
+    };
+  };
+  return { webRequest, load, registered };
+}
+
+const tick = (ms = 0) => new Promise((resolve) => setTimeout(resolve, ms));
+
+test('the tap registers a blocking listener for image loads of thumbnails on pbs.twimg.com only', () => {
+  const fake = fakeWebRequest();
+  const tap = createThumbnailTap({ webRequest: fake.webRequest });
+  assert.equal(tap.available, true);
+  assert.deepEqual(fake.registered, [{ filter: { urls: THUMBNAIL_URL_PATTERNS, types: ['image'] }, extra: ['blocking'] }]);
+  assert.ok(THUMBNAIL_URL_PATTERNS.every((p) => p.startsWith('https://pbs.twimg.com/')));
+  // Chromium (no webRequest permission, no filterResponseData): nothing to tap, the content script reads.
+  assert.equal(createThumbnailTap({ webRequest: null }).available, false);
+  assert.equal(createThumbnailTap({ webRequest: { onHeadersReceived: fake.webRequest.onHeadersReceived } }).available, false);
+});
+
+test('the page gets every byte unchanged; the worker gets the same bytes, at once or when they have all come', async () => {
+  const fake = fakeWebRequest();
+  const tap = createThumbnailTap({ webRequest: fake.webRequest });
+  const load = fake.load(URL_A);
+  load.data([1, 2, 3]);
+  const asked = tap.bytesFor(URL_A); // arriving: waits for the rest
+  load.data([4, 5]);
+  await tick();
+  load.stop();
+  assert.deepEqual([...(await asked)], [1, 2, 3, 4, 5]);
+  assert.equal(tap.size(), 0, 'a copy handed over is let go');
+  assert.deepEqual(load.filter.written.map((chunk) => [...chunk]), [[1, 2, 3], [4, 5]], 'the page gets each chunk as it came');
+  assert.equal(load.filter.closed, true);
+  assert.equal(await tap.bytesFor(URL_A), null, 'asked again after the hand-over: not held (the worker would fetch)');
+  const again = fake.load(URL_A); // the page loads it anew: copied anew
+  again.data([7]);
+  again.stop();
+  assert.deepEqual([...(await tap.bytesFor(URL_A))], [7]);
+});
+
+test('a load asked for before it begins is awaited for a while; none begun: null (the worker fetches)', async () => {
+  const fake = fakeWebRequest();
+  const tap = createThumbnailTap({ webRequest: fake.webRequest });
+  assert.equal(await tap.bytesFor(URL_A), null, 'not asked to wait: null at once');
+  const asked = tap.bytesFor(URL_A, { appearWithinMs: 1000 });
+  await tick(5);
+  const load = fake.load(URL_A);
+  load.data([9, 8]);
+  load.stop();
+  assert.deepEqual([...(await asked)], [9, 8]);
+  const started = Date.now();
+  assert.equal(await tap.bytesFor('https://pbs.twimg.com/media/Never?format=webp&name=small', { appearWithinMs: 30 }), null);
+  assert.ok(Date.now() - started >= 25);
+});
+
+test('nothing from a failed, stalled, non-200 or non-tab load, or one over the size bound', async () => {
+  const fake = fakeWebRequest();
+  const tap = createThumbnailTap({ webRequest: fake.webRequest, stallMs: 40, maxBytesEach: 4 });
+  const failed = fake.load(URL_A);
+  failed.data([1]);
+  const asked = tap.bytesFor(URL_A);
+  failed.fail();
+  assert.equal(await asked, null, 'a load that failed midway');
+
+  const stalled = fake.load(URL_A);
+  stalled.data([1]);
+  const started = Date.now();
+  assert.equal(await tap.bytesFor(URL_A), null, 'no byte for stallMs');
+  assert.ok(Date.now() - started >= 35);
+  stalled.data([2]); // bytes coming after all still reach the page
+  assert.equal(stalled.filter.written.length, 2);
+
+  fake.load(URL_A, { statusCode: 404 });
+  fake.load(URL_A, { tabId: -1 }); // the extension's own or the browser's load
+  assert.equal(tap.size(), 1, 'only the stalled load is held');
+
+  const big = fake.load('https://pbs.twimg.com/media/Big?format=jpg&name=small');
+  big.data([1, 2, 3]);
+  big.data([4, 5, 6]);
+  big.stop();
+  assert.equal(await tap.bytesFor('https://pbs.twimg.com/media/Big?format=jpg&name=small'), null, 'over maxBytesEach: not kept');
+  assert.equal(big.filter.written.length, 2, 'but the page got it all');
+});
+
+test('held copies are bounded in number, bytes and age (oldest first)', async () => {
+  let clock = 0;
+  const fake = fakeWebRequest();
+  const tap = createThumbnailTap({ webRequest: fake.webRequest, maxEntries: 2, maxBytesTotal: 100, keepMs: 1000, now: () => clock });
+  const url = (n) => `https://pbs.twimg.com/media/M${n}?format=webp&name=small`;
+  for (const n of [1, 2, 3]) { const load = fake.load(url(n)); load.data([n]); load.stop(); }
+  assert.equal(await tap.bytesFor(url(1)), null, 'the oldest went first');
+  assert.deepEqual([...(await tap.bytesFor(url(3)))], [3]);
+  clock = 5000;
+  const load = fake.load(url(4));
+  load.data(new Array(10).fill(4));
+  load.stop();
+  assert.equal(await tap.bytesFor(url(2)), null, 'older than keepMs');
+  assert.equal(tap.size(), 1);
+});

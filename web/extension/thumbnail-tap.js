@@ -1,0 +1,148 @@
+// Firefox only: a copy of each thumbnail the page itself downloads, taken as its bytes pass
+// (webRequest.filterResponseData; Chromium has no such API and needs none), so the judged image is
+// downloaded once, by the page.
+// Why: Firefox's HTTP cache keeps the page's <img> download apart from anything the extension could
+// read with fetch() or XMLHttpRequest. Its cache key marks an anonymous request (a CORS read, which
+// pbs.twimg.com's `Access-Control-Allow-Origin: *` allows only without credentials) apart from the
+// page's credentialed image load, and since Firefox 123 (CVE-2024-1554, pref
+// network.fetch.cache_partition_cross_origin) every cross-origin fetch/XHR has a cache partition of its
+// own ("FETCH:" keys). Measured in firefox-esr 153 with a trusted certificate, cacheable X-like headers:
+// after the page's <img>, a content script's fetch (any credentials, mode or cache mode) or XHR was a
+// second request every time; a canvas of the page's image is tainted for content scripts. So the
+// content script no longer reads the thumbnail in Firefox: it has the page load it as an image (a
+// no-op when the page already has) and the background page takes the bytes from this tap.
+// Pure apart from the webRequest object it is given (unit-tested with a stand-in).
+
+export const THUMBNAIL_URL_PATTERNS = [
+  'https://pbs.twimg.com/media/*',
+  'https://pbs.twimg.com/ext_tw_video_thumb/*',
+  'https://pbs.twimg.com/amplify_video_thumb/*',
+  'https://pbs.twimg.com/tweet_video_thumb/*',
+];
+
+/**
+ * options: {webRequest (browser.webRequest, or null), maxBytesEach, maxEntries, maxBytesTotal, keepMs,
+ * stallMs, now()}. Returns {available, bytesFor(url, {appearWithinMs}) → Promise<Uint8Array|null>,
+ * size()}. available: the browser lets this extension filter responses (Firefox with the
+ * webRequest, webRequestBlocking and webRequestFilterResponse permissions).
+ */
+// The tap sees every thumbnail an X tab loads (the timeline's too), so it holds little: a grid
+// thumbnail is 20-150 KB, a copy is let go once handed over, and anything bigger is left to the fetch.
+export function createThumbnailTap({
+  webRequest, maxBytesEach = 2 * 2 ** 20, maxEntries = 300, maxBytesTotal = 24 * 2 ** 20, keepMs = 10 * 60 * 1000,
+  stallMs = 5000, now = Date.now,
+} = {}) {
+  // url → {done: Uint8Array | null, failed, size, lastDataAt, settledAt, listeners: Set<() => void>}
+  const entries = new Map();
+  const appearing = new Map(); // url → Set<() => void>: asked for before its request began
+  let heldBytes = 0;
+  const notify = (entry) => { for (const listener of [...entry.listeners]) listener(); };
+  const drop = (url) => {
+    const entry = entries.get(url);
+    if (!entry) return;
+    entries.delete(url);
+    if (entry.done) heldBytes -= entry.done.byteLength;
+  };
+  const evict = () => {
+    const cutoff = now() - keepMs;
+    for (const [url, entry] of entries) { // oldest first (Map order = insertion order)
+      const over = entries.size > maxEntries || heldBytes > maxBytesTotal;
+      if (!over && !(entry.settledAt !== null && entry.settledAt < cutoff)) break;
+      if (entry.settledAt === null && !over) continue; // still arriving
+      drop(url);
+      entry.chunks = null;
+      entry.failed = true;
+      notify(entry);
+    }
+  };
+
+  const onHeadersReceived = (details) => {
+    if (details.tabId < 0 || details.statusCode !== 200) return; // the page's own loads only, whole images only
+    let filter;
+    try { filter = webRequest.filterResponseData(details.requestId); } catch { return; }
+    drop(details.url);
+    const entry = { done: null, failed: false, size: 0, chunks: [], lastDataAt: now(), settledAt: null, listeners: new Set() };
+    entries.set(details.url, entry);
+    for (const listener of appearing.get(details.url) ?? []) listener();
+    appearing.delete(details.url);
+    const give = () => {
+      if (entries.get(details.url) === entry) entries.delete(details.url);
+      entry.chunks = null;
+      entry.failed = true;
+      entry.settledAt = now();
+      notify(entry);
+    };
+    filter.ondata = (event) => {
+      const copy = entry.chunks ? new Uint8Array(event.data.slice(0)) : null;
+      filter.write(event.data); // the page gets every byte as it comes, unchanged
+      if (!copy) return;
+      entry.size += copy.byteLength;
+      if (entry.size > maxBytesEach) { give(); return; }
+      entry.chunks.push(copy);
+      entry.lastDataAt = now();
+      notify(entry);
+    };
+    filter.onstop = () => {
+      filter.close();
+      if (!entry.chunks) return;
+      const bytes = new Uint8Array(entry.size);
+      let at = 0;
+      for (const chunk of entry.chunks) { bytes.set(chunk, at); at += chunk.byteLength; }
+      entry.chunks = null;
+      entry.settledAt = now();
+      if (entries.get(details.url) === entry) {
+        entry.done = bytes;
+        heldBytes += bytes.byteLength;
+      } else entry.failed = true; // replaced by a newer load of the same URL meanwhile
+      notify(entry);
+      evict();
+    };
+    filter.onerror = give;
+    evict();
+  };
+
+  let available = false;
+  if (typeof webRequest?.filterResponseData === 'function' && webRequest.onHeadersReceived) {
+    try {
+      webRequest.onHeadersReceived.addListener(onHeadersReceived, { urls: THUMBNAIL_URL_PATTERNS, types: ['image'] }, ['blocking']);
+      available = true;
+    } catch { /* no permission to filter: the content script reads the thumbnail itself */ }
+  }
+
+  /**
+   * The bytes the page downloaded from url: at once if copied, when they have all come if arriving
+   * (null once no byte comes for stallMs, or the load fails); a load not begun yet is awaited for
+   * appearWithinMs. null: not to be had here (the caller fetches).
+   */
+  const bytesFor = (url, { appearWithinMs = 0 } = {}) => new Promise((resolve) => {
+    let timer = null;
+    let entry = null;
+    const finish = (bytes) => {
+      clearTimeout(timer);
+      entry?.listeners.delete(check);
+      appearing.get(url)?.delete(onAppear);
+      // Handed over: the worker judges it once and remembers the verdict, so the copy is let go.
+      if (bytes && entries.get(url) === entry) drop(url);
+      resolve(bytes);
+    };
+    const check = () => {
+      if (entry.done) { finish(entry.done); return; }
+      if (entry.failed) { finish(null); return; }
+      clearTimeout(timer);
+      timer = setTimeout(() => finish(null), Math.max(0, entry.lastDataAt + stallMs - now()));
+    };
+    const follow = () => {
+      entry = entries.get(url);
+      entry.listeners.add(check);
+      check();
+    };
+    function onAppear() { follow(); }
+    if (entries.has(url)) { follow(); return; }
+    if (!available || appearWithinMs <= 0) { finish(null); return; }
+    if (!appearing.has(url)) appearing.set(url, new Set());
+    appearing.get(url).add(onAppear);
+    timer = setTimeout(() => finish(null), appearWithinMs);
+  });
+
+  return { get available() { return available; }, bytesFor, size: () => entries.size };
+}
