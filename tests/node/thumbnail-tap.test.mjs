@@ -10,11 +10,13 @@ const URL_A = 'https://pbs.twimg.com/media/GZx3_aBc-9Q?format=webp&name=small';
 /** A stand-in for browser.webRequest: load(url) plays one response through the registered listener. */
 function fakeWebRequest() {
   let listener = null;
+  let errorListener = null;
   const registered = [];
   let nextId = 1;
   const filters = new Map();
   const webRequest = {
     onHeadersReceived: { addListener(fn, filter, extra) { listener = fn; registered.push({ filter, extra }); } },
+    onErrorOccurred: { addListener(fn) { errorListener = fn; } },
     filterResponseData(requestId) {
       const filter = { written: [], closed: false, write(data) { this.written.push(new Uint8Array(data.slice(0))); }, close() { this.closed = true; } };
       filters.set(requestId, filter);
@@ -32,7 +34,11 @@ function fakeWebRequest() {
       fail() { filter.error = 'Channel redirected'; filter?.onerror(); },
     };
   };
-  return { webRequest, load, registered };
+  /** A load that fails before any headers come (error: Firefox's name for why). */
+  const failBeforeHeaders = (url, { tabId = 3, error = 'NS_ERROR_CONNECTION_REFUSED' } = {}) => {
+    errorListener?.({ requestId: String(nextId++), url, tabId, type: 'image', error });
+  };
+  return { webRequest, load, failBeforeHeaders, registered };
 }
 
 const tick = (ms = 0) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -126,4 +132,59 @@ test('held copies are bounded in number, bytes and age (oldest first)', async ()
   load.stop();
   assert.equal(await tap.bytesFor(url(2)), null, 'older than keepMs');
   assert.equal(tap.size(), 1);
+});
+
+test('a page load that failed (HTTP error, network error, broken off midway) ends the wait at once: the worker fetches without waiting for a load that will not come', async () => {
+  const fake = fakeWebRequest();
+  const tap = createThumbnailTap({ webRequest: fake.webRequest });
+  const url = (n) => `https://pbs.twimg.com/media/F${n}?format=webp&name=small`;
+  const quick = async (promise, what) => {
+    const started = Date.now();
+    assert.equal(await promise, null, what);
+    assert.ok(Date.now() - started < 500, `${what}: answered at once, not after the wait (${Date.now() - started} ms)`);
+  };
+  // The failure comes before the worker asks (the page's <img> got its answer first) …
+  fake.load(url(1), { statusCode: 404 });
+  await quick(tap.bytesFor(url(1), { appearWithinMs: 5000 }), 'a 404 before the ask');
+  fake.failBeforeHeaders(url(2));
+  await quick(tap.bytesFor(url(2), { appearWithinMs: 5000 }), 'a refused connection before the ask');
+  const broken = fake.load(url(3));
+  broken.data([1, 2]);
+  broken.fail();
+  await quick(tap.bytesFor(url(3), { appearWithinMs: 5000 }), 'a load broken off midway, before the ask');
+  // … or after it (the worker is waiting for the load to begin).
+  const waiting = tap.bytesFor(url(4), { appearWithinMs: 5000 });
+  await tick(5);
+  fake.load(url(4), { statusCode: 500 });
+  await quick(waiting, 'a 500 while the worker waits');
+  assert.equal(tap.size(), 0, 'a failure is let go once told');
+
+  // Not failures: a load the page cancelled (the image is loaded anew when asked for), the extension's own.
+  fake.failBeforeHeaders(url(5), { error: 'NS_BINDING_ABORTED' });
+  fake.load(url(5), { tabId: -1, statusCode: 404 });
+  const later = tap.bytesFor(url(5), { appearWithinMs: 5000 });
+  await tick(5);
+  const again = fake.load(url(5));
+  again.data([5]);
+  again.stop();
+  assert.deepEqual([...(await later)], [5]);
+
+  // A failed load does not spoil another load's copy of the same URL, held or arriving.
+  const held = fake.load(url(6));
+  held.data([6]);
+  held.stop();
+  fake.load(url(6), { statusCode: 404 });
+  fake.failBeforeHeaders(url(6));
+  assert.deepEqual([...(await tap.bytesFor(url(6)))], [6]);
+  // A failure is forgotten when the page loads the URL anew.
+  fake.load(url(7), { statusCode: 503 });
+  const retried = fake.load(url(7));
+  retried.data([7]);
+  retried.stop();
+  assert.deepEqual([...(await tap.bytesFor(url(7)))], [7]);
+  // Failed entries count towards the bound like copies.
+  const fake2 = fakeWebRequest();
+  const tap2 = createThumbnailTap({ webRequest: fake2.webRequest, maxEntries: 2 });
+  for (const n of [1, 2, 3, 4]) fake2.load(url(n), { statusCode: 404 });
+  assert.equal(tap2.size(), 2);
 });

@@ -40,7 +40,7 @@ const FOUND_NO_GPU = new Set(['no adapter', 'software adapter only', 'not in thi
 const FETCH_TIMEOUT_MS = 15000;
 // Firefox: how long a thumbnail the content script had the page load may take to begin arriving in the
 // tap (thumbnail-tap.js) before it is fetched here instead (a load the page answered from its image
-// memory before the tap saw it, or one that never starts).
+// memory before the tap saw it, or one that never starts; a load that failed ends the wait at once).
 const TAP_APPEAR_MS = 3000;
 const FETCH_CONCURRENCY = 4; // like a browser's per-host parallelism; inference is serial anyway
 const MAX_IMAGE_BYTES = 10 * 2 ** 20; // name=small JPEGs are ~20–150 KB; anything huge is refused

@@ -28,6 +28,9 @@ export const THUMBNAIL_URL_PATTERNS = [
  */
 // The tap sees every thumbnail an X tab loads (the timeline's too), so it holds little: a grid
 // thumbnail is 20-150 KB, a copy is let go once handed over, and anything bigger is left to the fetch.
+// webRequest's error for a load cancelled by the page or the browser, not failed.
+const ABORTED = new Set(['NS_BINDING_ABORTED', 'NS_ERROR_ABORT']);
+
 export function createThumbnailTap({
   webRequest, maxBytesEach = 2 * 2 ** 20, maxEntries = 300, maxBytesTotal = 24 * 2 ** 20, keepMs = 10 * 60 * 1000,
   stallMs = 5000, now = Date.now,
@@ -56,8 +59,23 @@ export function createThumbnailTap({
     }
   };
 
+  // The page's load of url failed (an HTTP error, a network error, a load that broke off): kept as a
+  // failed entry, so a worker waiting for the page's copy (bytesFor) fetches at once instead of waiting
+  // for a load that will not come. Another load's copy of url, held or arriving, is left as it is.
+  const settleFailed = (url) => {
+    const held = entries.get(url);
+    if (held && !held.failed) return;
+    drop(url);
+    const entry = { done: null, failed: true, size: 0, chunks: null, lastDataAt: now(), settledAt: now(), listeners: new Set() };
+    entries.set(url, entry);
+    for (const listener of appearing.get(url) ?? []) listener();
+    appearing.delete(url);
+    evict();
+  };
+
   const onHeadersReceived = (details) => {
-    if (details.tabId < 0 || details.statusCode !== 200) return; // the page's own loads only, whole images only
+    if (details.tabId < 0) return; // the page's own loads only
+    if (details.statusCode !== 200) { settleFailed(details.url); return; } // whole images only
     let filter;
     try { filter = webRequest.filterResponseData(details.requestId); } catch { return; }
     drop(details.url);
@@ -65,8 +83,7 @@ export function createThumbnailTap({
     entries.set(details.url, entry);
     for (const listener of appearing.get(details.url) ?? []) listener();
     appearing.delete(details.url);
-    const give = () => {
-      if (entries.get(details.url) === entry) entries.delete(details.url);
+    const give = () => { // failed midway, or too big to copy: kept as a failed entry (settleFailed)
       entry.chunks = null;
       entry.failed = true;
       entry.settledAt = now();
@@ -101,10 +118,18 @@ export function createThumbnailTap({
     evict();
   };
 
+  // A load that failed before its headers came (refused, reset, no network). One the page gave up on
+  // (an <img> removed before its image came) is no failure: the image is loaded anew when asked for.
+  const onErrorOccurred = (details) => {
+    if (details.tabId < 0 || ABORTED.has(details.error)) return;
+    settleFailed(details.url);
+  };
+
   let available = false;
   if (typeof webRequest?.filterResponseData === 'function' && webRequest.onHeadersReceived) {
     try {
       webRequest.onHeadersReceived.addListener(onHeadersReceived, { urls: THUMBNAIL_URL_PATTERNS, types: ['image'] }, ['blocking']);
+      webRequest.onErrorOccurred?.addListener(onErrorOccurred, { urls: THUMBNAIL_URL_PATTERNS, types: ['image'] });
       available = true;
     } catch { /* no permission to filter: the content script reads the thumbnail itself */ }
   }
@@ -121,8 +146,9 @@ export function createThumbnailTap({
       clearTimeout(timer);
       entry?.listeners.delete(check);
       appearing.get(url)?.delete(onAppear);
-      // Handed over: the worker judges it once and remembers the verdict, so the copy is let go.
-      if (bytes && entries.get(url) === entry) drop(url);
+      // Handed over: the worker judges it once and remembers the verdict, so the copy is let go (a
+      // failed load's entry too: the worker fetches it now).
+      if (entry && (bytes || entry.failed) && entries.get(url) === entry) drop(url);
       resolve(bytes);
     };
     const check = () => {
