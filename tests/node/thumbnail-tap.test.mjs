@@ -188,3 +188,25 @@ test('a page load that failed (HTTP error, network error, broken off midway) end
   for (const n of [1, 2, 3, 4]) fake2.load(url(n), { statusCode: 404 });
   assert.equal(tap2.size(), 2);
 });
+
+test('copies still arriving count towards the byte bound: many loads at once cannot add up past maxBytesTotal', async () => {
+  const fake = fakeWebRequest();
+  const tap = createThumbnailTap({ webRequest: fake.webRequest, maxBytesEach: 8, maxBytesTotal: 10 });
+  const url = (n) => `https://pbs.twimg.com/media/A${n}?format=webp&name=small`;
+  const first = fake.load(url(1));
+  first.data([1, 1, 1, 1, 1, 1]);
+  const asked = tap.bytesFor(url(1));
+  const second = fake.load(url(2));
+  second.data([2, 2, 2, 2, 2, 2]); // 12 bytes arriving in all, over 10: the oldest copy is let go
+  assert.equal(await asked, null, 'the oldest arriving copy given up (the worker fetches)');
+  assert.equal(tap.size(), 1);
+  first.data([1]);
+  first.stop();
+  second.stop();
+  assert.deepEqual([...(await tap.bytesFor(url(2)))], [2, 2, 2, 2, 2, 2]);
+  assert.deepEqual(first.filter.written.map((chunk) => [...chunk]), [[1, 1, 1, 1, 1, 1], [1]], 'the page still got every byte');
+  // The count stays right as copies come and go: afterwards two loads that fit are both held.
+  for (const n of [3, 4]) { const load = fake.load(url(n)); load.data([n, n, n, n]); load.stop(); }
+  assert.deepEqual([...(await tap.bytesFor(url(3)))], [3, 3, 3, 3]);
+  assert.deepEqual([...(await tap.bytesFor(url(4)))], [4, 4, 4, 4]);
+});

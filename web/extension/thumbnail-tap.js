@@ -35,16 +35,19 @@ export function createThumbnailTap({
   webRequest, maxBytesEach = 2 * 2 ** 20, maxEntries = 300, maxBytesTotal = 24 * 2 ** 20, keepMs = 10 * 60 * 1000,
   stallMs = 5000, now = Date.now,
 } = {}) {
-  // url → {done: Uint8Array | null, failed, size, lastDataAt, settledAt, listeners: Set<() => void>}
+  // url → {done: Uint8Array | null, failed, size, held, lastDataAt, settledAt, listeners: Set<() => void>}
   const entries = new Map();
   const appearing = new Map(); // url → Set<() => void>: asked for before its request began
+  // Bytes held, copies still arriving included (entry.held each): many loads at once, each under
+  // maxBytesEach, must not add up past maxBytesTotal before they end.
   let heldBytes = 0;
+  const release = (entry) => { heldBytes -= entry.held; entry.held = 0; };
   const notify = (entry) => { for (const listener of [...entry.listeners]) listener(); };
   const drop = (url) => {
     const entry = entries.get(url);
     if (!entry) return;
     entries.delete(url);
-    if (entry.done) heldBytes -= entry.done.byteLength;
+    release(entry);
   };
   const evict = () => {
     const cutoff = now() - keepMs;
@@ -66,7 +69,7 @@ export function createThumbnailTap({
     const held = entries.get(url);
     if (held && !held.failed) return;
     drop(url);
-    const entry = { done: null, failed: true, size: 0, chunks: null, lastDataAt: now(), settledAt: now(), listeners: new Set() };
+    const entry = { done: null, failed: true, size: 0, held: 0, chunks: null, lastDataAt: now(), settledAt: now(), listeners: new Set() };
     entries.set(url, entry);
     for (const listener of appearing.get(url) ?? []) listener();
     appearing.delete(url);
@@ -79,11 +82,12 @@ export function createThumbnailTap({
     let filter;
     try { filter = webRequest.filterResponseData(details.requestId); } catch { return; }
     drop(details.url);
-    const entry = { done: null, failed: false, size: 0, chunks: [], lastDataAt: now(), settledAt: null, listeners: new Set() };
+    const entry = { done: null, failed: false, size: 0, held: 0, chunks: [], lastDataAt: now(), settledAt: null, listeners: new Set() };
     entries.set(details.url, entry);
     for (const listener of appearing.get(details.url) ?? []) listener();
     appearing.delete(details.url);
     const give = () => { // failed midway, or too big to copy: kept as a failed entry (settleFailed)
+      release(entry);
       entry.chunks = null;
       entry.failed = true;
       entry.settledAt = now();
@@ -97,7 +101,12 @@ export function createThumbnailTap({
       if (entry.size > maxBytesEach) { give(); return; }
       entry.chunks.push(copy);
       entry.lastDataAt = now();
+      if (entries.get(details.url) === entry) { // counted while it may still be handed over
+        entry.held += copy.byteLength;
+        heldBytes += copy.byteLength;
+      }
       notify(entry);
+      if (heldBytes > maxBytesTotal) evict();
     };
     filter.onstop = () => {
       filter.close();
@@ -107,10 +116,8 @@ export function createThumbnailTap({
       for (const chunk of entry.chunks) { bytes.set(chunk, at); at += chunk.byteLength; }
       entry.chunks = null;
       entry.settledAt = now();
-      if (entries.get(details.url) === entry) {
-        entry.done = bytes;
-        heldBytes += bytes.byteLength;
-      } else entry.failed = true; // replaced by a newer load of the same URL meanwhile
+      if (entries.get(details.url) === entry) entry.done = bytes; // counted in heldBytes as it came
+      else entry.failed = true; // replaced by a newer load of the same URL meanwhile
       notify(entry);
       evict();
     };
