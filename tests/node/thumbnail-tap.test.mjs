@@ -23,9 +23,9 @@ function fakeWebRequest() {
       return filter;
     },
   };
-  const load = (url, { tabId = 3, statusCode = 200 } = {}) => {
+  const load = (url, { tabId = 3, statusCode = 200, responseHeaders = [] } = {}) => {
     const requestId = String(nextId++);
-    listener({ requestId, url, tabId, statusCode, type: 'image' });
+    listener({ requestId, url, tabId, statusCode, type: 'image', responseHeaders });
     const filter = filters.get(requestId);
     return {
       filter,
@@ -47,7 +47,7 @@ test('the tap registers a blocking listener for image loads of thumbnails on pbs
   const fake = fakeWebRequest();
   const tap = createThumbnailTap({ webRequest: fake.webRequest });
   assert.equal(tap.available, true);
-  assert.deepEqual(fake.registered, [{ filter: { urls: THUMBNAIL_URL_PATTERNS, types: ['image'] }, extra: ['blocking'] }]);
+  assert.deepEqual(fake.registered, [{ filter: { urls: THUMBNAIL_URL_PATTERNS, types: ['image'] }, extra: ['blocking', 'responseHeaders'] }]);
   assert.ok(THUMBNAIL_URL_PATTERNS.every((p) => p.startsWith('https://pbs.twimg.com/')));
   // Chromium (no webRequest permission, no filterResponseData): nothing to tap, the content script reads.
   assert.equal(createThumbnailTap({ webRequest: null }).available, false);
@@ -209,4 +209,23 @@ test('copies still arriving count towards the byte bound: many loads at once can
   for (const n of [3, 4]) { const load = fake.load(url(n)); load.data([n, n, n, n]); load.stop(); }
   assert.deepEqual([...(await tap.bytesFor(url(3)))], [3, 3, 3, 3]);
   assert.deepEqual([...(await tap.bytesFor(url(4)))], [4, 4, 4, 4]);
+});
+
+test('while switched off, and for a response declared over the per-copy bound, loads pass unfiltered', async () => {
+  const fake = fakeWebRequest();
+  let on = false;
+  const tap = createThumbnailTap({ webRequest: fake.webRequest, copying: () => on, maxBytesEach: 4 });
+  const off = fake.load(URL_A);
+  assert.equal(off.filter, undefined, 'switched off: the page load is not filtered at all');
+  assert.equal(tap.size(), 0);
+  on = true;
+  const big = fake.load(URL_A, { responseHeaders: [{ name: 'Content-Length', value: '5' }] });
+  assert.equal(big.filter, undefined, 'declared bigger than a copy may be: not filtered');
+  const started = Date.now();
+  assert.equal(await tap.bytesFor(URL_A, { appearWithinMs: 1000 }), null);
+  assert.ok(Date.now() - started < 500, 'the worker fetches at once, without waiting for a copy');
+  const small = fake.load(URL_A, { responseHeaders: [{ name: 'content-length', value: '3' }] });
+  small.data([1, 2, 3]);
+  small.stop();
+  assert.deepEqual([...(await tap.bytesFor(URL_A))], [1, 2, 3]);
 });

@@ -84,7 +84,11 @@ const fromPrivateTab = (sender) => sender?.tab?.incognito === true;
 // never answers an extension's read with the page's download. Registered at the top level, so the
 // event page hears every image load; unavailable in Chromium (no webRequest permission), where the
 // content script reads the page's download from the HTTP cache.
-const thumbnailTap = createThumbnailTap({ webRequest: globalThis.browser?.webRequest ?? null });
+// While the extension is switched off, X's images pass untouched (the setting as last read or changed;
+// on when not yet read, as the extension starts on).
+let judging = true;
+const thumbnailTap = createThumbnailTap({ webRequest: globalThis.browser?.webRequest ?? null, copying: () => judging });
+readSettings().then((settings) => { judging = Boolean(settings.enabled); }, () => {});
 
 /**
  * Keeps a judged media's value in memory and in the store (under the model version that judged it);
@@ -561,7 +565,11 @@ function answerWith(promise, sendResponse) {
 
 chrome.tabs.onRemoved.addListener(() => { closeOffscreenIfUnused(); });
 chrome.windows?.onRemoved.addListener((windowId) => { forgetPrivateVerdictsIfNoPrivateWindow(windowId); }); // no windows API: no private windows either (Firefox for Android)
-chrome.storage.onChanged.addListener((_changes, area) => { if (area === 'local') settingsChanges += 1; });
+chrome.storage.onChanged.addListener((_changes, area) => {
+  if (area !== 'local') return;
+  settingsChanges += 1;
+  readSettings().then((settings) => { judging = Boolean(settings.enabled); }, () => {});
+});
 // A browser start (often restoring an X tab) wakes this worker, so the remembered verdicts are open
 // before the first page asks for them; any other wake-up opens them too.
 chrome.runtime.onStartup.addListener(() => {});
