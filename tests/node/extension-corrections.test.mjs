@@ -66,6 +66,25 @@ test('a correction decides its own media id and is counted; undo and reset forge
   assert.equal((await corrections.status()).count, 0);
 });
 
+test('undo of a media id corrected a second time gives the first correction back, not the shipped model', async () => {
+  const { corrections, store } = setUp();
+  await corrections.rememberMedia('m1', { ok: true, scores: SCREENSHOT, embedding: vector(1) }, 'painter');
+  await corrections.correct({ mediaId: 'm1', label: 'illustration', account: 'painter' });
+  await new Promise((resolve) => { setTimeout(resolve, 2); }); // a later click
+  assert.deepEqual(await corrections.correct({ mediaId: 'm1', label: 'photo', account: 'painter' }), { ok: true, count: 1 });
+  assert.equal((await corrections.adjust('m1', SCREENSHOT, 'painter')).scores.photo, 1);
+  const answer = await corrections.undo();
+  assert.deepEqual([answer.undone, answer.restored], [{ mediaId: 'm1', label: 'photo' }, { label: 'illustration' }]);
+  const adjusted = await corrections.adjust('m1', SCREENSHOT, 'painter');
+  assert.deepEqual([adjusted.personal, adjusted.scores.illustration], [true, 1], 'the earlier correction decides again');
+  assert.equal((await corrections.status()).count, 1);
+  assert.equal(store.corrections.get('m1').replaced, undefined);
+  assert.equal(JSON.parse((await corrections.exportFile()).text).corrections[0].label, 'illustration');
+  assert.deepEqual((await corrections.undo()).undone, { mediaId: 'm1', label: 'illustration' });
+  assert.equal((await corrections.status()).count, 0);
+  assert.equal((await corrections.adjust('m1', SCREENSHOT, 'painter')).personal, false);
+});
+
 test('the browser clears the store: the learned layer is forgotten at once and the pages re-decide', async () => {
   const { corrections, store, announced } = setUp();
   for (const id of ['m1', 'm2']) await corrections.rememberMedia(id, { ok: true, scores: SCREENSHOT, embedding: vector(1) }, 'painter');

@@ -196,7 +196,15 @@ export function createCorrections({ getContract, computeEmbedding, announce, sto
         mediaId, label, embedding: media.embedding, modelVersion: contract.version, time: Date.now(),
         account: ACCOUNT.test(account ?? '') ? account : null,
       }, { labels: contract.labels });
-      const { kept, dropped } = boundCorrections([...(await store.listCorrections()), record]);
+      const stored = await store.listCorrections();
+      // A media id corrected again: the earlier correction is kept inside the new one, so undo brings it
+      // back instead of forgetting both (one level: the record's own earlier one is not kept twice).
+      const previous = stored.find((c) => c.mediaId === mediaId);
+      if (previous) {
+        const { replaced: _older, ...earlier } = previous;
+        record.replaced = earlier;
+      }
+      const { kept, dropped } = boundCorrections([...stored, record]);
       await store.putCorrection(record);
       if (dropped.length) {
         await store.deleteCorrections(dropped.map((c) => c.mediaId));
@@ -231,9 +239,11 @@ export function createCorrections({ getContract, computeEmbedding, announce, sto
       const corrections = await store.listCorrections();
       if (corrections.length === 0) return { ok: false, message: 'nothing to undo' };
       const last = corrections.reduce((a, b) => (b.time > a.time ? b : a));
-      await store.deleteCorrections([last.mediaId]);
+      // A correction of a media id corrected before gives the earlier one back.
+      if (last.replaced) await store.putCorrection(last.replaced);
+      else await store.deleteCorrections([last.mediaId]);
       changed();
-      return { ok: true, undone: { mediaId: last.mediaId, label: last.label } };
+      return { ok: true, undone: { mediaId: last.mediaId, label: last.label }, ...(last.replaced ? { restored: { label: last.replaced.label } } : {}) };
     } catch (error) {
       failed(error);
       return { ok: false, message: storageError };

@@ -43,7 +43,7 @@ async function run(message, done) {
 }
 
 $('undo-correction').addEventListener('click', () => run({ type: MSG.UNDO_CORRECTION },
-  (a) => `Undone: ${a.undone.label} for media ${a.undone.mediaId}`));
+  (a) => `Undone: ${a.undone.label} for media ${a.undone.mediaId}${a.restored ? ` (${a.restored.label} again, as corrected before)` : ''}`));
 $('reset-corrections').addEventListener('click', () => {
   if (!confirm('Forget every correction? The shipped model alone will decide again.')) return;
   run({ type: MSG.RESET_CORRECTIONS }, () => 'All corrections forgotten');
