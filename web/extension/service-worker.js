@@ -88,7 +88,11 @@ const fromPrivateTab = (sender) => sender?.tab?.incognito === true;
 // on when not yet read, as the extension starts on).
 let judging = true;
 const thumbnailTap = createThumbnailTap({ webRequest: globalThis.browser?.webRequest ?? null, copying: () => judging });
-readSettings().then((settings) => { judging = Boolean(settings.enabled); }, () => {});
+/** Keeps `judging` with the setting, where a tap exists to ask it (Chromium has none: nothing to read). */
+function followJudging() {
+  if (thumbnailTap.available) readSettings().then((settings) => { judging = Boolean(settings.enabled); }, () => {});
+}
+followJudging();
 
 /**
  * Keeps a judged media's value in memory and in the store (under the model version that judged it);
@@ -568,7 +572,7 @@ chrome.windows?.onRemoved.addListener((windowId) => { forgetPrivateVerdictsIfNoP
 chrome.storage.onChanged.addListener((_changes, area) => {
   if (area !== 'local') return;
   settingsChanges += 1;
-  readSettings().then((settings) => { judging = Boolean(settings.enabled); }, () => {});
+  followJudging();
 });
 // A browser start (often restoring an X tab) wakes this worker, so the remembered verdicts are open
 // before the first page asks for them; any other wake-up opens them too.
