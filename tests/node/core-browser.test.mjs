@@ -2,7 +2,7 @@
 // both under the Manifest V3 extension-page CSP `script-src 'self' 'wasm-unsafe-eval'` (no eval, no
 // new Function). Files are laid out the way the demo/extension build steps copy them (core.js with
 // illust_core.mjs + .wasm next to it) and served by a tiny local server; the tensors must equal the ones
-// Node computes from the same bytes (a JPEG, and the WebP and GIF paths: libwebp's SIMD, animations, alpha). Also checks the glue text itself has no eval/new Function.
+// Node computes from the same bytes (a JPEG, and the WebP and GIF paths: libwebp's SIMD, animations, alpha). Also checks the glue text itself has no eval/new Function, and that a worker lets go of the heap a huge image grew.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
@@ -45,7 +45,9 @@ async function run() {
   report.worker = await new Promise((resolve) => {
     worker.onmessage = (e) => resolve(e.data);
     worker.onerror = (e) => resolve({ error: String(e.message) });
-    worker.postMessage({ images, contract });
+    const hugeGif = new Uint8Array([...new TextEncoder().encode('GIF89a'), 0x88, 0x13, 0x88, 0x13, 0x80, 0, 0, 0, 0, 0, 255, 255, 255,
+      0x2c, 0, 0, 0, 0, 1, 0, 1, 0, 0, 2, 2, 0x44, 1, 0, 0x3b]); // 35 bytes, a 5000x5000 canvas
+    worker.postMessage({ images, contract, hugeGif });
   });
 }
 run().catch((e) => { report.error = String(e && e.stack || e); }).finally(() => { window.__report = report; });
@@ -56,10 +58,20 @@ import { loadCore } from './lib/core.js';
 self.onmessage = async ({ data }) => {
   try {
     const core = await loadCore();
-    self.postMessage(data.images.map((bytes) => {
+    const results = data.images.map((bytes) => {
       const t = core.toTensor(bytes, data.contract);
       return { ok: t.ok, dims: t.dims, tensor: t.ok ? Array.from(t.tensor) : null, message: t.message };
-    }));
+    });
+    // A huge canvas grows the heap; a fresh instance (fetched the way the first one was) must take over.
+    const heap = () => core.module.HEAPU8.buffer.byteLength;
+    const first = core.module;
+    const huge = core.toTensor(data.hugeGif, data.contract);
+    const grown = heap();
+    await core.settled();
+    const again = core.toTensor(data.images[0], data.contract);
+    const renewal = { hugeOk: huge.ok, grown, after: heap(), replaced: core.module !== first,
+      againTensor: again.ok ? Array.from(again.tensor) : null };
+    self.postMessage({ results, renewal });
   } catch (e) {
     self.postMessage({ error: String(e && e.stack || e) });
   }
@@ -126,12 +138,19 @@ test('loads and runs on a page and in a module worker under the MV3 CSP, matchin
     for (const [i, name] of IMAGES.entries()) {
       const node = (await loadCore()).toTensor(fixture(name), contract);
       assert.equal(node.ok, true, `${name}: ${node.message}`);
-      for (const [where, result] of [['page', report.page[i]], ['worker', report.worker[i]]]) {
+      for (const [where, result] of [['page', report.page[i]], ['worker', report.worker.results[i]]]) {
         assert.equal(result.ok, true, `${name} ${where}: ${result.message}`);
         assert.deepEqual(result.dims, [1, 3, contract.input.height, contract.input.width]);
         assert.deepEqual(Float32Array.from(result.tensor), node.tensor, `${name} ${where}: tensor differs from Node's`);
       }
     }
+    // After a huge image the worker lets go of the grown heap: a fresh instance, same results.
+    const { renewal } = report.worker;
+    assert.equal(renewal.hugeOk, true);
+    assert.ok(renewal.grown > 128 * 2 ** 20, `heap after the huge canvas: ${renewal.grown}`);
+    assert.equal(renewal.replaced, true);
+    assert.ok(renewal.after < 32 * 2 ** 20, `heap after the fresh instance took over: ${renewal.after}`);
+    assert.deepEqual(renewal.againTensor, report.worker.results[0].tensor);
     assert.deepEqual(consoleErrors.filter((m) => /Content Security Policy|wasm/i.test(m)), []);
   } finally {
     await context.close();

@@ -287,4 +287,30 @@ describe('recovery', () => {
     assert.equal(after.ok, true, after.message);
     assert.deepEqual(after.tensor, core.toTensor(bytes, contract).tensor);
   });
+  test('a huge image does not keep its heap: a fresh instance takes over after it, with the same results', async () => {
+    const fresh = await import(`../../web/lib/core.js?heap=${Date.now()}`);
+    const own = await fresh.loadCore();
+    const heap = () => own.module.HEAPU8.buffer.byteLength;
+    const small = fixture('jpeg_baseline_420.jpg');
+    const before = own.toTensor(small, contract);
+    assert.equal(before.ok, true, before.message);
+    const startHeap = heap();
+    assert.ok(startHeap < fresh.RENEW_HEAP_ABOVE_BYTES);
+    const firstInstance = own.module;
+    // 35 bytes that decode to a 5000x5000 canvas (a GIF whose only frame is 1x1): ~25 megapixels.
+    const gif = Buffer.concat([Buffer.from('GIF89a'), Buffer.from([0x88, 0x13, 0x88, 0x13, 0x80, 0, 0]),
+      Buffer.from([0, 0, 0, 255, 255, 255]), Buffer.from([0x2c, 0, 0, 0, 0, 1, 0, 1, 0, 0]),
+      Buffer.from([2, 2, 0x44, 1, 0, 0x3b])]);
+    const huge = own.toTensor(gif, contract);
+    assert.equal(huge.ok, true, huge.message);
+    assert.deepEqual([huge.width, huge.height], [5000, 5000]);
+    assert.ok(heap() > fresh.RENEW_HEAP_ABOVE_BYTES, `the canvas grew the heap to ${heap()} bytes`);
+    await own.settled();
+    assert.notEqual(own.module, firstInstance);
+    assert.equal(heap(), startHeap);
+    assert.equal(huge.tensor.length, 3 * 224 * 224); // results were copied out: still whole
+    assert.ok(huge.tensor.every((v) => v >= 0 && v <= 1));
+    const after = own.toTensor(small, contract);
+    assert.deepEqual(after.tensor, before.tensor);
+  });
 });

@@ -17,6 +17,11 @@
 // Results own their memory (copied out of wasm), so they stay valid after later calls.
 
 export const DEFAULT_MAX_PIXELS = 50_000_000;
+// A wasm heap only grows: after one very large image (a 50-megapixel canvas needs ~450 MiB) a page or
+// worker would hold that memory for the rest of its life. Once a call leaves the heap above this, a
+// fresh instance takes over between calls and the old one goes with its heap. Images up to about 12
+// megapixels stay below it (a 12 MP JPEG needs ~70 MiB), so thumbnails and photos never pay for it.
+export const RENEW_HEAP_ABOVE_BYTES = 128 * 2 ** 20;
 export const ERROR_CODES = Object.freeze(['empty_input', 'unsupported_format', 'truncated', 'corrupt',
   'too_large', 'bad_argument', 'out_of_memory']);
 
@@ -123,6 +128,8 @@ export function tensorOptionsFromContract(contract) {
   return result;
 }
 
+const heapBytes = (module) => module.HEAPU8?.buffer.byteLength ?? 0;
+
 function makeCore(firstModule, instantiateAgain) {
   let module = firstModule;
   let broken = null; // set when the wasm instance trapped: it cannot be trusted afterwards
@@ -131,7 +138,9 @@ function makeCore(firstModule, instantiateAgain) {
 
   // A trap must not end the core for good: whoever holds this object (a classifier in a long-lived
   // extension page) would fail every later image. A fresh instance replaces the broken one; calls made
-  // while it starts fail with out_of_memory, like the one that trapped. Never rejects.
+  // while it starts fail with out_of_memory, like the one that trapped. Also used to let go of a heap
+  // grown by a huge image (then calls go on with the old instance until the fresh one is up; if it cannot
+  // start, the old one simply stays). Never rejects.
   function renew() {
     renewing ??= instantiateAgain().then(
       (fresh) => { module = fresh; broken = null; restartFailed = null; },
@@ -148,7 +157,9 @@ function makeCore(firstModule, instantiateAgain) {
       return failure('out_of_memory', `illust core is restarting after an earlier failure: ${why}`);
     }
     try {
-      return fn();
+      const result = fn();
+      if (!renewing && heapBytes(module) > RENEW_HEAP_ABOVE_BYTES) renew(); // calls go on here meanwhile
+      return result;
     } catch (error) {
       const message = String(error?.message ?? error);
       if (error instanceof TypeError || error?.name === 'BindingError') return failure('bad_argument', `bad argument: ${message}`);
@@ -160,9 +171,9 @@ function makeCore(firstModule, instantiateAgain) {
   }
 
   const core = {
-    /** The current wasm instance (replaced after a trap). */
+    /** The current wasm instance (replaced after a trap or a huge image). */
     get module() { return module; },
-    /** Settles once a restart after a trap is over (at once when none is under way); for tests. */
+    /** Settles once a restart (after a trap or a huge image) is over (at once when none is under way); for tests. */
     settled: () => renewing ?? Promise.resolve(),
     probe(bytes, opts) {
       const input = asBytes(bytes);
