@@ -619,7 +619,8 @@ function applyToCell(cell, mediaId) {
   cell.dataset.illustOnlyState = state;
   if (verdict?.status === 'done') cell.dataset.illustOnlyLabel = verdict.label;
   else delete cell.dataset.illustOnlyLabel;
-  holdPlayers(cell, HELD_STATES.has(state));
+  // Switched off or off the media tab, the page is X's: a verdict arriving then must not pause its player.
+  holdPlayers(cell, active && HELD_STATES.has(state));
 
   renderCorrectionControl(cell, state);
   let placeholder = cell.querySelector(':scope > .illust-only-placeholder');
