@@ -638,11 +638,17 @@ function applyToCell(cell, mediaId) {
     placeholder.append(text, show, always);
     // One listener (capture, as before: before the link sees the click) for the whole placeholder.
     onActivate(placeholder, (event) => {
-      if (event.target.closest?.('.illust-only-always')) { correctCell(cell, 'illustration'); return; }
-      const shown = cell.dataset.illustOnlyMedia; // read now: X may have reused the cell for other media
-      if (!shown) return;
-      revealed.add(shown);
-      applyToMedia(shown);
+      // The control leaves with its placeholder: a keyboard user's focus goes to the cell now shown,
+      // not back to the top of the page.
+      const hadFocus = placeholder.contains(document.activeElement);
+      if (event.target.closest?.('.illust-only-always')) correctCell(cell, 'illustration');
+      else {
+        const shown = cell.dataset.illustOnlyMedia; // read now: X may have reused the cell for other media
+        if (!shown) return;
+        revealed.add(shown);
+        applyToMedia(shown);
+      }
+      if (hadFocus && !cell.contains(document.activeElement)) cell.focus({ preventScroll: true });
     });
     cell.append(placeholder);
   }
