@@ -390,10 +390,19 @@ test('extension on an X media tab: hides screenshots and photos without flashing
     await placeholder.locator('.illust-only-show').click();
     await waitForStates([firstHidden], (s) => s.state === 'revealed' && s.shown, 'the clicked cell revealed');
     assert.equal(new URL(page.url()).pathname, '/someartist/media', 'the placeholder click must not follow the link');
+    // By keyboard: Enter on "show" reveals as well, and the focus goes to the cell now shown (the
+    // control left with its placeholder), not to the page, so the next Tab goes on from that cell.
+    const [byKeyboard, ...stillHidden] = otherHidden;
+    await page.focus(`li[data-test-media="${byKeyboard}"] .illust-only-show`);
+    await page.keyboard.press('Enter');
+    await waitForStates([byKeyboard], (s) => s.state === 'revealed' && s.shown, 'the cell revealed by keyboard');
+    assert.equal(await page.evaluate(() => document.activeElement.closest('li')?.dataset.testMedia ?? document.activeElement.localName), byKeyboard,
+      'the focus is on the revealed cell');
+    assert.equal(new URL(page.url()).pathname, '/someartist/media', 'Enter on "show" must not follow the link');
     const control = page.locator('#illust-only-page-control');
-    assert.equal(await control.locator('.count').textContent(), `Illust Only: ${otherHidden.length} hidden`);
+    assert.equal(await control.locator('.count').textContent(), `Illust Only: ${stillHidden.length} hidden`);
     await control.locator('button.reveal-all').click();
-    await waitForStates(otherHidden, (s) => s.state === 'revealed' && s.shown, 'all cells revealed');
+    await waitForStates(stillHidden, (s) => s.state === 'revealed' && s.shown, 'all cells revealed');
     assert.equal(await control.locator('.count').textContent(), 'Illust Only: 0 hidden');
 
     // 5. Switched off: the page is left alone, and a fresh load of it asks for nothing.

@@ -42,10 +42,20 @@ class FakeElement {
     if (scoped) return this.children.filter((c) => c.className === scoped[1]);
     const byClass = /^\.(.+)$/.exec(selector);
     if (byClass) return this.children.filter((c) => c.className === byClass[1]);
-    if (selector === 'video') return [];
+    if (selector === 'video') return this.children.filter((c) => c.localName === 'video');
     // media-cells.js's PICTURE_SELECTOR and HELD_PICTURE_SELECTOR: the cell's <img>.
     return this.children.filter((c) => c.localName === 'img');
   }
+}
+
+/** X's player, once it autoplays a video in its cell: just what holding it takes. */
+class FakeVideo extends FakeElement {
+  constructor() {
+    super('video');
+    this.paused = true;
+  }
+  play() { this.paused = false; return Promise.resolve(); }
+  pause() { this.paused = true; }
 }
 
 const wait = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -92,6 +102,15 @@ function photoCell(author, statusId, mediaId, top = 0) {
   cell.append(new FakeElement('img', { src: `https://pbs.twimg.com/media/${mediaId}?format=webp&name=small` }));
   cell.top = top;
   return cell;
+}
+
+/** A video's media cell with X's player autoplaying in it (the poster <img> kept: it names the key). */
+function playingVideoCell(author, statusId, posterKey) {
+  const cell = new FakeElement('a', { href: `/${author}/status/${statusId}/video/1` });
+  const video = new FakeVideo();
+  video.play();
+  cell.append(new FakeElement('img', { src: `https://pbs.twimg.com/${posterKey}.jpg?name=small` }), video);
+  return { cell, video };
 }
 
 /**
@@ -726,4 +745,32 @@ test('on a media tab, cells of other accounts\' posts (the profile timeline X st
   const { mediaId, account, url } = page.classifyRequests().at(-1);
   assert.deepEqual([mediaId, account, url], ['Alice2', 'alice', 'https://pbs.twimg.com/media/Alice2?format=webp&name=small']);
   assert.ok(!asked('Bob0'));
+});
+
+test('a verdict that comes after the user switched off, or left the media tab, leaves X\'s player playing', async (t) => {
+  // Switched off from the popup while the video's verdict is on its way.
+  const userSettings = {};
+  const page = startPage('/alice/media', { userSettings });
+  t.after(() => page.close());
+  await wait(0); // the settings
+  const key = 'ext_tw_video_thumb/1000/pu/img/Vid0';
+  const { cell, video } = playingVideoCell('alice', 1000, key);
+  await page.show(cell);
+  assert.ok(video.paused, 'held while its verdict is pending');
+  userSettings.enabled = false;
+  await page.settingsChanged();
+  assert.ok(!video.paused, 'switched off: playing again');
+  await page.answerPhoto(key);
+  assert.ok(!video.paused, 'a late "hide" does not pause the player of a page the extension left alone');
+
+  // A video opened from the grid (X shows it over the grid) while the verdict is on its way.
+  const other = startPage('/alice/media');
+  t.after(() => other.close());
+  await wait(0);
+  const opened = playingVideoCell('alice', 1001, 'ext_tw_video_thumb/1001/pu/img/Vid1');
+  await other.show(opened.cell);
+  await other.navigate('/alice/status/1001/video/1', opened.cell);
+  assert.ok(!opened.video.paused, 'off the media tab: playing again');
+  await other.answerPhoto('ext_tw_video_thumb/1001/pu/img/Vid1');
+  assert.ok(!opened.video.paused, 'a late "hide" does not pause it off the media tab');
 });

@@ -619,7 +619,8 @@ function applyToCell(cell, mediaId) {
   cell.dataset.illustOnlyState = state;
   if (verdict?.status === 'done') cell.dataset.illustOnlyLabel = verdict.label;
   else delete cell.dataset.illustOnlyLabel;
-  holdPlayers(cell, HELD_STATES.has(state));
+  // Switched off or off the media tab, the page is X's: a verdict arriving then must not pause its player.
+  holdPlayers(cell, active && HELD_STATES.has(state));
 
   renderCorrectionControl(cell, state);
   let placeholder = cell.querySelector(':scope > .illust-only-placeholder');
@@ -637,11 +638,17 @@ function applyToCell(cell, mediaId) {
     placeholder.append(text, show, always);
     // One listener (capture, as before: before the link sees the click) for the whole placeholder.
     onActivate(placeholder, (event) => {
-      if (event.target.closest?.('.illust-only-always')) { correctCell(cell, 'illustration'); return; }
-      const shown = cell.dataset.illustOnlyMedia; // read now: X may have reused the cell for other media
-      if (!shown) return;
-      revealed.add(shown);
-      applyToMedia(shown);
+      // The control leaves with its placeholder: a keyboard user's focus goes to the cell now shown,
+      // not back to the top of the page.
+      const hadFocus = placeholder.contains(document.activeElement);
+      if (event.target.closest?.('.illust-only-always')) correctCell(cell, 'illustration');
+      else {
+        const shown = cell.dataset.illustOnlyMedia; // read now: X may have reused the cell for other media
+        if (!shown) return;
+        revealed.add(shown);
+        applyToMedia(shown);
+      }
+      if (hadFocus && !cell.contains(document.activeElement)) cell.focus({ preventScroll: true });
     });
     cell.append(placeholder);
   }
