@@ -18,6 +18,7 @@
 //     is requested from any host but X's; the classifier is released when the last X tab closes.
 // A fourth launch counts requests over a server with pbs.twimg.com's caching and CORS headers: each
 // thumbnail downloaded once, by the page (the background page copies it: web/extension/thumbnail-tap.js).
+// Another switches the extension on over an X tab whose thumbnails Firefox's image memory already holds.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -317,6 +318,50 @@ test('Firefox: each thumbnail is downloaded once, by the page (the background pa
     assert.deepEqual(requests, Object.fromEntries(ids.map((id) => [id, ['?format=webp&name=small']])), 'each thumbnail downloaded once, as the page shows it');
   } finally {
     await fx.close();
+  }
+});
+
+test('Firefox: switched on with a media tab already open, the thumbnails the page holds in its image memory (which the tap never sees) are judged without waiting for a load that will not come', { skip: missingPrerequisite() ?? false, timeout: 300000 }, async () => {
+  // Switched off, the tap lets the page's loads pass uncopied; switched on, the content script's image
+  // load is answered from Firefox's image memory, which no webRequest listener sees. The background
+  // page waited TAP_APPEAR_MS (3 s) for each such thumbnail before fetching it. A copy of the build waits
+  // far longer than the verdict timeout, so a cell that still waited would fail open (timeout) here.
+  const { default: build } = await import(pathToFileURL(path.join(root, 'tools', 'build', 'extension.mjs')).href);
+  await build({ root, log: () => {} });
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'illust-only-ff-switch-on-'));
+  const copyDir = path.join(dir, 'extension');
+  cpSync(extensionDir, copyDir, { recursive: true });
+  const worker = path.join(copyDir, 'service-worker.js');
+  const source = readFileSync(worker, 'utf8');
+  assert.match(source, /const TAP_APPEAR_MS = \d+;/, 'the background page waits a while for the page\'s load to reach the tap');
+  writeFileSync(worker, source.replace(/const TAP_APPEAR_MS = \d+;/, 'const TAP_APPEAR_MS = 120000;'));
+  const { byClass } = await pickImages({ illustration: 2, screenshot: 2, photo: 2 });
+  const media = new Map();
+  const cells = addCells(media, [...byClass('illustration'), ...byClass('screenshot'), ...byClass('photo')], ['both', 'img', 'background']);
+  const ids = cells.map((c) => c.mediaId);
+  const fixture = readFileSync(path.join(root, 'tests', 'e2e', 'fixtures', 'x-media-tab.html'), 'utf8')
+    .replace('/*CELL_BATCHES*/[]', JSON.stringify([cells]));
+  const mediaRequests = [];
+  const fx = await launchFirefoxWithExtension({ extensionDir: copyDir, answer: answerer({ pages: { '/someartist/media': fixture }, media, mediaRequests, likeX: true }) });
+  try {
+    const popup = await fx.openExtensionPage('popup.html');
+    await popup.evaluate((ms) => chrome.storage.local.set({ enabled: false, verdictTimeoutMs: ms }), VERDICT_TIMEOUT_MS);
+    const page = await fx.browser.newPage();
+    const consoleLines = [];
+    page.on('console', (message) => consoleLines.push(message.text()));
+    await page.goto('https://x.com/someartist/media', { waitUntil: 'load' });
+    await page.waitForFunction(() => [...document.images].every((i) => i.complete && i.naturalWidth > 0));
+    assert.deepEqual(new Set(mediaRequests.map((u) => new URL(u).pathname.split('/').pop())), new Set(ids), 'the page loaded every thumbnail');
+    const probe = pageProbe(page, media, consoleLines);
+    const offStates = await probe.states();
+    assert.ok(Object.values(offStates).every((s) => s.shown && s.label === null), `switched off: shown, nothing judged: ${JSON.stringify(offStates)}`);
+    // The model loaded first, so the verdict timeout measures the wait for the thumbnails' bytes.
+    assert.equal((await popup.evaluate((type) => chrome.runtime.sendMessage({ type }), MSG.PREPARE))?.ok, true);
+    await popup.evaluate(() => chrome.storage.local.set({ enabled: true }));
+    probe.assertVerdicts(await probe.waitForStates(ids, (s) => s.state !== null && s.state !== 'pending', 'every cell judged or given up on'), ids);
+  } finally {
+    await fx.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 

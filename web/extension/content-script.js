@@ -247,7 +247,9 @@ async function judgementRequest(mediaId, url, account, priority) {
   if (!url) return message;
   message.url = url;
   if (pageLoadsThumbnails) {
-    loadAsThePageDoes(url);
+    // Already in the page's image memory (loaded while the extension was off, or before the background
+    // page last started): no load passes the worker's tap, so it need not wait for one.
+    if (loadAsThePageDoes(url)) message.inImageMemory = true;
     return message;
   }
   try {
@@ -262,7 +264,9 @@ async function judgementRequest(mediaId, url, account, priority) {
 /**
  * Has the page load url as an image, as its own <img> does (same credentials and cache entry: one
  * download shared with the page's, or none when the page already has it); Firefox's worker copies the
- * bytes as they arrive (see pageLoadsThumbnails).
+ * bytes as they arrive (see pageLoadsThumbnails). Returns true when Firefox's image memory answered at
+ * once (the image is complete as its src is set): nothing goes through the network or HTTP cache, so no
+ * webRequest listener sees it.
  */
 function loadAsThePageDoes(url) {
   const image = new Image();
@@ -271,6 +275,9 @@ function loadAsThePageDoes(url) {
   image.onload = settled;
   image.onerror = settled;
   image.src = url;
+  if (!image.complete) return false;
+  settled();
+  return true;
 }
 
 /** The thumbnail at url as a Blob; rejects on an HTTP error, a read that stalls or outlasts the verdict timeout, or too many bytes. */

@@ -7,7 +7,7 @@
 
 export const MSG = Object.freeze({
   // content script → service worker
-  CLASSIFY_MEDIA: 'illust-only/classify-media', // {mediaId: a media key (media-cells.js), account: the page's X user or null, url?, bytesBase64?, priority?: 'low'} → verdict (see service-worker.js)
+  CLASSIFY_MEDIA: 'illust-only/classify-media', // {mediaId: a media key (media-cells.js), account: the page's X user or null, url?, bytesBase64?, inImageMemory?: true (Firefox: the page's image memory answered, the tap saw no load), priority?: 'low'} → verdict (see service-worker.js)
   LOOKUP_VERDICTS: 'illust-only/lookup-verdicts', // {mediaIds: media keys, account} → {ok, verdicts: {mediaId: verdict}}: remembered ones only (corrections applied)
   GET_SETTINGS: 'illust-only/get-settings', // {} → {ok, settings, preparing}; on a profile page it starts the classifier
   PREPARE: 'illust-only/prepare', // {} → {ok}: a media tab opened; start loading the model now

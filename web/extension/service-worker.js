@@ -39,8 +39,9 @@ const WEBGPU_FAILURE_KEY = 'webgpuFailure';
 const FOUND_NO_GPU = new Set(['no adapter', 'software adapter only', 'not in this browser']);
 const FETCH_TIMEOUT_MS = 15000;
 // Firefox: how long a thumbnail the content script had the page load may take to begin arriving in the
-// tap (thumbnail-tap.js) before it is fetched here instead (a load the page answered from its image
-// memory before the tap saw it, or one that never starts; a load that failed ends the wait at once).
+// tap (thumbnail-tap.js) before it is fetched here instead (a load that never starts; a load that failed
+// ends the wait at once, and so does one the page answered from its image memory, which the tap never
+// sees: the content script says so).
 const TAP_APPEAR_MS = 3000;
 const FETCH_CONCURRENCY = 4; // like a browser's per-host parallelism; inference is serial anyway
 const MAX_IMAGE_BYTES = 10 * 2 ** 20; // name=small JPEGs are ~20–150 KB; anything huge is refused
@@ -205,11 +206,11 @@ async function withFetchSlot(task, lowPriority) {
  * HTTP cache) and its URL, checked: {bytes?: Uint8Array, url: a pbs.twimg.com URL of this media}.
  * A URL of other media or another host is replaced by the media's JPEG URL.
  */
-function suppliedThumbnail(mediaId, { url, bytesBase64 }) {
+function suppliedThumbnail(mediaId, { url, bytesBase64, inImageMemory }) {
   // The URL must name this very media key on pbs.twimg.com (a photo's /media/ID, a poster's
   // ext_tw_video_thumb/… path): whatever the page says, nothing else is ever fetched.
   const ownUrl = typeof url === 'string' && url.startsWith('https://pbs.twimg.com/') && url.length <= 2048 && mediaKeyFromUrl(url) === mediaId;
-  const supplied = { url: ownUrl ? url : jpegUrlForMedia(mediaId), shownByPage: ownUrl };
+  const supplied = { url: ownUrl ? url : jpegUrlForMedia(mediaId), shownByPage: ownUrl, inImageMemory: ownUrl && inImageMemory === true };
   if (typeof bytesBase64 === 'string' && bytesBase64.length > 0 && bytesBase64.length <= Math.ceil(MAX_IMAGE_BYTES / 3) * 4) {
     try {
       const binary = atob(bytesBase64);
@@ -367,20 +368,21 @@ const corrections = createCorrections({
 
 /**
  * The bytes of the thumbnail at url: in Firefox those the page downloaded, if the tap has them or they
- * begin arriving soon (shownByPage: the page shows url, and the content script had it load it), else
- * fetched; {ok:false, …} on failure.
+ * begin arriving soon (shownByPage: the page shows url, and the content script had it load it; not
+ * awaited when inImageMemory: the page answered that load from its image memory, unseen by the tap),
+ * else fetched; {ok:false, …} on failure.
  */
-async function thumbnailBytes(url, shownByPage, lowPriority, privateTab) {
+async function thumbnailBytes(url, { shownByPage, inImageMemory }, lowPriority, privateTab) {
   if (shownByPage && thumbnailTap.available) {
-    const tapped = await thumbnailTap.bytesFor(url, { appearWithinMs: TAP_APPEAR_MS });
+    const tapped = await thumbnailTap.bytesFor(url, { appearWithinMs: inImageMemory ? 0 : TAP_APPEAR_MS });
     if (tapped) return { ok: true, bytes: tapped };
   }
   return fetchMediaBytes(url, lowPriority, privateTab);
 }
 
 /** The classifier's result for a thumbnail ({bytes} as supplied, else the page's or fetched from {url}), or a failure; never rejects. */
-async function judgeThumbnail({ bytes, url, shownByPage = false }, lowPriority, privateTab) {
-  const fetched = bytes ? { ok: true, bytes } : await thumbnailBytes(url, shownByPage, lowPriority, privateTab);
+async function judgeThumbnail({ bytes, url, shownByPage = false, inImageMemory = false }, lowPriority, privateTab) {
+  const fetched = bytes ? { ok: true, bytes } : await thumbnailBytes(url, { shownByPage, inImageMemory }, lowPriority, privateTab);
   stepReached('firstImageFetched');
   if (!fetched.ok) return fetched;
   let result;
@@ -584,7 +586,7 @@ chrome.runtime.onMessage.addListener((message, sender, sendResponse) => {
   switch (message?.type) {
     case MSG.CLASSIFY_MEDIA:
       return answerWith(classifyMedia(message.mediaId, {
-        lowPriority: message.priority === 'low', thumbnail: { url: message.url, bytesBase64: message.bytesBase64 },
+        lowPriority: message.priority === 'low', thumbnail: { url: message.url, bytesBase64: message.bytesBase64, inImageMemory: message.inImageMemory },
         account: message.account, privateTab: fromPrivateTab(sender),
       }), sendResponse);
     case MSG.LOOKUP_VERDICTS:
