@@ -435,6 +435,42 @@ test('demo page: under a filter, images not judged yet are not called "no illust
   }
 });
 
+test('demo page: an Enter meant for Stop never lands on Clear (held down, or pressed as the batch ends)', { skip: skipReason, timeout: 90000 }, async () => {
+  const files = pickImages().slice(0, 3).map((i) => i.file);
+  /** A page whose model is held back, so the files it is given wait with Stop focused. */
+  async function pageWaitingForModel() {
+    const context = await browser.newContext();
+    let releaseModel;
+    const modelHeld = new Promise((resolve) => { releaseModel = resolve; });
+    await context.route('**/model/illust-only.onnx', async (route) => { await modelHeld; await route.continue(); });
+    const page = await context.newPage();
+    await page.goto((await server()).url);
+    await page.setInputFiles('#file-input', files);
+    await page.focus('#stop');
+    return { context, page, releaseModel };
+  }
+  const focusedId = (page) => page.evaluate(() => document.activeElement.id);
+
+  // Enter held on Stop: the key repeats on whatever has the focus once the row is gone.
+  const held = await pageWaitingForModel();
+  await held.page.keyboard.down('Enter');
+  await held.page.keyboard.down('Enter'); // the auto-repeat
+  await held.page.keyboard.up('Enter');
+  assert.deepEqual((await readCards(held.page)).map((c) => c.state), ['cancelled', 'cancelled', 'cancelled']);
+  assert.equal(await focusedId(held.page), 'results', 'focus stays in the page, on the results');
+  held.releaseModel();
+  await held.context.close();
+
+  // The batch ends while the user is about to press Stop.
+  const late = await pageWaitingForModel();
+  late.releaseModel();
+  await waitForCards(late.page, 3);
+  assert.equal(await focusedId(late.page), 'results');
+  await late.page.keyboard.press('Enter');
+  assert.deepEqual((await readCards(late.page)).map((c) => c.state), ['done', 'done', 'done']);
+  await late.context.close();
+});
+
 // One isolated server for the whole file, started on first use.
 let isolatedServer;
 async function server() {

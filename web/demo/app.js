@@ -331,8 +331,9 @@ function updateBusy() {
   const { total, done } = state.batch;
   const busy = done < total;
   const row = $('progress-row');
-  // Stop (or the last result) hides the row: keep keyboard focus on the page, not on <body>.
-  if (!busy && !row.hidden && row.contains(document.activeElement)) $('clear').focus();
+  // Stop (or the last result) hides the row: keep keyboard focus on the page, not on <body>, and not on
+  // Clear: an Enter meant for Stop (held, or pressed just as the batch ended) then wiped every result.
+  if (!busy && !row.hidden && row.contains(document.activeElement)) $('results').focus({ preventScroll: true });
   if (!busy && !row.hidden && state.batch.total > 0) $('status-live').textContent = `${state.batch.done} of ${state.batch.total} images classified.`;
   row.hidden = !busy;
   if (busy) {
