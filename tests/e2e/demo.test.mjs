@@ -471,6 +471,41 @@ test('demo page: an Enter meant for Stop never lands on Clear (held down, or pre
   await late.context.close();
 });
 
+test('demo page: a correction that takes the focused card out of the filtered view moves the focus to the next card shown', { skip: skipReason, timeout: 120000 }, async () => {
+  const context = await browser.newContext();
+  const { page, errors } = await openPage(context, (await server()).url);
+  const images = pickImages();
+  await page.setInputFiles('#file-input', images.map((i) => i.file));
+  await waitForCards(page, images.length);
+  await page.check('input[name="filter"][value="illustration"]');
+  const focused = () => page.evaluate(() => {
+    const el = document.activeElement;
+    return { id: el.id, label: el.matches('.card button.label'), shown: el.checkVisibility(), name: el.closest('.card')?.querySelector('.name').textContent };
+  });
+  // Keyboard only: Enter opens the first shown card's menu, Enter again corrects it to "Screenshot" (the
+  // first choice offered), so the card leaves "Only illustrations"; the focus goes on to the next one.
+  await page.locator('.card[data-label="illustration"] button.label').first().focus();
+  for (let corrected = 1; ; corrected++) {
+    const before = await focused();
+    assert.equal(before.label, true, `correction ${corrected}: the focus is on a card's label`);
+    await page.keyboard.press('Enter');
+    assert.equal(await page.evaluate(() => document.activeElement.dataset.choice), 'screenshot');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction((n) => document.getElementById('learned').textContent.startsWith(`Learned from ${n} correction`), corrected);
+    const after = await focused();
+    assert.equal(after.shown, true, `after correcting ${before.name} the focus is on something shown, not <body>`);
+    const left = await page.locator('.card[data-label="illustration"]').count();
+    if (left === 0) {
+      assert.equal(after.id, 'results', 'no card left in view: the focus is on the list');
+      break;
+    }
+    assert.equal(after.label, true, `after correcting ${before.name} the focus is on the next card's label`);
+    assert.notEqual(after.name, before.name);
+  }
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 // One isolated server for the whole file, started on first use.
 let isolatedServer;
 async function server() {

@@ -221,6 +221,7 @@ function openCorrection(card) {
       card.personal = { scores: Object.fromEntries(state.contract.labels.map((l) => [l, l === label ? 1 : 0])), personal: true };
       applyDecision(card);
       renderCounts();
+      keepFocusInView(card);
       worker.postMessage({ type: MSG.CORRECT, id: card.id, label });
     });
     menu.append(choice);
@@ -230,10 +231,26 @@ function openCorrection(card) {
   menu.querySelector('button:not([disabled])').focus();
 }
 
+/**
+ * A label that changes can take its card out of the filtered view (an illustration corrected to photo
+ * under "Only illustrations"), and the focus on that card's label with it: it fell to <body>, so a
+ * keyboard or screen-reader user lost their place. It goes to the nearest card still shown, else the list.
+ */
+function keepFocusInView(card) {
+  if (!card?.el.contains(document.activeElement) || card.el.checkVisibility()) return;
+  const cards = [...$('results').children];
+  const at = cards.indexOf(card.el);
+  const usable = (el) => el.checkVisibility() && !el.querySelector('.label').disabled;
+  const next = cards.slice(at + 1).find(usable) ?? cards.slice(0, at).reverse().find(usable);
+  if (next) next.querySelector('.label').focus();
+  else $('results').focus({ preventScroll: true });
+}
+
 function onPersonal({ learned, adjusted }) {
   // The answer to a correction made just before Clear arrives after it: its cards are gone (ids are
   // never reused, and the corrected card is always among `adjusted`), and so is what it learned.
   if (!adjusted.some(({ id }) => state.cards.has(id))) return;
+  const focusedCard = state.cards.get(Number(document.activeElement?.closest?.('.card')?.dataset.id));
   state.learned = learned;
   for (const { id, scores, personal } of adjusted) {
     const card = state.cards.get(id);
@@ -243,6 +260,7 @@ function onPersonal({ learned, adjusted }) {
   }
   renderLearned();
   renderCounts();
+  keepFocusInView(focusedCard); // similar cards follow a correction, the focused one among them
 }
 
 function renderLearned() {
