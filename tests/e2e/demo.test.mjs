@@ -157,9 +157,17 @@ test('demo page: dropped folder and files are classified, counted, filtered and 
   assert.equal(await page.getAttribute('#engine', 'data-workers'), String(os.cpus().length >= 2 ? 2 : 1));
   assert.equal(await page.evaluate(() => crossOriginIsolated), true, 'tools/serve.mjs must send COOP/COEP');
 
+  // Every text the notice shows: a folder takes a while to list, and the page must say the drop arrived.
+  await page.evaluate(() => {
+    window.noticeTexts = [];
+    const notice = document.getElementById('notice');
+    new MutationObserver(() => window.noticeTexts.push(notice.hidden ? '' : notice.textContent)).observe(notice, { childList: true, attributes: true, characterData: true, subtree: true });
+  });
   await dropPaths(page, [folder, path.join(dropDir, 'picture.webp'), path.join(dropDir, 'corrupt.jpg')]);
   await waitForCards(page, images.length + 2);
   assert.equal(await page.textContent('#notice'), 'Skipped in folders, not images: .DS_Store, .git/.');
+  const noticeTexts = await page.evaluate(() => window.noticeTexts.filter((text, i, all) => text !== all[i - 1]));
+  assert.deepEqual(noticeTexts, ['Reading the dropped folder…', 'Skipped in folders, not images: .DS_Store, .git/.']);
 
   let cards = await readCards(page);
   // Folder contents keep their folder path; every dropped image got a card.
