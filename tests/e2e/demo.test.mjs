@@ -157,9 +157,17 @@ test('demo page: dropped folder and files are classified, counted, filtered and 
   assert.equal(await page.getAttribute('#engine', 'data-workers'), String(os.cpus().length >= 2 ? 2 : 1));
   assert.equal(await page.evaluate(() => crossOriginIsolated), true, 'tools/serve.mjs must send COOP/COEP');
 
+  // Every text the notice shows: a folder takes a while to list, and the page must say the drop arrived.
+  await page.evaluate(() => {
+    window.noticeTexts = [];
+    const notice = document.getElementById('notice');
+    new MutationObserver(() => window.noticeTexts.push(notice.hidden ? '' : notice.textContent)).observe(notice, { childList: true, attributes: true, characterData: true, subtree: true });
+  });
   await dropPaths(page, [folder, path.join(dropDir, 'picture.webp'), path.join(dropDir, 'corrupt.jpg')]);
   await waitForCards(page, images.length + 2);
   assert.equal(await page.textContent('#notice'), 'Skipped in folders, not images: .DS_Store, .git/.');
+  const noticeTexts = await page.evaluate(() => window.noticeTexts.filter((text, i, all) => text !== all[i - 1]));
+  assert.deepEqual(noticeTexts, ['Reading the dropped folder…', 'Skipped in folders, not images: .DS_Store, .git/.']);
 
   let cards = await readCards(page);
   // Folder contents keep their folder path; every dropped image got a card.
@@ -433,6 +441,77 @@ test('demo page: under a filter, images not judged yet are not called "no illust
     await context.close();
     await brokenServer.close();
   }
+});
+
+test('demo page: an Enter meant for Stop never lands on Clear (held down, or pressed as the batch ends)', { skip: skipReason, timeout: 90000 }, async () => {
+  const files = pickImages().slice(0, 3).map((i) => i.file);
+  /** A page whose model is held back, so the files it is given wait with Stop focused. */
+  async function pageWaitingForModel() {
+    const context = await browser.newContext();
+    let releaseModel;
+    const modelHeld = new Promise((resolve) => { releaseModel = resolve; });
+    await context.route('**/model/illust-only.onnx', async (route) => { await modelHeld; await route.continue(); });
+    const page = await context.newPage();
+    await page.goto((await server()).url);
+    await page.setInputFiles('#file-input', files);
+    await page.focus('#stop');
+    return { context, page, releaseModel };
+  }
+  const focusedId = (page) => page.evaluate(() => document.activeElement.id);
+
+  // Enter held on Stop: the key repeats on whatever has the focus once the row is gone.
+  const held = await pageWaitingForModel();
+  await held.page.keyboard.down('Enter');
+  await held.page.keyboard.down('Enter'); // the auto-repeat
+  await held.page.keyboard.up('Enter');
+  assert.deepEqual((await readCards(held.page)).map((c) => c.state), ['cancelled', 'cancelled', 'cancelled']);
+  assert.equal(await focusedId(held.page), 'results', 'focus stays in the page, on the results');
+  held.releaseModel();
+  await held.context.close();
+
+  // The batch ends while the user is about to press Stop.
+  const late = await pageWaitingForModel();
+  late.releaseModel();
+  await waitForCards(late.page, 3);
+  assert.equal(await focusedId(late.page), 'results');
+  await late.page.keyboard.press('Enter');
+  assert.deepEqual((await readCards(late.page)).map((c) => c.state), ['done', 'done', 'done']);
+  await late.context.close();
+});
+
+test('demo page: a correction that takes the focused card out of the filtered view moves the focus to the next card shown', { skip: skipReason, timeout: 120000 }, async () => {
+  const context = await browser.newContext();
+  const { page, errors } = await openPage(context, (await server()).url);
+  const images = pickImages();
+  await page.setInputFiles('#file-input', images.map((i) => i.file));
+  await waitForCards(page, images.length);
+  await page.check('input[name="filter"][value="illustration"]');
+  const focused = () => page.evaluate(() => {
+    const el = document.activeElement;
+    return { id: el.id, label: el.matches('.card button.label'), shown: el.checkVisibility(), name: el.closest('.card')?.querySelector('.name').textContent };
+  });
+  // Keyboard only: Enter opens the first shown card's menu, Enter again corrects it to "Screenshot" (the
+  // first choice offered), so the card leaves "Only illustrations"; the focus goes on to the next one.
+  await page.locator('.card[data-label="illustration"] button.label').first().focus();
+  for (let corrected = 1; ; corrected++) {
+    const before = await focused();
+    assert.equal(before.label, true, `correction ${corrected}: the focus is on a card's label`);
+    await page.keyboard.press('Enter');
+    assert.equal(await page.evaluate(() => document.activeElement.dataset.choice), 'screenshot');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction((n) => document.getElementById('learned').textContent.startsWith(`Learned from ${n} correction`), corrected);
+    const after = await focused();
+    assert.equal(after.shown, true, `after correcting ${before.name} the focus is on something shown, not <body>`);
+    const left = await page.locator('.card[data-label="illustration"]').count();
+    if (left === 0) {
+      assert.equal(after.id, 'results', 'no card left in view: the focus is on the list');
+      break;
+    }
+    assert.equal(after.label, true, `after correcting ${before.name} the focus is on the next card's label`);
+    assert.notEqual(after.name, before.name);
+  }
+  assert.deepEqual(errors, []);
+  await context.close();
 });
 
 // One isolated server for the whole file, started on first use.

@@ -221,6 +221,7 @@ function openCorrection(card) {
       card.personal = { scores: Object.fromEntries(state.contract.labels.map((l) => [l, l === label ? 1 : 0])), personal: true };
       applyDecision(card);
       renderCounts();
+      keepFocusInView(card);
       worker.postMessage({ type: MSG.CORRECT, id: card.id, label });
     });
     menu.append(choice);
@@ -230,10 +231,26 @@ function openCorrection(card) {
   menu.querySelector('button:not([disabled])').focus();
 }
 
+/**
+ * A label that changes can take its card out of the filtered view (an illustration corrected to photo
+ * under "Only illustrations"), and the focus on that card's label with it: it fell to <body>, so a
+ * keyboard or screen-reader user lost their place. It goes to the nearest card still shown, else the list.
+ */
+function keepFocusInView(card) {
+  if (!card?.el.contains(document.activeElement) || card.el.checkVisibility()) return;
+  const cards = [...$('results').children];
+  const at = cards.indexOf(card.el);
+  const usable = (el) => el.checkVisibility() && !el.querySelector('.label').disabled;
+  const next = cards.slice(at + 1).find(usable) ?? cards.slice(0, at).reverse().find(usable);
+  if (next) next.querySelector('.label').focus();
+  else $('results').focus({ preventScroll: true });
+}
+
 function onPersonal({ learned, adjusted }) {
   // The answer to a correction made just before Clear arrives after it: its cards are gone (ids are
   // never reused, and the corrected card is always among `adjusted`), and so is what it learned.
   if (!adjusted.some(({ id }) => state.cards.has(id))) return;
+  const focusedCard = state.cards.get(Number(document.activeElement?.closest?.('.card')?.dataset.id));
   state.learned = learned;
   for (const { id, scores, personal } of adjusted) {
     const card = state.cards.get(id);
@@ -243,6 +260,7 @@ function onPersonal({ learned, adjusted }) {
   }
   renderLearned();
   renderCounts();
+  keepFocusInView(focusedCard); // similar cards follow a correction, the focused one among them
 }
 
 function renderLearned() {
@@ -331,8 +349,9 @@ function updateBusy() {
   const { total, done } = state.batch;
   const busy = done < total;
   const row = $('progress-row');
-  // Stop (or the last result) hides the row: keep keyboard focus on the page, not on <body>.
-  if (!busy && !row.hidden && row.contains(document.activeElement)) $('clear').focus();
+  // Stop (or the last result) hides the row: keep keyboard focus on the page, not on <body>, and not on
+  // Clear: an Enter meant for Stop (held, or pressed just as the batch ended) then wiped every result.
+  if (!busy && !row.hidden && row.contains(document.activeElement)) $('results').focus({ preventScroll: true });
   if (!busy && !row.hidden && state.batch.total > 0) $('status-live').textContent = `${state.batch.done} of ${state.batch.total} images classified.`;
   row.hidden = !busy;
   if (busy) {
@@ -420,7 +439,10 @@ document.addEventListener('drop', (event) => {
   event.preventDefault();
   dragDepth = 0;
   document.body.classList.remove('dragging');
-  filesFromDataTransfer(event.dataTransfer).then(addFiles, (error) => showNotice(`Could not read the drop: ${error.message}`));
+  // Until the folders are listed the page looked as if the drop had been missed (the 5,747 images of
+  // ../shared/data took 17-23 s to list in Chromium), and users dropped them again: say that it arrived.
+  const onFolders = (count) => showNotice(`Reading the dropped folder${count === 1 ? '' : 's'}…`);
+  filesFromDataTransfer(event.dataTransfer, { onFolders }).then(addFiles, (error) => showNotice(`Could not read the drop: ${error.message}`));
 });
 document.addEventListener('paste', (event) => {
   // The page has no text fields, so every paste is meant for the classifier.

@@ -65,14 +65,18 @@ async function walkEntry(entry, out, stats, inFolder = false) {
 /**
  * Must be called synchronously inside the drop/paste handler (the DataTransfer empties afterwards).
  * Returns a Promise of {files: [{file, path}], skipped: [names], failed: [{path, message}]}.
+ * onFolders(count) is called at once when folders are among what was dropped: listing a big one takes
+ * seconds, and the caller can say meanwhile that the drop arrived.
  */
-export function filesFromDataTransfer(dataTransfer) {
+export function filesFromDataTransfer(dataTransfer, { onFolders } = {}) {
   const items = [...(dataTransfer?.items ?? [])].filter((item) => item.kind === 'file');
   // Take every entry and file now, before the first await.
   const sources = items.map((item) => ({ entry: item.webkitGetAsEntry?.() ?? null, file: item.getAsFile() }));
   if (sources.length === 0) {
     for (const file of dataTransfer?.files ?? []) sources.push({ entry: null, file });
   }
+  const folders = sources.filter(({ entry }) => entry?.isDirectory).length;
+  if (folders > 0) onFolders?.(folders);
   return (async () => {
     const files = [];
     const stats = { skipped: [], failed: [] }; // failed: what the browser would not let us read, said rather than skipped
