@@ -382,6 +382,32 @@ test('extension on an X media tab: hides screenshots and photos without flashing
     await popup.evaluate(() => { const s = document.getElementById('strictness'); s.value = '0.5'; s.dispatchEvent(new Event('change')); });
     assertVerdicts(await waitForStates(hiddenIds, (s) => s.state === 'hidden', 'verdicts back at strictness 0.5'), all);
 
+    // Settings changed off the media tab (on the profile here; another tab's change is the same storage
+    // event): the grid X draws after the click on Media must not paint, for a single frame, a screenshot
+    // or the borderline image under the "visible" decided before the change (the flash recorder watches
+    // every frame; the first one is read here as well).
+    const screenshotIds = all.filter((id) => media.get(id).label === 'screenshot');
+    const borderlineId = all.find((id) => media.get(id).file === borderline.file);
+    const setStrictness = (value) => popup.evaluate((v) => { const s = document.getElementById('strictness'); s.value = v; s.dispatchEvent(new Event('change')); }, value);
+    await popup.uncheck('#hideScreenshots');
+    await setStrictness('0');
+    await waitForStates([...screenshotIds, borderlineId], (s) => s.state === 'visible' && s.shown, 'screenshots and the borderline image shown');
+    await page.evaluate(() => window.fixtureNavigate('/someartist'));
+    await popup.check('#hideScreenshots');
+    await setStrictness('0.5');
+    await page.waitForTimeout(500); // the page hears of the change (a storage event)
+    // The worker is busy for a moment (as on a loaded machine), so its new verdicts come after X has
+    // drawn the grid, not always before the first frame.
+    await worker.evaluate(() => { setTimeout(() => { const until = performance.now() + 1000; while (performance.now() < until); }, 0); });
+    const firstFrame = await page.evaluate((ids) => {
+      window.fixtureNavigate('/someartist/media');
+      return new Promise((resolve) => requestAnimationFrame(() => resolve(Object.fromEntries(ids.map((id) => [id,
+        document.querySelector(`li[data-test-media="${id}"] a`)?.dataset.illustOnlyState ?? null])))));
+    }, [...screenshotIds, borderlineId]);
+    assert.ok(Object.values(firstFrame).every((state) => state !== 'visible'), `painted under the old settings: ${JSON.stringify(firstFrame)}`);
+    await page.evaluate(() => window.scrollTo(0, document.body.scrollHeight)); // lazy images load
+    assertVerdicts(await waitForStates(all, judged, 'the grid drawn again after the change to be judged'), all);
+
     // 4. Reveal one cell through its placeholder (without following the link), then all of them
     //    through the page-level control.
     const [firstHidden, ...otherHidden] = hiddenIds;
