@@ -728,8 +728,16 @@ function renderCorrectionControl(cell, state) {
   hint.textContent = 'hide:';
   const screenshot = controlButton('illust-only-hide-screenshot', 'screenshot', 'Hide: this is a screenshot; hide ones like it on this account');
   const photo = controlButton('illust-only-hide-photo', 'photo', 'Hide: this is a photo; hide ones like it on this account');
-  onActivate(screenshot, () => correctCell(cell, 'screenshot'));
-  onActivate(photo, () => correctCell(cell, 'photo'));
+  const correctFromBar = (label) => {
+    const hadFocus = bar.contains(document.activeElement);
+    correctCell(cell, label); // applies the label at once (the bar leaves if the cell is now hidden)
+    // The control left with its bar: a keyboard user's focus goes to the placeholder's "show" (the way
+    // back), or to the cell, not to the top of the page.
+    const show = cell.querySelector(':scope > .illust-only-placeholder')?.querySelector('.illust-only-show');
+    if (hadFocus && !cell.contains(document.activeElement)) (show ?? cell).focus({ preventScroll: true });
+  };
+  onActivate(screenshot, () => correctFromBar('screenshot'));
+  onActivate(photo, () => correctFromBar('photo'));
   bar.append(hint, screenshot, ' / ', photo);
   cell.append(bar);
 }
@@ -876,7 +884,7 @@ function renderPageControl(stats) {
       div { font: 13px/1.3 system-ui, sans-serif; color: #fff; background: #1d2733e6; border-radius: 16px;
             padding: 6px 8px 6px 12px; display: flex; gap: 8px; align-items: center; }
       button { font: inherit; color: #fff; background: #1d9bf0; border: 0; border-radius: 12px; padding: 3px 10px; cursor: pointer; }
-      button[disabled] { opacity: .5; cursor: default; }
+      button[aria-disabled="true"] { opacity: .5; cursor: default; }
     </style><div><span class="count"></span><button type="button" class="reveal-all">show all</button></div>`;
     const button = shadow.querySelector('button');
     button.addEventListener('click', (event) => { event.stopPropagation(); revealAll(); });
@@ -885,7 +893,9 @@ function renderPageControl(stats) {
   }
   control.host.hidden = false;
   control.text.textContent = `Illust Only: ${stats.hidden} hidden`;
-  control.button.disabled = stats.hidden === 0;
+  // aria-disabled, not disabled: a disabled button loses the focus, so "show all" used by keyboard
+  // would drop it to the top of the page; this one keeps it (and says it has nothing left to show).
+  control.button.setAttribute('aria-disabled', String(stats.hidden === 0));
 }
 
 // ---- wiring: listeners at top level ------------------------------------------------------------
