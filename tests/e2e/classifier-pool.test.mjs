@@ -6,7 +6,7 @@
 //  - bad bytes come back as the core's error values, a classify() after release() or with no worker
 //    left is a no_model value, never a rejection;
 //  - a worker that dies while judging answers its image with an error and leaves the pool;
-//  - a missing runtime, a wrong model file or a worker that never starts makes the pool itself reject
+//  - a missing runtime (ORT's bundle, or its .mjs / .wasm: named, not blamed on the model), a wrong model file or a worker that never starts makes the pool itself reject
 //    with a readable message.
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -79,6 +79,10 @@ async function run() {
     .then(() => 'resolved', (e) => e.message);
   report.missingRuntime = await createClassifierPool({ ...options, ortUrl: here('./ort/missing.mjs') }).then(() => 'resolved', (e) => e.message);
   report.wrongModel = await createClassifierPool({ ...options, model: new Uint8Array([8, 1, 18, 4, 1, 2, 3]) }).then(() => 'resolved', (e) => e.message);
+  // ORT's runtime files missing from a build: its .wasm (the .mjs found), or both.
+  report.missingOrtWasm = await createClassifierPool({ ...options, workers: 1,
+    wasmPaths: { mjs: here('./ort/ort-wasm-simd-threaded.mjs'), wasm: here('./ort/missing.wasm') } }).then(() => 'resolved', (e) => e.message);
+  report.missingOrtFiles = await createClassifierPool({ ...options, workers: 1, wasmPaths: here('./no-ort/') }).then(() => 'resolved', (e) => e.message);
 }
 run().catch((e) => { report.error = String(e && e.stack || e); }).finally(() => { window.__report = report; });
 `;
@@ -195,6 +199,11 @@ test('classifier pool: same scores as one session, both workers busy, errors as 
     assert.equal(report.silent, 'the classifier worker did not start within 0.3 s');
     assert.match(report.missingRuntime, /cannot load the classifier's modules/);
     assert.match(report.wrongModel, /cannot load the model|wrong model file/);
+    // A build without ORT's runtime files names them, not the model.
+    for (const message of [report.missingOrtWasm, report.missingOrtFiles]) {
+      assert.match(message, /^runtime: cannot start ONNX Runtime's wasm runtime \(.+\); are ort-wasm-simd-threaded\.mjs and \.wasm in its folder\?$/);
+    }
+    assert.match(report.missingOrtFiles, /no-ort\/ort-wasm-simd-threaded\.mjs/);
   } finally {
     await context.close();
   }

@@ -194,8 +194,12 @@ test('corrections: "always show ones like this" shows the cell and a similar one
     const userLabel = modelLabel === 'photo' ? 'screenshot' : 'photo';
     await popup.evaluate((key) => chrome.storage.local.set({ [key]: false }), modelLabel === 'photo' ? 'hidePhotos' : 'hideScreenshots');
     await waitFor((s) => s[first].state === 'visible', `the first painting shown once ${modelLabel}s are not hidden`);
-    await cell(first).locator(`.illust-only-hide-${userLabel}`).click();
+    // By keyboard: the bar leaves with the shown image, and the focus goes to the placeholder's "show".
+    await cell(first).locator(`.illust-only-hide-${userLabel}`).focus();
+    await tab.keyboard.press('Enter');
     await waitFor((s) => s[first].state === 'hidden' && s[first].label === userLabel, `the first painting hidden as the ${userLabel} the user called it`);
+    assert.equal(await tab.evaluate(() => `${document.activeElement.closest('li')?.dataset.testMedia} ${document.activeElement.className}`),
+      `${first} illust-only-show`, 'the focus is on the hidden cell\'s "show"');
   } finally {
     await context.close();
     rmSync(profile, { recursive: true, force: true });

@@ -382,6 +382,32 @@ test('extension on an X media tab: hides screenshots and photos without flashing
     await popup.evaluate(() => { const s = document.getElementById('strictness'); s.value = '0.5'; s.dispatchEvent(new Event('change')); });
     assertVerdicts(await waitForStates(hiddenIds, (s) => s.state === 'hidden', 'verdicts back at strictness 0.5'), all);
 
+    // Settings changed off the media tab (on the profile here; another tab's change is the same storage
+    // event): the grid X draws after the click on Media must not paint, for a single frame, a screenshot
+    // or the borderline image under the "visible" decided before the change (the flash recorder watches
+    // every frame; the first one is read here as well).
+    const screenshotIds = all.filter((id) => media.get(id).label === 'screenshot');
+    const borderlineId = all.find((id) => media.get(id).file === borderline.file);
+    const setStrictness = (value) => popup.evaluate((v) => { const s = document.getElementById('strictness'); s.value = v; s.dispatchEvent(new Event('change')); }, value);
+    await popup.uncheck('#hideScreenshots');
+    await setStrictness('0');
+    await waitForStates([...screenshotIds, borderlineId], (s) => s.state === 'visible' && s.shown, 'screenshots and the borderline image shown');
+    await page.evaluate(() => window.fixtureNavigate('/someartist'));
+    await popup.check('#hideScreenshots');
+    await setStrictness('0.5');
+    await page.waitForTimeout(500); // the page hears of the change (a storage event)
+    // The worker is busy for a moment (as on a loaded machine), so its new verdicts come after X has
+    // drawn the grid, not always before the first frame.
+    await worker.evaluate(() => { setTimeout(() => { const until = performance.now() + 1000; while (performance.now() < until); }, 0); });
+    const firstFrame = await page.evaluate((ids) => {
+      window.fixtureNavigate('/someartist/media');
+      return new Promise((resolve) => requestAnimationFrame(() => resolve(Object.fromEntries(ids.map((id) => [id,
+        document.querySelector(`li[data-test-media="${id}"] a`)?.dataset.illustOnlyState ?? null])))));
+    }, [...screenshotIds, borderlineId]);
+    assert.ok(Object.values(firstFrame).every((state) => state !== 'visible'), `painted under the old settings: ${JSON.stringify(firstFrame)}`);
+    await page.evaluate(() => window.scrollTo(0, document.body.scrollHeight)); // lazy images load
+    assertVerdicts(await waitForStates(all, judged, 'the grid drawn again after the change to be judged'), all);
+
     // 4. Reveal one cell through its placeholder (without following the link), then all of them
     //    through the page-level control.
     const [firstHidden, ...otherHidden] = hiddenIds;
@@ -401,9 +427,16 @@ test('extension on an X media tab: hides screenshots and photos without flashing
     assert.equal(new URL(page.url()).pathname, '/someartist/media', 'Enter on "show" must not follow the link');
     const control = page.locator('#illust-only-page-control');
     assert.equal(await control.locator('.count').textContent(), `Illust Only: ${stillHidden.length} hidden`);
-    await control.locator('button.reveal-all').click();
+    // By keyboard too: the button, with nothing left to show, keeps the focus (it does not drop to the page).
+    await page.bringToFront(); // the popup's tab was in front: Chromium moves a lost focus only in the focused page
+    await control.locator('button.reveal-all').focus();
+    await page.keyboard.press('Enter');
     await waitForStates(stillHidden, (s) => s.state === 'revealed' && s.shown, 'all cells revealed');
     assert.equal(await control.locator('.count').textContent(), 'Illust Only: 0 hidden');
+    await page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)))); // the focus fix-up runs with a frame
+    assert.equal(await page.evaluate(() => document.activeElement.shadowRoot?.activeElement?.className ?? document.activeElement.localName), 'reveal-all',
+      'the focus stays on "show all"');
+    assert.equal(await control.locator('button.reveal-all').getAttribute('aria-disabled'), 'true');
 
     // 5. Switched off: the page is left alone, and a fresh load of it asks for nothing.
     await popup.uncheck('#enabled');

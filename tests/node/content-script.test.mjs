@@ -125,6 +125,7 @@ function startPage(pathname, { verdictTimeoutMs = 60000, settingsDelayMs = 0, en
   const sent = [];
   const waiting = new Map(); // media key → resolve of its CLASSIFY_MEDIA
   const failing = new Map(); // media key → reject of its CLASSIFY_MEDIA
+  const lookups = { held: null, failure: null }; // LOOKUP_VERDICTS wait while `held` (a promise); `failure` answers them
   let onMutations = null;
   let onScreen = null;
   let onStorageChanged = null;
@@ -162,6 +163,8 @@ function startPage(pathname, { verdictTimeoutMs = 60000, settingsDelayMs = 0, en
           return settingsDelayMs ? new Promise((resolve) => setTimeout(() => resolve(answer), settingsDelayMs)) : answer;
         }
         if (message.type === MSG.LOOKUP_VERDICTS) {
+          await lookups.held;
+          if (lookups.failure) return lookups.failure;
           return { ok: true, verdicts: Object.fromEntries(message.mediaIds.filter((id) => remembered[id]).map((id) => [id, remembered[id]])) };
         }
         if (message.type === MSG.CLASSIFY_MEDIA) {
@@ -278,6 +281,14 @@ function startPage(pathname, { verdictTimeoutMs = 60000, settingsDelayMs = 0, en
     },
     watched,
     remembered,
+    /** Remembered-verdicts lookups wait (the worker is busy) until the returned function is called. */
+    holdLookups() {
+      let release;
+      lookups.held = new Promise((resolve) => { release = resolve; });
+      return async () => { lookups.held = null; release(); await settle(); await settle(); };
+    },
+    /** From now on, lookups answer this failure (null: they answer again). */
+    failLookups(failure) { lookups.failure = failure; },
     classifyRequests: () => sent.filter((m) => m.type === MSG.CLASSIFY_MEDIA),
     close() { for (const timer of timers) clearTimeout(timer); },
   };
@@ -639,6 +650,74 @@ test('a verdict asked before a settings change and answered after it is asked fo
   await wait(5);
   assert.equal(photo.dataset.illustOnlyState, 'visible');
   assert.equal(page.classifyRequests().length, 1, 'asked again from memory, not judged again');
+});
+
+test('a setting changed on the profile: the grid drawn after the click on Media holds the cells judged visible before the change until the new verdict comes (no flash)', async (t) => {
+  // On the media tab with "Hide photos" off, the photo shows; the user goes to the profile, ticks
+  // "Hide photos" there, and clicks Media. The same holds for a screenshot or the strictness slider:
+  // the content script only sees that its verdict is out of date.
+  const userSettings = { hidePhotos: false };
+  const page = startPage('/alice/media', { userSettings });
+  t.after(() => page.close());
+  await wait(0);
+  await page.show(photoCell('alice', 1000, 'Alice0'));
+  await page.answerPhoto('Alice0', false);
+  await page.navigate('/alice');
+  userSettings.hidePhotos = true;
+  page.remembered.Alice0 = { ok: true, mediaId: 'Alice0', label: 'photo', hide: true, scores: { illustration: 0.1, screenshot: 0.1, photo: 0.8 } };
+  await page.settingsChanged();
+  const release = page.holdLookups(); // the worker's answer takes a moment: frames are painted meanwhile
+  const cell = photoCell('alice', 1000, 'Alice0');
+  await page.navigate('/alice/media', cell);
+  assert.equal(cell.dataset.illustOnlyState, 'pending', 'held (content.css): "visible" was decided before "Hide photos" was ticked');
+  await release();
+  assert.equal(cell.dataset.illustOnlyState, 'hidden');
+  assert.equal(page.classifyRequests().length, 1, 'decided again on the remembered scores, not judged again');
+});
+
+test('a setting changed in another tab while the media tab is open: a cell X mounts before the new verdict comes is held; those already showing stay', async (t) => {
+  const userSettings = { hidePhotos: false };
+  const page = startPage('/alice/media', { userSettings });
+  t.after(() => page.close());
+  await wait(0);
+  const shown = photoCell('alice', 1000, 'Alice0');
+  await page.show(shown);
+  await page.answerPhoto('Alice0', false);
+  assert.equal(shown.dataset.illustOnlyState, 'visible');
+  const release = page.holdLookups();
+  userSettings.hidePhotos = true;
+  page.remembered.Alice0 = { ok: true, mediaId: 'Alice0', label: 'photo', hide: true, scores: { illustration: 0.1, screenshot: 0.1, photo: 0.8 } };
+  await page.settingsChanged();
+  assert.equal(shown.dataset.illustOnlyState, 'visible', 'a cell already showing does not blink out while the verdict is asked again');
+  const remounted = photoCell('alice', 1000, 'Alice0'); // X re-mounts the cell while the user scrolls
+  await page.show(remounted);
+  assert.equal(remounted.dataset.illustOnlyState, 'pending', 'held: its verdict dates from before the change');
+  await release();
+  assert.equal(remounted.dataset.illustOnlyState, 'hidden');
+});
+
+test('cells held for a refresh after a settings change fail open: a lookup that fails, never answers, or a judgement again that fails shows them', async (t) => {
+  for (const how of ['lookup fails', 'lookup never answers', 'judged again and failed']) {
+    const userSettings = { hidePhotos: false };
+    const page = startPage('/alice/media', { userSettings, timeScale: 0.01 }); // the lookup's 5 s → 50 ms
+    t.after(() => page.close());
+    await wait(0);
+    await page.show(photoCell('alice', 1000, 'Alice0'));
+    await page.answerPhoto('Alice0', false);
+    await page.navigate('/alice');
+    userSettings.hidePhotos = true;
+    await page.settingsChanged();
+    const release = page.holdLookups();
+    if (how === 'lookup fails') page.failLookups({ ok: false, code: 'internal', message: 'IndexedDB closed' });
+    const cell = photoCell('alice', 1000, 'Alice0');
+    await page.navigate('/alice/media', cell);
+    assert.equal(cell.dataset.illustOnlyState, 'pending', how);
+    if (how !== 'lookup never answers') await release(); // "judged again": the worker no longer remembers it
+    if (how === 'judged again and failed') await page.fail('Alice0', 'timeout');
+    await wait(100);
+    assert.equal(cell.dataset.illustOnlyState, 'visible', `${how}: shown under its old verdict`);
+    await release();
+  }
 });
 
 test('a service worker that never answers the settings holds cells only for a while: the defaults apply, and the cells are judged or shown', async (t) => {

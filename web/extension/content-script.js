@@ -381,6 +381,13 @@ function storeAnswer(mediaId, answer, askedUnder = settingsGeneration) {
 
 const isStale = (verdict) => verdict?.status === 'done' && verdict.generation < settingsGeneration;
 
+/**
+ * An out-of-date verdict that must not show a cell yet: the refresh may turn "visible" into "hidden",
+ * and a frame painted meanwhile is the flash content.css exists to prevent. One whose refresh failed
+ * shows as it was decided (fail open).
+ */
+const heldUntilRefreshed = (verdict) => isStale(verdict) && !verdict.refreshFailed;
+
 /** The settings or corrections changed: every verdict so far is out of date. */
 function settingsChanged() {
   settingsGeneration += 1;
@@ -394,33 +401,50 @@ function refreshJudgedVerdictsSoon() {
   queueMicrotask(() => { refreshQueued = false; refreshJudgedVerdicts(); });
 }
 
+// Media keys whose out-of-date verdict is being asked for again (looked up, or judged again): a cell X
+// mounts meanwhile asks for a refresh, which leaves these to the one in flight.
+const refreshing = new Set();
+
 /**
  * Asks again, in one lookup, for this page's verdicts decided before the last settings change (the
  * worker decides on the remembered scores: no new inference). Out-of-date verdicts of media elsewhere
  * (earlier pages of this tab) are dropped, so they are asked for again if their cells come back,
  * instead of all at once now. Media the worker no longer remembers (the popup's "Forget remembered
  * verdicts", or a worker restart without IndexedDB) are judged again, their cells keeping the old
- * verdict until the new one comes. Off the media tab nothing is asked: updateActive calls this again
- * when the page becomes active.
+ * verdict until the new one comes (a cell that was not showing it stays held: see applyToCell). Off
+ * the media tab nothing is asked: updateActive calls this again when the page becomes active.
  */
 async function refreshJudgedVerdicts() {
   if (!active) return; // switched off, or off the media tab: the page shows everything, nothing is asked
   for (const [mediaId, verdict] of verdicts) {
     if (isStale(verdict) && !seenOnPage.has(mediaId)) verdicts.delete(mediaId);
   }
-  const judged = [...seenOnPage].filter((mediaId) => isStale(verdicts.get(mediaId)));
+  const judged = [...seenOnPage].filter((mediaId) => isStale(verdicts.get(mediaId)) && !refreshing.has(mediaId));
+  for (const mediaId of judged) refreshing.add(mediaId);
   const askedUnder = settingsGeneration;
   for (let start = 0; start < judged.length; start += MAX_LOOKUP_IDS) {
     const asked = judged.slice(start, start + MAX_LOOKUP_IDS);
     const answer = await askRemembered(asked);
-    // One dropped meanwhile (navigation) stays dropped.
     const remembered = answer.verdicts ?? {};
-    for (const [mediaId, known] of Object.entries(remembered)) {
-      if (known.ok && verdicts.get(mediaId)?.status === 'done') storeAnswer(mediaId, known, askedUnder);
+    for (const mediaId of asked) {
+      const known = remembered[mediaId];
+      if (answer.ok && !known) { toJudgeAgain.push(mediaId); continue; } // forgotten: judged again, refreshing meanwhile
+      refreshing.delete(mediaId);
+      // One dropped meanwhile (navigation) stays dropped.
+      if (known?.ok) { if (verdicts.get(mediaId)?.status === 'done') storeAnswer(mediaId, known, askedUnder); }
+      else releaseStale(mediaId, answer.ok ? known : answer); // the worker cannot say: fail open
     }
-    if (answer.ok) toJudgeAgain.push(...asked.filter((mediaId) => !Object.hasOwn(remembered, mediaId) && !toJudgeAgain.includes(mediaId)));
   }
   judgeAgain();
+}
+
+/** Fail open: an out-of-date verdict that could not be refreshed shows its cells as it was decided. */
+function releaseStale(mediaId, why) {
+  const verdict = verdicts.get(mediaId);
+  if (!heldUntilRefreshed(verdict)) return;
+  verdicts.set(mediaId, { ...verdict, refreshFailed: true });
+  console.info(`${LOG_PREFIX} media ${mediaId} keeps its verdict from before the settings change (${why?.code ?? 'unknown'}: ${why?.message ?? 'no details'})`);
+  applyToMedia(mediaId);
 }
 
 const MAX_JUDGING_AGAIN = 2; // in flight at a time: a whole page may need it
@@ -430,12 +454,14 @@ let judgingAgain = 0;
 function judgeAgain() {
   while (active && judgingAgain < MAX_JUDGING_AGAIN && toJudgeAgain.length > 0) {
     const mediaId = toJudgeAgain.shift();
-    if (verdicts.get(mediaId)?.status !== 'done' || !seenOnPage.has(mediaId)) continue;
+    if (verdicts.get(mediaId)?.status !== 'done' || !seenOnPage.has(mediaId)) { refreshing.delete(mediaId); continue; }
     judgingAgain += 1;
     const askedUnder = settingsGeneration;
     judgementRequest(mediaId, thumbnailUrlOfMedia(mediaId), pageAccount()).then((message) => askServiceWorkerWithin(message, verdictTimeoutMs())).then((answer) => {
       judgingAgain -= 1;
-      if (answer.ok && verdicts.get(mediaId)?.status === 'done') storeAnswer(mediaId, answer, askedUnder); // a failure keeps the old one
+      refreshing.delete(mediaId);
+      if (answer.ok) { if (verdicts.get(mediaId)?.status === 'done') storeAnswer(mediaId, answer, askedUnder); }
+      else releaseStale(mediaId, answer); // a failure keeps the old verdict, and shows it
       judgeAgain();
     });
   }
@@ -547,8 +573,10 @@ function examineCell(cell) {
   }
   if (cell.dataset.illustOnlyMedia === mediaId) return;
   cell.dataset.illustOnlyMedia = mediaId;
+  delete cell.dataset.illustOnlyState; // the state of the media the element showed before (see applyToCell)
   seenOnPage.add(mediaId);
   if (!verdicts.has(mediaId)) requestVerdict(mediaId);
+  else if (heldUntilRefreshed(verdicts.get(mediaId))) refreshJudgedVerdictsSoon(); // held until then
   applyToCell(cell, mediaId);
   // The page counts it now: X may draw a media tab's grid a moment after the location changed, its
   // cells taking known verdicts at once (no answer comes to update the counts and the page's badge).
@@ -599,6 +627,7 @@ function stopJudgingVideos() {
 // X autoplays videos (muted) as they scroll into view. A held cell's player is invisible; keep it from
 // playing unseen too, and resume the ones paused here when the cell shows.
 const HELD_STATES = new Set(['pending', 'hidden']);
+const SHOWING_STATES = new Set(['visible', 'revealed', 'error']);
 function holdPlayers(cell, held) {
   for (const video of cell.querySelectorAll('video')) {
     if (held && !video.paused) {
@@ -623,6 +652,10 @@ function applyToCell(cell, mediaId) {
   let state = 'pending';
   if (verdict?.status === 'error') state = 'error';
   else if (verdict?.status === 'done') state = !verdict.hide ? 'visible' : revealed.has(mediaId) ? 'revealed' : 'hidden';
+  // "Visible" decided under settings changed since (a re-mounted cell, the grid drawn again after the
+  // user changed a setting on the profile, an answer asked before the change) does not show a cell that
+  // is not showing yet: the new settings may hide it. A cell already showing it keeps showing.
+  if (state === 'visible' && heldUntilRefreshed(verdict) && !SHOWING_STATES.has(cell.dataset.illustOnlyState)) state = 'pending';
   cell.dataset.illustOnlyState = state;
   if (verdict?.status === 'done') cell.dataset.illustOnlyLabel = verdict.label;
   else delete cell.dataset.illustOnlyLabel;
@@ -702,8 +735,16 @@ function renderCorrectionControl(cell, state) {
   hint.textContent = 'hide:';
   const screenshot = controlButton('illust-only-hide-screenshot', 'screenshot', 'Hide: this is a screenshot; hide ones like it on this account');
   const photo = controlButton('illust-only-hide-photo', 'photo', 'Hide: this is a photo; hide ones like it on this account');
-  onActivate(screenshot, () => correctCell(cell, 'screenshot'));
-  onActivate(photo, () => correctCell(cell, 'photo'));
+  const correctFromBar = (label) => {
+    const hadFocus = bar.contains(document.activeElement);
+    correctCell(cell, label); // applies the label at once (the bar leaves if the cell is now hidden)
+    // The control left with its bar: a keyboard user's focus goes to the placeholder's "show" (the way
+    // back), or to the cell, not to the top of the page.
+    const show = cell.querySelector(':scope > .illust-only-placeholder')?.querySelector('.illust-only-show');
+    if (hadFocus && !cell.contains(document.activeElement)) (show ?? cell).focus({ preventScroll: true });
+  };
+  onActivate(screenshot, () => correctFromBar('screenshot'));
+  onActivate(photo, () => correctFromBar('photo'));
   bar.append(hint, screenshot, ' / ', photo);
   cell.append(bar);
 }
@@ -734,7 +775,7 @@ async function correctCell(cell, label) {
     return;
   }
   const hide = (label === 'screenshot' && settings.hideScreenshots !== false) || (label === 'photo' && settings.hidePhotos !== false);
-  verdicts.set(mediaId, { ...before, label, hide });
+  verdicts.set(mediaId, { ...before, label, hide, generation: settingsGeneration }); // decided now, under the current settings
   revealed.delete(mediaId); // the user's own label decides now, "show" included
   applyToMedia(mediaId);
   const answer = await askServiceWorker({ type: MSG.CORRECT_MEDIA, mediaId, label, account: pageAccount() });
@@ -850,7 +891,7 @@ function renderPageControl(stats) {
       div { font: 13px/1.3 system-ui, sans-serif; color: #fff; background: #1d2733e6; border-radius: 16px;
             padding: 6px 8px 6px 12px; display: flex; gap: 8px; align-items: center; }
       button { font: inherit; color: #fff; background: #1d9bf0; border: 0; border-radius: 12px; padding: 3px 10px; cursor: pointer; }
-      button[disabled] { opacity: .5; cursor: default; }
+      button[aria-disabled="true"] { opacity: .5; cursor: default; }
     </style><div><span class="count"></span><button type="button" class="reveal-all">show all</button></div>`;
     const button = shadow.querySelector('button');
     button.addEventListener('click', (event) => { event.stopPropagation(); revealAll(); });
@@ -859,7 +900,9 @@ function renderPageControl(stats) {
   }
   control.host.hidden = false;
   control.text.textContent = `Illust Only: ${stats.hidden} hidden`;
-  control.button.disabled = stats.hidden === 0;
+  // aria-disabled, not disabled: a disabled button loses the focus, so "show all" used by keyboard
+  // would drop it to the top of the page; this one keeps it (and says it has nothing left to show).
+  control.button.setAttribute('aria-disabled', String(stats.hidden === 0));
 }
 
 // ---- wiring: listeners at top level ------------------------------------------------------------
@@ -927,7 +970,10 @@ chrome.runtime.onMessage.addListener((message, _sender, sendResponse) => {
 
 chrome.storage.onChanged.addListener((_changes, area) => {
   if (area !== 'local') return;
-  loadSettings().then(settingsChanged);
+  // Out of date from now, not from when the new settings arrive: a cell X mounts in between (the grid
+  // drawn after a setting changed on the profile or in another tab) must not show under the old ones.
+  settingsGeneration += 1;
+  loadSettings().then(refreshJudgedVerdicts);
 });
 
 const SETTINGS_TIMEOUT_MS = 5000; // then the defaults: cells are held until the settings come, and no verdict timer runs before

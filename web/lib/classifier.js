@@ -122,6 +122,11 @@ export async function createClassifier(options) {
       const why = error?.message ?? error;
       // On WebGPU the cause is as often the GPU backend as the file: the caller falls back to WASM.
       if (executionProviders.includes('webgpu')) throw new Error(`cannot start a WebGPU session (${gpuFailureReason(error)})`);
+      // ORT says this before it reads the model: its own runtime (the .mjs glue or the .wasm next to
+      // its bundle) did not load, so the model is not to blame.
+      if (/no available backend found/i.test(String(why))) {
+        throw new Error(`runtime: cannot start ONNX Runtime's wasm runtime (${why}); are ort-wasm-simd-threaded.mjs and .wasm in its folder?`);
+      }
       throw new Error(`model: cannot load the model (${why}); is it an ONNX file?`);
     }
     const inputName = contract.input.name;
@@ -227,7 +232,7 @@ export async function createClassifier(options) {
       session = await warmSession(ortUsed, [used], runs, options.onStep);
     } catch (error) {
       // Our names but another input size or type, say: ORT's own words, under the model's name.
-      if (/^model: /.test(error?.message ?? '')) throw error;
+      if (/^(model|runtime): /.test(error?.message ?? '')) throw error;
       throw new Error(`model: a run on the contract's ${contract.input.width}x${contract.input.height} input failed (${error?.message ?? error})`);
     }
   }
