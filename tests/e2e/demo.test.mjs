@@ -254,8 +254,9 @@ test('demo page: dropped folder and files are classified, counted, filtered and 
   }
   const strictest = countsOf(await readCards(page));
   assert.ok(strictest.illustration >= countsOf(before).illustration, 'strictness 0 keeps at least as many illustrations');
-  // A screen reader heard the batch end once (the progress text itself is not a live region).
-  assert.equal(await page.textContent('#status-live'), `${images.length + 2} of ${images.length + 2} images classified.`);
+  // A screen reader heard the batch end once (the progress text itself is not a live region), the
+  // corrupt file's failure with it.
+  assert.equal(await page.textContent('#status-live'), `${images.length + 1} of ${images.length + 2} images classified; 1 could not be read.`);
 
   // Clear forgets the figures of the images it removed, the last batch's time included.
   await page.click('#clear');
@@ -511,6 +512,46 @@ test('demo page: a correction that takes the focused card out of the filtered vi
     assert.notEqual(after.name, before.name);
   }
   assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('demo page: the live region says how each batch ended, the same words twice, failures and Stop too', { skip: skipReason, timeout: 90000 }, async () => {
+  const context = await browser.newContext();
+  let releaseModel;
+  const modelHeld = new Promise((resolve) => { releaseModel = resolve; });
+  await context.route('**/model/illust-only.onnx', async (route) => { await modelHeld; await route.continue(); });
+  const page = await context.newPage();
+  await page.goto((await server()).url);
+  // Everything the region held, in order: what a screen reader is given to say.
+  await page.evaluate(() => {
+    window.liveTexts = [];
+    const region = document.getElementById('status-live');
+    new MutationObserver(() => window.liveTexts.push(region.textContent)).observe(region, { childList: true, characterData: true, subtree: true });
+  });
+  const said = (text) => page.waitForFunction((t) => document.getElementById('status-live').textContent === t, text, { timeout: 60000 });
+  const images = pickImages();
+
+  await page.setInputFiles('#file-input', images.slice(0, 3).map((i) => i.file));
+  await page.click('#stop');
+  await said('Stopped: 0 of 3 images judged.');
+  releaseModel();
+  await page.waitForSelector('body[data-state="ready"]', { timeout: 60000 });
+
+  // Two one-file batches end with the same words: the region is emptied in between, or the second
+  // would be no change at all.
+  for (const image of images.slice(3, 5)) {
+    const cards = await page.locator('.card').count();
+    await page.setInputFiles('#file-input', image.file);
+    await waitForCards(page, cards + 1);
+    await said('1 of 1 image classified.');
+  }
+  const texts = await page.evaluate(() => window.liveTexts.filter((text, i, all) => text !== all[i - 1]));
+  assert.deepEqual(texts.slice(-3), ['1 of 1 image classified.', '', '1 of 1 image classified.']);
+
+  // Files that all fail are not "classified".
+  const corrupt = { mimeType: 'image/jpeg', buffer: Buffer.from('not a picture at all') };
+  await page.setInputFiles('#file-input', [{ name: 'a.jpg', ...corrupt }, { name: 'b.jpg', ...corrupt }]);
+  await said('0 of 2 images classified; 2 could not be read.');
   await context.close();
 });
 

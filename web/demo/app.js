@@ -24,6 +24,13 @@ const startNotices = [
     : threadsParam > CORES ? [`threads=${threadsParam} is more than this machine's ${CORES} cores: using ${CORES}.`] : []),
 ];
 
+/** A batch's tally: files added, answered, and of those the ones the image or the classifier failed. */
+function newBatch() {
+  return { total: 0, done: 0, unreadable: 0, unclassified: 0 };
+}
+// Failures of the classifier rather than of the image: "could not be read" would blame the file.
+const CLASSIFIER_FAILURES = new Set(['not_ready', 'no_model', 'internal', 'inference_failed']);
+
 const state = {
   contract: null,
   engine: null,          // READY message: provider, threads, workers, modelVersion, note
@@ -32,7 +39,7 @@ const state = {
   cards: new Map(),      // id → {id, path, url, el, result, personal: {scores, personal} | null}
   learned: 0,            // corrections the personal layer learned from (the worker fits it)
   nextId: 1,
-  batch: { total: 0, done: 0 },  // + started (performance.now()) while a batch runs
+  batch: newBatch(),     // + started (performance.now()) while a batch runs
   lastBatch: null,       // {count, ms}: the last finished batch's wall time
   workerDead: null,      // why the worker stopped: new files get an error card at once
 };
@@ -133,6 +140,7 @@ function onResult(id, result) {
   if (!card || card.result) return;
   card.result = result;
   state.batch.done++;
+  if (!result.ok) state.batch[CLASSIFIER_FAILURES.has(result.code) ? 'unclassified' : 'unreadable']++;
   if (state.batch.done === state.batch.total && state.batch.started !== undefined) {
     state.lastBatch = { count: state.batch.total, ms: performance.now() - state.batch.started };
   }
@@ -352,16 +360,38 @@ function updateBusy() {
   // Stop (or the last result) hides the row: keep keyboard focus on the page, not on <body>, and not on
   // Clear: an Enter meant for Stop (held, or pressed just as the batch ended) then wiped every result.
   if (!busy && !row.hidden && row.contains(document.activeElement)) $('results').focus({ preventScroll: true });
-  if (!busy && !row.hidden && state.batch.total > 0) $('status-live').textContent = `${state.batch.done} of ${state.batch.total} images classified.`;
+  // Said once per batch, also one whose files all failed at once (the row never showed).
+  if (!busy && total > 0) announce(batchSummary(state.batch));
   row.hidden = !busy;
   if (busy) {
     $('progress').max = total;
     $('progress').value = done;
     $('progress-text').textContent = `${done} / ${total}`;
   } else {
-    state.batch = { total: 0, done: 0 };
+    state.batch = newBatch();
   }
   document.body.dataset.state = state.initError ? 'error' : !state.engine ? 'loading' : busy ? 'busy' : 'ready';
+}
+
+/** What a finished batch did, for screen readers: "2 of 3 images classified; 1 could not be read." */
+function batchSummary({ total, done, unreadable, unclassified }) {
+  const parts = [`${done - unreadable - unclassified} of ${total} image${total === 1 ? '' : 's'} classified`];
+  if (unreadable) parts.push(`${unreadable} could not be read`);
+  if (unclassified) parts.push(`${unclassified} could not be judged: the classifier failed`);
+  return `${parts.join('; ')}.`;
+}
+
+let announceTimer;
+/**
+ * Says text in the live region. The region is emptied first and filled a moment later: the same text
+ * set again ("1 of 1 image classified." after each one-file batch) is no change to the accessibility
+ * tree, and screen readers said nothing the second time.
+ */
+function announce(text) {
+  const region = $('status-live');
+  clearTimeout(announceTimer);
+  region.textContent = '';
+  announceTimer = setTimeout(() => { region.textContent = text; }, 100);
 }
 
 function renderThreshold() {
@@ -387,7 +417,10 @@ function showNotice(text) {
   $('notice').hidden = !text;
 }
 
-function stopPending() {
+/** Stop drops every file not judged yet; announced unless Clear (which empties the page anyway) stopped them. */
+function stopPending({ announceStop = true } = {}) {
+  const { total, done } = state.batch;
+  if (announceStop && done < total) announce(`Stopped: ${done} of ${total} image${total === 1 ? '' : 's'} judged.`);
   worker.postMessage({ type: MSG.CANCEL });
   for (const card of state.cards.values()) {
     if (card.result) continue;
@@ -395,12 +428,12 @@ function stopPending() {
     card.el.dataset.state = 'cancelled';
     card.el.querySelector('.label').textContent = 'Stopped';
   }
-  state.batch = { total: 0, done: 0 };
+  state.batch = newBatch();
   updateBusy();
 }
 
 function clearAll() {
-  stopPending();
+  stopPending({ announceStop: false });
   for (const card of state.cards.values()) if (card.url) URL.revokeObjectURL(card.url);
   state.cards.clear();
   state.lastBatch = null;
@@ -460,7 +493,7 @@ $('hide-photos').addEventListener('change', onSettingsChange);
 for (const radio of document.querySelectorAll('input[name="filter"]')) {
   radio.addEventListener('change', () => { $('results').dataset.filter = radio.value; renderCounts(); });
 }
-$('stop').addEventListener('click', stopPending);
+$('stop').addEventListener('click', () => stopPending());
 $('clear').addEventListener('click', clearAll);
 // Another engine means a new page (the worker and its runtimes start again): choosing one in the list
 // (arrow keys change it too) only offers the switch; the button reloads, after asking if results would go.
