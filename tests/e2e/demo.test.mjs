@@ -555,6 +555,45 @@ test('demo page: the live region says how each batch ended, the same words twice
   await context.close();
 });
 
+test('demo page: one correction menu at a time, and its greyed-out label follows the strictness slider', { skip: skipReason, timeout: 90000 }, async () => {
+  const contract = JSON.parse(readFileSync(path.join(site, 'model', 'contract.json'), 'utf8'));
+  const context = await browser.newContext();
+  const { page, errors } = await openPage(context, (await server()).url);
+  const images = pickImages();
+  await page.setInputFiles('#file-input', images.map((i) => i.file));
+  await waitForCards(page, images.length);
+  const cards = await readCards(page);
+  // A card whose label the slider's far end changes (the contract's bounds leave many such images).
+  const flips = (card, strictness) => decide(card.scores, contract, { strictness }).label !== card.label;
+  const strictness = cards.some((card) => flips(card, 1)) ? 1 : 0;
+  const at = cards.findIndex((card) => flips(card, strictness));
+  assert.ok(at >= 0, 'no image changes label at either end of the slider');
+  const card = page.locator('.card').nth(at);
+  const other = page.locator('.card').nth(at === 0 ? 1 : 0);
+
+  await other.locator('button.label').click();
+  await card.locator('button.label').click();
+  assert.equal(await page.locator('.correct-menu').count(), 1, 'opening a menu closes the other');
+  assert.equal(await card.locator('.correct-menu').count(), 1);
+  assert.equal(await other.locator('button.label').getAttribute('aria-expanded'), 'false');
+  await page.keyboard.press('Escape');
+  assert.equal(await page.locator('.correct-menu').count(), 0);
+  assert.equal(await card.locator('button.label').evaluate((el) => el === document.activeElement), true, 'Escape gives the focus back to the label');
+
+  // The menu stays open while the slider moves; what it greys out is the card's label now.
+  await card.locator('button.label').click();
+  await page.locator('#strictness').fill(String(strictness * 100));
+  const now = decide(cards[at].scores, contract, { strictness }).label;
+  assert.equal(await card.getAttribute('data-label'), now);
+  const greyed = await card.locator('.correct-menu button[disabled]').evaluateAll((buttons) => buttons.map((b) => b.dataset.choice));
+  assert.deepEqual(greyed, [now]);
+  await card.locator(`.correct-menu button[data-choice="${cards[at].label}"]`).click();
+  await page.waitForFunction(() => /^Learned from 1 correction/.test(document.getElementById('learned').textContent));
+  assert.equal(await card.getAttribute('data-label'), cards[at].label, 'the label the card had left can be chosen back');
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 // One isolated server for the whole file, started on first use.
 let isolatedServer;
 async function server() {

@@ -187,7 +187,9 @@ function applyDecision(card) {
   const button = card.el.querySelector('.label');
   button.textContent = LABEL_TEXT[label] ?? label;
   button.disabled = false;
-  button.setAttribute('aria-expanded', String(Boolean(card.el.querySelector('.correct-menu'))));
+  const menu = card.el.querySelector('.correct-menu');
+  button.setAttribute('aria-expanded', String(Boolean(menu)));
+  if (menu) offerOtherLabels(menu, label);
   // The file's name too: tabbing from label to label, a screen reader would otherwise say the same
   // "Photo: click to correct" for every card, never which image it is.
   button.setAttribute('aria-label', `${LABEL_TEXT[label] ?? label}${card.personal?.personal ? ' (learned from your corrections)' : ''} — ${card.path}: click to correct`);
@@ -200,19 +202,33 @@ function toggleCorrection(card) {
 }
 
 /** Closes the card's correction menu, if open, and gives focus back to its label. Returns whether it was open. */
-function closeCorrection(card) {
+function closeCorrection(card, { focusLabel = true } = {}) {
   const menu = card.el.querySelector('.correct-menu');
   if (!menu) return false;
   menu.remove();
   const button = card.el.querySelector('.label');
   button.setAttribute('aria-expanded', 'false');
-  button.focus();
+  if (focusLabel) button.focus();
   return true;
+}
+
+/**
+ * Greys out the card's current label in its open menu. The slider (or similar cards following a
+ * correction) can change that label while the menu is open; the stale choice offered the label the card
+ * already had and refused the one it had left. A focused choice that turns grey hands its focus on.
+ */
+function offerOtherLabels(menu, label) {
+  const focused = menu.contains(document.activeElement) ? document.activeElement : null;
+  for (const choice of menu.querySelectorAll('button')) choice.disabled = choice.dataset.choice === label;
+  if (focused?.disabled) menu.querySelector('button:not([disabled])').focus();
 }
 
 function openCorrection(card) {
   const verdict = card.el.querySelector('.verdict');
   if (!card.result?.ok || !state.contract || verdict.querySelector('.correct-menu')) return;
+  // One menu at a time, as menus go: another card's stays closed once this one opens.
+  const openCard = $('results').querySelector('.correct-menu')?.closest('.card');
+  if (openCard) closeCorrection(state.cards.get(Number(openCard.dataset.id)), { focusLabel: false });
   const menu = document.createElement('span');
   menu.className = 'correct-menu';
   menu.setAttribute('role', 'group');
@@ -222,7 +238,6 @@ function openCorrection(card) {
     choice.type = 'button';
     choice.textContent = LABEL_TEXT[label] ?? label;
     choice.dataset.choice = label;
-    choice.disabled = label === card.el.dataset.label;
     choice.addEventListener('click', () => {
       closeCorrection(card);
       // The card changes at once; the worker refits and re-decides every card (PERSONAL).
@@ -234,6 +249,7 @@ function openCorrection(card) {
     });
     menu.append(choice);
   }
+  offerOtherLabels(menu, card.el.dataset.label);
   verdict.append(menu);
   card.el.querySelector('.label').setAttribute('aria-expanded', 'true');
   menu.querySelector('button:not([disabled])').focus();
