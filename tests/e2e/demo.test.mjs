@@ -594,6 +594,23 @@ test('demo page: one correction menu at a time, and its greyed-out label follows
   await context.close();
 });
 
+test('demo page: a thumbnail\'s blob URL is made when its card comes near the view, not for every card of a big drop at once', { skip: skipReason, timeout: 60000 }, async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+  await context.route('**/model/illust-only.onnx', () => {}); // never answered: only the cards matter here
+  const page = await context.newPage();
+  await page.goto((await server()).url);
+  const buffer = readFileSync(pickImages()[0].file);
+  await page.setInputFiles('#file-input', Array.from({ length: 120 }, (_, i) => ({ name: `${i}.jpg`, mimeType: 'image/jpeg', buffer })));
+  const thumbnail = (i) => page.locator('.card img').nth(i);
+  await page.waitForFunction(() => document.querySelector('.card img')?.src.startsWith('blob:'));
+  assert.equal(await thumbnail(119).getAttribute('src'), null, 'the last card, screens below, has no blob URL yet');
+  await thumbnail(119).scrollIntoViewIfNeeded();
+  await page.waitForFunction(() => [...document.querySelectorAll('.card img')].at(-1).src.startsWith('blob:'));
+  await page.waitForFunction(() => [...document.querySelectorAll('.card img')].at(-1).complete);
+  assert.equal(await thumbnail(119).evaluate((img) => img.naturalWidth > 0), true, 'the thumbnail shows once near the view');
+  await context.close();
+});
+
 // One isolated server for the whole file, started on first use.
 let isolatedServer;
 async function server() {
