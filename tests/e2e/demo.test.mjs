@@ -254,8 +254,9 @@ test('demo page: dropped folder and files are classified, counted, filtered and 
   }
   const strictest = countsOf(await readCards(page));
   assert.ok(strictest.illustration >= countsOf(before).illustration, 'strictness 0 keeps at least as many illustrations');
-  // A screen reader heard the batch end once (the progress text itself is not a live region).
-  assert.equal(await page.textContent('#status-live'), `${images.length + 2} of ${images.length + 2} images classified.`);
+  // A screen reader heard the batch end once (the progress text itself is not a live region), the
+  // corrupt file's failure with it.
+  assert.equal(await page.textContent('#status-live'), `${images.length + 1} of ${images.length + 2} images classified; 1 could not be read.`);
 
   // Clear forgets the figures of the images it removed, the last batch's time included.
   await page.click('#clear');
@@ -511,6 +512,102 @@ test('demo page: a correction that takes the focused card out of the filtered vi
     assert.notEqual(after.name, before.name);
   }
   assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('demo page: the live region says how each batch ended, the same words twice, failures and Stop too', { skip: skipReason, timeout: 90000 }, async () => {
+  const context = await browser.newContext();
+  let releaseModel;
+  const modelHeld = new Promise((resolve) => { releaseModel = resolve; });
+  await context.route('**/model/illust-only.onnx', async (route) => { await modelHeld; await route.continue(); });
+  const page = await context.newPage();
+  await page.goto((await server()).url);
+  // Everything the region held, in order: what a screen reader is given to say.
+  await page.evaluate(() => {
+    window.liveTexts = [];
+    const region = document.getElementById('status-live');
+    new MutationObserver(() => window.liveTexts.push(region.textContent)).observe(region, { childList: true, characterData: true, subtree: true });
+  });
+  const said = (text) => page.waitForFunction((t) => document.getElementById('status-live').textContent === t, text, { timeout: 60000 });
+  const images = pickImages();
+
+  await page.setInputFiles('#file-input', images.slice(0, 3).map((i) => i.file));
+  await page.click('#stop');
+  await said('Stopped: 0 of 3 images judged.');
+  releaseModel();
+  await page.waitForSelector('body[data-state="ready"]', { timeout: 60000 });
+
+  // Two one-file batches end with the same words: the region is emptied in between, or the second
+  // would be no change at all.
+  for (const image of images.slice(3, 5)) {
+    const cards = await page.locator('.card').count();
+    await page.setInputFiles('#file-input', image.file);
+    await waitForCards(page, cards + 1);
+    await said('1 of 1 image classified.');
+  }
+  const texts = await page.evaluate(() => window.liveTexts.filter((text, i, all) => text !== all[i - 1]));
+  assert.deepEqual(texts.slice(-3), ['1 of 1 image classified.', '', '1 of 1 image classified.']);
+
+  // Files that all fail are not "classified".
+  const corrupt = { mimeType: 'image/jpeg', buffer: Buffer.from('not a picture at all') };
+  await page.setInputFiles('#file-input', [{ name: 'a.jpg', ...corrupt }, { name: 'b.jpg', ...corrupt }]);
+  await said('0 of 2 images classified; 2 could not be read.');
+  await context.close();
+});
+
+test('demo page: one correction menu at a time, and its greyed-out label follows the strictness slider', { skip: skipReason, timeout: 90000 }, async () => {
+  const contract = JSON.parse(readFileSync(path.join(site, 'model', 'contract.json'), 'utf8'));
+  const context = await browser.newContext();
+  const { page, errors } = await openPage(context, (await server()).url);
+  const images = pickImages();
+  await page.setInputFiles('#file-input', images.map((i) => i.file));
+  await waitForCards(page, images.length);
+  const cards = await readCards(page);
+  // A card whose label the slider's far end changes (the contract's bounds leave many such images).
+  const flips = (card, strictness) => decide(card.scores, contract, { strictness }).label !== card.label;
+  const strictness = cards.some((card) => flips(card, 1)) ? 1 : 0;
+  const at = cards.findIndex((card) => flips(card, strictness));
+  assert.ok(at >= 0, 'no image changes label at either end of the slider');
+  const card = page.locator('.card').nth(at);
+  const other = page.locator('.card').nth(at === 0 ? 1 : 0);
+
+  await other.locator('button.label').click();
+  await card.locator('button.label').click();
+  assert.equal(await page.locator('.correct-menu').count(), 1, 'opening a menu closes the other');
+  assert.equal(await card.locator('.correct-menu').count(), 1);
+  assert.equal(await other.locator('button.label').getAttribute('aria-expanded'), 'false');
+  await page.keyboard.press('Escape');
+  assert.equal(await page.locator('.correct-menu').count(), 0);
+  assert.equal(await card.locator('button.label').evaluate((el) => el === document.activeElement), true, 'Escape gives the focus back to the label');
+
+  // The menu stays open while the slider moves; what it greys out is the card's label now.
+  await card.locator('button.label').click();
+  await page.locator('#strictness').fill(String(strictness * 100));
+  const now = decide(cards[at].scores, contract, { strictness }).label;
+  assert.equal(await card.getAttribute('data-label'), now);
+  const greyed = await card.locator('.correct-menu button[disabled]').evaluateAll((buttons) => buttons.map((b) => b.dataset.choice));
+  assert.deepEqual(greyed, [now]);
+  await card.locator(`.correct-menu button[data-choice="${cards[at].label}"]`).click();
+  await page.waitForFunction(() => /^Learned from 1 correction/.test(document.getElementById('learned').textContent));
+  assert.equal(await card.getAttribute('data-label'), cards[at].label, 'the label the card had left can be chosen back');
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('demo page: a thumbnail\'s blob URL is made when its card comes near the view, not for every card of a big drop at once', { skip: skipReason, timeout: 60000 }, async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+  await context.route('**/model/illust-only.onnx', () => {}); // never answered: only the cards matter here
+  const page = await context.newPage();
+  await page.goto((await server()).url);
+  const buffer = readFileSync(pickImages()[0].file);
+  await page.setInputFiles('#file-input', Array.from({ length: 120 }, (_, i) => ({ name: `${i}.jpg`, mimeType: 'image/jpeg', buffer })));
+  const thumbnail = (i) => page.locator('.card img').nth(i);
+  await page.waitForFunction(() => document.querySelector('.card img')?.src.startsWith('blob:'));
+  assert.equal(await thumbnail(119).getAttribute('src'), null, 'the last card, screens below, has no blob URL yet');
+  await thumbnail(119).scrollIntoViewIfNeeded();
+  await page.waitForFunction(() => [...document.querySelectorAll('.card img')].at(-1).src.startsWith('blob:'));
+  await page.waitForFunction(() => [...document.querySelectorAll('.card img')].at(-1).complete);
+  assert.equal(await thumbnail(119).evaluate((img) => img.naturalWidth > 0), true, 'the thumbnail shows once near the view');
   await context.close();
 });
 

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import { evenlySpaced, readCorrections } from '../../tools/lib/dataset.mjs';
 import { analyseBaseline, confusionRows, perSourceRows } from '../../tools/lib/evaluation-report.mjs';
 import { loadHeldOut, parseOofTsv } from '../../tools/lib/held-out.mjs';
-import { confusion, rocAuc, twoWay } from '../../tools/lib/metrics.mjs';
+import { confusion, displayWidth, rocAuc, textTable, twoWay } from '../../tools/lib/metrics.mjs';
 
 const LABELS = ['illustration', 'screenshot', 'photo'];
 const pairs = (spec) => spec.flatMap(([truth, predicted, n]) => Array.from({ length: n }, () => ({ truth, predicted })));
@@ -125,4 +125,15 @@ test('held-out: reads folds.json + oof-predictions.tsv (train.py format) and lab
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('text table: Chinese and Japanese source names take two columns each, and the columns after them stay in line', () => {
+  const table = textTable([['source', 'n', 'accuracy'], ['原神-截图', 12, '91.7%'], ['ブルーアーカイブ', 3, '100.0%'], ['renpy', 140, '98.6%']]);
+  const lines = table.split('\n');
+  // Right-aligned to the end: every row ends in the terminal column where the header's dashes end.
+  assert.equal(lines[1], '----------------  ---  --------');
+  assert.deepEqual(lines.map((line) => displayWidth(line)), [31, 31, 31, 31, 31]);
+  assert.equal(lines[2], '原神-截图          12     91.7%');
+  assert.equal(displayWidth('原神'), 4);
+  assert.equal(displayWidth('e\u0301'), 1);
 });

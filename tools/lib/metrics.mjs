@@ -100,12 +100,34 @@ export function groupBy(items, key) {
 /** Formats a fraction as a percentage with one decimal, or "n/a". */
 export const percent = (x) => (Number.isFinite(x) ? `${(100 * x).toFixed(1)}%` : 'n/a');
 
+// East Asian wide and fullwidth code points (Unicode's EastAsianWidth W and F, as wcwidth groups them):
+// a terminal gives each two columns.
+const WIDE = [[0x1100, 0x115f], [0x2e80, 0x303e], [0x3041, 0x33ff], [0x3400, 0x4dbf], [0x4e00, 0x9fff],
+  [0xa000, 0xa4cf], [0xac00, 0xd7a3], [0xf900, 0xfaff], [0xfe30, 0xfe4f], [0xff00, 0xff60], [0xffe0, 0xffe6],
+  [0x1f300, 0x1f64f], [0x1f900, 0x1f9ff], [0x20000, 0x2fffd], [0x30000, 0x3fffd]];
+
+/**
+ * The columns text takes in a terminal: wide characters (Chinese and Japanese source folder names) two,
+ * combining marks and zero-width characters none. padEnd/padStart count UTF-16 units, so such a name
+ * pushed the rest of its row out of line.
+ */
+export function displayWidth(text) {
+  let width = 0;
+  for (const ch of String(text)) {
+    const code = ch.codePointAt(0);
+    if (/[\p{Mn}\p{Me}\u200b-\u200f]/u.test(ch)) continue;
+    width += WIDE.some(([from, to]) => code >= from && code <= to) ? 2 : 1;
+  }
+  return width;
+}
+
 /** Renders rows (arrays of cells) as a fixed-width text table; first row is the header. */
 export function textTable(rows, { alignRight = () => true } = {}) {
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => String(row[c]).length)));
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => displayWidth(row[c]))));
   const line = (row) => row.map((cell, c) => {
     const text = String(cell);
-    return c > 0 && alignRight(c) ? text.padStart(widths[c]) : text.padEnd(widths[c]);
+    const padding = ' '.repeat(widths[c] - displayWidth(text));
+    return c > 0 && alignRight(c) ? padding + text : text + padding;
   }).join('  ').trimEnd();
   return [line(rows[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)].join('\n');
 }

