@@ -506,7 +506,7 @@ document.addEventListener('drop', (event) => {
   dragDepth = 0;
   document.body.classList.remove('dragging');
   // Until the folders are listed the page looked as if the drop had been missed (the 5,747 images of
-  // ../shared/data took 17-23 s to list in Chromium), and users dropped them again: say that it arrived.
+  // ../shared/data still take seconds to list in Chromium), and users dropped them again: say it arrived.
   const onFolders = (count) => showNotice(`Reading the dropped folder${count === 1 ? '' : 's'}…`);
   filesFromDataTransfer(event.dataTransfer, { onFolders }).then(addFiles, (error) => showNotice(`Could not read the drop: ${error.message}`));
 });
