@@ -1121,8 +1121,12 @@ test('in a private window nothing is written to disk: verdicts judged and kept i
     // 3. Corrections are refused there, with the reason on the cell; "illustration: always show"
     //    still shows the image this once.
     const privateCell = (id) => privatePage.locator(`li[data-test-media="${id}"] a`);
-    await privateCell(painting).locator('.illust-only-hide-photo').click({ force: true });
+    // By keyboard: the refused verdict takes away the control the focus went to; it stays on the cell.
+    await privatePage.bringToFront();
+    await privateCell(painting).locator('.illust-only-hide-photo').focus();
+    await privatePage.keyboard.press('Enter');
     await privateCell(painting).locator('.illust-only-note').waitFor();
+    assert.equal(await privateCell(painting).evaluate((link) => link.contains(document.activeElement)), true, 'the focus stays on the cell');
     assert.match(await privateCell(painting).locator('.illust-only-note').textContent(), /Not learned: corrections are not saved from private windows/);
     assert.equal((await probe.states())[painting].state, 'visible', 'the refused correction is undone on the cell');
     await privateCell(screenshot).locator('.illust-only-placeholder .illust-only-always').click();

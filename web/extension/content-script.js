@@ -783,7 +783,11 @@ async function correctCell(cell, label) {
     // Not learned (a private window, storage refused): the old verdict returns, but an image the user
     // called an illustration stays shown this once, as "show" would.
     if (label === 'illustration') revealed.add(mediaId);
+    // The focus may sit on a control that leaves with the refused verdict (the placeholder's "show" after
+    // "hide:" by keyboard): it stays on the cell, not the top of the page.
+    const hadFocus = cell.contains(document.activeElement);
     if (verdicts.get(mediaId)?.status === 'done') { verdicts.set(mediaId, before); applyToMedia(mediaId); }
+    if (hadFocus && !cell.contains(document.activeElement)) cell.focus({ preventScroll: true });
     for (const shown of document.querySelectorAll(`[data-illust-only-media="${CSS.escape(mediaId)}"]`)) noteOnCell(shown, `Not learned: ${answer.message}`);
     console.info(`${LOG_PREFIX} correction of media ${mediaId} refused: ${answer.message}`);
     return;
