@@ -144,11 +144,14 @@ def log(*parts):
 
 
 def pick_dry_run_samples(samples):
+    """2 images of 2 sources per class. Sources are taken from the class's own folder and images by their
+    (corrected) label: a photo source with one image corrected to screenshot sorts before every
+    screenshot source, and would otherwise fill the screenshot slots with photos."""
     picked = []
-    for label in range(len(LABELS)):
-        sources = sorted({s.source for s in samples if s.label == label})[:2]
+    for label, name in enumerate(LABELS):
+        sources = sorted({s.source for s in samples if s.label == label and s.source.startswith(f"{name}/")})[:2]
         for source in sources:
-            picked += [s for s in samples if s.source == source][:2]
+            picked += [s for s in samples if s.source == source and s.label == label][:2]
     return picked
 
 
