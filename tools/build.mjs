@@ -7,6 +7,11 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const steps = ['wasm', 'demo', 'extension'];
 const only = process.argv.slice(2);
+const usage = `usage: node tools/build.mjs [${steps.join('|')}]... (no step: all of them, in this order)`;
+if (only.includes('-h') || only.includes('--help')) { console.log(usage); process.exit(0); }
+// A misspelt step would otherwise build nothing and exit 0, as if it had built.
+const unknown = only.filter((name) => !steps.includes(name));
+if (unknown.length) { console.error(`build: unknown step ${unknown.join(', ')}\n${usage}`); process.exit(2); }
 
 for (const step of steps) {
   if (only.length && !only.includes(step)) continue;

@@ -199,6 +199,27 @@ class DryRunTest(unittest.TestCase):
             self.assertIn("repeats sources", clash.stderr)
 
 
+class DryRunPickTest(unittest.TestCase):
+    def test_dry_run_takes_each_class_from_its_own_folders_despite_label_corrections(self):
+        # As in ../shared/data with model/label-corrections.tsv: photo folders holding one image
+        # corrected to screenshot sort before every screenshot folder.
+        def sample(source, file, label):
+            return illust_data.Sample(Path(source, file), illust_data.LABELS.index(label), source, source, file)
+        samples = []
+        for folder, corrected in (("photo/animegan", "a.jpg"), ("photo/aulb", "b.jpg")):
+            samples += [sample(folder, f"{i}.jpg", "photo") for i in range(3)] + [sample(folder, corrected, "screenshot")]
+        for folder in ("illustration/x", "illustration/y", "screenshot/s1", "screenshot/s2"):
+            samples += [sample(folder, f"{i}.jpg", folder.split("/")[0]) for i in range(3)]
+        picked = train.pick_dry_run_samples(samples)
+        by_label = defaultdict(set)
+        for s in picked:
+            by_label[illust_data.LABELS[s.label]].add(s.source)
+        self.assertEqual(len(picked), 12)
+        self.assertEqual(dict(by_label), {"illustration": {"illustration/x", "illustration/y"},
+                                          "screenshot": {"screenshot/s1", "screenshot/s2"},
+                                          "photo": {"photo/animegan", "photo/aulb"}})
+
+
 class FoldsAndWeightsTest(unittest.TestCase):
     def test_folds_keep_repository_groups_whole_and_hold_out_every_class(self):
         samples = illust_data.list_samples(require_data())

@@ -482,7 +482,7 @@ def same_weights_version(previous_contract: Path, digest: str) -> str | None:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--run-dir", type=Path, nargs="+", required=True,
                         help="training run folder written by tools/training/train.py; several (differing only in --init-seed) export as one ensemble")
     parser.add_argument("--out-dir", type=Path, default=data.REPO_ROOT / "model", help="where the shipped files go")

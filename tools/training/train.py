@@ -6,11 +6,13 @@ Why this shape: we have 2 CPU cores, so the frozen bottom of the backbone runs o
 layers of the backbone and a new 3-class head train on that cache. Validation is k-fold over whole
 sources (grouped by repository owner, stratified by class): every image gets an out-of-fold prediction from a
 model that never saw its source, and those predictions choose the threshold and give the model card's
-figures. A final model then trains on all sources for the median best epoch count.
+figures. A final model then trains on all sources for the folds' schedule (all epochs; with
+--epoch-choice best, the median best epoch count).
 
 Outputs (run directory): args.json (resolved arguments), folds.json, metrics.jsonl (per fold and epoch),
-fold<k>.pt (best checkpoint of fold k on its validation loss), oof.tsv (out-of-fold probabilities),
-final.pt (the model to export), summary.json. Export with tools/training/export_onnx.py --run-dir RUN.
+fold<k>.pt (fold k's model at the epoch --epoch-choice keeps), oof.tsv (out-of-fold probabilities),
+oof-best-epoch.tsv (those of each fold's lowest-validation-loss epoch), final.pt (the model to export),
+summary.json. Export with tools/training/export_onnx.py --run-dir RUN.
 
 Example: /usr/bin/python3 tools/training/train.py --data ../shared/data --run-dir runs/full
 """
@@ -144,11 +146,14 @@ def log(*parts):
 
 
 def pick_dry_run_samples(samples):
+    """2 images of 2 sources per class. Sources are taken from the class's own folder and images by their
+    (corrected) label: a photo source with one image corrected to screenshot sorts before every
+    screenshot source, and would otherwise fill the screenshot slots with photos."""
     picked = []
-    for label in range(len(LABELS)):
-        sources = sorted({s.source for s in samples if s.label == label})[:2]
+    for label, name in enumerate(LABELS):
+        sources = sorted({s.source for s in samples if s.label == label and s.source.startswith(f"{name}/")})[:2]
         for source in sources:
-            picked += [s for s in samples if s.source == source][:2]
+            picked += [s for s in samples if s.source == source and s.label == label][:2]
     return picked
 
 
