@@ -9,9 +9,9 @@
 //   resizeBilinear(alignCorners=true): pass 224x224 pixels to compare the network alone.
 // Output: {"classes": [...5 names], "probs": [[p0..p4], ...one row per image], "backend": "cpu"}.
 import { readFile, writeFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import * as nsfwjs from 'nsfwjs';
+import { toolArgsOrExit } from './lib/run-cli.mjs';
 
 const CLASSES = ['Drawing', 'Hentai', 'Neutral', 'Porn', 'Sexy'];
 
@@ -20,13 +20,13 @@ function fail(message) {
   process.exit(2);
 }
 
-const { values } = parseArgs({
-  options: {
-    pixels: { type: 'string' },
-    width: { type: 'string', default: '224' },
-    height: { type: 'string', default: '224' },
-    out: { type: 'string' },
-  },
+const USAGE = 'usage: node tools/nsfwjs-reference.mjs --pixels FILE --width W --height H --out FILE.json\n' +
+  '  FILE: N images back to back, each H*W*3 uint8 RGB, row-major; writes nsfwjs 4.4.0\'s five class probabilities as JSON';
+const values = toolArgsOrExit('nsfwjs-reference', USAGE, {
+  pixels: { type: 'string' },
+  width: { type: 'string', default: '224' },
+  height: { type: 'string', default: '224' },
+  out: { type: 'string' },
 });
 if (!values.pixels || !values.out) fail('need --pixels FILE and --out FILE.json');
 const width = Number(values.width);

@@ -12,19 +12,20 @@
 // --optimize-to: saves ORT's hardware-independent ("basic") rewrite of the graph: constants folded, BatchNorm
 //   fused, shape arithmetic gone: the clean graph tools/training/quantize_onnx.py works on.
 import { readFile, writeFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
+import { toolArgsOrExit } from './lib/run-cli.mjs';
 
 function fail(message) {
   console.error(`onnx-reference: ${message}`);
   process.exit(2);
 }
 
-const { values } = parseArgs({
-  options: {
-    model: { type: 'string' }, input: { type: 'string' }, dims: { type: 'string' }, out: { type: 'string' },
-    ranges: { type: 'boolean' }, 'optimize-to': { type: 'string' },
-  },
+const USAGE = 'usage: node tools/onnx-reference.mjs --model M.onnx --input X.f32 --dims N,3,224,224 --out OUT.json [--ranges]\n' +
+  '       node tools/onnx-reference.mjs --model M.onnx --optimize-to OUT.onnx\n' +
+  '  X.f32: little-endian float32 values, row-major; writes every output as JSON (--ranges: each output\'s min and max)';
+const values = toolArgsOrExit('onnx-reference', USAGE, {
+  model: { type: 'string' }, input: { type: 'string' }, dims: { type: 'string' }, out: { type: 'string' },
+  ranges: { type: 'boolean' }, 'optimize-to': { type: 'string' },
 });
 if (values.model && values['optimize-to']) {
   await ort.InferenceSession.create(values.model, { graphOptimizationLevel: 'basic', optimizedModelFilePath: values['optimize-to'] });

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
 import buildExtension, { CORE_FILES, MODEL_FILES } from './build/extension.mjs';
+import { toolArgsOrExit } from './lib/run-cli.mjs';
 
 const DOS_DATE_1980_01_01 = (0 << 9) | (1 << 5) | 1; // year-1980 | month | day; time 00:00:00
 
@@ -82,6 +83,8 @@ export function zipDirectory(dir, zipPath) {
 }
 
 async function main() {
+  toolArgsOrExit('pack-extension', 'usage: node tools/pack-extension.mjs   (npm run pack:extension)\n' +
+    '  builds the extension, then zips build/extension and build/extension-firefox into build/*.zip', {});
   const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
   await buildExtension({ root, log: (...a) => console.log('pack: build:', ...a) });
   for (const [build, suffix] of [['extension', ''], ['extension-firefox', '-firefox']]) {

@@ -9,8 +9,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { firefoxMissing, launchFirefoxWithExtension } from '../lib/firefox-extension.mjs';
+import { toolArgsOrExit } from '../lib/run-cli.mjs';
 import { selectImages } from './images.mjs';
 import { runMediaTab } from './media-tab.mjs';
 import { percentile } from './stats.mjs';
@@ -111,10 +111,11 @@ export async function runMediaTabFirefox({ root = ROOT, dataDir, seed, log = () 
 }
 
 async function main() {
-  const { values } = parseArgs({ options: {
+  const values = toolArgsOrExit('media-tab-browsers', 'usage: node tools/bench/media-tab-browsers.mjs [--data ../shared/data] [--seed N] [--skip-chromium]\n' +
+    '  the media-tab scenario in Chromium and Firefox, back to back; prints a Markdown table', {
     data: { type: 'string', default: path.join(ROOT, '..', 'shared', 'data') },
     seed: { type: 'string', default: '20261126' }, 'skip-chromium': { type: 'boolean', default: false },
-  } });
+  });
   const log = (line) => console.error(line);
   const seed = Number(values.seed);
   const started = new Date().toISOString().replace(/\.\d+Z$/, 'Z');

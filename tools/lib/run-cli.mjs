@@ -1,6 +1,6 @@
 // Runs a tool's main(argv) when its file is the script Node was started with, so the same module can
-// also be imported by tests. Shared by classify.mjs, evaluate.mjs and simulate-corrections.mjs: one place
-// for the argument and exit rules.
+// also be imported by tests. Shared by classify.mjs, evaluate.mjs and simulate-corrections.mjs (and, for
+// their arguments, the smaller scripts): one place for the argument and exit rules.
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 
@@ -40,6 +40,20 @@ export function parseCommandLine(name, usage, parse, argv, io) {
     return { exit: 0 };
   }
   return { options };
+}
+
+/**
+ * For scripts without a main(argv) of their own: their options from process.argv (no positionals), or
+ * the usage printed and the process ended (0 for --help, 2 for anything typed wrong), as above.
+ */
+export function toolArgsOrExit(name, usage, options, argv = process.argv.slice(2)) {
+  const parsed = parseCommandLine(name, usage, (args) => {
+    const { values, positionals } = parseToolArgs(args, options);
+    if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+    return values;
+  }, argv, process);
+  if (parsed.exit !== undefined) process.exit(parsed.exit);
+  return parsed.options;
 }
 
 /** Calls main(argv) if moduleUrl is the entry script; exits with its code (1 on an unexpected throw). */
