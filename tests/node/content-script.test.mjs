@@ -853,3 +853,39 @@ test('a verdict that comes after the user switched off, or left the media tab, l
   await other.answerPhoto('ext_tw_video_thumb/1001/pu/img/Vid1');
   assert.ok(!opened.video.paused, 'a late "hide" does not pause it off the media tab');
 });
+
+test('a long session through many accounts\' grids keeps the verdicts of the most recent pages, not of every media since the tab opened', async (t) => {
+  const photo = (mediaId) => ({ ok: true, mediaId, label: 'photo', hide: true, scores: { illustration: 0.1, screenshot: 0.1, photo: 0.8 } });
+  const remembered = {};
+  const grid = (user, count) => Array.from({ length: count }, (_, i) => {
+    const mediaId = `${user}${i}`;
+    remembered[mediaId] = photo(mediaId); // remembered by the worker: looked up, never judged
+    return photoCell(user, 1000 + i, mediaId, (i % 30) * 120);
+  });
+  const page = startPage('/alice/media', { remembered });
+  t.after(() => page.close());
+  await wait(0); // the settings
+  const alices = grid('alice', 10);
+  await page.show(...alices);
+  // Bob's long grid, scrolled through as X's virtualised list draws it (a few hundred cells at a time),
+  // then Carol's media tab: Alice's verdicts are the oldest now.
+  await page.navigate('/bob/media');
+  const bobs = grid('bob', 5100);
+  for (let start = 0; start < bobs.length; start += 300) await page.show(...bobs.slice(start, start + 300));
+  await page.navigate('/carol/media', ...grid('carol', 10));
+  const before = page.sent.length;
+  const lookedUpSince = (start) => new Set(page.sent.slice(start).filter((m) => m.type === MSG.LOOKUP_VERDICTS).flatMap((m) => m.mediaIds));
+  // Back to Bob's grid, where the user was: his most recent media are still known, no lookup.
+  const bobsAgain = bobs.slice(-10).map((cell) => photoCell('bob', 1, cell.dataset.illustOnlyMedia));
+  await page.navigate('/bob/media', ...bobsAgain);
+  assert.ok(bobsAgain.every((cell) => cell.dataset.illustOnlyState === 'hidden'), 'the way back shows known verdicts at once');
+  assert.equal(page.sent.length, before, 'nothing asked for the page just left');
+  // Alice's, seen 5,100 media ago, were let go: looked up again (the worker remembers them), not judged.
+  const alicesAgain = alices.map((cell) => photoCell('alice', 1, cell.dataset.illustOnlyMedia));
+  const back = page.sent.length;
+  await page.navigate('/alice/media', ...alicesAgain);
+  await wait(0);
+  assert.ok(alicesAgain.every((cell) => lookedUpSince(back).has(cell.dataset.illustOnlyMedia)), 'asked for again rather than kept for the whole session');
+  assert.ok(alicesAgain.every((cell) => cell.dataset.illustOnlyState === 'hidden'));
+  assert.equal(page.classifyRequests().length, 0, 'nothing judged again');
+});

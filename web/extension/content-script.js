@@ -43,7 +43,8 @@ let active = false; // judging on this page: enabled and on a media tab
 let judgingVideos = true; // settings.judgeVideos: video and GIF cells are judged by their poster frame
 let currentPath = location.pathname;
 
-// Verdicts by media key, for this page's lifetime: {status: 'pending'} | {status: 'done', label, hide,
+// Verdicts by media key, of the current page and the most recent of earlier ones (see
+// forgetVerdictsElsewhere): {status: 'pending'} | {status: 'done', label, hide,
 // scores, generation (the settings generation it was asked under)} | {status: 'error', code, message}.
 // X re-mounts cells while scrolling; the map makes a re-mounted cell take its verdict in the same
 // mutation callback, before it can paint.
@@ -836,7 +837,8 @@ function updateActive() {
 
 function checkLocation() {
   if (location.pathname === currentPath) return;
-  currentPath = location.pathname; // SPA navigation: counts start again, verdicts stay known
+  currentPath = location.pathname; // SPA navigation: counts start again, verdicts stay known (the most recent)
+  forgetVerdictsElsewhere(seenOnPage);
   seenOnPage = new Set();
   askedAhead = new Set();
   // Posts waiting to be judged ahead for one profile are dropped on another's (those in flight still
@@ -854,6 +856,29 @@ function checkLocation() {
     for (const cell of document.querySelectorAll('[data-illust-only-media]')) forgetCell(cell);
     examineAllCells();
   }
+}
+
+// Verdicts of media not on the current page (other accounts' grids, or this grid while a photo opened
+// from it is shown) are kept for the way back, the most recently seen this many: X's SPA goes through
+// many accounts' grids without a reload, and every media's entry (and the URL its cell showed) would
+// stay for the tab's lifetime, ~200 bytes each. One forgotten is looked up again if its cell comes back (the
+// worker remembers it: no new inference); the current page's are all kept (its counts need them).
+const MAX_VERDICTS_ELSEWHERE = 5000;
+
+/** On leaving a page: its media become the most recently seen, and the oldest beyond the bound are forgotten. */
+function forgetVerdictsElsewhere(left) {
+  for (const mediaId of left) {
+    const verdict = verdicts.get(mediaId);
+    if (verdict) { verdicts.delete(mediaId); verdicts.set(mediaId, verdict); } // Map order: oldest first
+  }
+  let excess = verdicts.size - MAX_VERDICTS_ELSEWHERE;
+  for (const [mediaId, verdict] of verdicts) {
+    if (excess <= 0) break;
+    if (verdict.status === 'pending') continue; // queued or in flight: its answer settles it
+    verdicts.delete(mediaId);
+    excess -= 1;
+  }
+  for (const mediaId of lastThumbnailUrl.keys()) if (!verdicts.has(mediaId)) lastThumbnailUrl.delete(mediaId);
 }
 
 function pageStats() {
