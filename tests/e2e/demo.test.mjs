@@ -79,6 +79,17 @@ async function openPage(context, url) {
 }
 
 /** A real OS-level drop of files and folders (the page sees webkitGetAsEntry directory entries). */
+/** A fresh context on the demo at url whose model download waits for releaseModel(): files given meanwhile wait for it. */
+async function demoWithModelHeld(url) {
+  const context = await browser.newContext();
+  let releaseModel;
+  const modelHeld = new Promise((resolve) => { releaseModel = resolve; });
+  await context.route('**/model/illust-only.onnx', async (route) => { await modelHeld; await route.continue(); });
+  const page = await context.newPage();
+  await page.goto(url);
+  return { context, page, releaseModel };
+}
+
 async function dropPaths(page, paths) {
   const cdp = await page.context().newCDPSession(page);
   const box = await page.locator('#drop-zone').boundingBox();
@@ -419,14 +430,9 @@ test('demo page: under a filter, images not judged yet are not called "no illust
   const workerScript = path.join(brokenSite, 'lib', 'classifier-worker.js');
   await writeFile(workerScript, `if (self.name.endsWith(' 2')) throw new Error('test: the second worker cannot start');\n${readFileSync(workerScript, 'utf8')}`);
   const brokenServer = await startServer({ siteDir: brokenSite, port: 0 });
-  const context = await browser.newContext();
+  // The model is held back until the files are in, so they wait for it.
+  const { context, page, releaseModel } = await demoWithModelHeld(brokenServer.url);
   try {
-    // The model is held back until the files are in, so they wait for it.
-    let releaseModel;
-    const modelHeld = new Promise((resolve) => { releaseModel = resolve; });
-    await context.route('**/model/illust-only.onnx', async (route) => { await modelHeld; await route.continue(); });
-    const page = await context.newPage();
-    await page.goto(brokenServer.url);
     await page.check('input[name="filter"][value="illustration"]');
     const files = pickImages().filter((i) => i.label !== 'illustration').slice(0, 3).map((i) => i.file);
     await page.setInputFiles('#file-input', files);
@@ -448,15 +454,10 @@ test('demo page: an Enter meant for Stop never lands on Clear (held down, or pre
   const files = pickImages().slice(0, 3).map((i) => i.file);
   /** A page whose model is held back, so the files it is given wait with Stop focused. */
   async function pageWaitingForModel() {
-    const context = await browser.newContext();
-    let releaseModel;
-    const modelHeld = new Promise((resolve) => { releaseModel = resolve; });
-    await context.route('**/model/illust-only.onnx', async (route) => { await modelHeld; await route.continue(); });
-    const page = await context.newPage();
-    await page.goto((await server()).url);
-    await page.setInputFiles('#file-input', files);
-    await page.focus('#stop');
-    return { context, page, releaseModel };
+    const held = await demoWithModelHeld((await server()).url);
+    await held.page.setInputFiles('#file-input', files);
+    await held.page.focus('#stop');
+    return held;
   }
   const focusedId = (page) => page.evaluate(() => document.activeElement.id);
 
@@ -516,12 +517,7 @@ test('demo page: a correction that takes the focused card out of the filtered vi
 });
 
 test('demo page: the live region says how each batch ended, the same words twice, failures and Stop too', { skip: skipReason, timeout: 90000 }, async () => {
-  const context = await browser.newContext();
-  let releaseModel;
-  const modelHeld = new Promise((resolve) => { releaseModel = resolve; });
-  await context.route('**/model/illust-only.onnx', async (route) => { await modelHeld; await route.continue(); });
-  const page = await context.newPage();
-  await page.goto((await server()).url);
+  const { context, page, releaseModel } = await demoWithModelHeld((await server()).url);
   // Everything the region held, in order: what a screen reader is given to say.
   await page.evaluate(() => {
     window.liveTexts = [];
