@@ -1,11 +1,12 @@
 // The toolbar popup in real headless Chromium, used by keyboard as a screen reader's user would, next
 // to a fake X media tab with no media: what it says for a media tab while the extension is switched
 // off, what the strictness slider's value reads as, and where the focus goes after "Forget remembered
-// verdicts (N)". Needs no model and no images (the popup's own behaviour); the classifier's side of
-// the popup is tested in extension.test.mjs.
+// verdicts (N)", "Undo last" and "Reset" of the corrections. Needs no model and no images (the popup's
+// own behaviour; only the model's contract, which is in git); the classifier's side of the popup is
+// tested in extension.test.mjs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -15,7 +16,7 @@ import { CHROMIUM, CHROMIUM_ARGS, root } from './chromium-extension.mjs';
 const skipReason = existsSync(CHROMIUM) ? null : `${CHROMIUM} not installed (bash tools/setup.sh)`;
 const EMPTY_MEDIA_TAB = '<!doctype html><html lang="en"><title>X</title><body><main><h2>Media</h2></main></body></html>';
 
-test('popup by keyboard: a switched-off media tab is said so, the slider reads as its meaning, Forget keeps the focus', { skip: skipReason ?? false, timeout: 90000 }, async () => {
+test('popup by keyboard: a switched-off media tab is said so, the slider reads as its meaning, Forget, Undo and Reset keep the focus', { skip: skipReason ?? false, timeout: 90000 }, async () => {
   const { default: build } = await import(pathToFileURL(path.join(root, 'tools', 'build', 'extension.mjs')).href);
   await build({ root, log: () => {} });
   const { chromium } = await import('playwright-core');
@@ -75,6 +76,27 @@ test('popup by keyboard: a switched-off media tab is said so, the slider reads a
     await popup.waitForFunction(() => document.getElementById('forget').disabled);
     assert.equal(await popup.textContent('#remembered'), '0');
     assert.equal(await focusedId(), 'memory-line', 'the focus stays with the memory section');
+
+    // Corrections: one imported (a file as Export writes it), then "Undo last" by keyboard; imported
+    // again, then "Reset" (confirmed). Each disables itself at 0 corrections: the focus moves to the
+    // count, which reads "Learned from 0 corrections", not to the page's start.
+    const { labels } = JSON.parse(readFileSync(path.join(root, 'model', 'contract.json'), 'utf8'));
+    const correctionsFile = {
+      name: 'corrections.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify({
+        format: 'illust-only-corrections', version: 1, labels, dims: null, exported: new Date().toISOString(),
+        corrections: [{ mediaId: 'GZx3_aBc-9Q', label: labels[0], modelVersion: 'test-model', time: Date.now(), account: null, embedding: null }],
+      })),
+    };
+    for (const button of ['undo-correction', 'reset-corrections']) {
+      await popup.setInputFiles('#import-file', correctionsFile);
+      await popup.waitForFunction((id) => !document.getElementById(id).disabled, button);
+      if (button === 'reset-corrections') popup.once('dialog', (dialog) => dialog.accept());
+      await popup.focus(`#${button}`);
+      await popup.keyboard.press('Enter');
+      await popup.waitForFunction((id) => document.getElementById(id).disabled, button);
+      assert.equal(await popup.textContent('#corrections-count'), 'Learned from 0 corrections');
+      assert.equal(await focusedId(), 'corrections-count', `after ${button}, the focus stays with the corrections`);
+    }
   } finally {
     await context.close();
     rmSync(profile, { recursive: true, force: true });
