@@ -78,8 +78,12 @@ async function refreshPage(tabId) {
   $('off-note').hidden = !switchedOff || needsReload;
   $('page-note').hidden = active || needsReload || switchedOff;
   $('counts').hidden = !active;
+  // "Show all hidden" pressed by keyboard hides itself: the focus moves to the counts, which read the
+  // outcome, rather than to the page's start.
+  const revealHadFocus = document.activeElement === $('reveal-all');
   $('reveal-all').hidden = !active || !(stats.hidden > 0);
   if (active) for (const key of ['judged', 'hidden', 'errors']) $(key).textContent = String(stats[key]);
+  if (revealHadFocus && $('reveal-all').hidden && active) $('counts').focus();
 }
 
 let providerAsked = false; // one GET_STATUS at a time: a loading model can take seconds to answer
