@@ -563,9 +563,13 @@ test('extension on twitter.com: judged the same; a media request that never answ
     const tabId = await worker.evaluate(async () => (await chrome.tabs.query({ url: 'https://twitter.com/*' }))[0].id);
     await popup.goto(`chrome-extension://${extensionId}/popup.html?tab=${tabId}`);
     await popup.waitForSelector('#reveal-all:not([hidden])');
-    await popup.click('#reveal-all');
+    // By keyboard: the button hides itself, and the focus moves to the counts (not the page's start).
+    await popup.focus('#reveal-all');
+    await popup.keyboard.press('Enter');
     await waitForStates(hiddenIds, (s) => s.state === 'revealed' && s.shown, 'the hidden cells revealed from the popup');
     await popup.waitForFunction(() => document.getElementById('hidden').textContent === '0');
+    await popup.waitForSelector('#reveal-all', { state: 'hidden' });
+    assert.equal(await popup.evaluate(() => document.activeElement?.id), 'counts', 'the focus stays with the page\'s counts');
     assertOnlyHosts(requests, ['twitter.com', 'pbs.twimg.com']);
   } finally {
     await close();

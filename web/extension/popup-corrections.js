@@ -17,22 +17,31 @@ async function ask(message) {
   return chrome.runtime.sendMessage(message).catch((error) => ({ ok: false, message: String(error?.message ?? error) }));
 }
 
+// Undo of the last correction or Reset, pressed by keyboard, disables the button: the focus would drop to
+// the page's start (and a screen reader with it), so it moves to the count, which reads the outcome.
+function setDisabled(id, disabled) {
+  const hadFocus = document.activeElement === $(id);
+  $(id).disabled = disabled;
+  if (hadFocus && disabled) $('corrections-count').focus();
+}
+
 async function refresh() {
   const status = await ask({ type: MSG.GET_CORRECTIONS });
   const buttons = ['undo-correction', 'reset-corrections', 'export-corrections', 'import-corrections'];
   if (!status?.ok) {
     // Storage full or unavailable: the extension goes on with the shipped model; say why.
     $('corrections-count').textContent = `Corrections unavailable (${status?.message ?? 'no answer'}); using the shipped model`;
-    for (const id of buttons) $(id).disabled = true;
+    for (const id of buttons) setDisabled(id, true);
     return;
   }
-  for (const id of buttons) $(id).disabled = false;
-  $('undo-correction').disabled = status.count === 0;
-  $('reset-corrections').disabled = status.count === 0;
+  for (const id of ['export-corrections', 'import-corrections']) $(id).disabled = false;
   const parts = [`Learned from ${status.learned} correction${status.learned === 1 ? '' : 's'}`];
   if (status.carrying > 0) parts.push(`${status.carrying} being carried over to the new model`);
   if (status.notCarried > 0) parts.push(`${status.notCarried} could not be carried over to the new model (their images could not be fetched again; their own labels are kept)`);
   $('corrections-count').textContent = parts.join('; ');
+  // After the count's new text: the focus may move there.
+  setDisabled('undo-correction', status.count === 0);
+  setDisabled('reset-corrections', status.count === 0);
 }
 
 async function run(message, done) {

@@ -44,6 +44,17 @@ function showThreshold(strictness) {
   $('threshold').textContent = contract
     ? `hide below p(illustration) ${thresholdForStrictness(strictness, contract).toFixed(2)}`
     : '';
+  // A screen reader would read the slider as a bare "0.55": it reads what the strictness means instead.
+  const meaning = $('threshold').textContent;
+  $('strictness').setAttribute('aria-valuetext', `${Number(strictness).toFixed(2)}${meaning ? `: ${meaning}` : ''}`);
+}
+
+// A button the user just used that is then disabled drops the keyboard focus to the page's start (and a
+// screen reader with it): the focus moves to the line that shows the outcome instead.
+function setDisabledKeepingFocus(button, disabled, outcome) {
+  const hadFocus = document.activeElement === button;
+  button.disabled = disabled;
+  if (hadFocus && disabled) outcome.focus();
 }
 
 // An X page whose tab has no content script must be reloaded to get one: it was opened before the
@@ -61,11 +72,18 @@ async function refreshPage(tabId) {
     if (!stats) needsReload = X_PAGE.test((await chrome.tabs.get(tabId).catch(() => null))?.url ?? '');
   }
   const active = Boolean(stats?.active);
+  // Switched off, a media tab is not active either: the note must not send the user to one.
+  const switchedOff = !$('enabled').checked;
   $('reload-note').hidden = !needsReload;
-  $('page-note').hidden = active || needsReload;
+  $('off-note').hidden = !switchedOff || needsReload;
+  $('page-note').hidden = active || needsReload || switchedOff;
   $('counts').hidden = !active;
+  // "Show all hidden" pressed by keyboard hides itself: the focus moves to the counts, which read the
+  // outcome, rather than to the page's start.
+  const revealHadFocus = document.activeElement === $('reveal-all');
   $('reveal-all').hidden = !active || !(stats.hidden > 0);
   if (active) for (const key of ['judged', 'hidden', 'errors']) $(key).textContent = String(stats[key]);
+  if (revealHadFocus && $('reveal-all').hidden && active) $('counts').focus();
 }
 
 let providerAsked = false; // one GET_STATUS at a time: a loading model can take seconds to answer
@@ -92,7 +110,7 @@ function showRemembered(count) {
   if (!Number.isInteger(count)) return;
   $('remembered').textContent = String(count);
   $('forget').textContent = `Forget remembered verdicts (${count})`;
-  $('forget').disabled = count === 0;
+  setDisabledKeepingFocus($('forget'), count === 0, $('memory-line'));
 }
 
 async function main() {

@@ -1,0 +1,104 @@
+// The toolbar popup in real headless Chromium, used by keyboard as a screen reader's user would, next
+// to a fake X media tab with no media: what it says for a media tab while the extension is switched
+// off, what the strictness slider's value reads as, and where the focus goes after "Forget remembered
+// verdicts (N)", "Undo last" and "Reset" of the corrections. Needs no model and no images (the popup's
+// own behaviour; only the model's contract, which is in git); the classifier's side of the popup is
+// tested in extension.test.mjs.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+import { CHROMIUM, CHROMIUM_ARGS, root } from './chromium-extension.mjs';
+
+const skipReason = existsSync(CHROMIUM) ? null : `${CHROMIUM} not installed (bash tools/setup.sh)`;
+const EMPTY_MEDIA_TAB = '<!doctype html><html lang="en"><title>X</title><body><main><h2>Media</h2></main></body></html>';
+
+test('popup by keyboard: a switched-off media tab is said so, the slider reads as its meaning, Forget, Undo and Reset keep the focus', { skip: skipReason ?? false, timeout: 90000 }, async () => {
+  const { default: build } = await import(pathToFileURL(path.join(root, 'tools', 'build', 'extension.mjs')).href);
+  await build({ root, log: () => {} });
+  const { chromium } = await import('playwright-core');
+  const profile = mkdtempSync(path.join(os.tmpdir(), 'illust-only-popup-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM, headless: true, viewport: { width: 800, height: 600 }, args: CHROMIUM_ARGS,
+  });
+  try {
+    const worker = context.serviceWorkers()[0] ?? await context.waitForEvent('serviceworker');
+    const extensionId = new URL(worker.url()).host;
+    await context.route('https://x.com/**', (route) => route.fulfill({ contentType: 'text/html; charset=utf-8', body: EMPTY_MEDIA_TAB }));
+    const page = await context.newPage();
+    await page.goto('https://x.com/someone/media');
+    await page.waitForFunction(() => document.documentElement.hasAttribute('data-illust-only-active'));
+    const tabId = await worker.evaluate(async () => (await chrome.tabs.query({ url: 'https://x.com/*' }))[0].id);
+
+    const popup = await context.newPage();
+    await popup.goto(`chrome-extension://${extensionId}/popup.html?tab=${tabId}`);
+    await popup.waitForSelector('#counts:not([hidden])');
+    const focusedId = () => popup.evaluate(() => document.activeElement?.id ?? null);
+    const visible = (id) => popup.evaluate((i) => !document.getElementById(i).hidden, id);
+
+    // Switched off by keyboard on a media tab: the popup says it is off, and does not send the user to
+    // "open a profile's media tab" (where they are).
+    await popup.focus('#enabled');
+    await popup.keyboard.press('Space');
+    await popup.waitForSelector('#off-note:not([hidden])');
+    assert.equal(await visible('page-note'), false, 'the "open a media tab" note is hidden on a media tab');
+    assert.equal(await visible('counts'), false);
+    assert.match(await popup.textContent('#off-note'), /Switched off/);
+    await popup.keyboard.press('Space');
+    await popup.waitForSelector('#counts:not([hidden])');
+    assert.equal(await visible('off-note'), false, 'switched on again, the note goes');
+    assert.equal(await visible('page-note'), false);
+
+    // The strictness slider's value reads as what it means, and follows the arrow keys.
+    await popup.focus('#strictness');
+    await popup.keyboard.press('ArrowRight');
+    const valueText = await popup.getAttribute('#strictness', 'aria-valuetext');
+    const value = Number(await popup.inputValue('#strictness'));
+    assert.equal(valueText, `${value.toFixed(2)}: ${await popup.textContent('#threshold')}`);
+    assert.match(valueText, /^\d\.\d\d: hide below p\(illustration\) \d\.\d\d$/);
+
+    // Two remembered verdicts (written as the service worker writes them: the popup shares its origin),
+    // then "Forget remembered verdicts (2)" by keyboard: the button is disabled at 0, and the focus
+    // moves to the line that says so rather than to the page's start.
+    await popup.evaluate(async () => {
+      const { VerdictStore } = await import('./verdict-store.js');
+      const store = new VerdictStore();
+      store.put('test-model', 'mediaA', { ok: true, scores: [0.9, 0.05, 0.05] });
+      store.put('test-model', 'mediaB', { ok: true, scores: [0.1, 0.8, 0.1] });
+      await store.flush();
+    });
+    await popup.waitForFunction(() => document.getElementById('forget').textContent === 'Forget remembered verdicts (2)');
+    await popup.focus('#forget');
+    await popup.keyboard.press('Enter');
+    await popup.waitForFunction(() => document.getElementById('forget').disabled);
+    assert.equal(await popup.textContent('#remembered'), '0');
+    assert.equal(await focusedId(), 'memory-line', 'the focus stays with the memory section');
+
+    // Corrections: one imported (a file as Export writes it), then "Undo last" by keyboard; imported
+    // again, then "Reset" (confirmed). Each disables itself at 0 corrections: the focus moves to the
+    // count, which reads "Learned from 0 corrections", not to the page's start.
+    const { labels } = JSON.parse(readFileSync(path.join(root, 'model', 'contract.json'), 'utf8'));
+    const correctionsFile = {
+      name: 'corrections.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify({
+        format: 'illust-only-corrections', version: 1, labels, dims: null, exported: new Date().toISOString(),
+        corrections: [{ mediaId: 'GZx3_aBc-9Q', label: labels[0], modelVersion: 'test-model', time: Date.now(), account: null, embedding: null }],
+      })),
+    };
+    for (const button of ['undo-correction', 'reset-corrections']) {
+      await popup.setInputFiles('#import-file', correctionsFile);
+      await popup.waitForFunction((id) => !document.getElementById(id).disabled, button);
+      if (button === 'reset-corrections') popup.once('dialog', (dialog) => dialog.accept());
+      await popup.focus(`#${button}`);
+      await popup.keyboard.press('Enter');
+      await popup.waitForFunction((id) => document.getElementById(id).disabled, button);
+      assert.equal(await popup.textContent('#corrections-count'), 'Learned from 0 corrections');
+      assert.equal(await focusedId(), 'corrections-count', `after ${button}, the focus stays with the corrections`);
+    }
+  } finally {
+    await context.close();
+    rmSync(profile, { recursive: true, force: true });
+  }
+});
