@@ -12,6 +12,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 import { CHROMIUM, CHROMIUM_ARGS, root } from './chromium-extension.mjs';
+import { MSG } from '../../web/extension/messages.js';
 
 const skipReason = existsSync(CHROMIUM) ? null : `${CHROMIUM} not installed (bash tools/setup.sh)`;
 const EMPTY_MEDIA_TAB = '<!doctype html><html lang="en"><title>X</title><body><main><h2>Media</h2></main></body></html>';
@@ -78,7 +79,7 @@ test('popup by keyboard: a switched-off media tab is said so, the slider reads a
     assert.equal(await focusedId(), 'memory-line', 'the focus stays with the memory section');
 
     // Corrections: one imported (a file as Export writes it), then "Undo last" by keyboard; imported
-    // again, then "Reset" (confirmed). Each disables itself at 0 corrections: the focus moves to the
+    // again, then "Reset" (confirmed in the popup). Each disables itself at 0 corrections: the focus moves to the
     // count, which reads "Learned from 0 corrections", not to the page's start.
     const { labels } = JSON.parse(readFileSync(path.join(root, 'model', 'contract.json'), 'utf8'));
     const correctionsFile = {
@@ -87,16 +88,35 @@ test('popup by keyboard: a switched-off media tab is said so, the slider reads a
         corrections: [{ mediaId: 'GZx3_aBc-9Q', label: labels[0], modelVersion: 'test-model', time: Date.now(), account: null, embedding: null }],
       })),
     };
+    const dialogs = [];
+    popup.on('dialog', (dialog) => { dialogs.push(dialog.message()); dialog.dismiss(); });
     for (const button of ['undo-correction', 'reset-corrections']) {
       await popup.setInputFiles('#import-file', correctionsFile);
       await popup.waitForFunction((id) => !document.getElementById(id).disabled, button);
-      if (button === 'reset-corrections') popup.once('dialog', (dialog) => dialog.accept());
       await popup.focus(`#${button}`);
       await popup.keyboard.press('Enter');
+      if (button === 'reset-corrections') {
+        // Asked inside the popup (a browser dialog may close a toolbar popup): Enter on the question's
+        // default keeps them, Escape too, and only "Forget all" forgets.
+        await popup.waitForSelector('#reset-confirm', { state: 'visible' });
+        assert.equal(await focusedId(), 'reset-no');
+        await popup.keyboard.press('Enter');
+        assert.equal(await popup.isVisible('#reset-confirm'), false);
+        assert.equal(await focusedId(), 'reset-corrections');
+        await popup.keyboard.press('Enter');
+        await popup.keyboard.press('Escape');
+        assert.equal(await focusedId(), 'reset-corrections');
+        assert.equal((await popup.evaluate((type) => chrome.runtime.sendMessage({ type }), MSG.GET_CORRECTIONS)).count, 1, 'nothing forgotten yet');
+        await popup.keyboard.press('Enter');
+        await popup.keyboard.press('Shift+Tab'); // from "Keep them" to "Forget all"
+        assert.equal(await focusedId(), 'reset-yes');
+        await popup.keyboard.press('Enter');
+      }
       await popup.waitForFunction((id) => document.getElementById(id).disabled, button);
       assert.equal(await popup.textContent('#corrections-count'), 'Learned from 0 corrections');
       assert.equal(await focusedId(), 'corrections-count', `after ${button}, the focus stays with the corrections`);
     }
+    assert.deepEqual(dialogs, [], 'no browser dialog');
   } finally {
     await context.close();
     rmSync(profile, { recursive: true, force: true });

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { MSG } from '../../web/extension/messages.js';
 
 const IDS = ['corrections-message', 'corrections-count', 'undo-correction', 'reset-corrections', 'export-corrections',
-  'import-corrections', 'import-file'];
+  'import-corrections', 'import-file', 'reset-confirm', 'reset-yes', 'reset-no'];
 
 /** A page holding the section's elements; element.click() runs its click listeners (an input's opens no picker: it is counted). */
 function fakePage() {

@@ -53,9 +53,21 @@ async function run(message, done) {
 
 $('undo-correction').addEventListener('click', () => run({ type: MSG.UNDO_CORRECTION },
   (a) => `Undone: ${a.undone.label} for media ${a.undone.mediaId}${a.restored ? ` (${a.restored.label} again, as corrected before)` : ''}`));
-$('reset-corrections').addEventListener('click', () => {
-  if (!confirm('Forget every correction? The shipped model alone will decide again.')) return;
-  run({ type: MSG.RESET_CORRECTIONS }, () => 'All corrections forgotten');
+// Reset asks inside the popup, not with confirm(): a toolbar popup may close (or, in Firefox, not show
+// the dialog at all) when a browser dialog opens. "Keep them" has the focus: Enter alone forgets nothing.
+function askReset(open) {
+  $('reset-confirm').hidden = !open;
+  $('reset-corrections').setAttribute('aria-expanded', String(open));
+  (open ? $('reset-no') : $('reset-corrections')).focus();
+}
+$('reset-corrections').addEventListener('click', () => askReset(true));
+$('reset-no').addEventListener('click', () => askReset(false));
+$('reset-confirm').addEventListener('keydown', (event) => { if (event.key === 'Escape') { event.preventDefault(); askReset(false); } });
+$('reset-yes').addEventListener('click', async () => {
+  $('reset-confirm').hidden = true;
+  $('reset-corrections').setAttribute('aria-expanded', 'false');
+  $('corrections-count').focus(); // the question is gone; the count reads the outcome
+  await run({ type: MSG.RESET_CORRECTIONS }, () => 'All corrections forgotten');
 });
 $('export-corrections').addEventListener('click', async () => {
   const answer = await ask({ type: MSG.EXPORT_CORRECTIONS });
