@@ -1,7 +1,8 @@
 // The toolbar popup in real headless Chromium, used by keyboard as a screen reader's user would, next
 // to a fake X media tab with no media: what it says for a media tab while the extension is switched
 // off, what the strictness slider's value reads as, and where the focus goes after "Forget remembered
-// verdicts (N)", "Undo last" and "Reset" of the corrections. Needs no model and no images (the popup's
+// verdicts (N)", "Undo last" and "Reset" of the corrections, and that slow status answers alone do
+// not make the classifier line say the model is loading. Needs no model and no images (the popup's
 // own behaviour; only the model's contract, which is in git); the classifier's side of the popup is
 // tested in extension.test.mjs.
 import { test } from 'node:test';
@@ -38,6 +39,28 @@ test('popup by keyboard: a switched-off media tab is said so, the slider reads a
     await popup.goto(`chrome-extension://${extensionId}/popup.html?tab=${tabId}`);
     await popup.waitForSelector('#counts:not([hidden])');
     const focusedId = () => popup.evaluate(() => document.activeElement?.id ?? null);
+
+    // No model loads here (nothing to judge). The popup's status answers, slowed as a busy service
+    // worker's may be, must not make its classifier line say the model is loading.
+    await popup.evaluate((getStatus) => {
+      window.providerLines = [];
+      window.slowStatusAnswers = 0;
+      new MutationObserver(() => window.providerLines.push(document.getElementById('provider').textContent))
+        .observe(document.getElementById('provider'), { childList: true, characterData: true, subtree: true });
+      window.realSendMessage = chrome.runtime.sendMessage;
+      const send = chrome.runtime.sendMessage.bind(chrome.runtime);
+      chrome.runtime.sendMessage = async (message) => {
+        if (message?.type !== getStatus) return send(message);
+        const answer = await send(message);
+        await new Promise((resolve) => setTimeout(resolve, 1500));
+        window.slowStatusAnswers += 1;
+        return answer;
+      };
+    }, MSG.GET_STATUS);
+    await popup.waitForFunction(() => window.slowStatusAnswers >= 2);
+    const providerLines = await popup.evaluate(() => [...window.providerLines, document.getElementById('provider').textContent]);
+    assert.ok(!providerLines.some((line) => /loading/.test(line)), `nothing loads, yet the line said: ${JSON.stringify(providerLines)}`);
+    await popup.evaluate(() => { chrome.runtime.sendMessage = window.realSendMessage; }); // the real one for the steps below
     const visible = (id) => popup.evaluate((i) => !document.getElementById(i).hidden, id);
 
     // Switched off by keyboard on a media tab: the popup says it is off, and does not send the user to

@@ -258,6 +258,7 @@ test('provider line: what really ran, and why not WebGPU', () => {
     'WASM · 2 workers × 1 thread (WebGPU: no adapter) · model v1');
   assert.equal(classifierLabel({ provider: 'wasm', threads: 3, workers: 1, modelVersion: 'v1' }), 'WASM · 1 worker × 3 threads · model v1');
   assert.equal(classifierLabel({ ok: true, loaded: false }), 'not loaded (nothing on the open pages needs judging)');
+  assert.equal(classifierLabel({ ok: true, loaded: false, loading: true }), 'starting (loading the model)…');
   assert.equal(classifierLabel({ provider: 'webgpu', threads: 0, modelVersion: 'v1' }), 'WebGPU · model v1');
   assert.equal(classifierLabel({ ok: false, message: 'model: wrong model file' }), 'unavailable (model: wrong model file)');
   assert.equal(classifierLabel(null), 'not started (no media tab judged yet)');

@@ -106,3 +106,28 @@ test('a classifier that cannot start (the model unreadable) is what the popup he
   const status = await ask({ type: MSG.GET_STATUS });
   assert.match(classifierLabel(status.classifier), /^unavailable \(model: cannot read \S+illust-only\.onnx \(Failed to fetch\)\)$/);
 });
+
+test('while the model loads, the popup\'s status says so at once; when the load has failed, it says why, not "loading"', { timeout: 20000 }, async () => {
+  // The popup used to guess "loading" from a slow answer (a busy worker answers slowly too); now it
+  // shows what the status says. Here the model's file is held back: the classifier is loading.
+  const { classifierLabel } = await import('../../web/extension/classifier-label.js');
+  let releaseModel;
+  let modelAsked;
+  const modelHeld = new Promise((resolve) => { releaseModel = resolve; });
+  const modelRequested = new Promise((resolve) => { modelAsked = resolve; });
+  globalThis.fetch = async (url) => {
+    if (String(url).endsWith('contract.json')) return new Response(JSON.stringify(contract));
+    modelAsked();
+    await modelHeld;
+    throw new TypeError('Failed to fetch');
+  };
+  const ask = (message) => new Promise((resolve) => { onMessage(message, { id: 'x', tab: { incognito: false } }, resolve); });
+  const prepared = ask({ type: MSG.PREPARE }); // starts the load (answered once it ends)
+  await modelRequested;
+  const loading = await ask({ type: MSG.GET_STATUS }); // before the fix: waited for the load (forever here)
+  assert.equal(loading.classifier?.loading, true, JSON.stringify(loading.classifier));
+  assert.equal(classifierLabel(loading.classifier), 'starting (loading the model)…');
+  releaseModel();
+  assert.equal((await prepared).code, 'no_model');
+  assert.match(classifierLabel((await ask({ type: MSG.GET_STATUS })).classifier), /^unavailable \(/);
+});

@@ -13,11 +13,13 @@ export function webgpuFallbackReason(notes) {
 
 /**
  * The popup's classifier line. info: the offscreen document's status ({provider, threads, workers (WASM
- * pool), modelVersion, webgpuFallback}), {ok:false, message} when the classifier cannot start, {loaded: false}
+ * pool), modelVersion, webgpuFallback}), {ok:false, message} when the classifier cannot start, {loading: true}
+ * while one loads, {loaded: false}
  * while the host has none loaded, or null before any media tab.
  */
 export function classifierLabel(info) {
   if (!info) return 'not started (no media tab judged yet)';
+  if (info.loading === true) return 'starting (loading the model)…';
   if (info.loaded === false) return 'not loaded (nothing on the open pages needs judging)';
   if (!info.provider) return `unavailable (${info.message ?? 'no details'})`;
   const model = `model ${info.modelVersion ?? 'unknown'}`;

@@ -186,10 +186,19 @@ async function classify(buffer, preference, why) {
   return { ok, code, message, scores, embedding, width, height, format, ms, provider: describe(ready, preference, why) };
 }
 
-/** ifLoaded: only describe a classifier that is loaded or loading; never start one (the popup's question). */
+/**
+ * ifLoaded: only describe a classifier that is loaded; never start one, nor wait for one that is still
+ * loading: {loaded: false, loading: true} then (the popup's question, asked every second; it says the
+ * model is loading only on this answer).
+ */
 async function status(preference, why, imagesWaiting = false, ifLoaded = false) {
   if (ifLoaded && current === null) return { ok: true, loaded: false, startup };
   try {
+    if (ifLoaded) {
+      const ready = getClassifier(preference, { imagesWaiting }); // a changed "Use GPU" rebuilds it
+      if (current.provider === null) return { ok: true, loaded: false, loading: true, startup };
+      return { ok: true, ...describe(await ready, preference, why), startup };
+    }
     return { ok: true, ...describe(await getClassifier(preference, { imagesWaiting }), preference, why), startup };
   } catch (error) {
     return { ok: false, code: 'no_model', message: String(error?.message ?? error) };

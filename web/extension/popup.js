@@ -86,14 +86,12 @@ async function refreshPage(tabId) {
   if (revealHadFocus && $('reveal-all').hidden && active) $('counts').focus();
 }
 
-let providerAsked = false; // one GET_STATUS at a time: a loading model can take seconds to answer
+let providerAsked = false; // one GET_STATUS at a time: a busy service worker can take seconds to answer
 async function refreshProvider() {
   if (providerAsked) return;
   providerAsked = true;
-  // The first status waits for the model (seconds; longer while a WebGPU warm-up is tried).
-  const slow = setTimeout(() => {
-    if (!$('provider').textContent.includes('·')) $('provider').textContent = 'starting (loading the model)…';
-  }, 500);
+  // "starting (loading the model)…" only when the status says a load is under way: a slow answer may
+  // come from a busy service worker, with nothing loading.
   try {
     // GET_STATUS asks the offscreen document with the current settings: after "Use GPU" changes, the
     // classifier is rebuilt and this line shows the provider that now really runs.
@@ -101,7 +99,6 @@ async function refreshProvider() {
     $('provider').textContent = classifierLabel(status?.classifier ?? null);
     showRemembered(status?.rememberedCount);
   } finally {
-    clearTimeout(slow);
     providerAsked = false;
   }
 }

@@ -529,7 +529,7 @@ async function status() {
       classifier = { ok: false, message: String(error?.message ?? error) };
     }
     // None loaded because the last start failed (a later image tries again): say why images go unjudged.
-    if (classifier?.loaded === false && classifierFailure) classifier = { ok: false, code: 'no_model', message: classifierFailure };
+    if (classifier?.loaded === false && !classifier.loading && classifierFailure) classifier = { ok: false, code: 'no_model', message: classifierFailure };
   }
   return { ok: true, enabled: settings.enabled, offscreen, classifierHost: CLASSIFIER_HOST_KIND, cacheSize: cache.size, privateCacheSize: privateCache.size, rememberedCount, classifier };
 }
