@@ -13,9 +13,9 @@ export function webgpuFallbackReason(notes) {
 
 /**
  * The popup's classifier line. info: the offscreen document's status ({provider, threads, workers (WASM
- * pool), modelVersion, webgpuFallback}), {ok:false, message} when the classifier cannot start, {loading: true}
- * while one loads, {loaded: false}
- * while the host has none loaded, or null before any media tab.
+ * pool), modelVersion, webgpuFallback}), {ok:false, message} when the classifier cannot start,
+ * {loading: true} while one loads, {loaded: false} while the host has none loaded, or null before any
+ * media tab.
  */
 export function classifierLabel(info) {
   if (!info) return 'not started (no media tab judged yet)';

@@ -678,19 +678,14 @@ function applyToCell(cell, mediaId) {
       'This is an illustration: show it and images like it on this account from now on');
     placeholder.append(text, show, always);
     // One listener (capture, as before: before the link sees the click) for the whole placeholder.
-    onActivate(placeholder, (event) => {
-      // The control leaves with its placeholder: a keyboard user's focus goes to the cell now shown,
-      // not back to the top of the page.
-      const hadFocus = placeholder.contains(document.activeElement);
-      if (event.target.closest?.('.illust-only-always')) correctCell(cell, 'illustration');
-      else {
-        const shown = cell.dataset.illustOnlyMedia; // read now: X may have reused the cell for other media
-        if (!shown) return;
-        revealed.add(shown);
-        applyToMedia(shown);
-      }
-      if (hadFocus && !cell.contains(document.activeElement)) cell.focus({ preventScroll: true });
-    });
+    // The control leaves with its placeholder: a keyboard user's focus goes to the cell now shown.
+    onActivate(placeholder, (event) => keepingFocus(cell, placeholder, () => {
+      if (event.target.closest?.('.illust-only-always')) { correctCell(cell, 'illustration'); return; }
+      const shown = cell.dataset.illustOnlyMedia; // read now: X may have reused the cell for other media
+      if (!shown) return;
+      revealed.add(shown);
+      applyToMedia(shown);
+    }));
     cell.append(placeholder);
   }
   const kind = { video: ' video', gif: ' GIF' }[mediaKindOfKey(mediaId)] ?? '';
@@ -721,6 +716,17 @@ function onActivate(element, action) {
 }
 
 /**
+ * Runs change(), which may remove the control that has the keyboard focus (inside `from`) with its
+ * placeholder or bar: the focus then goes to target() (the cell, unless given), not to the top of the
+ * page, where a keyboard or screen-reader user would lose their place.
+ */
+function keepingFocus(cell, from, change, target = () => cell) {
+  const hadFocus = from.contains(document.activeElement);
+  change();
+  if (hadFocus && !cell.contains(document.activeElement)) target().focus({ preventScroll: true });
+}
+
+/**
  * Shown cells (judged visible, or failed) get a small "hide: screenshot / photo" control, visible on
  * hover or focus (content.css). A failed cell keeps it so that a click can say why it cannot learn.
  */
@@ -736,14 +742,10 @@ function renderCorrectionControl(cell, state) {
   hint.textContent = 'hide:';
   const screenshot = controlButton('illust-only-hide-screenshot', 'screenshot', 'Hide: this is a screenshot; hide ones like it on this account');
   const photo = controlButton('illust-only-hide-photo', 'photo', 'Hide: this is a photo; hide ones like it on this account');
-  const correctFromBar = (label) => {
-    const hadFocus = bar.contains(document.activeElement);
-    correctCell(cell, label); // applies the label at once (the bar leaves if the cell is now hidden)
-    // The control left with its bar: a keyboard user's focus goes to the placeholder's "show" (the way
-    // back), or to the cell, not to the top of the page.
-    const show = cell.querySelector(':scope > .illust-only-placeholder')?.querySelector('.illust-only-show');
-    if (hadFocus && !cell.contains(document.activeElement)) (show ?? cell).focus({ preventScroll: true });
-  };
+  // correctCell applies the label at once, and the bar leaves if the cell is now hidden: a keyboard
+  // user's focus goes to the placeholder's "show" (the way back), or to the cell.
+  const correctFromBar = (label) => keepingFocus(cell, bar, () => correctCell(cell, label),
+    () => cell.querySelector(':scope > .illust-only-placeholder')?.querySelector('.illust-only-show') ?? cell);
   onActivate(screenshot, () => correctFromBar('screenshot'));
   onActivate(photo, () => correctFromBar('photo'));
   bar.append(hint, screenshot, ' / ', photo);
@@ -785,10 +787,10 @@ async function correctCell(cell, label) {
     // called an illustration stays shown this once, as "show" would.
     if (label === 'illustration') revealed.add(mediaId);
     // The focus may sit on a control that leaves with the refused verdict (the placeholder's "show" after
-    // "hide:" by keyboard): it stays on the cell, not the top of the page.
-    const hadFocus = cell.contains(document.activeElement);
-    if (verdicts.get(mediaId)?.status === 'done') { verdicts.set(mediaId, before); applyToMedia(mediaId); }
-    if (hadFocus && !cell.contains(document.activeElement)) cell.focus({ preventScroll: true });
+    // "hide:" by keyboard): it stays on the cell.
+    keepingFocus(cell, cell, () => {
+      if (verdicts.get(mediaId)?.status === 'done') { verdicts.set(mediaId, before); applyToMedia(mediaId); }
+    });
     for (const shown of document.querySelectorAll(`[data-illust-only-media="${CSS.escape(mediaId)}"]`)) noteOnCell(shown, `Not learned: ${answer.message}`);
     console.info(`${LOG_PREFIX} correction of media ${mediaId} refused: ${answer.message}`);
     return;

@@ -194,12 +194,9 @@ async function classify(buffer, preference, why) {
 async function status(preference, why, imagesWaiting = false, ifLoaded = false) {
   if (ifLoaded && current === null) return { ok: true, loaded: false, startup };
   try {
-    if (ifLoaded) {
-      const ready = getClassifier(preference, { imagesWaiting }); // a changed "Use GPU" rebuilds it
-      if (current.provider === null) return { ok: true, loaded: false, loading: true, startup };
-      return { ok: true, ...describe(await ready, preference, why), startup };
-    }
-    return { ok: true, ...describe(await getClassifier(preference, { imagesWaiting }), preference, why), startup };
+    const ready = getClassifier(preference, { imagesWaiting }); // a changed "Use GPU" rebuilds it
+    if (ifLoaded && current.provider === null) return { ok: true, loaded: false, loading: true, startup };
+    return { ok: true, ...describe(await ready, preference, why), startup };
   } catch (error) {
     return { ok: false, code: 'no_model', message: String(error?.message ?? error) };
   }

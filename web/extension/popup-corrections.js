@@ -4,6 +4,7 @@
 // invalid or foreign file is refused whole with the reason, and nothing changes.
 import { MSG } from './messages.js';
 import { MAX_IMPORT_BYTES } from '../lib/personal-layer.js';
+import { setDisabledKeepingFocus } from './popup-focus.js';
 
 const $ = (id) => document.getElementById(id);
 const POLL_MS = 1000;
@@ -17,13 +18,9 @@ async function ask(message) {
   return chrome.runtime.sendMessage(message).catch((error) => ({ ok: false, message: String(error?.message ?? error) }));
 }
 
-// Undo of the last correction or Reset, pressed by keyboard, disables the button: the focus would drop to
-// the page's start (and a screen reader with it), so it moves to the count, which reads the outcome.
-function setDisabled(id, disabled) {
-  const hadFocus = document.activeElement === $(id);
-  $(id).disabled = disabled;
-  if (hadFocus && disabled) $('corrections-count').focus();
-}
+// Undo of the last correction or Reset, pressed by keyboard, disables the button: the focus moves to the
+// count, which reads the outcome.
+const setDisabled = (id, disabled) => setDisabledKeepingFocus($(id), disabled, $('corrections-count'));
 
 async function refresh() {
   const status = await ask({ type: MSG.GET_CORRECTIONS });
@@ -55,18 +52,16 @@ $('undo-correction').addEventListener('click', () => run({ type: MSG.UNDO_CORREC
   (a) => `Undone: ${a.undone.label} for media ${a.undone.mediaId}${a.restored ? ` (${a.restored.label} again, as corrected before)` : ''}`));
 // Reset asks inside the popup, not with confirm(): a toolbar popup may close (or, in Firefox, not show
 // the dialog at all) when a browser dialog opens. "Keep them" has the focus: Enter alone forgets nothing.
-function askReset(open) {
+function askReset(open, focusAfter = open ? $('reset-no') : $('reset-corrections')) {
   $('reset-confirm').hidden = !open;
   $('reset-corrections').setAttribute('aria-expanded', String(open));
-  (open ? $('reset-no') : $('reset-corrections')).focus();
+  focusAfter.focus();
 }
 $('reset-corrections').addEventListener('click', () => askReset(true));
 $('reset-no').addEventListener('click', () => askReset(false));
 $('reset-confirm').addEventListener('keydown', (event) => { if (event.key === 'Escape') { event.preventDefault(); askReset(false); } });
 $('reset-yes').addEventListener('click', async () => {
-  $('reset-confirm').hidden = true;
-  $('reset-corrections').setAttribute('aria-expanded', 'false');
-  $('corrections-count').focus(); // the question is gone; the count reads the outcome
+  askReset(false, $('corrections-count')); // the question is gone; the count reads the outcome
   await run({ type: MSG.RESET_CORRECTIONS }, () => 'All corrections forgotten');
 });
 $('export-corrections').addEventListener('click', async () => {

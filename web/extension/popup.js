@@ -4,6 +4,7 @@
 // many verdicts are remembered on this device, with a button to forget them.
 import { MSG } from './messages.js';
 import { classifierLabel } from './classifier-label.js';
+import { setDisabledKeepingFocus } from './popup-focus.js';
 import { readSettings, writeSettings } from './settings.js';
 import { thresholdForStrictness } from '../lib/decide.js';
 
@@ -47,14 +48,6 @@ function showThreshold(strictness) {
   // A screen reader would read the slider as a bare "0.55": it reads what the strictness means instead.
   const meaning = $('threshold').textContent;
   $('strictness').setAttribute('aria-valuetext', `${Number(strictness).toFixed(2)}${meaning ? `: ${meaning}` : ''}`);
-}
-
-// A button the user just used that is then disabled drops the keyboard focus to the page's start (and a
-// screen reader with it): the focus moves to the line that shows the outcome instead.
-function setDisabledKeepingFocus(button, disabled, outcome) {
-  const hadFocus = document.activeElement === button;
-  button.disabled = disabled;
-  if (hadFocus && disabled) outcome.focus();
 }
 
 // An X page whose tab has no content script must be reloaded to get one: it was opened before the

@@ -28,8 +28,9 @@ const ABORTED = new Set(['NS_BINDING_ABORTED', 'NS_ERROR_ABORT']);
 /**
  * options: {webRequest (browser.webRequest, or null), copying() (false: loads pass untouched, e.g.
  * while the extension is switched off), maxBytesEach, maxEntries, maxBytesTotal, keepMs, stallMs, now()}.
- * Returns {available, bytesFor(url, {appearWithinMs}) → Promise<Uint8Array|null>, size()}. available: the browser lets this extension filter responses (Firefox with the
- * webRequest, webRequestBlocking and webRequestFilterResponse permissions).
+ * Returns {available, bytesFor(url, {appearWithinMs}) → Promise<Uint8Array|null>, size()}. available:
+ * the browser lets this extension filter responses (Firefox with the webRequest, webRequestBlocking and
+ * webRequestFilterResponse permissions).
  */
 export function createThumbnailTap({
   webRequest, copying = () => true, maxBytesEach = 2 * 2 ** 20, maxEntries = 300, maxBytesTotal = 24 * 2 ** 20, keepMs = 10 * 60 * 1000,
