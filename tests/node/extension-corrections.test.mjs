@@ -23,6 +23,11 @@ function memoryStore() {
     listCorrections: async () => [...corrections.values()],
     replaceCorrections: async (records) => { corrections.clear(); for (const r of records) corrections.set(r.mediaId, r); },
     putCorrection: async (r) => { corrections.set(r.mediaId, r); },
+    updateCorrection: async (id, update) => {
+      const next = update(corrections.get(id));
+      if (next) corrections.set(id, next);
+      return Boolean(next);
+    },
     deleteCorrections: async (ids) => { for (const id of ids) corrections.delete(id); },
     getMedia: async (id) => media.get(id),
     mediaVersions: async (ids) => new Map(ids.filter((id) => media.has(id)).map((id) => [id, media.get(id).modelVersion])),
@@ -227,6 +232,34 @@ test('a new model version: corrections are carried over by fetching their images
   assert.equal((await corrections.adjust('gone4', SCREENSHOT, 'cook')).scores.photo, 1);
 });
 
+test('a correction made again or undone while corrections are carried over to a new model is not overwritten by the carry-over', async () => {
+  const store = memoryStore();
+  await store.replaceCorrections([
+    { mediaId: 'again1', label: 'photo', embedding: vector(1), modelVersion: 'old-model', time: 1, account: 'painter' },
+    { mediaId: 'undone2', label: 'screenshot', embedding: vector(2), modelVersion: 'old-model', time: 2, account: 'painter' },
+  ]);
+  const held = []; // the carry-over's judgements, answered when the test says
+  const corrections = createCorrections({
+    store, getContract: async () => ({ ...contract, version: 'new-model' }), announce: () => {},
+    computeEmbedding: (mediaId) => new Promise((resolve) => held.push(() => resolve({ ok: true, scores: SCREENSHOT, embedding: vector(Number(mediaId.replace(/\D/g, ''))) }))),
+  });
+  assert.equal((await corrections.status()).carrying, 2); // starts the carry-over: it waits on again1's image
+  while (held.length === 0) await new Promise((resolve) => setImmediate(resolve));
+  // Meanwhile the user undoes the newest correction (undone2, not carried over yet) and corrects again1
+  // once more (its image judged by the new model for the new record).
+  assert.equal((await corrections.undo()).undone.mediaId, 'undone2');
+  await corrections.rememberMedia('again1', { ok: true, scores: SCREENSHOT, embedding: vector(1) }, 'painter');
+  assert.equal((await corrections.correct({ mediaId: 'again1', label: 'illustration', account: 'painter' })).ok, true);
+  while (held.length > 0 || (await corrections.status()).carrying > 0) {
+    held.shift()?.();
+    await new Promise((resolve) => { setTimeout(resolve, 5); });
+  }
+  assert.equal(store.corrections.get('again1').label, 'illustration', 'the newer correction stays');
+  assert.equal(store.corrections.get('again1').replaced.label, 'photo', 'and undo still gives the earlier one back');
+  assert.equal(store.corrections.has('undone2'), false, 'an undone correction does not come back');
+  assert.equal((await corrections.adjust('again1', SCREENSHOT, 'painter')).scores.illustration, 1);
+});
+
 test('storage unavailable: verdicts come from the shipped model, corrections are refused and the popup is told why', async () => {
   const broken = () => Promise.reject(new Error('QuotaExceededError: the disk is full'));
   // Every read and write fails (registering for close events still works, as in IndexedDB's store).
@@ -251,7 +284,7 @@ test('storage unavailable: verdicts come from the shipped model, corrections are
 test('a new model version with a disk that refuses writes: each correction is judged again once, not in a loop', async () => {
   const store = memoryStore();
   await store.replaceCorrections([{ mediaId: 'keep3', label: 'illustration', embedding: vector(3), modelVersion: 'old-model', time: 1, account: 'painter' }]);
-  store.putCorrection = () => Promise.reject(new Error('QuotaExceededError: the disk is full'));
+  store.updateCorrection = () => Promise.reject(new Error('QuotaExceededError: the disk is full'));
   let judged = 0;
   let announced = 0;
   const corrections = createCorrections({

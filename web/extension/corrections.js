@@ -97,8 +97,11 @@ export function createCorrections({ getContract, computeEmbedding, announce, sto
         const next = result.ok && result.embedding
           ? { ...c, embedding: Float32Array.from(result.embedding), modelVersion: version }
           : { ...c, embedding: null, notCarried: true };
-        if (!next.embedding) console.info(`${LOG} correction of ${c.mediaId} not carried over to model ${version}: ${result.message ?? 'no embedding'}`);
-        await store.putCorrection(next);
+        // Written only over the very record read: the user may have corrected this image again or undone
+        // it while its image was fetched and judged (seconds each, minutes for many), and that stays.
+        const sameRecord = (now) => now?.time === c.time && now.label === c.label && now.modelVersion === c.modelVersion;
+        const written = await store.updateCorrection(c.mediaId, (now) => (sameRecord(now) ? next : null));
+        if (written && !next.embedding) console.info(`${LOG} correction of ${c.mediaId} not carried over to model ${version}: ${result.message ?? 'no embedding'}`);
       }
     })().then(() => { migrating = null; }, failed).finally(changed);
     return migrating;
