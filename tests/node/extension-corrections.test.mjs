@@ -192,13 +192,54 @@ test('import: a valid file is merged, an invalid one refused whole with nothing 
   const { corrections, store } = setUp();
   await corrections.correct({ mediaId: 'm1', label: 'illustration', account: 'painter' });
   const file = exportCorrections([{ mediaId: 'm7', label: 'photo', embedding: vector(7), modelVersion: contract.version, time: 5, account: 'cook' }], { labels: contract.labels });
-  assert.deepEqual(await corrections.importFile({ text: file }), { ok: true, imported: 1, count: 2 });
+  assert.deepEqual(await corrections.importFile({ text: file }), { ok: true, imported: 1, inFile: 1, count: 2 });
   const before = [...store.corrections.keys()].sort();
   const bad = await corrections.importFile({ text: file.replace('"label":"photo"', '"label":"meme"') });
   assert.equal(bad.ok, false);
   assert.match(bad.message, /unknown label "meme"/);
   assert.deepEqual([...store.corrections.keys()].sort(), before);
   assert.equal((await corrections.importFile({ text: 'x'.repeat(10 * 2 ** 20) })).ok, false);
+});
+
+test('Undo after an import takes back the import as a whole, whatever the times its corrections were made at; a later correction is undone first', async () => {
+  const { corrections, store } = setUp();
+  for (const id of ['m1', 'm2']) await corrections.rememberMedia(id, { ok: true, scores: SCREENSHOT, embedding: vector(1) }, 'painter');
+  await corrections.correct({ mediaId: 'm1', label: 'illustration', account: 'painter' });
+  const madeHere = store.corrections.get('m1').time;
+  // From another device: m1 called a photo there later, m7 made there an hour ahead (its clock runs fast),
+  // m8 made there long ago.
+  const file = exportCorrections([
+    { mediaId: 'm1', label: 'photo', embedding: vector(1), modelVersion: contract.version, time: madeHere + 1000, account: 'painter' },
+    { mediaId: 'm7', label: 'photo', embedding: vector(7), modelVersion: contract.version, time: madeHere + 3600e3, account: 'cook' },
+    { mediaId: 'm8', label: 'screenshot', embedding: vector(8), modelVersion: contract.version, time: 5, account: 'gamer' },
+  ], { labels: contract.labels });
+  assert.deepEqual(await corrections.importFile({ text: file }), { ok: true, imported: 3, inFile: 3, count: 3 });
+  // A correction made here after the import is the last step, though m7's time is later.
+  await new Promise((resolve) => { setTimeout(resolve, 2); });
+  await corrections.correct({ mediaId: 'm2', label: 'screenshot', account: 'painter' });
+  assert.deepEqual((await corrections.undo()).undone, { mediaId: 'm2', label: 'screenshot' });
+  // Then the import, all of it: m1 is the illustration it was here before.
+  const answer = await corrections.undo();
+  assert.deepEqual([answer.undone, answer.restored], [{ imported: 3 }, { count: 1 }]);
+  assert.deepEqual([...store.corrections.keys()], ['m1']);
+  assert.equal(store.corrections.get('m1').label, 'illustration');
+  assert.equal((await corrections.adjust('m1', SCREENSHOT, 'painter')).scores.illustration, 1);
+  assert.deepEqual((await corrections.undo()).undone, { mediaId: 'm1', label: 'illustration' });
+  assert.equal((await corrections.undo()).ok, false, 'nothing left to undo');
+});
+
+test('importing this profile\'s own export back takes nothing and says so; Undo still undoes the last correction made here', async () => {
+  const { corrections, store } = setUp();
+  await corrections.rememberMedia('m1', { ok: true, scores: SCREENSHOT, embedding: vector(1) }, 'painter');
+  await corrections.correct({ mediaId: 'm1', label: 'illustration', account: 'painter' });
+  await new Promise((resolve) => { setTimeout(resolve, 2); });
+  await corrections.correct({ mediaId: 'm1', label: 'photo', account: 'painter' });
+  const own = (await corrections.exportFile()).text;
+  assert.deepEqual(await corrections.importFile({ text: own }), { ok: true, imported: 0, inFile: 1, count: 1 });
+  const answer = await corrections.undo();
+  assert.deepEqual([answer.undone, answer.restored], [{ mediaId: 'm1', label: 'photo' }, { label: 'illustration' }],
+    'the correction made here, with the one it replaced');
+  assert.equal(store.corrections.get('m1').label, 'illustration');
 });
 
 test('import on a profile with no corrections yet: embeddings of another size than the model\'s are refused (they would refuse every later one)', async () => {
@@ -209,7 +250,7 @@ test('import on a profile with no corrections yet: embeddings of another size th
   assert.match(refused.message, /1280/);
   assert.equal(store.corrections.size, 0);
   const genuine = exportCorrections([{ mediaId: 'm9', label: 'photo', embedding: vector(9), modelVersion: contract.version, time: 6, account: 'cook' }], { labels: contract.labels });
-  assert.deepEqual(await corrections.importFile({ text: genuine }), { ok: true, imported: 1, count: 1 });
+  assert.deepEqual(await corrections.importFile({ text: genuine }), { ok: true, imported: 1, inFile: 1, count: 1 });
   await corrections.correct({ mediaId: 'm1', label: 'illustration', account: 'painter' });
   assert.equal((await corrections.status()).learned, 2);
 });
