@@ -180,6 +180,21 @@ test('corrections: "always show ones like this" shows the cell and a similar one
     assert.equal(file.format, 'illust-only-corrections');
     assert.deepEqual(file.corrections.map((c) => [c.mediaId, c.label, c.account]), [[first, 'illustration', 'somepainter']]);
     assert.equal(typeof file.corrections[0].embedding, 'string');
+    // Imported back: nothing taken, and the popup says so.
+    const own = path.join(profile, 'own.json');
+    writeFileSync(own, exported.text);
+    await popup.setInputFiles('#import-file', own);
+    await popup.waitForFunction(() => /^Imported 0 of the file's 1 correction \(the others are here already/.test(document.getElementById('corrections-message').textContent));
+    // A file from another device that calls the first painting a photo, later: hidden; Undo takes the
+    // import back as a whole, and the correction made here decides again.
+    const elsewhere = path.join(profile, 'elsewhere.json');
+    writeFileSync(elsewhere, JSON.stringify({ ...file, corrections: [{ ...file.corrections[0], label: 'photo', time: file.corrections[0].time + 60000 }] }));
+    await popup.setInputFiles('#import-file', elsewhere);
+    await popup.waitForFunction(() => document.getElementById('corrections-message').textContent === 'Imported 1 correction; 1 kept');
+    await waitFor((s) => s[first].state === 'hidden' && s[first].label === 'photo', 'the first painting hidden as the imported photo');
+    await popup.click('#undo-correction');
+    await popup.waitForFunction(() => document.getElementById('corrections-message').textContent === 'Undone: the import of 1 correction (1 earlier correction back)');
+    await waitFor((s) => s[first].state === 'visible' && s[second].state === 'visible', 'both paintings shown again once the import is undone');
 
     // 6. "Undo last": the shipped model decides again, on the open page too.
     await popup.click('#undo-correction');

@@ -442,6 +442,17 @@ test('extension on an X media tab: hides screenshots and photos without flashing
     await popup.uncheck('#enabled');
     await page.waitForFunction(() => !document.documentElement.hasAttribute('data-illust-only-active'));
     assert.ok(Object.values(await states()).every((s) => s.shown), 'everything shows when switched off');
+    // The cells keep their "hide:" bars, but they are no tab stops: the keyboard goes through X's page as
+    // it is (an invisible control there was one Enter away from a correction).
+    await page.bringToFront();
+    await page.evaluate(() => { document.activeElement?.blur(); window.scrollTo(0, 0); });
+    const tabStops = [];
+    for (let i = 0; i < 3 * all.length; i += 1) {
+      await page.keyboard.press('Tab');
+      tabStops.push(await page.evaluate(() => document.activeElement.className || document.activeElement.localName));
+    }
+    assert.ok(await page.evaluate(() => document.querySelector('.illust-only-correct') !== null), 'the bars are still there');
+    assert.deepEqual(tabStops.filter((name) => String(name).startsWith('illust-only')), [], 'no Illust Only control takes the focus while switched off');
     const judgingFetchesBefore = requests.filter(judgingMediaId).length;
     await page.reload();
     await page.waitForFunction(() => document.querySelectorAll('li[data-test-media] a').length > 0);

@@ -23,6 +23,11 @@ function memoryStore() {
     listCorrections: async () => [...corrections.values()],
     replaceCorrections: async (records) => { corrections.clear(); for (const r of records) corrections.set(r.mediaId, r); },
     putCorrection: async (r) => { corrections.set(r.mediaId, r); },
+    updateCorrection: async (id, update) => {
+      const next = update(corrections.get(id));
+      if (next) corrections.set(id, next);
+      return Boolean(next);
+    },
     deleteCorrections: async (ids) => { for (const id of ids) corrections.delete(id); },
     getMedia: async (id) => media.get(id),
     mediaVersions: async (ids) => new Map(ids.filter((id) => media.has(id)).map((id) => [id, media.get(id).modelVersion])),
@@ -187,13 +192,54 @@ test('import: a valid file is merged, an invalid one refused whole with nothing 
   const { corrections, store } = setUp();
   await corrections.correct({ mediaId: 'm1', label: 'illustration', account: 'painter' });
   const file = exportCorrections([{ mediaId: 'm7', label: 'photo', embedding: vector(7), modelVersion: contract.version, time: 5, account: 'cook' }], { labels: contract.labels });
-  assert.deepEqual(await corrections.importFile({ text: file }), { ok: true, imported: 1, count: 2 });
+  assert.deepEqual(await corrections.importFile({ text: file }), { ok: true, imported: 1, inFile: 1, count: 2 });
   const before = [...store.corrections.keys()].sort();
   const bad = await corrections.importFile({ text: file.replace('"label":"photo"', '"label":"meme"') });
   assert.equal(bad.ok, false);
   assert.match(bad.message, /unknown label "meme"/);
   assert.deepEqual([...store.corrections.keys()].sort(), before);
   assert.equal((await corrections.importFile({ text: 'x'.repeat(10 * 2 ** 20) })).ok, false);
+});
+
+test('Undo after an import takes back the import as a whole, whatever the times its corrections were made at; a later correction is undone first', async () => {
+  const { corrections, store } = setUp();
+  for (const id of ['m1', 'm2']) await corrections.rememberMedia(id, { ok: true, scores: SCREENSHOT, embedding: vector(1) }, 'painter');
+  await corrections.correct({ mediaId: 'm1', label: 'illustration', account: 'painter' });
+  const madeHere = store.corrections.get('m1').time;
+  // From another device: m1 called a photo there later, m7 made there an hour ahead (its clock runs fast),
+  // m8 made there long ago.
+  const file = exportCorrections([
+    { mediaId: 'm1', label: 'photo', embedding: vector(1), modelVersion: contract.version, time: madeHere + 1000, account: 'painter' },
+    { mediaId: 'm7', label: 'photo', embedding: vector(7), modelVersion: contract.version, time: madeHere + 3600e3, account: 'cook' },
+    { mediaId: 'm8', label: 'screenshot', embedding: vector(8), modelVersion: contract.version, time: 5, account: 'gamer' },
+  ], { labels: contract.labels });
+  assert.deepEqual(await corrections.importFile({ text: file }), { ok: true, imported: 3, inFile: 3, count: 3 });
+  // A correction made here after the import is the last step, though m7's time is later.
+  await new Promise((resolve) => { setTimeout(resolve, 2); });
+  await corrections.correct({ mediaId: 'm2', label: 'screenshot', account: 'painter' });
+  assert.deepEqual((await corrections.undo()).undone, { mediaId: 'm2', label: 'screenshot' });
+  // Then the import, all of it: m1 is the illustration it was here before.
+  const answer = await corrections.undo();
+  assert.deepEqual([answer.undone, answer.restored], [{ imported: 3 }, { count: 1 }]);
+  assert.deepEqual([...store.corrections.keys()], ['m1']);
+  assert.equal(store.corrections.get('m1').label, 'illustration');
+  assert.equal((await corrections.adjust('m1', SCREENSHOT, 'painter')).scores.illustration, 1);
+  assert.deepEqual((await corrections.undo()).undone, { mediaId: 'm1', label: 'illustration' });
+  assert.equal((await corrections.undo()).ok, false, 'nothing left to undo');
+});
+
+test('importing this profile\'s own export back takes nothing and says so; Undo still undoes the last correction made here', async () => {
+  const { corrections, store } = setUp();
+  await corrections.rememberMedia('m1', { ok: true, scores: SCREENSHOT, embedding: vector(1) }, 'painter');
+  await corrections.correct({ mediaId: 'm1', label: 'illustration', account: 'painter' });
+  await new Promise((resolve) => { setTimeout(resolve, 2); });
+  await corrections.correct({ mediaId: 'm1', label: 'photo', account: 'painter' });
+  const own = (await corrections.exportFile()).text;
+  assert.deepEqual(await corrections.importFile({ text: own }), { ok: true, imported: 0, inFile: 1, count: 1 });
+  const answer = await corrections.undo();
+  assert.deepEqual([answer.undone, answer.restored], [{ mediaId: 'm1', label: 'photo' }, { label: 'illustration' }],
+    'the correction made here, with the one it replaced');
+  assert.equal(store.corrections.get('m1').label, 'illustration');
 });
 
 test('import on a profile with no corrections yet: embeddings of another size than the model\'s are refused (they would refuse every later one)', async () => {
@@ -204,7 +250,7 @@ test('import on a profile with no corrections yet: embeddings of another size th
   assert.match(refused.message, /1280/);
   assert.equal(store.corrections.size, 0);
   const genuine = exportCorrections([{ mediaId: 'm9', label: 'photo', embedding: vector(9), modelVersion: contract.version, time: 6, account: 'cook' }], { labels: contract.labels });
-  assert.deepEqual(await corrections.importFile({ text: genuine }), { ok: true, imported: 1, count: 1 });
+  assert.deepEqual(await corrections.importFile({ text: genuine }), { ok: true, imported: 1, inFile: 1, count: 1 });
   await corrections.correct({ mediaId: 'm1', label: 'illustration', account: 'painter' });
   assert.equal((await corrections.status()).learned, 2);
 });
@@ -225,6 +271,34 @@ test('a new model version: corrections are carried over by fetching their images
   assert.equal(store.corrections.get('gone4').embedding, null);
   // Its label still decides its own media id.
   assert.equal((await corrections.adjust('gone4', SCREENSHOT, 'cook')).scores.photo, 1);
+});
+
+test('a correction made again or undone while corrections are carried over to a new model is not overwritten by the carry-over', async () => {
+  const store = memoryStore();
+  await store.replaceCorrections([
+    { mediaId: 'again1', label: 'photo', embedding: vector(1), modelVersion: 'old-model', time: 1, account: 'painter' },
+    { mediaId: 'undone2', label: 'screenshot', embedding: vector(2), modelVersion: 'old-model', time: 2, account: 'painter' },
+  ]);
+  const held = []; // the carry-over's judgements, answered when the test says
+  const corrections = createCorrections({
+    store, getContract: async () => ({ ...contract, version: 'new-model' }), announce: () => {},
+    computeEmbedding: (mediaId) => new Promise((resolve) => held.push(() => resolve({ ok: true, scores: SCREENSHOT, embedding: vector(Number(mediaId.replace(/\D/g, ''))) }))),
+  });
+  assert.equal((await corrections.status()).carrying, 2); // starts the carry-over: it waits on again1's image
+  while (held.length === 0) await new Promise((resolve) => setImmediate(resolve));
+  // Meanwhile the user undoes the newest correction (undone2, not carried over yet) and corrects again1
+  // once more (its image judged by the new model for the new record).
+  assert.equal((await corrections.undo()).undone.mediaId, 'undone2');
+  await corrections.rememberMedia('again1', { ok: true, scores: SCREENSHOT, embedding: vector(1) }, 'painter');
+  assert.equal((await corrections.correct({ mediaId: 'again1', label: 'illustration', account: 'painter' })).ok, true);
+  while (held.length > 0 || (await corrections.status()).carrying > 0) {
+    held.shift()?.();
+    await new Promise((resolve) => { setTimeout(resolve, 5); });
+  }
+  assert.equal(store.corrections.get('again1').label, 'illustration', 'the newer correction stays');
+  assert.equal(store.corrections.get('again1').replaced.label, 'photo', 'and undo still gives the earlier one back');
+  assert.equal(store.corrections.has('undone2'), false, 'an undone correction does not come back');
+  assert.equal((await corrections.adjust('again1', SCREENSHOT, 'painter')).scores.illustration, 1);
 });
 
 test('storage unavailable: verdicts come from the shipped model, corrections are refused and the popup is told why', async () => {
@@ -251,7 +325,7 @@ test('storage unavailable: verdicts come from the shipped model, corrections are
 test('a new model version with a disk that refuses writes: each correction is judged again once, not in a loop', async () => {
   const store = memoryStore();
   await store.replaceCorrections([{ mediaId: 'keep3', label: 'illustration', embedding: vector(3), modelVersion: 'old-model', time: 1, account: 'painter' }]);
-  store.putCorrection = () => Promise.reject(new Error('QuotaExceededError: the disk is full'));
+  store.updateCorrection = () => Promise.reject(new Error('QuotaExceededError: the disk is full'));
   let judged = 0;
   let announced = 0;
   const corrections = createCorrections({

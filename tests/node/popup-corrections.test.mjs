@@ -28,9 +28,10 @@ function fakePage() {
 
 /**
  * Loads popup-corrections.js afresh on a fake page: `extensionUrl` names the browser ('chrome-extension://…'
- * or 'moz-extension://…'), `currentTab` is what tabs.getCurrent() gives (undefined in a toolbar popup).
+ * or 'moz-extension://…'), `currentTab` is what tabs.getCurrent() gives (undefined in a toolbar popup),
+ * `answers` the service worker's answer by message type.
  */
-async function loadPopup({ extensionUrl, currentTab, search = '' }, name) {
+async function loadPopup({ extensionUrl, currentTab, search = '', answers = {} }, name) {
   const page = fakePage();
   const created = [];
   let closed = false;
@@ -41,7 +42,8 @@ async function loadPopup({ extensionUrl, currentTab, search = '' }, name) {
   globalThis.chrome = {
     runtime: {
       getURL: (p) => `${extensionUrl}${p}`,
-      sendMessage: async (message) => (message.type === MSG.GET_CORRECTIONS ? { ok: true, count: 0, learned: 0 } : { ok: true, imported: 1, count: 1 }),
+      sendMessage: async (message) => answers[message.type]
+        ?? (message.type === MSG.GET_CORRECTIONS ? { ok: true, count: 0, learned: 0 } : { ok: true, imported: 1, inFile: 1, count: 1 }),
     },
     tabs: {
       getCurrent: async () => currentTab,
@@ -80,4 +82,20 @@ test('the popup page opened for an import says how to go on', async () => {
   assert.match(popup.$('corrections-message').textContent, /Import…/);
   await popup.$('import-corrections').click();
   assert.equal(popup.$('import-file').clicks, 1, 'the picker opens in the tab');
+});
+
+test('the popup says what an import took and what Undo took back: an import as a whole, a file already here', async () => {
+  const popup = await loadPopup({
+    extensionUrl: 'chrome-extension://id/', currentTab: undefined,
+    answers: {
+      [MSG.UNDO_CORRECTION]: { ok: true, undone: { imported: 3 }, restored: { count: 1 } },
+      [MSG.IMPORT_CORRECTIONS]: { ok: true, imported: 0, inFile: 2, count: 2 },
+    },
+  }, 'messages');
+  await popup.$('undo-correction').click();
+  assert.equal(popup.$('corrections-message').textContent, 'Undone: the import of 3 corrections (1 earlier correction back)');
+  popup.$('import-file').files = [{ size: 100, text: async () => '{}' }];
+  await popup.$('import-file').dispatch('change');
+  assert.equal(popup.$('corrections-message').textContent,
+    'Imported 0 of the file\'s 2 corrections (the others are here already, or older than the ones here); 2 kept');
 });

@@ -769,6 +769,7 @@ function noteOnCell(cell, text) {
  * Refused, with a message on the cell, for an image that failed to load or when storage fails.
  */
 async function correctCell(cell, label) {
+  if (!active) return; // switched off or off the media tab: the page is X's, its controls are hidden
   const mediaId = cell.dataset.illustOnlyMedia;
   const before = mediaId ? verdicts.get(mediaId) : null;
   if (!mediaId || before?.status !== 'done') {

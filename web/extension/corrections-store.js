@@ -106,6 +106,19 @@ export function putCorrection(record) {
   return withStore('corrections', 'readwrite', (store) => { store.put(record); });
 }
 
+/**
+ * update(the stored correction of mediaId, or undefined) → the record to store instead, or null to leave
+ * it; read and written in one transaction, so nothing written meanwhile is overwritten. Resolves to
+ * whether it wrote.
+ */
+export function updateCorrection(mediaId, update) {
+  return withStore('corrections', 'readwrite', async (store) => {
+    const next = update(await promisify(store.get(mediaId)));
+    if (next) store.put(next);
+    return Boolean(next);
+  });
+}
+
 export function deleteCorrections(mediaIds) {
   return withStore('corrections', 'readwrite', (store) => { for (const id of mediaIds) store.delete(id); });
 }

@@ -97,8 +97,11 @@ export function createCorrections({ getContract, computeEmbedding, announce, sto
         const next = result.ok && result.embedding
           ? { ...c, embedding: Float32Array.from(result.embedding), modelVersion: version }
           : { ...c, embedding: null, notCarried: true };
-        if (!next.embedding) console.info(`${LOG} correction of ${c.mediaId} not carried over to model ${version}: ${result.message ?? 'no embedding'}`);
-        await store.putCorrection(next);
+        // Written only over the very record read: the user may have corrected this image again or undone
+        // it while its image was fetched and judged (seconds each, minutes for many), and that stays.
+        const sameRecord = (now) => now?.time === c.time && now.label === c.label && now.modelVersion === c.modelVersion;
+        const written = await store.updateCorrection(c.mediaId, (now) => (sameRecord(now) ? next : null));
+        if (written && !next.embedding) console.info(`${LOG} correction of ${c.mediaId} not carried over to model ${version}: ${result.message ?? 'no embedding'}`);
       }
     })().then(() => { migrating = null; }, failed).finally(changed);
     return migrating;
@@ -234,11 +237,27 @@ export function createCorrections({ getContract, computeEmbedding, announce, sto
     }
   }
 
+  /**
+   * "Undo last" takes back the user's last step on this device: a correction (of a media id corrected
+   * before: the earlier one decides again), or an import as a whole (what it replaced comes back). An
+   * imported correction's time is when it was made, on another device and clock; the step is when it
+   * came here (importedAt), so an import does not hide among older corrections or jump ahead of newer ones.
+   */
   async function undo() {
     try {
       const corrections = await store.listCorrections();
       if (corrections.length === 0) return { ok: false, message: 'nothing to undo' };
-      const last = corrections.reduce((a, b) => (b.time > a.time ? b : a));
+      const cameAt = (c) => c.importedAt ?? c.time;
+      const last = corrections.reduce((a, b) => (cameAt(b) > cameAt(a) ? b : a));
+      if (last.importedAt !== undefined) {
+        const imported = corrections.filter((c) => c.importedAt === last.importedAt);
+        const restored = imported.filter((c) => c.replaced).map((c) => c.replaced);
+        const before = [...corrections.filter((c) => c.importedAt !== last.importedAt), ...restored];
+        storeEpoch += 1; // replaced as by an import: a carry-over in flight starts again
+        await store.replaceCorrections(before);
+        changed();
+        return { ok: true, undone: { imported: imported.length }, ...(restored.length ? { restored: { count: restored.length } } : {}) };
+      }
       // A correction of a media id corrected before gives the earlier one back.
       if (last.replaced) await store.putCorrection(last.replaced);
       else await store.deleteCorrections([last.mediaId]);
@@ -291,7 +310,12 @@ export function createCorrections({ getContract, computeEmbedding, announce, sto
     }
   }
 
-  /** IMPORT_CORRECTIONS {text}: merged with the stored ones (newest per media id wins), or refused whole. */
+  /**
+   * IMPORT_CORRECTIONS {text}: merged with the stored ones (newest per media id wins), or refused whole.
+   * Answers {ok, imported: how many of the file's corrections were taken, inFile, count: how many are
+   * kept now}: a file's correction already here (this profile's own export imported back) or older than
+   * the one here is not taken. Each one taken keeps the one it replaced, so Undo takes the import back.
+   */
   async function importFile({ text }) {
     try {
       const contract = await getContract();
@@ -300,12 +324,23 @@ export function createCorrections({ getContract, computeEmbedding, announce, sto
       const dims = (await current()).layer.dims || contract.embedding_size || null;
       const parsed = parseCorrectionsFile(text, { labels: contract.labels, dims });
       if (!parsed.ok) return parsed;
-      const { kept, dropped } = boundCorrections([...(await store.listCorrections()), ...parsed.corrections]);
+      const stored = await store.listCorrections();
+      const here = new Map(stored.map((c) => [c.mediaId, c]));
+      const importedAt = Date.now();
+      const incoming = [];
+      for (const c of parsed.corrections) {
+        const previous = here.get(c.mediaId);
+        if (previous && previous.time === c.time && previous.label === c.label) continue; // already here
+        const { replaced: _older, ...earlier } = previous ?? {};
+        incoming.push({ ...c, importedAt, ...(previous ? { replaced: earlier } : {}) });
+      }
+      const { kept, dropped } = boundCorrections([...stored, ...incoming]);
       storeEpoch += 1;
       await store.replaceCorrections(kept);
       if (dropped.length) console.info(`${LOG} kept the latest ${MAX_CORRECTIONS} corrections; dropped the ${dropped.length} oldest`);
       changed();
-      return { ok: true, imported: parsed.corrections.length, count: kept.length };
+      const imported = kept.filter((c) => c.importedAt === importedAt).length;
+      return { ok: true, imported, inFile: parsed.corrections.length, count: kept.length };
     } catch (error) {
       failed(error);
       return { ok: false, message: `corrections cannot be stored: ${storageError}` };

@@ -48,8 +48,14 @@ async function run(message, done) {
   return answer;
 }
 
-$('undo-correction').addEventListener('click', () => run({ type: MSG.UNDO_CORRECTION },
-  (a) => `Undone: ${a.undone.label} for media ${a.undone.mediaId}${a.restored ? ` (${a.restored.label} again, as corrected before)` : ''}`));
+const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
+function undoneText({ undone, restored }) {
+  if (undone.imported !== undefined) {
+    return `Undone: the import of ${plural(undone.imported, 'correction')}${restored ? ` (${plural(restored.count, 'earlier correction')} back)` : ''}`;
+  }
+  return `Undone: ${undone.label} for media ${undone.mediaId}${restored ? ` (${restored.label} again, as corrected before)` : ''}`;
+}
+$('undo-correction').addEventListener('click', () => run({ type: MSG.UNDO_CORRECTION }, undoneText));
 // Reset asks inside the popup, not with confirm(): a toolbar popup may close (or, in Firefox, not show
 // the dialog at all) when a browser dialog opens. "Keep them" has the focus: Enter alone forgets nothing.
 function askReset(open, focusAfter = open ? $('reset-no') : $('reset-corrections')) {
@@ -89,6 +95,10 @@ $('import-corrections').addEventListener('click', async () => {
   window.close();
 });
 if (new URLSearchParams(location.search).has('import')) say('Choose the file to import with Import…');
+// A file whose corrections are here already (this profile's own export imported back) says so, not "Imported 12".
+const importedText = ({ imported, inFile }) => (inFile > imported
+  ? `Imported ${imported} of the file's ${plural(inFile, 'correction')} (the others are here already, or older than the ones here)`
+  : `Imported ${plural(imported, 'correction')}`);
 $('import-file').addEventListener('change', async () => {
   const file = $('import-file').files?.[0];
   $('import-file').value = '';
@@ -99,7 +109,7 @@ $('import-file').addEventListener('change', async () => {
     return;
   }
   const answer = await ask({ type: MSG.IMPORT_CORRECTIONS, text: await file.text() });
-  if (answer?.ok) say(`Imported ${answer.imported} correction${answer.imported === 1 ? '' : 's'}; ${answer.count} kept`);
+  if (answer?.ok) say(`${importedText(answer)}; ${answer.count} kept`);
   else say(`Not imported: ${answer?.message ?? 'no answer'}; nothing changed`, { error: true });
   await refresh();
 });
