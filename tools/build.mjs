@@ -19,6 +19,13 @@ for (const step of steps) {
   if (!existsSync(file)) { console.log(`build: ${step}: no step yet (${path.relative(root, file)})`); continue; }
   const t0 = performance.now();
   const { default: build } = await import(pathToFileURL(file));
-  await build({ root, log: (...a) => console.log(`build: ${step}:`, ...a) });
+  try {
+    await build({ root, log: (...a) => console.log(`build: ${step}:`, ...a) });
+  } catch (err) {
+    // The steps throw plain Errors whose message says what is missing and what to run: that, not a
+    // stack trace, is what the user needs. Anything else (a TypeError...) is a bug here: keep its stack.
+    console.error(`build: ${step}: FAILED: ${err.constructor === Error ? err.message : err.stack}`);
+    process.exit(1);
+  }
   console.log(`build: ${step}: done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 }

@@ -16,7 +16,14 @@ for pkg in "${APT_PACKAGES[@]}"; do
 done
 if ((${#missing[@]})); then
   echo "setup: installing apt packages: ${missing[*]}"
-  SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  SUDO=""
+  if [[ $(id -u) -ne 0 ]]; then
+    # Without sudo, bash's "sudo: command not found" would not say what is missing or who can fix it.
+    command -v sudo >/dev/null || {
+      echo "setup: installing them needs root, and sudo is not installed: run this as root, or have root run" >&2
+      echo "  apt-get install ${missing[*]}" >&2; exit 1; }
+    SUDO="sudo"
+  fi
   $SUDO apt-get update -qq
   # Through env: sudo's env_reset would drop a variable set before it, and debconf could then prompt.
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
@@ -24,23 +31,46 @@ fi
 
 # libwebp from Debian 12's source package (1.2.4 with Debian's patches, among them the CVE-2023-4863
 # fix), fetched by apt itself so the mirror and its signature checks are the machine's own. apt reads a
-# private deb-src list derived from the machine's debian.sources (same mirror, same suites) and keeps
+# private deb-src list derived from the machine's Debian sources (same mirrors, same suites) and keeps
 # its lists and caches in a temporary directory: the system's apt configuration is not touched.
 # `apt-get source` unpacks it with dpkg-source, which applies debian/patches.
 LIBWEBP_DIR=third_party/libwebp
 LIBWEBP_STAMP=$LIBWEBP_DIR/.illust-only-source
+# Every file's checksum as unpacked: a tree with a file deleted or changed since (an interrupted copy,
+# an edit) is fetched again here, rather than failing in CMake, whose message sends the user back here.
+LIBWEBP_SUMS=.illust-only-sha256
+libwebp_reason=""
 if [[ ! -f $LIBWEBP_STAMP ]]; then
-  echo "setup: fetching Debian's libwebp source package"
-  [[ -f /etc/apt/sources.list.d/debian.sources ]] || {
-    echo "setup: /etc/apt/sources.list.d/debian.sources not found: cannot derive a deb-src list for libwebp" >&2; exit 1; }
+  libwebp_reason="fetching Debian's libwebp source package"
+elif ! (cd "$LIBWEBP_DIR" && sha256sum --check --quiet --strict "$LIBWEBP_SUMS" >/dev/null 2>&1); then
+  libwebp_reason="$LIBWEBP_DIR has missing or changed files (or no checksum list): fetching it again"
+fi
+if [[ -n $libwebp_reason ]]; then
+  echo "setup: $libwebp_reason"
+  # Where this machine's apt reads its sources (APT_CONFIG may move them): a deb822 debian.sources
+  # (Debian's container and cloud images), or the one-line sources.list Debian's installer writes.
+  eval "$(apt-config shell APT_SOURCE_PARTS Dir::Etc::sourceparts/d APT_SOURCE_LIST Dir::Etc::sourcelist/f)"
+  debian_sources=${APT_SOURCE_PARTS}debian.sources
+  if [[ -f $debian_sources ]]; then apt_sources=$debian_sources
+  elif grep -qE '^[[:space:]]*deb[[:space:]]' "$APT_SOURCE_LIST" 2>/dev/null; then apt_sources=$APT_SOURCE_LIST
+  else
+    echo "setup: neither $debian_sources nor deb lines in $APT_SOURCE_LIST: cannot derive a deb-src list for libwebp" >&2; exit 1
+  fi
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT
   mkdir -p "$work/sources" "$work/lists/partial" "$work/cache" "$work/src"
   chmod -R a+rx "$work"  # apt downloads as its _apt user
-  sed 's/^Types: deb$/Types: deb-src/' /etc/apt/sources.list.d/debian.sources >"$work/sources/src.sources"
+  if [[ $apt_sources == "$debian_sources" ]]; then
+    sed 's/^Types: deb$/Types: deb-src/' "$apt_sources" >"$work/sources/src.sources"
+  else
+    sed -nE 's/^[[:space:]]*deb[[:space:]]/deb-src /p' "$apt_sources" >"$work/sources/src.list"
+  fi
   apt_private=(-o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$work/sources"
     -o "Dir::State::Lists=$work/lists" -o "Dir::Cache=$work/cache")
-  apt-get "${apt_private[@]}" -qq update
+  # --error-on=any: by default a mirror apt cannot reach is only a warning, and `apt-get source` then
+  # blames the sources ("You must put some 'deb-src' URIs in your sources.list").
+  apt-get "${apt_private[@]}" -qq --error-on=any update || {
+    echo "setup: apt could not fetch the source index for libwebp (above): check the network and the mirrors in $apt_sources" >&2; exit 1; }
   # As root apt downloads as _apt, which must own the folder; another user downloads as itself.
   (cd "$work/src" && { [[ $(id -u) -ne 0 ]] || chown _apt .; } && apt-get "${apt_private[@]}" -qq source libwebp >/dev/null)
   unpacked=$(find "$work/src" -mindepth 1 -maxdepth 1 -type d -name 'libwebp-*')
@@ -50,6 +80,7 @@ if [[ ! -f $LIBWEBP_STAMP ]]; then
     grep -qx CVE-2023-4863.patch "$unpacked/.pc/applied-patches" ||
     { echo "setup: Debian's CVE-2023-4863 patch is not applied in $unpacked" >&2; exit 1; }
   dsc=$(basename "$(ls "$work"/src/libwebp_*.dsc)")
+  (cd "$unpacked" && find . -type f ! -name "$LIBWEBP_SUMS" -print0 | sort -z | xargs -0 sha256sum >"$LIBWEBP_SUMS")
   mkdir -p third_party
   rm -rf "$LIBWEBP_DIR"
   mv "$unpacked" "$LIBWEBP_DIR"
@@ -73,7 +104,15 @@ fi
 # download a browser: the tests drive Debian's chromium and firefox-esr (puppeteer-core has no
 # download step; PUPPETEER_SKIP_DOWNLOAD also covers a package that would).
 stamp=node_modules/.illust-only-lock
-if [[ ! -f $stamp ]] || ! cmp -s package-lock.json "$stamp"; then
+# The stamp says npm ci finished for this lock file; a package folder deleted since then would only
+# show as a build error that sends the user back here.
+npm_missing=$(node -e '
+  const { existsSync, readFileSync } = require("node:fs");
+  const { packages } = JSON.parse(readFileSync("package-lock.json", "utf8"));
+  const missing = Object.entries(packages).filter(([dir, p]) => dir && !p.optional && !existsSync(dir + "/package.json"));
+  if (missing.length) console.log(`${missing.length} missing: ${missing.slice(0, 3).map(([dir]) => dir).join(", ")}`);')
+if [[ ! -f $stamp ]] || ! cmp -s package-lock.json "$stamp" || [[ -n $npm_missing ]]; then
+  [[ -z $npm_missing || ! -f $stamp ]] || echo "setup: node_modules lacks packages of package-lock.json ($npm_missing)"
   echo "setup: installing npm packages (pinned by package-lock.json)"
   ONNXRUNTIME_NODE_INSTALL=skip PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund
   cp package-lock.json "$stamp"
