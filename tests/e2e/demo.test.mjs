@@ -607,6 +607,28 @@ test('demo page: a thumbnail\'s blob URL is made when its card comes near the vi
   await context.close();
 });
 
+test('demo page: a big dropped folder shows cards while it is listed, and Stop ends the listing too', { skip: skipReason, timeout: 90000 }, async () => {
+  // Listing ../shared/data (5,747 files) takes seconds: cards came only after all of it was listed.
+  const { context, page } = await demoWithModelHeld((await server()).url);
+  try {
+    await dropPaths(page, [dataDir]);
+    await page.waitForSelector('.card');
+    assert.equal(await page.textContent('#notice'), 'Reading the dropped folder…', 'cards show while the folder is still listed');
+    assert.equal(await page.isVisible('#stop'), true, 'Stop is at hand while listing');
+    await page.click('#stop');
+    const stoppedAt = await page.$$eval('.card', (cards) => cards.length);
+    await page.waitForTimeout(1500); // the listing, had it gone on, would have added cards by now
+    assert.equal(await page.$$eval('.card', (cards) => cards.length), stoppedAt, 'no card added after Stop');
+    assert.ok(stoppedAt < 5000, `stopped while listing (${stoppedAt} cards)`);
+    assert.equal(await page.isVisible('#notice'), false, 'the listing notice is gone');
+    assert.deepEqual(await page.$$eval('.card', (cards) => [...new Set(cards.map((c) => c.dataset.state))]), ['cancelled']);
+    await page.waitForFunction((n) => document.querySelector('#status-live').textContent === `Stopped: 0 of ${n} images judged.`, stoppedAt);
+    assert.equal(await page.getAttribute('body', 'data-state'), 'loading', 'nothing left busy (the model is still held)');
+  } finally {
+    await context.close();
+  }
+});
+
 // One isolated server for the whole file, started on first use.
 let isolatedServer;
 async function server() {

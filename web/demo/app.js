@@ -42,6 +42,7 @@ const state = {
   batch: newBatch(),     // + started (performance.now()) while a batch runs
   lastBatch: null,       // {count, ms}: the last finished batch's wall time
   workerDead: null,      // why the worker stopped: new files get an error card at once
+  listings: new Set(),   // an AbortController per dropped folder still being listed (Stop and Clear end them)
 };
 
 // ---- worker -------------------------------------------------------------------------------------
@@ -83,14 +84,20 @@ function onInitFailed(message, { workerDied = false } = {}) {
 }
 
 // ---- adding images ------------------------------------------------------------------------------
-function addFiles({ files, skipped = [], failed = [] }) {
+/** What was dropped, pasted or picked: a card for each file (cardsAdded of them have one already, added as a folder was listed), and a note on what was skipped. */
+function addFiles({ files, skipped = [], failed = [] }, { cardsAdded = 0 } = {}) {
   const notes = [];
   if (skipped.length) {
     const shown = skipped.slice(0, 5).join(', ') + (skipped.length > 5 ? `, … (${skipped.length - 5} more)` : '');
     notes.push(`Skipped in folders, not images: ${shown}.`);
   }
-  if (files.length === 0 && failed.length === 0) notes.push('Nothing to classify there: drop or paste image files.');
+  if (files.length + cardsAdded === 0 && failed.length === 0) notes.push('Nothing to classify there: drop or paste image files.');
   showNotice(notes.join(' '));
+  addCards(files, failed);
+}
+
+/** A card per file, each sent to the worker; a card with its reason per file the browser would not read. */
+function addCards(files, failed = []) {
   const fragment = document.createDocumentFragment();
   // A new batch starts when nothing is pending: its wall time is what the user waits for the lot.
   if (state.batch.done >= state.batch.total && files.length + failed.length > 0) state.batch.started = performance.now();
@@ -387,7 +394,8 @@ function renderEngine() {
 
 function updateBusy() {
   const { total, done } = state.batch;
-  const busy = done < total;
+  // A dropped folder still being listed keeps the batch open (and Stop at hand): its cards come in batches.
+  const busy = done < total || state.listings.size > 0;
   const row = $('progress-row');
   // Stop (or the last result) hides the row: keep keyboard focus on the page, not on <body>, and not on
   // Clear: an Enter meant for Stop (held, or pressed just as the batch ended) then wiped every result.
@@ -452,7 +460,12 @@ function showNotice(text) {
 /** Stop drops every file not judged yet; announced unless Clear (which empties the page anyway) stopped them. */
 function stopPending({ announceStop = true } = {}) {
   const { total, done } = state.batch;
-  if (announceStop && done < total) announce(`Stopped: ${done} of ${total} image${total === 1 ? '' : 's'} judged.`);
+  if (announceStop && (done < total || state.listings.size > 0)) announce(`Stopped: ${done} of ${total} image${total === 1 ? '' : 's'} judged.`);
+  if (state.listings.size > 0) {
+    for (const listing of state.listings) listing.abort(); // no more cards from the folders being listed
+    state.listings.clear();
+    showNotice(''); // "Reading the dropped folder…"
+  }
   worker.postMessage({ type: MSG.CANCEL });
   for (const card of state.cards.values()) {
     if (card.result) continue;
@@ -508,7 +521,19 @@ document.addEventListener('drop', (event) => {
   // Until the folders are listed the page looked as if the drop had been missed (the 5,747 images of
   // ../shared/data still take seconds to list in Chromium), and users dropped them again: say it arrived.
   const onFolders = (count) => showNotice(`Reading the dropped folder${count === 1 ? '' : 's'}…`);
-  filesFromDataTransfer(event.dataTransfer, { onFolders }).then(addFiles, (error) => showNotice(`Could not read the drop: ${error.message}`));
+  // Cards appear, and are judged, as the folders are listed: 1,471 files took ~2 s to list.
+  const listing = new AbortController();
+  state.listings.add(listing);
+  let cardsAdded = 0;
+  const onFiles = (files) => { cardsAdded += files.length; addCards(files); };
+  const listed = () => { state.listings.delete(listing); };
+  filesFromDataTransfer(event.dataTransfer, { onFolders, onFiles, signal: listing.signal }).then(
+    ({ skipped, failed }) => {
+      if (listing.signal.aborted) return; // stopped or cleared meanwhile
+      listed();
+      addFiles({ files: [], skipped, failed }, { cardsAdded });
+    },
+    (error) => { listed(); showNotice(`Could not read the drop: ${error.message}`); updateBusy(); });
 });
 document.addEventListener('paste', (event) => {
   // The page has no text fields, so every paste is meant for the classifier.
