@@ -24,7 +24,9 @@ for (const step of steps) {
   } catch (err) {
     // The steps throw plain Errors whose message says what is missing and what to run: that, not a
     // stack trace, is what the user needs. Anything else (a TypeError...) is a bug here: keep its stack.
-    console.error(`build: ${step}: FAILED: ${err.constructor === Error ? err.message : err.stack}`);
+    // The steps' own messages often start with the step's name already ("wasm: ...").
+    const message = err.constructor === Error ? err.message.replace(new RegExp(`^${step}: `), '') : err.stack;
+    console.error(`build: ${step}: FAILED: ${message}`);
     process.exit(1);
   }
   console.log(`build: ${step}: done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);

@@ -133,6 +133,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
     const { url } = await startServer(options);
     console.log(`serve: ${url} (${options.isolation ? 'cross-origin isolated: ORT may use threads' : 'no COOP/COEP: ORT runs 1 thread'})`);
   } catch (err) {
-    console.error(`serve: cannot listen on ${options.host}:${options.port}: ${err.code ?? err.message}`); process.exit(1);
+    const hint = err.code === 'EADDRINUSE' ? ' (another server has that port: choose one with --port N)' : '';
+    console.error(`serve: cannot listen on ${options.host}:${options.port}: ${err.code ?? err.message}${hint}`); process.exit(1);
   }
 }
