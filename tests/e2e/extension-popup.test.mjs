@@ -95,9 +95,34 @@ test('popup by keyboard: a switched-off media tab is said so, the slider reads a
       await store.flush();
     });
     await popup.waitForFunction(() => document.getElementById('forget').textContent === 'Forget remembered verdicts (2)');
+    // Forget pressed while a status answer (counted before it: 2) is still on its way: the count, once 0,
+    // does not go back to 2 when that answer comes.
+    await popup.evaluate((getStatus) => {
+      window.rememberedShown = [];
+      new MutationObserver(() => window.rememberedShown.push(document.getElementById('remembered').textContent))
+        .observe(document.getElementById('remembered'), { childList: true, characterData: true, subtree: true });
+      const send = window.realSendMessage.bind(chrome.runtime);
+      window.staleStatusHeld = false;
+      window.staleStatusDelivered = false;
+      chrome.runtime.sendMessage = async (message) => {
+        const answer = await send(message);
+        if (message?.type !== getStatus || window.staleStatusDelivered || answer?.rememberedCount !== 2) return answer;
+        window.staleStatusHeld = true;
+        await new Promise((resolve) => { window.deliverStaleStatus = resolve; });
+        window.staleStatusDelivered = true;
+        return answer;
+      };
+    }, MSG.GET_STATUS);
+    await popup.waitForFunction(() => window.staleStatusHeld); // no other status in flight now (one at a time)
+    await popup.evaluate(() => { window.rememberedShown = []; });
     await popup.focus('#forget');
     await popup.keyboard.press('Enter');
     await popup.waitForFunction(() => document.getElementById('forget').disabled);
+    await popup.evaluate(() => window.deliverStaleStatus());
+    await popup.waitForFunction(() => window.staleStatusDelivered);
+    await popup.waitForTimeout(1200); // the next status poll, with the count of now
+    assert.deepEqual(await popup.evaluate(() => [...new Set(window.rememberedShown)]), ['0'], 'the count never went back to 2');
+    await popup.evaluate(() => { chrome.runtime.sendMessage = window.realSendMessage; });
     assert.equal(await popup.textContent('#remembered'), '0');
     assert.equal(await focusedId(), 'memory-line', 'the focus stays with the memory section');
 

@@ -80,9 +80,12 @@ async function refreshPage(tabId) {
 }
 
 let providerAsked = false; // one GET_STATUS at a time: a busy service worker can take seconds to answer
+// Bumped as Forget is asked and as it answers: a status asked meanwhile may carry the count from before.
+let forgetsSeen = 0;
 async function refreshProvider() {
   if (providerAsked) return;
   providerAsked = true;
+  const forgetsBefore = forgetsSeen;
   // "starting (loading the model)…" only when the status says a load is under way: a slow answer may
   // come from a busy service worker, with nothing loading.
   try {
@@ -90,7 +93,7 @@ async function refreshProvider() {
     // classifier is rebuilt and this line shows the provider that now really runs.
     const status = await chrome.runtime.sendMessage({ type: MSG.GET_STATUS }).catch(() => null);
     $('provider').textContent = classifierLabel(status?.classifier ?? null);
-    showRemembered(status?.rememberedCount);
+    if (forgetsSeen === forgetsBefore) showRemembered(status?.rememberedCount);
   } finally {
     providerAsked = false;
   }
@@ -134,7 +137,9 @@ async function main() {
   // Scores are remembered per media id across browser restarts (IndexedDB, service-worker.js); forgetting
   // them means every thumbnail is downloaded and judged again when next seen.
   $('forget').addEventListener('click', async () => {
+    forgetsSeen += 1;
     const answer = await chrome.runtime.sendMessage({ type: MSG.FORGET_VERDICTS }).catch(() => null);
+    forgetsSeen += 1;
     showRemembered(answer?.rememberedCount);
   });
   refreshPage(tabId);
