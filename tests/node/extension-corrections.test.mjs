@@ -64,7 +64,7 @@ test('a correction decides its own media id and is counted; undo and reset forge
   assert.equal(stored.embedding.length, 1280);
   assert.ok(Number.isFinite(stored.time));
   assert.deepEqual(await corrections.status(), { ok: true, count: 1, learned: 1, notCarried: 0, carrying: 0, modelVersion: contract.version });
-  assert.deepEqual((await corrections.undo()).undone, { mediaId: 'm1', label: 'illustration' });
+  assert.deepEqual((await corrections.undo()).undone, { mediaId: 'm1', label: 'illustration', account: 'painter' });
   assert.equal((await corrections.adjust('m1', SCREENSHOT, 'painter')).personal, false);
   await corrections.correct({ mediaId: 'm1', label: 'illustration', account: 'painter' });
   await corrections.reset();
@@ -79,13 +79,13 @@ test('undo of a media id corrected a second time gives the first correction back
   assert.deepEqual(await corrections.correct({ mediaId: 'm1', label: 'photo', account: 'painter' }), { ok: true, count: 1 });
   assert.equal((await corrections.adjust('m1', SCREENSHOT, 'painter')).scores.photo, 1);
   const answer = await corrections.undo();
-  assert.deepEqual([answer.undone, answer.restored], [{ mediaId: 'm1', label: 'photo' }, { label: 'illustration' }]);
+  assert.deepEqual([answer.undone, answer.restored], [{ mediaId: 'm1', label: 'photo', account: 'painter' }, { label: 'illustration' }]);
   const adjusted = await corrections.adjust('m1', SCREENSHOT, 'painter');
   assert.deepEqual([adjusted.personal, adjusted.scores.illustration], [true, 1], 'the earlier correction decides again');
   assert.equal((await corrections.status()).count, 1);
   assert.equal(store.corrections.get('m1').replaced, undefined);
   assert.equal(JSON.parse((await corrections.exportFile()).text).corrections[0].label, 'illustration');
-  assert.deepEqual((await corrections.undo()).undone, { mediaId: 'm1', label: 'illustration' });
+  assert.deepEqual((await corrections.undo()).undone, { mediaId: 'm1', label: 'illustration', account: 'painter' });
   assert.equal((await corrections.status()).count, 0);
   assert.equal((await corrections.adjust('m1', SCREENSHOT, 'painter')).personal, false);
 });
@@ -217,14 +217,14 @@ test('Undo after an import takes back the import as a whole, whatever the times 
   // A correction made here after the import is the last step, though m7's time is later.
   await new Promise((resolve) => { setTimeout(resolve, 2); });
   await corrections.correct({ mediaId: 'm2', label: 'screenshot', account: 'painter' });
-  assert.deepEqual((await corrections.undo()).undone, { mediaId: 'm2', label: 'screenshot' });
+  assert.deepEqual((await corrections.undo()).undone, { mediaId: 'm2', label: 'screenshot', account: 'painter' });
   // Then the import, all of it: m1 is the illustration it was here before.
   const answer = await corrections.undo();
   assert.deepEqual([answer.undone, answer.restored], [{ imported: 3 }, { count: 1 }]);
   assert.deepEqual([...store.corrections.keys()], ['m1']);
   assert.equal(store.corrections.get('m1').label, 'illustration');
   assert.equal((await corrections.adjust('m1', SCREENSHOT, 'painter')).scores.illustration, 1);
-  assert.deepEqual((await corrections.undo()).undone, { mediaId: 'm1', label: 'illustration' });
+  assert.deepEqual((await corrections.undo()).undone, { mediaId: 'm1', label: 'illustration', account: 'painter' });
   assert.equal((await corrections.undo()).ok, false, 'nothing left to undo');
 });
 
@@ -237,7 +237,7 @@ test('importing this profile\'s own export back takes nothing and says so; Undo 
   const own = (await corrections.exportFile()).text;
   assert.deepEqual(await corrections.importFile({ text: own }), { ok: true, imported: 0, inFile: 1, count: 1 });
   const answer = await corrections.undo();
-  assert.deepEqual([answer.undone, answer.restored], [{ mediaId: 'm1', label: 'photo' }, { label: 'illustration' }],
+  assert.deepEqual([answer.undone, answer.restored], [{ mediaId: 'm1', label: 'photo', account: 'painter' }, { label: 'illustration' }],
     'the correction made here, with the one it replaced');
   assert.equal(store.corrections.get('m1').label, 'illustration');
 });

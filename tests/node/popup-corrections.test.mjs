@@ -99,3 +99,18 @@ test('the popup says what an import took and what Undo took back: an import as a
   assert.equal(popup.$('corrections-message').textContent,
     'Imported 0 of the file\'s 2 corrections (the others are here already, or older than the ones here); 2 kept');
 });
+
+test('Undo names what it took back as the user knows it: a video or GIF (not its poster key) or an image, and whose', async () => {
+  const popup = await loadPopup({
+    extensionUrl: 'chrome-extension://id/', currentTab: undefined,
+    answers: { [MSG.UNDO_CORRECTION]: { ok: true, undone: { mediaId: 'ext_tw_video_thumb/1234567890/pu/img/VidIll0', label: 'photo', account: 'someartist' } } },
+  }, 'undo-video');
+  await popup.$('undo-correction').click();
+  assert.equal(popup.$('corrections-message').textContent, 'Undone: photo for a video or GIF of @someartist');
+  const noAccount = await loadPopup({
+    extensionUrl: 'chrome-extension://id/', currentTab: undefined,
+    answers: { [MSG.UNDO_CORRECTION]: { ok: true, undone: { mediaId: 'GZx3_aBc-9Q', label: 'illustration' }, restored: { label: 'photo' } } },
+  }, 'undo-image');
+  await noAccount.$('undo-correction').click();
+  assert.equal(noAccount.$('corrections-message').textContent, 'Undone: illustration for an image (media GZx3_aBc-9Q) (photo again, as corrected before)');
+});

@@ -262,7 +262,7 @@ export function createCorrections({ getContract, computeEmbedding, announce, sto
       if (last.replaced) await store.putCorrection(last.replaced);
       else await store.deleteCorrections([last.mediaId]);
       changed();
-      return { ok: true, undone: { mediaId: last.mediaId, label: last.label }, ...(last.replaced ? { restored: { label: last.replaced.label } } : {}) };
+      return { ok: true, undone: { mediaId: last.mediaId, label: last.label, ...(last.account ? { account: last.account } : {}) }, ...(last.replaced ? { restored: { label: last.replaced.label } } : {}) };
     } catch (error) {
       failed(error);
       return { ok: false, message: storageError };

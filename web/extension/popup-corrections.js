@@ -5,6 +5,7 @@
 import { MSG } from './messages.js';
 import { MAX_IMPORT_BYTES } from '../lib/personal-layer.js';
 import { setDisabledKeepingFocus } from './popup-focus.js';
+import { isPosterKey } from './media-cells.js';
 
 const $ = (id) => document.getElementById(id);
 const POLL_MS = 1000;
@@ -53,7 +54,10 @@ function undoneText({ undone, restored }) {
   if (undone.imported !== undefined) {
     return `Undone: the import of ${plural(undone.imported, 'correction')}${restored ? ` (${plural(restored.count, 'earlier correction')} back)` : ''}`;
   }
-  return `Undone: ${undone.label} for media ${undone.mediaId}${restored ? ` (${restored.label} again, as corrected before)` : ''}`;
+  // Said as the user knows it: a photo or a video/GIF (its poster key is no name for it), and whose.
+  const what = isPosterKey(undone.mediaId) ? 'a video or GIF' : 'an image';
+  const subject = undone.account ? `${what} of @${undone.account}` : `${what} (media ${undone.mediaId})`;
+  return `Undone: ${undone.label} for ${subject}${restored ? ` (${restored.label} again, as corrected before)` : ''}`;
 }
 $('undo-correction').addEventListener('click', () => run({ type: MSG.UNDO_CORRECTION }, undoneText));
 // Reset asks inside the popup, not with confirm(): a toolbar popup may close (or, in Firefox, not show
