@@ -411,6 +411,26 @@ test('a thumbnail still arriving over a slow link is read from the page\'s downl
   assert.equal(sent.Stalled.bytesBase64, undefined, 'a stalled read is given up: the worker fetches it');
 });
 
+test('a thumbnail whose download has not begun (the page\'s request waits its turn on a slow link) is waited for, not fetched a second time by the worker', async (t) => {
+  const url = (mediaId) => `https://pbs.twimg.com/media/${mediaId}?format=webp&name=small`;
+  const bytes = new Uint8Array(1000).fill(7);
+  // The response begins after 8 of the script's seconds (timeScale: its 5 s stall limit is 50 ms here),
+  // then comes whole: what a read sharing the page's queued download sees.
+  const fetch = (requested, { signal } = {}) => new Promise((resolve, reject) => {
+    const timer = setTimeout(() => resolve(new Response(bytes, { headers: { 'content-type': 'image/webp' } })), 80);
+    signal?.addEventListener('abort', () => { clearTimeout(timer); reject(signal.reason); });
+  });
+  const page = startPage('/alice/media', { fetch, timeScale: 0.01 });
+  t.after(() => page.close());
+  await wait(0); // the settings
+  await page.show(photoCell('alice', 1, 'Queued'));
+  await wait(150);
+  const sent = page.classifyRequests().find((m) => m.mediaId === 'Queued');
+  assert.equal(sent?.url, url('Queued'));
+  // Given up before the response began, the read sent no bytes: the worker downloaded the thumbnail again.
+  assert.ok(sent.bytesBase64 && Buffer.from(sent.bytesBase64, 'base64').equals(Buffer.from(bytes)), 'the page\'s download, read once it came');
+});
+
 test('Firefox (the worker taps the page\'s downloads): the thumbnail is not fetched but loaded as the page loads it, and sent without bytes', async (t) => {
   // Firefox's HTTP cache never answers this script's fetch() with the page's <img> download (an
   // anonymous CORS read, and since Firefox 123 any cross-origin fetch, is keyed apart): every read was

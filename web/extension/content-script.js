@@ -221,7 +221,7 @@ async function askRemembered(mediaIds, account = pageAccount()) {
 // went wrong. A read that still receives bytes is waited for (up to the verdict timeout): on a slow link
 // the page's own download of the thumbnail is still arriving, and the read shares it from the cache,
 // where the worker's fetch would download it a second time over that same slow link.
-const THUMBNAIL_STALL_MS = 5000; // no byte for this long (none yet, or no more): the read has stalled
+const THUMBNAIL_STALL_MS = 5000; // no more byte for this long once the response began: the read has stalled
 const MAX_THUMBNAIL_BYTES = 10 * 2 ** 20; // the worker's own bound
 let thumbnailReadFailed = false; // said once in the console
 // Firefox: the worker takes the bytes the page downloads as they pass (thumbnail-tap.js), because
@@ -291,8 +291,10 @@ async function readThumbnail(url) {
     clearTimeout(stall);
     stall = setTimeout(() => giveUp(`no data for ${THUMBNAIL_STALL_MS / 1000} s`), THUMBNAIL_STALL_MS);
   };
-  progressed();
   try {
+    // No stall limit until the response begins: the read waits on a request, mostly the page's own
+    // (queued behind its other thumbnails on a slow link, the read sharing it through the HTTP cache),
+    // and the worker's fetch would queue beside it and download the thumbnail a second time.
     const response = await fetch(url, { signal: controller.signal });
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     const chunks = [];
