@@ -34,6 +34,7 @@
 //     the same media in a normal window are remembered.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -1052,9 +1053,13 @@ test('the extension judges the thumbnail the page downloaded: one image request 
   const cells = addCells(media, [...byClass('illustration').slice(0, 2), ...byClass('screenshot').slice(0, 2), ...byClass('photo').slice(0, 2)],
     ['both', 'img', 'background']);
   const ids = cells.map((c) => c.mediaId);
-  // Over local HTTPS: Playwright's request interception would turn the HTTP cache off.
+  // Over local HTTPS: Playwright's request interception would turn the HTTP cache off. The page's
+  // thumbnails (format=webp) are WebP, as X serves them (q80, PIL as libwebp's cwebp would write them).
+  const toWebp = (bytes) => execFileSync('/usr/bin/python3', ['-c',
+    'import io, sys\nfrom PIL import Image\nout = io.BytesIO()\nImage.open(sys.stdin.buffer).convert("RGB").save(out, "WEBP", quality=80)\nsys.stdout.buffer.write(out.getvalue())'],
+  { input: bytes, maxBuffer: 64 * 2 ** 20 });
   const requestCounts = new Map();
-  const site = await localHttpsSite(new Map(ids.map((id) => [id, { jpg: media.get(id).bytes }])), requestCounts, fixturePage([cells]));
+  const site = await localHttpsSite(new Map(ids.map((id) => [id, { jpg: media.get(id).bytes, webp: toWebp(media.get(id).bytes) }])), requestCounts, fixturePage([cells]));
   let browser = null;
   try {
     assert.ok(site, 'openssl makes the local server\'s certificate');
