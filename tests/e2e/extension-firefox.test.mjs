@@ -19,6 +19,7 @@
 // A fourth launch counts requests over a server with pbs.twimg.com's caching and CORS headers: each
 // thumbnail downloaded once, by the page (the background page copies it: web/extension/thumbnail-tap.js).
 // Another switches the extension on over an X tab whose thumbnails Firefox's image memory already holds.
+// Another reloads the add-on (as an update does) over an open media tab: the new content script takes over.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -362,6 +363,54 @@ test('Firefox: switched on with a media tab already open, the thumbnails the pag
   } finally {
     await fx.close();
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('Firefox: the extension updated (reloaded) with a media tab open: the new content script takes over the cells the old one judged (counted, one badge, "show" reveals instead of opening the post), nothing downloaded again', { skip: missingPrerequisite() ?? false, timeout: 300000 }, async () => {
+  // Firefox injects the new content script into open X tabs and kills the old one, whose placeholders,
+  // bars and badge stay on the page without listeners. The new one took the old one's keyed cells as
+  // its own judged cells: the page counted 0, and "show" on a hidden cell followed the link to the post.
+  const { default: build } = await import(pathToFileURL(path.join(root, 'tools', 'build', 'extension.mjs')).href);
+  await build({ root, log: () => {} });
+  const { byClass } = await pickImages({ illustration: 2, screenshot: 2, photo: 1 });
+  const media = new Map();
+  const cells = addCells(media, [...byClass('illustration'), ...byClass('screenshot'), ...byClass('photo')], ['both', 'img']);
+  const ids = cells.map((c) => c.mediaId);
+  const fixture = readFileSync(path.join(root, 'tests', 'e2e', 'fixtures', 'x-media-tab.html'), 'utf8')
+    .replace('/*CELL_BATCHES*/[]', JSON.stringify([cells]));
+  const mediaRequests = [];
+  const fx = await launchFirefoxWithExtension({ extensionDir, answer: answerer({ pages: { '/someartist/media': fixture }, media, mediaRequests, likeX: true }) });
+  try {
+    const page = await fx.browser.newPage();
+    const consoleLines = [];
+    page.on('console', (message) => consoleLines.push(message.text()));
+    await page.goto('https://x.com/someartist/media', { waitUntil: 'domcontentloaded' });
+    const probe = pageProbe(page, media, consoleLines);
+    probe.assertVerdicts(await probe.waitForStates(ids, (s) => s.state === 'visible' || s.state === 'hidden', 'the cells judged'), ids);
+    const downloaded = mediaRequests.length;
+
+    await fx.reloadAddon();
+    // Only the new content script answers the tab's messages (the old one's listeners are gone).
+    const popup = await fx.openExtensionPage('popup.html');
+    const tabId = await popup.evaluate(async () => (await chrome.tabs.query({ url: 'https://x.com/*' }))[0]?.id);
+    let stats = null;
+    for (const deadline = Date.now() + JUDGE_TIMEOUT_MS; !(stats?.judged === ids.length && stats.pending === 0);) {
+      if (Date.now() > deadline) assert.fail(`the new content script counts the page's cells as judged: ${JSON.stringify(stats)}`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      stats = await popup.evaluate((id, type) => chrome.tabs.sendMessage(id, { type }).catch(() => null), tabId, MSG.GET_PAGE_STATS);
+    }
+    const hiddenIds = ids.filter((id) => probe.expectedState(id) === 'hidden');
+    assert.equal(stats.hidden, hiddenIds.length);
+    probe.assertVerdicts(await probe.waitForStates(ids, (s) => s.state === 'visible' || s.state === 'hidden', 'the cells judged again'), ids);
+    assert.equal(await page.evaluate(() => document.querySelectorAll('#illust-only-page-control').length), 1, 'one "show all" badge');
+    assert.equal(await page.evaluate(() => document.querySelectorAll('.illust-only-placeholder').length), hiddenIds.length, 'one placeholder per hidden cell');
+
+    await page.click(`li[data-test-media="${hiddenIds[0]}"] .illust-only-placeholder .illust-only-show`);
+    await probe.waitForStates([hiddenIds[0]], (s) => s.state === 'revealed' && s.shown, 'the clicked cell revealed');
+    assert.equal(new URL(page.url()).pathname, '/someartist/media', '"show" must not follow the cell\'s link');
+    assert.equal(mediaRequests.length, downloaded, 'remembered verdicts: nothing downloaded again');
+  } finally {
+    await fx.close();
   }
 });
 

@@ -147,6 +147,9 @@ function startPage(pathname, { verdictTimeoutMs = 60000, settingsDelayMs = 0, en
       const keyed = /^\[data-illust-only-media="(.*)"\]$/.exec(selector);
       if (keyed) return cells.filter((c) => c.dataset.illustOnlyMedia === keyed[1]);
       if (selector === '[data-illust-only-media]') return cells.filter((c) => c.dataset.illustOnlyMedia);
+      // What an earlier instance of the script left (takeOverFromEarlierInstance): nothing on this page.
+      if (selector === '[data-illust-only-media], [data-illust-only-state]') return cells.filter((c) => c.dataset.illustOnlyMedia || c.dataset.illustOnlyState);
+      if (selector === '.illust-only-note, #illust-only-page-control') return [];
       return [...cells]; // CELL_SELECTOR
     },
   };

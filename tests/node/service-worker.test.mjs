@@ -48,6 +48,24 @@ test('a thumbnail whose body fails mid-read (the fetch timeout, a dropped connec
   assert.match(answer.message, /cannot read https:\/\/pbs\.twimg\.com\/media\/GZx3_aBc-9Q.*aborted due to timeout/);
 });
 
+test('with X pages open and no classifier loaded in this worker life (Firefox: a revisit whose verdicts were all remembered, or the event page woken after its idle suspension), the popup hears "not loaded", not "no media tab judged yet"', async () => {
+  // The worker runs here as Firefox's event page (no chrome.offscreen): no host to ask until a model
+  // loads. Nothing has been loaded in this module's life yet (the test above failed before inference).
+  const { classifierLabel } = await import('../../web/extension/classifier-label.js');
+  await import('../../web/extension/service-worker.js');
+  const ask = (message) => new Promise((resolve) => { onMessage(message, { id: 'x' }, resolve); });
+  const withXTab = await ask({ type: MSG.GET_STATUS });
+  assert.equal(withXTab.offscreen, false, 'no classifier loaded');
+  assert.equal(classifierLabel(withXTab.classifier), 'not loaded (nothing on the open pages needs judging)');
+  const { query } = chrome.tabs;
+  chrome.tabs.query = async () => []; // no X tab: nothing was judged in this browser session's view
+  try {
+    assert.equal(classifierLabel((await ask({ type: MSG.GET_STATUS })).classifier), 'not started (no media tab judged yet)');
+  } finally {
+    chrome.tabs.query = query;
+  }
+});
+
 test('an answer of the offscreen document to an earlier worker life does not settle a request of this life', async () => {
   const earlierLife = await import('../../web/extension/classifier-host-offscreen.js?earlier-life');
   const thisLife = await import('../../web/extension/classifier-host-offscreen.js?this-life');

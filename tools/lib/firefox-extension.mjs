@@ -4,6 +4,7 @@
 //   const page = await fx.browser.newPage(); await page.goto('https://x.com/someartist/media');
 //   const popup = await fx.openExtensionPage('popup.html');   // full extension APIs, like the popup
 //   await fx.allowInPrivateWindows();   // about:addons' "Run in Private Windows: Allow"
+//   await fx.reloadAddon();             // the add-on restarts, as after an update
 //   fx.tunnelled / fx.refused: the hosts Firefox connected to through us; await fx.close();
 // X's hosts are answered by `answer(request, response)`, a local HTTPS server with a throwaway
 // self-signed certificate (openssl), reached through an HTTP CONNECT proxy that Firefox is told to use:
@@ -141,11 +142,10 @@ export async function launchFirefoxWithExtension({ extensionDir, answer, grantHo
     }
   };
   /**
-   * What a user's "Run in Private Windows: Allow" in about:addons does: the add-on gets Firefox's
-   * private-browsing permission and restarts with it. Done from about:addons' own (privileged) page,
-   * which BiDi can script with MOZ_REMOTE_ALLOW_SYSTEM_ACCESS; resolves once extension pages open again.
+   * Runs `task(addonId)` in about:addons' own (privileged) page, which BiDi can script with
+   * MOZ_REMOTE_ALLOW_SYSTEM_ACCESS; task answers 'ok' or why not.
    */
-  const allowInPrivateWindows = async () => {
+  const inAboutAddons = async (task, what) => {
     const about = await browser.newPage();
     about.goto('about:addons').catch(() => {}); // BiDi never reports this page's navigation as finished
     const deadline = Date.now() + 30000;
@@ -153,19 +153,34 @@ export async function launchFirefoxWithExtension({ extensionDir, answer, grantHo
       if (Date.now() > deadline) throw new Error('about:addons did not load within 30 s');
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    const answer = await about.evaluate(async (id) => {
-      try {
-        const { AddonManager } = ChromeUtils.importESModule('resource://gre/modules/AddonManager.sys.mjs');
-        const { ExtensionPermissions } = ChromeUtils.importESModule('resource://gre/modules/ExtensionPermissions.sys.mjs');
-        await ExtensionPermissions.add(id, { permissions: ['internal:privateBrowsingAllowed'], origins: [] });
-        await (await AddonManager.getAddonByID(id)).reload();
-        return 'ok';
-      } catch (error) {
-        return String(error?.message ?? error);
-      }
-    }, addonId);
+    const answer = await about.evaluate(task, addonId);
     await about.close();
-    if (answer !== 'ok') throw new Error(`could not allow the add-on in private windows: ${answer}`);
+    if (answer !== 'ok') throw new Error(`could not ${what}: ${answer}`);
   };
-  return { browser, addonId, openExtensionPage, allowInPrivateWindows, tunnelled: fakeX.tunnelled, refused: fakeX.refused, close };
+  /**
+   * What a user's "Run in Private Windows: Allow" in about:addons does: the add-on gets Firefox's
+   * private-browsing permission and restarts with it; resolves once extension pages open again.
+   */
+  const allowInPrivateWindows = () => inAboutAddons(async (id) => {
+    try {
+      const { AddonManager } = ChromeUtils.importESModule('resource://gre/modules/AddonManager.sys.mjs');
+      const { ExtensionPermissions } = ChromeUtils.importESModule('resource://gre/modules/ExtensionPermissions.sys.mjs');
+      await ExtensionPermissions.add(id, { permissions: ['internal:privateBrowsingAllowed'], origins: [] });
+      await (await AddonManager.getAddonByID(id)).reload();
+      return 'ok';
+    } catch (error) {
+      return String(error?.message ?? error);
+    }
+  }, 'allow the add-on in private windows');
+  /** The add-on restarts as an update does (about:addons' reload): its content scripts are injected into open X tabs anew. */
+  const reloadAddon = () => inAboutAddons(async (id) => {
+    try {
+      const { AddonManager } = ChromeUtils.importESModule('resource://gre/modules/AddonManager.sys.mjs');
+      await (await AddonManager.getAddonByID(id)).reload();
+      return 'ok';
+    } catch (error) {
+      return String(error?.message ?? error);
+    }
+  }, 'reload the add-on');
+  return { browser, addonId, openExtensionPage, allowInPrivateWindows, reloadAddon, tunnelled: fakeX.tunnelled, refused: fakeX.refused, close };
 }

@@ -603,6 +603,18 @@ function showOtherAccountsCell(cell, author) {
   console.info(`${LOG_PREFIX} showing a media cell of @${author} unjudged (other_account: not on @${accountOfPath(location.pathname)}'s media grid)`);
 }
 
+/**
+ * Firefox injects this script into the open X tabs again when the extension is updated or reloaded,
+ * and kills the earlier instance, whose marks stay on the page: cells keyed by it (which examineCell
+ * would take as judged, so they went uncounted and never re-decided), placeholders, bars and a badge
+ * whose listeners are gone (a click on "show" followed the cell's link to the post). Its cells are
+ * taken over as new ones: held and asked for again (remembered verdicts: no new inference).
+ */
+function takeOverFromEarlierInstance() {
+  for (const cell of document.querySelectorAll('[data-illust-only-media], [data-illust-only-state]')) forgetCell(cell);
+  for (const left of document.querySelectorAll('.illust-only-note, #illust-only-page-control')) left.remove();
+}
+
 function forgetCell(cell) {
   delete cell.dataset.illustOnlyMedia;
   delete cell.dataset.illustOnlyState;
@@ -1036,5 +1048,6 @@ function applySettings(answer) {
   sendWaitingRequests(); // the cells found before the settings arrived
 }
 
+takeOverFromEarlierInstance();
 updateActive(); // hold cells from the first byte of a media tab
 loadSettings();
