@@ -29,6 +29,17 @@ bool read_header_size(Format format, const uint8_t* data, size_t size, uint64_t*
 // training reads with, show the frame, where stb_image refuses it). False when the header is too short.
 bool gif_canvas_size(const uint8_t* data, size_t size, uint32_t* width, uint32_t* height);
 
+// GIF: what PIL (training) shows around a first frame that does not cover its screen: nothing when the
+// frame has a transparent index (rgba 0,0,0,0: alpha_background, as browsers show it), else the first
+// colour of the frame's palette, opaque. stb_image paints there the colour of the screen's background
+// index with red and blue swapped, so the core paints it over. False when the frame covers the screen
+// or the file breaks before the frame.
+struct GifBackdrop {
+  uint32_t left = 0, top = 0, width = 0, height = 0;  // the first frame on the screen
+  uint8_t rgba[4] = {0, 0, 0, 0};                      // every pixel outside it
+};
+bool gif_first_frame_backdrop(const uint8_t* data, size_t size, GifBackdrop* backdrop);
+
 // BMP: a 32-bit BI_RGB file's fourth byte is padding: browsers and PIL show it opaque, where stb_image
 // reads it as alpha whenever any pixel's is non-zero.
 bool bmp_alpha_ignored(const uint8_t* data, size_t size);

@@ -220,28 +220,41 @@ Structure scan_gif(const uint8_t* d, size_t n) {
   }
 }
 
-// The first image's right and bottom edges (its descriptor's left + width, top + height), found by the
-// same walk as scan_gif. False when the file ends or breaks before the descriptor.
-bool gif_first_frame_edges(const uint8_t* d, size_t n, uint32_t* right, uint32_t* bottom) {
+// The offset of the first image descriptor (the byte after its 0x2C), found by the same walk as
+// scan_gif, with the transparent index the last graphic control extension before it names (-1: none).
+// False when the file ends or breaks before the descriptor.
+bool gif_first_descriptor(const uint8_t* d, size_t n, size_t* descriptor, int* transparent_index) {
   if (n < 13) return false;
   size_t pos = 13;
   if (d[10] & 0x80) pos += 3u * (2u << (d[10] & 7));
+  *transparent_index = -1;
   for (;;) {
     if (pos >= n) return false;
     const uint8_t block = d[pos++];
     if (block == 0x21) {
       if (pos >= n) return false;
-      ++pos;
+      const uint8_t label = d[pos++];
+      // Graphic control: size 4, flags (bit 0: transparency), delay (2 bytes), transparent index.
+      if (label == 0xF9 && n - pos >= 5 && d[pos] == 4) *transparent_index = d[pos + 1] & 1 ? d[pos + 4] : -1;
       if (!skip_gif_sub_blocks(d, n, &pos)) return false;
     } else if (block == 0x2C) {
       if (n - pos < 9) return false;
-      *right = uint32_t(le16(d + pos)) + le16(d + pos + 4);
-      *bottom = uint32_t(le16(d + pos + 2)) + le16(d + pos + 6);
+      *descriptor = pos;
       return true;
     } else {
       return false;
     }
   }
+}
+
+// The first image's right and bottom edges (its descriptor's left + width, top + height).
+bool gif_first_frame_edges(const uint8_t* d, size_t n, uint32_t* right, uint32_t* bottom) {
+  size_t pos = 0;
+  int transparent_index;
+  if (!gif_first_descriptor(d, n, &pos, &transparent_index)) return false;
+  *right = uint32_t(le16(d + pos)) + le16(d + pos + 4);
+  *bottom = uint32_t(le16(d + pos + 2)) + le16(d + pos + 6);
+  return true;
 }
 
 // BMP: uncompressed and bit-field BMPs must hold offset + stride * |height| bytes.
@@ -332,6 +345,31 @@ bool gif_canvas_size(const uint8_t* d, size_t n, uint32_t* width, uint32_t* heig
     *width = std::max(*width, right);
     *height = std::max(*height, bottom);
   }
+  return true;
+}
+
+bool gif_first_frame_backdrop(const uint8_t* d, size_t n, GifBackdrop* out) {
+  size_t pos = 0;
+  int transparent_index;
+  if (!gif_first_descriptor(d, n, &pos, &transparent_index)) return false;
+  out->left = le16(d + pos);
+  out->top = le16(d + pos + 2);
+  out->width = le16(d + pos + 4);
+  out->height = le16(d + pos + 6);
+  uint32_t screen_w = 0, screen_h = 0;
+  gif_canvas_size(d, n, &screen_w, &screen_h);
+  if (out->left == 0 && out->top == 0 && out->width >= screen_w && out->height >= screen_h) return false;
+  if (transparent_index >= 0) {
+    std::memset(out->rgba, 0, 4);
+    return true;
+  }
+  // The frame's palette: its own (right after the descriptor) or else the global one; none: black.
+  const uint8_t* palette = d[pos + 8] & 0x80 ? d + pos + 9 : d[10] & 0x80 ? d + 13 : nullptr;
+  if (palette && size_t(palette - d) + 3 > n) palette = nullptr;
+  out->rgba[0] = palette ? palette[0] : 0;
+  out->rgba[1] = palette ? palette[1] : 0;
+  out->rgba[2] = palette ? palette[2] : 0;
+  out->rgba[3] = 255;
   return true;
 }
 

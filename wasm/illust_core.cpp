@@ -262,6 +262,13 @@ DecodeResult decode_rgbx(const uint8_t* data, size_t size, const DecodeOptions& 
                                    format);
     }
     pixels.reset(raw);  // stb allocates with malloc (STBI_MALLOC default), so free() releases it
+    GifBackdrop backdrop;
+    if (format == Format::gif && gif_first_frame_backdrop(data, size, &backdrop)) {
+      for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x)
+          if (uint32_t(x) - backdrop.left >= backdrop.width || uint32_t(y) - backdrop.top >= backdrop.height)
+            std::memcpy(pixels.get() + (size_t(y) * size_t(w) + size_t(x)) * 4, backdrop.rgba, 4);
+    }
     // PNG can carry transparency in tRNS that stb's header scan does not report, so every format that
     // can hold alpha is flattened (opaque pixels cost one compare); stb's JPEG output is always opaque.
     has_alpha = format != Format::jpeg && !(format == Format::bmp && bmp_alpha_ignored(data, size));
