@@ -25,6 +25,20 @@ CLI = REPO_ROOT / "build" / "native" / "illust_core_cli"
 CONTRACT = REPO_ROOT / "model" / "contract.json"
 
 
+def png_chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def low_bit_grey_png(levels, bits, key):
+    """A 1-, 2- or 4-bit grey PNG (PIL writes none) of `levels` (uint8 [H, W], each below 2**bits) whose
+    tRNS makes level `key` transparent."""
+    height, width = levels.shape
+    unpacked = np.unpackbits(levels[..., None], axis=2)[..., 8 - bits:].reshape(height, width * bits)
+    rows = b"".join(b"\x00" + np.packbits(row).tobytes() for row in unpacked)
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, bits, 0, 0, 0, 0))
+            + png_chunk(b"tRNS", struct.pack(">H", key)) + png_chunk(b"IDAT", zlib.compress(rows)) + png_chunk(b"IEND", b""))
+
+
 class PreprocessParityTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -140,6 +154,13 @@ class PreprocessParityTest(unittest.TestCase):
                 key = np.array([grey16.flat[0]], ">u2").tobytes()
                 trns = struct.pack(">I", 2) + b"tRNS" + key + struct.pack(">I", zlib.crc32(b"tRNS" + key))
                 paths[-1].write_bytes(png[:33] + trns + png[33:])  # after the signature and IHDR
+                # 1-, 2- and 4-bit grey with a tRNS key (what PNG optimisers make of line art): the key is
+                # a level of the file's depth, not of PIL's 0..255 pixels.
+                for bits in (1, 2, 4):
+                    levels = (grey >> (8 - bits)).astype(np.uint8)
+                    paths.append(Path(tmp) / f"{i}_grey{bits}_trns.png")
+                    key = int(np.bincount(levels.ravel(), minlength=1 << bits)[:-1].argmax())  # not white: it shows
+                    paths[-1].write_bytes(low_bit_grey_png(levels, bits, key))
             with Image.open(paths[0]) as image:
                 self.assertIn(image.mode, ("I", "I;16"))  # a real 16-bit file
             core = self.core_tensors(CONTRACT, self.contract, paths)

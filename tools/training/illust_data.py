@@ -153,12 +153,19 @@ def load_contract(path: Path = CONTRACT_PATH) -> dict:
 def open_rgb(source, alpha_background=(255, 255, 255)) -> Image.Image:
     """PIL open, EXIF transpose, composite transparency over alpha_background, convert to RGB."""
     image = Image.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source)
+    # A 1-, 2- or 4-bit grey PNG's tRNS key is a level of its own depth, while PIL scales its pixels to
+    # 0..255 (and keeps the key as it is): the depth shows only in the raw mode, gone once transposed.
+    grey_bits = {"1": 1, "L;2": 2, "L;4": 4}.get(image.tile[0][3], 8) if image.format == "PNG" and image.tile else 8
     image = ImageOps.exif_transpose(image)
     # A grey or RGB PNG's tRNS colour key is transparency too (browsers and the core show those pixels
     # as transparent); PIL only notes it in info, so it is made an alpha channel here. Not for 16-bit
     # RGB: PIL gives only 8 bits of its pixels, so its 16-bit key cannot be matched (no such file trains).
-    key = image.info.get("transparency") if image.mode in ("L", "RGB", "I", "I;16", "I;16B", "I;16L") else None
-    if image.mode in ("I", "I;16", "I;16B", "I;16L"):
+    key = image.info.get("transparency") if image.mode in ("1", "L", "RGB", "I", "I;16", "I;16B", "I;16L") else None
+    if key is not None and image.mode in ("1", "L"):
+        grey = np.asarray(image.convert("L"))
+        image = Image.fromarray(grey, "L")
+        image.putalpha(Image.fromarray(np.where(grey == key * 255 // ((1 << grey_bits) - 1), 0, 255).astype(np.uint8), "L"))
+    elif image.mode in ("I", "I;16", "I;16B", "I;16L"):
         # 16-bit grey (PNG): PIL's conversion to 8 bits clips at 255 (nearly all white); the core, like
         # stb_image and browsers, keeps the high byte.
         raw = np.asarray(image).astype(np.uint32)
@@ -166,7 +173,7 @@ def open_rgb(source, alpha_background=(255, 255, 255)) -> Image.Image:
         if key is not None:
             image.putalpha(Image.fromarray(np.where(raw == key, 0, 255).astype(np.uint8), "L"))
     elif key is not None:
-        image = image.convert("RGBA" if image.mode == "RGB" else "LA")  # PIL applies the key here
+        image = image.convert("RGBA")  # RGB: PIL applies the key here
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         image = image.convert("RGBA")
         background = Image.new("RGBA", image.size, tuple(alpha_background) + (255,))
