@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { startServer } from '../../tools/serve.mjs';
 import { decide } from '../../web/lib/decide.js';
+import { walkImageFiles } from '../../tools/lib/image-files.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const site = path.join(root, 'build', 'demo');
@@ -636,3 +637,40 @@ async function server() {
   return isolatedServer;
 }
 after(async () => { await isolatedServer?.close(); });
+
+test('demo page: a folder dropped while another is listed comes after it, and "Reading the dropped folder…" stays until both are listed', { skip: skipReason, timeout: 120000 }, async () => {
+  // The two listings ran at once and handed their cards over interleaved (30 illustrations, 20
+  // screenshots, 30 illustrations…); the first to end, or a file picked meanwhile, took the notice away.
+  const { context, page } = await demoWithModelHeld((await server()).url);
+  try {
+    const expected = {};
+    for (const label of ['illustration', 'screenshot']) {
+      expected[label] = 0;
+      for await (const { error } of walkImageFiles([path.join(dataDir, label)])) if (!error) expected[label]++;
+    }
+    await page.evaluate(() => {
+      window.noticeTexts = [];
+      const notice = document.getElementById('notice');
+      new MutationObserver(() => window.noticeTexts.push(notice.hidden ? '' : notice.textContent)).observe(notice, { childList: true, attributes: true, characterData: true, subtree: true });
+    });
+    await dropPaths(page, [path.join(dataDir, 'illustration')]);
+    await page.waitForFunction(() => document.querySelectorAll('.card').length >= 50);
+    await page.setInputFiles('#file-input', pickImages()[0].file);
+    assert.equal(await page.textContent('#notice'), 'Reading the dropped folder…', 'a file picked meanwhile leaves the notice');
+    await dropPaths(page, [path.join(dataDir, 'screenshot')]);
+    assert.equal(await page.textContent('#notice'), 'Reading the dropped folders…');
+    const total = expected.illustration + expected.screenshot + 1;
+    await page.waitForFunction((n) => document.querySelectorAll('.card').length === n && document.getElementById('notice').hidden, total, { timeout: 90000 });
+
+    const names = await page.$$eval('.card .name', (cards) => cards.map((c) => c.textContent));
+    assert.equal(new Set(names).size, names.length, 'no card twice');
+    const illustrations = names.flatMap((name, i) => (name.startsWith('illustration/') ? [i] : []));
+    const screenshots = names.flatMap((name, i) => (name.startsWith('screenshot/') ? [i] : []));
+    assert.deepEqual([illustrations.length, screenshots.length], [expected.illustration, expected.screenshot]);
+    assert.ok(illustrations.at(-1) < screenshots[0], `the second drop's cards start at ${screenshots[0]}, before the first drop's last (${illustrations.at(-1)})`);
+    const noticeTexts = await page.evaluate(() => window.noticeTexts.filter((text, i, all) => text !== all[i - 1]));
+    assert.deepEqual(noticeTexts, ['Reading the dropped folder…', 'Reading the dropped folders…', 'Reading the dropped folder…', '']);
+  } finally {
+    await context.close();
+  }
+});

@@ -42,7 +42,7 @@ const state = {
   batch: newBatch(),     // + started (performance.now()) while a batch runs
   lastBatch: null,       // {count, ms}: the last finished batch's wall time
   workerDead: null,      // why the worker stopped: new files get an error card at once
-  listings: new Set(),   // an AbortController per dropped folder still being listed (Stop and Clear end them)
+  listings: new Map(),   // dropped folders still being listed: AbortController (Stop and Clear end them) → folder count
 };
 
 // ---- worker -------------------------------------------------------------------------------------
@@ -452,9 +452,18 @@ function onSettingsChange() {
   renderCounts();
 }
 
+/** "Reading the dropped folder…" while dropped folders are still being listed, else ''. */
+function readingNotice() {
+  const folders = [...state.listings.values()].reduce((sum, count) => sum + count, 0);
+  return folders === 0 ? '' : `Reading the dropped folder${folders === 1 ? '' : 's'}…`;
+}
+
 function showNotice(text) {
-  $('notice').textContent = text;
-  $('notice').hidden = !text;
+  // A folder still being listed keeps its "Reading…" line: a pick, a paste or an earlier drop ending
+  // meanwhile took it away, and the page looked done while its cards kept coming.
+  const shown = [text, readingNotice()].filter(Boolean).join(' ');
+  $('notice').textContent = shown;
+  $('notice').hidden = !shown;
 }
 
 /** Stop drops every file not judged yet; announced unless Clear (which empties the page anyway) stopped them. */
@@ -462,7 +471,7 @@ function stopPending({ announceStop = true } = {}) {
   const { total, done } = state.batch;
   if (announceStop && (done < total || state.listings.size > 0)) announce(`Stopped: ${done} of ${total} image${total === 1 ? '' : 's'} judged.`);
   if (state.listings.size > 0) {
-    for (const listing of state.listings) listing.abort(); // no more cards from the folders being listed
+    for (const listing of state.listings.keys()) listing.abort(); // no more cards from the folders being listed
     state.listings.clear();
     showNotice(''); // "Reading the dropped folder…"
   }
@@ -500,6 +509,7 @@ for (const input of [$('file-input'), $('folder-input')]) {
 }
 
 let dragDepth = 0;
+let earlierDropsListed = Promise.resolve();
 const hasFiles = (event) => [...(event.dataTransfer?.types ?? [])].includes('Files');
 document.addEventListener('dragenter', (event) => {
   if (!hasFiles(event)) return;
@@ -518,16 +528,20 @@ document.addEventListener('drop', (event) => {
   event.preventDefault();
   dragDepth = 0;
   document.body.classList.remove('dragging');
-  // Until the folders are listed the page looked as if the drop had been missed (the 5,747 images of
-  // ../shared/data still take seconds to list in Chromium), and users dropped them again: say it arrived.
-  const onFolders = (count) => showNotice(`Reading the dropped folder${count === 1 ? '' : 's'}…`);
   // Cards appear, and are judged, as the folders are listed: 1,471 files took ~2 s to list.
   const listing = new AbortController();
-  state.listings.add(listing);
+  state.listings.set(listing, 0);
+  // Until the folders are listed the page looked as if the drop had been missed (the 5,747 images of
+  // ../shared/data still take seconds to list in Chromium), and users dropped them again: say it arrived
+  // (showNotice says "Reading the dropped folder…" while a listing counts folders).
+  const onFolders = (count) => { state.listings.set(listing, count); showNotice(''); };
   let cardsAdded = 0;
   const onFiles = (files) => { cardsAdded += files.length; addCards(files); };
   const listed = () => { state.listings.delete(listing); };
-  filesFromDataTransfer(event.dataTransfer, { onFolders, onFiles, signal: listing.signal }).then(
+  // A drop made while another is listed waits for it: their cards came interleaved, 30 of one, 20 of the other.
+  const pending = filesFromDataTransfer(event.dataTransfer, { onFolders, onFiles, signal: listing.signal, after: earlierDropsListed });
+  earlierDropsListed = pending.catch(() => {});
+  pending.then(
     ({ skipped, failed }) => {
       if (listing.signal.aborted) return; // stopped or cleared meanwhile
       listed();
