@@ -674,3 +674,52 @@ test('demo page: a folder dropped while another is listed comes after it, and "R
     await context.close();
   }
 });
+
+test('demo page: a folder whose images come slowly (many other files) is one batch; "no illustration" waits for its end', { skip: skipReason, timeout: 120000 }, async () => {
+  // The model caught up between the folder's images: the engine line said "last batch: 1 image", then
+  // 2, then 3 (timed from the latest image only), and under "Only illustrations" the page said "No image
+  // is an illustration (1 in all)" while the folder was still being read.
+  const folder = path.join(workDir, 'slow-listing');
+  const screenshots = pickImages().filter((i) => i.label === 'screenshot');
+  for (const [n, image] of screenshots.entries()) {
+    await mkdir(path.join(folder, `f${n}`), { recursive: true });
+    await copyFile(image.file, path.join(folder, `f${n}`, 'a.jpg'));
+    for (let note = 0; note < 2000; note++) await writeFile(path.join(folder, `f${n}`, `n${note}.txt`), 'notes');
+  }
+  const context = await browser.newContext();
+  const { page, errors } = await openPage(context, (await server()).url);
+  try {
+    // The model's first run is its slowest: warmed up, it judges each image before the next is found.
+    await page.setInputFiles('#file-input', screenshots[0].file);
+    await waitForCards(page, 1);
+    await page.click('#clear');
+    await page.check('input[name="filter"][value="illustration"]');
+    await page.evaluate(() => {
+      window.seen = [];
+      const text = (id) => (document.getElementById(id).hidden ? '' : document.getElementById(id).textContent);
+      const note = () => window.seen.push({ reading: text('notice').startsWith('Reading'), engine: text('engine'), empty: text('empty') });
+      for (const id of ['notice', 'engine', 'empty']) new MutationObserver(note).observe(document.getElementById(id), { childList: true, attributes: true, characterData: true, subtree: true });
+    });
+    await dropPaths(page, [folder]);
+    await page.waitForFunction(() => document.getElementById('status-live').textContent === '3 of 3 images classified.', null, { timeout: 60000 });
+    const seen = await page.evaluate(() => window.seen);
+    const whileReading = seen.filter((s) => s.reading);
+    assert.ok(whileReading.some((s) => /judged/.test(s.empty)), 'cards were judged while the folder was read');
+    assert.deepEqual(whileReading.filter((s) => /last batch/.test(s.engine)).map((s) => s.engine), [], 'no batch ended while the folder was read');
+    assert.deepEqual(whileReading.filter((s) => /in all/.test(s.empty)).map((s) => s.empty), [], '"none is" said before the folder was read');
+    assert.match(await page.textContent('#engine'), /last batch: 3 images in /);
+    assert.equal(await page.textContent('#empty'), 'No image is an illustration (3 in all): choose "all" to see them.');
+
+    // Stopped during the listing, nothing more is coming: the line no longer says "so far".
+    await page.click('#clear');
+    await dropPaths(page, [folder]);
+    // Stop once the line has counted a judged card, while the folder is still being read (Playwright's
+    // click would wait for the layout to settle).
+    await page.waitForFunction(() => /so far \([1-9]/.test(document.getElementById('empty').textContent) && !document.getElementById('stop').click());
+    await page.waitForFunction(() => /^Stopped: \d of \d images? judged\.$/.test(document.getElementById('status-live').textContent));
+    assert.match(await page.textContent('#empty'), /^No image is an illustration \(\d in all\): choose "all" to see them\.$/);
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});

@@ -99,8 +99,10 @@ function addFiles({ files, skipped = [], failed = [] }, { cardsAdded = 0 } = {})
 /** A card per file, each sent to the worker; a card with its reason per file the browser would not read. */
 function addCards(files, failed = []) {
   const fragment = document.createDocumentFragment();
-  // A new batch starts when nothing is pending: its wall time is what the user waits for the lot.
-  if (state.batch.done >= state.batch.total && files.length + failed.length > 0) state.batch.started = performance.now();
+  // A batch's clock starts with its first card (updateBusy opens a new batch once nothing is pending): its
+  // wall time is what the user waits for the lot. A folder still listed after the model caught up with it
+  // is the same batch: restarting the clock for its next cards timed only the latest ones.
+  if (files.length + failed.length > 0) state.batch.started ??= performance.now();
   const failedNow = [];
   for (const { file, path } of files) {
     const card = createCard(path, file);
@@ -164,9 +166,7 @@ function onResult(id, result) {
   card.result = result;
   state.batch.done++;
   if (!result.ok) state.batch[CLASSIFIER_FAILURES.has(result.code) ? 'unclassified' : 'unreadable']++;
-  if (state.batch.done === state.batch.total && state.batch.started !== undefined) {
-    state.lastBatch = { count: state.batch.total, ms: performance.now() - state.batch.started };
-  }
+  recordBatchTime();
   const { el } = card;
   if (result.ok) {
     el.dataset.state = 'done';
@@ -345,12 +345,24 @@ function renderEmpty(counts) {
   const filter = $('results').dataset.filter;
   const shown = filter === 'illustration' ? counts.illustration : filter === 'hidden' ? counts.hidden : state.cards.size;
   const what = filter === 'hidden' ? 'would be hidden' : 'is an illustration';
-  // Cards still waiting for the model are not judged yet: "none is" would be said too early.
+  // Cards still waiting for the model are not judged yet, and a folder still listed has more to come:
+  // "none is" would be said too early.
   const pending = [...state.cards.values()].filter((card) => !card.result).length;
   $('empty').textContent = state.cards.size === 0 ? 'No images yet.'
-    : pending > 0 ? `No image ${what} so far (${state.cards.size - pending} of ${state.cards.size} judged).`
+    : pending > 0 || state.listings.size > 0 ? `No image ${what} so far (${state.cards.size - pending} of ${state.cards.size} judged).`
       : `No image ${what} (${state.cards.size} in all): choose "all" to see them.`;
   $('empty').hidden = shown > 0;
+}
+
+/**
+ * The batch's wall time, once its last file is answered and no dropped folder is still listed: the
+ * model catching up with a slow listing is not the end of the batch ("last batch: 3 images" mid-drop).
+ */
+function recordBatchTime() {
+  const { total, done, started } = state.batch;
+  if (total > 0 && done === total && started !== undefined && state.listings.size === 0) {
+    state.lastBatch = { count: total, ms: performance.now() - started };
+  }
 }
 
 function median(values) {
@@ -483,6 +495,7 @@ function stopPending({ announceStop = true } = {}) {
     card.el.querySelector('.label').textContent = 'Stopped';
   }
   state.batch = newBatch();
+  renderCounts(); // the empty-filter line said "so far (0 of 3 judged)" after the Stop
   updateBusy();
 }
 
@@ -537,7 +550,7 @@ document.addEventListener('drop', (event) => {
   const onFolders = (count) => { state.listings.set(listing, count); showNotice(''); };
   let cardsAdded = 0;
   const onFiles = (files) => { cardsAdded += files.length; addCards(files); };
-  const listed = () => { state.listings.delete(listing); };
+  const listed = () => { state.listings.delete(listing); recordBatchTime(); renderEngine(); };
   // A drop made while another is listed waits for it: their cards came interleaved, 30 of one, 20 of the other.
   const pending = filesFromDataTransfer(event.dataTransfer, { onFolders, onFiles, signal: listing.signal, after: earlierDropsListed });
   earlierDropsListed = pending.catch(() => {});
