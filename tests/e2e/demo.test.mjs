@@ -723,3 +723,28 @@ test('demo page: a folder whose images come slowly (many other files) is one bat
     await context.close();
   }
 });
+
+test('demo page: Clear lets go of every file of a dropped folder (repeated drops do not pile up)', { skip: skipReason, timeout: 90000 }, async () => {
+  // The promise a later drop waits on (the earlier drop's listing) held that drop's whole file list.
+  const { context, page } = await demoWithModelHeld((await server()).url);
+  const filesHeld = async () => {
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('HeapProfiler.collectGarbage');
+    const { result: prototype } = await cdp.send('Runtime.evaluate', { expression: 'File.prototype' });
+    const { objects } = await cdp.send('Runtime.queryObjects', { prototypeObjectId: prototype.objectId });
+    const { result } = await cdp.send('Runtime.callFunctionOn', { objectId: objects.objectId, functionDeclaration: 'function () { return this.length; }', returnByValue: true });
+    await cdp.detach();
+    return result.value;
+  };
+  try {
+    for (let drop = 0; drop < 2; drop++) {
+      await dropPaths(page, [path.join(dataDir, 'photo')]);
+      await page.waitForFunction(() => document.querySelector('.card') && document.getElementById('notice').hidden, null, { timeout: 60000 });
+      assert.ok(await filesHeld() > 0, 'the cards hold their files');
+      await page.click('#clear');
+      assert.equal(await filesHeld(), 0, `files still held after Clear (drop ${drop + 1})`);
+    }
+  } finally {
+    await context.close();
+  }
+});

@@ -553,7 +553,7 @@ document.addEventListener('drop', (event) => {
   const listed = () => { state.listings.delete(listing); recordBatchTime(); renderEngine(); };
   // A drop made while another is listed waits for it: their cards came interleaved, 30 of one, 20 of the other.
   const pending = filesFromDataTransfer(event.dataTransfer, { onFolders, onFiles, signal: listing.signal, after: earlierDropsListed });
-  earlierDropsListed = pending.catch(() => {});
+  earlierDropsListed = pending.then(() => {}, () => {}); // not its files: Clear lets go of them
   pending.then(
     ({ skipped, failed }) => {
       if (listing.signal.aborted) return; // stopped or cleared meanwhile
