@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { startServer } from '../../tools/serve.mjs';
 import { decide } from '../../web/lib/decide.js';
+import { walkImageFiles } from '../../tools/lib/image-files.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const site = path.join(root, 'build', 'demo');
@@ -636,3 +637,114 @@ async function server() {
   return isolatedServer;
 }
 after(async () => { await isolatedServer?.close(); });
+
+test('demo page: a folder dropped while another is listed comes after it, and "Reading the dropped folder…" stays until both are listed', { skip: skipReason, timeout: 120000 }, async () => {
+  // The two listings ran at once and handed their cards over interleaved (30 illustrations, 20
+  // screenshots, 30 illustrations…); the first to end, or a file picked meanwhile, took the notice away.
+  const { context, page } = await demoWithModelHeld((await server()).url);
+  try {
+    const expected = {};
+    for (const label of ['illustration', 'screenshot']) {
+      expected[label] = 0;
+      for await (const { error } of walkImageFiles([path.join(dataDir, label)])) if (!error) expected[label]++;
+    }
+    await page.evaluate(() => {
+      window.noticeTexts = [];
+      const notice = document.getElementById('notice');
+      new MutationObserver(() => window.noticeTexts.push(notice.hidden ? '' : notice.textContent)).observe(notice, { childList: true, attributes: true, characterData: true, subtree: true });
+    });
+    await dropPaths(page, [path.join(dataDir, 'illustration')]);
+    await page.waitForFunction(() => document.querySelectorAll('.card').length >= 50);
+    await page.setInputFiles('#file-input', pickImages()[0].file);
+    assert.equal(await page.textContent('#notice'), 'Reading the dropped folder…', 'a file picked meanwhile leaves the notice');
+    await dropPaths(page, [path.join(dataDir, 'screenshot')]);
+    assert.equal(await page.textContent('#notice'), 'Reading the dropped folders…');
+    const total = expected.illustration + expected.screenshot + 1;
+    await page.waitForFunction((n) => document.querySelectorAll('.card').length === n && document.getElementById('notice').hidden, total, { timeout: 90000 });
+
+    const names = await page.$$eval('.card .name', (cards) => cards.map((c) => c.textContent));
+    assert.equal(new Set(names).size, names.length, 'no card twice');
+    const illustrations = names.flatMap((name, i) => (name.startsWith('illustration/') ? [i] : []));
+    const screenshots = names.flatMap((name, i) => (name.startsWith('screenshot/') ? [i] : []));
+    assert.deepEqual([illustrations.length, screenshots.length], [expected.illustration, expected.screenshot]);
+    assert.ok(illustrations.at(-1) < screenshots[0], `the second drop's cards start at ${screenshots[0]}, before the first drop's last (${illustrations.at(-1)})`);
+    const noticeTexts = await page.evaluate(() => window.noticeTexts.filter((text, i, all) => text !== all[i - 1]));
+    assert.deepEqual(noticeTexts, ['Reading the dropped folder…', 'Reading the dropped folders…', 'Reading the dropped folder…', '']);
+  } finally {
+    await context.close();
+  }
+});
+
+test('demo page: a folder whose images come slowly (many other files) is one batch; "no illustration" waits for its end', { skip: skipReason, timeout: 120000 }, async () => {
+  // The model caught up between the folder's images: the engine line said "last batch: 1 image", then
+  // 2, then 3 (timed from the latest image only), and under "Only illustrations" the page said "No image
+  // is an illustration (1 in all)" while the folder was still being read.
+  const folder = path.join(workDir, 'slow-listing');
+  const screenshots = pickImages().filter((i) => i.label === 'screenshot');
+  for (const [n, image] of screenshots.entries()) {
+    await mkdir(path.join(folder, `f${n}`), { recursive: true });
+    await copyFile(image.file, path.join(folder, `f${n}`, 'a.jpg'));
+    for (let note = 0; note < 2000; note++) await writeFile(path.join(folder, `f${n}`, `n${note}.txt`), 'notes');
+  }
+  const context = await browser.newContext();
+  const { page, errors } = await openPage(context, (await server()).url);
+  try {
+    // The model's first run is its slowest: warmed up, it judges each image before the next is found.
+    await page.setInputFiles('#file-input', screenshots[0].file);
+    await waitForCards(page, 1);
+    await page.click('#clear');
+    await page.check('input[name="filter"][value="illustration"]');
+    await page.evaluate(() => {
+      window.seen = [];
+      const text = (id) => (document.getElementById(id).hidden ? '' : document.getElementById(id).textContent);
+      const note = () => window.seen.push({ reading: text('notice').startsWith('Reading'), engine: text('engine'), empty: text('empty') });
+      for (const id of ['notice', 'engine', 'empty']) new MutationObserver(note).observe(document.getElementById(id), { childList: true, attributes: true, characterData: true, subtree: true });
+    });
+    await dropPaths(page, [folder]);
+    await page.waitForFunction(() => document.getElementById('status-live').textContent === '3 of 3 images classified.', null, { timeout: 60000 });
+    const seen = await page.evaluate(() => window.seen);
+    const whileReading = seen.filter((s) => s.reading);
+    assert.ok(whileReading.some((s) => /judged/.test(s.empty)), 'cards were judged while the folder was read');
+    assert.deepEqual(whileReading.filter((s) => /last batch/.test(s.engine)).map((s) => s.engine), [], 'no batch ended while the folder was read');
+    assert.deepEqual(whileReading.filter((s) => /in all/.test(s.empty)).map((s) => s.empty), [], '"none is" said before the folder was read');
+    assert.match(await page.textContent('#engine'), /last batch: 3 images in /);
+    assert.equal(await page.textContent('#empty'), 'No image is an illustration (3 in all): choose "all" to see them.');
+
+    // Stopped during the listing, nothing more is coming: the line no longer says "so far".
+    await page.click('#clear');
+    await dropPaths(page, [folder]);
+    // Stop once the line has counted a judged card, while the folder is still being read (Playwright's
+    // click would wait for the layout to settle).
+    await page.waitForFunction(() => /so far \([1-9]/.test(document.getElementById('empty').textContent) && !document.getElementById('stop').click());
+    await page.waitForFunction(() => /^Stopped: \d of \d images? judged\.$/.test(document.getElementById('status-live').textContent));
+    assert.match(await page.textContent('#empty'), /^No image is an illustration \(\d in all\): choose "all" to see them\.$/);
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
+test('demo page: Clear lets go of every file of a dropped folder (repeated drops do not pile up)', { skip: skipReason, timeout: 90000 }, async () => {
+  // The promise a later drop waits on (the earlier drop's listing) held that drop's whole file list.
+  const { context, page } = await demoWithModelHeld((await server()).url);
+  const filesHeld = async () => {
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('HeapProfiler.collectGarbage');
+    const { result: prototype } = await cdp.send('Runtime.evaluate', { expression: 'File.prototype' });
+    const { objects } = await cdp.send('Runtime.queryObjects', { prototypeObjectId: prototype.objectId });
+    const { result } = await cdp.send('Runtime.callFunctionOn', { objectId: objects.objectId, functionDeclaration: 'function () { return this.length; }', returnByValue: true });
+    await cdp.detach();
+    return result.value;
+  };
+  try {
+    for (let drop = 0; drop < 2; drop++) {
+      await dropPaths(page, [path.join(dataDir, 'photo')]);
+      await page.waitForFunction(() => document.querySelector('.card') && document.getElementById('notice').hidden, null, { timeout: 60000 });
+      assert.ok(await filesHeld() > 0, 'the cards hold their files');
+      await page.click('#clear');
+      assert.equal(await filesHeld(), 0, `files still held after Clear (drop ${drop + 1})`);
+    }
+  } finally {
+    await context.close();
+  }
+});

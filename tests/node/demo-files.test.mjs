@@ -132,3 +132,17 @@ test('drop walk: onFiles hands files over as they are found, before the listing 
   assert.deepEqual(all, ['f/1.jpg', 'f/2.jpg', 'f/10.jpg', 'g.jpg']);
   assert.deepEqual(done.files.map((f) => f.path), all);
 });
+
+test('drop walk: a walk given `after` lists nothing until it settles (a second drop waits for the first listing)', async () => {
+  const reads = { outstanding: 0, most: 0 };
+  const first = heldFileEntry('/first/1.jpg', reads);
+  const handed = [];
+  const onFiles = (files) => handed.push(...files.map((f) => f.path));
+  const firstListed = filesFromDataTransfer(dropOf(folderEntry('/first', [first])), { onFiles });
+  const second = filesFromDataTransfer(dropOf(folderEntry('/second', [fileEntry('/second/1.jpg')])), { onFiles, after: firstListed });
+  await new Promise((resolve) => setTimeout(resolve, 60)); // twice the hand-over delay
+  assert.deepEqual(handed, [], 'the second drop waits while the first is still listed');
+  first.release();
+  await second;
+  assert.deepEqual(handed, ['first/1.jpg', 'second/1.jpg']);
+});

@@ -42,7 +42,7 @@ const state = {
   batch: newBatch(),     // + started (performance.now()) while a batch runs
   lastBatch: null,       // {count, ms}: the last finished batch's wall time
   workerDead: null,      // why the worker stopped: new files get an error card at once
-  listings: new Set(),   // an AbortController per dropped folder still being listed (Stop and Clear end them)
+  listings: new Map(),   // dropped folders still being listed: AbortController (Stop and Clear end them) → folder count
 };
 
 // ---- worker -------------------------------------------------------------------------------------
@@ -99,8 +99,10 @@ function addFiles({ files, skipped = [], failed = [] }, { cardsAdded = 0 } = {})
 /** A card per file, each sent to the worker; a card with its reason per file the browser would not read. */
 function addCards(files, failed = []) {
   const fragment = document.createDocumentFragment();
-  // A new batch starts when nothing is pending: its wall time is what the user waits for the lot.
-  if (state.batch.done >= state.batch.total && files.length + failed.length > 0) state.batch.started = performance.now();
+  // A batch's clock starts with its first card (updateBusy opens a new batch once nothing is pending): its
+  // wall time is what the user waits for the lot. A folder still listed after the model caught up with it
+  // is the same batch: restarting the clock for its next cards timed only the latest ones.
+  if (files.length + failed.length > 0) state.batch.started ??= performance.now();
   const failedNow = [];
   for (const { file, path } of files) {
     const card = createCard(path, file);
@@ -164,9 +166,7 @@ function onResult(id, result) {
   card.result = result;
   state.batch.done++;
   if (!result.ok) state.batch[CLASSIFIER_FAILURES.has(result.code) ? 'unclassified' : 'unreadable']++;
-  if (state.batch.done === state.batch.total && state.batch.started !== undefined) {
-    state.lastBatch = { count: state.batch.total, ms: performance.now() - state.batch.started };
-  }
+  recordBatchTime();
   const { el } = card;
   if (result.ok) {
     el.dataset.state = 'done';
@@ -345,12 +345,24 @@ function renderEmpty(counts) {
   const filter = $('results').dataset.filter;
   const shown = filter === 'illustration' ? counts.illustration : filter === 'hidden' ? counts.hidden : state.cards.size;
   const what = filter === 'hidden' ? 'would be hidden' : 'is an illustration';
-  // Cards still waiting for the model are not judged yet: "none is" would be said too early.
+  // Cards still waiting for the model are not judged yet, and a folder still listed has more to come:
+  // "none is" would be said too early.
   const pending = [...state.cards.values()].filter((card) => !card.result).length;
   $('empty').textContent = state.cards.size === 0 ? 'No images yet.'
-    : pending > 0 ? `No image ${what} so far (${state.cards.size - pending} of ${state.cards.size} judged).`
+    : pending > 0 || state.listings.size > 0 ? `No image ${what} so far (${state.cards.size - pending} of ${state.cards.size} judged).`
       : `No image ${what} (${state.cards.size} in all): choose "all" to see them.`;
   $('empty').hidden = shown > 0;
+}
+
+/**
+ * The batch's wall time, once its last file is answered and no dropped folder is still listed: the
+ * model catching up with a slow listing is not the end of the batch ("last batch: 3 images" mid-drop).
+ */
+function recordBatchTime() {
+  const { total, done, started } = state.batch;
+  if (total > 0 && done === total && started !== undefined && state.listings.size === 0) {
+    state.lastBatch = { count: total, ms: performance.now() - started };
+  }
 }
 
 function median(values) {
@@ -452,9 +464,18 @@ function onSettingsChange() {
   renderCounts();
 }
 
+/** "Reading the dropped folder…" while dropped folders are still being listed, else ''. */
+function readingNotice() {
+  const folders = [...state.listings.values()].reduce((sum, count) => sum + count, 0);
+  return folders === 0 ? '' : `Reading the dropped folder${folders === 1 ? '' : 's'}…`;
+}
+
 function showNotice(text) {
-  $('notice').textContent = text;
-  $('notice').hidden = !text;
+  // A folder still being listed keeps its "Reading…" line: a pick, a paste or an earlier drop ending
+  // meanwhile took it away, and the page looked done while its cards kept coming.
+  const shown = [text, readingNotice()].filter(Boolean).join(' ');
+  $('notice').textContent = shown;
+  $('notice').hidden = !shown;
 }
 
 /** Stop drops every file not judged yet; announced unless Clear (which empties the page anyway) stopped them. */
@@ -462,7 +483,7 @@ function stopPending({ announceStop = true } = {}) {
   const { total, done } = state.batch;
   if (announceStop && (done < total || state.listings.size > 0)) announce(`Stopped: ${done} of ${total} image${total === 1 ? '' : 's'} judged.`);
   if (state.listings.size > 0) {
-    for (const listing of state.listings) listing.abort(); // no more cards from the folders being listed
+    for (const listing of state.listings.keys()) listing.abort(); // no more cards from the folders being listed
     state.listings.clear();
     showNotice(''); // "Reading the dropped folder…"
   }
@@ -474,6 +495,7 @@ function stopPending({ announceStop = true } = {}) {
     card.el.querySelector('.label').textContent = 'Stopped';
   }
   state.batch = newBatch();
+  renderCounts(); // the empty-filter line said "so far (0 of 3 judged)" after the Stop
   updateBusy();
 }
 
@@ -500,6 +522,7 @@ for (const input of [$('file-input'), $('folder-input')]) {
 }
 
 let dragDepth = 0;
+let earlierDropsListed = Promise.resolve();
 const hasFiles = (event) => [...(event.dataTransfer?.types ?? [])].includes('Files');
 document.addEventListener('dragenter', (event) => {
   if (!hasFiles(event)) return;
@@ -518,16 +541,20 @@ document.addEventListener('drop', (event) => {
   event.preventDefault();
   dragDepth = 0;
   document.body.classList.remove('dragging');
-  // Until the folders are listed the page looked as if the drop had been missed (the 5,747 images of
-  // ../shared/data still take seconds to list in Chromium), and users dropped them again: say it arrived.
-  const onFolders = (count) => showNotice(`Reading the dropped folder${count === 1 ? '' : 's'}…`);
   // Cards appear, and are judged, as the folders are listed: 1,471 files took ~2 s to list.
   const listing = new AbortController();
-  state.listings.add(listing);
+  state.listings.set(listing, 0);
+  // Until the folders are listed the page looked as if the drop had been missed (the 5,747 images of
+  // ../shared/data still take seconds to list in Chromium), and users dropped them again: say it arrived
+  // (showNotice says "Reading the dropped folder…" while a listing counts folders).
+  const onFolders = (count) => { state.listings.set(listing, count); showNotice(''); };
   let cardsAdded = 0;
   const onFiles = (files) => { cardsAdded += files.length; addCards(files); };
-  const listed = () => { state.listings.delete(listing); };
-  filesFromDataTransfer(event.dataTransfer, { onFolders, onFiles, signal: listing.signal }).then(
+  const listed = () => { state.listings.delete(listing); recordBatchTime(); renderEngine(); };
+  // A drop made while another is listed waits for it: their cards came interleaved, 30 of one, 20 of the other.
+  const pending = filesFromDataTransfer(event.dataTransfer, { onFolders, onFiles, signal: listing.signal, after: earlierDropsListed });
+  earlierDropsListed = pending.then(() => {}, () => {}); // not its files: Clear lets go of them
+  pending.then(
     ({ skipped, failed }) => {
       if (listing.signal.aborted) return; // stopped or cleared meanwhile
       listed();

@@ -90,9 +90,11 @@ const FOUND_FILES_DELAY_MS = 30;
  * seconds, and the caller can say meanwhile that the drop arrived. onFiles(files), when given, receives
  * the files as they are found, in order, in batches (every one of them is in the result's files too),
  * so work can start before the listing ends. signal (an AbortSignal) stops the listing: the result then
- * holds what was found until then, and onFiles hears nothing more.
+ * holds what was found until then, and onFiles hears nothing more. after (a Promise) holds the walk back
+ * until it settles: a drop made while an earlier one is still listed is listed after it, so the two
+ * drops' files are not handed over interleaved.
  */
-export function filesFromDataTransfer(dataTransfer, { onFolders, onFiles, signal } = {}) {
+export function filesFromDataTransfer(dataTransfer, { onFolders, onFiles, signal, after } = {}) {
   const items = [...(dataTransfer?.items ?? [])].filter((item) => item.kind === 'file');
   // Take every entry and file now, before the first await.
   const sources = items.map((item) => ({ entry: item.webkitGetAsEntry?.() ?? null, file: item.getAsFile() }));
@@ -102,6 +104,7 @@ export function filesFromDataTransfer(dataTransfer, { onFolders, onFiles, signal
   const folders = sources.filter(({ entry }) => entry?.isDirectory).length;
   if (folders > 0) onFolders?.(folders);
   return (async () => {
+    await after;
     const files = [];
     let handedOver = 0;
     let handOverTimer = null;
