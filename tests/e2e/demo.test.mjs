@@ -675,6 +675,34 @@ test('demo page: a folder dropped while another is listed comes after it, and "R
   }
 });
 
+test('demo page: Stop is at hand from the drop of a folder on, before its first image is found', { skip: skipReason, timeout: 90000 }, async () => {
+  // A folder of other files with its one image last: only "Reading…" showed until it was found, with no Stop.
+  const folder = path.join(workDir, 'image-last');
+  await mkdir(folder, { recursive: true });
+  for (let n = 0; n < 3000; n++) await writeFile(path.join(folder, `a${String(n).padStart(4, '0')}.txt`), 'notes');
+  await copyFile(pickImages()[0].file, path.join(folder, 'z.jpg'));
+  const { context, page } = await demoWithModelHeld((await server()).url);
+  try {
+    // What the page shows when the progress row (with Stop) first appears, however fast the listing is.
+    await page.evaluate(() => {
+      const row = document.getElementById('progress-row');
+      new MutationObserver((_, observer) => {
+        if (row.hidden) return;
+        window.rowFirstShown = { cards: document.querySelectorAll('.card').length, text: document.getElementById('progress-text').textContent };
+        observer.disconnect();
+      }).observe(row, { attributes: true, attributeFilter: ['hidden'] });
+    });
+    await dropPaths(page, [folder]);
+    await page.waitForFunction(() => window.rowFirstShown);
+    assert.deepEqual(await page.evaluate(() => window.rowFirstShown), { cards: 0, text: 'looking for images…' }, 'Stop shows before any card');
+    await page.waitForSelector('.card');
+    await page.click('#stop');
+    assert.equal(await page.isVisible('#progress-row'), false);
+  } finally {
+    await context.close();
+  }
+});
+
 test('demo page: a folder whose images come slowly (many other files) is one batch; "no illustration" waits for its end', { skip: skipReason, timeout: 120000 }, async () => {
   // The model caught up between the folder's images: the engine line said "last batch: 1 image", then
   // 2, then 3 (timed from the latest image only), and under "Only illustrations" the page said "No image

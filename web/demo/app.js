@@ -415,7 +415,12 @@ function updateBusy() {
   // Said once per batch, also one whose files all failed at once (the row never showed).
   if (!busy && total > 0) announce(batchSummary(state.batch));
   row.hidden = !busy;
-  if (busy) {
+  if (busy && total === 0) {
+    // A dropped folder whose first image is not found yet (many other files first): Stop is at hand,
+    // the bar has nothing to count yet.
+    $('progress').removeAttribute('value');
+    $('progress-text').textContent = 'looking for images…';
+  } else if (busy) {
     $('progress').max = total;
     $('progress').value = done;
     $('progress-text').textContent = `${done} / ${total}`;
@@ -547,7 +552,8 @@ document.addEventListener('drop', (event) => {
   // Until the folders are listed the page looked as if the drop had been missed (the 5,747 images of
   // ../shared/data still take seconds to list in Chromium), and users dropped them again: say it arrived
   // (showNotice says "Reading the dropped folder…" while a listing counts folders).
-  const onFolders = (count) => { state.listings.set(listing, count); showNotice(''); };
+  // Stop is at hand from the drop on, before the folder's first image is found (updateBusy).
+  const onFolders = (count) => { state.listings.set(listing, count); showNotice(''); updateBusy(); };
   let cardsAdded = 0;
   const onFiles = (files) => { cardsAdded += files.length; addCards(files); };
   const listed = () => { state.listings.delete(listing); recordBatchTime(); renderEngine(); };
