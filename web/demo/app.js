@@ -99,8 +99,9 @@ function addFiles({ files, skipped = [], failed = [] }, { cardsAdded = 0 } = {})
 /** A card per file, each sent to the worker; a card with its reason per file the browser would not read. */
 function addCards(files, failed = []) {
   const fragment = document.createDocumentFragment();
-  // A new batch starts when nothing is pending: its wall time is what the user waits for the lot.
-  if (state.batch.done >= state.batch.total && files.length + failed.length > 0) state.batch.started = performance.now();
+  // A new batch starts when nothing is pending: its wall time is what the user waits for the lot. A batch
+  // kept open by a folder still being listed goes on, though its judging caught up with the listing.
+  if (state.batch.started === undefined && files.length + failed.length > 0) state.batch.started = performance.now();
   const failedNow = [];
   for (const { file, path } of files) {
     const card = createCard(path, file);
