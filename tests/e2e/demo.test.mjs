@@ -630,6 +630,46 @@ test('demo page: a big dropped folder shows cards while it is listed, and Stop e
   }
 });
 
+test('demo page: a batch whose judging catches up with a folder still being listed keeps its start: "last batch" counts the whole wait', { skip: skipReason, timeout: 90000 }, async () => {
+  // A fake clock (performance.now plus what the test adds) and a dropped folder of two subfolders whose
+  // second answers only when the test says: the first image is judged while the listing waits.
+  const context = await browser.newContext();
+  await context.addInitScript(() => {
+    const realNow = performance.now.bind(performance);
+    window.clockAdded = 0;
+    performance.now = () => realNow() + window.clockAdded;
+  });
+  const { page, errors } = await openPage(context, (await server()).url);
+  const [first, second] = pickImages();
+  const bytes = [first.file, second.file].map((file) => readFileSync(file).toString('base64'));
+  await page.evaluate((images) => {
+    const fileEntry = (folder, name, base64) => ({
+      isFile: true, isDirectory: false, name, fullPath: `/drop/${folder}/${name}`,
+      file: (resolve) => resolve(new File([Uint8Array.from(atob(base64), (c) => c.charCodeAt(0))], name, { type: 'image/jpeg' })),
+    });
+    const folder = (name, children, listed = Promise.resolve()) => ({
+      isFile: false, isDirectory: true, name, fullPath: `/${name}`,
+      createReader: () => {
+        let given = false;
+        return { readEntries: (resolve) => { listed.then(() => { resolve(given ? [] : children); given = true; }); } };
+      },
+    });
+    const secondListed = new Promise((resolve) => { window.listSecondFolder = resolve; });
+    const drop = folder('drop', [folder('a', [fileEntry('a', 'first.jpg', images[0])]),
+      folder('b', [fileEntry('b', 'second.jpg', images[1])], secondListed)]);
+    const event = new Event('drop', { bubbles: true, cancelable: true });
+    event.dataTransfer = { items: [{ kind: 'file', webkitGetAsEntry: () => drop, getAsFile: () => null }] };
+    document.dispatchEvent(event);
+  }, bytes);
+  await page.waitForSelector('.card[data-state="done"]');
+  assert.equal(await page.getAttribute('body', 'data-state'), 'busy', 'the folder is still being listed');
+  await page.evaluate(() => { window.clockAdded = 100000; window.listSecondFolder(); });
+  await waitForCards(page, 2);
+  assert.match(await page.textContent('#engine'), /last batch: 2 images in 1\d\d\.\d s/, 'the 100 s the listing took count');
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 // One isolated server for the whole file, started on first use.
 let isolatedServer;
 async function server() {
