@@ -138,6 +138,17 @@ class PreprocessParityTest(unittest.TestCase):
                 Image.fromarray(grey16, "I;16").save(paths[-1])
                 paths.append(Path(tmp) / f"{i}_exif6.png")
                 rgb.save(paths[-1], exif=exif)
+                # An orientation only in XMP (Adobe tools) or in a "Raw profile type exif" text chunk
+                # (ImageMagick, exiftool): neither the core nor Chromium reads those, so neither may training.
+                from PIL import PngImagePlugin
+                for name, key, text in (("xmp6", "XML:com.adobe.xmp", '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" tiff:Orientation="6"/></rdf:RDF></x:xmpmeta>'),
+                                        ("rawprofile6", "Raw profile type exif", f"\nexif\n{len(exif) + 6:8d}\n{(b'Exif' + bytes(2) + exif).hex()}\n")):
+                    info = PngImagePlugin.PngInfo()
+                    (info.add_itxt if name == "xmp6" else info.add_text)(key, text)
+                    paths.append(Path(tmp) / f"{i}_{name}.png")
+                    rgb.save(paths[-1], pnginfo=info)
+                    with Image.open(paths[-1]) as written:
+                        self.assertEqual(written.getexif().get(0x0112), 6, f"PIL itself reads the {name} orientation")
                 palette = rgb.quantize(colors=64)
                 paths.append(Path(tmp) / f"{i}_palette_trns.png")
                 palette.save(paths[-1], transparency=5)
@@ -167,9 +178,12 @@ class PreprocessParityTest(unittest.TestCase):
             python = np.stack([illust_data.eval_tensor(p, self.contract) for p in paths])
             worst = np.abs(core - python).reshape(len(paths), -1).max(1)
             self.assertEqual(worst.max(), 0.0, dict(zip((p.name for p in paths), worst.round(6))))
-            # The grey image is not white, and the orientation turned the image (a wide one comes out tall).
+            # The grey image is not white, and the orientation turned the image (a wide one comes out tall);
+            # the XMP and text-chunk ones did not.
             self.assertLess(python[0].mean(), 0.9)
-            self.assertFalse(np.array_equal(python[1], np.stack([illust_data.eval_tensor(self.samples[0].path, self.contract)])[0]))
+            upright = illust_data.eval_tensor(self.samples[0].path, self.contract)
+            self.assertFalse(np.array_equal(python[1], upright))
+            self.assertTrue(np.array_equal(python[2], upright) and np.array_equal(python[3], upright))
 
     def test_shipped_model_agrees_on_core_and_python_tensors(self):
         core = self.core_tensors(CONTRACT, self.contract)

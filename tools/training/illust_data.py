@@ -150,13 +150,31 @@ def load_contract(path: Path = CONTRACT_PATH) -> dict:
         return json.load(handle)
 
 
+# EXIF orientation -> the turn that shows the image upright (as ImageOps.exif_transpose turns it).
+_ORIENTATION_TRANSPOSE = {2: Image.FLIP_LEFT_RIGHT, 3: Image.ROTATE_180, 4: Image.FLIP_TOP_BOTTOM,
+                          5: Image.TRANSPOSE, 6: Image.ROTATE_270, 7: Image.TRANSVERSE, 8: Image.ROTATE_90}
+
+
+def upright(image: Image.Image) -> Image.Image:
+    """Turned by the orientation of the image's own EXIF block (JPEG APP1, PNG eXIf, WebP EXIF), the one
+    the core and browsers read. PIL's exif_transpose also takes one from XMP (tiff:Orientation) or a PNG
+    text chunk ("Raw profile type exif"), which neither reads: the model would see such a file turned."""
+    raw = image.info.get("exif")
+    if not raw:
+        return image
+    exif = Image.Exif()
+    exif.load(raw)
+    turn = _ORIENTATION_TRANSPOSE.get(exif.get(0x0112))
+    return image.transpose(turn) if turn is not None else image
+
+
 def open_rgb(source, alpha_background=(255, 255, 255)) -> Image.Image:
-    """PIL open, EXIF transpose, composite transparency over alpha_background, convert to RGB."""
+    """PIL open, EXIF orientation (upright), composite transparency over alpha_background, convert to RGB."""
     image = Image.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source)
     # A 1-, 2- or 4-bit grey PNG's tRNS key is a level of its own depth, while PIL scales its pixels to
     # 0..255 (and keeps the key as it is): the depth shows only in the raw mode, gone once transposed.
     grey_bits = {"1": 1, "L;2": 2, "L;4": 4}.get(image.tile[0][3], 8) if image.format == "PNG" and image.tile else 8
-    image = ImageOps.exif_transpose(image)
+    image = upright(image)
     # A grey or RGB PNG's tRNS colour key is transparency too (browsers and the core show those pixels
     # as transparent); PIL only notes it in info, so it is made an alpha channel here. Not for 16-bit
     # RGB: PIL gives only 8 bits of its pixels, so its 16-bit key cannot be matched (no such file trains).
