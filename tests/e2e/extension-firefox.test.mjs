@@ -250,7 +250,13 @@ test('Firefox build: manifest, permissions asked for in the popup, and on an X m
     const corrected = all.find((id) => expectedState(id) === 'visible');
     await page.$eval(`li[data-test-media="${corrected}"] .illust-only-hide-screenshot`, (e) => e.click());
     await waitForStates([corrected], (s) => s.state === 'hidden' && s.label === 'screenshot' && !s.shown, 'the corrected cell hidden as a screenshot');
-    const learned = await tabPopup.evaluate((type) => chrome.runtime.sendMessage({ type }), MSG.GET_CORRECTIONS);
+    // The cell shows the user's label at once; the background page stores it a moment later.
+    let learned;
+    for (const deadline = Date.now() + 10000; ;) {
+      learned = await tabPopup.evaluate((type) => chrome.runtime.sendMessage({ type }), MSG.GET_CORRECTIONS);
+      if (learned.count === 1 || Date.now() > deadline) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
     assert.equal(learned.ok, true, JSON.stringify(learned));
     assert.equal(learned.count, 1);
     assert.equal(learned.learned, 1, 'learned with its embedding');

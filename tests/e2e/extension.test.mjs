@@ -680,7 +680,13 @@ test('extension on video and GIF cells: poster frames judged like photos, player
     //    ones like this" on the hidden clip shows it, and the service worker learned it under that key.
     await page.locator(`li[data-test-media="${clipId}"] .illust-only-placeholder .illust-only-always`).click();
     await waitForStates([clipId], (s) => s.state === 'visible' && s.label === 'illustration' && s.shown, 'the corrected clip shown');
-    const learned = await popup.evaluate((type) => chrome.runtime.sendMessage({ type }), MSG.GET_CORRECTIONS);
+    // The cell shows the user's label at once; the worker stores it a moment later.
+    let learned;
+    for (const deadline = Date.now() + 10000; ;) {
+      learned = await popup.evaluate((type) => chrome.runtime.sendMessage({ type }), MSG.GET_CORRECTIONS);
+      if (learned.count === 1 || Date.now() > deadline) break;
+      await popup.waitForTimeout(100);
+    }
     assert.deepEqual([learned.ok, learned.count, learned.learned], [true, 1, 1], JSON.stringify(learned));
     assert.equal(new URL(page.url()).pathname, '/videoartist/media', 'the correction click must not follow the link');
 
