@@ -520,14 +520,13 @@ async function offscreenStatus({ imagesWaiting = false, ifLoaded = false } = {})
 }
 
 async function status() {
-  const [settings, offscreen, rememberedCount, xTabs] = await Promise.all([getSettings(), hasClassifierHost(), remembered.count(),
-    chrome.tabs.query({ url: X_TAB_URLS }).catch(() => [])]);
+  const [settings, offscreen, rememberedCount] = await Promise.all([getSettings(), hasClassifierHost(), remembered.count()]);
   let classifier = lastProvider ?? (classifierFailure ? { ok: false, code: 'no_model', message: classifierFailure } : null);
   // Nothing loaded or known of in this worker life while X pages are open: they needed no judging (their
   // media remembered). Chromium's offscreen document says so below; Firefox's background page has no host
   // to ask until a model loads, and after its idle suspension forgets the one it had, so the popup said
   // "no media tab judged yet" beside a judged media tab.
-  if (classifier === null && xTabs.length > 0) classifier = { ok: true, loaded: false };
+  if (classifier === null && (await chrome.tabs.query({ url: X_TAB_URLS }).catch(() => [])).length > 0) classifier = { ok: true, loaded: false };
   if (offscreen) {
     // The popup asks every second: it must not load a model that nothing needs (a revisit whose
     // verdicts were all remembered keeps the host empty).
