@@ -18,6 +18,16 @@ const REFIT_AFTER_NEW_MEDIA_MS = 5000;
 export const ACCOUNT = /^[a-z0-9_]{1,15}$/; // X user names, lower-cased
 
 /**
+ * record, keeping the correction of the same media id it replaces (previous, if any) inside it for Undo:
+ * one level (previous's own earlier correction is not kept twice).
+ */
+function replacing(record, previous) {
+  if (!previous) return record;
+  const { replaced: _older, ...earlier } = previous;
+  return { ...record, replaced: earlier };
+}
+
+/**
  * deps: {getContract() → contract, computeEmbedding(mediaId) → classifier result with embedding (fetches
  * the image again), announce() (tells the open pages to re-decide their verdicts), store (default:
  * corrections-store.js; tests pass one in memory, or one that fails like a full disk)}.
@@ -195,18 +205,12 @@ export function createCorrections({ getContract, computeEmbedding, announce, sto
         await rememberMedia(mediaId, result, account);
         media = { embedding: result.embedding };
       }
-      const record = makeCorrection({
+      const stored = await store.listCorrections();
+      // A media id corrected again: undo brings the earlier correction back instead of forgetting both.
+      const record = replacing(makeCorrection({
         mediaId, label, embedding: media.embedding, modelVersion: contract.version, time: Date.now(),
         account: ACCOUNT.test(account ?? '') ? account : null,
-      }, { labels: contract.labels });
-      const stored = await store.listCorrections();
-      // A media id corrected again: the earlier correction is kept inside the new one, so undo brings it
-      // back instead of forgetting both (one level: the record's own earlier one is not kept twice).
-      const previous = stored.find((c) => c.mediaId === mediaId);
-      if (previous) {
-        const { replaced: _older, ...earlier } = previous;
-        record.replaced = earlier;
-      }
+      }, { labels: contract.labels }), stored.find((c) => c.mediaId === mediaId));
       const { kept, dropped } = boundCorrections([...stored, record]);
       await store.putCorrection(record);
       if (dropped.length) {
@@ -331,8 +335,7 @@ export function createCorrections({ getContract, computeEmbedding, announce, sto
       for (const c of parsed.corrections) {
         const previous = here.get(c.mediaId);
         if (previous && previous.time === c.time && previous.label === c.label) continue; // already here
-        const { replaced: _older, ...earlier } = previous ?? {};
-        incoming.push({ ...c, importedAt, ...(previous ? { replaced: earlier } : {}) });
+        incoming.push(replacing({ ...c, importedAt }, previous));
       }
       const { kept, dropped } = boundCorrections([...stored, ...incoming]);
       storeEpoch += 1;
