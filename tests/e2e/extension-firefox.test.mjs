@@ -62,6 +62,18 @@ const X_MEDIA_HEADERS = {
   'Accept-Ranges': 'bytes', 'Age': '3600',
 };
 
+/** The fake X media tab (tests/e2e/fixtures/x-media-tab.html) showing these batches of cells. */
+function mediaTabFixture(batches) {
+  return readFileSync(path.join(root, 'tests', 'e2e', 'fixtures', 'x-media-tab.html'), 'utf8').replace('/*CELL_BATCHES*/[]', JSON.stringify(batches));
+}
+
+/** The page's console lines as they come (pageProbe reports them with a failure). */
+function consoleOf(page) {
+  const lines = [];
+  page.on('console', (message) => lines.push(message.text()));
+  return lines;
+}
+
 /**
  * The fake X: pages by path, pbs.twimg.com media by id (404 when unknown; `hang` never answered).
  * likeX: media answered with X's caching and CORS headers (X_MEDIA_HEADERS).
@@ -132,16 +144,14 @@ test('Firefox build: manifest, permissions asked for in the popup, and on an X m
   const batch0 = addCells(media, [...byClass('illustration').slice(0, 4), ...byClass('screenshot').slice(0, 3), ...byClass('photo').slice(0, 3),
     corrupt, { label: 'hang', hang: true }], ['both', 'img', 'background']);
   const batch1 = addCells(media, [byClass('illustration')[4], byClass('screenshot')[3], byClass('photo')[3]], ['lazy', 'both', 'lazy']);
-  const fixture = readFileSync(path.join(root, 'tests', 'e2e', 'fixtures', 'x-media-tab.html'), 'utf8')
-    .replace('/*CELL_BATCHES*/[]', JSON.stringify([batch0, batch1]));
+  const fixture = mediaTabFixture([batch0, batch1]);
   const mediaRequests = [];
   const fx = await launchFirefoxWithExtension({
     extensionDir, grantHostPermissions: false, answer: answerer({ pages: { '/someartist/media': fixture }, media, mediaRequests }),
   });
   try {
     const page = await fx.browser.newPage();
-    const consoleLines = [];
-    page.on('console', (message) => consoleLines.push(message.text()));
+    const consoleLines = consoleOf(page);
     const { states, waitForStates, expectedState, assertVerdicts } = pageProbe(page, media, consoleLines);
 
     // 1. Host permissions withheld: no content script, so X shows as it is and nothing is fetched.
@@ -304,14 +314,12 @@ test('Firefox: each thumbnail is downloaded once, by the page (the background pa
   const media = new Map();
   const batch0 = addCells(media, [...byClass('illustration').slice(0, 2), byClass('screenshot')[0], byClass('photo')[0]], ['both', 'img', 'background']);
   const batch1 = addCells(media, [byClass('illustration')[2], byClass('screenshot')[1], byClass('photo')[1]], ['lazy', 'both', 'lazy']);
-  const fixture = readFileSync(path.join(root, 'tests', 'e2e', 'fixtures', 'x-media-tab.html'), 'utf8')
-    .replace('/*CELL_BATCHES*/[]', JSON.stringify([batch0, batch1]));
+  const fixture = mediaTabFixture([batch0, batch1]);
   const mediaRequests = [];
   const fx = await launchFirefoxWithExtension({ extensionDir, answer: answerer({ pages: { '/someartist/media': fixture }, media, mediaRequests, likeX: true }) });
   try {
     const page = await fx.browser.newPage();
-    const consoleLines = [];
-    page.on('console', (message) => consoleLines.push(message.text()));
+    const consoleLines = consoleOf(page);
     const { waitForStates, assertVerdicts } = pageProbe(page, media, consoleLines);
     await page.goto('https://x.com/someartist/media', { waitUntil: 'domcontentloaded' });
     const ids0 = batch0.map((c) => c.mediaId);
@@ -346,16 +354,14 @@ test('Firefox: switched on with a media tab already open, the thumbnails the pag
   const media = new Map();
   const cells = addCells(media, [...byClass('illustration'), ...byClass('screenshot'), ...byClass('photo')], ['both', 'img', 'background']);
   const ids = cells.map((c) => c.mediaId);
-  const fixture = readFileSync(path.join(root, 'tests', 'e2e', 'fixtures', 'x-media-tab.html'), 'utf8')
-    .replace('/*CELL_BATCHES*/[]', JSON.stringify([cells]));
+  const fixture = mediaTabFixture([cells]);
   const mediaRequests = [];
   const fx = await launchFirefoxWithExtension({ extensionDir: copyDir, answer: answerer({ pages: { '/someartist/media': fixture }, media, mediaRequests, likeX: true }) });
   try {
     const popup = await fx.openExtensionPage('popup.html');
     await popup.evaluate((ms) => chrome.storage.local.set({ enabled: false, verdictTimeoutMs: ms }), VERDICT_TIMEOUT_MS);
     const page = await fx.browser.newPage();
-    const consoleLines = [];
-    page.on('console', (message) => consoleLines.push(message.text()));
+    const consoleLines = consoleOf(page);
     await page.goto('https://x.com/someartist/media', { waitUntil: 'load' });
     await page.waitForFunction(() => [...document.images].every((i) => i.complete && i.naturalWidth > 0));
     assert.deepEqual(new Set(mediaRequests.map((u) => new URL(u).pathname.split('/').pop())), new Set(ids), 'the page loaded every thumbnail');
@@ -382,14 +388,12 @@ test('Firefox: the extension updated (reloaded) with a media tab open: the new c
   const media = new Map();
   const cells = addCells(media, [...byClass('illustration'), ...byClass('screenshot'), ...byClass('photo')], ['both', 'img']);
   const ids = cells.map((c) => c.mediaId);
-  const fixture = readFileSync(path.join(root, 'tests', 'e2e', 'fixtures', 'x-media-tab.html'), 'utf8')
-    .replace('/*CELL_BATCHES*/[]', JSON.stringify([cells]));
+  const fixture = mediaTabFixture([cells]);
   const mediaRequests = [];
   const fx = await launchFirefoxWithExtension({ extensionDir, answer: answerer({ pages: { '/someartist/media': fixture }, media, mediaRequests, likeX: true }) });
   try {
     const page = await fx.browser.newPage();
-    const consoleLines = [];
-    page.on('console', (message) => consoleLines.push(message.text()));
+    const consoleLines = consoleOf(page);
     await page.goto('https://x.com/someartist/media', { waitUntil: 'domcontentloaded' });
     const probe = pageProbe(page, media, consoleLines);
     probe.assertVerdicts(await probe.waitForStates(ids, (s) => s.state === 'visible' || s.state === 'hidden', 'the cells judged'), ids);
@@ -428,8 +432,7 @@ test('Firefox private window (add-on allowed there in about:addons): verdicts ju
   const cells = addCells(media, [...byClass('illustration').slice(0, 2), byClass('screenshot')[0], byClass('photo')[0]], ['both', 'img']);
   const ids = cells.map((c) => c.mediaId);
   const [painting, , screenshot] = ids;
-  const fixture = readFileSync(path.join(root, 'tests', 'e2e', 'fixtures', 'x-media-tab.html'), 'utf8')
-    .replace('/*CELL_BATCHES*/[]', JSON.stringify([cells]));
+  const fixture = mediaTabFixture([cells]);
   const fx = await launchFirefoxWithExtension({ extensionDir, answer: answerer({ pages: { '/someartist/media': fixture }, media, mediaRequests: [] }) });
   try {
     await fx.allowInPrivateWindows();
@@ -450,8 +453,7 @@ test('Firefox private window (add-on allowed there in about:addons): verdicts ju
       if (!privatePage && tries > 100) assert.fail('the private window\'s page was not found');
       if (!privatePage) await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    const consoleLines = [];
-    privatePage.on('console', (message) => consoleLines.push(message.text()));
+    const consoleLines = consoleOf(privatePage);
     const probe = pageProbe(privatePage, media, consoleLines);
     probe.assertVerdicts(await probe.waitForStates(ids, (s) => s.state === 'visible' || s.state === 'hidden', 'the private window\'s cells judged'), ids);
 
@@ -514,14 +516,12 @@ test('Firefox event page kept awake while it owes verdicts: a cold model load an
   const media = new Map();
   const cells = addCells(media, [...byClass('illustration'), ...byClass('screenshot'), ...byClass('photo')], ['both', 'img', 'background']);
   const ids = cells.map((c) => c.mediaId);
-  const fixture = readFileSync(path.join(root, 'tests', 'e2e', 'fixtures', 'x-media-tab.html'), 'utf8')
-    .replace('/*CELL_BATCHES*/[]', JSON.stringify([cells]));
+  const fixture = mediaTabFixture([cells]);
   const fx = await launchFirefoxWithExtension({ extensionDir: awakeDir, answer: answerer({ pages: { '/someartist/media': fixture }, media, mediaRequests: [] }),
     prefs: { 'extensions.background.idle.timeout': 1500 } });
   try {
     const page = await fx.browser.newPage();
-    const consoleLines = [];
-    page.on('console', (message) => consoleLines.push(message.text()));
+    const consoleLines = consoleOf(page);
     await new Promise((resolve) => setTimeout(resolve, 4000)); // the event page goes idle and is suspended
     await page.goto('https://x.com/someartist/media', { waitUntil: 'domcontentloaded' });
     const probe = pageProbe(page, media, consoleLines);
