@@ -297,7 +297,7 @@ function startPage(pathname, { verdictTimeoutMs = 60000, settingsDelayMs = 0, en
   };
 }
 
-test('media found on one media tab are judged under its account, even when sent after an SPA navigation to another', async (t) => {
+test('judgements queued on one media tab are dropped when the user moves to another account\'s; those in flight keep its account', async (t) => {
   const page = startPage('/alice/media');
   t.after(() => page.close());
   await wait(0); // the settings
@@ -309,14 +309,32 @@ test('media found on one media tab are judged under its account, even when sent 
   await page.navigate('/bob');
   await page.navigate('/bob/media', photoCell('bob', 2000, 'Bob0'));
   for (let i = 0; i < 6; i += 1) await page.answer(`Alice${i}`);
-  const later = Object.fromEntries(page.classifyRequests().slice(6).map((m) => [m.mediaId, m.account]));
-  assert.equal(later.Bob0, 'bob');
-  // Alice's media corrected or judged under Bob's account would be stored as his (the personal layer's
-  // references) and decided by his corrections.
-  assert.equal(later.Alice6, 'alice');
-  assert.equal(later.Alice7, 'alice');
+  // Alice's two queued media are not judged for a page that no longer shows them (nor under Bob's
+  // account, whose corrections would decide them and whose references they would become).
+  assert.deepEqual(page.classifyRequests().slice(6).map((m) => [m.mediaId, m.account]), [['Bob0', 'bob']]);
   const lookups = page.sent.filter((m) => m.type === MSG.LOOKUP_VERDICTS);
   assert.deepEqual(lookups.map((m) => [m.account, m.mediaIds.length]), [['alice', 8], ['bob', 1]]);
+  // Back on Alice's media tab, the dropped ones are asked for again; those judged meanwhile are known.
+  const again = Array.from({ length: 8 }, (_, i) => photoCell('alice', 1000 + i, `Alice${i}`, i * 120));
+  await page.navigate('/alice/media', ...again);
+  assert.deepEqual(page.classifyRequests().slice(7).map((m) => [m.mediaId, m.account]), [['Alice6', 'alice'], ['Alice7', 'alice']]);
+  assert.deepEqual(again.map((c) => c.dataset.illustOnlyState), [...Array(6).fill('visible'), 'pending', 'pending']);
+});
+
+test('judgements queued on a media tab wait while a photo opened from it, or the home timeline, is shown, and go on back there', async (t) => {
+  const page = startPage('/alice/media');
+  t.after(() => page.close());
+  await wait(0); // the settings
+  const grid = () => Array.from({ length: 8 }, (_, i) => photoCell('alice', 1000 + i, `Alice${i}`, i * 120));
+  await page.show(...grid());
+  await page.navigate('/alice/status/1000/photo/1'); // X shows the photo over the grid
+  for (let i = 0; i < 3; i += 1) await page.answer(`Alice${i}`);
+  assert.equal(page.classifyRequests().length, 6, 'nothing sent off the media tab');
+  await page.navigate('/alice/media', ...grid());
+  await page.navigate('/home');
+  for (let i = 3; i < 6; i += 1) await page.answer(`Alice${i}`);
+  await page.navigate('/alice/media', ...grid());
+  assert.deepEqual(page.classifyRequests().map((m) => m.mediaId), Array.from({ length: 8 }, (_, i) => `Alice${i}`), 'each judged once, none dropped');
 });
 
 test('a profile\'s posts judged ahead keep its account when the user moves on to another profile; those not yet sent are dropped', async (t) => {

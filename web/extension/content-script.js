@@ -93,11 +93,24 @@ function verdictTimeoutMs() {
 }
 
 function requestVerdict(mediaId) {
-  // The account of the page the cell was found on travels with its requests: one still queued when the
-  // user moves to another media tab (SPA navigation) must not be judged or stored as that user's.
+  // The account of the page the cell was found on travels with its requests: a lookup or judgement in
+  // flight when the user moves to another media tab (SPA navigation) is not stored as that user's.
   verdicts.set(mediaId, { status: 'pending', account: pageAccount() });
   toLookUp.push(mediaId);
   sendWaitingRequests();
+}
+
+/**
+ * Drops a queued media found on another account's media tab (the user moved on, by SPA navigation,
+ * before its turn), unless a cell of this page shows it: its cells are gone, and judging it would read
+ * thumbnails the user no longer sees and keep the new grid waiting. Its cell asks again if it comes back.
+ * Requests already in flight finish (their verdicts serve the way back). True when dropped.
+ */
+function dropIfLeftBehind(mediaId) {
+  const verdict = verdicts.get(mediaId);
+  if (verdict?.status !== 'pending' || verdict.account === pageAccount() || seenOnPage.has(mediaId)) return false;
+  verdicts.delete(mediaId);
+  return true;
 }
 
 function sendWaitingRequests() {
@@ -114,7 +127,7 @@ function sendWaitingRequests() {
   const distance = distancesFromViewport();
   while (requestsInFlight < MAX_IN_FLIGHT && waitingForRequest.length > 0) {
     const mediaId = takeNearest(waitingForRequest, distance);
-    if (verdicts.get(mediaId)?.status !== 'pending') continue;
+    if (verdicts.get(mediaId)?.status !== 'pending' || dropIfLeftBehind(mediaId)) continue;
     requestsInFlight += 1;
     let finished = false;
     const ahead = judgingAhead.get(mediaId); // judged ahead and still in flight: its answer serves
@@ -181,7 +194,7 @@ function takeNearest(mediaIds, distance) {
 async function lookUpRemembered() {
   lookupQueued = false;
   if (!settingsLoaded || !active) return; // sendWaitingRequests queues the lookup again when judging resumes
-  const batch = toLookUp.splice(0, MAX_LOOKUP_IDS).filter((mediaId) => verdicts.get(mediaId)?.status === 'pending');
+  const batch = toLookUp.splice(0, MAX_LOOKUP_IDS).filter((mediaId) => verdicts.get(mediaId)?.status === 'pending' && !dropIfLeftBehind(mediaId));
   if (toLookUp.length > 0) sendWaitingRequests(); // the next batch
   if (batch.length === 0) return;
   markOnce('remembered verdicts asked');
@@ -198,7 +211,7 @@ async function lookUpRemembered() {
   for (const mediaId of batch) {
     const known = remembered[mediaId];
     if (known) settle(mediaId, known, askedUnder);
-    else if (verdicts.get(mediaId)?.status === 'pending') waitingForRequest.push(mediaId);
+    else if (verdicts.get(mediaId)?.status === 'pending' && !dropIfLeftBehind(mediaId)) waitingForRequest.push(mediaId);
   }
   sendWaitingRequests();
 }
