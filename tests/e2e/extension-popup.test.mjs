@@ -95,6 +95,24 @@ test('popup by keyboard: a switched-off media tab is said so, the slider reads a
       await store.flush();
     });
     await popup.waitForFunction(() => document.getElementById('forget').textContent === 'Forget remembered verdicts (2)');
+    // The popup asks for the count every second; with nothing written meanwhile, the worker answers it
+    // without counting the store again (a full count takes 50–90 ms at 50,000 verdicts).
+    await worker.evaluate((getStatus) => {
+      globalThis.e2eVerdictCounts = 0;
+      globalThis.e2eStatusAnswers = 0;
+      const count = IDBObjectStore.prototype.count;
+      IDBObjectStore.prototype.count = function countSeen(...args) {
+        if (this.name === 'verdicts') globalThis.e2eVerdictCounts += 1;
+        return count.apply(this, args);
+      };
+      chrome.runtime.onMessage.addListener((message) => { if (message?.type === getStatus) globalThis.e2eStatusAnswers += 1; });
+    }, MSG.GET_STATUS);
+    for (let polls = 0; polls < 3;) {
+      await popup.waitForTimeout(250);
+      polls = await worker.evaluate(() => globalThis.e2eStatusAnswers);
+    }
+    assert.equal(await worker.evaluate(() => globalThis.e2eVerdictCounts), 0, 'no count of an unchanged store');
+    assert.equal(await popup.textContent('#remembered'), '2');
     // Forget pressed while a status answer (counted before it: 2) is still on its way: the count, once 0,
     // does not go back to 2 when that answer comes.
     await popup.evaluate((getStatus) => {
