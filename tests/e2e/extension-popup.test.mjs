@@ -183,6 +183,23 @@ test('popup by keyboard: a switched-off media tab is said so, the slider reads a
       assert.equal(await focusedId(), 'corrections-count', `after ${button}, the focus stays with the corrections`);
     }
     assert.deepEqual(dialogs, [], 'no browser dialog');
+
+    // Opened again with one correction stored: until the service worker answers, the popup claims no
+    // count ("Learned from 0 corrections" was there from the page's own text) and offers no Undo.
+    await popup.setInputFiles('#import-file', correctionsFile);
+    await popup.waitForFunction(() => !document.getElementById('undo-correction').disabled);
+    await context.addInitScript(() => {
+      document.addEventListener('DOMContentLoaded', () => {
+        const count = document.getElementById('corrections-count');
+        if (count) window.correctionsAtFirst = { text: count.textContent, undoDisabled: document.getElementById('undo-correction').disabled };
+      });
+    });
+    const reopened = await context.newPage();
+    await reopened.goto(`chrome-extension://${extensionId}/popup.html?tab=${tabId}`);
+    await reopened.waitForFunction(() => /^Learned from 0 corrections; 1 /.test(document.getElementById('corrections-count').textContent));
+    const atFirst = await reopened.evaluate(() => window.correctionsAtFirst);
+    assert.doesNotMatch(atFirst.text, /\d/, `no number before the answer: ${atFirst.text}`);
+    assert.equal(atFirst.undoDisabled, true, 'no Undo before the answer');
   } finally {
     await context.close();
     rmSync(profile, { recursive: true, force: true });
