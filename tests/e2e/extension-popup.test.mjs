@@ -95,6 +95,24 @@ test('popup by keyboard: a switched-off media tab is said so, the slider reads a
       await store.flush();
     });
     await popup.waitForFunction(() => document.getElementById('forget').textContent === 'Forget remembered verdicts (2)');
+    // The popup asks for the count every second; with nothing written meanwhile, the worker answers it
+    // without counting the store again (a full count takes 50–90 ms at 50,000 verdicts).
+    await worker.evaluate((getStatus) => {
+      globalThis.e2eVerdictCounts = 0;
+      globalThis.e2eStatusAnswers = 0;
+      const count = IDBObjectStore.prototype.count;
+      IDBObjectStore.prototype.count = function countSeen(...args) {
+        if (this.name === 'verdicts') globalThis.e2eVerdictCounts += 1;
+        return count.apply(this, args);
+      };
+      chrome.runtime.onMessage.addListener((message) => { if (message?.type === getStatus) globalThis.e2eStatusAnswers += 1; });
+    }, MSG.GET_STATUS);
+    for (let polls = 0; polls < 3;) {
+      await popup.waitForTimeout(250);
+      polls = await worker.evaluate(() => globalThis.e2eStatusAnswers);
+    }
+    assert.equal(await worker.evaluate(() => globalThis.e2eVerdictCounts), 0, 'no count of an unchanged store');
+    assert.equal(await popup.textContent('#remembered'), '2');
     // Forget pressed while a status answer (counted before it: 2) is still on its way: the count, once 0,
     // does not go back to 2 when that answer comes.
     await popup.evaluate((getStatus) => {
@@ -165,6 +183,23 @@ test('popup by keyboard: a switched-off media tab is said so, the slider reads a
       assert.equal(await focusedId(), 'corrections-count', `after ${button}, the focus stays with the corrections`);
     }
     assert.deepEqual(dialogs, [], 'no browser dialog');
+
+    // Opened again with one correction stored: until the service worker answers, the popup claims no
+    // count ("Learned from 0 corrections" was there from the page's own text) and offers no Undo.
+    await popup.setInputFiles('#import-file', correctionsFile);
+    await popup.waitForFunction(() => !document.getElementById('undo-correction').disabled);
+    await context.addInitScript(() => {
+      document.addEventListener('DOMContentLoaded', () => {
+        const count = document.getElementById('corrections-count');
+        if (count) window.correctionsAtFirst = { text: count.textContent, undoDisabled: document.getElementById('undo-correction').disabled };
+      });
+    });
+    const reopened = await context.newPage();
+    await reopened.goto(`chrome-extension://${extensionId}/popup.html?tab=${tabId}`);
+    await reopened.waitForFunction(() => /^Learned from 0 corrections; 1 /.test(document.getElementById('corrections-count').textContent));
+    const atFirst = await reopened.evaluate(() => window.correctionsAtFirst);
+    assert.doesNotMatch(atFirst.text, /\d/, `no number before the answer: ${atFirst.text}`);
+    assert.equal(atFirst.undoDisabled, true, 'no Undo before the answer');
   } finally {
     await context.close();
     rmSync(profile, { recursive: true, force: true });

@@ -22,13 +22,18 @@ function memoryStore() {
     clearedByBrowser: () => { corrections.clear(); media.clear(); for (const listener of closedListeners) listener(); },
     listCorrections: async () => [...corrections.values()],
     replaceCorrections: async (records) => { corrections.clear(); for (const r of records) corrections.set(r.mediaId, r); },
-    putCorrection: async (r) => { corrections.set(r.mediaId, r); },
+    // One transaction, as IndexedDB's: nothing else is read or written between its read and its writes.
+    changeCorrections: async (change) => {
+      const changes = change([...corrections.values()]);
+      for (const id of changes?.remove ?? []) corrections.delete(id);
+      for (const r of changes?.put ?? []) corrections.set(r.mediaId, r);
+      return changes;
+    },
     updateCorrection: async (id, update) => {
       const next = update(corrections.get(id));
       if (next) corrections.set(id, next);
       return Boolean(next);
     },
-    deleteCorrections: async (ids) => { for (const id of ids) corrections.delete(id); },
     getMedia: async (id) => media.get(id),
     mediaVersions: async (ids) => new Map(ids.filter((id) => media.has(id)).map((id) => [id, media.get(id).modelVersion])),
     mediaOfAccounts: async (accounts) => [...media.values()].filter((m) => accounts.has(m.account)),
@@ -186,6 +191,80 @@ test('the store keeps the latest corrections and drops the oldest', async () => 
   assert.equal(store.corrections.size, MAX_CORRECTIONS);
   assert.equal(store.corrections.has('x0'), false, 'the oldest went');
   assert.ok(logged.some((line) => /dropped the 1 oldest/.test(line)), logged.join('\n'));
+  // Undo takes the step back whole: the correction it pushed out comes back.
+  assert.deepEqual((await corrections.undo()).undone, { mediaId: 'new1', label: 'photo', account: 'a' });
+  assert.equal(store.corrections.size, MAX_CORRECTIONS);
+  assert.equal(store.corrections.has('x0'), true, 'the oldest is back');
+  assert.equal(store.corrections.has('new1'), false);
+});
+
+test('Undo of an import that pushed the oldest corrections past the bound brings them back', async () => {
+  const { corrections, store } = setUp();
+  await store.replaceCorrections(Array.from({ length: MAX_CORRECTIONS }, (_, i) => ({
+    mediaId: `x${i}`, label: 'illustration', embedding: null, modelVersion: contract.version, time: 1000 + i, account: null,
+  })));
+  const file = exportCorrections(['m7', 'm8', 'm9'].map((mediaId, i) => ({
+    mediaId, label: 'photo', embedding: vector(7 + i), modelVersion: contract.version, time: 5000 + i, account: 'cook',
+  })), { labels: contract.labels });
+  const info = console.info;
+  console.info = () => {};
+  try {
+    assert.deepEqual(await corrections.importFile({ text: file }), { ok: true, imported: 3, inFile: 3, count: MAX_CORRECTIONS });
+  } finally {
+    console.info = info;
+  }
+  assert.deepEqual(['x0', 'x1', 'x2', 'x3'].map((id) => store.corrections.has(id)), [false, false, false, true], 'the three oldest made room');
+  const answer = await corrections.undo();
+  assert.deepEqual([answer.undone, answer.restored], [{ imported: 3 }, { count: 3 }]);
+  assert.equal(store.corrections.size, MAX_CORRECTIONS);
+  assert.deepEqual(['x0', 'x1', 'x2', 'm7'].map((id) => store.corrections.has(id)), [true, true, true, false]);
+  assert.equal(store.corrections.get('x0').pushedOut, undefined);
+  assert.equal((await corrections.status()).count, MAX_CORRECTIONS);
+});
+
+const afterTurns = (turns) => new Promise((resolve) => {
+  const next = (left) => (left === 0 ? resolve() : setImmediate(() => next(left - 1)));
+  next(turns);
+});
+
+// As IndexedDB: every read or write waits for the disk (a few turns of the event loop, so that another
+// caller's request can come between two of them); changeCorrections is one transaction, whose read and
+// writes nothing comes between.
+function slowStore() {
+  const inner = memoryStore();
+  const slow = { ...inner };
+  for (const [name, fn] of Object.entries(inner)) {
+    if (typeof fn !== 'function' || name === 'onClosed' || name === 'clearedByBrowser') continue;
+    slow[name] = async (...args) => { await afterTurns(4); return fn(...args); };
+  }
+  return slow;
+}
+
+test('a correction made on the page while the popup imports a file or undoes an import is kept, whatever the timing', async () => {
+  const file = exportCorrections([{ mediaId: 'm7', label: 'photo', embedding: vector(7), modelVersion: contract.version, time: 5, account: 'cook' }], { labels: contract.labels });
+  // Each pair of steps started with every offset of one against the other, in turns of the event loop.
+  for (let offset = -24; offset <= 24; offset += 1) {
+    const { corrections, store } = setUp({ store: slowStore() });
+    await corrections.rememberMedia('m1', { ok: true, scores: SCREENSHOT, embedding: vector(1) }, 'painter');
+    const [imported, corrected] = await Promise.all([
+      afterTurns(Math.max(0, -offset)).then(() => corrections.importFile({ text: file })),
+      afterTurns(Math.max(0, offset)).then(() => corrections.correct({ mediaId: 'm1', label: 'illustration', account: 'painter' })),
+    ]);
+    assert.equal(imported.ok && corrected.ok, true);
+    assert.deepEqual([...store.corrections.keys()].sort(), ['m1', 'm7'], `a correction started ${offset} turns after the import`);
+  }
+  for (let offset = -24; offset <= 24; offset += 1) {
+    const { corrections, store } = setUp({ store: slowStore() });
+    await corrections.rememberMedia('m2', { ok: true, scores: SCREENSHOT, embedding: vector(2) }, 'painter');
+    await corrections.importFile({ text: file });
+    const [undone] = await Promise.all([
+      afterTurns(Math.max(0, -offset)).then(() => corrections.undo()),
+      afterTurns(Math.max(0, offset)).then(() => corrections.correct({ mediaId: 'm2', label: 'illustration', account: 'painter' })),
+    ]);
+    // Undo took back the import, or (made first) the correction, the last step then: never both.
+    const tookBack = undone.undone.imported ? 'm7' : 'm2';
+    assert.deepEqual([...store.corrections.keys()], [tookBack === 'm7' ? 'm2' : 'm7'], `a correction started ${offset} turns after an Undo`);
+  }
 });
 
 test('import: a valid file is merged, an invalid one refused whole with nothing changed', async () => {

@@ -102,8 +102,19 @@ export function replaceCorrections(records) {
   });
 }
 
-export function putCorrection(record) {
-  return withStore('corrections', 'readwrite', (store) => { store.put(record); });
+/**
+ * change(every stored correction) → {put?: records to store, remove?: media ids to delete, ...anything
+ * else} or null to write nothing; read and written in one transaction, so a correction written meanwhile
+ * (on the page, while the popup imports or undoes) is neither overwritten nor lost. Resolves to change's
+ * answer.
+ */
+export function changeCorrections(change) {
+  return withStore('corrections', 'readwrite', async (store) => {
+    const changes = change(await promisify(store.getAll()));
+    for (const mediaId of changes?.remove ?? []) store.delete(mediaId);
+    for (const record of changes?.put ?? []) store.put(record);
+    return changes;
+  });
 }
 
 /**
@@ -117,10 +128,6 @@ export function updateCorrection(mediaId, update) {
     if (next) store.put(next);
     return Boolean(next);
   });
-}
-
-export function deleteCorrections(mediaIds) {
-  return withStore('corrections', 'readwrite', (store) => { for (const id of mediaIds) store.delete(id); });
 }
 
 /** Forgets every judged image's scores, embedding and account (the corrections themselves stay). */

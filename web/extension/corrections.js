@@ -28,6 +28,24 @@ function replacing(record, previous) {
 }
 
 /**
+ * Keeps the stored corrections that a step (a correction, an import) pushed past the bound inside the
+ * step's own records that were kept (`pushedOut`, spread over them), so Undo of the step brings them
+ * back. steps: the step's records, as written; bounded: boundCorrections' answer for the stored ones
+ * and the steps. One level, as for `replaced`: a pushed-out correction's own pushed-out ones stay
+ * forgotten (they were older), so records never nest deeper.
+ */
+function keepPushedOut(steps, { kept, dropped }) {
+  const stepRecords = new Set(steps);
+  const holders = kept.filter((c) => stepRecords.has(c));
+  const pushedOut = dropped.filter((c) => !stepRecords.has(c));
+  if (holders.length === 0) return; // the step took nothing, so it pushed nothing out
+  pushedOut.forEach(({ pushedOut: _older, ...c }, i) => {
+    const holder = holders[i % holders.length];
+    holder.pushedOut = [...(holder.pushedOut ?? []), c];
+  });
+}
+
+/**
  * deps: {getContract() → contract, computeEmbedding(mediaId) → classifier result with embedding (fetches
  * the image again), announce() (tells the open pages to re-decide their verdicts), store (default:
  * corrections-store.js; tests pass one in memory, or one that fails like a full disk)}.
@@ -205,18 +223,18 @@ export function createCorrections({ getContract, computeEmbedding, announce, sto
         await rememberMedia(mediaId, result, account);
         media = { embedding: result.embedding };
       }
-      const stored = await store.listCorrections();
-      // A media id corrected again: undo brings the earlier correction back instead of forgetting both.
-      const record = replacing(makeCorrection({
+      const made = makeCorrection({
         mediaId, label, embedding: media.embedding, modelVersion: contract.version, time: Date.now(),
         account: ACCOUNT.test(account ?? '') ? account : null,
-      }, { labels: contract.labels }), stored.find((c) => c.mediaId === mediaId));
-      const { kept, dropped } = boundCorrections([...stored, record]);
-      await store.putCorrection(record);
-      if (dropped.length) {
-        await store.deleteCorrections(dropped.map((c) => c.mediaId));
-        console.info(`${LOG} kept the latest ${MAX_CORRECTIONS} corrections; dropped the ${dropped.length} oldest`);
-      }
+      }, { labels: contract.labels });
+      const { kept, dropped } = await store.changeCorrections((stored) => {
+        // A media id corrected again: undo brings the earlier correction back instead of forgetting both.
+        const record = replacing(made, stored.find((c) => c.mediaId === mediaId));
+        const bounded = boundCorrections([...stored.filter((c) => c.mediaId !== mediaId), record]);
+        keepPushedOut([record], bounded);
+        return { ...bounded, put: [record], remove: bounded.dropped.map((c) => c.mediaId) };
+      });
+      if (dropped.length) console.info(`${LOG} kept the latest ${MAX_CORRECTIONS} corrections; dropped the ${dropped.length} oldest`);
       changed();
       return { ok: true, count: kept.length };
     } catch (error) {
@@ -249,24 +267,32 @@ export function createCorrections({ getContract, computeEmbedding, announce, sto
    */
   async function undo() {
     try {
-      const corrections = await store.listCorrections();
-      if (corrections.length === 0) return { ok: false, message: 'nothing to undo' };
-      const cameAt = (c) => c.importedAt ?? c.time;
-      const last = corrections.reduce((a, b) => (cameAt(b) > cameAt(a) ? b : a));
-      if (last.importedAt !== undefined) {
-        const imported = corrections.filter((c) => c.importedAt === last.importedAt);
-        const restored = imported.filter((c) => c.replaced).map((c) => c.replaced);
-        const before = [...corrections.filter((c) => c.importedAt !== last.importedAt), ...restored];
-        storeEpoch += 1; // replaced as by an import: a carry-over in flight starts again
-        await store.replaceCorrections(before);
-        changed();
-        return { ok: true, undone: { imported: imported.length }, ...(restored.length ? { restored: { count: restored.length } } : {}) };
-      }
-      // A correction of a media id corrected before gives the earlier one back.
-      if (last.replaced) await store.putCorrection(last.replaced);
-      else await store.deleteCorrections([last.mediaId]);
+      // Read and written in one transaction: a correction made on the page meanwhile is not lost.
+      const answer = await store.changeCorrections((corrections) => {
+        if (corrections.length === 0) return { ok: false, message: 'nothing to undo' };
+        const cameAt = (c) => c.importedAt ?? c.time;
+        const last = corrections.reduce((a, b) => (cameAt(b) > cameAt(a) ? b : a));
+        if (last.importedAt !== undefined) {
+          const imported = corrections.filter((c) => c.importedAt === last.importedAt);
+          // What the import replaced, and what it pushed past the bound, come back.
+          const restored = [...imported.filter((c) => c.replaced).map((c) => c.replaced), ...imported.flatMap((c) => c.pushedOut ?? [])];
+          storeEpoch += 1; // replaced as by an import: a carry-over in flight starts again
+          return {
+            ok: true, undone: { imported: imported.length }, ...(restored.length ? { restored: { count: restored.length } } : {}),
+            remove: imported.map((c) => c.mediaId), put: restored,
+          };
+        }
+        // A correction of a media id corrected before gives the earlier one back, and any it pushed out.
+        return {
+          ok: true, undone: { mediaId: last.mediaId, label: last.label, ...(last.account ? { account: last.account } : {}) },
+          ...(last.replaced ? { restored: { label: last.replaced.label } } : {}),
+          remove: [last.mediaId], put: [...(last.replaced ? [last.replaced] : []), ...(last.pushedOut ?? [])],
+        };
+      });
+      if (!answer.ok) return answer;
       changed();
-      return { ok: true, undone: { mediaId: last.mediaId, label: last.label, ...(last.account ? { account: last.account } : {}) }, ...(last.replaced ? { restored: { label: last.replaced.label } } : {}) };
+      const { remove: _remove, put: _put, ...said } = answer;
+      return said;
     } catch (error) {
       failed(error);
       return { ok: false, message: storageError };
@@ -328,21 +354,25 @@ export function createCorrections({ getContract, computeEmbedding, announce, sto
       const dims = (await current()).layer.dims || contract.embedding_size || null;
       const parsed = parseCorrectionsFile(text, { labels: contract.labels, dims });
       if (!parsed.ok) return parsed;
-      const stored = await store.listCorrections();
-      const here = new Map(stored.map((c) => [c.mediaId, c]));
       const importedAt = Date.now();
-      const incoming = [];
-      for (const c of parsed.corrections) {
-        const previous = here.get(c.mediaId);
-        if (previous && previous.time === c.time && previous.label === c.label) continue; // already here
-        incoming.push(replacing({ ...c, importedAt }, previous));
-      }
-      const { kept, dropped } = boundCorrections([...stored, ...incoming]);
-      storeEpoch += 1;
-      await store.replaceCorrections(kept);
+      // Read and written in one transaction: a correction made on the page meanwhile is kept.
+      const { kept, dropped, imported } = await store.changeCorrections((stored) => {
+        const here = new Map(stored.map((c) => [c.mediaId, c]));
+        const incoming = [];
+        for (const c of parsed.corrections) {
+          const previous = here.get(c.mediaId);
+          if (previous && previous.time === c.time && previous.label === c.label) continue; // already here
+          incoming.push(replacing({ ...c, importedAt }, previous));
+        }
+        const bounded = boundCorrections([...stored, ...incoming]);
+        keepPushedOut(incoming, bounded);
+        const taken = bounded.kept.filter((c) => c.importedAt === importedAt);
+        const wasStored = new Set(stored);
+        storeEpoch += 1; // the stored corrections replaced: a carry-over in flight starts again
+        return { ...bounded, imported: taken.length, put: taken, remove: bounded.dropped.filter((c) => wasStored.has(c)).map((c) => c.mediaId) };
+      });
       if (dropped.length) console.info(`${LOG} kept the latest ${MAX_CORRECTIONS} corrections; dropped the ${dropped.length} oldest`);
       changed();
-      const imported = kept.filter((c) => c.importedAt === importedAt).length;
       return { ok: true, imported, inFile: parsed.corrections.length, count: kept.length };
     } catch (error) {
       failed(error);
