@@ -378,7 +378,7 @@ test('Firefox: switched on with a media tab already open, the thumbnails the pag
   }
 });
 
-test('Firefox: the extension updated (reloaded) with a media tab open: the new content script takes over the cells the old one judged (counted, one badge, "show" reveals instead of opening the post), nothing downloaded again', { skip: missingPrerequisite() ?? false, timeout: 300000 }, async () => {
+test('Firefox: the extension updated (reloaded) with a media tab open: the new content script takes over the cells the old one judged (counted, one badge, what the user chose to show stays shown, "show" reveals instead of opening the post), nothing downloaded again', { skip: missingPrerequisite() ?? false, timeout: 300000 }, async () => {
   // Firefox injects the new content script into open X tabs and kills the old one, whose placeholders,
   // bars and badge stay on the page without listeners. The new one took the old one's keyed cells as
   // its own judged cells: the page counted 0, and "show" on a hidden cell followed the link to the post.
@@ -398,6 +398,12 @@ test('Firefox: the extension updated (reloaded) with a media tab open: the new c
     const probe = pageProbe(page, media, consoleLines);
     probe.assertVerdicts(await probe.waitForStates(ids, (s) => s.state === 'visible' || s.state === 'hidden', 'the cells judged'), ids);
     const downloaded = mediaRequests.length;
+    // The user shows one hidden cell before the update: it must stay shown (the new content script
+    // once held and hid it again, as if the user had never chosen to see it).
+    const hiddenIds = ids.filter((id) => probe.expectedState(id) === 'hidden');
+    const [shownBefore, shownAfter] = hiddenIds;
+    await page.click(`li[data-test-media="${shownBefore}"] .illust-only-placeholder .illust-only-show`);
+    await probe.waitForStates([shownBefore], (s) => s.state === 'revealed' && s.shown, 'the cell the user showed');
 
     await fx.reloadAddon();
     // Only the new content script answers the tab's messages (the old one's listeners are gone).
@@ -409,14 +415,16 @@ test('Firefox: the extension updated (reloaded) with a media tab open: the new c
       await new Promise((resolve) => setTimeout(resolve, 200));
       stats = await popup.evaluate((id, type) => chrome.tabs.sendMessage(id, { type }).catch(() => null), tabId, MSG.GET_PAGE_STATS);
     }
-    const hiddenIds = ids.filter((id) => probe.expectedState(id) === 'hidden');
-    assert.equal(stats.hidden, hiddenIds.length);
-    probe.assertVerdicts(await probe.waitForStates(ids, (s) => s.state === 'visible' || s.state === 'hidden', 'the cells judged again'), ids);
+    assert.deepEqual([stats.hidden, stats.revealed], [hiddenIds.length - 1, 1], 'the cell the user showed is counted as shown');
+    const judgedAgain = await probe.waitForStates(ids, (s) => s.state === 'visible' || s.state === 'hidden' || s.state === 'revealed', 'the cells judged again');
+    assert.equal(judgedAgain[shownBefore].state, 'revealed', `the cell shown before the update stays shown: ${JSON.stringify(judgedAgain[shownBefore])}`);
+    assert.equal(judgedAgain[shownBefore].shown, true);
+    probe.assertVerdicts(judgedAgain, ids.filter((id) => id !== shownBefore));
     assert.equal(await page.evaluate(() => document.querySelectorAll('#illust-only-page-control').length), 1, 'one "show all" badge');
-    assert.equal(await page.evaluate(() => document.querySelectorAll('.illust-only-placeholder').length), hiddenIds.length, 'one placeholder per hidden cell');
+    assert.equal(await page.evaluate(() => document.querySelectorAll('.illust-only-placeholder').length), hiddenIds.length - 1, 'one placeholder per hidden cell');
 
-    await page.click(`li[data-test-media="${hiddenIds[0]}"] .illust-only-placeholder .illust-only-show`);
-    await probe.waitForStates([hiddenIds[0]], (s) => s.state === 'revealed' && s.shown, 'the clicked cell revealed');
+    await page.click(`li[data-test-media="${shownAfter}"] .illust-only-placeholder .illust-only-show`);
+    await probe.waitForStates([shownAfter], (s) => s.state === 'revealed' && s.shown, 'the clicked cell revealed');
     assert.equal(new URL(page.url()).pathname, '/someartist/media', '"show" must not follow the cell\'s link');
     assert.equal(mediaRequests.length, downloaded, 'remembered verdicts: nothing downloaded again');
   } finally {

@@ -608,10 +608,19 @@ function showOtherAccountsCell(cell, author) {
  * and kills the earlier instance, whose marks stay on the page: cells keyed by it (which examineCell
  * would take as judged, so they went uncounted and never re-decided), placeholders, bars and a badge
  * whose listeners are gone (a click on "show" followed the cell's link to the post). Its cells are
- * taken over as new ones: held and asked for again (remembered verdicts: no new inference).
+ * taken over as new ones: held and asked for again (remembered verdicts: no new inference). What the
+ * user chose to see there ("show", "show all") lived in the killed script's memory; its marks say it
+ * (state revealed), so those stay shown rather than hide again.
  */
 function takeOverFromEarlierInstance() {
-  for (const cell of document.querySelectorAll('[data-illust-only-media], [data-illust-only-state]')) forgetCell(cell);
+  for (const cell of document.querySelectorAll('[data-illust-only-media], [data-illust-only-state]')) {
+    const shown = cell.dataset.illustOnlyState === 'revealed' ? cell.dataset.illustOnlyMedia : null;
+    if (shown) {
+      revealed.add(shown);
+      revealedOn ??= authorOfCell(cell); // on a photo opened from the grid: kept for the way back to it
+    }
+    forgetCell(cell);
+  }
   for (const left of document.querySelectorAll('.illust-only-note, #illust-only-page-control')) left.remove();
 }
 
