@@ -18,7 +18,8 @@
 //     is requested from any host but X's; the classifier is released when the last X tab closes.
 // A fourth launch counts requests over a server with pbs.twimg.com's caching and CORS headers: each
 // thumbnail downloaded once, by the page (the background page copies it: web/extension/thumbnail-tap.js).
-// Another switches the extension on over an X tab whose thumbnails Firefox's image memory already holds.
+// Another switches the extension on over an X tab whose thumbnails Firefox's image memory already holds
+// (judged from the page's download all the same).
 // Another reloads the add-on (as an update does) over an open media tab: the new content script takes over.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -336,11 +337,13 @@ test('Firefox: each thumbnail is downloaded once, by the page (the background pa
   }
 });
 
-test('Firefox: switched on with a media tab already open, the thumbnails the page holds in its image memory (which the tap never sees) are judged without waiting for a load that will not come', { skip: missingPrerequisite() ?? false, timeout: 300000 }, async () => {
+test('Firefox: switched on with a media tab already open, the thumbnails the page holds in its image memory (which the tap never sees) are judged without waiting for a load that will not come, from the page\'s own download', { skip: missingPrerequisite() ?? false, timeout: 300000 }, async () => {
   // Switched off, the tap lets the page's loads pass uncopied; switched on, the content script's image
   // load is answered from Firefox's image memory, which no webRequest listener sees. The background
   // page waited TAP_APPEAR_MS (3 s) for each such thumbnail before fetching it. A copy of the build waits
   // far longer than the verdict timeout, so a cell that still waited would fail open (timeout) here.
+  // Then it fetched each at once: a second download of every thumbnail on screen. The content script
+  // now loads it again in another CORS mode, which the HTTP cache answers with the page's download.
   const { default: build } = await import(pathToFileURL(path.join(root, 'tools', 'build', 'extension.mjs')).href);
   await build({ root, log: () => {} });
   const dir = mkdtempSync(path.join(os.tmpdir(), 'illust-only-ff-switch-on-'));
@@ -372,6 +375,11 @@ test('Firefox: switched on with a media tab already open, the thumbnails the pag
     assert.equal((await popup.evaluate((type) => chrome.runtime.sendMessage({ type }), MSG.PREPARE))?.ok, true);
     await popup.evaluate(() => chrome.storage.local.set({ enabled: true }));
     probe.assertVerdicts(await probe.waitForStates(ids, (s) => s.state !== null && s.state !== 'pending', 'every cell judged or given up on'), ids);
+    // Judged from the page's own download (its HTTP cache entry, passed through the tap), not a second
+    // one by the background page.
+    await new Promise((resolve) => setTimeout(resolve, 500)); // a late second request would come now
+    const requests = Object.fromEntries(ids.map((id) => [id, mediaRequests.filter((u) => new URL(u).pathname === `/media/${id}`).length]));
+    assert.deepEqual(requests, Object.fromEntries(ids.map((id) => [id, 1])), 'each thumbnail downloaded once, by the page');
   } finally {
     await fx.close();
     rmSync(dir, { recursive: true, force: true });
