@@ -18,7 +18,8 @@
 //     is requested from any host but X's; the classifier is released when the last X tab closes.
 // A fourth launch counts requests over a server with pbs.twimg.com's caching and CORS headers: each
 // thumbnail downloaded once, by the page (the background page copies it: web/extension/thumbnail-tap.js).
-// Another switches the extension on over an X tab whose thumbnails Firefox's image memory already holds.
+// Another switches the extension on over an X tab whose thumbnails Firefox's image memory already holds
+// (judged from the page's download all the same).
 // Another reloads the add-on (as an update does) over an open media tab: the new content script takes over.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -336,11 +337,13 @@ test('Firefox: each thumbnail is downloaded once, by the page (the background pa
   }
 });
 
-test('Firefox: switched on with a media tab already open, the thumbnails the page holds in its image memory (which the tap never sees) are judged without waiting for a load that will not come', { skip: missingPrerequisite() ?? false, timeout: 300000 }, async () => {
+test('Firefox: switched on with a media tab already open, the thumbnails the page holds in its image memory (which the tap never sees) are judged without waiting for a load that will not come, from the page\'s own download', { skip: missingPrerequisite() ?? false, timeout: 300000 }, async () => {
   // Switched off, the tap lets the page's loads pass uncopied; switched on, the content script's image
   // load is answered from Firefox's image memory, which no webRequest listener sees. The background
   // page waited TAP_APPEAR_MS (3 s) for each such thumbnail before fetching it. A copy of the build waits
   // far longer than the verdict timeout, so a cell that still waited would fail open (timeout) here.
+  // Then it fetched each at once: a second download of every thumbnail on screen. The content script
+  // now loads it again in another CORS mode, which the HTTP cache answers with the page's download.
   const { default: build } = await import(pathToFileURL(path.join(root, 'tools', 'build', 'extension.mjs')).href);
   await build({ root, log: () => {} });
   const dir = mkdtempSync(path.join(os.tmpdir(), 'illust-only-ff-switch-on-'));
@@ -372,13 +375,18 @@ test('Firefox: switched on with a media tab already open, the thumbnails the pag
     assert.equal((await popup.evaluate((type) => chrome.runtime.sendMessage({ type }), MSG.PREPARE))?.ok, true);
     await popup.evaluate(() => chrome.storage.local.set({ enabled: true }));
     probe.assertVerdicts(await probe.waitForStates(ids, (s) => s.state !== null && s.state !== 'pending', 'every cell judged or given up on'), ids);
+    // Judged from the page's own download (its HTTP cache entry, passed through the tap), not a second
+    // one by the background page.
+    await new Promise((resolve) => setTimeout(resolve, 500)); // a late second request would come now
+    const requests = Object.fromEntries(ids.map((id) => [id, mediaRequests.filter((u) => new URL(u).pathname === `/media/${id}`).length]));
+    assert.deepEqual(requests, Object.fromEntries(ids.map((id) => [id, 1])), 'each thumbnail downloaded once, by the page');
   } finally {
     await fx.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });
 
-test('Firefox: the extension updated (reloaded) with a media tab open: the new content script takes over the cells the old one judged (counted, one badge, "show" reveals instead of opening the post), nothing downloaded again', { skip: missingPrerequisite() ?? false, timeout: 300000 }, async () => {
+test('Firefox: the extension updated (reloaded) with a media tab open: the new content script takes over the cells the old one judged (counted, one badge, what the user chose to show stays shown, "show" reveals instead of opening the post), nothing downloaded again', { skip: missingPrerequisite() ?? false, timeout: 300000 }, async () => {
   // Firefox injects the new content script into open X tabs and kills the old one, whose placeholders,
   // bars and badge stay on the page without listeners. The new one took the old one's keyed cells as
   // its own judged cells: the page counted 0, and "show" on a hidden cell followed the link to the post.
@@ -398,6 +406,12 @@ test('Firefox: the extension updated (reloaded) with a media tab open: the new c
     const probe = pageProbe(page, media, consoleLines);
     probe.assertVerdicts(await probe.waitForStates(ids, (s) => s.state === 'visible' || s.state === 'hidden', 'the cells judged'), ids);
     const downloaded = mediaRequests.length;
+    // The user shows one hidden cell before the update: it must stay shown (the new content script
+    // once held and hid it again, as if the user had never chosen to see it).
+    const hiddenIds = ids.filter((id) => probe.expectedState(id) === 'hidden');
+    const [shownBefore, shownAfter] = hiddenIds;
+    await page.click(`li[data-test-media="${shownBefore}"] .illust-only-placeholder .illust-only-show`);
+    await probe.waitForStates([shownBefore], (s) => s.state === 'revealed' && s.shown, 'the cell the user showed');
 
     await fx.reloadAddon();
     // Only the new content script answers the tab's messages (the old one's listeners are gone).
@@ -409,14 +423,16 @@ test('Firefox: the extension updated (reloaded) with a media tab open: the new c
       await new Promise((resolve) => setTimeout(resolve, 200));
       stats = await popup.evaluate((id, type) => chrome.tabs.sendMessage(id, { type }).catch(() => null), tabId, MSG.GET_PAGE_STATS);
     }
-    const hiddenIds = ids.filter((id) => probe.expectedState(id) === 'hidden');
-    assert.equal(stats.hidden, hiddenIds.length);
-    probe.assertVerdicts(await probe.waitForStates(ids, (s) => s.state === 'visible' || s.state === 'hidden', 'the cells judged again'), ids);
+    assert.deepEqual([stats.hidden, stats.revealed], [hiddenIds.length - 1, 1], 'the cell the user showed is counted as shown');
+    const judgedAgain = await probe.waitForStates(ids, (s) => s.state === 'visible' || s.state === 'hidden' || s.state === 'revealed', 'the cells judged again');
+    assert.equal(judgedAgain[shownBefore].state, 'revealed', `the cell shown before the update stays shown: ${JSON.stringify(judgedAgain[shownBefore])}`);
+    assert.equal(judgedAgain[shownBefore].shown, true);
+    probe.assertVerdicts(judgedAgain, ids.filter((id) => id !== shownBefore));
     assert.equal(await page.evaluate(() => document.querySelectorAll('#illust-only-page-control').length), 1, 'one "show all" badge');
-    assert.equal(await page.evaluate(() => document.querySelectorAll('.illust-only-placeholder').length), hiddenIds.length, 'one placeholder per hidden cell');
+    assert.equal(await page.evaluate(() => document.querySelectorAll('.illust-only-placeholder').length), hiddenIds.length - 1, 'one placeholder per hidden cell');
 
-    await page.click(`li[data-test-media="${hiddenIds[0]}"] .illust-only-placeholder .illust-only-show`);
-    await probe.waitForStates([hiddenIds[0]], (s) => s.state === 'revealed' && s.shown, 'the clicked cell revealed');
+    await page.click(`li[data-test-media="${shownAfter}"] .illust-only-placeholder .illust-only-show`);
+    await probe.waitForStates([shownAfter], (s) => s.state === 'revealed' && s.shown, 'the clicked cell revealed');
     assert.equal(new URL(page.url()).pathname, '/someartist/media', '"show" must not follow the cell\'s link');
     assert.equal(mediaRequests.length, downloaded, 'remembered verdicts: nothing downloaded again');
   } finally {

@@ -261,8 +261,8 @@ async function judgementRequest(mediaId, url, account, priority) {
   if (!url) return message;
   message.url = url;
   if (pageLoadsThumbnails) {
-    // Already in the page's image memory (loaded while the extension was off, or before the background
-    // page last started): no load passes the worker's tap, so it need not wait for one.
+    // Answered from Firefox's image memory in both ways (see loadAsThePageDoes): no load passes the
+    // worker's tap, so it need not wait for one.
     if (loadAsThePageDoes(url)) message.inImageMemory = true;
     return message;
   }
@@ -278,12 +278,22 @@ async function judgementRequest(mediaId, url, account, priority) {
 /**
  * Has the page load url as an image, as its own <img> does (same credentials and cache entry: one
  * download shared with the page's, or none when the page already has it); Firefox's worker copies the
- * bytes as they arrive (see pageLoadsThumbnails). Returns true when Firefox's image memory answered at
- * once (the image is complete as its src is set): nothing goes through the network or HTTP cache, so no
- * webRequest listener sees it.
+ * bytes as they arrive (see pageLoadsThumbnails). Firefox's image memory may answer it at once (the
+ * image is complete as its src is set: loaded while the extension was off, or before the background
+ * page last started), and that answer passes no webRequest listener. An image in another CORS mode is
+ * not answered from that memory but from the HTTP cache, where the page's download is (with the page's
+ * credentials, the same entry; this script's host permission spares it the CORS check): its bytes pass
+ * the tap, so the worker need not download the thumbnail a second time. Returns true when the image
+ * memory answered both (a thumbnail this script had loaded so before).
  */
 function loadAsThePageDoes(url) {
+  return loadImageForThePage(url) && loadImageForThePage(url, 'use-credentials');
+}
+
+/** Starts loading url as an image, kept until it settles; true when it is complete at once (image memory). */
+function loadImageForThePage(url, crossOrigin = null) {
   const image = new Image();
+  if (crossOrigin) image.crossOrigin = crossOrigin;
   loadingForThePage.add(image);
   const settled = () => loadingForThePage.delete(image);
   image.onload = settled;
@@ -621,10 +631,19 @@ function showOtherAccountsCell(cell, author) {
  * and kills the earlier instance, whose marks stay on the page: cells keyed by it (which examineCell
  * would take as judged, so they went uncounted and never re-decided), placeholders, bars and a badge
  * whose listeners are gone (a click on "show" followed the cell's link to the post). Its cells are
- * taken over as new ones: held and asked for again (remembered verdicts: no new inference).
+ * taken over as new ones: held and asked for again (remembered verdicts: no new inference). What the
+ * user chose to see there ("show", "show all") lived in the killed script's memory; its marks say it
+ * (state revealed), so those stay shown rather than hide again.
  */
 function takeOverFromEarlierInstance() {
-  for (const cell of document.querySelectorAll('[data-illust-only-media], [data-illust-only-state]')) forgetCell(cell);
+  for (const cell of document.querySelectorAll('[data-illust-only-media], [data-illust-only-state]')) {
+    const shown = cell.dataset.illustOnlyState === 'revealed' ? cell.dataset.illustOnlyMedia : null;
+    if (shown) {
+      revealed.add(shown);
+      revealedOn ??= authorOfCell(cell); // on a photo opened from the grid: kept for the way back to it
+    }
+    forgetCell(cell);
+  }
   for (const left of document.querySelectorAll('.illust-only-note, #illust-only-page-control')) left.remove();
 }
 
