@@ -678,7 +678,7 @@ async function server() {
 }
 after(async () => { await isolatedServer?.close(); });
 
-test('demo page: a folder dropped while another is listed comes after it, and "Reading the dropped folder…" stays until both are listed', { skip: skipReason, timeout: 120000 }, async () => {
+test('demo page: a folder dropped (or a file picked or pasted) while another is listed comes after it, and "Reading the dropped folder…" stays until both are listed', { skip: skipReason, timeout: 120000 }, async () => {
   // The two listings ran at once and handed their cards over interleaved (30 illustrations, 20
   // screenshots, 30 illustrations…); the first to end, or a file picked meanwhile, took the notice away.
   const { context, page } = await demoWithModelHeld((await server()).url);
@@ -695,11 +695,18 @@ test('demo page: a folder dropped while another is listed comes after it, and "R
     });
     await dropPaths(page, [path.join(dataDir, 'illustration')]);
     await page.waitForFunction(() => document.querySelectorAll('.card').length >= 50);
-    await page.setInputFiles('#file-input', pickImages()[0].file);
+    // A file picked and one pasted meanwhile wait for the folder too: their cards came among its cards.
+    const [picked, pasted] = [pickImages()[0], pickImages().find((i) => i.label === 'photo')];
+    await page.setInputFiles('#file-input', picked.file);
     assert.equal(await page.textContent('#notice'), 'Reading the dropped folder…', 'a file picked meanwhile leaves the notice');
+    await page.evaluate(async ({ b64, name }) => {
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([Uint8Array.from(atob(b64), (ch) => ch.charCodeAt(0))], name, { type: 'image/jpeg' }));
+      document.body.dispatchEvent(new ClipboardEvent('paste', { clipboardData: transfer, bubbles: true }));
+    }, { b64: readFileSync(pasted.file).toString('base64'), name: `pasted-${path.basename(pasted.file)}` });
     await dropPaths(page, [path.join(dataDir, 'screenshot')]);
     assert.equal(await page.textContent('#notice'), 'Reading the dropped folders…');
-    const total = expected.illustration + expected.screenshot + 1;
+    const total = expected.illustration + expected.screenshot + 2;
     await page.waitForFunction((n) => document.querySelectorAll('.card').length === n && document.getElementById('notice').hidden, total, { timeout: 90000 });
 
     const names = await page.$$eval('.card .name', (cards) => cards.map((c) => c.textContent));
@@ -708,6 +715,8 @@ test('demo page: a folder dropped while another is listed comes after it, and "R
     const screenshots = names.flatMap((name, i) => (name.startsWith('screenshot/') ? [i] : []));
     assert.deepEqual([illustrations.length, screenshots.length], [expected.illustration, expected.screenshot]);
     assert.ok(illustrations.at(-1) < screenshots[0], `the second drop's cards start at ${screenshots[0]}, before the first drop's last (${illustrations.at(-1)})`);
+    assert.deepEqual([names.indexOf(path.basename(picked.file)), names.indexOf(`pasted-${path.basename(pasted.file)}`)],
+      [expected.illustration, expected.illustration + 1], 'the picked and the pasted file come between the two folders');
     const noticeTexts = await page.evaluate(() => window.noticeTexts.filter((text, i, all) => text !== all[i - 1]));
     assert.deepEqual(noticeTexts, ['Reading the dropped folder…', 'Reading the dropped folders…', 'Reading the dropped folder…', '']);
   } finally {

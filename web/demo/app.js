@@ -523,11 +523,33 @@ function clearAll() {
 $('pick-files').addEventListener('click', () => $('file-input').click());
 $('pick-folder').addEventListener('click', () => $('folder-input').click());
 for (const input of [$('file-input'), $('folder-input')]) {
-  input.addEventListener('change', () => { addFiles(filesFromInput(input)); input.value = ''; });
+  input.addEventListener('change', () => {
+    const found = filesFromInput(input);
+    input.value = '';
+    afterEarlierDrops(() => addFiles(found));
+  });
+}
+
+// Settles once every drop made so far has been listed (or stopped), and whatever waited for them added.
+let earlierDropsListed = Promise.resolve();
+
+/**
+ * Runs add at once, or, while a dropped folder is still being listed, after it: files picked or pasted
+ * meanwhile got their cards among the folder's, which kept coming after them. Waiting, it counts as a
+ * listing, so Stop and Clear drop it with the folders (Stop drops every file not judged yet).
+ */
+function afterEarlierDrops(add) {
+  if (state.listings.size === 0) { add(); return; }
+  const waiting = new AbortController();
+  state.listings.set(waiting, 0);
+  earlierDropsListed = earlierDropsListed.then(() => {
+    if (waiting.signal.aborted) return;
+    state.listings.delete(waiting);
+    add();
+  });
 }
 
 let dragDepth = 0;
-let earlierDropsListed = Promise.resolve();
 const hasFiles = (event) => [...(event.dataTransfer?.types ?? [])].includes('Files');
 document.addEventListener('dragenter', (event) => {
   if (!hasFiles(event)) return;
@@ -572,10 +594,10 @@ document.addEventListener('paste', (event) => {
   // The page has no text fields, so every paste is meant for the classifier.
   const pending = filesFromDataTransfer(event.clipboardData);
   event.preventDefault();
-  pending.then((found) => {
+  pending.then((found) => afterEarlierDrops(() => {
     if (found.files.length === 0 && found.failed.length === 0) showNotice('The clipboard holds no image: copy an image or an image file first.');
     else addFiles(found);
-  });
+  }));
 });
 
 $('strictness').addEventListener('input', onSettingsChange);
