@@ -825,3 +825,43 @@ test('demo page: Clear lets go of every file of a dropped folder (repeated drops
     await context.close();
   }
 });
+
+test('demo page: a file the browser will not open (a name that is not UTF-8) gets its error card in its place, also when stopped', { skip: skipReason, timeout: 120000 }, async () => {
+  // Chromium lists such a file with no name and refuses to read it. Its card came after every other card
+  // of the folder, named after the folder ("b/") with "The path supplied exists, but was not an entry of
+  // requested type"; after Stop it never came.
+  const folder = path.join(workDir, 'odd-names');
+  const image = pickImages()[0].file;
+  for (const sub of ['a', 'b', 'c']) await mkdir(path.join(folder, sub), { recursive: true });
+  await copyFile(image, path.join(folder, 'a', '1.jpg'));
+  await copyFile(image, Buffer.concat([Buffer.from(path.join(folder, 'b', 'caf')), Buffer.from([0xe9]), Buffer.from('.jpg')]));
+  await copyFile(image, path.join(folder, 'c', '1.jpg'));
+  const unnamed = { name: 'odd-names/b/\ufffd', state: 'error', code: 'unreadable' };
+  const expectedError = 'cannot read: the browser gives this file no name, as it does for names that are not valid UTF-8 (rename it, or use tools/classify.mjs)';
+
+  const context = await browser.newContext();
+  const { page, errors } = await openPage(context, (await server()).url);
+  await dropPaths(page, [folder]);
+  await waitForCards(page, 3);
+  const cards = await readCards(page);
+  assert.deepEqual(cards.map((c) => [c.name, c.state, c.code]), [['odd-names/a/1.jpg', 'done', undefined],
+    [unnamed.name, unnamed.state, unnamed.code], ['odd-names/c/1.jpg', 'done', undefined]]);
+  assert.equal(cards[1].error, expectedError);
+  assert.deepEqual(errors, []);
+  await context.close();
+
+  // Stopped while a big folder dropped with it is listed: the card found before Stop stays.
+  const held = await demoWithModelHeld((await server()).url);
+  try {
+    await dropPaths(held.page, [folder, dataDir]);
+    await held.page.waitForFunction(() => document.querySelectorAll('.card').length >= 50);
+    await held.page.click('#stop');
+    const stopped = await readCards(held.page);
+    assert.deepEqual(stopped.slice(0, 3).map((c) => [c.name, c.state, c.code]), [['odd-names/a/1.jpg', 'cancelled', undefined],
+      [unnamed.name, unnamed.state, unnamed.code], ['odd-names/c/1.jpg', 'cancelled', undefined]]);
+    await held.page.waitForTimeout(1500); // the listing, had it gone on, would have added cards by now
+    assert.equal(await held.page.locator('.card').count(), stopped.length, 'nothing added after Stop');
+  } finally {
+    await held.context.close();
+  }
+});
