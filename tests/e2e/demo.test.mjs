@@ -678,7 +678,7 @@ async function server() {
 }
 after(async () => { await isolatedServer?.close(); });
 
-test('demo page: a folder dropped while another is listed comes after it, and "Reading the dropped folder…" stays until both are listed', { skip: skipReason, timeout: 120000 }, async () => {
+test('demo page: a folder dropped (or a file picked or pasted) while another is listed comes after it, and "Reading the dropped folder…" stays until both are listed', { skip: skipReason, timeout: 120000 }, async () => {
   // The two listings ran at once and handed their cards over interleaved (30 illustrations, 20
   // screenshots, 30 illustrations…); the first to end, or a file picked meanwhile, took the notice away.
   const { context, page } = await demoWithModelHeld((await server()).url);
@@ -695,11 +695,18 @@ test('demo page: a folder dropped while another is listed comes after it, and "R
     });
     await dropPaths(page, [path.join(dataDir, 'illustration')]);
     await page.waitForFunction(() => document.querySelectorAll('.card').length >= 50);
-    await page.setInputFiles('#file-input', pickImages()[0].file);
+    // A file picked and one pasted meanwhile wait for the folder too: their cards came among its cards.
+    const [picked, pasted] = [pickImages()[0], pickImages().find((i) => i.label === 'photo')];
+    await page.setInputFiles('#file-input', picked.file);
     assert.equal(await page.textContent('#notice'), 'Reading the dropped folder…', 'a file picked meanwhile leaves the notice');
+    await page.evaluate(async ({ b64, name }) => {
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([Uint8Array.from(atob(b64), (ch) => ch.charCodeAt(0))], name, { type: 'image/jpeg' }));
+      document.body.dispatchEvent(new ClipboardEvent('paste', { clipboardData: transfer, bubbles: true }));
+    }, { b64: readFileSync(pasted.file).toString('base64'), name: `pasted-${path.basename(pasted.file)}` });
     await dropPaths(page, [path.join(dataDir, 'screenshot')]);
     assert.equal(await page.textContent('#notice'), 'Reading the dropped folders…');
-    const total = expected.illustration + expected.screenshot + 1;
+    const total = expected.illustration + expected.screenshot + 2;
     await page.waitForFunction((n) => document.querySelectorAll('.card').length === n && document.getElementById('notice').hidden, total, { timeout: 90000 });
 
     const names = await page.$$eval('.card .name', (cards) => cards.map((c) => c.textContent));
@@ -708,6 +715,8 @@ test('demo page: a folder dropped while another is listed comes after it, and "R
     const screenshots = names.flatMap((name, i) => (name.startsWith('screenshot/') ? [i] : []));
     assert.deepEqual([illustrations.length, screenshots.length], [expected.illustration, expected.screenshot]);
     assert.ok(illustrations.at(-1) < screenshots[0], `the second drop's cards start at ${screenshots[0]}, before the first drop's last (${illustrations.at(-1)})`);
+    assert.deepEqual([names.indexOf(path.basename(picked.file)), names.indexOf(`pasted-${path.basename(pasted.file)}`)],
+      [expected.illustration, expected.illustration + 1], 'the picked and the pasted file come between the two folders');
     const noticeTexts = await page.evaluate(() => window.noticeTexts.filter((text, i, all) => text !== all[i - 1]));
     assert.deepEqual(noticeTexts, ['Reading the dropped folder…', 'Reading the dropped folders…', 'Reading the dropped folder…', '']);
   } finally {
@@ -814,5 +823,45 @@ test('demo page: Clear lets go of every file of a dropped folder (repeated drops
     }
   } finally {
     await context.close();
+  }
+});
+
+test('demo page: a file the browser will not open (a name that is not UTF-8) gets its error card in its place, also when stopped', { skip: skipReason, timeout: 120000 }, async () => {
+  // Chromium lists such a file with no name and refuses to read it. Its card came after every other card
+  // of the folder, named after the folder ("b/") with "The path supplied exists, but was not an entry of
+  // requested type"; after Stop it never came.
+  const folder = path.join(workDir, 'odd-names');
+  const image = pickImages()[0].file;
+  for (const sub of ['a', 'b', 'c']) await mkdir(path.join(folder, sub), { recursive: true });
+  await copyFile(image, path.join(folder, 'a', '1.jpg'));
+  await copyFile(image, Buffer.concat([Buffer.from(path.join(folder, 'b', 'caf')), Buffer.from([0xe9]), Buffer.from('.jpg')]));
+  await copyFile(image, path.join(folder, 'c', '1.jpg'));
+  const unnamed = { name: 'odd-names/b/\ufffd', state: 'error', code: 'unreadable' };
+  const expectedError = 'cannot read: the browser gives this file no name, as it does for names that are not valid UTF-8 (rename it, or use tools/classify.mjs)';
+
+  const context = await browser.newContext();
+  const { page, errors } = await openPage(context, (await server()).url);
+  await dropPaths(page, [folder]);
+  await waitForCards(page, 3);
+  const cards = await readCards(page);
+  assert.deepEqual(cards.map((c) => [c.name, c.state, c.code]), [['odd-names/a/1.jpg', 'done', undefined],
+    [unnamed.name, unnamed.state, unnamed.code], ['odd-names/c/1.jpg', 'done', undefined]]);
+  assert.equal(cards[1].error, expectedError);
+  assert.deepEqual(errors, []);
+  await context.close();
+
+  // Stopped while a big folder dropped with it is listed: the card found before Stop stays.
+  const held = await demoWithModelHeld((await server()).url);
+  try {
+    await dropPaths(held.page, [folder, dataDir]);
+    await held.page.waitForFunction(() => document.querySelectorAll('.card').length >= 50);
+    await held.page.click('#stop');
+    const stopped = await readCards(held.page);
+    assert.deepEqual(stopped.slice(0, 3).map((c) => [c.name, c.state, c.code]), [['odd-names/a/1.jpg', 'cancelled', undefined],
+      [unnamed.name, unnamed.state, unnamed.code], ['odd-names/c/1.jpg', 'cancelled', undefined]]);
+    await held.page.waitForTimeout(1500); // the listing, had it gone on, would have added cards by now
+    assert.equal(await held.page.locator('.card').count(), stopped.length, 'nothing added after Stop');
+  } finally {
+    await held.context.close();
   }
 });

@@ -55,6 +55,22 @@ test('drop walk: an unreadable file or folder is listed as failed under its own 
   for (const { message } of failed) assert.match(message, /^cannot read: A requested file or directory could not be found/);
 });
 
+test('drop walk: onFiles hands the entries the browser would not read over in their places among the files', async () => {
+  // They were handed over only at the end, so their cards came after the whole folder's (or never, after Stop).
+  const handed = [];
+  const drop = dropOf(folderEntry('/photos', [
+    fileEntry('/photos/a.jpg'),
+    fileEntry('/photos/b-gone.jpg', { fail: true }),
+    folderEntry('/photos/c-locked', [fileEntry('/photos/c-locked/x.jpg')], { failAfterChunks: 0 }),
+    fileEntry('/photos/d.jpg'),
+  ]));
+  const { files, failed } = await filesFromDataTransfer(drop, { onFiles: (found) => handed.push(...found) });
+  assert.deepEqual(handed.map((f) => [f.path, Boolean(f.file), Boolean(f.message)]),
+    [['photos/a.jpg', true, false], ['photos/b-gone.jpg', false, true], ['photos/c-locked', false, true], ['photos/d.jpg', true, false]]);
+  assert.deepEqual(files.map((f) => f.path), ['photos/a.jpg', 'photos/d.jpg']);
+  assert.deepEqual(failed.map((f) => f.path), ['photos/b-gone.jpg', 'photos/c-locked']);
+});
+
 test('drop walk: a folder whose listing fails part-way keeps what it listed before', async () => {
   const children = [fileEntry('/big/1.jpg'), fileEntry('/big/2.jpg'), fileEntry('/big/3.jpg')];
   const { files, failed } = await filesFromDataTransfer(dropOf(folderEntry('/big', children, { failAfterChunks: 1, chunkSize: 2 }), fileEntry('/loose.jpg')));

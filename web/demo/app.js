@@ -93,32 +93,30 @@ function addFiles({ files, skipped = [], failed = [] }, { cardsAdded = 0 } = {})
   }
   if (files.length + cardsAdded === 0 && failed.length === 0) notes.push('Nothing to classify there: drop or paste image files.');
   showNotice(notes.join(' '));
-  addCards(files, failed);
+  addCards([...files, ...failed]);
 }
 
-/** A card per file, each sent to the worker; a card with its reason per file the browser would not read. */
-function addCards(files, failed = []) {
+/**
+ * A card per entry, in order: a file ({file, path}) is sent to the worker; one the browser would not
+ * read ({path, message}) gets its reason at once.
+ */
+function addCards(entries) {
   const fragment = document.createDocumentFragment();
   // A batch's clock starts with its first card (updateBusy opens a new batch once nothing is pending): its
   // wall time is what the user waits for the lot. A folder still listed after the model caught up with it
   // is the same batch: restarting the clock for its next cards timed only the latest ones.
-  if (files.length + failed.length > 0) state.batch.started ??= performance.now();
-  const failedNow = [];
-  for (const { file, path } of files) {
-    const card = createCard(path, file);
+  if (entries.length > 0) state.batch.started ??= performance.now();
+  const answeredNow = [];
+  for (const { file, path, message } of entries) {
+    const card = createCard(path, file ?? null);
     fragment.append(card.el);
     state.batch.total++;
+    if (!file) answeredNow.push([card.id, { ok: false, code: 'unreadable', message }]);
     // A dead worker would never answer: the card gets its error now instead of "queued" forever.
-    if (state.workerDead) failedNow.push(card.id);
+    else if (state.workerDead) answeredNow.push([card.id, { ok: false, code: 'not_ready', message: state.workerDead }]);
     else worker.postMessage({ type: MSG.CLASSIFY, id: card.id, file });
   }
-  for (const id of failedNow) onResult(id, { ok: false, code: 'not_ready', message: state.workerDead });
-  for (const { path, message } of failed) {
-    const card = createCard(path, null);
-    fragment.append(card.el);
-    state.batch.total++;
-    onResult(card.id, { ok: false, code: 'unreadable', message });
-  }
+  for (const [id, result] of answeredNow) onResult(id, result);
   $('results').append(fragment);
   renderCounts(); // the empty-filter line counts the new cards at once, before any result
   updateBusy();
@@ -523,11 +521,33 @@ function clearAll() {
 $('pick-files').addEventListener('click', () => $('file-input').click());
 $('pick-folder').addEventListener('click', () => $('folder-input').click());
 for (const input of [$('file-input'), $('folder-input')]) {
-  input.addEventListener('change', () => { addFiles(filesFromInput(input)); input.value = ''; });
+  input.addEventListener('change', () => {
+    const found = filesFromInput(input);
+    input.value = '';
+    afterEarlierDrops(() => addFiles(found));
+  });
+}
+
+// Settles once every drop made so far has been listed (or stopped), and whatever waited for them added.
+let earlierDropsListed = Promise.resolve();
+
+/**
+ * Runs add at once, or, while a dropped folder is still being listed, after it: files picked or pasted
+ * meanwhile got their cards among the folder's, which kept coming after them. Waiting, it counts as a
+ * listing, so Stop and Clear drop it with the folders (Stop drops every file not judged yet).
+ */
+function afterEarlierDrops(add) {
+  if (state.listings.size === 0) { add(); return; }
+  const waiting = new AbortController();
+  state.listings.set(waiting, 0);
+  earlierDropsListed = earlierDropsListed.then(() => {
+    if (waiting.signal.aborted) return;
+    state.listings.delete(waiting);
+    add();
+  });
 }
 
 let dragDepth = 0;
-let earlierDropsListed = Promise.resolve();
 const hasFiles = (event) => [...(event.dataTransfer?.types ?? [])].includes('Files');
 document.addEventListener('dragenter', (event) => {
   if (!hasFiles(event)) return;
@@ -555,16 +575,17 @@ document.addEventListener('drop', (event) => {
   // Stop is at hand from the drop on, before the folder's first image is found (updateBusy).
   const onFolders = (count) => { state.listings.set(listing, count); showNotice(''); updateBusy(); };
   let cardsAdded = 0;
-  const onFiles = (files) => { cardsAdded += files.length; addCards(files); };
+  // Files and the entries the browser would not read, in their order (the latter came after every card).
+  const onFiles = (found) => { cardsAdded += found.length; addCards(found); };
   const listed = () => { state.listings.delete(listing); recordBatchTime(); renderEngine(); };
   // A drop made while another is listed waits for it: their cards came interleaved, 30 of one, 20 of the other.
   const pending = filesFromDataTransfer(event.dataTransfer, { onFolders, onFiles, signal: listing.signal, after: earlierDropsListed });
   earlierDropsListed = pending.then(() => {}, () => {}); // not its files: Clear lets go of them
   pending.then(
-    ({ skipped, failed }) => {
+    ({ skipped }) => {
       if (listing.signal.aborted) return; // stopped or cleared meanwhile
       listed();
-      addFiles({ files: [], skipped, failed }, { cardsAdded });
+      addFiles({ files: [], skipped }, { cardsAdded }); // its cards, failures too, came through onFiles
     },
     (error) => { listed(); showNotice(`Could not read the drop: ${error.message}`); updateBusy(); });
 });
@@ -572,10 +593,10 @@ document.addEventListener('paste', (event) => {
   // The page has no text fields, so every paste is meant for the classifier.
   const pending = filesFromDataTransfer(event.clipboardData);
   event.preventDefault();
-  pending.then((found) => {
+  pending.then((found) => afterEarlierDrops(() => {
     if (found.files.length === 0 && found.failed.length === 0) showNotice('The clipboard holds no image: copy an image or an image file first.');
     else addFiles(found);
-  });
+  }));
 });
 
 $('strictness').addEventListener('input', onSettingsChange);

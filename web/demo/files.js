@@ -44,17 +44,30 @@ const looksLikeImage = (file) => file.type.startsWith('image/') ||
 const byName = new Intl.Collator(undefined, { numeric: true }).compare;
 
 // An entry the browser will not let us read (a dangling link, a file gone or locked meanwhile) is
-// listed in stats.failed under its own path; the walk goes on with its siblings.
+// listed in stats.failed under its own path, and found in its place among the files; the walk goes on
+// with its siblings.
 const fileOfEntry = (entry) => new Promise((resolve, reject) => entry.file(resolve, reject));
+
+// Chromium lists a file whose name is not valid UTF-8 (old Shift-JIS or Latin-1 archives) with an empty
+// name, a fullPath that is its folder's, and refuses to open it ("The path supplied exists, but was not
+// an entry of requested type"): its card was named after the folder, with that message.
+const UNNAMED = '\ufffd';
+const UNNAMED_MESSAGE = 'cannot read: the browser gives this file no name, as it does for names that are not valid UTF-8 (rename it, or use tools/classify.mjs)';
 
 async function walkEntry(entry, out, stats, inFolder = false, fileRead = null) {
   if (stats.signal?.aborted) return;
-  const fail = (error) => stats.failed.push({ path: (entry.fullPath || entry.name).replace(/^\//, ''), message: `cannot read: ${error?.message || error?.name || error}` });
+  const fail = (error) => {
+    const unnamed = entry.isFile && !entry.name;
+    const path = (unnamed ? `${entry.fullPath.replace(/\/?$/, '/')}${UNNAMED}` : entry.fullPath || entry.name).replace(/^\//, '');
+    const failure = { path, message: unnamed ? UNNAMED_MESSAGE : `cannot read: ${error?.message || error?.name || error}` };
+    stats.failed.push(failure);
+    stats.found?.(failure);
+  };
   if (entry.isFile) {
     try {
       const file = await (fileRead ?? fileOfEntry(entry));
       if (inFolder && !looksLikeImage(file)) stats.skipped.push(entry.name);
-      else { out.push(picked(file, entry.fullPath)); stats.found?.(); }
+      else { const found = picked(file, entry.fullPath); out.push(found); stats.found?.(found); }
     } catch (error) {
       fail(error);
     }
@@ -87,8 +100,9 @@ const FOUND_FILES_DELAY_MS = 30;
  * Must be called synchronously inside the drop/paste handler (the DataTransfer empties afterwards).
  * Returns a Promise of {files: [{file, path}], skipped: [names], failed: [{path, message}]}.
  * onFolders(count) is called at once when folders are among what was dropped: listing a big one takes
- * seconds, and the caller can say meanwhile that the drop arrived. onFiles(files), when given, receives
- * the files as they are found, in order, in batches (every one of them is in the result's files too),
+ * seconds, and the caller can say meanwhile that the drop arrived. onFiles(found), when given, receives
+ * what is found as it is found, in batches, in order: files ({file, path}, as in the result's files) and
+ * the entries the browser would not read ({path, message}, as in its failed) in their places among them,
  * so work can start before the listing ends. signal (an AbortSignal) stops the listing: the result then
  * holds what was found until then, and onFiles hears nothing more. after (a Promise) holds the walk back
  * until it settles: a drop made while an earlier one is still listed is listed after it, so the two
@@ -106,23 +120,24 @@ export function filesFromDataTransfer(dataTransfer, { onFolders, onFiles, signal
   return (async () => {
     await after;
     const files = [];
+    const found = []; // files and failures, in the order they were found
     let handedOver = 0;
     let handOverTimer = null;
     const handOver = () => {
       clearTimeout(handOverTimer);
       handOverTimer = null;
-      if (signal?.aborted || handedOver === files.length) return;
-      const batch = files.slice(handedOver);
-      handedOver = files.length;
+      if (signal?.aborted || handedOver === found.length) return;
+      const batch = found.slice(handedOver);
+      handedOver = found.length;
       onFiles(batch);
     };
     // failed: what the browser would not let us read, said rather than skipped
     const stats = { skipped: [], failed: [], signal };
-    if (onFiles) stats.found = () => { handOverTimer ??= setTimeout(handOver, FOUND_FILES_DELAY_MS); };
+    if (onFiles) stats.found = (item) => { found.push(item); handOverTimer ??= setTimeout(handOver, FOUND_FILES_DELAY_MS); };
     for (const { entry, file } of sources) {
       if (signal?.aborted) break;
       if (entry?.isDirectory) await walkEntry(entry, files, stats);
-      else if (file) { files.push(picked(file)); stats.found?.(); }
+      else if (file) { const one = picked(file); files.push(one); stats.found?.(one); }
       else if (entry) await walkEntry(entry, files, stats);
     }
     if (onFiles) handOver();
