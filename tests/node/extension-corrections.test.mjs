@@ -307,6 +307,34 @@ test('Undo after an import takes back the import as a whole, whatever the times 
   assert.equal((await corrections.undo()).ok, false, 'nothing left to undo');
 });
 
+test('an imported correction dated in the future (a fast clock, a damaged file) counts as made when it came here: the user\'s later corrections are not dropped before it', async () => {
+  const { corrections, store } = setUp();
+  const file = exportCorrections([{ mediaId: 'm7', label: 'photo', embedding: vector(7), modelVersion: contract.version, time: 1e300, account: 'cook' }], { labels: contract.labels });
+  const before = Date.now();
+  assert.deepEqual(await corrections.importFile({ text: file }), { ok: true, imported: 1, inFile: 1, count: 1 });
+  const { time } = store.corrections.get('m7');
+  assert.ok(time >= before && time <= Date.now(), `kept as made at the import, not at ${time}`);
+  await new Promise((resolve) => { setTimeout(resolve, 2); }); // a later import
+  assert.deepEqual(await corrections.importFile({ text: file }), { ok: true, imported: 0, inFile: 1, count: 1 }, 'the same file again: already here');
+  // The user goes on correcting until the store is full: these are newer than the import.
+  await new Promise((resolve) => { setTimeout(resolve, 2); });
+  const later = Date.now();
+  for (let i = 0; i < MAX_CORRECTIONS - 1; i += 1) {
+    store.corrections.set(`x${i}`, { mediaId: `x${i}`, label: 'illustration', embedding: null, modelVersion: contract.version, time: later, account: null });
+  }
+  await new Promise((resolve) => { setTimeout(resolve, 2); });
+  const info = console.info;
+  console.info = () => {};
+  try {
+    assert.equal((await corrections.correct({ mediaId: 'new1', label: 'photo', account: 'a' })).count, MAX_CORRECTIONS);
+  } finally {
+    console.info = info;
+  }
+  assert.equal(store.corrections.has('m7'), false, 'the imported one is the oldest and made room');
+  assert.equal([...Array(MAX_CORRECTIONS - 1).keys()].every((i) => store.corrections.has(`x${i}`)), true, 'every correction made since is kept');
+  assert.equal(JSON.parse((await corrections.exportFile()).text).corrections[0].mediaId, 'new1', 'the newest first in an export');
+});
+
 test('importing this profile\'s own export back takes nothing and says so; Undo still undoes the last correction made here', async () => {
   const { corrections, store } = setUp();
   await corrections.rememberMedia('m1', { ok: true, scores: SCREENSHOT, embedding: vector(1) }, 'painter');

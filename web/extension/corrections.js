@@ -345,6 +345,7 @@ export function createCorrections({ getContract, computeEmbedding, announce, sto
    * Answers {ok, imported: how many of the file's corrections were taken, inFile, count: how many are
    * kept now}: a file's correction already here (this profile's own export imported back) or older than
    * the one here is not taken. Each one taken keeps the one it replaced, so Undo takes the import back.
+   * A correction dated after the import (a clock ahead, a damaged file) is kept as made at the import.
    */
   async function importFile({ text }) {
     try {
@@ -361,8 +362,13 @@ export function createCorrections({ getContract, computeEmbedding, announce, sto
         const incoming = [];
         for (const c of parsed.corrections) {
           const previous = here.get(c.mediaId);
-          if (previous && previous.time === c.time && previous.label === c.label) continue; // already here
-          incoming.push(replacing({ ...c, importedAt }, previous));
+          // This file's correction, imported before: its time as that import clamped it (below).
+          const alreadyHere = previous?.label === c.label && previous.time === Math.min(c.time, previous.importedAt ?? c.time);
+          if (alreadyHere) continue;
+          // Made no later than it came here: a time ahead of this clock (another device's fast clock, a
+          // damaged or hand-made file: 1e300) would stay the newest for ever, so the user's own later
+          // corrections would be the ones dropped at the bound.
+          incoming.push(replacing({ ...c, time: Math.min(c.time, importedAt), importedAt }, previous));
         }
         const bounded = boundCorrections([...stored, ...incoming]);
         keepPushedOut(incoming, bounded);
