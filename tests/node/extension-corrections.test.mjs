@@ -68,7 +68,7 @@ test('a correction decides its own media id and is counted; undo and reset forge
   assert.equal(stored.account, 'painter');
   assert.equal(stored.embedding.length, 1280);
   assert.ok(Number.isFinite(stored.time));
-  assert.deepEqual(await corrections.status(), { ok: true, count: 1, learned: 1, notCarried: 0, carrying: 0, modelVersion: contract.version });
+  assert.deepEqual(await corrections.status(), { ok: true, count: 1, learned: 1, notCarried: 0, carrying: 0, labelsOnly: 0, modelVersion: contract.version });
   assert.deepEqual((await corrections.undo()).undone, { mediaId: 'm1', label: 'illustration', account: 'painter' });
   assert.equal((await corrections.adjust('m1', SCREENSHOT, 'painter')).personal, false);
   await corrections.correct({ mediaId: 'm1', label: 'illustration', account: 'painter' });
@@ -333,6 +333,19 @@ test('an imported correction dated in the future (a fast clock, a damaged file) 
   assert.equal(store.corrections.has('m7'), false, 'the imported one is the oldest and made room');
   assert.equal([...Array(MAX_CORRECTIONS - 1).keys()].every((i) => store.corrections.has(`x${i}`)), true, 'every correction made since is kept');
   assert.equal(JSON.parse((await corrections.exportFile()).text).corrections[0].mediaId, 'new1', 'the newest first in an export');
+});
+
+test('an imported correction for this model without an embedding decides its own image and is counted as such, not as learned from', async () => {
+  const { corrections } = setUp();
+  const file = exportCorrections([
+    { mediaId: 'm7', label: 'photo', embedding: null, modelVersion: contract.version, time: 5, account: 'cook' },
+    { mediaId: 'm8', label: 'photo', embedding: vector(8), modelVersion: contract.version, time: 6, account: 'cook' },
+  ], { labels: contract.labels });
+  assert.deepEqual(await corrections.importFile({ text: file }), { ok: true, imported: 2, inFile: 2, count: 2 });
+  assert.equal((await corrections.adjust('m7', SCREENSHOT, 'cook')).scores.photo, 1, 'its own image takes its label');
+  const { count, learned, carrying, notCarried, labelsOnly } = await corrections.status();
+  assert.deepEqual({ count, learned, carrying, notCarried, labelsOnly }, { count: 2, learned: 1, carrying: 0, notCarried: 0, labelsOnly: 1 });
+  assert.equal(learned + carrying + notCarried + labelsOnly, count, 'every correction is in one of the popup\'s figures');
 });
 
 test('importing this profile\'s own export back takes nothing and says so; Undo still undoes the last correction made here', async () => {

@@ -114,3 +114,17 @@ test('Undo names what it took back as the user knows it: a video or GIF (not its
   await noAccount.$('undo-correction').click();
   assert.equal(noAccount.$('corrections-message').textContent, 'Undone: illustration for an image (media GZx3_aBc-9Q) (photo again, as corrected before)');
 });
+
+test('corrections imported without image features are counted apart: the popup never says "Learned from 0" beside an Undo for them', async () => {
+  for (const [labelsOnly, said] of [
+    [1, 'Learned from 0 corrections; 1 imported without image features, which decides only its own image'],
+    [2, 'Learned from 0 corrections; 2 imported without image features, which decide only their own images'],
+  ]) {
+    const popup = await loadPopup({
+      extensionUrl: 'chrome-extension://id/', currentTab: undefined,
+      answers: { [MSG.GET_CORRECTIONS]: { ok: true, count: labelsOnly, learned: 0, carrying: 0, notCarried: 0, labelsOnly } },
+    }, `labels-only-${labelsOnly}`);
+    assert.equal(popup.$('corrections-count').textContent, said);
+    assert.equal(popup.$('undo-correction').disabled, false);
+  }
+});

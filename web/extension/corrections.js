@@ -250,6 +250,9 @@ export function createCorrections({ getContract, computeEmbedding, announce, sto
         ok: true, count: corrections.length,
         learned: corrections.filter((c) => c.modelVersion === version && c.embedding).length,
         notCarried: corrections.filter((c) => c.notCarried).length,
+        // Imported for this model without an embedding (a file made elsewhere): each decides its own
+        // media id, nothing else is learned from it. Counted, so the popup accounts for every correction.
+        labelsOnly: corrections.filter((c) => c.modelVersion === version && !c.embedding && !c.notCarried).length,
         carrying: corrections.filter((c) => c.modelVersion !== version && !c.notCarried).length,
         modelVersion: version,
       };

@@ -35,6 +35,11 @@ async function refresh() {
   for (const id of ['export-corrections', 'import-corrections']) $(id).disabled = false;
   const parts = [`Learned from ${status.learned} correction${status.learned === 1 ? '' : 's'}`];
   if (status.carrying > 0) parts.push(`${status.carrying} being carried over to the new model`);
+  // Imported without an embedding: counted in none of the other figures, yet Undo and Reset act on them.
+  if (status.labelsOnly > 0) {
+    const one = status.labelsOnly === 1;
+    parts.push(`${status.labelsOnly} imported without image features, which decide${one ? 's only its own image' : ' only their own images'}`);
+  }
   if (status.notCarried > 0) parts.push(`${status.notCarried} could not be carried over to the new model (their images could not be fetched again; their own labels are kept)`);
   $('corrections-count').textContent = parts.join('; ');
   // After the count's new text: the focus may move there.
