@@ -895,6 +895,39 @@ test('a verdict that comes after the user switched off, or left the media tab, l
   assert.ok(!opened.video.paused, 'a late "hide" does not pause it off the media tab');
 });
 
+test('a hidden video\'s or GIF\'s placeholder names what it hides, to screen readers too, also when X reuses the cell for other media', async (t) => {
+  const page = startPage('/alice/media');
+  t.after(() => page.close());
+  await wait(0); // the settings
+  const labelsOf = (cell) => {
+    const placeholder = cell.querySelector(':scope > .illust-only-placeholder');
+    return [placeholder.querySelector('.illust-only-verdict').textContent,
+      ...['.illust-only-show', '.illust-only-always'].map((control) => placeholder.querySelector(control).getAttribute('aria-label'))];
+  };
+  const videoKey = 'ext_tw_video_thumb/1000/pu/img/Vid0';
+  const { cell } = playingVideoCell('alice', 1000, videoKey);
+  await page.show(cell);
+  await page.answerPhoto(videoKey);
+  assert.deepEqual(labelsOf(cell), ['hidden video: photo', 'Show this video this once',
+    'This is an illustration: show it and videos like it on this account from now on']);
+
+  // X reuses the element for a photo, then for a GIF: the placeholder, kept, says so each time.
+  cell.children = [];
+  cell.setAttribute('href', '/alice/status/1001/photo/1');
+  cell.append(new FakeElement('img', { src: 'https://pbs.twimg.com/media/Photo1?format=webp&name=small' }));
+  await page.changed(cell);
+  await page.answerPhoto('Photo1');
+  assert.deepEqual(labelsOf(cell), ['hidden: photo', 'Show this image this once',
+    'This is an illustration: show it and images like it on this account from now on']);
+  cell.children = [];
+  cell.setAttribute('href', '/alice/status/1002/video/1');
+  cell.append(new FakeElement('img', { src: 'https://pbs.twimg.com/tweet_video_thumb/Gif2.jpg?name=small' }));
+  await page.changed(cell);
+  await page.answerPhoto('tweet_video_thumb/Gif2');
+  assert.deepEqual(labelsOf(cell), ['hidden GIF: photo', 'Show this GIF this once',
+    'This is an illustration: show it and GIFs like it on this account from now on']);
+});
+
 test('a long session through many accounts\' grids keeps the verdicts of the most recent pages, not of every media since the tab opened', async (t) => {
   const photo = (mediaId) => ({ ok: true, mediaId, label: 'photo', hide: true, scores: { illustration: 0.1, screenshot: 0.1, photo: 0.8 } });
   const remembered = {};

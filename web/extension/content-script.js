@@ -719,9 +719,8 @@ function applyToCell(cell, mediaId) {
     placeholder.className = 'illust-only-placeholder';
     const text = document.createElement('span');
     text.className = 'illust-only-verdict';
-    const show = controlButton('illust-only-show', 'show', 'Show this image this once');
-    const always = controlButton('illust-only-always', 'illustration: always show ones like this',
-      'This is an illustration: show it and images like it on this account from now on');
+    const show = controlButton('illust-only-show', 'show', '');
+    const always = controlButton('illust-only-always', 'illustration: always show ones like this', '');
     placeholder.append(text, show, always);
     // One listener (capture, as before: before the link sees the click) for the whole placeholder.
     // The control leaves with its placeholder: a keyboard user's focus goes to the cell now shown.
@@ -734,8 +733,13 @@ function applyToCell(cell, mediaId) {
     }));
     cell.append(placeholder);
   }
-  const kind = { video: ' video', gif: ' GIF' }[mediaKindOfKey(mediaId)] ?? '';
-  placeholder.querySelector('.illust-only-verdict').textContent = `hidden${kind}: ${verdict.label}`;
+  // Set on every verdict, not once: X may reuse the cell, and its placeholder, for a video after a photo.
+  const kind = { video: 'video', gif: 'GIF' }[mediaKindOfKey(mediaId)];
+  const noun = kind ?? 'image';
+  placeholder.querySelector('.illust-only-verdict').textContent = `hidden${kind ? ` ${kind}` : ''}: ${verdict.label}`;
+  placeholder.querySelector('.illust-only-show').setAttribute('aria-label', `Show this ${noun} this once`);
+  placeholder.querySelector('.illust-only-always').setAttribute('aria-label',
+    `This is an illustration: show it and ${noun}s like it on this account from now on`);
 }
 
 // ---- corrections (issue #19): controls on the cells; learning happens in the service worker --------
