@@ -23,7 +23,11 @@ function fakePage() {
     };
     elements.set(id, element);
   }
-  return { getElementById: (id) => elements.get(id), body: { append() {} }, createElement: () => ({ click() {}, remove() {} }) };
+  const links = []; // the download links an export made
+  return {
+    getElementById: (id) => elements.get(id), body: { append() {} }, links,
+    createElement: () => { const link = { click() { link.clicked = true; }, remove() {} }; links.push(link); return link; },
+  };
 }
 
 /**
@@ -53,7 +57,7 @@ async function loadPopup({ extensionUrl, currentTab, search = '', answers = {} }
   };
   await import(`../../web/extension/popup-corrections.js?${name}`);
   await new Promise((resolve) => setTimeout(resolve, 10)); // its start-up questions answered
-  return { $: (id) => page.getElementById(id), created, closed: () => closed };
+  return { $: (id) => page.getElementById(id), links: page.links, created, closed: () => closed };
 }
 
 test('Import… opens the file picker in Chromium\'s popup and in a tab, where the picker leaves the page open', async () => {
@@ -126,5 +130,34 @@ test('corrections imported without image features are counted apart: the popup n
     }, `labels-only-${labelsOnly}`);
     assert.equal(popup.$('corrections-count').textContent, said);
     assert.equal(popup.$('undo-correction').disabled, false);
+  }
+});
+
+test('Export is offered only with corrections to export, and its file is named by the user\'s own day, not UTC\'s', async () => {
+  const none = await loadPopup({ extensionUrl: 'chrome-extension://id/', currentTab: undefined }, 'export-none');
+  assert.equal(none.$('export-corrections').disabled, true, 'no corrections: nothing to export');
+  assert.equal(none.$('import-corrections').disabled, false);
+
+  const timeZone = process.env.TZ;
+  const RealDate = Date;
+  process.env.TZ = 'America/New_York'; // 22:30 on 6 December there is already 7 December in UTC
+  globalThis.Date = class extends RealDate { constructor(...args) { super(...(args.length ? args : [2026, 11, 6, 22, 30])); } };
+  try {
+    const some = await loadPopup({
+      extensionUrl: 'chrome-extension://id/', currentTab: undefined,
+      answers: {
+        [MSG.GET_CORRECTIONS]: { ok: true, count: 2, learned: 2, carrying: 0, notCarried: 0, labelsOnly: 0 },
+        [MSG.EXPORT_CORRECTIONS]: { ok: true, text: '{}', count: 2 },
+      },
+    }, 'export-some');
+    assert.equal(some.$('export-corrections').disabled, false);
+    await some.$('export-corrections').click();
+    assert.equal(some.links.length, 1);
+    assert.equal(some.links[0].clicked, true);
+    assert.equal(some.links[0].download, 'illust-only-corrections-2026-12-06.json');
+    assert.equal(some.$('corrections-message').textContent, 'Exported 2 corrections');
+  } finally {
+    globalThis.Date = RealDate;
+    if (timeZone === undefined) delete process.env.TZ; else process.env.TZ = timeZone;
   }
 });

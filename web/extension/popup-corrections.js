@@ -32,7 +32,7 @@ async function refresh() {
     for (const id of buttons) setDisabled(id, true);
     return;
   }
-  for (const id of ['export-corrections', 'import-corrections']) $(id).disabled = false;
+  $('import-corrections').disabled = false;
   const parts = [`Learned from ${status.learned} correction${status.learned === 1 ? '' : 's'}`];
   if (status.carrying > 0) parts.push(`${status.carrying} being carried over to the new model`);
   // Imported without an embedding: counted in none of the other figures, yet Undo and Reset act on them.
@@ -45,6 +45,7 @@ async function refresh() {
   // After the count's new text: the focus may move there.
   setDisabled('undo-correction', status.count === 0);
   setDisabled('reset-corrections', status.count === 0);
+  setDisabled('export-corrections', status.count === 0); // an empty file is nothing to keep or move
 }
 
 async function run(message, done) {
@@ -79,11 +80,13 @@ $('reset-yes').addEventListener('click', async () => {
   askReset(false, $('corrections-count')); // the question is gone; the count reads the outcome
   await run({ type: MSG.RESET_CORRECTIONS }, () => 'All corrections forgotten');
 });
+// The user's own day (toISOString's is UTC: an evening export in America was dated tomorrow).
+export const localDate = (date) => [date.getFullYear(), date.getMonth() + 1, date.getDate()].map((n) => String(n).padStart(2, '0')).join('-');
 $('export-corrections').addEventListener('click', async () => {
   const answer = await ask({ type: MSG.EXPORT_CORRECTIONS });
   if (!answer?.ok) { say(answer?.message ?? 'no answer', { error: true }); return; }
   const url = URL.createObjectURL(new Blob([answer.text], { type: 'application/json' }));
-  const link = Object.assign(document.createElement('a'), { href: url, download: `illust-only-corrections-${new Date().toISOString().slice(0, 10)}.json` });
+  const link = Object.assign(document.createElement('a'), { href: url, download: `illust-only-corrections-${localDate(new Date())}.json` });
   document.body.append(link);
   link.click();
   link.remove();
