@@ -595,6 +595,33 @@ test('back from a media tab, its hidden cells stay hidden until X draws the page
   assert.ok(!('data-illust-only-active' in page.root.attributes), 'the profile is left alone');
 });
 
+test('back from one account\'s media tab to another\'s, the grid X still shows keeps its states until X draws the new one; a cell left waiting shows once its media is dropped', async (t) => {
+  const page = startPage('/bob/media');
+  t.after(() => page.close());
+  await wait(0); // the settings
+  const bobs = Array.from({ length: 10 }, (_, i) => photoCell('bob', 2000 + i, `Bob${i}`, i * 120));
+  await page.show(...bobs);
+  await page.answerPhoto('Bob0');
+  await page.answer('Bob1');
+  assert.deepEqual(page.classifyRequests().map((m) => m.mediaId), bobs.slice(0, 8).map((c) => c.dataset.illustOnlyMedia), 'Bob8 and Bob9 wait their turn');
+  // Back to Alice's media tab: the location changes, and something on the page changes (a mutation)
+  // before X draws her grid, Bob's still on screen.
+  await page.goBack('/alice/media');
+  await page.show(...bobs);
+  assert.deepEqual(bobs.slice(0, 3).map((c) => c.dataset.illustOnlyState), ['hidden', 'visible', 'pending'], 'no hidden cell shows for a frame');
+  await page.answerPhoto('Bob2'); // in flight: its answer still applies to its cell
+  assert.equal(bobs[2].dataset.illustOnlyState, 'hidden');
+  // The freed slot drops Bob8 and Bob9 (nothing is judged for a grid left): their cells, still on
+  // screen, are not held for a verdict that will not come.
+  assert.deepEqual(bobs.slice(8).map((c) => c.dataset.illustOnlyState), ['error', 'error']);
+  assert.equal(page.classifyRequests().length, 8);
+  const alices = [photoCell('alice', 1000, 'Alice0'), photoCell('alice', 1001, 'Alice1', 120)];
+  await page.show(...alices); // X draws Alice's grid
+  assert.deepEqual(alices.map((c) => c.dataset.illustOnlyState), ['pending', 'pending']);
+  assert.deepEqual(page.classifyRequests().slice(8).map((m) => [m.mediaId, m.account]), [['Alice0', 'alice']], 'the one free slot (Bob3-7 in flight)');
+  assert.equal(page.root.attributes['data-illust-only-pending'], '2', 'the page counts only Alice\'s');
+});
+
 test('after a settings change, media the worker no longer remembers are judged again, their cells keeping the old verdict meanwhile', async (t) => {
   const page = startPage('/alice/media');
   t.after(() => page.close());

@@ -110,6 +110,7 @@ function dropIfLeftBehind(mediaId) {
   const verdict = verdicts.get(mediaId);
   if (verdict?.status !== 'pending' || verdict.account === pageAccount() || seenOnPage.has(mediaId)) return false;
   verdicts.delete(mediaId);
+  releaseLeftBehindCells(mediaId);
   return true;
 }
 
@@ -443,7 +444,7 @@ const refreshing = new Set();
 async function refreshJudgedVerdicts() {
   if (!active) return; // switched off, or off the media tab: the page shows everything, nothing is asked
   for (const [mediaId, verdict] of verdicts) {
-    if (isStale(verdict) && !seenOnPage.has(mediaId)) verdicts.delete(mediaId);
+    if (isStale(verdict) && !seenOnPage.has(mediaId)) { verdicts.delete(mediaId); releaseLeftBehindCells(mediaId); }
   }
   const judged = [...seenOnPage].filter((mediaId) => isStale(verdicts.get(mediaId)) && !refreshing.has(mediaId));
   for (const mediaId of judged) refreshing.add(mediaId);
@@ -580,8 +581,8 @@ function examineCell(cell) {
   // A media tab's grid holds only the account's own posts. A cell naming another account is a retweet
   // or quote of the profile timeline X still shows for a moment after the click on Media (SPA): not
   // judged, counted or remembered under this account, and shown (fail open).
-  const author = authorOfCell(cell);
-  if (author !== null && author !== accountOfPath(location.pathname)) { showOtherAccountsCell(cell, author); return; }
+  // A cell of the grid just left keeps its state instead (see isLeftBehindCell).
+  if (ofAnotherAccount(cell)) { if (!isLeftBehindCell(cell)) showOtherAccountsCell(cell, authorOfCell(cell)); return; }
   let mediaId = mediaKeyOfCell(cell); // a media id or a poster key
   // X's autoplay may swap the poster for a player that names none: the same link and a <video> still
   // mean the same video, whose cell must not show because its key vanished.
@@ -616,6 +617,33 @@ function showUnreadableCell(cell) {
   cell.dataset.illustOnlyState = 'error';
   const url = picture.getAttribute('src') ?? picture.getAttribute('poster') ?? picture.getAttribute('style') ?? '';
   console.info(`${LOG_PREFIX} showing a media cell unjudged (bad_argument: no media key in ${JSON.stringify(url.slice(0, 200))})`);
+}
+
+function ofAnotherAccount(cell) {
+  const author = authorOfCell(cell);
+  return author !== null && author !== accountOfPath(location.pathname);
+}
+
+/**
+ * A cell of another account's media tab, the one just left, that X still shows: the location changes
+ * first (Back, or a link to another account's media tab) and X draws the new grid a moment later. It
+ * keeps its state (hidden included: shown unjudged, a screenshot the user never saw would flash) and
+ * its verdict's answer still applies, until X removes the element or reuses it for another post; one
+ * still waiting for a verdict that will not come shows then (releaseLeftBehindCells). Only cells keyed
+ * on their own media tab carry a key (examineCell), so a keyed cell of another account is one of those.
+ */
+function isLeftBehindCell(cell) {
+  const kept = cell.dataset.illustOnlyMedia;
+  if (!kept) return false;
+  const key = mediaKeyOfCell(cell);
+  return key === kept || (key === null && isPosterKey(kept) && cell.querySelector('video') !== null); // X's autoplay (see examineCell)
+}
+
+/** Fail open: a cell of the grid left, held for a verdict that will no longer come (its media dropped), shows. */
+function releaseLeftBehindCells(mediaId) {
+  for (const cell of document.querySelectorAll(`[data-illust-only-media="${CSS.escape(mediaId)}"]`)) {
+    if (cell.dataset.illustOnlyState === 'pending' && ofAnotherAccount(cell)) showOtherAccountsCell(cell, authorOfCell(cell));
+  }
 }
 
 /** Fail open: a cell of another account's post shows unjudged, outside the page's counts (as unreadable ones do). */
@@ -902,7 +930,8 @@ function checkLocation() {
   updateActive();
   judgeAhead(); // back on the profile: its waiting posts go on at once
   if (active) {
-    for (const cell of document.querySelectorAll('[data-illust-only-media]')) forgetCell(cell);
+    // Cells of another account's grid X still shows keep their state (see isLeftBehindCell).
+    for (const cell of document.querySelectorAll('[data-illust-only-media]')) if (!ofAnotherAccount(cell)) forgetCell(cell);
     examineAllCells();
   }
 }
