@@ -251,12 +251,10 @@ function startPage(pathname, { verdictTimeoutMs = 60000, settingsDelayMs = 0, en
     },
     /**
      * The browser stops the service worker: every judgement still waiting for its answer fails with
-     * Chromium's words for a listener whose channel closed (tests/e2e showed them).
+     * Chromium's words for a listener whose channel closed (tests/e2e showed them), or the given ones.
      */
-    async stopWorker() {
-      for (const mediaId of waiting.keys()) {
-        failing.get(mediaId)(new Error('A listener indicated an asynchronous response by returning true, but the message channel closed before a response was received'));
-      }
+    async stopWorker(words = 'A listener indicated an asynchronous response by returning true, but the message channel closed before a response was received') {
+      for (const mediaId of waiting.keys()) failing.get(mediaId)(new Error(words));
       waiting.clear();
       await settle();
     },
@@ -515,6 +513,24 @@ test('judgements in flight when the browser stops the service worker are sent ag
   await page.stopWorker(); // stopped again before Alice2's second answer: once is enough, it shows
   assert.equal(cells[2].dataset.illustOnlyState, 'error');
   assert.equal(page.classifyRequests().length, 6);
+});
+
+test('Firefox: judgements in flight when the event page was suspended are sent again (once); an extension updated or removed meanwhile is not asked again', async (t) => {
+  const page = startPage('/alice/media');
+  t.after(() => page.close());
+  await wait(0); // the settings
+  const cells = [0, 1].map((i) => photoCell('alice', 1000 + i, `Alice${i}`, i * 120));
+  await page.show(...cells);
+  // Firefox's words when its event page was suspended while the content script waited for the answer.
+  await page.stopWorker('Could not establish connection. Receiving end does not exist.');
+  assert.deepEqual(page.classifyRequests().map((m) => m.mediaId), ['Alice0', 'Alice1', 'Alice0', 'Alice1'], 'each asked once more (the message wakes the page)');
+  assert.ok(cells.every((c) => c.dataset.illustOnlyState === 'pending'), 'still held, not shown unjudged');
+  await page.answerPhoto('Alice0');
+  assert.equal(cells[0].dataset.illustOnlyState, 'hidden');
+  // This script's extension was updated or removed: no worker will ever answer it, so it shows at once.
+  await page.stopWorker('Extension context invalidated.');
+  assert.equal(cells[1].dataset.illustOnlyState, 'error');
+  assert.equal(page.classifyRequests().length, 4);
 });
 
 test('media that failed for a passing reason (timeout, classifier, connection) are asked for again on the next page; an image\'s own failure is final', async (t) => {

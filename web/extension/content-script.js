@@ -365,9 +365,12 @@ function askServiceWorkerWithin(message, ms) {
 }
 
 // The browser stopped the service worker before it answered (MV3 stops it whenever it likes; memory
-// pressure, the developer tools): the next message starts it again, so the request is sent once more
-// instead of showing its cell unjudged for the rest of the page.
-const WORKER_STOPPED = /message (?:channel|port) closed before a response was received/i;
+// pressure, the developer tools), or Firefox suspended its event page (idle while it waited on a
+// thumbnail's load or fetch): the next message starts it again, so the request is sent once more
+// instead of showing its cell unjudged for the rest of the page. Chromium says the channel closed;
+// Firefox that the receiving end does not exist. "Extension context invalidated" (this script's
+// extension updated or removed) is not retried: no worker will answer it again.
+const WORKER_STOPPED = /message (?:channel|port) closed before a response was received|Receiving end does not exist/i;
 
 async function askServiceWorker(message, retries = 1) {
   try {
