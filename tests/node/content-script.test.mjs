@@ -595,6 +595,29 @@ test('cells the user chose to show stay shown after a photo opened from the grid
   assert.equal(page.classifyRequests().length, 2, 'nothing judged again');
 });
 
+test('"show" lasts while the user stays with the account (its profile, home), not through a visit to another account, on its media tab or not', async (t) => {
+  const page = startPage('/alice/media');
+  t.after(() => page.close());
+  await wait(0); // the settings
+  const grid = () => [photoCell('alice', 1000, 'Alice0'), photoCell('alice', 1001, 'Alice1', 120)];
+  await page.show(...grid());
+  await page.answerPhoto('Alice0');
+  await page.answerPhoto('Alice1');
+  const showAllAgain = async () => { await page.revealAll(); assert.equal(page.root.attributes['data-illust-only-hidden'], '0'); };
+  const hiddenAfter = async (...path) => {
+    for (const step of path) await page.navigate(step);
+    const back = grid();
+    await page.navigate('/alice/media', ...back);
+    return back.filter((c) => c.dataset.illustOnlyState === 'hidden').length;
+  };
+  await showAllAgain();
+  assert.equal(await hiddenAfter('/alice', '/home'), 0, 'her own profile and home keep it');
+  assert.equal(await hiddenAfter('/bob'), 2, 'Bob\'s profile ends it, as his media tab does');
+  await showAllAgain();
+  assert.equal(await hiddenAfter('/bob/likes', '/bob/media'), 2);
+  assert.equal(page.classifyRequests().length, 2, 'nothing judged again');
+});
+
 test('back from a media tab, its hidden cells stay hidden until X draws the page the user went back to', async (t) => {
   const page = startPage('/alice/media');
   t.after(() => page.close());

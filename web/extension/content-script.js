@@ -50,7 +50,7 @@ let currentPath = location.pathname;
 // mutation callback, before it can paint.
 const verdicts = new Map();
 const revealed = new Set(); // media ids the user chose to show
-let revealedOn = accountOfPath(location.pathname); // the account whose media tab they were shown on
+let revealedOn = accountOfPath(location.pathname) ?? profileUserOfPath(location.pathname); // the account the user is with (see checkLocation)
 let seenOnPage = new Set(); // media ids on the current page (counts are per page)
 
 // ---- verdicts ----------------------------------------------------------------------------------
@@ -925,9 +925,11 @@ function checkLocation() {
   // finish and are kept); a photo opened from the profile, or home, keeps them for the way back.
   const user = profileUserOfPath(currentPath);
   if (user !== null) for (let i = lookahead.length - 1; i >= 0; i -= 1) if (lookahead[i].account !== user) lookahead.splice(i, 1);
-  // "show" lasts while the user stays with this account's media tab: a photo opened from the grid (X
-  // shows it over the grid, at /USER/status/ID/photo/N) and closed again keeps what they chose to see.
-  const account = accountOfPath(currentPath);
+  // "show" lasts while the user stays with this account: a photo opened from the grid (X shows it over
+  // the grid, at /USER/status/ID/photo/N) and closed again, or a look at its profile or at home, keeps
+  // what they chose to see. Another account's profile ends it, as its media tab does: which of its tabs
+  // the user looked at must not decide whether a screenshot shown before hides again on the way back.
+  const account = pageAccount();
   if (account !== null && account !== revealedOn) { revealed.clear(); revealedOn = account; }
   for (const [mediaId, verdict] of verdicts) if (verdict.status === 'error' && failurePasses(verdict)) verdicts.delete(mediaId);
   updateActive();
