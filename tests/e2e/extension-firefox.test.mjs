@@ -21,6 +21,7 @@
 // Another switches the extension on over an X tab whose thumbnails Firefox's image memory already holds
 // (judged from the page's download all the same).
 // Another reloads the add-on (as an update does) over an open media tab: the new content script takes over.
+// The last suspends the event page while the worker waits on a thumbnail: the content script asks again.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -544,6 +545,48 @@ test('Firefox event page kept awake while it owes verdicts: a cold model load an
     // Without the pings the page is suspended during the model load: most cells end 'error'
     // (extension_unreachable: Receiving end does not exist).
     probe.assertVerdicts(await probe.waitForStates(ids, (s) => s.state !== null && s.state !== 'pending', 'every cell judged or given up on'), ids);
+  } finally {
+    await fx.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('Firefox event page suspended while the worker waits on a thumbnail: the content script asks again and the cell is judged, not shown unjudged', { skip: missingPrerequisite() ?? false, timeout: 300000 }, async () => {
+  const { default: build } = await import(pathToFileURL(path.join(root, 'tools', 'build', 'extension.mjs')).href);
+  await build({ root, log: () => {} });
+  // Idle timeout 5 s (30 s in Firefox), pings every 0.4 s while the classifier works (as above). The
+  // page's own load of the thumbnail never answers, and neither does the worker's first fetch of it: the
+  // worker waits 3 s on the tap, then on its fetch, without an event, and the event page is suspended
+  // with the answer owed. The content script's message fails then ("Receiving end does not exist").
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'illust-only-ff-suspended-'));
+  const awakeDir = path.join(dir, 'extension');
+  cpSync(extensionDir, awakeDir, { recursive: true });
+  const host = path.join(awakeDir, 'classifier-host-in-page.js');
+  writeFileSync(host, readFileSync(host, 'utf8').replace(/const KEEP_AWAKE_EVERY_MS = \d+;/, 'const KEEP_AWAKE_EVERY_MS = 400;'));
+  const { byClass } = await pickImages({ screenshot: 1 });
+  const media = new Map();
+  const cells = addCells(media, [byClass('screenshot')[0]], ['img']);
+  const [{ mediaId }] = cells;
+  const mediaRequests = [];
+  const serve = answerer({ pages: { '/someartist/media': mediaTabFixture([cells]) }, media, mediaRequests });
+  let workerFetches = 0;
+  const answer = (request, response) => {
+    if (request.url.includes(mediaId)) {
+      if (request.headers['sec-fetch-dest'] === 'image') return; // the page's load: never answered
+      workerFetches += 1;
+      if (workerFetches === 1) return; // the worker's first fetch: never answered either
+    }
+    serve(request, response);
+  };
+  const fx = await launchFirefoxWithExtension({ extensionDir: awakeDir, answer, prefs: { 'extensions.background.idle.timeout': 5000 } });
+  try {
+    const page = await fx.browser.newPage();
+    const consoleLines = consoleOf(page);
+    await page.goto('https://x.com/someartist/media', { waitUntil: 'domcontentloaded' });
+    const probe = pageProbe(page, media, consoleLines);
+    const now = await probe.waitForStates([mediaId], (s) => s.state !== null && s.state !== 'pending', 'the cell judged or given up on');
+    assert.equal(now[mediaId].state, 'hidden', `judged after the event page woke again: ${JSON.stringify(now[mediaId])}\nconsole: ${consoleLines.join('\n')}`);
+    assert.equal(workerFetches, 2, 'the worker fetched it again for the content script\'s second message');
   } finally {
     await fx.close();
     rmSync(dir, { recursive: true, force: true });

@@ -1085,6 +1085,48 @@ test('the extension judges the thumbnail the page downloaded: one image request 
   }
 });
 
+test('back from one account\'s media tab to another\'s: the grid X still shows for a moment keeps its hidden cells hidden', { skip: skipReason ?? false, timeout: 120000 }, async () => {
+  await buildExtensionOnce();
+  const { byClass } = await pickedImages();
+  const media = new Map();
+  const alices = addCells(media, [byClass('illustration')[0], byClass('screenshot')[0]], ['img']);
+  const bobs = addCells(media, [byClass('screenshot')[1], byClass('photo')[0], byClass('illustration')[1], byClass('photo')[1]], ['img']);
+  const { context, close } = await launchWithExtension();
+  try {
+    await serveOffline(context, { pages: { 'https://x.com/aliceartist/media': fixturePage([alices]) }, media, requests: [] });
+    const page = await context.newPage();
+    const consoleLines = [];
+    page.on('console', (message) => consoleLines.push(message.text()));
+    await page.goto('https://x.com/aliceartist/media');
+    const { waitForStates, expectedState, assertVerdicts } = pageProbe(page, media, consoleLines);
+    const aliceIds = alices.map((c) => c.mediaId);
+    const bobIds = bobs.map((c) => c.mediaId);
+    assertVerdicts(await waitForStates(aliceIds, judged, 'Alice\'s grid judged'), aliceIds);
+    await page.evaluate((cells) => window.fixtureOpenGrid('/bobartist/media', cells), bobs); // a link to Bob's media tab
+    assertVerdicts(await waitForStates(bobIds, judged, 'Bob\'s grid judged'), bobIds);
+    // The back button: X shows its progress bar at once (a change on the page) and draws Alice's grid
+    // 300 ms later. Every frame meanwhile, a hidden cell of Bob's whose picture shows is a flash.
+    const hiddenBobs = bobIds.filter((id) => expectedState(id) === 'hidden');
+    await page.evaluate((ids) => {
+      window.__flashes = [];
+      const check = () => {
+        for (const id of ids) {
+          const picture = document.querySelector(`li[data-test-media="${id}"] img`);
+          if (picture && getComputedStyle(picture).visibility === 'visible') window.__flashes.push(id);
+        }
+        requestAnimationFrame(check);
+      };
+      requestAnimationFrame(check);
+      history.back();
+    }, hiddenBobs);
+    assertVerdicts(await waitForStates(aliceIds, judged, 'Alice\'s grid drawn again'), aliceIds);
+    assert.equal(await page.evaluate(() => document.querySelectorAll('li[data-test-media]').length), aliceIds.length, 'Bob\'s grid is gone');
+    assert.deepEqual(await page.evaluate(() => [...new Set(window.__flashes)]), [], 'no hidden cell of Bob\'s shown while X still drew his grid');
+  } finally {
+    await close();
+  }
+});
+
 test('in a private window nothing is written to disk: verdicts judged and kept in memory, remembered verdicts untouched, corrections refused with a message; the same media in a normal window are remembered', { skip: skipReason ?? false, timeout: 180000 }, async () => {
   await buildExtensionOnce();
   const { byClass } = await pickedImages();

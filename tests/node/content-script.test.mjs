@@ -251,12 +251,10 @@ function startPage(pathname, { verdictTimeoutMs = 60000, settingsDelayMs = 0, en
     },
     /**
      * The browser stops the service worker: every judgement still waiting for its answer fails with
-     * Chromium's words for a listener whose channel closed (tests/e2e showed them).
+     * Chromium's words for a listener whose channel closed (tests/e2e showed them), or the given ones.
      */
-    async stopWorker() {
-      for (const mediaId of waiting.keys()) {
-        failing.get(mediaId)(new Error('A listener indicated an asynchronous response by returning true, but the message channel closed before a response was received'));
-      }
+    async stopWorker(words = 'A listener indicated an asynchronous response by returning true, but the message channel closed before a response was received') {
+      for (const mediaId of waiting.keys()) failing.get(mediaId)(new Error(words));
       waiting.clear();
       await settle();
     },
@@ -517,6 +515,24 @@ test('judgements in flight when the browser stops the service worker are sent ag
   assert.equal(page.classifyRequests().length, 6);
 });
 
+test('Firefox: judgements in flight when the event page was suspended are sent again (once); an extension updated or removed meanwhile is not asked again', async (t) => {
+  const page = startPage('/alice/media');
+  t.after(() => page.close());
+  await wait(0); // the settings
+  const cells = [0, 1].map((i) => photoCell('alice', 1000 + i, `Alice${i}`, i * 120));
+  await page.show(...cells);
+  // Firefox's words when its event page was suspended while the content script waited for the answer.
+  await page.stopWorker('Could not establish connection. Receiving end does not exist.');
+  assert.deepEqual(page.classifyRequests().map((m) => m.mediaId), ['Alice0', 'Alice1', 'Alice0', 'Alice1'], 'each asked once more (the message wakes the page)');
+  assert.ok(cells.every((c) => c.dataset.illustOnlyState === 'pending'), 'still held, not shown unjudged');
+  await page.answerPhoto('Alice0');
+  assert.equal(cells[0].dataset.illustOnlyState, 'hidden');
+  // This script's extension was updated or removed: no worker will ever answer it, so it shows at once.
+  await page.stopWorker('Extension context invalidated.');
+  assert.equal(cells[1].dataset.illustOnlyState, 'error');
+  assert.equal(page.classifyRequests().length, 4);
+});
+
 test('media that failed for a passing reason (timeout, classifier, connection) are asked for again on the next page; an image\'s own failure is final', async (t) => {
   const page = startPage('/alice/media');
   t.after(() => page.close());
@@ -579,6 +595,29 @@ test('cells the user chose to show stay shown after a photo opened from the grid
   assert.equal(page.classifyRequests().length, 2, 'nothing judged again');
 });
 
+test('"show" lasts while the user stays with the account (its profile, home), not through a visit to another account, on its media tab or not', async (t) => {
+  const page = startPage('/alice/media');
+  t.after(() => page.close());
+  await wait(0); // the settings
+  const grid = () => [photoCell('alice', 1000, 'Alice0'), photoCell('alice', 1001, 'Alice1', 120)];
+  await page.show(...grid());
+  await page.answerPhoto('Alice0');
+  await page.answerPhoto('Alice1');
+  const showAllAgain = async () => { await page.revealAll(); assert.equal(page.root.attributes['data-illust-only-hidden'], '0'); };
+  const hiddenAfter = async (...path) => {
+    for (const step of path) await page.navigate(step);
+    const back = grid();
+    await page.navigate('/alice/media', ...back);
+    return back.filter((c) => c.dataset.illustOnlyState === 'hidden').length;
+  };
+  await showAllAgain();
+  assert.equal(await hiddenAfter('/alice', '/home'), 0, 'her own profile and home keep it');
+  assert.equal(await hiddenAfter('/bob'), 2, 'Bob\'s profile ends it, as his media tab does');
+  await showAllAgain();
+  assert.equal(await hiddenAfter('/bob/likes', '/bob/media'), 2);
+  assert.equal(page.classifyRequests().length, 2, 'nothing judged again');
+});
+
 test('back from a media tab, its hidden cells stay hidden until X draws the page the user went back to', async (t) => {
   const page = startPage('/alice/media');
   t.after(() => page.close());
@@ -593,6 +632,33 @@ test('back from a media tab, its hidden cells stay hidden until X draws the page
   assert.ok('data-illust-only-active' in page.root.attributes, 'the grid X still shows keeps its hidden cells hidden');
   await page.show(photoCell('alice', 1000, 'Alice0')); // X draws the profile: its own post with that photo
   assert.ok(!('data-illust-only-active' in page.root.attributes), 'the profile is left alone');
+});
+
+test('back from one account\'s media tab to another\'s, the grid X still shows keeps its states until X draws the new one; a cell left waiting shows once its media is dropped', async (t) => {
+  const page = startPage('/bob/media');
+  t.after(() => page.close());
+  await wait(0); // the settings
+  const bobs = Array.from({ length: 10 }, (_, i) => photoCell('bob', 2000 + i, `Bob${i}`, i * 120));
+  await page.show(...bobs);
+  await page.answerPhoto('Bob0');
+  await page.answer('Bob1');
+  assert.deepEqual(page.classifyRequests().map((m) => m.mediaId), bobs.slice(0, 8).map((c) => c.dataset.illustOnlyMedia), 'Bob8 and Bob9 wait their turn');
+  // Back to Alice's media tab: the location changes, and something on the page changes (a mutation)
+  // before X draws her grid, Bob's still on screen.
+  await page.goBack('/alice/media');
+  await page.show(...bobs);
+  assert.deepEqual(bobs.slice(0, 3).map((c) => c.dataset.illustOnlyState), ['hidden', 'visible', 'pending'], 'no hidden cell shows for a frame');
+  await page.answerPhoto('Bob2'); // in flight: its answer still applies to its cell
+  assert.equal(bobs[2].dataset.illustOnlyState, 'hidden');
+  // The freed slot drops Bob8 and Bob9 (nothing is judged for a grid left): their cells, still on
+  // screen, are not held for a verdict that will not come.
+  assert.deepEqual(bobs.slice(8).map((c) => c.dataset.illustOnlyState), ['error', 'error']);
+  assert.equal(page.classifyRequests().length, 8);
+  const alices = [photoCell('alice', 1000, 'Alice0'), photoCell('alice', 1001, 'Alice1', 120)];
+  await page.show(...alices); // X draws Alice's grid
+  assert.deepEqual(alices.map((c) => c.dataset.illustOnlyState), ['pending', 'pending']);
+  assert.deepEqual(page.classifyRequests().slice(8).map((m) => [m.mediaId, m.account]), [['Alice0', 'alice']], 'the one free slot (Bob3-7 in flight)');
+  assert.equal(page.root.attributes['data-illust-only-pending'], '2', 'the page counts only Alice\'s');
 });
 
 test('after a settings change, media the worker no longer remembers are judged again, their cells keeping the old verdict meanwhile', async (t) => {

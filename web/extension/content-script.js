@@ -50,7 +50,7 @@ let currentPath = location.pathname;
 // mutation callback, before it can paint.
 const verdicts = new Map();
 const revealed = new Set(); // media ids the user chose to show
-let revealedOn = accountOfPath(location.pathname); // the account whose media tab they were shown on
+let revealedOn = accountOfPath(location.pathname) ?? profileUserOfPath(location.pathname); // the account the user is with (see checkLocation)
 let seenOnPage = new Set(); // media ids on the current page (counts are per page)
 
 // ---- verdicts ----------------------------------------------------------------------------------
@@ -110,6 +110,7 @@ function dropIfLeftBehind(mediaId) {
   const verdict = verdicts.get(mediaId);
   if (verdict?.status !== 'pending' || verdict.account === pageAccount() || seenOnPage.has(mediaId)) return false;
   verdicts.delete(mediaId);
+  releaseLeftBehindCells(mediaId);
   return true;
 }
 
@@ -364,9 +365,12 @@ function askServiceWorkerWithin(message, ms) {
 }
 
 // The browser stopped the service worker before it answered (MV3 stops it whenever it likes; memory
-// pressure, the developer tools): the next message starts it again, so the request is sent once more
-// instead of showing its cell unjudged for the rest of the page.
-const WORKER_STOPPED = /message (?:channel|port) closed before a response was received/i;
+// pressure, the developer tools), or Firefox suspended its event page (idle while it waited on a
+// thumbnail's load or fetch): the next message starts it again, so the request is sent once more
+// instead of showing its cell unjudged for the rest of the page. Chromium says the channel closed;
+// Firefox that the receiving end does not exist. "Extension context invalidated" (this script's
+// extension updated or removed) is not retried: no worker will answer it again.
+const WORKER_STOPPED = /message (?:channel|port) closed before a response was received|Receiving end does not exist/i;
 
 async function askServiceWorker(message, retries = 1) {
   try {
@@ -443,7 +447,7 @@ const refreshing = new Set();
 async function refreshJudgedVerdicts() {
   if (!active) return; // switched off, or off the media tab: the page shows everything, nothing is asked
   for (const [mediaId, verdict] of verdicts) {
-    if (isStale(verdict) && !seenOnPage.has(mediaId)) verdicts.delete(mediaId);
+    if (isStale(verdict) && !seenOnPage.has(mediaId)) { verdicts.delete(mediaId); releaseLeftBehindCells(mediaId); }
   }
   const judged = [...seenOnPage].filter((mediaId) => isStale(verdicts.get(mediaId)) && !refreshing.has(mediaId));
   for (const mediaId of judged) refreshing.add(mediaId);
@@ -580,8 +584,8 @@ function examineCell(cell) {
   // A media tab's grid holds only the account's own posts. A cell naming another account is a retweet
   // or quote of the profile timeline X still shows for a moment after the click on Media (SPA): not
   // judged, counted or remembered under this account, and shown (fail open).
-  const author = authorOfCell(cell);
-  if (author !== null && author !== accountOfPath(location.pathname)) { showOtherAccountsCell(cell, author); return; }
+  // A cell of the grid just left keeps its state instead (see isLeftBehindCell).
+  if (ofAnotherAccount(cell)) { if (!isLeftBehindCell(cell)) showOtherAccountsCell(cell, authorOfCell(cell)); return; }
   let mediaId = mediaKeyOfCell(cell); // a media id or a poster key
   // X's autoplay may swap the poster for a player that names none: the same link and a <video> still
   // mean the same video, whose cell must not show because its key vanished.
@@ -616,6 +620,33 @@ function showUnreadableCell(cell) {
   cell.dataset.illustOnlyState = 'error';
   const url = picture.getAttribute('src') ?? picture.getAttribute('poster') ?? picture.getAttribute('style') ?? '';
   console.info(`${LOG_PREFIX} showing a media cell unjudged (bad_argument: no media key in ${JSON.stringify(url.slice(0, 200))})`);
+}
+
+function ofAnotherAccount(cell) {
+  const author = authorOfCell(cell);
+  return author !== null && author !== accountOfPath(location.pathname);
+}
+
+/**
+ * A cell of another account's media tab, the one just left, that X still shows: the location changes
+ * first (Back, or a link to another account's media tab) and X draws the new grid a moment later. It
+ * keeps its state (hidden included: shown unjudged, a screenshot the user never saw would flash) and
+ * its verdict's answer still applies, until X removes the element or reuses it for another post; one
+ * still waiting for a verdict that will not come shows then (releaseLeftBehindCells). Only cells keyed
+ * on their own media tab carry a key (examineCell), so a keyed cell of another account is one of those.
+ */
+function isLeftBehindCell(cell) {
+  const kept = cell.dataset.illustOnlyMedia;
+  if (!kept) return false;
+  const key = mediaKeyOfCell(cell);
+  return key === kept || (key === null && isPosterKey(kept) && cell.querySelector('video') !== null); // X's autoplay (see examineCell)
+}
+
+/** Fail open: a cell of the grid left, held for a verdict that will no longer come (its media dropped), shows. */
+function releaseLeftBehindCells(mediaId) {
+  for (const cell of document.querySelectorAll(`[data-illust-only-media="${CSS.escape(mediaId)}"]`)) {
+    if (cell.dataset.illustOnlyState === 'pending' && ofAnotherAccount(cell)) showOtherAccountsCell(cell, authorOfCell(cell));
+  }
 }
 
 /** Fail open: a cell of another account's post shows unjudged, outside the page's counts (as unreadable ones do). */
@@ -898,15 +929,18 @@ function checkLocation() {
   // finish and are kept); a photo opened from the profile, or home, keeps them for the way back.
   const user = profileUserOfPath(currentPath);
   if (user !== null) for (let i = lookahead.length - 1; i >= 0; i -= 1) if (lookahead[i].account !== user) lookahead.splice(i, 1);
-  // "show" lasts while the user stays with this account's media tab: a photo opened from the grid (X
-  // shows it over the grid, at /USER/status/ID/photo/N) and closed again keeps what they chose to see.
-  const account = accountOfPath(currentPath);
+  // "show" lasts while the user stays with this account: a photo opened from the grid (X shows it over
+  // the grid, at /USER/status/ID/photo/N) and closed again, or a look at its profile or at home, keeps
+  // what they chose to see. Another account's profile ends it, as its media tab does: which of its tabs
+  // the user looked at must not decide whether a screenshot shown before hides again on the way back.
+  const account = pageAccount();
   if (account !== null && account !== revealedOn) { revealed.clear(); revealedOn = account; }
   for (const [mediaId, verdict] of verdicts) if (verdict.status === 'error' && failurePasses(verdict)) verdicts.delete(mediaId);
   updateActive();
   judgeAhead(); // back on the profile: its waiting posts go on at once
   if (active) {
-    for (const cell of document.querySelectorAll('[data-illust-only-media]')) forgetCell(cell);
+    // Cells of another account's grid X still shows keep their state (see isLeftBehindCell).
+    for (const cell of document.querySelectorAll('[data-illust-only-media]')) if (!ofAnotherAccount(cell)) forgetCell(cell);
     examineAllCells();
   }
 }
