@@ -24,8 +24,11 @@ export async function answerWithin(answer, ms = CLASSIFY_ANSWER_TIMEOUT_MS) {
 
 // Firefox suspends an event page after 30 s (extensions.background.idle.timeout) without an event or
 // an extension API call, even while it owes a content script answers: a slow model load or a long queue
-// would end with every waiting cell shown unjudged. A call to the parent process resets that timer, so
-// one is made every KEEP_AWAKE_EVERY_MS while the classifier has work.
+// would end with every waiting cell shown unjudged, and so would a judgement waiting for its thumbnail
+// (the page's load, then the worker's own fetch: seconds each). A call to the parent process resets
+// that timer, so one is made every KEEP_AWAKE_EVERY_MS while the classifier has work and while the
+// service worker owes an answer or carries corrections over (it calls keepAwakeWhile through
+// classifier-host.js). Idle, the page is suspended as before, and the model with it.
 const KEEP_AWAKE_EVERY_MS = 10000;
 let busyCalls = 0;
 let keepAwakeTimer = null;

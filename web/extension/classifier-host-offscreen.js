@@ -37,6 +37,17 @@ export async function ensureClassifierHost() {
   await offscreenCreating;
 }
 
+/**
+ * `work()`'s result. Nothing to do here: Chromium keeps a service worker alive while a message port to it
+ * is open, up to 5 minutes (a sendMessage's stays open until it is answered: an answer owed for 45 s,
+ * past the 30 s idle timeout, arrived in Chromium 156), so a judgement is not cut off; the offscreen
+ * document is never suspended. Work owed to no message (corrections carried over to a new model) calls
+ * extension APIs between its steps (a fetch of at most 15 s, a classify), each under the 30 s idle timeout.
+ */
+export async function keepAwakeWhile(work) {
+  return work();
+}
+
 export async function closeClassifierHost() {
   await chrome.offscreen.closeDocument();
 }

@@ -12,6 +12,7 @@
 //   await sendToClassifierHost({type, provider, why}); // → the host's answer (OFFSCREEN_STATUS)
 //   await classifyInClassifierHost(bytes, {provider, why}); // → classifier result; never rejects
 //   await closeClassifierHost();                       // frees the model's memory
+//   await keepAwakeWhile(() => work());                // → work's result; the background is not suspended meanwhile
 import * as offscreenHost from './classifier-host-offscreen.js';
 import * as inPageHost from './classifier-host-in-page.js';
 
@@ -20,4 +21,4 @@ const host = globalThis.chrome?.offscreen ? offscreenHost : inPageHost;
 
 /** 'offscreen document' | 'background page': where inference runs, for the popup's status. */
 export const CLASSIFIER_HOST_KIND = host.KIND;
-export const { ensureClassifierHost, hasClassifierHost, sendToClassifierHost, classifyInClassifierHost, closeClassifierHost } = host;
+export const { ensureClassifierHost, hasClassifierHost, sendToClassifierHost, classifyInClassifierHost, closeClassifierHost, keepAwakeWhile } = host;

@@ -19,7 +19,7 @@
 // the HTTP cache, and its corrections are refused (they would store the account and the image).
 import { MSG, OFFSCREEN_TARGET } from './messages.js';
 import { CLASSIFIER_HOST_KIND, classifyInClassifierHost, closeClassifierHost, ensureClassifierHost, hasClassifierHost,
-  sendToClassifierHost } from './classifier-host.js';
+  keepAwakeWhile, sendToClassifierHost } from './classifier-host.js';
 import { readSettings } from './settings.js';
 import { LruCache } from './lru-cache.js';
 import { VerdictStore } from './verdict-store.js';
@@ -319,7 +319,7 @@ async function offscreenWithChoice() {
 async function withHostWork(work) {
   hostWork += 1;
   try {
-    return await work();
+    return await keepAwakeWhile(work); // owed to no message when corrections are carried over to a new model
   } finally {
     hostWork -= 1;
     if (hostWork === 0 && inFlight.size === 0) setTimeout(() => { closeOffscreenIfUnused(); }, PAGE_LEFT_CHECK_DELAY_MS);
@@ -569,8 +569,13 @@ async function settingsForPage(sender) {
 
 // ---- listeners (top level, so a restarted worker hears the event that woke it) ------------------
 
+// Kept awake until the answer is sent (Firefox's event page: see keepAwakeWhile in classifier-host.js),
+// a judgement's wait for its thumbnail included (the page's load: up to 3 s to begin, 5 s stalled; then
+// this worker's fetch: up to 15 s): suspended meanwhile, the page lost the answer it owed, the content
+// script's request failed, and its cell showed unjudged. Chromium keeps the worker alive while the
+// sender's message port is open, for the same span.
 function answerWith(promise, sendResponse) {
-  promise.then(sendResponse, (error) => sendResponse({ ok: false, code: 'internal', message: String(error?.message ?? error) }));
+  keepAwakeWhile(() => promise).then(sendResponse, (error) => sendResponse({ ok: false, code: 'internal', message: String(error?.message ?? error) }));
   return true; // keeps the channel open for the asynchronous answer
 }
 
