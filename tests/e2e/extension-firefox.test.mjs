@@ -2,7 +2,7 @@
 // (tools/lib/firefox-extension.mjs: puppeteer-core over WebDriver BiDi, the add-on installed as a
 // temporary one, x.com and pbs.twimg.com answered by a local HTTPS server through a CONNECT proxy).
 // The first launch covers what must hold in both browsers (extension.test.mjs checks the same and more
-// in Chromium); a second drives a private window (the add-on allowed there in about:addons) and checks
+// in Chromium); the fifth drives a private window (the add-on allowed there in about:addons) and checks
 // that nothing from it is written to disk. The first launch:
 //  1. The build: the Firefox manifest (gecko id, event page, no offscreen permission, same hosts, CSP).
 //  2. Host permissions withheld (as a user may leave them in Firefox): the media tab shows as it is,
@@ -16,11 +16,12 @@
 //     "Hide photos" off and on re-decides without fetching or judging anything again; a correction
 //     ("hide: screenshot") hides its cell, is learned with its embedding and undone (issue #19); nothing
 //     is requested from any host but X's; the classifier is released when the last X tab closes.
-// A fourth launch counts requests over a server with pbs.twimg.com's caching and CORS headers: each
+// The second launch counts requests over a server with pbs.twimg.com's caching and CORS headers: each
 // thumbnail downloaded once, by the page (the background page copies it: web/extension/thumbnail-tap.js).
 // Another switches the extension on over an X tab whose thumbnails Firefox's image memory already holds
 // (judged from the page's download all the same).
 // Another reloads the add-on (as an update does) over an open media tab: the new content script takes over.
+// The sixth keeps the event page awake through a cold model load (a short idle timeout).
 // The last keeps the event page awake while the worker waits on a slow thumbnail, and no longer.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { percentile, summarise, ratio } from '../../tools/bench/stats.mjs';
 import { selectImages, CLASSES } from '../../tools/bench/images.mjs';
 import { NOTES_MARKER, renderReport, withCurrentNotes } from '../../tools/bench/report.mjs';
+import { prepareNativeCore } from '../../tools/bench/native/run.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const dataDir = process.env.ILLUST_ONLY_DATA ?? path.join(root, '..', 'shared', 'data');
@@ -44,6 +45,18 @@ test('the image pick is the same on every run, interleaves the classes and chang
   assert.deepEqual(prefix, a.slice(0, 12), '--quick runs a prefix of the full pick');
   const other = await selectImages({ dataDir, count: 30, seed: 7 });
   assert.notDeepEqual(other.map((i) => i.file), a.map((i) => i.file));
+});
+
+// The bench's "native core" row: its own g++ call left out libwebp once the core decoded WebP, so every
+// run said "unavailable". The first build takes a minute or two (CMake, into build/bench/native).
+test('the native core bench builds (libwebp included) and decodes like the core: a JPEG judged, a file of no format refused', { skip: noData, timeout: 600_000 }, async () => {
+  const [image] = await selectImages({ dataDir, count: 1 });
+  const notAnImage = path.join(root, 'package.json');
+  const run = await prepareNativeCore({ root, log: () => {} });
+  const [jpeg, refused] = await run([image.file, notAnImage], 1);
+  assert.equal(jpeg.error, undefined);
+  assert.ok(jpeg.total > 0 && jpeg.cpu > 0);
+  assert.equal(refused.error, 'unsupported_format');
 });
 
 test('a missing data folder is a clear error', async () => {

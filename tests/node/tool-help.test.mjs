@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const run = (script, ...args) => spawnSync(process.execPath, [script, ...args], { cwd: root, encoding: 'utf8', timeout: 60_000 });
-const SCRIPTS = ['tools/pack-extension.mjs', 'tools/nsfwjs-reference.mjs', 'tools/onnx-reference.mjs', 'tools/bench/media-tab-browsers.mjs', 'tools/bench/demo-drop.mjs'];
+const SCRIPTS = ['tools/pack-extension.mjs', 'tools/nsfwjs-reference.mjs', 'tools/onnx-reference.mjs', 'tools/bench/media-tab-browsers.mjs', 'tools/bench/demo-drop.mjs',
+  'tools/bench/webp-simd.mjs'];
 
 for (const script of SCRIPTS) {
   test(`${script}: --help prints the usage and runs nothing; an unknown option exits 2 with the usage`, () => {
@@ -23,3 +24,13 @@ for (const script of SCRIPTS) {
     assert.doesNotMatch(wrong.stderr, /\n\s+at /, 'no stack trace');
   });
 }
+
+test('tools/bench/media-tab.mjs run directly says that tools/bench.mjs runs it (--help: exit 0, otherwise 2), and measures nothing', () => {
+  const help = run('tools/bench/media-tab.mjs', '--help');
+  assert.equal(help.status, 0, help.stderr);
+  assert.match(help.stdout, /^usage: node tools\/bench\.mjs --suites media-tab /);
+  assert.equal(help.stderr, '');
+  const bare = run('tools/bench/media-tab.mjs');
+  assert.equal(bare.status, 2);
+  assert.match(bare.stderr, /^usage: node tools\/bench\.mjs --suites media-tab /);
+});

@@ -26,6 +26,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { selectImages } from './images.mjs';
 import { percentile } from './stats.mjs';
 
@@ -310,4 +311,15 @@ export function startupTable(startup) {
   }
   return [...steps.entries()].map(([name, values]) => [name, median(values), values])
     .sort((a, b) => a[1] - b[1]).map(([name, med, values]) => [name, spread(values)]);
+}
+
+// This file is the scenario, not a command: run directly (as its neighbours in tools/bench/ are), it says
+// how to run it instead of exiting 0 having done nothing.
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const help = process.argv.slice(2).some((arg) => arg === '--help' || arg === '-h');
+  (help ? process.stdout : process.stderr).write(
+    'usage: node tools/bench.mjs --suites media-tab [--media-tab-runs N] [--extension DIR] [--out FILE]\n' +
+    '  tools/bench/media-tab.mjs is the scenario, which tools/bench.mjs runs; --media-tab-runs 1 is the\n' +
+    '  quickest check (one run of each scenario); node tools/bench.mjs --help says more\n');
+  process.exit(help ? 0 : 2);
 }

@@ -9,20 +9,31 @@
 // Runs in Node (the same V8 and wasm engine as Chromium); builds take turns per image and each image's
 // fastest of 5 runs counts, so other load on the machine hits every build alike. Prints median ms.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseCommandLine, parseToolArgs, UsageError } from '../lib/run-cli.mjs';
 import { selectImages } from './images.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const args = process.argv.slice(2);
-const countAt = args.indexOf('--images');
-const count = countAt >= 0 ? Number(args.splice(countAt, 2)[1]) : 60;
-if (!args.length || !Number.isInteger(count) || count < 1) {
-  console.error('usage: node tools/bench/webp-simd.mjs BUILD_DIR... [--images N]');
-  process.exit(2);
-}
+const USAGE = 'usage: node tools/bench/webp-simd.mjs BUILD_DIR... [--images N]\n' +
+  '  BUILD_DIR   a wasm build of the core (its illust_core.mjs + .wasm), e.g. build/wasm build/wasm-scalar\n' +
+  '  --images N  seeded real images, each also as lossy and lossless WebP (default 60)';
+// Checked before any image is encoded: --help, or a typo, used to encode 60 images and end in a stack trace.
+const parsed = parseCommandLine('webp-simd', USAGE, (argv) => {
+  const { values, positionals } = parseToolArgs(argv, { images: { type: 'string', default: '60' } });
+  if (values.help) return values;
+  if (!positionals.length) throw new UsageError('name at least one wasm build folder');
+  const count = Number(values.images);
+  if (!Number.isInteger(count) || count < 1) throw new UsageError(`--images must be a whole number >= 1, not "${values.images}"`);
+  for (const dir of positionals) {
+    if (!existsSync(path.join(dir, 'illust_core.mjs'))) throw new UsageError(`${dir} holds no wasm build (illust_core.mjs)`);
+  }
+  return { ...values, builds: positionals, count };
+}, process.argv.slice(2), process);
+if (parsed.exit !== undefined) process.exit(parsed.exit);
+const { builds: args, count } = parsed.options;
 
 const dataDir = process.env.ILLUST_ONLY_DATA || path.resolve(ROOT, '..', 'shared', 'data');
 const images = await selectImages({ dataDir, count });

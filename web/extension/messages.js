@@ -10,7 +10,7 @@ export const MSG = Object.freeze({
   CLASSIFY_MEDIA: 'illust-only/classify-media', // {mediaId: a media key (media-cells.js), account: the page's X user or null, url?, bytesBase64?, inImageMemory?: true (Firefox: the page's image memory answered, the tap saw no load), priority?: 'low'} → verdict (see service-worker.js)
   LOOKUP_VERDICTS: 'illust-only/lookup-verdicts', // {mediaIds: media keys, account} → {ok, verdicts: {mediaId: verdict}}: remembered ones only (corrections applied)
   GET_SETTINGS: 'illust-only/get-settings', // {} → {ok, settings, preparing}; on a profile page it starts the classifier
-  PREPARE: 'illust-only/prepare', // {} → {ok}: a media tab opened; start loading the model now
+  PREPARE: 'illust-only/prepare', // {} → the classifier's status (OFFSCREEN_STATUS's answer): on a profile that GET_SETTINGS did not prepare (reached by SPA navigation, or switched on there), start loading the model now
   PAGE_LEFT: 'illust-only/page-left', // {} (no answer): an X page is unloading; free the model if no X tab is left
   // content script → service worker: corrections (issue #19; service worker side in corrections.js)
   CORRECT_MEDIA: 'illust-only/correct-media', // {mediaId: a media key (a photo's id or a video's or GIF's poster key), label, account} → {ok, count, verdict} | {ok:false, message}

@@ -1,34 +1,21 @@
-// Builds and runs core_bench.cpp (the C++ core compiled natively) for tools/bench.mjs. Its own tiny
-// build (one g++ call into build/bench/) keeps the benchmark independent of the project's CMake
-// targets; it rebuilds only when a source is newer than the binary. -O3 matches the wasm build's -O3;
-// no -march=native, so the figure is for the portable x86-64 baseline like a shipped binary's.
+// Builds and runs core_bench.cpp (the C++ core compiled natively) for tools/bench.mjs. CMake builds it
+// (target core_bench in build/bench/native, Release), from the same description as the core's tests and
+// wasm build: a g++ call of its own listed the core's .cpp files but not libwebp's C decoder, so it
+// stopped linking when WebP came. The core and libwebp are -O3 like the wasm build; no -march=native, so
+// the figure is for the portable x86-64 baseline like a shipped binary's. CMake rebuilds only what changed.
 import { execFile } from 'node:child_process';
-import { mkdir, readFile, readdir, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { fileURLToPath } from 'node:url';
 
 const run = promisify(execFile);
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-
-async function coreSources(root) {
-  const dir = path.join(root, 'wasm');
-  const names = (await readdir(dir)).filter((n) => n.endsWith('.cpp') && n !== 'bindings.cpp');
-  return names.sort().map((n) => path.join(dir, n));
-}
 
 async function buildIfStale(root, log) {
-  const binary = path.join(root, 'build', 'bench', 'core_bench');
-  const sources = [path.join(HERE, 'core_bench.cpp'), ...await coreSources(root)];
-  const headers = (await readdir(path.join(root, 'wasm'))).filter((n) => n.endsWith('.h')).map((n) => path.join(root, 'wasm', n));
-  const built = await stat(binary).catch(() => null);
-  const newest = Math.max(...await Promise.all([...sources, ...headers].map(async (f) => (await stat(f)).mtimeMs)));
-  if (built && built.mtimeMs >= newest) return binary;
-  await mkdir(path.dirname(binary), { recursive: true });
-  log(`  building ${path.relative(root, binary)} (g++ -O3, ${sources.length} sources)`);
-  await run('g++', ['-std=c++17', '-O3', '-DNDEBUG', `-I${path.join(root, 'wasm')}`, '-I/usr/include/stb', ...sources, '-o', binary],
-    { maxBuffer: 16 << 20 });
-  return binary;
+  const buildDir = path.join(root, 'build', 'bench', 'native');
+  log(`  building ${path.relative(root, path.join(buildDir, 'core_bench'))} (CMake, Release)`);
+  await run('cmake', ['-S', root, '-B', buildDir, '-G', 'Ninja', '-DCMAKE_BUILD_TYPE=Release'], { maxBuffer: 16 << 20 });
+  await run('cmake', ['--build', buildDir, '--target', 'core_bench'], { maxBuffer: 16 << 20 });
+  return path.join(buildDir, 'core_bench');
 }
 
 /**
@@ -44,7 +31,8 @@ export async function prepareNativeCore({ root, log }) {
   try {
     binary = await buildIfStale(root, log);
   } catch (error) {
-    const detail = error?.stderr ? String(error.stderr).split('\n').slice(0, 5).join(' ') : '';
+    const said = String(error?.stderr || error?.stdout || ''); // ninja prints the compiler's errors on stdout
+    const detail = said.split('\n').filter(Boolean).slice(-5).join(' ');
     throw new Error(`cannot build the native core bench: ${error?.message ?? error} ${detail}`.trim());
   }
   const params = [width, height, p.resize, p.scale, ...p.mean, ...p.std, ...p.pad_color, ...p.alpha_background].map(String);
