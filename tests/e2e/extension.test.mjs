@@ -1127,6 +1127,66 @@ test('back from one account\'s media tab to another\'s: the grid X still shows f
   }
 });
 
+test('from a media tab back to the profile, or by a link home: the grid X still shows for a moment keeps its hidden cells hidden, and the page drawn then shows its own pictures; a photo opened over the grid is as before', { skip: skipReason ?? false, timeout: 120000 }, async () => {
+  await buildExtensionOnce();
+  const { byClass } = await pickedImages();
+  const media = new Map();
+  const cells = addCells(media, [byClass('illustration')[0], byClass('screenshot')[0], byClass('photo')[0], byClass('screenshot')[1]], ['img']);
+  const { context, close } = await launchWithExtension();
+  try {
+    const html = fixturePage([cells]);
+    await serveOffline(context, { pages: { 'https://x.com/aliceartist': html, 'https://x.com/aliceartist/media': html }, media, requests: [] });
+    const page = await context.newPage();
+    const consoleLines = [];
+    page.on('console', (message) => consoleLines.push(message.text()));
+    await page.goto('https://x.com/aliceartist');
+    const { waitForStates, expectedState, assertVerdicts } = pageProbe(page, media, consoleLines);
+    const ids = cells.map((c) => c.mediaId);
+    const hiddenIds = ids.filter((id) => expectedState(id) === 'hidden');
+    const openGrid = async () => {
+      await page.evaluate(() => window.fixtureNavigate('/aliceartist/media'));
+      assertVerdicts(await waitForStates(ids, judged, 'the grid judged'), ids);
+    };
+    // Leaves the grid for `to` (history.back() or fixtureNavigateLate): X shows its progress bar at once
+    // (a change on the page) and draws the new page 300 ms later. Every frame meanwhile, a hidden cell
+    // of the grid whose picture shows is a flash; then the posts X drew must all show.
+    const leaveGrid = async (leave, what) => {
+      await page.evaluate(([hidden, how]) => {
+        window.__flashes = [];
+        const check = () => {
+          for (const id of hidden) {
+            const picture = document.querySelector(`li[data-test-media="${id}"] img`);
+            if (picture && getComputedStyle(picture).visibility === 'visible') window.__flashes.push(id);
+          }
+          if (document.querySelector('#grid li')) requestAnimationFrame(check);
+        };
+        requestAnimationFrame(check);
+        if (how === 'back') history.back(); else window.fixtureNavigateLate(how);
+      }, [hiddenIds, leave]);
+      await page.waitForFunction((n) => !document.querySelector('#grid li') && document.querySelectorAll('#timeline article img').length === n, ids.length);
+      assert.deepEqual(await page.evaluate(() => [...new Set(window.__flashes)]), [], `${what}: no hidden cell of the grid shown while X still drew it`);
+      assert.deepEqual(await page.evaluate(() => [...document.querySelectorAll('#timeline article')]
+        .filter((post) => getComputedStyle(post.querySelector('img')).visibility !== 'visible').map((post) => post.dataset.testMedia)), [], `${what}: every post's picture shows`);
+    };
+    await openGrid();
+    await leaveGrid('back', 'back to the profile');
+    await openGrid();
+    await leaveGrid('/home', 'a link home');
+
+    // A photo opened over the grid leaves the grid X's, as before (nothing held there), and closed, the
+    // grid is as it was.
+    await openGrid();
+    await page.evaluate((id) => window.fixtureOpenPhoto(`/aliceartist/status/${id}/photo/1`), cells[0].statusId);
+    await page.waitForFunction(() => !document.documentElement.hasAttribute('data-illust-only-active'));
+    assert.equal(await page.evaluate(() => document.querySelectorAll('[data-illust-only-left-behind]').length), 0);
+    await page.evaluate(() => history.back());
+    await page.waitForFunction(() => document.documentElement.hasAttribute('data-illust-only-active') && !document.querySelector('[role="dialog"]'));
+    assertVerdicts(await waitForStates(ids, judged, 'the grid after the photo closed'), ids);
+  } finally {
+    await close();
+  }
+});
+
 test('in a private window nothing is written to disk: verdicts judged and kept in memory, remembered verdicts untouched, corrections refused with a message; the same media in a normal window are remembered', { skip: skipReason ?? false, timeout: 180000 }, async () => {
   await buildExtensionOnce();
   const { byClass } = await pickedImages();

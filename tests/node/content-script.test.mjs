@@ -661,6 +661,100 @@ test('back from one account\'s media tab to another\'s, the grid X still shows k
   assert.equal(page.root.attributes['data-illust-only-pending'], '2', 'the page counts only Alice\'s');
 });
 
+/**
+ * What content.css holds invisible: a keyed cell whose state does not let it show, while the page is
+ * judged (html[data-illust-only-active]) or while it is a cell of the media tab just left (data-illust-only-left-behind).
+ */
+function heldByCss(page, cell) {
+  const kept = 'data-illust-only-active' in page.root.attributes || 'illustOnlyLeftBehind' in cell.dataset;
+  return kept && Boolean(cell.dataset.illustOnlyMedia) && !['visible', 'revealed', 'error'].includes(cell.dataset.illustOnlyState);
+}
+
+test('leaving a media tab for a page that is not one (back to the profile, a link home), a change on the page before X draws it shows no hidden cell of the grid; the new page\'s own pictures are never held', async (t) => {
+  const page = startPage('/alice/media');
+  t.after(() => page.close());
+  await wait(0); // the settings
+  const grid = () => [photoCell('alice', 1000, 'Alice0'), photoCell('alice', 1001, 'Alice1', 120), photoCell('alice', 1002, 'Alice2', 240)];
+  const cells = grid();
+  await page.show(...cells);
+  await page.answerPhoto('Alice0');
+  await page.answer('Alice1');
+  // Back to her profile: X shows its progress bar at once (a change on the page), the grid still drawn.
+  await page.goBack('/alice');
+  await page.show(...cells);
+  assert.ok(!('data-illust-only-active' in page.root.attributes), 'nothing is judged on the profile');
+  assert.deepEqual(cells.map((c) => heldByCss(page, c)), [true, false, true], 'the hidden cell and the one still waiting stay held');
+  await page.answerPhoto('Alice2'); // in flight: its answer still applies to its cell
+  assert.equal(cells[2].dataset.illustOnlyState, 'hidden');
+  assert.ok(heldByCss(page, cells[2]));
+  // X draws the profile: her posts, the same photos in new elements, one grid element reused for a post.
+  const posts = [photoCell('alice', 1000, 'Alice0'), photoCell('alice', 1002, 'Alice2', 120)];
+  cells[0].setAttribute('href', '/alice/status/1005/photo/1');
+  cells[0].children[0].setAttribute('src', 'https://pbs.twimg.com/media/Alice5?format=webp&name=small');
+  await page.show(cells[0], ...posts);
+  assert.deepEqual([cells[0], ...posts].map((c) => heldByCss(page, c)), [false, false, false], 'the profile\'s own pictures show');
+  assert.deepEqual(cells.map((c) => 'illustOnlyLeftBehind' in c.dataset), [false, false, false], 'the grid\'s cells are let go once X removed or reused them');
+
+  // A link to the home timeline, the grid drawn again first.
+  const again = grid();
+  await page.navigate('/alice/media', ...again);
+  assert.deepEqual(again.map((c) => c.dataset.illustOnlyState), ['hidden', 'visible', 'hidden'], 'known verdicts');
+  await page.navigate('/home', ...again); // a change before X draws home
+  assert.deepEqual(again.map((c) => heldByCss(page, c)), [true, false, true]);
+  const retweet = photoCell('alice', 1000, 'Alice0'); // home shows her screenshot in a post of its own
+  await page.show(retweet);
+  assert.ok(!heldByCss(page, retweet), 'the home timeline\'s pictures show');
+
+  // A photo opened over the grid (X keeps the grid under it) behaves as before: the grid is X's.
+  const under = grid();
+  await page.navigate('/alice/media', ...under);
+  await page.navigate('/alice/status/1001/photo/1', ...under);
+  assert.deepEqual(under.map((c) => heldByCss(page, c)), [false, false, false]);
+  await page.navigate('/alice/media', ...under);
+  assert.deepEqual(under.map((c) => c.dataset.illustOnlyState), ['hidden', 'visible', 'hidden'], 'closed: the grid as it was');
+});
+
+test('a cell of the media tab just left is never held for good: back on the media tab it is judged as the settings now say, switched off it shows, and one X leaves on the page shows after a while', async (t) => {
+  const userSettings = {};
+  const page = startPage('/alice/media', { userSettings, timeScale: 0.01 });
+  t.after(() => page.close());
+  await wait(0); // the settings
+  const cell = photoCell('alice', 1000, 'Alice0');
+  await page.show(cell);
+  await page.answerPhoto('Alice0');
+  // X keeps the grid's element on the page while home is shown; "Hide photos" is unticked there.
+  await page.navigate('/home', cell);
+  assert.ok(heldByCss(page, cell));
+  userSettings.hidePhotos = false;
+  page.remembered.Alice0 = photoNowShown;
+  await page.settingsChanged();
+  await page.navigate('/alice/media', cell);
+  await wait(5);
+  assert.equal(cell.dataset.illustOnlyState, 'visible', 'the new settings apply on the way back');
+  assert.ok(!('illustOnlyLeftBehind' in cell.dataset));
+
+  // Switched off while the grid left is still drawn: it shows.
+  const other = photoCell('alice', 1001, 'Alice1', 120);
+  await page.show(cell, other);
+  await page.answerPhoto('Alice1');
+  await page.navigate('/alice', cell, other);
+  assert.ok(heldByCss(page, other));
+  userSettings.enabled = false;
+  await page.settingsChanged();
+  assert.ok(!heldByCss(page, other), 'switched off');
+
+  // A grid X never removes from a page that is not a media tab shows after a while (fail open).
+  userSettings.enabled = true;
+  await page.settingsChanged();
+  const kept = photoCell('alice', 1002, 'Alice2', 240);
+  await page.navigate('/alice/media', kept);
+  await page.answerPhoto('Alice2');
+  await page.navigate('/home', kept);
+  assert.ok(heldByCss(page, kept));
+  await wait(200); // the script's seconds are a hundredth here
+  assert.ok(!heldByCss(page, kept), 'let go');
+});
+
 test('after a settings change, media the worker no longer remembers are judged again, their cells keeping the old verdict meanwhile', async (t) => {
   const page = startPage('/alice/media');
   t.after(() => page.close());

@@ -14,7 +14,7 @@ import vm from 'node:vm';
 import { fileURLToPath } from 'node:url';
 
 import {
-  accountOfPath, isMediaTabPath, isProfilePath, mediaIdFromUrl, mediaIdsFromCssBackground, jpegUrlForMedia, posterKeyFromUrl, mediaKeyFromUrl,
+  accountOfPath, isMediaTabPath, isMediaViewerPath, isProfilePath, mediaIdFromUrl, mediaIdsFromCssBackground, jpegUrlForMedia, posterKeyFromUrl, mediaKeyFromUrl,
   mediaKeysFromCssBackground, isMediaKey, isPosterKey, mediaKindOfKey, HELD_PICTURE_SELECTOR,
   authorOfCell, profileUserOfPath, thumbnailUrlOfCell, mediaKeyOfCell,
 } from '../../web/extension/media-cells.js';
@@ -31,6 +31,13 @@ test('media tab paths: /USER/media only', () => {
   for (const p of ['/someartist/media', '/some_artist/media/', '/A/media', '/abcdefghijklmno/media']) assert.ok(isMediaTabPath(p), p);
   for (const p of ['/someartist', '/someartist/likes', '/home', '/someartist/media/x', '/abcdefghijklmnop/media', '/a-b/media', '', null]) {
     assert.equal(isMediaTabPath(p), false, String(p));
+  }
+});
+
+test('a photo or video opened over the page (the grid left X\'s under it): /USER/status/ID/photo|video/N only', () => {
+  for (const p of ['/someartist/status/123/photo/1', '/someartist/status/123/video/1', '/A/status/1/photo/4/']) assert.ok(isMediaViewerPath(p), p);
+  for (const p of ['/someartist/status/123', '/someartist/media', '/home', '/someartist/status/123/photo/1/x', '/someartist/status/x/photo/1', '', null]) {
+    assert.equal(isMediaViewerPath(p), false, String(p));
   }
 });
 

@@ -18,7 +18,7 @@
 // wraps the whole in one function scope.
 import { MSG } from './messages.js';
 import {
-  CELL_SELECTOR, HELD_PICTURE_SELECTOR, accountOfPath, authorOfCell, isMediaTabPath, isPosterKey, isProfilePath, mediaKeyOfCell, mediaKindOfKey,
+  CELL_SELECTOR, HELD_PICTURE_SELECTOR, accountOfPath, authorOfCell, isMediaTabPath, isMediaViewerPath, isPosterKey, isProfilePath, mediaKeyOfCell, mediaKindOfKey,
   profileUserOfPath, thumbnailUrlOfCell,
 } from './media-cells.js';
 
@@ -679,6 +679,8 @@ function takeOverFromEarlierInstance() {
 }
 
 function forgetCell(cell) {
+  leftBehind.delete(cell);
+  delete cell.dataset.illustOnlyLeftBehind;
   delete cell.dataset.illustOnlyMedia;
   delete cell.dataset.illustOnlyState;
   delete cell.dataset.illustOnlyLabel;
@@ -738,7 +740,7 @@ function applyToCell(cell, mediaId) {
   if (verdict?.status === 'done') cell.dataset.illustOnlyLabel = verdict.label;
   else delete cell.dataset.illustOnlyLabel;
   // Switched off or off the media tab, the page is X's: a verdict arriving then must not pause its player.
-  holdPlayers(cell, active && HELD_STATES.has(state));
+  holdPlayers(cell, (active || leftBehind.has(cell)) && HELD_STATES.has(state));
 
   renderCorrectionControl(cell, state);
   let placeholder = cell.querySelector(':scope > .illust-only-placeholder');
@@ -912,11 +914,55 @@ function updateActive() {
     prepareSent = true;
     askServiceWorker({ type: MSG.PREPARE });
   }
+  if (nowActive) letGoOfLeftBehind(false); // a media tab's rules hold its cells (those of the grid left: see isLeftBehindCell)
+  else if (!settings.enabled) letGoOfLeftBehind(); // switched off: nothing is held
   if (nowActive && (!active || videosSwitched)) { active = true; examineAllCells(); sendWaitingRequests(); refreshJudgedVerdicts(); }
-  if (!nowActive && active) for (const cell of document.querySelectorAll('[data-illust-only-media]')) holdPlayers(cell, false);
+  if (!nowActive && active) {
+    // Left for a page that is not a media tab (not a photo opened over the grid, which leaves the grid X's):
+    // X draws it a moment after the location changed, and the grid's held cells must not show meanwhile.
+    const grid = [...document.querySelectorAll('[data-illust-only-media]')];
+    const keepHeld = settings.enabled && !isMediaViewerPath(location.pathname);
+    for (const cell of grid) if (keepHeld && HELD_STATES.has(cell.dataset.illustOnlyState)) keepLeftBehind(cell); else holdPlayers(cell, false);
+  }
   active = nowActive;
   if (lookingAhead()) for (const cell of document.querySelectorAll(CELL_SELECTOR)) watchPost(cell);
   scheduleStatsUpdate();
+}
+
+// Cells of the media tab just left for a page that is not one (Back to the profile, a link home), held
+// as they were: X changes the location first and draws the new page a moment later, and a change on the
+// page meanwhile (its progress bar) ends judging, so content.css, which holds cells only on a judged
+// page, would show the grid's hidden cells (a flash). Marked data-illust-only-left-behind, which
+// content.css holds without html[data-illust-only-active]: the new page's own pictures are never held. Each is let go once X
+// removes the element or reuses it for another post, when a media tab is active again (its own rules
+// hold its cells), when switched off, and in any case after LEFT_BEHIND_MAX_MS (fail open: a grid X
+// never removes from such a page shows). Cell → the link it had when kept.
+const leftBehind = new Map();
+const LEFT_BEHIND_MAX_MS = 5000;
+let leftBehindTimer = null;
+
+function keepLeftBehind(cell) {
+  leftBehind.set(cell, cell.getAttribute('href'));
+  cell.dataset.illustOnlyLeftBehind = '';
+  clearTimeout(leftBehindTimer);
+  leftBehindTimer = setTimeout(letGoOfLeftBehind, LEFT_BEHIND_MAX_MS);
+}
+
+/** Lets every cell of the grid left show (content.css no longer holds it), its state kept as off a media tab. */
+function letGoOfLeftBehind(resumePlayers = true) {
+  clearTimeout(leftBehindTimer);
+  for (const cell of leftBehind.keys()) {
+    delete cell.dataset.illustOnlyLeftBehind;
+    if (resumePlayers) holdPlayers(cell, false);
+  }
+  leftBehind.clear();
+}
+
+/** Forgets the cells of the grid left that X removed, or reused for another post (which must show as X draws it). */
+function letGoOfLeftBehindGone() {
+  for (const [cell, href] of leftBehind) {
+    if (!cell.isConnected || cell.getAttribute('href') !== href || !isLeftBehindCell(cell)) forgetCell(cell);
+  }
 }
 
 function checkLocation() {
@@ -1025,6 +1071,7 @@ function renderPageControl(stats) {
 
 function onMutations(records) {
   checkLocation();
+  if (leftBehind.size > 0) letGoOfLeftBehindGone();
   // Cells X removes are watched no more, wherever the page is now (the observer would keep them alive).
   for (const record of watchedCount > 0 ? records : []) {
     if (record.type !== 'childList') continue;
@@ -1059,13 +1106,13 @@ new MutationObserver(onMutations).observe(document, {
   childList: true, subtree: true, attributes: true, attributeFilter: ['src', 'style', 'href', 'poster'],
 });
 // No popstate listener: the back and forward buttons, like pushState, are noticed at X's next mutation.
-// popstate fires before X's own listener re-renders the page, so acting on it would show the media
-// tab's hidden cells (off the media tab, nothing is held) while X still shows the grid for a moment.
+// popstate fires before X's own listener re-renders the page, which still shows the grid for a moment
+// (its held cells stay held then: see keepLeftBehind).
 // Media events do not bubble, but a capturing listener sees them: a player that starts in a held cell
 // (X's autoplay) is paused at once (see holdPlayers).
 addEventListener('play', (event) => {
   const cell = event.target instanceof HTMLVideoElement ? event.target.closest('[data-illust-only-media]') : null;
-  if (cell && HELD_STATES.has(cell.dataset.illustOnlyState) && root.hasAttribute('data-illust-only-active')) holdPlayers(cell, true);
+  if (cell && HELD_STATES.has(cell.dataset.illustOnlyState) && (root.hasAttribute('data-illust-only-active') || leftBehind.has(cell))) holdPlayers(cell, true);
 }, true);
 // Leaving X in this tab (or closing it): the service worker frees the model if no X tab is left.
 addEventListener('pagehide', () => { chrome.runtime.sendMessage({ type: MSG.PAGE_LEFT }).catch(() => {}); });

@@ -81,6 +81,14 @@ export function authorOfCell(cell) {
   return match ? match[1].toLowerCase() : null;
 }
 
+// A photo or video X shows over the page it was opened from (the grid stays under it).
+const MEDIA_VIEWER_PATH = /^\/[A-Za-z0-9_]{1,15}\/status\/\d+\/(?:photo|video)\/\d+\/?$/;
+
+/** True on the path of a photo or video opened over the page, e.g. "/someartist/status/123/photo/1". */
+export function isMediaViewerPath(pathname) {
+  return typeof pathname === 'string' && MEDIA_VIEWER_PATH.test(pathname);
+}
+
 /** True on a profile's media tab path, e.g. "/someartist/media". */
 export function isMediaTabPath(pathname) {
   return typeof pathname === 'string' && MEDIA_TAB_PATH.test(pathname);
