@@ -149,3 +149,32 @@ test('while the model loads, the popup\'s status says so at once; when the load 
   assert.equal((await prepared).code, 'no_model');
   assert.match(classifierLabel((await ask({ type: MSG.GET_STATUS })).classifier), /^unavailable \(/);
 });
+
+test('a thumbnail fetched here whose body has no declared length and does not end (a broken or hostile server) is read only up to the size limit, then refused as too large', async () => {
+  // Before the fix the whole body was read into memory before its size was checked: a response that
+  // never ended grew the worker's memory until the 15 s fetch timeout.
+  const limit = 10 * 2 ** 20; // the worker's MAX_IMAGE_BYTES
+  const servedAtMost = 64 * 2 ** 20; // the stand-in server stops here, so a test without the fix ends too
+  let served = 0;
+  let cancelled = false;
+  globalThis.fetch = async (url) => {
+    if (String(url).endsWith('contract.json')) return new Response(JSON.stringify(contract));
+    const body = new ReadableStream({
+      pull(controller) {
+        if (served >= servedAtMost) { controller.close(); return; }
+        served += 2 ** 20;
+        controller.enqueue(new Uint8Array(2 ** 20));
+      },
+      cancel() { cancelled = true; },
+    }, { highWaterMark: 0 });
+    return new Response(body, { status: 200, headers: { 'content-type': 'image/jpeg' } }); // chunked: no content-length
+  };
+  await import('../../web/extension/service-worker.js');
+  const answer = await new Promise((resolve) => {
+    onMessage({ type: MSG.CLASSIFY_MEDIA, mediaId: 'Endless_Body1', account: 'alice' }, { id: 'x', tab: { incognito: false } }, resolve);
+  });
+  assert.equal(answer.code, 'too_large', JSON.stringify(answer));
+  assert.match(answer.message, /pbs\.twimg\.com\/media\/Endless_Body1.* over 10485760 bytes/);
+  assert.ok(served <= limit + 2 ** 20, `read ${served} bytes of a body refused above ${limit}`);
+  assert.equal(cancelled, true, 'the rest of the body is not downloaded');
+});

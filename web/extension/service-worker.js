@@ -243,13 +243,35 @@ async function fetchMediaBytes(url, lowPriority = false, privateTab = false) {
     if (declared > MAX_IMAGE_BYTES) return { ok: false, code: 'too_large', message: `${url} is ${declared} bytes (limit ${MAX_IMAGE_BYTES})` };
     let bytes;
     try {
-      bytes = new Uint8Array(await response.arrayBuffer());
+      bytes = await bodyWithin(response, MAX_IMAGE_BYTES);
     } catch (error) { // the body stalled past the timeout, or the connection dropped mid-read
       return { ok: false, code: 'fetch_failed', message: `cannot read ${url}: ${error?.message ?? error}` };
     }
-    if (bytes.byteLength > MAX_IMAGE_BYTES) return { ok: false, code: 'too_large', message: `${url} is ${bytes.byteLength} bytes (limit ${MAX_IMAGE_BYTES})` };
+    if (!bytes) return { ok: false, code: 'too_large', message: `${url} is over ${MAX_IMAGE_BYTES} bytes` };
     return { ok: true, bytes };
   }, lowPriority);
+}
+
+/**
+ * The response's body, or null once it passes `limit` bytes (the rest is not downloaded). Read chunk by
+ * chunk: a body without a declared length (chunked) that never ends would otherwise fill this worker's
+ * memory until the fetch timeout.
+ */
+async function bodyWithin(response, limit) {
+  const chunks = [];
+  let size = 0;
+  const reader = response.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) { reader.cancel().catch(() => {}); return null; }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) { bytes.set(chunk, offset); offset += chunk.byteLength; }
+  return bytes;
 }
 
 // ---- the classifier host (classifier-host.js) ------------------------------------------------------
