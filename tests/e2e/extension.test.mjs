@@ -11,7 +11,8 @@
 //     counts, provider line ("WASM · … (WebGPU: no adapter)") and switches work live, the placeholder
 //     and the page-level "show all" reveal, and nothing is requested from any host but X's.
 //  3. twitter.com with a short verdict timeout (a test setting): judged the same; a media request that
-//     never answers and one answered after the timeout both end visible with the logged reason.
+//     never answers and one answered after the timeout both end visible with the logged reason, and so
+//     does a decompression bomb (a 25-megapixel PNG of 24 KB: refused by its size, not decoded).
 //  4. Video and GIF cells beside photos (X's markup: /video/N or /photo/N links, poster frames from
 //     ext_tw_video_thumb, amplify_video_thumb, tweet_video_thumb, X's autoplay): poster verdicts match
 //     Node, placeholders say "hidden video" / "hidden GIF", a player mounted in a hidden cell stays
@@ -39,6 +40,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } 
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { crc32, deflateSync } from 'node:zlib';
 
 import { MSG } from '../../web/extension/messages.js';
 import { cellFactory, pickImages, storedMediaCount } from './extension-images.mjs';
@@ -193,7 +195,24 @@ function assertOnlyHosts(requests, hosts) {
 }
 
 // Labels of items that cannot be judged: their cells must end shown with state "error".
-const FAILING_LABELS = new Set(['corrupt', 'missing', 'hang', 'late', 'unreadable']);
+const FAILING_LABELS = new Set(['corrupt', 'missing', 'hang', 'late', 'unreadable', 'oversize']);
+
+/** A grey PNG of width x height: a few KB for any size (a decompression bomb). */
+function blankPng(width, height) {
+  const chunk = (type, data) => {
+    const head = Buffer.alloc(4);
+    head.writeUInt32BE(data.length);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(Buffer.concat([Buffer.from(type), data])) >>> 0);
+    return Buffer.concat([head, Buffer.from(type), data, crc]);
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header[8] = 8; // 8 bits, greyscale (colour type 0)
+  const rows = deflateSync(Buffer.alloc((width + 1) * height, 0), { level: 9 }); // filter byte 0, then black
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', header), chunk('IDAT', rows), chunk('IEND', Buffer.alloc(0))]);
+}
 const judged = (s) => s.state !== null && s.state !== 'pending';
 
 // A cell's picture: a photo or a poster frame (<img> or background), or the player X swapped in.
@@ -502,19 +521,22 @@ test('extension on an X media tab: hides screenshots and photos without flashing
   }
 });
 
-test('extension on twitter.com: judged the same; a media request that never answers or answers late fails open with its reason; "show" on a reused cell; the popup shows all hidden', { skip: skipReason ?? false, timeout: 120000 }, async () => {
+test('extension on twitter.com: judged the same; a media request that never answers or answers late fails open with its reason, and so does a decompression bomb; "show" on a reused cell; the popup shows all hidden', { skip: skipReason ?? false, timeout: 120000 }, async () => {
   await buildExtensionOnce();
   const { byClass } = await pickedImages();
   const VERDICT_TIMEOUT_MS = 4000; // the test setting; 20 s by default
   const media = new Map();
   const cells = addCells(media, [
     byClass('illustration')[0], byClass('screenshot')[1], byClass('photo')[0],
+    // 25 megapixels in 24 KB (no thumbnail X serves is over 4096x4096): refused from its header, before
+    // the pool's workers decode it (under the core's own 50-megapixel bound, it took ~450 MiB each).
+    { label: 'oversize', bytes: blankPng(5000, 5000) },
     { label: 'hang', hang: true },
     // A screenshot answered after the timeout: its verdict ("hide") comes too late to hide the shown cell.
     { ...byClass('screenshot')[0], label: 'late', delayMs: VERDICT_TIMEOUT_MS + 2000 },
   ], ['both', 'img', 'background']);
   const ids = cells.map((c) => c.mediaId);
-  const [hangId, lateId] = ids.slice(-2);
+  const [oversizeId, hangId, lateId] = ids.slice(-3);
 
   const { context, worker, extensionId, close } = await launchWithExtension();
   const requests = [];
@@ -539,6 +561,8 @@ test('extension on twitter.com: judged the same; a media request that never answ
       assert.ok(consoleLines.some((l) => l.includes(`showing media ${id} unjudged (timeout: no verdict within ${VERDICT_TIMEOUT_MS / 1000} s)`)),
         `the timeout is logged for ${id}: ${consoleLines.join('\n')}`);
     }
+    assert.ok(consoleLines.some((l) => l.includes(`showing media ${oversizeId} unjudged (too_large: image too large: 5000x5000 exceeds 16.7 megapixels)`)),
+      `the bomb is refused by its size: ${consoleLines.join('\n')}`);
 
     // The late image arrives and is judged by the worker; the cell the user already sees stays shown.
     const late = media.get(lateId);

@@ -15,6 +15,12 @@ const here = (relative) => new URL(relative, import.meta.url).href;
 const epochNow = () => performance.timeOrigin + performance.now();
 const startup = { offscreenDocumentStarted: performance.timeOrigin, offscreenScriptStarted: epochNow() };
 const MAX_MESSAGE_BYTES = 10 * 2 ** 20; // mirrors the service worker's cap, for defence in depth
+// The largest picture a thumbnail can be: X serves photos at most 4096 px a side ("orig", "4096x4096"),
+// video and GIF posters smaller, and the grid shows name=small (680 px). The core's own default (50
+// megapixels, for the demo's photos) let a small file that declares a huge canvas (a decompression bomb)
+// take ~450 MiB in each of the pool's workers, kept until their next garbage collection; refused here
+// from its header (too_large), before anything is decoded.
+const MAX_THUMBNAIL_PIXELS = 4096 * 4096;
 
 // The classifier for the provider the service worker asks for ('auto': WebGPU when a real adapter
 // exists and warms up in time, else WASM; 'wasm', with `why`: off in settings, or WebGPU already failed
@@ -169,7 +175,7 @@ async function classify(buffer, preference, why) {
   }
   startup.firstImageArrived ??= epochNow();
   // The pooled embedding comes with the scores: the personal layer (corrections) decides with it.
-  const result = await ready.classifier.classify(bytes, { embedding: true });
+  const result = await ready.classifier.classify(bytes, { embedding: true, maxPixels: MAX_THUMBNAIL_PIXELS });
   startup.firstResult ??= epochNow();
   // Every worker of the pool died: forget it, so the next image starts a new classifier.
   if (result.code === 'no_model' && ready.classifier.workers === 0 && current?.ready === currentReady) current = null;

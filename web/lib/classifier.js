@@ -258,11 +258,11 @@ export async function createClassifier(options) {
   const serialise = (task) => { const run = queue.then(task, task); queue = run.catch(() => {}); return run; };
   const now = () => performance.now();
 
-  async function classifyNow(bytesIn, { embedding = false, settings } = {}) {
+  async function classifyNow(bytesIn, { embedding = false, settings, maxPixels } = {}) {
     const t0 = now();
     let prepared;
     try {
-      prepared = core.toTensor(bytesIn, contract);
+      prepared = core.toTensor(bytesIn, contract, maxPixels === undefined ? undefined : { maxPixels });
     } catch (error) {
       prepared = { ok: false, code: 'internal', message: String(error?.message ?? error) };
     }
@@ -302,7 +302,11 @@ export async function createClassifier(options) {
     get provider() { return used; },
     get threads() { return used === 'webgpu' ? 0 : (isNodeOrt ? threads : (ortUsed.env.wasm.numThreads ?? threads)); },
     modelVersion: contract.version,
-    /** bytes: Uint8Array of an image file. Never rejects: failures come back as {ok:false, code, message}. */
+    /**
+     * bytes: Uint8Array of an image file; opts: {embedding?, settings?, maxPixels? (the core's bound,
+     * default 50e6: larger images fail with 'too_large' before they are decoded)}. Never rejects:
+     * failures come back as {ok:false, code, message}.
+     */
     classify: (bytesIn, opts) => serialise(() => classifyNow(bytesIn, opts)),
     release: () => serialise(() => session.release?.()),
   };
