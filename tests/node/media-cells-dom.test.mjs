@@ -135,3 +135,32 @@ test('content.css: a shown cell\'s "hide: screenshot / photo" bar comes on hover
     await cssPage.close();
   }
 });
+
+test('content.css: a held cell\'s picture stays invisible even if X gives it visibility: visible of its own; the placeholder of a hidden cell shows', { skip }, async () => {
+  // visibility is inherited, but a descendant that sets it back to visible is painted inside a hidden
+  // parent: before the fix only a <video> was held that way, so an <img> (or a background <div>) with X's
+  // own visibility: visible showed through a pending or hidden cell.
+  const cssPage = await browser.newPage();
+  try {
+    await cssPage.route('**/*', (route) => route.abort());
+    const cell = (state, picture) => `<a href="/${USER}/status/1800000000000000001/photo/1" data-illust-only-media="GZx3_aBc-9Q"
+      data-illust-only-state="${state}">${picture}${state === 'hidden'
+      ? '<span class="illust-only-placeholder"><span class="illust-only-verdict">hidden: photo</span><span class="illust-only-show" role="button">show</span></span>' : ''}</a>`;
+    const img = `<img alt="Image" style="visibility: visible" src="${PHOTO_URL}">`;
+    const background = `<div style="visibility: visible; background-image: url(&quot;${PHOTO_URL}&quot;);"></div>`;
+    await cssPage.setContent(`<!doctype html><html data-illust-only-active><style>${readFileSync(path.join(root, 'web', 'extension', 'content.css'), 'utf8')}</style>
+      ${['pending', 'hidden', 'visible', 'revealed', 'error'].flatMap((state) => [cell(state, img), cell(state, background)]).join('\n')}</html>`);
+    const seen = await cssPage.evaluate(() => [...document.querySelectorAll('a')].map((a) => {
+      const visibility = (el) => (el ? getComputedStyle(el).visibility : null);
+      return `${a.dataset.illustOnlyState} ${a.firstElementChild.localName}: ${visibility(a.firstElementChild)}`
+        + (a.querySelector('.illust-only-placeholder') ? `, show ${visibility(a.querySelector('.illust-only-show'))}` : '');
+    }));
+    assert.deepEqual(seen, [
+      'pending img: hidden', 'pending div: hidden',
+      'hidden img: hidden, show visible', 'hidden div: hidden, show visible',
+      'visible img: visible', 'visible div: visible', 'revealed img: visible', 'revealed div: visible', 'error img: visible', 'error div: visible',
+    ]);
+  } finally {
+    await cssPage.close();
+  }
+});
