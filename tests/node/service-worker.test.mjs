@@ -178,3 +178,18 @@ test('a thumbnail fetched here whose body has no declared length and does not en
   assert.ok(served <= limit + 2 ** 20, `read ${served} bytes of a body refused above ${limit}`);
   assert.equal(cancelled, true, 'the rest of the body is not downloaded');
 });
+
+test('forgetting, undoing, resetting, exporting and importing answer only the extension\'s own pages, never a content script', async () => {
+  await import('../../web/extension/service-worker.js');
+  const ask = (message, sender) => new Promise((resolve) => { onMessage(message, { id: 'x', ...sender }, resolve); });
+  const contentScript = { tab: { id: 3, incognito: false }, url: 'https://x.com/alice/media' };
+  const popup = { url: 'chrome-extension://x/popup.html' };
+  for (const type of [MSG.FORGET_VERDICTS, MSG.UNDO_CORRECTION, MSG.RESET_CORRECTIONS, MSG.EXPORT_CORRECTIONS, MSG.IMPORT_CORRECTIONS]) {
+    const refused = await ask({ type, text: '[]' }, contentScript);
+    assert.deepEqual([refused.ok, refused.code], [false, 'not_allowed'], type);
+    const answered = await ask({ type, text: '[]' }, popup);
+    assert.notEqual(answered?.code, 'not_allowed', `${type}: ${JSON.stringify(answered)}`);
+  }
+  // The content script's own questions still reach the worker.
+  assert.notEqual((await ask({ type: MSG.GET_STATUS }, contentScript))?.code, 'not_allowed');
+});

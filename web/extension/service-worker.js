@@ -613,8 +613,17 @@ chrome.storage.onChanged.addListener((_changes, area) => {
 chrome.runtime.onStartup.addListener(() => {});
 remembered.open().catch(() => {});
 
+// What wipes or reads out the user's data is the popup's alone (an extension page, also when Firefox
+// opens it in a tab): a content script, on whatever page it runs, can neither forget nor export it.
+const EXTENSION_PAGES_ONLY = new Set([MSG.FORGET_VERDICTS, MSG.UNDO_CORRECTION, MSG.RESET_CORRECTIONS, MSG.EXPORT_CORRECTIONS,
+  MSG.IMPORT_CORRECTIONS]);
+const fromExtensionPage = (sender) => typeof sender.url === 'string' && sender.url.startsWith(chrome.runtime.getURL(''));
+
 chrome.runtime.onMessage.addListener((message, sender, sendResponse) => {
   if (message?.target === OFFSCREEN_TARGET || sender.id !== chrome.runtime.id) return false;
+  if (EXTENSION_PAGES_ONLY.has(message?.type) && !fromExtensionPage(sender)) {
+    return answerWith(Promise.resolve({ ok: false, code: 'not_allowed', message: 'only the extension\'s own pages may ask this' }), sendResponse);
+  }
   switch (message?.type) {
     case MSG.CLASSIFY_MEDIA:
       return answerWith(classifyMedia(message.mediaId, {
