@@ -2,7 +2,8 @@
 // to a fake X media tab with no media: what it says for a media tab while the extension is switched
 // off, what the strictness slider's value reads as, and where the focus goes after "Forget remembered
 // verdicts (N)", "Undo last" and "Reset" of the corrections, and that slow status answers alone do
-// not make the classifier line say the model is loading. Needs no model and no images (the popup's
+// not make the classifier line say the model is loading; and the corrections' message line (a long
+// error wraps, dark mode contrast). Needs no model and no images (the popup's
 // own behaviour; only the model's contract, which is in git); the classifier's side of the popup is
 // tested in extension.test.mjs.
 import { test } from 'node:test';
@@ -200,6 +201,61 @@ test('popup by keyboard: a switched-off media tab is said so, the slider reads a
     const atFirst = await reopened.evaluate(() => window.correctionsAtFirst);
     assert.doesNotMatch(atFirst.text, /\d/, `no number before the answer: ${atFirst.text}`);
     assert.equal(atFirst.undoDisabled, true, 'no Undo before the answer');
+  } finally {
+    await context.close();
+    rmSync(profile, { recursive: true, force: true });
+  }
+});
+
+// The corrections' message line as the user meets it: an error naming a long media id wraps inside the
+// popup's width and reads clearly on the dark theme.
+test('popup: the corrections message wraps and is legible in dark mode', { skip: skipReason ?? false, timeout: 90000 }, async () => {
+  const { default: build } = await import(pathToFileURL(path.join(root, 'tools', 'build', 'extension.mjs')).href);
+  await build({ root, log: () => {} });
+  const { chromium } = await import('playwright-core');
+  const profile = mkdtempSync(path.join(os.tmpdir(), 'illust-only-popup-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM, headless: true, viewport: { width: 308, height: 700 }, colorScheme: 'dark', args: CHROMIUM_ARGS,
+  });
+  try {
+    const worker = context.serviceWorkers()[0] ?? await context.waitForEvent('serviceworker');
+    const extensionId = new URL(worker.url()).host;
+    const openPopup = async () => {
+      const page = await context.newPage();
+      await page.goto(`chrome-extension://${extensionId}/popup.html`);
+      await page.waitForFunction(() => /^Learned from/.test(document.getElementById('corrections-count').textContent));
+      return page;
+    };
+    const popup = await openPopup();
+    const { labels, version } = JSON.parse(readFileSync(path.join(root, 'model', 'contract.json'), 'utf8'));
+    const correctionsFile = (corrections) => ({
+      name: 'corrections.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify({
+        format: 'illust-only-corrections', version: 1, labels, dims: null, exported: new Date().toISOString(),
+        corrections: corrections.map(({ mediaId, label }) => ({ mediaId, label, modelVersion: version, time: Date.now(), account: null, embedding: null })),
+      })),
+    });
+
+    // Refused whole, naming the 59 characters of media id it could not read: inside the popup's width.
+    await popup.setInputFiles('#import-file', correctionsFile([{ mediaId: `${'A'.repeat(58)}!`, label: labels[1] }]));
+    await popup.waitForFunction(() => /^Not imported/.test(document.getElementById('corrections-message').textContent));
+    const layout = await popup.evaluate(() => {
+      const line = document.getElementById('corrections-message');
+      return { page: document.documentElement.scrollWidth, body: document.body.getBoundingClientRect().right, line: line.getBoundingClientRect().right, lineScroll: line.scrollWidth, lineWidth: line.clientWidth };
+    });
+    assert.ok(layout.lineScroll <= layout.lineWidth && layout.line <= layout.body && layout.page <= 308, `the message overflows the popup: ${JSON.stringify(layout)}`);
+    // WCAG's contrast ratio of the error's colour on the dark theme's background (the canvas).
+    const contrast = await popup.evaluate(() => {
+      const rgb = (css) => css.match(/[\d.]+/g).slice(0, 3).map(Number);
+      const probe = Object.assign(document.createElement('span'), { style: 'color: Canvas' });
+      document.body.append(probe);
+      const background = rgb(getComputedStyle(probe).color);
+      probe.remove();
+      const luminance = (channels) => channels.map((c) => c / 255).map((c) => (c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4))
+        .reduce((sum, c, i) => sum + c * [0.2126, 0.7152, 0.0722][i], 0);
+      const [a, b] = [luminance(rgb(getComputedStyle(document.getElementById('corrections-message')).color)), luminance(background)];
+      return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    });
+    assert.ok(contrast >= 4.5, `the error reads at ${contrast.toFixed(2)}:1 on the dark theme`);
   } finally {
     await context.close();
     rmSync(profile, { recursive: true, force: true });
