@@ -3,7 +3,8 @@
 // off, what the strictness slider's value reads as, and where the focus goes after "Forget remembered
 // verdicts (N)", "Undo last" and "Reset" of the corrections, and that slow status answers alone do
 // not make the classifier line say the model is loading; and the corrections' message line (a long
-// error wraps, dark mode contrast). Needs no model and no images (the popup's
+// error wraps, dark mode contrast, the report of its last action gone once the corrections change
+// elsewhere). Needs no model and no images (the popup's
 // own behaviour; only the model's contract, which is in git); the classifier's side of the popup is
 // tested in extension.test.mjs.
 import { test } from 'node:test';
@@ -208,8 +209,10 @@ test('popup by keyboard: a switched-off media tab is said so, the slider reads a
 });
 
 // The corrections' message line as the user meets it: an error naming a long media id wraps inside the
-// popup's width and reads clearly on the dark theme.
-test('popup: the corrections message wraps and is legible in dark mode', { skip: skipReason ?? false, timeout: 90000 }, async () => {
+// popup's width, reads clearly on the dark theme, and the report of this popup's last action goes once
+// the corrections change elsewhere (another popup, here the page opened as a tab; a correction on the
+// page works the same way), rather than saying "All corrections forgotten" beside "Learned from 1".
+test('popup: the corrections message wraps, is legible in dark mode and goes when the corrections change elsewhere', { skip: skipReason ?? false, timeout: 90000 }, async () => {
   const { default: build } = await import(pathToFileURL(path.join(root, 'tools', 'build', 'extension.mjs')).href);
   await build({ root, log: () => {} });
   const { chromium } = await import('playwright-core');
@@ -228,6 +231,7 @@ test('popup: the corrections message wraps and is legible in dark mode', { skip:
     };
     const popup = await openPopup();
     const { labels, version } = JSON.parse(readFileSync(path.join(root, 'model', 'contract.json'), 'utf8'));
+    const message = (page) => page.textContent('#corrections-message');
     const correctionsFile = (corrections) => ({
       name: 'corrections.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify({
         format: 'illust-only-corrections', version: 1, labels, dims: null, exported: new Date().toISOString(),
@@ -256,6 +260,25 @@ test('popup: the corrections message wraps and is legible in dark mode', { skip:
       return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
     });
     assert.ok(contrast >= 4.5, `the error reads at ${contrast.toFixed(2)}:1 on the dark theme`);
+
+    // This popup's import, said and kept while nothing else changes (its own polls do not take it away).
+    await popup.setInputFiles('#import-file', correctionsFile([{ mediaId: 'GZx3_aBc-9Q', label: labels[1] }]));
+    await popup.waitForFunction(() => document.getElementById('corrections-message').textContent === 'Imported 1 correction; 1 kept');
+    await popup.waitForTimeout(1500);
+    assert.equal(await message(popup), 'Imported 1 correction; 1 kept');
+    // The same image corrected again elsewhere (as many corrections as before): the report goes.
+    const other = await openPopup();
+    await other.setInputFiles('#import-file', correctionsFile([{ mediaId: 'GZx3_aBc-9Q', label: labels[2] }]));
+    await other.waitForFunction(() => /^Imported 1 correction/.test(document.getElementById('corrections-message').textContent));
+    await popup.waitForFunction(() => document.getElementById('corrections-message').textContent === '', null, { timeout: 5000 })
+      .catch(async () => assert.fail(`a relabel elsewhere left the message: ${await message(popup)}`));
+    // Reset here, then a correction elsewhere: "All corrections forgotten" does not stay beside "Learned from 1".
+    await popup.click('#reset-corrections');
+    await popup.click('#reset-yes');
+    await popup.waitForFunction(() => document.getElementById('corrections-message').textContent === 'All corrections forgotten');
+    await other.setInputFiles('#import-file', correctionsFile([{ mediaId: 'HAb4_cDe-0R', label: labels[1] }]));
+    await popup.waitForFunction(() => /^Learned from 0 corrections; 1 /.test(document.getElementById('corrections-count').textContent));
+    assert.equal(await message(popup), '', 'the reset report went with the change made elsewhere');
   } finally {
     await context.close();
     rmSync(profile, { recursive: true, force: true });
