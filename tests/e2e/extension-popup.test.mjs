@@ -2,7 +2,9 @@
 // to a fake X media tab with no media: what it says for a media tab while the extension is switched
 // off, what the strictness slider's value reads as, and where the focus goes after "Forget remembered
 // verdicts (N)", "Undo last" and "Reset" of the corrections, and that slow status answers alone do
-// not make the classifier line say the model is loading. Needs no model and no images (the popup's
+// not make the classifier line say the model is loading; and the corrections' message line (a long
+// error wraps, dark mode contrast, the report of its last action gone once the corrections change
+// elsewhere), and the cells a media tab holds until judged counted as waiting. Needs no model and no images (the popup's
 // own behaviour; only the model's contract, which is in git); the classifier's side of the popup is
 // tested in extension.test.mjs.
 import { test } from 'node:test';
@@ -200,6 +202,118 @@ test('popup by keyboard: a switched-off media tab is said so, the slider reads a
     const atFirst = await reopened.evaluate(() => window.correctionsAtFirst);
     assert.doesNotMatch(atFirst.text, /\d/, `no number before the answer: ${atFirst.text}`);
     assert.equal(atFirst.undoDisabled, true, 'no Undo before the answer');
+  } finally {
+    await context.close();
+    rmSync(profile, { recursive: true, force: true });
+  }
+});
+
+// The corrections' message line as the user meets it: an error naming a long media id wraps inside the
+// popup's width, reads clearly on the dark theme, and the report of this popup's last action goes once
+// the corrections change elsewhere (another popup, here the page opened as a tab; a correction on the
+// page works the same way), rather than saying "All corrections forgotten" beside "Learned from 1".
+test('popup: the corrections message wraps, is legible in dark mode and goes when the corrections change elsewhere', { skip: skipReason ?? false, timeout: 90000 }, async () => {
+  const { default: build } = await import(pathToFileURL(path.join(root, 'tools', 'build', 'extension.mjs')).href);
+  await build({ root, log: () => {} });
+  const { chromium } = await import('playwright-core');
+  const profile = mkdtempSync(path.join(os.tmpdir(), 'illust-only-popup-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM, headless: true, viewport: { width: 308, height: 700 }, colorScheme: 'dark', args: CHROMIUM_ARGS,
+  });
+  try {
+    const worker = context.serviceWorkers()[0] ?? await context.waitForEvent('serviceworker');
+    const extensionId = new URL(worker.url()).host;
+    const openPopup = async () => {
+      const page = await context.newPage();
+      await page.goto(`chrome-extension://${extensionId}/popup.html`);
+      await page.waitForFunction(() => /^Learned from/.test(document.getElementById('corrections-count').textContent));
+      return page;
+    };
+    const popup = await openPopup();
+    const { labels, version } = JSON.parse(readFileSync(path.join(root, 'model', 'contract.json'), 'utf8'));
+    const message = (page) => page.textContent('#corrections-message');
+    const correctionsFile = (corrections) => ({
+      name: 'corrections.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify({
+        format: 'illust-only-corrections', version: 1, labels, dims: null, exported: new Date().toISOString(),
+        corrections: corrections.map(({ mediaId, label }) => ({ mediaId, label, modelVersion: version, time: Date.now(), account: null, embedding: null })),
+      })),
+    });
+
+    // Refused whole, naming the 59 characters of media id it could not read: inside the popup's width.
+    await popup.setInputFiles('#import-file', correctionsFile([{ mediaId: `${'A'.repeat(58)}!`, label: labels[1] }]));
+    await popup.waitForFunction(() => /^Not imported/.test(document.getElementById('corrections-message').textContent));
+    const layout = await popup.evaluate(() => {
+      const line = document.getElementById('corrections-message');
+      return { page: document.documentElement.scrollWidth, body: document.body.getBoundingClientRect().right, line: line.getBoundingClientRect().right, lineScroll: line.scrollWidth, lineWidth: line.clientWidth };
+    });
+    assert.ok(layout.lineScroll <= layout.lineWidth && layout.line <= layout.body && layout.page <= 308, `the message overflows the popup: ${JSON.stringify(layout)}`);
+    // WCAG's contrast ratio of the error's colour on the dark theme's background (the canvas).
+    const contrast = await popup.evaluate(() => {
+      const rgb = (css) => css.match(/[\d.]+/g).slice(0, 3).map(Number);
+      const probe = Object.assign(document.createElement('span'), { style: 'color: Canvas' });
+      document.body.append(probe);
+      const background = rgb(getComputedStyle(probe).color);
+      probe.remove();
+      const luminance = (channels) => channels.map((c) => c / 255).map((c) => (c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4))
+        .reduce((sum, c, i) => sum + c * [0.2126, 0.7152, 0.0722][i], 0);
+      const [a, b] = [luminance(rgb(getComputedStyle(document.getElementById('corrections-message')).color)), luminance(background)];
+      return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    });
+    assert.ok(contrast >= 4.5, `the error reads at ${contrast.toFixed(2)}:1 on the dark theme`);
+
+    // This popup's import, said and kept while nothing else changes (its own polls do not take it away).
+    await popup.setInputFiles('#import-file', correctionsFile([{ mediaId: 'GZx3_aBc-9Q', label: labels[1] }]));
+    await popup.waitForFunction(() => document.getElementById('corrections-message').textContent === 'Imported 1 correction; 1 kept');
+    await popup.waitForTimeout(1500);
+    assert.equal(await message(popup), 'Imported 1 correction; 1 kept');
+    // The same image corrected again elsewhere (as many corrections as before): the report goes.
+    const other = await openPopup();
+    await other.setInputFiles('#import-file', correctionsFile([{ mediaId: 'GZx3_aBc-9Q', label: labels[2] }]));
+    await other.waitForFunction(() => /^Imported 1 correction/.test(document.getElementById('corrections-message').textContent));
+    await popup.waitForFunction(() => document.getElementById('corrections-message').textContent === '', null, { timeout: 5000 })
+      .catch(async () => assert.fail(`a relabel elsewhere left the message: ${await message(popup)}`));
+    // Reset here, then a correction elsewhere: "All corrections forgotten" does not stay beside "Learned from 1".
+    await popup.click('#reset-corrections');
+    await popup.click('#reset-yes');
+    await popup.waitForFunction(() => document.getElementById('corrections-message').textContent === 'All corrections forgotten');
+    await other.setInputFiles('#import-file', correctionsFile([{ mediaId: 'HAb4_cDe-0R', label: labels[1] }]));
+    await popup.waitForFunction(() => /^Learned from 0 corrections; 1 /.test(document.getElementById('corrections-count').textContent));
+    assert.equal(await message(popup), '', 'the reset report went with the change made elsewhere');
+  } finally {
+    await context.close();
+    rmSync(profile, { recursive: true, force: true });
+  }
+});
+
+// A media tab whose thumbnails have not come yet (X's CDN slow, here never answering): its cells are held
+// out of sight, and the popup counts them as waiting, as the page does, rather than "judged 0, hidden 0,
+// errors 0" beside a grid of blank cells.
+test('popup: cells of a media tab held until judged are counted as waiting', { skip: skipReason ?? false, timeout: 90000 }, async () => {
+  const { default: build } = await import(pathToFileURL(path.join(root, 'tools', 'build', 'extension.mjs')).href);
+  await build({ root, log: () => {} });
+  const { chromium } = await import('playwright-core');
+  const profile = mkdtempSync(path.join(os.tmpdir(), 'illust-only-popup-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM, headless: true, viewport: { width: 800, height: 600 }, args: CHROMIUM_ARGS,
+  });
+  try {
+    const worker = context.serviceWorkers()[0] ?? await context.waitForEvent('serviceworker');
+    const extensionId = new URL(worker.url()).host;
+    const cells = ['FwaitFirstAAAAA', 'FwaitSecondBBBB', 'FwaitThirdCCCCC'].map((mediaId, i) => ({ statusId: String(1910000000000000000n + BigInt(i)), mediaId, variant: 'both' }));
+    const mediaTab = readFileSync(path.join(root, 'tests', 'e2e', 'fixtures', 'x-media-tab.html'), 'utf8').replace('/*CELL_BATCHES*/[]', JSON.stringify([cells]));
+    await context.route('https://x.com/**', (route) => route.fulfill({ contentType: 'text/html; charset=utf-8', body: mediaTab }));
+    await context.route('https://pbs.twimg.com/**', () => {}); // never answered
+    const page = await context.newPage();
+    await page.goto('https://x.com/someone/media', { waitUntil: 'domcontentloaded' });
+    await page.waitForFunction(() => document.documentElement.dataset.illustOnlyPending === '3');
+    const tabId = await worker.evaluate(async () => (await chrome.tabs.query({ url: 'https://x.com/*' }))[0].id);
+    const popup = await context.newPage();
+    await popup.goto(`chrome-extension://${extensionId}/popup.html?tab=${tabId}`);
+    await popup.waitForSelector('#counts:not([hidden])');
+    const counts = await popup.evaluate(() => Object.fromEntries([...document.querySelectorAll('#counts dt')]
+      .map((dt) => [dt.textContent, dt.nextElementSibling.textContent])));
+    assert.deepEqual(counts, { judged: '0', hidden: '0', errors: '0', waiting: '3' });
+    assert.equal(await page.evaluate(() => document.documentElement.dataset.illustOnlyPending), '3', 'still waiting as the popup counted');
   } finally {
     await context.close();
     rmSync(profile, { recursive: true, force: true });

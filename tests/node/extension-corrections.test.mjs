@@ -68,7 +68,7 @@ test('a correction decides its own media id and is counted; undo and reset forge
   assert.equal(stored.account, 'painter');
   assert.equal(stored.embedding.length, 1280);
   assert.ok(Number.isFinite(stored.time));
-  assert.deepEqual(await corrections.status(), { ok: true, count: 1, learned: 1, notCarried: 0, carrying: 0, labelsOnly: 0, modelVersion: contract.version });
+  assert.deepEqual(await corrections.status(), { ok: true, count: 1, learned: 1, notCarried: 0, carrying: 0, labelsOnly: 0, modelVersion: contract.version, lastStepAt: stored.time });
   assert.deepEqual((await corrections.undo()).undone, { mediaId: 'm1', label: 'illustration', account: 'painter' });
   assert.equal((await corrections.adjust('m1', SCREENSHOT, 'painter')).personal, false);
   await corrections.correct({ mediaId: 'm1', label: 'illustration', account: 'painter' });

@@ -255,6 +255,9 @@ export function createCorrections({ getContract, computeEmbedding, announce, sto
         labelsOnly: corrections.filter((c) => c.modelVersion === version && !c.embedding && !c.notCarried).length,
         carrying: corrections.filter((c) => c.modelVersion !== version && !c.notCarried).length,
         modelVersion: version,
+        // When the step "Undo last" would take back came (a correction, or an import: see undo): the
+        // popup tells a step made elsewhere (on the page, in another popup) from its own by it.
+        lastStepAt: corrections.reduce((latest, c) => Math.max(latest, c.importedAt ?? c.time), 0),
       };
     } catch (error) {
       failed(error);

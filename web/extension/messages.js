@@ -17,7 +17,7 @@ export const MSG = Object.freeze({
   // popup → service worker
   GET_STATUS: 'illust-only/get-status', // {} → {classifier, classifierHost, cacheSize, privateCacheSize, rememberedCount, ...}
   FORGET_VERDICTS: 'illust-only/forget-verdicts', // {} → {ok, rememberedCount}: clears the remembered verdicts and the judged images' scores and embeddings (not the corrections)
-  GET_CORRECTIONS: 'illust-only/get-corrections', // {} → {ok, count, learned, notCarried, carrying} | {ok:false, message}
+  GET_CORRECTIONS: 'illust-only/get-corrections', // {} → {ok, count, learned, notCarried, carrying, labelsOnly, lastStepAt} | {ok:false, message}
   UNDO_CORRECTION: 'illust-only/undo-correction', // {} → {ok, undone: {mediaId, label}} | {ok:false, message}
   RESET_CORRECTIONS: 'illust-only/reset-corrections', // {} → {ok}
   EXPORT_CORRECTIONS: 'illust-only/export-corrections', // {} → {ok, text (JSON file), count}

@@ -10,9 +10,19 @@ import { isPosterKey } from './media-cells.js';
 const $ = (id) => document.getElementById(id);
 const POLL_MS = 1000;
 
+// The message reports this popup's last action. A step made elsewhere afterwards (a correction on the
+// page while this popup is open as a tab, another popup's import or undo) would leave it beside a count
+// it no longer fits ("All corrections forgotten" next to "Learned from 2 corrections"; "Undone: …" while
+// Undo last now takes back something else): it goes once the corrections' last step is not the one it
+// was said beside.
+let messageStep = null; // stepOf() of the status the message was said beside; null: no such message
+let actionsSeen = 0; // bumped as an action is asked and as it answers: a status asked meanwhile is stale
+const stepOf = (status) => `${status.count} ${status.lastStepAt}`;
+
 function say(text, { error = false } = {}) {
   $('corrections-message').textContent = text;
   $('corrections-message').classList.toggle('error', error);
+  messageStep = null;
 }
 
 async function ask(message) {
@@ -23,8 +33,11 @@ async function ask(message) {
 // count, which reads the outcome.
 const setDisabled = (id, disabled) => setDisabledKeepingFocus($(id), disabled, $('corrections-count'));
 
-async function refresh() {
+/** afterAction: the refresh that shows an action's outcome, beside which its message was just said. */
+async function refresh({ afterAction = false } = {}) {
+  const actionsBefore = actionsSeen;
   const status = await ask({ type: MSG.GET_CORRECTIONS });
+  if (actionsSeen !== actionsBefore) return; // from before an action of this popup: its own refresh follows
   const buttons = ['undo-correction', 'reset-corrections', 'export-corrections', 'import-corrections'];
   if (!status?.ok) {
     // Storage full or unavailable: the extension goes on with the shipped model; say why.
@@ -46,14 +59,23 @@ async function refresh() {
   setDisabled('undo-correction', status.count === 0);
   setDisabled('reset-corrections', status.count === 0);
   setDisabled('export-corrections', status.count === 0); // an empty file is nothing to keep or move
+  if (afterAction) messageStep = stepOf(status);
+  else if (messageStep !== null && stepOf(status) !== messageStep) say('');
 }
 
-async function run(message, done) {
+/** Asks the service worker for an action; its answer, whose message `report` then says. */
+async function act(message, report) {
+  actionsSeen += 1;
   const answer = await ask(message);
-  if (answer?.ok) say(done(answer)); else say(answer?.message ?? 'no answer', { error: true });
-  await refresh();
+  actionsSeen += 1;
+  report(answer);
+  await refresh({ afterAction: true });
   return answer;
 }
+
+const run = (message, done) => act(message, (answer) => {
+  if (answer?.ok) say(done(answer)); else say(answer?.message ?? 'no answer', { error: true });
+});
 
 const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
 function undoneText({ undone, restored }) {
@@ -82,8 +104,7 @@ $('reset-yes').addEventListener('click', async () => {
 });
 // The user's own day (toISOString's is UTC: an evening export in America was dated tomorrow).
 export const localDate = (date) => [date.getFullYear(), date.getMonth() + 1, date.getDate()].map((n) => String(n).padStart(2, '0')).join('-');
-$('export-corrections').addEventListener('click', async () => {
-  const answer = await ask({ type: MSG.EXPORT_CORRECTIONS });
+$('export-corrections').addEventListener('click', () => act({ type: MSG.EXPORT_CORRECTIONS }, (answer) => {
   if (!answer?.ok) { say(answer?.message ?? 'no answer', { error: true }); return; }
   const url = URL.createObjectURL(new Blob([answer.text], { type: 'application/json' }));
   const link = Object.assign(document.createElement('a'), { href: url, download: `illust-only-corrections-${localDate(new Date())}.json` });
@@ -92,7 +113,7 @@ $('export-corrections').addEventListener('click', async () => {
   link.remove();
   setTimeout(() => URL.revokeObjectURL(url), 10000);
   say(`Exported ${answer.count} correction${answer.count === 1 ? '' : 's'}`);
-});
+}));
 // Firefox closes its toolbar popup when a file picker opens (bugzilla.mozilla.org 1292701), and the
 // chosen file never arrives. There, Import… opens this page in a tab (for the same X tab), where the
 // picker works; tabs.getCurrent() is a tab there and nothing in a popup.
@@ -120,10 +141,10 @@ $('import-file').addEventListener('change', async () => {
     say(`Not imported: the file is too large (${(file.size / 2 ** 20).toFixed(1)} MB); nothing changed`, { error: true });
     return;
   }
-  const answer = await ask({ type: MSG.IMPORT_CORRECTIONS, text: await file.text() });
-  if (answer?.ok) say(`${importedText(answer)}; ${answer.count} kept`);
-  else say(`Not imported: ${answer?.message ?? 'no answer'}; nothing changed`, { error: true });
-  await refresh();
+  await act({ type: MSG.IMPORT_CORRECTIONS, text: await file.text() }, (answer) => {
+    if (answer?.ok) say(`${importedText(answer)}; ${answer.count} kept`);
+    else say(`Not imported: ${answer?.message ?? 'no answer'}; nothing changed`, { error: true });
+  });
 });
 
 refresh();

@@ -75,7 +75,7 @@ async function refreshPage(tabId) {
   // outcome, rather than to the page's start.
   const revealHadFocus = document.activeElement === $('reveal-all');
   $('reveal-all').hidden = !active || !(stats.hidden > 0);
-  if (active) for (const key of ['judged', 'hidden', 'errors']) $(key).textContent = String(stats[key]);
+  if (active) for (const key of ['judged', 'hidden', 'errors', 'pending']) $(key).textContent = String(stats[key]);
   if (revealHadFocus && $('reveal-all').hidden && active) $('counts').focus();
 }
 
