@@ -9,14 +9,12 @@
 // embedding the store pruned is judged again on the next visit, so the correction still reaches it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 
 import { MSG } from '../../web/extension/messages.js';
 import { cosine, pickArtist } from './pick-corrections.mjs';
-import { CHROMIUM, CHROMIUM_ARGS, dataDir, extensionDir, root } from './chromium-extension.mjs';
+import { CHROMIUM, buildExtensionOnce, dataDir, launchWithExtension, root } from './chromium-extension.mjs';
 
 const WAIT_MS = 45000;
 
@@ -30,10 +28,11 @@ function missingPrerequisite() {
 }
 
 const skipReason = missingPrerequisite();
+/** A file for the popup's file picker, made in memory. */
+const jsonFile = (name, text) => ({ name, mimeType: 'application/json', buffer: Buffer.from(text) });
 
 test('corrections: "always show ones like this" shows the cell and a similar one, survives a reload, undo hides them again', { skip: skipReason ?? false, timeout: 240000 }, async () => {
-  const { default: build } = await import(pathToFileURL(path.join(root, 'tools', 'build', 'extension.mjs')).href);
-  await build({ root, log: () => {} });
+  await buildExtensionOnce();
   const artist = await pickArtist({ root, dataDir });
   assert.ok(artist, 'no source has two similar images the model hides and one it shows; the test needs one');
   console.log(`# corrections e2e: ${artist.source}: ${path.basename(artist.first.file)} and ${path.basename(artist.second.file)} ` +
@@ -52,14 +51,8 @@ test('corrections: "always show ones like this" shows the cell and a similar one
   const fetches = new Map(); // media id → how often the extension fetched it
   const unavailable = new Set(); // media ids answered 404 for now
 
-  const { chromium } = await import('playwright-core');
-  const profile = mkdtempSync(path.join(os.tmpdir(), 'illust-only-corrections-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM, headless: true, viewport: { width: 800, height: 600 }, args: CHROMIUM_ARGS,
-  });
+  const { context, worker, extensionId, close } = await launchWithExtension();
   try {
-    const worker = context.serviceWorkers()[0] ?? await context.waitForEvent('serviceworker');
-    const extensionId = new URL(worker.url()).host;
     await context.route('**/*', (route) => {
       const url = new URL(route.request().url());
       if (url.protocol === 'chrome-extension:') return route.continue();
@@ -170,8 +163,7 @@ test('corrections: "always show ones like this" shows the cell and a similar one
     const popup = await context.newPage();
     await popup.goto(`chrome-extension://${extensionId}/popup.html?tab=${tabId}`);
     await popup.waitForFunction(() => document.getElementById('corrections-count').textContent === 'Learned from 1 correction');
-    const junk = path.join(profile, 'junk.json');
-    writeFileSync(junk, JSON.stringify({ format: 'illust-only-corrections', version: 1, corrections: [{ mediaId: 'X', label: 'meme', modelVersion: 'v', time: 1 }] }));
+    const junk = jsonFile('junk.json', JSON.stringify({ format: 'illust-only-corrections', version: 1, corrections: [{ mediaId: 'X', label: 'meme', modelVersion: 'v', time: 1 }] }));
     await popup.setInputFiles('#import-file', junk);
     await popup.waitForFunction(() => /^Not imported: correction 1: unknown label "meme"/.test(document.getElementById('corrections-message').textContent));
     assert.equal(await popup.textContent('#corrections-count'), 'Learned from 1 correction', 'nothing of a refused file is kept');
@@ -181,15 +173,11 @@ test('corrections: "always show ones like this" shows the cell and a similar one
     assert.deepEqual(file.corrections.map((c) => [c.mediaId, c.label, c.account]), [[first, 'illustration', 'somepainter']]);
     assert.equal(typeof file.corrections[0].embedding, 'string');
     // Imported back: nothing taken, and the popup says so.
-    const own = path.join(profile, 'own.json');
-    writeFileSync(own, exported.text);
-    await popup.setInputFiles('#import-file', own);
+    await popup.setInputFiles('#import-file', jsonFile('own.json', exported.text));
     await popup.waitForFunction(() => /^Imported 0 of the file's 1 correction \(the others are here already/.test(document.getElementById('corrections-message').textContent));
     // A file from another device that calls the first painting a photo, later: hidden; Undo takes the
     // import back as a whole, and the correction made here decides again.
-    const elsewhere = path.join(profile, 'elsewhere.json');
-    writeFileSync(elsewhere, JSON.stringify({ ...file, corrections: [{ ...file.corrections[0], label: 'photo', time: file.corrections[0].time + 60000 }] }));
-    await popup.setInputFiles('#import-file', elsewhere);
+    await popup.setInputFiles('#import-file', jsonFile('elsewhere.json', JSON.stringify({ ...file, corrections: [{ ...file.corrections[0], label: 'photo', time: file.corrections[0].time + 60000 }] })));
     await popup.waitForFunction(() => document.getElementById('corrections-message').textContent === 'Imported 1 correction; 1 kept');
     await waitFor((s) => s[first].state === 'hidden' && s[first].label === 'photo', 'the first painting hidden as the imported photo');
     await popup.click('#undo-correction');
@@ -216,7 +204,6 @@ test('corrections: "always show ones like this" shows the cell and a similar one
     assert.equal(await tab.evaluate(() => `${document.activeElement.closest('li')?.dataset.testMedia} ${document.activeElement.className}`),
       `${first} illust-only-show`, 'the focus is on the hidden cell\'s "show"');
   } finally {
-    await context.close();
-    rmSync(profile, { recursive: true, force: true });
+    await close();
   }
 });

@@ -9,28 +9,19 @@
 // tested in extension.test.mjs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 
-import { CHROMIUM, CHROMIUM_ARGS, root } from './chromium-extension.mjs';
+import { CHROMIUM, buildExtensionOnce, launchWithExtension, root } from './chromium-extension.mjs';
 import { MSG } from '../../web/extension/messages.js';
 
 const skipReason = existsSync(CHROMIUM) ? null : `${CHROMIUM} not installed (bash tools/setup.sh)`;
 const EMPTY_MEDIA_TAB = '<!doctype html><html lang="en"><title>X</title><body><main><h2>Media</h2></main></body></html>';
 
 test('popup by keyboard: a switched-off media tab is said so, the slider reads as its meaning, Forget, Undo and Reset keep the focus', { skip: skipReason ?? false, timeout: 90000 }, async () => {
-  const { default: build } = await import(pathToFileURL(path.join(root, 'tools', 'build', 'extension.mjs')).href);
-  await build({ root, log: () => {} });
-  const { chromium } = await import('playwright-core');
-  const profile = mkdtempSync(path.join(os.tmpdir(), 'illust-only-popup-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM, headless: true, viewport: { width: 800, height: 600 }, args: CHROMIUM_ARGS,
-  });
+  await buildExtensionOnce();
+  const { context, worker, extensionId, close } = await launchWithExtension([], { viewport: { width: 800, height: 600 } });
   try {
-    const worker = context.serviceWorkers()[0] ?? await context.waitForEvent('serviceworker');
-    const extensionId = new URL(worker.url()).host;
     await context.route('https://x.com/**', (route) => route.fulfill({ contentType: 'text/html; charset=utf-8', body: EMPTY_MEDIA_TAB }));
     const page = await context.newPage();
     await page.goto('https://x.com/someone/media');
@@ -203,8 +194,7 @@ test('popup by keyboard: a switched-off media tab is said so, the slider reads a
     assert.doesNotMatch(atFirst.text, /\d/, `no number before the answer: ${atFirst.text}`);
     assert.equal(atFirst.undoDisabled, true, 'no Undo before the answer');
   } finally {
-    await context.close();
-    rmSync(profile, { recursive: true, force: true });
+    await close();
   }
 });
 
@@ -213,16 +203,9 @@ test('popup by keyboard: a switched-off media tab is said so, the slider reads a
 // the corrections change elsewhere (another popup, here the page opened as a tab; a correction on the
 // page works the same way), rather than saying "All corrections forgotten" beside "Learned from 1".
 test('popup: the corrections message wraps, is legible in dark mode and goes when the corrections change elsewhere', { skip: skipReason ?? false, timeout: 90000 }, async () => {
-  const { default: build } = await import(pathToFileURL(path.join(root, 'tools', 'build', 'extension.mjs')).href);
-  await build({ root, log: () => {} });
-  const { chromium } = await import('playwright-core');
-  const profile = mkdtempSync(path.join(os.tmpdir(), 'illust-only-popup-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM, headless: true, viewport: { width: 308, height: 700 }, colorScheme: 'dark', args: CHROMIUM_ARGS,
-  });
+  await buildExtensionOnce();
+  const { context, worker, extensionId, close } = await launchWithExtension([], { viewport: { width: 308, height: 700 }, colorScheme: 'dark' });
   try {
-    const worker = context.serviceWorkers()[0] ?? await context.waitForEvent('serviceworker');
-    const extensionId = new URL(worker.url()).host;
     const openPopup = async () => {
       const page = await context.newPage();
       await page.goto(`chrome-extension://${extensionId}/popup.html`);
@@ -280,8 +263,7 @@ test('popup: the corrections message wraps, is legible in dark mode and goes whe
     await popup.waitForFunction(() => /^Learned from 0 corrections; 1 /.test(document.getElementById('corrections-count').textContent));
     assert.equal(await message(popup), '', 'the reset report went with the change made elsewhere');
   } finally {
-    await context.close();
-    rmSync(profile, { recursive: true, force: true });
+    await close();
   }
 });
 
@@ -289,16 +271,9 @@ test('popup: the corrections message wraps, is legible in dark mode and goes whe
 // out of sight, and the popup counts them as waiting, as the page does, rather than "judged 0, hidden 0,
 // errors 0" beside a grid of blank cells.
 test('popup: cells of a media tab held until judged are counted as waiting', { skip: skipReason ?? false, timeout: 90000 }, async () => {
-  const { default: build } = await import(pathToFileURL(path.join(root, 'tools', 'build', 'extension.mjs')).href);
-  await build({ root, log: () => {} });
-  const { chromium } = await import('playwright-core');
-  const profile = mkdtempSync(path.join(os.tmpdir(), 'illust-only-popup-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM, headless: true, viewport: { width: 800, height: 600 }, args: CHROMIUM_ARGS,
-  });
+  await buildExtensionOnce();
+  const { context, worker, extensionId, close } = await launchWithExtension([], { viewport: { width: 800, height: 600 } });
   try {
-    const worker = context.serviceWorkers()[0] ?? await context.waitForEvent('serviceworker');
-    const extensionId = new URL(worker.url()).host;
     const cells = ['FwaitFirstAAAAA', 'FwaitSecondBBBB', 'FwaitThirdCCCCC'].map((mediaId, i) => ({ statusId: String(1910000000000000000n + BigInt(i)), mediaId, variant: 'both' }));
     const mediaTab = readFileSync(path.join(root, 'tests', 'e2e', 'fixtures', 'x-media-tab.html'), 'utf8').replace('/*CELL_BATCHES*/[]', JSON.stringify([cells]));
     await context.route('https://x.com/**', (route) => route.fulfill({ contentType: 'text/html; charset=utf-8', body: mediaTab }));
@@ -315,7 +290,6 @@ test('popup: cells of a media tab held until judged are counted as waiting', { s
     assert.deepEqual(counts, { judged: '0', hidden: '0', errors: '0', waiting: '3' });
     assert.equal(await page.evaluate(() => document.documentElement.dataset.illustOnlyPending), '3', 'still waiting as the popup counted');
   } finally {
-    await context.close();
-    rmSync(profile, { recursive: true, force: true });
+    await close();
   }
 });

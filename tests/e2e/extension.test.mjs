@@ -44,7 +44,7 @@ import { crc32, deflateSync } from 'node:zlib';
 
 import { MSG } from '../../web/extension/messages.js';
 import { cellFactory, pickImages, storedMediaCount } from './extension-images.mjs';
-import { CHROMIUM, CHROMIUM_ARGS, dataDir, extensionDir, root } from './chromium-extension.mjs';
+import { CHROMIUM, buildExtensionOnce, dataDir, extensionDir, launchWithExtension, root } from './chromium-extension.mjs';
 
 const LABELS_HIDDEN_BY_DEFAULT = new Set(['screenshot', 'photo']);
 const JUDGE_TIMEOUT_MS = 45000;
@@ -62,13 +62,6 @@ function missingPrerequisite() {
 const skipReason = missingPrerequisite();
 
 // ---- shared by the tests ----------------------------------------------------------------------------
-
-let builtOnce = null;
-function buildExtensionOnce() {
-  builtOnce ??= import(pathToFileURL(path.join(root, 'tools', 'build', 'extension.mjs')).href)
-    .then(({ default: build }) => build({ root, log: () => {} }));
-  return builtOnce;
-}
 
 let pickedOnce = null;
 function pickedImages() {
@@ -115,28 +108,6 @@ const judgingMediaId = (request) => (request.host === 'pbs.twimg.com' && (reques
 /** The media key a pbs.twimg.com path serves (as the fixture's server reads it): /media/ID, or a poster's path. */
 const mediaKeyOfPath = (pathname) => pathname.match(/^\/media\/([\w-]+)$/)?.[1]
   ?? pathname.match(/^\/((?:ext_tw_video_thumb|amplify_video_thumb|tweet_video_thumb)\/[\w/-]+?)(?:\.jpg)?$/)?.[1] ?? null;
-
-/**
- * Chromium with the unpacked extension in a fresh profile; close() removes the profile. With
- * `profileDir` (a browser restart), that profile is used and close() leaves it for the caller.
- */
-async function launchWithExtension(extraArgs = [], { profileDir = null } = {}) {
-  const { chromium } = await import('playwright-core');
-  const profile = profileDir ?? mkdtempSync(path.join(os.tmpdir(), 'illust-only-e2e-'));
-  const cleanUp = () => { if (!profileDir) rmSync(profile, { recursive: true, force: true }); };
-  let context;
-  try {
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM, headless: true, viewport: { width: 800, height: 600 }, args: [...CHROMIUM_ARGS, ...extraArgs],
-    });
-    const worker = context.serviceWorkers()[0] ?? await context.waitForEvent('serviceworker');
-    return { context, worker, extensionId: new URL(worker.url()).host, close: async () => { await context.close(); cleanUp(); } };
-  } catch (error) {
-    await context?.close();
-    cleanUp();
-    throw error;
-  }
-}
 
 /**
  * x.com's page and pbs.twimg.com's thumbnails over local HTTPS (the media-tab benchmark's server, with
