@@ -1123,3 +1123,29 @@ test('a long session through many accounts\' grids keeps the verdicts of the mos
   assert.ok(alicesAgain.every((cell) => cell.dataset.illustOnlyState === 'hidden'));
   assert.equal(page.classifyRequests().length, 0, 'nothing judged again');
 });
+
+test('switched off on a media tab, a photo opened from the grid and closed, switched on: the grid X kept counts again and takes the settings changed meanwhile', async (t) => {
+  const userSettings = {};
+  const page = startPage('/alice/media', { userSettings });
+  t.after(() => page.close());
+  await wait(0); // the settings
+  const cells = [photoCell('alice', 1000, 'Alice0'), photoCell('alice', 1001, 'Alice1', 120)];
+  await page.show(...cells);
+  await page.answerPhoto('Alice0');
+  await page.answer('Alice1');
+  userSettings.enabled = false;
+  await page.settingsChanged();
+  // Off, the user opens a photo and closes it (X keeps the grid's elements under it), and unticks "Hide photos".
+  await page.navigate('/alice/status/1000/photo/1', ...cells);
+  await page.navigate('/alice/media', ...cells);
+  userSettings.hidePhotos = false;
+  page.remembered.Alice0 = photoNowShown;
+  page.remembered.Alice1 = { ok: true, label: 'illustration', hide: false, scores: { illustration: 0.9, screenshot: 0.05, photo: 0.05 } };
+  await page.settingsChanged();
+  userSettings.enabled = true;
+  await page.settingsChanged();
+  await wait(5);
+  assert.deepEqual(cells.map((c) => c.dataset.illustOnlyState), ['visible', 'visible'], 'the photo follows "Hide photos" unticked');
+  assert.equal(page.root.attributes['data-illust-only-judged'], '2', 'the page counts its cells');
+  assert.equal(page.classifyRequests().length, 2, 'nothing judged again');
+});

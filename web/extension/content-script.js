@@ -601,7 +601,10 @@ function examineCell(cell) {
     if (!mediaId) showUnreadableCell(cell);
     return;
   }
-  if (cell.dataset.illustOnlyMedia === mediaId) return;
+  // Keyed on this page already. One keyed on an earlier page (X kept the element: a photo opened over
+  // the grid and closed while switched off, when no navigation re-examined it) is examined as new:
+  // counted on this page, and decided as the settings now say.
+  if (cell.dataset.illustOnlyMedia === mediaId && seenOnPage.has(mediaId)) return;
   cell.dataset.illustOnlyMedia = mediaId;
   delete cell.dataset.illustOnlyState; // the state of the media the element showed before (see applyToCell)
   seenOnPage.add(mediaId);
