@@ -27,14 +27,26 @@ class FakeElement {
   setAttribute(name, value) { this.attributes[name] = String(value); }
   append(...nodes) { for (const node of nodes) if (typeof node === 'object') { node.parent = this; this.children.push(node); } }
   remove() { if (this.parent) this.parent.children = this.parent.children.filter((c) => c !== this); }
-  addEventListener() {}
+  addEventListener(type, listener) { (this.listeners ??= []).push({ type, listener }); }
+  contains(node) { return node === this || this.children.some((c) => c.contains(node)); }
+  /** The user clicks this control: the script's own listeners on it and around it (its placeholder's, its bar's). */
+  click() {
+    for (let at = this; at; at = at.parent) {
+      for (const { type, listener } of at.listeners ?? []) {
+        if (type === 'click') listener({ target: this, preventDefault() {}, stopImmediatePropagation() {} });
+      }
+    }
+  }
   attachShadow() { // the page's badge: only written to here
     const shadow = new FakeElement('#shadow-root');
     const parts = new Map();
     shadow.querySelector = (selector) => parts.get(selector) ?? parts.set(selector, new FakeElement('span')).get(selector);
     return shadow;
   }
-  closest() { return null; }
+  closest(selector) { // the class selectors the script's click handler asks for
+    for (let at = this; at; at = at.parent) if (selector === `.${at.className}`) return at;
+    return null;
+  }
   getBoundingClientRect() { return { top: this.top, bottom: this.top + 100 }; }
   querySelector(selector) { return this.querySelectorAll(selector)[0] ?? null; }
   querySelectorAll(selector) {
@@ -1148,4 +1160,31 @@ test('switched off on a media tab, a photo opened from the grid and closed, swit
   assert.deepEqual(cells.map((c) => c.dataset.illustOnlyState), ['visible', 'visible'], 'the photo follows "Hide photos" unticked');
   assert.equal(page.root.attributes['data-illust-only-judged'], '2', 'the page counts its cells');
   assert.equal(page.classifyRequests().length, 2, 'nothing judged again');
+});
+
+test('a correction on a cell of the grid just left, which X still shows, is stored under that cell\'s account, on another account\'s media tab or off media tabs', async (t) => {
+  const page = startPage('/bob/media');
+  t.after(() => page.close());
+  await wait(0); // the settings
+  const bobs = [photoCell('bob', 2000, 'Bob0'), photoCell('bob', 2001, 'Bob1', 120)];
+  await page.show(...bobs);
+  await page.answer('Bob0');
+  await page.answerPhoto('Bob1');
+  // Back to Alice's media tab, Bob's grid still drawn: the user corrects two of his cells there.
+  await page.goBack('/alice/media');
+  await page.show(...bobs);
+  bobs[0].querySelector('.illust-only-correct').querySelector('.illust-only-hide-screenshot').click();
+  bobs[1].querySelector('.illust-only-placeholder').querySelector('.illust-only-always').click();
+  await wait(0);
+  const corrections = () => page.sent.filter((m) => m.type === MSG.CORRECT_MEDIA).map((m) => [m.mediaId, m.label, m.account]);
+  assert.deepEqual(corrections(), [['Bob0', 'screenshot', 'bob'], ['Bob1', 'illustration', 'bob']]);
+  assert.deepEqual(bobs.map((c) => c.dataset.illustOnlyState), ['hidden', 'visible'], 'applied at once');
+  // Back to his grid, then home, his grid still drawn: its placeholder's "illustration" works there too.
+  await page.navigate('/bob/media', ...bobs);
+  await page.navigate('/home', ...bobs);
+  assert.ok('illustOnlyLeftBehind' in bobs[0].dataset);
+  bobs[0].querySelector('.illust-only-placeholder').querySelector('.illust-only-always').click();
+  await wait(0);
+  assert.deepEqual(corrections().slice(2), [['Bob0', 'illustration', 'bob']]);
+  assert.equal(bobs[0].dataset.illustOnlyState, 'visible');
 });

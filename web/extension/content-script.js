@@ -855,7 +855,9 @@ function noteOnCell(cell, text) {
  * Refused, with a message on the cell, for an image that failed to load or when storage fails.
  */
 async function correctCell(cell, label) {
-  if (!active) return; // switched off or off the media tab: the page is X's, its controls are hidden
+  // Switched off or off the media tab: the page is X's, its controls are hidden; but a hidden cell of the
+  // grid just left (see keepLeftBehind) still shows its placeholder, whose "illustration" must work.
+  if (!active && !leftBehind.has(cell)) return;
   const mediaId = cell.dataset.illustOnlyMedia;
   const before = mediaId ? verdicts.get(mediaId) : null;
   if (!mediaId || before?.status !== 'done') {
@@ -868,7 +870,9 @@ async function correctCell(cell, label) {
   verdicts.set(mediaId, { ...before, label, hide, generation: settingsGeneration }); // decided now, under the current settings
   revealed.delete(mediaId); // the user's own label decides now, "show" included
   applyToMedia(mediaId);
-  const answer = await askServiceWorker({ type: MSG.CORRECT_MEDIA, mediaId, label, account: pageAccount() });
+  // The cell's own account: a cell of the grid just left, which X still shows, is not the page's.
+  const account = authorOfCell(cell) ?? pageAccount();
+  const answer = await askServiceWorker({ type: MSG.CORRECT_MEDIA, mediaId, label, account });
   if (!answer.ok) {
     // Not learned (a private window, storage refused): the old verdict returns, but an image the user
     // called an illustration stays shown this once, as "show" would.
