@@ -1188,3 +1188,22 @@ test('a correction on a cell of the grid just left, which X still shows, is stor
   assert.deepEqual(corrections().slice(2), [['Bob0', 'illustration', 'bob']]);
   assert.equal(bobs[0].dataset.illustOnlyState, 'visible');
 });
+
+test('a correction or a setting changed while X still shows the grid just left: its cells keep their verdicts, and "show" or a correction on one still works', async (t) => {
+  const page = startPage('/bob/media');
+  t.after(() => page.close());
+  await wait(0); // the settings
+  const bobs = [photoCell('bob', 2000, 'Bob0'), photoCell('bob', 2001, 'Bob1', 120), photoCell('bob', 2002, 'Bob2', 240)];
+  await page.show(...bobs);
+  for (const cell of bobs) await page.answerPhoto(cell.dataset.illustOnlyMedia);
+  await page.goBack('/alice/media');
+  await page.show(...bobs);
+  // The user says one is an illustration; the worker stores it and announces the change (storage).
+  bobs[2].querySelector('.illust-only-placeholder').querySelector('.illust-only-always').click();
+  await page.settingsChanged();
+  bobs[0].querySelector('.illust-only-placeholder').querySelector('.illust-only-show').click();
+  bobs[1].querySelector('.illust-only-placeholder').querySelector('.illust-only-always').click();
+  await wait(0);
+  assert.deepEqual(bobs.map((c) => c.dataset.illustOnlyState), ['revealed', 'visible', 'visible'], '"show" shows, not a blank cell');
+  assert.deepEqual(page.sent.filter((m) => m.type === MSG.CORRECT_MEDIA).map((m) => m.mediaId), ['Bob2', 'Bob1'], 'both corrections learned');
+});

@@ -446,8 +446,14 @@ const refreshing = new Set();
  */
 async function refreshJudgedVerdicts() {
   if (!active) return; // switched off, or off the media tab: the page shows everything, nothing is asked
+  // Cells of the grid just left that X still shows keep their state (see isLeftBehindCell), and so their
+  // verdicts: "show" or a correction on one needs it. One held for a refresh that will not come shows.
+  const keptByGridLeft = new Set();
+  for (const cell of document.querySelectorAll('[data-illust-only-media]')) {
+    if (cell.dataset.illustOnlyState !== 'pending') keptByGridLeft.add(cell.dataset.illustOnlyMedia);
+  }
   for (const [mediaId, verdict] of verdicts) {
-    if (isStale(verdict) && !seenOnPage.has(mediaId)) { verdicts.delete(mediaId); releaseLeftBehindCells(mediaId); }
+    if (isStale(verdict) && !seenOnPage.has(mediaId) && !keptByGridLeft.has(mediaId)) { verdicts.delete(mediaId); releaseLeftBehindCells(mediaId); }
   }
   const judged = [...seenOnPage].filter((mediaId) => isStale(verdicts.get(mediaId)) && !refreshing.has(mediaId));
   for (const mediaId of judged) refreshing.add(mediaId);
