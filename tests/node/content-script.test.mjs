@@ -1207,3 +1207,20 @@ test('a correction or a setting changed while X still shows the grid just left: 
   assert.deepEqual(bobs.map((c) => c.dataset.illustOnlyState), ['revealed', 'visible', 'visible'], '"show" shows, not a blank cell');
   assert.deepEqual(page.sent.filter((m) => m.type === MSG.CORRECT_MEDIA).map((m) => m.mediaId), ['Bob2', 'Bob1'], 'both corrections learned');
 });
+
+test('media whose remembered-verdicts lookup answers after the user left the media tab for home, or another account\'s profile, stay queued for the way back: their cells of the grid X still shows stay held', async (t) => {
+  for (const to of ['/home', '/bob']) {
+    const page = startPage('/alice/media');
+    t.after(() => page.close());
+    await wait(0); // the settings
+    const release = page.holdLookups();
+    const cells = [photoCell('alice', 1000, 'Alice0'), photoCell('alice', 1001, 'Alice1', 120)];
+    await page.show(...cells);
+    await page.navigate(to, ...cells); // a change on the page before X draws it
+    await release(); // not remembered: to be judged
+    assert.deepEqual(cells.map((c) => heldByCss(page, c)), [true, true], `${to}: no unjudged cell of the grid shows`);
+    await page.navigate('/alice/media', ...cells);
+    assert.deepEqual(page.classifyRequests().map((m) => m.mediaId), ['Alice0', 'Alice1'], `${to}: judged on the way back`);
+    assert.equal(page.sent.filter((m) => m.type === MSG.LOOKUP_VERDICTS).length, 1, `${to}: not looked up again`);
+  }
+});

@@ -104,11 +104,13 @@ function requestVerdict(mediaId) {
  * Drops a queued media found on another account's media tab (the user moved on, by SPA navigation,
  * before its turn), unless a cell of this page shows it: its cells are gone, and judging it would read
  * thumbnails the user no longer sees and keep the new grid waiting. Its cell asks again if it comes back.
- * Requests already in flight finish (their verdicts serve the way back). True when dropped.
+ * Requests already in flight finish (their verdicts serve the way back). True when dropped. Off a media
+ * tab (home, a profile, a photo; a lookup answered there) nothing is dropped: the queue waits for the
+ * way back, and the grid X still shows keeps its cells held (see keepLeftBehind).
  */
 function dropIfLeftBehind(mediaId) {
   const verdict = verdicts.get(mediaId);
-  if (verdict?.status !== 'pending' || verdict.account === pageAccount() || seenOnPage.has(mediaId)) return false;
+  if (!active || verdict?.status !== 'pending' || verdict.account === pageAccount() || seenOnPage.has(mediaId)) return false;
   verdicts.delete(mediaId);
   releaseLeftBehindCells(mediaId);
   return true;
