@@ -10,7 +10,8 @@
 //
 // Observable state (for tests and benchmarks; see web/extension/README.md):
 //   cell (<a>):  data-illust-only-state = pending | visible | hidden | revealed | error,
-//                data-illust-only-media = media key, data-illust-only-label = verdict label
+//                data-illust-only-media = media key, data-illust-only-label = verdict label,
+//                data-illust-only-left-behind (a held cell of the media tab just left: see keepLeftBehind)
 //   <html>:      data-illust-only-active (judging on this page), data-illust-only-judged / -hidden /
 //                -errors / -pending (counts for the current page)
 //
@@ -50,7 +51,7 @@ let currentPath = location.pathname;
 // mutation callback, before it can paint.
 const verdicts = new Map();
 const revealed = new Set(); // media ids the user chose to show
-let revealedOn = accountOfPath(location.pathname) ?? profileUserOfPath(location.pathname); // the account the user is with (see checkLocation)
+let revealedOn = pageAccount(); // the account the user is with (see checkLocation)
 let seenOnPage = new Set(); // media ids on the current page (counts are per page)
 
 // ---- verdicts ----------------------------------------------------------------------------------
@@ -593,7 +594,7 @@ function examineCell(cell) {
   // or quote of the profile timeline X still shows for a moment after the click on Media (SPA): not
   // judged, counted or remembered under this account, and shown (fail open).
   // A cell of the grid just left keeps its state instead (see isLeftBehindCell).
-  if (ofAnotherAccount(cell)) { if (!isLeftBehindCell(cell)) showOtherAccountsCell(cell, authorOfCell(cell)); return; }
+  if (ofAnotherAccount(cell)) { if (!isLeftBehindCell(cell)) showOtherAccountsCell(cell); return; }
   let mediaId = mediaKeyOfCell(cell); // a media id or a poster key
   // X's autoplay may swap the poster for a player that names none: the same link and a <video> still
   // mean the same video, whose cell must not show because its key vanished.
@@ -656,16 +657,16 @@ function isLeftBehindCell(cell) {
 /** Fail open: a cell of the grid left, held for a verdict that will no longer come (its media dropped), shows. */
 function releaseLeftBehindCells(mediaId) {
   for (const cell of document.querySelectorAll(`[data-illust-only-media="${CSS.escape(mediaId)}"]`)) {
-    if (cell.dataset.illustOnlyState === 'pending' && ofAnotherAccount(cell)) showOtherAccountsCell(cell, authorOfCell(cell));
+    if (cell.dataset.illustOnlyState === 'pending' && ofAnotherAccount(cell)) showOtherAccountsCell(cell);
   }
 }
 
 /** Fail open: a cell of another account's post shows unjudged, outside the page's counts (as unreadable ones do). */
-function showOtherAccountsCell(cell, author) {
+function showOtherAccountsCell(cell) {
   if (cell.dataset.illustOnlyMedia) forgetCell(cell); // X reused a cell of the grid
   if (cell.dataset.illustOnlyState === 'error') return;
   cell.dataset.illustOnlyState = 'error';
-  console.info(`${LOG_PREFIX} showing a media cell of @${author} unjudged (other_account: not on @${accountOfPath(location.pathname)}'s media grid)`);
+  console.info(`${LOG_PREFIX} showing a media cell of @${authorOfCell(cell)} unjudged (other_account: not on @${accountOfPath(location.pathname)}'s media grid)`);
 }
 
 /**
@@ -719,6 +720,11 @@ function stopJudgingVideos() {
 // playing unseen too, and resume the ones paused here when the cell shows.
 const HELD_STATES = new Set(['pending', 'hidden']);
 const SHOWING_STATES = new Set(['visible', 'revealed', 'error']);
+/** Whether content.css holds this keyed cell invisible now: on a judged page, or a held cell of the grid just left. */
+function heldByContentCss(cell) {
+  return (active || leftBehind.has(cell)) && HELD_STATES.has(cell.dataset.illustOnlyState);
+}
+
 function holdPlayers(cell, held) {
   for (const video of cell.querySelectorAll('video')) {
     if (held && !video.paused) {
@@ -751,7 +757,7 @@ function applyToCell(cell, mediaId) {
   if (verdict?.status === 'done') cell.dataset.illustOnlyLabel = verdict.label;
   else delete cell.dataset.illustOnlyLabel;
   // Switched off or off the media tab, the page is X's: a verdict arriving then must not pause its player.
-  holdPlayers(cell, (active || leftBehind.has(cell)) && HELD_STATES.has(state));
+  holdPlayers(cell, heldByContentCss(cell));
 
   renderCorrectionControl(cell, state);
   let placeholder = cell.querySelector(':scope > .illust-only-placeholder');
@@ -1127,7 +1133,7 @@ new MutationObserver(onMutations).observe(document, {
 // (X's autoplay) is paused at once (see holdPlayers).
 addEventListener('play', (event) => {
   const cell = event.target instanceof HTMLVideoElement ? event.target.closest('[data-illust-only-media]') : null;
-  if (cell && HELD_STATES.has(cell.dataset.illustOnlyState) && (root.hasAttribute('data-illust-only-active') || leftBehind.has(cell))) holdPlayers(cell, true);
+  if (cell && heldByContentCss(cell)) holdPlayers(cell, true);
 }, true);
 // Leaving X in this tab (or closing it): the service worker frees the model if no X tab is left.
 addEventListener('pagehide', () => { chrome.runtime.sendMessage({ type: MSG.PAGE_LEFT }).catch(() => {}); });
