@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import vm from 'node:vm';
@@ -22,7 +22,10 @@ import { LruCache } from '../../web/extension/lru-cache.js';
 import { DEFAULTS, sanitizeSettings, readSettings, writeSettings } from '../../web/extension/settings.js';
 import { MSG } from '../../web/extension/messages.js';
 import { classifierLabel, webgpuFallbackReason } from '../../web/extension/classifier-label.js';
-import { bundleClassicScript, rewriteLibImports, drawIcon } from '../../tools/build/extension.mjs';
+import { bundleClassicScript, rewriteLibImports, drawIcon, OPTIMIZED_MODEL_FILE } from '../../tools/build/extension.mjs';
+import { createClassifier } from '../../web/lib/classifier.js';
+import { loadNodeCore } from '../../tools/lib/node-classifier.mjs';
+import { encodePngRgb } from '../../tools/lib/thumbnail.mjs';
 import { makeZip } from '../../tools/pack-extension.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -311,6 +314,42 @@ test('icons are valid PNGs (checked by PIL)', () => {
       'import sys; from PIL import Image; im = Image.open(sys.argv[1]); im.load(); print(im.size, im.mode, im.getpixel((24, 10))[3], im.getpixel((0, 0))[3])', file]).toString().trim();
     assert.equal(out, '(48, 48) RGBA 255 0'); // opaque inside, transparent rounded corner
   } finally { rmSync(dir, { recursive: true, force: true }); }
+});
+
+test('build: the WASM workers\' model comes already optimised (fused) and judges real images as the plain model does', async (t) => {
+  const built = path.join(root, 'build', 'extension', 'model');
+  if (!existsSync(path.join(built, 'illust-only.onnx')) || !existsSync(path.join(root, 'build', 'wasm', 'illust_core.wasm'))) {
+    t.skip('needs npm run build');
+    return;
+  }
+  const optimized = readFileSync(path.join(built, OPTIMIZED_MODEL_FILE));
+  // ORT fused each Conv with its activation: the workers have nothing left to optimise.
+  assert.ok(optimized.includes('FusedConv'), 'the graph holds ORT\'s fused convolutions');
+  const contract = JSON.parse(readFileSync(path.join(built, 'contract.json'), 'utf8'));
+  const ort = await import('onnxruntime-web');
+  const core = await loadNodeCore();
+  // As offscreen.js opens each: the optimised model with ORT's optimisations off, the plain one with them on.
+  const open = (model, sessionOptions) => createClassifier({ ort, model, contract, core, provider: 'wasm', numThreads: 1, sessionOptions });
+  const plain = await open(readFileSync(path.join(built, 'illust-only.onnx')));
+  const fused = await open(optimized, { graphOptimizationLevel: 'disabled' });
+  const dataDir = process.env.ILLUST_ONLY_DATA ?? path.join(root, '..', 'shared', 'data');
+  const images = [encodePngRgb(Uint8Array.from({ length: 120 * 90 * 3 }, (_, i) => (i * 13) % 251), 120, 90)];
+  for (const label of ['illustration', 'screenshot', 'photo']) {
+    const classDir = path.join(dataDir, label);
+    if (!existsSync(classDir)) continue;
+    const source = readdirSync(classDir).sort()[0];
+    for (const file of readdirSync(path.join(classDir, source)).filter((f) => /\.jpe?g$/i.test(f)).sort().slice(0, 2)) {
+      images.push(readFileSync(path.join(classDir, source, file)));
+    }
+  }
+  for (const [i, bytes] of images.entries()) {
+    const [a, b] = [await plain.classify(bytes, { embedding: true }), await fused.classify(bytes, { embedding: true })];
+    assert.ok(a.ok && b.ok, `image ${i}: ${a.message ?? b.message}`);
+    assert.equal(b.label, a.label, `image ${i}`);
+    for (const name of contract.labels) assert.ok(Math.abs(a.scores[name] - b.scores[name]) < 1e-5, `image ${i} ${name}: ${a.scores[name]} vs ${b.scores[name]}`);
+    assert.ok(a.embedding.every((v, k) => Math.abs(v - b.embedding[k]) < 1e-4), `image ${i}: embeddings differ`);
+  }
+  await Promise.all([plain.release(), fused.release()]);
 });
 
 /** Deterministic incompressible bytes (xorshift32). */

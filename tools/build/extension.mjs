@@ -7,7 +7,9 @@
 //   build/extension/ort/           ONNX Runtime Web: the wasm bundle and the one runtime it loads, and
 //                                  the WebGPU bundle with its runtime (asyncify), which the offscreen
 //                                  document imports only when the browser has a real WebGPU adapter
-//   build/extension/model/         model/contract.json + model/illust-only.onnx
+//   build/extension/model/         model/contract.json + model/illust-only.onnx, and the same model with
+//                                  ONNX Runtime's graph optimisations applied (illust-only.optimized.onnx)
+//                                  for the WASM workers (see writeOptimizedModel)
 //   build/extension/icons/         PNG icons drawn here (Chrome's manifest icons cannot be SVG)
 //   build/extension-firefox/       the same files for Firefox, with the manifest firefoxManifest() derives
 //                                  from the same manifest.json (no offscreen document: the background
@@ -28,6 +30,8 @@ export const ORT_FILES = [
 ];
 export const CORE_FILES = ['illust_core.mjs', 'illust_core.wasm'];
 export const MODEL_FILES = ['contract.json', 'illust-only.onnx'];
+// offscreen.js reads this name (its OPTIMIZED_MODEL_FILE); written at each build (writeOptimizedModel).
+export const OPTIMIZED_MODEL_FILE = 'illust-only.optimized.onnx';
 const CLASSIC_SCRIPTS = ['content-script.js']; // entry points that must not be modules
 const NOT_SHIPPED = new Set(['README.md']);
 const ICON_SIZES = [16, 32, 48, 128];
@@ -52,6 +56,35 @@ async function copyIfChanged(src, dst) {
   if (d && d.size === s.size && d.mtimeMs >= s.mtimeMs) return;
   await mkdir(path.dirname(dst), { recursive: true });
   await copyFile(src, dst);
+}
+
+/**
+ * Writes the model as ONNX Runtime leaves it after its graph optimisations (each Conv and its Clip fused
+ * into one FusedConv, constants folded), which the extension's WASM workers open with optimisations off:
+ * otherwise every worker redid the same passes at every start, and its first run was twice as slow while
+ * V8 still compiled the optimiser's code (tools/bench/notes.md, cold start). Level 'extended', not
+ * 'all': 'all' adds layout changes for the build machine's CPU. Made by onnxruntime-node of the same
+ * release as onnxruntime-web, so the fused ops are ones the web runtime has; without it (or with
+ * another release) no file is written and the workers optimise the plain model themselves, as before.
+ */
+async function writeOptimizedModel(root, model, to, log) {
+  // Made anew at each build (~0.5 s): one made from an older model or by another ORT release must not
+  // ship, and npm's fixed file dates cannot tell a release apart.
+  await rm(to, { force: true });
+  if (!existsSync(model)) return; // reported with the model's other files
+  const versionOf = (name) => {
+    try { return JSON.parse(readFileSync(path.join(root, 'node_modules', name, 'package.json'), 'utf8')).version; } catch { return null; }
+  };
+  const [nodeVersion, webVersion] = [versionOf('onnxruntime-node'), versionOf('onnxruntime-web')];
+  if (!nodeVersion || nodeVersion !== webVersion) {
+    log(`WARNING: model/${path.basename(to)} not written (onnxruntime-node ${nodeVersion ?? 'missing'}, onnxruntime-web ${webVersion}): ` +
+      'the workers optimise the model at each start');
+    return;
+  }
+  await mkdir(path.dirname(to), { recursive: true });
+  const { default: ort } = await import('onnxruntime-node');
+  const session = await ort.InferenceSession.create(model, { graphOptimizationLevel: 'extended', optimizedModelFilePath: to, executionProviders: ['cpu'] });
+  await session.release();
 }
 
 /** The shared modules live in web/lib (../lib from web/extension); in the extension they sit in lib/. */
@@ -243,6 +276,7 @@ export default async function build({ root, log = console.log }) {
   };
   for (const name of CORE_FILES) await copyPart(path.join(root, 'build', 'wasm', name), path.join(out, 'lib', name));
   for (const name of MODEL_FILES) await copyPart(path.join(root, 'model', name), path.join(out, 'model', name));
+  await writeOptimizedModel(root, path.join(root, 'model', 'illust-only.onnx'), path.join(out, 'model', OPTIMIZED_MODEL_FILE), log);
   const ortDist = path.join(root, 'node_modules', 'onnxruntime-web', 'dist');
   await mkdir(path.join(out, 'ort'), { recursive: true });
   for (const name of await readdir(path.join(out, 'ort'))) { // a file dropped from ORT_FILES must not ship

@@ -52,8 +52,26 @@ async function importOrtWebgpu() {
 // starts in time (adapter search <= 3 s + this + the pool's start, ~2 s on 2 cores).
 const WEBGPU_BUDGET_MS = 10000;
 
+async function readModel(file) {
+  return new Uint8Array(await (await fetchOrThrow(here(`./model/${file}`), 'model')).arrayBuffer());
+}
+
+// The model with ONNX Runtime's graph optimisations already applied (tools/build/extension.mjs writes it
+// at build time): the pool's workers open it with optimisations off instead of each redoing the same
+// passes at every start. WebGPU keeps the plain model: the fused ops are the CPU runtime's.
+const OPTIMIZED_MODEL_FILE = 'illust-only.optimized.onnx';
+const PREOPTIMIZED = { graphOptimizationLevel: 'disabled' };
+
+/** {bytes, sessionOptions} for the pool: the optimised model, or the plain one where a build lacks it. */
+async function readPoolModel(contract, log) {
+  const response = await fetch(here(`./model/${OPTIMIZED_MODEL_FILE}`)).catch(() => null);
+  if (response?.ok) return { bytes: new Uint8Array(await response.arrayBuffer()), sessionOptions: PREOPTIMIZED };
+  log(`model/${OPTIMIZED_MODEL_FILE} not in this build; each worker optimises the model itself`);
+  return { bytes: await readModel(contract.model_file), sessionOptions: undefined };
+}
+
 /** The classifier on WebGPU in this document, or null without a (hardware) adapter or when WebGPU fails. */
-async function startWebgpuClassifier({ contract, modelBytes, core, log }) {
+async function startWebgpuClassifier({ contract, core, log }) {
   const loadFailed = (error) => { throw new Error(`cannot load the classifier's modules (${error?.message ?? error})`); };
   const { createClassifier, findWebgpuAdapter } = await import('../lib/classifier.js').catch(loadFailed);
   if (!globalThis.navigator?.gpu) { // Firefox on Linux, for one: the wording FOUND_NO_GPU knows (service-worker.js)
@@ -65,12 +83,14 @@ async function startWebgpuClassifier({ contract, modelBytes, core, log }) {
     log(`webgpu: ${reason}; using wasm`); // the wording classifier.js uses, read by webgpuFallbackReason
     return null;
   }
+  const modelBytes = readModel(contract.model_file);
+  modelBytes.catch(() => {}); // awaited below, once ORT's bundle is in
   const ort = await import('./ort/ort.wasm.min.mjs').catch(loadFailed);
   ort.env.wasm.wasmPaths = here('./ort/');
   ort.env.wasm.numThreads = 1; // only for a WASM session should the GPU stop working later
   try {
     return await createClassifier({
-      ort, ortWebgpu: importOrtWebgpu, model: modelBytes, contract, core: await core(), provider: 'webgpu', log,
+      ort, ortWebgpu: importOrtWebgpu, model: await modelBytes, contract, core: await core(), provider: 'webgpu', log,
       webgpuAdapter: adapter, wasmFallback: false, // the worker pool below does WASM better
       webgpuBudgetMs: WEBGPU_BUDGET_MS,
     });
@@ -101,22 +121,25 @@ async function startClassifier(preference, { imagesWaiting = false } = {}) {
   // WebGPU makes useless costs a background thread, not the first verdict.
   compileOrtRuntime();
   const contract = await (await fetchOrThrow(here('./model/contract.json'), 'model contract')).json();
-  const modelBytes = new Uint8Array(await (await fetchOrThrow(here(`./model/${contract.model_file}`), 'model')).arrayBuffer());
-  startup.modelRead ??= epochNow();
+  // Read while the GPU is probed, for the same reason as the compile above.
+  const poolModel = readPoolModel(contract, log);
+  poolModel.catch(() => {}); // awaited below unless WebGPU runs
   // The wasm core is needed here only for WebGPU; the pool's workers load their own.
   const core = () => import('../lib/core.js').then(({ loadCore }) => loadCore())
     .catch((error) => { throw new Error(`wasm core: ${error?.message ?? error}`); });
 
   if (preference === 'auto' && webgpuBroke) log(`webgpu: ${webgpuBroke}; using wasm`);
-  let classifier = preference === 'auto' && !webgpuBroke ? await startWebgpuClassifier({ contract, modelBytes, core, log }) : null;
+  let classifier = preference === 'auto' && !webgpuBroke ? await startWebgpuClassifier({ contract, core, log }) : null;
   if (!classifier) {
+    const { bytes: modelBytes, sessionOptions } = await poolModel;
+    startup.modelRead ??= epochNow();
     // WASM: a few workers, each with its own 1-thread runtime, judge thumbnails side by side.
     const { createClassifierPool, poolPlan } = await import('../lib/classifier-pool.js')
       .catch((error) => { throw new Error(`cannot load the classifier's modules (${error?.message ?? error})`); });
     const plan = poolPlan();
     startup.poolModuleLoaded ??= epochNow();
     classifier = await createClassifierPool({
-      model: modelBytes, contract, ortUrl: here('./ort/ort.wasm.min.mjs'), wasmPaths: here('./ort/'), ...plan, log,
+      model: modelBytes, sessionOptions, contract, ortUrl: here('./ort/ort.wasm.min.mjs'), wasmPaths: here('./ort/'), ...plan, log,
       ortRuntime: await compileOrtRuntime(),
       ...(imagesWaiting ? { warmUpRuns: 1, startNextAfterFirstResult: true } : {}),
     });

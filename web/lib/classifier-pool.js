@@ -27,13 +27,15 @@ const DEFAULT_WORKER_URL = new URL('./classifier-worker.js', import.meta.url);
  * options: {model: Uint8Array|ArrayBuffer, contract, ortUrl (ORT's wasm bundle), wasmPaths?, workers,
  *           threads, workerUrl?, coreUrl? (the core's glue, when not next to core.js), log?,
  *           ortRuntime?: WebAssembly.Module of ORT's wasm runtime (compiled once, shared by the workers),
+ *           sessionOptions?: ORT session options for every worker (classifier.js's), e.g. optimisations off
+ *           for a model saved already optimised,
  *           warmUpRuns?: 1 | 2 (see classifier.js), startNextAfterFirstResult?: start the next worker
  *           only once the first has answered an image it was given at once (images already waiting),
  *           startTimeoutMs?: a worker not ready by then is dropped as failed (default 60 s)}
  */
 export function createClassifierPool(options) {
   const { contract, ortUrl, wasmPaths, coreUrl, workers = 2, threads = 1, workerUrl = DEFAULT_WORKER_URL, log = () => {},
-    ortRuntime = null, warmUpRuns, startNextAfterFirstResult = false, startTimeoutMs = 60000 } = options;
+    ortRuntime = null, sessionOptions, warmUpRuns, startNextAfterFirstResult = false, startTimeoutMs = 60000 } = options;
   const given = options.model;
   if (!contract || !ortUrl || !(given instanceof ArrayBuffer || ArrayBuffer.isView(given))) {
     return Promise.reject(new Error('createClassifierPool: model (bytes), contract and ortUrl are required'));
@@ -148,7 +150,7 @@ export function createClassifierPool(options) {
     worker.onerror = (event) => { event.preventDefault?.(); drop(member, `worker error: ${event.message || 'the worker script could not be loaded'}`); };
     worker.onmessageerror = () => drop(member, 'a message could not be read');
     worker.postMessage({ type: 'init', ortUrl: String(ortUrl), wasmPaths, coreUrl: coreUrl && String(coreUrl), model, contract, numThreads: threads,
-      ortRuntime, warmUpRuns });
+      ortRuntime, sessionOptions, warmUpRuns });
     return true;
   }
 

@@ -1,7 +1,8 @@
 // A module worker that hosts one WASM classifier (classifier.js: wasm core + its own ONNX Runtime
 // instance) for classifier-pool.js, which runs several of them side by side. Protocol:
 //   pool → worker: {type: 'init', ortUrl, wasmPaths, coreUrl?, model: ArrayBuffer, contract, numThreads,
-//                   ortRuntime?: WebAssembly.Module (ORT's wasm, compiled once by the pool's owner), warmUpRuns?}
+//                   ortRuntime?: WebAssembly.Module (ORT's wasm, compiled once by the pool's owner), sessionOptions?,
+//                   warmUpRuns?}
 //                  {type: 'classify', id, bytes: ArrayBuffer (transferred), options}
 //   worker → pool: {type: 'ready', threads, modelVersion, timings} | {type: 'init-failed', message}
 //                  (timings: epoch ms of each start-up step, for the extension's cold-start breakdown)
@@ -29,7 +30,7 @@ function useCompiledRuntime(module) {
   };
 }
 
-async function init({ ortUrl, wasmPaths, coreUrl, model, contract, numThreads, ortRuntime, warmUpRuns }) {
+async function init({ ortUrl, wasmPaths, coreUrl, model, contract, numThreads, ortRuntime, sessionOptions, warmUpRuns }) {
   const [{ loadCore }, { createClassifier }, ort] = await Promise.all([
     import('./core.js'), import('./classifier.js'), import(ortUrl),
   ]).catch((error) => { throw new Error(`cannot load the classifier's modules (${error?.message ?? error})`); });
@@ -42,7 +43,7 @@ async function init({ ortUrl, wasmPaths, coreUrl, model, contract, numThreads, o
   // it) and builds the session.
   if (ortRuntime instanceof WebAssembly.Module) useCompiledRuntime(ortRuntime); // after the core: its glue instantiates too
   const classifier = await createClassifier({ ort, model: new Uint8Array(model), contract, core, provider: 'wasm', numThreads,
-    warmUpRuns, onStep: (name) => { timings[name] = epochNow(); } });
+    sessionOptions, warmUpRuns, onStep: (name) => { timings[name] = epochNow(); } });
   timings.ready = epochNow();
   return classifier;
 }
