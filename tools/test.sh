@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of Illust Only from a fresh machine: set-up, build, then each suite in turn.
 # Suites: native Catch2 (ctest), fuzz smoke, Python, node:test (wasm core, CLI, model), e2e (Playwright in
-# Chromium; the extension also in firefox-esr through puppeteer-core, tests/e2e/extension-firefox.test.mjs).
+# Chromium; the extension and the demo also in firefox-esr through puppeteer-core, tests/e2e/*-firefox.test.mjs).
 # ILLUST_ONLY_DATA points at the real images (default ../shared/data); tests that need them say so when
 # it is absent.
 set -euo pipefail

@@ -20,9 +20,18 @@ async function fetchOrThrow(url, what) {
   return response;
 }
 
-async function init({ provider, threads }) {
+// Firefox (153 ESR) sometimes never starts an ORT instance that has threads: the pthread worker it
+// spawns answers "loaded", and that message never reaches the worker that made it (a third of the
+// starts of ?threads=2 on 2 cores, also in the pool's workers, which get threads on 5+ cores when the
+// page is cross-origin isolated; never in Chromium). The page then said "Loading the model…" for good.
+// There each ORT instance gets one thread: the pool's two workers still judge two images at once.
+const ORT_THREADS_CAN_HANG = /\bFirefox\//.test(self.navigator?.userAgent ?? '');
+
+async function init({ provider, threads: threadsAsked }) {
   const notes = [];
   const log = (line) => { notes.push(line); console.info(`illust-only: ${line}`); };
+  const threads = ORT_THREADS_CAN_HANG && threadsAsked > 1 ? 1 : threadsAsked;
+  if (threads !== threadsAsked) log(`threads=${threadsAsked}: 1 thread, as ONNX Runtime's threads can hang at start in Firefox`);
   // Imported here, not at the top, so a missing or broken build part becomes a readable INIT_FAILED
   // message on the page instead of a worker that never starts.
   const [{ loadCore }, { createClassifier, findWebgpuAdapter }, { createClassifierPool, poolPlan }] = await Promise.all([
@@ -45,15 +54,21 @@ async function init({ provider, threads }) {
       import('./ort/ort.wasm.min.mjs'),
     ]);
     classifier = await createClassifier({
-      ort, ortWebgpu: () => import('./ort/ort.webgpu.min.mjs'), model, contract, core, provider: chosen, numThreads: threads,
+      ort, ortWebgpu: () => import('./ort/ort.webgpu.min.mjs'), model, contract, core, provider: chosen,
+      numThreads: ORT_THREADS_CAN_HANG ? 1 : threads, // a WebGPU session's ORT starts threads too
       // The fallback reasons (no adapter, warm-up failed or timed out) are shown next to the provider.
       log,
     });
   } else {
     // The wording classifier.js uses.
     if (chosen !== 'wasm') log(`webgpu: ${found?.reason ?? 'no adapter'}${chosen === 'webgpu' ? ' (forced webgpu unavailable)' : ''}; using wasm`);
+    const plan = poolPlan();
+    if (ORT_THREADS_CAN_HANG && plan.threads > 1) {
+      log(`1 thread per worker, not ${plan.threads}: ONNX Runtime's threads can hang at start in Firefox`);
+      plan.threads = 1;
+    }
     classifier = await createClassifierPool({
-      model, contract, ortUrl: here('./ort/ort.wasm.min.mjs'), wasmPaths: here('./ort/'), ...poolPlan(), log,
+      model, contract, ortUrl: here('./ort/ort.wasm.min.mjs'), wasmPaths: here('./ort/'), ...plan, log,
     });
   }
   return { classifier, contract, notes };
