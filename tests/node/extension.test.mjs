@@ -22,7 +22,7 @@ import { LruCache } from '../../web/extension/lru-cache.js';
 import { DEFAULTS, sanitizeSettings, readSettings, writeSettings } from '../../web/extension/settings.js';
 import { MSG } from '../../web/extension/messages.js';
 import { classifierLabel, webgpuFallbackReason } from '../../web/extension/classifier-label.js';
-import { bundleClassicScript, rewriteLibImports, drawIcon, OPTIMIZED_MODEL_FILE } from '../../tools/build/extension.mjs';
+import { bundleClassicScript, rewriteLibImports, drawIcon, OPTIMIZED_MODEL_FILE, writeOptimizedModel } from '../../tools/build/extension.mjs';
 import { createClassifier } from '../../web/lib/classifier.js';
 import { loadNodeCore } from '../../tools/lib/node-classifier.mjs';
 import { encodePngRgb } from '../../tools/lib/thumbnail.mjs';
@@ -379,5 +379,19 @@ print(json.dumps({i.filename: [hashlib.sha256(z.read(i)).hexdigest(), i.compress
     assert.equal(listing['lib/text.js'][1], 8); // deflated
     assert.equal(listing['ort/noise.bin'][1], 0); // stored
     assert.deepEqual(makeZip(entries), readFileSync(zipPath)); // reproducible
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});
+
+test('build: a model file ORT cannot load still builds (no optimised copy, a warning); the extension reports it at run time', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'io-optimized-'));
+  try {
+    const model = path.join(dir, 'illust-only.onnx');
+    writeFileSync(model, 'not an ONNX model\n');
+    const to = path.join(dir, 'out', OPTIMIZED_MODEL_FILE);
+    const lines = [];
+    await writeOptimizedModel(root, model, to, (line) => lines.push(line));
+    assert.equal(existsSync(to), false, 'no optimised copy of a model that does not load');
+    assert.equal(lines.length, 1);
+    assert.match(lines[0], /^WARNING: model\/illust-only\.optimized\.onnx not written \(illust-only\.onnx: .*[Pp]rotobuf parsing failed/);
   } finally { rmSync(dir, { recursive: true, force: true }); }
 });

@@ -67,7 +67,7 @@ async function copyIfChanged(src, dst) {
  * release as onnxruntime-web, so the fused ops are ones the web runtime has; without it (or with
  * another release) no file is written and the workers optimise the plain model themselves, as before.
  */
-async function writeOptimizedModel(root, model, to, log) {
+export async function writeOptimizedModel(root, model, to, log) {
   // Made anew at each build (~0.5 s): one made from an older model or by another ORT release must not
   // ship, and npm's fixed file dates cannot tell a release apart.
   await rm(to, { force: true });
@@ -83,8 +83,16 @@ async function writeOptimizedModel(root, model, to, log) {
   }
   await mkdir(path.dirname(to), { recursive: true });
   const { default: ort } = await import('onnxruntime-node');
-  const session = await ort.InferenceSession.create(model, { graphOptimizationLevel: 'extended', optimizedModelFilePath: to, executionProviders: ['cpu'] });
-  await session.release();
+  try {
+    const session = await ort.InferenceSession.create(model, { graphOptimizationLevel: 'extended', optimizedModelFilePath: to, executionProviders: ['cpu'] });
+    await session.release();
+  } catch (error) {
+    // A model ORT cannot load (the wrong file, damaged) still ships as it is: the extension then says
+    // why it cannot judge ("unavailable (model: …)"), as before, instead of the build failing here.
+    await rm(to, { force: true });
+    log(`WARNING: model/${path.basename(to)} not written (${path.basename(model)}: ${String(error?.message ?? error).split('\n')[0]}): ` +
+      'the extension will report the model it cannot load');
+  }
 }
 
 /** The shared modules live in web/lib (../lib from web/extension); in the extension they sit in lib/. */
