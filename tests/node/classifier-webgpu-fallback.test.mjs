@@ -177,6 +177,12 @@ test('findWebgpuAdapter: a hardware adapter is used, a software one only when as
   });
   await withAdapter({ isFallbackAdapter: true }, async () => assert.equal((await findWebgpuAdapter()).reason, 'software adapter only'));
   await withAdapter(null, async () => assert.deepEqual(await findWebgpuAdapter(), { adapter: null, reason: 'no adapter' }));
+  // A browser without the API (Firefox on Linux) is said so, as the extension's popup says it.
+  const saved = globalThis.navigator;
+  globalThis.navigator = { hardwareConcurrency: 2 };
+  try {
+    assert.deepEqual(await findWebgpuAdapter(), { adapter: null, reason: 'not in this browser' });
+  } finally { globalThis.navigator = saved; }
   assert.equal(isSoftwareAdapter(SOFTWARE), true);
   assert.equal(isSoftwareAdapter(HARDWARE), false);
 });

@@ -74,13 +74,11 @@ async function readPoolModel(contract, log) {
 async function startWebgpuClassifier({ contract, core, log }) {
   const loadFailed = (error) => { throw new Error(`cannot load the classifier's modules (${error?.message ?? error})`); };
   const { createClassifier, findWebgpuAdapter } = await import('../lib/classifier.js').catch(loadFailed);
-  if (!globalThis.navigator?.gpu) { // Firefox on Linux, for one: the wording FOUND_NO_GPU knows (service-worker.js)
-    log('webgpu: not in this browser; using wasm');
-    return null;
-  }
   const { adapter, reason } = await findWebgpuAdapter(); // a software adapter is slower than the pool
   if (!adapter) {
-    log(`webgpu: ${reason}; using wasm`); // the wording classifier.js uses, read by webgpuFallbackReason
+    // The wording classifier.js uses, read by webgpuFallbackReason; FOUND_NO_GPU (service-worker.js)
+    // knows its reasons ('not in this browser': Firefox on Linux, for one).
+    log(`webgpu: ${reason}; using wasm`);
     return null;
   }
   const modelBytes = readModel(contract.model_file);

@@ -64,12 +64,14 @@ export function isSoftwareAdapter(adapter) {
 }
 
 /**
- * A WebGPU adapter worth using: {adapter}, or {adapter: null, reason} ('no adapter', 'software adapter
+ * A WebGPU adapter worth using: {adapter}, or {adapter: null, reason} ('not in this browser', 'no adapter', 'software adapter
  * only'). A software adapter ran this model 50-120x slower than WASM (about 1 s against 13-20 ms per
  * image on 16 cores, 3.4-4.4 s against 37-40 ms on 2; tools/bench/notes.md), so only a caller that
  * forces WebGPU (allowSoftware) gets one.
  */
 export async function findWebgpuAdapter({ timeoutMs = 3000, allowSoftware = false } = {}) {
+  // Firefox on Linux has no WebGPU at all: said so, not as if a GPU were missing.
+  if (!globalThis.navigator?.gpu) return { adapter: null, reason: 'not in this browser' };
   const adapter = await probeWebGPU(timeoutMs);
   if (!adapter) return { adapter: null, reason: 'no adapter' };
   if (isSoftwareAdapter(adapter) && !allowSoftware) return { adapter: null, reason: 'software adapter only' };
