@@ -17,6 +17,9 @@ const MAX_REFERENCES_PER_ACCOUNT = 400;
 const REFIT_AFTER_NEW_MEDIA_MS = 5000;
 export const ACCOUNT = /^[a-z0-9_]{1,15}$/; // X user names, lower-cased
 
+// When a correction came here: an import's time for an imported one (the step Undo takes back), else its own.
+const cameAt = (c) => c.importedAt ?? c.time;
+
 /**
  * record, keeping the correction of the same media id it replaces (previous, if any) inside it for Undo:
  * one level (previous's own earlier correction is not kept twice).
@@ -257,7 +260,7 @@ export function createCorrections({ getContract, computeEmbedding, announce, sto
         modelVersion: version,
         // When the step "Undo last" would take back came (a correction, or an import: see undo): the
         // popup tells a step made elsewhere (on the page, in another popup) from its own by it.
-        lastStepAt: corrections.reduce((latest, c) => Math.max(latest, c.importedAt ?? c.time), 0),
+        lastStepAt: corrections.reduce((latest, c) => Math.max(latest, cameAt(c)), 0),
       };
     } catch (error) {
       failed(error);
@@ -276,7 +279,6 @@ export function createCorrections({ getContract, computeEmbedding, announce, sto
       // Read and written in one transaction: a correction made on the page meanwhile is not lost.
       const answer = await store.changeCorrections((corrections) => {
         if (corrections.length === 0) return { ok: false, message: 'nothing to undo' };
-        const cameAt = (c) => c.importedAt ?? c.time;
         const last = corrections.reduce((a, b) => (cameAt(b) > cameAt(a) ? b : a));
         if (last.importedAt !== undefined) {
           const imported = corrections.filter((c) => c.importedAt === last.importedAt);

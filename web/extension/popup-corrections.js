@@ -103,7 +103,7 @@ $('reset-yes').addEventListener('click', async () => {
   await run({ type: MSG.RESET_CORRECTIONS }, () => 'All corrections forgotten');
 });
 // The user's own day (toISOString's is UTC: an evening export in America was dated tomorrow).
-export const localDate = (date) => [date.getFullYear(), date.getMonth() + 1, date.getDate()].map((n) => String(n).padStart(2, '0')).join('-');
+const localDate = (date) => [date.getFullYear(), date.getMonth() + 1, date.getDate()].map((n) => String(n).padStart(2, '0')).join('-');
 $('export-corrections').addEventListener('click', () => act({ type: MSG.EXPORT_CORRECTIONS }, (answer) => {
   if (!answer?.ok) { say(answer?.message ?? 'no answer', { error: true }); return; }
   const url = URL.createObjectURL(new Blob([answer.text], { type: 'application/json' }));
