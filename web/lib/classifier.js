@@ -64,8 +64,8 @@ export function isSoftwareAdapter(adapter) {
 }
 
 /**
- * A WebGPU adapter worth using: {adapter}, or {adapter: null, reason} ('not in this browser', 'no adapter', 'software adapter
- * only'). A software adapter ran this model 50-120x slower than WASM (about 1 s against 13-20 ms per
+ * A WebGPU adapter worth using: {adapter}, or {adapter: null, reason} ('not in this browser', 'no
+ * adapter', 'software adapter only'). A software adapter ran this model 50-120x slower than WASM (about 1 s against 13-20 ms per
  * image on 16 cores, 3.4-4.4 s against 37-40 ms on 2; tools/bench/notes.md), so only a caller that
  * forces WebGPU (allowSoftware) gets one.
  */
