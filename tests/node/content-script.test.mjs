@@ -270,6 +270,15 @@ function startPage(pathname, { verdictTimeoutMs = 60000, settingsDelayMs = 0, en
       waiting.clear();
       await settle();
     },
+    /**
+     * The browser stops the service worker as the judgements still waiting reach it: only the offscreen
+     * document hears them, and leaves them alone, so Chromium answers each with nothing (undefined).
+     */
+    async stopWorkerUnheard() {
+      for (const mediaId of waiting.keys()) waiting.get(mediaId)(undefined);
+      waiting.clear();
+      await settle();
+    },
     /** These cells of a profile's posts come on screen (the IntersectionObserver's report). */
     async onScreen(...shown) {
       onScreen(shown.map((target) => ({ target, isIntersecting: true })));
@@ -525,6 +534,22 @@ test('judgements in flight when the browser stops the service worker are sent ag
   await page.stopWorker(); // stopped again before Alice2's second answer: once is enough, it shows
   assert.equal(cells[2].dataset.illustOnlyState, 'error');
   assert.equal(page.classifyRequests().length, 6);
+});
+
+test('judgements the service worker never heard, stopped as they came (Chromium answers nothing), are sent again (once), not shown unjudged', async (t) => {
+  const page = startPage('/alice/media');
+  t.after(() => page.close());
+  await wait(0); // the settings
+  const cells = [0, 1].map((i) => photoCell('alice', 1000 + i, `Alice${i}`, i * 120));
+  await page.show(...cells);
+  await page.stopWorkerUnheard();
+  assert.deepEqual(page.classifyRequests().map((m) => m.mediaId), ['Alice0', 'Alice1', 'Alice0', 'Alice1'], 'each asked once more (the message starts the worker again)');
+  assert.ok(cells.every((c) => c.dataset.illustOnlyState === 'pending'), 'still held, not shown unjudged');
+  await page.answerPhoto('Alice0');
+  assert.equal(cells[0].dataset.illustOnlyState, 'hidden');
+  await page.stopWorkerUnheard(); // unheard again: once is enough, it shows
+  assert.equal(cells[1].dataset.illustOnlyState, 'error');
+  assert.equal(page.classifyRequests().length, 4);
 });
 
 test('Firefox: judgements in flight when the event page was suspended are sent again (once); an extension updated or removed meanwhile is not asked again', async (t) => {

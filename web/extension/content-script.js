@@ -372,13 +372,18 @@ function askServiceWorkerWithin(message, ms) {
 // thumbnail's load or fetch): the next message starts it again, so the request is sent once more
 // instead of showing its cell unjudged for the rest of the page. Chromium says the channel closed;
 // Firefox that the receiving end does not exist. "Extension context invalidated" (this script's
-// extension updated or removed) is not retried: no worker will answer it again.
+// extension updated or removed) is not retried: no worker will answer it again. Chromium may also answer
+// nothing at all (undefined): the worker was stopping as the message came, so only the extension's other
+// pages heard it (the offscreen document, which leaves the content script's messages alone); the worker
+// answers every message it hears, so that is the same stop (seen with CDP's ServiceWorker.stopAllWorkers).
 const WORKER_STOPPED = /message (?:channel|port) closed before a response was received|Receiving end does not exist/i;
 
 async function askServiceWorker(message, retries = 1) {
   try {
     const answer = await chrome.runtime.sendMessage(message);
-    return answer ?? { ok: false, code: 'no_answer', message: 'the service worker gave no answer' };
+    if (answer != null) return answer;
+    if (retries > 0) return askServiceWorker(message, retries - 1);
+    return { ok: false, code: 'no_answer', message: 'the service worker gave no answer' };
   } catch (err) {
     if (retries > 0 && WORKER_STOPPED.test(String(err?.message ?? err))) return askServiceWorker(message, retries - 1);
     // "Extension context invalidated" after an update, or the worker failed to start.
