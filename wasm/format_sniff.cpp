@@ -423,7 +423,52 @@ const uint8_t* png_with_end(const uint8_t* d, size_t n, RepairedBytes* copy) {
     pos += 12 + size_t(len);
   }
   if (pos > n || !seen_idat) return d;
-  return copy_for_repair(d, pos, iend, sizeof iend, copy);
+  const uint8_t* ended = copy_for_repair(d, pos, iend, sizeof iend, copy);
+  copy->png_end_added = ended != nullptr;
+  return ended;
+}
+
+// stb_image 2.27 keeps a PNG's palette in an uninitialised stack array, so a pixel whose index lies past
+// the PLTE's entries took whatever colour an earlier image left there: the same bytes gave other pixels
+// (and another verdict) from call to call. PIL (training) shows such an index i as grey (i, i, i), as
+// its palettes start as a grey ramp. A palette PNG whose PLTE holds fewer entries than its bit depth can
+// index gets, on a copy, the missing entries as PIL shows them (stb checks no CRC, so the old one stays).
+// `d` may be copy's own bytes (a PNG that got its IEND first).
+const uint8_t* png_with_full_palette(const uint8_t* d, size_t n, RepairedBytes* copy) {
+  if (n < 33 || std::memcmp(d + 12, "IHDR", 4) != 0 || d[25] != 3 || d[24] == 0 || d[24] > 8) return d;
+  const size_t entries = size_t(1) << d[24];
+  size_t added = 0;  // bytes the padded PLTE chunks add
+  for (size_t pos = 8; n - pos >= 12;) {
+    const uint32_t len = be32(d + pos);
+    if (len > 0x7FFFFFFFu || n - pos - 12 < len || std::memcmp(d + pos + 4, "IDAT", 4) == 0) break;
+    if (std::memcmp(d + pos + 4, "PLTE", 4) == 0 && len > 0 && len % 3 == 0 && len / 3 < entries) added += 3 * entries - len;
+    pos += 12 + size_t(len);
+  }
+  if (added == 0) return d;
+  PixelBuffer earlier_copy = std::move(copy->bytes);  // freed once read, when `d` is it
+  uint8_t* fixed = copy_for_repair(d, 0, nullptr, 0, copy, n + added);
+  if (!fixed) return nullptr;
+  size_t in = 8, out = 8;
+  std::memcpy(fixed, d, 8);
+  while (n - in >= 12) {
+    const uint32_t len = be32(d + in);
+    if (len > 0x7FFFFFFFu || n - in - 12 < len || std::memcmp(d + in + 4, "IDAT", 4) == 0) break;
+    if (std::memcmp(d + in + 4, "PLTE", 4) == 0 && len > 0 && len % 3 == 0 && len / 3 < entries) {
+      const uint32_t padded = uint32_t(3 * entries);
+      const uint8_t length[4] = {uint8_t(padded >> 24), uint8_t(padded >> 16), uint8_t(padded >> 8), uint8_t(padded)};
+      std::memcpy(fixed + out, length, 4);
+      std::memcpy(fixed + out + 4, d + in + 4, 4 + size_t(len));
+      for (size_t i = len / 3; i < entries; ++i) std::memset(fixed + out + 8 + 3 * i, int(i), 3);
+      std::memcpy(fixed + out + 8 + padded, d + in + 8 + len, 4);
+      out += 12 + padded;
+    } else {
+      std::memcpy(fixed + out, d + in, 12 + size_t(len));
+      out += 12 + size_t(len);
+    }
+    in += 12 + size_t(len);
+  }
+  std::memcpy(fixed + out, d + in, n - in);  // the image data and all after it
+  return fixed;
 }
 
 // A JPEG of four components is Adobe's inverted CMYK to libjpeg (so to PIL, which trains, and to
@@ -466,7 +511,10 @@ const uint8_t* jpeg_with_libjpeg_transform(const uint8_t* d, size_t n, RepairedB
 
 const uint8_t* repaired_for_stb(Format format, const uint8_t* data, size_t size, RepairedBytes* copy) {
   if (format == Format::gif) return gif_with_first_frame_canvas(data, size, copy);
-  if (format == Format::png) return png_with_end(data, size, copy);
+  if (format == Format::png) {
+    const uint8_t* ended = png_with_end(data, size, copy);
+    return ended ? png_with_full_palette(ended, copy->bytes ? copy->size : size, copy) : nullptr;
+  }
   if (format == Format::jpeg) return jpeg_with_libjpeg_transform(data, size, copy);
   return data;
 }

@@ -218,7 +218,7 @@ DecodeResult decode_rgbx(const uint8_t* data, size_t size, const DecodeOptions& 
   data = repaired_for_stb(sniffed, data, size, &repaired);
   if (repaired.out_of_memory) return failure<DecodeResult>(Status::out_of_memory, "out of memory copying the file to repair it", sniffed);
   if (repaired.bytes) size = repaired.size;
-  const bool png_end_added = sniffed == Format::png && repaired.bytes;
+  const bool png_end_added = repaired.png_end_added;
   const ProbeResult info = probe(data, size, options.limits);
   if (info.status != Status::ok) return failure<DecodeResult>(info.status, info.message, info.format);
   const Format format = info.format;
