@@ -471,6 +471,42 @@ const uint8_t* png_with_full_palette(const uint8_t* d, size_t n, RepairedBytes* 
   return fixed;
 }
 
+// stb_image 2.27 keeps a BMP's palette in an uninitialised stack array too, and counts its entries from
+// the pixel data's offset: for an OS/2 (12-byte header) file four fewer than the file holds (so a 1-bit
+// one read no entry at all), for the others what fits before the pixels. A pixel whose index lies past
+// what stb read took an earlier image's colours. Such a BMP gets, on a copy, a palette stb reads in
+// full: the file's entries, then the missing ones as PIL shows them (grey i,i,i).
+const uint8_t* bmp_with_full_palette(const uint8_t* d, size_t n, RepairedBytes* copy) {
+  if (n < 30) return d;
+  const uint32_t header_size = le32(d + 14), offset = le32(d + 10);
+  const bool os2 = header_size == 12;
+  if (!os2 && header_size != 40 && header_size != 56 && header_size != 108 && header_size != 124) return d;
+  if (!os2 && (n < 34 || le32(d + 30) != 0)) return d;  // palette files are uncompressed here (RLE is refused)
+  const uint32_t bpp = le16(d + (os2 ? 24 : 28));
+  if ((bpp != 1 && bpp != 4 && bpp != 8) || offset < 14 + header_size || offset > n) return d;
+  const size_t entry = os2 ? 3 : 4, entries = size_t(1) << bpp;
+  const size_t in_file = (offset - 14 - header_size) / entry;
+  // stb's count: (offset - 38) / 3 for OS/2 (C division: -2 for a 1-bit file's two entries), else what fits.
+  const int64_t stb_entries = os2 ? (int64_t(offset) - 38) / 3 : int64_t(in_file);
+  if (in_file == 0 || stb_entries >= int64_t(entries)) return d;  // no palette at all: stb refuses it
+  const size_t palette_at = 14 + header_size;
+  // OS/2: stb skips 12 bytes after the entries it reads, so they follow the palette.
+  const size_t pixels_at = palette_at + entries * entry + (os2 ? 12 : 0);
+  uint8_t* fixed = copy_for_repair(d, palette_at, nullptr, 0, copy, pixels_at - palette_at + (n - offset));
+  if (!fixed) return nullptr;
+  const size_t kept = std::min(in_file, entries) * entry;
+  std::memcpy(fixed + palette_at, d + palette_at, kept);
+  std::memset(fixed + palette_at + kept, 0, pixels_at - palette_at - kept);
+  for (size_t i = kept / entry; i < entries; ++i) std::memset(fixed + palette_at + i * entry, int(i), 3);
+  std::memcpy(fixed + pixels_at, d + offset, n - offset);
+  const size_t file_size = copy->size;
+  for (int i = 0; i < 4; ++i) {
+    fixed[2 + i] = uint8_t(file_size >> (8 * i));
+    fixed[10 + i] = uint8_t(pixels_at >> (8 * i));
+  }
+  return fixed;
+}
+
 // A JPEG of four components is Adobe's inverted CMYK to libjpeg (so to PIL, which trains, and to
 // browsers) unless an Adobe APP14 segment names another colour transform, which libjpeg then reads as
 // YCCK. stb_image reads CMYK or YCCK only when APP14 says 0 or 2, and otherwise decodes the first three
@@ -516,6 +552,7 @@ const uint8_t* repaired_for_stb(Format format, const uint8_t* data, size_t size,
     return ended ? png_with_full_palette(ended, copy->bytes ? copy->size : size, copy) : nullptr;
   }
   if (format == Format::jpeg) return jpeg_with_libjpeg_transform(data, size, copy);
+  if (format == Format::bmp) return bmp_with_full_palette(data, size, copy);
   return data;
 }
 

@@ -134,7 +134,7 @@ ProbeResult probe(const uint8_t* data, size_t size, const Limits& limits) {
     }
     return failure<ProbeResult>(Status::unsupported_format, message, format);
   }
-  if (size > size_t(INT_MAX) - 16)  // room for what a repair adds (a PNG's IEND, a JPEG's APP14)
+  if (size > size_t(INT_MAX) - 4096)  // room for what a repair adds (an IEND, an APP14, a palette)
     return failure<ProbeResult>(Status::too_large, "input too large: " + std::to_string(size) + " bytes (2 GiB at most)", format);
   // As decode_rgbx() repairs them (it probes the repaired bytes, so this changes nothing there).
   RepairedBytes repaired;
