@@ -48,6 +48,11 @@ bool bmp_alpha_ignored(const uint8_t* data, size_t size);
 // - GIF: the logical screen grown to gif_canvas_size's;
 // - PNG: chunks that end whole after image data without IEND, or inside IEND (a writer that stopped
 //   early), get a whole IEND. One cut inside its image data stays truncated: stb finds too few pixels.
+//   A palette PNG whose PLTE is shorter than its bit depth can index gets the missing entries as PIL
+//   shows them (grey i,i,i), where stb would read them from uninitialised memory.
+// - BMP with a palette: one stb reads in full (the file's entries, then PIL's grey for the missing ones),
+//   where stb would read entries past the ones it counts (four fewer than an OS/2 file holds) from
+//   uninitialised memory.
 // - JPEG of four components: an Adobe APP14 segment before the first scan naming the colour transform
 //   libjpeg assumes (CMYK without one, YCCK for a transform other than 0 or 2), where stb would read
 //   the components as YCbCr.
@@ -55,6 +60,7 @@ struct RepairedBytes {
   PixelBuffer bytes;  // null: nothing repaired (or out of memory)
   size_t size = 0;
   bool out_of_memory = false;
+  bool png_end_added = false;  // a PNG got its IEND: a decode failure then most likely means a cut file
 };
 // `data` itself when nothing needs repair, else copy->bytes; copy->out_of_memory when the copy could not
 // be allocated.

@@ -423,7 +423,88 @@ const uint8_t* png_with_end(const uint8_t* d, size_t n, RepairedBytes* copy) {
     pos += 12 + size_t(len);
   }
   if (pos > n || !seen_idat) return d;
-  return copy_for_repair(d, pos, iend, sizeof iend, copy);
+  const uint8_t* ended = copy_for_repair(d, pos, iend, sizeof iend, copy);
+  copy->png_end_added = ended != nullptr;
+  return ended;
+}
+
+// stb_image 2.27 keeps a PNG's palette in an uninitialised stack array, so a pixel whose index lies past
+// the PLTE's entries took whatever colour an earlier image left there: the same bytes gave other pixels
+// (and another verdict) from call to call. PIL (training) shows such an index i as grey (i, i, i), as
+// its palettes start as a grey ramp. A palette PNG whose PLTE holds fewer entries than its bit depth can
+// index gets, on a copy, the missing entries as PIL shows them (stb checks no CRC, so the old one stays).
+// `d` may be copy's own bytes (a PNG that got its IEND first).
+const uint8_t* png_with_full_palette(const uint8_t* d, size_t n, RepairedBytes* copy) {
+  if (n < 33 || std::memcmp(d + 12, "IHDR", 4) != 0 || d[25] != 3 || d[24] == 0 || d[24] > 8) return d;
+  const size_t entries = size_t(1) << d[24];
+  size_t added = 0;  // bytes the padded PLTE chunks add
+  for (size_t pos = 8; n - pos >= 12;) {
+    const uint32_t len = be32(d + pos);
+    if (len > 0x7FFFFFFFu || n - pos - 12 < len || std::memcmp(d + pos + 4, "IDAT", 4) == 0) break;
+    if (std::memcmp(d + pos + 4, "PLTE", 4) == 0 && len > 0 && len % 3 == 0 && len / 3 < entries) added += 3 * entries - len;
+    pos += 12 + size_t(len);
+  }
+  if (added == 0) return d;
+  PixelBuffer earlier_copy = std::move(copy->bytes);  // freed once read, when `d` is it
+  uint8_t* fixed = copy_for_repair(d, 0, nullptr, 0, copy, n + added);
+  if (!fixed) return nullptr;
+  size_t in = 8, out = 8;
+  std::memcpy(fixed, d, 8);
+  while (n - in >= 12) {
+    const uint32_t len = be32(d + in);
+    if (len > 0x7FFFFFFFu || n - in - 12 < len || std::memcmp(d + in + 4, "IDAT", 4) == 0) break;
+    if (std::memcmp(d + in + 4, "PLTE", 4) == 0 && len > 0 && len % 3 == 0 && len / 3 < entries) {
+      const uint32_t padded = uint32_t(3 * entries);
+      const uint8_t length[4] = {uint8_t(padded >> 24), uint8_t(padded >> 16), uint8_t(padded >> 8), uint8_t(padded)};
+      std::memcpy(fixed + out, length, 4);
+      std::memcpy(fixed + out + 4, d + in + 4, 4 + size_t(len));
+      for (size_t i = len / 3; i < entries; ++i) std::memset(fixed + out + 8 + 3 * i, int(i), 3);
+      std::memcpy(fixed + out + 8 + padded, d + in + 8 + len, 4);
+      out += 12 + padded;
+    } else {
+      std::memcpy(fixed + out, d + in, 12 + size_t(len));
+      out += 12 + size_t(len);
+    }
+    in += 12 + size_t(len);
+  }
+  std::memcpy(fixed + out, d + in, n - in);  // the image data and all after it
+  return fixed;
+}
+
+// stb_image 2.27 keeps a BMP's palette in an uninitialised stack array too, and counts its entries from
+// the pixel data's offset: for an OS/2 (12-byte header) file four fewer than the file holds (so a 1-bit
+// one read no entry at all), for the others what fits before the pixels. A pixel whose index lies past
+// what stb read took an earlier image's colours. Such a BMP gets, on a copy, a palette stb reads in
+// full: the file's entries, then the missing ones as PIL shows them (grey i,i,i).
+const uint8_t* bmp_with_full_palette(const uint8_t* d, size_t n, RepairedBytes* copy) {
+  if (n < 30) return d;
+  const uint32_t header_size = le32(d + 14), offset = le32(d + 10);
+  const bool os2 = header_size == 12;
+  if (!os2 && header_size != 40 && header_size != 56 && header_size != 108 && header_size != 124) return d;
+  if (!os2 && (n < 34 || le32(d + 30) != 0)) return d;  // palette files are uncompressed here (RLE is refused)
+  const uint32_t bpp = le16(d + (os2 ? 24 : 28));
+  if ((bpp != 1 && bpp != 4 && bpp != 8) || offset < 14 + header_size || offset > n) return d;
+  const size_t entry = os2 ? 3 : 4, entries = size_t(1) << bpp;
+  const size_t in_file = (offset - 14 - header_size) / entry;
+  // stb's count: (offset - 38) / 3 for OS/2 (C division: -2 for a 1-bit file's two entries), else what fits.
+  const int64_t stb_entries = os2 ? (int64_t(offset) - 38) / 3 : int64_t(in_file);
+  if (in_file == 0 || stb_entries >= int64_t(entries)) return d;  // no palette at all: stb refuses it
+  const size_t palette_at = 14 + header_size;
+  // OS/2: stb skips 12 bytes after the entries it reads, so they follow the palette.
+  const size_t pixels_at = palette_at + entries * entry + (os2 ? 12 : 0);
+  uint8_t* fixed = copy_for_repair(d, palette_at, nullptr, 0, copy, pixels_at - palette_at + (n - offset));
+  if (!fixed) return nullptr;
+  const size_t kept = std::min(in_file, entries) * entry;
+  std::memcpy(fixed + palette_at, d + palette_at, kept);
+  std::memset(fixed + palette_at + kept, 0, pixels_at - palette_at - kept);
+  for (size_t i = kept / entry; i < entries; ++i) std::memset(fixed + palette_at + i * entry, int(i), 3);
+  std::memcpy(fixed + pixels_at, d + offset, n - offset);
+  const size_t file_size = copy->size;
+  for (int i = 0; i < 4; ++i) {
+    fixed[2 + i] = uint8_t(file_size >> (8 * i));
+    fixed[10 + i] = uint8_t(pixels_at >> (8 * i));
+  }
+  return fixed;
 }
 
 // A JPEG of four components is Adobe's inverted CMYK to libjpeg (so to PIL, which trains, and to
@@ -466,8 +547,12 @@ const uint8_t* jpeg_with_libjpeg_transform(const uint8_t* d, size_t n, RepairedB
 
 const uint8_t* repaired_for_stb(Format format, const uint8_t* data, size_t size, RepairedBytes* copy) {
   if (format == Format::gif) return gif_with_first_frame_canvas(data, size, copy);
-  if (format == Format::png) return png_with_end(data, size, copy);
+  if (format == Format::png) {
+    const uint8_t* ended = png_with_end(data, size, copy);
+    return ended ? png_with_full_palette(ended, copy->bytes ? copy->size : size, copy) : nullptr;
+  }
   if (format == Format::jpeg) return jpeg_with_libjpeg_transform(data, size, copy);
+  if (format == Format::bmp) return bmp_with_full_palette(data, size, copy);
   return data;
 }
 

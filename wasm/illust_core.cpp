@@ -134,7 +134,7 @@ ProbeResult probe(const uint8_t* data, size_t size, const Limits& limits) {
     }
     return failure<ProbeResult>(Status::unsupported_format, message, format);
   }
-  if (size > size_t(INT_MAX) - 16)  // room for what a repair adds (a PNG's IEND, a JPEG's APP14)
+  if (size > size_t(INT_MAX) - 4096)  // room for what a repair adds (an IEND, an APP14, a palette)
     return failure<ProbeResult>(Status::too_large, "input too large: " + std::to_string(size) + " bytes (2 GiB at most)", format);
   // As decode_rgbx() repairs them (it probes the repaired bytes, so this changes nothing there).
   RepairedBytes repaired;
@@ -218,7 +218,7 @@ DecodeResult decode_rgbx(const uint8_t* data, size_t size, const DecodeOptions& 
   data = repaired_for_stb(sniffed, data, size, &repaired);
   if (repaired.out_of_memory) return failure<DecodeResult>(Status::out_of_memory, "out of memory copying the file to repair it", sniffed);
   if (repaired.bytes) size = repaired.size;
-  const bool png_end_added = sniffed == Format::png && repaired.bytes;
+  const bool png_end_added = repaired.png_end_added;
   const ProbeResult info = probe(data, size, options.limits);
   if (info.status != Status::ok) return failure<DecodeResult>(info.status, info.message, info.format);
   const Format format = info.format;

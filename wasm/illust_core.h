@@ -73,7 +73,7 @@ struct ProbeResult {
   Format format = Format::unknown;
   int width = 0;            // display size: after EXIF orientation (5..8 swap width and height)
   int height = 0;
-  int orientation = 1;      // EXIF orientation 1..8 (JPEG, and WebP with an EXIF chunk; 1 otherwise)
+  int orientation = 1;      // EXIF orientation 1..8 (JPEG APP1, PNG eXIf, WebP EXIF chunk; 1 otherwise)
   int channels_in_file = 0; // 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA (as stb_image reports it; WebP 3 or 4)
 };
 
@@ -87,7 +87,8 @@ struct DecodeOptions {
   // Transparent pixels are composited over this opaque colour (contract.preprocess.alpha_background),
   // with the same integer arithmetic as PIL's Image.alpha_composite over an opaque background.
   std::array<uint8_t, 3> alpha_background{{255, 255, 255}};
-  // Apply the JPEG EXIF orientation tag (all 8 values), as PIL's ImageOps.exif_transpose does.
+  // Apply the EXIF orientation tag (all 8 values; JPEG, PNG, WebP, see ProbeResult), as PIL's
+  // ImageOps.exif_transpose does.
   bool apply_orientation = true;
 };
 
