@@ -218,7 +218,6 @@ export async function main(argv, io = { stdout: process.stdout, stderr: process.
       `p(${positive}) ≥ ${contract.decision.hide_below}.`,
     baseline ? `Baseline: nsfwjs 4.4.0 ${baseline.modelName} on tfjs-${baseline.backend}.` : 'Baseline: not run.',
   ].join('\n');
-  io.stdout.write(`${renderText(header, sections)}\n`);
 
   // The markdown may be committed: no absolute paths of this machine in it.
   const shownDataDir = path.isAbsolute(options.dataDir) ? path.basename(options.dataDir) : options.dataDir;
@@ -232,6 +231,9 @@ export async function main(argv, io = { stdout: process.stdout, stderr: process.
   await writeFile(path.join(outDir, 'predictions.jsonl'), records.map(({ thumb, href, path: _, ...rest }) => JSON.stringify(rest)).join('\n') + '\n');
   await writeFile(path.join(outDir, 'args.json'), `${JSON.stringify({ argv, resolved: { ...options, folds: foldsFile, corrections: correctionsFile, model: opened.modelPath }, date: new Date().toISOString() }, null, 2)}\n`);
   if (options.summaryMd) await writeFile(options.summaryMd, markdown);
+  // Printed once the files are written: a reader that stops early (`| head`, `| grep -q`) ends the
+  // process at this write, which before the files left a run of minutes with half a report.
+  io.stdout.write(`${renderText(header, sections)}\n`);
   say(`evaluate: wrote ${path.join(outDir, 'report.html')} (and report.md, predictions.jsonl, args.json) in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 
   await classifier.release?.();

@@ -176,6 +176,20 @@ describe('evaluate CLI: files it cannot open, odd names, and where the results g
     assert.deepEqual(byName.get('caf\ufffd.jpg').ours, { ...byName.get('y.jpg').ours, ms: byName.get('caf\ufffd.jpg').ours.ms });
   });
 
+  test('a reader that stops early (`| true`) still leaves the whole report, and the run exits 0', async () => {
+    const out = path.join(dir, 'out-closed-pipe');
+    const child = spawn(process.execPath, [CLI, tree, '--out', out, '--no-baseline'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy(); // the reader is gone before the first line: every write to stdout fails (EPIPE)
+    let stderr = '';
+    child.stderr.on('data', (d) => { stderr += d; });
+    const code = await new Promise((resolve) => child.on('close', resolve));
+    assert.equal(code, 0, stderr);
+    assert.doesNotMatch(stderr, /unexpected failure|at .*\.mjs:\d+/, 'no stack trace');
+    assert.deepEqual((await readdir(out)).sort(), ['args.json', 'predictions.jsonl', 'report.html', 'report.md', 'thumbs']);
+    assert.equal((await readFile(path.join(out, 'predictions.jsonl'), 'utf8')).trim().split('\n').length, 6);
+    assert.match(await readFile(path.join(out, 'report.html'), 'utf8'), /<\/html>\s*$/);
+  });
+
   test('an --out or --summary-md that cannot be written stops the run before it starts (exit 2)', async () => {
     const aFile = path.join(tree, 'illustration', 'a', 'x.jpg');
     for (const [args, message] of [
