@@ -176,18 +176,21 @@ describe('evaluate CLI: files it cannot open, odd names, and where the results g
     assert.deepEqual(byName.get('caf\ufffd.jpg').ours, { ...byName.get('y.jpg').ours, ms: byName.get('caf\ufffd.jpg').ours.ms });
   });
 
-  test('a reader that stops early (`| true`) still leaves the whole report, and the run exits 0', async () => {
-    const out = path.join(dir, 'out-closed-pipe');
-    const child = spawn(process.execPath, [CLI, tree, '--out', out, '--no-baseline'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout.destroy(); // the reader is gone before the first line: every write to stdout fails (EPIPE)
-    let stderr = '';
-    child.stderr.on('data', (d) => { stderr += d; });
-    const code = await new Promise((resolve) => child.on('close', resolve));
-    assert.equal(code, 0, stderr);
-    assert.doesNotMatch(stderr, /unexpected failure|at .*\.mjs:\d+/, 'no stack trace');
-    assert.deepEqual((await readdir(out)).sort(), ['args.json', 'predictions.jsonl', 'report.html', 'report.md', 'thumbs']);
-    assert.equal((await readFile(path.join(out, 'predictions.jsonl'), 'utf8')).trim().split('\n').length, 6);
-    assert.match(await readFile(path.join(out, 'report.html'), 'utf8'), /<\/html>\s*$/);
+  test('a reader that stops early (`| true`, `2>&1 | head -1`) still leaves the whole report, and the run exits 0', async () => {
+    for (const closed of ['stdout', 'stderr']) {
+      const out = path.join(dir, `out-closed-${closed}`);
+      const child = spawn(process.execPath, [CLI, tree, '--out', out, '--no-baseline'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+      child[closed].destroy(); // the reader is gone before the first line: every write to it fails (EPIPE)
+      let said = '';
+      child[closed === 'stdout' ? 'stderr' : 'stdout'].on('data', (d) => { said += d; });
+      const code = await new Promise((resolve) => child.on('close', resolve));
+      assert.equal(code, 0, `${closed} closed: ${said}`);
+      assert.doesNotMatch(said, /unexpected failure|at .*\.mjs:\d+/, 'no stack trace');
+      if (closed === 'stderr') assert.match(said, /^6 images from 2 sources/, 'the tables are printed');
+      assert.deepEqual((await readdir(out)).sort(), ['args.json', 'predictions.jsonl', 'report.html', 'report.md', 'thumbs'], `${closed} closed`);
+      assert.equal((await readFile(path.join(out, 'predictions.jsonl'), 'utf8')).trim().split('\n').length, 6);
+      assert.match(await readFile(path.join(out, 'report.html'), 'utf8'), /<\/html>\s*$/);
+    }
   });
 
   test('an --out or --summary-md that cannot be written stops the run before it starts (exit 2)', async () => {
