@@ -203,9 +203,14 @@ export async function main(argv, io = { stdout: process.stdout, stderr: process.
 
   const sources = new Set(records.map((r) => `${r.folderClass}/${r.source}`)).size;
   const relModel = opened.modelPath.startsWith(`${ROOT}${path.sep}`) ? path.relative(ROOT, opened.modelPath) : opened.modelPath;
-  const shippedLongNote = heldOut
+  // The fold file speaks only for the images training saw: for other images (a user's own folder) there
+  // are no held-out figures, and nothing says the model was trained on them.
+  const heldOutJudged = records.some((r) => r.heldOut);
+  const shippedLongNote = heldOutJudged
     ? 'The model shipped in model/ was trained on most or all of these sources, so these figures are in-sample and optimistic.'
-    : 'In-sample where the shipped model was trained on these sources; no fold file was given, so no held-out figures.';
+    : 'In-sample where the shipped model was trained on these sources; ' +
+      (heldOut ? `none of these images has an out-of-fold prediction saved by training (${path.basename(foldsFile)})` : 'no fold file was given') +
+      ', so no held-out figures.';
   const { sections } = buildSections(records, {
     labels, positive, shippedNote: 'in-sample', shippedLongNote, heldOutNote: heldOut?.description,
   });
@@ -223,7 +228,7 @@ export async function main(argv, io = { stdout: process.stdout, stderr: process.
   const shownDataDir = path.isAbsolute(options.dataDir) ? path.basename(options.dataDir) : options.dataDir;
   const markdown = renderMarkdown(`${header.replaceAll(options.dataDir, shownDataDir)}\nRun ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC.`, sections);
   const views = [
-    ...(heldOut ? [{ view: 'heldOut', title: 'Misclassified, held-out (honest error analysis)' }] : []),
+    ...(heldOutJudged ? [{ view: 'heldOut', title: 'Misclassified, held-out (honest error analysis)' }] : []),
     { view: 'ours', title: 'Misclassified by the shipped model (in-sample)' },
   ];
   await writeFile(path.join(outDir, 'report.html'), renderHtml({ header, sections, records, labels, positive, views }));

@@ -193,6 +193,19 @@ describe('evaluate CLI: files it cannot open, odd names, and where the results g
     }
   });
 
+  test('images training never saw get no held-out section and no claim that the model was trained on them', { skip: HAS_FOLDS ? false : 'no model/folds.json + oof-predictions.tsv' }, async () => {
+    // The tree's files are renamed copies (a/x.jpg, b/y.jpg): none is in oof-predictions.tsv.
+    const out = path.join(dir, 'out-unseen');
+    const { code, stdout, stderr } = await runEvaluate([tree, '--out', out, '--no-baseline']);
+    assert.equal(code, 0, stderr);
+    assert.match(stderr, /held-out figures from .*folds\.json/, 'the fold file was read');
+    assert.doesNotMatch(stdout, /Held-out|trained on most or all of these sources/);
+    assert.match(stdout, /none of these images has an out-of-fold prediction saved by training \(folds\.json\), so no held-out figures/);
+    const html = await readFile(path.join(out, 'report.html'), 'utf8');
+    assert.doesNotMatch(html, /Misclassified, held-out/, 'no empty held-out gallery that reads "None."');
+    assert.match(html, /Misclassified by the shipped model/);
+  });
+
   test('an --out or --summary-md that cannot be written stops the run before it starts (exit 2)', async () => {
     const aFile = path.join(tree, 'illustration', 'a', 'x.jpg');
     for (const [args, message] of [
