@@ -169,7 +169,7 @@ export async function main(argv, io = { stdout: process.stdout, stderr: process.
   const total = dataset.images.length;
   for (const [i, image] of dataset.images.entries()) {
     const { fsPath, error: openError, ...listed } = image;
-    const record = { ...listed, href: pathToFileURL(path.resolve(image.path)).href };
+    const record = { ...listed, href: fileHref(fsPath ?? image.path) };
     const read = openError ? { ok: false, error: openError } : await readImageFile(fsPath ?? image.path);
     if (!read.ok) {
       record.ours = { error: read.error };
@@ -253,6 +253,18 @@ async function checkWritableFile(file) {
   const folder = await stat(path.dirname(path.resolve(file))).catch(() => null);
   if (!folder?.isDirectory()) throw new Error(`--summary-md ${file}: no folder ${path.dirname(path.resolve(file))}`);
   await access(info ? file : path.dirname(path.resolve(file)), fsConstants.W_OK);
+}
+
+/**
+ * The file: URL the report links an image to. A name that is not UTF-8 comes as its bytes (a Buffer):
+ * its printable form (U+FFFD for the odd bytes) named no file, so the link is made of the bytes,
+ * percent-encoded, as browsers open them.
+ */
+function fileHref(file) {
+  if (typeof file === 'string') return pathToFileURL(path.resolve(file)).href;
+  const absolute = file[0] === 0x2f /* '/' */ ? file : Buffer.concat([Buffer.from(`${process.cwd()}/`), file]);
+  const kept = (byte) => /[A-Za-z0-9\-._~/]/.test(String.fromCharCode(byte));
+  return `file://${[...absolute].map((byte) => (kept(byte) ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`)).join('')}`;
 }
 
 function isMistake(record) {

@@ -206,6 +206,22 @@ describe('evaluate CLI: files it cannot open, odd names, and where the results g
     assert.match(html, /Misclassified by the shipped model/);
   });
 
+  test('a mistake whose name is not UTF-8 links to its file in report.html', async () => {
+    const misfiledTree = path.join(dir, 'misfiled');
+    const folder = path.join(misfiledTree, 'illustration', 's');
+    await mkdir(folder, { recursive: true });
+    const name = Buffer.concat([Buffer.from(`${folder}/caf`), Buffer.from([0xe9]), Buffer.from('.jpg')]);
+    await copyFile(path.join(DATA, MISFILED.from, (await readdir(path.join(DATA, MISFILED.from))).sort()[0]), name);
+    const out = path.join(dir, 'out-misfiled');
+    const { code, stderr } = await runEvaluate([misfiledTree, '--out', out, '--no-baseline', '--folds', 'none']);
+    assert.equal(code, 0, stderr);
+    const href = (await readFile(path.join(out, 'report.html'), 'utf8')).match(/<figure><a href="(file:[^"]+)"/)?.[1];
+    assert.ok(href, 'the misfiled photo has a card');
+    // file: URLs carry a path's bytes percent-encoded, as browsers open them.
+    const bytes = Buffer.from(href.slice('file://'.length).replace(/%([0-9A-F]{2})/gi, (_, hex) => String.fromCharCode(parseInt(hex, 16))), 'latin1');
+    assert.ok(bytes.equals(name), `${href} names ${bytes.toString('latin1')}`);
+  });
+
   test('an --out or --summary-md that cannot be written stops the run before it starts (exit 2)', async () => {
     const aFile = path.join(tree, 'illustration', 'a', 'x.jpg');
     for (const [args, message] of [
