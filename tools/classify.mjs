@@ -75,12 +75,13 @@ export function resultLine(file, result) {
   return { path: file, label: result.label, scores, ms: round(result.ms.total, 2) };
 }
 
-// One line per image even for names with a newline or a tab in them (JSON lines escape them anyway).
+// One line per image even for names with a newline or a tab in them (JSON lines escape them anyway),
+// in the path and in an error, which may quote it.
 // eslint-disable-next-line no-control-regex
 const printable = (text) => text.replace(/[\u0000-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1));
 
 function prettyLine(line, labels) {
-  if (line.error) return `${'error'.padEnd(12)} ${printable(line.path)}: ${line.error}`;
+  if (line.error) return `${'error'.padEnd(12)} ${printable(line.path)}: ${printable(line.error)}`;
   const scores = labels.map((name) => `${name.slice(0, 5)} ${line.scores[name].toFixed(3)}`).join('  ');
   return `${String(line.label).padEnd(12)} ${scores}  ${line.ms.toFixed(1).padStart(7)} ms  ${printable(line.path)}`;
 }

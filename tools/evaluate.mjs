@@ -163,12 +163,13 @@ export async function main(argv, io = { stdout: process.stdout, stderr: process.
     return 2;
   }
 
+  if (options.thumbnails) await mkdir(path.join(outDir, 'thumbs'), { recursive: true });
   const started = performance.now();
   const records = [];
   const total = dataset.images.length;
   for (const [i, image] of dataset.images.entries()) {
     const { fsPath, error: openError, ...listed } = image;
-    const record = { ...listed, href: pathToFileURL(path.resolve(image.path)).href };
+    const record = { ...listed, href: fileHref(fsPath ?? image.path) };
     const read = openError ? { ok: false, error: openError } : await readImageFile(fsPath ?? image.path);
     if (!read.ok) {
       record.ours = { error: read.error };
@@ -180,37 +181,36 @@ export async function main(argv, io = { stdout: process.stdout, stderr: process.
         const nsfw = await baseline.classify(read.bytes);
         record.nsfw = nsfw.ok ? { scores: roundScores(nsfw.scores), illustration: round(nsfw.illustration) } : { error: nsfw.message };
       }
-      record.bytes = read.bytes; // kept only until we know whether a thumbnail is needed
     }
     const verdict = heldOut?.judge(record);
     if (verdict) record.heldOut = verdict;
+    // A mistake's thumbnail is made now, while its bytes are at hand: kept until the end, the bytes of
+    // every mistake piled up (a folder of 20 MB photos the model got wrong held 2.2 GB at 100 of them).
+    // Files beside the report (lazy-loaded), not data: URIs: a full run has hundreds of mistakes.
+    if (options.thumbnails && read.ok && !record.ours.error && isMistake(record)) {
+      const png = thumbnailPng(core, read.bytes, options.thumbnailSize);
+      if (png) {
+        record.thumb = `thumbs/${String(i).padStart(5, '0')}.png`;
+        await writeFile(path.join(outDir, record.thumb), png);
+      }
+    }
     records.push(record);
     if ((i + 1) % 100 === 0 || i + 1 === total) {
       say(`evaluate: ${i + 1}/${total} images (${((performance.now() - started) / 1000).toFixed(0)} s)`);
     }
-    // Free the bytes of images that are right everywhere; mistakes keep theirs for thumbnails, unless
-    // none are made or our core could not decode them (then no thumbnail can be made of them either).
-    if (!options.thumbnails || !isMistake(record) || record.ours.error) delete record.bytes;
   }
   for (const unreadable of dataset.unreadable) say(`evaluate: skipped ${unreadable.path}: ${unreadable.error}`);
 
-  if (options.thumbnails) {
-    // Files beside the report (lazy-loaded), not data: URIs: a full run has hundreds of mistakes.
-    await mkdir(path.join(outDir, 'thumbs'), { recursive: true });
-    for (const [i, record] of records.entries()) {
-      const png = record.bytes && thumbnailPng(core, record.bytes, options.thumbnailSize);
-      if (!png) continue;
-      record.thumb = `thumbs/${String(i).padStart(5, '0')}.png`;
-      await writeFile(path.join(outDir, record.thumb), png);
-    }
-  }
-  for (const record of records) delete record.bytes;
-
   const sources = new Set(records.map((r) => `${r.folderClass}/${r.source}`)).size;
   const relModel = opened.modelPath.startsWith(`${ROOT}${path.sep}`) ? path.relative(ROOT, opened.modelPath) : opened.modelPath;
-  const shippedLongNote = heldOut
+  // The fold file speaks only for the images training saw: for other images (a user's own folder) there
+  // are no held-out figures, and nothing says the model was trained on them.
+  const heldOutJudged = records.some((r) => r.heldOut);
+  const shippedLongNote = heldOutJudged
     ? 'The model shipped in model/ was trained on most or all of these sources, so these figures are in-sample and optimistic.'
-    : 'In-sample where the shipped model was trained on these sources; no fold file was given, so no held-out figures.';
+    : 'In-sample where the shipped model was trained on these sources; ' +
+      (heldOut ? `none of these images has an out-of-fold prediction saved by training (${path.basename(foldsFile)})` : 'no fold file was given') +
+      ', so no held-out figures.';
   const { sections } = buildSections(records, {
     labels, positive, shippedNote: 'in-sample', shippedLongNote, heldOutNote: heldOut?.description,
   });
@@ -223,13 +223,12 @@ export async function main(argv, io = { stdout: process.stdout, stderr: process.
       `p(${positive}) ≥ ${contract.decision.hide_below}.`,
     baseline ? `Baseline: nsfwjs 4.4.0 ${baseline.modelName} on tfjs-${baseline.backend}.` : 'Baseline: not run.',
   ].join('\n');
-  io.stdout.write(`${renderText(header, sections)}\n`);
 
   // The markdown may be committed: no absolute paths of this machine in it.
   const shownDataDir = path.isAbsolute(options.dataDir) ? path.basename(options.dataDir) : options.dataDir;
   const markdown = renderMarkdown(`${header.replaceAll(options.dataDir, shownDataDir)}\nRun ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC.`, sections);
   const views = [
-    ...(heldOut ? [{ view: 'heldOut', title: 'Misclassified, held-out (honest error analysis)' }] : []),
+    ...(heldOutJudged ? [{ view: 'heldOut', title: 'Misclassified, held-out (honest error analysis)' }] : []),
     { view: 'ours', title: 'Misclassified by the shipped model (in-sample)' },
   ];
   await writeFile(path.join(outDir, 'report.html'), renderHtml({ header, sections, records, labels, positive, views }));
@@ -237,6 +236,9 @@ export async function main(argv, io = { stdout: process.stdout, stderr: process.
   await writeFile(path.join(outDir, 'predictions.jsonl'), records.map(({ thumb, href, path: _, ...rest }) => JSON.stringify(rest)).join('\n') + '\n');
   await writeFile(path.join(outDir, 'args.json'), `${JSON.stringify({ argv, resolved: { ...options, folds: foldsFile, corrections: correctionsFile, model: opened.modelPath }, date: new Date().toISOString() }, null, 2)}\n`);
   if (options.summaryMd) await writeFile(options.summaryMd, markdown);
+  // Printed once the files are written: a reader that stops early (`| head`, `| grep -q`) ends the
+  // process at this write, which before the files left a run of minutes with half a report.
+  io.stdout.write(`${renderText(header, sections)}\n`);
   say(`evaluate: wrote ${path.join(outDir, 'report.html')} (and report.md, predictions.jsonl, args.json) in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 
   await classifier.release?.();
@@ -251,6 +253,18 @@ async function checkWritableFile(file) {
   const folder = await stat(path.dirname(path.resolve(file))).catch(() => null);
   if (!folder?.isDirectory()) throw new Error(`--summary-md ${file}: no folder ${path.dirname(path.resolve(file))}`);
   await access(info ? file : path.dirname(path.resolve(file)), fsConstants.W_OK);
+}
+
+/**
+ * The file: URL the report links an image to. A name that is not UTF-8 comes as its bytes (a Buffer):
+ * its printable form (U+FFFD for the odd bytes) named no file, so the link is made of the bytes,
+ * percent-encoded, as browsers open them.
+ */
+function fileHref(file) {
+  if (typeof file === 'string') return pathToFileURL(path.resolve(file)).href;
+  const absolute = file[0] === 0x2f /* '/' */ ? file : Buffer.concat([Buffer.from(`${process.cwd()}/`), file]);
+  const kept = (byte) => /[A-Za-z0-9\-._~/]/.test(String.fromCharCode(byte));
+  return `file://${[...absolute].map((byte) => (kept(byte) ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`)).join('')}`;
 }
 
 function isMistake(record) {

@@ -318,11 +318,14 @@ describe('classify CLI: pipeline', { skip: pipelineSkip }, () => {
   test('--pretty keeps one line per image when a name holds a newline', async () => {
     const odd = fixture('line\nbreak.png');
     await copyFile(fixture('tree', 'valid.png'), odd);
-    const { code, stdout } = await runCli(['--pretty', odd, fixture('tree', 'valid.png')]);
+    // A name too long to open, with a newline in it: the error must not print it raw either.
+    const tooLong = fixture(`long\n${'x'.repeat(300)}.png`);
+    const { code, stdout } = await runCli(['--pretty', odd, fixture('tree', 'valid.png'), tooLong]);
     assert.equal(code, 0);
     const lines = stdout.trim().split('\n');
-    assert.equal(lines.length, 2, stdout);
+    assert.equal(lines.length, 3, stdout);
     assert.match(lines[0], /line\\nbreak\.png$/);
+    assert.match(lines[2], /^error\s+.*long\\nx+\.png: cannot read: name too long$/);
   });
 });
 

@@ -6,11 +6,12 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { copyFile, link, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { crc32, encodePngRgb } from '../../tools/lib/thumbnail.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CLI = path.join(ROOT, 'tools', 'evaluate.mjs');
@@ -29,6 +30,9 @@ const missing = [
   ...(existsSync(DATA) ? [] : [`real-image data at ${DATA} (set ILLUST_ONLY_DATA)`]),
 ];
 const skip = missing.length ? `needs ${missing.join(', ')}` : false;
+// What needs no real images: the core build and the model.
+const pipelineMissing = missing.filter((what) => !what.startsWith('real-image data'));
+const pipelineSkip = pipelineMissing.length ? `needs ${pipelineMissing.join(', ')}` : false;
 if (skip) console.log(`# evaluate-cli: skipping: ${skip}`);
 
 function runEvaluate(args, timeoutMs = 120000) {
@@ -172,6 +176,52 @@ describe('evaluate CLI: files it cannot open, odd names, and where the results g
     assert.deepEqual(byName.get('caf\ufffd.jpg').ours, { ...byName.get('y.jpg').ours, ms: byName.get('caf\ufffd.jpg').ours.ms });
   });
 
+  test('a reader that stops early (`| true`, `2>&1 | head -1`) still leaves the whole report, and the run exits 0', async () => {
+    for (const closed of ['stdout', 'stderr']) {
+      const out = path.join(dir, `out-closed-${closed}`);
+      const child = spawn(process.execPath, [CLI, tree, '--out', out, '--no-baseline'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+      child[closed].destroy(); // the reader is gone before the first line: every write to it fails (EPIPE)
+      let said = '';
+      child[closed === 'stdout' ? 'stderr' : 'stdout'].on('data', (d) => { said += d; });
+      const code = await new Promise((resolve) => child.on('close', resolve));
+      assert.equal(code, 0, `${closed} closed: ${said}`);
+      assert.doesNotMatch(said, /unexpected failure|at .*\.mjs:\d+/, 'no stack trace');
+      if (closed === 'stderr') assert.match(said, /^6 images from 2 sources/, 'the tables are printed');
+      assert.deepEqual((await readdir(out)).sort(), ['args.json', 'predictions.jsonl', 'report.html', 'report.md', 'thumbs'], `${closed} closed`);
+      assert.equal((await readFile(path.join(out, 'predictions.jsonl'), 'utf8')).trim().split('\n').length, 6);
+      assert.match(await readFile(path.join(out, 'report.html'), 'utf8'), /<\/html>\s*$/);
+    }
+  });
+
+  test('images training never saw get no held-out section and no claim that the model was trained on them', { skip: HAS_FOLDS ? false : 'no model/folds.json + oof-predictions.tsv' }, async () => {
+    // The tree's files are renamed copies (a/x.jpg, b/y.jpg): none is in oof-predictions.tsv.
+    const out = path.join(dir, 'out-unseen');
+    const { code, stdout, stderr } = await runEvaluate([tree, '--out', out, '--no-baseline']);
+    assert.equal(code, 0, stderr);
+    assert.match(stderr, /held-out figures from .*folds\.json/, 'the fold file was read');
+    assert.doesNotMatch(stdout, /Held-out|trained on most or all of these sources/);
+    assert.match(stdout, /none of these images has an out-of-fold prediction saved by training \(folds\.json\), so no held-out figures/);
+    const html = await readFile(path.join(out, 'report.html'), 'utf8');
+    assert.doesNotMatch(html, /Misclassified, held-out/, 'no empty held-out gallery that reads "None."');
+    assert.match(html, /Misclassified by the shipped model/);
+  });
+
+  test('a mistake whose name is not UTF-8 links to its file in report.html', async () => {
+    const misfiledTree = path.join(dir, 'misfiled');
+    const folder = path.join(misfiledTree, 'illustration', 's');
+    await mkdir(folder, { recursive: true });
+    const name = Buffer.concat([Buffer.from(`${folder}/caf`), Buffer.from([0xe9]), Buffer.from('.jpg')]);
+    await copyFile(path.join(DATA, MISFILED.from, (await readdir(path.join(DATA, MISFILED.from))).sort()[0]), name);
+    const out = path.join(dir, 'out-misfiled');
+    const { code, stderr } = await runEvaluate([misfiledTree, '--out', out, '--no-baseline', '--folds', 'none']);
+    assert.equal(code, 0, stderr);
+    const href = (await readFile(path.join(out, 'report.html'), 'utf8')).match(/<figure><a href="(file:[^"]+)"/)?.[1];
+    assert.ok(href, 'the misfiled photo has a card');
+    // file: URLs carry a path's bytes percent-encoded, as browsers open them.
+    const bytes = Buffer.from(href.slice('file://'.length).replace(/%([0-9A-F]{2})/gi, (_, hex) => String.fromCharCode(parseInt(hex, 16))), 'latin1');
+    assert.ok(bytes.equals(name), `${href} names ${bytes.toString('latin1')}`);
+  });
+
   test('an --out or --summary-md that cannot be written stops the run before it starts (exit 2)', async () => {
     const aFile = path.join(tree, 'illustration', 'a', 'x.jpg');
     for (const [args, message] of [
@@ -185,6 +235,53 @@ describe('evaluate CLI: files it cannot open, odd names, and where the results g
       assert.doesNotMatch(stderr, /images \(/, 'no progress lines');
       assert.match(stderr, message);
     }
+  });
+});
+
+describe('evaluate CLI: memory on a folder of big files it gets wrong', { skip: pipelineSkip }, () => {
+  let dir;
+  after(async () => { if (dir) await rm(dir, { recursive: true, force: true }); });
+
+  // One 16 MB PNG (a small picture behind a big private chunk, as a camera's metadata can be) linked
+  // into each class folder: whatever the model says, two of its three copies are mistakes, which get
+  // thumbnails. Measured once every image is judged, after a full GC: what the run still holds.
+  test('the bytes of images judged wrong are not held until the end of the run', async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'illust-evaluate-big-'));
+    const pixels = new Uint8Array(96 * 64 * 3).map((_, i) => (i * 37) & 255);
+    const png = encodePngRgb(pixels, 96, 64);
+    const body = Buffer.concat([Buffer.from('prVt', 'latin1'), Buffer.alloc(16 * 1024 * 1024)]);
+    const length = Buffer.alloc(4); length.writeUInt32BE(body.length - 4);
+    const crc = Buffer.alloc(4); crc.writeUInt32BE(crc32(body));
+    const bigPng = Buffer.concat([png.subarray(0, 33), length, body, crc, png.subarray(33)]);
+    const first = path.join(dir, 'big.png');
+    await writeFile(first, bigPng);
+    const perClass = 4;
+    for (const label of LABELS) {
+      await mkdir(path.join(dir, 'data', label, 'camera'), { recursive: true });
+      for (let i = 0; i < perClass; i += 1) await link(first, path.join(dir, 'data', label, 'camera', `${i}.png`));
+    }
+    const script = `
+      const { main } = await import(${JSON.stringify(pathToFileURL(CLI).href)});
+      let held = null;
+      const stderr = { write: (text) => {
+        if (text.includes(' ${3 * perClass}/${3 * perClass} images')) {
+          // V8 frees dead buffers on a background thread after a GC; the second GC waits for that.
+          globalThis.gc(); globalThis.gc();
+          held = process.memoryUsage().arrayBuffers;
+        }
+        process.stderr.write(text);
+      } };
+      const code = await main(process.argv.slice(1), { stdout: { write: () => true }, stderr });
+      process.stdout.write(JSON.stringify({ code, held }));
+      process.exit(0);`;
+    const output = execFileSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script, '--',
+      path.join(dir, 'data'), '--out', path.join(dir, 'out'), '--no-baseline', '--folds', 'none'], { cwd: ROOT, encoding: 'utf8' });
+    const { code, held } = JSON.parse(output);
+    assert.equal(code, 0);
+    const thumbs = await readdir(path.join(dir, 'out', 'thumbs'));
+    assert.equal(thumbs.length, 2 * perClass, 'every mistake got its thumbnail');
+    // Without the fix it held all 8 mistakes (8 x 16 MB); the image being judged may still be held.
+    assert.ok(held < 3 * bigPng.length, `${(held / 2 ** 20).toFixed(0)} MB of array buffers held at the end of the run`);
   });
 });
 

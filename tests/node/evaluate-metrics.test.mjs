@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import { evenlySpaced, readCorrections } from '../../tools/lib/dataset.mjs';
 import { analyseBaseline, confusionRows, perSourceRows } from '../../tools/lib/evaluation-report.mjs';
 import { loadHeldOut, parseOofTsv } from '../../tools/lib/held-out.mjs';
-import { confusion, displayWidth, rocAuc, textTable, twoWay } from '../../tools/lib/metrics.mjs';
+import { confusion, displayWidth, markdownTable, rocAuc, textTable, twoWay } from '../../tools/lib/metrics.mjs';
 
 const LABELS = ['illustration', 'screenshot', 'photo'];
 const pairs = (spec) => spec.flatMap(([truth, predicted, n]) => Array.from({ length: n }, () => ({ truth, predicted })));
@@ -125,6 +125,16 @@ test('held-out: reads folds.json + oof-predictions.tsv (train.py format) and lab
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('text and markdown tables: a source name with a newline or a tab stays on its row, escaped', () => {
+  const rows = [['class/source', 'images'], ['photo/new\nline', 2], ['photo/tab\there', 3], ['photo/a|b', 4]];
+  const text = textTable(rows).split('\n');
+  assert.equal(text.length, 5, text.join('\n'));
+  assert.deepEqual(text.slice(2), ['photo/new\\nline       2', 'photo/tab\\there       3', 'photo/a|b             4']);
+  const markdown = markdownTable(rows).split('\n');
+  assert.equal(markdown.length, 5, markdown.join('\n'));
+  assert.deepEqual(markdown.slice(2), ['| photo/new\\nline | 2 |', '| photo/tab\\there | 3 |', '| photo/a\\|b | 4 |']);
 });
 
 test('text table: Chinese and Japanese source names take two columns each, and the columns after them stay in line', () => {

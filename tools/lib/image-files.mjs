@@ -21,7 +21,7 @@ export function hasImageExtension(file) {
 
 function describe(error) {
   const reasons = { ENOENT: 'no such file or directory', EACCES: 'permission denied', ELOOP: 'too many symbolic links',
-    ENOTDIR: 'not a directory', EISDIR: 'is a directory', EMFILE: 'too many open files' };
+    ENOTDIR: 'not a directory', EISDIR: 'is a directory', EMFILE: 'too many open files', ENAMETOOLONG: 'name too long' };
   return reasons[error?.code] ?? String(error?.message ?? error);
 }
 

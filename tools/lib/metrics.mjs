@@ -121,11 +121,15 @@ export function displayWidth(text) {
   return width;
 }
 
+// A cell as one line: a source folder whose name holds a newline or a tab broke its row in two.
+// eslint-disable-next-line no-control-regex
+const cellText = (cell) => String(cell).replace(/[\u0000-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1));
+
 /** Renders rows (arrays of cells) as a fixed-width text table; first row is the header. */
 export function textTable(rows, { alignRight = () => true } = {}) {
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => displayWidth(row[c]))));
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => displayWidth(cellText(row[c])))));
   const line = (row) => row.map((cell, c) => {
-    const text = String(cell);
+    const text = cellText(cell);
     const padding = ' '.repeat(widths[c] - displayWidth(text));
     return c > 0 && alignRight(c) ? padding + text : text + padding;
   }).join('  ').trimEnd();
@@ -134,7 +138,7 @@ export function textTable(rows, { alignRight = () => true } = {}) {
 
 /** Renders rows as a GitHub markdown table; first row is the header. */
 export function markdownTable(rows) {
-  const escape = (cell) => String(cell).replaceAll('|', '\\|');
+  const escape = (cell) => cellText(cell).replaceAll('|', '\\|');
   return [
     `| ${rows[0].map(escape).join(' | ')} |`,
     `|${rows[0].map((_, c) => (c === 0 ? '---' : '---:')).join('|')}|`,

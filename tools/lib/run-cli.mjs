@@ -67,6 +67,9 @@ export async function runIfMain(moduleUrl, name, main) {
     process.exit(1);
   };
   process.stdout.on('error', writeFailed);
+  // Messages that cannot be written (stderr into a pipe whose reader left, `2>&1 | head -1`) are lost,
+  // not the run: unhandled, the first one ended it with exit 1 and, for evaluate, no report at all.
+  process.stderr.on('error', () => {});
   let code;
   try {
     code = await main(process.argv.slice(2));
