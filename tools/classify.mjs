@@ -23,7 +23,7 @@ Options:
   --runtime node|web   ONNX Runtime flavour: onnxruntime-node (default) or onnxruntime-web's wasm
   --model FILE         ONNX model (default: the model_file named by the contract, next to it)
   --contract FILE      preprocessing contract (default: model/contract.json)
-  --threads N          inference threads (default: ORT's choice for the runtime)
+  --threads N          inference threads (default: one fewer than the cores, 1 to 4)
   --strictness S       slider position in [0,1] for the label (default 0.5 = contract default)
   --all-files          in folders, take every file, not only image extensions
   --pretty             human-readable aligned lines instead of JSON

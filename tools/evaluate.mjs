@@ -37,7 +37,7 @@ Options:
   --runtime node|web      ONNX Runtime flavour (default node)
   --model FILE            ONNX model (default: next to the contract)
   --contract FILE         preprocessing contract (default: model/contract.json)
-  --threads N             inference threads
+  --threads N             inference threads (default: one fewer than the cores, 1 to 4)
   --no-baseline           skip nsfwjs
   --no-thumbnails         do not write thumbnails (thumbs/*.png) for report.html
   --thumbnail-size PX     longest side of thumbnails (default 160)

@@ -307,6 +307,24 @@ describe('classify CLI: pipeline', { skip: pipelineSkip }, () => {
     }
   });
 
+  test('without --threads, a machine\'s cores set the threads (one fewer, 1 to 4), also on Node 20 (no navigator)', async () => {
+    // Node 20 has no navigator.hardwareConcurrency: left to classifier.js, every run got one thread.
+    const { openNodeClassifier } = await import('../../tools/lib/node-classifier.mjs');
+    const { threadsForCores } = await import('../../web/lib/classifier.js');
+    for (const [runtime, cores] of [['node', 8], ['node', 3], ['node', 1], ['web', 8]]) {
+      const { classifier } = await openNodeClassifier({ runtime, model: MODEL, cores });
+      try {
+        assert.equal(classifier.threads, threadsForCores(cores), `${runtime}, ${cores} cores`);
+      } finally {
+        await classifier.release?.();
+      }
+    }
+    assert.deepEqual([1, 2, 3, 8, 64].map(threadsForCores), [1, 1, 2, 4, 4]);
+    const { classifier } = await openNodeClassifier({ runtime: 'node', model: MODEL, threads: 3, cores: 8 });
+    assert.equal(classifier.threads, 3, '--threads wins');
+    await classifier.release?.();
+  });
+
   test('--pretty prints aligned text lines', async () => {
     const { code, stdout } = await runCli(['--pretty', fixture('tree', 'valid.png'), fixture('tree', 'fake.webp')]);
     assert.equal(code, 0);

@@ -4,6 +4,7 @@
 // tools/classify.mjs and tools/evaluate.mjs. Anything that stops every image from being classified
 // (no core build, unreadable contract, wrong model file) throws a SetupError with a message for users.
 import { readFile } from 'node:fs/promises';
+import os from 'node:os';
 import { MAX_MODEL_FILE_BYTES, readOptionFile, readOptionText } from './image-files.mjs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -100,10 +101,12 @@ export async function importOrt(runtime) {
 
 /**
  * Opens a classifier for one model. options: {runtime = 'node', model (path), contract (path),
- * threads, log}. Resolves to {classifier, contract, core, runtime, modelPath, contractPath}; rejects with
- * SetupError when nothing could run.
+ * threads (default: threadsForCores(cores)), cores (default: the cores this process may use), log}.
+ * Resolves to {classifier, contract, core, runtime, modelPath, contractPath}; rejects with SetupError
+ * when nothing could run.
  */
-export async function openNodeClassifier({ runtime = 'node', model, contract: contractPath = DEFAULT_CONTRACT, threads, log = () => {} } = {}) {
+export async function openNodeClassifier({ runtime = 'node', model, contract: contractPath = DEFAULT_CONTRACT, threads,
+  cores = os.availableParallelism(), log = () => {} } = {}) {
   const contract = await loadContract(contractPath);
   const modelPath = model ?? defaultModelPath(contractPath, contract);
   let modelBytes;
@@ -114,12 +117,13 @@ export async function openNodeClassifier({ runtime = 'node', model, contract: co
   }
   const [core, ort] = await Promise.all([loadNodeCore(), importOrt(runtime)]);
   if (runtime === 'web') ort.env.logLevel = 'error'; // keep ORT's own warnings off our stderr
-  const { createClassifier } = await import(pathToFileURL(path.join(ROOT, 'web', 'lib', 'classifier.js')).href);
+  const { createClassifier, threadsForCores } = await import(pathToFileURL(path.join(ROOT, 'web', 'lib', 'classifier.js')).href);
   let classifier;
   try {
     classifier = await createClassifier({
       ort, model: modelBytes, contract, core, provider: runtime === 'node' ? 'cpu' : 'wasm',
-      numThreads: threads, log,
+      // Node 20 has no navigator.hardwareConcurrency: left to classifier.js, every run got 1 thread.
+      numThreads: threads ?? threadsForCores(cores), log,
     });
   } catch (error) {
     throw new SetupError(`${error?.message ?? error} [${modelPath}]`);

@@ -78,14 +78,22 @@ export async function findWebgpuAdapter({ timeoutMs = 3000, allowSoftware = fals
   return { adapter, reason: null };
 }
 
+/**
+ * Inference threads for a machine with `cores` cores: one fewer, 1 to 4. Leaves one core to the page
+ * and the browser: on 2 busy cores a second ORT thread made each image about 3x more expensive in CPU
+ * (docs/benchmarks.md, tools/bench/notes.md).
+ */
+export function threadsForCores(cores) {
+  return Math.max(1, Math.min(4, cores - 1));
+}
+
 function defaultThreads(ort) {
   if (ort.env?.wasm === undefined) return 1;
+  // Node before 21 has no navigator: its callers pass numThreads (tools/lib/node-classifier.mjs).
   const cores = globalThis.navigator?.hardwareConcurrency ?? 2;
   // Threads need SharedArrayBuffer, which browsers give only to cross-origin isolated pages.
   const isolated = globalThis.crossOriginIsolated ?? (typeof process !== 'undefined');
-  // Leave one core to the page and the browser: on 2 busy cores a second ORT thread made each image
-  // about 3x more expensive in CPU (docs/benchmarks.md, tools/bench/notes.md).
-  return isolated ? Math.max(1, Math.min(4, cores - 1)) : 1;
+  return isolated ? threadsForCores(cores) : 1;
 }
 
 /**
