@@ -4,7 +4,7 @@
 // verdicts (N)", "Undo last" and "Reset" of the corrections, and that slow status answers alone do
 // not make the classifier line say the model is loading; and the corrections' message line (a long
 // error wraps, dark mode contrast, the report of its last action gone once the corrections change
-// elsewhere), and the cells a media tab holds until judged counted as waiting. Needs no model and no images (the popup's
+// elsewhere), and the cells a media tab holds until judged counted as waiting; and the controls on the media tab (placeholder, correction bar, badge) read at 4.5:1. Needs no model and no images (the popup's
 // own behaviour; only the model's contract, which is in git); the classifier's side of the popup is
 // tested in extension.test.mjs.
 import { test } from 'node:test';
@@ -289,6 +289,84 @@ test('popup: cells of a media tab held until judged are counted as waiting', { s
       .map((dt) => [dt.textContent, dt.nextElementSibling.textContent])));
     assert.deepEqual(counts, { judged: '0', hidden: '0', errors: '0', waiting: '3' });
     assert.equal(await page.evaluate(() => document.documentElement.dataset.illustOnlyPending), '3', 'still waiting as the popup counted');
+  } finally {
+    await close();
+  }
+});
+
+// The controls the extension puts on the media tab, as a low-vision keyboard user meets them: the hidden
+// cell's placeholder ("show", "illustration: always show ones like this"), the bar on a shown cell and
+// the "show all" badge. Their text reads at 4.5:1 or more on what is behind it (WCAG AA), and the focus
+// ring each gets from Tab at 3:1. Verdicts remembered on this device decide the cells, so no model runs.
+test('media tab: the placeholder, the correction bar and the "show all" badge read at 4.5:1, their focus rings at 3:1', { skip: skipReason ?? false, timeout: 90000 }, async () => {
+  await buildExtensionOnce();
+  const { context, worker, extensionId, close } = await launchWithExtension([], { viewport: { width: 800, height: 600 } });
+  try {
+    const { version } = JSON.parse(readFileSync(path.join(root, 'model', 'contract.json'), 'utf8'));
+    const remembered = {
+      FcontrastShown01: { illustration: 0.97, screenshot: 0.02, photo: 0.01 },
+      FcontrastShot002: { illustration: 0.01, screenshot: 0.98, photo: 0.01 },
+      FcontrastPhoto03: { illustration: 0.01, screenshot: 0.01, photo: 0.98 },
+    };
+    const extensionPage = await context.newPage();
+    await extensionPage.goto(`chrome-extension://${extensionId}/popup.html`);
+    await extensionPage.evaluate(async ({ version, remembered }) => {
+      const { VerdictStore } = await import('./verdict-store.js');
+      const store = new VerdictStore();
+      for (const [mediaId, scores] of Object.entries(remembered)) store.put(version, mediaId, { ok: true, scores });
+      await store.flush();
+    }, { version, remembered });
+    await extensionPage.close();
+
+    const cells = Object.keys(remembered).map((mediaId, i) => ({ statusId: String(1920000000000000000n + BigInt(i)), mediaId, variant: 'both' }));
+    const mediaTab = readFileSync(path.join(root, 'tests', 'e2e', 'fixtures', 'x-media-tab.html'), 'utf8').replace('/*CELL_BATCHES*/[]', JSON.stringify([cells]));
+    await context.route('https://x.com/**', (route) => route.fulfill({ contentType: 'text/html; charset=utf-8', body: mediaTab }));
+    await context.route('https://pbs.twimg.com/**', (route) => route.fulfill({ status: 404, body: '' })); // remembered: not read
+    const page = await context.newPage();
+    await page.goto('https://x.com/someone/media');
+    await page.waitForFunction(() => document.documentElement.dataset.illustOnlyHidden === '2' && document.querySelector('a[data-illust-only-state="visible"]'));
+
+    // WCAG's contrast of an element's text colour (or its outline's) on what is painted behind it: the
+    // backgrounds of it and its ancestors, shadow hosts included, laid over the white page.
+    const contrastsOfFocused = () => page.evaluate(() => {
+      let element = document.activeElement;
+      while (element?.shadowRoot?.activeElement) element = element.shadowRoot.activeElement;
+      const rgba = (css) => { const [r, g, b, a = 1] = css.match(/[\d.]+/g).map(Number); return [r, g, b, a]; };
+      const layers = [];
+      for (let at = element; at; at = at.parentElement ?? at.getRootNode().host) layers.unshift(rgba(getComputedStyle(at).backgroundColor));
+      const over = (top, under) => under.map((c, i) => top[i] * top[3] + c * (1 - top[3]));
+      const behind = layers.reduce((under, layer) => over(layer, under), [255, 255, 255]);
+      const luminance = (rgb) => rgb.map((c) => c / 255).map((c) => (c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4))
+        .reduce((sum, c, i) => sum + c * [0.2126, 0.7152, 0.0722][i], 0);
+      const ratio = (css) => {
+        const [a, b] = [luminance(over(rgba(css), behind)), luminance(behind)];
+        return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+      };
+      const style = getComputedStyle(element);
+      return { name: element.getAttribute('aria-label') ?? element.textContent, text: ratio(style.color), ring: style.outlineStyle === 'none' ? 0 : ratio(style.outlineColor), ringStyle: style.outlineStyle };
+    });
+    const seen = [];
+    for (let tabs = 0; tabs < 20; tabs += 1) {
+      await page.keyboard.press('Tab');
+      const isOurs = await page.evaluate(() => {
+        const active = document.activeElement;
+        return active?.id === 'illust-only-page-control' || Boolean(active?.closest('.illust-only-placeholder, .illust-only-correct'));
+      });
+      if (!isOurs) continue;
+      seen.push(await contrastsOfFocused());
+      if (seen.at(-1).name === 'show all') break; // the badge comes last, after the grid
+    }
+    assert.deepEqual(seen.map((s) => s.name).sort(), [
+      'Hide: this is a photo; hide ones like it on this account', 'Hide: this is a screenshot; hide ones like it on this account',
+      'Show this image this once', 'Show this image this once',
+      'This is an illustration: show it and images like it on this account from now on', 'This is an illustration: show it and images like it on this account from now on',
+      'show all',
+    ], 'every control of ours is reached by Tab');
+    for (const { name, text, ring, ringStyle } of seen) {
+      assert.ok(text >= 4.5, `"${name}" reads at ${text.toFixed(2)}:1`);
+      // Chromium's own ring ("auto") is drawn in two colours so that it shows on any background.
+      if (ringStyle !== 'auto') assert.ok(ring >= 3, `the focus ring of "${name}" shows at ${ring.toFixed(2)}:1`);
+    }
   } finally {
     await close();
   }

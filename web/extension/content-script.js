@@ -1078,7 +1078,8 @@ function renderPageControl(stats) {
       :host([hidden]) { display: none; }
       div { font: 13px/1.3 system-ui, sans-serif; color: #fff; background: #1d2733e6; border-radius: 16px;
             padding: 6px 8px 6px 12px; display: flex; gap: 8px; align-items: center; }
-      button { font: inherit; color: #fff; background: #1d9bf0; border: 0; border-radius: 12px; padding: 3px 10px; cursor: pointer; }
+      /* White on X's blue (#1d9bf0) read at 3.0:1; on this darker one at 5.8:1. */
+      button { font: inherit; color: #fff; background: #0b65c2; border: 0; border-radius: 12px; padding: 3px 10px; cursor: pointer; }
       button[aria-disabled="true"] { opacity: .5; cursor: default; }
     </style><div><span class="count"></span><button type="button" class="reveal-all">show all</button></div>`;
     const button = shadow.querySelector('button');
