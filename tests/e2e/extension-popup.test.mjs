@@ -1,6 +1,6 @@
 // The toolbar popup in real headless Chromium, used by keyboard as a screen reader's user would, next
 // to a fake X media tab with no media: what it says for a media tab while the extension is switched
-// off, what the strictness slider's value reads as, and where the focus goes after "Forget remembered
+// off, what the strictness slider's value reads as, and where the focus goes after "Reload this tab", "Forget remembered
 // verdicts (N)", "Undo last" and "Reset" of the corrections, and that slow status answers alone do
 // not make the classifier line say the model is loading; and the corrections' message line (a long
 // error wraps, dark mode contrast, the report of its last action gone once the corrections change
@@ -367,6 +367,54 @@ test('media tab: the placeholder, the correction bar and the "show all" badge re
       // Chromium's own ring ("auto") is drawn in two colours so that it shows on any background.
       if (ringStyle !== 'auto') assert.ok(ring >= 3, `the focus ring of "${name}" shows at ${ring.toFixed(2)}:1`);
     }
+  } finally {
+    await close();
+  }
+});
+
+// An X tab without the content script (here its first load failed, as offline; in Firefox also one
+// opened before access to X was allowed): the popup offers "Reload this tab". Pressed by keyboard, the
+// button goes with its note: the focus waits on "Reloading this tab…", then goes to the counts the
+// reloaded media tab answers with (or back to the button when the reload did not help), not to the
+// popup's start.
+test('popup by keyboard: after "Reload this tab" the focus goes to what the reloaded tab says', { skip: skipReason ?? false, timeout: 90000 }, async () => {
+  await buildExtensionOnce();
+  const { context, worker, extensionId, close } = await launchWithExtension([], { viewport: { width: 800, height: 600 } });
+  try {
+    let online = false;
+    await context.route('https://x.com/**', (route) => (online
+      ? route.fulfill({ contentType: 'text/html; charset=utf-8', body: EMPTY_MEDIA_TAB })
+      : route.abort('internetdisconnected')));
+    const page = await context.newPage();
+    await page.goto('https://x.com/someone/media').catch(() => {}); // Chromium's error page: no content script
+    const tabId = await worker.evaluate(async () => {
+      for (;;) { // the tab names its URL once the error page committed
+        const [tab] = await chrome.tabs.query({ url: 'https://x.com/*', status: 'complete' });
+        if (tab) return tab.id;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    });
+    const popup = await context.newPage();
+    await popup.goto(`chrome-extension://${extensionId}/popup.html?tab=${tabId}`);
+    await popup.waitForSelector('#reload-note:not([hidden])');
+    const focusedId = () => popup.evaluate(() => document.activeElement?.id ?? null);
+
+    // Reloaded while still offline: no content script again, the button is offered again, with the focus.
+    await popup.focus('#reload-tab');
+    await popup.keyboard.press('Enter');
+    assert.equal(await focusedId(), 'reloading-note', 'the focus waits on "Reloading this tab…"');
+    await popup.waitForSelector('#reload-note:not([hidden])');
+    assert.equal(await focusedId(), 'reload-tab', 'the reload failed: the focus is back on the button');
+
+    online = true;
+    await popup.keyboard.press('Enter');
+    assert.equal(await focusedId(), 'reloading-note', 'the focus waits on "Reloading this tab…"');
+    assert.equal(await popup.textContent('#reloading-note'), 'Reloading this tab…');
+    await popup.waitForSelector('#counts:not([hidden])');
+    await popup.waitForFunction(() => document.getElementById('reloading-note').hidden);
+    assert.equal(await popup.isVisible('#reload-note'), false);
+    assert.equal(await focusedId(), 'counts', 'the focus goes to the reloaded tab\'s counts');
+    assert.equal(await page.evaluate(() => document.documentElement.hasAttribute('data-illust-only-active')), true);
   } finally {
     await close();
   }

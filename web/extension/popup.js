@@ -55,6 +55,10 @@ function showThreshold(strictness) {
 // before the extension was installed or updated.
 const X_PAGE = /^https:\/\/(x|twitter)\.com\//;
 
+// "Reload this tab" pressed: 'asked' until the browser took the reload, then 'started' until the page's
+// content script answers or the page finished loading without one (the button is offered again).
+let reloadState = null;
+
 async function refreshPage(tabId) {
   let stats = null;
   let needsReload = false;
@@ -62,14 +66,22 @@ async function refreshPage(tabId) {
     // No content script on that tab (not X, or opened before install or before access) → no answer.
     stats = await chrome.tabs.sendMessage(tabId, { type: MSG.GET_PAGE_STATS }).catch(() => null);
     // The tab's URL is readable only with access to it: without, the access section asks first.
-    if (!stats) needsReload = X_PAGE.test((await chrome.tabs.get(tabId).catch(() => null))?.url ?? '');
+    const tab = stats ? null : await chrome.tabs.get(tabId).catch(() => null);
+    needsReload = X_PAGE.test(tab?.url ?? '');
+    if (stats || (reloadState === 'started' && tab?.status !== 'loading')) reloadState = null;
   }
+  const reloading = reloadState !== null;
   const active = Boolean(stats?.active);
   // Switched off, a media tab is not active either: the note must not send the user to one.
   const switchedOff = !$('enabled').checked;
-  $('reload-note').hidden = !needsReload;
-  $('off-note').hidden = !switchedOff || needsReload;
-  $('page-note').hidden = active || needsReload || switchedOff;
+  // "Reload this tab" pressed by keyboard hides itself: the focus waits on "Reloading this tab…", then
+  // moves to what the page says once reloaded, rather than to the popup's start.
+  const reloadingHadFocus = document.activeElement === $('reloading-note');
+  $('reloading-note').hidden = !reloading;
+  $('reload-note').hidden = !needsReload || reloading;
+  const aboutReload = needsReload || reloading; // either note stands in for the two below
+  $('off-note').hidden = !switchedOff || aboutReload;
+  $('page-note').hidden = active || aboutReload || switchedOff;
   $('counts').hidden = !active;
   // "Show all hidden" pressed by keyboard hides itself: the focus moves to the counts, which read the
   // outcome, rather than to the page's start.
@@ -77,6 +89,9 @@ async function refreshPage(tabId) {
   $('reveal-all').hidden = !active || !(stats.hidden > 0);
   if (active) for (const key of ['judged', 'hidden', 'errors', 'pending']) $(key).textContent = String(stats[key]);
   if (revealHadFocus && $('reveal-all').hidden && active) $('counts').focus();
+  if (reloadingHadFocus && !reloading) {
+    ['counts', 'off-note', 'page-note', 'reload-tab'].map($).find((element) => element.checkVisibility())?.focus();
+  }
 }
 
 let providerAsked = false; // one GET_STATUS at a time: a busy service worker can take seconds to answer
@@ -127,8 +142,14 @@ async function main() {
 
   const tabId = await targetTabId();
   $('reload-tab').addEventListener('click', () => {
+    const hadFocus = document.activeElement === $('reload-tab');
+    reloadState = 'asked';
     $('reload-note').hidden = true; // until the reloaded page's content script answers
-    chrome.tabs.reload(tabId).catch((error) => console.warn('Illust Only: cannot reload the tab:', error));
+    $('reloading-note').hidden = false;
+    if (hadFocus) $('reloading-note').focus();
+    chrome.tabs.reload(tabId)
+      .then(() => { reloadState &&= 'started'; })
+      .catch((error) => { reloadState = null; console.warn('Illust Only: cannot reload the tab:', error); });
   });
   $('reveal-all').addEventListener('click', async () => {
     await chrome.tabs.sendMessage(tabId, { type: MSG.REVEAL_ALL }).catch(() => null);
