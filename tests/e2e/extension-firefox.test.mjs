@@ -93,7 +93,8 @@ function answerer({ pages, media, mediaRequests, likeX = false }) {
     const item = id ? media.get(id) : null;
     if (item?.hang) return; // left unanswered: the extension must give up by itself
     if (!item?.bytes) { response.writeHead(404).end(); return; }
-    response.writeHead(200, { 'Content-Type': 'image/jpeg', 'Content-Length': item.bytes.length, ...(likeX ? X_MEDIA_HEADERS : {}) }).end(item.bytes);
+    const send = () => response.writeHead(200, { 'Content-Type': 'image/jpeg', 'Content-Length': item.bytes.length, ...(likeX ? X_MEDIA_HEADERS : {}) }).end(item.bytes);
+    if (item.delayMs) setTimeout(send, item.delayMs); else send();
   };
 }
 
@@ -304,7 +305,7 @@ test('Firefox build: manifest, permissions asked for in the popup, and on an X m
   }
 });
 
-test('Firefox: each thumbnail is downloaded once, by the page (the background page copies its download as it passes), lazily loaded ones too', { skip: missingPrerequisite() ?? false, timeout: 300000 }, async () => {
+test('Firefox: each thumbnail is downloaded once, by the page (the background page copies its download as it passes), lazily loaded ones and one slow to answer too', { skip: missingPrerequisite() ?? false, timeout: 300000 }, async () => {
   // Firefox's HTTP cache never answered the content script's fetch() with the page's <img> download:
   // an anonymous CORS read is keyed apart from the page's credentialed image load, and since Firefox
   // 123 every cross-origin fetch/XHR has a cache partition of its own. So each thumbnail was downloaded
@@ -313,9 +314,12 @@ test('Firefox: each thumbnail is downloaded once, by the page (the background pa
   // bytes as they pass (web/extension/thumbnail-tap.js).
   const { default: build } = await import(pathToFileURL(path.join(root, 'tools', 'build', 'extension.mjs')).href);
   await build({ root, log: () => {} });
-  const { byClass } = await pickImages({ illustration: 3, screenshot: 2, photo: 2 });
+  // One thumbnail's server answers 7 s after the page asked (a slow link or CDN): the background page
+  // gave up on the page's load 3 s after its own ask, as if it had not begun, and fetched it beside it.
+  const { byClass } = await pickImages({ illustration: 3, screenshot: 3, photo: 2 });
   const media = new Map();
-  const batch0 = addCells(media, [...byClass('illustration').slice(0, 2), byClass('screenshot')[0], byClass('photo')[0]], ['both', 'img', 'background']);
+  const batch0 = addCells(media, [...byClass('illustration').slice(0, 2), byClass('screenshot')[0], byClass('photo')[0],
+    { ...byClass('screenshot')[2], delayMs: 7000 }], ['both', 'img', 'background']);
   const batch1 = addCells(media, [byClass('illustration')[2], byClass('screenshot')[1], byClass('photo')[1]], ['lazy', 'both', 'lazy']);
   const fixture = mediaTabFixture([batch0, batch1]);
   const mediaRequests = [];
@@ -556,7 +560,7 @@ test('Firefox event page kept awake while a judgement waits for its thumbnail (t
   const { default: build } = await import(pathToFileURL(path.join(root, 'tools', 'build', 'extension.mjs')).href);
   await build({ root, log: () => {} });
   // Idle timeout 2.5 s (30 s in Firefox), pings every 0.4 s (as above). The page's own load of the
-  // thumbnail never answers, so the worker waits 3 s for it in the tap, then fetches it itself from a
+  // thumbnail never answers, so the worker waits 10 s for it in the tap, then fetches it itself from a
   // server that answers after 6 s: two waits in a row, each longer than the idle timeout, without an
   // event. Suspended during either, the event page owed the content script its answer: the message
   // failed ("Receiving end does not exist"), was sent again, met the same waits in the next life, and

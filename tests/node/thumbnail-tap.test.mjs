@@ -11,20 +11,27 @@ const URL_A = 'https://pbs.twimg.com/media/GZx3_aBc-9Q?format=webp&name=small';
 function fakeWebRequest() {
   let listener = null;
   let errorListener = null;
+  let beforeRequestListener = null;
   const registered = [];
   let nextId = 1;
   const filters = new Map();
   const webRequest = {
     onHeadersReceived: { addListener(fn, filter, extra) { listener = fn; registered.push({ filter, extra }); } },
     onErrorOccurred: { addListener(fn) { errorListener = fn; } },
+    onBeforeRequest: { addListener(fn) { beforeRequestListener = fn; } },
     filterResponseData(requestId) {
       const filter = { written: [], closed: false, write(data) { this.written.push(new Uint8Array(data.slice(0))); }, close() { this.closed = true; } };
       filters.set(requestId, filter);
       return filter;
     },
   };
-  const load = (url, { tabId = 3, statusCode = 200, responseHeaders = [] } = {}) => {
+  /** The page sends a request for url; its response (or error) comes later, with this requestId. */
+  const send = (url, { tabId = 3 } = {}) => {
     const requestId = String(nextId++);
+    beforeRequestListener?.({ requestId, url, tabId, type: 'image' });
+    return requestId;
+  };
+  const load = (url, { tabId = 3, statusCode = 200, responseHeaders = [], requestId = String(nextId++) } = {}) => {
     listener({ requestId, url, tabId, statusCode, type: 'image', responseHeaders });
     const filter = filters.get(requestId);
     return {
@@ -35,10 +42,10 @@ function fakeWebRequest() {
     };
   };
   /** A load that fails before any headers come (error: Firefox's name for why). */
-  const failBeforeHeaders = (url, { tabId = 3, error = 'NS_ERROR_CONNECTION_REFUSED' } = {}) => {
-    errorListener?.({ requestId: String(nextId++), url, tabId, type: 'image', error });
+  const failBeforeHeaders = (url, { tabId = 3, error = 'NS_ERROR_CONNECTION_REFUSED', requestId = String(nextId++) } = {}) => {
+    errorListener?.({ requestId, url, tabId, type: 'image', error });
   };
-  return { webRequest, load, failBeforeHeaders, registered };
+  return { webRequest, send, load, failBeforeHeaders, registered };
 }
 
 const tick = (ms = 0) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -87,6 +94,32 @@ test('a load asked for before it begins is awaited for a while; none begun: null
   const started = Date.now();
   assert.equal(await tap.bytesFor('https://pbs.twimg.com/media/Never?format=webp&name=small', { appearWithinMs: 30 }), null);
   assert.ok(Date.now() - started >= 25);
+});
+
+test('a load the page sent is awaited for its response past appearWithinMs (a slow server), up to answerWithinMs; one the page cancelled is not', async () => {
+  const fake = fakeWebRequest();
+  const tap = createThumbnailTap({ webRequest: fake.webRequest });
+  // Sent before the ask, answered after appearWithinMs: the page's bytes, not null (a second download).
+  const requestId = fake.send(URL_A);
+  const asked = tap.bytesFor(URL_A, { appearWithinMs: 20, answerWithinMs: 2000 });
+  await tick(60);
+  const load = fake.load(URL_A, { requestId });
+  load.data([4, 2]);
+  load.stop();
+  assert.deepEqual([...(await asked)], [4, 2]);
+  // Never answered: null once answerWithinMs has passed.
+  const never = 'https://pbs.twimg.com/media/Slow?format=webp&name=small';
+  fake.send(never);
+  const started = Date.now();
+  assert.equal(await tap.bytesFor(never, { appearWithinMs: 10, answerWithinMs: 60 }), null);
+  assert.ok(Date.now() - started >= 55);
+  // Cancelled by the page (its <img> removed): no load to wait for any more.
+  const cancelled = 'https://pbs.twimg.com/media/Gone?format=webp&name=small';
+  const cancelledId = fake.send(cancelled);
+  const waiting = tap.bytesFor(cancelled, { appearWithinMs: 10, answerWithinMs: 60000 });
+  await tick(30);
+  fake.failBeforeHeaders(cancelled, { requestId: cancelledId, error: 'NS_BINDING_ABORTED' });
+  assert.equal(await waiting, null);
 });
 
 test('nothing from a failed, stalled, non-200 or non-tab load, or one over the size bound', async () => {

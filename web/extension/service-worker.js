@@ -38,11 +38,16 @@ const MAX_LOOKUP_IDS = 500; // one LOOKUP_VERDICTS message: a screenful or a lon
 const WEBGPU_FAILURE_KEY = 'webgpuFailure';
 const FOUND_NO_GPU = new Set(['no adapter', 'software adapter only', 'not in this browser']);
 const FETCH_TIMEOUT_MS = 15000;
-// Firefox: how long a thumbnail the content script had the page load may take to begin arriving in the
-// tap (thumbnail-tap.js) before it is fetched here instead (a load that never starts; a load that failed
+// Firefox: how long a thumbnail the content script had the page load may take to be requested by the
+// page (thumbnail-tap.js) before it is fetched here instead (a load that never starts; a load that failed
 // ends the wait at once, and so does one the page answered from its image memory, which the tap never
 // sees: the content script says so).
 const TAP_APPEAR_MS = 3000;
+// Firefox: how long the page's load of that thumbnail, once sent, may wait for its response before it is
+// fetched here instead. A slow link or server answers the page seconds after its request (behind its
+// other thumbnails too): a fetch beside it downloaded each such thumbnail twice. Leaves the fetch time
+// within the content script's verdict timeout (20 s) for a load that never answers.
+const TAP_ANSWER_MS = 10000;
 const FETCH_CONCURRENCY = 4; // like a browser's per-host parallelism; inference is serial anyway
 const MAX_IMAGE_BYTES = 10 * 2 ** 20; // name=small JPEGs are ~20–150 KB; anything huge is refused
 const PAGE_LEFT_CHECK_DELAY_MS = 2000; // after PAGE_LEFT the tab shows its next page (or X again, on a reload)
@@ -396,7 +401,7 @@ const corrections = createCorrections({
  */
 async function thumbnailBytes(url, { shownByPage, inImageMemory }, lowPriority, privateTab) {
   if (shownByPage && thumbnailTap.available) {
-    const tapped = await thumbnailTap.bytesFor(url, { appearWithinMs: inImageMemory ? 0 : TAP_APPEAR_MS });
+    const tapped = await thumbnailTap.bytesFor(url, { appearWithinMs: inImageMemory ? 0 : TAP_APPEAR_MS, answerWithinMs: TAP_ANSWER_MS });
     if (tapped) return { ok: true, bytes: tapped };
   }
   return fetchMediaBytes(url, lowPriority, privateTab);

@@ -38,7 +38,19 @@ export function createThumbnailTap({
 } = {}) {
   // url → {done: Uint8Array | null, failed, size, held, lastDataAt, settledAt, listeners: Set<() => void>}
   const entries = new Map();
-  const appearing = new Map(); // url → Set<() => void>: asked for before its request began
+  const appearing = new Map(); // url → Set<() => void>: asked for before its response began
+  // requestId → {url, sentAt}: the page's loads sent and not answered yet. On a slow link (or behind the
+  // page's other thumbnails, a few at a time per host) the response begins seconds after the request:
+  // that load is waited for, where a worker's fetch beside it would download the thumbnail twice.
+  const sent = new Map();
+  const awaitingAnswer = (url) => [...sent.values()].some((request) => request.url === url);
+  // Its response began, it failed or was cancelled: no longer awaited as sent (those asking look again).
+  const answered = (requestId) => {
+    const request = sent.get(requestId);
+    if (!request) return;
+    sent.delete(requestId);
+    for (const listener of [...(appearing.get(request.url) ?? [])]) listener();
+  };
   // Bytes held, copies still arriving included (entry.held each): many loads at once, each under
   // maxBytesEach, must not add up past maxBytesTotal before they end.
   let heldBytes = 0;
@@ -77,7 +89,15 @@ export function createThumbnailTap({
     evict();
   };
 
+  const onBeforeRequest = (details) => {
+    if (details.tabId < 0 || !copying()) return;
+    // Not answered within keepMs: no longer a load to wait for (a response's or error's event was lost).
+    for (const [requestId, request] of sent) if (request.sentAt < now() - keepMs) sent.delete(requestId);
+    sent.set(details.requestId, { url: details.url, sentAt: now() });
+  };
+
   const onHeadersReceived = (details) => {
+    sent.delete(details.requestId); // its entry (below) or failure takes over
     if (details.tabId < 0 || !copying()) return; // the page's own loads only, and only while judging
     if (details.statusCode !== 200) { settleFailed(details.url); return; } // whole images only
     // A response declared bigger than a copy may be (a full-size photo) is not filtered at all: every
@@ -133,7 +153,9 @@ export function createThumbnailTap({
   // A load that failed before its headers came (refused, reset, no network). One the page gave up on
   // (an <img> removed before its image came) is no failure: the image is loaded anew when asked for.
   const onErrorOccurred = (details) => {
-    if (details.tabId < 0 || ABORTED.has(details.error)) return;
+    if (details.tabId < 0) return;
+    if (ABORTED.has(details.error)) { answered(details.requestId); return; }
+    sent.delete(details.requestId);
     settleFailed(details.url);
   };
 
@@ -142,6 +164,7 @@ export function createThumbnailTap({
     try {
       webRequest.onHeadersReceived.addListener(onHeadersReceived, { urls: THUMBNAIL_URL_PATTERNS, types: ['image'] }, ['blocking', 'responseHeaders']);
       webRequest.onErrorOccurred?.addListener(onErrorOccurred, { urls: THUMBNAIL_URL_PATTERNS, types: ['image'] });
+      webRequest.onBeforeRequest?.addListener(onBeforeRequest, { urls: THUMBNAIL_URL_PATTERNS, types: ['image'] });
       available = true;
     } catch { /* no permission to filter: the content script reads the thumbnail itself */ }
   }
@@ -149,9 +172,10 @@ export function createThumbnailTap({
   /**
    * The bytes the page downloaded from url: at once if copied, when they have all come if arriving
    * (null once no byte comes for stallMs, or the load fails); a load not begun yet is awaited for
-   * appearWithinMs. null: not to be had here (the caller fetches).
+   * appearWithinMs, and one the page has sent, for its response, for answerWithinMs (from this ask).
+   * null: not to be had here (the caller fetches).
    */
-  const bytesFor = (url, { appearWithinMs = 0 } = {}) => new Promise((resolve) => {
+  const bytesFor = (url, { appearWithinMs = 0, answerWithinMs = 0 } = {}) => new Promise((resolve) => {
     let timer = null;
     let entry = null;
     const finish = (bytes) => {
@@ -174,12 +198,21 @@ export function createThumbnailTap({
       entry.listeners.add(check);
       check();
     };
-    function onAppear() { follow(); }
+    const appearBy = now() + appearWithinMs;
+    const answerBy = now() + answerWithinMs;
+    // Until appearBy, or answerBy while a load of url the page sent is unanswered; then null.
+    const waitForLoad = () => {
+      clearTimeout(timer);
+      const until = awaitingAnswer(url) ? Math.max(appearBy, answerBy) : appearBy;
+      if (until <= now()) { finish(null); return; }
+      timer = setTimeout(waitForLoad, until - now());
+    };
+    function onAppear() { if (entries.has(url)) follow(); else waitForLoad(); }
     if (entries.has(url)) { follow(); return; }
-    if (!available || appearWithinMs <= 0) { finish(null); return; }
+    if (!available) { finish(null); return; }
     if (!appearing.has(url)) appearing.set(url, new Set());
     appearing.get(url).add(onAppear);
-    timer = setTimeout(() => finish(null), appearWithinMs);
+    waitForLoad();
   });
 
   return { get available() { return available; }, bytesFor, size: () => entries.size };
