@@ -591,6 +591,49 @@ test('demo page: one correction menu at a time, and its greyed-out label follows
   await context.close();
 });
 
+test('demo page: an open correction menu and the score values fit in their card, laptop to phone width; each label reads at 4.5:1 in both schemes', { skip: skipReason, timeout: 120000 }, async () => {
+  // The menu's three choices on one line widened the card's column past its edge: "Photo" was cut off
+  // (and "Screenshot" on a phone), with every bar's value. The photo label read at 4.1:1 in light.
+  const images = pickImages();
+  for (const colorScheme of ['light', 'dark']) {
+    const context = await browser.newContext({ colorScheme, viewport: { width: 1280, height: 800 } });
+    const { page, errors } = await openPage(context, (await server()).url);
+    await page.setInputFiles('#file-input', images.map((i) => i.file));
+    await waitForCards(page, images.length);
+    assert.deepEqual(new Set(await page.$$eval('.card', (cards) => cards.map((c) => c.dataset.label))),
+      new Set(['illustration', 'screenshot', 'photo']), 'a card of each label');
+    for (const width of [1280, 360]) {
+      await page.setViewportSize({ width, height: 800 });
+      for (let i = 0; i < images.length; i++) {
+        const card = page.locator('.card').nth(i);
+        await card.locator('button.label').click();
+        const outside = await card.evaluate((el) => {
+          const edge = el.getBoundingClientRect().right;
+          return [...el.querySelectorAll('.correct-menu button, .bar-value, .label')]
+            .filter((part) => part.getBoundingClientRect().right > edge + 0.5).map((part) => part.textContent);
+        });
+        assert.deepEqual(outside, [], `${colorScheme}, ${width} px, ${images[i].file}: cut off at the card's edge`);
+        await page.keyboard.press('Escape');
+      }
+    }
+    const contrasts = await page.$$eval('.card', (cards) => cards.map((card) => {
+      const luminance = (color) => {
+        const [r, g, b] = color.match(/[\d.]+/g).slice(0, 3).map((v) => {
+          const c = Number(v) / 255;
+          return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+        });
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+      };
+      const [text, background] = [getComputedStyle(card.querySelector('.label')).color, getComputedStyle(card).backgroundColor]
+        .map(luminance).sort((a, b) => b - a);
+      return [card.dataset.label, Number(((text + 0.05) / (background + 0.05)).toFixed(2))];
+    }));
+    for (const [label, ratio] of contrasts) assert.ok(ratio >= 4.5, `${colorScheme}: the ${label} label reads at ${ratio}:1`);
+    assert.deepEqual(errors, []);
+    await context.close();
+  }
+});
+
 test('demo page: a thumbnail\'s blob URL is made when its card comes near the view, not for every card of a big drop at once', { skip: skipReason, timeout: 60000 }, async () => {
   const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
   await context.route('**/model/illust-only.onnx', () => {}); // never answered: only the cards matter here
