@@ -21,6 +21,7 @@
 // Another switches the extension on over an X tab whose thumbnails Firefox's image memory already holds
 // (judged from the page's download all the same).
 // Another reloads the add-on (as an update does) over an open media tab: the new content script takes over.
+// Another runs a build without the pre-optimised model: the plain one is read instead.
 // The sixth keeps the event page awake through a cold model load (a short idle timeout).
 // The last keeps the event page awake while the worker waits on a slow thumbnail, and no longer.
 import { test } from 'node:test';
@@ -519,6 +520,33 @@ test('Firefox private window (add-on allowed there in about:addons): verdicts ju
     assert.equal(await storedMedia(), ids.length, 'a normal window\'s images are kept for corrections');
   } finally {
     await fx.close();
+  }
+});
+
+test('Firefox build without the pre-optimised model (as a build without it): the background page falls back to the plain model and judges every cell', { skip: missingPrerequisite() ?? false, timeout: 300000 }, async () => {
+  const { default: build } = await import(pathToFileURL(path.join(root, 'tools', 'build', 'extension.mjs')).href);
+  await build({ root, log: () => {} });
+  // Firefox answers a missing extension file with 200 and aborts its read: the fallback to the plain
+  // model, written for a failing fetch, never ran, and every cell was shown unjudged ("no_model: The
+  // operation was aborted.").
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'illust-only-ff-plain-model-'));
+  const plainDir = path.join(dir, 'extension');
+  cpSync(extensionDir, plainDir, { recursive: true });
+  rmSync(path.join(plainDir, 'model', 'illust-only.optimized.onnx'));
+  const { byClass } = await pickImages({ illustration: 1, screenshot: 1, photo: 1 });
+  const media = new Map();
+  const cells = addCells(media, [...byClass('illustration'), ...byClass('screenshot'), ...byClass('photo')], ['both', 'img']);
+  const ids = cells.map((c) => c.mediaId);
+  const fx = await launchFirefoxWithExtension({ extensionDir: plainDir, answer: answerer({ pages: { '/someartist/media': mediaTabFixture([cells]) }, media, mediaRequests: [] }) });
+  try {
+    const page = await fx.browser.newPage();
+    const consoleLines = consoleOf(page);
+    await page.goto('https://x.com/someartist/media', { waitUntil: 'domcontentloaded' });
+    const probe = pageProbe(page, media, consoleLines);
+    probe.assertVerdicts(await probe.waitForStates(ids, (s) => s.state !== null && s.state !== 'pending', 'every cell judged or given up on'), ids);
+  } finally {
+    await fx.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 

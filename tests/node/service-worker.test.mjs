@@ -125,6 +125,26 @@ test('a classifier that cannot start (the model unreadable) is what the popup he
   assert.match(classifierLabel(status.classifier), /^unavailable \(model: cannot read \S+illust-only\.onnx \(Failed to fetch\)\)$/);
 });
 
+test('Firefox\'s answer for a model file missing from the extension (200, then the body\'s read aborted): the plain model is tried when the optimised one is missing, and the popup names the file', async () => {
+  // Firefox answers fetch() of a moz-extension:// file that is not there with 200 and aborts the read
+  // (firefox-esr 153). That abort once escaped as the classifier's whole reason: "unavailable (The
+  // operation was aborted. )", and a build without the optimised model judged nothing.
+  const { classifierLabel } = await import('../../web/extension/classifier-label.js');
+  const modelsAsked = [];
+  globalThis.fetch = async (url) => {
+    if (String(url).endsWith('contract.json')) return new Response(JSON.stringify(contract));
+    modelsAsked.push(String(url).split('/').pop());
+    const body = new ReadableStream({ start(controller) { controller.error(new DOMException('The operation was aborted. ', 'AbortError')); } });
+    return new Response(body, { status: 200 });
+  };
+  const ask = (message) => new Promise((resolve) => { onMessage(message, { id: 'x', tab: { incognito: false } }, resolve); });
+  const judged = await ask({ type: MSG.CLASSIFY_MEDIA, mediaId: 'GZx3_aBc-9S', account: 'alice', bytesBase64: 'AQID' });
+  assert.equal(judged.code, 'no_model', JSON.stringify(judged));
+  assert.deepEqual(modelsAsked, ['illust-only.optimized.onnx', contract.model_file], 'the plain model tried after the optimised one');
+  const status = await ask({ type: MSG.GET_STATUS });
+  assert.match(classifierLabel(status.classifier), /^unavailable \(model: cannot read \S+illust-only\.onnx \(The operation was aborted\. \); is it missing from the extension\?/);
+});
+
 test('while the model loads, the popup\'s status says so at once; when the load has failed, it says why, not "loading"', { timeout: 20000 }, async () => {
   // The popup used to guess "loading" from a slow answer (a busy worker answers slowly too); now it
   // shows what the status says. Here the model's file is held back: the classifier is loading.

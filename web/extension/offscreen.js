@@ -52,8 +52,29 @@ async function importOrtWebgpu() {
 // starts in time (adapter search <= 3 s + this + the pool's start, ~2 s on 2 cores).
 const WEBGPU_BUDGET_MS = 10000;
 
+// Firefox answers a file missing from the extension with 200 and aborts the body's read ("The operation
+// was aborted."): the read is where that shows, and the message must still name the file.
+async function readBytesOrThrow(url, what) {
+  const response = await fetchOrThrow(url, what);
+  try {
+    return new Uint8Array(await response.arrayBuffer());
+  } catch (error) {
+    throw new Error(`${what}: cannot read ${url} (${error.message}); is it missing from the extension? rebuild it with \`npm run build\``);
+  }
+}
+
+async function readContract() {
+  const url = here('./model/contract.json');
+  const text = new TextDecoder().decode(await readBytesOrThrow(url, 'model contract'));
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new Error(`model contract: ${url} is not JSON (${error.message})`);
+  }
+}
+
 async function readModel(file) {
-  return new Uint8Array(await (await fetchOrThrow(here(`./model/${file}`), 'model')).arrayBuffer());
+  return readBytesOrThrow(here(`./model/${file}`), 'model');
 }
 
 // The model with ONNX Runtime's graph optimisations already applied (tools/build/extension.mjs writes it
@@ -64,8 +85,9 @@ const PREOPTIMIZED = { graphOptimizationLevel: 'disabled' };
 
 /** {bytes, sessionOptions} for the pool: the optimised model, or the plain one where a build lacks it. */
 async function readPoolModel(contract, log) {
-  const response = await fetch(here(`./model/${OPTIMIZED_MODEL_FILE}`)).catch(() => null);
-  if (response?.ok) return { bytes: new Uint8Array(await response.arrayBuffer()), sessionOptions: PREOPTIMIZED };
+  // Absent, Firefox's read fails (above) where Chromium's fetch does: either way the plain model serves.
+  const bytes = await readBytesOrThrow(here(`./model/${OPTIMIZED_MODEL_FILE}`), 'model').catch(() => null);
+  if (bytes) return { bytes, sessionOptions: PREOPTIMIZED };
   log(`model/${OPTIMIZED_MODEL_FILE} not in this build; each worker optimises the model itself`);
   return { bytes: await readModel(contract.model_file), sessionOptions: undefined };
 }
@@ -118,7 +140,7 @@ async function startClassifier(preference, { imagesWaiting = false } = {}) {
   // Started before the GPU is probed: WASM is what nearly every machine ends on, and a compile that
   // WebGPU makes useless costs a background thread, not the first verdict.
   compileOrtRuntime();
-  const contract = await (await fetchOrThrow(here('./model/contract.json'), 'model contract')).json();
+  const contract = await readContract();
   // Read while the GPU is probed, for the same reason as the compile above.
   const poolModel = readPoolModel(contract, log);
   poolModel.catch(() => {}); // awaited below unless WebGPU runs
