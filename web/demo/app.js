@@ -346,9 +346,12 @@ function renderEmpty(counts) {
   // Cards still waiting for the model are not judged yet, and a folder still listed has more to come:
   // "none is" would be said too early.
   const pending = [...state.cards.values()].filter((card) => !card.result).length;
+  // Cards Stop took from the queue were never judged: "none of 565" would speak for them too.
+  const stopped = [...state.cards.values()].filter((card) => card.result?.code === 'cancelled').length;
   $('empty').textContent = state.cards.size === 0 ? 'No images yet.'
     : pending > 0 || state.listings.size > 0 ? `No image ${what} so far (${state.cards.size - pending} of ${state.cards.size} judged).`
-      : `No image ${what} (${state.cards.size} in all): choose "all" to see them.`;
+      : stopped > 0 ? `No image ${what} (${state.cards.size - stopped} of ${state.cards.size} judged before Stop): choose "all" to see them.`
+        : `No image ${what} (${state.cards.size} in all): choose "all" to see them.`;
   $('empty').hidden = shown > 0;
 }
 
