@@ -6,6 +6,7 @@
 // answers. Exit codes: 0 it ran (even if some images could not be read), 1 nothing could run (no core
 // build, bad contract, wrong or corrupt model), 2 usage error.
 import { IMAGE_EXTENSIONS, readImageFile, walkImageFiles } from './lib/image-files.mjs';
+import { oneLine } from './lib/metrics.mjs';
 import { DEFAULT_CONTRACT, RUNTIMES, SetupError, openNodeClassifier } from './lib/node-classifier.mjs';
 import { UsageError, parseCommandLine, parseToolArgs, runIfMain } from './lib/run-cli.mjs';
 
@@ -77,13 +78,10 @@ export function resultLine(file, result) {
 
 // One line per image even for names with a newline or a tab in them (JSON lines escape them anyway),
 // in the path and in an error, which may quote it.
-// eslint-disable-next-line no-control-regex
-const printable = (text) => text.replace(/[\u0000-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1));
-
 function prettyLine(line, labels) {
-  if (line.error) return `${'error'.padEnd(12)} ${printable(line.path)}: ${printable(line.error)}`;
+  if (line.error) return `${'error'.padEnd(12)} ${oneLine(line.path)}: ${oneLine(line.error)}`;
   const scores = labels.map((name) => `${name.slice(0, 5)} ${line.scores[name].toFixed(3)}`).join('  ');
-  return `${String(line.label).padEnd(12)} ${scores}  ${line.ms.toFixed(1).padStart(7)} ms  ${printable(line.path)}`;
+  return `${String(line.label).padEnd(12)} ${scores}  ${line.ms.toFixed(1).padStart(7)} ms  ${oneLine(line.path)}`;
 }
 
 function median(values) {

@@ -121,15 +121,18 @@ export function displayWidth(text) {
   return width;
 }
 
-// A cell as one line: a source folder whose name holds a newline or a tab broke its row in two.
+/**
+ * text on one line: control characters written as JSON escapes (\n, \t, \u0000). A source folder whose
+ * name holds a newline broke its table row in two; classify --pretty's lines use it too.
+ */
 // eslint-disable-next-line no-control-regex
-const cellText = (cell) => String(cell).replace(/[\u0000-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1));
+export const oneLine = (text) => String(text).replace(/[\u0000-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1));
 
 /** Renders rows (arrays of cells) as a fixed-width text table; first row is the header. */
 export function textTable(rows, { alignRight = () => true } = {}) {
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => displayWidth(cellText(row[c])))));
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => displayWidth(oneLine(row[c])))));
   const line = (row) => row.map((cell, c) => {
-    const text = cellText(cell);
+    const text = oneLine(cell);
     const padding = ' '.repeat(widths[c] - displayWidth(text));
     return c > 0 && alignRight(c) ? padding + text : text + padding;
   }).join('  ').trimEnd();
@@ -138,7 +141,7 @@ export function textTable(rows, { alignRight = () => true } = {}) {
 
 /** Renders rows as a GitHub markdown table; first row is the header. */
 export function markdownTable(rows) {
-  const escape = (cell) => cellText(cell).replaceAll('|', '\\|');
+  const escape = (cell) => oneLine(cell).replaceAll('|', '\\|');
   return [
     `| ${rows[0].map(escape).join(' | ')} |`,
     `|${rows[0].map((_, c) => (c === 0 ? '---' : '---:')).join('|')}|`,
