@@ -437,11 +437,14 @@ const uint8_t* png_with_end(const uint8_t* d, size_t n, RepairedBytes* copy) {
 const uint8_t* png_with_full_palette(const uint8_t* d, size_t n, RepairedBytes* copy) {
   if (n < 33 || std::memcmp(d + 12, "IHDR", 4) != 0 || d[25] != 3 || d[24] == 0 || d[24] > 8) return d;
   const size_t entries = size_t(1) << d[24];
+  const auto short_palette = [&](size_t pos, uint32_t len) {  // a PLTE chunk stb reads, with too few entries
+    return std::memcmp(d + pos + 4, "PLTE", 4) == 0 && len > 0 && len % 3 == 0 && len / 3 < entries;
+  };
   size_t added = 0;  // bytes the padded PLTE chunks add
   for (size_t pos = 8; n - pos >= 12;) {
     const uint32_t len = be32(d + pos);
     if (len > 0x7FFFFFFFu || n - pos - 12 < len || std::memcmp(d + pos + 4, "IDAT", 4) == 0) break;
-    if (std::memcmp(d + pos + 4, "PLTE", 4) == 0 && len > 0 && len % 3 == 0 && len / 3 < entries) added += 3 * entries - len;
+    if (short_palette(pos, len)) added += 3 * entries - len;
     pos += 12 + size_t(len);
   }
   if (added == 0) return d;
@@ -453,7 +456,7 @@ const uint8_t* png_with_full_palette(const uint8_t* d, size_t n, RepairedBytes* 
   while (n - in >= 12) {
     const uint32_t len = be32(d + in);
     if (len > 0x7FFFFFFFu || n - in - 12 < len || std::memcmp(d + in + 4, "IDAT", 4) == 0) break;
-    if (std::memcmp(d + in + 4, "PLTE", 4) == 0 && len > 0 && len % 3 == 0 && len / 3 < entries) {
+    if (short_palette(in, len)) {
       const uint32_t padded = uint32_t(3 * entries);
       const uint8_t length[4] = {uint8_t(padded >> 24), uint8_t(padded >> 16), uint8_t(padded >> 8), uint8_t(padded)};
       std::memcpy(fixed + out, length, 4);
