@@ -38,6 +38,20 @@ import { cellFactory, pickImages, storedMediaCount } from './extension-images.mj
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const dataDir = process.env.ILLUST_ONLY_DATA ?? path.join(root, '..', 'shared', 'data');
 const extensionDir = path.join(root, 'build', 'extension-firefox');
+
+/** Builds the extension (both browsers) from this checkout, as `npm run build` does. */
+async function buildExtension() {
+  const { default: build } = await import(pathToFileURL(path.join(root, 'tools', 'build', 'extension.mjs')).href);
+  await build({ root, log: () => {} });
+}
+
+/** A copy of the Firefox build in a new temporary folder, for a test to change: {dir (removed by the test), copy}. */
+function copyOfBuild(prefix) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  const copy = path.join(dir, 'extension');
+  cpSync(extensionDir, copy, { recursive: true });
+  return { dir, copy };
+}
 const JUDGE_TIMEOUT_MS = 60000;
 // The test setting (20 s by default): the never-answered image gives up after it. Generous, because a
 // timeout also shows the cells still queued behind it (content-script.js) and a busy 2-core machine
@@ -132,8 +146,7 @@ function pageProbe(page, media, consoleLines) {
 }
 
 test('Firefox build: manifest, permissions asked for in the popup, and on an X media tab hides screenshots and photos without flashing, fails open, obeys the popup', { skip: missingPrerequisite() ?? false, timeout: 300000 }, async () => {
-  const { default: build } = await import(pathToFileURL(path.join(root, 'tools', 'build', 'extension.mjs')).href);
-  await build({ root, log: () => {} });
+  await buildExtension();
   const manifest = JSON.parse(readFileSync(path.join(extensionDir, 'manifest.json'), 'utf8'));
   assert.equal(manifest.manifest_version, 3);
   assert.deepEqual(manifest.background, { scripts: ['service-worker.js'], type: 'module' });
@@ -313,8 +326,7 @@ test('Firefox: each thumbnail is downloaded once, by the page (the background pa
   // twice, here as with a trusted certificate and X's own headers (measured: 12 of 12 cells, 2 requests
   // each). Now the content script has the page load it as an image and the background page copies the
   // bytes as they pass (web/extension/thumbnail-tap.js).
-  const { default: build } = await import(pathToFileURL(path.join(root, 'tools', 'build', 'extension.mjs')).href);
-  await build({ root, log: () => {} });
+  await buildExtension();
   // One thumbnail's server answers 7 s after the page asked (a slow link or CDN): the background page
   // gave up on the page's load 3 s after its own ask, as if it had not begun, and fetched it beside it.
   const { byClass } = await pickImages({ illustration: 3, screenshot: 3, photo: 2 });
@@ -351,11 +363,8 @@ test('Firefox: switched on with a media tab already open, the thumbnails the pag
   // far longer than the verdict timeout, so a cell that still waited would fail open (timeout) here.
   // Then it fetched each at once: a second download of every thumbnail on screen. The content script
   // now loads it again in another CORS mode, which the HTTP cache answers with the page's download.
-  const { default: build } = await import(pathToFileURL(path.join(root, 'tools', 'build', 'extension.mjs')).href);
-  await build({ root, log: () => {} });
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'illust-only-ff-switch-on-'));
-  const copyDir = path.join(dir, 'extension');
-  cpSync(extensionDir, copyDir, { recursive: true });
+  await buildExtension();
+  const { dir, copy: copyDir } = copyOfBuild('illust-only-ff-switch-on-');
   const worker = path.join(copyDir, 'service-worker.js');
   const source = readFileSync(worker, 'utf8');
   assert.match(source, /const TAP_APPEAR_MS = \d+;/, 'the background page waits a while for the page\'s load to reach the tap');
@@ -397,8 +406,7 @@ test('Firefox: the extension updated (reloaded) with a media tab open: the new c
   // Firefox injects the new content script into open X tabs and kills the old one, whose placeholders,
   // bars and badge stay on the page without listeners. The new one took the old one's keyed cells as
   // its own judged cells: the page counted 0, and "show" on a hidden cell followed the link to the post.
-  const { default: build } = await import(pathToFileURL(path.join(root, 'tools', 'build', 'extension.mjs')).href);
-  await build({ root, log: () => {} });
+  await buildExtension();
   const { byClass } = await pickImages({ illustration: 2, screenshot: 2, photo: 1 });
   const media = new Map();
   const cells = addCells(media, [...byClass('illustration'), ...byClass('screenshot'), ...byClass('photo')], ['both', 'img']);
@@ -448,8 +456,7 @@ test('Firefox: the extension updated (reloaded) with a media tab open: the new c
 });
 
 test('Firefox private window (add-on allowed there in about:addons): verdicts judged and kept in memory only, corrections refused with a message, forgotten when the window closes; the same media in a normal window are remembered', { skip: missingPrerequisite() ?? false, timeout: 300000 }, async () => {
-  const { default: build } = await import(pathToFileURL(path.join(root, 'tools', 'build', 'extension.mjs')).href);
-  await build({ root, log: () => {} });
+  await buildExtension();
   const { byClass } = await pickImages({ illustration: 2, screenshot: 1, photo: 1 });
   const media = new Map();
   const cells = addCells(media, [...byClass('illustration').slice(0, 2), byClass('screenshot')[0], byClass('photo')[0]], ['both', 'img']);
@@ -524,14 +531,11 @@ test('Firefox private window (add-on allowed there in about:addons): verdicts ju
 });
 
 test('Firefox build without the pre-optimised model (as a build without it): the background page falls back to the plain model and judges every cell', { skip: missingPrerequisite() ?? false, timeout: 300000 }, async () => {
-  const { default: build } = await import(pathToFileURL(path.join(root, 'tools', 'build', 'extension.mjs')).href);
-  await build({ root, log: () => {} });
+  await buildExtension();
   // Firefox answers a missing extension file with 200 and aborts its read: the fallback to the plain
   // model, written for a failing fetch, never ran, and every cell was shown unjudged ("no_model: The
   // operation was aborted.").
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'illust-only-ff-plain-model-'));
-  const plainDir = path.join(dir, 'extension');
-  cpSync(extensionDir, plainDir, { recursive: true });
+  const { dir, copy: plainDir } = copyOfBuild('illust-only-ff-plain-model-');
   rmSync(path.join(plainDir, 'model', 'illust-only.optimized.onnx'));
   const { byClass } = await pickImages({ illustration: 1, screenshot: 1, photo: 1 });
   const media = new Map();
@@ -551,13 +555,10 @@ test('Firefox build without the pre-optimised model (as a build without it): the
 });
 
 test('Firefox event page kept awake while it owes verdicts: a cold model load and a queue longer than the idle timeout still judge every cell', { skip: missingPrerequisite() ?? false, timeout: 300000 }, async () => {
-  const { default: build } = await import(pathToFileURL(path.join(root, 'tools', 'build', 'extension.mjs')).href);
-  await build({ root, log: () => {} });
+  await buildExtension();
   // Firefox suspends an idle event page after extensions.background.idle.timeout (30 s; 1.5 s here) even
   // while answers are owed. A copy of the build pings at 0.4 s instead of 10 s, the same ratio squeezed.
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'illust-only-ff-awake-'));
-  const awakeDir = path.join(dir, 'extension');
-  cpSync(extensionDir, awakeDir, { recursive: true });
+  const { dir, copy: awakeDir } = copyOfBuild('illust-only-ff-awake-');
   const host = path.join(awakeDir, 'classifier-host-in-page.js');
   const source = readFileSync(host, 'utf8');
   assert.match(source, /const KEEP_AWAKE_EVERY_MS = \d+;/, 'the background page keeps itself awake on a timer');
@@ -585,17 +586,14 @@ test('Firefox event page kept awake while it owes verdicts: a cold model load an
 });
 
 test('Firefox event page kept awake while a judgement waits for its thumbnail (the page\'s load, then the worker\'s slow fetch, each longer than the idle timeout): the cell is judged at the first ask, and the page is suspended once nothing is pending', { skip: missingPrerequisite() ?? false, timeout: 300000 }, async () => {
-  const { default: build } = await import(pathToFileURL(path.join(root, 'tools', 'build', 'extension.mjs')).href);
-  await build({ root, log: () => {} });
+  await buildExtension();
   // Idle timeout 2.5 s (30 s in Firefox), pings every 0.4 s (as above). The page's own load of the
   // thumbnail never answers, so the worker waits 10 s for it in the tap, then fetches it itself from a
   // server that answers after 6 s: two waits in a row, each longer than the idle timeout, without an
   // event. Suspended during either, the event page owed the content script its answer: the message
   // failed ("Receiving end does not exist"), was sent again, met the same waits in the next life, and
   // the cell was shown unjudged (error: extension_unreachable).
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'illust-only-ff-slow-thumbnail-'));
-  const awakeDir = path.join(dir, 'extension');
-  cpSync(extensionDir, awakeDir, { recursive: true });
+  const { dir, copy: awakeDir } = copyOfBuild('illust-only-ff-slow-thumbnail-');
   const host = path.join(awakeDir, 'classifier-host-in-page.js');
   writeFileSync(host, readFileSync(host, 'utf8').replace(/const KEEP_AWAKE_EVERY_MS = \d+;/, 'const KEEP_AWAKE_EVERY_MS = 400;'));
   const { byClass } = await pickImages({ screenshot: 1 });
