@@ -116,6 +116,7 @@ export async function main(argv, io = { stdout: process.stdout, stderr: process.
     say(`evaluate: ${error.message} (see --help)`);
     return 2;
   }
+  for (const name of dataset.notFolders) say(`evaluate: ignoring ${path.join(options.dataDir, name)}: a file, not a class folder`);
   if (!dataset.images.length) {
     say(`evaluate: no images found under ${options.dataDir}/{${labels.join(',')}}/<source>/`);
     return 2;

@@ -2,11 +2,11 @@
 // recall/precision/AUC formula cannot hide behind a plausible-looking report. Also pins the label
 // corrections reader and the per-source sampling, which decide which images are scored at all.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { evenlySpaced, readCorrections } from '../../tools/lib/dataset.mjs';
+import { collectDataset, evenlySpaced, readCorrections } from '../../tools/lib/dataset.mjs';
 import { analyseBaseline, confusionRows, perSourceRows } from '../../tools/lib/evaluation-report.mjs';
 import { loadHeldOut, parseOofTsv } from '../../tools/lib/held-out.mjs';
 import { confusion, displayWidth, markdownTable, rocAuc, textTable, twoWay } from '../../tools/lib/metrics.mjs';
@@ -146,4 +146,19 @@ test('text table: Chinese and Japanese source names take two columns each, and t
   assert.equal(lines[2], '原神-截图          12     91.7%');
   assert.equal(displayWidth('原神'), 4);
   assert.equal(displayWidth('e\u0301'), 1);
+});
+
+test('collectDataset skips a plain file named like a class, and says which', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'illust-dataset-'));
+  try {
+    await mkdir(path.join(dir, 'illustration', 'artist-a'), { recursive: true });
+    await writeFile(path.join(dir, 'illustration', 'artist-a', 'one.png'), 'not decoded here');
+    await writeFile(path.join(dir, 'photo'), 'a stray file, not a folder of photos');
+    const dataset = await collectDataset(dir, LABELS);
+    assert.deepEqual(dataset.images.map((image) => image.rel), ['illustration/artist-a/one.png']);
+    assert.deepEqual(dataset.notFolders, ['photo']);
+    assert.deepEqual(dataset.unreadable, []);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });

@@ -37,7 +37,9 @@ export async function readCorrections(file, labels) {
  * Returns {images: [{path, fsPath?, error?, rel, truth, folderClass, source}], unreadable: [{path, error}],
  * ignored: [folder names]}. `truth` is the folder's class unless a correction names the file. An image
  * file that cannot be opened (a dangling link, a FIFO named x.jpg) is an image with an `error`: it
- * counts as a failure in the figures. `unreadable` lists the folders that could not be listed.
+ * counts as a failure in the figures. `unreadable` lists the folders that could not be listed;
+ * `notFolders` the class names that name a plain file there instead of a folder (skipped: a stray file
+ * called "photo" is not a class of images).
  */
 export async function collectDataset(dataDir, labels, { limitPerSource, corrections = new Map() } = {}) {
   const info = await stat(dataDir).catch(() => null);
@@ -46,8 +48,14 @@ export async function collectDataset(dataDir, labels, { limitPerSource, correcti
   const ignored = entries.filter((e) => !e.name.startsWith('.') && e.isDirectory() && !labels.includes(e.name)).map((e) => e.name);
   const images = [];
   const unreadable = [];
+  const notFolders = [];
   for (const folderClass of labels) {
     const classDir = path.join(dataDir, folderClass);
+    const classInfo = await stat(classDir).catch(() => null);
+    if (classInfo && !classInfo.isDirectory()) {
+      notFolders.push(folderClass);
+      continue;
+    }
     const bySource = new Map();
     for await (const entry of walkImageFiles([classDir])) {
       if (entry.error?.startsWith('cannot list folder')) {
@@ -71,5 +79,5 @@ export async function collectDataset(dataDir, labels, { limitPerSource, correcti
       }
     }
   }
-  return { images, unreadable, ignored };
+  return { images, unreadable, ignored, notFolders };
 }
