@@ -5,9 +5,9 @@
 // independent reader). The browser behaviour is in tests/e2e/extension.test.mjs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, writeFileSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import vm from 'node:vm';
@@ -380,6 +380,30 @@ print(json.dumps({i.filename: [hashlib.sha256(z.read(i)).hexdigest(), i.compress
     assert.equal(listing['ort/noise.bin'][1], 0); // stored
     assert.deepEqual(makeZip(entries), readFileSync(zipPath)); // reproducible
   } finally { rmSync(dir, { recursive: true, force: true }); }
+});
+
+test('pack: a model gone from model/ since the last build is not packed from that build\'s copy: the build drops it, the pack refuses', { skip: existsSync(path.join(root, 'build', 'wasm', 'illust_core.wasm')) ? false : 'no wasm core built (npm run build)', timeout: 120000 }, (t) => {
+  // A scratch repository with the build and pack scripts, the extension's sources, the wasm core and the model.
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'io-pack-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  for (const part of ['package.json', 'tools/build.mjs', 'tools/build/extension.mjs', 'tools/pack-extension.mjs', 'tools/lib/run-cli.mjs',
+    'web/extension', 'web/lib', 'build/wasm/illust_core.mjs', 'build/wasm/illust_core.wasm', 'model/contract.json', 'model/illust-only.onnx']) {
+    cpSync(path.join(root, part), path.join(dir, part), { recursive: true });
+  }
+  symlinkSync(path.join(root, 'node_modules'), path.join(dir, 'node_modules'));
+  const run = (...args) => spawnSync(process.execPath, args, { cwd: dir, encoding: 'utf8' });
+  assert.equal(run('tools/build.mjs', 'extension').status, 0);
+  assert.ok(existsSync(path.join(dir, 'build', 'extension', 'model', 'illust-only.onnx')));
+
+  rmSync(path.join(dir, 'model', 'illust-only.onnx')); // e.g. an export that failed half-way
+  const pack = run('tools/pack-extension.mjs');
+  assert.match(pack.stdout, /WARNING: not built yet, the extension will fail open and say so: model\/illust-only\.onnx/);
+  assert.equal(pack.status, 1, pack.stdout);
+  assert.match(pack.stderr, /pack: refusing to pack an extension without model\/illust-only\.onnx/);
+  for (const build of ['extension', 'extension-firefox']) {
+    assert.equal(existsSync(path.join(dir, 'build', build, 'model', 'illust-only.onnx')), false, `${build}: the last build's model is gone`);
+  }
+  assert.deepEqual(readdirSync(path.join(dir, 'build')).filter((name) => name.endsWith('.zip')), [], 'no zip');
 });
 
 test('build: a model file ORT cannot load still builds (no optimised copy, a warning); the extension reports it at run time', async () => {

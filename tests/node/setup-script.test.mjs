@@ -93,6 +93,22 @@ test('a libwebp tree with a file deleted or changed since it was unpacked is fet
   }
 });
 
+test('a libwebp tree left by an interrupted fetch (no stamp), or without a usable checksum list, is fetched again', (t) => {
+  const cases = {
+    // The stamp is written last: a fetch stopped while the tree was moved in leaves none.
+    'no stamp': [(webp) => rmSync(path.join(webp, '.illust-only-source')), /setup: fetching Debian's libwebp source package/],
+    'no checksum list': [(webp) => rmSync(path.join(webp, '.illust-only-sha256')), /has missing or changed files \(or no checksum list\)/],
+    'an empty checksum list': [(webp) => writeFileSync(path.join(webp, '.illust-only-sha256'), ''), /has missing or changed files/],
+  };
+  for (const [name, [damage, said]] of Object.entries(cases)) {
+    const { webp, run } = scratch(t);
+    damage(webp);
+    const result = run();
+    assert.match(result.stdout, said, name);
+    assert.match(result.calls, /^apt-get .* update/m, name);
+  }
+});
+
 test('derives the deb-src list from the one-line sources.list of an installed Debian 12', (t) => {
   const { dir, run } = scratch(t);
   rmSync(path.join(dir, 'third_party'), { recursive: true });

@@ -279,8 +279,10 @@ export default async function build({ root, log = console.log }) {
 
   const missing = [];
   const copyPart = async (from, to) => {
-    if (existsSync(from)) await copyIfChanged(from, to);
-    else missing.push(path.relative(root, from));
+    if (existsSync(from)) return copyIfChanged(from, to);
+    missing.push(path.relative(root, from));
+    // model/ outlives builds: an earlier build's copy would ship (and be packed) in place of the missing part.
+    await rm(to, { force: true });
   };
   for (const name of CORE_FILES) await copyPart(path.join(root, 'build', 'wasm', name), path.join(out, 'lib', name));
   for (const name of MODEL_FILES) await copyPart(path.join(root, 'model', name), path.join(out, 'model', name));
