@@ -11,8 +11,10 @@ export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export const dataDir = process.env.ILLUST_ONLY_DATA ?? path.join(root, '..', 'shared', 'data');
 export const extensionDir = path.join(root, 'build', 'extension');
 export const CHROMIUM = '/usr/bin/chromium';
-export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', `--disable-extensions-except=${extensionDir}`, `--load-extension=${extensionDir}`];
+/** Chromium's flags for the tests, with the unpacked extension at `dir` (the build, or a changed copy of it). */
+export const chromiumArgs = (dir = extensionDir) => ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', `--disable-extensions-except=${dir}`, `--load-extension=${dir}`];
+export const CHROMIUM_ARGS = chromiumArgs();
 
 let builtOnce = null;
 /** Builds build/extension once per test process. */
@@ -25,16 +27,17 @@ export function buildExtensionOnce() {
 /**
  * Chromium with the unpacked extension in a fresh profile: {context, worker, extensionId, close()};
  * close() removes the profile. With `profileDir` (a browser restart), that profile is used and close()
- * leaves it for the caller. `viewport` and `colorScheme` as the page is seen.
+ * leaves it for the caller. `viewport` and `colorScheme` as the page is seen; `unpacked`: another
+ * unpacked extension than the build (a changed copy).
  */
-export async function launchWithExtension(extraArgs = [], { profileDir = null, viewport = { width: 800, height: 600 }, colorScheme } = {}) {
+export async function launchWithExtension(extraArgs = [], { profileDir = null, viewport = { width: 800, height: 600 }, colorScheme, unpacked = extensionDir } = {}) {
   const { chromium } = await import('playwright-core');
   const profile = profileDir ?? mkdtempSync(path.join(os.tmpdir(), 'illust-only-e2e-'));
   const cleanUp = () => { if (!profileDir) rmSync(profile, { recursive: true, force: true }); };
   let context;
   try {
     context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM, headless: true, viewport, ...(colorScheme ? { colorScheme } : {}), args: [...CHROMIUM_ARGS, ...extraArgs],
+      executablePath: CHROMIUM, headless: true, viewport, ...(colorScheme ? { colorScheme } : {}), args: [...chromiumArgs(unpacked), ...extraArgs],
     });
     const worker = context.serviceWorkers()[0] ?? await context.waitForEvent('serviceworker');
     return { context, worker, extensionId: new URL(worker.url()).host, close: async () => { await context.close(); cleanUp(); } };

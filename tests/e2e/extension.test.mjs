@@ -36,13 +36,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { crc32, deflateSync } from 'node:zlib';
 
-import { MSG } from '../../web/extension/messages.js';
+import { MSG, OFFSCREEN_TARGET } from '../../web/extension/messages.js';
 import { cellFactory, pickImages, storedMediaCount } from './extension-images.mjs';
 import { CHROMIUM, buildExtensionOnce, dataDir, extensionDir, launchWithExtension, root } from './chromium-extension.mjs';
 
@@ -1279,5 +1279,55 @@ test('in a private window nothing is written to disk: verdicts judged and kept i
     await browser?.close();
     site?.close();
     rmSync(profileDir, { recursive: true, force: true });
+  }
+});
+
+test('a model that cannot be loaded is loaded once for a page of many cells, not again for every few: its cells show unjudged, the popup says why, and a changed "Use GPU" tries again', { skip: skipReason ?? false, timeout: 120000 }, async () => {
+  // Before the fix the classifier host forgot a failed start at once, and each of the next images
+  // started another full model load: about one per 6 cells (the content script's requests in flight).
+  await buildExtensionOnce();
+  const copyDir = mkdtempSync(path.join(os.tmpdir(), 'illust-only-e2e-broken-model-'));
+  const unpacked = path.join(copyDir, 'extension');
+  cpSync(extensionDir, unpacked, { recursive: true });
+  for (const file of readdirSync(path.join(unpacked, 'model')).filter((f) => f.endsWith('.onnx'))) {
+    writeFileSync(path.join(unpacked, 'model', file), 'not an ONNX model: a corrupt file in the build');
+  }
+  const media = new Map();
+  const [picture] = readdirSync(path.join(dataDir, 'illustration'), { recursive: true }).filter((f) => /\.jpe?g$/i.test(f)).sort();
+  const bytes = readFileSync(path.join(dataDir, 'illustration', picture));
+  const cells = addCells(media, Array.from({ length: 36 }, () => ({ label: 'broken', bytes })), ['img']);
+  const ids = cells.map((c) => c.mediaId);
+  const { context, extensionId, close } = await launchWithExtension([], { unpacked });
+  try {
+    await serveOffline(context, { pages: { 'https://x.com/someartist/media': fixturePage([cells]) }, media, requests: [] });
+    const popup = await context.newPage();
+    await popup.goto(`chrome-extension://${extensionId}/popup.html`);
+    // The classifier host's own count of the classifiers it started (each one a model load).
+    const classifierStarts = () => popup.evaluate((message) => chrome.runtime.sendMessage(message),
+      { type: MSG.OFFSCREEN_STATUS, target: OFFSCREEN_TARGET, ifLoaded: true }).then((answer) => answer?.classifierStarts);
+    const page = await context.newPage();
+    const consoleLines = [];
+    page.on('console', (message) => consoleLines.push(message.text()));
+    await page.goto('https://x.com/someartist/media');
+    const { waitForStates } = pageProbe(page, media, consoleLines);
+    await waitForStates(ids, (s) => s.state === 'error' && s.shown, 'every cell shown unjudged (fail open)');
+    assert.ok(consoleLines.some((l) => /unjudged \(no_model: /.test(l)), `the reason is logged: ${consoleLines.slice(0, 5).join('\n')}`);
+    assert.equal(await classifierStarts(), 1, `one model load for ${ids.length} cells`);
+    await popup.bringToFront();
+    await popup.waitForFunction(() => /^unavailable \(.*model/.test(document.getElementById('provider').textContent));
+
+    // The page again (its cells asked for again): the failure is remembered, no new load.
+    await page.reload();
+    await waitForStates(ids, (s) => s.state === 'error' && s.shown, 'every cell shown unjudged after a reload');
+    assert.equal(await classifierStarts(), 1, 'the failed start is remembered');
+
+    // The user changes the provider ("Use GPU" off): the next images try once more, on WASM.
+    await popup.uncheck('#useGpu');
+    await page.reload();
+    await waitForStates(ids, (s) => s.state === 'error' && s.shown, 'every cell shown unjudged after "Use GPU" off');
+    assert.equal(await classifierStarts(), 2, 'one new try for the changed provider');
+  } finally {
+    await close();
+    rmSync(copyDir, { recursive: true, force: true });
   }
 });
