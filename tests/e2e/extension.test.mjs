@@ -132,7 +132,7 @@ async function localHttpsSite(bytesById, requestCounts, pageHtml) {
 /**
  * Answers every request offline: pages from `pages` (URL without query → HTML), pbs.twimg.com media
  * from `media` (a 404 for unknown ids; `hang` items are never answered, `delayMs` items answered that
- * late, then stamped with answeredAt; `pageBytes` items answer those to all but their JPEG URL). Each request is logged in `requests` as {host, url, fromWorker}.
+ * late, `held` items (a promise) once it settles, then stamped with answeredAt; `pageBytes` items answer those to all but their JPEG URL). Each request is logged in `requests` as {host, url, fromWorker}.
  */
 async function serveOffline(context, { pages, media, requests }) {
   await context.route('**/*', (route) => {
@@ -151,6 +151,10 @@ async function serveOffline(context, { pages, media, requests }) {
     // X's CDN allows any origin to read its thumbnails (the content script reads them for the page).
     const body = item?.pageBytes && url.searchParams.get('format') !== 'jpg' ? item.pageBytes : item?.bytes;
     const answer = () => route.fulfill({ contentType: 'image/jpeg', body, headers: { 'Access-Control-Allow-Origin': '*' } });
+    if (item?.bytes && item.held) { // answered when the test lets it go
+      item.held.then(() => answer().then(() => { item.answeredAt = Date.now(); }, () => {}));
+      return undefined;
+    }
     if (item?.bytes && item.delayMs) {
       setTimeout(() => answer().then(() => { item.answeredAt = Date.now(); }, () => {}), item.delayMs);
       return undefined;
@@ -1331,3 +1335,58 @@ test('a model that cannot be loaded is loaded once for a page of many cells, not
     rmSync(copyDir, { recursive: true, force: true });
   }
 });
+
+test('switched off, no cell keeps a pending or hidden state (all show as they are) and the page counts say so; switched on, they are held and judged again', { skip: skipReason ?? false, timeout: 120000 }, async () => {
+  // Before the fix cells waiting for their verdict kept data-illust-only-state="pending" (and judged
+  // ones "hidden") while the extension was off and showed them, and <html> still counted them.
+  await buildExtensionOnce();
+  const { byClass } = await pickedImages();
+  const media = new Map();
+  const quick = addCells(media, [byClass('screenshot')[0], byClass('photo')[0], byClass('illustration')[0]], ['img']);
+  // Answered late: still waiting when the user switches off, answered while off.
+  let answerLate;
+  const held = new Promise((resolve) => { answerLate = resolve; });
+  const late = addCells(media, [byClass('screenshot')[1], byClass('illustration')[1]].map((item) => ({ ...item, held })), ['img']);
+  const ids = [...quick, ...late].map((c) => c.mediaId);
+  const lateIds = late.map((c) => c.mediaId);
+  const { context, extensionId, close } = await launchWithExtension();
+  try {
+    await serveOffline(context, { pages: { 'https://x.com/someartist/media': fixturePage([[...quick, ...late]]) }, media, requests: [] });
+    const page = await context.newPage();
+    const consoleLines = [];
+    page.on('console', (message) => consoleLines.push(message.text()));
+    await page.goto('https://x.com/someartist/media', { waitUntil: 'domcontentloaded' }); // the late thumbnails hold the load event
+    const { states, waitForStates, assertVerdicts } = pageProbe(page, media, consoleLines);
+    const quickIds = quick.map((c) => c.mediaId);
+    assertVerdicts(await waitForStates(quickIds, judged, 'the quick cells judged'), quickIds);
+    assert.ok(lateIds.every((id) => media.get(id).answeredAt === undefined), 'the late ones are still waiting');
+    const counts = () => page.evaluate(() => Object.fromEntries(['judged', 'hidden', 'errors', 'pending']
+      .map((key) => [key, document.documentElement.getAttribute(`data-illust-only-${key}`)])));
+    assert.deepEqual(await counts(), { judged: '3', hidden: '2', errors: '0', pending: '2' });
+
+    const popup = await context.newPage();
+    await popup.goto(`chrome-extension://${extensionId}/popup.html`);
+    await popup.uncheck('#enabled');
+    await page.waitForFunction(() => !document.documentElement.hasAttribute('data-illust-only-active'));
+    const offStates = (now) => ids.every((id) => now[id].shown && !['pending', 'hidden'].includes(now[id].state));
+    await page.waitForFunction(() => document.querySelectorAll('[data-illust-only-state="pending"], [data-illust-only-state="hidden"]').length === 0, null, { timeout: 5000 })
+      .catch(async () => assert.fail(`switched off, cells keep held states: ${JSON.stringify(await states())}`));
+    assert.ok(offStates(await states()), JSON.stringify(await states()));
+    assert.deepEqual(await counts(), { judged: '3', hidden: '0', errors: '0', pending: '0' }, 'nothing hidden or waiting while off');
+    // The late answers come while off (the requests were in flight): their verdicts are counted as
+    // judged, and still nothing is held.
+    answerLate();
+    await page.waitForFunction(() => document.documentElement.getAttribute('data-illust-only-judged') === '5', null, { timeout: JUDGE_TIMEOUT_MS });
+    assert.ok(offStates(await states()), `an answer while off set a held state: ${JSON.stringify(await states())}`);
+    assert.deepEqual(await counts(), { judged: '5', hidden: '0', errors: '0', pending: '0' });
+
+    // Switched on: judged (remembered verdicts or new ones) and hidden as the settings say.
+    await popup.check('#enabled');
+    assertVerdicts(await waitForStates(ids, judged, 'every cell judged after switching on'), ids);
+    assert.equal((await counts()).pending, '0');
+    assert.equal((await counts()).hidden, String(ids.filter((id) => LABELS_HIDDEN_BY_DEFAULT.has(media.get(id).label)).length));
+  } finally {
+    await close();
+  }
+});
+
