@@ -1390,3 +1390,67 @@ test('switched off, no cell keeps a pending or hidden state (all show as they ar
   }
 });
 
+test('the "show all" badge announces its count politely, once per settled batch (not at every verdict), and is a group named by its count', { skip: skipReason ?? false, timeout: 120000 }, async () => {
+  // Before the fix the count changed silently for screen-reader users: no live region, and the button
+  // ("show all") sat in no group that said what it would show.
+  await buildExtensionOnce();
+  const { byClass } = await pickedImages();
+  const media = new Map();
+  const first = addCells(media, [...byClass('screenshot').slice(0, 3), ...byClass('photo').slice(0, 3), byClass('illustration')[0]], ['img']);
+  const second = addCells(media, [byClass('screenshot')[3], byClass('photo')[3]], ['img']);
+  const { context, close } = await launchWithExtension();
+  try {
+    await serveOffline(context, { pages: { 'https://x.com/someartist/media': fixturePage([first, second]) }, media, requests: [] });
+    const page = await context.newPage();
+    // Every text the badge's count and its live region take, in order, from the badge's insertion on.
+    await page.addInitScript(() => {
+      window.__badge = { count: [], announced: [] };
+      new MutationObserver((_records, observer) => {
+        const shadow = document.getElementById('illust-only-page-control')?.shadowRoot;
+        if (!shadow) return;
+        observer.disconnect();
+        const record = () => {
+          const { count, announced } = window.__badge;
+          const now = { count: shadow.querySelector('.count')?.textContent ?? null, announced: shadow.querySelector('[role="status"], [aria-live]')?.textContent ?? null };
+          if (count.at(-1) !== now.count) count.push(now.count);
+          if ((announced.at(-1) ?? '') !== (now.announced ?? '')) announced.push(now.announced);
+        };
+        record();
+        new MutationObserver(record).observe(shadow, { subtree: true, childList: true, characterData: true });
+      }).observe(document, { childList: true, subtree: true });
+    });
+    const consoleLines = [];
+    page.on('console', (message) => consoleLines.push(message.text()));
+    await page.goto('https://x.com/someartist/media');
+    const { waitForStates } = pageProbe(page, media, consoleLines);
+    const badge = () => page.evaluate(() => window.__badge);
+    const announcedNow = (text) => page.waitForFunction((t) => window.__badge.announced.at(-1) === t, text, { timeout: JUDGE_TIMEOUT_MS })
+      .catch(async () => assert.fail(`"${text}" not announced: ${JSON.stringify(await badge())}`));
+
+    await waitForStates(first.map((c) => c.mediaId), judged, 'the first batch judged');
+    await announcedNow('Illust Only: 6 hidden');
+    const afterFirst = await badge();
+    assert.ok(afterFirst.count.length >= 2, `the visible count went up verdict by verdict: ${JSON.stringify(afterFirst.count)}`);
+    assert.deepEqual(afterFirst.announced, ['Illust Only: 6 hidden'], 'announced once, when the batch settled');
+    const role = await page.evaluate(() => document.getElementById('illust-only-page-control').shadowRoot.querySelector('.announce')?.getAttribute('role'));
+    assert.equal(role, 'status', 'a polite live region');
+    // Its accessible name: the group says what "show all" shows; the button keeps its own short name.
+    const control = page.locator('#illust-only-page-control');
+    await control.getByRole('group', { name: 'Illust Only: 6 hidden', exact: true }).getByRole('button', { name: 'show all', exact: true }).waitFor();
+
+    // The next batch (scrolled to the end): one more announcement, with the new count.
+    await page.evaluate(() => window.scrollTo(0, document.body.scrollHeight));
+    await waitForStates(second.map((c) => c.mediaId), judged, 'the second batch judged');
+    await announcedNow('Illust Only: 8 hidden');
+    assert.deepEqual((await badge()).announced, ['Illust Only: 6 hidden', 'Illust Only: 8 hidden']);
+    await control.getByRole('group', { name: 'Illust Only: 8 hidden', exact: true }).waitFor();
+
+    // "show all": the result is announced too.
+    await control.getByRole('button', { name: 'show all' }).click();
+    await announcedNow('Illust Only: 0 hidden');
+    assert.deepEqual((await badge()).announced, ['Illust Only: 6 hidden', 'Illust Only: 8 hidden', 'Illust Only: 0 hidden']);
+  } finally {
+    await close();
+  }
+});
+

@@ -1079,7 +1079,12 @@ function scheduleStatsUpdate() {
   });
 }
 
-let control = null; // {host, text, button}: a fixed badge in a shadow root, so X's CSS cannot reach it
+// The badge's count is announced to screen readers politely (a status live region, visually hidden),
+// at most once per settled batch: when no cell of the page waits for its verdict, not at every verdict
+// (the visible count changes with each). Set a moment after the count settles, so that a region
+// inserted with the badge is announced too. The badge is a group named by its visible count.
+const ANNOUNCE_DELAY_MS = 100;
+let control = null; // {host, text, button, live, announcing}: a fixed badge in a shadow root, so X's CSS cannot reach it
 function renderPageControl(stats) {
   const wanted = active && (stats.hidden > 0 || stats.revealed > 0);
   if (!wanted) { if (control) control.host.hidden = true; return; }
@@ -1095,14 +1100,21 @@ function renderPageControl(stats) {
       /* White on X's blue (#1d9bf0) read at 3.0:1; on this darker one at 5.8:1. */
       button { font: inherit; color: #fff; background: #0b65c2; border: 0; border-radius: 12px; padding: 3px 10px; cursor: pointer; }
       button[aria-disabled="true"] { opacity: .5; cursor: default; }
-    </style><div><span class="count"></span><button type="button" class="reveal-all">show all</button></div>`;
+      .announce { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); white-space: nowrap; }
+    </style><div role="group" aria-labelledby="count"><span class="count" id="count"></span><button type="button" class="reveal-all">show all</button></div>
+    <span class="announce" role="status"></span>`;
     const button = shadow.querySelector('button');
     button.addEventListener('click', (event) => { event.stopPropagation(); revealAll(); });
-    control = { host, text: shadow.querySelector('.count'), button };
+    control = { host, text: shadow.querySelector('.count'), button, live: shadow.querySelector('.announce'), announcing: null };
     (document.body ?? root).append(host);
   }
   control.host.hidden = false;
-  control.text.textContent = `Illust Only: ${stats.hidden} hidden`;
+  const text = `Illust Only: ${stats.hidden} hidden`;
+  control.text.textContent = text;
+  clearTimeout(control.announcing);
+  if (stats.pending === 0) {
+    control.announcing = setTimeout(() => { if (control.live.textContent !== text) control.live.textContent = text; }, ANNOUNCE_DELAY_MS);
+  }
   // aria-disabled, not disabled: a disabled button loses the focus, so "show all" used by keyboard
   // would drop it to the top of the page; this one keeps it (and says it has nothing left to show).
   control.button.setAttribute('aria-disabled', String(stats.hidden === 0));
