@@ -1454,3 +1454,44 @@ test('the "show all" badge announces its count politely, once per settled batch 
   }
 });
 
+test('judgements in flight when Chromium stops the service worker are sent again, to the worker that starts next, and judged', { skip: skipReason ?? false, timeout: 120000 }, async () => {
+  // The content script's one retry (askServiceWorker), in real Chromium: CDP's ServiceWorker.stopAllWorkers
+  // while the first judgements wait in the worker for the model to load (seconds on a cold start).
+  await buildExtensionOnce();
+  const { byClass } = await pickedImages();
+  const media = new Map();
+  const cells = addCells(media, [...byClass('screenshot').slice(0, 3), ...byClass('photo').slice(0, 2), ...byClass('illustration').slice(0, 3)], ['img']);
+  const ids = cells.map((c) => c.mediaId);
+  const { context, worker, extensionId, close } = await launchWithExtension();
+  try {
+    await serveOffline(context, { pages: { 'https://x.com/someartist/media': fixturePage([cells]) }, media, requests: [] });
+    // The DevTools protocol of an extension page reaches the extension's service worker.
+    const extensionPage = await context.newPage();
+    await extensionPage.goto(`chrome-extension://${extensionId}/popup.html`);
+    const cdp = await context.newCDPSession(extensionPage);
+    await cdp.send('ServiceWorker.enable');
+    const page = await context.newPage();
+    const consoleLines = [];
+    page.on('console', (message) => consoleLines.push(message.text()));
+    await page.goto('https://x.com/someartist/media');
+    const stepsOf = (serviceWorker) => serviceWorker.evaluate(() => ({ started: performance.timeOrigin, ...globalThis.illustOnlyStartupSteps }));
+    // A judgement reached the worker (the model is still loading); no cell is judged yet.
+    await worker.evaluate(() => new Promise((resolve) => {
+      const poll = () => (globalThis.illustOnlyStartupSteps.firstImageFetchQueued ? resolve() : setTimeout(poll, 5));
+      poll();
+    }));
+    const { states, waitForStates, assertVerdicts } = pageProbe(page, media, consoleLines);
+    assert.ok(Object.values(await states()).some((s) => s.state === 'pending'), 'judgements still in flight');
+    const stoppedLife = (await stepsOf(worker)).started;
+    await cdp.send('ServiceWorker.stopAllWorkers');
+    const now = await waitForStates(ids, judged, 'the cells judged after the worker stopped');
+    assert.deepEqual(ids.filter((id) => now[id].state === 'error'), [], `shown unjudged: ${consoleLines.filter((l) => l.includes('unjudged')).join('\n')}`);
+    assertVerdicts(now, ids);
+    // Judged by the next worker life: the retries (no cell was added after the stop) reached it.
+    const next = await stepsOf(context.serviceWorkers().at(-1));
+    assert.notEqual(next.started, stoppedLife, 'the worker was stopped and started again');
+    assert.ok(next.firstImageFetchQueued, `the next worker judged the retried images: ${JSON.stringify(next)}`);
+  } finally {
+    await close();
+  }
+});
