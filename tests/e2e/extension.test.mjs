@@ -36,13 +36,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { crc32, deflateSync } from 'node:zlib';
 
-import { MSG } from '../../web/extension/messages.js';
+import { MSG, OFFSCREEN_TARGET } from '../../web/extension/messages.js';
 import { cellFactory, pickImages, storedMediaCount } from './extension-images.mjs';
 import { CHROMIUM, buildExtensionOnce, dataDir, extensionDir, launchWithExtension, root } from './chromium-extension.mjs';
 
@@ -132,7 +132,7 @@ async function localHttpsSite(bytesById, requestCounts, pageHtml) {
 /**
  * Answers every request offline: pages from `pages` (URL without query → HTML), pbs.twimg.com media
  * from `media` (a 404 for unknown ids; `hang` items are never answered, `delayMs` items answered that
- * late, then stamped with answeredAt; `pageBytes` items answer those to all but their JPEG URL). Each request is logged in `requests` as {host, url, fromWorker}.
+ * late, `held` items (a promise) once it settles, then stamped with answeredAt; `pageBytes` items answer those to all but their JPEG URL). Each request is logged in `requests` as {host, url, fromWorker}.
  */
 async function serveOffline(context, { pages, media, requests }) {
   await context.route('**/*', (route) => {
@@ -151,6 +151,10 @@ async function serveOffline(context, { pages, media, requests }) {
     // X's CDN allows any origin to read its thumbnails (the content script reads them for the page).
     const body = item?.pageBytes && url.searchParams.get('format') !== 'jpg' ? item.pageBytes : item?.bytes;
     const answer = () => route.fulfill({ contentType: 'image/jpeg', body, headers: { 'Access-Control-Allow-Origin': '*' } });
+    if (item?.bytes && item.held) { // answered when the test lets it go
+      item.held.then(() => answer().then(() => { item.answeredAt = Date.now(); }, () => {}));
+      return undefined;
+    }
     if (item?.bytes && item.delayMs) {
       setTimeout(() => answer().then(() => { item.answeredAt = Date.now(); }, () => {}), item.delayMs);
       return undefined;
@@ -1279,5 +1283,215 @@ test('in a private window nothing is written to disk: verdicts judged and kept i
     await browser?.close();
     site?.close();
     rmSync(profileDir, { recursive: true, force: true });
+  }
+});
+
+test('a model that cannot be loaded is loaded once for a page of many cells, not again for every few: its cells show unjudged, the popup says why, and a changed "Use GPU" tries again', { skip: skipReason ?? false, timeout: 120000 }, async () => {
+  // Before the fix the classifier host forgot a failed start at once, and each of the next images
+  // started another full model load: about one per 6 cells (the content script's requests in flight).
+  await buildExtensionOnce();
+  const copyDir = mkdtempSync(path.join(os.tmpdir(), 'illust-only-e2e-broken-model-'));
+  const unpacked = path.join(copyDir, 'extension');
+  cpSync(extensionDir, unpacked, { recursive: true });
+  for (const file of readdirSync(path.join(unpacked, 'model')).filter((f) => f.endsWith('.onnx'))) {
+    writeFileSync(path.join(unpacked, 'model', file), 'not an ONNX model: a corrupt file in the build');
+  }
+  const media = new Map();
+  const [picture] = readdirSync(path.join(dataDir, 'illustration'), { recursive: true }).filter((f) => /\.jpe?g$/i.test(f)).sort();
+  const bytes = readFileSync(path.join(dataDir, 'illustration', picture));
+  const cells = addCells(media, Array.from({ length: 36 }, () => ({ label: 'broken', bytes })), ['img']);
+  const ids = cells.map((c) => c.mediaId);
+  const { context, extensionId, close } = await launchWithExtension([], { dir: unpacked });
+  try {
+    await serveOffline(context, { pages: { 'https://x.com/someartist/media': fixturePage([cells]) }, media, requests: [] });
+    const popup = await context.newPage();
+    await popup.goto(`chrome-extension://${extensionId}/popup.html`);
+    // The classifier host's own count of the classifiers it started (each one a model load).
+    const classifierStarts = () => popup.evaluate((message) => chrome.runtime.sendMessage(message),
+      { type: MSG.OFFSCREEN_STATUS, target: OFFSCREEN_TARGET, ifLoaded: true }).then((answer) => answer?.classifierStarts);
+    const page = await context.newPage();
+    const consoleLines = [];
+    page.on('console', (message) => consoleLines.push(message.text()));
+    await page.goto('https://x.com/someartist/media');
+    const { waitForStates } = pageProbe(page, media, consoleLines);
+    await waitForStates(ids, (s) => s.state === 'error' && s.shown, 'every cell shown unjudged (fail open)');
+    assert.ok(consoleLines.some((l) => /unjudged \(no_model: /.test(l)), `the reason is logged: ${consoleLines.slice(0, 5).join('\n')}`);
+    assert.equal(await classifierStarts(), 1, `one model load for ${ids.length} cells`);
+    await popup.bringToFront();
+    await popup.waitForFunction(() => /^unavailable \(.*model/.test(document.getElementById('provider').textContent));
+
+    // The page again (its cells asked for again): the failure is remembered, no new load.
+    await page.reload();
+    await waitForStates(ids, (s) => s.state === 'error' && s.shown, 'every cell shown unjudged after a reload');
+    assert.equal(await classifierStarts(), 1, 'the failed start is remembered');
+
+    // The user changes the provider ("Use GPU" off): the next images try once more, on WASM.
+    await popup.uncheck('#useGpu');
+    await page.reload();
+    await waitForStates(ids, (s) => s.state === 'error' && s.shown, 'every cell shown unjudged after "Use GPU" off');
+    assert.equal(await classifierStarts(), 2, 'one new try for the changed provider');
+  } finally {
+    await close();
+    rmSync(copyDir, { recursive: true, force: true });
+  }
+});
+
+test('switched off, no cell keeps a pending or hidden state (all show as they are) and the page counts say so; switched on, they are held and judged again', { skip: skipReason ?? false, timeout: 120000 }, async () => {
+  // Before the fix cells waiting for their verdict kept data-illust-only-state="pending" (and judged
+  // ones "hidden") while the extension was off and showed them, and <html> still counted them.
+  await buildExtensionOnce();
+  const { byClass } = await pickedImages();
+  const media = new Map();
+  const quick = addCells(media, [byClass('screenshot')[0], byClass('photo')[0], byClass('illustration')[0]], ['img']);
+  // Answered late: still waiting when the user switches off, answered while off.
+  let answerLate;
+  const held = new Promise((resolve) => { answerLate = resolve; });
+  const late = addCells(media, [byClass('screenshot')[1], byClass('illustration')[1]].map((item) => ({ ...item, held })), ['img']);
+  const ids = [...quick, ...late].map((c) => c.mediaId);
+  const lateIds = late.map((c) => c.mediaId);
+  const { context, extensionId, close } = await launchWithExtension();
+  try {
+    await serveOffline(context, { pages: { 'https://x.com/someartist/media': fixturePage([[...quick, ...late]]) }, media, requests: [] });
+    const page = await context.newPage();
+    const consoleLines = [];
+    page.on('console', (message) => consoleLines.push(message.text()));
+    await page.goto('https://x.com/someartist/media', { waitUntil: 'domcontentloaded' }); // the late thumbnails hold the load event
+    const { states, waitForStates, assertVerdicts } = pageProbe(page, media, consoleLines);
+    const quickIds = quick.map((c) => c.mediaId);
+    assertVerdicts(await waitForStates(quickIds, judged, 'the quick cells judged'), quickIds);
+    assert.ok(lateIds.every((id) => media.get(id).answeredAt === undefined), 'the late ones are still waiting');
+    const counts = () => page.evaluate(() => Object.fromEntries(['judged', 'hidden', 'errors', 'pending']
+      .map((key) => [key, document.documentElement.getAttribute(`data-illust-only-${key}`)])));
+    assert.deepEqual(await counts(), { judged: '3', hidden: '2', errors: '0', pending: '2' });
+
+    const popup = await context.newPage();
+    await popup.goto(`chrome-extension://${extensionId}/popup.html`);
+    await popup.uncheck('#enabled');
+    await page.waitForFunction(() => !document.documentElement.hasAttribute('data-illust-only-active'));
+    const offStates = (now) => ids.every((id) => now[id].shown && !['pending', 'hidden'].includes(now[id].state));
+    await page.waitForFunction(() => document.querySelectorAll('[data-illust-only-state="pending"], [data-illust-only-state="hidden"]').length === 0, null, { timeout: 5000 })
+      .catch(async () => assert.fail(`switched off, cells keep held states: ${JSON.stringify(await states())}`));
+    assert.ok(offStates(await states()), JSON.stringify(await states()));
+    assert.deepEqual(await counts(), { judged: '3', hidden: '0', errors: '0', pending: '0' }, 'nothing hidden or waiting while off');
+    // The late answers come while off (the requests were in flight): their verdicts are counted as
+    // judged, and still nothing is held.
+    answerLate();
+    await page.waitForFunction(() => document.documentElement.getAttribute('data-illust-only-judged') === '5', null, { timeout: JUDGE_TIMEOUT_MS });
+    assert.ok(offStates(await states()), `an answer while off set a held state: ${JSON.stringify(await states())}`);
+    assert.deepEqual(await counts(), { judged: '5', hidden: '0', errors: '0', pending: '0' });
+
+    // Switched on: judged (remembered verdicts or new ones) and hidden as the settings say.
+    await popup.check('#enabled');
+    assertVerdicts(await waitForStates(ids, judged, 'every cell judged after switching on'), ids);
+    assert.equal((await counts()).pending, '0');
+    assert.equal((await counts()).hidden, String(ids.filter((id) => LABELS_HIDDEN_BY_DEFAULT.has(media.get(id).label)).length));
+  } finally {
+    await close();
+  }
+});
+
+test('the "show all" badge announces its count politely, once per settled batch (not at every verdict), and is a group named by its count', { skip: skipReason ?? false, timeout: 120000 }, async () => {
+  // Before the fix the count changed silently for screen-reader users: no live region, and the button
+  // ("show all") sat in no group that said what it would show.
+  await buildExtensionOnce();
+  const { byClass } = await pickedImages();
+  const media = new Map();
+  const first = addCells(media, [...byClass('screenshot').slice(0, 3), ...byClass('photo').slice(0, 3), byClass('illustration')[0]], ['img']);
+  const second = addCells(media, [byClass('screenshot')[3], byClass('photo')[3]], ['img']);
+  const { context, close } = await launchWithExtension();
+  try {
+    await serveOffline(context, { pages: { 'https://x.com/someartist/media': fixturePage([first, second]) }, media, requests: [] });
+    const page = await context.newPage();
+    // Every text the badge's count and its live region take, in order, from the badge's insertion on.
+    await page.addInitScript(() => {
+      window.__badge = { count: [], announced: [] };
+      new MutationObserver((_records, observer) => {
+        const shadow = document.getElementById('illust-only-page-control')?.shadowRoot;
+        if (!shadow) return;
+        observer.disconnect();
+        const record = () => {
+          const { count, announced } = window.__badge;
+          const now = { count: shadow.querySelector('.count')?.textContent ?? null, announced: shadow.querySelector('[role="status"], [aria-live]')?.textContent ?? null };
+          if (count.at(-1) !== now.count) count.push(now.count);
+          if ((announced.at(-1) ?? '') !== (now.announced ?? '')) announced.push(now.announced);
+        };
+        record();
+        new MutationObserver(record).observe(shadow, { subtree: true, childList: true, characterData: true });
+      }).observe(document, { childList: true, subtree: true });
+    });
+    const consoleLines = [];
+    page.on('console', (message) => consoleLines.push(message.text()));
+    await page.goto('https://x.com/someartist/media');
+    const { waitForStates } = pageProbe(page, media, consoleLines);
+    const badge = () => page.evaluate(() => window.__badge);
+    const announcedNow = (text) => page.waitForFunction((t) => window.__badge.announced.at(-1) === t, text, { timeout: JUDGE_TIMEOUT_MS })
+      .catch(async () => assert.fail(`"${text}" not announced: ${JSON.stringify(await badge())}`));
+
+    await waitForStates(first.map((c) => c.mediaId), judged, 'the first batch judged');
+    await announcedNow('Illust Only: 6 hidden');
+    const afterFirst = await badge();
+    assert.ok(afterFirst.count.length >= 2, `the visible count went up verdict by verdict: ${JSON.stringify(afterFirst.count)}`);
+    assert.deepEqual(afterFirst.announced, ['Illust Only: 6 hidden'], 'announced once, when the batch settled');
+    const role = await page.evaluate(() => document.getElementById('illust-only-page-control').shadowRoot.querySelector('.announce')?.getAttribute('role'));
+    assert.equal(role, 'status', 'a polite live region');
+    // Its accessible name: the group says what "show all" shows; the button keeps its own short name.
+    const control = page.locator('#illust-only-page-control');
+    await control.getByRole('group', { name: 'Illust Only: 6 hidden', exact: true }).getByRole('button', { name: 'show all', exact: true }).waitFor();
+
+    // The next batch (scrolled to the end): one more announcement, with the new count.
+    await page.evaluate(() => window.scrollTo(0, document.body.scrollHeight));
+    await waitForStates(second.map((c) => c.mediaId), judged, 'the second batch judged');
+    await announcedNow('Illust Only: 8 hidden');
+    assert.deepEqual((await badge()).announced, ['Illust Only: 6 hidden', 'Illust Only: 8 hidden']);
+    await control.getByRole('group', { name: 'Illust Only: 8 hidden', exact: true }).waitFor();
+
+    // "show all": the result is announced too.
+    await control.getByRole('button', { name: 'show all' }).click();
+    await announcedNow('Illust Only: 0 hidden');
+    assert.deepEqual((await badge()).announced, ['Illust Only: 6 hidden', 'Illust Only: 8 hidden', 'Illust Only: 0 hidden']);
+  } finally {
+    await close();
+  }
+});
+
+test('judgements in flight when Chromium stops the service worker are sent again, to the worker that starts next, and judged', { skip: skipReason ?? false, timeout: 120000 }, async () => {
+  // The content script's one retry (askServiceWorker), in real Chromium: CDP's ServiceWorker.stopAllWorkers
+  // while the first judgements wait in the worker for the model to load (seconds on a cold start).
+  await buildExtensionOnce();
+  const { byClass } = await pickedImages();
+  const media = new Map();
+  const cells = addCells(media, [...byClass('screenshot').slice(0, 3), ...byClass('photo').slice(0, 2), ...byClass('illustration').slice(0, 3)], ['img']);
+  const ids = cells.map((c) => c.mediaId);
+  const { context, worker, extensionId, close } = await launchWithExtension();
+  try {
+    await serveOffline(context, { pages: { 'https://x.com/someartist/media': fixturePage([cells]) }, media, requests: [] });
+    // The DevTools protocol of an extension page reaches the extension's service worker.
+    const extensionPage = await context.newPage();
+    await extensionPage.goto(`chrome-extension://${extensionId}/popup.html`);
+    const cdp = await context.newCDPSession(extensionPage);
+    await cdp.send('ServiceWorker.enable');
+    const page = await context.newPage();
+    const consoleLines = [];
+    page.on('console', (message) => consoleLines.push(message.text()));
+    await page.goto('https://x.com/someartist/media');
+    const stepsOf = (serviceWorker) => serviceWorker.evaluate(() => ({ started: performance.timeOrigin, ...globalThis.illustOnlyStartupSteps }));
+    // A judgement reached the worker (the model is still loading); no cell is judged yet.
+    await worker.evaluate(() => new Promise((resolve) => {
+      const poll = () => (globalThis.illustOnlyStartupSteps.firstImageFetchQueued ? resolve() : setTimeout(poll, 5));
+      poll();
+    }));
+    const { states, waitForStates, assertVerdicts } = pageProbe(page, media, consoleLines);
+    assert.ok(Object.values(await states()).some((s) => s.state === 'pending'), 'judgements still in flight');
+    const stoppedLife = (await stepsOf(worker)).started;
+    await cdp.send('ServiceWorker.stopAllWorkers');
+    const now = await waitForStates(ids, judged, 'the cells judged after the worker stopped');
+    assert.deepEqual(ids.filter((id) => now[id].state === 'error'), [], `shown unjudged: ${consoleLines.filter((l) => l.includes('unjudged')).join('\n')}`);
+    assertVerdicts(now, ids);
+    // Judged by the next worker life: the retries (no cell was added after the stop) reached it.
+    const next = await stepsOf(context.serviceWorkers().at(-1));
+    assert.notEqual(next.started, stoppedLife, 'the worker was stopped and started again');
+    assert.ok(next.firstImageFetchQueued, `the next worker judged the retried images: ${JSON.stringify(next)}`);
+  } finally {
+    await close();
   }
 });

@@ -3,7 +3,7 @@
 // is answered, that the offscreen document's answers reach only the worker life that asked, and that
 // images sent to a document that closes before it answers go to the next one, and that the popup hears
 // why the classifier could not start.
-import { test } from 'node:test';
+import { mock, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { MSG } from '../../web/extension/messages.js';
@@ -125,7 +125,39 @@ test('a classifier that cannot start (the model unreadable) is what the popup he
   assert.match(classifierLabel(status.classifier), /^unavailable \(model: cannot read \S+illust-only\.onnx \(Failed to fetch\)\)$/);
 });
 
-test('Firefox\'s answer for a model file missing from the extension (200, then the body\'s read aborted): the plain model is tried when the optimised one is missing, and the popup names the file', async () => {
+test('a classifier that could not start is not started again for every image: its failure answers until a back-off that grows has passed', async (t) => {
+  // Before the fix every image after a failed start began another full model load (the test above's
+  // failure is still remembered here: the same module).
+  const modelsAsked = [];
+  globalThis.fetch = async (url) => {
+    if (String(url).endsWith('contract.json')) return new Response(JSON.stringify(contract));
+    modelsAsked.push(String(url).split('/').pop());
+    throw new TypeError('Failed to fetch');
+  };
+  mock.timers.enable({ apis: ['Date'], now: Date.now() });
+  t.after(() => mock.timers.reset());
+  const ask = (message) => new Promise((resolve) => { onMessage(message, { id: 'x', tab: { incognito: false } }, resolve); });
+  const tries = async (mediaId) => {
+    const before = modelsAsked.length;
+    const judged = await ask({ type: MSG.CLASSIFY_MEDIA, mediaId, account: 'alice', bytesBase64: 'AQID' });
+    assert.equal(judged.code, 'no_model', JSON.stringify(judged));
+    assert.match(judged.message, /^model: cannot read \S+\.onnx \(Failed to fetch\)$/);
+    return modelsAsked.length > before;
+  };
+  assert.equal(await tries('Backoff_Img01'), false, 'the failure of the test above answers: no new load');
+  assert.equal(await tries('Backoff_Img02'), false);
+  mock.timers.tick(30 * 1000);
+  assert.equal(await tries('Backoff_Img03'), true, 'tried again after 30 s');
+  assert.equal(await tries('Backoff_Img04'), false);
+  mock.timers.tick(30 * 1000);
+  assert.equal(await tries('Backoff_Img05'), false, 'the second wait is longer');
+  mock.timers.tick(30 * 1000);
+  assert.equal(await tries('Backoff_Img06'), true, 'tried again after 60 s');
+  const status = await ask({ type: MSG.GET_STATUS });
+  assert.match((await import('../../web/extension/classifier-label.js')).classifierLabel(status.classifier), /^unavailable \(model: cannot read /);
+});
+
+test('Firefox\'s answer for a model file missing from the extension (200, then the body\'s read aborted): the plain model is tried when the optimised one is missing, and the popup names the file', async (t) => {
   // Firefox answers fetch() of a moz-extension:// file that is not there with 200 and aborts the read
   // (firefox-esr 153). That abort once escaped as the classifier's whole reason: "unavailable (The
   // operation was aborted. )", and a build without the optimised model judged nothing.
@@ -137,6 +169,10 @@ test('Firefox\'s answer for a model file missing from the extension (200, then t
     const body = new ReadableStream({ start(controller) { controller.error(new DOMException('The operation was aborted. ', 'AbortError')); } });
     return new Response(body, { status: 200 });
   };
+  // The user switched "Use GPU" off: a changed provider tries a classifier that failed to start again at once.
+  const { get } = chrome.storage.local;
+  chrome.storage.local.get = async (defaults) => ({ ...defaults, useGpu: false });
+  t.after(() => { chrome.storage.local.get = get; });
   const ask = (message) => new Promise((resolve) => { onMessage(message, { id: 'x', tab: { incognito: false } }, resolve); });
   const judged = await ask({ type: MSG.CLASSIFY_MEDIA, mediaId: 'GZx3_aBc-9S', account: 'alice', bytesBase64: 'AQID' });
   assert.equal(judged.code, 'no_model', JSON.stringify(judged));
@@ -148,6 +184,7 @@ test('Firefox\'s answer for a model file missing from the extension (200, then t
 test('while the model loads, the popup\'s status says so at once; when the load has failed, it says why, not "loading"', { timeout: 20000 }, async () => {
   // The popup used to guess "loading" from a slow answer (a busy worker answers slowly too); now it
   // shows what the status says. Here the model's file is held back: the classifier is loading.
+  // ("Use GPU" is on again: the start that failed in the test above, on WASM, does not hold this one back.)
   const { classifierLabel } = await import('../../web/extension/classifier-label.js');
   let releaseModel;
   let modelAsked;

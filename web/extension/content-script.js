@@ -9,7 +9,8 @@
 // (settings.verdictTimeoutMs, 20 s by default) shows the cell and says why in the console.
 //
 // Observable state (for tests and benchmarks; see web/extension/README.md):
-//   cell (<a>):  data-illust-only-state = pending | visible | hidden | revealed | error,
+//   cell (<a>):  data-illust-only-state = pending | visible | hidden | revealed | error (pending and
+//                hidden left out while switched off: X shows the cell),
 //                data-illust-only-media = media key, data-illust-only-label = verdict label,
 //                data-illust-only-left-behind (a held cell of the media tab just left: see keepLeftBehind)
 //   <html>:      data-illust-only-active (judging on this page), data-illust-only-judged / -hidden /
@@ -618,7 +619,10 @@ function examineCell(cell) {
   // Keyed on this page already. One keyed on an earlier page (X kept the element: a photo opened over
   // the grid and closed while switched off, when no navigation re-examined it) is examined as new:
   // counted on this page, and decided as the settings now say.
-  if (cell.dataset.illustOnlyMedia === mediaId && seenOnPage.has(mediaId)) return;
+  if (cell.dataset.illustOnlyMedia === mediaId && seenOnPage.has(mediaId)) {
+    if (!cell.dataset.illustOnlyState) applyToCell(cell, mediaId); // its held state was dropped while switched off
+    return;
+  }
   cell.dataset.illustOnlyMedia = mediaId;
   delete cell.dataset.illustOnlyState; // the state of the media the element showed before (see applyToCell)
   seenOnPage.add(mediaId);
@@ -758,7 +762,10 @@ function applyToCell(cell, mediaId) {
   // user changed a setting on the profile, an answer asked before the change) does not show a cell that
   // is not showing yet: the new settings may hide it. A cell already showing it keeps showing.
   if (state === 'visible' && heldUntilRefreshed(verdict) && !SHOWING_STATES.has(cell.dataset.illustOnlyState)) state = 'pending';
-  cell.dataset.illustOnlyState = state;
+  // Switched off, the page is X's and shows every cell as it is: none carries a held state, so the
+  // page's counts and any CSS agree with what the user sees (switched on, examineCell applies it again).
+  if (HELD_STATES.has(state) && !settings.enabled) state = null;
+  if (state) cell.dataset.illustOnlyState = state; else delete cell.dataset.illustOnlyState;
   if (verdict?.status === 'done') cell.dataset.illustOnlyLabel = verdict.label;
   else delete cell.dataset.illustOnlyLabel;
   // Switched off or off the media tab, the page is X's: a verdict arriving then must not pause its player.
@@ -941,7 +948,12 @@ function updateActive() {
     askServiceWorker({ type: MSG.PREPARE });
   }
   if (nowActive) letGoOfLeftBehind(false); // a media tab's rules hold its cells (those of the grid left: see isLeftBehindCell)
-  else if (!settings.enabled) letGoOfLeftBehind(); // switched off: nothing is held
+  else if (!settings.enabled) { // switched off: nothing is held (see applyToCell)
+    letGoOfLeftBehind();
+    for (const cell of document.querySelectorAll('[data-illust-only-media]')) {
+      if (HELD_STATES.has(cell.dataset.illustOnlyState)) applyToCell(cell, cell.dataset.illustOnlyMedia);
+    }
+  }
   if (nowActive && (!active || videosSwitched)) { active = true; examineAllCells(); sendWaitingRequests(); refreshJudgedVerdicts(); }
   if (!nowActive && active) {
     // Left for a page that is not a media tab (not a photo opened over the grid, which leaves the grid X's):
@@ -1050,6 +1062,8 @@ function pageStats() {
     } else if (verdict?.status === 'error') stats.errors += 1;
     else stats.pending += 1;
   }
+  // Switched off, X shows every cell: none is hidden or waiting (its request waits until switched on).
+  if (!settings.enabled) Object.assign(stats, { hidden: 0, revealed: 0, pending: 0 });
   return stats;
 }
 
@@ -1065,7 +1079,12 @@ function scheduleStatsUpdate() {
   });
 }
 
-let control = null; // {host, text, button}: a fixed badge in a shadow root, so X's CSS cannot reach it
+// The badge's count is announced to screen readers politely (a status live region, visually hidden),
+// at most once per settled batch: when no cell of the page waits for its verdict, not at every verdict
+// (the visible count changes with each). Set a moment after the count settles, so that a region
+// inserted with the badge is announced too. The badge is a group named by its visible count.
+const ANNOUNCE_DELAY_MS = 100;
+let control = null; // {host, text, button, live, announcing}: a fixed badge in a shadow root, so X's CSS cannot reach it
 function renderPageControl(stats) {
   const wanted = active && (stats.hidden > 0 || stats.revealed > 0);
   if (!wanted) { if (control) control.host.hidden = true; return; }
@@ -1081,14 +1100,21 @@ function renderPageControl(stats) {
       /* White on X's blue (#1d9bf0) read at 3.0:1; on this darker one at 5.8:1. */
       button { font: inherit; color: #fff; background: #0b65c2; border: 0; border-radius: 12px; padding: 3px 10px; cursor: pointer; }
       button[aria-disabled="true"] { opacity: .5; cursor: default; }
-    </style><div><span class="count"></span><button type="button" class="reveal-all">show all</button></div>`;
+      .announce { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); white-space: nowrap; }
+    </style><div role="group" aria-labelledby="count"><span class="count" id="count"></span><button type="button" class="reveal-all">show all</button></div>
+    <span class="announce" role="status"></span>`;
     const button = shadow.querySelector('button');
     button.addEventListener('click', (event) => { event.stopPropagation(); revealAll(); });
-    control = { host, text: shadow.querySelector('.count'), button };
+    control = { host, text: shadow.querySelector('.count'), button, live: shadow.querySelector('.announce'), announcing: null };
     (document.body ?? root).append(host);
   }
   control.host.hidden = false;
-  control.text.textContent = `Illust Only: ${stats.hidden} hidden`;
+  const text = `Illust Only: ${stats.hidden} hidden`;
+  control.text.textContent = text;
+  clearTimeout(control.announcing);
+  if (stats.pending === 0) {
+    control.announcing = setTimeout(() => { if (control.live.textContent !== text) control.live.textContent = text; }, ANNOUNCE_DELAY_MS);
+  }
   // aria-disabled, not disabled: a disabled button loses the focus, so "show all" used by keyboard
   // would drop it to the top of the page; this one keeps it (and says it has nothing left to show).
   control.button.setAttribute('aria-disabled', String(stats.hidden === 0));

@@ -32,6 +32,16 @@ let current = null; // {preference, provider once ready, ready: Promise<{classif
 // classifiers here use WASM, and the service worker remembers it for the browser session.
 let webgpuBroke = null;
 const PREFERENCES = new Set(['auto', 'wasm']);
+let classifierStarts = 0; // in this document's life (each a model load), for the status
+// A classifier that could not start (the model corrupt or missing from the build, a runtime file
+// missing, no worker could start) is not started again for the next image: each try is a full model
+// load (seconds of CPU, every worker's memory), and the page's cells show unjudged all the same. Its
+// error answers at once until the back-off has passed (30 s, doubled after each failed try, at most
+// 10 min), or sooner when the provider asked for changes (the user's "Use GPU"). A new document (the
+// extension reloaded or updated, or opened again after the last X tab closed) starts afresh.
+const RETRY_FIRST_MS = 30 * 1000;
+const RETRY_MAX_MS = 10 * 60 * 1000;
+let startFailure = null; // {preference, error, tries, retryAt (Date.now() ms)} since the last failed start
 
 async function fetchOrThrow(url, what) {
   const response = await fetch(url).catch((error) => { throw new Error(`${what}: cannot read ${url} (${error.message})`); });
@@ -184,11 +194,21 @@ function getClassifier(requested, { imagesWaiting = false } = {}) {
   // An 'auto' classifier that ended on WASM already is what a 'wasm' request wants: no rebuild.
   const fits = current && (current.preference === preference || (preference === 'wasm' && current.provider === 'wasm'));
   if (!fits) {
+    if (startFailure?.preference === preference && Date.now() < startFailure.retryAt) {
+      const refused = Promise.reject(startFailure.error);
+      refused.catch(() => {}); // a caller that only asks whether one is loading never awaits it
+      return refused;
+    }
     const previous = current;
+    classifierStarts += 1;
     const entry = { preference, provider: null, ready: startClassifier(preference, { imagesWaiting }) };
     current = entry;
-    entry.ready.then(({ info }) => { entry.provider = info.provider; },
-      () => { if (current === entry) current = null; });
+    entry.ready.then(({ info }) => { entry.provider = info.provider; startFailure = null; },
+      (error) => {
+        if (current === entry) current = null;
+        const tries = startFailure?.preference === preference ? startFailure.tries + 1 : 1;
+        startFailure = { preference, error, tries, retryAt: Date.now() + Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** (tries - 1)) };
+      });
     // Runs already queued on the old session finish first: release() is queued behind them.
     previous?.ready.then(({ classifier }) => classifier.release(), () => {}).catch(() => {});
   }
@@ -241,13 +261,17 @@ async function classify(buffer, preference, why) {
  * model is loading only on this answer).
  */
 async function status(preference, why, imagesWaiting = false, ifLoaded = false) {
-  if (ifLoaded && current === null) return { ok: true, loaded: false, startup };
+  if (ifLoaded && current === null) {
+    // None loaded because the last start failed: why (the popup says it, also after the worker restarted).
+    if (startFailure) return { ok: false, code: 'no_model', message: String(startFailure.error?.message ?? startFailure.error), classifierStarts };
+    return { ok: true, loaded: false, startup, classifierStarts };
+  }
   try {
     const ready = getClassifier(preference, { imagesWaiting }); // a changed "Use GPU" rebuilds it
-    if (ifLoaded && current.provider === null) return { ok: true, loaded: false, loading: true, startup };
-    return { ok: true, ...describe(await ready, preference, why), startup };
+    if (ifLoaded && current.provider === null) return { ok: true, loaded: false, loading: true, startup, classifierStarts };
+    return { ok: true, ...describe(await ready, preference, why), startup, classifierStarts };
   } catch (error) {
-    return { ok: false, code: 'no_model', message: String(error?.message ?? error) };
+    return { ok: false, code: 'no_model', message: String(error?.message ?? error), classifierStarts };
   }
 }
 
