@@ -43,7 +43,7 @@ import { pathToFileURL } from 'node:url';
 import { crc32, deflateSync } from 'node:zlib';
 
 import { MSG } from '../../web/extension/messages.js';
-import { cellFactory, pickImages, storedMediaCount } from './extension-images.mjs';
+import { cellFactory, mediaKeyOfPath, pickImages, storedMediaCount } from './extension-images.mjs';
 import { CHROMIUM, buildExtensionOnce, dataDir, extensionDir, launchWithExtension, root } from './chromium-extension.mjs';
 
 const LABELS_HIDDEN_BY_DEFAULT = new Set(['screenshot', 'photo']);
@@ -69,24 +69,7 @@ function pickedImages() {
   return pickedOnce;
 }
 
-const { addCells, nextCell } = cellFactory('Fx', 1800000000000000000n);
-
-/**
- * Video and GIF cells (the fixture's makeVideoCell): each item {file | bytes, label, poster: 'video' |
- * 'amplify' | 'gif', link?: 'photo', autoplay?, posterUrl?}; its poster key (the thumbnail's path, as
- * X's URLs have it) keys `media`. Poster frames are the real images' bytes, served as X serves them.
- */
-function addVideoCells(media, items) {
-  return items.map((item) => {
-    const { number, statusId } = nextCell();
-    const name = `V${number}${item.label.slice(0, 4)}-x_Z`;
-    const mediaId = { video: `ext_tw_video_thumb/${statusId}/pu/img/${name}`, amplify: `amplify_video_thumb/${statusId}/img/${name}`,
-      gif: `tweet_video_thumb/${name}` }[item.poster];
-    media.set(mediaId, { ...item, bytes: item.file ? readFileSync(item.file) : item.bytes });
-    return { statusId, mediaId, kind: item.poster === 'gif' ? 'gif' : 'video', link: item.link ?? 'video', autoplay: Boolean(item.autoplay),
-      posterUrl: item.posterUrl };
-  });
-}
+const { addCells, addVideoCells } = cellFactory('Fx', 1800000000000000000n);
 
 /**
  * The media-tab fixture with its batches of cells (the first at load, one more per scroll to the end);
@@ -104,10 +87,6 @@ function fixturePage(batches, otherPosts = []) {
  */
 const judgingMediaId = (request) => (request.host === 'pbs.twimg.com' && (request.fromWorker || request.type === 'fetch')
   ? mediaKeyOfPath(new URL(request.url).pathname) : null);
-
-/** The media key a pbs.twimg.com path serves (as the fixture's server reads it): /media/ID, or a poster's path. */
-const mediaKeyOfPath = (pathname) => pathname.match(/^\/media\/([\w-]+)$/)?.[1]
-  ?? pathname.match(/^\/((?:ext_tw_video_thumb|amplify_video_thumb|tweet_video_thumb)\/[\w/-]+?)(?:\.jpg)?$/)?.[1] ?? null;
 
 /**
  * x.com's page and pbs.twimg.com's thumbnails over local HTTPS (the media-tab benchmark's server, with
