@@ -18,6 +18,9 @@
 //     is requested from any host but X's; the classifier is released when the last X tab closes.
 // The second launch counts requests over a server with pbs.twimg.com's caching and CORS headers: each
 // thumbnail downloaded once, by the page (the background page copies it: web/extension/thumbnail-tap.js).
+// Another shows video and GIF cells beside photos: judged by their poster frame (each poster downloaded
+// once, by the page), 404 and corrupt posters fail open and count as errors, a hidden clip's player is
+// paused and no tab stop until "show" (by keyboard), "Judge videos and GIFs" off and on.
 // Another switches the extension on over an X tab whose thumbnails Firefox's image memory already holds
 // (judged from the page's download all the same).
 // Another reloads the add-on (as an update does) over an open media tab: the new content script takes over.
@@ -33,7 +36,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 import { MSG } from '../../web/extension/messages.js';
 import { firefoxMissing, launchFirefoxWithExtension } from '../../tools/lib/firefox-extension.mjs';
-import { cellFactory, pickImages, storedMediaCount } from './extension-images.mjs';
+import { cellFactory, mediaKeyOfPath, pickImages, storedMediaCount } from './extension-images.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const dataDir = process.env.ILLUST_ONLY_DATA ?? path.join(root, '..', 'shared', 'data');
@@ -58,8 +61,9 @@ const JUDGE_TIMEOUT_MS = 60000;
 // can take seconds per verdict; under the service worker's own fetch timeout (15 s), so the reason
 // logged is the content script's.
 const VERDICT_TIMEOUT_MS = 10000;
-const FAILING_LABELS = new Set(['corrupt', 'hang']);
-const PICTURE_SELECTOR = 'img[src*="pbs.twimg.com/"], [style*="pbs.twimg.com/"]';
+const FAILING_LABELS = new Set(['corrupt', 'hang', 'missing']);
+// A cell's picture: a photo or a poster frame (<img> or background), or the player X swapped in.
+const PICTURE_SELECTOR = 'img[src*="pbs.twimg.com/"], video, [style*="pbs.twimg.com/"]';
 
 function missingPrerequisite() {
   if (!existsSync(dataDir)) return `real images not found at ${dataDir} (set ILLUST_ONLY_DATA)`;
@@ -69,7 +73,7 @@ function missingPrerequisite() {
   return firefoxMissing();
 }
 
-const { addCells } = cellFactory('Ff', 1700000000000000000n);
+const { addCells, addVideoCells } = cellFactory('Ff', 1700000000000000000n);
 
 // What pbs.twimg.com sends with a thumbnail (besides its type and length): cacheable for a week, readable
 // by any origin without credentials.
@@ -93,7 +97,7 @@ function consoleOf(page) {
 }
 
 /**
- * The fake X: pages by path, pbs.twimg.com media by id (404 when unknown; `hang` never answered).
+ * The fake X: pages by path, pbs.twimg.com media by id or poster path (404 when unknown; `hang` never answered).
  * likeX: media answered with X's caching and CORS headers (X_MEDIA_HEADERS).
  */
 function answerer({ pages, media, mediaRequests, likeX = false }) {
@@ -103,7 +107,7 @@ function answerer({ pages, media, mediaRequests, likeX = false }) {
       response.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' }).end(pages[url.pathname]);
       return;
     }
-    const id = url.host === 'pbs.twimg.com' ? url.pathname.match(/^\/media\/([\w-]+)$/)?.[1] : null;
+    const id = url.host === 'pbs.twimg.com' ? mediaKeyOfPath(url.pathname) : null;
     if (id) mediaRequests.push(url.href);
     const item = id ? media.get(id) : null;
     if (item?.hang) return; // left unanswered: the extension must give up by itself
@@ -113,13 +117,39 @@ function answerer({ pages, media, mediaRequests, likeX = false }) {
   };
 }
 
+/**
+ * The flash recorder: before every frame, a media cell whose picture is visible while its state does not
+ * allow showing is a flash (window.__flashes). Video and GIF cells count only while they are judged.
+ */
+function recordFlashes(page) {
+  return page.evaluateOnNewDocument((pictureSelector) => {
+    window.__flashes = [];
+    const shownStates = new Set(['visible', 'revealed', 'error']);
+    const check = () => {
+      const html = document.documentElement;
+      if (html.hasAttribute('data-illust-only-active')) {
+        for (const cell of document.querySelectorAll('li[data-test-media] a')) {
+          const picture = cell.querySelector(pictureSelector);
+          if (!picture || getComputedStyle(picture).visibility !== 'visible') continue;
+          const isVideo = /\/video\/|_video_thumb\//.test(cell.getAttribute('href') + picture.outerHTML);
+          if (isVideo && !html.hasAttribute('data-illust-only-videos')) continue; // videos not judged
+          if (!shownStates.has(cell.dataset.illustOnlyState)) window.__flashes.push({ media: cell.closest('li').dataset.testMedia, state: cell.dataset.illustOnlyState ?? null });
+        }
+      }
+      requestAnimationFrame(check);
+    };
+    requestAnimationFrame(check);
+  }, PICTURE_SELECTOR);
+}
+
 /** Reads and checks the cells of a fake media tab in `page` (verdicts against the labels the same model gives in Node). */
 function pageProbe(page, media, consoleLines) {
   const states = () => page.evaluate((pictureSelector) => Object.fromEntries([...document.querySelectorAll('li[data-test-media]')].map((li) => {
     const a = li.querySelector('a');
     const picture = a.querySelector(pictureSelector);
+    const video = a.querySelector('video');
     return [li.dataset.testMedia, { state: a.dataset.illustOnlyState ?? null, label: a.dataset.illustOnlyLabel ?? null,
-      shown: Boolean(picture) && getComputedStyle(picture).visibility === 'visible' }];
+      shown: Boolean(picture) && getComputedStyle(picture).visibility === 'visible', playing: video ? !video.paused : null }];
   })), PICTURE_SELECTOR);
   const waitForStates = async (ids, predicate, what) => {
     const deadline = Date.now() + JUDGE_TIMEOUT_MS;
@@ -192,21 +222,7 @@ test('Firefox build: manifest, permissions asked for in the popup, and on an X m
     await popup.evaluate((ms) => chrome.storage.local.set({ verdictTimeoutMs: ms }), VERDICT_TIMEOUT_MS);
     const prepared = await popup.evaluate((type) => chrome.runtime.sendMessage({ type }), MSG.PREPARE);
     assert.equal(prepared?.ok, true, `the classifier loads in the background page: ${JSON.stringify(prepared)}`);
-    await page.evaluateOnNewDocument((pictureSelector) => {
-      window.__flashes = [];
-      const shownStates = new Set(['visible', 'revealed', 'error']);
-      const check = () => {
-        if (document.documentElement.hasAttribute('data-illust-only-active')) {
-          for (const cell of document.querySelectorAll('li[data-test-media] a')) {
-            const picture = cell.querySelector(pictureSelector);
-            if (!picture || getComputedStyle(picture).visibility !== 'visible') continue;
-            if (!shownStates.has(cell.dataset.illustOnlyState)) window.__flashes.push({ media: cell.closest('li').dataset.testMedia, state: cell.dataset.illustOnlyState ?? null });
-          }
-        }
-        requestAnimationFrame(check);
-      };
-      requestAnimationFrame(check);
-    }, PICTURE_SELECTOR);
+    await recordFlashes(page);
     // The X tab was open before the grant, and Firefox injects content scripts only into pages loaded
     // after it: the popup for that tab says so, and its button reloads the tab (not until "load": the
     // never-answered image keeps the page loading).
@@ -242,9 +258,10 @@ test('Firefox build: manifest, permissions asked for in the popup, and on an X m
     const tabId = await popup.evaluate(async () => (await chrome.tabs.query({ url: 'https://x.com/*' }))[0]?.id);
     assert.ok(Number.isInteger(tabId), 'the X tab is found');
     const tabPopup = await fx.openExtensionPage(`popup.html?tab=${tabId}`);
-    await tabPopup.waitForFunction((n) => document.getElementById('judged').textContent === String(n), {}, all.length - FAILING_LABELS.size);
+    const failingIds = all.filter((id) => FAILING_LABELS.has(media.get(id).label));
+    await tabPopup.waitForFunction((n) => document.getElementById('judged').textContent === String(n), {}, all.length - failingIds.length);
     assert.equal(await tabPopup.$eval('#hidden', (e) => e.textContent), String(hiddenIds.length));
-    assert.equal(await tabPopup.$eval('#errors', (e) => e.textContent), String(FAILING_LABELS.size));
+    assert.equal(await tabPopup.$eval('#errors', (e) => e.textContent), String(failingIds.length));
     await tabPopup.waitForFunction(() => /^WASM · /.test(document.getElementById('provider').textContent));
     const providerLine = await tabPopup.$eval('#provider', (e) => e.textContent);
     assert.match(providerLine, /^WASM · \d+ workers? × 1 thread \(1 thread each: not cross-origin isolated; WebGPU: [^)]+\) · model \S+$/);
@@ -351,6 +368,105 @@ test('Firefox: each thumbnail is downloaded once, by the page (the background pa
     const requests = Object.fromEntries(ids.map((id) => [id, mediaRequests.filter((u) => new URL(u).pathname === `/media/${id}`).map((u) => new URL(u).search)]));
     console.log(`# Firefox: requests per thumbnail ${JSON.stringify(Object.values(requests).map((r) => r.length))}`);
     assert.deepEqual(requests, Object.fromEntries(ids.map((id) => [id, ['?format=webp&name=small']])), 'each thumbnail downloaded once, as the page shows it');
+  } finally {
+    await fx.close();
+  }
+});
+
+test('Firefox: video and GIF cells judged by their poster frame, each poster downloaded once, by the page; a 404 and a corrupt poster fail open and count as errors; a hidden clip paused until "show" by keyboard, then its player reachable; "Judge videos and GIFs" off and on', { skip: missingPrerequisite() ?? false, timeout: 300000 }, async () => {
+  // Chromium checks the same and more (extension.test.mjs); here the posters pass through the tap
+  // (thumbnail-tap.js watches the poster paths too: without them every poster was downloaded twice).
+  await buildExtension();
+  const { byClass } = await pickImages({ illustration: 3, screenshot: 2, photo: 1 });
+  const media = new Map();
+  const corrupt = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10]), Buffer.from('JFIF\0 this is not image data'.repeat(40))]);
+  const photos = addCells(media, [byClass('illustration')[0], byClass('screenshot')[0]], ['img', 'both']);
+  const videos = addVideoCells(media, [
+    { ...byClass('screenshot')[1], poster: 'video', autoplay: true }, // a game clip, autoplaying as soon as it is seen
+    { ...byClass('illustration')[1], poster: 'gif', autoplay: true }, // a drawing, animated
+    { ...byClass('photo')[0], poster: 'gif' }, // a food GIF
+    { ...byClass('illustration')[2], poster: 'amplify', link: 'photo' }, // a timelapse the grid links as a photo
+    { label: 'missing', poster: 'video', bytes: null }, // its poster answers 404
+    { label: 'corrupt', poster: 'video', bytes: corrupt },
+  ]);
+  const [clipId, drawingId, foodGifId, , missingId, corruptId] = videos.map((c) => c.mediaId);
+  const ids = [...photos, ...videos].map((c) => c.mediaId);
+  const videoIds = videos.map((c) => c.mediaId);
+  const mediaRequests = [];
+  const fx = await launchFirefoxWithExtension({
+    extensionDir, answer: answerer({ pages: { '/videoartist/media': mediaTabFixture([[...photos, ...videos]]) }, media, mediaRequests, likeX: true }),
+  });
+  try {
+    const page = await fx.browser.newPage();
+    const consoleLines = consoleOf(page);
+    await recordFlashes(page);
+    await page.goto('https://x.com/videoartist/media', { waitUntil: 'domcontentloaded' });
+    const { states, waitForStates, expectedState, assertVerdicts } = pageProbe(page, media, consoleLines);
+    const judged = (s) => s.state !== null && s.state !== 'pending';
+
+    // 1. Poster frames get the verdicts the same model gives in Node; the 404 and the corrupt poster show, with their reasons.
+    assertVerdicts(await waitForStates(ids, judged, 'the photo, video and GIF cells judged'), ids);
+    const hiddenIds = ids.filter((id) => expectedState(id) === 'hidden');
+    assert.deepEqual(hiddenIds, [photos[1].mediaId, clipId, foodGifId]);
+    const verdictText = (id) => page.$eval(`li[data-test-media="${id}"] .illust-only-placeholder .illust-only-verdict`, (e) => e.textContent);
+    assert.equal(await verdictText(clipId), 'hidden video: screenshot');
+    assert.equal(await verdictText(foodGifId), 'hidden GIF: photo');
+    for (const [id, why] of [[missingId, /\(fetch_failed: .*HTTP 404\)/], [corruptId, /\((corrupt|truncated|unsupported_format): /]]) {
+      assert.ok(consoleLines.some((l) => l.includes(`showing media ${id} unjudged`) && why.test(l)), `the fail-open reason for ${id} is logged: ${consoleLines.join('\n')}`);
+    }
+    const tabId = await (await fx.openExtensionPage('popup.html')).evaluate(async () => (await chrome.tabs.query({ url: 'https://x.com/*' }))[0]?.id);
+    const popup = await fx.openExtensionPage(`popup.html?tab=${tabId}`);
+    const counts = () => popup.evaluate(() => ['judged', 'hidden', 'errors', 'pending'].map((id) => document.getElementById(id).textContent).join(' '));
+    const countsBecome = (expected, what) => popup.waitForFunction((want) => ['judged', 'hidden', 'errors', 'pending']
+      .map((id) => document.getElementById(id).textContent).join(' ') === want, { timeout: 10000 }, expected)
+      .catch(async () => assert.fail(`${what}: the popup counts ${await counts()}, not ${expected}`));
+    await countsBecome('6 3 2 0', 'a page of photos, videos and GIFs');
+
+    // 2. X's autoplay mounted players in the clip's and the drawing's cells: the hidden clip's is hidden and paused, the drawing plays.
+    const withPlayers = await waitForStates([clipId, drawingId], (s) => s.playing !== null, 'the autoplaying cells to mount their players');
+    assert.deepEqual(withPlayers[clipId], { state: 'hidden', label: 'screenshot', shown: false, playing: false });
+    assert.deepEqual(withPlayers[drawingId], { state: 'visible', label: 'illustration', shown: true, playing: true });
+
+    // 3. By keyboard: Tab from the placeholder's last control passes the hidden player by; "show" (Enter)
+    //    reveals the clip, playing, without following the link; its player's controls are the next stop.
+    const clipCell = `li[data-test-media="${clipId}"]`;
+    await page.$eval(`${clipCell} video`, (video) => { video.controls = true; });
+    await page.focus(`${clipCell} .illust-only-always`);
+    await page.keyboard.press('Tab');
+    assert.equal(await page.$eval(clipCell, (li) => li.querySelector('video').contains(document.activeElement)), false, 'the hidden player is no tab stop');
+    await page.focus(`${clipCell} .illust-only-show`);
+    await page.keyboard.press('Enter');
+    await waitForStates([clipId], (s) => s.state === 'revealed' && s.shown && s.playing === true, 'the clip revealed and playing');
+    assert.equal(await page.$eval(`${clipCell} a`, (a) => document.activeElement === a), true, 'the focus stays on the revealed cell');
+    await page.keyboard.press('Tab');
+    assert.equal(await page.$eval(`${clipCell} video`, (video) => document.activeElement === video), true, 'the revealed player is the next tab stop');
+    assert.equal(new URL(page.url()).pathname, '/videoartist/media', '"show" must not follow the link');
+    await countsBecome('6 2 2 0', 'one shown by the user');
+
+    // 4. "Judge videos and GIFs" off: video and GIF cells show unjudged and leave the counts; on again,
+    //    they are judged again (the clip stays revealed).
+    await popup.click('#judgeVideos');
+    const unjudged = await waitForStates(videoIds, (s) => s.state === null && s.shown, 'video and GIF cells shown unjudged');
+    assert.equal(unjudged[drawingId].playing, true);
+    assertVerdicts(unjudged, photos.map((c) => c.mediaId));
+    await countsBecome('2 1 0 0', 'videos not judged');
+    await popup.click('#judgeVideos');
+    await waitForStates([foodGifId], (s) => s.state === 'hidden' && !s.shown, 'the food GIF hidden again');
+    await waitForStates([clipId], (s) => s.state === 'revealed' && s.shown && s.playing === true, 'the clip still revealed');
+    await countsBecome('6 2 2 0', 'videos judged again');
+
+    // No flash, ever. Each poster URL downloaded once, by the page (the <img>'s, and the poster of the
+    // player X swapped in): the tap copied it for the worker. Beside them, only the corrupt one's JPEG
+    // (its page copy did not decode); the 404 (not cached) is asked for again at its own URL only.
+    assert.deepEqual(await page.evaluate(() => window.__flashes.slice(0, 10)), [], 'cells painted before their verdict');
+    for (const id of videoIds) {
+      const urls = mediaRequests.filter((u) => mediaKeyOfPath(new URL(u).pathname) === id);
+      const expected = [`https://pbs.twimg.com/${id}.jpg?name=small`];
+      if (id === clipId || id === drawingId) expected.push(`https://pbs.twimg.com/${id}.jpg?format=jpg&name=small`); // the player's poster
+      if (id === corruptId) expected.push(`https://pbs.twimg.com/${id}?format=jpg&name=small`);
+      if (id === missingId) assert.deepEqual([...new Set(urls)], expected, `${id}: only the URL the page shows`);
+      else assert.deepEqual(urls.sort(), expected.sort(), `${id}: downloaded once, by the page`);
+    }
   } finally {
     await fx.close();
   }

@@ -79,8 +79,11 @@ export async function pickImages(counts) {
  * Numbers the fake X's cells. Media ids look like X's (base64url, 15 chars, starting with idPrefix) and
  * never repeat within a test file, so each cell means one fetch and one inference. Returns
  * addCells(media, items, variants): each item {file | bytes, label, scores?, hang?, delayMs?} goes into
- * `media` by its new id and comes back as a cell {statusId, mediaId, variant}; and nextCell() for cells
- * of other kinds (video posters) drawn from the same count.
+ * `media` by its new id and comes back as a cell {statusId, mediaId, variant}; addVideoCells(media, items)
+ * for video and GIF cells (the fixture's makeVideoCell): each item {file | bytes, label, poster: 'video' |
+ * 'amplify' | 'gif', link?: 'photo', autoplay?, posterUrl?}, its poster key (the thumbnail's path, as
+ * X's URLs have it) keying `media`, its poster frame the real image's bytes; and nextCell() for cells of
+ * other kinds, drawn from the same count.
  */
 export function cellFactory(idPrefix, firstStatusId) {
   let count = 0;
@@ -94,8 +97,21 @@ export function cellFactory(idPrefix, firstStatusId) {
     media.set(mediaId, { ...item, bytes: item.file ? readFileSync(item.file) : item.bytes });
     return { statusId, mediaId, variant: variants[i % variants.length] };
   });
-  return { addCells, nextCell };
+  const addVideoCells = (media, items) => items.map((item) => {
+    const { number, statusId } = nextCell();
+    const name = `V${number}${item.label.slice(0, 4)}-x_Z`;
+    const mediaId = { video: `ext_tw_video_thumb/${statusId}/pu/img/${name}`, amplify: `amplify_video_thumb/${statusId}/img/${name}`,
+      gif: `tweet_video_thumb/${name}` }[item.poster];
+    media.set(mediaId, { ...item, bytes: item.file ? readFileSync(item.file) : item.bytes });
+    return { statusId, mediaId, kind: item.poster === 'gif' ? 'gif' : 'video', link: item.link ?? 'video', autoplay: Boolean(item.autoplay),
+      posterUrl: item.posterUrl };
+  });
+  return { addCells, addVideoCells, nextCell };
 }
+
+/** The media key a pbs.twimg.com path serves (as the fake X's servers read it): /media/ID, or a poster's path. */
+export const mediaKeyOfPath = (pathname) => pathname.match(/^\/media\/([\w-]+)$/)?.[1]
+  ?? pathname.match(/^\/((?:ext_tw_video_thumb|amplify_video_thumb|tweet_video_thumb)\/[\w/-]+?)(?:\.jpg)?$/)?.[1] ?? null;
 
 /**
  * How many judged images the corrections' store keeps (corrections-store.js's "media"), read in an

@@ -17,7 +17,9 @@
 //     ext_tw_video_thumb, amplify_video_thumb, tweet_video_thumb, X's autoplay): poster verdicts match
 //     Node, placeholders say "hidden video" / "hidden GIF", a player mounted in a hidden cell stays
 //     hidden and paused until "show", a 404 poster and an odd poster URL stay visible, "Judge videos
-//     and GIFs" off shows them unjudged and on judges them again, no flash.
+//     and GIFs" off shows them unjudged and on judges them again, no flash. A cell X reuses for another
+//     video while its poster is judged takes that video's verdict; posters X swaps for larger ones keep
+//     their cells' states (hidden, shown by the user, visible) without a second judgement.
 //  5. With --enable-unsafe-webgpu (SwiftShader's software adapter, 50-120x slower than WASM): the
 //     classifier passes it over for the WASM pool and the popup says so; switching "Use GPU" off
 //     rebuilds it on WASM and new cells are still judged; switched on again, the adapter is looked for
@@ -43,7 +45,7 @@ import { pathToFileURL } from 'node:url';
 import { crc32, deflateSync } from 'node:zlib';
 
 import { MSG, OFFSCREEN_TARGET } from '../../web/extension/messages.js';
-import { cellFactory, pickImages, storedMediaCount } from './extension-images.mjs';
+import { cellFactory, mediaKeyOfPath, pickImages, storedMediaCount } from './extension-images.mjs';
 import { CHROMIUM, buildExtensionOnce, dataDir, extensionDir, launchWithExtension, root } from './chromium-extension.mjs';
 
 const LABELS_HIDDEN_BY_DEFAULT = new Set(['screenshot', 'photo']);
@@ -69,24 +71,7 @@ function pickedImages() {
   return pickedOnce;
 }
 
-const { addCells, nextCell } = cellFactory('Fx', 1800000000000000000n);
-
-/**
- * Video and GIF cells (the fixture's makeVideoCell): each item {file | bytes, label, poster: 'video' |
- * 'amplify' | 'gif', link?: 'photo', autoplay?, posterUrl?}; its poster key (the thumbnail's path, as
- * X's URLs have it) keys `media`. Poster frames are the real images' bytes, served as X serves them.
- */
-function addVideoCells(media, items) {
-  return items.map((item) => {
-    const { number, statusId } = nextCell();
-    const name = `V${number}${item.label.slice(0, 4)}-x_Z`;
-    const mediaId = { video: `ext_tw_video_thumb/${statusId}/pu/img/${name}`, amplify: `amplify_video_thumb/${statusId}/img/${name}`,
-      gif: `tweet_video_thumb/${name}` }[item.poster];
-    media.set(mediaId, { ...item, bytes: item.file ? readFileSync(item.file) : item.bytes });
-    return { statusId, mediaId, kind: item.poster === 'gif' ? 'gif' : 'video', link: item.link ?? 'video', autoplay: Boolean(item.autoplay),
-      posterUrl: item.posterUrl };
-  });
-}
+const { addCells, addVideoCells } = cellFactory('Fx', 1800000000000000000n);
 
 /**
  * The media-tab fixture with its batches of cells (the first at load, one more per scroll to the end);
@@ -104,10 +89,6 @@ function fixturePage(batches, otherPosts = []) {
  */
 const judgingMediaId = (request) => (request.host === 'pbs.twimg.com' && (request.fromWorker || request.type === 'fetch')
   ? mediaKeyOfPath(new URL(request.url).pathname) : null);
-
-/** The media key a pbs.twimg.com path serves (as the fixture's server reads it): /media/ID, or a poster's path. */
-const mediaKeyOfPath = (pathname) => pathname.match(/^\/media\/([\w-]+)$/)?.[1]
-  ?? pathname.match(/^\/((?:ext_tw_video_thumb|amplify_video_thumb|tweet_video_thumb)\/[\w/-]+?)(?:\.jpg)?$/)?.[1] ?? null;
 
 /**
  * x.com's page and pbs.twimg.com's thumbnails over local HTTPS (the media-tab benchmark's server, with
@@ -708,6 +689,67 @@ test('extension on video and GIF cells: poster frames judged like photos, player
       'the worker fetched only the poster the page could not read and the JPEG of the photo it could not decode');
     assert.deepEqual(requests.filter((r) => r.host === 'pbs.twimg.com' && /%2F|\.\.|a{65}/.test(r.url) && (r.fromWorker || r.type === 'fetch')), [],
       'the odd poster and the refused keys are never fetched for judging');
+  } finally {
+    await close();
+  }
+});
+
+test('video cells X changes under the extension: one reused for another video while its poster is judged takes that video\'s verdict; posters swapped for better ones (same poster key) keep their cells\' states, judged once', { skip: skipReason ?? false, timeout: 180000 }, async () => {
+  await buildExtensionOnce();
+  const { byClass } = await pickedImages();
+  const media = new Map();
+  const videos = addVideoCells(media, [
+    { ...byClass('screenshot')[3], poster: 'video', delayMs: 3000 }, // a game clip whose poster comes slowly
+    { ...byClass('photo')[2], poster: 'gif' }, // hidden; its poster swapped while hidden
+    { ...byClass('screenshot')[0], poster: 'amplify' }, // hidden, shown by the user, then its poster swapped
+    { ...byClass('illustration')[3], poster: 'gif' }, // visible; its poster swapped
+  ]);
+  const [slowId, hiddenId, shownId, visibleId] = videos.map((c) => c.mediaId);
+  // What X reuses the slow clip's element for: a drawing's video, not otherwise on the page.
+  const [reusedFor] = addVideoCells(media, [{ ...byClass('illustration')[4], poster: 'video' }]);
+  const { context, close } = await launchWithExtension();
+  const requests = [];
+  try {
+    await serveOffline(context, { pages: { 'https://x.com/videoartist/media': fixturePage([videos]) }, media, requests });
+    const page = await context.newPage();
+    const consoleLines = [];
+    page.on('console', (message) => consoleLines.push(message.text()));
+    await recordFlashes(page);
+    await page.goto('https://x.com/videoartist/media');
+    const { waitForStates, assertVerdicts } = pageProbe(page, media, consoleLines);
+
+    // 1. X's virtualised grid reuses the slow clip's element for another post while the clip's poster is
+    //    on its way: the element takes the drawing's verdict, and the clip's ("hide"), coming later, leaves it.
+    await waitForStates([slowId], (s) => s.state === 'pending', 'the slow clip held for its verdict');
+    await page.evaluate(([slow, reused]) => {
+      const li = document.querySelector(`li[data-test-media="${slow}"]`);
+      li.querySelector('a').href = `/videoartist/status/${reused.statusId}/video/1`;
+      li.querySelector('img').src = `https://pbs.twimg.com/${reused.mediaId}.jpg?name=small`;
+      li.dataset.testMedia = reused.mediaId;
+    }, [slowId, reusedFor]);
+    const stillIds = [hiddenId, shownId, visibleId, reusedFor.mediaId];
+    assertVerdicts(await waitForStates(stillIds, judged, 'the cells judged'), stillIds);
+    await page.waitForFunction(() => document.documentElement.dataset.illustOnlyPending === '0', null, { timeout: JUDGE_TIMEOUT_MS });
+    assert.ok(requests.some((r) => r.type === 'fetch' && r.url.includes(slowId)), 'the clip was judged (its verdict came after the reuse)');
+    assertVerdicts(await waitForStates(stillIds, judged, 'the cells after the clip\'s verdict'), stillIds);
+    // The clip, seen on this page, is counted (as a cell X removed would be); its placeholder is nowhere.
+    assert.equal(await page.evaluate(() => document.documentElement.dataset.illustOnlyHidden), '3');
+    assert.equal(await page.locator('.illust-only-placeholder').count(), 2);
+
+    // 2. X swaps posters for better ones (the same poster key, a larger size): the hidden GIF stays hidden,
+    //    the video the user showed stays shown, the drawing stays visible; none is read or judged again.
+    await page.locator(`li[data-test-media="${shownId}"] .illust-only-show`).click();
+    await waitForStates([shownId], (s) => s.state === 'revealed' && s.shown, 'the video the user showed');
+    const readsBefore = requests.filter((r) => judgingMediaId(r)).length;
+    await page.evaluate((ids) => {
+      for (const id of ids) document.querySelector(`li[data-test-media="${id}"] img`).src = `https://pbs.twimg.com/${id}.jpg?name=large`;
+    }, [hiddenId, shownId, visibleId]);
+    await page.waitForFunction((ids) => ids.every((id) => document.querySelector(`li[data-test-media="${id}"] img`).complete), [hiddenId, shownId, visibleId]);
+    const after = await waitForStates([hiddenId, shownId, visibleId], judged, 'the cells with their new posters');
+    assert.deepEqual([after[hiddenId].state, after[shownId].state, after[visibleId].state], ['hidden', 'revealed', 'visible']);
+    assert.deepEqual([after[hiddenId].shown, after[shownId].shown, after[visibleId].shown], [false, true, true]);
+    assert.equal(requests.filter((r) => judgingMediaId(r)).length, readsBefore, 'a poster of a judged key is not judged again');
+    assert.deepEqual(await page.evaluate(() => window.__flashes.slice(0, 10)), [], 'cells painted before their verdict');
   } finally {
     await close();
   }

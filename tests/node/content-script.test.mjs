@@ -1131,6 +1131,42 @@ test('a hidden video\'s or GIF\'s placeholder names what it hides, to screen rea
     'This is an illustration: show it and GIFs like it on this account from now on']);
 });
 
+test('"Judge videos and GIFs" off and on again: the videos and GIFs X\'s grid removed meanwhile count again, and "show all" reaches them, as photos', async (t) => {
+  const userSettings = {};
+  const page = startPage('/alice/media', { userSettings });
+  t.after(() => page.close());
+  await wait(0); // the settings
+  const videoKey = 'ext_tw_video_thumb/1000/pu/img/Vid0';
+  const gifKey = 'tweet_video_thumb/Gif1';
+  const video = playingVideoCell('alice', 1000, videoKey).cell;
+  const gif = playingVideoCell('alice', 1001, gifKey).cell;
+  const photo = photoCell('alice', 1002, 'Photo2', 120);
+  await page.show(video, gif, photo);
+  await page.answerPhoto(videoKey);
+  await page.answerPhoto('Photo2');
+  const counts = () => ['judged', 'hidden', 'pending'].map((key) => page.root.attributes[`data-illust-only-${key}`]);
+  assert.deepEqual(counts(), ['2', '2', '1'], 'the GIF still waits for its verdict');
+  // The user scrolls on: X's virtualised grid removes the video's and the GIF's cells (their media stay counted).
+  await page.show(photo);
+  assert.deepEqual(counts(), ['2', '2', '1']);
+  userSettings.judgeVideos = false;
+  await page.settingsChanged();
+  assert.deepEqual(counts(), ['1', '1', '0'], 'videos and GIFs leave the counts');
+  userSettings.judgeVideos = true;
+  page.remembered[videoKey] = { ok: true, label: 'photo', hide: true, scores: { illustration: 0.1, screenshot: 0.1, photo: 0.8 } };
+  page.remembered.Photo2 = page.remembered[videoKey];
+  await page.settingsChanged();
+  await wait(5);
+  assert.deepEqual(counts(), ['2', '2', '1'], 'on again: counted as before, the GIF judged again');
+  assert.ok(page.classifyRequests().some((m) => m.mediaId === gifKey && m.url === `https://pbs.twimg.com/${gifKey}.jpg?name=small`),
+    'the GIF asked for again, from the URL the page showed');
+  await page.revealAll();
+  // The user scrolls back: the video X draws again was shown by "show all".
+  const videoAgain = playingVideoCell('alice', 1000, videoKey).cell;
+  await page.show(videoAgain, photo);
+  assert.deepEqual([videoAgain.dataset.illustOnlyState, photo.dataset.illustOnlyState], ['revealed', 'revealed']);
+});
+
 test('a long session through many accounts\' grids keeps the verdicts of the most recent pages, not of every media since the tab opened', async (t) => {
   const photo = (mediaId) => ({ ok: true, mediaId, label: 'photo', hide: true, scores: { illustration: 0.1, screenshot: 0.1, photo: 0.8 } });
   const remembered = {};

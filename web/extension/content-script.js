@@ -54,6 +54,8 @@ const verdicts = new Map();
 const revealed = new Set(); // media ids the user chose to show
 let revealedOn = pageAccount(); // the account the user is with (see checkLocation)
 let seenOnPage = new Set(); // media ids on the current page (counts are per page)
+// Poster keys of the current page set aside while "Judge videos and GIFs" is off (see stopJudgingVideos).
+let postersSetAside = new Set();
 
 // ---- verdicts ----------------------------------------------------------------------------------
 
@@ -719,10 +721,25 @@ function stopJudgingVideos() {
   for (const queue of [toLookUp, waitingForRequest, lookahead]) {
     for (let i = queue.length - 1; i >= 0; i -= 1) if (isPosterKey(queue[i]?.mediaId ?? queue[i])) queue.splice(i, 1);
   }
-  for (const mediaId of seenOnPage) if (isPosterKey(mediaId)) seenOnPage.delete(mediaId);
+  for (const mediaId of seenOnPage) {
+    if (isPosterKey(mediaId)) { seenOnPage.delete(mediaId); postersSetAside.add(mediaId); }
+  }
   for (const cell of document.querySelectorAll('[data-illust-only-media]')) {
     if (isPosterKey(cell.dataset.illustOnlyMedia)) forgetCell(cell);
   }
+}
+
+/**
+ * Switched on again: the page's videos and GIFs count again, also those whose cells X's virtualised
+ * grid removed meanwhile (as photos scrolled past stay counted, and "show all" reaches them); those
+ * never judged are asked for (from the URL a cell last showed). Cells on screen are examined as new.
+ */
+function resumeJudgingVideos() {
+  for (const mediaId of postersSetAside) {
+    seenOnPage.add(mediaId);
+    if (!verdicts.has(mediaId)) requestVerdict(mediaId);
+  }
+  postersSetAside.clear();
 }
 
 // X autoplays videos (muted) as they scroll into view. A held cell's player is invisible; keep it from
@@ -939,6 +956,7 @@ function updateActive() {
   judgingVideos = Boolean(settings.judgeVideos);
   root.toggleAttribute('data-illust-only-videos', judgingVideos); // content.css holds video cells only then
   if (videosSwitched && !judgingVideos) stopJudgingVideos();
+  else if (videosSwitched) resumeJudgingVideos();
   // Load the model early: on a profile the media tab is one click away (measured: all 60 thumbnails of a
   // media tab judged ~1.9 s after navigation with the model loaded, ~3.3 s without). On the media tab
   // itself the worker starts it when the first lookup finds media not remembered. The model stays
@@ -1008,6 +1026,7 @@ function checkLocation() {
   currentPath = location.pathname; // SPA navigation: counts start again, verdicts stay known (the most recent)
   forgetVerdictsElsewhere(seenOnPage);
   seenOnPage = new Set();
+  postersSetAside = new Set();
   askedAhead = new Set();
   // Posts waiting to be judged ahead for one profile are dropped on another's (those in flight still
   // finish and are kept); a photo opened from the profile, or home, keeps them for the way back.
