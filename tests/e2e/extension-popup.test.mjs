@@ -136,6 +136,15 @@ test('popup by keyboard: a switched-off media tab is said so, the slider reads a
     await popup.evaluate(() => { chrome.runtime.sendMessage = window.realSendMessage; });
     assert.equal(await popup.textContent('#remembered'), '0');
     assert.equal(await focusedId(), 'memory-line', 'the focus stays with the memory section');
+    // And the popup says what was forgotten, politely, as its corrections' line does (a count that just
+    // reads 0 is no sign that the press did anything: it may have been 0 before).
+    const memoryMessage = () => popup.evaluate(() => {
+      const line = document.getElementById('memory-message');
+      return line && { role: line.getAttribute('role'), text: line.textContent, shown: line.checkVisibility() };
+    });
+    assert.deepEqual(await memoryMessage(), {
+      role: 'status', shown: true, text: 'Forgot 2 remembered verdicts (their images are judged again when next seen); your corrections are kept',
+    });
 
     // Corrections: one imported (a file as Export writes it), then "Undo last" by keyboard; imported
     // again, then "Reset" (confirmed in the popup). Each disables itself at 0 corrections: the focus moves to the

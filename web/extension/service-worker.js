@@ -528,12 +528,14 @@ async function lookUpVerdicts(mediaIds, { account = null, privateTab = false } =
 }
 
 /** The popup's "Forget remembered verdicts": memory and IndexedDB; answers the new count. */
+/** FORGET_VERDICTS → {ok, forgotten: how many remembered verdicts went, rememberedCount, mediaError?} for the popup to say. */
 async function forgetVerdicts() {
+  const forgotten = await remembered.count();
   cache.clear();
   forgetPrivateVerdicts();
   await remembered.clear();
-  await corrections.forgetMedia(); // never throws; the verdicts above are forgotten either way
-  return { ok: true, rememberedCount: await remembered.count() };
+  const media = await corrections.forgetMedia(); // never throws; the verdicts above are forgotten either way
+  return { ok: true, forgotten, rememberedCount: await remembered.count(), ...(media.ok ? {} : { mediaError: media.message }) };
 }
 
 /**
