@@ -4,7 +4,7 @@
 // verdicts (N)", "Undo last" and "Reset" of the corrections, and that slow status answers alone do
 // not make the classifier line say the model is loading; and the corrections' message line (a long
 // error wraps, dark mode contrast, the report of its last action gone once the corrections change
-// elsewhere), and the cells a media tab holds until judged counted as waiting; and the controls on the media tab (placeholder, correction bar, badge) read at 4.5:1. Needs no model and no images (the popup's
+// elsewhere), and the cells a media tab holds until judged counted as waiting; and the controls on the media tab (placeholder, correction bar, badge) read at 4.5:1; a correction to a class the settings show says so on its cell. Needs no model and no images (the popup's
 // own behaviour; only the model's contract, which is in git); the classifier's side of the popup is
 // tested in extension.test.mjs.
 import { test } from 'node:test';
@@ -298,6 +298,54 @@ test('popup: cells of a media tab held until judged are counted as waiting', { s
       .map((dt) => [dt.textContent, dt.nextElementSibling.textContent])));
     assert.deepEqual(counts, { judged: '0', hidden: '0', errors: '0', waiting: '3' });
     assert.equal(await page.evaluate(() => document.documentElement.dataset.illustOnlyPending), '3', 'still waiting as the popup counted');
+  } finally {
+    await close();
+  }
+});
+
+// "hide: photo" on a shown cell while "Hide photos" is off: the correction is learned, but the cell stays
+// shown as the settings say, so the bar alone gave no sign that the press did anything (the focus stayed
+// on "photo", nothing was said). The cell now says so, politely. The verdict and the image's embedding
+// are stored as the worker stores them, so no model runs.
+test('media tab: a correction to a class the settings show says it was learned and why the cell still shows', { skip: skipReason ?? false, timeout: 90000 }, async () => {
+  await buildExtensionOnce();
+  const { context, extensionId, close } = await launchWithExtension([], { viewport: { width: 800, height: 600 } });
+  try {
+    const { version, embedding_size: dims } = JSON.parse(readFileSync(path.join(root, 'model', 'contract.json'), 'utf8'));
+    const mediaId = 'FshownPainting1';
+    const scores = { illustration: 0.97, screenshot: 0.02, photo: 0.01 };
+    const extensionPage = await context.newPage();
+    await extensionPage.goto(`chrome-extension://${extensionId}/popup.html`);
+    await extensionPage.evaluate(async ({ version, dims, mediaId, scores }) => {
+      const { VerdictStore } = await import('./verdict-store.js');
+      const verdicts = new VerdictStore();
+      verdicts.put(version, mediaId, { ok: true, scores });
+      await verdicts.flush();
+      const correctionsStore = await import('./corrections-store.js');
+      const embedding = new Float32Array(dims);
+      embedding[0] = 1;
+      await correctionsStore.putMedia({ mediaId, scores, embedding, modelVersion: version, account: 'someone', time: Date.now() });
+      await chrome.storage.local.set({ hidePhotos: false });
+    }, { version, dims, mediaId, scores });
+
+    const cells = [{ statusId: '1930000000000000000', mediaId, variant: 'both' }];
+    const mediaTab = readFileSync(path.join(root, 'tests', 'e2e', 'fixtures', 'x-media-tab.html'), 'utf8').replace('/*CELL_BATCHES*/[]', JSON.stringify([cells]));
+    await context.route('https://x.com/**', (route) => route.fulfill({ contentType: 'text/html; charset=utf-8', body: mediaTab }));
+    await context.route('https://pbs.twimg.com/**', (route) => route.fulfill({ status: 404, body: '' })); // remembered: not read
+    const page = await context.newPage();
+    await page.goto('https://x.com/someone/media');
+    const cell = page.locator(`a[data-illust-only-media="${mediaId}"]`);
+    await page.waitForFunction((id) => document.querySelector(`a[data-illust-only-media="${id}"]`)?.dataset.illustOnlyState === 'visible', mediaId);
+
+    await cell.locator('.illust-only-hide-photo').focus();
+    await page.keyboard.press('Enter');
+    const note = cell.locator('.illust-only-note');
+    await note.waitFor({ timeout: 15000 });
+    assert.equal(await note.getAttribute('role'), 'status');
+    assert.equal(await note.textContent(), 'Learned: photo. Photos are shown here because "Hide photos" is off.');
+    assert.deepEqual(await cell.evaluate((a) => [a.dataset.illustOnlyState, a.dataset.illustOnlyLabel]), ['visible', 'photo']);
+    const stored = await extensionPage.evaluate((type) => chrome.runtime.sendMessage({ type }), MSG.GET_CORRECTIONS);
+    assert.equal(stored.learned, 1, 'the correction was learned');
   } finally {
     await close();
   }

@@ -857,11 +857,14 @@ function renderCorrectionControl(cell, state) {
   cell.append(bar);
 }
 
-/** A short message on the cell (role=status, so screen readers announce it), gone after a few seconds. */
-function noteOnCell(cell, text) {
+/**
+ * A short message on the cell (role=status, so screen readers announce it), gone after a few seconds;
+ * red unless `info` (news, not a failure).
+ */
+function noteOnCell(cell, text, { info = false } = {}) {
   cell.querySelector(':scope > .illust-only-note')?.remove();
   const note = document.createElement('span');
-  note.className = 'illust-only-note';
+  note.className = info ? 'illust-only-note illust-only-note-info' : 'illust-only-note';
   note.setAttribute('role', 'status');
   note.textContent = text;
   cell.append(note);
@@ -906,6 +909,13 @@ async function correctCell(cell, label) {
     return;
   }
   if (answer.verdict?.ok && verdicts.get(mediaId)?.status === 'done') storeAnswer(mediaId, answer.verdict);
+  // Learned, but its class is shown by the settings: the cell stays as it was, and without a word the
+  // press seemed to do nothing.
+  const setting = { screenshot: 'hideScreenshots', photo: 'hidePhotos' }[label];
+  if (setting && settings[setting] === false) {
+    const said = `Learned: ${label}. ${label[0].toUpperCase()}${label.slice(1)}s are shown here because "Hide ${label}s" is off.`;
+    for (const shown of document.querySelectorAll(`[data-illust-only-media="${CSS.escape(mediaId)}"]`)) noteOnCell(shown, said, { info: true });
+  }
 }
 
 function examineAllCells() {
