@@ -4,7 +4,7 @@
 // verdicts (N)", "Undo last" and "Reset" of the corrections, and that slow status answers alone do
 // not make the classifier line say the model is loading; and the corrections' message line (a long
 // error wraps, dark mode contrast, the report of its last action gone once the corrections change
-// elsewhere), and the cells a media tab holds until judged counted as waiting; and the controls on the media tab (placeholder, correction bar, badge) read at 4.5:1; a correction to a class the settings show says so on its cell. Needs no model and no images (the popup's
+// elsewhere), and the cells a media tab holds until judged counted as waiting; and the controls on the media tab (placeholder, correction bar, badge) read at 4.5:1; a correction to a class the settings show says so on its cell; a cell shown with "show" can be called an illustration. Needs no model and no images (the popup's
 // own behaviour; only the model's contract, which is in git); the classifier's side of the popup is
 // tested in extension.test.mjs.
 import { test } from 'node:test';
@@ -346,6 +346,57 @@ test('media tab: a correction to a class the settings show says it was learned a
     assert.deepEqual(await cell.evaluate((a) => [a.dataset.illustOnlyState, a.dataset.illustOnlyLabel]), ['visible', 'photo']);
     const stored = await extensionPage.evaluate((type) => chrome.runtime.sendMessage({ type }), MSG.GET_CORRECTIONS);
     assert.equal(stored.learned, 1, 'the correction was learned');
+  } finally {
+    await close();
+  }
+});
+
+// A hidden cell the user looked at with "show" and found to be an illustration: its placeholder, with
+// "illustration: always show ones like this", left with "show", and a revealed cell had no bar, so
+// nothing could teach it until the page was loaded again. By keyboard, as the user goes on from "show".
+test('media tab: a cell shown once with "show" can still be called an illustration, by keyboard', { skip: skipReason ?? false, timeout: 90000 }, async () => {
+  await buildExtensionOnce();
+  const { context, extensionId, close } = await launchWithExtension([], { viewport: { width: 800, height: 600 } });
+  try {
+    const { version, embedding_size: dims } = JSON.parse(readFileSync(path.join(root, 'model', 'contract.json'), 'utf8'));
+    const mediaId = 'FhiddenPainting';
+    const scores = { illustration: 0.01, screenshot: 0.01, photo: 0.98 };
+    const extensionPage = await context.newPage();
+    await extensionPage.goto(`chrome-extension://${extensionId}/popup.html`);
+    await extensionPage.evaluate(async ({ version, dims, mediaId, scores }) => {
+      const { VerdictStore } = await import('./verdict-store.js');
+      const verdicts = new VerdictStore();
+      verdicts.put(version, mediaId, { ok: true, scores });
+      await verdicts.flush();
+      const correctionsStore = await import('./corrections-store.js');
+      const embedding = new Float32Array(dims);
+      embedding[0] = 1;
+      await correctionsStore.putMedia({ mediaId, scores, embedding, modelVersion: version, account: 'someone', time: Date.now() });
+    }, { version, dims, mediaId, scores });
+
+    const cells = [{ statusId: '1940000000000000000', mediaId, variant: 'both' }];
+    const mediaTab = readFileSync(path.join(root, 'tests', 'e2e', 'fixtures', 'x-media-tab.html'), 'utf8').replace('/*CELL_BATCHES*/[]', JSON.stringify([cells]));
+    await context.route('https://x.com/**', (route) => route.fulfill({ contentType: 'text/html; charset=utf-8', body: mediaTab }));
+    await context.route('https://pbs.twimg.com/**', (route) => route.fulfill({ status: 404, body: '' })); // remembered: not read
+    const page = await context.newPage();
+    await page.goto('https://x.com/someone/media');
+    const cell = page.locator(`a[data-illust-only-media="${mediaId}"]`);
+    const stateOfCell = () => cell.evaluate((a) => `${a.dataset.illustOnlyState} ${a.dataset.illustOnlyLabel}`);
+    await page.waitForFunction((id) => document.querySelector(`a[data-illust-only-media="${id}"]`)?.dataset.illustOnlyState === 'hidden', mediaId);
+
+    await cell.locator('.illust-only-show').focus();
+    await page.keyboard.press('Enter');
+    assert.equal(await stateOfCell(), 'revealed photo');
+    await page.keyboard.press('Tab');
+    const focused = await page.evaluate(() => ({ label: document.activeElement.getAttribute('aria-label'), inBar: Boolean(document.activeElement.closest('.illust-only-correct')) }));
+    assert.deepEqual(focused, { label: 'This is an illustration: show it and images like it on this account from now on', inBar: true },
+      'the next Tab stop after "show" is the revealed cell\'s "illustration"');
+    await page.keyboard.press('Enter');
+    assert.equal(await stateOfCell(), 'visible illustration');
+    await extensionPage.waitForFunction(async (type) => (await chrome.runtime.sendMessage({ type })).learned === 1, MSG.GET_CORRECTIONS);
+    // Now an illustration shown by its own label: the bar offers the other classes, as on any shown cell.
+    assert.deepEqual(await cell.locator('.illust-only-correct [role="button"]').evaluateAll((buttons) => buttons.map((b) => b.textContent)), ['screenshot', 'photo']);
+    assert.equal(await page.evaluate(() => document.activeElement.tagName), 'A', 'the focus stays on the cell');
   } finally {
     await close();
   }
