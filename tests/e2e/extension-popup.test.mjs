@@ -402,6 +402,57 @@ test('media tab: a cell shown once with "show" can still be called an illustrati
   }
 });
 
+// Two corrections whose writes end in the same millisecond (two tabs correcting at once): the worker
+// tells open pages by writing the time to chrome.storage.local, and Chromium fires no onChanged for a
+// value written again unchanged, so a media tab open beside them never heard of the second and kept its
+// cells as they were until reloaded. The worker's clock is held still here, as within one millisecond
+// (without the fix the second cell stays hidden and the wait below runs out).
+test('media tab: a correction made elsewhere in the same millisecond as the last one still reaches an open page', { skip: skipReason ?? false, timeout: 90000 }, async () => {
+  await buildExtensionOnce();
+  const { context, worker, extensionId, close } = await launchWithExtension([], { viewport: { width: 800, height: 600 } });
+  try {
+    const { version, embedding_size: dims } = JSON.parse(readFileSync(path.join(root, 'model', 'contract.json'), 'utf8'));
+    const ids = ['FfirstPainting1', 'FsecondPainting'];
+    const scores = { illustration: 0.01, screenshot: 0.01, photo: 0.98 };
+    const extensionPage = await context.newPage();
+    await extensionPage.goto(`chrome-extension://${extensionId}/popup.html`);
+    await extensionPage.evaluate(async ({ version, dims, ids, scores }) => {
+      const { VerdictStore } = await import('./verdict-store.js');
+      const verdicts = new VerdictStore();
+      const correctionsStore = await import('./corrections-store.js');
+      for (const [i, mediaId] of ids.entries()) {
+        verdicts.put(version, mediaId, { ok: true, scores });
+        const embedding = new Float32Array(dims);
+        embedding[i] = 1; // unlike each other: each correction decides its own cell only
+        await correctionsStore.putMedia({ mediaId, scores, embedding, modelVersion: version, account: 'someone', time: Date.now() });
+      }
+      await verdicts.flush();
+    }, { version, dims, ids, scores });
+
+    const cells = ids.map((mediaId, i) => ({ statusId: String(1950000000000000000n + BigInt(i)), mediaId, variant: 'both' }));
+    const mediaTab = readFileSync(path.join(root, 'tests', 'e2e', 'fixtures', 'x-media-tab.html'), 'utf8').replace('/*CELL_BATCHES*/[]', JSON.stringify([cells]));
+    await context.route('https://x.com/**', (route) => route.fulfill({ contentType: 'text/html; charset=utf-8', body: mediaTab }));
+    await context.route('https://pbs.twimg.com/**', (route) => route.fulfill({ status: 404, body: '' })); // remembered: not read
+    const page = await context.newPage();
+    await page.goto('https://x.com/someone/media');
+    const stateOf = (id) => page.evaluate((i) => document.querySelector(`a[data-illust-only-media="${i}"]`)?.dataset.illustOnlyState, id);
+    const waitForState = (id, state) => page.waitForFunction(([i, s]) => document.querySelector(`a[data-illust-only-media="${i}"]`)?.dataset.illustOnlyState === s, [id, state]);
+    await waitForState(ids[0], 'hidden');
+    await waitForState(ids[1], 'hidden');
+
+    await worker.evaluate(() => { const still = Date.now(); Date.now = () => still; });
+    // As another tab's content script asks (the page above hears of it only from the worker).
+    const correct = (mediaId) => extensionPage.evaluate(([type, m]) => chrome.runtime.sendMessage({ type, mediaId: m, label: 'illustration', account: 'someone' }), [MSG.CORRECT_MEDIA, mediaId]);
+    assert.equal((await correct(ids[0])).ok, true);
+    await waitForState(ids[0], 'visible');
+    assert.equal((await correct(ids[1])).ok, true);
+    await page.waitForFunction((i) => document.querySelector(`a[data-illust-only-media="${i}"]`)?.dataset.illustOnlyState !== 'hidden', ids[1], { timeout: 15000 });
+    assert.equal(await stateOf(ids[1]), 'visible');
+  } finally {
+    await close();
+  }
+});
+
 // The controls the extension puts on the media tab, as a low-vision keyboard user meets them: the hidden
 // cell's placeholder ("show", "illustration: always show ones like this"), the bar on a shown cell and
 // the "show all" badge. Their text reads at 4.5:1 or more on what is behind it (WCAG AA), and the focus

@@ -386,8 +386,10 @@ const corrections = createCorrections({
     });
   },
   // Open pages re-decide their verdicts when chrome.storage.local changes (content script's listener).
+  // A fresh random stamp, not the time: a value written again unchanged fires no onChanged, and two
+  // corrections (two tabs at once) can be stored within one millisecond.
   announce() {
-    chrome.storage.local.set({ correctionsChangedAt: Date.now() }).catch(() => {});
+    chrome.storage.local.set({ correctionsStamp: crypto.randomUUID() }).catch(() => {});
   },
 });
 
