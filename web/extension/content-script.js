@@ -912,6 +912,7 @@ async function correctCell(cell, label) {
   applyToMedia(mediaId);
   // The cell's own account: a cell of the grid just left, which X still shows, is not the page's.
   const account = authorOfCell(cell) ?? pageAccount();
+  const askedUnder = settingsGeneration;
   const answer = await askServiceWorker({ type: MSG.CORRECT_MEDIA, mediaId, label, account });
   if (!answer.ok) {
     // Not learned (a private window, storage refused): the old verdict returns, but an image the user
@@ -926,7 +927,10 @@ async function correctCell(cell, label) {
     console.info(`${LOG_PREFIX} correction of media ${mediaId} refused: ${answer.message}`);
     return;
   }
-  if (answer.verdict?.ok && verdicts.get(mediaId)?.status === 'done') storeAnswer(mediaId, answer.verdict);
+  // The worker decided this verdict just after storing the correction, maybe seconds ago (a large layer
+  // refitted, an image judged again): a change the page heard of since (this correction's own
+  // announcement, an Undo in the popup) re-decides its verdicts, so that answer is the one that stands.
+  if (answer.verdict?.ok && verdicts.get(mediaId)?.status === 'done' && askedUnder === settingsGeneration) storeAnswer(mediaId, answer.verdict);
   // Learned, but its class is shown by the settings: the cell stays as it was, and without a word the
   // press seemed to do nothing.
   const setting = { screenshot: 'hideScreenshots', photo: 'hidePhotos' }[label];
