@@ -382,6 +382,9 @@ const corrections = createCorrections({
       if (!fetched.ok) return fetched;
       const result = await classifyInOffscreen(fetched.bytes);
       noteClassifier(result.provider ?? result);
+      // Remembered as a verdict too: the correction's answer (and the pages' re-decision) would
+      // otherwise fetch and judge the same image again (never from a private window: refused there).
+      if (result.ok) remember(mediaId, { ok: true, scores: result.scores }, result.provider?.modelVersion ?? (await getContract()).version, false);
       return result;
     });
   },
