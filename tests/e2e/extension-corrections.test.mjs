@@ -7,6 +7,7 @@
 // on the cell whose image failed is refused with a message (reached by keyboard); the popup counts the
 // correction, refuses a junk import whole, exports it, and "Undo last" hides both again. An image whose
 // embedding the store pruned is judged again on the next visit, so the correction still reaches it.
+// After "Forget remembered verdicts" a correction fetches and judges its image once.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
