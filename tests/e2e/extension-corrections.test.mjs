@@ -7,6 +7,7 @@
 // on the cell whose image failed is refused with a message (reached by keyboard); the popup counts the
 // correction, refuses a junk import whole, exports it, and "Undo last" hides both again. An image whose
 // embedding the store pruned is judged again on the next visit, so the correction still reaches it.
+// After "Forget remembered verdicts" a correction fetches and judges its image once.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
@@ -203,6 +204,16 @@ test('corrections: "always show ones like this" shows the cell and a similar one
     await waitFor((s) => s[first].state === 'hidden' && s[first].label === userLabel, `the first painting hidden as the ${userLabel} the user called it`);
     assert.equal(await tab.evaluate(() => `${document.activeElement.closest('li')?.dataset.testMedia} ${document.activeElement.className}`),
       `${first} illust-only-show`, 'the focus is on the hidden cell\'s "show"');
+
+    // 8. After "Forget remembered verdicts" a correction needs its image again (its embedding went too):
+    //    fetched and judged once, to learn from it, and that verdict is remembered, not judged again for
+    //    the answer. Asked as the page asks; the answer comes once the worker has its verdict.
+    await popup.click('#forget');
+    await popup.waitForFunction(() => /^Forgot /.test(document.getElementById('memory-message').textContent));
+    const fetchedBefore8 = fetches.get(clear) ?? 0;
+    const answer = await popup.evaluate(([type, mediaId]) => chrome.runtime.sendMessage({ type, mediaId, label: 'screenshot', account: 'somepainter' }), [MSG.CORRECT_MEDIA, clear]);
+    assert.equal(answer.ok && answer.verdict?.label, 'screenshot');
+    assert.equal((fetches.get(clear) ?? 0) - fetchedBefore8, 1, 'the image fetched once for the correction and its verdict');
   } finally {
     await close();
   }

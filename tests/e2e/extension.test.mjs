@@ -900,6 +900,8 @@ test('verdicts are remembered across a browser restart (no image fetched again) 
       assert.equal(await judgedImagesKept(), ids.length, 'the judged images are kept for corrections');
       await popup.click('#forget');
       await rememberedInPopup(popup, 0);
+      assert.equal(await popup.textContent('#memory-message'),
+        `Forgot ${ids.length} remembered verdicts (their images are judged again when next seen); your corrections are kept`, 'the verdicts remembered across the restart');
       assert.equal(await judgedImagesKept(), 0, 'their scores, embeddings and account are forgotten too');
       assert.ok(await popup.isDisabled('#forget'), 'nothing left to forget');
       await page.reload();
@@ -972,7 +974,7 @@ test('verdicts are remembered across a browser restart (no image fetched again) 
       assert.deepEqual(afterClear, { verdicts: 1, media: 'after', closedEvents: 1 }, 'told of the close, and written again after the browser closed the connections');
       // The worker's own store: its memory forgotten (the popup's button is off at a count of 0), the
       // cells judged again and remembered again.
-      assert.deepEqual(await popup.evaluate((type) => chrome.runtime.sendMessage({ type }), MSG.FORGET_VERDICTS), { ok: true, rememberedCount: 0 });
+      assert.deepEqual(await popup.evaluate((type) => chrome.runtime.sendMessage({ type }), MSG.FORGET_VERDICTS), { ok: true, forgotten: 0, rememberedCount: 0 });
       await page.reload();
       assertVerdicts(await waitForStates(ids, judged, 'the cells judged after the data was cleared'), ids);
       await popup.reload();

@@ -131,12 +131,13 @@ function playingVideoCell(author, statusId, posterKey) {
  * until the test calls answer(mediaId). settingsDelayMs: the settings come that late (null: never).
  */
 function startPage(pathname, { verdictTimeoutMs = 60000, settingsDelayMs = 0, enabled = true, timeScale = 1, remembered = {}, userSettings = {},
-  fetch = () => Promise.reject(new Error('no network in this test')), thumbnailTap = false } = {}) {
+  fetch = () => Promise.reject(new Error('no network in this test')), thumbnailTap = false, holdCorrections = false } = {}) {
   const imageLoads = []; // URLs the script had the page load as images (new Image())
   const cells = [];
   const sent = [];
   const waiting = new Map(); // media key → resolve of its CLASSIFY_MEDIA
   const failing = new Map(); // media key → reject of its CLASSIFY_MEDIA
+  const correcting = new Map(); // media key → resolve of its CORRECT_MEDIA, while holdCorrections
   const lookups = { held: null, failure: null }; // LOOKUP_VERDICTS wait while `held` (a promise); `failure` answers them
   let onMutations = null;
   let onScreen = null;
@@ -185,6 +186,7 @@ function startPage(pathname, { verdictTimeoutMs = 60000, settingsDelayMs = 0, en
         if (message.type === MSG.CLASSIFY_MEDIA) {
           return new Promise((resolve, reject) => { waiting.set(message.mediaId, resolve); failing.set(message.mediaId, reject); });
         }
+        if (message.type === MSG.CORRECT_MEDIA && holdCorrections) return new Promise((resolve) => { correcting.set(message.mediaId, resolve); });
         return { ok: true };
       },
     },
@@ -230,6 +232,12 @@ function startPage(pathname, { verdictTimeoutMs = 60000, settingsDelayMs = 0, en
     async answer(mediaId) {
       waiting.get(mediaId)({ ok: true, mediaId, label: 'illustration', hide: false, scores: { illustration: 0.9, screenshot: 0.05, photo: 0.05 } });
       waiting.delete(mediaId);
+      await settle();
+    },
+    /** The service worker answers a held CORRECT_MEDIA: stored, with the verdict it decided then. */
+    async answerCorrection(mediaId, verdict) {
+      correcting.get(mediaId)({ ok: true, count: 1, verdict });
+      correcting.delete(mediaId);
       await settle();
     },
     /** The service worker judges this media a photo to hide. */
@@ -1227,6 +1235,29 @@ test('switched off on a media tab, a photo opened from the grid and closed, swit
   assert.deepEqual(cells.map((c) => c.dataset.illustOnlyState), ['visible', 'visible'], 'the photo follows "Hide photos" unticked');
   assert.equal(page.root.attributes['data-illust-only-judged'], '2', 'the page counts its cells');
   assert.equal(page.classifyRequests().length, 2, 'nothing judged again');
+});
+
+test('a correction\'s answer that comes after the user undid it in the popup does not bring it back', async (t) => {
+  // The worker answers a correction with the verdict it decides just after storing it, which can take
+  // seconds (a large layer refitted; after "Forget remembered verdicts" the image fetched and judged
+  // again); an Undo in the popup meanwhile is announced and the page re-decides before that answer comes.
+  const page = startPage('/alice/media', { holdCorrections: true });
+  t.after(() => page.close());
+  await wait(0); // the settings
+  const cell = photoCell('alice', 1000, 'Alice0');
+  await page.show(cell);
+  await page.answer('Alice0'); // an illustration, shown
+  cell.querySelector('.illust-only-correct').querySelector('.illust-only-hide-photo').click();
+  await wait(0);
+  assert.deepEqual([cell.dataset.illustOnlyState, cell.dataset.illustOnlyLabel], ['hidden', 'photo'], 'applied at once');
+  // The correction's announce, then the Undo's: the worker decides as the model did again.
+  page.remembered.Alice0 = { ok: true, mediaId: 'Alice0', label: 'illustration', hide: false, scores: { illustration: 0.9, screenshot: 0.05, photo: 0.05 } };
+  await page.settingsChanged();
+  await page.settingsChanged();
+  assert.deepEqual([cell.dataset.illustOnlyState, cell.dataset.illustOnlyLabel], ['visible', 'illustration'], 'undone');
+  await page.answerCorrection('Alice0', { ok: true, mediaId: 'Alice0', label: 'photo', hide: true, scores: { illustration: 0, screenshot: 0, photo: 1 } });
+  await wait(5);
+  assert.deepEqual([cell.dataset.illustOnlyState, cell.dataset.illustOnlyLabel], ['visible', 'illustration'], 'the undone correction stays undone');
 });
 
 test('a correction on a cell of the grid just left, which X still shows, is stored under that cell\'s account, on another account\'s media tab or off media tabs', async (t) => {

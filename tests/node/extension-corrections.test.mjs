@@ -278,6 +278,20 @@ test('import: a valid file is merged, an invalid one refused whole with nothing 
   assert.match(bad.message, /unknown label "meme"/);
   assert.deepEqual([...store.corrections.keys()].sort(), before);
   assert.equal((await corrections.importFile({ text: 'x'.repeat(10 * 2 ** 20) })).ok, false);
+  // A correction that names no X media (a path, a file name, a poster with its extension) could never
+  // decide a cell, yet was taken and counted as learned: the file is refused whole.
+  for (const mediaId of ['../../x', 'cat.jpg', 'ext_tw_video_thumb/1/pu/img/abc.jpg']) {
+    const foreign = await corrections.importFile({ text: file.replace('"mediaId":"m7"', `"mediaId":${JSON.stringify(mediaId)}`) });
+    assert.deepEqual(foreign, { ok: false, message: `correction 1: not an X media id or poster: ${JSON.stringify(mediaId)}` });
+    assert.deepEqual([...store.corrections.keys()].sort(), before);
+  }
+  // Nor an account a page never sends (pages send X user names lower-cased): its correction would reach
+  // none of the account's other images.
+  for (const account of ['Cook', 'photo/joycechen']) {
+    const foreign = await corrections.importFile({ text: file.replace('"account":"cook"', `"account":${JSON.stringify(account)}`) });
+    assert.deepEqual(foreign, { ok: false, message: `correction 1: not an X account name (lower case): ${JSON.stringify(account)}` });
+    assert.deepEqual([...store.corrections.keys()].sort(), before);
+  }
 });
 
 test('Undo after an import takes back the import as a whole, whatever the times its corrections were made at; a later correction is undone first', async () => {

@@ -857,35 +857,56 @@ function keepingFocus(cell, from, change, target = () => cell) {
 
 /**
  * Shown cells (judged visible, or failed) get a small "hide: screenshot / photo" control, visible on
- * hover or focus (content.css). A failed cell keeps it so that a click can say why it cannot learn.
+ * hover or focus (content.css). A failed cell keeps it so that a click can say why it cannot learn. A
+ * hidden cell shown once ("show") gets "illustration: always show" instead: its placeholder, which
+ * offered that, is gone, and looking at it first is how a user finds out.
  */
 function renderCorrectionControl(cell, state) {
   let bar = cell.querySelector(':scope > .illust-only-correct');
-  if (state !== 'visible' && state !== 'error') { bar?.remove(); return; }
-  if (bar) return;
-  bar = document.createElement('span');
-  bar.className = 'illust-only-correct';
-  bar.setAttribute('role', 'group');
-  bar.setAttribute('aria-label', 'Illust Only: correct this verdict');
-  const hint = document.createElement('span');
-  hint.textContent = 'hide:';
-  const screenshot = controlButton('illust-only-hide-screenshot', 'screenshot', 'Hide: this is a screenshot; hide ones like it on this account');
-  const photo = controlButton('illust-only-hide-photo', 'photo', 'Hide: this is a photo; hide ones like it on this account');
-  // correctCell applies the label at once, and the bar leaves if the cell is now hidden: a keyboard
-  // user's focus goes to the placeholder's "show" (the way back), or to the cell.
-  const correctFromBar = (label) => keepingFocus(cell, bar, () => correctCell(cell, label),
-    () => cell.querySelector(':scope > .illust-only-placeholder')?.querySelector('.illust-only-show') ?? cell);
-  onActivate(screenshot, () => correctFromBar('screenshot'));
-  onActivate(photo, () => correctFromBar('photo'));
-  bar.append(hint, screenshot, ' / ', photo);
-  cell.append(bar);
+  const kind = state === 'revealed' ? 'revealed' : state === 'visible' || state === 'error' ? 'shown' : null;
+  if (bar?.dataset.kind !== kind) {
+    bar?.remove();
+    bar = null;
+  }
+  if (!kind) return;
+  if (!bar) {
+    bar = document.createElement('span');
+    bar.className = 'illust-only-correct';
+    bar.dataset.kind = kind;
+    bar.setAttribute('role', 'group');
+    bar.setAttribute('aria-label', 'Illust Only: correct this verdict');
+    // correctCell applies the label at once, and the bar leaves if the cell is now hidden: a keyboard
+    // user's focus goes to the placeholder's "show" (the way back), or to the cell.
+    const correctFromBar = (label) => keepingFocus(cell, bar, () => correctCell(cell, label),
+      () => cell.querySelector(':scope > .illust-only-placeholder')?.querySelector('.illust-only-show') ?? cell);
+    if (kind === 'revealed') {
+      const always = controlButton('illust-only-always-show', 'illustration: always show', '');
+      onActivate(always, () => correctFromBar('illustration'));
+      bar.append(always);
+    } else {
+      const hint = document.createElement('span');
+      hint.textContent = 'hide:';
+      const screenshot = controlButton('illust-only-hide-screenshot', 'screenshot', 'Hide: this is a screenshot; hide ones like it on this account');
+      const photo = controlButton('illust-only-hide-photo', 'photo', 'Hide: this is a photo; hide ones like it on this account');
+      onActivate(screenshot, () => correctFromBar('screenshot'));
+      onActivate(photo, () => correctFromBar('photo'));
+      bar.append(hint, screenshot, ' / ', photo);
+    }
+    cell.append(bar);
+  }
+  // Set on every verdict, as the placeholder's: X may reuse the cell for a video after a photo.
+  const noun = { video: 'video', gif: 'GIF' }[mediaKindOfKey(cell.dataset.illustOnlyMedia)] ?? 'image';
+  bar.querySelector('.illust-only-always-show')?.setAttribute('aria-label', `This is an illustration: show it and ${noun}s like it on this account from now on`);
 }
 
-/** A short message on the cell (role=status, so screen readers announce it), gone after a few seconds. */
-function noteOnCell(cell, text) {
+/**
+ * A short message on the cell (role=status, so screen readers announce it), gone after a few seconds;
+ * red unless `info` (news, not a failure).
+ */
+function noteOnCell(cell, text, { info = false } = {}) {
   cell.querySelector(':scope > .illust-only-note')?.remove();
   const note = document.createElement('span');
-  note.className = 'illust-only-note';
+  note.className = info ? 'illust-only-note illust-only-note-info' : 'illust-only-note';
   note.setAttribute('role', 'status');
   note.textContent = text;
   cell.append(note);
@@ -915,6 +936,7 @@ async function correctCell(cell, label) {
   applyToMedia(mediaId);
   // The cell's own account: a cell of the grid just left, which X still shows, is not the page's.
   const account = authorOfCell(cell) ?? pageAccount();
+  const askedUnder = settingsGeneration;
   const answer = await askServiceWorker({ type: MSG.CORRECT_MEDIA, mediaId, label, account });
   if (!answer.ok) {
     // Not learned (a private window, storage refused): the old verdict returns, but an image the user
@@ -929,7 +951,17 @@ async function correctCell(cell, label) {
     console.info(`${LOG_PREFIX} correction of media ${mediaId} refused: ${answer.message}`);
     return;
   }
-  if (answer.verdict?.ok && verdicts.get(mediaId)?.status === 'done') storeAnswer(mediaId, answer.verdict);
+  // The worker decided this verdict just after storing the correction, maybe seconds ago (a large layer
+  // refitted, an image judged again): a change the page heard of since (this correction's own
+  // announcement, an Undo in the popup) re-decides its verdicts, so that answer is the one that stands.
+  if (answer.verdict?.ok && verdicts.get(mediaId)?.status === 'done' && askedUnder === settingsGeneration) storeAnswer(mediaId, answer.verdict);
+  // Learned, but its class is shown by the settings: the cell stays as it was, and without a word the
+  // press seemed to do nothing.
+  const setting = { screenshot: 'hideScreenshots', photo: 'hidePhotos' }[label];
+  if (setting && settings[setting] === false) {
+    const said = `Learned: ${label}. ${label[0].toUpperCase()}${label.slice(1)}s are shown here because "Hide ${label}s" is off.`;
+    for (const shown of document.querySelectorAll(`[data-illust-only-media="${CSS.escape(mediaId)}"]`)) noteOnCell(shown, said, { info: true });
+  }
 }
 
 function examineAllCells() {

@@ -7,6 +7,7 @@
 import * as indexedDbStore from './corrections-store.js';
 import { decide } from '../lib/decide.js';
 import { boundCorrections, exportCorrections, fitPersonalLayerInSlices, applyPersonalLayer, makeCorrection, parseCorrectionsFile, MAX_CORRECTIONS } from '../lib/personal-layer.js';
+import { isMediaKey } from './media-cells.js';
 
 const LOG = 'Illust Only:';
 // An account's most recent images that speak for or against its corrections; bounds the refit's work
@@ -363,6 +364,13 @@ export function createCorrections({ getContract, computeEmbedding, announce, sto
       const dims = (await current()).layer.dims || contract.embedding_size || null;
       const parsed = parseCorrectionsFile(text, { labels: contract.labels, dims });
       if (!parsed.ok) return parsed;
+      // The shared parser takes the looser ids and accounts of the demo and the simulator (file paths,
+      // sources): here a correction must name X media and an X account as the pages send them, or it
+      // could never decide a cell, yet would be counted as learned.
+      for (const [index, c] of parsed.corrections.entries()) {
+        if (!isMediaKey(c.mediaId)) return { ok: false, message: `correction ${index + 1}: not an X media id or poster: ${JSON.stringify(c.mediaId).slice(0, 80)}` };
+        if (c.account !== null && !ACCOUNT.test(c.account)) return { ok: false, message: `correction ${index + 1}: not an X account name (lower case): ${JSON.stringify(c.account).slice(0, 40)}` };
+      }
       const importedAt = Date.now();
       // Read and written in one transaction: a correction made on the page meanwhile is kept.
       const { kept, dropped, imported } = await store.changeCorrections((stored) => {

@@ -16,7 +16,7 @@ export const MSG = Object.freeze({
   CORRECT_MEDIA: 'illust-only/correct-media', // {mediaId: a media key (a photo's id or a video's or GIF's poster key), label, account} → {ok, count, verdict} | {ok:false, message}
   // popup → service worker
   GET_STATUS: 'illust-only/get-status', // {} → {classifier, classifierHost, cacheSize, privateCacheSize, rememberedCount, ...}
-  FORGET_VERDICTS: 'illust-only/forget-verdicts', // {} → {ok, rememberedCount}: clears the remembered verdicts and the judged images' scores and embeddings (not the corrections)
+  FORGET_VERDICTS: 'illust-only/forget-verdicts', // {} → {ok, forgotten, rememberedCount, mediaError?}: clears the remembered verdicts and the judged images' scores and embeddings (not the corrections)
   GET_CORRECTIONS: 'illust-only/get-corrections', // {} → {ok, count, learned, notCarried, carrying, labelsOnly, lastStepAt} | {ok:false, message}
   UNDO_CORRECTION: 'illust-only/undo-correction', // {} → {ok, undone: {mediaId, label}} | {ok:false, message}
   RESET_CORRECTIONS: 'illust-only/reset-corrections', // {} → {ok}

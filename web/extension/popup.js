@@ -159,9 +159,19 @@ async function main() {
   // them means every thumbnail is downloaded and judged again when next seen.
   $('forget').addEventListener('click', async () => {
     forgetsSeen += 1;
-    const answer = await chrome.runtime.sendMessage({ type: MSG.FORGET_VERDICTS }).catch(() => null);
+    const answer = await chrome.runtime.sendMessage({ type: MSG.FORGET_VERDICTS })
+      .catch((error) => ({ ok: false, message: String(error?.message ?? error) }));
     forgetsSeen += 1;
     showRemembered(answer?.rememberedCount);
+    // The count alone is no sign the press did anything (the focus reads "0", which it may have been).
+    $('memory-message').classList.toggle('error', !answer?.ok || Boolean(answer.mediaError));
+    if (!answer?.ok) $('memory-message').textContent = `Not forgotten: ${answer?.message ?? 'no answer'}`;
+    else {
+      const verdicts = `Forgot ${answer.forgotten} remembered verdict${answer.forgotten === 1 ? '' : 's'} (their images are judged again when next seen)`;
+      $('memory-message').textContent = answer.mediaError
+        ? `${verdicts}, but not the images kept for your corrections (${answer.mediaError})`
+        : `${verdicts}; your corrections are kept`;
+    }
   });
   refreshPage(tabId);
   refreshProvider();

@@ -382,12 +382,17 @@ const corrections = createCorrections({
       if (!fetched.ok) return fetched;
       const result = await classifyInOffscreen(fetched.bytes);
       noteClassifier(result.provider ?? result);
+      // Remembered as a verdict too: the correction's answer (and the pages' re-decision) would
+      // otherwise fetch and judge the same image again (never from a private window: refused there).
+      if (result.ok) remember(mediaId, { ok: true, scores: result.scores }, result.provider?.modelVersion ?? (await getContract()).version, false);
       return result;
     });
   },
   // Open pages re-decide their verdicts when chrome.storage.local changes (content script's listener).
+  // A fresh random stamp, not the time: a value written again unchanged fires no onChanged, and two
+  // corrections (two tabs at once) can be stored within one millisecond.
   announce() {
-    chrome.storage.local.set({ correctionsChangedAt: Date.now() }).catch(() => {});
+    chrome.storage.local.set({ correctionsStamp: crypto.randomUUID() }).catch(() => {});
   },
 });
 
@@ -528,12 +533,14 @@ async function lookUpVerdicts(mediaIds, { account = null, privateTab = false } =
 }
 
 /** The popup's "Forget remembered verdicts": memory and IndexedDB; answers the new count. */
+/** FORGET_VERDICTS → {ok, forgotten: how many remembered verdicts went, rememberedCount, mediaError?} for the popup to say. */
 async function forgetVerdicts() {
+  const forgotten = await remembered.count();
   cache.clear();
   forgetPrivateVerdicts();
   await remembered.clear();
-  await corrections.forgetMedia(); // never throws; the verdicts above are forgotten either way
-  return { ok: true, rememberedCount: await remembered.count() };
+  const media = await corrections.forgetMedia(); // never throws; the verdicts above are forgotten either way
+  return { ok: true, forgotten, rememberedCount: await remembered.count(), ...(media.ok ? {} : { mediaError: media.message }) };
 }
 
 /**
