@@ -38,6 +38,7 @@ const state = {
   settings: { ...DEFAULT_SETTINGS },
   cards: new Map(),      // id → {id, path, file, url (once shown), el, result, personal: {scores, personal} | null}
   learned: 0,            // corrections the personal layer learned from (the worker fits it)
+  corrections: 0,        // corrections sent to the worker, never reset: PERSONAL answers the one it names
   nextId: 1,
   batch: newBatch(),     // + started (performance.now()) while a batch runs
   lastBatch: null,       // {count, ms}: the last finished batch's wall time
@@ -266,7 +267,7 @@ function openCorrection(card) {
       applyDecision(card);
       renderCounts();
       keepFocusInView(card);
-      worker.postMessage({ type: MSG.CORRECT, id: card.id, label });
+      worker.postMessage({ type: MSG.CORRECT, id: card.id, label, correction: ++state.corrections });
     });
     menu.append(choice);
   }
@@ -291,7 +292,11 @@ function keepFocusInView(card) {
   else $('results').focus({ preventScroll: true });
 }
 
-function onPersonal({ learned, adjusted }) {
+function onPersonal({ correction, learned, adjusted }) {
+  // The answer to a correction made before the latest one does not know that one yet: applied, it put
+  // the label the user had just chosen back to the old one until the next answer (Photo, Illustration,
+  // Photo). The latest one's answer is on its way.
+  if (correction !== state.corrections) return;
   // The answer to a correction made just before Clear arrives after it: its cards are gone (ids are
   // never reused, and the corrected card is always among `adjusted`), and so is what it learned.
   if (!adjusted.some(({ id }) => state.cards.has(id))) return;

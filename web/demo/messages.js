@@ -11,9 +11,9 @@ export const MSG = Object.freeze({
   CANCEL: 'cancel',         // {} drops every CLASSIFY not yet started
   // Corrections (issue #19): the worker keeps each result's embedding and fits the personal layer
   // (lib/personal-layer.js, as the extension does) off the page's main thread.
-  CORRECT: 'correct',       // {id, label}: the user's label for a card
+  CORRECT: 'correct',       // {id, label, correction}: the user's label for a card; correction numbers them 1, 2, …
   FORGET: 'forget',         // {}: the page was cleared; drop results and corrections
-  PERSONAL: 'personal',     // worker → page: {learned: N, adjusted: [{id, scores, personal}]} after each CORRECT
+  PERSONAL: 'personal',     // worker → page: {correction, learned: N, adjusted: [{id, scores, personal}]} after each CORRECT
 });
 
 // Providers the page accepts in ?provider=; anything else falls back to 'auto'.

@@ -112,12 +112,15 @@ function personalScores(id) {
   return { scores: applied.scores, personal: applied.changed };
 }
 
-function correct(id, label) {
-  if (!judged.has(id) || !announced?.contract.labels.includes(label)) return;
-  corrections.set(id, label);
-  refit();
+/** Learns the page's correction number `correction` and answers it, also one it cannot use: the page waits for the answer to its latest. */
+function correct(id, label, correction) {
+  if (!announced) return; // no card is judged before READY, so none can be corrected
+  if (judged.has(id) && announced.contract.labels.includes(label)) {
+    corrections.set(id, label);
+    refit();
+  }
   const adjusted = [...judged.keys()].map((cardId) => ({ id: cardId, ...personalScores(cardId) }));
-  self.postMessage({ type: MSG.PERSONAL, learned: corrections.size, adjusted });
+  self.postMessage({ type: MSG.PERSONAL, correction, learned: corrections.size, adjusted });
 }
 
 // Files wait here until a classifier is free for them: one at a time on one session, one per worker
@@ -201,7 +204,7 @@ self.onmessage = ({ data }) => {
       waiting.length = 0; // every waiting file is of an older generation now: let go of them at once
       break;
     case MSG.CORRECT:
-      correct(data.id, data.label);
+      correct(data.id, data.label, data.correction);
       break;
     case MSG.FORGET:
       judged.clear();
