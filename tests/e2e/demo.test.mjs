@@ -423,6 +423,37 @@ test('demo page: when the worker cannot start, files get an error card at once, 
   await context.close();
 });
 
+test('demo page: Tab reaches an error card as it reaches the others, and its label says which file failed and why', { skip: skipReason, timeout: 60000 }, async () => {
+  // The error card's label was a disabled button: Tab skipped the card, so a keyboard or screen-reader
+  // user never heard that the file failed, nor why.
+  const context = await browser.newContext();
+  const { page, errors } = await openPage(context, (await server()).url);
+  // Named so the picker's order puts the corrupt file between two real images.
+  const [before, after] = pickImages().slice(0, 2).map((i, n) => ({ name: `${n ? 3 : 1}.jpg`, mimeType: 'image/jpeg', buffer: readFileSync(i.file) }));
+  await page.setInputFiles('#file-input', [before, { name: '2-corrupt.jpg', mimeType: 'image/jpeg', buffer: Buffer.from('not a picture at all') }, after]);
+  await waitForCards(page, 3);
+  const reason = await page.textContent('.card[data-state="error"] .error-message');
+  assert.ok(reason.length > 0);
+  const focusedCard = () => page.evaluate(() => document.activeElement.matches('.card button.label') && document.activeElement.closest('.card').querySelector('.name').textContent);
+  await page.locator('.card button.label').first().focus();
+  await page.keyboard.press('Tab');
+  assert.equal(await focusedCard(), '2-corrupt.jpg', 'Tab goes from the first card to the error card');
+  // What Chromium gives screen readers for it: the file and that it failed, the reason, and no action.
+  const cdp = await context.newCDPSession(page);
+  const { root: documentNode } = await cdp.send('DOM.getDocument');
+  const { nodeId } = await cdp.send('DOM.querySelector', { nodeId: documentNode.nodeId, selector: '.card[data-state="error"] button.label' });
+  const [node] = (await cdp.send('Accessibility.getPartialAXTree', { nodeId, fetchRelatives: false })).nodes;
+  assert.equal(node.name.value, 'Error — 2-corrupt.jpg: nothing to correct');
+  assert.equal(node.description?.value, reason);
+  assert.equal(node.properties.find((p) => p.name === 'disabled')?.value.value, true, 'announced as unavailable');
+  await page.keyboard.press('Enter');
+  assert.equal(await page.locator('.correct-menu').count(), 0, 'an error card offers no correction');
+  await page.keyboard.press('Tab');
+  assert.equal(await focusedCard(), after.name, 'and Tab goes on to the next card');
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 test('demo page: under a filter, images not judged yet are not called "no illustration"; a pool worker that fails to start is not counted', { skip: skipReason, timeout: 90000 }, async () => {
   // A copy of the site whose second classifier worker fails as its script loads (workers are named
   // "illust-only classifier N"; Playwright's routes do not reach a worker's own workers).
@@ -531,6 +562,11 @@ test('demo page: the live region says how each batch ended, the same words twice
   await page.setInputFiles('#file-input', images.slice(0, 3).map((i) => i.file));
   await page.click('#stop');
   await said('Stopped: 0 of 3 images judged.');
+  // A stopped card stays in the Tab order as the others do (its label was a disabled button, skipped).
+  const stoppedLabel = page.locator('.card').first().locator('button.label');
+  assert.equal(await stoppedLabel.evaluate((button) => button.disabled), false);
+  assert.equal(await stoppedLabel.getAttribute('aria-disabled'), 'true');
+  assert.match(await stoppedLabel.getAttribute('aria-label'), /^Stopped — .+\.(jpe?g|png): nothing to correct$/);
   // Under "Only hidden", the cards Stop left unjudged are not spoken for ("none of 3 would be hidden").
   await page.check('input[name="filter"][value="hidden"]');
   assert.equal(await page.textContent('#empty'), 'No image would be hidden (0 of 3 judged before Stop): choose "all" to see them.');

@@ -178,10 +178,26 @@ function onResult(id, result) {
     el.dataset.state = 'error';
     el.dataset.label = 'error';
     el.dataset.code = result.code;
-    el.querySelector('.label').textContent = 'Error';
     el.querySelector('.error-message').textContent = result.message;
+    showNothingToCorrect(card, 'Error', el.querySelector('.error-message'));
   }
   scheduleRender();
+}
+
+/**
+ * The label of a card with no verdict (an error, or Stopped) stays in the Tab order as the other cards'
+ * do: disabled, Tab skipped it, and a keyboard or screen-reader user never heard that the file failed,
+ * nor why. aria-disabled says there is no action; the reason, if shown, is its description.
+ */
+function showNothingToCorrect(card, text, reason = null) {
+  const button = card.el.querySelector('.label');
+  button.textContent = text;
+  button.disabled = false;
+  button.setAttribute('aria-disabled', 'true');
+  button.setAttribute('aria-label', `${text} — ${card.path}: nothing to correct`);
+  if (!reason) return;
+  reason.id = `card-${card.id}-reason`;
+  button.setAttribute('aria-describedby', reason.id);
 }
 
 function renderBars(el, scores) {
@@ -503,7 +519,7 @@ function stopPending({ announceStop = true } = {}) {
     if (card.result) continue;
     card.result = { ok: false, code: 'cancelled', message: 'not classified: stopped' };
     card.el.dataset.state = 'cancelled';
-    card.el.querySelector('.label').textContent = 'Stopped';
+    showNothingToCorrect(card, 'Stopped');
   }
   state.batch = newBatch();
   renderCounts(); // the empty-filter line said "so far (0 of 3 judged)" after the Stop
