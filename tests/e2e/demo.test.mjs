@@ -10,6 +10,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { copyFile, cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { startServer } from '../../tools/serve.mjs';
@@ -672,6 +673,49 @@ test('demo page: an open correction menu and the score values fit in their card,
     assert.deepEqual(errors, []);
     await context.close();
   }
+});
+
+/** A valid grayscale PNG of width×height (a gradient, so it compresses to little: 8000² is ~0.3 MB). */
+function gradientPng(width, height) {
+  const chunk = (type, body) => {
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(body.length);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(zlib.crc32(Buffer.concat([Buffer.from(type), body])) >>> 0);
+    return Buffer.concat([length, Buffer.from(type), body, crc]);
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header[8] = 8; // 8-bit grayscale
+  const row = Buffer.alloc(width + 1); // filter byte 0, then the row
+  for (let x = 1; x <= width; x++) row[x] = x & 255;
+  const pixels = zlib.deflateSync(Buffer.concat(Array.from({ length: height }, () => row)), { level: 1 });
+  return Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), chunk('IHDR', header), chunk('IDAT', pixels), chunk('IEND', Buffer.alloc(0))]);
+}
+
+test('demo page: an image over the core\'s pixel cap gets no thumbnail, also while it waits for the model', { skip: skipReason, timeout: 60000 }, async () => {
+  // Its card said "image too large", but its <img> decoded it in full: a 20000×20000 PNG (1.6 MB of
+  // file) held the page's painting back ~10 s. The page reads the header with the core first.
+  const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+  await context.route('**/model/illust-only.onnx', () => {}); // never answered: the thumbnails come first
+  const page = await context.newPage();
+  await page.goto((await server()).url);
+  await page.evaluate(() => {
+    window.thumbnailsGiven = [];
+    new MutationObserver((changes) => {
+      for (const { target } of changes) window.thumbnailsGiven.push(target.closest('.card').querySelector('.name').textContent);
+    }).observe(document.getElementById('results'), { subtree: true, attributes: true, attributeFilter: ['src'] });
+  });
+  await page.setInputFiles('#file-input', [
+    { name: '1-huge.png', mimeType: 'image/png', buffer: gradientPng(8000, 8000) }, // 64 megapixels: over the cap
+    { name: '2-photo.jpg', mimeType: 'image/jpeg', buffer: readFileSync(pickImages()[0].file) },
+  ]);
+  await page.waitForFunction(() => document.querySelectorAll('.card img[src^="blob:"]').length +
+    document.querySelectorAll('.card.no-thumb').length === 2);
+  assert.deepEqual(await page.evaluate(() => window.thumbnailsGiven), ['2-photo.jpg'], 'only the photo\'s <img> gets the file');
+  assert.equal(await page.locator('.card').first().evaluate((card) => card.classList.contains('no-thumb') && card.checkVisibility()), true, 'the huge one says "no preview"');
+  await context.close();
 });
 
 test('demo page: a thumbnail\'s blob URL is made when its card comes near the view, not for every card of a big drop at once', { skip: skipReason, timeout: 60000 }, async () => {

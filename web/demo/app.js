@@ -54,6 +54,7 @@ worker.onmessage = ({ data }) => {
     case MSG.INIT_FAILED: onInitFailed(data.message); break;
     case MSG.RESULT: onResult(data.id, data.result); break;
     case MSG.PERSONAL: onPersonal(data); break;
+    case MSG.PROBED: onProbed(data.id, data.show); break;
     default: console.warn('illust-only: unknown message from worker', data);
   }
 };
@@ -79,7 +80,10 @@ function onInitFailed(message, { workerDied = false } = {}) {
   renderEngine();
   // Queued cards get their own error result from the worker; if the worker itself died, fail them here.
   if (workerDied) {
-    for (const card of state.cards.values()) if (!card.result) onResult(card.id, { ok: false, code: 'not_ready', message });
+    for (const card of state.cards.values()) {
+      if (!card.result) onResult(card.id, { ok: false, code: 'not_ready', message });
+      if (card.thumbnailAsked) onProbed(card.id, true);
+    }
   }
   updateBusy();
 }
@@ -133,10 +137,29 @@ const thumbnailObserver = new IntersectionObserver((seen) => {
     const card = isIntersecting && state.cards.get(Number(target.dataset.id));
     if (!card) continue;
     thumbnailObserver.unobserve(target);
-    card.url = URL.createObjectURL(card.file);
-    target.querySelector('img').src = card.url;
+    showThumbnail(card);
   }
 }, { rootMargin: '100% 0px' });
+
+/**
+ * The worker looks at the file's header first (PROBE): an <img> decodes an image over the core's pixel cap
+ * in full, and a 20000×20000 PNG (1.6 MB of file) held the page's painting back ~10 s, also while its
+ * card waited for the model. Such a card shows no preview. A dead worker answers nothing: show the file.
+ */
+function showThumbnail(card) {
+  if (state.workerDead) { onProbed(card.id, true); return; }
+  card.thumbnailAsked = true;
+  worker.postMessage({ type: MSG.PROBE, id: card.id, file: card.file });
+}
+
+function onProbed(id, show) {
+  const card = state.cards.get(id);
+  if (!card || card.url) return; // cleared meanwhile
+  card.thumbnailAsked = false;
+  if (!show) { card.el.classList.add('no-thumb'); return; }
+  card.url = URL.createObjectURL(card.file);
+  card.el.querySelector('img').src = card.url;
+}
 
 /** A card for path; file (absent for a file that could not be read) gives its thumbnail. */
 function createCard(path, file) {

@@ -86,6 +86,27 @@ async function classifyFile(classifier, file) {
   return classifier.classify(bytes, { embedding: true });
 }
 
+// Enough of a file for the core's probe to read its header, and no more: every card in view is probed.
+const HEADER_BYTES = 256 * 1024;
+let headerCore = null;
+
+/**
+ * Whether the page may give the file to an <img>: not when the core's probe says it is over the pixel cap
+ * (the core refuses it from its header; the browser would decode it in full). Anything else (a header
+ * past the bytes read, a core that would not load) shows the file.
+ */
+async function probeThumbnail(id, file) {
+  let show = true;
+  try {
+    headerCore ??= import('./lib/core.js').then(({ loadCore }) => loadCore());
+    const [core, header] = await Promise.all([headerCore, file.slice(0, HEADER_BYTES).arrayBuffer()]);
+    show = core.probe(header).code !== 'too_large';
+  } catch (error) {
+    console.warn('illust-only worker: a thumbnail is shown without a look at its header:', error);
+  }
+  self.postMessage({ type: MSG.PROBED, id, show });
+}
+
 // ---- corrections (issue #19): the personal layer of the extension, on this page's cards ------------
 // The page's images count as one account: a correction decides the cards like it (cosine gate), and
 // the other cards, each with the label the model gave it, can speak against it (lib/personal-layer.js).
@@ -198,6 +219,9 @@ self.onmessage = ({ data }) => {
     case MSG.CLASSIFY:
       waiting.push({ id: data.id, file: data.file, generation });
       startWaitingJobs();
+      break;
+    case MSG.PROBE:
+      probeThumbnail(data.id, data.file);
       break;
     case MSG.CANCEL:
       generation++;
