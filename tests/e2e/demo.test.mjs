@@ -718,6 +718,26 @@ test('demo page: an image over the core\'s pixel cap gets no thumbnail, also whi
   await context.close();
 });
 
+test('demo page: on a phone, a long file name in the notice wraps instead of widening the page', { skip: skipReason, timeout: 60000 }, async () => {
+  // Our data's names run to 70 characters without a space: "Skipped in folders, not images: <name>"
+  // ran off the notice's edge, and the whole page scrolled sideways at 360 px (486 px wide).
+  const folder = path.join(workDir, 'long-names');
+  await mkdir(folder, { recursive: true });
+  await copyFile(pickImages()[0].file, path.join(folder, 'picture.jpg'));
+  await writeFile(path.join(folder, 'src__assets__documents__release-notes__2003-2009__20040310mariaangel_ac39b286.txt'), 'notes');
+  const context = await browser.newContext({ viewport: { width: 360, height: 740 } });
+  const { page, errors } = await openPage(context, (await server()).url);
+  await page.setInputFiles('#folder-input', folder);
+  await waitForCards(page, 1);
+  assert.match(await page.textContent('#notice'), /^Skipped in folders, not images: src__assets__/);
+  assert.deepEqual(await page.evaluate(() => {
+    const notice = document.getElementById('notice');
+    return { page: document.documentElement.scrollWidth, noticeOverflows: notice.scrollWidth > notice.clientWidth };
+  }), { page: 360, noticeOverflows: false });
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 test('demo page: a thumbnail\'s blob URL is made when its card comes near the view, not for every card of a big drop at once', { skip: skipReason, timeout: 60000 }, async () => {
   const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
   await context.route('**/model/illust-only.onnx', () => {}); // never answered: only the cards matter here
