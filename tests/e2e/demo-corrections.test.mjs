@@ -76,6 +76,33 @@ test('demo page: correcting a card\'s label relabels it and similar cards, and s
     assert.equal(now['3-clear.jpg'].label, 'illustration');
     assert.equal(Number(await page.textContent('#count-illustration')), 3);
 
+    // A correction made while the previous one is refitted: the worker's answer to the earlier one does not
+    // know the later one yet, and applied, it put the label the user had just chosen back to the old one
+    // until the next answer (Photo, Illustration, Photo). Each card's labels, in order, as shown:
+    await page.evaluate(() => {
+      window.labelsShown = {};
+      for (const card of document.querySelectorAll('.card')) {
+        const shown = window.labelsShown[card.querySelector('.name').textContent] = [card.querySelector('button.label').textContent];
+        new MutationObserver(() => {
+          const text = card.querySelector('button.label').textContent;
+          if (text !== shown.at(-1)) shown.push(text);
+        }).observe(card, { subtree: true, childList: true, characterData: true, attributes: true });
+      }
+    });
+    // Two corrections in one go, before the worker answers the first.
+    await page.evaluate(() => {
+      for (const [name, choice] of [['2-second.jpg', 'screenshot'], ['3-clear.jpg', 'photo']]) {
+        const card = [...document.querySelectorAll('.card')].find((c) => c.querySelector('.name').textContent === name);
+        card.querySelector('button.label').click();
+        card.querySelector(`.correct-menu button[data-choice="${choice}"]`).click();
+      }
+    });
+    await page.waitForFunction(() => /^Learned from 3 corrections/.test(document.getElementById('learned').textContent));
+    const shown = await page.evaluate(() => window.labelsShown);
+    assert.deepEqual(shown['2-second.jpg'], ['Illustration', 'Screenshot'], 'each card changes at most once per correction');
+    assert.deepEqual(shown['3-clear.jpg'], ['Illustration', 'Photo'], 'each card changes at most once per correction');
+    assert.deepEqual(shown['1-first.jpg'], ['Illustration'], 'the card corrected first keeps its label');
+
     // A correction answered after Clear (its PERSONAL message was on its way) is forgotten with it: the
     // worker answers a new image after that message, so by its verdict the page has read it.
     await page.evaluate(() => {

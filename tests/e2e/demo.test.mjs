@@ -10,6 +10,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { copyFile, cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { startServer } from '../../tools/serve.mjs';
@@ -423,6 +424,37 @@ test('demo page: when the worker cannot start, files get an error card at once, 
   await context.close();
 });
 
+test('demo page: Tab reaches an error card as it reaches the others, and its label says which file failed and why', { skip: skipReason, timeout: 60000 }, async () => {
+  // The error card's label was a disabled button: Tab skipped the card, so a keyboard or screen-reader
+  // user never heard that the file failed, nor why.
+  const context = await browser.newContext();
+  const { page, errors } = await openPage(context, (await server()).url);
+  // Named so the picker's order puts the corrupt file between two real images.
+  const [before, after] = pickImages().slice(0, 2).map((i, n) => ({ name: `${n ? 3 : 1}.jpg`, mimeType: 'image/jpeg', buffer: readFileSync(i.file) }));
+  await page.setInputFiles('#file-input', [before, { name: '2-corrupt.jpg', mimeType: 'image/jpeg', buffer: Buffer.from('not a picture at all') }, after]);
+  await waitForCards(page, 3);
+  const reason = await page.textContent('.card[data-state="error"] .error-message');
+  assert.ok(reason.length > 0);
+  const focusedCard = () => page.evaluate(() => document.activeElement.matches('.card button.label') && document.activeElement.closest('.card').querySelector('.name').textContent);
+  await page.locator('.card button.label').first().focus();
+  await page.keyboard.press('Tab');
+  assert.equal(await focusedCard(), '2-corrupt.jpg', 'Tab goes from the first card to the error card');
+  // What Chromium gives screen readers for it: the file and that it failed, the reason, and no action.
+  const cdp = await context.newCDPSession(page);
+  const { root: documentNode } = await cdp.send('DOM.getDocument');
+  const { nodeId } = await cdp.send('DOM.querySelector', { nodeId: documentNode.nodeId, selector: '.card[data-state="error"] button.label' });
+  const [node] = (await cdp.send('Accessibility.getPartialAXTree', { nodeId, fetchRelatives: false })).nodes;
+  assert.equal(node.name.value, 'Error — 2-corrupt.jpg: nothing to correct');
+  assert.equal(node.description?.value, reason);
+  assert.equal(node.properties.find((p) => p.name === 'disabled')?.value.value, true, 'announced as unavailable');
+  await page.keyboard.press('Enter');
+  assert.equal(await page.locator('.correct-menu').count(), 0, 'an error card offers no correction');
+  await page.keyboard.press('Tab');
+  assert.equal(await focusedCard(), after.name, 'and Tab goes on to the next card');
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 test('demo page: under a filter, images not judged yet are not called "no illustration"; a pool worker that fails to start is not counted', { skip: skipReason, timeout: 90000 }, async () => {
   // A copy of the site whose second classifier worker fails as its script loads (workers are named
   // "illust-only classifier N"; Playwright's routes do not reach a worker's own workers).
@@ -531,6 +563,11 @@ test('demo page: the live region says how each batch ended, the same words twice
   await page.setInputFiles('#file-input', images.slice(0, 3).map((i) => i.file));
   await page.click('#stop');
   await said('Stopped: 0 of 3 images judged.');
+  // A stopped card stays in the Tab order as the others do (its label was a disabled button, skipped).
+  const stoppedLabel = page.locator('.card').first().locator('button.label');
+  assert.equal(await stoppedLabel.evaluate((button) => button.disabled), false);
+  assert.equal(await stoppedLabel.getAttribute('aria-disabled'), 'true');
+  assert.match(await stoppedLabel.getAttribute('aria-label'), /^Stopped — .+\.(jpe?g|png): nothing to correct$/);
   // Under "Only hidden", the cards Stop left unjudged are not spoken for ("none of 3 would be hidden").
   await page.check('input[name="filter"][value="hidden"]');
   assert.equal(await page.textContent('#empty'), 'No image would be hidden (0 of 3 judged before Stop): choose "all" to see them.');
@@ -636,6 +673,69 @@ test('demo page: an open correction menu and the score values fit in their card,
     assert.deepEqual(errors, []);
     await context.close();
   }
+});
+
+/** A valid grayscale PNG of width×height (a gradient, so it compresses to little: 8000² is ~0.3 MB). */
+function gradientPng(width, height) {
+  const chunk = (type, body) => {
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(body.length);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(zlib.crc32(Buffer.concat([Buffer.from(type), body])) >>> 0);
+    return Buffer.concat([length, Buffer.from(type), body, crc]);
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header[8] = 8; // 8-bit grayscale
+  const row = Buffer.alloc(width + 1); // filter byte 0, then the row
+  for (let x = 1; x <= width; x++) row[x] = x & 255;
+  const pixels = zlib.deflateSync(Buffer.concat(Array.from({ length: height }, () => row)), { level: 1 });
+  return Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), chunk('IHDR', header), chunk('IDAT', pixels), chunk('IEND', Buffer.alloc(0))]);
+}
+
+test('demo page: an image over the core\'s pixel cap gets no thumbnail, also while it waits for the model', { skip: skipReason, timeout: 60000 }, async () => {
+  // Its card said "image too large", but its <img> decoded it in full: a 20000×20000 PNG (1.6 MB of
+  // file) held the page's painting back ~10 s. The page reads the header with the core first.
+  const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+  await context.route('**/model/illust-only.onnx', () => {}); // never answered: the thumbnails come first
+  const page = await context.newPage();
+  await page.goto((await server()).url);
+  await page.evaluate(() => {
+    window.thumbnailsGiven = [];
+    new MutationObserver((changes) => {
+      for (const { target } of changes) window.thumbnailsGiven.push(target.closest('.card').querySelector('.name').textContent);
+    }).observe(document.getElementById('results'), { subtree: true, attributes: true, attributeFilter: ['src'] });
+  });
+  await page.setInputFiles('#file-input', [
+    { name: '1-huge.png', mimeType: 'image/png', buffer: gradientPng(8000, 8000) }, // 64 megapixels: over the cap
+    { name: '2-photo.jpg', mimeType: 'image/jpeg', buffer: readFileSync(pickImages()[0].file) },
+  ]);
+  await page.waitForFunction(() => document.querySelectorAll('.card img[src^="blob:"]').length +
+    document.querySelectorAll('.card.no-thumb').length === 2);
+  assert.deepEqual(await page.evaluate(() => window.thumbnailsGiven), ['2-photo.jpg'], 'only the photo\'s <img> gets the file');
+  assert.equal(await page.locator('.card').first().evaluate((card) => card.classList.contains('no-thumb') && card.checkVisibility()), true, 'the huge one says "no preview"');
+  await context.close();
+});
+
+test('demo page: on a phone, a long file name in the notice wraps instead of widening the page', { skip: skipReason, timeout: 60000 }, async () => {
+  // Our data's names run to 70 characters without a space: "Skipped in folders, not images: <name>"
+  // ran off the notice's edge, and the whole page scrolled sideways at 360 px (486 px wide).
+  const folder = path.join(workDir, 'long-names');
+  await mkdir(folder, { recursive: true });
+  await copyFile(pickImages()[0].file, path.join(folder, 'picture.jpg'));
+  await writeFile(path.join(folder, 'src__assets__documents__release-notes__2003-2009__20040310mariaangel_ac39b286.txt'), 'notes');
+  const context = await browser.newContext({ viewport: { width: 360, height: 740 } });
+  const { page, errors } = await openPage(context, (await server()).url);
+  await page.setInputFiles('#folder-input', folder);
+  await waitForCards(page, 1);
+  assert.match(await page.textContent('#notice'), /^Skipped in folders, not images: src__assets__/);
+  assert.deepEqual(await page.evaluate(() => {
+    const notice = document.getElementById('notice');
+    return { page: document.documentElement.scrollWidth, noticeOverflows: notice.scrollWidth > notice.clientWidth };
+  }), { page: 360, noticeOverflows: false });
+  assert.deepEqual(errors, []);
+  await context.close();
 });
 
 test('demo page: a thumbnail\'s blob URL is made when its card comes near the view, not for every card of a big drop at once', { skip: skipReason, timeout: 60000 }, async () => {

@@ -38,6 +38,7 @@ const state = {
   settings: { ...DEFAULT_SETTINGS },
   cards: new Map(),      // id → {id, path, file, url (once shown), el, result, personal: {scores, personal} | null}
   learned: 0,            // corrections the personal layer learned from (the worker fits it)
+  corrections: 0,        // corrections sent to the worker, never reset: PERSONAL answers the one it names
   nextId: 1,
   batch: newBatch(),     // + started (performance.now()) while a batch runs
   lastBatch: null,       // {count, ms}: the last finished batch's wall time
@@ -53,6 +54,7 @@ worker.onmessage = ({ data }) => {
     case MSG.INIT_FAILED: onInitFailed(data.message); break;
     case MSG.RESULT: onResult(data.id, data.result); break;
     case MSG.PERSONAL: onPersonal(data); break;
+    case MSG.PROBED: onProbed(data.id, data.show); break;
     default: console.warn('illust-only: unknown message from worker', data);
   }
 };
@@ -78,7 +80,10 @@ function onInitFailed(message, { workerDied = false } = {}) {
   renderEngine();
   // Queued cards get their own error result from the worker; if the worker itself died, fail them here.
   if (workerDied) {
-    for (const card of state.cards.values()) if (!card.result) onResult(card.id, { ok: false, code: 'not_ready', message });
+    for (const card of state.cards.values()) {
+      if (!card.result) onResult(card.id, { ok: false, code: 'not_ready', message });
+      if (card.thumbnailAsked) onProbed(card.id, true);
+    }
   }
   updateBusy();
 }
@@ -132,10 +137,29 @@ const thumbnailObserver = new IntersectionObserver((seen) => {
     const card = isIntersecting && state.cards.get(Number(target.dataset.id));
     if (!card) continue;
     thumbnailObserver.unobserve(target);
-    card.url = URL.createObjectURL(card.file);
-    target.querySelector('img').src = card.url;
+    showThumbnail(card);
   }
 }, { rootMargin: '100% 0px' });
+
+/**
+ * The worker looks at the file's header first (PROBE): an <img> decodes an image over the core's pixel cap
+ * in full, and a 20000×20000 PNG (1.6 MB of file) held the page's painting back ~10 s, also while its
+ * card waited for the model. Such a card shows no preview. A dead worker answers nothing: show the file.
+ */
+function showThumbnail(card) {
+  if (state.workerDead) { onProbed(card.id, true); return; }
+  card.thumbnailAsked = true;
+  worker.postMessage({ type: MSG.PROBE, id: card.id, file: card.file });
+}
+
+function onProbed(id, show) {
+  const card = state.cards.get(id);
+  if (!card || card.url) return; // cleared meanwhile
+  card.thumbnailAsked = false;
+  if (!show) { card.el.classList.add('no-thumb'); return; }
+  card.url = URL.createObjectURL(card.file);
+  card.el.querySelector('img').src = card.url;
+}
 
 /** A card for path; file (absent for a file that could not be read) gives its thumbnail. */
 function createCard(path, file) {
@@ -177,10 +201,26 @@ function onResult(id, result) {
     el.dataset.state = 'error';
     el.dataset.label = 'error';
     el.dataset.code = result.code;
-    el.querySelector('.label').textContent = 'Error';
     el.querySelector('.error-message').textContent = result.message;
+    showNothingToCorrect(card, 'Error', el.querySelector('.error-message'));
   }
   scheduleRender();
+}
+
+/**
+ * The label of a card with no verdict (an error, or Stopped) stays in the Tab order as the other cards'
+ * do: disabled, Tab skipped it, and a keyboard or screen-reader user never heard that the file failed,
+ * nor why. aria-disabled says there is no action; the reason, if shown, is its description.
+ */
+function showNothingToCorrect(card, text, reason = null) {
+  const button = card.el.querySelector('.label');
+  button.textContent = text;
+  button.disabled = false;
+  button.setAttribute('aria-disabled', 'true');
+  button.setAttribute('aria-label', `${text} — ${card.path}: nothing to correct`);
+  if (!reason) return;
+  reason.id = `card-${card.id}-reason`;
+  button.setAttribute('aria-describedby', reason.id);
 }
 
 function renderBars(el, scores) {
@@ -266,7 +306,7 @@ function openCorrection(card) {
       applyDecision(card);
       renderCounts();
       keepFocusInView(card);
-      worker.postMessage({ type: MSG.CORRECT, id: card.id, label });
+      worker.postMessage({ type: MSG.CORRECT, id: card.id, label, correction: ++state.corrections });
     });
     menu.append(choice);
   }
@@ -291,7 +331,11 @@ function keepFocusInView(card) {
   else $('results').focus({ preventScroll: true });
 }
 
-function onPersonal({ learned, adjusted }) {
+function onPersonal({ correction, learned, adjusted }) {
+  // The answer to a correction made before the latest one does not know that one yet: applied, it put
+  // the label the user had just chosen back to the old one until the next answer (Photo, Illustration,
+  // Photo). The latest one's answer is on its way.
+  if (correction !== state.corrections) return;
   // The answer to a correction made just before Clear arrives after it: its cards are gone (ids are
   // never reused, and the corrected card is always among `adjusted`), and so is what it learned.
   if (!adjusted.some(({ id }) => state.cards.has(id))) return;
@@ -498,7 +542,7 @@ function stopPending({ announceStop = true } = {}) {
     if (card.result) continue;
     card.result = { ok: false, code: 'cancelled', message: 'not classified: stopped' };
     card.el.dataset.state = 'cancelled';
-    card.el.querySelector('.label').textContent = 'Stopped';
+    showNothingToCorrect(card, 'Stopped');
   }
   state.batch = newBatch();
   renderCounts(); // the empty-filter line said "so far (0 of 3 judged)" after the Stop

@@ -1,7 +1,7 @@
 // Message types between the demo page (app.js) and its worker (worker.js), in one place so both sides
 // spell them the same. Page → worker: INIT once, then CLASSIFY per file, CANCEL to drop queued work.
-// Worker → page: READY or INIT_FAILED once, then one RESULT per CLASSIFY that was not cancelled, and
-// one PERSONAL per CORRECT.
+// Worker → page: READY or INIT_FAILED once, then one RESULT per CLASSIFY that was not cancelled, one
+// PROBED per PROBE and one PERSONAL per CORRECT.
 export const MSG = Object.freeze({
   INIT: 'init',             // {provider: 'auto'|'wasm'|'webgpu', threads?: ORT wasm threads}
   READY: 'ready',           // {provider, threads, workers (WASM pool; absent for one session), modelVersion, contract, note}
@@ -9,11 +9,15 @@ export const MSG = Object.freeze({
   CLASSIFY: 'classify',     // {id, file: File}
   RESULT: 'result',         // {id, result: classify() result or {ok:false, code, message}}
   CANCEL: 'cancel',         // {} drops every CLASSIFY not yet started
+  // A card's thumbnail waits for the core's look at the file's header: an <img> decodes an image over the
+  // core's pixel cap in full (seconds without a painted frame for a 20000×20000 PNG).
+  PROBE: 'probe',           // {id, file}
+  PROBED: 'probed',         // worker → page: {id, show: false only when the header says too large}
   // Corrections (issue #19): the worker keeps each result's embedding and fits the personal layer
   // (lib/personal-layer.js, as the extension does) off the page's main thread.
-  CORRECT: 'correct',       // {id, label}: the user's label for a card
+  CORRECT: 'correct',       // {id, label, correction}: the user's label for a card; correction numbers them 1, 2, …
   FORGET: 'forget',         // {}: the page was cleared; drop results and corrections
-  PERSONAL: 'personal',     // worker → page: {learned: N, adjusted: [{id, scores, personal}]} after each CORRECT
+  PERSONAL: 'personal',     // worker → page: {correction, learned: N, adjusted: [{id, scores, personal}]} after each CORRECT
 });
 
 // Providers the page accepts in ?provider=; anything else falls back to 'auto'.

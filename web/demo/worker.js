@@ -86,6 +86,27 @@ async function classifyFile(classifier, file) {
   return classifier.classify(bytes, { embedding: true });
 }
 
+// Enough of a file for the core's probe to read its header, and no more: every card in view is probed.
+const HEADER_BYTES = 256 * 1024;
+let headerCore = null;
+
+/**
+ * Whether the page may give the file to an <img>: not when the core's probe says it is over the pixel cap
+ * (the core refuses it from its header; the browser would decode it in full). Anything else (a header
+ * past the bytes read, a core that would not load) shows the file.
+ */
+async function probeThumbnail(id, file) {
+  let show = true;
+  try {
+    headerCore ??= import('./lib/core.js').then(({ loadCore }) => loadCore());
+    const [core, header] = await Promise.all([headerCore, file.slice(0, HEADER_BYTES).arrayBuffer()]);
+    show = core.probe(header).code !== 'too_large';
+  } catch (error) {
+    console.warn('illust-only worker: a thumbnail is shown without a look at its header:', error);
+  }
+  self.postMessage({ type: MSG.PROBED, id, show });
+}
+
 // ---- corrections (issue #19): the personal layer of the extension, on this page's cards ------------
 // The page's images count as one account: a correction decides the cards like it (cosine gate), and
 // the other cards, each with the label the model gave it, can speak against it (lib/personal-layer.js).
@@ -112,12 +133,15 @@ function personalScores(id) {
   return { scores: applied.scores, personal: applied.changed };
 }
 
-function correct(id, label) {
-  if (!judged.has(id) || !announced?.contract.labels.includes(label)) return;
-  corrections.set(id, label);
-  refit();
+/** Learns the page's correction number `correction` and answers it, also one it cannot use: the page waits for the answer to its latest. */
+function correct(id, label, correction) {
+  if (!announced) return; // no card is judged before READY, so none can be corrected
+  if (judged.has(id) && announced.contract.labels.includes(label)) {
+    corrections.set(id, label);
+    refit();
+  }
   const adjusted = [...judged.keys()].map((cardId) => ({ id: cardId, ...personalScores(cardId) }));
-  self.postMessage({ type: MSG.PERSONAL, learned: corrections.size, adjusted });
+  self.postMessage({ type: MSG.PERSONAL, correction, learned: corrections.size, adjusted });
 }
 
 // Files wait here until a classifier is free for them: one at a time on one session, one per worker
@@ -196,12 +220,15 @@ self.onmessage = ({ data }) => {
       waiting.push({ id: data.id, file: data.file, generation });
       startWaitingJobs();
       break;
+    case MSG.PROBE:
+      probeThumbnail(data.id, data.file);
+      break;
     case MSG.CANCEL:
       generation++;
       waiting.length = 0; // every waiting file is of an older generation now: let go of them at once
       break;
     case MSG.CORRECT:
-      correct(data.id, data.label);
+      correct(data.id, data.label, data.correction);
       break;
     case MSG.FORGET:
       judged.clear();
