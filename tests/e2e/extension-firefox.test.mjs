@@ -22,6 +22,8 @@
 // (judged from the page's download all the same).
 // Another reloads the add-on (as an update does) over an open media tab: the new content script takes over.
 // Another runs a build without the pre-optimised model: the plain one is read instead.
+// Another quits Firefox and starts it again on the same profile (the add-on installed there for good):
+// the media tab's verdicts come from the remembered store, nothing judged or downloaded for judging.
 // The sixth keeps the event page awake through a cold model load (a short idle timeout).
 // The last keeps the event page awake while the worker waits on a slow thumbnail, and no longer.
 import { test } from 'node:test';
@@ -452,6 +454,89 @@ test('Firefox: the extension updated (reloaded) with a media tab open: the new c
     assert.equal(mediaRequests.length, downloaded, 'remembered verdicts: nothing downloaded again');
   } finally {
     await fx.close();
+  }
+});
+
+test('Firefox quit and started again on the same profile (the add-on installed for good, as a user\'s): the media tab\'s verdicts come from the remembered store, no image judged or downloaded again for judging, until forgotten from the popup', { skip: missingPrerequisite() ?? false, timeout: 300000 }, async () => {
+  await buildExtension();
+  const { byClass } = await pickImages({ illustration: 2, screenshot: 2, photo: 2 });
+  const media = new Map();
+  const cells = addCells(media, [...byClass('illustration'), ...byClass('screenshot'), ...byClass('photo')], ['both', 'img', 'background']);
+  const ids = cells.map((c) => c.mediaId);
+  const fixture = mediaTabFixture([cells]);
+  const profileDir = mkdtempSync(path.join(os.tmpdir(), 'illust-only-ff-restart-'));
+  // Each media request with what asked for it: the page's own <img> or CSS load is a no-cors image
+  // load; the content script's load for judging is a CORS one, the background page's fetch no image.
+  const launch = (requests) => {
+    const serve = answerer({ pages: { '/someartist/media': fixture }, media, mediaRequests: [], likeX: true });
+    return launchFirefoxWithExtension({ extensionDir, profileDir, answer: (request, response) => {
+      if (request.headers.host === 'pbs.twimg.com') {
+        requests.push({ url: request.url, dest: request.headers['sec-fetch-dest'], mode: request.headers['sec-fetch-mode'] });
+      }
+      serve(request, response);
+    } });
+  };
+  const judgedIn = async (fx) => {
+    const page = await fx.browser.newPage();
+    const consoleLines = consoleOf(page);
+    await page.goto('https://x.com/someartist/media', { waitUntil: 'domcontentloaded' });
+    const probe = pageProbe(page, media, consoleLines);
+    probe.assertVerdicts(await probe.waitForStates(ids, (s) => s.state === 'visible' || s.state === 'hidden', 'the cells judged'), ids);
+    return page;
+  };
+  const status = (popup) => popup.evaluate((type) => chrome.runtime.sendMessage({ type }), MSG.GET_STATUS);
+  try {
+    // First run: judged by the model, and remembered on disk before Firefox quits.
+    const firstRequests = [];
+    let fx = await launch(firstRequests);
+    try {
+      await judgedIn(fx);
+      const popup = await fx.openExtensionPage('popup.html');
+      for (const deadline = Date.now() + 10000; (await status(popup)).rememberedCount !== ids.length;) {
+        assert.ok(Date.now() < deadline, 'the verdicts are remembered');
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      assert.equal((await status(popup)).offscreen, true, 'the first run judged with the model');
+    } finally {
+      await fx.close();
+    }
+    assert.ok(existsSync(path.join(profileDir, 'extensions', 'illust-only@illust-only.xpi')), 'the add-on stays installed in the profile');
+
+    // Started again: the same add-on (same moz-extension UUID, so the same IndexedDB) answers the media
+    // tab from its store. No classifier is started, and the thumbnails are loaded only as the page shows
+    // them (or not at all: X's cache headers let Firefox's disk cache answer).
+    const requests = [];
+    fx = await launch(requests);
+    try {
+      const page = await judgedIn(fx);
+      const popup = await fx.openExtensionPage('popup.html');
+      await popup.waitForFunction((n) => document.getElementById('remembered').textContent === String(n), {}, ids.length);
+      const after = await status(popup);
+      assert.equal(after.offscreen, false, `no classifier started after the restart: ${JSON.stringify(after)}`);
+      assert.deepEqual(after.classifier, { ok: true, loaded: false }, 'nothing needed judging');
+      await popup.waitForFunction(() => document.getElementById('provider').textContent === 'not loaded (nothing on the open pages needs judging)');
+      const forJudging = requests.filter((r) => r.dest !== 'image' || r.mode !== 'no-cors');
+      assert.deepEqual(forJudging, [], 'no thumbnail downloaded for judging after the restart');
+      for (const id of ids) {
+        assert.ok(requests.filter((r) => r.url.startsWith(`/media/${id}?`)).length <= 1, `${id}: at most the page's own load`);
+      }
+
+      // "Forget remembered verdicts" (pressed from the keyboard): none left, so the reloaded tab is
+      // judged by the model again, and remembered again.
+      await popup.focus('#forget');
+      await popup.keyboard.press('Enter');
+      await popup.waitForFunction(() => document.getElementById('remembered').textContent === '0' && document.getElementById('forget').disabled);
+      assert.equal(await popup.evaluate(() => document.activeElement.id), 'memory-line', 'the focus stays in the section, on its count');
+      await page.reload({ waitUntil: 'domcontentloaded' });
+      const probe = pageProbe(page, media, consoleOf(page));
+      probe.assertVerdicts(await probe.waitForStates(ids, (s) => s.state === 'visible' || s.state === 'hidden', 'the cells judged again'), ids);
+      assert.equal((await status(popup)).offscreen, true, 'judged by the model again');
+      await popup.waitForFunction((n) => document.getElementById('remembered').textContent === String(n) && !document.getElementById('forget').disabled, {}, ids.length);
+    } finally {
+      await fx.close();
+    }
+  } finally {
+    rmSync(profileDir, { recursive: true, force: true });
   }
 });
 
