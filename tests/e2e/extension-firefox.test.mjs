@@ -24,11 +24,13 @@
 // Another runs a build without the pre-optimised model: the plain one is read instead.
 // Another quits Firefox and starts it again on the same profile (the add-on installed there for good):
 // the media tab's verdicts come from the remembered store, nothing judged or downloaded for judging.
+// Another saves the corrections' export from the tab the toolbar popup's Export opens, into Firefox's
+// downloads folder.
 // The sixth keeps the event page awake through a cold model load (a short idle timeout).
 // The last keeps the event page awake while the worker waits on a slow thumbnail, and no longer.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -537,6 +539,55 @@ test('Firefox quit and started again on the same profile (the add-on installed f
     }
   } finally {
     rmSync(profileDir, { recursive: true, force: true });
+  }
+});
+
+test('Firefox popup: Export continued in a tab (the toolbar popup would close under a "Save as" dialog, and the download with it) saves the corrections file into Firefox\'s downloads at once, once', { skip: missingPrerequisite() ?? false, timeout: 300000 }, async () => {
+  await buildExtension();
+  const downloads = mkdtempSync(path.join(os.tmpdir(), 'illust-only-ff-downloads-'));
+  const fx = await launchFirefoxWithExtension({ extensionDir, answer: answerer({ pages: {}, media: new Map(), mediaRequests: [] }),
+    prefs: { 'browser.download.folderList': 2, 'browser.download.dir': downloads, 'browser.download.useDownloadDir': true } });
+  try {
+    const popup = await fx.openExtensionPage('popup.html');
+    const { labels, version } = JSON.parse(readFileSync(path.join(extensionDir, 'model', 'contract.json'), 'utf8'));
+    const file = { format: 'illust-only-corrections', version: 1, labels, dims: null, exported: new Date().toISOString(),
+      corrections: [{ mediaId: 'Ff901illuAbCdEf', label: 'screenshot', modelVersion: version, time: 1, account: 'someartist', embedding: null }] };
+    const imported = await popup.evaluate((message) => chrome.runtime.sendMessage(message), { type: MSG.IMPORT_CORRECTIONS, text: JSON.stringify(file) });
+    assert.equal(imported.ok, true, JSON.stringify(imported));
+    const tabId = await popup.evaluate(async () => (await chrome.tabs.getCurrent()).id);
+
+    // What the toolbar popup's Export opens: the page in a tab, which saves at once.
+    const exportTab = await fx.openExtensionPage(`popup.html?tab=${tabId}&export`);
+    await exportTab.waitForFunction(() => document.getElementById('corrections-message').textContent === 'Exported 1 correction');
+    const saved = () => readdirSync(downloads).filter((name) => name.endsWith('.json'));
+    for (const deadline = Date.now() + 10000; saved().length === 0;) {
+      assert.ok(Date.now() < deadline, 'the file is saved in the downloads folder');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.match(saved()[0], /^illust-only-corrections-\d{4}-\d\d-\d\d\.json$/);
+    let text = '';
+    for (const deadline = Date.now() + 10000; !text.endsWith('}');) { // written a moment after it appears
+      assert.ok(Date.now() < deadline, 'the file is written whole');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      text = readFileSync(path.join(downloads, saved()[0]), 'utf8');
+    }
+    assert.deepEqual(JSON.parse(text).corrections.map((c) => [c.mediaId, c.label]), [['Ff901illuAbCdEf', 'screenshot']]);
+    assert.equal(await exportTab.evaluate(() => location.search), `?tab=${tabId}`, 'the tab\'s address no longer asks for an export');
+    // Reloaded (BiDi does not follow a moz-extension:// load to its end: ask the new document).
+    await exportTab.evaluate(() => { window.beforeReload = true; location.reload(); });
+    let reloaded = null;
+    for (const deadline = Date.now() + 30000; reloaded === null;) {
+      assert.ok(Date.now() < deadline, 'the tab reloads');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      reloaded = await exportTab.evaluate(() => (!window.beforeReload && /^Learned from/.test(document.getElementById('corrections-count')?.textContent)
+        ? document.getElementById('corrections-message').textContent : null)).catch(() => null);
+    }
+    assert.equal(reloaded, '', 'reloaded, the tab exports nothing again');
+    await new Promise((resolve) => setTimeout(resolve, 500)); // a second download would land now
+    assert.equal(saved().length, 1);
+  } finally {
+    await fx.close();
+    rmSync(downloads, { recursive: true, force: true });
   }
 });
 
