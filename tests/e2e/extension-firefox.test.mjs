@@ -25,7 +25,7 @@
 // Another quits Firefox and starts it again on the same profile (the add-on installed there for good):
 // the media tab's verdicts come from the remembered store, nothing judged or downloaded for judging.
 // Another saves the corrections' export from the tab the toolbar popup's Export opens, into Firefox's
-// downloads folder.
+// downloads folder; another drives the popup by keyboard from "Allow on X" to "Show all hidden".
 // The sixth keeps the event page awake through a cold model load (a short idle timeout).
 // The last keeps the event page awake while the worker waits on a slow thumbnail, and no longer.
 import { test } from 'node:test';
@@ -539,6 +539,78 @@ test('Firefox quit and started again on the same profile (the add-on installed f
     }
   } finally {
     rmSync(profileDir, { recursive: true, force: true });
+  }
+});
+
+test('Firefox popup by keyboard on a media tab opened before access was allowed: "Allow on X", then "Reload this tab", the counts while the page is judged (waiting, then judged), "Hide photos" and "Show all hidden"; the focus never falls to the popup\'s start', { skip: missingPrerequisite() ?? false, timeout: 300000 }, async () => {
+  await buildExtension();
+  const { byClass } = await pickImages({ illustration: 2, screenshot: 1, photo: 2 });
+  const media = new Map();
+  const cells = addCells(media, [...byClass('illustration'), ...byClass('screenshot'), ...byClass('photo')], ['both', 'img']);
+  const ids = cells.map((c) => c.mediaId);
+  const photoIds = ids.filter((id) => media.get(id).label === 'photo');
+  const hiddenCount = ids.length - byClass('illustration').length;
+  // The photos' thumbnails are held until the test lets them go: the popup counts them as waiting.
+  const serve = answerer({ pages: { '/someartist/media': mediaTabFixture([cells]) }, media, mediaRequests: [] });
+  const held = [];
+  let holding = true;
+  const answer = (request, response) => {
+    if (holding && photoIds.some((id) => request.url.includes(id))) held.push(() => serve(request, response));
+    else serve(request, response);
+  };
+  const fx = await launchFirefoxWithExtension({ extensionDir, answer, grantHostPermissions: false });
+  try {
+    const page = await fx.browser.newPage();
+    const consoleLines = consoleOf(page);
+    await page.goto('https://x.com/someartist/media', { waitUntil: 'domcontentloaded' });
+    // The X tab's URL is hidden from the extension without access: it is the newest tab that is no
+    // extension page (the other is the start tab).
+    const setup = await fx.openExtensionPage('popup.html');
+    const xTabId = await setup.evaluate(async () => Math.max(...(await chrome.tabs.query({})).filter((t) => !t.url?.startsWith('moz-extension:')).map((t) => t.id)));
+    await setup.close();
+    const popup = await fx.openExtensionPage(`popup.html?tab=${xTabId}`);
+    const focused = () => popup.evaluate(() => document.activeElement?.id || document.activeElement?.tagName);
+    const waitForFocus = (id) => popup.waitForFunction((want) => document.activeElement?.id === want, {}, id).catch(async () => assert.fail(`focus on ${id}, not ${await focused()}`));
+
+    // 1. The first Tab reaches "Allow on X"; Enter grants (a key press is a user action, as a click is).
+    await popup.waitForSelector('#access:not([hidden])');
+    await popup.keyboard.press('Tab');
+    assert.equal(await focused(), 'grant-access');
+    await popup.keyboard.press('Enter');
+    await popup.waitForSelector('#access', { hidden: true });
+    // The section went with the button: the focus moves on to the page's next step, the reload.
+    await popup.waitForSelector('#reload-note:not([hidden])');
+    await waitForFocus('reload-tab');
+
+    // 2. "Reload this tab": "Reloading this tab…", then the reloaded tab's counts, with the held photos waiting.
+    await popup.keyboard.press('Enter');
+    assert.equal(await focused(), 'reloading-note');
+    await popup.waitForFunction((n) => !document.getElementById('counts').hidden && document.getElementById('pending').textContent === String(n), {}, photoIds.length);
+    await waitForFocus('counts');
+    holding = false;
+    for (const release of held.splice(0)) release();
+    await popup.waitForFunction((n) => document.getElementById('judged').textContent === String(n) && document.getElementById('pending').textContent === '0', {}, ids.length);
+    assert.equal(await popup.$eval('#hidden', (e) => e.textContent), String(hiddenCount));
+    const probe = pageProbe(page, media, consoleLines);
+    probe.assertVerdicts(await probe.states(), ids);
+
+    // 3. "Hide photos" off with Space: the photos are shown, nothing judged again; on again.
+    await popup.focus('#hidePhotos');
+    await popup.keyboard.press(' ');
+    await probe.waitForStates(photoIds, (s) => s.state === 'visible' && s.shown, 'photos shown after "Hide photos" is off');
+    await popup.keyboard.press(' ');
+    await probe.waitForStates(photoIds, (s) => s.state === 'hidden' && !s.shown, 'photos hidden again');
+
+    // 4. "Show all hidden on this page": the button goes, the focus moves to the counts.
+    await popup.waitForSelector('#reveal-all:not([hidden])');
+    await popup.focus('#reveal-all');
+    await popup.keyboard.press('Enter');
+    await popup.waitForFunction(() => document.getElementById('hidden').textContent === '0' && document.getElementById('reveal-all').hidden);
+    await waitForFocus('counts');
+    await probe.waitForStates(ids, (s) => s.shown, 'every cell shown');
+  } finally {
+    for (const release of held.splice(0)) release();
+    await fx.close();
   }
 });
 
