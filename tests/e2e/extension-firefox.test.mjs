@@ -572,8 +572,11 @@ test('Firefox popup by keyboard on a media tab opened before access was allowed:
     const focused = () => popup.evaluate(() => document.activeElement?.id || document.activeElement?.tagName);
     const waitForFocus = (id) => popup.waitForFunction((want) => document.activeElement?.id === want, {}, id).catch(async () => assert.fail(`focus on ${id}, not ${await focused()}`));
 
-    // 1. The first Tab reaches "Allow on X"; Enter grants (a key press is a user action, as a click is).
+    // 1. Access first: the page section says nothing yet (its "Open a profile's media tab" beside a media
+    //    tab would send the user away). The first Tab reaches "Allow on X"; Enter grants (a key press is
+    //    a user action, as a click is).
     await popup.waitForSelector('#access:not([hidden])');
+    assert.equal(await popup.$eval('#page', (e) => e.checkVisibility()), false, 'no page note while access is asked for');
     await popup.keyboard.press('Tab');
     assert.equal(await focused(), 'grant-access');
     await popup.keyboard.press('Enter');

@@ -17,12 +17,15 @@ let contract = null;
 // The popup says so and asks; permissions.request must be called straight from the click.
 const HOST_ORIGINS = chrome.runtime.getManifest().host_permissions ?? [];
 
-// Granted by keyboard, the section goes with its button, and the focus would fall to the popup's start:
-// it moves on to what the page section then says (for an X tab open before, "Reload this tab").
+// Until granted the page section says nothing: the tab's URL is unreadable, and its "Open a profile's
+// media tab" beside a media tab sent the user away from it. Granted by keyboard, the access section goes
+// with its button, and the focus would fall to the popup's start: it moves on to what the page section
+// then says (for an X tab open before, "Reload this tab").
 async function refreshAccess(tabId) {
   const granted = await chrome.permissions.contains({ origins: HOST_ORIGINS }).catch(() => true);
   const hadFocus = $('access').contains(document.activeElement);
   $('access').hidden = granted;
+  $('page').hidden = !granted;
   if (hadFocus && granted) {
     await refreshPage(tabId);
     focusPageSection();
