@@ -25,11 +25,15 @@
 // (judged from the page's download all the same).
 // Another reloads the add-on (as an update does) over an open media tab: the new content script takes over.
 // Another runs a build without the pre-optimised model: the plain one is read instead.
+// Another quits Firefox and starts it again on the same profile (the add-on installed there for good):
+// the media tab's verdicts come from the remembered store, nothing judged or downloaded for judging.
+// Another saves the corrections' export from the tab the toolbar popup's Export opens, into Firefox's
+// downloads folder; another drives the popup by keyboard from "Allow on X" to "Show all hidden".
 // The sixth keeps the event page awake through a cold model load (a short idle timeout).
 // The last keeps the event page awake while the worker waits on a slow thumbnail, and no longer.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -568,6 +572,213 @@ test('Firefox: the extension updated (reloaded) with a media tab open: the new c
     assert.equal(mediaRequests.length, downloaded, 'remembered verdicts: nothing downloaded again');
   } finally {
     await fx.close();
+  }
+});
+
+test('Firefox quit and started again on the same profile (the add-on installed for good, as a user\'s): the media tab\'s verdicts come from the remembered store, no image judged or downloaded again for judging, until forgotten from the popup', { skip: missingPrerequisite() ?? false, timeout: 300000 }, async () => {
+  await buildExtension();
+  const { byClass } = await pickImages({ illustration: 2, screenshot: 2, photo: 2 });
+  const media = new Map();
+  const cells = addCells(media, [...byClass('illustration'), ...byClass('screenshot'), ...byClass('photo')], ['both', 'img', 'background']);
+  const ids = cells.map((c) => c.mediaId);
+  const fixture = mediaTabFixture([cells]);
+  const profileDir = mkdtempSync(path.join(os.tmpdir(), 'illust-only-ff-restart-'));
+  // Each media request with what asked for it: the page's own <img> or CSS load is a no-cors image
+  // load; the content script's load for judging is a CORS one, the background page's fetch no image.
+  const launch = (requests) => {
+    const serve = answerer({ pages: { '/someartist/media': fixture }, media, mediaRequests: [], likeX: true });
+    return launchFirefoxWithExtension({ extensionDir, profileDir, answer: (request, response) => {
+      if (request.headers.host === 'pbs.twimg.com') {
+        requests.push({ url: request.url, dest: request.headers['sec-fetch-dest'], mode: request.headers['sec-fetch-mode'] });
+      }
+      serve(request, response);
+    } });
+  };
+  const judgedIn = async (fx) => {
+    const page = await fx.browser.newPage();
+    const consoleLines = consoleOf(page);
+    await page.goto('https://x.com/someartist/media', { waitUntil: 'domcontentloaded' });
+    const probe = pageProbe(page, media, consoleLines);
+    probe.assertVerdicts(await probe.waitForStates(ids, (s) => s.state === 'visible' || s.state === 'hidden', 'the cells judged'), ids);
+    return page;
+  };
+  const status = (popup) => popup.evaluate((type) => chrome.runtime.sendMessage({ type }), MSG.GET_STATUS);
+  try {
+    // First run: judged by the model, and remembered on disk before Firefox quits.
+    const firstRequests = [];
+    let fx = await launch(firstRequests);
+    try {
+      await judgedIn(fx);
+      const popup = await fx.openExtensionPage('popup.html');
+      for (const deadline = Date.now() + 10000; (await status(popup)).rememberedCount !== ids.length;) {
+        assert.ok(Date.now() < deadline, 'the verdicts are remembered');
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      assert.equal((await status(popup)).offscreen, true, 'the first run judged with the model');
+    } finally {
+      await fx.close();
+    }
+    assert.ok(existsSync(path.join(profileDir, 'extensions', 'illust-only@illust-only.xpi')), 'the add-on stays installed in the profile');
+
+    // Started again: the same add-on (same moz-extension UUID, so the same IndexedDB) answers the media
+    // tab from its store. No classifier is started, and the thumbnails are loaded only as the page shows
+    // them (or not at all: X's cache headers let Firefox's disk cache answer).
+    const requests = [];
+    fx = await launch(requests);
+    try {
+      const page = await judgedIn(fx);
+      const popup = await fx.openExtensionPage('popup.html');
+      await popup.waitForFunction((n) => document.getElementById('remembered').textContent === String(n), {}, ids.length);
+      const after = await status(popup);
+      assert.equal(after.offscreen, false, `no classifier started after the restart: ${JSON.stringify(after)}`);
+      assert.deepEqual(after.classifier, { ok: true, loaded: false }, 'nothing needed judging');
+      await popup.waitForFunction(() => document.getElementById('provider').textContent === 'not loaded (nothing on the open pages needs judging)');
+      const forJudging = requests.filter((r) => r.dest !== 'image' || r.mode !== 'no-cors');
+      assert.deepEqual(forJudging, [], 'no thumbnail downloaded for judging after the restart');
+      for (const id of ids) {
+        assert.ok(requests.filter((r) => r.url.startsWith(`/media/${id}?`)).length <= 1, `${id}: at most the page's own load`);
+      }
+
+      // "Forget remembered verdicts" (pressed from the keyboard): none left, so the reloaded tab is
+      // judged by the model again, and remembered again.
+      await popup.focus('#forget');
+      await popup.keyboard.press('Enter');
+      await popup.waitForFunction(() => document.getElementById('remembered').textContent === '0' && document.getElementById('forget').disabled);
+      assert.equal(await popup.evaluate(() => document.activeElement.id), 'memory-line', 'the focus stays in the section, on its count');
+      await page.reload({ waitUntil: 'domcontentloaded' });
+      const probe = pageProbe(page, media, consoleOf(page));
+      probe.assertVerdicts(await probe.waitForStates(ids, (s) => s.state === 'visible' || s.state === 'hidden', 'the cells judged again'), ids);
+      assert.equal((await status(popup)).offscreen, true, 'judged by the model again');
+      await popup.waitForFunction((n) => document.getElementById('remembered').textContent === String(n) && !document.getElementById('forget').disabled, {}, ids.length);
+    } finally {
+      await fx.close();
+    }
+  } finally {
+    rmSync(profileDir, { recursive: true, force: true });
+  }
+});
+
+test('Firefox popup by keyboard on a media tab opened before access was allowed: "Allow on X", then "Reload this tab", the counts while the page is judged (waiting, then judged), "Hide photos" and "Show all hidden"; the focus never falls to the popup\'s start', { skip: missingPrerequisite() ?? false, timeout: 300000 }, async () => {
+  await buildExtension();
+  const { byClass } = await pickImages({ illustration: 2, screenshot: 1, photo: 2 });
+  const media = new Map();
+  const cells = addCells(media, [...byClass('illustration'), ...byClass('screenshot'), ...byClass('photo')], ['both', 'img']);
+  const ids = cells.map((c) => c.mediaId);
+  const photoIds = ids.filter((id) => media.get(id).label === 'photo');
+  const hiddenCount = ids.length - byClass('illustration').length;
+  // The photos' thumbnails are held until the test lets them go: the popup counts them as waiting.
+  const serve = answerer({ pages: { '/someartist/media': mediaTabFixture([cells]) }, media, mediaRequests: [] });
+  const held = [];
+  let holding = true;
+  const answer = (request, response) => {
+    if (holding && photoIds.some((id) => request.url.includes(id))) held.push(() => serve(request, response));
+    else serve(request, response);
+  };
+  const fx = await launchFirefoxWithExtension({ extensionDir, answer, grantHostPermissions: false });
+  try {
+    const page = await fx.browser.newPage();
+    const consoleLines = consoleOf(page);
+    await page.goto('https://x.com/someartist/media', { waitUntil: 'domcontentloaded' });
+    // The X tab's URL is hidden from the extension without access: it is the newest tab that is no
+    // extension page (the other is the start tab).
+    const setup = await fx.openExtensionPage('popup.html');
+    const xTabId = await setup.evaluate(async () => Math.max(...(await chrome.tabs.query({})).filter((t) => !t.url?.startsWith('moz-extension:')).map((t) => t.id)));
+    await setup.close();
+    const popup = await fx.openExtensionPage(`popup.html?tab=${xTabId}`);
+    const focused = () => popup.evaluate(() => document.activeElement?.id || document.activeElement?.tagName);
+    const waitForFocus = (id) => popup.waitForFunction((want) => document.activeElement?.id === want, {}, id).catch(async () => assert.fail(`focus on ${id}, not ${await focused()}`));
+
+    // 1. Access first: the page section says nothing yet (its "Open a profile's media tab" beside a media
+    //    tab would send the user away). The first Tab reaches "Allow on X"; Enter grants (a key press is
+    //    a user action, as a click is).
+    await popup.waitForSelector('#access:not([hidden])');
+    assert.equal(await popup.$eval('#page', (e) => e.checkVisibility()), false, 'no page note while access is asked for');
+    await popup.keyboard.press('Tab');
+    assert.equal(await focused(), 'grant-access');
+    await popup.keyboard.press('Enter');
+    await popup.waitForSelector('#access', { hidden: true });
+    // The section went with the button: the focus moves on to the page's next step, the reload.
+    await popup.waitForSelector('#reload-note:not([hidden])');
+    await waitForFocus('reload-tab');
+
+    // 2. "Reload this tab": "Reloading this tab…", then the reloaded tab's counts, with the held photos waiting.
+    await popup.keyboard.press('Enter');
+    assert.equal(await focused(), 'reloading-note');
+    await popup.waitForFunction((n) => !document.getElementById('counts').hidden && document.getElementById('pending').textContent === String(n), {}, photoIds.length);
+    await waitForFocus('counts');
+    holding = false;
+    for (const release of held.splice(0)) release();
+    await popup.waitForFunction((n) => document.getElementById('judged').textContent === String(n) && document.getElementById('pending').textContent === '0', {}, ids.length);
+    assert.equal(await popup.$eval('#hidden', (e) => e.textContent), String(hiddenCount));
+    const probe = pageProbe(page, media, consoleLines);
+    probe.assertVerdicts(await probe.states(), ids);
+
+    // 3. "Hide photos" off with Space: the photos are shown, nothing judged again; on again.
+    await popup.focus('#hidePhotos');
+    await popup.keyboard.press(' ');
+    await probe.waitForStates(photoIds, (s) => s.state === 'visible' && s.shown, 'photos shown after "Hide photos" is off');
+    await popup.keyboard.press(' ');
+    await probe.waitForStates(photoIds, (s) => s.state === 'hidden' && !s.shown, 'photos hidden again');
+
+    // 4. "Show all hidden on this page": the button goes, the focus moves to the counts.
+    await popup.waitForSelector('#reveal-all:not([hidden])');
+    await popup.focus('#reveal-all');
+    await popup.keyboard.press('Enter');
+    await popup.waitForFunction(() => document.getElementById('hidden').textContent === '0' && document.getElementById('reveal-all').hidden);
+    await waitForFocus('counts');
+    await probe.waitForStates(ids, (s) => s.shown, 'every cell shown');
+  } finally {
+    for (const release of held.splice(0)) release();
+    await fx.close();
+  }
+});
+
+test('Firefox popup: Export continued in a tab (the toolbar popup would close under a "Save as" dialog, and the download with it) saves the corrections file into Firefox\'s downloads at once, once', { skip: missingPrerequisite() ?? false, timeout: 300000 }, async () => {
+  await buildExtension();
+  const downloads = mkdtempSync(path.join(os.tmpdir(), 'illust-only-ff-downloads-'));
+  const fx = await launchFirefoxWithExtension({ extensionDir, answer: answerer({ pages: {}, media: new Map(), mediaRequests: [] }),
+    prefs: { 'browser.download.folderList': 2, 'browser.download.dir': downloads, 'browser.download.useDownloadDir': true } });
+  try {
+    const popup = await fx.openExtensionPage('popup.html');
+    const { labels, version } = JSON.parse(readFileSync(path.join(extensionDir, 'model', 'contract.json'), 'utf8'));
+    const file = { format: 'illust-only-corrections', version: 1, labels, dims: null, exported: new Date().toISOString(),
+      corrections: [{ mediaId: 'Ff901illuAbCdEf', label: 'screenshot', modelVersion: version, time: 1, account: 'someartist', embedding: null }] };
+    const imported = await popup.evaluate((message) => chrome.runtime.sendMessage(message), { type: MSG.IMPORT_CORRECTIONS, text: JSON.stringify(file) });
+    assert.equal(imported.ok, true, JSON.stringify(imported));
+    const tabId = await popup.evaluate(async () => (await chrome.tabs.getCurrent()).id);
+
+    // What the toolbar popup's Export opens: the page in a tab, which saves at once.
+    const exportTab = await fx.openExtensionPage(`popup.html?tab=${tabId}&export`);
+    await exportTab.waitForFunction(() => document.getElementById('corrections-message').textContent === 'Exported 1 correction');
+    const saved = () => readdirSync(downloads).filter((name) => name.endsWith('.json'));
+    for (const deadline = Date.now() + 10000; saved().length === 0;) {
+      assert.ok(Date.now() < deadline, 'the file is saved in the downloads folder');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.match(saved()[0], /^illust-only-corrections-\d{4}-\d\d-\d\d\.json$/);
+    let text = '';
+    for (const deadline = Date.now() + 10000; !text.endsWith('}');) { // written a moment after it appears
+      assert.ok(Date.now() < deadline, 'the file is written whole');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      text = readFileSync(path.join(downloads, saved()[0]), 'utf8');
+    }
+    assert.deepEqual(JSON.parse(text).corrections.map((c) => [c.mediaId, c.label]), [['Ff901illuAbCdEf', 'screenshot']]);
+    assert.equal(await exportTab.evaluate(() => location.search), `?tab=${tabId}`, 'the tab\'s address no longer asks for an export');
+    // Reloaded (BiDi does not follow a moz-extension:// load to its end: ask the new document).
+    await exportTab.evaluate(() => { window.beforeReload = true; location.reload(); });
+    let reloaded = null;
+    for (const deadline = Date.now() + 30000; reloaded === null;) {
+      assert.ok(Date.now() < deadline, 'the tab reloads');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      reloaded = await exportTab.evaluate(() => (!window.beforeReload && /^Learned from/.test(document.getElementById('corrections-count')?.textContent)
+        ? document.getElementById('corrections-message').textContent : null)).catch(() => null);
+    }
+    assert.equal(reloaded, '', 'reloaded, the tab exports nothing again');
+    await new Promise((resolve) => setTimeout(resolve, 500)); // a second download would land now
+    assert.equal(saved().length, 1);
+  } finally {
+    await fx.close();
+    rmSync(downloads, { recursive: true, force: true });
   }
 });
 

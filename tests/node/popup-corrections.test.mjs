@@ -40,7 +40,9 @@ async function loadPopup({ extensionUrl, currentTab, search = '', answers = {} }
   const created = [];
   let closed = false;
   globalThis.document = page;
-  globalThis.location = { search };
+  globalThis.location = { search, pathname: '/popup.html' };
+  const replacedUrls = [];
+  globalThis.history = { replaceState: (_state, _title, url) => { replacedUrls.push(url); } };
   globalThis.window = { close: () => { closed = true; } };
   globalThis.setInterval = () => 0; // the section's 1 s poll is not wanted here
   globalThis.chrome = {
@@ -57,7 +59,7 @@ async function loadPopup({ extensionUrl, currentTab, search = '', answers = {} }
   };
   await import(`../../web/extension/popup-corrections.js?${name}`);
   await new Promise((resolve) => setTimeout(resolve, 10)); // its start-up questions answered
-  return { $: (id) => page.getElementById(id), links: page.links, created, closed: () => closed };
+  return { $: (id) => page.getElementById(id), links: page.links, created, closed: () => closed, replacedUrls };
 }
 
 test('Import… opens the file picker in Chromium\'s popup and in a tab, where the picker leaves the page open', async () => {
@@ -79,6 +81,27 @@ test('Import… in Firefox\'s toolbar popup (which a file picker would close, lo
   assert.equal(popup.$('import-file').clicks, 0, 'no file picker in the popup');
   assert.deepEqual(popup.created, [{ url: 'moz-extension://uuid/popup.html?tab=7&import' }]);
   assert.equal(popup.closed(), true, 'the popup closes: the tab takes over');
+});
+
+test('Export in Firefox\'s toolbar popup (which a "Save as" dialog would close, and the download with it) opens the popup page in a tab, which saves the file at once, and not again when reloaded', async () => {
+  const answers = {
+    [MSG.GET_CORRECTIONS]: { ok: true, count: 2, learned: 2, carrying: 0, notCarried: 0, labelsOnly: 0 },
+    [MSG.EXPORT_CORRECTIONS]: { ok: true, text: '{}', count: 2 },
+  };
+  const popup = await loadPopup({ extensionUrl: 'moz-extension://uuid/', currentTab: undefined, answers }, 'exportFirefoxPopup');
+  await popup.$('export-corrections').click();
+  assert.deepEqual(popup.links, [], 'no download from the popup');
+  assert.deepEqual(popup.created, [{ url: 'moz-extension://uuid/popup.html?tab=7&export' }]);
+  assert.equal(popup.closed(), true, 'the popup closes: the tab takes over');
+
+  const tab = await loadPopup({ extensionUrl: 'moz-extension://uuid/', currentTab: { id: 8 }, search: '?tab=7&export', answers }, 'exportTab');
+  assert.equal(tab.links.length, 1, 'the tab saves the file without another press');
+  assert.equal(tab.links[0].clicked, true);
+  assert.equal(tab.$('corrections-message').textContent, 'Exported 2 corrections');
+  assert.deepEqual(tab.replacedUrls, ['/popup.html?tab=7'], 'a reload of the tab exports nothing again');
+  await tab.$('export-corrections').click();
+  assert.equal(tab.links.length, 2, 'Export in the tab saves from the tab');
+  assert.deepEqual(tab.created, []);
 });
 
 test('the popup page opened for an import says how to go on', async () => {

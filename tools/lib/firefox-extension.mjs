@@ -5,6 +5,8 @@
 //   const popup = await fx.openExtensionPage('popup.html');   // full extension APIs, like the popup
 //   await fx.allowInPrivateWindows();   // about:addons' "Run in Private Windows: Allow"
 //   await fx.reloadAddon();             // the add-on restarts, as after an update
+//   launchFirefoxWithExtension({ extensionDir, answer, profileDir })   // a browser restart: the
+//                                       // add-on installed in that profile for good, as a user's is
 //   fx.tunnelled / fx.refused: the hosts Firefox connected to through us; await fx.close();
 // X's hosts are answered by `answer(request, response)`, a local HTTPS server with a throwaway
 // self-signed certificate (openssl), reached through an HTTP CONNECT proxy that Firefox is told to use:
@@ -18,7 +20,10 @@
 //   extensions.webextOptionalPermissionPrompts false: permissions.request() grants without a prompt,
 //                                         standing for the user's "Allow"
 //   acceptInsecureCerts                   the throwaway certificate is accepted (BiDi session option)
+//   xpinstall.signatures.required         false with profileDir: the unsigned add-on installed for good
+//                                         (ESR honours it; a user's copy is signed by AMO)
 import { execFileSync } from 'node:child_process';
+import { zipDirectory } from '../pack-extension.mjs';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -86,14 +91,19 @@ async function startFakeX(answer, dir) {
 }
 
 /**
- * Firefox (headless, fresh profile) with the extension installed as a temporary add-on.
- * options: {extensionDir, answer(request, response), grantHostPermissions = true, prefs = {}}
+ * Firefox (headless, fresh profile) with the extension installed as a temporary add-on, which Firefox
+ * uninstalls when it quits (and with it the add-on's IndexedDB).
+ * options: {extensionDir, answer(request, response), grantHostPermissions = true, prefs = {}, profileDir}
+ * profileDir: a profile that outlives this browser (a restart: launch again with the same folder). The
+ * add-on is installed in it for good (a packed .xpi, as a user installs AMO's), unless already there;
+ * close() leaves the folder (the caller removes it).
  * Returns {browser, addonId, openExtensionPage(relativeUrl) → Page, tunnelled, refused, close()}.
  */
-export async function launchFirefoxWithExtension({ extensionDir, answer, grantHostPermissions = true, prefs = {} }) {
+export async function launchFirefoxWithExtension({ extensionDir, answer, grantHostPermissions = true, prefs = {}, profileDir = null }) {
   const { default: puppeteer } = await import('puppeteer-core');
   const { browser_specific_settings: { gecko: { id: addonId } } } = JSON.parse(readFileSync(path.join(extensionDir, 'manifest.json'), 'utf8'));
   const dir = mkdtempSync(path.join(os.tmpdir(), 'illust-only-firefox-'));
+  const installedInProfile = profileDir !== null && existsSync(path.join(profileDir, 'extensions', `${addonId}.xpi`));
   let fakeX = null;
   let browser = null;
   const close = async () => {
@@ -105,6 +115,7 @@ export async function launchFirefoxWithExtension({ extensionDir, answer, grantHo
     fakeX = await startFakeX(answer, dir);
     browser = await puppeteer.launch({
       browser: 'firefox', executablePath: FIREFOX, headless: true, acceptInsecureCerts: true,
+      ...(profileDir ? { userDataDir: profileDir } : {}),
       env: { ...process.env, MOZ_REMOTE_ALLOW_SYSTEM_ACCESS: '1' },
       extraPrefsFirefox: {
         'network.proxy.type': 1, // manual proxy: every host through fakeX's CONNECT proxy
@@ -117,10 +128,11 @@ export async function launchFirefoxWithExtension({ extensionDir, answer, grantHo
         'extensions.webextensions.uuids': JSON.stringify({ [addonId]: FIREFOX_ADDON_UUID }),
         'extensions.originControls.grantByDefault': grantHostPermissions,
         'extensions.webextOptionalPermissionPrompts': false,
+        ...(profileDir ? { 'xpinstall.signatures.required': false } : {}),
         ...prefs,
       },
     });
-    await browser.installExtension(extensionDir);
+    if (!profileDir) await browser.installExtension(extensionDir);
   } catch (error) {
     await close();
     throw error;
@@ -142,10 +154,10 @@ export async function launchFirefoxWithExtension({ extensionDir, answer, grantHo
     }
   };
   /**
-   * Runs `task(addonId)` in about:addons' own (privileged) page, which BiDi can script with
+   * Runs `task(addonId, ...args)` in about:addons' own (privileged) page, which BiDi can script with
    * MOZ_REMOTE_ALLOW_SYSTEM_ACCESS; task answers 'ok' or why not.
    */
-  const inAboutAddons = async (task, what) => {
+  const inAboutAddons = async (task, what, ...args) => {
     const about = await browser.newPage();
     about.goto('about:addons').catch(() => {}); // BiDi never reports this page's navigation as finished
     const deadline = Date.now() + 30000;
@@ -153,7 +165,7 @@ export async function launchFirefoxWithExtension({ extensionDir, answer, grantHo
       if (Date.now() > deadline) throw new Error('about:addons did not load within 30 s');
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    const answer = await about.evaluate(task, addonId);
+    const answer = await about.evaluate(task, addonId, ...args);
     await about.close();
     if (answer !== 'ok') throw new Error(`could not ${what}: ${answer}`);
   };
@@ -182,5 +194,27 @@ export async function launchFirefoxWithExtension({ extensionDir, answer, grantHo
       return String(error?.message ?? error);
     }
   }, 'reload the add-on');
+  /** about:addons' "Install Add-on From File…" with the packed build, confirmed (a permanent install). */
+  const installForGood = async () => {
+    const xpi = path.join(dir, `${addonId}.xpi`);
+    zipDirectory(extensionDir, xpi);
+    await inAboutAddons(async (id, file) => {
+      try {
+        const { AddonManager } = ChromeUtils.importESModule('resource://gre/modules/AddonManager.sys.mjs');
+        const { FileUtils } = ChromeUtils.importESModule('resource://gre/modules/FileUtils.sys.mjs');
+        const install = await AddonManager.getInstallForFile(new FileUtils.File(file));
+        const addon = await install.install();
+        return addon?.id === id ? 'ok' : `installed ${addon?.id} (error ${install.error})`;
+      } catch (error) {
+        return String(error?.message ?? error);
+      }
+    }, 'install the add-on in the profile', xpi);
+  };
+  if (profileDir && !installedInProfile) {
+    try { await installForGood(); } catch (error) {
+      await close();
+      throw error;
+    }
+  }
   return { browser, addonId, openExtensionPage, allowInPrivateWindows, reloadAddon, tunnelled: fakeX.tunnelled, refused: fakeX.refused, close };
 }

@@ -102,9 +102,24 @@ $('reset-yes').addEventListener('click', async () => {
   askReset(false, $('corrections-count')); // the question is gone; the count reads the outcome
   await run({ type: MSG.RESET_CORRECTIONS }, () => 'All corrections forgotten');
 });
+// Firefox closes its toolbar popup when a file dialog opens: Import…'s picker (bugzilla.mozilla.org
+// 1292701: the chosen file never arrives), and Export's "Save as" for a user whose Firefox asks where to
+// save files (the popup's blob: URL goes with it, and the download fails). There, both open this page in
+// a tab (for the same X tab), where the dialogs leave the page open; tabs.getCurrent() is a tab there and
+// nothing in a popup.
+let pickerClosesPopup = false;
+if (chrome.runtime.getURL('').startsWith('moz-extension:')) {
+  chrome.tabs.getCurrent().then((tab) => { pickerClosesPopup = !tab; }, () => {});
+}
+/** Opens this page in a tab for `action` ('import' or 'export') and closes the popup. */
+async function continueInTab(action) {
+  const [tab] = await chrome.tabs.query({ active: true, currentWindow: true }).catch(() => []);
+  await chrome.tabs.create({ url: chrome.runtime.getURL(`popup.html?${tab?.id ? `tab=${tab.id}&` : ''}${action}`) });
+  window.close();
+}
 // The user's own day (toISOString's is UTC: an evening export in America was dated tomorrow).
 const localDate = (date) => [date.getFullYear(), date.getMonth() + 1, date.getDate()].map((n) => String(n).padStart(2, '0')).join('-');
-$('export-corrections').addEventListener('click', () => act({ type: MSG.EXPORT_CORRECTIONS }, (answer) => {
+const exportToFile = () => act({ type: MSG.EXPORT_CORRECTIONS }, (answer) => {
   if (!answer?.ok) { say(answer?.message ?? 'no answer', { error: true }); return; }
   const url = URL.createObjectURL(new Blob([answer.text], { type: 'application/json' }));
   const link = Object.assign(document.createElement('a'), { href: url, download: `illust-only-corrections-${localDate(new Date())}.json` });
@@ -113,21 +128,18 @@ $('export-corrections').addEventListener('click', () => act({ type: MSG.EXPORT_C
   link.remove();
   setTimeout(() => URL.revokeObjectURL(url), 10000);
   say(`Exported ${answer.count} correction${answer.count === 1 ? '' : 's'}`);
-}));
-// Firefox closes its toolbar popup when a file picker opens (bugzilla.mozilla.org 1292701), and the
-// chosen file never arrives. There, Import… opens this page in a tab (for the same X tab), where the
-// picker works; tabs.getCurrent() is a tab there and nothing in a popup.
-let pickerClosesPopup = false;
-if (chrome.runtime.getURL('').startsWith('moz-extension:')) {
-  chrome.tabs.getCurrent().then((tab) => { pickerClosesPopup = !tab; }, () => {});
-}
-$('import-corrections').addEventListener('click', async () => {
-  if (!pickerClosesPopup) { $('import-file').click(); return; }
-  const [tab] = await chrome.tabs.query({ active: true, currentWindow: true }).catch(() => []);
-  await chrome.tabs.create({ url: chrome.runtime.getURL(`popup.html?${tab?.id ? `tab=${tab.id}&` : ''}import`) });
-  window.close();
 });
-if (new URLSearchParams(location.search).has('import')) say('Choose the file to import with Import…');
+$('export-corrections').addEventListener('click', () => (pickerClosesPopup ? continueInTab('export') : exportToFile()));
+$('import-corrections').addEventListener('click', () => (pickerClosesPopup ? continueInTab('import') : $('import-file').click()));
+const pageParams = new URLSearchParams(location.search);
+// Opened for an export, the tab saves the file at once (the user pressed Export already); a reload of
+// the tab must not save it again.
+if (pageParams.has('export')) {
+  pageParams.delete('export');
+  history.replaceState(null, '', `${location.pathname}?${pageParams}`);
+  exportToFile();
+}
+if (pageParams.has('import')) say('Choose the file to import with Import…');
 // A file whose corrections are here already (this profile's own export imported back) says so, not "Imported 12".
 const importedText = ({ imported, inFile }) => (inFile > imported
   ? `Imported ${imported} of the file's ${plural(inFile, 'correction')} (the others are here already, or older than the ones here)`

@@ -17,10 +17,25 @@ let contract = null;
 // The popup says so and asks; permissions.request must be called straight from the click.
 const HOST_ORIGINS = chrome.runtime.getManifest().host_permissions ?? [];
 
-async function refreshAccess() {
+// Until granted the page section says nothing: the tab's URL is unreadable, and its "Open a profile's
+// media tab" beside a media tab sent the user away from it. Granted by keyboard, the access section goes
+// with its button, and the focus would fall to the popup's start: it moves on to what the page section
+// then says (for an X tab open before, "Reload this tab").
+async function refreshAccess(tabId) {
   const granted = await chrome.permissions.contains({ origins: HOST_ORIGINS }).catch(() => true);
+  const hadFocus = $('access').contains(document.activeElement);
   $('access').hidden = granted;
+  $('page').hidden = !granted;
+  if (hadFocus && granted) {
+    await refreshPage(tabId);
+    focusPageSection();
+  }
   return granted;
+}
+
+/** Focuses what the page section shows: the reloaded tab's counts, a note, or "Reload this tab". */
+function focusPageSection() {
+  ['counts', 'off-note', 'page-note', 'reload-tab'].map($).find((element) => element.checkVisibility())?.focus();
 }
 
 async function targetTabId() {
@@ -89,9 +104,7 @@ async function refreshPage(tabId) {
   $('reveal-all').hidden = !active || !(stats.hidden > 0);
   if (active) for (const key of ['judged', 'hidden', 'errors', 'pending']) $(key).textContent = String(stats[key]);
   if (revealHadFocus && $('reveal-all').hidden && active) $('counts').focus();
-  if (reloadingHadFocus && !reloading) {
-    ['counts', 'off-note', 'page-note', 'reload-tab'].map($).find((element) => element.checkVisibility())?.focus();
-  }
+  if (reloadingHadFocus && !reloading) focusPageSection();
 }
 
 let providerAsked = false; // one GET_STATUS at a time: a busy service worker can take seconds to answer
@@ -130,17 +143,18 @@ async function main() {
   $('strictness').addEventListener('input', () => showThreshold(Number($('strictness').value)));
   $('strictness').addEventListener('change', async () => showSettings(await writeSettings({ strictness: Number($('strictness').value) })));
 
+  const tabId = await targetTabId();
+  const refreshAccessHere = () => refreshAccess(tabId);
   $('grant-access').addEventListener('click', () => {
     chrome.permissions.request({ origins: HOST_ORIGINS })
       .then((granted) => { if (!granted) console.info('Illust Only: access to X not granted'); })
       .catch((error) => console.warn('Illust Only: cannot ask for access to X:', error))
-      .finally(refreshAccess);
+      .finally(refreshAccessHere);
   });
-  chrome.permissions.onAdded?.addListener(refreshAccess);
-  chrome.permissions.onRemoved?.addListener(refreshAccess);
-  refreshAccess();
+  chrome.permissions.onAdded?.addListener(refreshAccessHere);
+  chrome.permissions.onRemoved?.addListener(refreshAccessHere);
+  refreshAccessHere();
 
-  const tabId = await targetTabId();
   $('reload-tab').addEventListener('click', () => {
     const hadFocus = document.activeElement === $('reload-tab');
     reloadState = 'asked';
