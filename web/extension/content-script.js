@@ -276,6 +276,8 @@ async function judgementRequest(mediaId, url, account, priority) {
   try {
     message.bytesBase64 = await base64Of(await readThumbnail(url));
   } catch (error) {
+    // X's CDN said the URL is gone (404/410): the worker takes that answer rather than asking again.
+    if (error?.httpStatus === 404 || error?.httpStatus === 410) message.httpStatus = error.httpStatus;
     if (!thumbnailReadFailed) console.info(`${LOG_PREFIX} cannot read ${url} from the page (${error?.message ?? error}); the extension fetches it`);
     thumbnailReadFailed = true;
   }
@@ -326,7 +328,7 @@ async function readThumbnail(url) {
     // (queued behind its other thumbnails on a slow link, the read sharing it through the HTTP cache),
     // and the worker's fetch would queue beside it and download the thumbnail a second time.
     const response = await fetch(url, { signal: controller.signal });
-    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    if (!response.ok) throw Object.assign(new Error(`HTTP ${response.status}`), { httpStatus: response.status });
     const chunks = [];
     let size = 0;
     const reader = response.body.getReader();
