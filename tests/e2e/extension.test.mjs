@@ -725,6 +725,34 @@ test('a thumbnail or poster that answers 404 is not downloaded again by the serv
   }
 });
 
+test('a corrupt poster that was already the media\'s JPEG is not downloaded again "as JPEG"; a corrupt WebP photo still is', { skip: skipReason ?? false, timeout: 120000 }, async () => {
+  await buildExtensionOnce();
+  const { byClass } = await pickedImages();
+  const corrupt = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10]), Buffer.from('JFIF\0 this is not image data'.repeat(40))]);
+  const media = new Map();
+  // The poster's <img> shows KEY.jpg?name=small: the resource jpegUrlForMedia names (format=jpg), another size name.
+  const [corruptPoster] = addVideoCells(media, [{ label: 'corrupt', poster: 'video', bytes: corrupt }]);
+  // The photo's page copy (WebP) cannot be decoded, its JPEG can: the JPEG retry stays.
+  const [webpPhoto] = addCells(media, [{ ...byClass('screenshot')[2], pageBytes: corrupt }], ['img']);
+  const ids = [corruptPoster.mediaId, webpPhoto.mediaId];
+  const { context, close } = await launchWithExtension();
+  const requests = [];
+  try {
+    await serveOffline(context, { pages: { 'https://x.com/jpegartist/media': fixturePage([[corruptPoster, webpPhoto]]) }, media, requests });
+    const page = await context.newPage();
+    const consoleLines = [];
+    page.on('console', (message) => consoleLines.push(message.text()));
+    await page.goto('https://x.com/jpegartist/media');
+    const { waitForStates, assertVerdicts } = pageProbe(page, media, consoleLines);
+    assertVerdicts(await waitForStates(ids, judged, 'the cells to be judged'), ids);
+    const fromWorker = requests.filter((r) => r.host === 'pbs.twimg.com' && r.fromWorker).map((r) => r.url);
+    assert.deepEqual(fromWorker, [`https://pbs.twimg.com/media/${webpPhoto.mediaId}?format=jpg&name=small`],
+      'the worker fetched the photo\'s JPEG once and nothing of the poster');
+  } finally {
+    await close();
+  }
+});
+
 test('video cells X changes under the extension: one reused for another video while its poster is judged takes that video\'s verdict; posters swapped for better ones (same poster key) keep their cells\' states, judged once', { skip: skipReason ?? false, timeout: 180000 }, async () => {
   await buildExtensionOnce();
   const { byClass } = await pickedImages();

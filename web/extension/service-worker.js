@@ -23,7 +23,7 @@ import { CLASSIFIER_HOST_KIND, classifyInClassifierHost, closeClassifierHost, en
 import { readSettings } from './settings.js';
 import { LruCache } from './lru-cache.js';
 import { VerdictStore } from './verdict-store.js';
-import { isMediaKey, isMediaTabPath, isProfilePath, jpegUrlForMedia, mediaKeyFromUrl } from './media-cells.js';
+import { isJpegUrlOf, isMediaKey, isMediaTabPath, isProfilePath, jpegUrlForMedia, mediaKeyFromUrl } from './media-cells.js';
 import { decide } from '../lib/decide.js';
 import { createCorrections } from './corrections.js';
 import { createThumbnailTap } from './thumbnail-tap.js';
@@ -447,10 +447,11 @@ async function scoresForMedia(mediaId, modelVersion, { lowPriority, supplied, ac
   const job = (async () => {
     stepReached('firstImageFetchQueued');
     let result = await judgeThumbnail(supplied, lowPriority, privateTab);
-    // A permanent failure of the page's copy (its bytes, or a WebP/PNG variant) belongs to those bytes,
-    // not to the media: the media's JPEG is tried once before a failure is remembered for the media id.
+    // A permanent failure of the page's copy (a WebP/PNG variant) belongs to those bytes, not to the
+    // media: the media's JPEG is tried once before a failure is remembered for the media id. A copy
+    // that was that JPEG (a poster's .jpg, whatever its size name) is not downloaded again.
     const jpegUrl = jpegUrlForMedia(mediaId);
-    if (!result.ok && PERMANENT_FAILURES.has(result.code) && (supplied.bytes || supplied.url !== jpegUrl)) {
+    if (!result.ok && PERMANENT_FAILURES.has(result.code) && !isJpegUrlOf(supplied.url, mediaId)) {
       console.info(`Illust Only: the page's copy of ${mediaId} failed (${result.code}); trying ${jpegUrl}`);
       result = await judgeThumbnail({ url: jpegUrl }, lowPriority, privateTab);
     }
