@@ -700,7 +700,7 @@ function takeOverFromEarlierInstance() {
     }
     forgetCell(cell);
   }
-  for (const left of document.querySelectorAll('.illust-only-note, #illust-only-page-control')) left.remove();
+  for (const left of document.querySelectorAll('.illust-only-note, #illust-only-page-control, #illust-only-notes')) left.remove();
 }
 
 function forgetCell(cell) {
@@ -901,17 +901,45 @@ function renderCorrectionControl(cell, state) {
   bar.querySelector('.illust-only-always-show')?.setAttribute('aria-label', `This is an illustration: show it and ${noun}s like it on this account from now on`);
 }
 
+// The page's one live region for notes (a visually hidden role=status in a shadow root of its own, so
+// X's CSS cannot reach it): several screen readers announce only changes to a live region that was
+// already in the page, so a new role=status element per note was often not read at all. Created once
+// while the page is judged (see scheduleStatsUpdate), before any cell can get a note.
+let noteRegion = null;
+function ensureNoteRegion() {
+  if (noteRegion?.host.isConnected || !document.body) return;
+  const host = document.createElement('div');
+  host.id = 'illust-only-notes';
+  const shadow = host.attachShadow({ mode: 'open' });
+  shadow.innerHTML = `<style>
+      :host { all: initial; position: fixed; left: 0; top: 0; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); white-space: nowrap; }
+    </style><span role="status"></span>`;
+  noteRegion = { host, live: shadow.querySelector('span'), repeating: null };
+  document.body.append(host);
+}
+
+/** Says text in the page's live region; the same text again is cleared first, so it is heard again. */
+function announceNote(text) {
+  ensureNoteRegion();
+  if (!noteRegion) return;
+  clearTimeout(noteRegion.repeating);
+  if (noteRegion.live.textContent !== text) { noteRegion.live.textContent = text; return; }
+  noteRegion.live.textContent = '';
+  noteRegion.repeating = setTimeout(() => { noteRegion.live.textContent = text; }, ANNOUNCE_DELAY_MS);
+}
+
 /**
- * A short message on the cell (role=status, so screen readers announce it), gone after a few seconds;
- * red unless `info` (news, not a failure).
+ * A short message on the cell, gone after a few seconds, and said by screen readers from the page's
+ * live region (the note itself is aria-hidden: not read twice); red unless `info` (news, not a failure).
  */
 function noteOnCell(cell, text, { info = false } = {}) {
   cell.querySelector(':scope > .illust-only-note')?.remove();
   const note = document.createElement('span');
   note.className = info ? 'illust-only-note illust-only-note-info' : 'illust-only-note';
-  note.setAttribute('role', 'status');
+  note.setAttribute('aria-hidden', 'true');
   note.textContent = text;
   cell.append(note);
+  announceNote(text);
   setTimeout(() => note.remove(), 5000);
 }
 
@@ -1129,6 +1157,7 @@ function scheduleStatsUpdate() {
     const stats = pageStats();
     for (const key of ['judged', 'hidden', 'errors', 'pending']) root.setAttribute(`data-illust-only-${key}`, String(stats[key]));
     renderPageControl(stats);
+    if (active) ensureNoteRegion();
   });
 }
 
