@@ -337,12 +337,22 @@ test('media tab: a correction to a class the settings show says it was learned a
     const cell = page.locator(`a[data-illust-only-media="${mediaId}"]`);
     await page.waitForFunction((id) => document.querySelector(`a[data-illust-only-media="${id}"]`)?.dataset.illustOnlyState === 'visible', mediaId);
 
+    // The note is said from one polite live region that is in the page before it (screen readers may
+    // not announce a live region inserted with its text); the note on the cell is not read twice.
+    const liveText = () => page.evaluate(() => {
+      const live = document.getElementById('illust-only-notes')?.shadowRoot?.querySelector('[role="status"]');
+      return live ? live.textContent : null;
+    });
+    assert.equal(await liveText(), '', 'the live region waits, empty, before the first note');
     await cell.locator('.illust-only-hide-photo').focus();
     await page.keyboard.press('Enter');
+    const said = 'Learned: photo. Photos are shown here because "Hide photos" is off.';
     const note = cell.locator('.illust-only-note');
     await note.waitFor({ timeout: 15000 });
-    assert.equal(await note.getAttribute('role'), 'status');
-    assert.equal(await note.textContent(), 'Learned: photo. Photos are shown here because "Hide photos" is off.');
+    assert.equal(await note.textContent(), said);
+    assert.equal(await note.getAttribute('aria-hidden'), 'true');
+    await page.waitForFunction((text) => document.getElementById('illust-only-notes')?.shadowRoot?.querySelector('[role="status"]')?.textContent === text, said)
+      .catch(async () => assert.fail(`the live region says ${JSON.stringify(await liveText())}`));
     assert.deepEqual(await cell.evaluate((a) => [a.dataset.illustOnlyState, a.dataset.illustOnlyLabel]), ['visible', 'photo']);
     const stored = await extensionPage.evaluate((type) => chrome.runtime.sendMessage({ type }), MSG.GET_CORRECTIONS);
     assert.equal(stored.learned, 1, 'the correction was learned');

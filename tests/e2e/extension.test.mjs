@@ -440,8 +440,8 @@ test('extension on an X media tab: hides screenshots and photos without flashing
     assert.deepEqual(await page.evaluate(() => window.__flashes.slice(0, 10)), [], 'cells painted before their verdict');
     assertOnlyHosts(requests, ['x.com', 'pbs.twimg.com']);
     // Judged on the page's own thumbnails (format=webp), read by the content script; the service worker
-    // fetches only what the page could not read (the 404, at the same URL) or decode (the corrupt one:
-    // its JPEG, before the failure is remembered).
+    // fetches only what the page could not decode (the corrupt one: its JPEG, before the failure is
+    // remembered), not the 404 again.
     const pageReads = requests.filter((r) => judgingMediaId(r) && !r.fromWorker);
     assert.ok(new Set(pageReads.map(judgingMediaId)).size >= all.length, 'the content script read the thumbnails');
     const corruptIds = all.filter((id) => media.get(id).label === 'corrupt');
@@ -449,9 +449,8 @@ test('extension on an X media tab: hides screenshots and photos without flashing
       const jpegRetry = r.fromWorker && corruptIds.includes(judgingMediaId(r));
       assert.match(r.url, jpegRetry ? /^https:\/\/pbs\.twimg\.com\/media\/[\w-]+\?format=jpg&name=small$/ : /^https:\/\/pbs\.twimg\.com\/media\/[\w-]+\?format=webp&name=small$/);
     }
-    const missingIds = all.filter((id) => media.get(id).label === 'missing');
-    assert.deepEqual([...new Set(requests.filter((r) => r.fromWorker).map(judgingMediaId))].sort(), [...missingIds, ...corruptIds].sort(),
-      'the worker fetched only what the page could not read or decode');
+    assert.deepEqual([...new Set(requests.filter((r) => r.fromWorker).map(judgingMediaId))].sort(), [...corruptIds].sort(),
+      'the worker fetched only what the page could not decode');
 
     // The last X tab leaves X, then (back on X) is closed: each time the offscreen document (and the
     // model's memory) goes too.
@@ -672,8 +671,7 @@ test('extension on video and GIF cells: poster frames judged like photos, player
 
     // No flash, ever. The posters are judged from the very URLs the page shows (the content script reads
     // the <img>'s or the player's poster URL, as for a photo's WebP); the service worker fetches only
-    // what the page could not read (the 404 poster, at the page's own URL) or decode (the photo's JPEG);
-    // the odd one never.
+    // what the page could not decode (the photo's JPEG), not the 404 poster again; the odd one never.
     assert.deepEqual(await page.evaluate(() => window.__flashes.slice(0, 10)), [], 'cells painted before their verdict');
     assertOnlyHosts(requests, ['x.com', 'pbs.twimg.com']);
     const pageReads = requests.filter((r) => judgingMediaId(r) && !r.fromWorker);
@@ -685,10 +683,71 @@ test('extension on video and GIF cells: poster frames judged like photos, player
       assert.ok(shown.includes(r.url), `${r.url} is a URL the page shows`);
     }
     const workerFetches = requests.filter((r) => r.fromWorker).map((r) => r.url);
-    assert.deepEqual([...new Set(workerFetches)].sort(), [`https://pbs.twimg.com/${missingId}.jpg?name=small`, `https://pbs.twimg.com/media/${photoIds[2]}?format=jpg&name=small`].sort(),
-      'the worker fetched only the poster the page could not read and the JPEG of the photo it could not decode');
+    assert.deepEqual([...new Set(workerFetches)], [`https://pbs.twimg.com/media/${photoIds[2]}?format=jpg&name=small`],
+      'the worker fetched only the JPEG of the photo the page could not decode');
     assert.deepEqual(requests.filter((r) => r.host === 'pbs.twimg.com' && /%2F|\.\.|a{65}/.test(r.url) && (r.fromWorker || r.type === 'fetch')), [],
       'the odd poster and the refused keys are never fetched for judging');
+  } finally {
+    await close();
+  }
+});
+
+test('a thumbnail or poster that answers 404 is not downloaded again by the service worker: the page\'s answer stands', { skip: skipReason ?? false, timeout: 120000 }, async () => {
+  await buildExtensionOnce();
+  const { byClass } = await pickedImages();
+  const media = new Map();
+  const [missingPhoto] = addCells(media, [{ label: 'missing', bytes: null }], ['img']); // pbs.twimg.com answers 404
+  const [missingPoster] = addVideoCells(media, [{ label: 'missing', poster: 'video', bytes: null }]);
+  const [clip] = addVideoCells(media, [{ ...byClass('screenshot')[1], poster: 'gif' }]); // judged as usual beside them
+  const ids = [missingPhoto, missingPoster, clip].map((c) => c.mediaId);
+  const { context, close } = await launchWithExtension();
+  const requests = [];
+  try {
+    await serveOffline(context, { pages: { 'https://x.com/goneartist/media': fixturePage([[missingPhoto, missingPoster, clip]]) }, media, requests });
+    const page = await context.newPage();
+    const consoleLines = [];
+    page.on('console', (message) => consoleLines.push(message.text()));
+    await page.goto('https://x.com/goneartist/media');
+    const { waitForStates, assertVerdicts } = pageProbe(page, media, consoleLines);
+    assertVerdicts(await waitForStates(ids, judged, 'the cells to be judged'), ids);
+    for (const id of [missingPhoto.mediaId, missingPoster.mediaId]) {
+      assert.ok(consoleLines.some((l) => l.includes(`showing media ${id} unjudged (fetch_failed: `) && l.includes('HTTP 404')), `the 404 is logged: ${consoleLines.join('\n')}`);
+    }
+    // Each missing URL: asked by the page and read once by the content script; the worker asks for nothing.
+    const fromWorker = requests.filter((r) => r.host === 'pbs.twimg.com' && r.fromWorker).map((r) => r.url);
+    assert.deepEqual(fromWorker, [], 'the worker downloads nothing the page was answered 404 for');
+    for (const id of [missingPhoto.mediaId, missingPoster.mediaId]) {
+      const reads = requests.filter((r) => judgingMediaId(r) === id).map((r) => r.url);
+      assert.equal(reads.length, 1, `${id} read once for judging: ${reads.join(', ')}`);
+    }
+  } finally {
+    await close();
+  }
+});
+
+test('a corrupt poster that was already the media\'s JPEG is not downloaded again "as JPEG"; a corrupt WebP photo still is', { skip: skipReason ?? false, timeout: 120000 }, async () => {
+  await buildExtensionOnce();
+  const { byClass } = await pickedImages();
+  const corrupt = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10]), Buffer.from('JFIF\0 this is not image data'.repeat(40))]);
+  const media = new Map();
+  // The poster's <img> shows KEY.jpg?name=small: the resource jpegUrlForMedia names (format=jpg), another size name.
+  const [corruptPoster] = addVideoCells(media, [{ label: 'corrupt', poster: 'video', bytes: corrupt }]);
+  // The photo's page copy (WebP) cannot be decoded, its JPEG can: the JPEG retry stays.
+  const [webpPhoto] = addCells(media, [{ ...byClass('screenshot')[2], pageBytes: corrupt }], ['img']);
+  const ids = [corruptPoster.mediaId, webpPhoto.mediaId];
+  const { context, close } = await launchWithExtension();
+  const requests = [];
+  try {
+    await serveOffline(context, { pages: { 'https://x.com/jpegartist/media': fixturePage([[corruptPoster, webpPhoto]]) }, media, requests });
+    const page = await context.newPage();
+    const consoleLines = [];
+    page.on('console', (message) => consoleLines.push(message.text()));
+    await page.goto('https://x.com/jpegartist/media');
+    const { waitForStates, assertVerdicts } = pageProbe(page, media, consoleLines);
+    assertVerdicts(await waitForStates(ids, judged, 'the cells to be judged'), ids);
+    const fromWorker = requests.filter((r) => r.host === 'pbs.twimg.com' && r.fromWorker).map((r) => r.url);
+    assert.deepEqual(fromWorker, [`https://pbs.twimg.com/media/${webpPhoto.mediaId}?format=jpg&name=small`],
+      'the worker fetched the photo\'s JPEG once and nothing of the poster');
   } finally {
     await close();
   }

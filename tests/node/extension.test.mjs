@@ -14,7 +14,7 @@ import vm from 'node:vm';
 import { fileURLToPath } from 'node:url';
 
 import {
-  accountOfPath, isMediaTabPath, isMediaViewerPath, isProfilePath, mediaIdFromUrl, mediaIdsFromCssBackground, jpegUrlForMedia, posterKeyFromUrl, mediaKeyFromUrl,
+  accountOfPath, isMediaTabPath, isMediaViewerPath, isProfilePath, mediaIdFromUrl, mediaIdsFromCssBackground, jpegUrlForMedia, isJpegUrlOf, posterKeyFromUrl, mediaKeyFromUrl,
   mediaKeysFromCssBackground, isMediaKey, isPosterKey, mediaKindOfKey, HELD_PICTURE_SELECTOR,
   authorOfCell, profileUserOfPath, thumbnailUrlOfCell, mediaKeyOfCell,
 } from '../../web/extension/media-cells.js';
@@ -74,6 +74,21 @@ test('media ids from the URL forms X uses, nothing from other pbs paths', () => 
   assert.deepEqual(mediaIdsFromCssBackground("url(https://x/y.png), url('https://pbs.twimg.com/media/Q1.jpg')"), ['Q1']);
   assert.deepEqual(mediaIdsFromCssBackground('none'), []);
   assert.equal(jpegUrlForMedia('GZx3aBc9Q'), 'https://pbs.twimg.com/media/GZx3aBc9Q?format=jpg&name=small');
+});
+
+test('isJpegUrlOf: the media\'s JPEG under any size name, not another format or media', () => {
+  const poster = 'ext_tw_video_thumb/1234567890123456789/pu/img/AbC-d_12';
+  for (const url of [jpegUrlForMedia('GZx3aBc9Q'), 'https://pbs.twimg.com/media/GZx3aBc9Q?format=jpg&name=360x360',
+    'https://pbs.twimg.com/media/GZx3aBc9Q.jpg:small']) assert.equal(isJpegUrlOf(url, 'GZx3aBc9Q'), true, url);
+  for (const url of [jpegUrlForMedia(poster), `https://pbs.twimg.com/${poster}.jpg?name=small`, `https://pbs.twimg.com/${poster}.jpg`]) {
+    assert.equal(isJpegUrlOf(url, poster), true, url);
+  }
+  for (const [url, key] of [['https://pbs.twimg.com/media/GZx3aBc9Q?format=webp&name=small', 'GZx3aBc9Q'],
+    ['https://pbs.twimg.com/media/GZx3aBc9Q?format=png', 'GZx3aBc9Q'], ['https://pbs.twimg.com/media/GZx3aBc9Q', 'GZx3aBc9Q'],
+    [`https://pbs.twimg.com/${poster}.jpg?format=webp`, poster], [jpegUrlForMedia('Other1'), 'GZx3aBc9Q'],
+    ['https://example.com/media/GZx3aBc9Q?format=jpg', 'GZx3aBc9Q'], [null, 'GZx3aBc9Q'], [jpegUrlForMedia('GZx3aBc9Q'), '../x']]) {
+    assert.equal(isJpegUrlOf(url, key), false, String(url));
+  }
 });
 
 test('video and GIF poster keys: the thumbnail path, from the URL forms X uses', () => {

@@ -276,6 +276,8 @@ async function judgementRequest(mediaId, url, account, priority) {
   try {
     message.bytesBase64 = await base64Of(await readThumbnail(url));
   } catch (error) {
+    // X's CDN said the URL is gone (404/410): the worker takes that answer rather than asking again.
+    if (error?.httpStatus === 404 || error?.httpStatus === 410) message.httpStatus = error.httpStatus;
     if (!thumbnailReadFailed) console.info(`${LOG_PREFIX} cannot read ${url} from the page (${error?.message ?? error}); the extension fetches it`);
     thumbnailReadFailed = true;
   }
@@ -326,7 +328,7 @@ async function readThumbnail(url) {
     // (queued behind its other thumbnails on a slow link, the read sharing it through the HTTP cache),
     // and the worker's fetch would queue beside it and download the thumbnail a second time.
     const response = await fetch(url, { signal: controller.signal });
-    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    if (!response.ok) throw Object.assign(new Error(`HTTP ${response.status}`), { httpStatus: response.status });
     const chunks = [];
     let size = 0;
     const reader = response.body.getReader();
@@ -698,7 +700,7 @@ function takeOverFromEarlierInstance() {
     }
     forgetCell(cell);
   }
-  for (const left of document.querySelectorAll('.illust-only-note, #illust-only-page-control')) left.remove();
+  for (const left of document.querySelectorAll('.illust-only-note, #illust-only-page-control, #illust-only-notes')) left.remove();
 }
 
 function forgetCell(cell) {
@@ -899,17 +901,45 @@ function renderCorrectionControl(cell, state) {
   bar.querySelector('.illust-only-always-show')?.setAttribute('aria-label', `This is an illustration: show it and ${noun}s like it on this account from now on`);
 }
 
+// The page's one live region for notes (a visually hidden role=status in a shadow root of its own, so
+// X's CSS cannot reach it): several screen readers announce only changes to a live region that was
+// already in the page, so a new role=status element per note was often not read at all. Created once
+// while the page is judged (see scheduleStatsUpdate), before any cell can get a note.
+let noteRegion = null;
+function ensureNoteRegion() {
+  if (noteRegion?.host.isConnected || !document.body) return;
+  const host = document.createElement('div');
+  host.id = 'illust-only-notes';
+  const shadow = host.attachShadow({ mode: 'open' });
+  shadow.innerHTML = `<style>
+      :host { all: initial; position: fixed; left: 0; top: 0; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); white-space: nowrap; }
+    </style><span role="status"></span>`;
+  noteRegion = { host, live: shadow.querySelector('span'), repeating: null };
+  document.body.append(host);
+}
+
+/** Says text in the page's live region; the same text again is cleared first, so it is heard again. */
+function announceNote(text) {
+  ensureNoteRegion();
+  if (!noteRegion) return;
+  clearTimeout(noteRegion.repeating);
+  if (noteRegion.live.textContent !== text) { noteRegion.live.textContent = text; return; }
+  noteRegion.live.textContent = '';
+  noteRegion.repeating = setTimeout(() => { noteRegion.live.textContent = text; }, ANNOUNCE_DELAY_MS);
+}
+
 /**
- * A short message on the cell (role=status, so screen readers announce it), gone after a few seconds;
- * red unless `info` (news, not a failure).
+ * A short message on the cell, gone after a few seconds, and said by screen readers from the page's
+ * live region (the note itself is aria-hidden: not read twice); red unless `info` (news, not a failure).
  */
 function noteOnCell(cell, text, { info = false } = {}) {
   cell.querySelector(':scope > .illust-only-note')?.remove();
   const note = document.createElement('span');
   note.className = info ? 'illust-only-note illust-only-note-info' : 'illust-only-note';
-  note.setAttribute('role', 'status');
+  note.setAttribute('aria-hidden', 'true');
   note.textContent = text;
   cell.append(note);
+  announceNote(text);
   setTimeout(() => note.remove(), 5000);
 }
 
@@ -1127,6 +1157,7 @@ function scheduleStatsUpdate() {
     const stats = pageStats();
     for (const key of ['judged', 'hidden', 'errors', 'pending']) root.setAttribute(`data-illust-only-${key}`, String(stats[key]));
     renderPageControl(stats);
+    if (active) ensureNoteRegion();
   });
 }
 

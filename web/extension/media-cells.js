@@ -160,6 +160,19 @@ export function jpegUrlForMedia(key) {
 }
 
 /**
+ * url is the media's JPEG, jpegUrlForMedia's resource under any size name (`name=`, `:small`): format=jpg,
+ * or no format and a .jpg path (a poster's). Its bytes are those the JPEG would give: not fetched again.
+ */
+export function isJpegUrlOf(url, key) {
+  if (typeof url !== 'string' || !isMediaKey(key) || mediaKeyFromUrl(url) !== key) return false;
+  let parsed;
+  try { parsed = new URL(url.trim(), 'https://pbs.twimg.com/'); } catch { return false; }
+  if (parsed.host !== 'pbs.twimg.com') return false;
+  const format = parsed.searchParams.get('format') ?? parsed.pathname.match(/\.(\w+)(?::\w+)?$/)?.[1];
+  return format === 'jpg' || format === 'jpeg';
+}
+
+/**
  * The first picture in a cell that names a media key, as {key, url}: url is the picture's URL as the
  * page requested it (an <img> src, a <video poster> or a background-image), or null if the cell shows
  * none yet.

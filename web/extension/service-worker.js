@@ -23,7 +23,7 @@ import { CLASSIFIER_HOST_KIND, classifyInClassifierHost, closeClassifierHost, en
 import { readSettings } from './settings.js';
 import { LruCache } from './lru-cache.js';
 import { VerdictStore } from './verdict-store.js';
-import { isMediaKey, isMediaTabPath, isProfilePath, jpegUrlForMedia, mediaKeyFromUrl } from './media-cells.js';
+import { isJpegUrlOf, isMediaKey, isMediaTabPath, isProfilePath, jpegUrlForMedia, mediaKeyFromUrl } from './media-cells.js';
 import { decide } from '../lib/decide.js';
 import { createCorrections } from './corrections.js';
 import { createThumbnailTap } from './thumbnail-tap.js';
@@ -211,11 +211,14 @@ async function withFetchSlot(task, lowPriority) {
  * HTTP cache) and its URL, checked: {bytes?: Uint8Array, url: a pbs.twimg.com URL of this media}.
  * A URL of other media or another host is replaced by the media's JPEG URL.
  */
-function suppliedThumbnail(mediaId, { url, bytesBase64, inImageMemory }) {
+function suppliedThumbnail(mediaId, { url, bytesBase64, inImageMemory, httpStatus }) {
   // The URL must name this very media key on pbs.twimg.com (a photo's /media/ID, a poster's
   // ext_tw_video_thumb/… path): whatever the page says, nothing else is ever fetched.
   const ownUrl = typeof url === 'string' && url.startsWith('https://pbs.twimg.com/') && url.length <= 2048 && mediaKeyFromUrl(url) === mediaId;
   const supplied = { url: ownUrl ? url : jpegUrlForMedia(mediaId), shownByPage: ownUrl, inImageMemory: ownUrl && inImageMemory === true };
+  // The content script's read of that URL was answered 404/410: fetching it again would get the same
+  // answer (the page, the content script and this worker each downloaded a missing poster).
+  if (ownUrl && (httpStatus === 404 || httpStatus === 410)) supplied.goneWith = httpStatus;
   if (typeof bytesBase64 === 'string' && bytesBase64.length > 0 && bytesBase64.length <= Math.ceil(MAX_IMAGE_BYTES / 3) * 4) {
     try {
       const binary = atob(bytesBase64);
@@ -413,7 +416,8 @@ async function thumbnailBytes(url, { shownByPage, inImageMemory }, lowPriority, 
 }
 
 /** The classifier's result for a thumbnail ({bytes} as supplied, else the page's or fetched from {url}), or a failure; never rejects. */
-async function judgeThumbnail({ bytes, url, shownByPage = false, inImageMemory = false }, lowPriority, privateTab) {
+async function judgeThumbnail({ bytes, url, shownByPage = false, inImageMemory = false, goneWith = null }, lowPriority, privateTab) {
+  if (!bytes && goneWith) return { ok: false, code: 'fetch_failed', httpStatus: goneWith, message: `${url} answered HTTP ${goneWith}` };
   const fetched = bytes ? { ok: true, bytes } : await thumbnailBytes(url, { shownByPage, inImageMemory }, lowPriority, privateTab);
   stepReached('firstImageFetched');
   if (!fetched.ok) return fetched;
@@ -443,10 +447,11 @@ async function scoresForMedia(mediaId, modelVersion, { lowPriority, supplied, ac
   const job = (async () => {
     stepReached('firstImageFetchQueued');
     let result = await judgeThumbnail(supplied, lowPriority, privateTab);
-    // A permanent failure of the page's copy (its bytes, or a WebP/PNG variant) belongs to those bytes,
-    // not to the media: the media's JPEG is tried once before a failure is remembered for the media id.
+    // A permanent failure of the page's copy (a WebP/PNG variant) belongs to those bytes, not to the
+    // media: the media's JPEG is tried once before a failure is remembered for the media id. A copy
+    // that was that JPEG (a poster's .jpg, whatever its size name) is not downloaded again.
     const jpegUrl = jpegUrlForMedia(mediaId);
-    if (!result.ok && PERMANENT_FAILURES.has(result.code) && (supplied.bytes || supplied.url !== jpegUrl)) {
+    if (!result.ok && PERMANENT_FAILURES.has(result.code) && !isJpegUrlOf(supplied.url, mediaId)) {
       console.info(`Illust Only: the page's copy of ${mediaId} failed (${result.code}); trying ${jpegUrl}`);
       result = await judgeThumbnail({ url: jpegUrl }, lowPriority, privateTab);
     }
@@ -639,7 +644,8 @@ chrome.runtime.onMessage.addListener((message, sender, sendResponse) => {
   switch (message?.type) {
     case MSG.CLASSIFY_MEDIA:
       return answerWith(classifyMedia(message.mediaId, {
-        lowPriority: message.priority === 'low', thumbnail: { url: message.url, bytesBase64: message.bytesBase64, inImageMemory: message.inImageMemory },
+        lowPriority: message.priority === 'low',
+        thumbnail: { url: message.url, bytesBase64: message.bytesBase64, inImageMemory: message.inImageMemory, httpStatus: message.httpStatus },
         account: message.account, privateTab: fromPrivateTab(sender),
       }), sendResponse);
     case MSG.LOOKUP_VERDICTS:
