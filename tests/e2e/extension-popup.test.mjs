@@ -303,6 +303,36 @@ test('popup: cells of a media tab held until judged are counted as waiting', { s
   }
 });
 
+/**
+ * Opens @someone's media tab with one cell whose verdict (`scores`) and embedding are stored as the worker
+ * stores them, so no model runs and the thumbnail is never read; `settings` are stored first.
+ * Returns {extensionPage (the popup page, for messages to the worker), page}.
+ */
+async function mediaTabWithRememberedCell(context, extensionId, { mediaId, statusId, scores, settings = {} }) {
+  const { version, embedding_size: dims } = JSON.parse(readFileSync(path.join(root, 'model', 'contract.json'), 'utf8'));
+  const extensionPage = await context.newPage();
+  await extensionPage.goto(`chrome-extension://${extensionId}/popup.html`);
+  await extensionPage.evaluate(async ({ version, dims, mediaId, scores, settings }) => {
+    const { VerdictStore } = await import('./verdict-store.js');
+    const verdicts = new VerdictStore();
+    verdicts.put(version, mediaId, { ok: true, scores });
+    await verdicts.flush();
+    const correctionsStore = await import('./corrections-store.js');
+    const embedding = new Float32Array(dims);
+    embedding[0] = 1;
+    await correctionsStore.putMedia({ mediaId, scores, embedding, modelVersion: version, account: 'someone', time: Date.now() });
+    await chrome.storage.local.set(settings);
+  }, { version, dims, mediaId, scores, settings });
+
+  const cells = [{ statusId, mediaId, variant: 'both' }];
+  const mediaTab = readFileSync(path.join(root, 'tests', 'e2e', 'fixtures', 'x-media-tab.html'), 'utf8').replace('/*CELL_BATCHES*/[]', JSON.stringify([cells]));
+  await context.route('https://x.com/**', (route) => route.fulfill({ contentType: 'text/html; charset=utf-8', body: mediaTab }));
+  await context.route('https://pbs.twimg.com/**', (route) => route.fulfill({ status: 404, body: '' })); // remembered: not read
+  const page = await context.newPage();
+  await page.goto('https://x.com/someone/media');
+  return { extensionPage, page };
+}
+
 // "hide: photo" on a shown cell while "Hide photos" is off: the correction is learned, but the cell stays
 // shown as the settings say, so the bar alone gave no sign that the press did anything (the focus stayed
 // on "photo", nothing was said). The cell now says so, politely. The verdict and the image's embedding
@@ -311,29 +341,9 @@ test('media tab: a correction to a class the settings show says it was learned a
   await buildExtensionOnce();
   const { context, extensionId, close } = await launchWithExtension([], { viewport: { width: 800, height: 600 } });
   try {
-    const { version, embedding_size: dims } = JSON.parse(readFileSync(path.join(root, 'model', 'contract.json'), 'utf8'));
     const mediaId = 'FshownPainting1';
-    const scores = { illustration: 0.97, screenshot: 0.02, photo: 0.01 };
-    const extensionPage = await context.newPage();
-    await extensionPage.goto(`chrome-extension://${extensionId}/popup.html`);
-    await extensionPage.evaluate(async ({ version, dims, mediaId, scores }) => {
-      const { VerdictStore } = await import('./verdict-store.js');
-      const verdicts = new VerdictStore();
-      verdicts.put(version, mediaId, { ok: true, scores });
-      await verdicts.flush();
-      const correctionsStore = await import('./corrections-store.js');
-      const embedding = new Float32Array(dims);
-      embedding[0] = 1;
-      await correctionsStore.putMedia({ mediaId, scores, embedding, modelVersion: version, account: 'someone', time: Date.now() });
-      await chrome.storage.local.set({ hidePhotos: false });
-    }, { version, dims, mediaId, scores });
-
-    const cells = [{ statusId: '1930000000000000000', mediaId, variant: 'both' }];
-    const mediaTab = readFileSync(path.join(root, 'tests', 'e2e', 'fixtures', 'x-media-tab.html'), 'utf8').replace('/*CELL_BATCHES*/[]', JSON.stringify([cells]));
-    await context.route('https://x.com/**', (route) => route.fulfill({ contentType: 'text/html; charset=utf-8', body: mediaTab }));
-    await context.route('https://pbs.twimg.com/**', (route) => route.fulfill({ status: 404, body: '' })); // remembered: not read
-    const page = await context.newPage();
-    await page.goto('https://x.com/someone/media');
+    const { extensionPage, page } = await mediaTabWithRememberedCell(context, extensionId, {
+      mediaId, statusId: '1930000000000000000', scores: { illustration: 0.97, screenshot: 0.02, photo: 0.01 }, settings: { hidePhotos: false } });
     const cell = page.locator(`a[data-illust-only-media="${mediaId}"]`);
     await page.waitForFunction((id) => document.querySelector(`a[data-illust-only-media="${id}"]`)?.dataset.illustOnlyState === 'visible', mediaId);
 
@@ -368,28 +378,9 @@ test('media tab: a cell shown once with "show" can still be called an illustrati
   await buildExtensionOnce();
   const { context, extensionId, close } = await launchWithExtension([], { viewport: { width: 800, height: 600 } });
   try {
-    const { version, embedding_size: dims } = JSON.parse(readFileSync(path.join(root, 'model', 'contract.json'), 'utf8'));
     const mediaId = 'FhiddenPainting';
-    const scores = { illustration: 0.01, screenshot: 0.01, photo: 0.98 };
-    const extensionPage = await context.newPage();
-    await extensionPage.goto(`chrome-extension://${extensionId}/popup.html`);
-    await extensionPage.evaluate(async ({ version, dims, mediaId, scores }) => {
-      const { VerdictStore } = await import('./verdict-store.js');
-      const verdicts = new VerdictStore();
-      verdicts.put(version, mediaId, { ok: true, scores });
-      await verdicts.flush();
-      const correctionsStore = await import('./corrections-store.js');
-      const embedding = new Float32Array(dims);
-      embedding[0] = 1;
-      await correctionsStore.putMedia({ mediaId, scores, embedding, modelVersion: version, account: 'someone', time: Date.now() });
-    }, { version, dims, mediaId, scores });
-
-    const cells = [{ statusId: '1940000000000000000', mediaId, variant: 'both' }];
-    const mediaTab = readFileSync(path.join(root, 'tests', 'e2e', 'fixtures', 'x-media-tab.html'), 'utf8').replace('/*CELL_BATCHES*/[]', JSON.stringify([cells]));
-    await context.route('https://x.com/**', (route) => route.fulfill({ contentType: 'text/html; charset=utf-8', body: mediaTab }));
-    await context.route('https://pbs.twimg.com/**', (route) => route.fulfill({ status: 404, body: '' })); // remembered: not read
-    const page = await context.newPage();
-    await page.goto('https://x.com/someone/media');
+    const { extensionPage, page } = await mediaTabWithRememberedCell(context, extensionId, {
+      mediaId, statusId: '1940000000000000000', scores: { illustration: 0.01, screenshot: 0.01, photo: 0.98 } });
     const cell = page.locator(`a[data-illust-only-media="${mediaId}"]`);
     const stateOfCell = () => cell.evaluate((a) => `${a.dataset.illustOnlyState} ${a.dataset.illustOnlyLabel}`);
     await page.waitForFunction((id) => document.querySelector(`a[data-illust-only-media="${id}"]`)?.dataset.illustOnlyState === 'hidden', mediaId);

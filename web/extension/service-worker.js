@@ -497,7 +497,7 @@ const badMediaId = (mediaId) => ({ ok: false, code: 'bad_argument', message: `no
 /**
  * The answer to CLASSIFY_MEDIA: {ok:true, mediaId, label, hide, threshold, scores, cached} | {ok:false,
  * code, message}. lowPriority: judged ahead of need (a profile page); waits behind a media tab's fetches.
- * thumbnail: {url, bytesBase64} from the page; privateTab: asked by a tab in a private window.
+ * thumbnail: {url, bytesBase64, httpStatus} from the page (httpStatus 404/410: the page got that for url, which is not fetched again); privateTab: asked by a tab in a private window.
  */
 async function classifyMedia(mediaId, { lowPriority = false, thumbnail = {}, account = null, privateTab = false } = {}) {
   // A media id, or a video's or GIF's poster key (its poster frame is judged): see media-cells.js.
