@@ -47,6 +47,17 @@ elif ! (cd "$LIBWEBP_DIR" && sha256sum --check --quiet --strict "$LIBWEBP_SUMS" 
 fi
 if [[ -n $libwebp_reason ]]; then
   echo "setup: $libwebp_reason"
+  # Said before the download, not after it as mkdir's "File exists". A symlink to a folder since
+  # removed (a worktree's link to another checkout's) holds nothing and becomes a folder; anything
+  # else in the way is the user's and stays.
+  if [[ -L third_party && ! -e third_party ]]; then
+    echo "setup: third_party was a symlink to $(readlink third_party), which does not exist: replacing it by a folder"
+    rm third_party
+  elif [[ -e third_party && ! -d third_party ]]; then
+    echo "setup: third_party is a $(stat -L -c %F third_party), not a folder: libwebp goes in $LIBWEBP_DIR. Move the file away, then run setup again" >&2
+    exit 1
+  fi
+  mkdir -p third_party
   # Where this machine's apt reads its sources (APT_CONFIG may move them): a deb822 debian.sources
   # (Debian's container and cloud images), or the one-line sources.list Debian's installer writes.
   eval "$(apt-config shell APT_SOURCE_PARTS Dir::Etc::sourceparts/d APT_SOURCE_LIST Dir::Etc::sourcelist/f)"
@@ -81,7 +92,6 @@ if [[ -n $libwebp_reason ]]; then
     { echo "setup: Debian's CVE-2023-4863 patch is not applied in $unpacked" >&2; exit 1; }
   dsc=$(basename "$(ls "$work"/src/libwebp_*.dsc)")
   (cd "$unpacked" && find . -type f ! -name "$LIBWEBP_SUMS" -print0 | sort -z | xargs -0 sha256sum >"$LIBWEBP_SUMS")
-  mkdir -p third_party
   rm -rf "$LIBWEBP_DIR"
   mv "$unpacked" "$LIBWEBP_DIR"
   echo "${dsc%.dsc}" >"$LIBWEBP_STAMP"

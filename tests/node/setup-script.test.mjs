@@ -5,8 +5,8 @@
 // and `dpkg-query` are stand-ins only where the case is a user or a machine this one cannot become.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync,
-  writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync,
+  symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import test from 'node:test';
@@ -23,6 +23,20 @@ for arg; do [[ $arg == Dir::Etc::SourceParts=* ]] && cat "\${arg#*=}"/* >>"$SETU
 exit 100
 `;
 }
+
+/**
+ * An apt-get that succeeds: `update` does nothing, `source libwebp` unpacks what dpkg-source would leave
+ * (a libwebp-1.2.4 tree with Debian's CVE patch applied, and the .dsc beside it).
+ */
+const FETCHING_APT_GET = `#!/bin/bash
+echo "apt-get $*" >>"$SETUP_TEST_LOG"
+[[ " $* " == *" source libwebp "* ]] || exit 0
+mkdir -p libwebp-1.2.4/src/webp libwebp-1.2.4/debian/patches libwebp-1.2.4/.pc
+echo '/* decode.h */' >libwebp-1.2.4/src/webp/decode.h
+echo CVE-2023-4863.patch >libwebp-1.2.4/debian/patches/series
+echo CVE-2023-4863.patch >libwebp-1.2.4/.pc/applied-patches
+touch libwebp_1.2.4-0.2+deb12u1.dsc
+`;
 
 /**
  * A scratch repository (tools/setup.sh, a one-package lock file installed in node_modules, a libwebp
@@ -127,6 +141,30 @@ test('derives the deb-src list from the one-line sources.list of an installed De
   const none = run({ APT_CONFIG: config });
   assert.equal(none.status, 1);
   assert.match(none.stderr, /neither .*debian\.sources nor deb lines in .*sources\.list: cannot derive a deb-src list/);
+});
+
+test('a third_party that links to a folder since removed becomes a folder; a file in its place is named and kept', (t) => {
+  // Both used to fetch libwebp, then fail with "mkdir: cannot create directory 'third_party': File exists".
+  const linked = scratch(t, { shims: { 'apt-get': FETCHING_APT_GET } });
+  const thirdParty = path.join(linked.dir, 'third_party');
+  rmSync(thirdParty, { recursive: true });
+  symlinkSync(path.join(linked.dir, 'removed-checkout', 'third_party'), thirdParty);
+  const result = linked.run();
+  assert.equal(result.status, 0, result.stderr);
+  assert.match(result.stdout, /setup: third_party was a symlink to \S*removed-checkout\/third_party, which does not exist: replacing it by a folder/);
+  assert.ok(lstatSync(thirdParty).isDirectory());
+  assert.equal(readFileSync(path.join(linked.webp, '.illust-only-source'), 'utf8'), 'libwebp_1.2.4-0.2+deb12u1\n');
+  assert.equal(readFileSync(path.join(linked.webp, 'src', 'webp', 'decode.h'), 'utf8'), '/* decode.h */\n');
+
+  const file = scratch(t, { shims: { 'apt-get': FETCHING_APT_GET } });
+  const fileThirdParty = path.join(file.dir, 'third_party');
+  rmSync(fileThirdParty, { recursive: true });
+  writeFileSync(fileThirdParty, 'notes\n');
+  const refused = file.run();
+  assert.equal(refused.status, 1);
+  assert.match(refused.stderr, /setup: third_party is a regular file, not a folder: libwebp goes in third_party\/libwebp\. Move the file away, then run setup again/);
+  assert.equal(refused.calls, ''); // said before anything is fetched
+  assert.equal(readFileSync(fileThirdParty, 'utf8'), 'notes\n');
 });
 
 test('a package folder deleted from node_modules after npm ci is installed again', (t) => {
