@@ -39,14 +39,15 @@ LIBWEBP_STAMP=$LIBWEBP_DIR/.illust-only-source
 # Every file's checksum as unpacked: a tree with a file deleted or changed since (an interrupted copy,
 # an edit) is fetched again here, rather than failing in CMake, whose message sends the user back here.
 LIBWEBP_SUMS=.illust-only-sha256
-libwebp_reason=""
-if [[ ! -f $LIBWEBP_STAMP ]]; then
-  libwebp_reason="fetching Debian's libwebp source package"
-elif ! (cd "$LIBWEBP_DIR" && sha256sum --check --quiet --strict "$LIBWEBP_SUMS" >/dev/null 2>&1); then
-  libwebp_reason="$LIBWEBP_DIR has missing or changed files (or no checksum list): fetching it again"
-fi
+libwebp_fetch_reason() {
+  if [[ ! -f $LIBWEBP_STAMP ]]; then
+    echo "fetching Debian's libwebp source package"
+  elif ! (cd "$LIBWEBP_DIR" && sha256sum --check --quiet --strict "$LIBWEBP_SUMS" >/dev/null 2>&1); then
+    echo "$LIBWEBP_DIR has missing or changed files (or no checksum list): fetching it again"
+  fi
+}
+libwebp_reason=$(libwebp_fetch_reason)
 if [[ -n $libwebp_reason ]]; then
-  echo "setup: $libwebp_reason"
   # Said before the download, not after it as mkdir's "File exists". A symlink to a folder since
   # removed (a worktree's link to another checkout's) holds nothing and becomes a folder; anything
   # else in the way is the user's and stays.
@@ -58,6 +59,20 @@ if [[ -n $libwebp_reason ]]; then
     exit 1
   fi
   mkdir -p third_party
+  # Two runs at once (the README's two commands in two terminals) would both fetch, and the second mv
+  # could land inside the first's tree. The lock is held until this run ends, so a run that waited
+  # also finds node_modules installed by the other; the kernel drops it when a run is killed.
+  libwebp_lock=third_party/.illust-only-libwebp.lock
+  exec {libwebp_lock_fd}>"$libwebp_lock"
+  if ! flock --nonblock "$libwebp_lock_fd"; then
+    echo "setup: another setup.sh is fetching libwebp ($libwebp_lock): waiting for it"
+    flock "$libwebp_lock_fd"
+  fi
+  libwebp_reason=$(libwebp_fetch_reason)
+  [[ -n $libwebp_reason ]] || echo "setup: $LIBWEBP_DIR holds $(cat "$LIBWEBP_STAMP") (fetched by the other run)"
+fi
+if [[ -n $libwebp_reason ]]; then
+  echo "setup: $libwebp_reason"
   # Where this machine's apt reads its sources (APT_CONFIG may move them): a deb822 debian.sources
   # (Debian's container and cloud images), or the one-line sources.list Debian's installer writes.
   eval "$(apt-config shell APT_SOURCE_PARTS Dir::Etc::sourceparts/d APT_SOURCE_LIST Dir::Etc::sourcelist/f)"
@@ -93,7 +108,7 @@ if [[ -n $libwebp_reason ]]; then
   dsc=$(basename "$(ls "$work"/src/libwebp_*.dsc)")
   (cd "$unpacked" && find . -type f ! -name "$LIBWEBP_SUMS" -print0 | sort -z | xargs -0 sha256sum >"$LIBWEBP_SUMS")
   rm -rf "$LIBWEBP_DIR"
-  mv "$unpacked" "$LIBWEBP_DIR"
+  mv --no-target-directory "$unpacked" "$LIBWEBP_DIR"  # never into a folder found there
   echo "${dsc%.dsc}" >"$LIBWEBP_STAMP"
   rm -rf "$work"
   trap - EXIT

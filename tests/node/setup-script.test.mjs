@@ -4,7 +4,7 @@
 // PATH that record their arguments and fail, so each case stops where the real fetch would start; `id`
 // and `dpkg-query` are stand-ins only where the case is a user or a machine this one cannot become.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync,
   symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -26,11 +26,13 @@ exit 100
 
 /**
  * An apt-get that succeeds: `update` does nothing, `source libwebp` unpacks what dpkg-source would leave
- * (a libwebp-1.2.4 tree with Debian's CVE patch applied, and the .dsc beside it).
+ * (a libwebp-1.2.4 tree with Debian's CVE patch applied, and the .dsc beside it), once the file
+ * $SETUP_TEST_GO exists where that is set (a download the test lets finish).
  */
 const FETCHING_APT_GET = `#!/bin/bash
 echo "apt-get $*" >>"$SETUP_TEST_LOG"
 [[ " $* " == *" source libwebp "* ]] || exit 0
+while [[ -n \${SETUP_TEST_GO:-} && ! -e $SETUP_TEST_GO ]]; do sleep 0.05; done
 mkdir -p libwebp-1.2.4/src/webp libwebp-1.2.4/debian/patches libwebp-1.2.4/.pc
 echo '/* decode.h */' >libwebp-1.2.4/src/webp/decode.h
 echo CVE-2023-4863.patch >libwebp-1.2.4/debian/patches/series
@@ -76,12 +78,30 @@ function scratch(t, { hidden = [], shims = {} } = {}) {
   }
   const log = path.join(dir, 'calls.log');
   writeFileSync(log, '');
+  const runEnv = (env) => ({ ...process.env, PATH: bin, SETUP_TEST_LOG: log, ...env });
+  const calls = () => readFileSync(log, 'utf8');
   const run = (env = {}) => {
-    const result = spawnSync('bash', [path.join(dir, 'tools', 'setup.sh')], {
-      encoding: 'utf8', env: { ...process.env, PATH: bin, SETUP_TEST_LOG: log, ...env } });
-    return { ...result, calls: readFileSync(log, 'utf8') };
+    const result = spawnSync('bash', [path.join(dir, 'tools', 'setup.sh')], { encoding: 'utf8', env: runEnv(env) });
+    return { ...result, calls: calls() };
   };
-  return { dir, webp, run };
+  /** A run in the background: its output so far, and `done`, its exit status and output. */
+  const start = (env = {}) => {
+    const child = spawn('bash', [path.join(dir, 'tools', 'setup.sh')], { env: runEnv(env) });
+    const running = { stdout: '', stderr: '', exited: false };
+    child.stdout.on('data', (chunk) => { running.stdout += chunk; });
+    child.stderr.on('data', (chunk) => { running.stderr += chunk; });
+    running.done = new Promise((resolve) => child.on('close', (status) => {
+      running.exited = true;
+      resolve({ status, stdout: running.stdout, stderr: running.stderr });
+    }));
+    return running;
+  };
+  return { dir, webp, run, start, calls };
+}
+
+/** Resolves once `condition()` holds (checked every 20 ms; the test's timeout bounds the wait). */
+async function until(condition) {
+  while (!condition()) await new Promise((resolve) => setTimeout(resolve, 20));
 }
 
 test('with everything in place it does nothing and says nothing', (t) => {
@@ -165,6 +185,30 @@ test('a third_party that links to a folder since removed becomes a folder; a fil
   assert.match(refused.stderr, /setup: third_party is a regular file, not a folder: libwebp goes in third_party\/libwebp\. Move the file away, then run setup again/);
   assert.equal(refused.calls, ''); // said before anything is fetched
   assert.equal(readFileSync(fileThirdParty, 'utf8'), 'notes\n');
+});
+
+test('two runs at once (the README\'s two commands in two terminals) fetch libwebp once, into one tree', { timeout: 60_000 }, async (t) => {
+  // Both used to fetch it, and the second `mv` could land inside the first's tree (third_party/libwebp/libwebp-1.2.4).
+  const { dir, webp, run, start, calls } = scratch(t, { shims: { 'apt-get': FETCHING_APT_GET } });
+  rmSync(path.join(dir, 'third_party'), { recursive: true });
+  const go = path.join(dir, 'go');
+  const fetches = () => calls().match(/^apt-get .* source libwebp$/gm)?.length ?? 0;
+  const first = start({ SETUP_TEST_GO: go });
+  await until(() => fetches() === 1 || first.exited);
+  const second = start({ SETUP_TEST_GO: go });
+  // The second run now waits for the first (and says so), starts a fetch of its own, or has stopped.
+  await until(() => /waiting for it/.test(second.stdout) || fetches() === 2 || second.exited);
+  writeFileSync(go, '');
+  const [a, b] = await Promise.all([first.done, second.done]);
+  assert.equal(a.status, 0, a.stderr);
+  assert.equal(b.status, 0, b.stderr);
+  assert.equal(fetches(), 1, calls());
+  assert.match(b.stdout, /setup: another setup\.sh is fetching libwebp \(third_party\/\.illust-only-libwebp\.lock\): waiting for it/);
+  assert.match(b.stdout, /setup: third_party\/libwebp holds libwebp_1\.2\.4-0\.2\+deb12u1 \(fetched by the other run\)/);
+  assert.deepEqual(readdirSync(webp).sort(), ['.illust-only-sha256', '.illust-only-source', '.pc', 'debian', 'src']);
+  const after = run();
+  assert.equal(after.status, 0, after.stderr);
+  assert.equal(after.stdout + after.stderr, '');
 });
 
 test('a package folder deleted from node_modules after npm ci is installed again', (t) => {
