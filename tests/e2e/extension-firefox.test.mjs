@@ -102,9 +102,10 @@ function consoleOf(page) {
 
 /**
  * The fake X: pages by path, pbs.twimg.com media by id or poster path (404 when unknown; `hang` never answered).
- * likeX: media answered with X's caching and CORS headers (X_MEDIA_HEADERS).
+ * likeX: media answered with X's caching and CORS headers (X_MEDIA_HEADERS). fetchRequests: the media
+ * requests that were no image load (the extension's own fetch(), not the page's or its image loads).
  */
-function answerer({ pages, media, mediaRequests, likeX = false }) {
+function answerer({ pages, media, mediaRequests, fetchRequests = [], likeX = false }) {
   return (request, response) => {
     const url = new URL(request.url, `https://${request.headers.host}`);
     if (url.host === 'x.com' && pages[url.pathname]) {
@@ -113,6 +114,7 @@ function answerer({ pages, media, mediaRequests, likeX = false }) {
     }
     const id = url.host === 'pbs.twimg.com' ? mediaKeyOfPath(url.pathname) : null;
     if (id) mediaRequests.push(url.href);
+    if (id && request.headers['sec-fetch-dest'] !== 'image') fetchRequests.push(url.href);
     const item = id ? media.get(id) : null;
     if (item?.hang) return; // left unanswered: the extension must give up by itself
     if (!item?.bytes) { response.writeHead(404).end(); return; }
@@ -397,8 +399,9 @@ test('Firefox: video and GIF cells judged by their poster frame, each poster dow
   const ids = [...photos, ...videos].map((c) => c.mediaId);
   const videoIds = videos.map((c) => c.mediaId);
   const mediaRequests = [];
+  const fetchRequests = [];
   const fx = await launchFirefoxWithExtension({
-    extensionDir, answer: answerer({ pages: { '/videoartist/media': mediaTabFixture([[...photos, ...videos]]) }, media, mediaRequests, likeX: true }),
+    extensionDir, answer: answerer({ pages: { '/videoartist/media': mediaTabFixture([[...photos, ...videos]]) }, media, mediaRequests, fetchRequests, likeX: true }),
   });
   try {
     const page = await fx.browser.newPage();
@@ -461,13 +464,16 @@ test('Firefox: video and GIF cells judged by their poster frame, each poster dow
 
     // No flash, ever. Each poster URL downloaded once, by the page (the <img>'s, and the poster of the
     // player X swapped in): the tap copied it for the worker. The corrupt one's page copy was its JPEG,
-    // so it is not asked for again "as JPEG"; the 404 (not cached) is asked for again at its own URL only.
+    // so it is not asked for again "as JPEG". The 404 (not cached) is loaded as an image again by the
+    // content script for the tap (as Chromium's content script reads it again), and that answer is the
+    // verdict's: the worker does not fetch it a third time.
     assert.deepEqual(await page.evaluate(() => window.__flashes.slice(0, 10)), [], 'cells painted before their verdict');
+    assert.deepEqual(fetchRequests, [], 'the worker fetched nothing, the missing poster included');
     for (const id of videoIds) {
       const urls = mediaRequests.filter((u) => mediaKeyOfPath(new URL(u).pathname) === id);
       const expected = [`https://pbs.twimg.com/${id}.jpg?name=small`];
       if (id === clipId || id === drawingId) expected.push(`https://pbs.twimg.com/${id}.jpg?format=jpg&name=small`); // the player's poster
-      if (id === missingId) assert.deepEqual([...new Set(urls)], expected, `${id}: only the URL the page shows`);
+      if (id === missingId) assert.deepEqual([...new Set(urls)], expected, `${id}: only the URL the page shows, and only as an image`);
       else assert.deepEqual(urls.sort(), expected.sort(), `${id}: downloaded once, by the page`);
     }
   } finally {

@@ -615,6 +615,10 @@ test('extension on video and GIF cells: poster frames judged like photos, player
     assert.ok(consoleLines.some((l) => l.includes('showing a media cell unjudged (bad_argument: no media key in') && l.includes('..%2F')),
       `the odd poster URL is logged: ${consoleLines.join('\n')}`);
     assert.equal(await page.evaluate(() => document.documentElement.dataset.illustOnlyHidden), String(hiddenIds.length));
+    // The page's counts (the popup's) agree with what was given up on: the 404 and the odd poster are errors.
+    const errorsBecome = (expected, what) => page.waitForFunction((want) => document.documentElement.dataset.illustOnlyErrors === want, expected, { timeout: 10000 })
+      .catch(async () => assert.fail(`${what}: the page counts ${await page.evaluate(() => document.documentElement.dataset.illustOnlyErrors)} errors, not ${expected}`));
+    await errorsBecome('2', 'the 404 poster and the odd one');
 
     // 2. X's autoplay mounted players in the clip's and the animation's cells while they were judged:
     //    the hidden clip's player is hidden and paused, the animation plays.
@@ -650,10 +654,12 @@ test('extension on video and GIF cells: poster frames judged like photos, player
     assert.equal(unjudged[clipId].playing, true, 'the clip paused while hidden plays again');
     assertVerdicts(unjudged, [...photoIds, unreadable.mediaId]);
     await page.waitForFunction(() => document.documentElement.dataset.illustOnlyHidden === '2');
+    await errorsBecome('0', 'videos not judged: their errors not counted either');
     await popup.check('#judgeVideos');
     await waitForStates([clipId, foodGifId], (s) => s.state === 'hidden' && !s.shown, 'the video and the GIF (now a posterless player) hidden again');
     await waitForStates([recordingId], (s) => s.state === 'revealed' && s.shown, 'the recording still revealed');
     assert.equal((await states())[clipId].playing, false, 'the clip paused again');
+    await errorsBecome('2', 'videos judged again');
 
     // 5. A video is corrected by its poster key like a photo (issue #19): "illustration: always show
     //    ones like this" on the hidden clip shows it, and the service worker learned it under that key.

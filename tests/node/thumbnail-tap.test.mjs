@@ -49,6 +49,8 @@ function fakeWebRequest() {
 }
 
 const tick = (ms = 0) => new Promise((resolve) => setTimeout(resolve, ms));
+/** The copy's bytes the tap hands over for url, or null (a 404/410 answer included: see copyFor's own test). */
+const bytesOf = async (tap, url, options) => (await tap.copyFor(url, options))?.bytes ?? null;
 
 test('the tap registers a blocking listener for image loads of thumbnails on pbs.twimg.com only', () => {
   const fake = fakeWebRequest();
@@ -66,7 +68,7 @@ test('the page gets every byte unchanged; the worker gets the same bytes, at onc
   const tap = createThumbnailTap({ webRequest: fake.webRequest });
   const load = fake.load(URL_A);
   load.data([1, 2, 3]);
-  const asked = tap.bytesFor(URL_A); // arriving: waits for the rest
+  const asked = bytesOf(tap, URL_A); // arriving: waits for the rest
   load.data([4, 5]);
   await tick();
   load.stop();
@@ -74,25 +76,25 @@ test('the page gets every byte unchanged; the worker gets the same bytes, at onc
   assert.equal(tap.size(), 0, 'a copy handed over is let go');
   assert.deepEqual(load.filter.written.map((chunk) => [...chunk]), [[1, 2, 3], [4, 5]], 'the page gets each chunk as it came');
   assert.equal(load.filter.closed, true);
-  assert.equal(await tap.bytesFor(URL_A), null, 'asked again after the hand-over: not held (the worker would fetch)');
+  assert.equal(await bytesOf(tap, URL_A), null, 'asked again after the hand-over: not held (the worker would fetch)');
   const again = fake.load(URL_A); // the page loads it anew: copied anew
   again.data([7]);
   again.stop();
-  assert.deepEqual([...(await tap.bytesFor(URL_A))], [7]);
+  assert.deepEqual([...(await bytesOf(tap, URL_A))], [7]);
 });
 
 test('a load asked for before it begins is awaited for a while; none begun: null (the worker fetches)', async () => {
   const fake = fakeWebRequest();
   const tap = createThumbnailTap({ webRequest: fake.webRequest });
-  assert.equal(await tap.bytesFor(URL_A), null, 'not asked to wait: null at once');
-  const asked = tap.bytesFor(URL_A, { appearWithinMs: 1000 });
+  assert.equal(await bytesOf(tap, URL_A), null, 'not asked to wait: null at once');
+  const asked = bytesOf(tap, URL_A, { appearWithinMs: 1000 });
   await tick(5);
   const load = fake.load(URL_A);
   load.data([9, 8]);
   load.stop();
   assert.deepEqual([...(await asked)], [9, 8]);
   const started = Date.now();
-  assert.equal(await tap.bytesFor('https://pbs.twimg.com/media/Never?format=webp&name=small', { appearWithinMs: 30 }), null);
+  assert.equal(await bytesOf(tap, 'https://pbs.twimg.com/media/Never?format=webp&name=small', { appearWithinMs: 30 }), null);
   assert.ok(Date.now() - started >= 25);
 });
 
@@ -101,7 +103,7 @@ test('a load the page sent is awaited for its response past appearWithinMs (a sl
   const tap = createThumbnailTap({ webRequest: fake.webRequest });
   // Sent before the ask, answered after appearWithinMs: the page's bytes, not null (a second download).
   const requestId = fake.send(URL_A);
-  const asked = tap.bytesFor(URL_A, { appearWithinMs: 20, answerWithinMs: 2000 });
+  const asked = bytesOf(tap, URL_A, { appearWithinMs: 20, answerWithinMs: 2000 });
   await tick(60);
   const load = fake.load(URL_A, { requestId });
   load.data([4, 2]);
@@ -111,12 +113,12 @@ test('a load the page sent is awaited for its response past appearWithinMs (a sl
   const never = 'https://pbs.twimg.com/media/Slow?format=webp&name=small';
   fake.send(never);
   const started = Date.now();
-  assert.equal(await tap.bytesFor(never, { appearWithinMs: 10, answerWithinMs: 60 }), null);
+  assert.equal(await bytesOf(tap, never, { appearWithinMs: 10, answerWithinMs: 60 }), null);
   assert.ok(Date.now() - started >= 55);
   // Cancelled by the page (its <img> removed): no load to wait for any more.
   const cancelled = 'https://pbs.twimg.com/media/Gone?format=webp&name=small';
   const cancelledId = fake.send(cancelled);
-  const waiting = tap.bytesFor(cancelled, { appearWithinMs: 10, answerWithinMs: 60000 });
+  const waiting = bytesOf(tap, cancelled, { appearWithinMs: 10, answerWithinMs: 60000 });
   await tick(30);
   fake.failBeforeHeaders(cancelled, { requestId: cancelledId, error: 'NS_BINDING_ABORTED' });
   assert.equal(await waiting, null);
@@ -127,14 +129,14 @@ test('nothing from a failed, stalled, non-200 or non-tab load, or one over the s
   const tap = createThumbnailTap({ webRequest: fake.webRequest, stallMs: 40, maxBytesEach: 4 });
   const failed = fake.load(URL_A);
   failed.data([1]);
-  const asked = tap.bytesFor(URL_A);
+  const asked = bytesOf(tap, URL_A);
   failed.fail();
   assert.equal(await asked, null, 'a load that failed midway');
 
   const stalled = fake.load(URL_A);
   stalled.data([1]);
   const started = Date.now();
-  assert.equal(await tap.bytesFor(URL_A), null, 'no byte for stallMs');
+  assert.equal(await bytesOf(tap, URL_A), null, 'no byte for stallMs');
   assert.ok(Date.now() - started >= 35);
   stalled.data([2]); // bytes coming after all still reach the page
   assert.equal(stalled.filter.written.length, 2);
@@ -147,7 +149,7 @@ test('nothing from a failed, stalled, non-200 or non-tab load, or one over the s
   big.data([1, 2, 3]);
   big.data([4, 5, 6]);
   big.stop();
-  assert.equal(await tap.bytesFor('https://pbs.twimg.com/media/Big?format=jpg&name=small'), null, 'over maxBytesEach: not kept');
+  assert.equal(await bytesOf(tap, 'https://pbs.twimg.com/media/Big?format=jpg&name=small'), null, 'over maxBytesEach: not kept');
   assert.equal(big.filter.written.length, 2, 'but the page got it all');
 });
 
@@ -157,13 +159,13 @@ test('held copies are bounded in number, bytes and age (oldest first)', async ()
   const tap = createThumbnailTap({ webRequest: fake.webRequest, maxEntries: 2, maxBytesTotal: 100, keepMs: 1000, now: () => clock });
   const url = (n) => `https://pbs.twimg.com/media/M${n}?format=webp&name=small`;
   for (const n of [1, 2, 3]) { const load = fake.load(url(n)); load.data([n]); load.stop(); }
-  assert.equal(await tap.bytesFor(url(1)), null, 'the oldest went first');
-  assert.deepEqual([...(await tap.bytesFor(url(3)))], [3]);
+  assert.equal(await bytesOf(tap, url(1)), null, 'the oldest went first');
+  assert.deepEqual([...(await bytesOf(tap, url(3)))], [3]);
   clock = 5000;
   const load = fake.load(url(4));
   load.data(new Array(10).fill(4));
   load.stop();
-  assert.equal(await tap.bytesFor(url(2)), null, 'older than keepMs');
+  assert.equal(await bytesOf(tap, url(2)), null, 'older than keepMs');
   assert.equal(tap.size(), 1);
 });
 
@@ -178,15 +180,15 @@ test('a page load that failed (HTTP error, network error, broken off midway) end
   };
   // The failure comes before the worker asks (the page's <img> got its answer first) …
   fake.load(url(1), { statusCode: 404 });
-  await quick(tap.bytesFor(url(1), { appearWithinMs: 5000 }), 'a 404 before the ask');
+  await quick(bytesOf(tap, url(1), { appearWithinMs: 5000 }), 'a 404 before the ask');
   fake.failBeforeHeaders(url(2));
-  await quick(tap.bytesFor(url(2), { appearWithinMs: 5000 }), 'a refused connection before the ask');
+  await quick(bytesOf(tap, url(2), { appearWithinMs: 5000 }), 'a refused connection before the ask');
   const broken = fake.load(url(3));
   broken.data([1, 2]);
   broken.fail();
-  await quick(tap.bytesFor(url(3), { appearWithinMs: 5000 }), 'a load broken off midway, before the ask');
+  await quick(bytesOf(tap, url(3), { appearWithinMs: 5000 }), 'a load broken off midway, before the ask');
   // … or after it (the worker is waiting for the load to begin).
-  const waiting = tap.bytesFor(url(4), { appearWithinMs: 5000 });
+  const waiting = bytesOf(tap, url(4), { appearWithinMs: 5000 });
   await tick(5);
   fake.load(url(4), { statusCode: 500 });
   await quick(waiting, 'a 500 while the worker waits');
@@ -195,7 +197,7 @@ test('a page load that failed (HTTP error, network error, broken off midway) end
   // Not failures: a load the page cancelled (the image is loaded anew when asked for), the extension's own.
   fake.failBeforeHeaders(url(5), { error: 'NS_BINDING_ABORTED' });
   fake.load(url(5), { tabId: -1, statusCode: 404 });
-  const later = tap.bytesFor(url(5), { appearWithinMs: 5000 });
+  const later = bytesOf(tap, url(5), { appearWithinMs: 5000 });
   await tick(5);
   const again = fake.load(url(5));
   again.data([5]);
@@ -208,13 +210,32 @@ test('a page load that failed (HTTP error, network error, broken off midway) end
   held.stop();
   fake.load(url(6), { statusCode: 404 });
   fake.failBeforeHeaders(url(6));
-  assert.deepEqual([...(await tap.bytesFor(url(6)))], [6]);
+  assert.deepEqual([...(await bytesOf(tap, url(6)))], [6]);
   // A failure is forgotten when the page loads the URL anew.
   fake.load(url(7), { statusCode: 503 });
   const retried = fake.load(url(7));
   retried.data([7]);
   retried.stop();
-  assert.deepEqual([...(await tap.bytesFor(url(7)))], [7]);
+  assert.deepEqual([...(await bytesOf(tap, url(7)))], [7]);
+  // A 404 or 410 the page got is handed over as the answer (the worker does not fetch it again), before
+  // the ask or while the worker waits; other failures are not (a 500 or a refused connection may pass).
+  fake.load(url(8), { statusCode: 404 });
+  assert.deepEqual(await tap.copyFor(url(8), { appearWithinMs: 5000 }), { httpStatus: 404 });
+  const gone = tap.copyFor(url(9), { appearWithinMs: 5000 });
+  await tick(5);
+  fake.load(url(9), { statusCode: 410 });
+  assert.deepEqual(await gone, { httpStatus: 410 });
+  fake.load(url(10), { statusCode: 500 });
+  assert.equal(await tap.copyFor(url(10)), null);
+  fake.failBeforeHeaders(url(11));
+  assert.equal(await tap.copyFor(url(11)), null);
+  // … and a 404 does not spoil a copy of the same URL the page got meanwhile.
+  const after404 = fake.load(url(12));
+  after404.data([12]);
+  after404.stop();
+  fake.load(url(12), { statusCode: 404 });
+  assert.deepEqual(await tap.copyFor(url(12)), { bytes: new Uint8Array([12]) });
+  assert.equal(tap.size(), 0, 'each answer is let go once told');
   // Failed entries count towards the bound like copies.
   const fake2 = fakeWebRequest();
   const tap2 = createThumbnailTap({ webRequest: fake2.webRequest, maxEntries: 2 });
@@ -228,7 +249,7 @@ test('copies still arriving count towards the byte bound: many loads at once can
   const url = (n) => `https://pbs.twimg.com/media/A${n}?format=webp&name=small`;
   const first = fake.load(url(1));
   first.data([1, 1, 1, 1, 1, 1]);
-  const asked = tap.bytesFor(url(1));
+  const asked = bytesOf(tap, url(1));
   const second = fake.load(url(2));
   second.data([2, 2, 2, 2, 2, 2]); // 12 bytes arriving in all, over 10: the oldest copy is let go
   assert.equal(await asked, null, 'the oldest arriving copy given up (the worker fetches)');
@@ -236,12 +257,12 @@ test('copies still arriving count towards the byte bound: many loads at once can
   first.data([1]);
   first.stop();
   second.stop();
-  assert.deepEqual([...(await tap.bytesFor(url(2)))], [2, 2, 2, 2, 2, 2]);
+  assert.deepEqual([...(await bytesOf(tap, url(2)))], [2, 2, 2, 2, 2, 2]);
   assert.deepEqual(first.filter.written.map((chunk) => [...chunk]), [[1, 1, 1, 1, 1, 1], [1]], 'the page still got every byte');
   // The count stays right as copies come and go: afterwards two loads that fit are both held.
   for (const n of [3, 4]) { const load = fake.load(url(n)); load.data([n, n, n, n]); load.stop(); }
-  assert.deepEqual([...(await tap.bytesFor(url(3)))], [3, 3, 3, 3]);
-  assert.deepEqual([...(await tap.bytesFor(url(4)))], [4, 4, 4, 4]);
+  assert.deepEqual([...(await bytesOf(tap, url(3)))], [3, 3, 3, 3]);
+  assert.deepEqual([...(await bytesOf(tap, url(4)))], [4, 4, 4, 4]);
 });
 
 test('while switched off, and for a response declared over the per-copy bound, loads pass unfiltered', async () => {
@@ -255,10 +276,10 @@ test('while switched off, and for a response declared over the per-copy bound, l
   const big = fake.load(URL_A, { responseHeaders: [{ name: 'Content-Length', value: '5' }] });
   assert.equal(big.filter, undefined, 'declared bigger than a copy may be: not filtered');
   const started = Date.now();
-  assert.equal(await tap.bytesFor(URL_A, { appearWithinMs: 1000 }), null);
+  assert.equal(await bytesOf(tap, URL_A, { appearWithinMs: 1000 }), null);
   assert.ok(Date.now() - started < 500, 'the worker fetches at once, without waiting for a copy');
   const small = fake.load(URL_A, { responseHeaders: [{ name: 'content-length', value: '3' }] });
   small.data([1, 2, 3]);
   small.stop();
-  assert.deepEqual([...(await tap.bytesFor(URL_A))], [1, 2, 3]);
+  assert.deepEqual([...(await bytesOf(tap, URL_A))], [1, 2, 3]);
 });

@@ -54,6 +54,10 @@ const verdicts = new Map();
 const revealed = new Set(); // media ids the user chose to show
 let revealedOn = pageAccount(); // the account the user is with (see checkLocation)
 let seenOnPage = new Set(); // media ids on the current page (counts are per page)
+// Pictures of the current page's cells shown unjudged because their URL names no usable key (see
+// showUnreadableCell): counted as errors, per URL as media are per key. URL → true for a video's or
+// GIF's poster (not counted while "Judge videos and GIFs" is off, as judged posters are not).
+let unusablePicturesOnPage = new Map();
 // Poster keys of the current page set aside while "Judge videos and GIFs" is off (see stopJudgingVideos).
 let postersSetAside = new Set();
 
@@ -641,9 +645,16 @@ function examineCell(cell) {
 /** Fail open: a cell content.css holds, whose picture URL gives no media key (odd or hostile), shows. */
 function showUnreadableCell(cell) {
   const picture = cell.querySelector(HELD_PICTURE_SELECTOR);
-  if (!picture || cell.dataset.illustOnlyState === 'error') return;
-  cell.dataset.illustOnlyState = 'error';
+  if (!picture) return;
   const url = picture.getAttribute('src') ?? picture.getAttribute('poster') ?? picture.getAttribute('style') ?? '';
+  // The extension gave up on it: the page's counts say so (a photo's picture names pbs.twimg.com/media/).
+  const counted = url.slice(0, 2048); // as long as a URL the worker takes
+  if (!unusablePicturesOnPage.has(counted)) {
+    unusablePicturesOnPage.set(counted, !url.includes('pbs.twimg.com/media/'));
+    scheduleStatsUpdate();
+  }
+  if (cell.dataset.illustOnlyState === 'error') return;
+  cell.dataset.illustOnlyState = 'error';
   console.info(`${LOG_PREFIX} showing a media cell unjudged (bad_argument: no media key in ${JSON.stringify(url.slice(0, 200))})`);
 }
 
@@ -1088,6 +1099,7 @@ function checkLocation() {
   currentPath = location.pathname; // SPA navigation: counts start again, verdicts stay known (the most recent)
   forgetVerdictsElsewhere(seenOnPage);
   seenOnPage = new Set();
+  unusablePicturesOnPage = new Map();
   postersSetAside = new Set();
   askedAhead = new Set();
   // Posts waiting to be judged ahead for one profile are dropped on another's (those in flight still
@@ -1143,6 +1155,7 @@ function pageStats() {
     } else if (verdict?.status === 'error') stats.errors += 1;
     else stats.pending += 1;
   }
+  for (const poster of unusablePicturesOnPage.values()) if (judgingVideos || !poster) stats.errors += 1;
   // Switched off, X shows every cell: none is hidden or waiting (its request waits until switched on).
   if (!settings.enabled) Object.assign(stats, { hidden: 0, revealed: 0, pending: 0 });
   return stats;

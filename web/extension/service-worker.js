@@ -405,12 +405,14 @@ const corrections = createCorrections({
  * The bytes of the thumbnail at url: in Firefox those the page downloaded, if the tap has them or they
  * begin arriving soon (shownByPage: the page shows url, and the content script had it load it; not
  * awaited when inImageMemory: the page answered that load from its image memory, unseen by the tap),
- * else fetched; {ok:false, …} on failure.
+ * else fetched; {ok:false, …} on failure. The page's load answered 404/410 is that failure: fetching
+ * url again would get the same answer (as goneWith, in Chromium).
  */
 async function thumbnailBytes(url, { shownByPage, inImageMemory }, lowPriority, privateTab) {
   if (shownByPage && thumbnailTap.available) {
-    const tapped = await thumbnailTap.bytesFor(url, { appearWithinMs: inImageMemory ? 0 : TAP_APPEAR_MS, answerWithinMs: TAP_ANSWER_MS });
-    if (tapped) return { ok: true, bytes: tapped };
+    const tapped = await thumbnailTap.copyFor(url, { appearWithinMs: inImageMemory ? 0 : TAP_APPEAR_MS, answerWithinMs: TAP_ANSWER_MS });
+    if (tapped?.bytes) return { ok: true, bytes: tapped.bytes };
+    if (tapped?.httpStatus) return { ok: false, code: 'fetch_failed', httpStatus: tapped.httpStatus, message: `${url} answered HTTP ${tapped.httpStatus}` };
   }
   return fetchMediaBytes(url, lowPriority, privateTab);
 }

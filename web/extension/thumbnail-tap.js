@@ -28,7 +28,8 @@ const ABORTED = new Set(['NS_BINDING_ABORTED', 'NS_ERROR_ABORT']);
 /**
  * options: {webRequest (browser.webRequest, or null), copying() (false: loads pass untouched, e.g.
  * while the extension is switched off), maxBytesEach, maxEntries, maxBytesTotal, keepMs, stallMs, now()}.
- * Returns {available, bytesFor(url, {appearWithinMs}) → Promise<Uint8Array|null>, size()}. available:
+ * Returns {available, copyFor(url, {appearWithinMs, answerWithinMs}) → Promise<{bytes} | {httpStatus} | null>,
+ * size()}. available:
  * the browser lets this extension filter responses (Firefox with the webRequest, webRequestBlocking and
  * webRequestFilterResponse permissions).
  */
@@ -36,7 +37,8 @@ export function createThumbnailTap({
   webRequest, copying = () => true, maxBytesEach = 2 * 2 ** 20, maxEntries = 300, maxBytesTotal = 24 * 2 ** 20, keepMs = 10 * 60 * 1000,
   stallMs = 5000, now = Date.now,
 } = {}) {
-  // url → {done: Uint8Array | null, failed, size, held, lastDataAt, settledAt, listeners: Set<() => void>}
+  // url → {done: Uint8Array | null, failed, httpStatus (a 404/410 that failed it, else null), size, held,
+  // lastDataAt, settledAt, listeners: Set<() => void>}
   const entries = new Map();
   const appearing = new Map(); // url → Set<() => void>: asked for before its response began
   // requestId → {url, sentAt}: the page's loads sent and not answered yet. On a slow link (or behind the
@@ -76,13 +78,14 @@ export function createThumbnailTap({
   };
 
   // The page's load of url failed (an HTTP error, a network error, a load that broke off): kept as a
-  // failed entry, so a worker waiting for the page's copy (bytesFor) fetches at once instead of waiting
+  // failed entry, so a worker waiting for the page's copy (copyFor) fetches at once instead of waiting
   // for a load that will not come. Another load's copy of url, held or arriving, is left as it is.
-  const settleFailed = (url) => {
+  // httpStatus: a 404/410 the page got, handed over as the answer (fetched again, it would be the same).
+  const settleFailed = (url, httpStatus = null) => {
     const held = entries.get(url);
     if (held && !held.failed) return;
     drop(url);
-    const entry = { done: null, failed: true, size: 0, held: 0, chunks: null, lastDataAt: now(), settledAt: now(), listeners: new Set() };
+    const entry = { done: null, failed: true, httpStatus, size: 0, held: 0, chunks: null, lastDataAt: now(), settledAt: now(), listeners: new Set() };
     entries.set(url, entry);
     for (const listener of appearing.get(url) ?? []) listener();
     appearing.delete(url);
@@ -99,7 +102,10 @@ export function createThumbnailTap({
   const onHeadersReceived = (details) => {
     sent.delete(details.requestId); // its entry (below) or failure takes over
     if (details.tabId < 0 || !copying()) return; // the page's own loads only, and only while judging
-    if (details.statusCode !== 200) { settleFailed(details.url); return; } // whole images only
+    if (details.statusCode !== 200) { // whole images only
+      settleFailed(details.url, details.statusCode === 404 || details.statusCode === 410 ? details.statusCode : null);
+      return;
+    }
     // A response declared bigger than a copy may be (a full-size photo) is not filtered at all: every
     // filtered byte passes through this page on its way to the tab (a 3 MB image took 258 ms, not 80).
     const length = Number(details.responseHeaders?.find((h) => h.name.toLowerCase() === 'content-length')?.value);
@@ -107,7 +113,7 @@ export function createThumbnailTap({
     let filter;
     try { filter = webRequest.filterResponseData(details.requestId); } catch { return; }
     drop(details.url);
-    const entry = { done: null, failed: false, size: 0, held: 0, chunks: [], lastDataAt: now(), settledAt: null, listeners: new Set() };
+    const entry = { done: null, failed: false, httpStatus: null, size: 0, held: 0, chunks: [], lastDataAt: now(), settledAt: null, listeners: new Set() };
     entries.set(details.url, entry);
     for (const listener of appearing.get(details.url) ?? []) listener();
     appearing.delete(details.url);
@@ -173,9 +179,11 @@ export function createThumbnailTap({
    * The bytes the page downloaded from url: at once if copied, when they have all come if arriving
    * (null once no byte comes for stallMs, or the load fails); a load not begun yet is awaited for
    * appearWithinMs, and one the page has sent, for its response, for answerWithinMs (from this ask).
-   * null: not to be had here (the caller fetches).
+   * {bytes: Uint8Array}; {httpStatus: 404 | 410}: the page's load of url was answered so (the caller
+   * takes that as the answer, as Chromium's content script reports it); null: not to be had here (the
+   * caller fetches).
    */
-  const bytesFor = (url, { appearWithinMs = 0, answerWithinMs = 0 } = {}) => new Promise((resolve) => {
+  const copyFor = (url, { appearWithinMs = 0, answerWithinMs = 0 } = {}) => new Promise((resolve) => {
     let timer = null;
     let entry = null;
     const finish = (bytes) => {
@@ -185,7 +193,8 @@ export function createThumbnailTap({
       // Handed over: the worker judges it once and remembers the verdict, so the copy is let go (a
       // failed load's entry too: the worker fetches it now).
       if (entry && (bytes || entry.failed) && entries.get(url) === entry) drop(url);
-      resolve(bytes);
+      if (bytes) resolve({ bytes });
+      else resolve(entry?.failed && entry.httpStatus ? { httpStatus: entry.httpStatus } : null);
     };
     const check = () => {
       if (entry.done) { finish(entry.done); return; }
@@ -215,5 +224,5 @@ export function createThumbnailTap({
     waitForLoad();
   });
 
-  return { get available() { return available; }, bytesFor, size: () => entries.size };
+  return { get available() { return available; }, copyFor, size: () => entries.size };
 }
