@@ -79,6 +79,14 @@ function missingPrerequisite() {
 
 const { addCells, addVideoCells } = cellFactory('Ff', 1700000000000000000n);
 
+/** Real images, `counts` per class, as one batch of cells (illustrations, then screenshots, then photos). */
+async function cellsOfEachClass(counts, variants) {
+  const { byClass } = await pickImages(counts);
+  const media = new Map();
+  const cells = addCells(media, [...byClass('illustration'), ...byClass('screenshot'), ...byClass('photo')], variants);
+  return { byClass, media, cells, ids: cells.map((c) => c.mediaId) };
+}
+
 // What pbs.twimg.com sends with a thumbnail (besides its type and length): cacheable for a week, readable
 // by any origin without credentials.
 const X_MEDIA_HEADERS = {
@@ -494,10 +502,7 @@ test('Firefox: switched on with a media tab already open, the thumbnails the pag
   const source = readFileSync(worker, 'utf8');
   assert.match(source, /const TAP_APPEAR_MS = \d+;/, 'the background page waits a while for the page\'s load to reach the tap');
   writeFileSync(worker, source.replace(/const TAP_APPEAR_MS = \d+;/, 'const TAP_APPEAR_MS = 120000;'));
-  const { byClass } = await pickImages({ illustration: 2, screenshot: 2, photo: 2 });
-  const media = new Map();
-  const cells = addCells(media, [...byClass('illustration'), ...byClass('screenshot'), ...byClass('photo')], ['both', 'img', 'background']);
-  const ids = cells.map((c) => c.mediaId);
+  const { media, cells, ids } = await cellsOfEachClass({ illustration: 2, screenshot: 2, photo: 2 }, ['both', 'img', 'background']);
   const fixture = mediaTabFixture([cells]);
   const mediaRequests = [];
   const fx = await launchFirefoxWithExtension({ extensionDir: copyDir, answer: answerer({ pages: { '/someartist/media': fixture }, media, mediaRequests, likeX: true }) });
@@ -532,10 +537,7 @@ test('Firefox: the extension updated (reloaded) with a media tab open: the new c
   // bars and badge stay on the page without listeners. The new one took the old one's keyed cells as
   // its own judged cells: the page counted 0, and "show" on a hidden cell followed the link to the post.
   await buildExtension();
-  const { byClass } = await pickImages({ illustration: 2, screenshot: 2, photo: 1 });
-  const media = new Map();
-  const cells = addCells(media, [...byClass('illustration'), ...byClass('screenshot'), ...byClass('photo')], ['both', 'img']);
-  const ids = cells.map((c) => c.mediaId);
+  const { media, cells, ids } = await cellsOfEachClass({ illustration: 2, screenshot: 2, photo: 1 }, ['both', 'img']);
   const fixture = mediaTabFixture([cells]);
   const mediaRequests = [];
   const fx = await launchFirefoxWithExtension({ extensionDir, answer: answerer({ pages: { '/someartist/media': fixture }, media, mediaRequests, likeX: true }) });
@@ -582,10 +584,7 @@ test('Firefox: the extension updated (reloaded) with a media tab open: the new c
 
 test('Firefox quit and started again on the same profile (the add-on installed for good, as a user\'s): the media tab\'s verdicts come from the remembered store, no image judged or downloaded again for judging, until forgotten from the popup', { skip: missingPrerequisite() ?? false, timeout: 300000 }, async () => {
   await buildExtension();
-  const { byClass } = await pickImages({ illustration: 2, screenshot: 2, photo: 2 });
-  const media = new Map();
-  const cells = addCells(media, [...byClass('illustration'), ...byClass('screenshot'), ...byClass('photo')], ['both', 'img', 'background']);
-  const ids = cells.map((c) => c.mediaId);
+  const { media, cells, ids } = await cellsOfEachClass({ illustration: 2, screenshot: 2, photo: 2 }, ['both', 'img', 'background']);
   const fixture = mediaTabFixture([cells]);
   const profileDir = mkdtempSync(path.join(os.tmpdir(), 'illust-only-ff-restart-'));
   // Each media request with what asked for it: the page's own <img> or CSS load is a no-cors image
@@ -665,10 +664,7 @@ test('Firefox quit and started again on the same profile (the add-on installed f
 
 test('Firefox popup by keyboard on a media tab opened before access was allowed: "Allow on X", then "Reload this tab", the counts while the page is judged (waiting, then judged), "Hide photos" and "Show all hidden"; the focus never falls to the popup\'s start', { skip: missingPrerequisite() ?? false, timeout: 300000 }, async () => {
   await buildExtension();
-  const { byClass } = await pickImages({ illustration: 2, screenshot: 1, photo: 2 });
-  const media = new Map();
-  const cells = addCells(media, [...byClass('illustration'), ...byClass('screenshot'), ...byClass('photo')], ['both', 'img']);
-  const ids = cells.map((c) => c.mediaId);
+  const { byClass, media, cells, ids } = await cellsOfEachClass({ illustration: 2, screenshot: 1, photo: 2 }, ['both', 'img']);
   const photoIds = ids.filter((id) => media.get(id).label === 'photo');
   const hiddenCount = ids.length - byClass('illustration').length;
   // The photos' thumbnails are held until the test lets them go: the popup counts them as waiting.
@@ -869,10 +865,7 @@ test('Firefox build without the pre-optimised model (as a build without it): the
   // operation was aborted.").
   const { dir, copy: plainDir } = copyOfBuild('illust-only-ff-plain-model-');
   rmSync(path.join(plainDir, 'model', 'illust-only.optimized.onnx'));
-  const { byClass } = await pickImages({ illustration: 1, screenshot: 1, photo: 1 });
-  const media = new Map();
-  const cells = addCells(media, [...byClass('illustration'), ...byClass('screenshot'), ...byClass('photo')], ['both', 'img']);
-  const ids = cells.map((c) => c.mediaId);
+  const { media, cells, ids } = await cellsOfEachClass({ illustration: 1, screenshot: 1, photo: 1 }, ['both', 'img']);
   const fx = await launchFirefoxWithExtension({ extensionDir: plainDir, answer: answerer({ pages: { '/someartist/media': mediaTabFixture([cells]) }, media, mediaRequests: [] }) });
   try {
     const page = await fx.browser.newPage();
@@ -895,10 +888,7 @@ test('Firefox event page kept awake while it owes verdicts: a cold model load an
   const source = readFileSync(host, 'utf8');
   assert.match(source, /const KEEP_AWAKE_EVERY_MS = \d+;/, 'the background page keeps itself awake on a timer');
   writeFileSync(host, source.replace(/const KEEP_AWAKE_EVERY_MS = \d+;/, 'const KEEP_AWAKE_EVERY_MS = 400;'));
-  const { byClass } = await pickImages({ illustration: 6, screenshot: 6, photo: 6 });
-  const media = new Map();
-  const cells = addCells(media, [...byClass('illustration'), ...byClass('screenshot'), ...byClass('photo')], ['both', 'img', 'background']);
-  const ids = cells.map((c) => c.mediaId);
+  const { media, cells, ids } = await cellsOfEachClass({ illustration: 6, screenshot: 6, photo: 6 }, ['both', 'img', 'background']);
   const fixture = mediaTabFixture([cells]);
   const fx = await launchFirefoxWithExtension({ extensionDir: awakeDir, answer: answerer({ pages: { '/someartist/media': fixture }, media, mediaRequests: [] }),
     prefs: { 'extensions.background.idle.timeout': 1500 } });
