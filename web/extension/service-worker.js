@@ -230,6 +230,9 @@ function suppliedThumbnail(mediaId, { url, bytesBase64, inImageMemory, httpStatu
   return supplied;
 }
 
+/** A failure answered by HTTP for url (a worker's fetch, or the page's own load of it). */
+const httpFailure = (url, status) => ({ ok: false, code: 'fetch_failed', httpStatus: status, message: `${url} answered HTTP ${status}` });
+
 /**
  * The bytes at url (the media's thumbnail), or {ok:false, code, message}. For a private tab the HTTP
  * cache (the normal profile's, on disk) is neither read nor written.
@@ -246,7 +249,7 @@ async function fetchMediaBytes(url, lowPriority = false, privateTab = false) {
       }
       return { ok: false, code: 'fetch_failed', message: `cannot fetch ${url}: ${error?.message ?? error}` };
     }
-    if (!response.ok) return { ok: false, code: 'fetch_failed', httpStatus: response.status, message: `${url} answered HTTP ${response.status}` };
+    if (!response.ok) return httpFailure(url, response.status);
     const declared = Number(response.headers.get('content-length'));
     if (declared > MAX_IMAGE_BYTES) return { ok: false, code: 'too_large', message: `${url} is ${declared} bytes (limit ${MAX_IMAGE_BYTES})` };
     let bytes;
@@ -406,21 +409,22 @@ const corrections = createCorrections({
  * begin arriving soon (shownByPage: the page shows url, and the content script had it load it; not
  * awaited when inImageMemory: the page answered that load from its image memory, unseen by the tap),
  * else fetched; {ok:false, …} on failure. The page's load answered 404/410 is that failure: fetching
- * url again would get the same answer (as goneWith, in Chromium).
+ * url again would get the same answer (goneWith: the content script says so, in Chromium; in Firefox the
+ * tap saw it).
  */
-async function thumbnailBytes(url, { shownByPage, inImageMemory }, lowPriority, privateTab) {
+async function thumbnailBytes(url, { shownByPage, inImageMemory, goneWith }, lowPriority, privateTab) {
+  if (goneWith) return httpFailure(url, goneWith);
   if (shownByPage && thumbnailTap.available) {
     const tapped = await thumbnailTap.copyFor(url, { appearWithinMs: inImageMemory ? 0 : TAP_APPEAR_MS, answerWithinMs: TAP_ANSWER_MS });
     if (tapped?.bytes) return { ok: true, bytes: tapped.bytes };
-    if (tapped?.httpStatus) return { ok: false, code: 'fetch_failed', httpStatus: tapped.httpStatus, message: `${url} answered HTTP ${tapped.httpStatus}` };
+    if (tapped?.httpStatus) return httpFailure(url, tapped.httpStatus);
   }
   return fetchMediaBytes(url, lowPriority, privateTab);
 }
 
 /** The classifier's result for a thumbnail ({bytes} as supplied, else the page's or fetched from {url}), or a failure; never rejects. */
 async function judgeThumbnail({ bytes, url, shownByPage = false, inImageMemory = false, goneWith = null }, lowPriority, privateTab) {
-  if (!bytes && goneWith) return { ok: false, code: 'fetch_failed', httpStatus: goneWith, message: `${url} answered HTTP ${goneWith}` };
-  const fetched = bytes ? { ok: true, bytes } : await thumbnailBytes(url, { shownByPage, inImageMemory }, lowPriority, privateTab);
+  const fetched = bytes ? { ok: true, bytes } : await thumbnailBytes(url, { shownByPage, inImageMemory, goneWith }, lowPriority, privateTab);
   stepReached('firstImageFetched');
   if (!fetched.ok) return fetched;
   let result;
@@ -539,8 +543,10 @@ async function lookUpVerdicts(mediaIds, { account = null, privateTab = false } =
   return { ok: true, verdicts };
 }
 
-/** The popup's "Forget remembered verdicts": memory and IndexedDB; answers the new count. */
-/** FORGET_VERDICTS → {ok, forgotten: how many remembered verdicts went, rememberedCount, mediaError?} for the popup to say. */
+/**
+ * The popup's "Forget remembered verdicts": memory and IndexedDB. FORGET_VERDICTS → {ok, forgotten: how
+ * many remembered verdicts went, rememberedCount (the new count), mediaError?} for the popup to say.
+ */
 async function forgetVerdicts() {
   const forgotten = await remembered.count();
   cache.clear();
