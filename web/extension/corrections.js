@@ -63,6 +63,8 @@ export function createCorrections({ getContract, computeEmbedding, announce, sto
   // Bumped whenever the stored corrections are replaced from outside a carry-over (cleared by the
   // browser, reset, imported): a carry-over in flight then writes nothing back.
   let storeEpoch = 0;
+  // Bumped by forgetMedia: an image's scores and embedding on their way to the store then stay out.
+  let mediaEpoch = 0;
 
   // The browser cleared the store (or closed it on an error): the fitted layer and the corrections in
   // memory may be gone from disk, so they are read again on the next verdict, and pages re-decide.
@@ -143,8 +145,10 @@ export function createCorrections({ getContract, computeEmbedding, announce, sto
   async function rememberMedia(mediaId, result, account) {
     if (!result?.ok || !result.embedding) return;
     storing.set(mediaId, (storing.get(mediaId) ?? 0) + 1); // before the first await: a lookup meanwhile must not judge it again
+    const epoch = mediaEpoch;
     try {
       const contract = await getContract();
+      if (epoch !== mediaEpoch) return; // "Forget remembered verdicts" came meanwhile
       await store.putMedia({
         mediaId, scores: result.scores, embedding: Float32Array.from(result.embedding), modelVersion: contract.version,
         account: ACCOUNT.test(account ?? '') ? account : null, time: Date.now(),
@@ -328,6 +332,7 @@ export function createCorrections({ getContract, computeEmbedding, announce, sto
    * again); the next page decides with the refitted layer.
    */
   async function forgetMedia() {
+    mediaEpoch += 1;
     try {
       await store.clearMedia();
       state = null;

@@ -65,6 +65,12 @@ const remembered = new VerdictStore(); // the same values, per model version, ac
 // epoch is older) is not kept.
 const privateCache = new LruCache(CACHE_CAPACITY);
 let privateEpoch = 0;
+// Bumped by the popup's "Forget remembered verdicts": a judgement or a store read that started before
+// it keeps nothing (in memory, the verdict store or the corrections' image store), or forgotten
+// verdicts came back once it ended.
+let forgetEpoch = 0;
+/** The epoch a value read or judged now belongs to: it is kept only while that is still current. */
+const epochFor = (privateTab) => (privateTab ? privateEpoch : forgetEpoch);
 // (private ? 'private ' : '') + media id → Promise<classifier result>, so parallel asks share one fetch;
 // a private tab's judgement is kept apart, as it is remembered differently.
 const inFlight = new Map();
@@ -104,15 +110,16 @@ followJudging();
  * Keeps a judged media's value in memory and in the store (under the model version that judged it);
  * a private tab's in memory only.
  */
-function remember(mediaId, value, modelVersion, privateTab, epoch = privateEpoch) {
+function remember(mediaId, value, modelVersion, privateTab, epoch) {
+  if (epoch !== epochFor(privateTab)) return; // forgotten (or the private windows closed) since it began
   keepInMemory(mediaId, value, privateTab, epoch);
   if (!privateTab) remembered.put(modelVersion, mediaId, value);
 }
 
-/** The worker's memory of a value: a private tab's, unless the private windows closed since `epoch`. */
+/** The worker's memory of a value, unless it was forgotten (or the private windows closed) since `epoch`. */
 function keepInMemory(mediaId, value, privateTab, epoch) {
-  if (!privateTab) cache.set(mediaId, value);
-  else if (epoch === privateEpoch) privateCache.set(mediaId, value);
+  if (epoch !== epochFor(privateTab)) return;
+  (privateTab ? privateCache : cache).set(mediaId, value);
 }
 
 /**
@@ -127,7 +134,7 @@ async function rememberedValues(mediaIds, modelVersion, privateTab = false) {
     const value = (privateTab ? privateCache.get(mediaId) : undefined) ?? cache.get(mediaId);
     if (value) found.set(mediaId, value); else missing.push(mediaId);
   }
-  const epoch = privateEpoch;
+  const epoch = epochFor(privateTab);
   for (const [mediaId, value] of await remembered.getMany(modelVersion, missing, { markUsed: !privateTab })) {
     keepInMemory(mediaId, value, privateTab, epoch);
     found.set(mediaId, value);
@@ -383,6 +390,7 @@ const corrections = createCorrections({
     const url = jpegUrlForMedia(mediaId);
     // Not a media key (an imported correction's id, say): nothing to fetch, never a URL made of it.
     if (!url) return { ok: false, code: 'bad_argument', message: `not a media key: ${JSON.stringify(mediaId)?.slice(0, 80)}` };
+    const epoch = forgetEpoch;
     return withHostWork(async () => {
       const fetched = await fetchMediaBytes(url);
       if (!fetched.ok) return fetched;
@@ -390,7 +398,7 @@ const corrections = createCorrections({
       noteClassifier(result.provider ?? result);
       // Remembered as a verdict too: the correction's answer (and the pages' re-decision) would
       // otherwise fetch and judge the same image again (never from a private window: refused there).
-      if (result.ok) remember(mediaId, { ok: true, scores: result.scores }, result.provider?.modelVersion ?? (await getContract()).version, false);
+      if (result.ok) remember(mediaId, { ok: true, scores: result.scores }, result.provider?.modelVersion ?? (await getContract()).version, false, epoch);
       return result;
     });
   },
@@ -449,7 +457,7 @@ async function scoresForMedia(mediaId, modelVersion, { lowPriority, supplied, ac
   if (cached) return { ...cached, cached: true };
   const jobKey = privateTab ? `private ${mediaId}` : mediaId;
   if (inFlight.has(jobKey)) return inFlight.get(jobKey);
-  const epoch = privateEpoch;
+  const epoch = epochFor(privateTab);
   const job = (async () => {
     stepReached('firstImageFetchQueued');
     let result = await judgeThumbnail(supplied, lowPriority, privateTab);
@@ -465,7 +473,7 @@ async function scoresForMedia(mediaId, modelVersion, { lowPriority, supplied, ac
     const judgedBy = result.provider?.modelVersion ?? modelVersion;
     if (result.ok) {
       // Scores + embedding, for corrections; never rejects, not awaited: the verdict does not wait for IndexedDB.
-      if (!privateTab) corrections.rememberMedia(mediaId, result, account);
+      if (!privateTab && epoch === forgetEpoch) corrections.rememberMedia(mediaId, result, account);
       // A private tab's embedding stays with its verdict, in memory: the personal layer needs it.
       const entry = privateTab ? { ok: true, scores: result.scores, embedding: result.embedding } : { ok: true, scores: result.scores };
       remember(mediaId, entry, judgedBy, privateTab, epoch);
@@ -548,6 +556,7 @@ async function lookUpVerdicts(mediaIds, { account = null, privateTab = false } =
  * many remembered verdicts went, rememberedCount (the new count), mediaError?} for the popup to say.
  */
 async function forgetVerdicts() {
+  forgetEpoch += 1; // before any await: a judgement ending meanwhile must not write its verdict back
   const forgotten = await remembered.count();
   cache.clear();
   forgetPrivateVerdicts();

@@ -48,6 +48,7 @@ export class VerdictStore {
   #writesSinceEvict = Infinity;
   #warned = false;
   #counted = null; // {stamp, count} of the last count
+  #clears = 0; // clear() calls: a read begun before one marks nothing used (that would write it back)
 
   constructor({ indexedDB = globalThis.indexedDB, name = DB_NAME, limit = REMEMBERED_VERDICTS_LIMIT, now = Date.now } = {}) {
     this.#indexedDB = indexedDB;
@@ -106,6 +107,7 @@ export class VerdictStore {
       const waiting = this.#pending.get(`${modelVersion}\n${id}`);
       if (waiting) found.set(id, waiting.value);
     }
+    const clearsBefore = this.#clears;
     try {
       const db = await this.#open();
       const transaction = db.transaction(STORE, 'readonly');
@@ -115,7 +117,7 @@ export class VerdictStore {
       for (const record of records) {
         if (!record) continue;
         found.set(record.mediaId, record.value);
-        if (!markUsed) continue;
+        if (!markUsed || this.#clears !== clearsBefore) continue;
         // A read is a use (keeps what is looked at from being evicted), written with the next batch:
         // a read-only transaction answers sooner, and a revisit waits for this answer.
         this.#queue({ ...record, usedAt });
@@ -203,6 +205,7 @@ export class VerdictStore {
 
   /** Forgets every remembered verdict. */
   async clear() {
+    this.#clears += 1;
     clearTimeout(this.#writeTimer);
     this.#writeTimer = null;
     this.#pending.clear();

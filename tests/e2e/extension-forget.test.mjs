@@ -1,0 +1,98 @@
+// "Forget remembered verdicts" in real headless Chromium, offline, with real images: what was being
+// judged or read when the user pressed it is not stored after it (a verdict whose image was still
+// downloading came back into the remembered verdicts, the worker's memory and the corrections' image
+// store, so "forgotten" verdicts were remembered again).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+
+import { MSG } from '../../web/extension/messages.js';
+import { storedMediaCount } from './extension-images.mjs';
+import { CHROMIUM, buildExtensionOnce, dataDir, launchWithExtension, root } from './chromium-extension.mjs';
+
+function missingPrerequisite() {
+  if (!existsSync(dataDir)) return `real images not found at ${dataDir} (set ILLUST_ONLY_DATA)`;
+  if (!existsSync(CHROMIUM)) return `${CHROMIUM} not installed (bash tools/setup.sh)`;
+  for (const part of ['model/illust-only.onnx', 'model/contract.json', 'build/wasm/illust_core.wasm']) {
+    if (!existsSync(path.join(root, part))) return `${part} not built yet (npm run build)`;
+  }
+  return null;
+}
+const skipReason = missingPrerequisite();
+
+/** The first `count` JPEGs of one class's first source (sorted: the same files every run). */
+function realImages(label, count) {
+  const classDir = path.join(dataDir, label);
+  const source = readdirSync(classDir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name).sort()[0];
+  return readdirSync(path.join(classDir, source)).filter((f) => /\.jpe?g$/i.test(f)).sort().slice(0, count)
+    .map((f) => readFileSync(path.join(classDir, source, f)));
+}
+
+test('Forget pressed while an image is judged: its verdict is not remembered after the Forget', { skip: skipReason ?? false, timeout: 120000 }, async () => {
+  await buildExtensionOnce();
+  const [judgedBefore, judgedDuring] = realImages('photo', 2);
+  const media = new Map([['FforgetBeforeAA', judgedBefore], ['FforgetDuringBB', judgedDuring]]);
+  let heldArrived;
+  const heldRequest = new Promise((resolve) => { heldArrived = resolve; });
+  let releaseHeld;
+  const released = new Promise((resolve) => { releaseHeld = resolve; });
+  const { context, extensionId, close } = await launchWithExtension();
+  try {
+    await context.route('https://pbs.twimg.com/**', async (route) => {
+      const id = new URL(route.request().url()).pathname.match(/^\/media\/([\w-]+)$/)?.[1];
+      if (!media.has(id)) return route.fulfill({ status: 404, body: '' });
+      if (id === 'FforgetDuringBB') { heldArrived(); await released; } // still downloading when Forget is pressed
+      return route.fulfill({ contentType: 'image/jpeg', body: media.get(id) });
+    });
+    const popup = await context.newPage();
+    await popup.goto(`chrome-extension://${extensionId}/popup.html`);
+    // Asked as a media tab asks (no bytes of its own: the worker fetches the image).
+    const judge = (mediaId) => popup.evaluate(([type, id]) => chrome.runtime.sendMessage({ type, mediaId: id }), [MSG.CLASSIFY_MEDIA, mediaId]);
+    const status = () => popup.evaluate((type) => chrome.runtime.sendMessage({ type }), MSG.GET_STATUS);
+
+    assert.equal((await judge('FforgetBeforeAA')).ok, true);
+    await popup.waitForFunction(() => document.getElementById('forget').textContent === 'Forget remembered verdicts (1)');
+    await popup.evaluate(([type, id]) => { window.during = chrome.runtime.sendMessage({ type, mediaId: id }); }, [MSG.CLASSIFY_MEDIA, 'FforgetDuringBB']);
+    await heldRequest;
+    await popup.click('#forget');
+    await popup.waitForFunction(() => /^Forgot /.test(document.getElementById('memory-message').textContent));
+    releaseHeld();
+    const verdict = await popup.evaluate(() => window.during);
+    assert.equal(verdict.ok, true, 'the image still gets its verdict');
+
+    const after = await status(); // counts what the store has once its pending writes are flushed
+    assert.equal(after.rememberedCount, 0, 'nothing judged before the Forget is remembered after it');
+    assert.equal(after.cacheSize, 0, 'nor kept in the worker\'s memory');
+    assert.equal(await storedMediaCount(popup), 0, 'nor its embedding in the corrections\' image store');
+  } finally {
+    releaseHeld();
+    await close();
+  }
+});
+
+// The store itself: a read begun before clear() marks what it found as used once it ends, and that
+// write brought the forgotten verdict back.
+test('VerdictStore: a read begun before clear() writes nothing back after it', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} not installed`, timeout: 60000 }, async () => {
+  await buildExtensionOnce();
+  const { context, extensionId, close } = await launchWithExtension();
+  try {
+    const page = await context.newPage();
+    await page.goto(`chrome-extension://${extensionId}/popup.html`);
+    const answer = await page.evaluate(async () => {
+      const { VerdictStore } = await import('./verdict-store.js');
+      const store = new VerdictStore({ name: 'forget-test' });
+      store.put('test-model', 'mediaA', { ok: true, scores: { photo: 1 } });
+      await store.flush();
+      const reading = store.getMany('test-model', ['mediaA']);
+      const clearing = store.clear();
+      const found = await reading;
+      await clearing;
+      return { found: found.size, count: await store.count() };
+    });
+    assert.equal(answer.found, 1, 'the read began before the clear, so it still finds the verdict');
+    assert.equal(answer.count, 0, 'but does not write it back');
+  } finally {
+    await close();
+  }
+});
