@@ -820,6 +820,45 @@ test('video cells X changes under the extension: one reused for another video wh
   }
 });
 
+// X swaps a GIF's poster within its cell for another poster key (the same post, the same link): the old
+// key no longer shows on the page, yet stayed in its counts (a hidden GIF counted beside the visible one
+// that replaced it, the badge offering "show all" for nothing) until a reload.
+test('a poster X swaps within the same cell for another poster key leaves the page\'s counts', { skip: skipReason ?? false, timeout: 120000 }, async () => {
+  await buildExtensionOnce();
+  const { byClass } = await pickedImages();
+  const media = new Map();
+  const [gif] = addVideoCells(media, [{ ...byClass('photo')[3], poster: 'gif' }]); // hidden
+  const [swappedIn] = addVideoCells(media, [{ ...byClass('illustration')[0], poster: 'gif' }]); // its new poster: visible
+  const { context, close } = await launchWithExtension();
+  const requests = [];
+  try {
+    await serveOffline(context, { pages: { 'https://x.com/gifartist/media': fixturePage([[gif]]) }, media, requests });
+    const page = await context.newPage();
+    const consoleLines = [];
+    page.on('console', (message) => consoleLines.push(message.text()));
+    await page.goto('https://x.com/gifartist/media');
+    const counts = () => page.evaluate(() => {
+      const { illustOnlyJudged: judged, illustOnlyHidden: hidden, illustOnlyPending: pending } = document.documentElement.dataset;
+      return { judged, hidden, pending };
+    });
+    const { waitForStates } = pageProbe(page, media, consoleLines);
+    await waitForStates([gif.mediaId], (s) => s.state === 'hidden', 'the GIF hidden');
+    await page.waitForFunction(() => document.documentElement.dataset.illustOnlyHidden === '1');
+    assert.deepEqual(await counts(), { judged: '1', hidden: '1', pending: '0' });
+
+    await page.evaluate(([id, newKey]) => {
+      document.querySelector(`li[data-test-media="${id}"] img`).src = `https://pbs.twimg.com/${newKey}.jpg?name=small`;
+    }, [gif.mediaId, swappedIn.mediaId]);
+    await waitForStates([gif.mediaId], (s) => s.state === 'visible' && s.label === 'illustration', 'the cell judged by its new poster');
+    await page.waitForFunction(() => document.documentElement.dataset.illustOnlyPending === '0');
+    assert.equal(await page.evaluate((id) => document.querySelector(`li[data-test-media="${id}"] a`).dataset.illustOnlyMedia, gif.mediaId), swappedIn.mediaId);
+    assert.deepEqual(await counts(), { judged: '1', hidden: '0', pending: '0' }, 'one GIF on the page, shown');
+    assert.equal(await page.evaluate(() => document.getElementById('illust-only-page-control')?.hidden ?? true), true, 'no "show all" badge for nothing hidden');
+  } finally {
+    await close();
+  }
+});
+
 test('extension with only a software WebGPU adapter (SwiftShader): judges on the WASM pool and says why; "Use GPU" off and on rebuild', { skip: skipReason ?? false, timeout: 180000 }, async () => {
   await buildExtensionOnce();
   const { byClass } = await pickedImages();

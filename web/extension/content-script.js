@@ -614,6 +614,7 @@ function examineCell(cell) {
   // mean the same video, whose cell must not show because its key vanished.
   const last = lastKeyOfCell.get(cell);
   if (mediaId) {
+    if (last && last.mediaId !== mediaId && last.href === cell.getAttribute('href')) leavePageUnlessShown(last.mediaId, cell);
     lastKeyOfCell.set(cell, { mediaId, href: cell.getAttribute('href') });
     const url = thumbnailUrlOfCell(cell); // names mediaId (see media-cells.js)
     if (url) lastThumbnailUrl.set(mediaId, url);
@@ -639,6 +640,19 @@ function examineCell(cell) {
   applyToCell(cell, mediaId);
   // The page counts it now: X may draw a media tab's grid a moment after the location changed, its
   // cells taking known verdicts at once (no answer comes to update the counts and the page's badge).
+  scheduleStatsUpdate();
+}
+
+/**
+ * X swapped the picture of the same post (same link) for another key, a GIF's or video's poster say:
+ * the old key leaves the page's counts, unless another cell still shows it. (A cell X reuses for
+ * another post keeps the old one counted, as a cell X removed stays counted: the post was on the page.)
+ */
+function leavePageUnlessShown(mediaId, cell) {
+  const shownElsewhere = [...document.querySelectorAll(`[data-illust-only-media="${CSS.escape(mediaId)}"]`)].some((other) => other !== cell);
+  if (shownElsewhere) return;
+  seenOnPage.delete(mediaId);
+  postersSetAside.delete(mediaId);
   scheduleStatsUpdate();
 }
 
