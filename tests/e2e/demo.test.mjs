@@ -14,7 +14,7 @@ import zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { startServer } from '../../tools/serve.mjs';
-import { decide } from '../../web/lib/decide.js';
+import { decide, decisionReason } from '../../web/lib/decide.js';
 import { walkImageFiles } from '../../tools/lib/image-files.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -113,6 +113,7 @@ function readCards(page) {
     state: c.dataset.state,
     label: c.dataset.label,
     labelText: c.querySelector('.label').textContent,
+    reason: c.querySelector('.reason')?.textContent ?? '',
     hidden: c.dataset.hidden === 'true',
     visible: c.checkVisibility(),
     badgeVisible: c.querySelector('.hidden-badge').checkVisibility(),
@@ -251,6 +252,7 @@ test('demo page: dropped folder and files are classified, counted, filtered and 
   // Strictness slider, by keyboard: the extremes re-decide from the stored scores without re-running
   // the model (the per-image times stay exactly as they were).
   const before = await readCards(page);
+  const explained = [];
   for (const [key, strictness] of [['End', 1], ['Home', 0]]) {
     await page.focus('#strictness');
     await page.keyboard.press(key);
@@ -259,12 +261,18 @@ test('demo page: dropped folder and files are classified, counted, filtered and 
       const expected = decide(card.scores, contract, { strictness });
       assert.equal(card.label, expected.label, `${card.name} at strictness ${strictness}`);
       assert.equal(card.hidden, expected.hide, `${card.name} at strictness ${strictness}`);
+      // A label that is not the card's largest bar (illustration 94% called a photo at strictness 100%)
+      // says what decided it, and only then.
+      assert.equal(card.reason, decisionReason(card.scores, contract, { strictness }) ?? '', `${card.name} at strictness ${strictness}`);
+      if (card.reason) explained.push(`${card.labelText}: ${card.reason}`);
     }
     assert.deepEqual(cards.map((c) => c.meta), before.map((c) => c.meta), 'the slider must not re-run the model');
     assert.deepEqual(await readCounts(page), countsOf(cards));
     assert.match(await page.textContent('#threshold-text'),
       new RegExp(`p ≥ ${(strictness ? contract.decision.hide_below_max : contract.decision.hide_below_min).toFixed(2)}`));
   }
+  assert.ok(explained.some((line) => /^(Screenshot|Photo): illustration [\d.]+% is below this strictness \(95\.0%\)$/.test(line)),
+    `an illustration hidden at strictness 100% says why: ${JSON.stringify(explained)}`);
   const strictest = countsOf(await readCards(page));
   assert.ok(strictest.illustration >= countsOf(before).illustration, 'strictness 0 keeps at least as many illustrations');
   // A screen reader heard the batch end once (the progress text itself is not a live region), the

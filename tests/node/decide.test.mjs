@@ -2,7 +2,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { decide, thresholdForStrictness, strictnessForThreshold, DEFAULT_SETTINGS } from '../../web/lib/decide.js';
+import { decide, decisionReason, thresholdForStrictness, strictnessForThreshold, DEFAULT_SETTINGS } from '../../web/lib/decide.js';
 
 const contract = JSON.parse(readFileSync(new URL('../../model/contract.json', import.meta.url)));
 const t0 = contract.decision.hide_below;
@@ -54,4 +54,17 @@ test('scores that are not numbers fail open', () => {
     assert.equal(v.hide, false);
     assert.equal(v.label, null);
   }
+});
+
+test('a label that is not the largest score says what decided it, in digits that tell the two apart', () => {
+  const hi = contract.decision.hide_below_max;
+  assert.equal(decisionReason({ illustration: 0.94, screenshot: 0.03, photo: 0.03 }, contract, { strictness: 1 }),
+    `illustration 94.0% is below this strictness (${(hi * 100).toFixed(1)}%)`);
+  assert.equal(decisionReason({ illustration: 0.94, screenshot: 0.03, photo: 0.03 }, contract, { strictness: 0.5 }), null, 'the largest bar decided');
+  assert.equal(decisionReason({ illustration: 0.01, screenshot: 0.02, photo: 0.97 }, contract), null);
+  assert.match(decisionReason({ illustration: t0 + 0.02, screenshot: 0.01, photo: 0.99 - t0 - 0.02 }, contract), /^illustration [\d.]+% reaches this strictness \([\d.]+%\)$/);
+  const justBelow = decisionReason({ illustration: hi - 0.00004, screenshot: 0.01, photo: 1.00004 - hi - 0.01 }, contract, { strictness: 1 });
+  const [, p, t] = justBelow.match(/^illustration ([\d.]+)% is below this strictness \(([\d.]+)%\)$/);
+  assert.notEqual(p, t, `${justBelow}: the two must read differently`);
+  assert.equal(decisionReason({ illustration: NaN, screenshot: 0, photo: 0 }, contract), null, 'no label, no reason');
 });

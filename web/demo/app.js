@@ -3,7 +3,7 @@
 // moving the strictness slider or the switches only re-applies decide() to the stored scores.
 import { MSG, PROVIDERS } from './messages.js';
 import { filesFromDataTransfer, filesFromInput } from './files.js';
-import { decide, DEFAULT_SETTINGS, thresholdForStrictness } from './lib/decide.js';
+import { decide, decisionReason, DEFAULT_SETTINGS, thresholdForStrictness } from './lib/decide.js';
 
 const $ = (id) => document.getElementById(id);
 const LABEL_TEXT = { illustration: 'Illustration', screenshot: 'Screenshot', photo: 'Photo' };
@@ -248,6 +248,12 @@ function applyDecision(card) {
   const button = card.el.querySelector('.label');
   button.textContent = LABEL_TEXT[label] ?? label;
   button.disabled = false;
+  // The bars show the model's scores; where the label is not the largest one, say what decided it (the
+  // threshold; a label learned from corrections says so in its name instead).
+  const reason = card.el.querySelector('.reason');
+  reason.id = `card-${card.id}-reason`;
+  reason.textContent = (!card.personal?.personal && decisionReason(card.result.scores, state.contract, state.settings)) || '';
+  if (reason.textContent) button.setAttribute('aria-describedby', reason.id); else button.removeAttribute('aria-describedby');
   const menu = card.el.querySelector('.correct-menu');
   button.setAttribute('aria-expanded', String(Boolean(menu)));
   if (menu) offerOtherLabels(menu, label);

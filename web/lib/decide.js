@@ -36,6 +36,26 @@ export function strictnessForThreshold(threshold, contract) {
 }
 
 /**
+ * Why scores got their label when it is not their highest score (the threshold decided, not the
+ * largest bar: at strictness 100 % an image with illustration 94 % is a photo), as a short phrase such
+ * as "illustration 94.0% is below this strictness (95.0%)"; null when the label's own score is the
+ * highest, or there is no label. Percentages as the demo's bars show them, with more digits only where
+ * one would read the same as the other.
+ */
+export function decisionReason(scores, contract, settings = {}) {
+  const { label, threshold } = decide(scores, contract, settings);
+  if (label === null) return null;
+  const highest = contract.labels.reduce((a, b) => (scores[b] > scores[a] ? b : a));
+  if (scores[label] >= scores[highest]) return null;
+  const positive = contract.decision.positive_label;
+  const p = scores[positive];
+  let digits = 1;
+  while (digits < 4 && (p * 100).toFixed(digits) === (threshold * 100).toFixed(digits)) digits += 1;
+  const percent = (x) => `${(x * 100).toFixed(digits)}%`;
+  return `${positive} ${percent(p)} ${label === positive ? 'reaches' : 'is below'} this strictness (${percent(threshold)})`;
+}
+
+/**
  * scores: {illustration, screenshot, photo} probabilities. settings: partial DEFAULT_SETTINGS.
  * Returns {label, hide, threshold}: label is the verdict at this strictness; hide says whether the
  * user's switches hide that label.
