@@ -926,11 +926,14 @@ function renderCorrectionControl(cell, state) {
   bar.querySelector('.illust-only-always-show')?.setAttribute('aria-label', `This is an illustration: show it and ${noun}s like it on this account from now on`);
 }
 
-// The page's one live region for notes (a visually hidden role=status in a shadow root of its own, so
-// X's CSS cannot reach it): several screen readers announce only changes to a live region that was
-// already in the page, so a new role=status element per note was often not read at all. Created once
-// while the page is judged (see scheduleStatsUpdate), before any cell can get a note.
+// The page's one live region, for the cells' notes and the badge's count (a visually hidden role=status
+// in a shadow root of its own, so X's CSS cannot reach it): several screen readers announce only
+// changes to a live region that was already in the page, so a new role=status element per note was
+// often not read at all. Created once while the page is judged (see scheduleStatsUpdate), before any
+// cell can get a note or the badge a count.
 let noteRegion = null;
+const announcements = []; // texts waiting for their turn in the region (see announce)
+let announcing = null; // the timer of the text being said
 function ensureNoteRegion() {
   if (noteRegion?.host.isConnected || !document.body) return;
   const host = document.createElement('div');
@@ -939,18 +942,37 @@ function ensureNoteRegion() {
   shadow.innerHTML = `<style>
       :host { all: initial; position: fixed; left: 0; top: 0; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); white-space: nowrap; }
     </style><span role="status"></span>`;
-  noteRegion = { host, live: shadow.querySelector('span'), repeating: null };
+  noteRegion = { host, live: shadow.querySelector('span') };
   document.body.append(host);
 }
 
-/** Says text in the page's live region; the same text again is cleared first, so it is heard again. */
-function announceNote(text) {
+/**
+ * Says text in the page's live region. Texts take turns, each there for ANNOUNCE_DELAY_MS at least: one
+ * replaced at once (a note and the count in the same moment) may never be read. The same text as the
+ * region holds is cleared first, so it is heard again.
+ */
+function announce(text) {
   ensureNoteRegion();
   if (!noteRegion) return;
-  clearTimeout(noteRegion.repeating);
-  if (noteRegion.live.textContent !== text) { noteRegion.live.textContent = text; return; }
-  noteRegion.live.textContent = '';
-  noteRegion.repeating = setTimeout(() => { noteRegion.live.textContent = text; }, ANNOUNCE_DELAY_MS);
+  announcements.push(text);
+  if (!announcing) sayNextAnnouncement();
+}
+
+function sayNextAnnouncement() {
+  announcing = null;
+  if (announcements.length === 0 || !noteRegion) return;
+  const text = announcements[0];
+  if (noteRegion.live.textContent === text) {
+    noteRegion.live.textContent = '';
+    announcing = setTimeout(sayNow, ANNOUNCE_DELAY_MS);
+    return;
+  }
+  sayNow();
+}
+
+function sayNow() {
+  noteRegion.live.textContent = announcements.shift();
+  announcing = setTimeout(sayNextAnnouncement, ANNOUNCE_DELAY_MS);
 }
 
 /**
@@ -964,7 +986,7 @@ function noteOnCell(cell, text, { info = false } = {}) {
   note.setAttribute('aria-hidden', 'true');
   note.textContent = text;
   cell.append(note);
-  announceNote(text);
+  announce(text);
   setTimeout(() => note.remove(), 5000);
 }
 
@@ -1188,12 +1210,12 @@ function scheduleStatsUpdate() {
   });
 }
 
-// The badge's count is announced to screen readers politely (a status live region, visually hidden),
+// The badge's count is announced to screen readers politely (from the page's live region: announce),
 // at most once per settled batch: when no cell of the page waits for its verdict, not at every verdict
-// (the visible count changes with each). Set a moment after the count settles, so that a region
-// inserted with the badge is announced too. The badge is a group named by its visible count.
+// (the visible count changes with each), and a moment after the count settles. The badge is a group
+// named by its visible count.
 const ANNOUNCE_DELAY_MS = 100;
-let control = null; // {host, text, button, live, announcing}: a fixed badge in a shadow root, so X's CSS cannot reach it
+let control = null; // {host, text, button, announced, announcing}: a fixed badge in a shadow root, so X's CSS cannot reach it
 function renderPageControl(stats) {
   const wanted = active && (stats.hidden > 0 || stats.revealed > 0);
   if (!wanted) { if (control) control.host.hidden = true; return; }
@@ -1209,12 +1231,10 @@ function renderPageControl(stats) {
       /* White on X's blue (#1d9bf0) read at 3.0:1; on this darker one at 5.8:1. */
       button { font: inherit; color: #fff; background: #0b65c2; border: 0; border-radius: 12px; padding: 3px 10px; cursor: pointer; }
       button[aria-disabled="true"] { opacity: .5; cursor: default; }
-      .announce { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); white-space: nowrap; }
-    </style><div role="group" aria-labelledby="count"><span class="count" id="count"></span><button type="button" class="reveal-all">show all</button></div>
-    <span class="announce" role="status"></span>`;
+    </style><div role="group" aria-labelledby="count"><span class="count" id="count"></span><button type="button" class="reveal-all">show all</button></div>`;
     const button = shadow.querySelector('button');
     button.addEventListener('click', (event) => { event.stopPropagation(); revealAll(); });
-    control = { host, text: shadow.querySelector('.count'), button, live: shadow.querySelector('.announce'), announcing: null };
+    control = { host, text: shadow.querySelector('.count'), button, announced: '', announcing: null };
     (document.body ?? root).append(host);
   }
   control.host.hidden = false;
@@ -1222,7 +1242,11 @@ function renderPageControl(stats) {
   control.text.textContent = text;
   clearTimeout(control.announcing);
   if (stats.pending === 0) {
-    control.announcing = setTimeout(() => { if (control.live.textContent !== text) control.live.textContent = text; }, ANNOUNCE_DELAY_MS);
+    control.announcing = setTimeout(() => {
+      if (control.announced === text) return;
+      control.announced = text;
+      announce(text);
+    }, ANNOUNCE_DELAY_MS);
   }
   // aria-disabled, not disabled: a disabled button loses the focus, so "show all" used by keyboard
   // would drop it to the top of the page; this one keeps it (and says it has nothing left to show).
