@@ -579,3 +579,55 @@ test('popup by keyboard: after "Reload this tab" the focus goes to what the relo
     await close();
   }
 });
+
+// Reset's question ("Forget every correction?") stayed open once the user tabbed or clicked away from it,
+// to be answered long after, by a stray Enter or a click meant for something else. It closes as the
+// focus leaves it, keyboard or mouse, leaving the focus where the user put it; Escape still closes it.
+test('popup: Reset\'s question closes when the focus leaves it (Tab, a click elsewhere), and on Escape', { skip: skipReason ?? false, timeout: 60000 }, async () => {
+  await buildExtensionOnce();
+  const { context, extensionId, close } = await launchWithExtension();
+  try {
+    const popup = await context.newPage();
+    await popup.goto(`chrome-extension://${extensionId}/popup.html`);
+    const { labels } = JSON.parse(readFileSync(path.join(root, 'model', 'contract.json'), 'utf8'));
+    await popup.setInputFiles('#import-file', {
+      name: 'corrections.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify({
+        format: 'illust-only-corrections', version: 1, labels, dims: null, exported: new Date().toISOString(),
+        corrections: [{ mediaId: 'GZx3_aBc-9Q', label: labels[0], modelVersion: 'test-model', time: Date.now(), account: null, embedding: null }],
+      })),
+    });
+    await popup.waitForFunction(() => !document.getElementById('reset-corrections').disabled);
+    const focusedId = () => popup.evaluate(() => document.activeElement?.id ?? null);
+    const question = async () => ({
+      open: await popup.isVisible('#reset-confirm'), expanded: await popup.getAttribute('#reset-corrections', 'aria-expanded'),
+    });
+    const closed = { open: false, expanded: 'false' };
+
+    // By keyboard: Shift+Tab inside the question keeps it; past its first button it closes.
+    await popup.focus('#reset-corrections');
+    await popup.keyboard.press('Enter');
+    assert.deepEqual(await question(), { open: true, expanded: 'true' });
+    assert.equal(await focusedId(), 'reset-no');
+    await popup.keyboard.press('Shift+Tab');
+    assert.equal(await focusedId(), 'reset-yes');
+    assert.deepEqual(await question(), { open: true, expanded: 'true' }, 'moving within the question keeps it');
+    await popup.keyboard.press('Shift+Tab');
+    assert.equal(await focusedId(), 'import-corrections', 'the focus stays where the user moved it');
+    assert.deepEqual(await question(), closed, 'tabbed away: the question closes');
+
+    // By mouse: a click on the popup's text outside the question.
+    await popup.click('#reset-corrections');
+    assert.deepEqual(await question(), { open: true, expanded: 'true' });
+    await popup.click('#corrections h2');
+    assert.deepEqual(await question(), closed, 'clicked away: the question closes');
+
+    // Escape still closes it, the focus back on Reset; nothing was forgotten on the way.
+    await popup.click('#reset-corrections');
+    await popup.keyboard.press('Escape');
+    assert.deepEqual(await question(), closed);
+    assert.equal(await focusedId(), 'reset-corrections');
+    assert.equal((await popup.evaluate((type) => chrome.runtime.sendMessage({ type }), MSG.GET_CORRECTIONS)).count, 1, 'nothing forgotten');
+  } finally {
+    await close();
+  }
+});

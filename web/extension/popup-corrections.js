@@ -91,13 +91,23 @@ $('undo-correction').addEventListener('click', () => run({ type: MSG.UNDO_CORREC
 // Reset asks inside the popup, not with confirm(): a toolbar popup may close (or, in Firefox, not show
 // the dialog at all) when a browser dialog opens. "Keep them" has the focus: Enter alone forgets nothing.
 function askReset(open, focusAfter = open ? $('reset-no') : $('reset-corrections')) {
+  showResetQuestion(open);
+  focusAfter.focus();
+}
+function showResetQuestion(open) {
   $('reset-confirm').hidden = !open;
   $('reset-corrections').setAttribute('aria-expanded', String(open));
-  focusAfter.focus();
 }
 $('reset-corrections').addEventListener('click', () => askReset(true));
 $('reset-no').addEventListener('click', () => askReset(false));
 $('reset-confirm').addEventListener('keydown', (event) => { if (event.key === 'Escape') { event.preventDefault(); askReset(false); } });
+// The focus left the question (Tab past it, a click elsewhere in the popup): the user moved on, so it
+// closes, leaving the focus where they put it; left open, it stood there answered by nobody. (The
+// popup's window losing the focus leaves it open.)
+$('reset-confirm').addEventListener('focusout', (event) => {
+  if ($('reset-confirm').hidden || $('reset-confirm').contains(event.relatedTarget) || !document.hasFocus()) return;
+  showResetQuestion(false);
+});
 $('reset-yes').addEventListener('click', async () => {
   askReset(false, $('corrections-count')); // the question is gone; the count reads the outcome
   await run({ type: MSG.RESET_CORRECTIONS }, () => 'All corrections forgotten');
