@@ -110,6 +110,21 @@ test('corrections: "always show ones like this" shows the cell and a similar one
     assert.equal((await states())[broken].state, 'error');
     assert.equal(new URL(tab.url()).pathname, '/somepainter/media', 'a control click must not follow the link');
 
+    // 2b. The page's own scripts (any script on x.com) press the controls: clicks and an Enter they made
+    //     up correct nothing (a correction is applied to its cell at once, in the click, so the states
+    //     say so now) and reveal nothing; the popup below counts only the user's one correction.
+    await tab.evaluate(({ hidden, shown }) => {
+      const control = (id, selector) => document.querySelector(`li[data-test-media="${id}"] a ${selector}`);
+      // As X's router does, the page takes its links' clicks (the fixture's links would load the post).
+      for (const link of document.querySelectorAll('li[data-test-media] a')) link.addEventListener('click', (event) => event.preventDefault(), { once: true });
+      control(shown, '.illust-only-hide-screenshot').click();
+      control(hidden, '.illust-only-show').dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true }));
+      control(hidden, '.illust-only-always')?.click(); // gone with its placeholder had "show" worked
+    }, { hidden: first, shown: clear });
+    now = await states();
+    assert.deepEqual([now[first], now[clear].state], [{ state: 'hidden', label: now[first].label }, 'visible'], 'the page\'s scripts cannot press the extension\'s controls');
+    assert.equal(new URL(tab.url()).pathname, '/somepainter/media');
+
     // 3. "illustration: always show ones like this" on the first: it shows at once, and the similar
     //    second painting is re-decided from its stored embedding (not fetched again) and shows too.
     const fetchedBefore = fetches.get(second);

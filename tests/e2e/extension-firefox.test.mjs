@@ -307,7 +307,9 @@ test('Firefox build: manifest, permissions asked for in the popup, and on an X m
     //    the scores, its IndexedDB keeps the correction; undo brings the model's verdict back. Nothing is
     //    fetched again (the embedding was kept when the image was judged).
     const corrected = all.find((id) => expectedState(id) === 'visible');
-    await page.$eval(`li[data-test-media="${corrected}"] .illust-only-hide-screenshot`, (e) => e.click());
+    // Pressed by the user (the page's own scripts cannot press the extension's controls): by keyboard.
+    await page.focus(`li[data-test-media="${corrected}"] .illust-only-hide-screenshot`);
+    await page.keyboard.press('Enter');
     await waitForStates([corrected], (s) => s.state === 'hidden' && s.label === 'screenshot' && !s.shown, 'the corrected cell hidden as a screenshot');
     // The cell shows the user's label at once; the background page stores it a moment later.
     let learned;
@@ -824,11 +826,13 @@ test('Firefox private window (add-on allowed there in about:addons): verdicts ju
     // 3. Corrections are refused there, with the reason on the cell; "illustration: always show" still
     //    shows the image this once.
     const cell = (id) => `li[data-test-media="${id}"] a`;
-    await privatePage.$eval(`${cell(painting)} .illust-only-hide-photo`, (e) => e.click());
+    await privatePage.focus(`${cell(painting)} .illust-only-hide-photo`); // the user's press: by keyboard
+    await privatePage.keyboard.press('Enter');
     await privatePage.waitForSelector(`${cell(painting)} .illust-only-note`);
     assert.match(await privatePage.$eval(`${cell(painting)} .illust-only-note`, (e) => e.textContent), /Not learned: corrections are not saved from private windows/);
     assert.equal((await probe.states())[painting].state, 'visible', 'the refused correction is undone on the cell');
-    await privatePage.$eval(`${cell(screenshot)} .illust-only-placeholder .illust-only-always`, (e) => e.click());
+    await privatePage.focus(`${cell(screenshot)} .illust-only-placeholder .illust-only-always`);
+    await privatePage.keyboard.press('Enter');
     await probe.waitForStates([screenshot], (s) => s.state === 'revealed' && s.shown, 'the image the user called an illustration shown this once');
     assert.equal((await ask({ type: MSG.GET_CORRECTIONS })).count, 0, 'no correction stored');
     assert.equal(await storedMedia(), 0);

@@ -33,7 +33,7 @@ class FakeElement {
   click() {
     for (let at = this; at; at = at.parent) {
       for (const { type, listener } of at.listeners ?? []) {
-        if (type === 'click') listener({ target: this, preventDefault() {}, stopImmediatePropagation() {} });
+        if (type === 'click') listener({ target: this, isTrusted: true, preventDefault() {}, stopImmediatePropagation() {} });
       }
     }
   }

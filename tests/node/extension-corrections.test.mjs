@@ -294,6 +294,29 @@ test('import: a valid file is merged, an invalid one refused whole with nothing 
   }
 });
 
+test('import: a file nested deeper than an export, one with "__proto__" keys, or one naming a media id twice: refused whole or taken once, nothing polluted', async () => {
+  const { corrections, store } = setUp();
+  await corrections.correct({ mediaId: 'm1', label: 'illustration', account: 'painter' });
+  const record = { mediaId: 'm7', label: 'photo', embedding: vector(7), modelVersion: contract.version, time: 5, account: 'cook' };
+  const file = exportCorrections([record], { labels: contract.labels });
+  const before = [...store.corrections.keys()].sort();
+  // Valid but for a field nested 200,000 levels deep: JSON.parse held the service worker for seconds,
+  // then took the file. Refused before it is parsed.
+  const deep = file.replace('"label":"photo"', `"label":"photo","note":${'['.repeat(200000)}${']'.repeat(200000)}`);
+  assert.deepEqual(await corrections.importFile({ text: deep }), { ok: false, message: 'not an Illust Only corrections file (nested deeper than 16 levels)' });
+  assert.deepEqual((await corrections.importFile({ text: '['.repeat(4 * 2 ** 20) })).ok, false);
+  assert.deepEqual([...store.corrections.keys()].sort(), before);
+  // "__proto__" is a plain key in JSON: it supplies no label, and no object gains properties.
+  const proto = file.replace('"label":"photo"', '"__proto__":{"label":"photo","polluted":true}');
+  assert.deepEqual(await corrections.importFile({ text: proto }), { ok: false, message: 'correction 1: unknown label "undefined" (expected illustration, screenshot, photo)' });
+  assert.equal({}.polluted, undefined);
+  assert.deepEqual([...store.corrections.keys()].sort(), before);
+  // A media id twice: the newer decides, once.
+  const twice = exportCorrections([record, { ...record, label: 'screenshot', time: 6 }], { labels: contract.labels });
+  assert.deepEqual(await corrections.importFile({ text: twice }), { ok: true, imported: 1, inFile: 2, count: 2 });
+  assert.equal(store.corrections.get('m7').label, 'screenshot');
+});
+
 test('Undo after an import takes back the import as a whole, whatever the times its corrections were made at; a later correction is undone first', async () => {
   const { corrections, store } = setUp();
   for (const id of ['m1', 'm2']) await corrections.rememberMedia(id, { ok: true, scores: SCREENSHOT, embedding: vector(1) }, 'painter');

@@ -861,8 +861,12 @@ function controlButton(className, text, label) {
   return control;
 }
 
+// The controls sit in X's DOM, where the page's own scripts can click them (element.click(), a made-up
+// Enter): only the user's own presses count (isTrusted; a screen reader's are the browser's, trusted too),
+// or any script on x.com could store corrections that hide an account's images from now on.
 function onActivate(element, action) {
   const run = (event) => {
+    if (!event.isTrusted) return;
     event.preventDefault();
     event.stopImmediatePropagation();
     action(event);
@@ -1233,7 +1237,7 @@ function renderPageControl(stats) {
       button[aria-disabled="true"] { opacity: .5; cursor: default; }
     </style><div role="group" aria-labelledby="count"><span class="count" id="count"></span><button type="button" class="reveal-all">show all</button></div>`;
     const button = shadow.querySelector('button');
-    button.addEventListener('click', (event) => { event.stopPropagation(); revealAll(); });
+    button.addEventListener('click', (event) => { if (event.isTrusted) { event.stopPropagation(); revealAll(); } }); // the user's press only (see onActivate)
     control = { host, text: shadow.querySelector('.count'), button, announced: '', announcing: null };
     (document.body ?? root).append(host);
   }
