@@ -245,6 +245,7 @@ DecodeResult decode_rgbx(const uint8_t* data, size_t size, const DecodeOptions& 
     int comp = 0;
     const size_t png_budget = format == Format::png ? png_decode_block_budget(data, size) : 0;
     const StbAllocationBudget budget(png_budget ? png_budget : SIZE_MAX);
+    const StbGifFirstFrame gif_canvas(format == Format::gif ? size_t(info.width) * size_t(info.height) * 4 : 0);
     uint8_t* raw = stbi_load_from_memory(data, int(size), &w, &h, &comp, 4);
     if (!raw && budget.exceeded())
       return failure<DecodeResult>(Status::corrupt, std::string("corrupt ") + format_name(format) +
