@@ -726,6 +726,58 @@ test('demo page: an image over the core\'s pixel cap gets no thumbnail, also whi
   await context.close();
 });
 
+// A JPEG whose frame header says width x height (the data stays the original's: only headers are read).
+function jpegSized(jpeg, width, height) {
+  const patched = Buffer.from(jpeg);
+  for (let pos = 2; pos + 9 <= patched.length; pos += 2 + patched.readUInt16BE(pos + 2)) {
+    if (patched[pos + 1] >= 0xc0 && patched[pos + 1] <= 0xc2) {
+      patched.writeUInt16BE(height, pos + 5);
+      patched.writeUInt16BE(width, pos + 7);
+      return patched;
+    }
+  }
+  throw new Error('no frame header');
+}
+
+// The JPEG behind `bytes` of APP1 segments (where a camera's XMP, an EXIF thumbnail, a big ICC profile sit).
+function jpegBehindMetadata(jpeg, bytes) {
+  const segments = [];
+  for (let left = bytes; left > 0; left -= 65533) {
+    const segment = Buffer.alloc(4 + Math.min(65533, left), 0x20);
+    segment.writeUInt16BE(0xffe1, 0);
+    segment.writeUInt16BE(segment.length - 2, 2);
+    segments.push(segment);
+  }
+  return Buffer.concat([jpeg.subarray(0, 2), ...segments, jpeg.subarray(2)]);
+}
+
+test('demo page: a JPEG over the pixel cap gets no thumbnail even behind more metadata than the first read', { skip: skipReason, timeout: 60000 }, async () => {
+  // The page read the first 256 KiB for the core's probe: a frame header after 512 KiB of metadata was
+  // not in it, and the <img> got the file.
+  const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+  await context.route('**/model/illust-only.onnx', () => {}); // never answered: the thumbnails come first
+  const page = await context.newPage();
+  await page.goto((await server()).url);
+  await page.evaluate(() => {
+    window.thumbnailsGiven = [];
+    new MutationObserver((changes) => {
+      for (const { target } of changes) window.thumbnailsGiven.push(target.closest('.card').querySelector('.name').textContent);
+    }).observe(document.getElementById('results'), { subtree: true, attributes: true, attributeFilter: ['src'] });
+  });
+  const photo = readFileSync(pickImages()[0].file);
+  await page.setInputFiles('#file-input', [
+    { name: '1-huge.jpg', mimeType: 'image/jpeg', buffer: jpegBehindMetadata(jpegSized(photo, 8000, 8000), 512 * 1024) }, // 64 MP
+    { name: '2-photo.jpg', mimeType: 'image/jpeg', buffer: photo },
+    { name: '3-photo-with-metadata.jpg', mimeType: 'image/jpeg', buffer: jpegBehindMetadata(photo, 512 * 1024) },
+  ]);
+  await page.waitForFunction(() => document.querySelectorAll('.card img[src^="blob:"]').length +
+    document.querySelectorAll('.card.no-thumb').length === 3);
+  assert.deepEqual((await page.evaluate(() => window.thumbnailsGiven)).sort(), ['2-photo.jpg', '3-photo-with-metadata.jpg'],
+    'only the photos\' <img>s get their files');
+  assert.equal(await page.locator('.card').first().evaluate((card) => card.classList.contains('no-thumb') && card.checkVisibility()), true, 'the huge one says "no preview"');
+  await context.close();
+});
+
 test('demo page: on a phone, a long file name in the notice wraps instead of widening the page', { skip: skipReason, timeout: 60000 }, async () => {
   // Our data's names run to 70 characters without a space: "Skipped in folders, not images: <name>"
   // ran off the notice's edge, and the whole page scrolled sideways at 360 px (486 px wide).
