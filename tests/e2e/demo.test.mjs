@@ -463,6 +463,40 @@ test('demo page: Tab reaches an error card as it reaches the others, and its lab
   await context.close();
 });
 
+test('demo page: Tab reaches cards still waiting for their verdict, whose labels say they wait', { skip: skipReason, timeout: 90000 }, async () => {
+  // A waiting card's label was a disabled button: Tab skipped every card of a running batch until it
+  // was judged, so a keyboard user could not reach them, nor hear that they were there.
+  const { context, page, releaseModel } = await demoWithModelHeld((await server()).url);
+  const files = pickImages().slice(0, 3).map((image, n) => ({ name: `${n + 1}.jpg`, mimeType: 'image/jpeg', buffer: readFileSync(image.file) }));
+  await page.setInputFiles('#file-input', files);
+  await page.waitForFunction(() => document.querySelectorAll('.card[data-state="queued"]').length === 3);
+  const focusedCard = () => page.evaluate(() => document.activeElement.matches('.card button.label') && document.activeElement.closest('.card').querySelector('.name').textContent);
+  await page.locator('.card button.label').first().focus();
+  assert.equal(await focusedCard(), '1.jpg', 'a waiting card\'s label takes the focus');
+  await page.keyboard.press('Tab');
+  assert.equal(await focusedCard(), '2.jpg', 'Tab goes from one waiting card to the next');
+  // What Chromium gives screen readers: the file, that it waits, and no action yet.
+  const cdp = await context.newCDPSession(page);
+  const axNode = async (selector) => {
+    const { root } = await cdp.send('DOM.getDocument');
+    const { nodeId } = await cdp.send('DOM.querySelector', { nodeId: root.nodeId, selector });
+    return (await cdp.send('Accessibility.getPartialAXTree', { nodeId, fetchRelatives: false })).nodes[0];
+  };
+  const waiting = await axNode('.card:nth-child(2) button.label');
+  assert.equal(waiting.name.value, 'Queued — 2.jpg: waiting for its verdict');
+  assert.equal(waiting.properties.find((p) => p.name === 'disabled')?.value.value, true, 'announced as unavailable');
+  await page.keyboard.press('Enter');
+  assert.equal(await page.locator('.correct-menu').count(), 0, 'a waiting card offers no correction');
+  releaseModel();
+  await waitForCards(page, 3);
+  const judged = await axNode('.card:nth-child(2) button.label');
+  assert.match(judged.name.value, /^(Illustration|Screenshot|Photo) — 2\.jpg: click to correct$/);
+  assert.equal(judged.properties.find((p) => p.name === 'disabled'), undefined, 'once judged it is a live button');
+  await page.locator('.card:nth-child(2) button.label').press('Enter');
+  assert.equal(await page.locator('.card:nth-child(2) .correct-menu').count(), 1, 'and opens its corrections');
+  await context.close();
+});
+
 test('demo page: under a filter, images not judged yet are not called "no illustration"; a pool worker that fails to start is not counted', { skip: skipReason, timeout: 90000 }, async () => {
   // A copy of the site whose second classifier worker fails as its script loads (workers are named
   // "illust-only classifier N"; Playwright's routes do not reach a worker's own workers).
