@@ -8,8 +8,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
+import { toolArgsOrExit } from '../lib/run-cli.mjs';
 import { gifBytes } from './gif-bytes.mjs';
 
+toolArgsOrExit('tools/bench/decode-memory.mjs', 'usage: node tools/bench/decode-memory.mjs\n' +
+  '  prints what one large image costs the core: wasm heap growth and native peak RSS (no options)', {});
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const contract = JSON.parse(readFileSync(path.join(ROOT, 'model/contract.json'), 'utf8'));
 const glue = path.join(ROOT, 'build/wasm/illust_core.mjs');

@@ -3,27 +3,27 @@
 // fastest of N runs per image and call, and decode/toTensor. Several builds side by side (a copy of
 // build/wasm from before a change, say) are measured in the same run, interleaved too, so their ratios
 // compare even on a busy machine.
-//   node tools/bench/decode-vs-tensor.mjs [--runs 7] [--core DIR]... IMAGE...
-//   (default core: build/wasm; DIR holds illust_core.mjs + illust_core.wasm)
+//   node tools/bench/decode-vs-tensor.mjs [--runs 7] [--core DIR]... IMAGE...   (--help says more)
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseCommandLine, parseToolArgs, UsageError } from '../lib/run-cli.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const args = process.argv.slice(2);
-const cores = [];
-const images = [];
-let runs = 7;
-for (let i = 0; i < args.length; i++) {
-  if (args[i] === '--core') cores.push(path.resolve(args[++i]));
-  else if (args[i] === '--runs') runs = Number(args[++i]);
-  else images.push(args[i]);
-}
-if (!images.length || !(runs >= 1)) {
-  console.error('usage: node tools/bench/decode-vs-tensor.mjs [--runs N] [--core DIR]... IMAGE...');
-  process.exit(2);
-}
-if (!cores.length) cores.push(path.join(ROOT, 'build/wasm'));
+const NAME = 'tools/bench/decode-vs-tensor.mjs';
+const USAGE = `usage: node ${NAME} [--runs N] [--core DIR]... IMAGE...
+  --runs N    calls of each per image and build, the fastest kept (default 7)
+  --core DIR  a build of the wasm core (illust_core.mjs + .wasm; default build/wasm); repeat to compare`;
+const parsed = parseCommandLine(NAME, USAGE, (argv) => {
+  const { values, positionals } = parseToolArgs(argv, { runs: { type: 'string', default: '7' }, core: { type: 'string', multiple: true } });
+  if (!values.help && !positionals.length) throw new UsageError('no images given');
+  if (!(Number(values.runs) >= 1)) throw new UsageError(`--runs must be a number from 1 (got ${values.runs})`);
+  return { ...values, images: positionals };
+}, process.argv.slice(2), process);
+if (parsed.exit !== undefined) process.exit(parsed.exit);
+const { images } = parsed.options;
+const runs = Number(parsed.options.runs);
+const cores = (parsed.options.core ?? [path.join(ROOT, 'build/wasm')]).map((dir) => path.resolve(dir));
 
 const contract = JSON.parse(readFileSync(path.join(ROOT, 'model/contract.json'), 'utf8'));
 const pre = contract.preprocess;
