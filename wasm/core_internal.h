@@ -101,6 +101,21 @@ class StbAllocationBudget {
   bool exceeded() const;
 };
 
+// While this object lives, stb_image's GIF loader gets one block for two canvases. Loading the first
+// frame (stbi__gif_load, 2.27) it allocates the output canvas, a "background" canvas of the same size
+// and a byte per pixel of history, and zeroes them; the background is only read when a later frame is
+// composed, which the single-frame loader never does. Handing it the output's block (both are zeroed
+// before the frame is drawn) and skipping one of the two frees of that block takes the peak from 9 to
+// 5 bytes a pixel: 440 MiB to 250 MiB for a 49-megapixel GIF (tools/bench/decode-memory.mjs).
+// `canvas_bytes`: 4 * width * height of the screen stb decodes; any other size is allocated as usual.
+class StbGifFirstFrame {
+ public:
+  explicit StbGifFirstFrame(size_t canvas_bytes);
+  ~StbGifFirstFrame();
+  StbGifFirstFrame(const StbGifFirstFrame&) = delete;
+  StbGifFirstFrame& operator=(const StbGifFirstFrame&) = delete;
+};
+
 // The largest block stb_image needs to decode this PNG (header already probed), with room for
 // interlacing and stb's buffer doubling; 0 when the IHDR cannot be read.
 size_t png_decode_block_budget(const uint8_t* data, size_t size);

@@ -24,12 +24,33 @@ namespace {
 size_t stb_allocation_limit = SIZE_MAX;  // wasm runs one decode at a time per instance; native tests too
 bool stb_allocation_refused = false;
 
+// StbGifFirstFrame's state: the canvas size, the canvas stb got, whether its "background" is that same
+// block, and whether the one free() too many (stb frees both names) has been skipped.
+size_t gif_canvas_bytes = 0;
+void* gif_canvas = nullptr;
+bool gif_background_shared = false;
+bool gif_extra_free_skipped = false;
+
 void* stb_budget_malloc(size_t size) {
   if (size > stb_allocation_limit) {
     stb_allocation_refused = true;
     return nullptr;
   }
-  return std::calloc(1, size);
+  if (gif_canvas_bytes && size == gif_canvas_bytes && gif_canvas && !gif_background_shared) {
+    gif_background_shared = true;
+    return gif_canvas;
+  }
+  void* block = std::calloc(1, size);
+  if (gif_canvas_bytes && size == gif_canvas_bytes && !gif_canvas) gif_canvas = block;
+  return block;
+}
+
+void stb_free(void* p) {
+  if (p && p == gif_canvas && gif_background_shared && !gif_extra_free_skipped) {
+    gif_extra_free_skipped = true;
+    return;
+  }
+  std::free(p);
 }
 
 void* stb_budget_realloc(void* p, size_t size) {
@@ -50,11 +71,23 @@ StbAllocationBudget::~StbAllocationBudget() { stb_allocation_limit = SIZE_MAX; }
 
 bool StbAllocationBudget::exceeded() const { return stb_allocation_refused; }
 
+StbGifFirstFrame::StbGifFirstFrame(size_t canvas_bytes) {
+  gif_canvas_bytes = canvas_bytes;
+  gif_canvas = nullptr;
+  gif_background_shared = false;
+  gif_extra_free_skipped = false;
+}
+
+StbGifFirstFrame::~StbGifFirstFrame() {
+  gif_canvas_bytes = 0;
+  gif_canvas = nullptr;
+}
+
 }  // namespace illust
 
 #define STBI_MALLOC(size) illust::stb_budget_malloc(size)
 #define STBI_REALLOC(p, newsize) illust::stb_budget_realloc((p), (newsize))
-#define STBI_FREE(p) std::free(p)
+#define STBI_FREE(p) illust::stb_free(p)
 // Under wasm stb sees no x86 target and skips its SSE2 JPEG paths (IDCT, colour conversion).
 // Emscripten translates SSE2 intrinsics to wasm SIMD when built with -msimd128 -msse2, so we let stb
 // believe it targets x86 there (stb's own SSE2 detection then includes <emmintrin.h> itself).

@@ -463,6 +463,40 @@ test('demo page: Tab reaches an error card as it reaches the others, and its lab
   await context.close();
 });
 
+test('demo page: Tab reaches cards still waiting for their verdict, whose labels say they wait', { skip: skipReason, timeout: 90000 }, async () => {
+  // A waiting card's label was a disabled button: Tab skipped every card of a running batch until it
+  // was judged, so a keyboard user could not reach them, nor hear that they were there.
+  const { context, page, releaseModel } = await demoWithModelHeld((await server()).url);
+  const files = pickImages().slice(0, 3).map((image, n) => ({ name: `${n + 1}.jpg`, mimeType: 'image/jpeg', buffer: readFileSync(image.file) }));
+  await page.setInputFiles('#file-input', files);
+  await page.waitForFunction(() => document.querySelectorAll('.card[data-state="queued"]').length === 3);
+  const focusedCard = () => page.evaluate(() => document.activeElement.matches('.card button.label') && document.activeElement.closest('.card').querySelector('.name').textContent);
+  await page.locator('.card button.label').first().focus();
+  assert.equal(await focusedCard(), '1.jpg', 'a waiting card\'s label takes the focus');
+  await page.keyboard.press('Tab');
+  assert.equal(await focusedCard(), '2.jpg', 'Tab goes from one waiting card to the next');
+  // What Chromium gives screen readers: the file, that it waits, and no action yet.
+  const cdp = await context.newCDPSession(page);
+  const axNode = async (selector) => {
+    const { root } = await cdp.send('DOM.getDocument');
+    const { nodeId } = await cdp.send('DOM.querySelector', { nodeId: root.nodeId, selector });
+    return (await cdp.send('Accessibility.getPartialAXTree', { nodeId, fetchRelatives: false })).nodes[0];
+  };
+  const waiting = await axNode('.card:nth-child(2) button.label');
+  assert.equal(waiting.name.value, 'Queued — 2.jpg: waiting for its verdict');
+  assert.equal(waiting.properties.find((p) => p.name === 'disabled')?.value.value, true, 'announced as unavailable');
+  await page.keyboard.press('Enter');
+  assert.equal(await page.locator('.correct-menu').count(), 0, 'a waiting card offers no correction');
+  releaseModel();
+  await waitForCards(page, 3);
+  const judged = await axNode('.card:nth-child(2) button.label');
+  assert.match(judged.name.value, /^(Illustration|Screenshot|Photo) — 2\.jpg: click to correct$/);
+  assert.equal(judged.properties.find((p) => p.name === 'disabled'), undefined, 'once judged it is a live button');
+  await page.locator('.card:nth-child(2) button.label').press('Enter');
+  assert.equal(await page.locator('.card:nth-child(2) .correct-menu').count(), 1, 'and opens its corrections');
+  await context.close();
+});
+
 test('demo page: under a filter, images not judged yet are not called "no illustration"; a pool worker that fails to start is not counted', { skip: skipReason, timeout: 90000 }, async () => {
   // A copy of the site whose second classifier worker fails as its script loads (workers are named
   // "illust-only classifier N"; Playwright's routes do not reach a worker's own workers).
@@ -722,6 +756,58 @@ test('demo page: an image over the core\'s pixel cap gets no thumbnail, also whi
   await page.waitForFunction(() => document.querySelectorAll('.card img[src^="blob:"]').length +
     document.querySelectorAll('.card.no-thumb').length === 2);
   assert.deepEqual(await page.evaluate(() => window.thumbnailsGiven), ['2-photo.jpg'], 'only the photo\'s <img> gets the file');
+  assert.equal(await page.locator('.card').first().evaluate((card) => card.classList.contains('no-thumb') && card.checkVisibility()), true, 'the huge one says "no preview"');
+  await context.close();
+});
+
+// A JPEG whose frame header says width x height (the data stays the original's: only headers are read).
+function jpegSized(jpeg, width, height) {
+  const patched = Buffer.from(jpeg);
+  for (let pos = 2; pos + 9 <= patched.length; pos += 2 + patched.readUInt16BE(pos + 2)) {
+    if (patched[pos + 1] >= 0xc0 && patched[pos + 1] <= 0xc2) {
+      patched.writeUInt16BE(height, pos + 5);
+      patched.writeUInt16BE(width, pos + 7);
+      return patched;
+    }
+  }
+  throw new Error('no frame header');
+}
+
+// The JPEG behind `bytes` of APP1 segments (where a camera's XMP, an EXIF thumbnail, a big ICC profile sit).
+function jpegBehindMetadata(jpeg, bytes) {
+  const segments = [];
+  for (let left = bytes; left > 0; left -= 65533) {
+    const segment = Buffer.alloc(4 + Math.min(65533, left), 0x20);
+    segment.writeUInt16BE(0xffe1, 0);
+    segment.writeUInt16BE(segment.length - 2, 2);
+    segments.push(segment);
+  }
+  return Buffer.concat([jpeg.subarray(0, 2), ...segments, jpeg.subarray(2)]);
+}
+
+test('demo page: a JPEG over the pixel cap gets no thumbnail even behind more metadata than the first read', { skip: skipReason, timeout: 60000 }, async () => {
+  // The page read the first 256 KiB for the core's probe: a frame header after 512 KiB of metadata was
+  // not in it, and the <img> got the file.
+  const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+  await context.route('**/model/illust-only.onnx', () => {}); // never answered: the thumbnails come first
+  const page = await context.newPage();
+  await page.goto((await server()).url);
+  await page.evaluate(() => {
+    window.thumbnailsGiven = [];
+    new MutationObserver((changes) => {
+      for (const { target } of changes) window.thumbnailsGiven.push(target.closest('.card').querySelector('.name').textContent);
+    }).observe(document.getElementById('results'), { subtree: true, attributes: true, attributeFilter: ['src'] });
+  });
+  const photo = readFileSync(pickImages()[0].file);
+  await page.setInputFiles('#file-input', [
+    { name: '1-huge.jpg', mimeType: 'image/jpeg', buffer: jpegBehindMetadata(jpegSized(photo, 8000, 8000), 512 * 1024) }, // 64 MP
+    { name: '2-photo.jpg', mimeType: 'image/jpeg', buffer: photo },
+    { name: '3-photo-with-metadata.jpg', mimeType: 'image/jpeg', buffer: jpegBehindMetadata(photo, 512 * 1024) },
+  ]);
+  await page.waitForFunction(() => document.querySelectorAll('.card img[src^="blob:"]').length +
+    document.querySelectorAll('.card.no-thumb').length === 3);
+  assert.deepEqual((await page.evaluate(() => window.thumbnailsGiven)).sort(), ['2-photo.jpg', '3-photo-with-metadata.jpg'],
+    'only the photos\' <img>s get their files');
   assert.equal(await page.locator('.card').first().evaluate((card) => card.classList.contains('no-thumb') && card.checkVisibility()), true, 'the huge one says "no preview"');
   await context.close();
 });

@@ -45,8 +45,8 @@ async function run() {
   report.worker = await new Promise((resolve) => {
     worker.onmessage = (e) => resolve(e.data);
     worker.onerror = (e) => resolve({ error: String(e.message) });
-    const hugeGif = new Uint8Array([...new TextEncoder().encode('GIF89a'), 0x88, 0x13, 0x88, 0x13, 0x80, 0, 0, 0, 0, 0, 255, 255, 255,
-      0x2c, 0, 0, 0, 0, 1, 0, 1, 0, 0, 2, 2, 0x44, 1, 0, 0x3b]); // 35 bytes, a 5000x5000 canvas
+    const hugeGif = new Uint8Array([...new TextEncoder().encode('GIF89a'), 0x70, 0x17, 0x70, 0x17, 0x80, 0, 0, 0, 0, 0, 255, 255, 255,
+      0x2c, 0, 0, 0, 0, 1, 0, 1, 0, 0, 2, 2, 0x44, 1, 0, 0x3b]); // 35 bytes, a 6000x6000 canvas
     worker.postMessage({ images, contract, hugeGif });
   });
 }

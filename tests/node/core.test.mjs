@@ -10,6 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 
 import * as coreModule from '../../web/lib/core.js';
+import { gifBytes } from '../../tools/bench/gif-bytes.mjs';
 import { cliPath, contractPath, ensureNativeSide, fixture, fixtureDir, nativeCli, readContract } from './core-helpers.mjs';
 
 let manifest;
@@ -297,13 +298,13 @@ describe('recovery', () => {
     const startHeap = heap();
     assert.ok(startHeap < fresh.RENEW_HEAP_ABOVE_BYTES);
     const firstInstance = own.module;
-    // 35 bytes that decode to a 5000x5000 canvas (a GIF whose only frame is 1x1): ~25 megapixels.
-    const gif = Buffer.concat([Buffer.from('GIF89a'), Buffer.from([0x88, 0x13, 0x88, 0x13, 0x80, 0, 0]),
+    // 35 bytes that decode to a 6000x6000 canvas (a GIF whose only frame is 1x1): 36 megapixels.
+    const gif = Buffer.concat([Buffer.from('GIF89a'), Buffer.from([0x70, 0x17, 0x70, 0x17, 0x80, 0, 0]),
       Buffer.from([0, 0, 0, 255, 255, 255]), Buffer.from([0x2c, 0, 0, 0, 0, 1, 0, 1, 0, 0]),
       Buffer.from([2, 2, 0x44, 1, 0, 0x3b])]);
     const huge = own.toTensor(gif, contract);
     assert.equal(huge.ok, true, huge.message);
-    assert.deepEqual([huge.width, huge.height], [5000, 5000]);
+    assert.deepEqual([huge.width, huge.height], [6000, 6000]);
     assert.ok(heap() > fresh.RENEW_HEAP_ABOVE_BYTES, `the canvas grew the heap to ${heap()} bytes`);
     await own.settled();
     assert.notEqual(own.module, firstInstance);
@@ -312,5 +313,43 @@ describe('recovery', () => {
     assert.ok(huge.tensor.every((v) => v >= 0 && v <= 1));
     const after = own.toTensor(small, contract);
     assert.deepEqual(after.tensor, before.tensor);
+  });
+});
+
+describe('memory', () => {
+  // A fresh instance's heap only grows, and the same calls grow it the same way every run: its growth is
+  // the call's peak, a deterministic figure (tools/bench/decode-memory.mjs prints the others).
+  async function heapGrowth(bytes) {
+    const glue = path.join(path.dirname(cliPath), '..', 'wasm', 'illust_core.mjs');
+    const { default: factory } = await import(pathToFileURL(glue).href);
+    const fresh = await import(`../../web/lib/core.js?memory=${Date.now()}${Math.random()}`);
+    let module;
+    const own = await fresh.loadCore({ createModule: async (args) => (module = await factory(args)),
+      wasmBinary: readFileSync(glue.replace(/\.mjs$/, '.wasm')) });
+    own.toTensor(fixture('gif_palette.gif'), contract); // the start-up allocations
+    const before = module.HEAPU8.buffer.byteLength;
+    const result = own.toTensor(bytes, contract);
+    return { result, growth: module.HEAPU8.buffer.byteLength - before };
+  }
+
+  test('a GIF costs one canvas plus a byte a pixel, not stb\'s three canvases', async () => {
+    const { result, growth } = await heapGrowth(gifBytes({ width: 4000, height: 4000 }));
+    assert.equal(result.ok, true, result.message);
+    assert.deepEqual([result.width, result.height], [4000, 4000]);
+    assert.ok(result.tensor.every((v, i) => v === result.tensor[i - (i % (224 * 224))])); // one colour a plane
+    // stb's loader held 9 bytes a pixel (output, background, history); the background is the output now.
+    assert.ok(growth < 6 * 4000 * 4000, `${(growth / 16e6).toFixed(2)} bytes a pixel`);
+  });
+
+  test('a many-frame GIF whose frames together exceed the pixel cap gives its first frame', () => {
+    // 40 frames of 2000x2000: 160 megapixels in all, 4 in the first. Frame 0 is red, later ones green or blue.
+    const result = core.toTensor(gifBytes({ width: 2000, height: 2000, frames: 40 }), contract);
+    assert.equal(result.ok, true, result.message);
+    assert.deepEqual([result.width, result.height], [2000, 2000]);
+    const plane = 224 * 224;
+    const mean = (c) => result.tensor.subarray(c * plane, (c + 1) * plane).reduce((a, b) => a + b, 0) / plane;
+    const { mean: m, std: sd, scale } = contract.preprocess;
+    assert.ok(Math.abs(mean(0) - (255 * scale - m[0]) / sd[0]) < 1e-5);
+    assert.ok(Math.abs(mean(1) - (0 - m[1]) / sd[1]) < 1e-5);
   });
 });

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const run = (script, ...args) => spawnSync(process.execPath, [script, ...args], { cwd: root, encoding: 'utf8', timeout: 60_000 });
 const SCRIPTS = ['tools/pack-extension.mjs', 'tools/nsfwjs-reference.mjs', 'tools/onnx-reference.mjs', 'tools/bench/media-tab-browsers.mjs', 'tools/bench/demo-drop.mjs',
-  'tools/bench/webp-simd.mjs'];
+  'tools/bench/webp-simd.mjs', 'tools/bench/decode-memory.mjs', 'tools/bench/decode-vs-tensor.mjs'];
 
 for (const script of SCRIPTS) {
   test(`${script}: --help prints the usage and runs nothing; an unknown option exits 2 with the usage`, () => {

@@ -174,6 +174,9 @@ function createCard(path, file) {
   if (file) thumbnailObserver.observe(el); else el.classList.add('no-thumb');
   const card = { id, path, file, url: null, el, result: null, personal: null };
   el.querySelector('.label').addEventListener('click', () => toggleCorrection(card));
+  // Waiting for its verdict, the label is in the Tab order too (disabled, Tab skipped every card of a
+  // running batch): no action yet, and its name says it waits.
+  el.querySelector('.label').setAttribute('aria-label', `Queued — ${path}: waiting for its verdict`);
   // Escape closes an open correction menu without correcting (keyboard users had no way out of it).
   el.querySelector('.verdict').addEventListener('keydown', (event) => {
     if (event.key === 'Escape' && closeCorrection(card)) event.preventDefault();
@@ -215,7 +218,6 @@ function onResult(id, result) {
 function showNothingToCorrect(card, text, reason = null) {
   const button = card.el.querySelector('.label');
   button.textContent = text;
-  button.disabled = false;
   button.setAttribute('aria-disabled', 'true');
   button.setAttribute('aria-label', `${text} — ${card.path}: nothing to correct`);
   if (!reason) return;
@@ -247,7 +249,7 @@ function applyDecision(card) {
   card.el.dataset.personal = String(Boolean(card.personal?.personal));
   const button = card.el.querySelector('.label');
   button.textContent = LABEL_TEXT[label] ?? label;
-  button.disabled = false;
+  button.removeAttribute('aria-disabled');
   // The bars show the model's scores; where the label is not the largest one, say what decided it (the
   // threshold; a label learned from corrections says so in its name instead).
   const reason = card.el.querySelector('.reason');
@@ -331,7 +333,7 @@ function keepFocusInView(card) {
   if (!card?.el.contains(document.activeElement) || card.el.checkVisibility()) return;
   const cards = [...$('results').children];
   const at = cards.indexOf(card.el);
-  const usable = (el) => el.checkVisibility() && !el.querySelector('.label').disabled;
+  const usable = (el) => el.checkVisibility();
   const next = cards.slice(at + 1).find(usable) ?? cards.slice(0, at).reverse().find(usable);
   if (next) next.querySelector('.label').focus();
   else $('results').focus({ preventScroll: true });

@@ -88,7 +88,39 @@ async function classifyFile(classifier, file) {
 
 // Enough of a file for the core's probe to read its header, and no more: every card in view is probed.
 const HEADER_BYTES = 256 * 1024;
+// A JPEG's frame header may follow any amount of metadata (EXIF with its thumbnail, XMP, an ICC profile
+// in APP segments): its segments are walked by their lengths, a few bytes read for each, to this many.
+const MAX_JPEG_SEGMENTS = 10000;
 let headerCore = null;
+
+const bytesOf = async (file, start, end) => new Uint8Array(await file.slice(start, end).arrayBuffer());
+
+/**
+ * A JPEG's start marker and its frame header (SOFn), which is all the core's probe needs for the size,
+ * wherever in the file the frame header is; null when the walk finds none (a scan first, a broken
+ * segment, the end of the file).
+ */
+async function jpegFrameHeader(file) {
+  let pos = 2;
+  for (let segment = 0; segment < MAX_JPEG_SEGMENTS && pos + 4 <= file.size; segment++) {
+    const [ff, marker, lengthHigh, lengthLow] = await bytesOf(file, pos, pos + 4);
+    if (ff !== 0xff) return null;
+    if (marker === 0xff) { pos += 1; continue; } // fill byte
+    if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd8)) { pos += 2; continue; } // no length
+    if (marker === 0xda || marker === 0xd9) return null; // the scan or the end before any frame header
+    const length = (lengthHigh << 8) | lengthLow;
+    if (length < 2) return null;
+    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
+      const frame = await bytesOf(file, pos, pos + 2 + length);
+      const header = new Uint8Array(2 + frame.length);
+      header.set([0xff, 0xd8]);
+      header.set(frame, 2);
+      return header;
+    }
+    pos += 2 + length;
+  }
+  return null;
+}
 
 /**
  * Whether the page may give the file to an <img>: not when the core's probe says it is over the pixel cap
@@ -99,7 +131,9 @@ async function probeThumbnail(id, file) {
   let show = true;
   try {
     headerCore ??= import('./lib/core.js').then(({ loadCore }) => loadCore());
-    const [core, header] = await Promise.all([headerCore, file.slice(0, HEADER_BYTES).arrayBuffer()]);
+    const [core, start] = await Promise.all([headerCore, bytesOf(file, 0, HEADER_BYTES)]);
+    const isJpeg = start[0] === 0xff && start[1] === 0xd8 && start[2] === 0xff;
+    const header = isJpeg ? (await jpegFrameHeader(file)) ?? start : start;
     show = core.probe(header).code !== 'too_large';
   } catch (error) {
     console.warn('illust-only worker: a thumbnail is shown without a look at its header:', error);

@@ -17,7 +17,7 @@
 // Results own their memory (copied out of wasm), so they stay valid after later calls.
 
 export const DEFAULT_MAX_PIXELS = 50_000_000;
-// A wasm heap only grows: after one very large image (a 50-megapixel canvas needs ~450 MiB) a page or
+// A wasm heap only grows: after one very large image (a 49-megapixel GIF or PNG needs 220-270 MiB) a page or
 // worker would hold that memory for the rest of its life. Once a call leaves the heap above this, a
 // fresh instance takes over between calls and the old one goes with its heap. Images up to about 12
 // megapixels stay below it (a 12 MP JPEG needs ~70 MiB), so thumbnails and photos never pay for it.
