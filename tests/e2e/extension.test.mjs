@@ -940,6 +940,26 @@ test('verdicts are remembered across a browser restart (no image fetched again) 
         return { kept, otherModel, count, grown, afterNextLife: await nextLife.count() };
       });
       assert.deepEqual(store, { kept: ['a', 'd', 'e'], otherModel: [], count: 3, grown: 6, afterNextLife: 3 });
+      // A verdict queued for the next batch is already answered (else a cell asked again within the batch
+      // is judged again), and a read with markUsed: false (a private window's) writes nothing: it does not
+      // save an entry from eviction.
+      const reads = await popup.evaluate(async () => {
+        const { VerdictStore } = await import('./verdict-store.js');
+        let clock = 0;
+        const s = new VerdictStore({ name: 'illust-only-e2e-store-reads', limit: 2, now: () => ++clock });
+        await s.clear();
+        s.put('v1', 'queued', { ok: true, scores: { illustration: 1 } });
+        const beforeFlush = [...(await s.getMany('v1', ['queued'])).keys()];
+        await s.clear();
+        for (const id of ['a', 'b']) s.put('v1', id, { ok: true, scores: { illustration: 1 } });
+        await s.flush();
+        const unmarked = [...(await s.getMany('v1', ['a'], { markUsed: false })).keys()];
+        s.put('v1', 'c', { ok: true, scores: { illustration: 1 } });
+        await s.flush();
+        await s.evictBeyondLimit();
+        return { beforeFlush, unmarked, kept: [...(await s.getMany('v1', ['a', 'b', 'c'])).keys()].sort() };
+      });
+      assert.deepEqual(reads, { beforeFlush: ['queued'], unmarked: ['a'], kept: ['b', 'c'] });
     } finally {
       await browser.close();
     }
