@@ -1039,9 +1039,12 @@ test('verdicts are remembered across a browser restart (no image fetched again) 
           };
           request.onerror = () => reject(request.error);
         });
-        return { count, bound: MAX_MEDIA_RECORDS };
+        // The oldest go, not the first by media id (the image just judged, 'new', sorts before 'old0').
+        const kept = { newest: Boolean(await nextLife.getMedia('new')), oldest: Boolean(await nextLife.getMedia('old0')) };
+        return { count, bound: MAX_MEDIA_RECORDS, kept };
       });
       assert.equal(bounded.count, bounded.bound, 'the image store pruned to its bound by a life that wrote one image');
+      assert.deepEqual(bounded.kept, { newest: true, oldest: false }, 'the oldest images pruned, the one just judged kept');
       const devtools = await browser.context.newCDPSession(popup);
       await devtools.send('Storage.clearDataForOrigin', { origin: `chrome-extension://${browser.extensionId}`, storageTypes: 'indexeddb' });
       const afterClear = await popup.evaluate(async () => {
