@@ -1410,6 +1410,38 @@ test('in a private window nothing is written to disk: verdicts judged and kept i
     normal.assertVerdicts(await normal.waitForStates(ids, judged, 'the normal window\'s cells judged'), ids);
     assert.equal((await ask({ type: MSG.GET_STATUS })).rememberedCount, ids.length, 'a normal window\'s verdicts are remembered');
     assert.equal(await storedMedia(), ids.length, 'a normal window\'s images are kept for corrections');
+
+    // 6. Those remembered verdicts, read from a private window by a fresh worker (its memory empty): used
+    //    there, but the read writes nothing (their usedAt on disk stays as it was).
+    const usedAts = () => popup.evaluate(() => new Promise((resolve, reject) => {
+      const request = indexedDB.open('illust-only');
+      request.onsuccess = () => {
+        const all = request.result.transaction('verdicts').objectStore('verdicts').getAll();
+        all.onsuccess = () => { request.result.close(); resolve(Object.fromEntries(all.result.map((r) => [r.mediaId, r.usedAt]))); };
+        all.onerror = () => reject(all.error);
+      };
+      request.onerror = () => reject(request.error);
+    }));
+    await normalPage.close();
+    await ask({ type: MSG.GET_STATUS }); // its count writes what is queued
+    const usedBefore = await usedAts();
+    assert.deepEqual(Object.keys(usedBefore).sort(), [...ids].sort());
+    const devtools = await context.newCDPSession(popup);
+    await devtools.send('ServiceWorker.enable');
+    await devtools.send('ServiceWorker.stopAllWorkers');
+    const secondPrivate = await popup.evaluate(async () => (await chrome.windows.create({ incognito: true, url: 'https://x.com/someartist/media' })).id);
+    let againPage = null;
+    for (let tries = 0; !againPage; tries += 1) {
+      againPage = overCdp.contexts().flatMap((c) => c.pages()).find((p) => p.url().startsWith('https://x.com/') && p !== privatePage);
+      if (!againPage && tries > 100) assert.fail('the second private window\'s page was not found over the DevTools protocol');
+      if (!againPage) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const again = pageProbe(againPage, media, consoleLines);
+    again.assertVerdicts(await again.waitForStates(ids, judged, 'the second private window\'s cells judged'), ids);
+    const afterSecond = await ask({ type: MSG.GET_STATUS });
+    assert.equal(afterSecond.classifier?.loaded ?? false, false, 'judged from the remembered verdicts, without the model');
+    assert.deepEqual(await usedAts(), usedBefore, 'a private window\'s read marks nothing used on disk');
+    await popup.evaluate((id) => chrome.windows.remove(id), secondPrivate);
   } finally {
     await overCdp?.close().catch(() => {});
     await browser?.close();
