@@ -1450,6 +1450,45 @@ test('in a private window nothing is written to disk: verdicts judged and kept i
   }
 });
 
+test('a new model version judges again: verdicts remembered under the old version are not reused after an update', { skip: skipReason ?? false, timeout: 180000 }, async () => {
+  await buildExtensionOnce();
+  const copyDir = mkdtempSync(path.join(os.tmpdir(), 'illust-only-e2e-update-'));
+  const unpacked = path.join(copyDir, 'extension');
+  cpSync(extensionDir, unpacked, { recursive: true });
+  const profileDir = path.join(copyDir, 'profile');
+  const { byClass } = await pickedImages();
+  const media = new Map();
+  const cells = addCells(media, [byClass('illustration')[0], byClass('screenshot')[0], byClass('photo')[0]], ['img']);
+  const ids = cells.map((c) => c.mediaId);
+  const judgedFetches = async () => {
+    const requests = [];
+    const { context, extensionId, close } = await launchWithExtension([], { profileDir, dir: unpacked });
+    try {
+      await serveOffline(context, { pages: { 'https://x.com/someartist/media': fixturePage([cells]) }, media, requests });
+      const page = await context.newPage();
+      await page.goto('https://x.com/someartist/media');
+      const { waitForStates, assertVerdicts } = pageProbe(page, media, []);
+      assertVerdicts(await waitForStates(ids, judged, 'the cells judged'), ids);
+      const popup = await context.newPage();
+      await popup.goto(`chrome-extension://${extensionId}/popup.html`);
+      const { rememberedCount } = await popup.evaluate((type) => chrome.runtime.sendMessage({ type }), MSG.GET_STATUS);
+      return { fetched: requests.map(judgingMediaId).filter(Boolean).sort(), rememberedCount };
+    } finally {
+      await close();
+    }
+  };
+  try {
+    assert.deepEqual(await judgedFetches(), { fetched: [...ids].sort(), rememberedCount: ids.length });
+    // The extension updated in place (same id, same profile) with a model of another version.
+    const contractFile = path.join(unpacked, 'model', 'contract.json');
+    writeFileSync(contractFile, JSON.stringify({ ...JSON.parse(readFileSync(contractFile, 'utf8')), version: 'e2e-next-model' }));
+    assert.deepEqual(await judgedFetches(), { fetched: [...ids].sort(), rememberedCount: 2 * ids.length },
+      'every image judged again by the new model, and remembered under its version beside the old');
+  } finally {
+    rmSync(copyDir, { recursive: true, force: true });
+  }
+});
+
 test('a model that cannot be loaded is loaded once for a page of many cells, not again for every few: its cells show unjudged, the popup says why, and a changed "Use GPU" tries again', { skip: skipReason ?? false, timeout: 120000 }, async () => {
   // Before the fix the classifier host forgot a failed start at once, and each of the next images
   // started another full model load: about one per 6 cells (the content script's requests in flight).
