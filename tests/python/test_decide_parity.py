@@ -1,7 +1,8 @@
 """The verdict rule is written twice: web/lib/decide.js (extension, demo, CLI) and illust_metrics.decide (the
 threshold choice and every figure in the model card). If they parted, on the threshold itself (>= vs >) or on a
 screenshot/photo tie, the card would describe a rule users never get. Both run here on the same scores with the
-shipped contract's threshold, JS in node, and must give the same label for every image."""
+shipped contract's threshold, JS in node, and must give the same label for every image; the recall that chooses the
+threshold must count the images decide keeps."""
 import json
 import subprocess
 import unittest
@@ -10,7 +11,7 @@ import numpy as np
 
 from tests.python._support import REPO_ROOT
 
-from illust_metrics import decide
+from illust_metrics import ILLUSTRATION, decide, illustration_recall
 
 CONTRACT = json.loads((REPO_ROOT / "model" / "contract.json").read_text())
 
@@ -53,6 +54,16 @@ class DecideParityTest(unittest.TestCase):
         differ = [(row.tolist(), a, b) for row, a, b in zip(probs, js, python) if a != b]
         self.assertEqual(differ[:5], [], "(scores, decide.js, illust_metrics.decide)")
         self.assertEqual(python[:3], ["illustration", "screenshot", "screenshot"])
+
+    def test_recall_counts_what_decide_keeps(self):
+        # The threshold is chosen among the illustrations' own scores (largest_threshold_keeping), so the
+        # image exactly at it must count as kept in the recall, as decide keeps it.
+        rng = np.random.default_rng(11)
+        probs = rng.dirichlet([1.0, 1.0, 1.0], 200)
+        labels = rng.integers(0, 3, 200)
+        for t in np.sort(probs[labels == ILLUSTRATION, ILLUSTRATION])[::20]:
+            kept = decide(probs, t)[labels == ILLUSTRATION] == ILLUSTRATION
+            self.assertEqual(illustration_recall(labels, probs, t), kept.mean(), f"threshold {t}")
 
 
 if __name__ == "__main__":
