@@ -979,6 +979,26 @@ test('verdicts are remembered across a browser restart (no image fetched again) 
         return { kept, otherModel, count, grown, afterNextLife: await nextLife.count() };
       });
       assert.deepEqual(store, { kept: ['a', 'd', 'e'], otherModel: [], count: 3, grown: 6, afterNextLife: 3 });
+      // A verdict queued for the next batch is already answered (else a cell asked again within the batch
+      // is judged again), and a read with markUsed: false (a private window's) writes nothing: it does not
+      // save an entry from eviction.
+      const reads = await popup.evaluate(async () => {
+        const { VerdictStore } = await import('./verdict-store.js');
+        let clock = 0;
+        const s = new VerdictStore({ name: 'illust-only-e2e-store-reads', limit: 2, now: () => ++clock });
+        await s.clear();
+        s.put('v1', 'queued', { ok: true, scores: { illustration: 1 } });
+        const beforeFlush = [...(await s.getMany('v1', ['queued'])).keys()];
+        await s.clear();
+        for (const id of ['a', 'b']) s.put('v1', id, { ok: true, scores: { illustration: 1 } });
+        await s.flush();
+        const unmarked = [...(await s.getMany('v1', ['a'], { markUsed: false })).keys()];
+        s.put('v1', 'c', { ok: true, scores: { illustration: 1 } });
+        await s.flush();
+        await s.evictBeyondLimit();
+        return { beforeFlush, unmarked, kept: [...(await s.getMany('v1', ['a', 'b', 'c'])).keys()].sort() };
+      });
+      assert.deepEqual(reads, { beforeFlush: ['queued'], unmarked: ['a'], kept: ['b', 'c'] });
     } finally {
       await browser.close();
     }
@@ -1058,9 +1078,12 @@ test('verdicts are remembered across a browser restart (no image fetched again) 
           };
           request.onerror = () => reject(request.error);
         });
-        return { count, bound: MAX_MEDIA_RECORDS };
+        // The oldest go, not the first by media id (the image just judged, 'new', sorts before 'old0').
+        const kept = { newest: Boolean(await nextLife.getMedia('new')), oldest: Boolean(await nextLife.getMedia('old0')) };
+        return { count, bound: MAX_MEDIA_RECORDS, kept };
       });
       assert.equal(bounded.count, bounded.bound, 'the image store pruned to its bound by a life that wrote one image');
+      assert.deepEqual(bounded.kept, { newest: true, oldest: false }, 'the oldest images pruned, the one just judged kept');
       const devtools = await browser.context.newCDPSession(popup);
       await devtools.send('Storage.clearDataForOrigin', { origin: `chrome-extension://${browser.extensionId}`, storageTypes: 'indexeddb' });
       const afterClear = await popup.evaluate(async () => {
@@ -1426,11 +1449,82 @@ test('in a private window nothing is written to disk: verdicts judged and kept i
     normal.assertVerdicts(await normal.waitForStates(ids, judged, 'the normal window\'s cells judged'), ids);
     assert.equal((await ask({ type: MSG.GET_STATUS })).rememberedCount, ids.length, 'a normal window\'s verdicts are remembered');
     assert.equal(await storedMedia(), ids.length, 'a normal window\'s images are kept for corrections');
+
+    // 6. Those remembered verdicts, read from a private window by a fresh worker (its memory empty): used
+    //    there, but the read writes nothing (their usedAt on disk stays as it was).
+    const usedAts = () => popup.evaluate(() => new Promise((resolve, reject) => {
+      const request = indexedDB.open('illust-only');
+      request.onsuccess = () => {
+        const all = request.result.transaction('verdicts').objectStore('verdicts').getAll();
+        all.onsuccess = () => { request.result.close(); resolve(Object.fromEntries(all.result.map((r) => [r.mediaId, r.usedAt]))); };
+        all.onerror = () => reject(all.error);
+      };
+      request.onerror = () => reject(request.error);
+    }));
+    await normalPage.close();
+    await ask({ type: MSG.GET_STATUS }); // its count writes what is queued
+    const usedBefore = await usedAts();
+    assert.deepEqual(Object.keys(usedBefore).sort(), [...ids].sort());
+    const devtools = await context.newCDPSession(popup);
+    await devtools.send('ServiceWorker.enable');
+    await devtools.send('ServiceWorker.stopAllWorkers');
+    const secondPrivate = await popup.evaluate(async () => (await chrome.windows.create({ incognito: true, url: 'https://x.com/someartist/media' })).id);
+    let againPage = null;
+    for (let tries = 0; !againPage; tries += 1) {
+      againPage = overCdp.contexts().flatMap((c) => c.pages()).find((p) => p.url().startsWith('https://x.com/') && p !== privatePage);
+      if (!againPage && tries > 100) assert.fail('the second private window\'s page was not found over the DevTools protocol');
+      if (!againPage) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const again = pageProbe(againPage, media, consoleLines);
+    again.assertVerdicts(await again.waitForStates(ids, judged, 'the second private window\'s cells judged'), ids);
+    const afterSecond = await ask({ type: MSG.GET_STATUS });
+    assert.equal(afterSecond.classifier?.loaded ?? false, false, 'judged from the remembered verdicts, without the model');
+    assert.deepEqual(await usedAts(), usedBefore, 'a private window\'s read marks nothing used on disk');
+    await popup.evaluate((id) => chrome.windows.remove(id), secondPrivate);
   } finally {
     await overCdp?.close().catch(() => {});
     await browser?.close();
     site?.close();
     rmSync(profileDir, { recursive: true, force: true });
+  }
+});
+
+test('a new model version judges again: verdicts remembered under the old version are not reused after an update', { skip: skipReason ?? false, timeout: 180000 }, async () => {
+  await buildExtensionOnce();
+  const copyDir = mkdtempSync(path.join(os.tmpdir(), 'illust-only-e2e-update-'));
+  const unpacked = path.join(copyDir, 'extension');
+  cpSync(extensionDir, unpacked, { recursive: true });
+  const profileDir = path.join(copyDir, 'profile');
+  const { byClass } = await pickedImages();
+  const media = new Map();
+  const cells = addCells(media, [byClass('illustration')[0], byClass('screenshot')[0], byClass('photo')[0]], ['img']);
+  const ids = cells.map((c) => c.mediaId);
+  const judgedFetches = async () => {
+    const requests = [];
+    const { context, extensionId, close } = await launchWithExtension([], { profileDir, dir: unpacked });
+    try {
+      await serveOffline(context, { pages: { 'https://x.com/someartist/media': fixturePage([cells]) }, media, requests });
+      const page = await context.newPage();
+      await page.goto('https://x.com/someartist/media');
+      const { waitForStates, assertVerdicts } = pageProbe(page, media, []);
+      assertVerdicts(await waitForStates(ids, judged, 'the cells judged'), ids);
+      const popup = await context.newPage();
+      await popup.goto(`chrome-extension://${extensionId}/popup.html`);
+      const { rememberedCount } = await popup.evaluate((type) => chrome.runtime.sendMessage({ type }), MSG.GET_STATUS);
+      return { fetched: requests.map(judgingMediaId).filter(Boolean).sort(), rememberedCount };
+    } finally {
+      await close();
+    }
+  };
+  try {
+    assert.deepEqual(await judgedFetches(), { fetched: [...ids].sort(), rememberedCount: ids.length });
+    // The extension updated in place (same id, same profile) with a model of another version.
+    const contractFile = path.join(unpacked, 'model', 'contract.json');
+    writeFileSync(contractFile, JSON.stringify({ ...JSON.parse(readFileSync(contractFile, 'utf8')), version: 'e2e-next-model' }));
+    assert.deepEqual(await judgedFetches(), { fetched: [...ids].sort(), rememberedCount: 2 * ids.length },
+      'every image judged again by the new model, and remembered under its version beside the old');
+  } finally {
+    rmSync(copyDir, { recursive: true, force: true });
   }
 });
 

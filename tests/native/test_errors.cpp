@@ -4,6 +4,7 @@
 // header; every prefix of a valid file fails cleanly; random damage never crashes.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -258,5 +259,26 @@ TEST_CASE("a decode does not depend on what the heap held before", "[errors][rob
     for (const illust::Status status : seen) REQUIRE(status == seen.front());
     for (const std::vector<float>& tensor : tensors) REQUIRE(tensor == tensors.front());
     REQUIRE(tensors.size() == (input == &valid ? seen.size() : 0));
+  }
+}
+
+TEST_CASE("an EXIF block cut by the end of the data is not read past that end", "[errors][exif]") {
+  // The whole file stays in memory behind `size`: a reader that trusted the block's own length would
+  // find orientation 6 there instead of stopping at the end it was given.
+  const std::pair<const char*, const char*> cases[] = {
+      {"jpeg_exif_orientation_6.jpg", "Exif"}, {"png_exif_orientation_6.png", "eXIf"}, {"webp_exif_orientation_6.webp", "EXIF"}};
+  for (const auto& [file, tag] : cases) {
+    const auto bytes = read_fixture(file);
+    const auto at = std::search(bytes.begin(), bytes.end(), tag, tag + 4);
+    REQUIRE(at != bytes.end());
+    const size_t cut = size_t(at - bytes.begin()) + 4 + 10;  // inside the EXIF data, before its IFD entry
+    INFO(file << " cut at " << cut);
+    const auto orientation = [&](size_t size) {
+      return std::string(file).rfind("jpeg", 0) == 0  ? illust::jpeg_exif_orientation(bytes.data(), size)
+             : std::string(file).rfind("png", 0) == 0 ? illust::png_exif_orientation(bytes.data(), size)
+                                                       : illust::webp_exif_orientation(bytes.data(), size);
+    };
+    CHECK(orientation(bytes.size()) == 6);
+    CHECK(orientation(cut) == 1);
   }
 }

@@ -135,3 +135,16 @@ TEST_CASE("format sniffing names what it recognises", "[sniff]") {
   CHECK(sniff("hello") == "unknown");
   CHECK(sniff("RIFF\x10\x20\x30\x40WAVE") == "unknown");
 }
+
+TEST_CASE("probe reports the channels the file holds", "[probe]") {
+  const std::pair<const char*, int> cases[] = {
+      {"jpeg_gray.jpg", 1}, {"jpeg_baseline_420.jpg", 3}, {"png_gray8.png", 1}, {"png_gray_alpha.png", 2},
+      {"png_rgb8.png", 3}, {"png_rgba8.png", 4}, {"webp_lossy.webp", 3}, {"webp_lossless_alpha.webp", 4}};
+  for (const auto& [file, channels] : cases) {
+    const auto bytes = read_fixture(file);
+    const illust::ProbeResult p = illust::probe(bytes.data(), bytes.size());
+    INFO(file);
+    REQUIRE(p.status == illust::Status::ok);
+    CHECK(p.channels_in_file == channels);
+  }
+}

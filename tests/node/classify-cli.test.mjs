@@ -148,6 +148,7 @@ describe('classify CLI: pipeline', { skip: pipelineSkip }, () => {
     await mkdir(fixture('tree', 'nested', 'deeper'), { recursive: true });
     await writeFile(fixture('tree', 'valid.png'), png);
     await writeFile(fixture('tree', 'valid.jpg'), GRADIENT_JPEG);
+    await writeFile(fixture('tree', 'nested', 'CAMERA.JPG'), GRADIENT_JPEG);   // extensions in any case (cameras write .JPG)
     await writeFile(fixture('tree', 'empty.png'), '');
     await writeFile(fixture('tree', 'random.jpg'), noise(4096));
     // A real lossless WebP of valid.png's pixels (written by PIL), and a WebP header over noise: the
@@ -181,10 +182,10 @@ describe('classify CLI: pipeline', { skip: pipelineSkip }, () => {
     assert.equal(code, 0, stderr);
     assert.ok(lines, 'stdout is JSON lines');
     const byName = new Map(lines.map((line) => [path.relative(fixture('tree'), line.path), line]));
-    assert.deepEqual([...byName.keys()].sort(), ['.dotted.png', 'empty.png', 'fake.webp', 'nested/caf\ufffd.png', 'nested/dangling.png',
+    assert.deepEqual([...byName.keys()].sort(), ['.dotted.png', 'empty.png', 'fake.webp', 'nested/CAMERA.JPG', 'nested/caf\ufffd.png', 'nested/dangling.png',
       'nested/deeper/inner.png', 'random.jpg', 'truncated.png', 'valid.jpg', 'valid.png', 'valid.webp']);
     assert.equal(lines.length, byName.size, 'no file is reported twice despite the loop');
-    for (const name of ['valid.png', 'valid.jpg', 'valid.webp', '.dotted.png', 'nested/deeper/inner.png', 'nested/caf\ufffd.png']) {
+    for (const name of ['valid.png', 'valid.jpg', 'nested/CAMERA.JPG', 'valid.webp', '.dotted.png', 'nested/deeper/inner.png', 'nested/caf\ufffd.png']) {
       const line = byName.get(name);
       assert.deepEqual(Object.keys(line), ['path', 'label', 'scores', 'ms'], name);
       assert.ok(LABELS.includes(line.label), `${name}: label ${line.label}`);
@@ -201,7 +202,7 @@ describe('classify CLI: pipeline', { skip: pipelineSkip }, () => {
     assert.match(error('nested/dangling.png'), /no such file/);
     assert.deepEqual(byName.get('nested/caf\ufffd.png').scores, byName.get('valid.png').scores, 'the same bytes as valid.png');
     assert.deepEqual(byName.get('valid.webp').scores, byName.get('valid.png').scores, 'the same pixels as valid.png');
-    assert.match(stderr, /11 file\(s\):.*errors 5/);
+    assert.match(stderr, /12 file\(s\):.*errors 5/);
   });
 
   test('a FIFO, a missing path, a non-image, huge dimensions and a huge file are error lines, not hangs', async () => {

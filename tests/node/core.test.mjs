@@ -231,6 +231,26 @@ describe('boundary', () => {
     assert.deepEqual([...black.pixels.subarray(corner, corner + 3)], [0, 0, 0]);
     assert.deepEqual([...red.pixels.subarray(corner, corner + 3)], [255, 0, 0]);
   });
+
+  test('toTensor takes every preprocessing number from the contract, not from the shipped one', () => {
+    // At the image's own size (37x23, not square) the box resize is the identity, so each tensor value is
+    // (decoded pixel * scale - mean[c]) / std[c], alpha composited over the contract's background.
+    const bytes = fixture('png_rgba8.png');
+    const pre = { ...contract.preprocess, resize: 'squash', alpha_background: [10, 200, 30], scale: 2 / 255, mean: [0.1, 0.2, 0.3], std: [0.5, 2, 4] };
+    const tensor = core.toTensor(bytes, { ...contract, input: { ...contract.input, width: 37, height: 23 }, preprocess: pre });
+    assert.equal(tensor.ok, true, tensor.message);
+    assert.deepEqual(tensor.dims, [1, 3, 23, 37]);
+    const { pixels } = core.decode(bytes, { alphaBackground: pre.alpha_background });
+    const plane = 37 * 23;
+    let worst = 0;
+    for (let i = 0; i < plane; i++) {
+      for (let c = 0; c < 3; c++) {
+        const expected = (pixels[3 * i + c] * pre.scale - pre.mean[c]) / pre.std[c];
+        worst = Math.max(worst, Math.abs(tensor.tensor[c * plane + i] - expected));
+      }
+    }
+    assert.ok(worst < 1e-5, `worst difference ${worst}`);
+  });
 });
 
 // An uncompressed 24-bit BMP (bottom-up rows, padded to 4 bytes), to build big inputs in memory.

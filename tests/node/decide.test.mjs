@@ -19,6 +19,14 @@ test('strictness 0.5 is the contract default, ends are its bounds, and it rises 
     previous = t;
   }
   assert.equal(thresholdForStrictness(Number.NaN, contract), thresholdForStrictness(0.5, contract));
+  // A stored or imported strictness out of range must not move the threshold past the contract's bounds.
+  assert.equal(thresholdForStrictness(3, contract), thresholdForStrictness(1, contract));
+  assert.equal(thresholdForStrictness(-1, contract), thresholdForStrictness(0, contract));
+});
+
+test('the default setting is the contract default: strictness 0.5, both classes hidden', () => {
+  assert.deepEqual(DEFAULT_SETTINGS, { strictness: 0.5, hideScreenshots: true, hidePhotos: true });
+  assert.equal(decide({ illustration: t0, screenshot: 1 - t0, photo: 0 }, contract).threshold, t0);
 });
 
 test('an image at or above the threshold is an illustration and is never hidden', () => {

@@ -61,7 +61,8 @@ class PreprocessParityTest(unittest.TestCase):
     def assert_close_to_python(self, core, contract):
         python = np.stack([illust_data.eval_tensor(s.path, contract) for s in self.samples])
         self.assertEqual(core.shape, python.shape)
-        diff = np.abs(core - python) / contract["preprocess"]["scale"]  # in 0..255 pixel levels
+        std = np.asarray(contract["preprocess"]["std"], np.float32)[:, None, None]
+        diff = np.abs(core - python) * std / contract["preprocess"]["scale"]  # in 0..255 pixel levels
         per_image_mean = diff.reshape(len(self.samples), -1).mean(1)
         self.assertLess(per_image_mean.max(), 0.5, f"mean |diff| per image in levels: {per_image_mean.round(3)}")
         self.assertLess(np.percentile(diff, 99.9), 4.0)
@@ -83,6 +84,16 @@ class PreprocessParityTest(unittest.TestCase):
                     if resize == "letterbox":  # wide and tall images really are padded with pad_color
                         padded = (python == 0).all(axis=1).reshape(len(self.samples), -1).mean(1)
                         self.assertGreater(padded.max(), 0.1)
+
+    def test_mean_and_std_per_channel_match_python(self):
+        # The shipped contract's mean 0 and std 1 would hide a core or a Python that ignored them, or mixed
+        # up their channels: ImageNet's differ per channel.
+        with tempfile.TemporaryDirectory() as tmp:
+            contract = illust_model.base_contract(224, "squash")
+            contract["preprocess"].update(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
+            path = Path(tmp) / "contract.json"
+            path.write_text(json.dumps(contract))
+            self.assert_close_to_python(self.core_tensors(path, contract), contract)
 
     def write_webps(self, folder):
         """Real images as WebP, the ways PIL writes them: lossy, lossless, each with a real alpha channel
