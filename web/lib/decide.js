@@ -25,16 +25,6 @@ export function thresholdForStrictness(strictness, contract) {
   return sigmoid(a + (b - a) * t);
 }
 
-/** The inverse of thresholdForStrictness, for showing where a threshold sits on the slider. */
-export function strictnessForThreshold(threshold, contract) {
-  const { hide_below: mid, hide_below_min: lo, hide_below_max: hi } = contract.decision;
-  const logit = (p) => Math.log(p / (1 - p));
-  const x = logit(Math.min(hi, Math.max(lo, threshold)));
-  return x <= logit(mid)
-    ? 0.5 * (x - logit(lo)) / (logit(mid) - logit(lo))
-    : 0.5 + 0.5 * (x - logit(mid)) / (logit(hi) - logit(mid));
-}
-
 /**
  * Why scores got their label when it is not their highest score (the threshold decided, not the
  * largest bar: at strictness 100 % an image with illustration 94 % is a photo), as a short phrase such
