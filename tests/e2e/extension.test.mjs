@@ -1543,13 +1543,14 @@ test('a model that cannot be loaded is loaded once for a page of many cells, not
   const bytes = readFileSync(path.join(dataDir, 'illustration', picture));
   const cells = addCells(media, Array.from({ length: 36 }, () => ({ label: 'broken', bytes })), ['img']);
   const ids = cells.map((c) => c.mediaId);
-  const { context, extensionId, close } = await launchWithExtension([], { dir: unpacked });
+  const { context, worker, extensionId, close } = await launchWithExtension([], { dir: unpacked });
   try {
     await serveOffline(context, { pages: { 'https://x.com/someartist/media': fixturePage([cells]) }, media, requests: [] });
     const popup = await context.newPage();
     await popup.goto(`chrome-extension://${extensionId}/popup.html`);
-    // The classifier host's own count of the classifiers it started (each one a model load).
-    const classifierStarts = () => popup.evaluate((message) => chrome.runtime.sendMessage(message),
+    // The classifier host's own count of the classifiers it started (each one a model load); it answers
+    // the service worker only.
+    const classifierStarts = () => worker.evaluate((message) => chrome.runtime.sendMessage(message),
       { type: MSG.OFFSCREEN_STATUS, target: OFFSCREEN_TARGET, ifLoaded: true }).then((answer) => answer?.classifierStarts);
     const page = await context.newPage();
     const consoleLines = [];
@@ -1575,6 +1576,48 @@ test('a model that cannot be loaded is loaded once for a page of many cells, not
   } finally {
     await close();
     rmSync(copyDir, { recursive: true, force: true });
+  }
+});
+
+test('the offscreen document answers the service worker only: a content script\'s OFFSCREEN_STATUS (a compromised x.com renderer) cannot make it reload the classifier', { skip: skipReason ?? false, timeout: 120000 }, async () => {
+  // Before the fix the offscreen document answered any extension context, content scripts included:
+  // one asking for another provider made it throw the loaded model away and load it again.
+  await buildExtensionOnce();
+  const { byClass } = await pickedImages();
+  const media = new Map();
+  const cells = addCells(media, [byClass('illustration')[0]], ['img']);
+  const ids = cells.map((c) => c.mediaId);
+  const { context, worker, close } = await launchWithExtension();
+  try {
+    await worker.evaluate(() => chrome.storage.local.set({ useGpu: false })); // a classifier built for 'wasm'
+    await serveOffline(context, { pages: { 'https://x.com/someartist/media': fixturePage([cells]) }, media, requests: [] });
+    const page = await context.newPage();
+    const cdp = await context.newCDPSession(page);
+    const contexts = [];
+    cdp.on('Runtime.executionContextCreated', ({ context: created }) => contexts.push(created));
+    await cdp.send('Runtime.enable');
+    await page.goto('https://x.com/someartist/media');
+    const { waitForStates } = pageProbe(page, media, []);
+    await waitForStates(ids, judged, 'the cell judged (the classifier loaded)');
+    // Asked for the classifier as it is ('wasm', as the worker asks): the worker's question rebuilds nothing.
+    const statusMessage = { type: MSG.OFFSCREEN_STATUS, target: OFFSCREEN_TARGET, ifLoaded: true, provider: 'wasm' };
+    const startsAskedByWorker = () => worker.evaluate((message) => chrome.runtime.sendMessage(message), statusMessage)
+      .then((answer) => answer?.classifierStarts);
+    assert.equal(await startsAskedByWorker(), 1);
+
+    // The content script's own world on this page (Chromium names it after the extension).
+    const isolated = contexts.find((c) => c.auxData?.type === 'isolated' && c.name === 'Illust Only');
+    assert.ok(isolated, `the content script's world: ${JSON.stringify(contexts.map((c) => [c.name, c.auxData?.type]))}`);
+    const { result, exceptionDetails } = await cdp.send('Runtime.evaluate', {
+      contextId: isolated.id, awaitPromise: true, returnByValue: true,
+      expression: `chrome.runtime.sendMessage(${JSON.stringify({ ...statusMessage, provider: 'auto' })})
+        .then((answer) => ({ answer: answer ?? null }), (error) => ({ refused: String(error?.message ?? error) }))`,
+    });
+    assert.equal(exceptionDetails, undefined, JSON.stringify(exceptionDetails));
+    assert.equal(result.value?.answer?.classifierStarts, undefined, `no answer to the content script: ${JSON.stringify(result.value)}`);
+    assert.equal(await startsAskedByWorker(), 1, 'the classifier was not started again');
+  } finally {
+    await close();
   }
 });
 

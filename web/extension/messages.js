@@ -34,5 +34,5 @@ export const MSG = Object.freeze({
 });
 
 // chrome.runtime.sendMessage reaches every extension page; the offscreen document answers only
-// messages carrying this target, and the service worker ignores them.
+// messages carrying this target, sent by the service worker, and the service worker ignores them.
 export const OFFSCREEN_TARGET = 'offscreen';

@@ -11,8 +11,14 @@ navigator.serviceWorker.onmessage = (event) => {
   answerHostMessage(data).then((result) => event.source?.postMessage({ type: MSG.OFFSCREEN_RESULT, id: data.id, result }));
 };
 
-chrome.runtime.onMessage.addListener((message, _sender, sendResponse) => {
-  if (message?.target !== OFFSCREEN_TARGET || message.type !== MSG.OFFSCREEN_STATUS) return false;
+// chrome.runtime messages reach this document from every extension context, content scripts included:
+// only the service worker is heard, so an X page cannot make it rebuild the classifier (another provider
+// asked for) or read its state.
+const SERVICE_WORKER_URL = chrome.runtime.getURL('service-worker.js'); // manifest.json's background (no getManifest here)
+const fromServiceWorker = (sender) => sender.id === chrome.runtime.id && !sender.tab && sender.url === SERVICE_WORKER_URL;
+
+chrome.runtime.onMessage.addListener((message, sender, sendResponse) => {
+  if (message?.target !== OFFSCREEN_TARGET || message.type !== MSG.OFFSCREEN_STATUS || !fromServiceWorker(sender)) return false;
   answerHostMessage(message).then(sendResponse);
   return true; // keeps the channel open for the asynchronous answer
 });
