@@ -71,6 +71,54 @@ test('Forget pressed while an image is judged: its verdict is not remembered aft
   }
 });
 
+test('asked again after Forget while its pre-Forget judgement is still running: the image is remembered, not judged again on the next visit', { skip: skipReason ?? false, timeout: 120000 }, async () => {
+  // Before the fix the later request joined the judgement begun before the Forget (one job per media
+  // id), got its verdict, and nothing stored it: the pre-Forget job may not, the joined one did not.
+  await buildExtensionOnce();
+  const [judgedBefore, judgedDuring, heldBehind] = realImages('photo', 3);
+  const media = new Map([['FforgetBeforeAA', judgedBefore], ['FforgetDuringBB', judgedDuring], ['FforgetBehindCC', heldBehind]]);
+  const heard = new Map();
+  const firstRequest = new Map([...media.keys()].map((id) => [id, new Promise((resolve) => { heard.set(id, resolve); })]));
+  let releaseHeld;
+  const released = new Promise((resolve) => { releaseHeld = resolve; });
+  const { context, extensionId, close } = await launchWithExtension();
+  try {
+    await context.route('https://pbs.twimg.com/**', async (route) => {
+      const id = new URL(route.request().url()).pathname.match(/^\/media\/([\w-]+)$/)?.[1];
+      if (!media.has(id)) return route.fulfill({ status: 404, body: '' });
+      heard.get(id)();
+      if (id !== 'FforgetBeforeAA') await released; // still downloading when Forget is pressed
+      return route.fulfill({ contentType: 'image/jpeg', body: media.get(id) });
+    });
+    const popup = await context.newPage();
+    await popup.goto(`chrome-extension://${extensionId}/popup.html`);
+    const judge = (mediaId) => popup.evaluate(([type, id]) => chrome.runtime.sendMessage({ type, mediaId: id }), [MSG.CLASSIFY_MEDIA, mediaId]);
+    const judgeLater = (mediaId, name) => popup.evaluate(([type, id, key]) => { window[key] = chrome.runtime.sendMessage({ type, mediaId: id }); },
+      [MSG.CLASSIFY_MEDIA, mediaId, name]);
+    const status = () => popup.evaluate((type) => chrome.runtime.sendMessage({ type }), MSG.GET_STATUS);
+
+    assert.equal((await judge('FforgetBeforeAA')).ok, true); // the classifier loaded
+    await judgeLater('FforgetDuringBB', 'before');
+    await firstRequest.get('FforgetDuringBB');
+    await popup.click('#forget');
+    await popup.waitForFunction(() => /^Forgot /.test(document.getElementById('memory-message').textContent));
+    // The same image asked again (a media tab opened after the Forget), then another image: once that one
+    // is being downloaded, the worker has long passed the point where the second ask joined a judgement.
+    await judgeLater('FforgetDuringBB', 'after');
+    await judgeLater('FforgetBehindCC', 'behind');
+    await firstRequest.get('FforgetBehindCC');
+    releaseHeld();
+    for (const key of ['before', 'after', 'behind']) assert.equal((await popup.evaluate((k) => window[k], key)).ok, true, `${key}: a verdict`);
+
+    assert.equal((await status()).rememberedCount, 2, 'both images asked after the Forget are remembered');
+    const again = await judge('FforgetDuringBB');
+    assert.equal(again.cached, true, 'the next visit is answered from memory, not judged again');
+  } finally {
+    releaseHeld();
+    await close();
+  }
+});
+
 // The store itself: a read begun before clear() marks what it found as used once it ends, and that
 // write brought the forgotten verdict back.
 test('VerdictStore: a read begun before clear() writes nothing back after it', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} not installed`, timeout: 60000 }, async () => {

@@ -71,8 +71,9 @@ let privateEpoch = 0;
 let forgetEpoch = 0;
 /** The epoch a value read or judged now belongs to: it is kept only while that is still current. */
 const epochFor = (privateTab) => (privateTab ? privateEpoch : forgetEpoch);
-// (private ? 'private ' : '') + media id → Promise<classifier result>, so parallel asks share one fetch;
-// a private tab's judgement is kept apart, as it is remembered differently.
+// (private ? 'private ' : '') + epoch + media id → Promise<classifier result>, so parallel asks share one
+// fetch; a private tab's judgement is kept apart, as it is remembered differently, and one begun before
+// a Forget keeps nothing: an ask after it starts its own, which is remembered.
 const inFlight = new Map();
 // Work in the classifier host besides the judgements in inFlight (a correction's embedding, carrying
 // corrections over to a new model, the popup's status): the host is not closed under it.
@@ -455,9 +456,9 @@ async function scoresForMedia(mediaId, modelVersion, { lowPriority, supplied, ac
   const lackingEmbedding = (await takeOutLackingEmbeddings(found, account)).get(mediaId);
   const cached = found.get(mediaId);
   if (cached) return { ...cached, cached: true };
-  const jobKey = privateTab ? `private ${mediaId}` : mediaId;
-  if (inFlight.has(jobKey)) return inFlight.get(jobKey);
   const epoch = epochFor(privateTab);
+  const jobKey = `${privateTab ? 'private ' : ''}${epoch} ${mediaId}`;
+  if (inFlight.has(jobKey)) return inFlight.get(jobKey);
   const job = (async () => {
     stepReached('firstImageFetchQueued');
     let result = await judgeThumbnail(supplied, lowPriority, privateTab);
