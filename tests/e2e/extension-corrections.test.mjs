@@ -7,10 +7,11 @@
 // on the cell whose image failed is refused with a message (reached by keyboard); the popup counts the
 // correction, refuses a junk import whole, exports it, and "Undo last" hides both again. An image whose
 // embedding the store pruned is judged again on the next visit, so the correction still reaches it.
-// After "Forget remembered verdicts" a correction fetches and judges its image once.
+// After "Forget remembered verdicts" a correction fetches and judges its image once. A corrections'
+// image store that refuses every write warns once, not at every verdict, and verdicts go on.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { MSG } from '../../web/extension/messages.js';
@@ -229,6 +230,73 @@ test('corrections: "always show ones like this" shows the cell and a similar one
     const answer = await popup.evaluate(([type, mediaId]) => chrome.runtime.sendMessage({ type, mediaId, label: 'screenshot', account: 'somepainter' }), [MSG.CORRECT_MEDIA, clear]);
     assert.equal(answer.ok && answer.verdict?.label, 'screenshot');
     assert.equal((fetches.get(clear) ?? 0) - fetchedBefore8, 1, 'the image fetched once for the correction and its verdict');
+  } finally {
+    await close();
+  }
+});
+
+test('a corrections\' image store that refuses every write (as a full disk does) warns once, not at every verdict; verdicts go on', { skip: skipReason ?? false, timeout: 120000 }, async () => {
+  // Before the fix each new verdict's failed write logged its own "corrections unavailable" warning.
+  // Chromium does not enforce Storage.overrideQuotaForOrigin on an extension's origin, so the database
+  // is made to refuse writes itself: its media store gets a unique index that every new record breaks.
+  await buildExtensionOnce();
+  const classDir = path.join(dataDir, 'photo');
+  const source = readdirSync(classDir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name).sort()[0];
+  const files = readdirSync(path.join(classDir, source)).filter((f) => /\.jpe?g$/i.test(f)).sort().slice(0, 4);
+  const media = new Map(files.map((f, i) => [`FwriteRefused${i}`, readFileSync(path.join(classDir, source, f))]));
+  const { context, worker, extensionId, close } = await launchWithExtension();
+  const warnings = [];
+  let barrierLogged;
+  const barrier = new Promise((resolve) => { barrierLogged = resolve; });
+  worker.on('console', (message) => {
+    if (message.text() === 'e2e: barrier') barrierLogged();
+    else if (message.type() === 'warning') warnings.push(message.text());
+  });
+  try {
+    await context.route('https://pbs.twimg.com/**', (route) => {
+      const id = new URL(route.request().url()).pathname.match(/^\/media\/([\w-]+)$/)?.[1];
+      return media.has(id) ? route.fulfill({ contentType: 'image/jpeg', body: media.get(id) }) : route.fulfill({ status: 404, body: '' });
+    });
+    const popup = await context.newPage();
+    await popup.goto(`chrome-extension://${extensionId}/popup.html`);
+    const version = JSON.parse(readFileSync(path.join(root, 'build', 'extension', 'model', 'contract.json'), 'utf8')).version;
+    // The same schema as corrections-store.js's, but a unique modelVersion index holding one record:
+    // every image judged now (that version) is refused (ConstraintError aborts the write).
+    await popup.evaluate((modelVersion) => new Promise((resolve, reject) => {
+      const deleting = indexedDB.deleteDatabase('illust-only-corrections'); // the worker's connection closes on versionchange
+      deleting.onerror = () => reject(deleting.error);
+      deleting.onsuccess = () => {
+        const request = indexedDB.open('illust-only-corrections', 1);
+        request.onupgradeneeded = () => {
+          const db = request.result;
+          db.createObjectStore('corrections', { keyPath: 'mediaId' });
+          const store = db.createObjectStore('media', { keyPath: 'mediaId' });
+          store.createIndex('account', 'account');
+          store.createIndex('time', 'time');
+          store.createIndex('refusing', 'modelVersion', { unique: true });
+          store.put({ mediaId: 'FtakenAAAAAAAA', modelVersion, scores: {}, embedding: new Float32Array(1), account: null, time: 0 });
+        };
+        request.onsuccess = () => { request.result.close(); resolve(); };
+        request.onerror = () => reject(request.error);
+      };
+    }), version);
+    const judge = (mediaId) => popup.evaluate(([type, id]) => chrome.runtime.sendMessage({ type, mediaId: id }), [MSG.CLASSIFY_MEDIA, mediaId]);
+    for (const mediaId of media.keys()) assert.equal((await judge(mediaId)).ok, true, `${mediaId} judged (fail open)`);
+    // A write transaction on the media store waits for the refused ones before it (IndexedDB orders
+    // them), so once it completes every refusal has been logged; the worker's console keeps its order.
+    await worker.evaluate(() => new Promise((resolve, reject) => {
+      const request = indexedDB.open('illust-only-corrections');
+      request.onerror = () => reject(request.error);
+      request.onsuccess = () => {
+        const transaction = request.result.transaction('media', 'readwrite');
+        transaction.oncomplete = () => { request.result.close(); console.info('e2e: barrier'); resolve(); };
+        transaction.onerror = () => reject(transaction.error);
+      };
+    }));
+    await barrier;
+    const refusals = warnings.filter((line) => /corrections unavailable/.test(line));
+    assert.equal(refusals.length, 1, `one warning for ${media.size} refused writes:\n${refusals.join('\n')}`);
+    assert.match(refusals[0], /Constraint|unique|index/i, 'it says why');
   } finally {
     await close();
   }

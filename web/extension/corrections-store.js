@@ -78,7 +78,8 @@ async function withStore(name, mode, work) {
   const done = new Promise((resolve, reject) => {
     transaction.oncomplete = resolve;
     transaction.onabort = () => reject(transaction.error ?? new Error('IndexedDB transaction aborted'));
-    transaction.onerror = () => reject(transaction.error ?? new Error('IndexedDB transaction failed'));
+    // The failed request's error says why (transaction.error is set only once it aborts).
+    transaction.onerror = (event) => reject(event.target?.error ?? transaction.error ?? new Error('IndexedDB transaction failed'));
   });
   const result = await work(transaction.objectStore(name));
   await done;

@@ -75,8 +75,13 @@ export function createCorrections({ getContract, computeEmbedding, announce, sto
     known?.then((s) => { if (s.corrections.length) announce(); }, () => {});
   });
 
+  // A store that refuses writes (a full disk) fails at every new verdict: each reason is logged once
+  // in the worker's life, not once per image.
+  const warnedErrors = new Set();
   const failed = (error) => {
     storageError = String(error?.message ?? error);
+    if (warnedErrors.has(storageError)) return;
+    warnedErrors.add(storageError);
     console.warn(`${LOG} corrections unavailable, using the shipped model: ${storageError}`);
   };
 
