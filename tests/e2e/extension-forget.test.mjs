@@ -144,3 +144,60 @@ test('VerdictStore: a read begun before clear() writes nothing back after it', {
     await close();
   }
 });
+
+// A remembered verdict read from the store in the moment Forget runs (its count taken, the store not yet
+// cleared) came back into the worker's memory after the memory was cleared, and was served from there
+// as remembered until the worker stopped. The store is held with a transaction of the test's own so the
+// Forget and the read wait at that moment.
+test('Forget pressed while a remembered verdict is read from the store: the read does not bring it back into memory', { skip: skipReason ?? false, timeout: 120000 }, async () => {
+  await buildExtensionOnce();
+  const [image] = realImages('photo', 1);
+  const mediaId = 'FforgetReadAAAA';
+  const { context, extensionId, close } = await launchWithExtension();
+  try {
+    await context.route('https://pbs.twimg.com/**', (route) => (route.request().url().includes(mediaId)
+      ? route.fulfill({ contentType: 'image/jpeg', body: image }) : route.fulfill({ status: 404, body: '' })));
+    const popup = await context.newPage();
+    await popup.goto(`chrome-extension://${extensionId}/popup.html`);
+    const ask = (message) => popup.evaluate((m) => chrome.runtime.sendMessage(m), message);
+    assert.equal((await ask({ type: MSG.CLASSIFY_MEDIA, mediaId })).ok, true);
+    assert.equal((await ask({ type: MSG.GET_STATUS })).rememberedCount, 1, 'stored');
+
+    // A fresh worker life: the verdict is in the store only, as after any idle stop.
+    const cdp = await context.newCDPSession(popup);
+    await cdp.send('ServiceWorker.enable');
+    await cdp.send('ServiceWorker.stopAllWorkers');
+    const fresh = await ask({ type: MSG.GET_STATUS });
+    assert.deepEqual([fresh.rememberedCount, fresh.cacheSize], [1, 0]);
+    // Each message is given a moment to reach the held store (were it late, the test could only pass).
+    const settle = () => popup.evaluate(() => new Promise((resolve) => setTimeout(resolve, 1000)));
+
+    // The test's transaction holds the verdicts; Forget counts them (waits), then a page looks the
+    // verdict up (waits); then the store is let go.
+    await popup.evaluate(() => new Promise((resolve, reject) => {
+      const request = indexedDB.open('illust-only');
+      request.onerror = () => reject(request.error);
+      request.onsuccess = () => {
+        const store = request.result.transaction('verdicts', 'readwrite').objectStore('verdicts');
+        window.holding = true;
+        const spin = () => { if (window.holding) store.get('none').onsuccess = spin; };
+        spin();
+        resolve();
+      };
+    }));
+    await popup.evaluate((type) => { window.forgetting = chrome.runtime.sendMessage({ type }); }, MSG.FORGET_VERDICTS);
+    await settle();
+    await popup.evaluate(([type, id]) => { window.looking = chrome.runtime.sendMessage({ type, mediaIds: [id] }); }, [MSG.LOOKUP_VERDICTS, mediaId]);
+    await settle();
+    await popup.evaluate(() => { window.holding = false; });
+    const [forgot, looked] = await popup.evaluate(() => Promise.all([window.forgetting, window.looking]));
+    assert.equal(forgot.forgotten, 1);
+    assert.equal(looked.ok, true, 'the lookup is answered');
+
+    const after = await ask({ type: MSG.GET_STATUS });
+    assert.equal(after.rememberedCount, 0, 'the store is empty');
+    assert.equal(after.cacheSize, 0, 'and the worker\'s memory holds nothing read before the Forget ended');
+  } finally {
+    await close();
+  }
+});

@@ -1744,6 +1744,43 @@ test('the "show all" badge announces its count politely, from the page\'s one li
   }
 });
 
+// The page's live region outlives the page in X's SPA: what was still to be said of the media tab (the
+// badge's count, due a moment after the batch settled) was said on the page the user went to next.
+test('nothing of a media tab is announced after the user left it', { skip: skipReason ?? false, timeout: 120000 }, async () => {
+  await buildExtensionOnce();
+  const { byClass } = await pickedImages();
+  const media = new Map();
+  const cells = addCells(media, [...byClass('screenshot').slice(0, 2), byClass('illustration')[0]], ['img']);
+  const { context, close } = await launchWithExtension();
+  try {
+    await serveOffline(context, { pages: { 'https://x.com/someartist/media': fixturePage([cells]) }, media, requests: [] });
+    const page = await context.newPage();
+    // The moment the batch settles (the page's counts say no cell waits and some are hidden), the user
+    // goes to the profile's posts; from then on every text the live region takes is recorded.
+    await page.addInitScript(() => {
+      window.__afterLeaving = null;
+      new MutationObserver((_records, observer) => {
+        const { illustOnlyPending: pending, illustOnlyHidden: hidden } = document.documentElement.dataset;
+        if (pending !== '0' || !(Number(hidden) > 0)) return;
+        observer.disconnect();
+        window.fixtureNavigate('/someartist');
+        window.__afterLeaving = [];
+        const live = document.getElementById('illust-only-notes')?.shadowRoot?.querySelector('[role="status"]');
+        if (live) new MutationObserver(() => { if (live.textContent) window.__afterLeaving.push(live.textContent); }).observe(live, { childList: true, characterData: true, subtree: true });
+      }).observe(document, { attributes: true, subtree: true, attributeFilter: ['data-illust-only-pending'] }); // <html> is not parsed yet
+    });
+    await page.goto('https://x.com/someartist/media');
+    await page.waitForFunction(() => window.__afterLeaving !== null, null, { timeout: JUDGE_TIMEOUT_MS });
+    // Timers of the page fire in the order of their deadlines: one set now for a second fires after
+    // anything the extension had left to say of the media tab.
+    const said = await page.evaluate(() => new Promise((resolve) => setTimeout(() => resolve(window.__afterLeaving), 1000)));
+    assert.equal(await page.evaluate(() => location.pathname), '/someartist');
+    assert.deepEqual(said, [], 'the media tab\'s count is not said on the page the user went to');
+  } finally {
+    await close();
+  }
+});
+
 test('judgements in flight when Chromium stops the service worker are sent again, to the worker that starts next, and judged', { skip: skipReason ?? false, timeout: 120000 }, async () => {
   // The content script's one retry (askServiceWorker), in real Chromium: CDP's ServiceWorker.stopAllWorkers
   // while the first judgements wait in the worker for the model to load (seconds on a cold start).

@@ -979,6 +979,14 @@ function sayNow() {
   announcing = setTimeout(sayNextAnnouncement, ANNOUNCE_DELAY_MS);
 }
 
+/** Drops what is waiting to be said (the badge's count included): the page it was about was left. */
+function stopAnnouncing() {
+  announcements.length = 0;
+  clearTimeout(announcing);
+  announcing = null;
+  if (control) clearTimeout(control.announcing);
+}
+
 /**
  * A short message on the cell, gone after a few seconds, and said by screen readers from the page's
  * live region (the note itself is aria-hidden: not read twice); red unless `info` (news, not a failure).
@@ -1137,6 +1145,7 @@ function letGoOfLeftBehindGone() {
 function checkLocation() {
   if (location.pathname === currentPath) return;
   currentPath = location.pathname; // SPA navigation: counts start again, verdicts stay known (the most recent)
+  stopAnnouncing(); // the live region outlives the page: what was left to say of it must not be said on the next
   forgetVerdictsElsewhere(seenOnPage);
   seenOnPage = new Set();
   unusablePicturesOnPage = new Map();
@@ -1222,7 +1231,7 @@ const ANNOUNCE_DELAY_MS = 100;
 let control = null; // {host, text, button, announced, announcing}: a fixed badge in a shadow root, so X's CSS cannot reach it
 function renderPageControl(stats) {
   const wanted = active && (stats.hidden > 0 || stats.revealed > 0);
-  if (!wanted) { if (control) control.host.hidden = true; return; }
+  if (!wanted) { if (control) { control.host.hidden = true; clearTimeout(control.announcing); } return; } // a hidden badge's count is not said
   if (!control) {
     const host = document.createElement('div');
     host.id = 'illust-only-page-control';

@@ -559,9 +559,9 @@ async function lookUpVerdicts(mediaIds, { account = null, privateTab = false } =
 async function forgetVerdicts() {
   forgetEpoch += 1; // before any await: a judgement ending meanwhile must not write its verdict back
   const forgotten = await remembered.count();
-  cache.clear();
-  forgetPrivateVerdicts();
-  await remembered.clear();
+  // The memory after the store: a read of the store begun meanwhile (after the epoch above: its own is
+  // current) ends before the store's clear does, keeping what it read in memory, which goes now.
+  try { await remembered.clear(); } finally { cache.clear(); forgetPrivateVerdicts(); }
   const media = await corrections.forgetMedia(); // never throws; the verdicts above are forgotten either way
   return { ok: true, forgotten, rememberedCount: await remembered.count(), ...(media.ok ? {} : { mediaError: media.message }) };
 }
