@@ -2,7 +2,7 @@
 // Debian's Chromium with the unpacked build: one definition for extension.test.mjs,
 // extension-corrections.test.mjs and extension-popup.test.mjs, so all test the same build under the
 // same flags.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -14,6 +14,19 @@ export const CHROMIUM = '/usr/bin/chromium';
 /** Debian's Chromium, quiet and offline, with the unpacked extension in `dir` and no other. */
 const chromiumArgs = (dir) => ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
   '--disable-component-update', '--disable-sync', `--disable-extensions-except=${dir}`, `--load-extension=${dir}`];
+
+/**
+ * Why the extension's e2e tests cannot run here, or null: the real images, the model and the built core,
+ * and Debian's Chromium unless `chromium` is false (a Firefox-only file).
+ */
+export function extensionTestsMissing({ chromium = true } = {}) {
+  if (!existsSync(dataDir)) return `real images not found at ${dataDir} (set ILLUST_ONLY_DATA)`;
+  if (chromium && !existsSync(CHROMIUM)) return `${CHROMIUM} not installed (bash tools/setup.sh)`;
+  for (const part of ['model/illust-only.onnx', 'model/contract.json', 'build/wasm/illust_core.wasm']) {
+    if (!existsSync(path.join(root, part))) return `${part} not built yet (npm run build; the model comes from tools/training/export_onnx.py)`;
+  }
+  return null;
+}
 
 let builtOnce = null;
 /** Builds build/extension once per test process. */

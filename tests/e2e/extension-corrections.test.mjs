@@ -11,25 +11,17 @@
 // image store that refuses every write warns once, not at every verdict, and verdicts go on.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { MSG } from '../../web/extension/messages.js';
 import { cosine, pickArtist } from './pick-corrections.mjs';
-import { CHROMIUM, buildExtensionOnce, dataDir, launchWithExtension, root } from './chromium-extension.mjs';
+import { buildExtensionOnce, dataDir, extensionTestsMissing, launchWithExtension, root } from './chromium-extension.mjs';
 
 const WAIT_MS = 45000;
 
-function missingPrerequisite() {
-  if (!existsSync(dataDir)) return `real images not found at ${dataDir} (set ILLUST_ONLY_DATA)`;
-  if (!existsSync(CHROMIUM)) return `${CHROMIUM} not installed (bash tools/setup.sh)`;
-  for (const part of ['model/illust-only.onnx', 'model/contract.json', 'build/wasm/illust_core.wasm']) {
-    if (!existsSync(path.join(root, part))) return `${part} not built yet (npm run build)`;
-  }
-  return null;
-}
 
-const skipReason = missingPrerequisite();
+const skipReason = extensionTestsMissing();
 /** A file for the popup's file picker, made in memory. */
 const jsonFile = (name, text) => ({ name, mimeType: 'application/json', buffer: Buffer.from(text) });
 

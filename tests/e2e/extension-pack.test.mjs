@@ -17,7 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { firefoxMissing, launchFirefoxWithExtension } from '../../tools/lib/firefox-extension.mjs';
-import { CHROMIUM, dataDir, launchWithExtension, root } from './chromium-extension.mjs';
+import { CHROMIUM, extensionTestsMissing, launchWithExtension, root } from './chromium-extension.mjs';
 import { cellFactory, pickImages } from './extension-images.mjs';
 
 const JUDGE_TIMEOUT_MS = 60000;
@@ -31,14 +31,7 @@ const PERMISSION_USES = {
   webRequestFilterResponse: /\bfilterResponseData\(/,
 };
 
-function missingPrerequisite() {
-  if (!existsSync(dataDir)) return `real images not found at ${dataDir} (set ILLUST_ONLY_DATA)`;
-  for (const part of ['model/illust-only.onnx', 'model/contract.json', 'build/wasm/illust_core.wasm']) {
-    if (!existsSync(path.join(root, part))) return `${part} not built yet (npm run build)`;
-  }
-  return null;
-}
-const skipReason = missingPrerequisite();
+const skipReason = extensionTestsMissing({ chromium: false });
 
 /** Every file under dir, as sorted forward-slash paths relative to it. */
 const filesUnder = (dir) => readdirSync(dir, { withFileTypes: true, recursive: true }).filter((e) => e.isFile())

@@ -38,7 +38,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -46,22 +46,14 @@ import { crc32, deflateSync } from 'node:zlib';
 
 import { MSG, OFFSCREEN_TARGET } from '../../web/extension/messages.js';
 import { cellFactory, mediaKeyOfPath, pickImages, storedMediaCount } from './extension-images.mjs';
-import { CHROMIUM, buildExtensionOnce, dataDir, extensionDir, launchWithExtension, root } from './chromium-extension.mjs';
+import { buildExtensionOnce, dataDir, extensionDir, extensionTestsMissing, launchWithExtension, root } from './chromium-extension.mjs';
 
 const LABELS_HIDDEN_BY_DEFAULT = new Set(['screenshot', 'photo']);
 const JUDGE_TIMEOUT_MS = 45000;
 const MAX_EXTENSION_MB = 64; // model ~9 MB + ORT's wasm runtime 14 MB + its WebGPU runtime 27 MB
 
-function missingPrerequisite() {
-  if (!existsSync(dataDir)) return `real images not found at ${dataDir} (set ILLUST_ONLY_DATA)`;
-  if (!existsSync(CHROMIUM)) return `${CHROMIUM} not installed (bash tools/setup.sh)`;
-  for (const part of ['model/illust-only.onnx', 'model/contract.json', 'build/wasm/illust_core.wasm', 'web/lib/core.js']) {
-    if (!existsSync(path.join(root, part))) return `${part} not built yet (npm run build; the model comes from tools/training/export_onnx.py)`;
-  }
-  return null;
-}
 
-const skipReason = missingPrerequisite();
+const skipReason = extensionTestsMissing();
 
 // ---- shared by the tests ----------------------------------------------------------------------------
 
