@@ -812,6 +812,42 @@ test('demo page: a JPEG over the pixel cap gets no thumbnail even behind more me
   await context.close();
 });
 
+// The JPEG with `count` markers before its frame header: 0xFF fill bytes before its first segment
+// (`fill`: they precede the first segment's own 0xFF), or empty APP1 segments (`empty`).
+function jpegPadded(jpeg, kind, count) {
+  const padding = kind === 'fill' ? Buffer.alloc(count, 0xff) : Buffer.concat(Array.from({ length: count }, () => Buffer.from('ffe10002', 'hex')));
+  return Buffer.concat([jpeg.subarray(0, 2), padding, jpeg.subarray(2)]);
+}
+
+test('demo page: fill bytes or empty segments before a JPEG\'s frame header do not get it a thumbnail over the pixel cap', { skip: skipReason, timeout: 60000 }, async () => {
+  // The worker's walk counted each 0xFF fill byte as a segment and gave up after 10,000: the probe then
+  // read the first 256 KiB, found no size, and the <img> got a 64-megapixel JPEG. Fill bytes are skipped;
+  // a JPEG whose frame header the walk cannot reach shows no preview.
+  const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+  await context.route('**/model/illust-only.onnx', () => {}); // never answered: the thumbnails come first
+  const page = await context.newPage();
+  await page.goto((await server()).url);
+  await page.evaluate(() => {
+    window.thumbnailsGiven = [];
+    new MutationObserver((changes) => {
+      for (const { target } of changes) window.thumbnailsGiven.push(target.closest('.card').querySelector('.name').textContent);
+    }).observe(document.getElementById('results'), { subtree: true, attributes: true, attributeFilter: ['src'] });
+  });
+  const photo = readFileSync(pickImages()[0].file);
+  const huge = jpegSized(photo, 8000, 8000); // 64 MP
+  await page.setInputFiles('#file-input', [
+    { name: '1-huge-fill.jpg', mimeType: 'image/jpeg', buffer: jpegPadded(huge, 'fill', 300 * 1024) },
+    { name: '2-huge-empty.jpg', mimeType: 'image/jpeg', buffer: jpegPadded(huge, 'empty', 70000) },
+    { name: '3-photo-fill.jpg', mimeType: 'image/jpeg', buffer: jpegPadded(photo, 'fill', 300 * 1024) },
+  ]);
+  await page.waitForFunction(() => document.querySelectorAll('.card img[src^="blob:"]').length +
+    document.querySelectorAll('.card.no-thumb').length === 3);
+  assert.deepEqual(await page.evaluate(() => window.thumbnailsGiven), ['3-photo-fill.jpg'], 'only the photo\'s <img> gets its file');
+  assert.deepEqual(await page.$$eval('.card', (cards) => cards.map((card) => card.classList.contains('no-thumb'))), [true, true, false],
+    'the huge ones say "no preview"; the photo behind fill bytes shows (the browser skips them too)');
+  await context.close();
+});
+
 test('demo page: on a phone, a long file name in the notice wraps instead of widening the page', { skip: skipReason, timeout: 60000 }, async () => {
   // Our data's names run to 70 characters without a space: "Skipped in folders, not images: <name>"
   // ran off the notice's edge, and the whole page scrolled sideways at 360 px (486 px wide).

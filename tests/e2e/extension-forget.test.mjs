@@ -201,3 +201,54 @@ test('Forget pressed while a remembered verdict is read from the store: the read
     await close();
   }
 });
+
+// A second press while the first Forget ran asked again: its answer, "Forgot 0 remembered verdicts",
+// replaced the first's "Forgot 2", and the user could not tell what was forgotten. Both presses are
+// made in one evaluate, before any answer can come.
+test('Forget pressed twice at once: one Forget is asked, and the message names what the first press forgot', { skip: skipReason ?? false, timeout: 120000 }, async () => {
+  await buildExtensionOnce();
+  const images = realImages('photo', 2);
+  const media = new Map([['FforgetTwiceAA', images[0]], ['FforgetTwiceBB', images[1]]]);
+  const { context, extensionId, close } = await launchWithExtension();
+  try {
+    await context.route('https://pbs.twimg.com/**', (route) => {
+      const id = new URL(route.request().url()).pathname.match(/^\/media\/([\w-]+)$/)?.[1];
+      return media.has(id) ? route.fulfill({ contentType: 'image/jpeg', body: media.get(id) }) : route.fulfill({ status: 404, body: '' });
+    });
+    const popup = await context.newPage();
+    await popup.goto(`chrome-extension://${extensionId}/popup.html`);
+    for (const mediaId of media.keys()) {
+      assert.equal((await popup.evaluate(([type, id]) => chrome.runtime.sendMessage({ type, mediaId: id }), [MSG.CLASSIFY_MEDIA, mediaId])).ok, true);
+    }
+    await popup.waitForFunction(() => document.getElementById('forget').textContent === 'Forget remembered verdicts (2)');
+
+    const seen = await popup.evaluate(async (type) => {
+      // Every Forget the popup asks is awaited here, so a second answer cannot come after the check.
+      const asked = [];
+      const send = chrome.runtime.sendMessage.bind(chrome.runtime);
+      chrome.runtime.sendMessage = (message, ...rest) => {
+        const answer = send(message, ...rest);
+        if (message?.type === type) asked.push(answer);
+        return answer;
+      };
+      const messages = [];
+      const message = document.getElementById('memory-message');
+      new MutationObserver(() => messages.push(message.textContent)).observe(message, { childList: true, characterData: true, subtree: true });
+      const button = document.getElementById('forget');
+      button.focus();
+      button.click();
+      const whileAsked = { ariaDisabled: button.getAttribute('aria-disabled'), focused: document.activeElement === button };
+      button.click();
+      await Promise.allSettled(asked);
+      await new Promise((resolve) => setTimeout(resolve)); // the answers' handlers run after them
+      return { asked: asked.length, whileAsked, messages, focused: document.activeElement.id };
+    }, MSG.FORGET_VERDICTS);
+    assert.equal(seen.asked, 1, 'the second press asks nothing');
+    assert.deepEqual(seen.whileAsked, { ariaDisabled: 'true', focused: true }, 'the button says it is busy and keeps the focus');
+    assert.equal(seen.messages.length, 1, `one message: ${JSON.stringify(seen.messages)}`);
+    assert.match(seen.messages[0], /^Forgot 2 remembered verdicts /);
+    assert.equal(seen.focused, 'memory-line', 'nothing left to forget: the focus reads the count');
+  } finally {
+    await close();
+  }
+});

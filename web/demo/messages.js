@@ -12,7 +12,7 @@ export const MSG = Object.freeze({
   // A card's thumbnail waits for the core's look at the file's header: an <img> decodes an image over the
   // core's pixel cap in full (seconds without a painted frame for a 20000×20000 PNG).
   PROBE: 'probe',           // {id, file}
-  PROBED: 'probed',         // worker → page: {id, show: false only when the header says too large}
+  PROBED: 'probed',         // worker → page: {id, show: false when the header says too large or a JPEG's cannot be found}
   // Corrections (issue #19): the worker keeps each result's embedding and fits the personal layer
   // (lib/personal-layer.js, as the extension does) off the page's main thread.
   CORRECT: 'correct',       // {id, label, correction}: the user's label for a card; correction numbers them 1, 2, …

@@ -90,22 +90,35 @@ async function classifyFile(classifier, file) {
 const HEADER_BYTES = 256 * 1024;
 // A JPEG's frame header may follow any amount of metadata (EXIF with its thumbnail, XMP, an ICC profile
 // in APP segments): its segments are walked by their lengths, a few bytes read for each, to this many.
+// Runs of 0xFF fill bytes between them are skipped a window at a time and not counted.
 const MAX_JPEG_SEGMENTS = 10000;
 let headerCore = null;
 
 const bytesOf = async (file, start, end) => new Uint8Array(await file.slice(start, end).arrayBuffer());
 
+/** The position of the last 0xFF of the run of fill bytes at pos (the one its marker follows), or the file's end. */
+async function lastFillByte(file, pos) {
+  for (;;) {
+    const window = await bytesOf(file, pos, pos + HEADER_BYTES);
+    const other = window.findIndex((byte) => byte !== 0xff);
+    if (other > 0) return pos + other - 1;
+    if (window.length < HEADER_BYTES) return file.size;
+    pos += window.length - 1;
+  }
+}
+
 /**
  * A JPEG's start marker and its frame header (SOFn), which is all the core's probe needs for the size,
  * wherever in the file the frame header is; null when the walk finds none (a scan first, a broken
- * segment, the end of the file).
+ * segment, the end of the file, more segments than MAX_JPEG_SEGMENTS).
  */
 async function jpegFrameHeader(file) {
   let pos = 2;
-  for (let segment = 0; segment < MAX_JPEG_SEGMENTS && pos + 4 <= file.size; segment++) {
+  for (let segment = 0; segment < MAX_JPEG_SEGMENTS && pos + 4 <= file.size;) {
     const [ff, marker, lengthHigh, lengthLow] = await bytesOf(file, pos, pos + 4);
     if (ff !== 0xff) return null;
-    if (marker === 0xff) { pos += 1; continue; } // fill byte
+    if (marker === 0xff) { pos = await lastFillByte(file, pos); continue; }
+    segment++;
     if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd8)) { pos += 2; continue; } // no length
     if (marker === 0xda || marker === 0xd9) return null; // the scan or the end before any frame header
     const length = (lengthHigh << 8) | lengthLow;
@@ -124,8 +137,9 @@ async function jpegFrameHeader(file) {
 
 /**
  * Whether the page may give the file to an <img>: not when the core's probe says it is over the pixel cap
- * (the core refuses it from its header; the browser would decode it in full). Anything else (a header
- * past the bytes read, a core that would not load) shows the file.
+ * (the core refuses it from its header; the browser would decode it in full), nor a JPEG whose frame
+ * header the walk cannot find (its size unknown; the card still gets the core's verdict). Anything else
+ * (a header past the bytes read, a core that would not load) shows the file.
  */
 async function probeThumbnail(id, file) {
   let show = true;
@@ -133,8 +147,8 @@ async function probeThumbnail(id, file) {
     headerCore ??= import('./lib/core.js').then(({ loadCore }) => loadCore());
     const [core, start] = await Promise.all([headerCore, bytesOf(file, 0, HEADER_BYTES)]);
     const isJpeg = start[0] === 0xff && start[1] === 0xd8 && start[2] === 0xff;
-    const header = isJpeg ? (await jpegFrameHeader(file)) ?? start : start;
-    show = core.probe(header).code !== 'too_large';
+    const header = isJpeg ? await jpegFrameHeader(file) : start;
+    show = header !== null && core.probe(header).code !== 'too_large';
   } catch (error) {
     console.warn('illust-only worker: a thumbnail is shown without a look at its header:', error);
   }

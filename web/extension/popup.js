@@ -171,11 +171,16 @@ async function main() {
   });
   // Scores are remembered per media id across browser restarts (IndexedDB, service-worker.js); forgetting
   // them means every thumbnail is downloaded and judged again when next seen.
+  // A second press while Forget runs would forget nothing and say "Forgot 0" over the first's count: the
+  // button is aria-disabled until the answer (disabled, it would drop the keyboard focus).
   $('forget').addEventListener('click', async () => {
+    if ($('forget').getAttribute('aria-disabled') === 'true') return;
+    $('forget').setAttribute('aria-disabled', 'true');
     forgetsSeen += 1;
     const answer = await chrome.runtime.sendMessage({ type: MSG.FORGET_VERDICTS })
       .catch((error) => ({ ok: false, message: String(error?.message ?? error) }));
     forgetsSeen += 1;
+    $('forget').removeAttribute('aria-disabled');
     showRemembered(answer?.rememberedCount);
     // The count alone is no sign the press did anything (the focus reads "0", which it may have been).
     $('memory-message').classList.toggle('error', !answer?.ok || Boolean(answer.mediaError));
