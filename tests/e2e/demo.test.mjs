@@ -736,11 +736,14 @@ function gradientPng(width, height) {
   return Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), chunk('IHDR', header), chunk('IDAT', pixels), chunk('IEND', Buffer.alloc(0))]);
 }
 
-test('demo page: an image over the core\'s pixel cap gets no thumbnail, also while it waits for the model', { skip: skipReason, timeout: 60000 }, async () => {
-  // Its card said "image too large", but its <img> decoded it in full: a 20000×20000 PNG (1.6 MB of
-  // file) held the page's painting back ~10 s. The page reads the header with the core first.
+/**
+ * The demo page with its model never answered (the thumbnails come first): drop(files) gives it files
+ * and waits till each card has its <img> or says "no preview"; thumbnailsGiven() names the cards whose
+ * <img> got its file, in order.
+ */
+async function pageWatchingThumbnails() {
   const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
-  await context.route('**/model/illust-only.onnx', () => {}); // never answered: the thumbnails come first
+  await context.route('**/model/illust-only.onnx', () => {});
   const page = await context.newPage();
   await page.goto((await server()).url);
   await page.evaluate(() => {
@@ -749,13 +752,23 @@ test('demo page: an image over the core\'s pixel cap gets no thumbnail, also whi
       for (const { target } of changes) window.thumbnailsGiven.push(target.closest('.card').querySelector('.name').textContent);
     }).observe(document.getElementById('results'), { subtree: true, attributes: true, attributeFilter: ['src'] });
   });
-  await page.setInputFiles('#file-input', [
+  const drop = async (files) => {
+    await page.setInputFiles('#file-input', files);
+    await page.waitForFunction((count) => document.querySelectorAll('.card img[src^="blob:"]').length +
+      document.querySelectorAll('.card.no-thumb').length === count, files.length);
+  };
+  return { context, page, drop, thumbnailsGiven: () => page.evaluate(() => window.thumbnailsGiven) };
+}
+
+test('demo page: an image over the core\'s pixel cap gets no thumbnail, also while it waits for the model', { skip: skipReason, timeout: 60000 }, async () => {
+  // Its card said "image too large", but its <img> decoded it in full: a 20000×20000 PNG (1.6 MB of
+  // file) held the page's painting back ~10 s. The page reads the header with the core first.
+  const { context, page, drop, thumbnailsGiven } = await pageWatchingThumbnails();
+  await drop([
     { name: '1-huge.png', mimeType: 'image/png', buffer: gradientPng(8000, 8000) }, // 64 megapixels: over the cap
     { name: '2-photo.jpg', mimeType: 'image/jpeg', buffer: readFileSync(pickImages()[0].file) },
   ]);
-  await page.waitForFunction(() => document.querySelectorAll('.card img[src^="blob:"]').length +
-    document.querySelectorAll('.card.no-thumb').length === 2);
-  assert.deepEqual(await page.evaluate(() => window.thumbnailsGiven), ['2-photo.jpg'], 'only the photo\'s <img> gets the file');
+  assert.deepEqual(await thumbnailsGiven(), ['2-photo.jpg'], 'only the photo\'s <img> gets the file');
   assert.equal(await page.locator('.card').first().evaluate((card) => card.classList.contains('no-thumb') && card.checkVisibility()), true, 'the huge one says "no preview"');
   await context.close();
 });
@@ -788,25 +801,14 @@ function jpegBehindMetadata(jpeg, bytes) {
 test('demo page: a JPEG over the pixel cap gets no thumbnail even behind more metadata than the first read', { skip: skipReason, timeout: 60000 }, async () => {
   // The page read the first 256 KiB for the core's probe: a frame header after 512 KiB of metadata was
   // not in it, and the <img> got the file.
-  const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
-  await context.route('**/model/illust-only.onnx', () => {}); // never answered: the thumbnails come first
-  const page = await context.newPage();
-  await page.goto((await server()).url);
-  await page.evaluate(() => {
-    window.thumbnailsGiven = [];
-    new MutationObserver((changes) => {
-      for (const { target } of changes) window.thumbnailsGiven.push(target.closest('.card').querySelector('.name').textContent);
-    }).observe(document.getElementById('results'), { subtree: true, attributes: true, attributeFilter: ['src'] });
-  });
+  const { context, page, drop, thumbnailsGiven } = await pageWatchingThumbnails();
   const photo = readFileSync(pickImages()[0].file);
-  await page.setInputFiles('#file-input', [
+  await drop([
     { name: '1-huge.jpg', mimeType: 'image/jpeg', buffer: jpegBehindMetadata(jpegSized(photo, 8000, 8000), 512 * 1024) }, // 64 MP
     { name: '2-photo.jpg', mimeType: 'image/jpeg', buffer: photo },
     { name: '3-photo-with-metadata.jpg', mimeType: 'image/jpeg', buffer: jpegBehindMetadata(photo, 512 * 1024) },
   ]);
-  await page.waitForFunction(() => document.querySelectorAll('.card img[src^="blob:"]').length +
-    document.querySelectorAll('.card.no-thumb').length === 3);
-  assert.deepEqual((await page.evaluate(() => window.thumbnailsGiven)).sort(), ['2-photo.jpg', '3-photo-with-metadata.jpg'],
+  assert.deepEqual((await thumbnailsGiven()).sort(), ['2-photo.jpg', '3-photo-with-metadata.jpg'],
     'only the photos\' <img>s get their files');
   assert.equal(await page.locator('.card').first().evaluate((card) => card.classList.contains('no-thumb') && card.checkVisibility()), true, 'the huge one says "no preview"');
   await context.close();
@@ -823,26 +825,15 @@ test('demo page: fill bytes or empty segments before a JPEG\'s frame header do n
   // The worker's walk counted each 0xFF fill byte as a segment and gave up after 10,000: the probe then
   // read the first 256 KiB, found no size, and the <img> got a 64-megapixel JPEG. Fill bytes are skipped;
   // a JPEG whose frame header the walk cannot reach shows no preview.
-  const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
-  await context.route('**/model/illust-only.onnx', () => {}); // never answered: the thumbnails come first
-  const page = await context.newPage();
-  await page.goto((await server()).url);
-  await page.evaluate(() => {
-    window.thumbnailsGiven = [];
-    new MutationObserver((changes) => {
-      for (const { target } of changes) window.thumbnailsGiven.push(target.closest('.card').querySelector('.name').textContent);
-    }).observe(document.getElementById('results'), { subtree: true, attributes: true, attributeFilter: ['src'] });
-  });
+  const { context, page, drop, thumbnailsGiven } = await pageWatchingThumbnails();
   const photo = readFileSync(pickImages()[0].file);
   const huge = jpegSized(photo, 8000, 8000); // 64 MP
-  await page.setInputFiles('#file-input', [
+  await drop([
     { name: '1-huge-fill.jpg', mimeType: 'image/jpeg', buffer: jpegPadded(huge, 'fill', 300 * 1024) },
     { name: '2-huge-empty.jpg', mimeType: 'image/jpeg', buffer: jpegPadded(huge, 'empty', 70000) },
     { name: '3-photo-fill.jpg', mimeType: 'image/jpeg', buffer: jpegPadded(photo, 'fill', 300 * 1024) },
   ]);
-  await page.waitForFunction(() => document.querySelectorAll('.card img[src^="blob:"]').length +
-    document.querySelectorAll('.card.no-thumb').length === 3);
-  assert.deepEqual(await page.evaluate(() => window.thumbnailsGiven), ['3-photo-fill.jpg'], 'only the photo\'s <img> gets its file');
+  assert.deepEqual(await thumbnailsGiven(), ['3-photo-fill.jpg'], 'only the photo\'s <img> gets its file');
   assert.deepEqual(await page.$$eval('.card', (cards) => cards.map((card) => card.classList.contains('no-thumb'))), [true, true, false],
     'the huge ones say "no preview"; the photo behind fill bytes shows (the browser skips them too)');
   await context.close();
