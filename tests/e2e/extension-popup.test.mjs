@@ -4,7 +4,7 @@
 // verdicts (N)", "Undo last" and "Reset" of the corrections, and that slow status answers alone do
 // not make the classifier line say the model is loading; and the corrections' message line (a long
 // error wraps, dark mode contrast, the report of its last action gone once the corrections change
-// elsewhere), and the cells a media tab holds until judged counted as waiting; and the controls on the media tab (placeholder, correction bar, badge) read at 4.5:1; a correction to a class the settings show says so on its cell; a cell shown with "show" can be called an illustration. Needs no model and no images (the popup's
+// elsewhere), and the cells a media tab holds until judged counted as waiting; and the controls on the media tab (placeholder, correction bar, badge) read at 4.5:1; a correction to a class the settings show says so on its cell; a cell shown with "show" can be called an illustration; a double click on a corrections button acts once. Needs no model and no images (the popup's
 // own behaviour; only the model's contract, which is in git); the classifier's side of the popup is
 // tested in extension.test.mjs.
 import { test } from 'node:test';
@@ -627,6 +627,85 @@ test('popup: Reset\'s question closes when the focus leaves it (Tab, a click els
     assert.deepEqual(await question(), closed);
     assert.equal(await focusedId(), 'reset-corrections');
     assert.equal((await popup.evaluate((type) => chrome.runtime.sendMessage({ type }), MSG.GET_CORRECTIONS)).count, 1, 'nothing forgotten');
+  } finally {
+    await close();
+  }
+});
+
+// The corrections' buttons stayed enabled while their action ran: a double click on "Undo last" undid two
+// corrections (the user meant one, and there is no redo), one on Export saved two files. Two real
+// corrections are made as the media tab makes them; each double click is two presses in one evaluate,
+// before any answer can come, and every action the popup asks is awaited.
+test('popup: a double click on Undo last undoes one correction, on Export saves one file, on "Forget all" resets once', { skip: skipReason ?? false, timeout: 90000 }, async () => {
+  await buildExtensionOnce();
+  const { context, extensionId, close } = await launchWithExtension();
+  try {
+    const { version, embedding_size: dims } = JSON.parse(readFileSync(path.join(root, 'model', 'contract.json'), 'utf8'));
+    const ids = ['FundoTwiceAAAA', 'FundoTwiceBBBB'];
+    const popup = await context.newPage();
+    await popup.goto(`chrome-extension://${extensionId}/popup.html`);
+    await popup.evaluate(async ({ version, dims, ids }) => {
+      const correctionsStore = await import('./corrections-store.js');
+      for (const [i, mediaId] of ids.entries()) {
+        const embedding = new Float32Array(dims);
+        embedding[i] = 1;
+        await correctionsStore.putMedia({ mediaId, scores: { illustration: 0.01, screenshot: 0.01, photo: 0.98 }, embedding, modelVersion: version, account: 'someone', time: Date.now() });
+      }
+    }, { version, dims, ids });
+    for (const mediaId of ids) {
+      const answer = await popup.evaluate(([type, m]) => chrome.runtime.sendMessage({ type, mediaId: m, label: 'illustration', account: 'someone' }), [MSG.CORRECT_MEDIA, mediaId]);
+      assert.equal(answer.ok, true, JSON.stringify(answer));
+    }
+    await popup.waitForFunction(() => document.getElementById('corrections-count').textContent === 'Learned from 2 corrections');
+    const storedCount = async () => (await popup.evaluate((type) => chrome.runtime.sendMessage({ type }), MSG.GET_CORRECTIONS)).count;
+
+    const pressTwice = (buttonId, type) => popup.evaluate(async ([id, t]) => {
+      const asked = [];
+      const send = chrome.runtime.sendMessage.bind(chrome.runtime);
+      chrome.runtime.sendMessage = (message, ...rest) => {
+        const answer = send(message, ...rest);
+        if (message?.type === t) asked.push(answer);
+        return answer;
+      };
+      let saves = 0; // files saved: Export clicks a download link
+      const countSave = (event) => { if (event.target.download) saves += 1; };
+      document.addEventListener('click', countSave, true);
+      const messages = [];
+      const line = document.getElementById('corrections-message');
+      const observer = new MutationObserver(() => messages.push(line.textContent));
+      observer.observe(line, { childList: true, characterData: true, subtree: true });
+      const button = document.getElementById(id);
+      button.focus();
+      button.click();
+      const whileAsked = { ariaDisabled: button.getAttribute('aria-disabled'), focused: document.activeElement === button };
+      button.click();
+      await Promise.allSettled(asked);
+      await new Promise((resolve) => setTimeout(resolve)); // the answers' handlers run after them
+      observer.disconnect();
+      document.removeEventListener('click', countSave, true);
+      chrome.runtime.sendMessage = send;
+      return { asked: asked.length, whileAsked, messages: messages.filter(Boolean), saves };
+    }, [buttonId, type]);
+
+    const exported = await pressTwice('export-corrections', MSG.EXPORT_CORRECTIONS);
+    assert.equal(exported.asked, 1, 'the second press asks nothing');
+    assert.equal(exported.saves, 1, 'one file saved');
+    assert.deepEqual(exported.whileAsked, { ariaDisabled: 'true', focused: true }, 'Export says it is busy and keeps the focus');
+    assert.deepEqual(exported.messages, ['Exported 2 corrections']);
+
+    const undone = await pressTwice('undo-correction', MSG.UNDO_CORRECTION);
+    assert.equal(undone.asked, 1, 'the second press asks nothing');
+    assert.deepEqual(undone.whileAsked, { ariaDisabled: 'true', focused: true }, 'Undo last says it is busy and keeps the focus');
+    assert.deepEqual(undone.messages, ['Undone: illustration for an image of @someone']);
+    assert.equal(await storedCount(), 1, 'one correction undone, one kept');
+    await popup.waitForFunction(() => document.getElementById('corrections-count').textContent === 'Learned from 1 correction');
+    assert.equal(await popup.getAttribute('#undo-correction', 'aria-disabled'), null, 'Undo last is offered again after the answer');
+
+    await popup.click('#reset-corrections');
+    const reset = await pressTwice('reset-yes', MSG.RESET_CORRECTIONS);
+    assert.equal(reset.asked, 1, 'the second press asks nothing');
+    assert.deepEqual(reset.messages, ['All corrections forgotten']);
+    assert.equal(await storedCount(), 0);
   } finally {
     await close();
   }

@@ -17,6 +17,10 @@ function fakePage() {
     const element = {
       id, textContent: '', disabled: false, hidden: false, value: '', files: null, clicks: 0,
       classList: { toggle() {} },
+      attributes: new Map(), // aria-disabled while a press's action runs
+      getAttribute: (name) => element.attributes.get(name) ?? null,
+      setAttribute: (name, value) => element.attributes.set(name, String(value)),
+      removeAttribute: (name) => element.attributes.delete(name),
       addEventListener: (type, listener) => listeners.set(type, [...(listeners.get(type) ?? []), listener]),
       dispatch: async (type) => { for (const listener of listeners.get(type) ?? []) await listener({ type }); },
       click() { element.clicks += 1; return element.dispatch('click'); },

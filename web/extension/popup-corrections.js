@@ -4,7 +4,7 @@
 // invalid or foreign file is refused whole with the reason, and nothing changes.
 import { MSG } from './messages.js';
 import { MAX_IMPORT_BYTES } from '../lib/personal-layer.js';
-import { setDisabledKeepingFocus } from './popup-focus.js';
+import { oncePressed, setDisabledKeepingFocus } from './popup-focus.js';
 import { isPosterKey } from './media-cells.js';
 
 const $ = (id) => document.getElementById(id);
@@ -87,7 +87,10 @@ function undoneText({ undone, restored }) {
   const subject = undone.account ? `${what} of @${undone.account}` : `${what} (media ${undone.mediaId})`;
   return `Undone: ${undone.label} for ${subject}${restored ? ` (${restored.label} again, as corrected before)` : ''}`;
 }
-$('undo-correction').addEventListener('click', () => run({ type: MSG.UNDO_CORRECTION }, undoneText));
+// Each action's button ignores presses until its action (and the refresh that shows it) is done: a
+// double click would undo two corrections (there is no redo), save two files or reset twice.
+const onPress = (id, action) => $(id).addEventListener('click', () => oncePressed($(id), action));
+onPress('undo-correction', () => run({ type: MSG.UNDO_CORRECTION }, undoneText));
 // Reset asks inside the popup, not with confirm(): a toolbar popup may close (or, in Firefox, not show
 // the dialog at all) when a browser dialog opens. "Keep them" has the focus: Enter alone forgets nothing.
 function askReset(open, focusAfter = open ? $('reset-no') : $('reset-corrections')) {
@@ -108,7 +111,7 @@ $('reset-confirm').addEventListener('focusout', (event) => {
   if ($('reset-confirm').hidden || $('reset-confirm').contains(event.relatedTarget) || !document.hasFocus()) return;
   showResetQuestion(false);
 });
-$('reset-yes').addEventListener('click', async () => {
+onPress('reset-yes', async () => {
   askReset(false, $('corrections-count')); // the question is gone; the count reads the outcome
   await run({ type: MSG.RESET_CORRECTIONS }, () => 'All corrections forgotten');
 });
@@ -139,15 +142,16 @@ const exportToFile = () => act({ type: MSG.EXPORT_CORRECTIONS }, (answer) => {
   setTimeout(() => URL.revokeObjectURL(url), 10000);
   say(`Exported ${answer.count} correction${answer.count === 1 ? '' : 's'}`);
 });
-$('export-corrections').addEventListener('click', () => (pickerClosesPopup ? continueInTab('export') : exportToFile()));
-$('import-corrections').addEventListener('click', () => (pickerClosesPopup ? continueInTab('import') : $('import-file').click()));
+// In Firefox's popup, a second press before the popup closes would open a second tab, which saves again.
+onPress('export-corrections', () => (pickerClosesPopup ? continueInTab('export') : exportToFile()));
+onPress('import-corrections', () => (pickerClosesPopup ? continueInTab('import') : $('import-file').click()));
 const pageParams = new URLSearchParams(location.search);
 // Opened for an export, the tab saves the file at once (the user pressed Export already); a reload of
 // the tab must not save it again.
 if (pageParams.has('export')) {
   pageParams.delete('export');
   history.replaceState(null, '', `${location.pathname}?${pageParams}`);
-  exportToFile();
+  oncePressed($('export-corrections'), exportToFile); // a press on Export meanwhile saves no second file
 }
 if (pageParams.has('import')) say('Choose the file to import with Import…');
 // A file whose corrections are here already (this profile's own export imported back) says so, not "Imported 12".

@@ -9,3 +9,19 @@ export function setDisabledKeepingFocus(button, disabled, outcome) {
   button.disabled = disabled;
   if (hadFocus && disabled) outcome.focus();
 }
+
+/**
+ * Runs `action` (async) for a press on `button`, unless an earlier press's action still runs: a double
+ * click would do it twice (undo two corrections, save two files, say "Forgot 0" over "Forgot 2"). Until
+ * the action ends the button is aria-disabled (dimmed by popup.css; `disabled` would drop the keyboard
+ * focus) and presses do nothing. Returns the action's result, or undefined for an ignored press.
+ */
+export async function oncePressed(button, action) {
+  if (button.getAttribute('aria-disabled') === 'true') return undefined;
+  button.setAttribute('aria-disabled', 'true');
+  try {
+    return await action();
+  } finally {
+    button.removeAttribute('aria-disabled');
+  }
+}

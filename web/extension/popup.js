@@ -4,7 +4,7 @@
 // many verdicts are remembered on this device, with a button to forget them.
 import { MSG } from './messages.js';
 import { classifierLabel } from './classifier-label.js';
-import { setDisabledKeepingFocus } from './popup-focus.js';
+import { oncePressed, setDisabledKeepingFocus } from './popup-focus.js';
 import { readSettings, writeSettings } from './settings.js';
 import { thresholdForStrictness } from '../lib/decide.js';
 
@@ -171,16 +171,13 @@ async function main() {
   });
   // Scores are remembered per media id across browser restarts (IndexedDB, service-worker.js); forgetting
   // them means every thumbnail is downloaded and judged again when next seen.
-  // A second press while Forget runs would forget nothing and say "Forgot 0" over the first's count: the
-  // button is aria-disabled until the answer (disabled, it would drop the keyboard focus).
-  $('forget').addEventListener('click', async () => {
-    if ($('forget').getAttribute('aria-disabled') === 'true') return;
-    $('forget').setAttribute('aria-disabled', 'true');
+  // A second press while Forget runs would forget nothing and say "Forgot 0" over the first's count: it
+  // does nothing until the answer (oncePressed).
+  $('forget').addEventListener('click', () => oncePressed($('forget'), async () => {
     forgetsSeen += 1;
     const answer = await chrome.runtime.sendMessage({ type: MSG.FORGET_VERDICTS })
       .catch((error) => ({ ok: false, message: String(error?.message ?? error) }));
     forgetsSeen += 1;
-    $('forget').removeAttribute('aria-disabled');
     showRemembered(answer?.rememberedCount);
     // The count alone is no sign the press did anything (the focus reads "0", which it may have been).
     $('memory-message').classList.toggle('error', !answer?.ok || Boolean(answer.mediaError));
@@ -191,7 +188,7 @@ async function main() {
         ? `${verdicts}, but not the images kept for your corrections (${answer.mediaError})`
         : `${verdicts}; your corrections are kept`;
     }
-  });
+  }));
   refreshPage(tabId);
   refreshProvider();
   setInterval(() => { refreshPage(tabId); refreshProvider(); }, STATS_POLL_MS);
