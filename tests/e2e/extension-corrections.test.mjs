@@ -15,6 +15,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { MSG } from '../../web/extension/messages.js';
+import { serveMedia } from './extension-images.mjs';
 import { cosine, pickArtist } from './pick-corrections.mjs';
 import { buildExtensionOnce, dataDir, extensionTestsMissing, launchWithExtension, root } from './chromium-extension.mjs';
 
@@ -245,10 +246,7 @@ test('a corrections\' image store that refuses every write (as a full disk does)
     else if (message.type() === 'warning') warnings.push(message.text());
   });
   try {
-    await context.route('https://pbs.twimg.com/**', (route) => {
-      const id = new URL(route.request().url()).pathname.match(/^\/media\/([\w-]+)$/)?.[1];
-      return media.has(id) ? route.fulfill({ contentType: 'image/jpeg', body: media.get(id) }) : route.fulfill({ status: 404, body: '' });
-    });
+    await serveMedia(context, media);
     const popup = await context.newPage();
     await popup.goto(`chrome-extension://${extensionId}/popup.html`);
     const version = JSON.parse(readFileSync(path.join(root, 'build', 'extension', 'model', 'contract.json'), 'utf8')).version;

@@ -8,18 +8,10 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { MSG } from '../../web/extension/messages.js';
-import { storedMediaCount } from './extension-images.mjs';
-import { CHROMIUM, buildExtensionOnce, dataDir, launchWithExtension, root } from './chromium-extension.mjs';
+import { serveMedia, storedMediaCount } from './extension-images.mjs';
+import { CHROMIUM, buildExtensionOnce, dataDir, extensionTestsMissing, launchWithExtension } from './chromium-extension.mjs';
 
-function missingPrerequisite() {
-  if (!existsSync(dataDir)) return `real images not found at ${dataDir} (set ILLUST_ONLY_DATA)`;
-  if (!existsSync(CHROMIUM)) return `${CHROMIUM} not installed (bash tools/setup.sh)`;
-  for (const part of ['model/illust-only.onnx', 'model/contract.json', 'build/wasm/illust_core.wasm']) {
-    if (!existsSync(path.join(root, part))) return `${part} not built yet (npm run build)`;
-  }
-  return null;
-}
-const skipReason = missingPrerequisite();
+const skipReason = extensionTestsMissing();
 
 /** The first `count` JPEGs of one class's first source (sorted: the same files every run). */
 function realImages(label, count) {
@@ -39,11 +31,8 @@ test('Forget pressed while an image is judged: its verdict is not remembered aft
   const released = new Promise((resolve) => { releaseHeld = resolve; });
   const { context, extensionId, close } = await launchWithExtension();
   try {
-    await context.route('https://pbs.twimg.com/**', async (route) => {
-      const id = new URL(route.request().url()).pathname.match(/^\/media\/([\w-]+)$/)?.[1];
-      if (!media.has(id)) return route.fulfill({ status: 404, body: '' });
+    await serveMedia(context, media, async (id) => {
       if (id === 'FforgetDuringBB') { heldArrived(); await released; } // still downloading when Forget is pressed
-      return route.fulfill({ contentType: 'image/jpeg', body: media.get(id) });
     });
     const popup = await context.newPage();
     await popup.goto(`chrome-extension://${extensionId}/popup.html`);
@@ -83,12 +72,9 @@ test('asked again after Forget while its pre-Forget judgement is still running: 
   const released = new Promise((resolve) => { releaseHeld = resolve; });
   const { context, extensionId, close } = await launchWithExtension();
   try {
-    await context.route('https://pbs.twimg.com/**', async (route) => {
-      const id = new URL(route.request().url()).pathname.match(/^\/media\/([\w-]+)$/)?.[1];
-      if (!media.has(id)) return route.fulfill({ status: 404, body: '' });
+    await serveMedia(context, media, async (id) => {
       heard.get(id)();
       if (id !== 'FforgetBeforeAA') await released; // still downloading when Forget is pressed
-      return route.fulfill({ contentType: 'image/jpeg', body: media.get(id) });
     });
     const popup = await context.newPage();
     await popup.goto(`chrome-extension://${extensionId}/popup.html`);
@@ -155,8 +141,7 @@ test('Forget pressed while a remembered verdict is read from the store: the read
   const mediaId = 'FforgetReadAAAA';
   const { context, extensionId, close } = await launchWithExtension();
   try {
-    await context.route('https://pbs.twimg.com/**', (route) => (route.request().url().includes(mediaId)
-      ? route.fulfill({ contentType: 'image/jpeg', body: image }) : route.fulfill({ status: 404, body: '' })));
+    await serveMedia(context, new Map([[mediaId, image]]));
     const popup = await context.newPage();
     await popup.goto(`chrome-extension://${extensionId}/popup.html`);
     const ask = (message) => popup.evaluate((m) => chrome.runtime.sendMessage(m), message);
@@ -211,10 +196,7 @@ test('Forget pressed twice at once: one Forget is asked, and the message names w
   const media = new Map([['FforgetTwiceAA', images[0]], ['FforgetTwiceBB', images[1]]]);
   const { context, extensionId, close } = await launchWithExtension();
   try {
-    await context.route('https://pbs.twimg.com/**', (route) => {
-      const id = new URL(route.request().url()).pathname.match(/^\/media\/([\w-]+)$/)?.[1];
-      return media.has(id) ? route.fulfill({ contentType: 'image/jpeg', body: media.get(id) }) : route.fulfill({ status: 404, body: '' });
-    });
+    await serveMedia(context, media);
     const popup = await context.newPage();
     await popup.goto(`chrome-extension://${extensionId}/popup.html`);
     for (const mediaId of media.keys()) {

@@ -114,6 +114,19 @@ export const mediaKeyOfPath = (pathname) => pathname.match(/^\/media\/([\w-]+)$/
   ?? pathname.match(/^\/((?:ext_tw_video_thumb|amplify_video_thumb|tweet_video_thumb)\/[\w/-]+?)(?:\.jpg)?$/)?.[1] ?? null;
 
 /**
+ * Answers pbs.twimg.com in a browser context as X does for `media` (media key → JPEG bytes), 404 for any
+ * other; `beforeAnswer(key)` (may be async) runs first, to note or hold a request.
+ */
+export function serveMedia(context, media, beforeAnswer = null) {
+  return context.route('https://pbs.twimg.com/**', async (route) => {
+    const key = mediaKeyOfPath(new URL(route.request().url()).pathname);
+    if (!media.has(key)) return route.fulfill({ status: 404, body: '' });
+    await beforeAnswer?.(key);
+    return route.fulfill({ contentType: 'image/jpeg', body: media.get(key) });
+  });
+}
+
+/**
  * How many judged images the corrections' store keeps (corrections-store.js's "media"), read in an
  * extension page (a Playwright or Puppeteer page): what a private window must not add to.
  */
