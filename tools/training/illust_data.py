@@ -295,7 +295,8 @@ def augment(image: Image.Image, rng: random.Random, kind: str = "standard") -> I
     screenshot), mild colour changes, JPEG recompression and X's small sizes. Returns an RGB image;
     the caller then applies the same resize as evaluation. kind "strong-colour" also makes some views
     grey and moves saturation further, so colour alone (a painting's natural palette, a styled photo)
-    cannot decide the class."""
+    cannot decide the class. kind "titles" writes a big title over 30 % of the views (overlay_title), so
+    a title cannot decide it either."""
     if kind not in AUGMENTATIONS:
         raise ValueError(f"unknown augmentation {kind!r}")
     strong = kind == "strong-colour"

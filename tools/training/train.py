@@ -80,7 +80,8 @@ def parse_args(argv=None):
                    help="weight of the illustration class in the training loss (> 1: a missed illustration costs more "
                         "than a missed screenshot or photo, as it does for users)")
     p.add_argument("--augmentation", choices=data.AUGMENTATIONS, default="standard",
-                   help="training views: standard, or strong-colour (some grey views, a wider saturation range)")
+                   help="training views: standard, strong-colour (some grey views, a wider saturation range), or titles "
+                        "(big title text over 30 %% of the views, every class alike)")
     p.add_argument("--dropout", type=float, default=0.2, help="dropout before the new head")
     p.add_argument("--source-cap", type=int, default=40, help="a source weighs as at most this many images")
     p.add_argument("--source-dro", type=float, default=0.0,
