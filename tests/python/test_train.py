@@ -110,6 +110,19 @@ class DryRunTest(unittest.TestCase):
             loaded = IllustOnlyNet()
             loaded.load_state_dict(nhwc)  # the shipped export path loads channels-last checkpoints as they are
 
+    def test_only_fold_trains_that_fold_alone(self):
+        data_dir = require_data()
+        with tempfile.TemporaryDirectory() as tmp:
+            run = Path(tmp) / "one"
+            result = subprocess.run([sys.executable, str(TOOLS / "train.py"), "--dry-run", "--input-size", "96", "--only-fold", "1",
+                                     "--data", str(data_dir), "--run-dir", str(run), "--threads", "1"],
+                                    capture_output=True, text=True, timeout=300)
+            self.assertEqual(result.returncode, 0, result.stderr[-2000:])
+            records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+            self.assertEqual({r["run"] for r in records}, {"fold1"})
+            self.assertTrue((run / "fold1.pt").is_file())
+            self.assertFalse((run / "fold0.pt").exists() or (run / "final.pt").exists() or (run / "oof.tsv").exists())
+
     def test_validating_only_the_last_epoch_gives_the_same_run(self):
         data_dir = require_data()
         with tempfile.TemporaryDirectory() as tmp:
@@ -476,3 +489,21 @@ class AugmentationTest(unittest.TestCase):
         self.assertTrue(10 <= grey_views("strong-colour") <= 60)
         with self.assertRaises(ValueError):
             illust_data.augment(image, random.Random(0), "sepia")
+
+    def test_titles_write_text_over_some_views_of_every_class(self):
+        import random
+        from PIL import Image
+        image = Image.fromarray(np.full((300, 400, 3), 128, dtype=np.uint8))  # one flat grey: any text shows
+        titled = [np.asarray(illust_data.overlay_title(image, random.Random(seed))) for seed in range(20)]
+        for seed, out in enumerate(titled):
+            changed = np.abs(out.astype(int) - 128).max(axis=2) > 40
+            self.assertEqual(out.shape, (300, 400, 3))
+            self.assertTrue(0.003 < changed.mean() < 0.6, f"seed {seed}: {changed.mean():.3f} of the pixels are text")
+        # The same seed writes the same title (cached views are reproducible).
+        self.assertTrue(np.array_equal(titled[3], np.asarray(illust_data.overlay_title(image, random.Random(3)))))
+        # About 30 % of "titles" views carry one; the standard views none (flat grey stays near-flat).
+        def textured(kind):
+            return sum(np.asarray(illust_data.augment(image, random.Random(f"t/{view}"), kind)).astype(int).std() > 8
+                       for view in range(100))
+        self.assertEqual(textured("standard"), 0)
+        self.assertTrue(15 <= textured("titles") <= 45, textured("titles"))

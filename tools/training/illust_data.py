@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageEnhance, ImageOps
+from PIL import Image, ImageDraw, ImageEnhance, ImageFont, ImageOps
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LABELS = ("illustration", "screenshot", "photo")
@@ -236,7 +236,58 @@ def eval_tensor(source, contract: dict) -> np.ndarray:
 
 # ---- augmentation --------------------------------------------------------------------------------
 
-AUGMENTATIONS = ("standard", "strong-colour")
+AUGMENTATIONS = ("standard", "strong-colour", "titles")
+TITLE_FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
+TITLE_FONTS = ("DejaVuSans-Bold.ttf", "DejaVuSerif-Bold.ttf", "DejaVuSansCondensed-Bold.ttf",
+               "DejaVuSerifCondensed-Bold.ttf", "DejaVuSans.ttf", "DejaVuSerif.ttf", "DejaVuSans-BoldOblique.ttf")
+SYLLABLES = ("ka", "ri", "mo", "shi", "ne", "to", "ra", "lu", "vel", "on", "ar", "stra", "dra", "gon", "ex",
+             "night", "star", "blue", "sky", "fa", "ta", "sy", "zen", "ia", "or", "the", "of", "lo", "mi")
+
+
+def random_title(rng: random.Random) -> str:
+    words = ["".join(rng.choice(SYLLABLES) for _ in range(rng.randint(1, 3))) for _ in range(rng.randint(1, 3))]
+    text = " ".join(words)
+    return text.upper() if rng.random() < 0.6 else text.title()
+
+
+def overlay_title(image: Image.Image, rng: random.Random) -> Image.Image:
+    """Big title text over the picture, as on covers, key visuals and album art: 1-2 lines in a random
+    DejaVu face, light or dark, outlined, shadowed or on a band. Applied to every class alike, so a
+    title alone is evidence of no class (covers with titles are illustrations; screens keep their UI)."""
+    image = image.copy()
+    draw = ImageDraw.Draw(image)
+    w, h = image.size
+    lines = [random_title(rng) for _ in range(1 if rng.random() < 0.6 else 2)]
+    size = max(8, int(min(w, h) * rng.uniform(0.07, 0.2)))
+    font = ImageFont.truetype(str(TITLE_FONT_DIR / rng.choice(TITLE_FONTS)), size)
+    light = rng.random() < 0.6
+    fill = tuple(rng.randint(200, 255) for _ in range(3)) if light else tuple(rng.randint(0, 60) for _ in range(3))
+    if rng.random() < 0.3:
+        fill = tuple(rng.randint(0, 255) for _ in range(3))
+    edge = (0, 0, 0) if light else (255, 255, 255)
+    boxes = [draw.textbbox((0, 0), line, font=font) for line in lines]
+    block_w = max(b[2] - b[0] for b in boxes)
+    line_h = max(b[3] - b[1] for b in boxes) + size // 5
+    block_h = line_h * len(lines)
+    x = rng.choice([max(0, (w - block_w) // 2), int(w * 0.05), max(0, rng.randint(0, max(0, w - block_w)))])
+    y = rng.choice([int(h * rng.uniform(0.03, 0.15)), int(h - block_h - h * rng.uniform(0.03, 0.15)),
+                    rng.randint(0, max(0, h - block_h))])
+    style = rng.random()
+    if style < 0.2:  # a solid band behind the title, as on light-novel and manga covers
+        band = tuple(rng.randint(0, 255) for _ in range(3))
+        draw.rectangle((0 if rng.random() < 0.5 else x - size // 3, y - size // 4, w if rng.random() < 0.5 else x + block_w + size // 3,
+                        y + block_h + size // 6), fill=band)
+    for i, line in enumerate(lines):
+        pos = (x, y + i * line_h)
+        if 0.2 <= style < 0.45:
+            off = max(1, size // 14)
+            draw.text((pos[0] + off, pos[1] + off), line, font=font, fill=(0, 0, 0))
+        stroke = max(1, size // 12) if 0.45 <= style < 0.8 else 0
+        draw.text(pos, line, font=font, fill=fill, stroke_width=stroke, stroke_fill=edge)
+    if rng.random() < 0.3:  # a small credit line, as under many titles
+        small = ImageFont.truetype(str(TITLE_FONT_DIR / "DejaVuSans.ttf"), max(6, size // 3))
+        draw.text((x, min(h - size // 3, y + block_h)), random_title(rng).lower(), font=small, fill=fill)
+    return image
 
 
 def augment(image: Image.Image, rng: random.Random, kind: str = "standard") -> Image.Image:
@@ -244,7 +295,8 @@ def augment(image: Image.Image, rng: random.Random, kind: str = "standard") -> I
     screenshot), mild colour changes, JPEG recompression and X's small sizes. Returns an RGB image;
     the caller then applies the same resize as evaluation. kind "strong-colour" also makes some views
     grey and moves saturation further, so colour alone (a painting's natural palette, a styled photo)
-    cannot decide the class."""
+    cannot decide the class. kind "titles" writes a big title over 30 % of the views (overlay_title), so
+    a title cannot decide it either."""
     if kind not in AUGMENTATIONS:
         raise ValueError(f"unknown augmentation {kind!r}")
     strong = kind == "strong-colour"
@@ -258,6 +310,8 @@ def augment(image: Image.Image, rng: random.Random, kind: str = "standard") -> I
     image = image.crop((left, top, left + cw, top + ch))
     if rng.random() < 0.5:
         image = image.transpose(Image.FLIP_LEFT_RIGHT)
+    if kind == "titles" and rng.random() < 0.3:
+        image = overlay_title(image, rng)
     if rng.random() < 0.8:
         image = ImageEnhance.Brightness(image).enhance(rng.uniform(0.8, 1.2))
         image = ImageEnhance.Contrast(image).enhance(rng.uniform(0.8, 1.2))

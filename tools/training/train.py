@@ -80,7 +80,8 @@ def parse_args(argv=None):
                    help="weight of the illustration class in the training loss (> 1: a missed illustration costs more "
                         "than a missed screenshot or photo, as it does for users)")
     p.add_argument("--augmentation", choices=data.AUGMENTATIONS, default="standard",
-                   help="training views: standard, or strong-colour (some grey views, a wider saturation range)")
+                   help="training views: standard, strong-colour (some grey views, a wider saturation range), or titles "
+                        "(big title text over 30 %% of the views, every class alike)")
     p.add_argument("--dropout", type=float, default=0.2, help="dropout before the new head")
     p.add_argument("--source-cap", type=int, default=40, help="a source weighs as at most this many images")
     p.add_argument("--source-dro", type=float, default=0.0,
@@ -119,6 +120,8 @@ def parse_args(argv=None):
     p.add_argument("--channels-last", action="store_true",
                    help="NHWC memory layout while training: about 1.4x faster convolutions on CPU when the lower, "
                         "high-resolution blocks train too; the same arithmetic up to summation order")
+    p.add_argument("--only-fold", type=int, default=None,
+                   help="train and judge this one fold only (a quick paired comparison): no out-of-fold set, no final model")
     p.add_argument("--dry-run", action="store_true", help="tiny smoke run: 2 images of 2 sources per class, 2 folds, 1 epoch unless --epochs")
     args = p.parse_args(argv)
     if args.dry_run:
@@ -531,6 +534,8 @@ def main(argv=None):
     kept_epochs, best_epochs = [], []
     with (args.run_dir / "metrics.jsonl").open("w") as metrics_file:
         for k in range(args.folds):
+            if args.only_fold is not None and k != args.only_fold:
+                continue
             train_idx, val_idx = np.flatnonzero(fold_of != k), np.flatnonzero(fold_of == k)
             if args.source_fraction < 1:  # a learning curve: the final model still trains on everything
                 groups = len({samples[i].group for i in train_idx})
@@ -548,6 +553,9 @@ def main(argv=None):
             oof[val_idx], oof_best_epoch[val_idx] = probs, best_probs
             kept_epochs.append(epoch)
             best_epochs.append(best_epoch)
+        if args.only_fold is not None:
+            log(f"fold {args.only_fold} only: stopping before the out-of-fold figures and the final model")
+            return
         # The final model trains the folds' schedule: all epochs, or (--epoch-choice best) their median best.
         final_epochs = max(1, int(round(float(np.median(kept_epochs)))))
         log(f"final: epochs kept per fold {kept_epochs} (lowest held-out loss at {best_epochs}) "
