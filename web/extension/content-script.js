@@ -614,7 +614,11 @@ function examineCell(cell) {
   // mean the same video, whose cell must not show because its key vanished.
   const last = lastKeyOfCell.get(cell);
   if (mediaId) {
-    if (last && last.mediaId !== mediaId && last.href === cell.getAttribute('href')) leavePageUnlessShown(last.mediaId, cell);
+    // A poster swapped for another poster key within the same post's cell: the old key leaves the counts.
+    // (A photo's media id is its post's own: another one in a cell means X reused the cell, see below.)
+    if (last && last.mediaId !== mediaId && isPosterKey(last.mediaId) && isPosterKey(mediaId) && last.href === cell.getAttribute('href')) {
+      leavePageUnlessShown(last.mediaId, cell);
+    }
     lastKeyOfCell.set(cell, { mediaId, href: cell.getAttribute('href') });
     const url = thumbnailUrlOfCell(cell); // names mediaId (see media-cells.js)
     if (url) lastThumbnailUrl.set(mediaId, url);
@@ -644,8 +648,8 @@ function examineCell(cell) {
 }
 
 /**
- * X swapped the picture of the same post (same link) for another key, a GIF's or video's poster say:
- * the old key leaves the page's counts, unless another cell still shows it. (A cell X reuses for
+ * X swapped a GIF's or video's poster for another poster key in the same post's cell (same link): the
+ * old key leaves the page's counts, unless another cell still shows it. (A cell X reuses for
  * another post keeps the old one counted, as a cell X removed stays counted: the post was on the page.)
  */
 function leavePageUnlessShown(mediaId, cell) {
