@@ -20,7 +20,7 @@
 // wraps the whole in one function scope.
 import { MSG } from './messages.js';
 import {
-  CELL_SELECTOR, HELD_PICTURE_SELECTOR, accountOfPath, authorOfCell, isMediaTabPath, isMediaViewerPath, isPosterKey, isProfilePath, mediaKeyOfCell, mediaKindOfKey,
+  CELL_SELECTOR, HELD_PICTURE_SELECTOR, accountOfPath, authorOfCell, isGoneStatus, isMediaTabPath, isMediaViewerPath, isPosterKey, isProfilePath, mediaKeyOfCell, mediaKindOfKey,
   profileUserOfPath, thumbnailUrlOfCell,
 } from './media-cells.js';
 
@@ -281,7 +281,7 @@ async function judgementRequest(mediaId, url, account, priority) {
     message.bytesBase64 = await base64Of(await readThumbnail(url));
   } catch (error) {
     // X's CDN said the URL is gone (404/410): the worker takes that answer rather than asking again.
-    if (error?.httpStatus === 404 || error?.httpStatus === 410) message.httpStatus = error.httpStatus;
+    if (isGoneStatus(error?.httpStatus)) message.httpStatus = error.httpStatus;
     if (!thumbnailReadFailed) console.info(`${LOG_PREFIX} cannot read ${url} from the page (${error?.message ?? error}); the extension fetches it`);
     thumbnailReadFailed = true;
   }

@@ -159,6 +159,9 @@ export function jpegUrlForMedia(key) {
   return `https://pbs.twimg.com/${path}?format=jpg&name=small`;
 }
 
+/** X's CDN answered a picture's URL so for good (404 Not Found, 410 Gone): asking again gets the same. */
+export const isGoneStatus = (status) => status === 404 || status === 410;
+
 /**
  * url is the media's JPEG, jpegUrlForMedia's resource under any size name (`name=`, `:small`): format=jpg,
  * or no format and a .jpg path (a poster's). Its bytes are those the JPEG would give: not fetched again.

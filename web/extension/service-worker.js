@@ -23,7 +23,7 @@ import { CLASSIFIER_HOST_KIND, classifyInClassifierHost, closeClassifierHost, en
 import { readSettings } from './settings.js';
 import { LruCache } from './lru-cache.js';
 import { VerdictStore } from './verdict-store.js';
-import { isJpegUrlOf, isMediaKey, isMediaTabPath, isProfilePath, jpegUrlForMedia, mediaKeyFromUrl } from './media-cells.js';
+import { isGoneStatus, isJpegUrlOf, isMediaKey, isMediaTabPath, isProfilePath, jpegUrlForMedia, mediaKeyFromUrl } from './media-cells.js';
 import { decide } from '../lib/decide.js';
 import { createCorrections } from './corrections.js';
 import { createThumbnailTap } from './thumbnail-tap.js';
@@ -226,7 +226,7 @@ function suppliedThumbnail(mediaId, { url, bytesBase64, inImageMemory, httpStatu
   const supplied = { url: ownUrl ? url : jpegUrlForMedia(mediaId), shownByPage: ownUrl, inImageMemory: ownUrl && inImageMemory === true };
   // The content script's read of that URL was answered 404/410: fetching it again would get the same
   // answer (the page, the content script and this worker each downloaded a missing poster).
-  if (ownUrl && (httpStatus === 404 || httpStatus === 410)) supplied.goneWith = httpStatus;
+  if (ownUrl && isGoneStatus(httpStatus)) supplied.goneWith = httpStatus;
   if (typeof bytesBase64 === 'string' && bytesBase64.length > 0 && bytesBase64.length <= Math.ceil(MAX_IMAGE_BYTES / 3) * 4) {
     try {
       const binary = atob(bytesBase64);

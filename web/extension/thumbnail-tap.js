@@ -13,6 +13,8 @@
 // no-op when the page already has) and the background page takes the bytes from this tap.
 // Pure apart from the webRequest object it is given (unit-tested with a stand-in).
 
+import { isGoneStatus } from './media-cells.js';
+
 export const THUMBNAIL_URL_PATTERNS = [
   'https://pbs.twimg.com/media/*',
   'https://pbs.twimg.com/ext_tw_video_thumb/*',
@@ -103,7 +105,7 @@ export function createThumbnailTap({
     sent.delete(details.requestId); // its entry (below) or failure takes over
     if (details.tabId < 0 || !copying()) return; // the page's own loads only, and only while judging
     if (details.statusCode !== 200) { // whole images only
-      settleFailed(details.url, details.statusCode === 404 || details.statusCode === 410 ? details.statusCode : null);
+      settleFailed(details.url, isGoneStatus(details.statusCode) ? details.statusCode : null);
       return;
     }
     // A response declared bigger than a copy may be (a full-size photo) is not filtered at all: every
