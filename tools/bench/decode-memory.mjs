@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
+import { DEFAULT_MAX_PIXELS, tensorOptionsFromContract } from '../../web/lib/core.js';
 import { toolArgsOrExit } from '../lib/run-cli.mjs';
 import { gifBytes } from './gif-bytes.mjs';
 
@@ -51,11 +52,7 @@ const CASES = [
 const createModule = (await import(glue)).default;
 const wasmBinary = readFileSync(glue.replace(/\.mjs$/, '.wasm'));
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'decode-memory-'));
-const options = {
-  width: contract.input.width, height: contract.input.height, resize: contract.preprocess.resize,
-  padColor: contract.preprocess.pad_color ?? [0, 0, 0], alphaBackground: contract.preprocess.alpha_background,
-  scale: contract.preprocess.scale, mean: contract.preprocess.mean, std: contract.preprocess.std, maxPixels: 50e6,
-};
+const options = { ...tensorOptionsFromContract(contract), maxPixels: DEFAULT_MAX_PIXELS };
 console.log('| case | file | result | wasm heap growth (toTensor) | wasm heap growth (decode) | native peak RSS (tensor) |');
 console.log('|---|---|---|---|---|---|');
 try {
@@ -71,7 +68,7 @@ try {
       return { result, growth: module.HEAPU8.buffer.byteLength - before };
     };
     const tensor = await grown((m) => m.toTensor(bytes, options));
-    const decoded = await grown((m) => m.decode(bytes, { alphaBackground: options.alphaBackground, maxPixels: 50e6 }));
+    const decoded = await grown((m) => m.decode(bytes, { alphaBackground: options.alphaBackground, maxPixels: DEFAULT_MAX_PIXELS }));
     let rss = 'no build/native';
     if (existsSync(cli)) {
       const run = spawnSync('/usr/bin/time', ['-f', '%M', cli, '--mode', 'tensor', file], { encoding: 'utf8' });

@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { DEFAULT_MAX_PIXELS, tensorOptionsFromContract } from '../../web/lib/core.js';
 import { parseCommandLine, parseToolArgs, UsageError } from '../lib/run-cli.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -26,12 +27,8 @@ const runs = Number(parsed.options.runs);
 const cores = (parsed.options.core ?? [path.join(ROOT, 'build/wasm')]).map((dir) => path.resolve(dir));
 
 const contract = JSON.parse(readFileSync(path.join(ROOT, 'model/contract.json'), 'utf8'));
-const pre = contract.preprocess;
-const tensorOptions = {
-  width: contract.input.width, height: contract.input.height, resize: pre.resize, padColor: pre.pad_color ?? [0, 0, 0],
-  alphaBackground: pre.alpha_background, scale: pre.scale, mean: pre.mean, std: pre.std, maxPixels: 50e6,
-};
-const decodeOptions = { alphaBackground: pre.alpha_background, maxPixels: 50e6 };
+const tensorOptions = { ...tensorOptionsFromContract(contract), maxPixels: DEFAULT_MAX_PIXELS };
+const decodeOptions = { alphaBackground: tensorOptions.alphaBackground, maxPixels: DEFAULT_MAX_PIXELS };
 
 // A fresh instance per image keeps one huge image's heap from slowing the next one's calls.
 const factories = [];
