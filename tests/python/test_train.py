@@ -122,6 +122,12 @@ class DryRunTest(unittest.TestCase):
             self.assertEqual({r["run"] for r in records}, {"fold1"})
             self.assertTrue((run / "fold1.pt").is_file())
             self.assertFalse((run / "fold0.pt").exists() or (run / "final.pt").exists() or (run / "oof.tsv").exists())
+            # A fold the run does not have is refused up front, not a run that trains nothing.
+            outside = subprocess.run([sys.executable, str(TOOLS / "train.py"), "--dry-run", "--only-fold", "2",
+                                      "--data", str(data_dir), "--run-dir", str(Path(tmp) / "none")],
+                                     capture_output=True, text=True, timeout=120)
+            self.assertEqual(outside.returncode, 2)
+            self.assertIn("--only-fold must be within 0..1", outside.stderr)
 
     def test_validating_only_the_last_epoch_gives_the_same_run(self):
         data_dir = require_data()

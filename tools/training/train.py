@@ -137,6 +137,8 @@ def parse_args(argv=None):
         p.error("--l2-sp must be 0 or more")
     if args.source_dro < 0:
         p.error("--source-dro must be 0 or more")
+    if args.only_fold is not None and not 0 <= args.only_fold < args.folds:
+        p.error(f"--only-fold must be within 0..{args.folds - 1} (--folds {args.folds})")
     if args.prune_keep < 1 and args.trainable_layers < 2:
         p.error("--prune-keep narrows fine-tuned blocks: it needs --trainable-layers 2 or more (block 16 + Conv_1)")
     if args.run_dir is None:
@@ -533,9 +535,7 @@ def main(argv=None):
     oof_best_epoch = np.zeros_like(oof)
     kept_epochs, best_epochs = [], []
     with (args.run_dir / "metrics.jsonl").open("w") as metrics_file:
-        for k in range(args.folds):
-            if args.only_fold is not None and k != args.only_fold:
-                continue
+        for k in (range(args.folds) if args.only_fold is None else [args.only_fold]):
             train_idx, val_idx = np.flatnonzero(fold_of != k), np.flatnonzero(fold_of == k)
             if args.source_fraction < 1:  # a learning curve: the final model still trains on everything
                 groups = len({samples[i].group for i in train_idx})
