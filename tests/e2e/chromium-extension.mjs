@@ -40,16 +40,20 @@ export function buildExtensionOnce() {
  * Chromium with the unpacked extension in a fresh profile: {context, worker, extensionId, close()};
  * close() removes the profile. With `profileDir` (a browser restart), that profile is used and close()
  * leaves it for the caller. `viewport` and `colorScheme` as the page is seen; `dir` another unpacked
- * extension than the build (an unzipped store zip).
+ * extension than the build (an unzipped store zip). `lang`: the browser's UI language, which the
+ * extension's words follow (_locales): English unless asked, whatever this machine's locale, so the
+ * tests' English assertions hold everywhere (Chromium's --lang; Playwright's locale for the pages'
+ * navigator.language, which chrome.i18n.getUILanguage() reports in Chromium's headless mode).
  */
-export async function launchWithExtension(extraArgs = [], { profileDir = null, viewport = { width: 800, height: 600 }, colorScheme, dir = extensionDir } = {}) {
+export async function launchWithExtension(extraArgs = [], { profileDir = null, viewport = { width: 800, height: 600 }, colorScheme, dir = extensionDir, lang = 'en-US' } = {}) {
   const { chromium } = await import('playwright-core');
   const profile = profileDir ?? mkdtempSync(path.join(os.tmpdir(), 'illust-only-e2e-'));
   const cleanUp = () => { if (!profileDir) rmSync(profile, { recursive: true, force: true }); };
   let context;
   try {
     context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM, headless: true, viewport, ...(colorScheme ? { colorScheme } : {}), args: [...chromiumArgs(dir), ...extraArgs],
+      executablePath: CHROMIUM, headless: true, viewport, ...(colorScheme ? { colorScheme } : {}), locale: lang,
+      args: [...chromiumArgs(dir), `--lang=${lang}`, ...extraArgs],
     });
     const worker = context.serviceWorkers()[0] ?? await context.waitForEvent('serviceworker');
     return { context, worker, extensionId: new URL(worker.url()).host, close: async () => { await context.close(); cleanUp(); } };

@@ -227,6 +227,11 @@ test('Firefox build: manifest, permissions asked for in the popup, and on an X m
     // The popup says so; its button asks (a real click: Firefox wants a user action for the request).
     const popup = await fx.openExtensionPage('popup.html');
     await popup.waitForSelector('#access:not([hidden])');
+    // In the browser's language, pinned to English by the harness (intl.locale.requested): the words of
+    // _locales/en, the host names in bold as popup.html had them. (firefox-esr here has no Japanese
+    // language pack: asked for "ja" it runs, and so does browser.i18n, in English.)
+    assert.deepEqual(await popup.evaluate(() => [chrome.i18n.getUILanguage(), document.documentElement.lang, document.getElementById('grant-access').textContent,
+      [...document.querySelectorAll('#access p b')].map((b) => b.textContent)]), ['en-US', 'en', 'Allow on X', ['x.com', 'twitter.com', 'pbs.twimg.com']]);
     await popup.click('#grant-access');
     await popup.waitForSelector('#access', { hidden: true });
     assert.equal(await popup.evaluate(() => chrome.permissions.contains({ origins: chrome.runtime.getManifest().host_permissions })), true);

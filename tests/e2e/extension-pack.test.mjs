@@ -2,7 +2,8 @@
 // read back by Python's zipfile (an independent reader) into fresh folders.
 //  1. Each zip holds its build (build/extension/, build/extension-firefox/) byte for byte, nothing more,
 //     and its manifest passes what the stores check before a review: MV3, the icons the Chrome Web Store
-//     asks for (16, 48, 128: PNGs of that size), a name within 45 characters and a description within 132, a version of 1–4
+//     asks for (16, 48, 128: PNGs of that size), the languages (_locales: en, the default, and ja), in each a name within 45
+//     characters and a description within 132, a version of 1–4
 //     integers, no permission the shipped code does not use, a CSP without remote code; for
 //     addons.mozilla.org a gecko id, data_collection_permissions and a strict_min_version that reads it.
 //  2. The unzipped Chromium zip, loaded as it is in Debian's Chromium, judges a fake X media tab's cells
@@ -79,8 +80,15 @@ test('store zips: each holds its build byte for byte, and its manifest passes th
     const manifest = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
     assert.equal(manifest.manifest_version, 3, browser);
     assert.match(manifest.version, /^\d+(\.\d+){0,3}$/, `${browser}: version`);
-    assert.ok(manifest.name.length <= 45, `${browser}: name "${manifest.name}" (addons.mozilla.org's linter refuses over 45 characters; Chrome allows 75)`);
-    assert.ok(manifest.description.length <= 132, `${browser}: description is ${manifest.description.length} characters (the Chrome Web Store allows 132)`);
+    // The name and description are __MSG_…__ references: each language's own words must fit.
+    assert.deepEqual(readdirSync(path.join(dir, '_locales')).sort(), ['en', 'ja'], `${browser}: every language is in the zip`);
+    assert.equal(manifest.default_locale, 'en', browser);
+    for (const lang of ['en', 'ja']) {
+      const messages = JSON.parse(readFileSync(path.join(dir, '_locales', lang, 'messages.json'), 'utf8'));
+      const [name, description] = [manifest.name, manifest.description].map((value) => value.replace(/^__MSG_(\w+)__$/, (_whole, key) => messages[key]?.message ?? assert.fail(`${browser} ${lang}: ${key} missing`)));
+      assert.ok(name.length <= 45, `${browser} ${lang}: name "${name}" (addons.mozilla.org's linter refuses over 45 characters; Chrome allows 75)`);
+      assert.ok(description.length <= 132, `${browser} ${lang}: description is ${description.length} characters (the Chrome Web Store allows 132)`);
+    }
     for (const size of [16, 48, 128]) assert.ok(manifest.icons[size], `${browser}: an icon of ${size} px`);
     for (const [size, file] of [...Object.entries(manifest.icons), ...Object.entries(manifest.action.default_icon)]) {
       assert.deepEqual(pngSize(readFileSync(path.join(dir, file))), [Number(size), Number(size)], `${browser}: ${file} is a ${size} px PNG`);

@@ -710,3 +710,65 @@ test('popup: a double click on Undo last undoes one correction, on Export saves 
     await close();
   }
 });
+
+// The extension's words follow the browser's language (web/extension/_locales): Japanese for a browser
+// in Japanese, English otherwise. Each launch names its language (Chromium's --lang; see
+// launchWithExtension), so this holds on a machine of any locale. The verdict's value stays the English
+// identifier (the cell's data-illust-only-label, the stored correction): only what is shown is translated.
+const WORDS = {
+  ja: {
+    uiLanguage: /^ja\b/, htmlLang: 'ja', heading: 'このページ', counts: ['判定済み', '非表示', 'エラー', '判定待ち'],
+    threshold: /^p\(イラスト\) が 0\.\d\d 未満なら非表示$/, placeholder: '非表示：写真', show: '表示する',
+    showLabel: 'この画像を今回だけ表示', alwaysLabel: 'これはイラストです：このアカウントの似た画像を今後も表示する',
+    badge: 'Illust Only：1 件を非表示', badgeButton: 'すべて表示', learned: '1 件の修正から学習済み',
+  },
+  'en-US': {
+    uiLanguage: /^en\b/, htmlLang: 'en', heading: 'This page', counts: ['judged', 'hidden', 'errors', 'waiting'],
+    threshold: /^hide below p\(illustration\) 0\.\d\d$/, placeholder: 'hidden: photo', show: 'show',
+    showLabel: 'Show this image this once', alwaysLabel: 'This is an illustration: show it and images like it on this account from now on',
+    badge: 'Illust Only: 1 hidden', badgeButton: 'show all', learned: 'Learned from 1 correction',
+  },
+};
+for (const [lang, words] of Object.entries(WORDS)) {
+  test(`language ${lang}: the popup, a hidden cell's note and its buttons' names are in the browser's language; the verdict's values stay English`, { skip: skipReason ?? false, timeout: 90000 }, async () => {
+    await buildExtensionOnce();
+    const { context, worker, extensionId, close } = await launchWithExtension([], { lang });
+    try {
+      const mediaId = 'FlanguagePhoto1';
+      const { extensionPage, page } = await mediaTabWithRememberedCell(context, extensionId, {
+        mediaId, statusId: '1950000000000000000', scores: { illustration: 0.01, screenshot: 0.01, photo: 0.98 } });
+      const cell = page.locator(`a[data-illust-only-media="${mediaId}"]`);
+      await page.waitForFunction((id) => document.querySelector(`a[data-illust-only-media="${id}"]`)?.dataset.illustOnlyState === 'hidden', mediaId);
+      assert.equal(await cell.getAttribute('data-illust-only-label'), 'photo', 'the verdict is the identifier');
+      assert.equal(await cell.locator('.illust-only-verdict').textContent(), words.placeholder);
+      assert.equal(await cell.locator('.illust-only-show').textContent(), words.show);
+      assert.equal(await cell.locator('.illust-only-show').getAttribute('aria-label'), words.showLabel);
+      assert.equal(await cell.locator('.illust-only-always').getAttribute('aria-label'), words.alwaysLabel);
+      await page.waitForFunction((text) => document.getElementById('illust-only-page-control')?.shadowRoot?.querySelector('.count')?.textContent === text, words.badge)
+        .catch(async () => assert.fail(`the badge says ${JSON.stringify(await page.evaluate(() => document.getElementById('illust-only-page-control')?.shadowRoot?.textContent))}`));
+      assert.equal(await page.evaluate(() => document.getElementById('illust-only-page-control').shadowRoot.querySelector('button').textContent), words.badgeButton);
+
+      const tabId = await worker.evaluate(async () => (await chrome.tabs.query({ url: 'https://x.com/*' }))[0].id);
+      const popup = await context.newPage();
+      await popup.goto(`chrome-extension://${extensionId}/popup.html?tab=${tabId}`);
+      await popup.waitForSelector('#counts:not([hidden])');
+      const shown = await popup.evaluate(() => ({
+        uiLanguage: chrome.i18n.getUILanguage(), htmlLang: document.documentElement.lang, heading: document.querySelector('#page h2').textContent,
+        counts: [...document.querySelectorAll('#counts dt')].map((dt) => dt.textContent), threshold: document.getElementById('threshold').textContent,
+      }));
+      assert.match(shown.uiLanguage, words.uiLanguage, 'the browser runs in the language asked for');
+      assert.deepEqual({ ...shown, uiLanguage: undefined, threshold: undefined },
+        { uiLanguage: undefined, threshold: undefined, htmlLang: words.htmlLang, heading: words.heading, counts: words.counts });
+      assert.match(shown.threshold, words.threshold);
+
+      // A correction from the translated control is stored, and exported, with the class's identifier.
+      await cell.locator('.illust-only-always').click();
+      await popup.waitForFunction((text) => document.getElementById('corrections-count').textContent === text, words.learned)
+        .catch(async () => assert.fail(`the popup says ${JSON.stringify(await popup.evaluate(() => document.getElementById('corrections-count').textContent))}`));
+      const exported = await extensionPage.evaluate((type) => chrome.runtime.sendMessage({ type }), MSG.EXPORT_CORRECTIONS);
+      assert.deepEqual(JSON.parse(exported.text).corrections.map((c) => [c.mediaId, c.label]), [[mediaId, 'illustration']]);
+    } finally {
+      await close();
+    }
+  });
+}

@@ -9,6 +9,7 @@ import vm from 'node:vm';
 import { fileURLToPath } from 'node:url';
 import { bundleClassicScript } from '../../tools/build/extension.mjs';
 import { MSG } from '../../web/extension/messages.js';
+import { i18nFor } from './extension-messages.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const script = bundleClassicScript(path.join(root, 'web', 'extension', 'content-script.js'));
@@ -191,6 +192,7 @@ function startPage(pathname, { verdictTimeoutMs = 60000, settingsDelayMs = 0, en
       },
     },
     storage: { onChanged: { addListener(listener) { onStorageChanged = listener; } } },
+    i18n: i18nFor('en'),
   };
   const context = vm.createContext({
     document, location, chrome, console: { info() {}, warn() {}, log() {} },

@@ -6,6 +6,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createCorrections } from '../../web/extension/corrections.js';
 import { MAX_CORRECTIONS, exportCorrections } from '../../web/lib/personal-layer.js';
+import { i18nFor } from './extension-messages.mjs';
+
+globalThis.chrome = { i18n: i18nFor('en') }; // the words the modules say (their only use of chrome here)
 
 const contract = JSON.parse(readFileSync(new URL('../../model/contract.json', import.meta.url)));
 const SCREENSHOT = { illustration: 0.05, screenshot: 0.9, photo: 0.05 };

@@ -9,6 +9,9 @@ import { fileURLToPath } from 'node:url';
 import { FIREFOX_ADDON_ID, FIREFOX_MIN_VERSION, FIREFOX_ONLY_PERMISSIONS, firefoxManifest } from '../../tools/build/extension.mjs';
 import { classifierLabel } from '../../web/extension/classifier-label.js';
 import { answerWithin, keepAwakeWhile } from '../../web/extension/classifier-host-in-page.js';
+import { i18nFor } from './extension-messages.mjs';
+
+globalThis.chrome = { i18n: i18nFor('en') }; // the words the modules say (their only use of chrome here)
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const chromium = JSON.parse(readFileSync(path.join(root, 'web', 'extension', 'manifest.json'), 'utf8'));

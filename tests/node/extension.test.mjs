@@ -21,12 +21,15 @@ import {
 import { LruCache } from '../../web/extension/lru-cache.js';
 import { DEFAULTS, sanitizeSettings, readSettings, writeSettings } from '../../web/extension/settings.js';
 import { MSG } from '../../web/extension/messages.js';
+import { i18nFor } from './extension-messages.mjs';
 import { classifierLabel, webgpuFallbackReason } from '../../web/extension/classifier-label.js';
 import { bundleClassicScript, rewriteLibImports, drawIcon, OPTIMIZED_MODEL_FILE, writeOptimizedModel } from '../../tools/build/extension.mjs';
 import { createClassifier } from '../../web/lib/classifier.js';
 import { loadNodeCore } from '../../tools/lib/node-classifier.mjs';
 import { encodePngRgb } from '../../tools/lib/thumbnail.mjs';
 import { makeZip } from '../../tools/pack-extension.mjs';
+
+globalThis.chrome = { i18n: i18nFor('en') }; // the words the modules say (their only use of chrome here)
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 

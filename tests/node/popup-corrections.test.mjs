@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MSG } from '../../web/extension/messages.js';
+import { i18nFor } from './extension-messages.mjs';
 
 const IDS = ['corrections-message', 'corrections-count', 'undo-correction', 'reset-corrections', 'export-corrections',
   'import-corrections', 'import-file', 'reset-confirm', 'reset-yes', 'reset-no'];
@@ -50,6 +51,7 @@ async function loadPopup({ extensionUrl, currentTab, search = '', answers = {} }
   globalThis.window = { close: () => { closed = true; } };
   globalThis.setInterval = () => 0; // the section's 1 s poll is not wanted here
   globalThis.chrome = {
+    i18n: i18nFor('en'),
     runtime: {
       getURL: (p) => `${extensionUrl}${p}`,
       sendMessage: async (message) => answers[message.type]

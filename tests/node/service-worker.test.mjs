@@ -7,6 +7,7 @@ import { mock, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { MSG } from '../../web/extension/messages.js';
+import { i18nFor } from './extension-messages.mjs';
 
 const contract = JSON.parse(readFileSync(new URL('../../model/contract.json', import.meta.url), 'utf8'));
 const workerScope = new EventTarget(); // the service worker's `self`: the offscreen document answers on it
@@ -18,6 +19,7 @@ globalThis.self = workerScope;
 let onMessage = null;
 const noEvents = { addListener() {} };
 globalThis.chrome = {
+  i18n: i18nFor('en'),
   runtime: {
     id: 'x', getURL: (p) => `chrome-extension://x/${p}`, onMessage: { addListener(listener) { onMessage = listener; } }, onStartup: noEvents,
     getContexts: async () => [{}], // the offscreen document exists

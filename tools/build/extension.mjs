@@ -11,6 +11,8 @@
 //                                  ONNX Runtime's graph optimisations applied (illust-only.optimized.onnx)
 //                                  for the WASM workers (see writeOptimizedModel)
 //   build/extension/icons/         PNG icons drawn here (Chrome's manifest icons cannot be SVG)
+//   build/extension/_locales/      web/extension/_locales/<lang>/messages.json: the extension's words per
+//                                  language (web/extension/i18n.js reads them)
 //   build/extension-firefox/       the same files for Firefox, with the manifest firefoxManifest() derives
 //                                  from the same manifest.json (no offscreen document: the background
 //                                  page runs the classifier; see web/extension/classifier-host.js)
@@ -240,6 +242,7 @@ export function firefoxManifest(chromium) {
 /** Every file the manifest names, so a renamed file fails the build instead of the browser's load. */
 function filesNamedByManifest(manifest) {
   const files = [manifest.background?.service_worker, ...(manifest.background?.scripts ?? []), manifest.action?.default_popup,
+    manifest.default_locale && `_locales/${manifest.default_locale}/messages.json`,
     ...Object.values(manifest.icons ?? {}), ...Object.values(manifest.action?.default_icon ?? {})];
   for (const script of manifest.content_scripts ?? []) files.push(...(script.js ?? []), ...(script.css ?? []));
   return files.filter(Boolean);
@@ -262,6 +265,14 @@ export default async function build({ root, log = console.log }) {
     if (CLASSIC_SCRIPTS.includes(entry.name)) await writeFile(to, bundleClassicScript(from));
     else if (entry.name.endsWith('.js')) await writeFile(to, rewriteLibImports(readFileSync(from, 'utf8')));
     else if (entry.name !== 'manifest.json') await copyFile(from, to);
+  }
+
+  // The words of each language (a folder per language: the browser reads _locales/<lang>/messages.json).
+  for (const entry of await readdir(path.join(src, '_locales'), { withFileTypes: true })) {
+    if (!entry.isDirectory()) continue;
+    const lang = entry.name;
+    await mkdir(path.join(out, '_locales', lang), { recursive: true });
+    await copyFile(path.join(src, '_locales', lang, 'messages.json'), path.join(out, '_locales', lang, 'messages.json'));
   }
 
   const { version } = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));

@@ -22,6 +22,9 @@
 //   acceptInsecureCerts                   the throwaway certificate is accepted (BiDi session option)
 //   xpinstall.signatures.required         false with profileDir: the unsigned add-on installed for good
 //                                         (ESR honours it; a user's copy is signed by AMO)
+//   intl.locale.requested                 en-US: the browser's language, which the extension's words
+//                                         follow, whatever this machine's locale (a test's prefs may
+//                                         ask for another; one without a language pack falls back to en-US)
 import { execFileSync } from 'node:child_process';
 import { zipDirectory } from '../pack-extension.mjs';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -128,6 +131,7 @@ export async function launchFirefoxWithExtension({ extensionDir, answer, grantHo
         'extensions.webextensions.uuids': JSON.stringify({ [addonId]: FIREFOX_ADDON_UUID }),
         'extensions.originControls.grantByDefault': grantHostPermissions,
         'extensions.webextOptionalPermissionPrompts': false,
+        'intl.locale.requested': 'en-US',
         ...(profileDir ? { 'xpinstall.signatures.required': false } : {}),
         ...prefs,
       },

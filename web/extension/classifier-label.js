@@ -2,7 +2,8 @@
 // when it does not: the offscreen document condenses the classifier's log lines into a reason, and the
 // popup shows one line such as "WASM · 2 workers × 1 thread (WebGPU: no adapter) · model 2026.11.26-…"
 // (Firefox: "(1 thread each: not cross-origin isolated; WebGPU: not in this browser)").
-// Pure functions, so the wording is unit-tested without a browser.
+// Pure functions but for the browser's language (i18n.js), so the wording is unit-tested without a browser.
+import { t, tn } from './i18n.js';
 
 /** Why WebGPU is not running, from web/lib/classifier.js's log lines ("webgpu: …; using wasm"), or null. */
 export function webgpuFallbackReason(notes) {
@@ -18,21 +19,21 @@ export function webgpuFallbackReason(notes) {
  * media tab.
  */
 export function classifierLabel(info) {
-  if (!info) return 'not started (no media tab judged yet)';
-  if (info.loading === true) return 'starting (loading the model)…';
-  if (info.loaded === false) return 'not loaded (nothing on the open pages needs judging)';
-  if (!info.provider) return `unavailable (${info.message ?? 'no details'})`;
-  const model = `model ${info.modelVersion ?? 'unknown'}`;
+  if (!info) return t('providerNoMediaTab');
+  if (info.loading === true) return t('providerStarting');
+  if (info.loaded === false) return t('providerNotLoaded');
+  if (!info.provider) return t('providerUnavailable', info.message ?? t('noDetails'));
+  const model = t('providerModel', info.modelVersion ?? t('unknown'));
   if (info.provider === 'webgpu') return `WebGPU · ${model}`;
   const threads = Number(info.threads) || 1;
   const name = info.provider === 'wasm' ? 'WASM' : String(info.provider);
   // What the browser withholds, and so what runs instead: threads need cross-origin isolation, which
   // Firefox's background page lacks (Chromium's manifest keys give it), so each worker runs 1 thread.
   const fallbacks = [];
-  if (info.crossOriginIsolated === false) fallbacks.push('1 thread each: not cross-origin isolated');
+  if (info.crossOriginIsolated === false) fallbacks.push(t('providerNotIsolated'));
   if (info.webgpuFallback) fallbacks.push(`WebGPU: ${info.webgpuFallback}`);
   const fallback = fallbacks.length ? ` (${fallbacks.join('; ')})` : '';
   const workers = Number(info.workers) || 0;
-  const pool = workers > 0 ? `${workers} worker${workers === 1 ? '' : 's'} × ` : '';
-  return `${name} · ${pool}${threads} thread${threads === 1 ? '' : 's'}${fallback} · ${model}`;
+  const pool = workers > 0 ? `${tn('providerWorkers', workers)} × ` : '';
+  return `${name} · ${pool}${tn('providerThreads', threads)}${fallback} · ${model}`;
 }

@@ -19,6 +19,7 @@
 // MV3 content scripts are classic scripts: tools/build/extension.mjs inlines the imports below and
 // wraps the whole in one function scope.
 import { MSG } from './messages.js';
+import { labelText, t } from './i18n.js';
 import {
   CELL_SELECTOR, HELD_PICTURE_SELECTOR, accountOfPath, authorOfCell, isGoneStatus, isMediaTabPath, isMediaViewerPath, isPosterKey, isProfilePath, mediaKeyOfCell, mediaKindOfKey,
   profileUserOfPath, thumbnailUrlOfCell,
@@ -373,7 +374,7 @@ async function within(promise, ms, late) {
 
 /** askServiceWorker, or {ok:false, code:'no_answer'} after ms (a worker that never answers must not hold cells). */
 function askServiceWorkerWithin(message, ms) {
-  return within(askServiceWorker(message), ms, { ok: false, code: 'no_answer', message: `no answer within ${ms / 1000} s` });
+  return within(askServiceWorker(message), ms, { ok: false, code: 'no_answer', message: t('noAnswerWithin', ms / 1000) });
 }
 
 // The browser stopped the service worker before it answered (MV3 stops it whenever it likes; memory
@@ -392,7 +393,7 @@ async function askServiceWorker(message, retries = 1) {
     const answer = await chrome.runtime.sendMessage(message);
     if (answer != null) return answer;
     if (retries > 0) return askServiceWorker(message, retries - 1);
-    return { ok: false, code: 'no_answer', message: 'the service worker gave no answer' };
+    return { ok: false, code: 'no_answer', message: t('workerGaveNoAnswer') };
   } catch (err) {
     if (retries > 0 && WORKER_STOPPED.test(String(err?.message ?? err))) return askServiceWorker(message, retries - 1);
     // "Extension context invalidated" after an update, or the worker failed to start.
@@ -829,8 +830,8 @@ function applyToCell(cell, mediaId) {
     placeholder.className = 'illust-only-placeholder';
     const text = document.createElement('span');
     text.className = 'illust-only-verdict';
-    const show = controlButton('illust-only-show', 'show', '');
-    const always = controlButton('illust-only-always', 'illustration: always show ones like this', '');
+    const show = controlButton('illust-only-show', t('cellShow'), '');
+    const always = controlButton('illust-only-always', t('cellAlwaysShowOnesLikeThis'), '');
     placeholder.append(text, show, always);
     // One listener (capture, as before: before the link sees the click) for the whole placeholder.
     // The control leaves with its placeholder: a keyboard user's focus goes to the cell now shown.
@@ -844,12 +845,18 @@ function applyToCell(cell, mediaId) {
     cell.append(placeholder);
   }
   // Set on every verdict, not once: X may reuse the cell, and its placeholder, for a video after a photo.
-  const kind = { video: 'video', gif: 'GIF' }[mediaKindOfKey(mediaId)];
-  const noun = kind ?? 'image';
-  placeholder.querySelector('.illust-only-verdict').textContent = `hidden${kind ? ` ${kind}` : ''}: ${verdict.label}`;
-  placeholder.querySelector('.illust-only-show').setAttribute('aria-label', `Show this ${noun} this once`);
-  placeholder.querySelector('.illust-only-always').setAttribute('aria-label',
-    `This is an illustration: show it and ${noun}s like it on this account from now on`);
+  const words = cellWords(mediaId);
+  placeholder.querySelector('.illust-only-verdict').textContent = words.hidden(labelText(verdict.label));
+  placeholder.querySelector('.illust-only-show').setAttribute('aria-label', words.showOnce);
+  placeholder.querySelector('.illust-only-always').setAttribute('aria-label', words.alwaysShow);
+}
+
+/** What a cell's controls say: each names what the media is (an image, a video, a GIF). */
+function cellWords(mediaId) {
+  const kind = mediaKindOfKey(mediaId);
+  if (kind === 'video') return { hidden: (label) => t('cellHiddenVideo', label), showOnce: t('cellShowVideoOnce'), alwaysShow: t('cellAlwaysShowVideos') };
+  if (kind === 'gif') return { hidden: (label) => t('cellHiddenGif', label), showOnce: t('cellShowGifOnce'), alwaysShow: t('cellAlwaysShowGifs') };
+  return { hidden: (label) => t('cellHiddenImage', label), showOnce: t('cellShowImageOnce'), alwaysShow: t('cellAlwaysShowImages') };
 }
 
 // ---- corrections (issue #19): controls on the cells; learning happens in the service worker --------
@@ -909,20 +916,20 @@ function renderCorrectionControl(cell, state) {
     bar.className = 'illust-only-correct';
     bar.dataset.kind = kind;
     bar.setAttribute('role', 'group');
-    bar.setAttribute('aria-label', 'Illust Only: correct this verdict');
+    bar.setAttribute('aria-label', t('cellCorrectBar'));
     // correctCell applies the label at once, and the bar leaves if the cell is now hidden: a keyboard
     // user's focus goes to the placeholder's "show" (the way back), or to the cell.
     const correctFromBar = (label) => keepingFocus(cell, bar, () => correctCell(cell, label),
       () => cell.querySelector(':scope > .illust-only-placeholder')?.querySelector('.illust-only-show') ?? cell);
     if (kind === 'revealed') {
-      const always = controlButton('illust-only-always-show', 'illustration: always show', '');
+      const always = controlButton('illust-only-always-show', t('cellAlwaysShow'), '');
       onActivate(always, () => correctFromBar('illustration'));
       bar.append(always);
     } else {
       const hint = document.createElement('span');
-      hint.textContent = 'hide:';
-      const screenshot = controlButton('illust-only-hide-screenshot', 'screenshot', 'Hide: this is a screenshot; hide ones like it on this account');
-      const photo = controlButton('illust-only-hide-photo', 'photo', 'Hide: this is a photo; hide ones like it on this account');
+      hint.textContent = t('cellHideHint');
+      const screenshot = controlButton('illust-only-hide-screenshot', labelText('screenshot'), t('cellHideScreenshotLabel'));
+      const photo = controlButton('illust-only-hide-photo', labelText('photo'), t('cellHidePhotoLabel'));
       onActivate(screenshot, () => correctFromBar('screenshot'));
       onActivate(photo, () => correctFromBar('photo'));
       bar.append(hint, screenshot, ' / ', photo);
@@ -930,8 +937,7 @@ function renderCorrectionControl(cell, state) {
     cell.append(bar);
   }
   // Set on every verdict, as the placeholder's: X may reuse the cell for a video after a photo.
-  const noun = { video: 'video', gif: 'GIF' }[mediaKindOfKey(cell.dataset.illustOnlyMedia)] ?? 'image';
-  bar.querySelector('.illust-only-always-show')?.setAttribute('aria-label', `This is an illustration: show it and ${noun}s like it on this account from now on`);
+  bar.querySelector('.illust-only-always-show')?.setAttribute('aria-label', cellWords(cell.dataset.illustOnlyMedia).alwaysShow);
 }
 
 // The page's one live region, for the cells' notes and the badge's count (a visually hidden role=status
@@ -1019,7 +1025,7 @@ async function correctCell(cell, label) {
   const before = mediaId ? verdicts.get(mediaId) : null;
   if (!mediaId || before?.status !== 'done') {
     const why = before?.status === 'error' ? ` (${before.code}: ${before.message})` : '';
-    noteOnCell(cell, 'Illust Only cannot learn from an image that did not load');
+    noteOnCell(cell, t('noteCannotLearn'));
     console.info(`${LOG_PREFIX} correction of media ${mediaId} refused: the image did not load${why}`);
     return;
   }
@@ -1040,7 +1046,7 @@ async function correctCell(cell, label) {
     keepingFocus(cell, cell, () => {
       if (verdicts.get(mediaId)?.status === 'done') { verdicts.set(mediaId, before); applyToMedia(mediaId); }
     });
-    for (const shown of document.querySelectorAll(`[data-illust-only-media="${CSS.escape(mediaId)}"]`)) noteOnCell(shown, `Not learned: ${answer.message}`);
+    for (const shown of document.querySelectorAll(`[data-illust-only-media="${CSS.escape(mediaId)}"]`)) noteOnCell(shown, t('noteNotLearned', answer.message));
     console.info(`${LOG_PREFIX} correction of media ${mediaId} refused: ${answer.message}`);
     return;
   }
@@ -1052,7 +1058,7 @@ async function correctCell(cell, label) {
   // press seemed to do nothing.
   const setting = { screenshot: 'hideScreenshots', photo: 'hidePhotos' }[label];
   if (setting && settings[setting] === false) {
-    const said = `Learned: ${label}. ${label[0].toUpperCase()}${label.slice(1)}s are shown here because "Hide ${label}s" is off.`;
+    const said = label === 'screenshot' ? t('noteLearnedScreenshotsShown') : t('noteLearnedPhotosShown');
     for (const shown of document.querySelectorAll(`[data-illust-only-media="${CSS.escape(mediaId)}"]`)) noteOnCell(shown, said, { info: true });
   }
 }
@@ -1248,14 +1254,15 @@ function renderPageControl(stats) {
       /* White on X's blue (#1d9bf0) read at 3.0:1; on this darker one at 5.8:1. */
       button { font: inherit; color: #fff; background: #0b65c2; border: 0; border-radius: 12px; padding: 3px 10px; cursor: pointer; }
       button[aria-disabled="true"] { opacity: .5; cursor: default; }
-    </style><div role="group" aria-labelledby="count"><span class="count" id="count"></span><button type="button" class="reveal-all">show all</button></div>`;
+    </style><div role="group" aria-labelledby="count"><span class="count" id="count"></span><button type="button" class="reveal-all"></button></div>`;
     const button = shadow.querySelector('button');
     button.addEventListener('click', (event) => { if (event.isTrusted) { event.stopPropagation(); revealAll(); } }); // the user's press only (see onActivate)
+    button.textContent = t('badgeShowAll');
     control = { host, text: shadow.querySelector('.count'), button, announced: '', announcing: null };
     (document.body ?? root).append(host);
   }
   control.host.hidden = false;
-  const text = `Illust Only: ${stats.hidden} hidden`;
+  const text = t('badgeHidden', stats.hidden);
   control.text.textContent = text;
   clearTimeout(control.announcing);
   if (stats.pending === 0) {

@@ -8,6 +8,7 @@ import * as indexedDbStore from './corrections-store.js';
 import { decide } from '../lib/decide.js';
 import { boundCorrections, exportCorrections, fitPersonalLayerInSlices, applyPersonalLayer, makeCorrection, parseCorrectionsFile, MAX_CORRECTIONS } from '../lib/personal-layer.js';
 import { isMediaKey } from './media-cells.js';
+import { t } from './i18n.js';
 
 const LOG = 'Illust Only:';
 // An account's most recent images that speak for or against its corrections; bounds the refit's work
@@ -231,7 +232,7 @@ export function createCorrections({ getContract, computeEmbedding, announce, sto
         // Judged before it was kept (an older verdict cache): judge it again for its embedding.
         const result = await computeEmbedding(mediaId);
         if (!result?.ok || !result.embedding) {
-          return { ok: false, message: `cannot learn from an image that did not load (${result?.message ?? 'no embedding'})` };
+          return { ok: false, message: t('correctionImageDidNotLoad', result?.message ?? 'no embedding') };
         }
         await rememberMedia(mediaId, result, account);
         media = { embedding: result.embedding };
@@ -252,7 +253,7 @@ export function createCorrections({ getContract, computeEmbedding, announce, sto
       return { ok: true, count: kept.length };
     } catch (error) {
       failed(error);
-      return { ok: false, message: `corrections cannot be stored: ${storageError}` };
+      return { ok: false, message: t('correctionsNotStored', storageError) };
     }
   }
 
@@ -288,7 +289,7 @@ export function createCorrections({ getContract, computeEmbedding, announce, sto
     try {
       // Read and written in one transaction: a correction made on the page meanwhile is not lost.
       const answer = await store.changeCorrections((corrections) => {
-        if (corrections.length === 0) return { ok: false, message: 'nothing to undo' };
+        if (corrections.length === 0) return { ok: false, message: t('undoNothing') };
         const last = corrections.reduce((a, b) => (cameAt(b) > cameAt(a) ? b : a));
         if (last.importedAt !== undefined) {
           const imported = corrections.filter((c) => c.importedAt === last.importedAt);
@@ -408,7 +409,7 @@ export function createCorrections({ getContract, computeEmbedding, announce, sto
       return { ok: true, imported, inFile: parsed.corrections.length, count: kept.length };
     } catch (error) {
       failed(error);
-      return { ok: false, message: `corrections cannot be stored: ${storageError}` };
+      return { ok: false, message: t('correctionsNotStored', storageError) };
     }
   }
 

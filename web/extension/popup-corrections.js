@@ -3,6 +3,7 @@
 // IndexedDB (corrections.js); this page only asks. An import file is read here and checked there: an
 // invalid or foreign file is refused whole with the reason, and nothing changes.
 import { MSG } from './messages.js';
+import { labelText, t, tn } from './i18n.js';
 import { MAX_IMPORT_BYTES } from '../lib/personal-layer.js';
 import { oncePressed, setDisabledKeepingFocus } from './popup-focus.js';
 import { isPosterKey } from './media-cells.js';
@@ -41,20 +42,17 @@ async function refresh({ afterAction = false } = {}) {
   const buttons = ['undo-correction', 'reset-corrections', 'export-corrections', 'import-corrections'];
   if (!status?.ok) {
     // Storage full or unavailable: the extension goes on with the shipped model; say why.
-    $('corrections-count').textContent = `Corrections unavailable (${status?.message ?? 'no answer'}); using the shipped model`;
+    $('corrections-count').textContent = t('correctionsUnavailable', status?.message ?? t('noAnswer'));
     for (const id of buttons) setDisabled(id, true);
     return;
   }
   $('import-corrections').disabled = false;
-  const parts = [`Learned from ${status.learned} correction${status.learned === 1 ? '' : 's'}`];
-  if (status.carrying > 0) parts.push(`${status.carrying} being carried over to the new model`);
+  const parts = [tn('learnedFrom', status.learned)];
+  if (status.carrying > 0) parts.push(t('correctionsCarrying', status.carrying));
   // Imported without an embedding: counted in none of the other figures, yet Undo and Reset act on them.
-  if (status.labelsOnly > 0) {
-    const one = status.labelsOnly === 1;
-    parts.push(`${status.labelsOnly} imported without image features, which decide${one ? 's only its own image' : ' only their own images'}`);
-  }
-  if (status.notCarried > 0) parts.push(`${status.notCarried} could not be carried over to the new model (their images could not be fetched again; their own labels are kept)`);
-  $('corrections-count').textContent = parts.join('; ');
+  if (status.labelsOnly > 0) parts.push(tn('correctionsLabelsOnly', status.labelsOnly));
+  if (status.notCarried > 0) parts.push(t('correctionsNotCarried', status.notCarried));
+  $('corrections-count').textContent = parts.reduce((line, part) => t('partsJoined', line, part));
   // After the count's new text: the focus may move there.
   setDisabled('undo-correction', status.count === 0);
   setDisabled('reset-corrections', status.count === 0);
@@ -74,18 +72,19 @@ async function act(message, report) {
 }
 
 const run = (message, done) => act(message, (answer) => {
-  if (answer?.ok) say(done(answer)); else say(answer?.message ?? 'no answer', { error: true });
+  if (answer?.ok) say(done(answer)); else say(answer?.message ?? t('noAnswer'), { error: true });
 });
 
-const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
 function undoneText({ undone, restored }) {
   if (undone.imported !== undefined) {
-    return `Undone: the import of ${plural(undone.imported, 'correction')}${restored ? ` (${plural(restored.count, 'earlier correction')} back)` : ''}`;
+    const text = tn('undoneImport', undone.imported);
+    return restored ? t('undoneWithRestored', text, tn('restoredCorrections', restored.count)) : text;
   }
   // Said as the user knows it: a photo or a video/GIF (its poster key is no name for it), and whose.
-  const what = isPosterKey(undone.mediaId) ? 'a video or GIF' : 'an image';
-  const subject = undone.account ? `${what} of @${undone.account}` : `${what} (media ${undone.mediaId})`;
-  return `Undone: ${undone.label} for ${subject}${restored ? ` (${restored.label} again, as corrected before)` : ''}`;
+  const what = isPosterKey(undone.mediaId) ? t('undoneWhatVideo') : t('undoneWhatImage');
+  const subject = undone.account ? t('undoneSubjectOfAccount', what, undone.account) : t('undoneSubjectOfMedia', what, undone.mediaId);
+  const text = t('undoneCorrection', labelText(undone.label), subject);
+  return restored ? t('undoneWithRestored', text, t('restoredLabel', labelText(restored.label))) : text;
 }
 // Each action's button ignores presses until its action (and the refresh that shows it) is done: a
 // double click would undo two corrections (there is no redo), save two files or reset twice.
@@ -113,7 +112,7 @@ $('reset-confirm').addEventListener('focusout', (event) => {
 });
 onPress('reset-yes', async () => {
   askReset(false, $('corrections-count')); // the question is gone; the count reads the outcome
-  await run({ type: MSG.RESET_CORRECTIONS }, () => 'All corrections forgotten');
+  await run({ type: MSG.RESET_CORRECTIONS }, () => t('correctionsReset'));
 });
 // Firefox closes its toolbar popup when a file dialog opens: Import…'s picker (bugzilla.mozilla.org
 // 1292701: the chosen file never arrives), and Export's "Save as" for a user whose Firefox asks where to
@@ -133,14 +132,14 @@ async function continueInTab(action) {
 // The user's own day (toISOString's is UTC: an evening export in America was dated tomorrow).
 const localDate = (date) => [date.getFullYear(), date.getMonth() + 1, date.getDate()].map((n) => String(n).padStart(2, '0')).join('-');
 const exportToFile = () => act({ type: MSG.EXPORT_CORRECTIONS }, (answer) => {
-  if (!answer?.ok) { say(answer?.message ?? 'no answer', { error: true }); return; }
+  if (!answer?.ok) { say(answer?.message ?? t('noAnswer'), { error: true }); return; }
   const url = URL.createObjectURL(new Blob([answer.text], { type: 'application/json' }));
   const link = Object.assign(document.createElement('a'), { href: url, download: `illust-only-corrections-${localDate(new Date())}.json` });
   document.body.append(link);
   link.click();
   link.remove();
   setTimeout(() => URL.revokeObjectURL(url), 10000);
-  say(`Exported ${answer.count} correction${answer.count === 1 ? '' : 's'}`);
+  say(tn('exported', answer.count));
 });
 // In Firefox's popup, a second press before the popup closes would open a second tab, which saves again.
 onPress('export-corrections', () => (pickerClosesPopup ? continueInTab('export') : exportToFile()));
@@ -153,23 +152,23 @@ if (pageParams.has('export')) {
   history.replaceState(null, '', `${location.pathname}?${pageParams}`);
   oncePressed($('export-corrections'), exportToFile); // a press on Export meanwhile saves no second file
 }
-if (pageParams.has('import')) say('Choose the file to import with Import…');
+if (pageParams.has('import')) say(t('importChooseFile'));
 // A file whose corrections are here already (this profile's own export imported back) says so, not "Imported 12".
 const importedText = ({ imported, inFile }) => (inFile > imported
-  ? `Imported ${imported} of the file's ${plural(inFile, 'correction')} (the others are here already, or older than the ones here)`
-  : `Imported ${plural(imported, 'correction')}`);
+  ? tn('importedSomeOf', inFile, imported) // counted by the file's number: "of the file's 1 correction" / "2 corrections"
+  : tn('imported', imported));
 $('import-file').addEventListener('change', async () => {
   const file = $('import-file').files?.[0];
   $('import-file').value = '';
   if (!file) return;
   // Refused before reading: a huge file is no export of ours.
   if (file.size > MAX_IMPORT_BYTES) {
-    say(`Not imported: the file is too large (${(file.size / 2 ** 20).toFixed(1)} MB); nothing changed`, { error: true });
+    say(t('importTooLarge', (file.size / 2 ** 20).toFixed(1)), { error: true });
     return;
   }
   await act({ type: MSG.IMPORT_CORRECTIONS, text: await file.text() }, (answer) => {
-    if (answer?.ok) say(`${importedText(answer)}; ${answer.count} kept`);
-    else say(`Not imported: ${answer?.message ?? 'no answer'}; nothing changed`, { error: true });
+    if (answer?.ok) say(t('importedKept', importedText(answer), answer.count));
+    else say(t('notImported', answer?.message ?? t('noAnswer')), { error: true });
   });
 });
 

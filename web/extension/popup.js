@@ -3,6 +3,7 @@
 // counts, shows which execution provider the classifier really runs on (and why not WebGPU), and how
 // many verdicts are remembered on this device, with a button to forget them.
 import { MSG } from './messages.js';
+import { t, tn } from './i18n.js';
 import { classifierLabel } from './classifier-label.js';
 import { oncePressed, setDisabledKeepingFocus } from './popup-focus.js';
 import { readSettings, writeSettings } from './settings.js';
@@ -11,6 +12,24 @@ import { thresholdForStrictness } from '../lib/decide.js';
 const $ = (id) => document.getElementById(id);
 const STATS_POLL_MS = 1000;
 let contract = null;
+
+/**
+ * popup.html's own words in the browser's language: [data-i18n] gets its message as text,
+ * [data-i18n-markup] may hold <b> and <i> (host names, a path's variable part), made as elements, never
+ * parsed as HTML. Run before popup-corrections.js (the next module script), which writes over some.
+ */
+function showMessages() {
+  document.documentElement.lang = t('htmlLang');
+  for (const element of document.querySelectorAll('[data-i18n]')) element.textContent = t(element.dataset.i18n);
+  for (const element of document.querySelectorAll('[data-i18n-markup]')) {
+    const parts = t(element.dataset.i18nMarkup).split(/(<[bi]>[^<]*<\/[bi]>)/).filter(Boolean);
+    element.replaceChildren(...parts.map((part) => {
+      const tag = /^<([bi])>([^<]*)<\/\1>$/.exec(part);
+      return tag ? Object.assign(document.createElement(tag[1]), { textContent: tag[2] }) : document.createTextNode(part);
+    }));
+  }
+}
+showMessages();
 
 // Firefox makes MV3 host permissions the user's choice (asked for at install, revocable later):
 // without them the content script is not injected and images cannot be fetched, so X shows as it is.
@@ -58,7 +77,7 @@ function showSettings(settings) {
 
 function showThreshold(strictness) {
   $('threshold').textContent = contract
-    ? `hide below p(illustration) ${thresholdForStrictness(strictness, contract).toFixed(2)}`
+    ? t('strictnessThreshold', thresholdForStrictness(strictness, contract).toFixed(2))
     : '';
   // A screen reader would read the slider as a bare "0.55": it reads what the strictness means instead.
   const meaning = $('threshold').textContent;
@@ -130,7 +149,7 @@ async function refreshProvider() {
 function showRemembered(count) {
   if (!Number.isInteger(count)) return;
   $('remembered').textContent = String(count);
-  $('forget').textContent = `Forget remembered verdicts (${count})`;
+  $('forget').textContent = t('forgetCount', count);
   setDisabledKeepingFocus($('forget'), count === 0, $('memory-line'));
 }
 
@@ -181,12 +200,12 @@ async function main() {
     showRemembered(answer?.rememberedCount);
     // The count alone is no sign the press did anything (the focus reads "0", which it may have been).
     $('memory-message').classList.toggle('error', !answer?.ok || Boolean(answer.mediaError));
-    if (!answer?.ok) $('memory-message').textContent = `Not forgotten: ${answer?.message ?? 'no answer'}`;
+    if (!answer?.ok) $('memory-message').textContent = t('notForgotten', answer?.message ?? t('noAnswer'));
     else {
-      const verdicts = `Forgot ${answer.forgotten} remembered verdict${answer.forgotten === 1 ? '' : 's'} (their images are judged again when next seen)`;
+      const verdicts = tn('forgot', answer.forgotten);
       $('memory-message').textContent = answer.mediaError
-        ? `${verdicts}, but not the images kept for your corrections (${answer.mediaError})`
-        : `${verdicts}; your corrections are kept`;
+        ? t('forgotButNotImages', verdicts, answer.mediaError)
+        : t('forgotCorrectionsKept', verdicts);
     }
   }));
   refreshPage(tabId);
@@ -194,4 +213,4 @@ async function main() {
   setInterval(() => { refreshPage(tabId); refreshProvider(); }, STATS_POLL_MS);
 }
 
-main().catch((error) => { $('provider').textContent = `error: ${error?.message ?? error}`; });
+main().catch((error) => { $('provider').textContent = t('popupError', error?.message ?? error); });

@@ -21,6 +21,7 @@ import { MSG, OFFSCREEN_TARGET } from './messages.js';
 import { CLASSIFIER_HOST_KIND, classifyInClassifierHost, closeClassifierHost, ensureClassifierHost, hasClassifierHost,
   keepAwakeWhile, sendToClassifierHost } from './classifier-host.js';
 import { readSettings } from './settings.js';
+import { t } from './i18n.js';
 import { LruCache } from './lru-cache.js';
 import { VerdictStore } from './verdict-store.js';
 import { isGoneStatus, isJpegUrlOf, isMediaKey, isMediaTabPath, isProfilePath, jpegUrlForMedia, mediaKeyFromUrl } from './media-cells.js';
@@ -673,7 +674,7 @@ chrome.runtime.onMessage.addListener((message, sender, sendResponse) => {
       if (!isMediaKey(message.mediaId)) return answerWith(Promise.resolve({ ok: false, code: 'bad_argument', message: 'not a media key' }), sendResponse);
       // A correction stores the image's embedding and the account: never from a private window.
       if (fromPrivateTab(sender)) {
-        return answerWith(Promise.resolve({ ok: false, code: 'private_window', message: 'corrections are not saved from private windows' }), sendResponse);
+        return answerWith(Promise.resolve({ ok: false, code: 'private_window', message: t('correctionsPrivateWindow') }), sendResponse);
       }
       return answerWith(corrections.correct(message).then(async (answer) => (
         answer.ok ? { ...answer, verdict: await classifyMedia(message.mediaId, { account: message.account }) } : answer)), sendResponse);
