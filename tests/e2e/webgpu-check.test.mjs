@@ -53,12 +53,20 @@ test('the check page judges images on WASM in Chromium exactly as the CLI does',
   });
 });
 
-test('the check refuses an empty image folder, a missing build, an unknown mode or flag set, saying what is wrong', () => {
+test('the check refuses missing arguments, an empty image folder, a missing build, an unknown mode or flag set, saying what is wrong', () => {
   const empty = path.join(dir, 'empty');
   const one = path.join(dir, 'one');
   spawnSync('mkdir', ['-p', empty, one]);
   writeFileSync(path.join(one, 'gray.png'), image(8, 8, () => [128, 128, 128]));
   const refusal = (args, env = {}) => spawnSync('bash', [runner, ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
+  for (const args of [[], [one]]) {
+    const noArgs = refusal(args);
+    assert.equal(noArgs.status, 2, `run.sh with ${args.length} arguments`);
+    assert.match(noArgs.stderr, /^usage: run\.sh IMAGES_DIR OUT_DIR \[full\|wasm\]$/m);
+  }
+  const packNoArgs = spawnSync('bash', [path.join(root, 'tools/webgpu-check/pack-for-device.sh')], { encoding: 'utf8' });
+  assert.equal(packNoArgs.status, 2);
+  assert.match(packNoArgs.stderr, /^usage: pack-for-device\.sh DATA_DIR/m);
   const noImages = refusal([empty, path.join(dir, 'o1')]);
   assert.equal(noImages.status, 2);
   assert.match(noImages.stderr, /no images in/);

@@ -13,7 +13,8 @@
 # Usage: tools/webgpu-check/pack-for-device.sh DATA_DIR
 set -eu
 here=$(cd "$(dirname "$0")" && pwd); repo=$(cd "$here/../.." && pwd)
-data=${1:?usage: pack-for-device.sh DATA_DIR (the labelled image folder, e.g. ../shared/data)}
+[ $# -ge 1 ] || { echo "usage: pack-for-device.sh DATA_DIR (the labelled image folder, e.g. ../shared/data)" >&2; exit 2; }
+data=$1
 [ -f "$repo/build/demo/ort/ort.webgpu.min.mjs" ] || { echo "run \`npm run build\` first" >&2; exit 2; }
 a="$repo/.device-a"; b="$repo/.device-b"; work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 rm -rf "$a" "$b"; mkdir -p "$a" "$b" "$work/libs" "$work/chromium" "$work/images"

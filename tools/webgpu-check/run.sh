@@ -11,7 +11,9 @@
 # Writes OUT_DIR/result-*.json (the page's figures), log-*.txt and chromium-*.txt (browser logs).
 set -u
 here=$(cd "$(dirname "$0")" && pwd); repo=$(cd "$here/../.." && pwd)
-images=${1:?usage: run.sh IMAGES_DIR OUT_DIR [full|wasm]}; out=${2:?usage: run.sh IMAGES_DIR OUT_DIR [full|wasm]}; mode=${3:-full}
+# A missing argument is a usage error like the others (exit 2), not ${1:?}'s exit 1.
+[ $# -ge 2 ] || { echo "usage: run.sh IMAGES_DIR OUT_DIR [full|wasm]" >&2; exit 2; }
+images=$1; out=$2; mode=${3:-full}
 chromium=${CHROMIUM:-/usr/bin/chromium}; from=${SITE_FROM:-$repo/build/demo}; timeout=${TIMEOUT:-240}
 case "$mode" in full|wasm) ;; *) echo "webgpu-check: unknown mode '$mode' (full or wasm)" >&2; exit 2 ;; esac
 ls "$images"/*.* >/dev/null 2>&1 || { echo "webgpu-check: no images in $images" >&2; exit 2; }
