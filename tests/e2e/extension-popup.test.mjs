@@ -4,7 +4,7 @@
 // verdicts (N)", "Undo last" and "Reset" of the corrections, and that slow status answers alone do
 // not make the classifier line say the model is loading; and the corrections' message line (a long
 // error wraps, dark mode contrast, the report of its last action gone once the corrections change
-// elsewhere), and the cells a media tab holds until judged counted as waiting; and the controls on the media tab (placeholder, correction bar, badge) read at 4.5:1; a correction to a class the settings show says so on its cell; a cell shown with "show" can be called an illustration; a double click on a corrections button acts once. Needs no model and no images (the popup's
+// elsewhere), and the cells a media tab holds until judged counted as waiting; and the controls on the media tab (placeholder, correction bar, badge) read at 4.5:1; a correction to a class the settings show says so on its cell; a cell shown with "show" can be called an illustration; a double click on a corrections button acts once; corrections actions pressed together take turns. Needs no model and no images (the popup's
 // own behaviour; only the model's contract, which is in git); the classifier's side of the popup is
 // tested in extension.test.mjs.
 import { test } from 'node:test';
@@ -679,6 +679,8 @@ test('popup: a double click on Undo last undoes one correction, on Export saves 
       button.click();
       const whileAsked = { ariaDisabled: button.getAttribute('aria-disabled'), focused: document.activeElement === button };
       button.click();
+      // The action asks in its turn (popup-corrections.js act), a moment after the press.
+      while (asked.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
       await Promise.allSettled(asked);
       await new Promise((resolve) => setTimeout(resolve)); // the answers' handlers run after them
       observer.disconnect();
@@ -706,6 +708,98 @@ test('popup: a double click on Undo last undoes one correction, on Export saves 
     assert.equal(reset.asked, 1, 'the second press asks nothing');
     assert.deepEqual(reset.messages, ['All corrections forgotten']);
     assert.equal(await storedCount(), 0);
+  } finally {
+    await close();
+  }
+});
+
+test('popup: corrections actions pressed before the last one answered take turns, in the order pressed', { skip: skipReason ?? false, timeout: 90000 }, async () => {
+  await buildExtensionOnce();
+  const { context, extensionId, close } = await launchWithExtension();
+  try {
+    const { version, embedding_size: dims } = JSON.parse(readFileSync(path.join(root, 'model', 'contract.json'), 'utf8'));
+    const ids = ['FturnsAAAAAAAA', 'FturnsBBBBBBBB', 'FturnsCCCCCCCC'];
+    const popup = await context.newPage();
+    await popup.goto(`chrome-extension://${extensionId}/popup.html`);
+    await popup.evaluate(async ({ version, dims, ids }) => {
+      const correctionsStore = await import('./corrections-store.js');
+      for (const [i, mediaId] of ids.entries()) {
+        const embedding = new Float32Array(dims);
+        embedding[i] = 1;
+        await correctionsStore.putMedia({ mediaId, scores: { illustration: 0.01, screenshot: 0.01, photo: 0.98 }, embedding, modelVersion: version, account: 'someone', time: Date.now() });
+      }
+    }, { version, dims, ids });
+    const send = (message) => popup.evaluate((m) => chrome.runtime.sendMessage(m), message);
+    const correct = async (mediaIds) => {
+      for (const mediaId of mediaIds) assert.equal((await send({ type: MSG.CORRECT_MEDIA, mediaId, label: 'illustration', account: 'someone' })).ok, true);
+    };
+    // A file with all three corrections; two of them stay here, so importing it adds the third.
+    await correct(ids);
+    const { text: file } = await send({ type: MSG.EXPORT_CORRECTIONS });
+    assert.equal((await send({ type: MSG.UNDO_CORRECTION })).ok, true);
+
+    /**
+     * Presses each of `presses` ('import' chooses the file) in one go: the actions asked, in order, whether
+     * the last pressed button says it is busy meanwhile, and the message once all answered.
+     */
+    const pressTogether = (presses) => popup.evaluate(async ([presses, text, kinds]) => {
+      const asked = [];
+      const sendMessage = chrome.runtime.sendMessage.bind(chrome.runtime);
+      chrome.runtime.sendMessage = (message, ...rest) => {
+        const answer = sendMessage(message, ...rest);
+        if (kinds.includes(message?.type)) asked.push(answer.then(() => message.type));
+        return answer;
+      };
+      const line = document.getElementById('corrections-message');
+      for (const press of presses) {
+        if (press === 'import') {
+          const chosen = new DataTransfer();
+          chosen.items.add(new File([text], 'corrections.json', { type: 'application/json' }));
+          document.getElementById('import-file').files = chosen.files;
+          document.getElementById('import-file').dispatchEvent(new Event('change'));
+        } else if (press === 'reset') {
+          document.getElementById('reset-corrections').click();
+          document.getElementById('reset-yes').click();
+        } else document.getElementById(press).click();
+      }
+      const last = presses.at(-1);
+      const lastBusy = document.getElementById(last === 'reset' ? 'reset-yes' : last).getAttribute('aria-disabled') === 'true';
+      // Each action is asked only once the one before it answered, so wait for as many as were pressed.
+      while (asked.length < presses.length) await new Promise((resolve) => setTimeout(resolve, 20));
+      const askedInOrder = await Promise.all(asked);
+      await new Promise((resolve) => setTimeout(resolve)); // the last answer's handler runs after it
+      chrome.runtime.sendMessage = sendMessage;
+      return { askedInOrder, lastBusy, message: line.textContent };
+    }, [presses, file, [MSG.IMPORT_CORRECTIONS, MSG.UNDO_CORRECTION, MSG.RESET_CORRECTIONS]]);
+    const countSays = (text) => popup.waitForFunction((t) => document.getElementById('corrections-count').textContent === t, text);
+    const storedCount = async () => (await send({ type: MSG.GET_CORRECTIONS })).count;
+    await countSays('Learned from 2 corrections');
+
+    // Undo pressed while the file was read takes back the import, not the step before it.
+    const importThenUndo = await pressTogether(['import', 'undo-correction']);
+    assert.deepEqual(importThenUndo.askedInOrder, [MSG.IMPORT_CORRECTIONS, MSG.UNDO_CORRECTION]);
+    assert.equal(importThenUndo.lastBusy, true, 'Undo last says it is busy while it waits');
+    assert.equal(importThenUndo.message, 'Undone: the import of 1 correction');
+    assert.equal(await storedCount(), 2);
+    await countSays('Learned from 2 corrections');
+
+    // "Forget all" pressed while the file was read forgets the import too (it went first, and the import
+    // then brought all three back).
+    const importThenReset = await pressTogether(['import', 'reset']);
+    assert.deepEqual(importThenReset.askedInOrder, [MSG.IMPORT_CORRECTIONS, MSG.RESET_CORRECTIONS]);
+    assert.equal(importThenReset.lastBusy, true, '"Forget all" says it is busy while it waits');
+    assert.equal(importThenReset.message, 'All corrections forgotten');
+    assert.equal(await storedCount(), 0);
+    await countSays('Learned from 0 corrections');
+
+    // Undo, then "Forget all" before Undo's answer: both, in that order; the message fits the count.
+    await correct(ids.slice(0, 2));
+    await countSays('Learned from 2 corrections');
+    const undoThenReset = await pressTogether(['undo-correction', 'reset']);
+    assert.deepEqual(undoThenReset.askedInOrder, [MSG.UNDO_CORRECTION, MSG.RESET_CORRECTIONS]);
+    assert.equal(undoThenReset.message, 'All corrections forgotten');
+    assert.equal(await storedCount(), 0);
+    await countSays('Learned from 0 corrections');
   } finally {
     await close();
   }

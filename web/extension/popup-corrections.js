@@ -61,14 +61,26 @@ async function refresh({ afterAction = false } = {}) {
   else if (messageStep !== null && stepOf(status) !== messageStep) say('');
 }
 
-/** Asks the service worker for an action; its answer, whose message `report` then says. */
-async function act(message, report) {
-  actionsSeen += 1;
-  const answer = await ask(message);
-  actionsSeen += 1;
-  report(answer);
-  await refresh({ afterAction: true });
-  return answer;
+// The actions take turns, in the order pressed: each button guards only itself, and the service worker
+// runs what reaches it first, so "Forget all" pressed while an import was read went first and the import
+// then brought every correction back; Undo pressed then took back the step before the import.
+let turn = Promise.resolve();
+
+/**
+ * Asks the service worker for an action (message, or a function that makes it: an import reads its
+ * file in its turn) once the earlier actions are done; its answer, whose message `report` then says.
+ */
+function act(message, report) {
+  const mine = turn.then(async () => {
+    actionsSeen += 1;
+    const answer = await ask(typeof message === 'function' ? await message() : message);
+    actionsSeen += 1;
+    report(answer);
+    await refresh({ afterAction: true });
+    return answer;
+  });
+  turn = mine.catch(() => {});
+  return mine;
 }
 
 const run = (message, done) => act(message, (answer) => {
@@ -166,7 +178,7 @@ $('import-file').addEventListener('change', async () => {
     say(t('importTooLarge', (file.size / 2 ** 20).toFixed(1)), { error: true });
     return;
   }
-  await act({ type: MSG.IMPORT_CORRECTIONS, text: await file.text() }, (answer) => {
+  await act(async () => ({ type: MSG.IMPORT_CORRECTIONS, text: await file.text() }), (answer) => {
     if (answer?.ok) say(t('importedKept', importedText(answer), answer.count));
     else say(t('notImported', answer?.message ?? t('noAnswer')), { error: true });
   });
