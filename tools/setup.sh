@@ -10,6 +10,8 @@ APT_PACKAGES=(emscripten libstb-dev catch2 cmake g++ ninja-build clang libclang-
 
 # The extension's Firefox build is tested in Debian's ESR (tests/e2e/extension-firefox.test.mjs).
 APT_PACKAGES+=(firefox-esr)
+# Its Japanese language pack: without one, Firefox asked for Japanese gives extensions English (browser.i18n).
+APT_PACKAGES+=(firefox-esr-l10n-ja)
 # DejaVu's faces draw the titles of train.py --augmentation titles (chromium pulls them in too, via fontconfig).
 APT_PACKAGES+=(fonts-dejavu-core)
 missing=()

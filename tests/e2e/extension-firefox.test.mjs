@@ -24,7 +24,8 @@
 // Another switches the extension on over an X tab whose thumbnails Firefox's image memory already holds
 // (judged from the page's download all the same).
 // Another reloads the add-on (as an update does) over an open media tab: the new content script takes over.
-// Another runs a build without the pre-optimised model: the plain one is read instead.
+// Another runs a build without the pre-optimised model: the plain one is read instead; that launch runs
+// Firefox in Japanese (its language pack, firefox-esr-l10n-ja): the popup and a hidden cell's note in Japanese.
 // Another quits Firefox and starts it again on the same profile (the add-on installed there for good):
 // the media tab's verdicts come from the remembered store, nothing judged or downloaded for judging.
 // Another saves the corrections' export from the tab the toolbar popup's Export opens, into Firefox's
@@ -228,8 +229,7 @@ test('Firefox build: manifest, permissions asked for in the popup, and on an X m
     const popup = await fx.openExtensionPage('popup.html');
     await popup.waitForSelector('#access:not([hidden])');
     // In the browser's language, pinned to English by the harness (intl.locale.requested): the words of
-    // _locales/en, the host names in bold as popup.html had them. (firefox-esr here has no Japanese
-    // language pack: asked for "ja" it runs, and so does browser.i18n, in English.)
+    // _locales/en, the host names in bold as popup.html had them. (The plain-model launch runs in Japanese.)
     assert.deepEqual(await popup.evaluate(() => [chrome.i18n.getUILanguage(), document.documentElement.lang, document.getElementById('grant-access').textContent,
       [...document.querySelectorAll('#access p b')].map((b) => b.textContent)]), ['en-US', 'en', 'Allow on X', ['x.com', 'twitter.com', 'pbs.twimg.com']]);
     await popup.click('#grant-access');
@@ -867,7 +867,7 @@ test('Firefox private window (add-on allowed there in about:addons): verdicts ju
   }
 });
 
-test('Firefox build without the pre-optimised model (as a build without it): the background page falls back to the plain model and judges every cell', { skip: missingPrerequisite() ?? false, timeout: 300000 }, async () => {
+test('Firefox build without the pre-optimised model (as a build without it): the background page falls back to the plain model and judges every cell; Firefox in Japanese: the popup and a hidden cell\'s note in Japanese', { skip: missingPrerequisite() ?? false, timeout: 300000 }, async () => {
   await buildExtension();
   // Firefox answers a missing extension file with 200 and aborts its read: the fallback to the plain
   // model, written for a failing fetch, never ran, and every cell was shown unjudged ("no_model: The
@@ -875,13 +875,32 @@ test('Firefox build without the pre-optimised model (as a build without it): the
   const { dir, copy: plainDir } = copyOfBuild('illust-only-ff-plain-model-');
   rmSync(path.join(plainDir, 'model', 'illust-only.optimized.onnx'));
   const { media, cells, ids } = await cellsOfEachClass({ illustration: 1, screenshot: 1, photo: 1 }, ['both', 'img']);
-  const fx = await launchFirefoxWithExtension({ extensionDir: plainDir, answer: answerer({ pages: { '/someartist/media': mediaTabFixture([cells]) }, media, mediaRequests: [] }) });
+  // This launch also runs Firefox in Japanese (the other launches are pinned to English): Firefox
+  // answers browser.i18n in a language only with its language pack installed (Debian's
+  // firefox-esr-l10n-ja, from tools/setup.sh); without one it stays in English.
+  const fx = await launchFirefoxWithExtension({ extensionDir: plainDir, answer: answerer({ pages: { '/someartist/media': mediaTabFixture([cells]) }, media, mediaRequests: [] }),
+    prefs: { 'intl.locale.requested': 'ja' } });
   try {
     const page = await fx.browser.newPage();
     const consoleLines = consoleOf(page);
     await page.goto('https://x.com/someartist/media', { waitUntil: 'domcontentloaded' });
     const probe = pageProbe(page, media, consoleLines);
     probe.assertVerdicts(await probe.waitForStates(ids, (s) => s.state !== null && s.state !== 'pending', 'every cell judged or given up on'), ids);
+
+    const anyPopup = await fx.openExtensionPage('popup.html');
+    const tabId = await anyPopup.evaluate(async () => (await chrome.tabs.query({ url: 'https://x.com/*' }))[0]?.id);
+    const popup = await fx.openExtensionPage(`popup.html?tab=${tabId}`);
+    await popup.waitForSelector('#counts:not([hidden])');
+    const shown = await popup.evaluate(() => ({
+      uiLanguage: chrome.i18n.getUILanguage(), htmlLang: document.documentElement.lang, heading: document.querySelector('#page h2').textContent,
+      counts: [...document.querySelectorAll('#counts dt')].map((dt) => dt.textContent),
+    }));
+    assert.equal(shown.uiLanguage, 'ja', 'Firefox runs in Japanese: its language pack is installed (apt-get install firefox-esr-l10n-ja, or bash tools/setup.sh)');
+    assert.deepEqual(shown, { uiLanguage: 'ja', htmlLang: 'ja', heading: 'このページ', counts: ['判定済み', '非表示', 'エラー', '判定待ち'] });
+    const [photoId] = ids.filter((id) => media.get(id).label === 'photo' && probe.expectedState(id) === 'hidden');
+    const placeholder = `li[data-test-media="${photoId}"] .illust-only-placeholder`;
+    assert.equal(await page.$eval(`${placeholder} .illust-only-verdict`, (e) => e.textContent), '非表示：写真');
+    assert.equal(await page.$eval(`${placeholder} .illust-only-show`, (e) => e.textContent), '表示する');
   } finally {
     await fx.close();
     rmSync(dir, { recursive: true, force: true });

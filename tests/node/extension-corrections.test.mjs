@@ -4,8 +4,8 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { createCorrections } from '../../web/extension/corrections.js';
-import { MAX_CORRECTIONS, exportCorrections } from '../../web/lib/personal-layer.js';
+import { createCorrections, importRefusalText } from '../../web/extension/corrections.js';
+import { MAX_CORRECTIONS, exportCorrections, parseCorrectionsFile } from '../../web/lib/personal-layer.js';
 import { i18nFor } from './extension-messages.mjs';
 
 globalThis.chrome = { i18n: i18nFor('en') }; // the words the modules say (their only use of chrome here)
@@ -400,6 +400,49 @@ test('importing this profile\'s own export back takes nothing and says so; Undo 
   assert.deepEqual([answer.undone, answer.restored], [{ mediaId: 'm1', label: 'photo', account: 'painter' }, { label: 'illustration' }],
     'the correction made here, with the one it replaced');
   assert.equal(store.corrections.get('m1').label, 'illustration');
+});
+
+test('import refused in Japanese: the reason is said in Japanese for every refusal the parser and the extension make; in English as the demo and the CLI say it', async () => {
+  const record = { mediaId: 'm7', label: 'photo', embedding: vector(7), modelVersion: contract.version, time: 5, account: 'cook' };
+  const file = (mutate) => {
+    const doc = JSON.parse(exportCorrections([record], { labels: contract.labels }));
+    mutate(doc, doc.corrections[0]);
+    return JSON.stringify(doc);
+  };
+  const parse = (text) => parseCorrectionsFile(text, { labels: contract.labels, dims: 1280 });
+  // One file per refusal the parser makes (each code once).
+  const refusals = [42, 'x'.repeat(9 * 2 ** 20), '['.repeat(40), '{"format": ', '{"some": "other app"}',
+    file((d) => { d.version = 2; }), file((d) => { d.corrections = 'none'; }), file((d, c) => { d.corrections = Array(MAX_CORRECTIONS + 1).fill({ ...c, embedding: null }); }),
+    file((_d, c) => { c.embedding = 12; }), file((_d, c) => { c.embedding = '%%%'; }), file((_d, c) => { c.embedding = 'AHw='; }), // float16 +Infinity
+    file((_d, c) => { c.embedding = 'ADwAPA=='; }), file((_d, c) => { c.mediaId = '<script>'; }), file((_d, c) => { c.label = 'meme'; }),
+    file((_d, c) => { c.modelVersion = ''; }), file((_d, c) => { c.time = 'soon'; }), file((_d, c) => { c.account = 'not an account!'; })].map(parse);
+  assert.deepEqual(refusals.map((r) => r.code), ['not_text', 'too_large', 'too_deep', 'not_json', 'not_ours', 'unsupported_version', 'no_list', 'too_many',
+    'embedding_not_text', 'embedding_not_base64', 'embedding_not_finite', 'embedding_dims', 'bad_media_id', 'unknown_label', 'no_model_version', 'no_time', 'bad_account']);
+  const { corrections, store } = setUp();
+  const foreignId = file((_d, c) => { c.mediaId = 'cat.jpg'; });
+  const foreignAccount = file((_d, c) => { c.account = 'Cook'; });
+  try {
+    // English: the parser's own message (the demo's, the CLI's), word for word.
+    for (const refusal of refusals) assert.equal(importRefusalText(refusal), refusal.message, refusal.code);
+    globalThis.chrome.i18n = i18nFor('ja');
+    for (const refusal of refusals) {
+      const text = importRefusalText(refusal);
+      // What stays in Latin letters is the file's own values and names (JSON keys, labels, base64, NaN).
+      const english = text.replace(/Illust Only|"format": "illust-only-corrections"|illustration, screenshot, photo|meme|base64|float16|NaN|JSON|MB|ID|"<script>"|"not an account!"/g, '');
+      assert.doesNotMatch(english, /[A-Za-z]{2,}/, `${refusal.code}: English left in ${JSON.stringify(text)}`);
+      assert.match(text, /[\u3040-\u30ff\u4e00-\u9fff]/, `${refusal.code}: ${JSON.stringify(text)} is Japanese`);
+    }
+    assert.equal(importRefusalText(parse(file((_d, c) => { c.label = 'meme'; }))), '1 件目の修正：不明なラベル「meme」（使えるのは illustration, screenshot, photo）');
+    // Through the service worker's import, as the popup shows it; nothing changed.
+    assert.deepEqual(await corrections.importFile({ text: '{"format": ' }), { ok: false, message: 'Illust Only の修正ファイルではありません（JSON ではない）' });
+    assert.deepEqual(await corrections.importFile({ text: foreignId }), { ok: false, message: '1 件目の修正：X のメディア ID や動画のポスターではありません："cat.jpg"' });
+    assert.deepEqual(await corrections.importFile({ text: foreignAccount }), { ok: false, message: '1 件目の修正：X のアカウント名（小文字）ではありません："Cook"' });
+    assert.equal(store.corrections.size, 0);
+    // A code this extension does not know (a newer parser's) keeps the parser's English words.
+    assert.equal(importRefusalText({ ok: false, code: 'from_the_future', details: { index: 3 }, message: 'correction 3: something new' }), 'correction 3: something new');
+  } finally {
+    globalThis.chrome.i18n = i18nFor('en');
+  }
 });
 
 test('import on a profile with no corrections yet: embeddings of another size than the model\'s are refused (they would refuse every later one)', async () => {

@@ -22,7 +22,7 @@ import { LruCache } from '../../web/extension/lru-cache.js';
 import { DEFAULTS, sanitizeSettings, readSettings, writeSettings } from '../../web/extension/settings.js';
 import { MSG } from '../../web/extension/messages.js';
 import { i18nFor } from './extension-messages.mjs';
-import { classifierLabel, webgpuFallbackReason } from '../../web/extension/classifier-label.js';
+import { classifierLabel, startFailureText, webgpuFallbackReason, webgpuReasonText } from '../../web/extension/classifier-label.js';
 import { bundleClassicScript, rewriteLibImports, drawIcon, OPTIMIZED_MODEL_FILE, writeOptimizedModel } from '../../tools/build/extension.mjs';
 import { createClassifier } from '../../web/lib/classifier.js';
 import { loadNodeCore } from '../../tools/lib/node-classifier.mjs';
@@ -290,6 +290,54 @@ test('provider line: what really ran, and why not WebGPU', () => {
   assert.equal(classifierLabel({ provider: 'webgpu', threads: 0, modelVersion: 'v1' }), 'WebGPU · model v1');
   assert.equal(classifierLabel({ ok: false, message: 'model: wrong model file' }), 'unavailable (model: wrong model file)');
   assert.equal(classifierLabel(null), 'not started (no media tab judged yet)');
+});
+
+test('provider line in Japanese: why not WebGPU and why the classifier cannot start, in Japanese; in English word for word as classifier.js, offscreen.js and the service worker write them', () => {
+  // Every reason those files write (classifier.js, findWebgpuAdapter; offscreen.js; service-worker.js's
+  // providerChoice), and the Japanese for each.
+  const reasons = {
+    'not in this browser': 'このブラウザーにはありません',
+    'no adapter': 'GPU アダプターがありません',
+    'software adapter only': 'ソフトウェアのアダプターしかありません',
+    'off in settings': '設定でオフ',
+    'not requested': '指定されていません',
+    'stopped working': '動作しなくなりました',
+    'stopped working (The Device was lost.)': '動作しなくなりました（The Device was lost.）',
+    'cannot start a WebGPU session (no available backend found)': 'WebGPU のセッションを開始できません（no available backend found）',
+    'bundle load timed out after 10000 ms': 'WebGPU 版の読み込みが 10000 ms 以内に終わりませんでした',
+    'session start timed out after 15000 ms': 'セッションの開始が 15000 ms 以内に終わりませんでした',
+    'warm-up timed out after 10000 ms': 'ウォームアップが 10000 ms 以内に終わりませんでした',
+    'warm-up timed out after 10000 ms, earlier in this browser session': 'ウォームアップが 10000 ms 以内に終わりませんでした（このブラウザーの起動中に発生済み）',
+    'Failed to execute \'mapAsync\' on \'GPUBuffer\'': 'Failed to execute \'mapAsync\' on \'GPUBuffer\'', // the GPU's own words
+  };
+  // A start failure's reason and details as offscreen.js and classifier-host-in-page.js give them.
+  const url = 'chrome-extension://x/model/illust-only.onnx';
+  const failures = [
+    [{ reason: 'file_fetch_failed', details: { what: 'model', file: url, cause: 'Failed to fetch' }, message: `model: cannot read ${url} (Failed to fetch)` },
+      `モデル：${url} を読み込めません（Failed to fetch）`],
+    [{ reason: 'file_missing', details: { what: 'model contract', file: url, status: 404 }, message: `model contract: ${url} is missing from the extension (HTTP 404); rebuild it with \`npm run build\`` },
+      `モデルの設定：拡張機能に ${url} がありません（HTTP 404）。\`npm run build\` で作り直してください`],
+    [{ reason: 'contract_not_json', details: { file: url, cause: 'Unexpected token' }, message: `model contract: ${url} is not JSON (Unexpected token)` },
+      `モデルの設定：${url} が JSON ではありません（Unexpected token）`],
+    [{ reason: 'modules_unavailable', details: { cause: 'Failed to fetch dynamically imported module' }, message: 'cannot load the classifier\'s modules (Failed to fetch dynamically imported module)' },
+      '判定エンジンのモジュールを読み込めません（Failed to fetch dynamically imported module）'],
+    [{ reason: 'host_unavailable', details: { cause: 'x' }, message: 'cannot load the classifier (x)' }, '判定エンジンを読み込めません（x）'],
+    [{ reason: 'core_unavailable', details: { cause: 'x' }, message: 'wasm core: x' }, 'wasm コアを読み込めません（x）'],
+    // Without a reason known here (ORT's, a worker's): the English message.
+    [{ message: 'classifier unavailable: no worker left' }, 'classifier unavailable: no worker left'],
+  ];
+  for (const reason of Object.keys(reasons)) assert.equal(webgpuReasonText(reason), reason);
+  for (const [failure] of failures) assert.equal(startFailureText(failure), failure.message);
+  try {
+    globalThis.chrome.i18n = i18nFor('ja');
+    for (const [reason, japanese] of Object.entries(reasons)) assert.equal(webgpuReasonText(reason), japanese, reason);
+    for (const [failure, japanese] of failures) assert.equal(startFailureText(failure), japanese, failure.message);
+    assert.equal(classifierLabel({ provider: 'wasm', threads: 1, workers: 2, modelVersion: 'v1', crossOriginIsolated: false, webgpuFallback: 'not in this browser' }),
+      'WASM · 2 ワーカー × 1 スレッド (各 1 スレッド：クロスオリジン分離なし; WebGPU: このブラウザーにはありません) · モデル v1');
+    assert.equal(classifierLabel({ ok: false, code: 'no_model', ...failures[3][0] }), `使用できません（${failures[3][1]}）`);
+  } finally {
+    globalThis.chrome.i18n = i18nFor('en');
+  }
 });
 
 test('message types are unique strings', () => {

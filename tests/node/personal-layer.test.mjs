@@ -209,22 +209,27 @@ test('an invalid or foreign import file is refused whole, with a message', () =>
     return JSON.stringify(doc);
   };
   const nanEmbedding = encodeEmbedding(Float32Array.from(vector(72), (x, i) => (i === 3 ? NaN : x)));
+  // The English message (demo, CLI) and the code with its details (the extension words it in the user's language).
   const cases = {
-    'not JSON': ['{"format": "illust-only-corrections", ', /not JSON/],
-    foreign: [JSON.stringify({ some: 'other app' }), /not an Illust Only corrections file/],
-    'newer version': [file((d) => { d.version = 2; }), /unsupported corrections file version 2/],
-    'unknown label': [file((d) => { d.corrections[1].label = 'meme'; }), /correction 2: unknown label "meme"/],
-    'wrong dimensions': [file((d) => { d.corrections[1].embedding = encodeEmbedding(vector(73).subarray(0, 512)); }), /correction 2: the embedding has 512 dimensions, the model's have 1280/],
-    NaN: [file((d) => { d.corrections[0].embedding = nanEmbedding; }), /correction 1: the embedding holds NaN/],
-    'bad media id': [file((d) => { d.corrections[0].mediaId = '<script>'; }), /correction 1: not a media id/],
-    'not base64': [file((d) => { d.corrections[0].embedding = '%%%'; }), /not valid base64/],
-    'too many': [file((d) => { d.corrections = Array(MAX_CORRECTIONS + 1).fill(d.corrections[0]); }), /at most 2000/],
-    '10 MB of junk': ['x'.repeat(10 * 2 ** 20), /too large \(10\.0 MB/],
+    'not JSON': ['{"format": "illust-only-corrections", ', /not JSON/, 'not_json', {}],
+    foreign: [JSON.stringify({ some: 'other app' }), /not an Illust Only corrections file/, 'not_ours', {}],
+    'newer version': [file((d) => { d.version = 2; }), /unsupported corrections file version 2/, 'unsupported_version', { version: '2', supported: 1 }],
+    'unknown label': [file((d) => { d.corrections[1].label = 'meme'; }), /correction 2: unknown label "meme"/, 'unknown_label', { index: 2, value: 'meme', expected: labels.join(', ') }],
+    'wrong dimensions': [file((d) => { d.corrections[1].embedding = encodeEmbedding(vector(73).subarray(0, 512)); }), /correction 2: the embedding has 512 dimensions, the model's have 1280/,
+      'embedding_dims', { index: 2, dims: 512, want: 1280 }],
+    NaN: [file((d) => { d.corrections[0].embedding = nanEmbedding; }), /correction 1: the embedding holds NaN/, 'embedding_not_finite', { index: 1 }],
+    'bad media id': [file((d) => { d.corrections[0].mediaId = '<script>'; }), /correction 1: not a media id/, 'bad_media_id', { index: 1, value: '"<script>"' }],
+    'not base64': [file((d) => { d.corrections[0].embedding = '%%%'; }), /not valid base64/, 'embedding_not_base64', { index: 1 }],
+    'too many': [file((d) => { d.corrections = Array(MAX_CORRECTIONS + 1).fill(d.corrections[0]); }), /at most 2000/, 'too_many', { count: MAX_CORRECTIONS + 1, max: MAX_CORRECTIONS }],
+    '10 MB of junk': ['x'.repeat(10 * 2 ** 20), /too large \(10\.0 MB/, 'too_large', { megabytes: '10.0', maxCorrections: MAX_CORRECTIONS, maxMegabytes: MAX_IMPORT_BYTES / 2 ** 20 }],
+    'too deep': ['['.repeat(40), /nested deeper than 16 levels/, 'too_deep', { levels: 16 }],
   };
-  for (const [name, [text, message]] of Object.entries(cases)) {
+  for (const [name, [text, message, code, details]] of Object.entries(cases)) {
     const result = parseCorrectionsFile(text, { labels, dims: DIMS });
     assert.equal(result.ok, false, name);
     assert.match(result.message, message, name);
+    assert.equal(result.code, code, name);
+    assert.deepEqual(result.details, details, name);
     assert.equal(result.corrections, undefined, `${name}: nothing of it is kept`);
   }
   assert.ok(MAX_IMPORT_BYTES < 10 * 2 ** 20);

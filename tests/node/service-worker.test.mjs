@@ -181,6 +181,13 @@ test('Firefox\'s answer for a model file missing from the extension (200, then t
   assert.deepEqual(modelsAsked, ['illust-only.optimized.onnx', contract.model_file], 'the plain model tried after the optimised one');
   const status = await ask({ type: MSG.GET_STATUS });
   assert.match(classifierLabel(status.classifier), /^unavailable \(model: cannot read \S+illust-only\.onnx \(The operation was aborted\. \); is it missing from the extension\?/);
+  // In Japanese too: the reason comes with the status (not only its English message), and only the
+  // browser's own words ("The operation was aborted.") and the file's URL stay as they are.
+  assert.equal(status.classifier.reason, 'file_unreadable', JSON.stringify(status.classifier));
+  chrome.i18n = i18nFor('ja');
+  t.after(() => { chrome.i18n = i18nFor('en'); });
+  assert.match(classifierLabel(status.classifier),
+    /^使用できません（モデル：\S+illust-only\.onnx を読み込めません（The operation was aborted\. ）。拡張機能にないのかもしれません。`npm run build` で作り直してください）$/);
 });
 
 test('while the model loads, the popup\'s status says so at once; when the load has failed, it says why, not "loading"', { timeout: 20000 }, async () => {

@@ -24,7 +24,8 @@
 //                                         (ESR honours it; a user's copy is signed by AMO)
 //   intl.locale.requested                 en-US: the browser's language, which the extension's words
 //                                         follow, whatever this machine's locale (a test's prefs may
-//                                         ask for another; one without a language pack falls back to en-US)
+//                                         ask for another: "ja" needs firefox-esr-l10n-ja, from setup.sh;
+//                                         one without a language pack falls back to en-US)
 import { execFileSync } from 'node:child_process';
 import { zipDirectory } from '../pack-extension.mjs';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';

@@ -53,7 +53,9 @@ let classifierModule = null; // Promise<offscreen.js's exports>
 export async function ensureClassifierHost() {
   classifierModule ??= import('./offscreen.js').catch((error) => {
     classifierModule = null;
-    throw new Error(`cannot load the classifier (${error?.message ?? error})`);
+    // reason and details: the popup says it in the browser's language (classifier-label.js).
+    throw Object.assign(new Error(`cannot load the classifier (${error?.message ?? error})`),
+      { reason: 'host_unavailable', details: { cause: String(error?.message ?? error) } });
   });
   await classifierModule;
 }
@@ -75,7 +77,7 @@ export async function classifyInClassifierHost(bytes, choice) {
     try {
       await ensureClassifierHost();
     } catch (error) {
-      return { ok: false, code: 'no_model', message: String(error?.message ?? error) };
+      return { ok: false, code: 'no_model', message: String(error?.message ?? error), reason: error.reason, details: error.details };
     }
     const buffer = bytes.buffer.byteLength === bytes.byteLength ? bytes.buffer : bytes.slice().buffer;
     return answerWithin((await classifierModule).answerHostMessage({ type: MSG.OFFSCREEN_CLASSIFY, bytes: buffer, ...choice }));

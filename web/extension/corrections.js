@@ -23,6 +23,39 @@ export const ACCOUNT = /^[a-z0-9_]{1,15}$/; // X user names, lower-cased
 const cameAt = (c) => c.importedAt ?? c.time;
 
 /**
+ * Why an import was refused, in the browser's language: parseCorrectionsFile's code and details (and
+ * importFile's own codes for X's ids and accounts); a code not known here keeps its English message.
+ */
+export function importRefusalText({ code, details = {}, message }) {
+  const reason = (() => {
+    switch (code) {
+      case 'not_text': return t('importRefusedNotText');
+      case 'too_large': return t('importRefusedTooLarge', details.megabytes, details.maxCorrections, details.maxMegabytes);
+      case 'too_deep': return t('importRefusedTooDeep', details.levels);
+      case 'not_json': return t('importRefusedNotJson');
+      case 'not_ours': return t('importRefusedNotOurs');
+      case 'unsupported_version': return t('importRefusedVersion', details.version, details.supported);
+      case 'no_list': return t('importRefusedNoList');
+      case 'too_many': return t('importRefusedTooMany', details.count, details.max);
+      case 'embedding_not_text': return t('importRefusedEmbeddingNotText');
+      case 'embedding_not_base64': return t('importRefusedEmbeddingNotBase64');
+      case 'embedding_not_finite': return t('importRefusedEmbeddingNotFinite');
+      case 'embedding_dims': return t('importRefusedEmbeddingDims', details.dims, details.want);
+      case 'bad_media_id': return t('importRefusedMediaId', details.value);
+      case 'unknown_label': return t('importRefusedLabel', details.value, details.expected);
+      case 'no_model_version': return t('importRefusedModelVersion');
+      case 'no_time': return t('importRefusedTime');
+      case 'bad_account': return t('importRefusedAccount', details.value);
+      case 'not_x_media_id': return t('importRefusedXMediaId', details.value);
+      case 'not_x_account': return t('importRefusedXAccount', details.value);
+      default: return null;
+    }
+  })();
+  if (reason === null) return String(message ?? code);
+  return details.index ? t('importRefusedAt', details.index, reason) : reason;
+}
+
+/**
  * record, keeping the correction of the same media id it replaces (previous, if any) inside it for Undo:
  * one level (previous's own earlier correction is not kept twice).
  */
@@ -374,13 +407,13 @@ export function createCorrections({ getContract, computeEmbedding, announce, sto
       // of other embeddings would be taken and every later correction refused against it.
       const dims = (await current()).layer.dims || contract.embedding_size || null;
       const parsed = parseCorrectionsFile(text, { labels: contract.labels, dims });
-      if (!parsed.ok) return parsed;
+      if (!parsed.ok) return { ok: false, message: importRefusalText(parsed) };
       // The shared parser takes the looser ids and accounts of the demo and the simulator (file paths,
       // sources): here a correction must name X media and an X account as the pages send them, or it
       // could never decide a cell, yet would be counted as learned.
       for (const [index, c] of parsed.corrections.entries()) {
-        if (!isMediaKey(c.mediaId)) return { ok: false, message: `correction ${index + 1}: not an X media id or poster: ${JSON.stringify(c.mediaId).slice(0, 80)}` };
-        if (c.account !== null && !ACCOUNT.test(c.account)) return { ok: false, message: `correction ${index + 1}: not an X account name (lower case): ${JSON.stringify(c.account).slice(0, 40)}` };
+        if (!isMediaKey(c.mediaId)) return { ok: false, message: importRefusalText({ code: 'not_x_media_id', details: { index: index + 1, value: JSON.stringify(c.mediaId).slice(0, 80) } }) };
+        if (c.account !== null && !ACCOUNT.test(c.account)) return { ok: false, message: importRefusalText({ code: 'not_x_account', details: { index: index + 1, value: JSON.stringify(c.account).slice(0, 40) } }) };
       }
       const importedAt = Date.now();
       // Read and written in one transaction: a correction made on the page meanwhile is kept.

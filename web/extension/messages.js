@@ -30,7 +30,7 @@ export const MSG = Object.freeze({
   // also carry target: OFFSCREEN_TARGET)
   OFFSCREEN_CLASSIFY: 'illust-only/offscreen-classify', // {id, bytes: ArrayBuffer} by web messaging (client.postMessage)
   OFFSCREEN_RESULT: 'illust-only/offscreen-result', // {id, result}: the answer, by web messaging to the service worker
-  OFFSCREEN_STATUS: 'illust-only/offscreen-status', // {imagesWaiting?, ifLoaded?} → {provider, threads, modelVersion, webgpuFallback, ...}; ifLoaded and none loaded: {ok, loaded: false} (nothing started), or after a failed start {ok:false, code:'no_model', message}; each with classifierStarts (in this host's life)
+  OFFSCREEN_STATUS: 'illust-only/offscreen-status', // {imagesWaiting?, ifLoaded?} → {provider, threads, modelVersion, webgpuFallback, ...}; ifLoaded and none loaded: {ok, loaded: false} (nothing started), or after a failed start {ok:false, code:'no_model', message, reason?, details?} (reason: classifier-label.js's startFailureText); each with classifierStarts (in this host's life)
 });
 
 // chrome.runtime.sendMessage reaches every extension page; the offscreen document answers only

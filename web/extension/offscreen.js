@@ -43,9 +43,25 @@ const RETRY_FIRST_MS = 30 * 1000;
 const RETRY_MAX_MS = 10 * 60 * 1000;
 let startFailure = null; // {preference, error, tries, retryAt (Date.now() ms)} since the last failed start
 
+/**
+ * An Error for a classifier that cannot start, with a stable `reason` and its `details` beside the
+ * English message: the popup says it in the browser's language (classifier-label.js startFailureText).
+ */
+const startError = (reason, details, message) => Object.assign(new Error(message), { reason, details });
+
+/** The answer for a classifier that could not start: its English message, and its reason when known. */
+const noModel = (error, extra = {}) => ({ ok: false, code: 'no_model', message: String(error?.message ?? error),
+  ...(typeof error?.reason === 'string' ? { reason: error.reason, details: error.details } : {}), ...extra });
+
+/** what: 'model' or 'model contract'. */
 async function fetchOrThrow(url, what) {
-  const response = await fetch(url).catch((error) => { throw new Error(`${what}: cannot read ${url} (${error.message})`); });
-  if (!response.ok) throw new Error(`${what}: ${url} is missing from the extension (HTTP ${response.status}); rebuild it with \`npm run build\``);
+  const response = await fetch(url).catch((error) => {
+    throw startError('file_fetch_failed', { what, file: url, cause: error.message }, `${what}: cannot read ${url} (${error.message})`);
+  });
+  if (!response.ok) {
+    throw startError('file_missing', { what, file: url, status: response.status },
+      `${what}: ${url} is missing from the extension (HTTP ${response.status}); rebuild it with \`npm run build\``);
+  }
   return response;
 }
 
@@ -69,7 +85,8 @@ async function readBytesOrThrow(url, what) {
   try {
     return new Uint8Array(await response.arrayBuffer());
   } catch (error) {
-    throw new Error(`${what}: cannot read ${url} (${error.message}); is it missing from the extension? rebuild it with \`npm run build\``);
+    throw startError('file_unreadable', { what, file: url, cause: error.message },
+      `${what}: cannot read ${url} (${error.message}); is it missing from the extension? rebuild it with \`npm run build\``);
   }
 }
 
@@ -79,7 +96,7 @@ async function readContract() {
   try {
     return JSON.parse(text);
   } catch (error) {
-    throw new Error(`model contract: ${url} is not JSON (${error.message})`);
+    throw startError('contract_not_json', { file: url, cause: error.message }, `model contract: ${url} is not JSON (${error.message})`);
   }
 }
 
@@ -102,9 +119,12 @@ async function readPoolModel(contract, log) {
   return { bytes: await readModel(contract.model_file), sessionOptions: undefined };
 }
 
+const modulesUnavailable = (error) => startError('modules_unavailable', { cause: String(error?.message ?? error) },
+  `cannot load the classifier's modules (${error?.message ?? error})`);
+
 /** The classifier on WebGPU in this document, or null without a (hardware) adapter or when WebGPU fails. */
 async function startWebgpuClassifier({ contract, core, log }) {
-  const loadFailed = (error) => { throw new Error(`cannot load the classifier's modules (${error?.message ?? error})`); };
+  const loadFailed = (error) => { throw modulesUnavailable(error); };
   const { createClassifier, findWebgpuAdapter } = await import('../lib/classifier.js').catch(loadFailed);
   const { adapter, reason } = await findWebgpuAdapter(); // a software adapter is slower than the pool
   if (!adapter) {
@@ -156,7 +176,7 @@ async function startClassifier(preference, { imagesWaiting = false } = {}) {
   poolModel.catch(() => {}); // awaited below unless WebGPU runs
   // The wasm core is needed here only for WebGPU; the pool's workers load their own.
   const core = () => import('../lib/core.js').then(({ loadCore }) => loadCore())
-    .catch((error) => { throw new Error(`wasm core: ${error?.message ?? error}`); });
+    .catch((error) => { throw startError('core_unavailable', { cause: String(error?.message ?? error) }, `wasm core: ${error?.message ?? error}`); });
 
   if (preference === 'auto' && webgpuBroke) log(`webgpu: ${webgpuBroke}; using wasm`);
   let classifier = preference === 'auto' && !webgpuBroke ? await startWebgpuClassifier({ contract, core, log }) : null;
@@ -165,7 +185,7 @@ async function startClassifier(preference, { imagesWaiting = false } = {}) {
     startup.modelRead ??= epochNow();
     // WASM: a few workers, each with its own 1-thread runtime, judge thumbnails side by side.
     const { createClassifierPool, poolPlan } = await import('../lib/classifier-pool.js')
-      .catch((error) => { throw new Error(`cannot load the classifier's modules (${error?.message ?? error})`); });
+      .catch((error) => { throw modulesUnavailable(error); });
     const plan = poolPlan();
     startup.poolModuleLoaded ??= epochNow();
     classifier = await createClassifierPool({
@@ -234,7 +254,7 @@ async function classify(buffer, preference, why) {
   let ready;
   const currentReady = getClassifier(preference, { imagesWaiting: true });
   try { ready = await currentReady; } catch (error) {
-    return { ok: false, code: 'no_model', message: String(error?.message ?? error) };
+    return noModel(error);
   }
   startup.firstImageArrived ??= epochNow();
   // The pooled embedding comes with the scores: the personal layer (corrections) decides with it.
@@ -263,7 +283,7 @@ async function classify(buffer, preference, why) {
 async function status(preference, why, imagesWaiting = false, ifLoaded = false) {
   if (ifLoaded && current === null) {
     // None loaded because the last start failed: why (the popup says it, also after the worker restarted).
-    if (startFailure) return { ok: false, code: 'no_model', message: String(startFailure.error?.message ?? startFailure.error), classifierStarts };
+    if (startFailure) return noModel(startFailure.error, { classifierStarts });
     return { ok: true, loaded: false, startup, classifierStarts };
   }
   try {
@@ -271,7 +291,7 @@ async function status(preference, why, imagesWaiting = false, ifLoaded = false) 
     if (ifLoaded && current.provider === null) return { ok: true, loaded: false, loading: true, startup, classifierStarts };
     return { ok: true, ...describe(await ready, preference, why), startup, classifierStarts };
   } catch (error) {
-    return { ok: false, code: 'no_model', message: String(error?.message ?? error), classifierStarts };
+    return noModel(error, { classifierStarts });
   }
 }
 

@@ -84,7 +84,7 @@ let settingsChanges = 0; // chrome.storage.local changes heard, so a verdict in 
 let lastProvider = null; // {provider, threads, modelVersion, webgpuFallback, ...} from the last run
 // Why the classifier last failed to start (the model or a runtime file unreadable, no worker left), until
 // one starts: the host then has none loaded, and the popup must say why rather than "not loaded".
-let classifierFailure = null;
+let classifierFailure = null; // {ok: false, code: 'no_model', message, reason?, details?}
 // The first time (epoch ms) this worker life reached each cold-start step; the media-tab benchmark reads
 // it (with the offscreen document's own steps) to show where a fresh profile's first verdict goes.
 const startupSteps = { serviceWorkerStarted: performance.timeOrigin };
@@ -335,7 +335,12 @@ async function providerChoice() {
  * start); remembers a WebGPU failure (see WEBGPU_FAILURE_KEY).
  */
 function noteClassifier(info) {
-  if (info?.code === 'no_model') { classifierFailure = String(info.message ?? 'no details'); lastProvider = null; }
+  if (info?.code === 'no_model') {
+    // The reason and its details with the English message: the popup words it (classifier-label.js).
+    classifierFailure = { ok: false, code: 'no_model', message: String(info.message ?? 'no details'),
+      ...(typeof info.reason === 'string' ? { reason: info.reason, details: info.details } : {}) };
+    lastProvider = null;
+  }
   if (!info?.provider) return;
   classifierFailure = null;
   lastProvider = info;
@@ -579,7 +584,7 @@ async function offscreenStatus({ imagesWaiting = false, ifLoaded = false } = {})
 
 async function status() {
   const [settings, offscreen, rememberedCount] = await Promise.all([getSettings(), hasClassifierHost(), remembered.count()]);
-  let classifier = lastProvider ?? (classifierFailure ? { ok: false, code: 'no_model', message: classifierFailure } : null);
+  let classifier = lastProvider ?? classifierFailure;
   // Nothing loaded or known of in this worker life while X pages are open: they needed no judging (their
   // media remembered). Chromium's offscreen document says so below; Firefox's background page has no host
   // to ask until a model loads, and after its idle suspension forgets the one it had, so the popup said
@@ -592,7 +597,7 @@ async function status() {
       classifier = { ok: false, message: String(error?.message ?? error) };
     }
     // None loaded because the last start failed (a later image tries again): say why images go unjudged.
-    if (classifier?.loaded === false && !classifier.loading && classifierFailure) classifier = { ok: false, code: 'no_model', message: classifierFailure };
+    if (classifier?.loaded === false && !classifier.loading && classifierFailure) classifier = classifierFailure;
   }
   return { ok: true, enabled: settings.enabled, offscreen, classifierHost: CLASSIFIER_HOST_KIND, cacheSize: cache.size, privateCacheSize: privateCache.size, rememberedCount, classifier };
 }

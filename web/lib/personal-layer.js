@@ -293,18 +293,32 @@ export function applyPersonalLayer(layer, scores, embedding, { account = null, i
 
 // ---- the stored record, bounding -------------------------------------------------------------------
 
+/** A TypeError with a stable `code` and its `details`, for a caller that says it in another language. */
+const invalid = (code, details, message) => Object.assign(new TypeError(message), { code, details });
+
 /**
  * A correction as stored: {mediaId, label, embedding: Float32Array | null, modelVersion, time, account
  * (lower-case X user name, or a source's name in the simulator; null when unknown)}. Throws
- * a TypeError that says what is wrong (unknown label, bad embedding) so callers refuse it as a whole.
+ * a TypeError that says what is wrong (unknown label, bad embedding) so callers refuse it as a whole;
+ * its `code` ('bad_media_id', 'unknown_label', 'embedding_not_finite', 'no_model_version', 'no_time',
+ * 'bad_account') and `details` ({value}, {value, expected}) say the same for a translation.
  */
 export function makeCorrection({ mediaId, label, embedding, modelVersion, time = Date.now(), account = null }, { labels }) {
-  if (typeof mediaId !== 'string' || !MEDIA_ID_PATTERN.test(mediaId)) throw new TypeError(`not a media id: ${JSON.stringify(mediaId)?.slice(0, 60)}`);
-  if (!labels.includes(label)) throw new TypeError(`unknown label "${String(label).slice(0, 40)}" (expected ${labels.join(', ')})`);
-  if (embedding != null && !isFiniteVector(embedding)) throw new TypeError('the embedding is not a list of finite numbers');
-  if (typeof modelVersion !== 'string' || modelVersion.length === 0 || modelVersion.length > 100) throw new TypeError('no model version');
-  if (!Number.isFinite(time)) throw new TypeError('no time');
-  if (account !== null && (typeof account !== 'string' || !ACCOUNT_PATTERN.test(account))) throw new TypeError(`not an account name: ${JSON.stringify(account)?.slice(0, 60)}`);
+  if (typeof mediaId !== 'string' || !MEDIA_ID_PATTERN.test(mediaId)) {
+    const value = JSON.stringify(mediaId)?.slice(0, 60);
+    throw invalid('bad_media_id', { value }, `not a media id: ${value}`);
+  }
+  if (!labels.includes(label)) {
+    const value = String(label).slice(0, 40);
+    throw invalid('unknown_label', { value, expected: labels.join(', ') }, `unknown label "${value}" (expected ${labels.join(', ')})`);
+  }
+  if (embedding != null && !isFiniteVector(embedding)) throw invalid('embedding_not_finite', {}, 'the embedding is not a list of finite numbers');
+  if (typeof modelVersion !== 'string' || modelVersion.length === 0 || modelVersion.length > 100) throw invalid('no_model_version', {}, 'no model version');
+  if (!Number.isFinite(time)) throw invalid('no_time', {}, 'no time');
+  if (account !== null && (typeof account !== 'string' || !ACCOUNT_PATTERN.test(account))) {
+    const value = JSON.stringify(account)?.slice(0, 60);
+    throw invalid('bad_account', { value }, `not an account name: ${value}`);
+  }
   return { mediaId, label, embedding: embedding == null ? null : Float32Array.from(embedding), modelVersion, time, account };
 }
 
@@ -424,37 +438,51 @@ function nestedAtMost(text, limit) {
 
 /**
  * Reads an export file. text: its contents (string); options: {labels (the contract's), dims (the
- * model's embedding length, when known)}. Returns {ok:true, corrections} or {ok:false, message} for a
- * file that is too big, not JSON, not ours, or holds any record with an unknown label, a bad media id,
- * an embedding of the wrong length or with NaN/infinite values: the whole file is refused, nothing of
- * it is kept.
+ * model's embedding length, when known)}. Returns {ok:true, corrections} or {ok:false, code, details,
+ * message} for a file that is too big, not JSON, not ours, or holds any record with an unknown label, a
+ * bad media id, an embedding of the wrong length or with NaN/infinite values: the whole file is refused,
+ * nothing of it is kept. message says why in English (the demo, the CLI); code and details say the same
+ * for a caller that words it in the user's language (the extension): 'not_text', 'too_large' {megabytes,
+ * maxCorrections, maxMegabytes}, 'too_deep' {levels}, 'not_json', 'not_ours', 'unsupported_version'
+ * {version, supported}, 'no_list', 'too_many' {count, max}; a record's: details.index (1-based) with
+ * 'embedding_not_text', 'embedding_not_base64', 'embedding_not_finite', 'embedding_dims' {dims, want}, or
+ * makeCorrection's codes.
  */
 export function parseCorrectionsFile(text, { labels, dims = null } = {}) {
-  const refuse = (message) => ({ ok: false, message });
-  if (typeof text !== 'string') return refuse('not a text file');
-  if (text.length > MAX_IMPORT_BYTES) return refuse(`the file is too large (${(text.length / 2 ** 20).toFixed(1)} MB; an export of ${MAX_CORRECTIONS} corrections is under ${MAX_IMPORT_BYTES / 2 ** 20} MB)`);
-  if (!nestedAtMost(text, MAX_IMPORT_NESTING)) return refuse(`not an Illust Only corrections file (nested deeper than ${MAX_IMPORT_NESTING} levels)`);
+  const refuse = (code, details, message) => ({ ok: false, code, details, message });
+  if (typeof text !== 'string') return refuse('not_text', {}, 'not a text file');
+  if (text.length > MAX_IMPORT_BYTES) {
+    const details = { megabytes: (text.length / 2 ** 20).toFixed(1), maxCorrections: MAX_CORRECTIONS, maxMegabytes: MAX_IMPORT_BYTES / 2 ** 20 };
+    return refuse('too_large', details, `the file is too large (${details.megabytes} MB; an export of ${MAX_CORRECTIONS} corrections is under ${details.maxMegabytes} MB)`);
+  }
+  if (!nestedAtMost(text, MAX_IMPORT_NESTING)) return refuse('too_deep', { levels: MAX_IMPORT_NESTING }, `not an Illust Only corrections file (nested deeper than ${MAX_IMPORT_NESTING} levels)`);
   let doc;
-  try { doc = JSON.parse(text); } catch { return refuse('not an Illust Only corrections file (not JSON)'); }
-  if (doc?.format !== CORRECTIONS_FORMAT) return refuse('not an Illust Only corrections file (no "format": "illust-only-corrections")');
-  if (doc.version !== CORRECTIONS_FORMAT_VERSION) return refuse(`unsupported corrections file version ${JSON.stringify(doc.version)?.slice(0, 20)} (this extension reads version ${CORRECTIONS_FORMAT_VERSION})`);
-  if (!Array.isArray(doc.corrections)) return refuse('the file has no list of corrections');
-  if (doc.corrections.length > MAX_CORRECTIONS) return refuse(`the file holds ${doc.corrections.length} corrections; at most ${MAX_CORRECTIONS} are kept`);
+  try { doc = JSON.parse(text); } catch { return refuse('not_json', {}, 'not an Illust Only corrections file (not JSON)'); }
+  if (doc?.format !== CORRECTIONS_FORMAT) return refuse('not_ours', {}, 'not an Illust Only corrections file (no "format": "illust-only-corrections")');
+  if (doc.version !== CORRECTIONS_FORMAT_VERSION) {
+    const details = { version: String(JSON.stringify(doc.version)?.slice(0, 20)), supported: CORRECTIONS_FORMAT_VERSION };
+    return refuse('unsupported_version', details, `unsupported corrections file version ${details.version} (this extension reads version ${CORRECTIONS_FORMAT_VERSION})`);
+  }
+  if (!Array.isArray(doc.corrections)) return refuse('no_list', {}, 'the file has no list of corrections');
+  if (doc.corrections.length > MAX_CORRECTIONS) {
+    return refuse('too_many', { count: doc.corrections.length, max: MAX_CORRECTIONS }, `the file holds ${doc.corrections.length} corrections; at most ${MAX_CORRECTIONS} are kept`);
+  }
   const corrections = [];
   for (const [index, record] of doc.corrections.entries()) {
     const where = `correction ${index + 1}`;
+    const refuseRecord = (code, details, message) => refuse(code, { index: index + 1, ...details }, `${where}: ${message}`);
     let embedding = null;
     if (record?.embedding != null) {
-      if (typeof record.embedding !== 'string') return refuse(`${where}: the embedding is not base64 text`);
-      try { embedding = decodeEmbedding(record.embedding); } catch { return refuse(`${where}: the embedding is not valid base64 float16`); }
-      if (!isFiniteVector(embedding)) return refuse(`${where}: the embedding holds NaN or infinite values`);
+      if (typeof record.embedding !== 'string') return refuseRecord('embedding_not_text', {}, 'the embedding is not base64 text');
+      try { embedding = decodeEmbedding(record.embedding); } catch { return refuseRecord('embedding_not_base64', {}, 'the embedding is not valid base64 float16'); }
+      if (!isFiniteVector(embedding)) return refuseRecord('embedding_not_finite', {}, 'the embedding holds NaN or infinite values');
       const want = dims ?? doc.dims ?? embedding.length;
-      if (embedding.length !== want) return refuse(`${where}: the embedding has ${embedding.length} dimensions, the model's have ${want}`);
+      if (embedding.length !== want) return refuseRecord('embedding_dims', { dims: embedding.length, want }, `the embedding has ${embedding.length} dimensions, the model's have ${want}`);
     }
     try {
       corrections.push(makeCorrection({ ...record, embedding }, { labels }));
     } catch (error) {
-      return refuse(`${where}: ${error.message}`);
+      return refuseRecord(error.code ?? 'bad_record', error.details ?? {}, error.message);
     }
   }
   return { ok: true, corrections };
