@@ -632,6 +632,25 @@ test('popup: Reset\'s question closes when the focus leaves it (Tab, a click els
   }
 });
 
+/**
+ * The popup, on a profile where each of `ids` was judged a photo by @someone, its embedding stored as the
+ * worker stores it (one-hot, so the images are unlike each other): ready for real corrections.
+ */
+async function popupWithJudgedPhotos(context, extensionId, ids) {
+  const { version, embedding_size: dims } = JSON.parse(readFileSync(path.join(root, 'model', 'contract.json'), 'utf8'));
+  const popup = await context.newPage();
+  await popup.goto(`chrome-extension://${extensionId}/popup.html`);
+  await popup.evaluate(async ({ version, dims, ids }) => {
+    const correctionsStore = await import('./corrections-store.js');
+    for (const [i, mediaId] of ids.entries()) {
+      const embedding = new Float32Array(dims);
+      embedding[i] = 1;
+      await correctionsStore.putMedia({ mediaId, scores: { illustration: 0.01, screenshot: 0.01, photo: 0.98 }, embedding, modelVersion: version, account: 'someone', time: Date.now() });
+    }
+  }, { version, dims, ids });
+  return popup;
+}
+
 // The corrections' buttons stayed enabled while their action ran: a double click on "Undo last" undid two
 // corrections (the user meant one, and there is no redo), one on Export saved two files. Two real
 // corrections are made as the media tab makes them; each double click is two presses in one evaluate,
@@ -640,18 +659,8 @@ test('popup: a double click on Undo last undoes one correction, on Export saves 
   await buildExtensionOnce();
   const { context, extensionId, close } = await launchWithExtension();
   try {
-    const { version, embedding_size: dims } = JSON.parse(readFileSync(path.join(root, 'model', 'contract.json'), 'utf8'));
     const ids = ['FundoTwiceAAAA', 'FundoTwiceBBBB'];
-    const popup = await context.newPage();
-    await popup.goto(`chrome-extension://${extensionId}/popup.html`);
-    await popup.evaluate(async ({ version, dims, ids }) => {
-      const correctionsStore = await import('./corrections-store.js');
-      for (const [i, mediaId] of ids.entries()) {
-        const embedding = new Float32Array(dims);
-        embedding[i] = 1;
-        await correctionsStore.putMedia({ mediaId, scores: { illustration: 0.01, screenshot: 0.01, photo: 0.98 }, embedding, modelVersion: version, account: 'someone', time: Date.now() });
-      }
-    }, { version, dims, ids });
+    const popup = await popupWithJudgedPhotos(context, extensionId, ids);
     for (const mediaId of ids) {
       const answer = await popup.evaluate(([type, m]) => chrome.runtime.sendMessage({ type, mediaId: m, label: 'illustration', account: 'someone' }), [MSG.CORRECT_MEDIA, mediaId]);
       assert.equal(answer.ok, true, JSON.stringify(answer));
@@ -717,18 +726,8 @@ test('popup: corrections actions pressed before the last one answered take turns
   await buildExtensionOnce();
   const { context, extensionId, close } = await launchWithExtension();
   try {
-    const { version, embedding_size: dims } = JSON.parse(readFileSync(path.join(root, 'model', 'contract.json'), 'utf8'));
     const ids = ['FturnsAAAAAAAA', 'FturnsBBBBBBBB', 'FturnsCCCCCCCC'];
-    const popup = await context.newPage();
-    await popup.goto(`chrome-extension://${extensionId}/popup.html`);
-    await popup.evaluate(async ({ version, dims, ids }) => {
-      const correctionsStore = await import('./corrections-store.js');
-      for (const [i, mediaId] of ids.entries()) {
-        const embedding = new Float32Array(dims);
-        embedding[i] = 1;
-        await correctionsStore.putMedia({ mediaId, scores: { illustration: 0.01, screenshot: 0.01, photo: 0.98 }, embedding, modelVersion: version, account: 'someone', time: Date.now() });
-      }
-    }, { version, dims, ids });
+    const popup = await popupWithJudgedPhotos(context, extensionId, ids);
     const send = (message) => popup.evaluate((m) => chrome.runtime.sendMessage(m), message);
     const correct = async (mediaIds) => {
       for (const mediaId of mediaIds) assert.equal((await send({ type: MSG.CORRECT_MEDIA, mediaId, label: 'illustration', account: 'someone' })).ok, true);
