@@ -89,14 +89,15 @@ async function main() {
   await buildExtension({ root, log: (...a) => console.log('pack: build:', ...a) });
   for (const [build, suffix] of [['extension', ''], ['extension-firefox', '-firefox']]) {
     const dir = path.join(root, 'build', build);
-    const manifest = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
-    // Without its default locale's messages the browser refuses to load it (its name is __MSG_…__).
-    const lacking = [...CORE_FILES.map((n) => `lib/${n}`), ...MODEL_FILES.map((n) => `model/${n}`), `_locales/${manifest.default_locale}/messages.json`]
+    // The build above already refused a manifest whose files (its default language's messages among
+    // them) it did not produce; the model and the wasm core it only warns about.
+    const lacking = [...CORE_FILES.map((n) => `lib/${n}`), ...MODEL_FILES.map((n) => `model/${n}`)]
       .filter((rel) => { try { return !statSync(path.join(dir, rel)).isFile(); } catch { return true; } });
     if (lacking.length) {
       console.error(`pack: refusing to pack an extension without ${lacking.join(', ')}: run \`npm run build\` after the model and wasm core exist`);
       process.exit(1);
     }
+    const manifest = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
     const zipPath = path.join(root, 'build', `illust-only-extension${suffix}-${manifest.version}.zip`);
     const { files, bytes } = zipDirectory(dir, zipPath);
     console.log(`pack: ${path.relative(root, zipPath)}: ${files} files, ${(bytes / 2 ** 20).toFixed(1)} MB`);
